@@ -1,0 +1,48 @@
+"""Injected time. Everything that reads the clock takes a ``Clock``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time as _time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> _dt.datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> _dt.datetime:
+        return _dt.datetime.now(_dt.timezone.utc)
+
+
+class FixedClock:
+    """A clock for tests: set or advance it explicitly."""
+
+    def __init__(self, start: _dt.datetime) -> None:
+        self._now = start
+
+    def now(self) -> _dt.datetime:
+        return self._now
+
+    def set(self, when: _dt.datetime) -> None:
+        self._now = when
+
+    def advance(self, seconds: float) -> None:
+        self._now = self._now + _dt.timedelta(seconds=seconds)
+
+
+class OffsetClock:
+    """The system clock shifted by a fixed offset (``TESSERA_CLOCK_OFFSET_SECONDS``)."""
+
+    def __init__(self, offset_seconds: float) -> None:
+        self._offset = _dt.timedelta(seconds=offset_seconds)
+
+    def now(self) -> _dt.datetime:
+        return _dt.datetime.now(_dt.timezone.utc) + self._offset
+
+
+def monotonic() -> float:
+    return _time.monotonic()

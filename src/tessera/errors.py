@@ -1,0 +1,223 @@
+"""The one error hierarchy a client can see; rendered at the protocol edge only.
+
+TesseraError                                   (Receiver, 500 InternalFailure)
+  SenderError                                  (Sender, 400)
+    ValidationError                            ValidationError            400
+    InvalidInputException                      InvalidInput               400
+    InvalidParameterValue                      InvalidParameterValue      400
+    MalformedPolicyDocumentException           MalformedPolicyDocument    400
+    PackedPolicyTooLargeException              PackedPolicyTooLarge       400
+    NoSuchEntityException                      NoSuchEntity               404
+    EntityAlreadyExistsException               EntityAlreadyExists        409
+    LimitExceededException                     LimitExceeded              409
+    DeleteConflictException                    DeleteConflict             409
+    ConcurrentModificationException            ConcurrentModification     409
+    InvalidAuthenticationCodeException         InvalidAuthenticationCode  403
+    PolicyNotAttachableException               PolicyNotAttachable        400
+    UnmodifiableEntityException                UnmodifiableEntity         400
+    InvalidAuthorizationMessageException       InvalidAuthorizationMessageException 400
+    InvalidAction / MissingAction              InvalidAction / MissingAction 400
+    MalformedRequest                           MalformedQueryString etc.  400
+    AuthError                                  (authentication and authorization)
+      MissingAuthenticationToken               403
+      IncompleteSignature                      400
+      InvalidClientTokenId                     403
+      SignatureDoesNotMatch                    403
+      ExpiredToken                             403
+      AccessDenied                             403
+  ServiceFailureException                      ServiceFailure             500
+
+Organizations (awsJson1_1) errors use ``OrganizationsError`` whose ``code`` is the
+botocore shape name (``__type``), HTTP 400, and the auth errors carry a separate
+``json_code`` for that protocol (sigv4.md §7).
+
+Values (code, status, sender fault) are taken from botocore's service models and
+pinned by tests/unit/test_errors.py.
+"""
+
+from __future__ import annotations
+
+
+class TesseraError(Exception):
+    code: str = "InternalFailure"
+    status: int = 500
+    sender_fault: bool = False
+    json_code: str | None = None  # awsJson1_1 ``__type`` when it differs from ``code``
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SenderError(TesseraError):
+    status = 400
+    sender_fault = True
+
+
+class ValidationError(SenderError):
+    code = "ValidationError"
+    json_code = "InvalidInputException"
+
+
+class InvalidInputException(SenderError):
+    code = "InvalidInput"
+    json_code = "InvalidInputException"
+
+
+class InvalidParameterValue(SenderError):
+    code = "InvalidParameterValue"
+    json_code = "InvalidInputException"
+
+
+class InvalidParameterCombination(SenderError):
+    code = "InvalidParameterCombination"
+
+
+class MalformedPolicyDocumentException(SenderError):
+    code = "MalformedPolicyDocument"
+    json_code = "MalformedPolicyDocumentException"
+
+
+class PackedPolicyTooLargeException(SenderError):
+    code = "PackedPolicyTooLarge"
+
+
+class NoSuchEntityException(SenderError):
+    code = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExistsException(SenderError):
+    code = "EntityAlreadyExists"
+    status = 409
+
+
+class LimitExceededException(SenderError):
+    code = "LimitExceeded"
+    status = 409
+
+
+class DeleteConflictException(SenderError):
+    code = "DeleteConflict"
+    status = 409
+
+
+class ConcurrentModificationException(SenderError):
+    code = "ConcurrentModification"
+    status = 409
+
+
+class InvalidAuthenticationCodeException(SenderError):
+    code = "InvalidAuthenticationCode"
+    status = 403
+
+
+class PolicyNotAttachableException(SenderError):
+    code = "PolicyNotAttachable"
+
+
+class UnmodifiableEntityException(SenderError):
+    code = "UnmodifiableEntity"
+
+
+class InvalidAuthorizationMessageException(SenderError):
+    code = "InvalidAuthorizationMessageException"
+
+
+class RegionDisabledException(SenderError):
+    code = "RegionDisabledException"
+    status = 403
+
+
+class InvalidAction(SenderError):
+    code = "InvalidAction"
+    json_code = "UnknownOperationException"
+
+
+class MissingAction(SenderError):
+    code = "MissingAction"
+
+
+class MalformedRequest(SenderError):
+    """A request the protocol layer cannot read at all (bad body, bad headers)."""
+
+    code = "MalformedQueryString"
+    json_code = "SerializationException"
+
+
+class RequestEntityTooLarge(SenderError):
+    code = "RequestEntityTooLarge"
+    status = 413
+
+
+class AuthError(SenderError):
+    """Authentication and authorization failures (sigv4.md §7)."""
+
+
+class MissingAuthenticationToken(AuthError):
+    code = "MissingAuthenticationToken"
+    json_code = "MissingAuthenticationTokenException"
+    status = 403
+
+    def __init__(self, message: str = "Request is missing Authentication Token") -> None:
+        super().__init__(message)
+
+
+class IncompleteSignature(AuthError):
+    code = "IncompleteSignature"
+    json_code = "IncompleteSignatureException"
+
+
+class InvalidClientTokenId(AuthError):
+    code = "InvalidClientTokenId"
+    json_code = "UnrecognizedClientException"
+    status = 403
+
+    def __init__(self, message: str = "The security token included in the request is invalid.") -> None:
+        super().__init__(message)
+
+
+SIGNATURE_MISMATCH_MESSAGE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+
+
+class SignatureDoesNotMatch(AuthError):
+    code = "SignatureDoesNotMatch"
+    json_code = "InvalidSignatureException"
+    status = 403
+
+    def __init__(self, message: str = SIGNATURE_MISMATCH_MESSAGE) -> None:
+        super().__init__(message)
+
+
+class ExpiredToken(AuthError):
+    code = "ExpiredToken"
+    json_code = "ExpiredTokenException"
+    status = 403
+
+    def __init__(self, message: str = "The security token included in the request is expired") -> None:
+        super().__init__(message)
+
+
+class AccessDenied(AuthError):
+    code = "AccessDenied"
+    json_code = "AccessDeniedException"
+    status = 403
+
+
+class ServiceFailureException(TesseraError):
+    code = "ServiceFailure"
+    status = 500
+
+
+class OrganizationsError(SenderError):
+    """An Organizations error; ``code`` is the botocore shape name (wire ``__type``)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.json_code = code
+        self.status = status
