@@ -1,0 +1,1 @@
+"""Durable state behind a small interface (see ``base``), SQLite and PostgreSQL."""

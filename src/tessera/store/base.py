@@ -1,0 +1,124 @@
+"""The storage seam: a small document store with per-scope write transactions.
+
+State is a set of records. A record lives in a *scope* (a 12-digit account id, or
+``GLOBAL`` for state that belongs to no account: the organization, session-token
+keys), has a *kind* (``user``, ``role``, ``group``, ``policy``, ``access_key``,
+``mfa_device``, ``org``, ``token_key`` …) and a *key* unique within (scope, kind)
+— IAM names are unique case-insensitively, so services pass ``name.lower()`` — and
+carries a JSON-serialisable ``data`` dict. Services own the shape of ``data``.
+
+Writes happen inside ``Store.write(*scopes)``: a transaction that holds an exclusive
+lock on each scope it names (so concurrent writers to one account serialise and never
+interleave a read-modify-write), commits atomically or not at all, and bumps each
+written scope's *generation*. Readers build in-memory views from ``snapshot`` and
+refresh them when ``generations`` shows a scope has moved.
+
+Secrets never reach this layer in clear: services seal them with
+``tessera.secrets.SecretBox`` before ``put``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+GLOBAL = "global"
+
+
+class StoreError(Exception):
+    """Base of the store's own errors (services translate them)."""
+
+
+class Conflict(StoreError):
+    """``insert`` of a key that already exists in (scope, kind)."""
+
+
+class NotFound(StoreError):
+    """``update``/``delete`` of a key that does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    scope: str
+    kind: str
+    key: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    scope: str
+    generation: int
+    records: tuple[Record, ...] = field(default_factory=tuple)
+
+
+class Transaction(Protocol):
+    def get(self, scope: str, kind: str, key: str) -> Record | None: ...
+
+    def list(self, scope: str, kind: str) -> list[Record]:
+        """All records of a kind in a scope, ordered by key."""
+        ...
+
+    def insert(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
+        """Raises ``Conflict`` when the key exists."""
+        ...
+
+    def update(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
+        """Replace ``data``; raises ``NotFound`` when absent."""
+        ...
+
+    def put(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
+        """Insert or replace."""
+        ...
+
+    def delete(self, scope: str, kind: str, key: str) -> None:
+        """Raises ``NotFound`` when absent."""
+        ...
+
+
+class Store(Protocol):
+    def write(self, *scopes: str) -> AbstractContextManager[Transaction]:
+        """A write transaction locking ``scopes`` (in a fixed order, so no deadlock).
+
+        Reads and writes are only allowed within the locked scopes. Leaving the block
+        normally commits and bumps each locked scope's generation; an exception rolls
+        everything back and propagates."""
+        ...
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A read-only transaction over every scope (consistent snapshot)."""
+        ...
+
+    def scopes(self) -> list[str]:
+        """Every scope that has ever been written."""
+        ...
+
+    def generations(self) -> dict[str, int]:
+        """scope → generation, for every scope: one cheap query."""
+        ...
+
+    def snapshot(self, scope: str) -> Snapshot:
+        """Every record of one scope with the generation they belong to."""
+        ...
+
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Durably append CloudTrail-format event dicts (one transaction per batch)."""
+        ...
+
+    def query_audit(
+        self,
+        *,
+        principal: str | None = None,
+        event_name: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        errors_only: bool = False,
+        limit: int = 1000,
+    ) -> Iterator[Mapping[str, Any]]:
+        """Events, oldest first, filtered: ``principal`` matches userIdentity.arn or
+        accessKeyId; ``start``/``end`` are ISO-8601 UTC bounds on eventTime."""
+        ...
+
+    def close(self) -> None: ...
