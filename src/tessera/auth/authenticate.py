@@ -1,0 +1,317 @@
+"""Request authentication: an HTTP request and a credential lookup in, the verified caller
+out, or one of the auth errors of ``tessera.errors`` (spec: shared/spec/sigv4.md).
+
+    request = HttpRequest("POST", "/", b"", headers_from_raw(scope["headers"]), body)
+    verified = verify(request, clock.now(), resolver)     # -> Verified(caller, …, service)
+
+``resolver`` is anything with ``resolve(access_key_id, security_token) ->
+ResolvedCredential``; it raises ``InvalidClientTokenId`` (unknown or inactive key, missing
+or wrong session token, a token sent with an AKIA key) and ``ExpiredToken`` itself.
+
+Order of checks, cheapest and stateless first, so nothing about a key's existence or its
+secret leaks through the choice of error:
+
+1. which form: ``Authorization`` header, presigned query, or neither
+   (MissingAuthenticationToken);
+2. parse (IncompleteSignature);
+3. credential scope and timestamp window (SignatureDoesNotMatch with AWS's wording);
+4. ``resolver.resolve`` (InvalidClientTokenId / ExpiredToken);
+5. recompute and compare the signature in constant time (SignatureDoesNotMatch).
+
+Operations that need no signature (``AssumeRoleWithWebIdentity``, ``AssumeRoleWithSAML``)
+are the server's decision: it must not call ``verify`` for them.
+
+The clock-skew window defaults to 15 minutes: real STS responses read
+``… (20220127T015928Z - 15 min.)``. Signing keys are cached per (keyed digest of the
+secret, date, region, service); the clear secret is never a cache key and never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tessera.auth import presign, sigv4
+from tessera.auth.caller import Caller
+from tessera.errors import (
+    SIGNATURE_MISMATCH_MESSAGE,
+    IncompleteSignature,
+    MissingAuthenticationToken,
+    SignatureDoesNotMatch,
+)
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "AuthSettings",
+    "CredentialResolver",
+    "HttpRequest",
+    "ResolvedCredential",
+    "SigningKeyCache",
+    "Verified",
+    "headers_from_raw",
+    "verify",
+]
+
+_HOST_REQUIRED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """What authentication needs from an HTTP request, exactly as received.
+
+    ``path`` is the raw, still percent-encoded path; ``raw_query`` the raw query string;
+    ``headers`` maps lower-case names to values, repeated headers joined with ``,``
+    (build it with ``headers_from_raw``); ``body`` the exact bytes, hashed before parsing."""
+
+    method: str
+    path: str
+    raw_query: str | bytes
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str, str]:
+    """ASGI-style header pairs → ``HttpRequest.headers``.
+
+    Values are decoded as Latin-1 (what ``http.client`` sends), each trimmed, and repeated
+    headers joined with ``,`` in arrival order, as SigV4 canonicalises them."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name = (raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name).lower()
+        value = (raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value).strip()
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCredential:
+    secret_access_key: str = field(repr=False)
+    caller: Caller
+
+
+class CredentialResolver(Protocol):
+    def resolve(self, access_key_id: str, security_token: str | None) -> ResolvedCredential:
+        """The secret and caller for a key; raises InvalidClientTokenId or ExpiredToken."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """``regions=None`` accepts any region; ``debug`` appends the expected canonical request
+    and string to sign to SignatureDoesNotMatch messages, as AWS does."""
+
+    services: frozenset[str] = frozenset({"iam", "sts", "organizations"})
+    regions: frozenset[str] | None = None
+    clock_skew: dt.timedelta = dt.timedelta(minutes=15)
+    debug: bool = False
+
+
+DEFAULT_SETTINGS = AuthSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    caller: Caller
+    access_key_id: str
+    region: str
+    service: str  # from the credential scope: "iam", "sts" or "organizations"
+    signed_headers: tuple[str, ...]
+
+
+class SigningKeyCache:
+    """A small LRU of SigV4 signing keys. Entries are keyed by a BLAKE2b digest of the secret
+    under a per-process random key, so neither the secret nor a portable hash of it is held."""
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._maxsize = maxsize
+        self._salt = secrets.token_bytes(16)
+        self._keys: OrderedDict[tuple[bytes, str, str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def signing_key(self, secret_access_key: str, date: str, region: str, service: str) -> bytes:
+        digest = hashlib.blake2b(secret_access_key.encode(), key=self._salt, digest_size=16).digest()
+        entry = (digest, date, region, service)
+        with self._lock:
+            key = self._keys.get(entry)
+            if key is not None:
+                self._keys.move_to_end(entry)
+                return key
+        key = sigv4.signing_key(secret_access_key, date, region, service)
+        with self._lock:
+            self._keys[entry] = key
+            if len(self._keys) > self._maxsize:
+                self._keys.popitem(last=False)
+        return key
+
+
+_SHARED_CACHE = SigningKeyCache()
+
+
+def verify(
+    request: HttpRequest,
+    now: dt.datetime,
+    resolver: CredentialResolver,
+    settings: AuthSettings = DEFAULT_SETTINGS,
+    cache: SigningKeyCache = _SHARED_CACHE,
+) -> Verified:
+    """Authenticate a SigV4-signed request (header or presigned) at ``now`` (aware UTC)."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        return _verify_header(request, authorization, now, resolver, settings, cache)
+    pairs = sigv4.query_pairs(request.raw_query)
+    if pairs and presign.is_presigned(pairs):
+        return _verify_presigned(request, pairs, now, resolver, settings, cache)
+    raise MissingAuthenticationToken()
+
+
+def _verify_header(
+    request: HttpRequest,
+    value: str,
+    now: dt.datetime,
+    resolver: CredentialResolver,
+    settings: AuthSettings,
+    cache: SigningKeyCache,
+) -> Verified:
+    headers = request.headers
+    amz_date = headers.get("x-amz-date")
+    http_date = headers.get("date") if amz_date is None else None
+    try:
+        auth = sigv4.parse_authorization(value, has_date=amz_date is not None or http_date is not None)
+        timestamp, signed_at = _header_timestamp(amz_date, http_date)
+    except sigv4.SignatureFormatError as error:
+        raise IncompleteSignature(error.message) from None
+    if "host" not in auth.signed_headers:
+        raise IncompleteSignature(_HOST_REQUIRED)
+    credential = auth.credential
+    _check_scope(credential, timestamp, settings)
+    _check_clock_skew(timestamp, signed_at, now, settings.clock_skew)
+    resolved = resolver.resolve(credential.access_key_id, headers.get("x-amz-security-token"))
+    signed_headers = ";".join(auth.signed_headers)
+    creq = sigv4.canonical_request(
+        request.method,
+        sigv4.canonical_uri(request.path),
+        sigv4.canonical_query_string(request.raw_query),
+        sigv4.canonical_headers(headers, auth.signed_headers),
+        signed_headers,
+        _payload_hash(headers, request.body),
+    )
+    _check_signature(creq, timestamp, credential, auth.signature, resolved, settings, cache)
+    return _verified(resolved, credential, auth.signed_headers)
+
+
+def _verify_presigned(
+    request: HttpRequest,
+    pairs: list[tuple[bytes, bytes]],
+    now: dt.datetime,
+    resolver: CredentialResolver,
+    settings: AuthSettings,
+    cache: SigningKeyCache,
+) -> Verified:
+    params = presign.parse_presigned(pairs)
+    if "host" not in params.signed_headers:
+        raise IncompleteSignature(_HOST_REQUIRED)
+    credential = params.credential
+    _check_scope(credential, params.timestamp, settings)
+    presign.check_presigned_window(params, now, settings.clock_skew)
+    resolved = resolver.resolve(credential.access_key_id, params.security_token)
+    creq = presign.presigned_canonical_request(
+        request.method, request.path, pairs, request.headers, params, _payload_hash(request.headers, request.body)
+    )
+    _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
+    return _verified(resolved, credential, params.signed_headers)
+
+
+def _verified(resolved: ResolvedCredential, credential: sigv4.Credential, signed_headers: tuple[str, ...]) -> Verified:
+    return Verified(resolved.caller, credential.access_key_id, credential.region, credential.service, signed_headers)
+
+
+def _header_timestamp(amz_date: str | None, http_date: str | None) -> tuple[str, dt.datetime]:
+    """``X-Amz-Date`` wins; a ``Date`` header (RFC 7231) is signed in its basic ISO form."""
+    if amz_date is not None:
+        return amz_date, sigv4.parse_timestamp(amz_date)
+    assert http_date is not None  # INVARIANT: parse_authorization rejected a request with neither
+    try:
+        signed_at = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        raise sigv4.SignatureFormatError(f"Unable to parse the 'Date' header: '{http_date}'.") from None
+    if signed_at.tzinfo is None:
+        signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
+    return sigv4.format_timestamp(signed_at), signed_at
+
+
+def _check_scope(credential: sigv4.Credential, timestamp: str, settings: AuthSettings) -> None:
+    """AWS's credential-scope messages (spec §2); any failure is SignatureDoesNotMatch."""
+    if credential.terminator != sigv4.TERMINATOR:
+        raise SignatureDoesNotMatch(
+            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{credential.terminator}'."
+        )
+    if credential.date != timestamp[:8]:
+        raise SignatureDoesNotMatch(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{credential.date}' != '{timestamp[:8]}', from '{timestamp}'."
+        )
+    if credential.service not in settings.services:
+        raise SignatureDoesNotMatch(f"Credential should be scoped to correct service: '{credential.service}'.")
+    if settings.regions is not None and credential.region not in settings.regions:
+        raise SignatureDoesNotMatch(f"Credential should be scoped to a valid region, not '{credential.region}'.")
+
+
+def _check_clock_skew(timestamp: str, signed_at: dt.datetime, now: dt.datetime, skew: dt.timedelta) -> None:
+    if signed_at < now - skew:
+        raise SignatureDoesNotMatch(presign.expired_message(timestamp, now, skew))
+    if signed_at > now + skew:
+        raise SignatureDoesNotMatch(presign.not_yet_current_message(timestamp, now, skew))
+
+
+def _payload_hash(headers: Mapping[str, str], body: bytes) -> str:
+    """The body's SHA-256. A declared ``x-amz-content-sha256`` is used verbatim (the client
+    signed that text) but only when it is the body's digest: IAM, STS and Organizations
+    take no unsigned or streaming payloads, and a stale digest would leave the body unsigned."""
+    actual = sigv4.payload_hash(body)
+    declared = headers.get("x-amz-content-sha256")
+    if declared is None:
+        return actual
+    if declared.lower() == actual:
+        return declared
+    if declared == sigv4.UNSIGNED_PAYLOAD or declared.startswith("STREAMING-"):
+        raise SignatureDoesNotMatch(
+            f"x-amz-content-sha256 '{declared}' is not accepted by this service; sign the payload."
+        )
+    raise SignatureDoesNotMatch("The provided 'x-amz-content-sha256' header does not match what was computed.")
+
+
+def _check_signature(
+    creq: str,
+    timestamp: str,
+    credential: sigv4.Credential,
+    provided: str,
+    resolved: ResolvedCredential,
+    settings: AuthSettings,
+    cache: SigningKeyCache,
+) -> None:
+    sts = sigv4.string_to_sign(timestamp, credential.scope, creq)
+    key = cache.signing_key(resolved.secret_access_key, credential.date, credential.region, credential.service)
+    expected = sigv4.signature(key, sts)
+    if not hmac.compare_digest(expected.encode(), provided.lower().encode("utf-8", "surrogateescape")):
+        raise SignatureDoesNotMatch(_mismatch_message(creq, sts) if settings.debug else SIGNATURE_MISMATCH_MESSAGE)
+
+
+def _mismatch_message(creq: str, sts: str) -> str:
+    """AWS's debug form: the generic message, then what the server computed."""
+    return (
+        f"{SIGNATURE_MISMATCH_MESSAGE}\n\nThe Canonical String for this request should have been\n'{creq}'\n\n"
+        f"The String-to-Sign should have been\n'{sts}'\n"
+    )

@@ -1,0 +1,146 @@
+"""Query-string ("presigned") SigV4: the same steps as ``sigv4``, with the signature's
+parameters carried in the URL instead of the ``Authorization`` header (spec §1, §3).
+
+    params = parse_presigned(pairs)            # pairs = sigv4.query_pairs(raw_query)
+    check_presigned_window(params, now, skew)  # SignatureDoesNotMatch when expired
+    creq = presigned_canonical_request(method, path, pairs, headers, params, payload_hash)
+
+The canonical query string is every parameter except ``X-Amz-Signature`` (the security
+token, when present, is signed). Pure: ``now`` is an argument.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tessera.auth import sigv4
+from tessera.errors import IncompleteSignature, SignatureDoesNotMatch
+
+__all__ = [
+    "DEFAULT_EXPIRES",
+    "MAX_EXPIRES",
+    "PresignedParams",
+    "check_presigned_window",
+    "expired_message",
+    "is_presigned",
+    "not_yet_current_message",
+    "parse_presigned",
+    "presigned_canonical_request",
+]
+
+MAX_EXPIRES = 604800  # seven days, AWS's documented ceiling for presigned URLs
+DEFAULT_EXPIRES = 900  # when X-Amz-Expires is absent (STS has been reported to use 15 minutes)
+
+_ALGORITHM = b"X-Amz-Algorithm"
+_SIGNATURE = b"X-Amz-Signature"
+_REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date")
+_EXCLUDED = frozenset({_SIGNATURE})
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedParams:
+    credential: sigv4.Credential
+    timestamp: str  # X-Amz-Date as sent, basic ISO-8601
+    signed_at: dt.datetime
+    expires: int  # seconds
+    signed_headers: tuple[str, ...]
+    signature: str
+    security_token: str | None
+
+
+def is_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> bool:
+    """A request is presigned when its query carries ``X-Amz-Algorithm``."""
+    return any(name == _ALGORITHM for name, _ in pairs)
+
+
+def parse_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> PresignedParams:
+    """Read the ``X-Amz-*`` parameters; IncompleteSignature names every missing one."""
+    params = {name.decode("utf-8", "replace"): value.decode("utf-8", "replace") for name, value in reversed(pairs)}
+    missing = [f"AWS query-string parameters must include '{name}'." for name in _REQUIRED if name not in params]
+    if missing:
+        raise IncompleteSignature(f"{' '.join(missing)} Re-examine the query-string parameters.")
+    if params["X-Amz-Algorithm"] != sigv4.ALGORITHM:
+        raise IncompleteSignature(f"Unsupported AWS 'algorithm': '{params['X-Amz-Algorithm']}'.")
+    try:
+        credential = sigv4.parse_credential(params["X-Amz-Credential"])
+        signed_at = sigv4.parse_timestamp(params["X-Amz-Date"])
+    except sigv4.SignatureFormatError as error:
+        raise IncompleteSignature(error.message) from None
+    return PresignedParams(
+        credential=credential,
+        timestamp=params["X-Amz-Date"],
+        signed_at=signed_at,
+        expires=_parse_expires(params.get("X-Amz-Expires")),
+        signed_headers=tuple(name.strip().lower() for name in params["X-Amz-SignedHeaders"].split(";")),
+        signature=params["X-Amz-Signature"],
+        security_token=params.get("X-Amz-Security-Token"),
+    )
+
+
+def _parse_expires(value: str | None) -> int:
+    """S3's wording for out-of-range values; AWS documents no other for the Query services."""
+    if value is None:
+        return DEFAULT_EXPIRES
+    if not value.lstrip("-").isdigit():
+        raise IncompleteSignature("X-Amz-Expires should be a number")
+    expires = int(value)
+    if expires < 0:
+        raise IncompleteSignature("X-Amz-Expires must be non-negative")
+    if expires > MAX_EXPIRES:
+        raise IncompleteSignature(f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
+    return expires
+
+
+def check_presigned_window(params: PresignedParams, now: dt.datetime, skew: dt.timedelta) -> None:
+    """Valid iff ``signed_at - skew <= now <= signed_at + expires``: a URL signed by a client
+    whose clock runs ahead is tolerated by the same window as header signatures."""
+    if params.signed_at < now - dt.timedelta(seconds=params.expires):
+        raise SignatureDoesNotMatch(
+            f"Signature expired: {params.timestamp} is now earlier than "
+            f"{sigv4.format_timestamp(now - dt.timedelta(seconds=params.expires))} "
+            f"({sigv4.format_timestamp(now)} - {params.expires} sec.)"
+        )
+    if params.signed_at > now + skew:
+        raise SignatureDoesNotMatch(not_yet_current_message(params.timestamp, now, skew))
+
+
+def not_yet_current_message(timestamp: str, now: dt.datetime, skew: dt.timedelta) -> str:
+    """AWS's wording for a request dated beyond the clock-skew window (shared with headers)."""
+    return (
+        f"Signature not yet current: {timestamp} is still later than "
+        f"{sigv4.format_timestamp(now + skew)} ({sigv4.format_timestamp(now)} + {_minutes(skew)} min.)"
+    )
+
+
+def expired_message(timestamp: str, now: dt.datetime, skew: dt.timedelta) -> str:
+    """AWS's wording for a header-signed request dated before the clock-skew window."""
+    return (
+        f"Signature expired: {timestamp} is now earlier than "
+        f"{sigv4.format_timestamp(now - skew)} ({sigv4.format_timestamp(now)} - {_minutes(skew)} min.)"
+    )
+
+
+def _minutes(window: dt.timedelta) -> str:
+    minutes = window.total_seconds() / 60
+    return str(int(minutes)) if minutes.is_integer() else f"{minutes:g}"
+
+
+def presigned_canonical_request(
+    method: str,
+    raw_path: str,
+    pairs: Sequence[tuple[bytes, bytes]],
+    headers: Mapping[str, str],
+    params: PresignedParams,
+    payload_hash: str,
+) -> str:
+    """The canonical request of a presigned URL: all query parameters but the signature."""
+    return sigv4.canonical_request(
+        method,
+        sigv4.canonical_uri(raw_path),
+        sigv4.canonical_query_from_pairs(pairs, _EXCLUDED),
+        sigv4.canonical_headers(headers, params.signed_headers),
+        ";".join(params.signed_headers),
+        payload_hash,
+    )

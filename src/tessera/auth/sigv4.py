@@ -1,0 +1,296 @@
+"""Signature Version 4, step by step, as pure functions (spec: shared/spec/sigv4.md).
+
+Each function is one step of AWS's algorithm and carries its name, so a failing
+signature can be traced to the step that produced the wrong artefact::
+
+    creq = canonical_request(method, canonical_uri(path), canonical_query_string(query),
+                             canonical_headers(headers, names), ";".join(names), payload_hash)
+    sts = string_to_sign(timestamp, credential_scope(date, region, service), creq)
+    sig = signature(signing_key(secret, date, region, service), sts)
+
+Parsing of the ``Authorization`` header (``parse_authorization``) and of the credential
+(``parse_credential``) lives here too. They raise ``SignatureFormatError`` with AWS's
+``IncompleteSignature`` wording; ``tessera.auth.authenticate`` turns it into the wire error.
+
+Nothing here reads the clock, logs, or imports anything outside the standard library:
+timestamps are explicit arguments, and secrets never leave the function that uses them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, unquote_to_bytes
+
+__all__ = [
+    "ALGORITHM",
+    "EMPTY_PAYLOAD_SHA256",
+    "TERMINATOR",
+    "UNSIGNED_PAYLOAD",
+    "Authorization",
+    "Credential",
+    "SignatureFormatError",
+    "canonical_headers",
+    "canonical_query_from_pairs",
+    "canonical_query_string",
+    "canonical_request",
+    "canonical_uri",
+    "credential_scope",
+    "format_timestamp",
+    "parse_authorization",
+    "parse_credential",
+    "parse_timestamp",
+    "payload_hash",
+    "query_pairs",
+    "signature",
+    "signing_key",
+    "string_to_sign",
+]
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+TERMINATOR = "aws4_request"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+EMPTY_PAYLOAD_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+_UNRESERVED = "-_.~"  # with ASCII letters and digits, which ``quote`` never encodes
+_UTC = dt.timezone.utc
+
+
+class SignatureFormatError(ValueError):
+    """A signature that cannot be read at all. The message is AWS's IncompleteSignature text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- Step 1: canonical request --------------------------------------------------------
+
+
+def canonical_uri(raw_path: str) -> str:
+    """The path as received (still percent-encoded), dot segments and empty segments removed,
+    then percent-encoded once more: every service but S3 "double-encodes" (spec §4.2)."""
+    if raw_path == "/" or not raw_path:
+        return "/"
+    return quote(_remove_dot_segments(raw_path), safe="/~")
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4, plus collapsing ``//`` as AWS and botocore do; keeps a leading and a
+    trailing slash."""
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment and segment != ".":
+            kept.append(segment)
+    leading = "/" if path.startswith("/") else ""
+    trailing = "/" if path.endswith("/") and kept else ""
+    return leading + "/".join(kept) + trailing
+
+
+def query_pairs(raw_query: str | bytes) -> list[tuple[bytes, bytes]]:
+    """The query string split into percent-decoded ``(name, value)`` byte pairs.
+
+    ``+`` stays ``+``: in SigV4 a plus sign must arrive as ``%2B``, and treating it as a
+    space (``parse_qsl``) breaks signatures. Empty ``&&`` items are skipped."""
+    if not raw_query:
+        return []
+    raw = raw_query if isinstance(raw_query, bytes) else raw_query.encode("utf-8", "surrogateescape")
+    pairs: list[tuple[bytes, bytes]] = []
+    for item in raw.split(b"&"):
+        if item:
+            name, _, value = item.partition(b"=")
+            pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
+    return pairs
+
+
+def canonical_query_from_pairs(pairs: Iterable[tuple[bytes, bytes]], exclude: Collection[bytes] = ()) -> str:
+    """Re-encode decoded pairs with RFC 3986 (upper-case hex) and sort by name, then value."""
+    encoded = sorted(
+        (quote(name, safe=_UNRESERVED), quote(value, safe=_UNRESERVED))
+        for name, value in pairs
+        if name not in exclude
+    )
+    return "&".join(f"{name}={value}" for name, value in encoded)
+
+
+def canonical_query_string(raw_query: str | bytes, exclude: Collection[bytes] = ()) -> str:
+    """The canonical form of a raw query string (spec §4.3). Form bodies are not part of it."""
+    if not raw_query:
+        return ""
+    return canonical_query_from_pairs(query_pairs(raw_query), exclude)
+
+
+def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
+    """``name:value\\n`` for each signed header, values trimmed and inner whitespace runs
+    collapsed (spec §4.4).
+
+    ``headers`` maps lower-case names to values, repeated headers already joined with ``,``.
+    A signed header the request lacks canonicalises as empty, so the signature cannot match,
+    which is how AWS reports it."""
+    return "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers)
+
+
+def payload_hash(body: bytes) -> str:
+    """Lower-case hex SHA-256 of the exact body bytes."""
+    if not body:
+        return EMPTY_PAYLOAD_SHA256
+    return hashlib.sha256(body).hexdigest()
+
+
+def canonical_request(
+    method: str,
+    canonical_uri: str,
+    canonical_query: str,
+    canonical_headers: str,
+    signed_headers: str,
+    payload_hash: str,
+) -> str:
+    """Join the canonical parts; ``canonical_headers`` already ends each line in ``\\n``."""
+    return (
+        f"{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
+    )
+
+
+# --- Step 2: string to sign -----------------------------------------------------------
+
+
+def credential_scope(date: str, region: str, service: str) -> str:
+    """``yyyymmdd/region/service/aws4_request``."""
+    return f"{date}/{region}/{service}/{TERMINATOR}"
+
+
+def string_to_sign(timestamp: str, credential_scope: str, canonical_request: str) -> str:
+    """``timestamp`` is the basic ISO-8601 form (``20240501T120000Z``) the client signed."""
+    digest = hashlib.sha256(canonical_request.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{ALGORITHM}\n{timestamp}\n{credential_scope}\n{digest}"
+
+
+# --- Step 3: signing key and signature ------------------------------------------------
+
+
+def signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
+    """kSigning = HMAC chain over date, region, service and the terminator. It depends only
+    on the secret and the scope, so callers may cache it per (secret, date, region, service)."""
+    key = hmac.digest(f"AWS4{secret_access_key}".encode(), date.encode(), "sha256")
+    key = hmac.digest(key, region.encode(), "sha256")
+    key = hmac.digest(key, service.encode(), "sha256")
+    return hmac.digest(key, TERMINATOR.encode(), "sha256")
+
+
+def signature(signing_key: bytes, string_to_sign: str) -> str:
+    """Lower-case hex HMAC-SHA256 of the string to sign."""
+    return hmac.digest(signing_key, string_to_sign.encode("utf-8"), "sha256").hex()
+
+
+# --- Timestamps -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_timestamp(value: str) -> dt.datetime:
+    """``YYYYMMDD'T'HHMMSS'Z'`` → aware UTC datetime. Hand-parsed and memoised because it runs
+    on every request and most requests share their second. Raises SignatureFormatError."""
+    if len(value) != 16 or value[8] != "T" or value[15] != "Z" or not (value[:8] + value[9:15]).isdigit():
+        raise SignatureFormatError(_bad_date(value))
+    try:
+        return dt.datetime(
+            int(value[0:4]), int(value[4:6]), int(value[6:8]),
+            int(value[9:11]), int(value[11:13]), int(value[13:15]), tzinfo=_UTC,
+        )  # fmt: skip
+    except ValueError:
+        raise SignatureFormatError(_bad_date(value)) from None
+
+
+def _bad_date(value: str) -> str:
+    return f"Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"
+
+
+def format_timestamp(when: dt.datetime) -> str:
+    """Aware datetime → ``YYYYMMDD'T'HHMMSS'Z'`` in UTC (sub-seconds dropped)."""
+    return when.astimezone(_UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+# --- Parsing what the client sent -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """The ``Credential=`` value: ``access-key-id/yyyymmdd/region/service/terminator``.
+
+    Only the shape is checked here; whether the date, region, service and terminator are
+    acceptable is the authenticator's decision."""
+
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    terminator: str
+
+    @property
+    def scope(self) -> str:
+        return credential_scope(self.date, self.region, self.service)
+
+
+def parse_credential(value: str) -> Credential:
+    parts = value.split("/")
+    if len(parts) != 5:
+        raise SignatureFormatError(
+            "Credential must have exactly 5 slash-delimited elements, "
+            f"e.g. keyid/date/region/service/term, got '{value}'"
+        )
+    return Credential(*parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """A parsed ``Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…``."""
+
+    credential: Credential
+    signed_headers: tuple[str, ...]  # lower-case, in the order the client listed them
+    signature: str
+
+
+_REQUIRED_PARAMETERS = ("Credential", "Signature", "SignedHeaders")  # AWS's order in its message
+
+
+def parse_authorization(value: str, *, has_date: bool) -> Authorization:
+    """Read the header tolerantly (split on commas and spaces, each item on its first ``=``)
+    and report what is missing the way AWS does: one sentence per problem, then the header.
+
+    ``has_date`` says whether the request carries an ``X-Amz-Date`` or ``Date`` header, which
+    AWS reports in the same message."""
+    algorithm, _, rest = value.strip().partition(" ")
+    params = _authorization_parameters(value, rest)
+    if not (has_date and "Credential" in params and "Signature" in params and "SignedHeaders" in params):
+        raise SignatureFormatError(_missing_parameters(value, params, has_date))
+    if algorithm != ALGORITHM:
+        raise SignatureFormatError(f"Unsupported AWS 'algorithm': '{algorithm}'.")
+    signed = tuple(params["SignedHeaders"].lower().split(";"))
+    return Authorization(parse_credential(params["Credential"]), signed, params["Signature"])
+
+
+def _missing_parameters(header: str, params: Mapping[str, str], has_date: bool) -> str:
+    problems = [
+        f"Authorization header requires '{name}' parameter." for name in _REQUIRED_PARAMETERS if name not in params
+    ]
+    if not has_date:
+        problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    return f"{' '.join(problems)} Authorization={header}"
+
+
+def _authorization_parameters(header: str, rest: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in rest.replace(",", " ").split():
+        name, equals, param = item.partition("=")
+        if not equals:
+            raise SignatureFormatError(
+                f"'{item}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."
+            )
+        params.setdefault(name, param)
+    return params

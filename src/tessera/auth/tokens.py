@@ -1,0 +1,333 @@
+"""Sealed, self-contained STS session tokens, and the access-key id and secret generators.
+
+A session token carries everything a node needs to authenticate and authorize the
+session (``SessionClaims``), encrypted and authenticated with AES-256-GCM, so no database
+read is needed per request::
+
+    token = seal(claims, keyring.current)                  # AssumeRole & co.
+    claims = unseal(token, keyring, access_key_id)         # every ASIA request
+    check_expiry(claims, clock.now())                      # ExpiredToken
+
+Layout (URL-safe base64, no padding)::
+
+    version (1) | key-id length (1) | key id (ASCII) | nonce (12) | AES-GCM(payload) + tag (16)
+
+The header (version and key id, in clear so the right key is picked without trying each)
+is associated data, together with the session's ASIA access key id: a token presented
+with any other key id fails authentication, so the id is bound without being stored.
+The payload is one flag byte (0 raw, 1 zlib) then compact JSON with short field names;
+compression is safe here because everything in a token is known to the caller it is
+issued to (their own new secret included).
+
+Every failure to open a token (not base64, truncated, tampered, unknown key, another
+issuer's token, wrong access key id) is ``InvalidClientTokenId``. Expiry is deliberately
+not decided by ``unseal``: the caller compares with its injected clock (``check_expiry``).
+
+Rotation: ``keyring.rotated(new_token_key("k2", now))`` makes the new key current for
+sealing while tokens sealed under older keys still open until those keys are dropped
+(``keyring.without("k1")``). With random 96-bit nonces, rotate well before 2**32 tokens
+per key.
+
+Key ids: ``new_access_key_id("AKIA" | "ASIA", account=…)`` follows AWS's layout, where
+the 12-digit account is recoverable from the id (``account_from_access_key_id``), as
+``sts:GetAccessKeyInfo`` needs; without ``account`` the 16 characters are fully random.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime as dt
+import json
+import re
+import secrets
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from tessera.auth.caller import SessionClaims, SessionTag
+from tessera.errors import ExpiredToken, InvalidClientTokenId
+
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "TOKEN_VERSION",
+    "Keyring",
+    "TokenKey",
+    "account_from_access_key_id",
+    "check_expiry",
+    "new_access_key_id",
+    "new_secret_access_key",
+    "new_token_key",
+    "seal",
+    "unseal",
+]
+
+TOKEN_VERSION = 1
+MAX_TOKEN_LENGTH = 16384  # characters; bounds the work done on hostile input
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_KEY_BYTES = 32
+_BINDING = b"\x00tessera-session-token\x00"  # domain separation inside the associated data
+_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_UTC = dt.timezone.utc
+
+
+# --- Keys -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKey:
+    key_id: str
+    secret: bytes = field(repr=False)
+    created_at: dt.datetime
+
+    def __post_init__(self) -> None:
+        if not _KEY_ID.fullmatch(self.key_id):
+            raise ValueError(f"token key id '{self.key_id}' must be 1-64 characters of A-Z a-z 0-9 . _ -")
+        if len(self.secret) != _KEY_BYTES:
+            raise ValueError(f"token key '{self.key_id}' must be {_KEY_BYTES} bytes")
+
+
+def new_token_key(key_id: str, now: dt.datetime) -> TokenKey:
+    """A fresh random AES-256 key."""
+    return TokenKey(key_id, secrets.token_bytes(_KEY_BYTES), now)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """Every key that may open a token; ``current_key_id`` names the one that seals."""
+
+    keys: tuple[TokenKey, ...]
+    current_key_id: str
+    _ciphers: dict[str, tuple[TokenKey, AESGCM]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = tuple(self.keys)
+        ciphers = {key.key_id: (key, AESGCM(key.secret)) for key in keys}
+        if len(ciphers) != len(keys):
+            raise ValueError("token key ids must be unique")
+        if self.current_key_id not in ciphers:
+            raise ValueError(f"current token key '{self.current_key_id}' is not in the keyring")
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "_ciphers", ciphers)
+
+    @property
+    def current(self) -> TokenKey:
+        return self._ciphers[self.current_key_id][0]
+
+    def get(self, key_id: str) -> TokenKey | None:
+        entry = self._ciphers.get(key_id)
+        return entry[0] if entry else None
+
+    def rotated(self, key: TokenKey) -> Keyring:
+        """Add ``key`` and seal with it from now on; older keys keep opening their tokens."""
+        return Keyring((*self.keys, key), key.key_id)
+
+    def without(self, key_id: str) -> Keyring:
+        """Retire a key: tokens sealed with it stop opening. The current key cannot be retired."""
+        if key_id == self.current_key_id:
+            raise ValueError(f"cannot retire the current token key '{key_id}'")
+        return Keyring(tuple(key for key in self.keys if key.key_id != key_id), self.current_key_id)
+
+    def _cipher(self, key_id: str) -> AESGCM | None:
+        entry = self._ciphers.get(key_id)
+        return entry[1] if entry else None
+
+
+# --- Seal and unseal ------------------------------------------------------------------
+
+
+def seal(claims: SessionClaims, key: TokenKey) -> str:
+    header = _header(key.key_id)
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(key.secret).encrypt(nonce, _encode_claims(claims), _associated_data(header, claims.access_key_id))
+    return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
+
+
+def unseal(token: str, keyring: Keyring, access_key_id: str) -> SessionClaims:
+    """Open a token presented with ``access_key_id``; InvalidClientTokenId if it is not one
+    of ours, was altered, or belongs to another key id. Does not check expiry."""
+    raw = _decode_base64(token)
+    header_length = 2 + raw[1] if len(raw) >= 2 else 0
+    if not header_length or raw[0] != TOKEN_VERSION or len(raw) < header_length + _NONCE_BYTES + _TAG_BYTES:
+        raise InvalidClientTokenId()
+    header = raw[:header_length]
+    cipher = keyring._cipher(header[2:].decode("ascii", "replace"))
+    if cipher is None:
+        raise InvalidClientTokenId()
+    nonce, sealed = raw[header_length : header_length + _NONCE_BYTES], raw[header_length + _NONCE_BYTES :]
+    try:
+        payload = cipher.decrypt(nonce, sealed, _associated_data(header, access_key_id))
+        return _decode_claims(payload, access_key_id)
+    except (InvalidTag, ValueError, KeyError, TypeError, IndexError, zlib.error):
+        raise InvalidClientTokenId() from None
+
+
+def check_expiry(claims: SessionClaims, now: dt.datetime) -> None:
+    """ExpiredToken once ``now`` reaches the session's expiration."""
+    if now >= claims.expires_at:
+        raise ExpiredToken()
+
+
+def _header(key_id: str) -> bytes:
+    encoded = key_id.encode("ascii")
+    return bytes((TOKEN_VERSION, len(encoded))) + encoded
+
+
+def _associated_data(header: bytes, access_key_id: str) -> bytes:
+    return header + _BINDING + access_key_id.encode("utf-8", "surrogateescape")
+
+
+def _decode_base64(token: str) -> bytes:
+    """Strict URL-safe base64 without padding; a token must be the canonical encoding of its
+    bytes, so no two strings open as the same token."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        raise InvalidClientTokenId()
+    standard = token.translate(_FROM_URLSAFE) + "=" * (-len(token) % 4)
+    try:
+        raw = binascii.a2b_base64(standard, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise InvalidClientTokenId() from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != token.encode("ascii"):
+        raise InvalidClientTokenId()
+    return raw
+
+
+_FROM_URLSAFE = str.maketrans("-_+/", "+/-_")  # '+' and '/' become invalid in strict mode
+
+
+# --- Payload codec --------------------------------------------------------------------
+# Short JSON names keep tokens small (boto3 sends them in a header). Defaults are omitted.
+# tests/unit/auth/test_tokens.py pins that every SessionClaims field is covered.
+
+_Encode = Callable[[Any], Any]
+
+
+def _encode_time(value: dt.datetime) -> int | list[int]:
+    value = value.astimezone(_UTC)
+    seconds = int((value.replace(microsecond=0) - _EPOCH).total_seconds())
+    return seconds if not value.microsecond else [seconds, value.microsecond]
+
+
+def _decode_time(value: int | list[int]) -> dt.datetime:
+    seconds, micros = (value, 0) if isinstance(value, int) else value
+    return _EPOCH + dt.timedelta(seconds=seconds, microseconds=micros)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_KINDS = {"assumed-role": "r", "session-token": "s", "federation-token": "f"}
+_KIND_NAMES = {code: kind for kind, code in _KINDS.items()}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _optional_time(value: dt.datetime | None) -> int | list[int] | None:
+    return None if value is None else _encode_time(value)
+
+
+def _decode_optional_time(value: int | list[int] | None) -> dt.datetime | None:
+    return None if value is None else _decode_time(value)
+
+
+def _encode_tags(tags: Iterable[SessionTag]) -> list[list[str]]:
+    return [[tag.key, tag.value] for tag in tags]
+
+
+def _decode_tags(pairs: Iterable[list[str]]) -> tuple[SessionTag, ...]:
+    return tuple(SessionTag(key, value) for key, value in pairs)
+
+
+_FIELDS: dict[str, tuple[str, _Encode, _Encode]] = {
+    # field: (json name, encode, decode)
+    "kind": ("k", _KINDS.__getitem__, _KIND_NAMES.__getitem__),
+    "secret_access_key": ("s", _same, _same),
+    "account": ("a", _same, _same),
+    "issued_at": ("i", _encode_time, _decode_time),
+    "expires_at": ("e", _encode_time, _decode_time),
+    "session_name": ("n", _same, _same),
+    "role_arn": ("ra", _same, _same),
+    "role_id": ("ri", _same, _same),
+    "role_name": ("rn", _same, _same),
+    "source_arn": ("sa", _same, _same),
+    "source_user_id": ("su", _same, _same),
+    "session_policies": ("p", list, _strings),
+    "session_policy_arns": ("pa", list, _strings),
+    "tags": ("t", _encode_tags, _decode_tags),
+    "transitive_tag_keys": ("tt", list, _strings),
+    "source_identity": ("si", _same, _same),
+    "mfa_authenticated": ("m", _same, bool),
+    "mfa_auth_time": ("mt", _optional_time, _decode_optional_time),
+    "chained": ("c", _same, bool),
+    "source_ip": ("ip", _same, _same),
+}
+_DEFAULTS = {
+    f.name: f.default
+    for f in dataclasses.fields(SessionClaims)
+    if f.default is not dataclasses.MISSING
+}
+
+
+def _encode_claims(claims: SessionClaims) -> bytes:
+    document = {
+        name: encode(getattr(claims, attribute))
+        for attribute, (name, encode, _) in _FIELDS.items()
+        if attribute not in _DEFAULTS or getattr(claims, attribute) != _DEFAULTS[attribute]
+    }
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    packed = zlib.compress(text, 9)
+    return b"\x01" + packed if len(packed) < len(text) else b"\x00" + text
+
+
+def _decode_claims(payload: bytes, access_key_id: str) -> SessionClaims:
+    flag, body = payload[0], payload[1:]
+    text = zlib.decompress(body) if flag == 1 else body
+    document = json.loads(text)
+    values = {attribute: decode(document[name]) for attribute, (name, _, decode) in _FIELDS.items() if name in document}
+    return SessionClaims(access_key_id=access_key_id, **values)
+
+
+# --- Access key ids and secrets -------------------------------------------------------
+
+_ACCOUNT_MASK = 0x7FFFFFFFFF80  # bits 46..7 of the first six decoded bytes hold the account
+_ACCOUNT_FLAG = 1 << 47
+
+
+def new_access_key_id(prefix: Literal["AKIA", "ASIA"], *, account: str | None = None) -> str:
+    """``prefix`` + 16 characters of ``[A-Z2-7]`` (base32 of 10 bytes).
+
+    With ``account`` the id uses AWS's layout: base32-decoded, the first 6 bytes hold the
+    12-digit account id in bits 46..7 and random bits elsewhere (39 random bits in all),
+    so ``account_from_access_key_id`` recovers it. Without it all 80 bits are random.
+    Ids are not secrets; the store must still reject the (rare) duplicate."""
+    if prefix not in ("AKIA", "ASIA"):
+        raise ValueError(f"access key id prefix must be AKIA or ASIA, not '{prefix}'")
+    raw = bytearray(secrets.token_bytes(10))
+    if account is not None:
+        if not (len(account) == 12 and account.isdigit()):
+            raise ValueError(f"account id '{account}' must be 12 digits")
+        head = _ACCOUNT_FLAG | (int(account) << 7) | (raw[5] & 0x7F)
+        raw[:6] = head.to_bytes(6, "big")
+    return prefix + base64.b32encode(bytes(raw)).decode("ascii")
+
+
+def account_from_access_key_id(access_key_id: str) -> str:
+    """The account encoded in an id made with ``new_access_key_id(…, account=…)``
+    (meaningless for fully random ids)."""
+    raw = base64.b32decode(access_key_id[4:20])
+    return f"{(int.from_bytes(raw[:6], 'big') & _ACCOUNT_MASK) >> 7:012d}"
+
+
+def new_secret_access_key() -> str:
+    """40 characters of ``[A-Za-z0-9/+]``: standard base64 of 30 random bytes."""
+    return base64.b64encode(secrets.token_bytes(30)).decode("ascii")

@@ -1,0 +1,190 @@
+"""Presigned (query-string) SigV4 against botocore's ``SigV4QueryAuth``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from urllib.parse import quote
+
+import pytest
+from botocore.awsrequest import AWSRequest
+
+from tessera.auth import presign, sigv4
+from tessera.auth.authenticate import HttpRequest, verify
+from tessera.errors import IncompleteSignature, InvalidClientTokenId, MissingAuthenticationToken, SignatureDoesNotMatch
+
+STS = "https://sts.amazonaws.com/"
+FORM = "application/x-www-form-urlencoded; charset=utf-8"
+GET_CALLER_IDENTITY = STS + "?Action=GetCallerIdentity&Version=2011-06-15"
+
+VECTORS = {
+    "get-caller-identity-url": (lambda: AWSRequest("GET", GET_CALLER_IDENTITY), False),
+    "get-caller-identity-with-session-token": (lambda: AWSRequest("GET", GET_CALLER_IDENTITY), True),
+    "form-body-moved-into-query": (
+        lambda: AWSRequest(
+            "POST",
+            STS,
+            data={"Action": "AssumeRole", "RoleSessionName": "a+b=c@d", "RoleArn": "arn:aws:iam::123456789012:role/x"},
+            headers={"Content-Type": FORM},
+        ),
+        False,
+    ),
+    "eks-style-signed-extra-header": (
+        lambda: AWSRequest("GET", GET_CALLER_IDENTITY, headers={"x-k8s-aws-id": "my-cluster"}),
+        True,
+    ),
+}
+
+
+def tessera_steps(server: HttpRequest) -> tuple[str, str]:
+    pairs = sigv4.query_pairs(server.raw_query)
+    params = presign.parse_presigned(pairs)
+    creq = presign.presigned_canonical_request(
+        server.method, server.path, pairs, server.headers, params, sigv4.payload_hash(server.body)
+    )
+    return creq, sigv4.string_to_sign(params.timestamp, params.credential.scope, creq)
+
+
+@pytest.mark.parametrize(("build", "session"), VECTORS.values(), ids=VECTORS.keys())
+def test_botocore_presigned_url_verifies(build, session, oracle, resolver):
+    request = build()
+    botocore = oracle.sign_query(request, "sts", session=session)
+    server = oracle.received(request)
+
+    creq, sts = tessera_steps(server)
+    assert creq == botocore.canonical_request, "canonical request differs"
+    assert sts == botocore.string_to_sign, "string to sign differs"
+    verified = verify(server, oracle.signed_at(request), resolver)
+
+    assert verified.caller == (oracle.SESSION if session else oracle.ALICE)
+    assert (verified.service, verified.region) == ("sts", "us-east-1")
+    assert "authorization" not in server.headers
+
+
+@pytest.fixture
+def presigned(oracle):
+    request = AWSRequest("GET", GET_CALLER_IDENTITY)
+    oracle.sign_query(request, "sts", expires=900)
+    return oracle.received(request), oracle.signed_at(request)
+
+
+def with_query(request: HttpRequest, old: str, new: str) -> HttpRequest:
+    query = request.raw_query.decode()
+    assert old in query
+    return dataclasses.replace(request, raw_query=query.replace(old, new).encode())
+
+
+def basic(when: dt.datetime) -> str:
+    return when.strftime("%Y%m%dT%H%M%SZ")
+
+
+@pytest.mark.parametrize("seconds", [0, 899, 900], ids=lambda s: f"after-{s}s")
+def test_presigned_url_is_valid_until_it_expires(seconds, presigned, resolver):
+    request, signed_at = presigned
+    verify(request, signed_at + dt.timedelta(seconds=seconds), resolver)
+
+
+def test_expired_presigned_url_does_not_match(presigned, resolver):
+    request, signed_at = presigned
+    now = signed_at + dt.timedelta(seconds=901)
+    with pytest.raises(SignatureDoesNotMatch) as raised:
+        verify(request, now, resolver)
+    assert raised.value.message == (
+        f"Signature expired: {basic(signed_at)} is now earlier than "
+        f"{basic(now - dt.timedelta(seconds=900))} ({basic(now)} - 900 sec.)"
+    )
+
+
+def test_presigned_url_dated_beyond_the_skew_window_is_not_yet_current(presigned, resolver):
+    request, signed_at = presigned
+    now = signed_at - dt.timedelta(minutes=16)
+    with pytest.raises(SignatureDoesNotMatch) as raised:
+        verify(request, now, resolver)
+    assert raised.value.message == (
+        f"Signature not yet current: {basic(signed_at)} is still later than "
+        f"{basic(now + dt.timedelta(minutes=15))} ({basic(now)} + 15 min.)"
+    )
+
+
+REQUIRED = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"]
+
+
+def without(request: HttpRequest, name: str) -> HttpRequest:
+    query = "&".join(item for item in request.raw_query.decode().split("&") if not item.startswith(name + "="))
+    return dataclasses.replace(request, raw_query=query)
+
+
+@pytest.mark.parametrize("missing", REQUIRED[1:])
+def test_missing_presign_parameter_is_named(missing, presigned, resolver):
+    request, now = presigned
+    with pytest.raises(IncompleteSignature) as raised:
+        verify(without(request, missing), now, resolver)
+    assert raised.value.message == (
+        f"AWS query-string parameters must include '{missing}'. Re-examine the query-string parameters."
+    )
+
+
+def test_url_without_x_amz_algorithm_is_missing_authentication_token(presigned, resolver):
+    request, now = presigned
+    with pytest.raises(MissingAuthenticationToken):
+        verify(without(request, "X-Amz-Algorithm"), now, resolver)
+
+
+def test_every_missing_presign_parameter_is_listed_in_order():
+    with pytest.raises(IncompleteSignature) as raised:
+        presign.parse_presigned([(b"Action", b"GetCallerIdentity")])
+    assert raised.value.message == (
+        " ".join(f"AWS query-string parameters must include '{name}'." for name in REQUIRED)
+        + " Re-examine the query-string parameters."
+    )
+
+
+def test_query_without_x_amz_algorithm_is_not_presigned():
+    assert not presign.is_presigned(sigv4.query_pairs("Action=GetCallerIdentity&X-Amz-Signature=00"))
+    assert presign.is_presigned(sigv4.query_pairs("X-Amz-Algorithm=AWS4-HMAC-SHA256"))
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        ("604801", "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+        ("-1", "X-Amz-Expires must be non-negative"),
+        ("soon", "X-Amz-Expires should be a number"),
+    ],
+    ids=["over-a-week", "negative", "not-a-number"],
+)
+def test_out_of_range_expiry_is_incomplete_signature(expires, message, presigned, resolver):
+    request, now = presigned
+    with pytest.raises(IncompleteSignature) as raised:
+        verify(with_query(request, "X-Amz-Expires=900", f"X-Amz-Expires={expires}"), now, resolver)
+    assert raised.value.message == message
+
+
+def test_absent_expiry_defaults_to_fifteen_minutes(presigned):
+    request, _ = presigned
+    pairs = [pair for pair in sigv4.query_pairs(request.raw_query) if pair[0] != b"X-Amz-Expires"]
+    assert presign.parse_presigned(pairs).expires == presign.DEFAULT_EXPIRES == 900
+
+
+TAMPERING = {
+    "operation-changed": ("Action=GetCallerIdentity", "Action=GetSessionToken"),
+    "expiry-extended": ("X-Amz-Expires=900", "X-Amz-Expires=3600"),
+    "parameter-added": ("Version=2011-06-15", "Version=2011-06-15&DurationSeconds=900"),
+    "signature-altered": ("X-Amz-Signature=", "X-Amz-Signature=f"),
+}
+
+
+@pytest.mark.parametrize(("old", "new"), TAMPERING.values(), ids=TAMPERING.keys())
+def test_tampered_presigned_url_does_not_match(old, new, presigned, resolver):
+    request, now = presigned
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(with_query(request, old, new), now, resolver)
+
+
+def test_presigned_session_token_is_checked_by_the_resolver(oracle, resolver):
+    request = AWSRequest("GET", GET_CALLER_IDENTITY)
+    oracle.sign_query(request, "sts", session=True)
+    server = oracle.received(request)
+    token = quote(oracle.SESSION_TOKEN, safe="-_.~")
+    with pytest.raises(InvalidClientTokenId):
+        verify(with_query(server, f"X-Amz-Security-Token={token}", "X-Amz-Security-Token=forged"), oracle.signed_at(request), resolver)
