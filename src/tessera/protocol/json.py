@@ -1,0 +1,282 @@
+"""awsJson1_1 (Organizations): X-Amz-Target dispatch, JSON in and out (sigv4.md §9).
+
+Public API::
+
+    operation, params = parse_json_request(target_header, body)   # ("CreateAccount", {...})
+    params = read_json_params(input_shape, document)              # any shape, no validation
+    body = serialize_json_response("CreateAccount", result)
+    status, body = serialize_json_error(error)
+
+``parse_json_request`` resolves ``X-Amz-Target: AWSOrganizationsV20161128.<Op>``
+(anything else → ``UnknownOperationException``), decodes the body (not JSON, not an
+object, or a member of the wrong JSON type → ``SerializationException``; an empty
+body counts as ``{}``), keeps the input shape's members (unknown keys are ignored),
+turns timestamps (epoch seconds) into UTC datetimes and blobs (base64) into bytes,
+and checks the model's constraints. Organizations reports a constraint violation as
+``InvalidInputException`` with a ``Reason`` (``INPUT_REQUIRED``, ``INVALID_PATTERN``,
+``MIN_LENGTH_EXCEEDED``, …) and the model's sentence for that reason, for the first
+violation found.
+
+``serialize_json_response`` writes the output members at the top level, timestamps as
+epoch-second numbers and blobs as base64; ``serialize_json_error`` writes
+``{"__type": code, "Message": text}`` plus ``Reason`` when the error carries one.
+All bodies are ``application/x-amz-json-1.1``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from botocore.model import Shape
+
+from tessera import errors
+from tessera.protocol.model import service_spec
+from tessera.protocol.validate import Violation, element_path, find_violations, member_path
+
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+DEFAULT_SERVICE = "organizations"
+
+# The sentence the Organizations model documents for each InvalidInputException reason.
+REASON_MESSAGES = {
+    "INPUT_REQUIRED": "You must include a value for all required parameters.",
+    "INVALID_PATTERN": "You provided a value that doesn't match the required pattern.",
+    "MIN_LENGTH_EXCEEDED": "You provided a string parameter that is shorter than allowed.",
+    "MAX_LENGTH_EXCEEDED": "You provided a string parameter that is longer than allowed.",
+    "INVALID_ENUM": "You specified an invalid value.",
+    "MIN_VALUE_EXCEEDED": "You provided a numeric parameter that has a smaller value than allowed.",
+    "MAX_VALUE_EXCEEDED": "You provided a numeric parameter that has a larger value than allowed.",
+}
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_json_request(
+    target_header: str | None, body: bytes, service: str = DEFAULT_SERVICE
+) -> tuple[str, dict[str, Any]]:
+    """Resolve the operation named by ``X-Amz-Target`` and its typed, validated params."""
+    spec = service_spec(service)
+    prefix, _, name = (target_header or "").partition(".")
+    operation = spec.operation(name) if prefix == spec.target_prefix else None
+    if operation is None:
+        raise errors.InvalidAction(f"Operation '{target_header or ''}' is not recognized.")
+    shape = operation.input_shape
+    params = read_json_params(shape, _decode_body(body)) if shape is not None else {}
+    violations = find_violations(shape, params)
+    if violations:
+        raise invalid_input(violations[0])
+    return name, params
+
+
+def read_json_params(shape: Shape, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The typed params of input ``shape`` from a decoded JSON object, without validation."""
+    return _read_structure(shape, document, "")
+
+
+def invalid_input(violation: Violation) -> errors.OrganizationsError:
+    """Organizations' ``InvalidInputException`` for a constraint violation."""
+    message = REASON_MESSAGES[violation.reason]
+    return errors.OrganizationsError("InvalidInputException", message, reason=violation.reason)
+
+
+def _decode_body(body: bytes) -> Mapping[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise errors.MalformedRequest("The request body is not valid JSON.") from exc
+    if not isinstance(document, dict):
+        raise errors.MalformedRequest("The request body must be a JSON object.")
+    return document
+
+
+def _read(shape: Shape, value: Any, path: str) -> Any:
+    return _READERS.get(shape.type_name, _read_string)(shape, value, path)
+
+
+def _read_structure(shape: Shape, value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        _wrong_type(path, "an object")
+    params: dict[str, Any] = {}
+    for name, member in shape.members.items():
+        item = value.get(name)
+        if item is not None:
+            params[name] = _read(member, item, member_path(path, name))
+    return params
+
+
+def _read_list(shape: Shape, value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        _wrong_type(path, "an array")
+    return [_read(shape.member, item, element_path(path, i)) for i, item in enumerate(value, 1) if item is not None]
+
+
+def _read_map(shape: Shape, value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        _wrong_type(path, "an object")
+    return {key: _read(shape.value, item, f"{path}.{key}") for key, item in value.items() if item is not None}
+
+
+def _read_string(shape: Shape, value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        _wrong_type(path, "a string")
+    return value
+
+
+def _read_integer(shape: Shape, value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _wrong_type(path, "an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            _wrong_type(path, "an integer")
+        return int(value)
+    return value
+
+
+def _read_float(shape: Shape, value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _wrong_type(path, "a number")
+    return float(value)
+
+
+def _read_boolean(shape: Shape, value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        _wrong_type(path, "a boolean")
+    return value
+
+
+def _read_timestamp(shape: Shape, value: Any, path: str) -> dt.datetime:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _wrong_type(path, "a timestamp in epoch seconds")
+    try:
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        _wrong_type(path, "a timestamp in epoch seconds")
+
+
+def _read_blob(shape: Shape, value: Any, path: str) -> bytes:
+    if not isinstance(value, str):
+        _wrong_type(path, "a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        _wrong_type(path, "a base64 string")
+
+
+def _wrong_type(path: str, expected: str) -> NoReturn:
+    where = f"'{path}'" if path else "the request body"
+    raise errors.MalformedRequest(f"Unexpected value at {where}: expected {expected}.")
+
+
+_READERS: dict[str, Callable[[Shape, Any, str], Any]] = {
+    "structure": _read_structure,
+    "list": _read_list,
+    "map": _read_map,
+    "string": _read_string,
+    "integer": _read_integer,
+    "long": _read_integer,
+    "float": _read_float,
+    "double": _read_float,
+    "boolean": _read_boolean,
+    "timestamp": _read_timestamp,
+    "blob": _read_blob,
+}
+
+# --------------------------------------------------------------------------- writing
+
+
+def serialize_json_response(operation: str, result: Mapping[str, Any] | None, service: str = DEFAULT_SERVICE) -> bytes:
+    """The JSON success body of ``operation``: output members at the top level."""
+    model = service_spec(service).operation(operation)
+    if model is None:
+        raise ValueError(f"{service} has no operation {operation!r}")
+    shape = model.output_shape
+    if shape is None or not result:
+        return b"{}"
+    return _dumps(_converter(service, shape.name)(result))
+
+
+def serialize_json_error(error: errors.TesseraError) -> tuple[int, bytes]:
+    """(HTTP status, ``{"__type", "Message"[, "Reason"]}`` body) for ``error``.
+
+    Client faults are all HTTP 400 on this protocol (Organizations documents 400 for
+    every client exception, and sigv4.md §7 the same for authentication failures),
+    except 413 for an oversized body; server faults keep their 5xx status.
+    """
+    document: dict[str, Any] = {"__type": error.json_code or error.code, "Message": error.message}
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str):
+        document["Reason"] = reason
+    status = 400 if error.sender_fault and error.status != 413 else error.status
+    return status, _dumps(document)
+
+
+def _dumps(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+Converter = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _converter(service: str, shape_name: str) -> Converter:
+    """A function turning a result of shape ``shape_name`` into JSON-ready data.
+
+    Structures drop ``None`` members (absent members are omitted, not ``null``),
+    timestamps become epoch seconds and blobs base64; built once per shape. Member
+    converters are looked up when used, so recursive shapes need no special care.
+    """
+    shape = service_spec(service).model.shape_for(shape_name)
+    kind = shape.type_name
+    if kind == "structure":
+        return _structure_converter(service, shape)
+    if kind == "list":
+        member = shape.member.name
+        return lambda value: [_converter(service, member)(item) for item in value]
+    if kind == "map":
+        member = shape.value.name
+        return lambda value: {key: _converter(service, member)(item) for key, item in value.items()}
+    if kind == "timestamp":
+        return epoch_seconds
+    if kind == "blob":
+        return _base64
+    return _identity
+
+
+def _structure_converter(service: str, shape: Shape) -> Converter:
+    members = [(name, member.name) for name, member in shape.members.items()]
+
+    def convert(value: Mapping[str, Any]) -> dict[str, Any]:
+        converted: dict[str, Any] = {}
+        for name, shape_name in members:
+            item = value.get(name)
+            if item is not None:
+                converted[name] = _converter(service, shape_name)(item)
+        return converted
+
+    return convert
+
+
+def epoch_seconds(value: dt.datetime | float) -> int | float:
+    """A datetime (naive means UTC) as epoch seconds: an int when whole, else a float."""
+    if not isinstance(value, dt.datetime):
+        return value
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    whole = calendar.timegm(value.utctimetuple())
+    return whole + value.microsecond / 1_000_000 if value.microsecond else whole
+
+
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")

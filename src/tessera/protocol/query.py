@@ -1,0 +1,501 @@
+"""AWS Query protocol (IAM, STS): form parameters in, XML out, driven by the models.
+
+Public API (service is ``"iam"`` or ``"sts"``)::
+
+    pairs = read_form(body, content_type, raw_query)          # [(key, value), ...]
+    operation, params = parse_query_request("sts", pairs)     # ("AssumeRole", {...})
+    params = read_params(input_shape, pairs)                  # any shape, no validation
+    body = serialize_query_response("sts", "AssumeRole", result, request_id)
+    status, body = serialize_query_error("sts", error, request_id)
+
+``parse_query_request`` is the exact inverse of botocore's ``query`` serializer:
+lists arrive as ``Name.member.N`` (an empty list as ``Name=``), maps as
+``Name.entry.N.key`` / ``.value``, nested structures with dots, booleans as
+``true``/``false``, timestamps as ISO 8601 and blobs as base64. The result uses the
+model's member names and Python types (``str``, ``int``, ``bool``,
+``datetime`` in UTC, ``bytes``, ``list``, ``dict``), exactly what one would have
+handed to botocore. Unknown parameters are ignored, as AWS does. The params are then
+checked against the model's constraints (``validate.py``); failures raise
+``errors.ValidationError`` with AWS's message.
+
+``serialize_query_response`` takes a mapping shaped like the operation's output shape
+(member names as in the model; ``None`` members are omitted) and writes
+``<OpResponse><OpResult>…</OpResult><ResponseMetadata>…``. Members of IAM's
+``policyDocumentType`` (role trust policies, inline and managed policy documents)
+are URL-encoded here, as AWS sends them: services pass the document text as stored.
+Writers are compiled once per operation, so the hot calls (GetCallerIdentity,
+AssumeRole) cost a few list appends.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import quote, unquote_to_bytes
+
+from botocore.model import Shape
+
+from tessera import errors
+from tessera.protocol.model import service_spec
+from tessera.protocol.validate import Violation, element_path, find_violations, member_path, validation_message
+from tessera.protocol.xml import escape_attribute, escape_text
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+XML_CONTENT_TYPE = "text/xml"
+NO_VERSION = "NO_VERSION_SPECIFIED"  # what AWS prints when Version is absent
+
+Form = Mapping[str, list[str]] | Iterable[tuple[str, str]]
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_form(body: bytes, content_type: str | None, raw_query: str) -> list[tuple[str, str]]:
+    """Decode the parameters of a Query request: the URL query string, then a form body.
+
+    A POST carries them in an ``application/x-www-form-urlencoded`` body (any
+    ``charset`` parameter is honoured, UTF-8 by default); a GET or a presigned URL in
+    the query string. Both are read, query string first. Anything that cannot be
+    decoded (bad percent escape, invalid bytes for the charset, a body of another
+    content type) raises ``errors.MalformedRequest``.
+    """
+    pairs = _decode_urlencoded(raw_query, "utf-8") if raw_query else []
+    if body:
+        media_type, charset = _parse_content_type(content_type)
+        if media_type != FORM_CONTENT_TYPE:
+            raise errors.MalformedRequest(f"Unsupported Content-Type for a Query request: '{content_type}'")
+        try:
+            text = body.decode(charset)
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise errors.MalformedRequest(f"The request body is not valid {charset} text.") from exc
+        pairs.extend(_decode_urlencoded(text, charset))
+    return pairs
+
+
+def _parse_content_type(content_type: str | None) -> tuple[str, str]:
+    """(media type in lower case, charset) of a Content-Type header."""
+    if not content_type:
+        return "", "utf-8"
+    media_type, *params = content_type.split(";")
+    charset = "utf-8"
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or "utf-8"
+    return media_type.strip().lower(), charset
+
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _decode_urlencoded(text: str, charset: str) -> list[tuple[str, str]]:
+    if _BAD_PERCENT.search(text):
+        raise errors.MalformedRequest("The request contains an invalid percent-encoded sequence.")
+    pairs: list[tuple[str, str]] = []
+    for piece in text.split("&"):
+        if not piece:
+            continue
+        key, _, value = piece.partition("=")
+        pairs.append((_unquote(key, charset), _unquote(value, charset)))
+    return pairs
+
+
+def _unquote(text: str, charset: str) -> str:
+    try:
+        return unquote_to_bytes(text.replace("+", " ")).decode(charset)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise errors.MalformedRequest(f"The request contains a parameter that is not valid {charset}.") from exc
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_query_request(service: str, form: Form) -> tuple[str, dict[str, Any]]:
+    """Resolve the operation and rebuild its typed, validated params from a form.
+
+    Raises ``MissingAction`` (no ``Action``), ``InvalidAction`` (unknown operation or
+    wrong ``Version``: ``Could not find operation X for version V``) and
+    ``ValidationError`` (unreadable value or model constraint violated).
+    """
+    spec = service_spec(service)
+    root = _build_tree(_as_pairs(form))
+    action = _leaf(root, "Action")
+    if not action:
+        raise errors.MissingAction("Missing Action")
+    version = _leaf(root, "Version") or NO_VERSION
+    operation = spec.operation(action) if version == spec.api_version else None
+    if operation is None:
+        raise errors.InvalidAction(f"Could not find operation {action} for version {version}")
+    shape = operation.input_shape
+    params = _read_structure(shape, root, "") if shape is not None else {}
+    violations = find_violations(shape, params)
+    if violations:
+        raise errors.ValidationError(validation_message(violations))
+    return action, params
+
+
+def read_params(shape: Shape, form: Form) -> dict[str, Any]:
+    """The typed params of input ``shape`` rebuilt from a form, without validation.
+
+    ``parse_query_request`` does this for an operation; it is exposed for callers (and
+    tests) that hold a shape rather than an operation name.
+    """
+    return _read_structure(shape, _build_tree(_as_pairs(form)), "")
+
+
+def _as_pairs(form: Form) -> Iterable[tuple[str, str]]:
+    if isinstance(form, Mapping):
+        return ((key, value) for key, values in form.items() for value in values[:1])
+    return form
+
+
+class _Node:
+    """One dotted-key segment of the form: ``Tags.member.1.Key`` is four nested nodes."""
+
+    __slots__ = ("value", "children")
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.children: dict[str, _Node] = {}
+
+
+def _build_tree(pairs: Iterable[tuple[str, str]]) -> _Node:
+    root = _Node()
+    for key, value in pairs:
+        node = root
+        for part in key.split("."):
+            child = node.children.get(part)
+            if child is None:
+                child = node.children[part] = _Node()
+            node = child
+        if node.value is None:  # the first occurrence of a repeated key wins
+            node.value = value
+    return root
+
+
+def _leaf(node: _Node, name: str) -> str | None:
+    child = node.children.get(name)
+    return None if child is None else child.value
+
+
+_ABSENT = object()
+
+
+def _read(shape: Shape, node: _Node, path: str) -> Any:
+    reader = _READERS.get(shape.type_name, _read_string)
+    return reader(shape, node, path)
+
+
+def _read_structure(shape: Shape, node: _Node, path: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, member in shape.members.items():
+        child = node.children.get(member.serialization.get("name", name))
+        if child is None:
+            continue
+        value = _read(member, child, member_path(path, name))
+        if value is not _ABSENT:
+            params[name] = value
+    return params
+
+
+def _indexed(node: _Node | None) -> list[_Node]:
+    """Children named 1, 2, … in numeric order (gaps tolerated, other names ignored)."""
+    if node is None:
+        return []
+    numbered = [(int(k), child) for k, child in node.children.items() if k.isdigit() and k.isascii() and int(k) > 0]
+    return [child for _, child in sorted(numbered, key=lambda item: item[0])]
+
+
+def _read_list(shape: Shape, node: _Node, path: str) -> Any:
+    member = shape.member
+    elements = _indexed(node.children.get(member.serialization.get("name", "member")))
+    if not elements:
+        return [] if node.value == "" else _ABSENT
+    values = (_read(member, child, element_path(path, i)) for i, child in enumerate(elements, 1))
+    return [value for value in values if value is not _ABSENT]
+
+
+def _read_map(shape: Shape, node: _Node, path: str) -> Any:
+    entries = _indexed(node.children.get("entry"))
+    if not entries:
+        return {} if node.value == "" else _ABSENT
+    key_name = shape.key.serialization.get("name", "key")
+    value_name = shape.value.serialization.get("name", "value")
+    result: dict[Any, Any] = {}
+    for entry in entries:
+        key_node, value_node = entry.children.get(key_name), entry.children.get(value_name)
+        if key_node is None or value_node is None:
+            continue
+        key = _read(shape.key, key_node, path)
+        value = _read(shape.value, value_node, f"{path}.{key}")
+        if key is not _ABSENT and value is not _ABSENT:
+            result[key] = value
+    return result
+
+
+def _read_string(shape: Shape, node: _Node, path: str) -> Any:
+    return _ABSENT if node.value is None else node.value
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _read_integer(shape: Shape, node: _Node, path: str) -> Any:
+    if node.value is None:
+        return _ABSENT
+    if not _INTEGER.fullmatch(node.value):
+        _unreadable(path, node.value, "Member must be a number")
+    return int(node.value)
+
+
+def _read_float(shape: Shape, node: _Node, path: str) -> Any:
+    if node.value is None:
+        return _ABSENT
+    try:
+        return float(node.value)
+    except ValueError:
+        _unreadable(path, node.value, "Member must be a number")
+
+
+def _read_boolean(shape: Shape, node: _Node, path: str) -> Any:
+    if node.value is None:
+        return _ABSENT
+    lowered = node.value.lower()
+    if lowered not in ("true", "false"):
+        _unreadable(path, node.value, "Member must be a boolean")
+    return lowered == "true"
+
+
+def _read_timestamp(shape: Shape, node: _Node, path: str) -> Any:
+    if node.value is None:
+        return _ABSENT
+    try:
+        parsed = dt.datetime.fromisoformat(node.value)
+    except ValueError:
+        _unreadable(path, node.value, "Member must be a timestamp in ISO 8601 format")
+    return parsed.replace(tzinfo=dt.timezone.utc) if parsed.tzinfo is None else parsed.astimezone(dt.timezone.utc)
+
+
+def _read_blob(shape: Shape, node: _Node, path: str) -> Any:
+    if node.value is None:
+        return _ABSENT
+    try:
+        return base64.b64decode(node.value, validate=True)
+    except (binascii.Error, ValueError):
+        _unreadable(path, node.value, "Member must be base64-encoded binary data")
+
+
+def _unreadable(path: str, value: str, constraint: str) -> NoReturn:
+    """A value the model's type cannot hold is reported like any other violation."""
+    violation = Violation(path, value, False, constraint, "INVALID_PATTERN")
+    raise errors.ValidationError(validation_message([violation]))
+
+
+_READERS: dict[str, Callable[[Shape, _Node, str], Any]] = {
+    "structure": _read_structure,
+    "list": _read_list,
+    "map": _read_map,
+    "string": _read_string,
+    "integer": _read_integer,
+    "long": _read_integer,
+    "float": _read_float,
+    "double": _read_float,
+    "boolean": _read_boolean,
+    "timestamp": _read_timestamp,
+    "blob": _read_blob,
+}
+
+# --------------------------------------------------------------------------- writing
+
+Writer = Callable[[list[str], Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    head: str
+    middle: str
+    tail: str
+    write_result: Writer | None
+
+
+def serialize_query_response(service: str, operation: str, result: Mapping[str, Any], request_id: str) -> bytes:
+    """The XML success body of ``operation`` for ``result`` (see the module docstring)."""
+    envelope = _envelope(service, operation)
+    out = [envelope.head]
+    if envelope.write_result is not None:
+        envelope.write_result(out, result)
+    out.append(envelope.middle)
+    out.append(escape_text(request_id))
+    out.append(envelope.tail)
+    return "".join(out).encode("utf-8")
+
+
+def serialize_query_error(service: str, error: errors.TesseraError, request_id: str) -> tuple[int, bytes]:
+    """(HTTP status, ``<ErrorResponse>`` body) for ``error``; same layout for IAM and STS."""
+    namespace = escape_attribute(service_spec(service).xml_namespace or "")
+    fault = "Sender" if error.sender_fault else "Receiver"
+    body = (
+        f'<ErrorResponse xmlns="{namespace}"><Error><Type>{fault}</Type>'
+        f"<Code>{escape_text(error.code)}</Code><Message>{escape_text(error.message)}</Message>"
+        f"</Error><RequestId>{escape_text(request_id)}</RequestId></ErrorResponse>"
+    )
+    return error.status, body.encode("utf-8")
+
+
+@functools.cache
+def _envelope(service: str, operation: str) -> _Envelope:
+    spec = service_spec(service)
+    model = spec.operation(operation)
+    if model is None:
+        raise ValueError(f"{service} has no operation {operation!r}")
+    namespace = escape_attribute(spec.xml_namespace or "")
+    head = f'<{operation}Response xmlns="{namespace}">'
+    middle = "<ResponseMetadata><RequestId>"
+    tail = f"</RequestId></ResponseMetadata></{operation}Response>"
+    shape = model.output_shape
+    if shape is None:
+        return _Envelope(head, middle, tail, None)
+    wrapper = shape.serialization.get("resultWrapper", f"{operation}Result")
+    return _Envelope(
+        head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(service), shape)
+    )
+
+
+@functools.cache
+def _writers_for(service: str) -> dict[str, Writer]:
+    """Per-service memo of compiled writers, keyed by shape name."""
+    return {}
+
+
+def _writer(memo: dict[str, Writer], shape: Shape) -> Writer:
+    """The compiled writer for ``shape``, built once; recursive shapes go through a cell."""
+    existing = memo.get(shape.name)
+    if existing is not None:
+        return existing
+    cell: list[Writer] = []
+    memo[shape.name] = lambda out, value: cell[0](out, value)
+    built = _build_writer(memo, shape)
+    cell.append(built)
+    memo[shape.name] = built
+    return built
+
+
+def _build_writer(memo: dict[str, Writer], shape: Shape) -> Writer:
+    kind = shape.type_name
+    if kind == "structure":
+        return _structure_writer(memo, shape)
+    if kind == "list":
+        return _list_writer(memo, shape)
+    if kind == "map":
+        return _map_writer(memo, shape)
+    if kind == "string" and shape.name == "policyDocumentType":
+        return _write_url_encoded
+    return _SCALAR_WRITERS.get(kind, _write_text)
+
+
+def _structure_writer(memo: dict[str, Writer], shape: Shape) -> Writer:
+    members = [
+        (name, f"<{tag}>", f"</{tag}>", _writer(memo, member))
+        for name, member in shape.members.items()
+        for tag in (member.serialization.get("name", name),)
+    ]
+
+    def write_structure(out: list[str], value: Mapping[str, Any]) -> None:
+        get = value.get
+        for name, open_tag, close_tag, write in members:
+            item = get(name)
+            if item is not None:
+                out.append(open_tag)
+                write(out, item)
+                out.append(close_tag)
+
+    return write_structure
+
+
+def _list_writer(memo: dict[str, Writer], shape: Shape) -> Writer:
+    tag = shape.member.serialization.get("name", "member")
+    open_tag, close_tag = f"<{tag}>", f"</{tag}>"
+    write_member = _writer(memo, shape.member)
+
+    def write_list(out: list[str], value: Iterable[Any]) -> None:
+        for item in value:
+            out.append(open_tag)
+            write_member(out, item)
+            out.append(close_tag)
+
+    return write_list
+
+
+def _map_writer(memo: dict[str, Writer], shape: Shape) -> Writer:
+    write_key, write_value = _writer(memo, shape.key), _writer(memo, shape.value)
+
+    def write_map(out: list[str], value: Mapping[Any, Any]) -> None:
+        for key, item in value.items():
+            out.append("<entry><key>")
+            write_key(out, key)
+            out.append("</key><value>")
+            write_value(out, item)
+            out.append("</value></entry>")
+
+    return write_map
+
+
+def _write_text(out: list[str], value: Any) -> None:
+    out.append(escape_text(value if isinstance(value, str) else str(value)))
+
+
+def _write_url_encoded(out: list[str], value: str) -> None:
+    out.append(quote(value, safe=""))
+
+
+def _write_integer(out: list[str], value: int) -> None:
+    out.append(str(int(value)))
+
+
+def _write_float(out: list[str], value: float) -> None:
+    out.append(repr(float(value)))
+
+
+def _write_boolean(out: list[str], value: bool) -> None:
+    out.append("true" if value else "false")
+
+
+def _write_timestamp(out: list[str], value: dt.datetime | float | str) -> None:
+    out.append(escape_text(value) if isinstance(value, str) else iso8601(value))
+
+
+def _write_blob(out: list[str], value: bytes) -> None:
+    out.append(base64.b64encode(value).decode("ascii"))
+
+
+_SCALAR_WRITERS: dict[str, Writer] = {
+    "string": _write_text,
+    "integer": _write_integer,
+    "long": _write_integer,
+    "float": _write_float,
+    "double": _write_float,
+    "boolean": _write_boolean,
+    "timestamp": _write_timestamp,
+    "blob": _write_blob,
+}
+
+
+def iso8601(value: dt.datetime | float) -> str:
+    """``2024-05-01T12:34:56Z``: a datetime (naive means UTC) or epoch seconds, in UTC.
+
+    Fractions of a second are dropped, as IAM and STS print them. (The response
+    writer also accepts a string, taken as already formatted.)
+    """
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    elif value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    )

@@ -1,0 +1,168 @@
+"""Model-driven input validation: the constraint checks AWS runs before any handler.
+
+Both protocols parse a request into typed params first (``query.py``, ``json.py``)
+and then call ``find_violations(input_shape, params)``. Each failed constraint is one
+``Violation``; the Query protocol reports them all in one ``ValidationError`` whose
+message is AWS's (sts.md §1.3)::
+
+    1 validation error detected: Value 'a b' at 'roleSessionName' failed to satisfy
+    constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*
+
+and Organizations reports the first as ``InvalidInputException`` with a ``Reason``
+(sigv4.md §9).
+
+Conventions copied from real AWS responses:
+
+* member paths are lowerCamelCase by lowering only the first character
+  (``SAMLAssertion`` → ``sAMLAssertion``); list elements are ``tags.1.member.key``;
+* members are checked in model order; for a string the pattern is checked before the
+  length, each failure reported separately;
+* a missing required member is ``Value null at 'userName' … Member must not be null``;
+* a value whose shape (or an enclosing shape) is ``sensitive`` is not echoed:
+  ``Value at 'password' failed to satisfy constraint: …``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from botocore.model import Shape
+
+from tessera.protocol.model import compile_pattern
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One failed constraint on one input member."""
+
+    path: str  # lowerCamel path as AWS prints it, e.g. "tags.1.member.key"
+    value: object  # None when the member is missing
+    sensitive: bool
+    constraint: str  # e.g. "Member must have length less than or equal to 64"
+    reason: str  # Organizations InvalidInputException Reason, e.g. "MAX_LENGTH_EXCEEDED"
+
+    def describe(self) -> str:
+        """This violation as one clause of AWS's validation message."""
+        if self.value is None:
+            subject = "Value null"
+        elif self.sensitive:
+            subject = "Value"
+        else:
+            subject = f"Value '{render_value(self.value)}'"
+        return f"{subject} at '{self.path}' failed to satisfy constraint: {self.constraint}"
+
+
+def validation_message(violations: list[Violation]) -> str:
+    """AWS's ``N validation error(s) detected: …; …`` text for the given violations."""
+    count = len(violations)
+    noun = "error" if count == 1 else "errors"
+    return f"{count} validation {noun} detected: " + "; ".join(v.describe() for v in violations)
+
+
+def member_path(parent: str, member_name: str) -> str:
+    """The path AWS prints for ``member_name`` below ``parent`` (``''`` at the top)."""
+    name = member_name[:1].lower() + member_name[1:]
+    return f"{parent}.{name}" if parent else name
+
+
+def element_path(parent: str, index: int) -> str:
+    """The path of the ``index``-th (1-based) element of the list at ``parent``."""
+    return f"{parent}.{index}.member"
+
+
+def render_value(value: object) -> str:
+    """A value as AWS (Java ``toString``) renders it inside ``Value '…'``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(render_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{render_value(k)}={render_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return "<binary>"
+    return str(value)
+
+
+def find_violations(shape: Shape | None, params: Mapping[str, object]) -> list[Violation]:
+    """Every constraint of ``shape`` (an operation's input) that ``params`` violates."""
+    found: list[Violation] = []
+    if shape is not None:
+        _check_structure(shape, params, "", False, found)
+    return found
+
+
+def _check(shape: Shape, value: object, path: str, sensitive: bool, found: list[Violation]) -> None:
+    sensitive = sensitive or bool(shape.metadata.get("sensitive"))
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, Mapping):
+        _check_structure(shape, value, path, sensitive, found)
+    elif kind == "list" and isinstance(value, list):
+        _check_length(shape, value, len(value), path, sensitive, found)
+        for index, item in enumerate(value, 1):
+            _check(shape.member, item, element_path(path, index), sensitive, found)
+    elif kind == "map" and isinstance(value, Mapping):
+        _check_length(shape, value, len(value), path, sensitive, found)
+        for key, item in value.items():
+            entry = f"{path}.{key}"
+            _check(shape.key, key, f"{entry}.key", sensitive, found)
+            _check(shape.value, item, f"{entry}.value", sensitive, found)
+    elif kind == "string" and isinstance(value, str):
+        _check_string(shape, value, path, sensitive, found)
+    elif kind == "blob" and isinstance(value, bytes):
+        _check_length(shape, value, len(value), path, sensitive, found)
+    elif kind in ("integer", "long") and isinstance(value, int):
+        _check_range(shape, value, path, sensitive, found)
+
+
+def _check_structure(
+    shape: Shape, value: Mapping[str, object], path: str, sensitive: bool, found: list[Violation]
+) -> None:
+    required = set(shape.required_members)
+    for name, member in shape.members.items():
+        child_path = member_path(path, name)
+        item = value.get(name)
+        if item is None:
+            if name in required:
+                found.append(Violation(child_path, None, False, "Member must not be null", "INPUT_REQUIRED"))
+            continue
+        _check(member, item, child_path, sensitive, found)
+
+
+def _check_string(shape: Shape, value: str, path: str, sensitive: bool, found: list[Violation]) -> None:
+    pattern = shape.metadata.get("pattern")
+    if pattern is not None and compile_pattern(pattern).fullmatch(value) is None:
+        constraint = f"Member must satisfy regular expression pattern: {pattern}"
+        found.append(Violation(path, value, sensitive, constraint, "INVALID_PATTERN"))
+    _check_length(shape, value, len(value), path, sensitive, found)
+    enum = shape.metadata.get("enum")
+    if enum and value not in enum:
+        constraint = f"Member must satisfy enum value set: [{', '.join(enum)}]"
+        found.append(Violation(path, value, sensitive, constraint, "INVALID_ENUM"))
+
+
+def _check_length(
+    shape: Shape, value: object, length: int, path: str, sensitive: bool, found: list[Violation]
+) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and length < low:
+        constraint = f"Member must have length greater than or equal to {low}"
+        found.append(Violation(path, value, sensitive, constraint, "MIN_LENGTH_EXCEEDED"))
+    if high is not None and length > high:
+        constraint = f"Member must have length less than or equal to {high}"
+        found.append(Violation(path, value, sensitive, constraint, "MAX_LENGTH_EXCEEDED"))
+
+
+def _check_range(shape: Shape, value: int, path: str, sensitive: bool, found: list[Violation]) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and value < low:
+        constraint = f"Member must have value greater than or equal to {low}"
+        found.append(Violation(path, value, sensitive, constraint, "MIN_VALUE_EXCEEDED"))
+    if high is not None and value > high:
+        constraint = f"Member must have value less than or equal to {high}"
+        found.append(Violation(path, value, sensitive, constraint, "MAX_VALUE_EXCEEDED"))
