@@ -1,0 +1,163 @@
+"""CloudTrail-format audit events, one per request: allowed, denied or failed.
+
+Secrets never enter an event: request parameters and response elements are walked
+along the operation's botocore shapes and every member whose shape is marked
+``sensitive`` (secret access keys, session tokens, MFA seeds, policy-free passwords…)
+is replaced by ``HIDDEN_DUE_TO_SECURITY_REASONS`` as CloudTrail does. Response
+elements are recorded for write calls only (CloudTrail omits them for reads).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from botocore.model import ListShape, MapShape, Shape, StructureShape
+
+from tessera.auth.caller import Caller
+from tessera.protocol.model import service_spec
+
+HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
+IDENTITY_TYPES = {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "federated-user": "FederatedUser"}
+# Extra members never recorded even though the model does not mark them sensitive.
+ALWAYS_HIDDEN = frozenset({"SecretAccessKey", "SessionToken", "Base32StringSeed", "QRCodePNG", "TokenCode",
+                           "AuthenticationCode1", "AuthenticationCode2", "Password", "OldPassword", "NewPassword"})
+
+
+def _redact(shape: Shape | None, value: Any) -> Any:
+    if shape is None:
+        return value
+    if shape.metadata.get("sensitive"):
+        return HIDDEN
+    if isinstance(shape, StructureShape) and isinstance(value, Mapping):
+        out = {}
+        for name, item in value.items():
+            member = shape.members.get(name)
+            out[_lower_first(name)] = HIDDEN if name in ALWAYS_HIDDEN else _redact(member, item)
+        return out
+    if isinstance(shape, ListShape) and isinstance(value, (list, tuple)):
+        return [_redact(shape.member, item) for item in value]
+    if isinstance(shape, MapShape) and isinstance(value, Mapping):
+        return {k: _redact(shape.value, v) for k, v in value.items()}
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, bytes):
+        return HIDDEN
+    return value
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@lru_cache(maxsize=2048)
+def _shapes(service: str, operation: str) -> tuple[Shape | None, Shape | None]:
+    op = service_spec(service).operation(operation) if service in EVENT_SOURCES else None
+    if op is None:
+        return None, None
+    return op.input_shape, op.output_shape
+
+
+def redact_request(service: str, operation: str, params: Mapping[str, Any] | None) -> Any:
+    if not params:
+        return None
+    shape, _ = _shapes(service, operation)
+    return _redact(shape, params) if shape is not None else None
+
+
+def redact_response(service: str, operation: str, result: Mapping[str, Any] | None) -> Any:
+    if not result:
+        return None
+    _, shape = _shapes(service, operation)
+    return _redact(shape, result) if shape is not None else None
+
+
+def user_identity(caller: Caller | None, access_key_id: str = "") -> dict[str, Any]:
+    if caller is None:
+        return {"type": "Unknown", "accessKeyId": access_key_id} if access_key_id else {"type": "Unknown"}
+    ident: dict[str, Any] = {
+        "type": IDENTITY_TYPES[caller.kind],
+        "principalId": caller.user_id,
+        "arn": caller.arn,
+        "accountId": caller.account,
+        "accessKeyId": caller.access_key_id,
+    }
+    if caller.kind == "user":
+        ident["userName"] = caller.name
+    session = caller.session
+    if session is not None:
+        ctx: dict[str, Any] = {
+            "attributes": {
+                "creationDate": _iso(session.issued_at),
+                "mfaAuthenticated": "true" if session.mfa_authenticated else "false",
+            }
+        }
+        if session.kind == "assumed-role":
+            ctx["sessionIssuer"] = {
+                "type": "Role",
+                "principalId": session.role_id,
+                "arn": session.role_arn,
+                "accountId": session.account,
+                "userName": session.role_name,
+            }
+        elif session.source_arn:
+            ctx["sessionIssuer"] = {
+                "type": "IAMUser" if ":user/" in session.source_arn else "Root",
+                "principalId": session.source_user_id,
+                "arn": session.source_arn,
+                "accountId": session.account,
+            }
+        if session.source_identity:
+            ctx["sourceIdentity"] = session.source_identity
+        ident["sessionContext"] = ctx
+    return ident
+
+
+def build_event(
+    *,
+    service: str,
+    operation: str,
+    caller: Caller | None,
+    access_key_id: str,
+    when: dt.datetime,
+    region: str,
+    source_ip: str,
+    user_agent: str,
+    request_id: str,
+    params: Mapping[str, Any] | None,
+    result: Mapping[str, Any] | None,
+    error_code: str | None,
+    error_message: str | None,
+    read_only: bool,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": user_identity(caller, access_key_id),
+        "eventTime": _iso(when),
+        "eventSource": EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
+        "eventName": operation or "Unknown",
+        "awsRegion": region or "us-east-1",
+        "sourceIPAddress": source_ip,
+        "userAgent": user_agent,
+        "requestParameters": redact_request(service, operation, params) if operation else None,
+        "responseElements": None if read_only or error_code else redact_response(service, operation, result),
+        "requestID": request_id,
+        "eventID": str(uuid.uuid4()),
+        "readOnly": read_only,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": caller.account if caller else "",
+        "eventCategory": "Management",
+    }
+    if error_code:
+        event["errorCode"] = error_code
+        event["errorMessage"] = error_message or ""
+    return event

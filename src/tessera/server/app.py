@@ -1,0 +1,347 @@
+"""The ASGI application: authenticate → parse → dispatch → authorize → encode.
+
+This is the one place where ``TesseraError`` becomes a wire error (through
+``tessera.protocol``); anything else is logged with its traceback and answered with a
+bare 500 ``InternalFailure`` that reveals nothing.
+
+Routes: ``GET /healthz`` (no auth, no secrets), ``GET /metrics`` (Prometheus text),
+and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
+(Organizations), the Query protocol otherwise (IAM and STS, told apart by the
+credential scope of the signature, or by ``Version`` when unsigned).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera.audit.events import build_event
+from tessera.audit.sink import AuditWriter
+from tessera.auth.authenticate import AuthSettings, HttpRequest, verify
+from tessera.auth.caller import Caller
+from tessera.errors import (
+    InvalidAction,
+    MalformedRequest,
+    RequestEntityTooLarge,
+    ServiceFailureException,
+    TesseraError,
+)
+from tessera.protocol.errors import render_json_error, render_query_error
+from tessera.protocol.json import parse_json_request, serialize_json_response
+from tessera.protocol.query import parse_query_request, read_form, serialize_query_response
+from tessera.server.credentials import CredentialResolver
+from tessera.server.metrics import ServerMetrics
+from tessera.services.context import OperationContext, OperationSpec, RequestInfo
+from tessera.services.operations import lookup
+from tessera.services.runtime import Runtime
+
+log = logging.getLogger("tessera.server")
+access_log = logging.getLogger("tessera.access")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+QUERY_VERSIONS = {"2011-06-15": "sts", "2010-05-08": "iam"}
+XML = b"text/xml"
+JSON = b"application/x-amz-json-1.1"
+
+
+@dataclass
+class Exchange:
+    """One request as it moves through the pipeline (for audit, metrics and logs)."""
+
+    request_id: str
+    started: float
+    method: str
+    path: str
+    raw_query: str
+    headers: dict[str, str]
+    body: bytes
+    source_ip: str
+    protocol: str = "query"  # "query" | "json"
+    service: str = "iam"
+    operation: str = ""
+    region: str = "us-east-1"
+    caller: Caller | None = None
+    access_key_id: str = ""
+    params: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: TesseraError | None = None
+    spec: OperationSpec | None = None
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class TesseraApp:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        audit: AuditWriter,
+        metrics: ServerMetrics,
+        poll_interval: float = 1.0,
+        access_log_enabled: bool = True,
+        trusted_proxy_header: str | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.audit = audit
+        self.metrics = metrics
+        self.resolver = CredentialResolver(runtime)
+        self.auth_settings = AuthSettings(debug=runtime.settings.debug_signatures)
+        self.poll_interval = poll_interval
+        self.access_log_enabled = access_log_enabled
+        self.proxy_header = trusted_proxy_header.lower() if trusted_proxy_header else None
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tessera-op")
+        self._poller: asyncio.Task[None] | None = None
+
+    # -- ASGI ------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.audit.start()
+                self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._poller is not None:
+                    self._poller.cancel()
+                await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def shutdown(self) -> None:
+        """Finish queued work and flush the audit trail (in-flight requests are done by now)."""
+        self.executor.shutdown(wait=True)
+        self.audit.close()
+
+    async def _poll_forever(self) -> None:
+        """Pick up writes made by other nodes sharing the database."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await loop.run_in_executor(None, self.runtime.view.poll)
+            except Exception:  # a transient database error must not stop polling
+                log.exception("refreshing the state view failed")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "/")
+        method = scope.get("method", "GET")
+        if method == "GET" and path == "/healthz":
+            await _respond(send, 200, b"application/json", b'{"status":"ok"}', [])
+            return
+        if method == "GET" and path == "/metrics":
+            await _respond(send, 200, self.metrics.content_type.encode(), self.metrics.render(), [])
+            return
+        ex = self._exchange(scope, method, path)
+        try:
+            ex.body = await _read_body(receive, self.runtime.settings.max_body_bytes)
+        except RequestEntityTooLarge as error:
+            ex.error = error
+        if ex.error is None:
+            await self._process(ex)
+        status, content_type, body = self._encode(ex)
+        headers = [(b"x-amzn-requestid", ex.request_id.encode())] + ex.extra_headers
+        await _respond(send, status, content_type, body, headers)
+        self._record(ex, status)
+
+    def _exchange(self, scope: Scope, method: str, path: str) -> Exchange:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", ()):
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        client = scope.get("client") or ("", 0)
+        source_ip = client[0] or ""
+        if self.proxy_header and self.proxy_header in headers:
+            source_ip = headers[self.proxy_header].split(",")[0].strip()
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        return Exchange(
+            request_id=str(uuid.uuid4()),
+            started=time.perf_counter(),
+            method=method,
+            path=scope.get("raw_path", path.encode()).decode("latin-1") if scope.get("raw_path") else path,
+            raw_query=raw_query,
+            headers=headers,
+            body=b"",
+            source_ip=source_ip,
+        )
+
+    # -- the pipeline ------------------------------------------------------------------
+    async def _process(self, ex: Exchange) -> None:
+        try:
+            ctx = self._prepare(ex)
+            spec = ex.spec
+            assert spec is not None  # INVARIANT: _prepare sets spec or raises
+            if spec.inline:
+                self._execute(ex, ctx)
+            else:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self.executor, self._execute, ex, ctx)
+        except TesseraError as error:
+            ex.error = error
+        except Exception:
+            log.exception("request %s failed", ex.request_id, extra={"request_id": ex.request_id})
+            ex.error = ServiceFailureException("")
+            ex.error.code = "InternalFailure"
+
+    def _prepare(self, ex: Exchange) -> OperationContext:
+        """Parse the envelope, authenticate, validate: everything before the handler."""
+        target = ex.headers.get("x-amz-target")
+        form: list[tuple[str, str]] = []
+        if target is not None:
+            ex.protocol, ex.service = "json", "organizations"
+            ex.operation = target.rpartition(".")[2]
+        else:
+            form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+            version = next((v for k, v in form if k == "Version"), "")
+            ex.operation = next((v for k, v in form if k == "Action"), "")
+            ex.service = QUERY_VERSIONS.get(version, "iam")
+        now = self.runtime.clock.now()
+        request = HttpRequest(
+            method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body
+        )
+        verified = verify(request, now, self.resolver, self.auth_settings)
+        ex.caller = verified.caller
+        ex.access_key_id = verified.access_key_id
+        ex.region = verified.region
+        if ex.protocol == "query" and verified.service in ("iam", "sts"):
+            ex.service = verified.service
+        if ex.protocol == "json":
+            ex.operation, ex.params = parse_json_request(target or "", ex.body)
+        else:
+            ex.operation, ex.params = parse_query_request(ex.service, form)
+        spec = lookup(ex.service, ex.operation)
+        if spec is None:
+            raise InvalidAction(f"Could not find operation {ex.operation} for version {_version(ex.service)}")
+        ex.spec = spec
+        info = RequestInfo(
+            request_id=ex.request_id,
+            received_at=now,
+            source_ip=ex.source_ip,
+            user_agent=ex.headers.get("user-agent", ""),
+            region=ex.region,
+            secure_transport=False,
+        )
+        return OperationContext(runtime=self.runtime, caller=verified.caller, info=info, operation=ex.operation)
+
+    def _execute(self, ex: Exchange, ctx: OperationContext) -> None:
+        spec = ex.spec
+        assert spec is not None and ex.params is not None  # INVARIANT: set by _prepare
+        try:
+            result = spec.handler(ctx, ex.params)
+        except TesseraError as error:
+            ex.error = error
+            return
+        if spec.authorize and not ctx.authorized:
+            raise RuntimeError(f"handler for {spec.service}:{spec.name} returned without authorizing")
+        ex.result = result
+        ex.extra_headers.extend(ctx.response_headers)
+
+    def _encode(self, ex: Exchange) -> tuple[int, bytes, bytes]:
+        if ex.error is not None:
+            if ex.protocol == "json":
+                status, body = render_json_error(ex.error)
+                return status, JSON, body
+            status, body = render_query_error(ex.service, ex.error, ex.request_id)
+            return status, XML, body
+        try:
+            if ex.protocol == "json":
+                return 200, JSON, serialize_json_response(ex.operation, ex.result or {})
+            return 200, XML, serialize_query_response(ex.service, ex.operation, ex.result or {}, ex.request_id)
+        except Exception:
+            log.exception("serialising %s failed", ex.operation, extra={"request_id": ex.request_id})
+            ex.error = ServiceFailureException("")
+            ex.error.code = "InternalFailure"
+            return self._encode(ex)
+
+    # -- after the response --------------------------------------------------------------
+    def _record(self, ex: Exchange, status: int) -> None:
+        elapsed = time.perf_counter() - ex.started
+        outcome = "success" if status < 400 else ("client_error" if status < 500 else "server_error")
+        operation = ex.operation if ex.spec is not None else (ex.operation or "Unknown")[:64]
+        if ex.spec is None and ex.operation:
+            operation = "Unknown"  # never let arbitrary client text become a metric label
+        self.metrics.observe(ex.service, operation, outcome, elapsed)
+        error = ex.error
+        self.audit.submit(
+            build_event(
+                service=ex.service,
+                operation=operation,
+                caller=ex.caller,
+                access_key_id=ex.access_key_id,
+                when=self.runtime.clock.now(),
+                region=ex.region,
+                source_ip=ex.source_ip,
+                user_agent=ex.headers.get("user-agent", ""),
+                request_id=ex.request_id,
+                params=ex.params,
+                result=ex.result,
+                error_code=(error.json_code or error.code) if error and ex.protocol == "json" else (error.code if error else None),
+                error_message=error.message if error else None,
+                read_only=bool(ex.spec and ex.spec.read_only),
+            )
+        )
+        if self.access_log_enabled:
+            access_log.info(
+                "%s %s %s",
+                ex.service,
+                operation,
+                status,
+                extra={
+                    "request_id": ex.request_id,
+                    "service": ex.service,
+                    "operation": operation,
+                    "status": status,
+                    "principal": ex.caller.arn if ex.caller else "",
+                    "source_ip": ex.source_ip,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "error_code": error.code if error else "",
+                },
+            )
+
+
+def _version(service: str) -> str:
+    return "2011-06-15" if service == "sts" else "2010-05-08"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, content_type: bytes, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+

@@ -1,0 +1,143 @@
+"""Opening a data directory: the store, the master key, the state view, and — on first
+start — the management account with its root access key.
+
+First start (no management account recorded in the store): the account id comes from
+``TESSERA_ACCOUNT_ID`` and the root key pair from ``TESSERA_ROOT_ACCESS_KEY_ID`` /
+``TESSERA_ROOT_SECRET_ACCESS_KEY``; whatever is unset is generated. Generated root
+keys are printed once and saved to ``DATA_DIR/root-credentials`` (mode 0600) as an
+AWS shared-credentials file, so ``AWS_SHARED_CREDENTIALS_FILE=DATA_DIR/root-credentials``
+works as is. Later starts change nothing. Several nodes starting at once against one
+PostgreSQL database bootstrap exactly once (the global scope's write lock).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+from tessera.auth.tokens import new_access_key_id, new_secret_access_key
+from tessera.clock import Clock, OffsetClock, SystemClock
+from tessera.errors import TesseraError
+from tessera.secrets import SecretBox, load_master_key
+from tessera.services import records as R
+from tessera.services.accounts import create_account, iso, new_account_id
+from tessera.services.keys import ensure_token_key
+from tessera.services.org_state import OrgState
+from tessera.services.runtime import Runtime, Settings
+from tessera.services.state import ManagedPolicies, StateView
+from tessera.store.base import GLOBAL
+from tessera.store.sql import default_url, open_store
+
+BOOTSTRAP = "bootstrap"
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+class ConfigError(TesseraError):
+    """Bad start-up configuration (reported on the command line, never on the wire)."""
+
+
+@dataclass(frozen=True)
+class Bootstrapped:
+    account_id: str
+    access_key_id: str
+    secret_access_key: str | None  # only when generated now
+    created: bool
+
+
+def clock_from_env(env: Mapping[str, str]) -> Clock:
+    offset = env.get("TESSERA_CLOCK_OFFSET_SECONDS")
+    if not offset:
+        return SystemClock()
+    try:
+        return OffsetClock(float(offset))
+    except ValueError as error:
+        raise ConfigError(f"TESSERA_CLOCK_OFFSET_SECONDS must be a number of seconds, not '{offset}'") from error
+
+
+def open_runtime(
+    data_dir: str,
+    database_url: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+) -> Runtime:
+    """Everything a server process (or an admin command) needs, bootstrapped."""
+    env = os.environ if env is None else env
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    store = open_store(database_url or default_url(data_dir))
+    box = SecretBox(load_master_key(data_dir, env))
+    view = StateView(store, ManagedPolicies.load())
+    runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box)
+    boot = bootstrap(runtime, env)
+    runtime.settings = Settings(management_account=boot.account_id)
+    view.load_all()
+    ensure_token_key(runtime)
+    runtime.org = OrgState(runtime)
+    if boot.created and boot.secret_access_key is not None:
+        _announce_root_keys(data_dir, boot, out or sys.stdout)
+    return runtime
+
+
+def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
+    account_id = env.get("TESSERA_ACCOUNT_ID") or ""
+    if account_id and not ACCOUNT_ID.match(account_id):
+        raise ConfigError(f"TESSERA_ACCOUNT_ID must be 12 digits, not '{account_id}'")
+    key_id = env.get("TESSERA_ROOT_ACCESS_KEY_ID") or ""
+    secret = env.get("TESSERA_ROOT_SECRET_ACCESS_KEY") or ""
+    if key_id and not re.match(r"^[A-Z0-9]{16,128}$", key_id):
+        raise ConfigError("TESSERA_ROOT_ACCESS_KEY_ID must be 16-128 upper-case letters and digits")
+    with runtime.store.write(GLOBAL) as tx:
+        existing = tx.get(GLOBAL, BOOTSTRAP, "management")
+        if existing is not None:
+            data = existing.data
+            return Bootstrapped(data["account"], data["root_access_key_id"], None, False)
+    generated = not (key_id and secret)
+    account_id = account_id or new_account_id()
+    key_id = key_id or new_access_key_id("AKIA")
+    secret = secret or new_secret_access_key()
+    now = runtime.clock.now()
+    with runtime.store.write(GLOBAL, account_id) as tx:
+        if tx.get(GLOBAL, BOOTSTRAP, "management") is not None:  # another node won the race
+            data = tx.get(GLOBAL, BOOTSTRAP, "management").data  # type: ignore[union-attr]
+            return Bootstrapped(data["account"], data["root_access_key_id"], None, False)
+        create_account(tx, account_id, name="management", email="", now=now, management=True)
+        tx.insert(
+            account_id,
+            R.ACCESS_KEY,
+            key_id,
+            {
+                "id": key_id,
+                "user": "",
+                "status": "Active",
+                "created": iso(now),
+                "secret_sealed": runtime.secret_box.seal(secret, context=f"access-key:{key_id}"),
+                "last_used": None,
+            },
+        )
+        tx.insert(GLOBAL, BOOTSTRAP, "management", {"account": account_id, "root_access_key_id": key_id})
+    return Bootstrapped(account_id, key_id, secret if generated else None, True)
+
+
+def _announce_root_keys(data_dir: str, boot: Bootstrapped, out: TextIO) -> None:
+    path = os.path.join(data_dir, "root-credentials")
+    text = (
+        "[default]\n"
+        f"aws_access_key_id = {boot.access_key_id}\n"
+        f"aws_secret_access_key = {boot.secret_access_key}\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+    out.write(
+        "Tessera bootstrapped the management account "
+        f"{boot.account_id}.\nRoot access key (shown once; also saved to {path}):\n"
+        f"  aws_access_key_id     = {boot.access_key_id}\n"
+        f"  aws_secret_access_key = {boot.secret_access_key}\n"
+    )
+    out.flush()

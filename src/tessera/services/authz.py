@@ -1,0 +1,226 @@
+"""Authorization of a request: gather the caller's policies and context, ask the engine.
+
+Everything that decides "allowed or not" goes through ``tessera.policy.evaluate``;
+this module only collects its inputs — the policy set of the calling principal
+(identity policies, boundary, session policies, SCPs) and the request context keys of
+evaluation.md §7 — and turns a refusal into AWS's AccessDenied message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tessera.arn import assumed_role_arn
+from tessera.auth.caller import Caller
+from tessera.errors import AccessDenied
+from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
+from tessera.services import records as R
+
+if TYPE_CHECKING:
+    from tessera.services.context import OperationContext
+
+PRINCIPAL_TYPE = {
+    "root": "Account",
+    "user": "User",
+    "assumed-role": "AssumedRole",
+    "federated-user": "FederatedUser",
+}
+
+
+def engine_principal(caller: Caller) -> Principal:
+    role_arn = caller.session.role_arn if caller.session and caller.kind == "assumed-role" else ""
+    return Principal(kind=caller.kind, arn=caller.arn, account=caller.account, role_arn=role_arn, user_id=caller.user_id)
+
+
+def principal_arn_key(caller: Caller) -> str:
+    """``aws:PrincipalArn``: the role ARN (not the session ARN) for role sessions."""
+    if caller.kind == "assumed-role" and caller.session is not None:
+        return caller.session.role_arn
+    return caller.arn
+
+
+def principal_tags(ctx: "OperationContext") -> dict[str, str]:
+    """User tags; for role sessions role tags overridden by session tags (keys case-insensitive)."""
+    caller = ctx.caller
+    account = ctx.runtime.view.account(caller.account)
+    tags: dict[str, tuple[str, str]] = {}
+    rec: Mapping[str, Any] | None = None
+    if account is not None:
+        if caller.kind == "user":
+            rec = account.user(caller.name)
+        elif caller.kind == "assumed-role":
+            rec = account.role(caller.name)
+        elif caller.kind == "federated-user" and caller.session is not None:
+            rec = account.users_by_id.get(caller.session.source_user_id)
+    for tag in (rec or {}).get("tags", ()):
+        tags[tag["Key"].lower()] = (tag["Key"], tag["Value"])
+    if caller.session is not None:
+        for stag in caller.session.tags:
+            tags[stag.key.lower()] = (stag.key, stag.value)
+    return {k: v for k, v in tags.values()}
+
+
+def base_context(ctx: "OperationContext") -> dict[str, object]:
+    """The global condition keys of this request (computed once per request)."""
+    if ctx._base_context is not None:
+        return ctx._base_context
+    caller, info = ctx.caller, ctx.info
+    now = info.received_at
+    keys: dict[str, object] = {
+        "aws:PrincipalArn": principal_arn_key(caller),
+        "aws:PrincipalAccount": caller.account,
+        "aws:PrincipalType": PRINCIPAL_TYPE[caller.kind],
+        "aws:userid": caller.user_id,
+        "aws:PrincipalIsAWSService": False,
+        "aws:ViaAWSService": False,
+        "aws:SourceIp": info.source_ip,
+        "aws:SecureTransport": info.secure_transport,
+        "aws:CurrentTime": now,
+        "aws:EpochTime": int(now.timestamp()),
+        "aws:RequestedRegion": info.region,
+        "aws:UserAgent": info.user_agent,
+    }
+    if caller.kind == "user":
+        keys["aws:username"] = caller.name
+    for key, value in principal_tags(ctx).items():
+        keys[f"aws:PrincipalTag/{key}"] = value
+    session = caller.session
+    if session is not None:
+        keys["aws:TokenIssueTime"] = session.issued_at
+        keys["aws:MultiFactorAuthPresent"] = session.mfa_authenticated
+        if session.mfa_authenticated and session.mfa_auth_time is not None:
+            keys["aws:MultiFactorAuthAge"] = max(0, int((now - session.mfa_auth_time).total_seconds()))
+        if session.source_identity:
+            keys["aws:SourceIdentity"] = session.source_identity
+    org = ctx.runtime.org.principal_org(caller.account)
+    if org is not None:
+        keys["aws:PrincipalOrgID"] = org[0]
+        keys["aws:PrincipalOrgPaths"] = list(org[1])
+    ctx._base_context = keys
+    return keys
+
+
+def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = None) -> PolicySet:
+    """The policy set that governs the caller's requests (evaluation.md §3, §5.1)."""
+    caller, runtime = ctx.caller, ctx.runtime
+    view = runtime.view
+    account = view.account(caller.account)
+    identity: tuple[Policy, ...] = ()
+    boundary: Policy | None = None
+    session_policies: tuple[Policy, ...] = ()
+    session = caller.session
+    if account is not None and caller.kind in ("user", "assumed-role"):
+        kind = R.USER if caller.kind == "user" else R.ROLE
+        identity = view.identity_policies(account, kind, caller.name)
+        boundary = view.boundary(account, kind, caller.name)
+    elif account is not None and caller.kind == "federated-user" and session is not None:
+        source = account.users_by_id.get(session.source_user_id)
+        if source is not None:
+            identity = view.identity_policies(account, R.USER, source["name"])
+            boundary = view.boundary(account, R.USER, source["name"])
+    if session is not None:
+        session_policies = runtime.session_policies(session)
+        if caller.kind == "federated-user" and not session_policies:
+            identity = ()  # a federation token without a session policy has no identity permissions
+    return PolicySet(
+        identity=identity,
+        resource=resource_policy,
+        boundary=boundary,
+        session=session_policies,
+        scps=runtime.org.scps_for(caller.account),
+    )
+
+
+def authorize(
+    ctx: "OperationContext",
+    action: str,
+    resource: str,
+    resource_account: str | None,
+    extra: Mapping[str, object] | None,
+    resource_policy: Policy | None,
+) -> Decision:
+    caller = ctx.caller
+    refuse_session_kind(ctx, action, resource)
+    resource_account = resource_account or caller.account
+    context = dict(base_context(ctx))
+    context["aws:ResourceAccount"] = resource_account
+    resource_org = ctx.runtime.org.principal_org(resource_account)
+    if resource_org is not None:
+        context["aws:ResourceOrgID"] = resource_org[0]
+        context["aws:ResourceOrgPaths"] = list(resource_org[1])
+    if extra:
+        context.update(extra)
+    request = Request(
+        principal=engine_principal(caller),
+        action=action,
+        resource=resource,
+        resource_account=resource_account,
+        context=context,
+    )
+    decision = evaluate(request, caller_policies(ctx, resource_policy))
+    ctx.decisions.append(decision)
+    ctx.runtime.metrics.decision(decision.result.value)
+    if not decision.allowed:
+        error = access_denied(caller, action, resource, decision)
+        error.request = request  # type: ignore[attr-defined]  # for the encoded authorization message
+        raise error
+    return decision
+
+
+ROOT_CANNOT_ASSUME = "Roles may not be assumed by root accounts."
+SESSION_TOKEN_STS_OPERATIONS = frozenset({"AssumeRole", "GetCallerIdentity"})
+NO_SESSION_CREDENTIALS_OPERATIONS = frozenset({"GetFederationToken", "GetSessionToken"})
+
+
+def session_kind_refusal(caller: Caller, operation: str, action: str, resource: str) -> AccessDenied | None:
+    """The AccessDenied that the kind of credentials alone earns for ``action`` (no policy
+    can change it), or None (evaluation.md §4, §5.1; sts.md §5.1, §5.2):
+
+    * the root user cannot assume roles;
+    * federated users (GetFederationToken) may call no IAM API and no STS API but
+      GetCallerIdentity;
+    * GetSessionToken credentials may call IAM only if MFA was used, and among STS
+      operations only AssumeRole (with its TagSession/SetSourceIdentity checks) and
+      GetCallerIdentity;
+    * role sessions cannot call GetFederationToken or GetSessionToken.
+    """
+    if caller.kind == "root" and action.lower() == "sts:assumerole":
+        return AccessDenied(ROOT_CANNOT_ASSUME)
+    if _refused_by_kind(caller, operation, action.partition(":")[0].lower()):
+        return access_denied(caller, action, resource, None)
+    return None
+
+
+def _refused_by_kind(caller: Caller, operation: str, service: str) -> bool:
+    session = caller.session
+    if caller.kind == "federated-user":
+        return service == "iam" or (service == "sts" and operation != "GetCallerIdentity")
+    if session is not None and session.kind == "session-token":
+        if service == "iam":
+            return not session.mfa_authenticated
+        return service == "sts" and operation not in SESSION_TOKEN_STS_OPERATIONS
+    return caller.kind == "assumed-role" and operation in NO_SESSION_CREDENTIALS_OPERATIONS
+
+
+def refuse_session_kind(ctx: "OperationContext", action: str, resource: str) -> None:
+    """Raise AccessDenied when the caller's kind of credentials forbids ``action``."""
+    refusal = session_kind_refusal(ctx.caller, ctx.operation, action, resource)
+    if refusal is not None:
+        raise refusal
+
+
+def access_denied(caller: Caller, action: str, resource: str, decision: Decision | None) -> AccessDenied:
+    shown = caller.arn
+    if caller.kind == "assumed-role" and caller.session is not None:
+        shown = assumed_role_arn(caller.account, caller.session.role_name, caller.session.session_name)
+    message = f"User: {shown} is not authorized to perform: {action} on resource: {resource}"
+    if decision is not None:
+        message += decision.message_suffix
+    error = AccessDenied(message)
+    error.decision = decision  # type: ignore[attr-defined]
+    return error
+
+
+def compile_session_policy(runtime: Any, text: str) -> Policy:
+    return runtime.view.policies.get(text, PolicyType.SESSION, "session-policy")

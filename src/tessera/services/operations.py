@@ -1,0 +1,14 @@
+"""Every operation Tessera serves, registered by importing its service package.
+
+``lookup(service, name)`` (from ``services.context``) answers the dispatcher; this
+module only makes sure each package has been imported once.
+"""
+
+from __future__ import annotations
+
+import tessera.services.iam  # noqa: F401  (registers the IAM handlers)
+import tessera.services.organizations  # noqa: F401  (registers the Organizations handlers)
+import tessera.services.sts  # noqa: F401  (registers the STS handlers)
+from tessera.services.context import OperationSpec, lookup, registered
+
+__all__ = ["OperationSpec", "lookup", "registered"]

@@ -1,0 +1,91 @@
+"""The long-lived parts a server process shares across requests (plain values and objects).
+
+``Runtime`` is built once at start (``build_runtime``) and handed to every
+``OperationContext``. It is not a global: tests build their own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tessera.auth.caller import SessionClaims
+from tessera.clock import Clock
+from tessera.policy import Policy, PolicyType
+from tessera.secrets import SecretBox
+from tessera.services.state import StateView
+from tessera.store.base import Store
+
+
+class OrgPolicies(Protocol):
+    """What authorization needs to know of Organizations."""
+
+    def scps_for(self, account_id: str) -> Sequence[Sequence[Policy]] | None:
+        """SCP levels (root → OUs → account) for a member account; None when none apply."""
+        ...
+
+    def principal_org(self, account_id: str) -> tuple[str, Sequence[str]] | None:
+        """(organization id, org paths) when the account belongs to an organization."""
+        ...
+
+
+class NoOrganization:
+    def scps_for(self, account_id: str) -> Sequence[Sequence[Policy]] | None:
+        return None
+
+    def principal_org(self, account_id: str) -> tuple[str, Sequence[str]] | None:
+        return None
+
+
+class Metrics(Protocol):
+    def decision(self, result: str) -> None: ...
+
+
+class NullMetrics:
+    def decision(self, result: str) -> None:
+        return None
+
+
+@dataclass
+class Settings:
+    management_account: str = ""
+    debug_signatures: bool = False
+    max_body_bytes: int = 1 << 20
+
+
+@dataclass
+class Runtime:
+    store: Store
+    view: StateView
+    clock: Clock
+    secret_box: SecretBox
+    settings: Settings = field(default_factory=Settings)
+    org: OrgPolicies = field(default_factory=NoOrganization)
+    metrics: Metrics = field(default_factory=NullMetrics)
+    extras: dict[str, object] = field(default_factory=dict)
+    _session_policy_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def session_policies(self, session: SessionClaims) -> tuple[Policy, ...]:
+        """The session's inline policy and PolicyArns documents, compiled (cached by text).
+
+        PolicyArns are resolved at request time in the session's account; a policy that
+        no longer exists contributes nothing (so it cannot widen the session)."""
+        out: list[Policy] = []
+        for text in session.session_policies:
+            out.append(self.view.policies.get(text, PolicyType.SESSION, "session-policy"))
+        account = self.view.account(session.account)
+        for arn in session.session_policy_arns:
+            text = self.view.managed_policy_text(account, arn) if account is not None else None
+            if text is None and arn.startswith("arn:aws:iam::aws:policy/"):
+                text = self.view.managed.document(arn)
+            if text is not None:
+                out.append(self.view.policies.get(text, PolicyType.SESSION, arn))
+        if (session.session_policies or session.session_policy_arns) and not out:
+            # every session policy vanished: the session keeps no permissions at all
+            out.append(self.view.policies.get(DENY_ALL, PolicyType.SESSION, "session-policy"))
+        return tuple(out)
+
+
+DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'

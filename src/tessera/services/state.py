@@ -1,0 +1,245 @@
+"""The in-memory view of IAM state that the request path reads.
+
+Authentication and authorization never touch the database: they read an
+``AccountState`` per account, built from a store snapshot and rebuilt when the
+account's generation moves (after a local write at once, and from other nodes by
+``StateView.poll``). Policies are compiled by the policy engine once per distinct
+text and reused across rebuilds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera.policy import Policy, PolicyType, parse_policy
+from tessera.services import records as R
+from tessera.store.base import GLOBAL, Record, Store
+
+PolicyCompiler = Callable[[str, PolicyType, str], Policy]
+
+
+class PolicyCache:
+    """Compiled policies by (type, text): compile once, evaluate many times.
+
+    Bounded: when full, the oldest half is dropped (texts in use are recompiled on the
+    next rebuild, which is correct, merely slower)."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._compiled: dict[tuple[PolicyType, str, str], Policy] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, text: str, policy_type: PolicyType, policy_id: str = "") -> Policy:
+        key = (policy_type, policy_id, text)
+        policy = self._compiled.get(key)
+        if policy is None:
+            policy = parse_policy(text, policy_type, policy_id=policy_id)
+            with self._lock:
+                if len(self._compiled) >= self._limit:
+                    for old in list(self._compiled)[: self._limit // 2]:
+                        self._compiled.pop(old, None)
+                self._compiled[key] = policy
+        return policy
+
+
+@dataclass(slots=True)
+class AccountState:
+    """One account's IAM entities, indexed the way the request path looks them up."""
+
+    account_id: str
+    generation: int
+    info: Mapping[str, Any]
+    users: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # lower name → record
+    groups: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    roles: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    policies: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # arn → record
+    access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
+    mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
+    roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    users_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.info)
+
+    def user(self, name: str) -> Mapping[str, Any] | None:
+        return self.users.get(name.lower())
+
+    def role(self, name: str) -> Mapping[str, Any] | None:
+        return self.roles.get(name.lower())
+
+    def group(self, name: str) -> Mapping[str, Any] | None:
+        return self.groups.get(name.lower())
+
+
+def build_account_state(account_id: str, generation: int, recs: Iterable[Record]) -> AccountState:
+    state = AccountState(account_id=account_id, generation=generation, info={})
+    for rec in recs:
+        data = rec.data
+        if rec.kind == R.ACCOUNT:
+            state.info = data
+        elif rec.kind == R.USER:
+            state.users[rec.key] = data
+            state.users_by_id[data["id"]] = data
+        elif rec.kind == R.GROUP:
+            state.groups[rec.key] = data
+        elif rec.kind == R.ROLE:
+            state.roles[rec.key] = data
+            state.roles_by_id[data["id"]] = data
+        elif rec.kind == R.POLICY:
+            state.policies[data["arn"]] = data
+        elif rec.kind == R.ACCESS_KEY:
+            state.access_keys[rec.key] = data
+        elif rec.kind == R.MFA_DEVICE:
+            state.mfa_devices[rec.key] = data
+    return state
+
+
+class StateView:
+    """Every account's ``AccountState`` plus the global scope, kept fresh.
+
+    ``refresh(scopes)`` is called by the write path after a commit; ``poll()`` picks up
+    writes by other nodes (one cheap query of generations)."""
+
+    def __init__(self, store: Store, managed: "ManagedPolicies", cache: PolicyCache | None = None) -> None:
+        self._store = store
+        self.managed = managed
+        self.policies = cache or PolicyCache()
+        self._accounts: dict[str, AccountState] = {}
+        self._global: AccountState = AccountState(GLOBAL, -1, {})
+        self._global_records: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._key_index: dict[str, str] = {}  # access key id → account id
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[str], None]] = []
+
+    # -- reading -------------------------------------------------------------------
+    def account(self, account_id: str) -> AccountState | None:
+        return self._accounts.get(account_id)
+
+    def accounts(self) -> list[AccountState]:
+        return list(self._accounts.values())
+
+    def account_for_key(self, access_key_id: str) -> AccountState | None:
+        account_id = self._key_index.get(access_key_id)
+        return self._accounts.get(account_id) if account_id else None
+
+    def global_record(self, kind: str, key: str) -> Mapping[str, Any] | None:
+        return self._global_records.get((kind, key))
+
+    def global_records(self, kind: str) -> list[Mapping[str, Any]]:
+        return [d for (k, _), d in sorted(self._global_records.items()) if k == kind]
+
+    # -- refreshing ----------------------------------------------------------------
+    def load_all(self) -> None:
+        self.refresh(self._store.scopes())
+
+    def poll(self) -> list[str]:
+        """Rebuild every scope whose generation moved; returns the scopes rebuilt."""
+        gens = self._store.generations()
+        stale = [s for s, g in gens.items() if self._generation(s) != g]
+        if stale:
+            self.refresh(stale)
+        return stale
+
+    def refresh(self, scopes: Iterable[str]) -> None:
+        for scope in scopes:
+            snap = self._store.snapshot(scope)
+            with self._lock:
+                if snap.generation < self._generation(scope):
+                    continue  # a newer snapshot was installed meanwhile
+                if scope == GLOBAL:
+                    self._install_global(snap.generation, snap.records)
+                else:
+                    self._install_account(build_account_state(scope, snap.generation, snap.records))
+            for listener in self.listeners:
+                listener(scope)
+
+    def _generation(self, scope: str) -> int:
+        if scope == GLOBAL:
+            return self._global.generation
+        state = self._accounts.get(scope)
+        return state.generation if state else -1
+
+    def _install_account(self, state: AccountState) -> None:
+        old = self._accounts.get(state.account_id)
+        if old is not None:
+            for key_id in old.access_keys:
+                self._key_index.pop(key_id, None)
+        for key_id in state.access_keys:
+            self._key_index[key_id] = state.account_id
+        self._accounts[state.account_id] = state
+
+    def _install_global(self, generation: int, recs: Iterable[Record]) -> None:
+        self._global = AccountState(GLOBAL, generation, {})
+        self._global_records = {(r.kind, r.key): r.data for r in recs}
+
+    # -- policies of principals ----------------------------------------------------
+    def managed_policy_text(self, account: AccountState, arn: str) -> str | None:
+        """The default version's document of a managed policy (customer or AWS)."""
+        if arn.startswith("arn:aws:iam::aws:policy/"):
+            return self.managed.document(arn)
+        rec = account.policies.get(arn)
+        if rec is None:
+            return None
+        return rec["versions"][rec["default_version"]]["document"]
+
+    def identity_policies(self, account: AccountState, kind: str, name: str) -> tuple[Policy, ...]:
+        """Compiled identity policies of a user (with its groups'), or a role."""
+        cache_key = (kind, name.lower())
+        hit = account._identity_cache.get(cache_key)
+        if hit is not None:
+            return hit
+        rec = account.users.get(name.lower()) if kind == R.USER else account.roles.get(name.lower())
+        if rec is None:
+            return ()
+        holders = [rec]
+        if kind == R.USER:
+            holders += [g for g in (account.groups.get(n.lower()) for n in rec.get("groups", ())) if g]
+        out: list[Policy] = []
+        for holder in holders:
+            for pname, text in sorted(holder.get("inline_policies", {}).items()):
+                out.append(self.policies.get(text, PolicyType.IDENTITY, f"{holder['arn']}#{pname}"))
+            for arn in holder.get("attached", ()):
+                text = self.managed_policy_text(account, arn)
+                if text is not None:
+                    out.append(self.policies.get(text, PolicyType.IDENTITY, arn))
+        result = tuple(out)
+        account._identity_cache[cache_key] = result
+        return result
+
+    def boundary(self, account: AccountState, kind: str, name: str) -> Policy | None:
+        rec = account.users.get(name.lower()) if kind == R.USER else account.roles.get(name.lower())
+        arn = rec.get("boundary") if rec else None
+        if not arn:
+            return None
+        text = self.managed_policy_text(account, arn)
+        return self.policies.get(text, PolicyType.BOUNDARY, arn) if text is not None else None
+
+
+class ManagedPolicies:
+    """AWS managed policies (``arn:aws:iam::aws:policy/…``), shipped as package data."""
+
+    def __init__(self, policies: Mapping[str, Mapping[str, Any]]) -> None:
+        self._policies = dict(policies)
+
+    @classmethod
+    def load(cls) -> "ManagedPolicies":
+        import json
+        from importlib import resources
+
+        text = resources.files("tessera").joinpath("data/aws_managed_policies.json").read_text("utf-8")
+        return cls({p["arn"]: p for p in json.loads(text)})
+
+    def get(self, arn: str) -> Mapping[str, Any] | None:
+        return self._policies.get(arn)
+
+    def document(self, arn: str) -> str | None:
+        rec = self._policies.get(arn)
+        return rec["document"] if rec else None
+
+    def all(self) -> list[Mapping[str, Any]]:
+        return list(self._policies.values())

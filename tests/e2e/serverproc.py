@@ -1,0 +1,154 @@
+"""Running a real ``tessera serve`` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ACCOUNT_ID = "111122223333"
+ROOT_KEY_ID = "AKIAROOTTESTKEY00001"
+ROOT_SECRET = "rootSecretForTests0000000000000000000000"
+REGION = "us-east-1"
+CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+    @classmethod
+    def from_response(cls, creds: Mapping[str, Any]) -> "Credentials":
+        return cls(creds["AccessKeyId"], creds["SecretAccessKey"], creds.get("SessionToken"))
+
+
+@dataclass
+class TesseraServer:
+    """A ``tessera serve`` subprocess on a free loopback port."""
+
+    data_dir: str
+    database_url: str | None = None
+    account_id: str = ACCOUNT_ID
+    env_extra: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    log_path: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def root(self) -> Credentials:
+        return Credentials(ROOT_KEY_ID, ROOT_SECRET)
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            TESSERA_ACCOUNT_ID=self.account_id,
+            TESSERA_ROOT_ACCESS_KEY_ID=ROOT_KEY_ID,
+            TESSERA_ROOT_SECRET_ACCESS_KEY=ROOT_SECRET,
+        )
+        env.update(self.env_extra)
+        env.update(extra or {})
+        return env
+
+    def start(self, extra_env: Mapping[str, str] | None = None, args: list[str] | None = None) -> "TesseraServer":
+        self.port = free_port()
+        command = [sys.executable, "-m", "tessera", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--data-dir", self.data_dir, "--poll-interval", "0.2"]
+        if self.database_url:
+            command += ["--database-url", self.database_url]
+        command += args or []
+        self.log_path = os.path.join(self.data_dir, f"server-{self.port}.log")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command, env=self.environment(extra_env), stdout=log, stderr=subprocess.STDOUT
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tessera serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=1) as response:
+                    if json.load(response).get("status") == "ok":
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"tessera serve did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                return handle.read()[-20000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> int:
+        """SIGTERM and wait: the graceful shutdown path."""
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        return code
+
+    def restart(self, extra_env: Mapping[str, str] | None = None) -> "TesseraServer":
+        self.stop()
+        return self.start(extra_env)
+
+    def client(self, service: str, creds: Credentials | None = None, **kwargs: Any) -> Any:
+        creds = creds or self.root
+        return boto3.client(
+            service,
+            endpoint_url=kwargs.pop("endpoint_url", self.endpoint),
+            region_name=kwargs.pop("region_name", REGION),
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            config=kwargs.pop("config", CLIENT_CONFIG),
+            **kwargs,
+        )
+
+    def make_user(self, name: str, policy: Mapping[str, Any] | str | None = None, *, path: str = "/") -> Credentials:
+        """Create a user with an access key (and an inline policy) as root; return its keys."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name, Path=path)
+        if policy is not None:
+            document = policy if isinstance(policy, str) else json.dumps(policy)
+            iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=document)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def new_data_dir() -> str:
+    return tempfile.mkdtemp(prefix="tessera-e2e-")

@@ -1,0 +1,231 @@
+"""The server process itself: start-up contract, health, metrics, authentication
+failures on the wire, malformed input, persistence across restarts, audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+from botocore.exceptions import ClientError
+from serverproc import ROOT_KEY_ID, ROOT_SECRET, TesseraServer
+
+STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
+
+
+def raw(server: TesseraServer, body: bytes | str, headers: dict[str, str] | None = None,
+        method: str = "POST", path: str = "/") -> tuple[int, dict[str, str], str]:
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(server.endpoint + path, data=data if method == "POST" else None,
+                                 method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read().decode()
+
+
+def signed_headers(body: str, *, key: str = ROOT_KEY_ID, secret: str = ROOT_SECRET, service: str = "sts",
+                   when: dt.datetime | None = None, token: str | None = None, url: str = "http://127.0.0.1/") -> dict[str, str]:
+    request = AWSRequest(method="POST", url=url, data=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    signer = SigV4Auth(BotoCredentials(key, secret, token), service, "us-east-1")
+    if when is None:
+        signer.add_auth(request)
+    else:  # sign as a client whose clock reads ``when``
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)):
+            signer.add_auth(request)
+    return dict(request.headers.items())
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def error_code(body: str) -> str:
+    start = body.index("<Code>") + len("<Code>")
+    return body[start: body.index("</Code>")]
+
+
+def test_healthz_needs_no_credentials(sqlite_server: TesseraServer) -> None:
+    status, headers, body = raw(sqlite_server, b"", method="GET", path="/healthz")
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+
+
+def test_get_caller_identity_as_root(server: TesseraServer) -> None:
+    ident = server.client("sts").get_caller_identity()
+    assert ident["Account"] == server.account_id
+    assert ident["Arn"] == f"arn:aws:iam::{server.account_id}:root"
+    assert ident["UserId"] == server.account_id
+
+
+def test_request_id_header_matches_body(sqlite_server: TesseraServer) -> None:
+    url = sqlite_server.endpoint + "/"
+    status, headers, body = raw(sqlite_server, STS_BODY, signed_headers(STS_BODY, url=url))
+    assert status == 200
+    request_id = {k.lower(): v for k, v in headers.items()}["x-amzn-requestid"]
+    assert f"<RequestId>{request_id}</RequestId>" in body
+
+
+@pytest.mark.parametrize(
+    "mutate, code, status",
+    [
+        (lambda h: h.pop("Authorization"), "MissingAuthenticationToken", 403),
+        (lambda h: h.update(Authorization=h["Authorization"][:-4] + "0000"), "SignatureDoesNotMatch", 403),
+        (lambda h: h.update(Authorization=h["Authorization"].replace(ROOT_KEY_ID, "AKIAUNKNOWNKEY000000")),
+         "InvalidClientTokenId", 403),
+        (lambda h: h.update(Authorization=h["Authorization"].split(", Signature=")[0]), "IncompleteSignature", 400),
+    ],
+    ids=["missing", "bad-signature", "unknown-key", "no-signature-part"],
+)
+def test_authentication_failures(sqlite_server: TesseraServer, mutate: Any, code: str, status: int) -> None:
+    headers = signed_headers(STS_BODY, url=sqlite_server.endpoint + "/")
+    mutate(headers)
+    got_status, _, body = raw(sqlite_server, STS_BODY, headers)
+    assert (got_status, error_code(body)) == (status, code)
+
+
+def test_wrong_secret_is_signature_mismatch(sqlite_server: TesseraServer) -> None:
+    headers = signed_headers(STS_BODY, secret="x" * 40, url=sqlite_server.endpoint + "/")
+    status, _, body = raw(sqlite_server, STS_BODY, headers)
+    assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
+
+
+def test_signature_outside_clock_skew_window(sqlite_server: TesseraServer) -> None:
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20)
+    headers = signed_headers(STS_BODY, when=old, url=sqlite_server.endpoint + "/")
+    status, _, body = raw(sqlite_server, STS_BODY, headers)
+    assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
+    assert "Signature expired" in body
+
+
+def test_altered_body_is_refused(sqlite_server: TesseraServer) -> None:
+    headers = signed_headers(STS_BODY, url=sqlite_server.endpoint + "/")
+    status, _, body = raw(sqlite_server, STS_BODY + "&Extra=1", headers)
+    assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
+
+
+@pytest.mark.parametrize(
+    "body, headers",
+    [
+        (b"\xff\xfe\x00garbage=%%%", {"Content-Type": "application/x-www-form-urlencoded"}),
+        (b"<xml>not a form</xml>", {"Content-Type": "text/xml"}),
+        (b"Action=GetCallerIdentity&Version=2011-06-15", {"Authorization": "AWS4-HMAC-SHA256 nonsense"}),
+        (b"Action=GetCallerIdentity&Version=2011-06-15", {"Authorization": "Basic Zm9vOmJhcg=="}),
+        (b"{not json", {"X-Amz-Target": "AWSOrganizationsV20161128.ListRoots", "Content-Type": "application/x-amz-json-1.1"}),
+    ],
+    ids=["binary-garbage", "xml-body", "broken-authorization", "basic-auth", "broken-json"],
+)
+def test_malformed_requests_get_4xx_and_server_keeps_serving(sqlite_server: TesseraServer, body: bytes,
+                                                              headers: dict[str, str]) -> None:
+    status, _, text = raw(sqlite_server, body, headers)
+    assert 400 <= status < 500, text
+    assert sqlite_server.client("sts").get_caller_identity()["Account"] == sqlite_server.account_id
+
+
+def test_huge_body_is_refused(sqlite_server: TesseraServer) -> None:
+    status, _, _ = raw(sqlite_server, b"Action=GetCallerIdentity&" + b"a=" + b"x" * (2 << 20))
+    assert status == 413
+    assert sqlite_server.client("sts").get_caller_identity()["Account"] == sqlite_server.account_id
+
+
+def test_unknown_action_is_invalid_action(sqlite_server: TesseraServer) -> None:
+    body = "Action=FlyToTheMoon&Version=2011-06-15"
+    status, _, text = raw(sqlite_server, body, signed_headers(body, url=sqlite_server.endpoint + "/"))
+    assert (status, error_code(text)) == (400, "InvalidAction")
+
+
+def test_metrics_count_requests_and_decisions(sqlite_server: TesseraServer) -> None:
+    sqlite_server.client("sts").get_caller_identity()
+    status, headers, text = raw(sqlite_server, b"", method="GET", path="/metrics")
+    assert status == 200
+    assert 'tessera_requests_total{operation="GetCallerIdentity",outcome="success",service="sts"}' in text
+    assert "tessera_request_duration_seconds_bucket" in text
+    assert "tessera_audit_backlog" in text
+
+
+def test_generated_root_keys_are_saved_once_with_mode_0600(fresh_server: Any, tmp_path: Any) -> None:
+    server = fresh_server(env_extra={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": "",
+                                     "TESSERA_ACCOUNT_ID": ""})
+    path = os.path.join(server.data_dir, "root-credentials")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = path
+    code = (
+        "import boto3,sys;"
+        f"c=boto3.client('sts',endpoint_url='{server.endpoint}',region_name='us-east-1');"
+        "print(c.get_caller_identity()['Arn'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith(":root")
+    assert "aws_secret_access_key" in server.log()
+    before = read_text(path)
+    server.restart(extra_env={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": "",
+                              "TESSERA_ACCOUNT_ID": ""})
+    assert read_text(path) == before  # the second start neither regenerates nor rewrites
+
+
+def test_state_survives_restart(fresh_server: Any) -> None:
+    for backend in ("sqlite", "postgres"):
+        server = fresh_server(backend)
+        server.client("iam").create_user(UserName="persisted")
+        server.restart()
+        assert server.client("iam").get_user(UserName="persisted")["User"]["UserName"] == "persisted"
+
+
+def test_audit_trail_records_allowed_and_failed_calls(fresh_server: Any) -> None:
+    server = fresh_server()
+    server.client("sts").get_caller_identity()
+    with pytest.raises(ClientError):
+        server.client("iam").get_user(UserName="nobody-here")
+    assert server.stop() == 0  # graceful shutdown flushes the trail
+    out = subprocess.run(
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)["Records"]
+    names = [(r["eventName"], r.get("errorCode")) for r in records]
+    assert ("GetCallerIdentity", None) in names
+    assert ("GetUser", "NoSuchEntity") in names
+    gci = next(r for r in records if r["eventName"] == "GetCallerIdentity")
+    assert gci["userIdentity"]["type"] == "Root"
+    assert gci["userIdentity"]["accountId"] == server.account_id
+    assert gci["eventSource"] == "sts.amazonaws.com"
+    table = subprocess.run(
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--errors-only"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert "NoSuchEntity" in table.stdout and "GetCallerIdentity" not in table.stdout
+
+
+def test_secrets_never_reach_the_audit_trail_or_logs(fresh_server: Any) -> None:
+    server = fresh_server()
+    iam = server.client("iam")
+    iam.create_user(UserName="keyholder")
+    secret = iam.create_access_key(UserName="keyholder")["AccessKey"]["SecretAccessKey"]
+    server.stop()
+    out = subprocess.run([sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert secret not in out.stdout
+    assert "HIDDEN_DUE_TO_SECURITY_REASONS" in out.stdout
+    assert secret not in server.log()
+    for name in os.listdir(server.data_dir):
+        path = os.path.join(server.data_dir, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                assert secret.encode() not in handle.read()
