@@ -29,7 +29,13 @@ PRINCIPAL_TYPE = {
 
 
 def engine_principal(caller: Caller) -> Principal:
-    role_arn = caller.session.role_arn if caller.session and caller.kind == "assumed-role" else ""
+    """The caller as the engine sees it; ``role_arn`` names the identity a session
+    derives from (the role, or the IAM user that created a federation token)."""
+    role_arn = ""
+    if caller.session is not None and caller.kind == "assumed-role":
+        role_arn = caller.session.role_arn
+    elif caller.session is not None and caller.kind == "federated-user":
+        role_arn = caller.session.source_arn
     return Principal(kind=caller.kind, arn=caller.arn, account=caller.account, role_arn=role_arn, user_id=caller.user_id)
 
 

@@ -1,0 +1,328 @@
+"""Wildcard patterns (``*``, ``?``) with policy variables, matched without regexes.
+
+A pattern is tokenised once, at parse time, into elements: literal text, ``STAR``,
+``QMARK`` and ``Variable``. A variable is replaced at match time by the request's value
+*as literal text*, so a ``*`` inside a tag value never acts as a wildcard (the point of
+``${*}``). Matching splits the pattern at each ``*`` into fixed-length segments and
+places each segment at its leftmost possible position, which is exact for glob patterns
+and linear in practice. Patterns with no variables precompute their segments and pick a
+fast path (equality, prefix, suffix, "anything").
+
+Sources: IAM User Guide, "IAM JSON policy elements: Action/Resource" (wildcards) and
+"IAM policy elements: Variables and tags" (``${...}``, defaults, ``${*}``/``${?}``/``${$}``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+
+
+class _Wildcard:
+    """A wildcard element; identity-compared so no literal text can pose as one."""
+
+    __slots__ = ("symbol",)
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+
+    def __repr__(self) -> str:
+        return self.symbol
+
+
+STAR: Final = _Wildcard("*")
+QMARK: Final = _Wildcard("?")
+
+_FIXED_CHARACTERS = {"*": "*", "?": "?", "$": "$"}
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """``${key}`` or ``${key, 'default'}``; ``key`` is stored lower-cased for lookup."""
+
+    key: str
+    name: str
+    default: str | None = None
+
+
+Element = str | Variable | _Wildcard  # a literal run, STAR, QMARK or a Variable
+
+_ANY, _EXACT, _PREFIX, _SUFFIX, _GENERAL = range(5)
+
+
+def tokenize(text: str, *, variables: bool, wildcards: bool = True) -> tuple[Element, ...]:
+    """Split ``text`` into elements. ``variables`` is False for 2008-10-17 policies and
+    for elements where AWS does not substitute, so ``${...}`` then stays literal."""
+    elements: list[Element] = []
+    literal: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if variables and char == "$" and text.startswith("${", i):
+            close = text.find("}", i + 2)
+            parsed = _variable(text[i + 2 : close]) if close != -1 else None
+            if parsed is not None:
+                if isinstance(parsed, str):
+                    literal.append(parsed)
+                else:
+                    _flush(literal, elements)
+                    elements.append(parsed)
+                i = close + 1
+                continue
+        if wildcards and char in "*?":
+            _flush(literal, elements)
+            elements.append(STAR if char == "*" else QMARK)
+        else:
+            literal.append(char)
+        i += 1
+    _flush(literal, elements)
+    return tuple(elements)
+
+
+def _flush(literal: list[str], elements: list[Element]) -> None:
+    if literal:
+        elements.append("".join(literal))
+        literal.clear()
+
+
+def _variable(body: str) -> Variable | str | None:
+    """``*``/``?``/``$`` → that literal character; ``key`` or ``key, 'default'`` → a
+    Variable; anything else (``${}``) is not a variable and stays literal text."""
+    if body in _FIXED_CHARACTERS:
+        return _FIXED_CHARACTERS[body]
+    default: str | None = None
+    comma = body.find(",")
+    if comma != -1:
+        rest = body[comma + 1 :].strip()
+        if len(rest) < 2 or rest[0] != "'" or rest[-1] != "'" or "'" in rest[1:-1]:
+            return None
+        default = rest[1:-1]
+        body = body[:comma]
+    name = body.strip()
+    if not name or "{" in name or "'" in name:
+        return None
+    return Variable(name.lower(), name, default)
+
+
+def variable_value(value: object) -> str | None:
+    """The text a context value contributes to a pattern; None for multivalued or
+    unusable values (AWS: multivalued keys cannot be policy variables)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    return None
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """ISO 8601 UTC with a ``Z``, the form AWS uses for ``aws:CurrentTime``."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Pattern:
+    """A compiled wildcard pattern; ``matches`` never raises."""
+
+    __slots__ = ("source", "elements", "variables", "_kind", "_literal", "_segments")
+
+    def __init__(self, source: str, elements: tuple[Element, ...]) -> None:
+        self.source = source
+        self.elements = elements
+        self.variables = tuple(e for e in elements if isinstance(e, Variable))
+        self._kind, self._literal, self._segments = _GENERAL, "", ()
+        if not self.variables:
+            self._kind, self._literal = _classify(elements)
+            self._segments = _segments(elements)
+
+    @classmethod
+    def compile(cls, text: str, *, variables: bool = False, fold_case: bool = False) -> Pattern:
+        """Compile ``text``; with ``fold_case`` both sides are lower-cased (actions)."""
+        source = text.lower() if fold_case else text
+        return cls(text, tokenize(source, variables=variables))
+
+    @property
+    def is_literal(self) -> bool:
+        return self._kind == _EXACT
+
+    @property
+    def literal(self) -> str:
+        """The exact text matched, when ``is_literal``."""
+        return self._literal
+
+    def matches(self, text: str, context: Mapping[str, object] | None = None) -> bool:
+        """True if ``text`` matches; variables resolve from ``context`` (lower-cased
+        keys). An unresolvable variable means no match."""
+        kind = self._kind
+        if kind == _ANY:
+            return True
+        if kind == _EXACT:
+            return text == self._literal
+        if kind == _PREFIX:
+            return text.startswith(self._literal)
+        if kind == _SUFFIX:
+            return text.endswith(self._literal)
+        if not self.variables:
+            return _match_segments(self._segments, text)
+        resolved = resolve(self.elements, context or {})
+        return resolved is not None and _match_segments(_segments(resolved), text)
+
+    def resolve_literal(self, context: Mapping[str, object]) -> str | None:
+        """For wildcard-free use (StringEquals): the text after substitution, or None
+        when a variable is unresolvable. ``*``/``?`` are ordinary characters here."""
+        if not self.variables:
+            return self.source
+        resolved = resolve(self.elements, context)
+        if resolved is None:
+            return None
+        return "".join(e.symbol if isinstance(e, _Wildcard) else e for e in resolved)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.source!r})"
+
+
+def resolve(elements: tuple[Element, ...], context: Mapping[str, object]) -> tuple[str | _Wildcard, ...] | None:
+    """Replace each Variable by its value (a literal run); None if any is unresolvable."""
+    out: list[str | _Wildcard] = []
+    for element in elements:
+        if isinstance(element, Variable):
+            value = variable_value(context.get(element.key))
+            if value is None:
+                value = element.default
+            if value is None:
+                return None
+            if value:
+                out.append(value)
+        else:
+            out.append(element)
+    return tuple(out)
+
+
+def _classify(elements: tuple[Element, ...]) -> tuple[int, str]:
+    stars = sum(1 for e in elements if e is STAR)
+    has_qmark = any(e is QMARK for e in elements)
+    literal = "".join(e for e in elements if isinstance(e, str))
+    if has_qmark:
+        return _GENERAL, ""
+    if stars == 0:
+        return _EXACT, literal
+    if elements == (STAR,):
+        return _ANY, ""
+    if stars == 1 and len(elements) == 2:
+        return (_PREFIX, literal) if elements[1] is STAR else (_SUFFIX, literal)
+    return _GENERAL, ""
+
+
+Segment = tuple[str | _Wildcard, ...]  # literal runs and QMARK markers; fixed length
+
+
+def _segments(elements: tuple[Element, ...]) -> tuple[Segment, ...]:
+    """Split at each STAR; merge adjacent literal runs. n stars → n+1 segments.
+    Only called on variable-free (or resolved) elements."""
+    segments: list[Segment] = []
+    current: list[str | _Wildcard] = []
+    for element in elements:
+        if element is STAR:
+            segments.append(tuple(current))
+            current = []
+        elif isinstance(element, str) and current and isinstance(current[-1], str):
+            current[-1] += element
+        elif not isinstance(element, Variable):
+            current.append(element)
+    segments.append(tuple(current))
+    return tuple(segments)
+
+
+def _segment_length(segment: Segment) -> int:
+    return sum(len(part) if isinstance(part, str) else 1 for part in segment)
+
+
+def _segment_at(segment: Segment, text: str, pos: int) -> bool:
+    for part in segment:
+        if not isinstance(part, str):
+            if pos >= len(text):
+                return False
+            pos += 1
+        elif text.startswith(part, pos):
+            pos += len(part)
+        else:
+            return False
+    return True
+
+
+def _find_segment(segment: Segment, text: str, start: int, limit: int) -> int:
+    """Leftmost position ≥ start where ``segment`` fits entirely before ``limit``."""
+    length = _segment_length(segment)
+    if len(segment) == 1 and isinstance(segment[0], str):
+        return text.find(segment[0], start, limit)
+    for pos in range(start, limit - length + 1):
+        if _segment_at(segment, text, pos):
+            return pos
+    return -1
+
+
+def _match_segments(segments: tuple[Segment, ...], text: str) -> bool:
+    first, last = segments[0], segments[-1]
+    if len(segments) == 1:
+        return _segment_length(first) == len(text) and _segment_at(first, text, 0)
+    head = _segment_length(first)
+    tail_start = len(text) - _segment_length(last)
+    if tail_start < head or not _segment_at(first, text, 0) or not _segment_at(last, text, tail_start):
+        return False
+    pos = head
+    for segment in segments[1:-1]:
+        if not segment:
+            continue
+        found = _find_segment(segment, text, pos, tail_start)
+        if found < 0:
+            return False
+        pos = found + _segment_length(segment)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class ArnPattern:
+    """An ARN pattern matched segment-wise: the first five ``:``-separated parts each
+    match on their own (a ``*`` there cannot cross a colon); the sixth, the resource id,
+    matches as a whole. ``"*"`` alone matches any resource, ARN or not."""
+
+    source: str
+    parts: tuple[Pattern, ...]
+    match_all: bool
+    exact: str | None
+
+    @classmethod
+    def compile(cls, text: str, *, variables: bool, variables_everywhere: bool = False) -> ArnPattern:
+        if text == "*":
+            return cls(text, (), True, None)
+        raw = text.split(":", 5)
+        parts = tuple(
+            Pattern.compile(part, variables=variables and (variables_everywhere or index == 5))
+            for index, part in enumerate(raw)
+        )
+        exact = ":".join(p.literal for p in parts) if all(p.is_literal for p in parts) else None
+        return cls(text, parts, False, exact)
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        return tuple(v for part in self.parts for v in part.variables)
+
+    def matches(self, arn: str, context: Mapping[str, object] | None = None) -> bool:
+        if self.match_all:
+            return True
+        if self.exact is not None:
+            return arn == self.exact
+        pieces = arn.split(":", 5)
+        if len(pieces) != len(self.parts):
+            return False
+        for part, piece in zip(self.parts, pieces):
+            if not part.matches(piece, context):
+                return False
+        return True
