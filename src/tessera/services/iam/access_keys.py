@@ -1,0 +1,164 @@
+"""Long-term access keys of IAM users and of the account's root user.
+
+The secret is sealed with the SecretBox under ``access-key:<id>`` before it is stored
+and is returned exactly once, by CreateAccessKey. Root's keys are ``access_key``
+records whose ``user`` is ``""`` (records.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tessera.arn import root_arn
+from tessera.auth.tokens import new_access_key_id, new_secret_access_key
+from tessera.errors import NoSuchEntityException, ValidationError
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam import quotas
+from tessera.services.iam.entities import (
+    USER,
+    Record,
+    account_of,
+    ensure_quota,
+    iso,
+    known_arn,
+    parse_time,
+    require,
+    require_view,
+    target_tags,
+    view_records,
+)
+from tessera.services.iam.paging import paginate
+from tessera.store.base import Transaction
+
+ROOT = ""
+
+
+def key_owner(ctx: OperationContext, params: Mapping[str, Any]) -> str:
+    """Whose keys a request is about: ``UserName``, else the calling user, else root
+    (``""``) when the caller is the root user."""
+    name = params.get("UserName")
+    if name:
+        return str(name)
+    if ctx.caller.kind == "user":
+        return ctx.caller.name
+    if ctx.caller.kind == "root":
+        return ROOT
+    raise ValidationError("Must specify userName when calling with non-User credentials")
+
+
+def _authorize(ctx: OperationContext, action: str, owner: str) -> None:
+    if owner == ROOT:
+        ctx.authorize(action, root_arn(account_of(ctx)))
+    else:
+        ctx.authorize(action, known_arn(ctx, USER, owner), context=target_tags(ctx, USER, owner))
+
+
+def _owner_keys(tx: Transaction, account: str, owner: str) -> list[Record]:
+    return [dict(r.data) for r in tx.list(account, R.ACCESS_KEY) if str(r.data["user"]).lower() == owner.lower()]
+
+
+def _require_owner(tx: Transaction, account: str, owner: str) -> str:
+    """The owner's stored spelling (NoSuchEntity for a missing user)."""
+    return owner if owner == ROOT else str(require(tx, account, USER, owner)["name"])
+
+
+def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "AccessKeyId": rec["id"],
+        "Status": rec["status"],
+        "CreateDate": parse_time(rec["created"]),
+    }
+    if rec["user"]:
+        out["UserName"] = rec["user"]
+    return out
+
+
+@operation("iam", "CreateAccessKey")
+def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account = account_of(ctx)
+    owner = key_owner(ctx, params)
+    _authorize(ctx, "iam:CreateAccessKey", owner)
+    key_id, secret = new_access_key_id("AKIA"), new_secret_access_key()
+    with ctx.write(account) as tx:
+        owner = _require_owner(tx, account, owner)
+        ensure_quota(len(_owner_keys(tx, account, owner)), quotas.ACCESS_KEYS_PER_USER, "AccessKeysPerUser")
+        rec: Record = {
+            "id": key_id,
+            "user": owner,
+            "status": "Active",
+            "created": iso(ctx.now),
+            "secret_sealed": ctx.runtime.secret_box.seal(secret, context=f"access-key:{key_id}"),
+            "last_used": None,
+        }
+        tx.insert(account, R.ACCESS_KEY, key_id, rec)
+    return {"AccessKey": {**_metadata(rec), "SecretAccessKey": secret}}
+
+
+def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> Record:
+    rec = tx.get(account, R.ACCESS_KEY, key_id)
+    if rec is None or str(rec.data["user"]).lower() != owner.lower():
+        raise NoSuchEntityException(f"The Access Key with id {key_id} cannot be found.")
+    return dict(rec.data)
+
+
+@operation("iam", "UpdateAccessKey")
+def update_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, status = account_of(ctx), params["Status"]
+    owner = key_owner(ctx, params)
+    _authorize(ctx, "iam:UpdateAccessKey", owner)
+    if status not in ("Active", "Inactive"):
+        raise ValidationError(
+            f"1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [Active, Inactive]"
+        )
+    with ctx.write(account) as tx:
+        owner = _require_owner(tx, account, owner)
+        rec = _require_key(tx, account, owner, params["AccessKeyId"])
+        rec["status"] = status
+        tx.update(account, R.ACCESS_KEY, rec["id"], rec)
+    return {}
+
+
+@operation("iam", "DeleteAccessKey")
+def delete_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account = account_of(ctx)
+    owner = key_owner(ctx, params)
+    _authorize(ctx, "iam:DeleteAccessKey", owner)
+    with ctx.write(account) as tx:
+        owner = _require_owner(tx, account, owner)
+        rec = _require_key(tx, account, owner, params["AccessKeyId"])
+        tx.delete(account, R.ACCESS_KEY, rec["id"])
+    return {}
+
+
+@operation("iam", "ListAccessKeys", read_only=True)
+def list_access_keys(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    owner = key_owner(ctx, params)
+    _authorize(ctx, "iam:ListAccessKeys", owner)
+    if owner != ROOT:
+        owner = str(require_view(ctx, USER, owner)["name"])
+    keys = [k for k in view_records(ctx, R.ACCESS_KEY) if str(k["user"]).lower() == owner.lower()]
+    page = paginate(keys, lambda k: f"{k['created']}|{k['id']}", params.get("Marker"), params.get("MaxItems"))
+    return page.output("AccessKeyMetadata", _metadata)
+
+
+@operation("iam", "GetAccessKeyLastUsed", read_only=True)
+def get_access_key_last_used(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Any key of the caller's account; the user who owns it is the resource authorized."""
+    key_id = params["AccessKeyId"]
+    state = ctx.runtime.view.account(account_of(ctx))
+    rec = state.access_keys.get(key_id) if state is not None else None
+    if rec is None:
+        ctx.authorize("iam:GetAccessKeyLastUsed", "*")
+        raise NoSuchEntityException(f"The Access Key with id {key_id} cannot be found.")
+    _authorize(ctx, "iam:GetAccessKeyLastUsed", str(rec["user"]))
+    used = rec.get("last_used") or {}
+    last: dict[str, Any] = {"ServiceName": used.get("service") or "N/A", "Region": used.get("region") or "N/A"}
+    if used.get("date"):
+        last["LastUsedDate"] = parse_time(used["date"])
+    out: dict[str, Any] = {"AccessKeyLastUsed": last}
+    if rec["user"]:
+        out["UserName"] = rec["user"]
+    return out

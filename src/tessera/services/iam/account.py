@@ -1,0 +1,166 @@
+"""Account-wide IAM views: GetAccountSummary and GetAccountAuthorizationDetails."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam import quotas
+from tessera.services.iam.entities import (
+    boundary_shape,
+    group_shape,
+    parse_time,
+    role_last_used,
+    view_records,
+)
+from tessera.services.iam.managed import view_policy
+from tessera.services.iam.paging import paginate
+from tessera.services.iam.policies import Usage, policy_shape, version_number, version_shape, versions_of
+
+_FILTERS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
+
+
+@operation("iam", "GetAccountSummary", read_only=True)
+def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    ctx.authorize("iam:GetAccountSummary", "*")
+    users, groups, roles = view_records(ctx, R.USER), view_records(ctx, R.GROUP), view_records(ctx, R.ROLE)
+    policies, devices = view_records(ctx, R.POLICY), view_records(ctx, R.MFA_DEVICE)
+    keys = view_records(ctx, R.ACCESS_KEY)
+    summary = {
+        "Users": len(users),
+        "UsersQuota": quotas.USERS_PER_ACCOUNT,
+        "Groups": len(groups),
+        "GroupsQuota": quotas.GROUPS_PER_ACCOUNT,
+        "Roles": len(roles),
+        "RolesQuota": quotas.ROLES_PER_ACCOUNT,
+        "Policies": len(policies),
+        "PoliciesQuota": quotas.POLICIES_PER_ACCOUNT,
+        "PolicyVersionsInUse": sum(len(h.get("attached", ())) for h in (*users, *groups, *roles)),
+        "PolicyVersionsInUseQuota": quotas.POLICY_VERSIONS_IN_USE_PER_ACCOUNT,
+        "VersionsPerPolicyQuota": quotas.VERSIONS_PER_POLICY,
+        "AccessKeysPerUserQuota": quotas.ACCESS_KEYS_PER_USER,
+        "AttachedPoliciesPerUserQuota": quotas.ATTACHED_POLICIES_PER_USER,
+        "AttachedPoliciesPerGroupQuota": quotas.ATTACHED_POLICIES_PER_GROUP,
+        "AttachedPoliciesPerRoleQuota": quotas.ATTACHED_POLICIES_PER_ROLE,
+        "GroupsPerUserQuota": quotas.GROUPS_PER_USER,
+        "PolicySizeQuota": quotas.MANAGED_POLICY_SIZE,
+        "UserPolicySizeQuota": quotas.USER_INLINE_POLICY_SIZE,
+        "GroupPolicySizeQuota": quotas.GROUP_INLINE_POLICY_SIZE,
+        "RolePolicySizeQuota": quotas.ROLE_INLINE_POLICY_SIZE,
+        "AssumeRolePolicySizeQuota": quotas.TRUST_POLICY_SIZE,
+        "MFADevices": len(devices),
+        "MFADevicesInUse": sum(1 for d in devices if d.get("user")),
+        "AccountMFAEnabled": 0,
+        "AccountAccessKeysPresent": int(any(k["user"] == "" for k in keys)),
+        "AccountPasswordPresent": 0,
+        "AccountSigningCertificatesPresent": 0,
+        "SigningCertificatesPerUserQuota": quotas.SIGNING_CERTIFICATES_PER_USER,
+        "InstanceProfiles": 0,
+        "InstanceProfilesQuota": quotas.INSTANCE_PROFILES_PER_ACCOUNT,
+        "Providers": 0,
+        "ServerCertificates": 0,
+        "ServerCertificatesQuota": quotas.SERVER_CERTIFICATES_PER_ACCOUNT,
+        "GlobalEndpointTokenVersion": 1,
+    }
+    return {"SummaryMap": summary}
+
+
+# -- authorization details ------------------------------------------------------------
+def _inline(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"PolicyName": n, "PolicyDocument": t} for n, t in sorted(rec.get("inline_policies", {}).items())]
+
+
+def _attached(ctx: OperationContext, rec: Mapping[str, Any]) -> list[dict[str, str]]:
+    out = []
+    for arn in rec.get("attached", ()):
+        policy = view_policy(ctx, arn)
+        if policy is not None:
+            out.append({"PolicyName": policy["name"], "PolicyArn": policy["arn"]})
+    return out
+
+
+def _with_boundary_and_tags(out: dict[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
+    boundary = boundary_shape(rec.get("boundary"))
+    if boundary:
+        out["PermissionsBoundary"] = boundary
+    out["Tags"] = list(rec.get("tags", ()))
+    return out
+
+
+def _user_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        "Path": rec["path"],
+        "UserName": rec["name"],
+        "UserId": rec["id"],
+        "Arn": rec["arn"],
+        "CreateDate": parse_time(rec["created"]),
+        "UserPolicyList": _inline(rec),
+        "GroupList": list(rec.get("groups", ())),
+        "AttachedManagedPolicies": _attached(ctx, rec),
+    }
+    return _with_boundary_and_tags(out, rec)
+
+
+def _group_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any]:
+    return {**group_shape(rec), "GroupPolicyList": _inline(rec), "AttachedManagedPolicies": _attached(ctx, rec)}
+
+
+def _role_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any]:
+    out = {
+        "Path": rec["path"],
+        "RoleName": rec["name"],
+        "RoleId": rec["id"],
+        "Arn": rec["arn"],
+        "CreateDate": parse_time(rec["created"]),
+        "AssumeRolePolicyDocument": rec["trust_policy"],
+        "InstanceProfileList": [],
+        "RolePolicyList": _inline(rec),
+        "AttachedManagedPolicies": _attached(ctx, rec),
+        "RoleLastUsed": role_last_used(rec),
+    }
+    return _with_boundary_and_tags(out, rec)
+
+
+def _policy_detail(rec: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
+    out = policy_shape(rec, usage, tags=False)
+    out["PolicyVersionList"] = [version_shape(rec, v) for v in sorted(versions_of(rec), key=version_number, reverse=True)]
+    return out
+
+
+def _items(ctx: OperationContext, wanted: set[str], usage: Usage) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """(sort key, filter kind, record) for every entity the Filter selects."""
+    items: list[tuple[str, str, Mapping[str, Any]]] = []
+    for order, kind, record_kind in (("1", "User", R.USER), ("2", "Group", R.GROUP), ("3", "Role", R.ROLE)):
+        if kind in wanted:
+            items += [(f"{order}|{r['name'].lower()}", kind, r) for r in view_records(ctx, record_kind)]
+    if "LocalManagedPolicy" in wanted:
+        items += [(f"4|{p['arn']}", "Policy", p) for p in view_records(ctx, R.POLICY)]
+    if "AWSManagedPolicy" in wanted:
+        used = [p for p in ctx.runtime.view.managed.all() if usage.in_use(p["arn"])]
+        items += [(f"5|{p['arn']}", "Policy", p) for p in used]
+    return items
+
+
+@operation("iam", "GetAccountAuthorizationDetails", read_only=True)
+def get_account_authorization_details(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """AWS managed policies are listed only when something in the account uses them."""
+    ctx.authorize("iam:GetAccountAuthorizationDetails", "*")
+    wanted = set(params.get("Filter") or _FILTERS)
+    usage = Usage.of_view(ctx)
+    page = paginate(_items(ctx, wanted, usage), lambda i: i[0], params.get("Marker"), params.get("MaxItems"))
+    out: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    for _, kind, rec in page.items:
+        if kind == "User":
+            out["UserDetailList"].append(_user_detail(ctx, rec))
+        elif kind == "Group":
+            out["GroupDetailList"].append(_group_detail(ctx, rec))
+        elif kind == "Role":
+            out["RoleDetailList"].append(_role_detail(ctx, rec))
+        else:
+            out["Policies"].append(_policy_detail(rec, usage))
+    out["IsTruncated"] = page.is_truncated
+    if page.next_marker:
+        out["Marker"] = page.next_marker
+    return out

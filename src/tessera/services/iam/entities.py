@@ -1,0 +1,263 @@
+"""What the IAM handlers share about entities: kinds, ARNs, look-ups, times and shapes.
+
+Users, groups and roles are stored as records keyed by their lower-cased name
+(``services.records``); this module turns the three into one ``EntityKind`` table so
+inline policies, attachments and boundaries are written once, and keeps AWS's
+NoSuchEntity / EntityAlreadyExists wording in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.arn import iam_arn
+from tessera.errors import (
+    EntityAlreadyExistsException,
+    InvalidInputException,
+    LimitExceededException,
+    NoSuchEntityException,
+    ValidationError,
+)
+from tessera.services import records as R
+from tessera.services.context import OperationContext
+from tessera.services.iam import quotas
+from tessera.services.iam.tags import resource_tag_context
+from tessera.services.state import AccountState
+from tessera.store.base import Conflict, NotFound, Transaction
+
+Record = dict[str, Any]
+
+AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy"
+
+
+@dataclass(frozen=True, slots=True)
+class EntityKind:
+    """One of the three IAM entities that hold policies."""
+
+    kind: str  # record kind and ARN resource type: "user" | "group" | "role"
+    title: str  # "User", as in botocore member names (UserName, UserPolicyList…)
+
+    @property
+    def name_param(self) -> str:
+        return f"{self.title}Name"
+
+    @property
+    def inline_size(self) -> int:
+        """The limit on the sum of the entity's inline policies (read at call time)."""
+        return int(getattr(quotas, f"{self.kind.upper()}_INLINE_POLICY_SIZE"))
+
+    @property
+    def attached_quota(self) -> int:
+        return int(getattr(quotas, f"ATTACHED_POLICIES_PER_{self.kind.upper()}"))
+
+    @property
+    def attached_quota_name(self) -> str:
+        return f"PoliciesPer{self.title}"
+
+
+USER = EntityKind(R.USER, "User")
+GROUP = EntityKind(R.GROUP, "Group")
+ROLE = EntityKind(R.ROLE, "Role")
+
+
+# -- time ---------------------------------------------------------------------------
+def iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """A stored ISO-8601 UTC time as a timezone-aware datetime (what the protocol serialises)."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+# -- names and ARNs -----------------------------------------------------------------
+def account_of(ctx: OperationContext) -> str:
+    return ctx.caller.account
+
+
+def entity_arn(account: str, kind: str, path: str, name: str) -> str:
+    return iam_arn(account, kind, path, name)
+
+
+def known_arn(ctx: OperationContext, kind: EntityKind, name: str) -> str:
+    """The ARN to authorize against before the entity is read: its real ARN when it
+    exists (so path-scoped policies work), else the ARN it would have at path ``/``."""
+    rec = view_record(ctx, kind.kind, name)
+    if rec is not None:
+        return str(rec["arn"])
+    return entity_arn(account_of(ctx), kind.kind, "/", name)
+
+
+def caller_user_name(ctx: OperationContext, params: Mapping[str, Any]) -> str:
+    """``UserName`` or, when omitted, the calling IAM user's own name."""
+    name = params.get("UserName")
+    if name:
+        return str(name)
+    if ctx.caller.kind == "user":
+        return ctx.caller.name
+    raise ValidationError("Must specify userName when calling with non-User credentials")
+
+
+# -- reading the in-memory view -----------------------------------------------------
+def account_state(ctx: OperationContext) -> AccountState | None:
+    return ctx.runtime.view.account(account_of(ctx))
+
+
+def view_record(ctx: OperationContext, kind: str, name: str) -> Mapping[str, Any] | None:
+    state = account_state(ctx)
+    if state is None:
+        return None
+    table = {R.USER: state.users, R.GROUP: state.groups, R.ROLE: state.roles}[kind]
+    return table.get(name.lower())
+
+
+def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
+    state = account_state(ctx)
+    if state is None:
+        return []
+    table = {
+        R.USER: state.users,
+        R.GROUP: state.groups,
+        R.ROLE: state.roles,
+        R.POLICY: state.policies,
+        R.ACCESS_KEY: state.access_keys,
+        R.MFA_DEVICE: state.mfa_devices,
+    }[kind]
+    return list(table.values())
+
+
+def target_tags(ctx: OperationContext, kind: EntityKind, name: str) -> dict[str, object]:
+    """``aws:ResourceTag/*`` and ``iam:ResourceTag/*`` of the named entity, when it exists."""
+    rec = view_record(ctx, kind.kind, name)
+    return resource_tag_context(rec.get("tags", ())) if rec else {}
+
+
+def require_view(ctx: OperationContext, kind: EntityKind, name: str) -> Mapping[str, Any]:
+    rec = view_record(ctx, kind.kind, name)
+    if rec is None:
+        raise no_such_entity(kind, name)
+    return rec
+
+
+# -- reading and writing inside a transaction ---------------------------------------
+def no_such_entity(kind: EntityKind, name: str) -> NoSuchEntityException:
+    return NoSuchEntityException(f"The {kind.kind} with name {name} cannot be found.")
+
+
+def require(tx: Transaction, account: str, kind: EntityKind, name: str) -> Record:
+    """A mutable copy of the entity's record; NoSuchEntity when absent."""
+    rec = tx.get(account, kind.kind, name.lower())
+    if rec is None:
+        raise no_such_entity(kind, name)
+    return copy.deepcopy(dict(rec.data))
+
+
+def records(tx: Transaction, account: str, kind: str) -> list[Record]:
+    return [copy.deepcopy(dict(r.data)) for r in tx.list(account, kind)]
+
+
+@contextmanager
+def store_errors(kind: EntityKind | str, name: str) -> Iterator[None]:
+    """Translate the store's Conflict/NotFound for one named entity."""
+    title = kind.title if isinstance(kind, EntityKind) else kind
+    try:
+        yield
+    except Conflict as e:
+        raise EntityAlreadyExistsException(f"{title} with name {name} already exists.") from e
+    except NotFound as e:
+        raise NoSuchEntityException(f"The {title.lower()} with name {name} cannot be found.") from e
+
+
+def ensure_quota(count: int, quota: int, name: str) -> None:
+    """LimitExceeded in AWS's words when ``count`` entities already fill ``quota``."""
+    if count >= quota:
+        raise LimitExceededException(f"Cannot exceed quota for {name}: {quota}")
+
+
+def path_matches(path: str, prefix: str | None) -> bool:
+    return not prefix or path.startswith(prefix)
+
+
+# -- output shapes ------------------------------------------------------------------
+def boundary_shape(arn: str | None) -> dict[str, str] | None:
+    if not arn:
+        return None
+    return {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
+
+
+def user_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
+    """``User``: ListUsers omits Tags and PermissionsBoundary (iam-api.md §3)."""
+    out: dict[str, Any] = {
+        "Path": rec["path"],
+        "UserName": rec["name"],
+        "UserId": rec["id"],
+        "Arn": rec["arn"],
+        "CreateDate": parse_time(rec["created"]),
+    }
+    if full:
+        boundary = boundary_shape(rec.get("boundary"))
+        if boundary:
+            out["PermissionsBoundary"] = boundary
+        if rec.get("tags"):
+            out["Tags"] = list(rec["tags"])
+    return out
+
+
+def group_shape(rec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "Path": rec["path"],
+        "GroupName": rec["name"],
+        "GroupId": rec["id"],
+        "Arn": rec["arn"],
+        "CreateDate": parse_time(rec["created"]),
+    }
+
+
+def role_last_used(rec: Mapping[str, Any]) -> dict[str, Any]:
+    used = rec.get("last_used") or {}
+    out: dict[str, Any] = {}
+    if used.get("date"):
+        out["LastUsedDate"] = parse_time(used["date"])
+    if used.get("region"):
+        out["Region"] = used["region"]
+    return out
+
+
+def role_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
+    """``Role``: ListRoles omits Tags, PermissionsBoundary and RoleLastUsed."""
+    out: dict[str, Any] = {
+        "Path": rec["path"],
+        "RoleName": rec["name"],
+        "RoleId": rec["id"],
+        "Arn": rec["arn"],
+        "CreateDate": parse_time(rec["created"]),
+        "AssumeRolePolicyDocument": rec["trust_policy"],
+        "MaxSessionDuration": rec["max_session_duration"],
+    }
+    if rec.get("description"):
+        out["Description"] = rec["description"]
+    if full:
+        boundary = boundary_shape(rec.get("boundary"))
+        if boundary:
+            out["PermissionsBoundary"] = boundary
+        if rec.get("tags"):
+            out["Tags"] = list(rec["tags"])
+        out["RoleLastUsed"] = role_last_used(rec)
+    return out
+
+
+def parse_policy_arn(arn: str) -> tuple[str, str, str]:
+    """(account or "aws", path, name) of a managed-policy ARN; InvalidInput otherwise."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[5].startswith("policy/"):
+        raise InvalidInputException(f"ARN {arn} is not valid.")
+    resource = parts[5][len("policy") :]
+    path, _, name = resource.rpartition("/")
+    if not name:
+        raise InvalidInputException(f"ARN {arn} is not valid.")
+    return parts[4], path + "/", name

@@ -1,0 +1,173 @@
+"""IAM groups and their membership.
+
+Membership is stored on the user (``user.groups``: group names), because the request
+path needs a user's groups on every authorization; a group's members are found by
+scanning users, which only the rarer group operations pay for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tessera.errors import DeleteConflictException, NoSuchEntityException
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam import quotas
+from tessera.services.iam.entities import (
+    GROUP,
+    USER,
+    Record,
+    account_of,
+    entity_arn,
+    ensure_quota,
+    group_shape,
+    iso,
+    known_arn,
+    path_matches,
+    require,
+    require_view,
+    store_errors,
+    target_tags,
+    user_shape,
+    view_records,
+)
+from tessera.services.iam.paging import paginate
+from tessera.services.ids import GROUP_PREFIX, new_unique_id
+from tessera.store.base import Transaction
+
+
+def _in_group(user: Mapping[str, Any], group_name: str) -> bool:
+    return any(g.lower() == group_name.lower() for g in user.get("groups", ()))
+
+
+@operation("iam", "CreateGroup")
+def create_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["GroupName"]
+    path = params.get("Path") or "/"
+    arn = entity_arn(account, R.GROUP, path, name)
+    ctx.authorize("iam:CreateGroup", arn)
+    with ctx.write(account) as tx:
+        ensure_quota(len(tx.list(account, R.GROUP)), quotas.GROUPS_PER_ACCOUNT, "GroupsPerAccount")
+        rec: Record = {
+            "name": name,
+            "id": new_unique_id(GROUP_PREFIX),
+            "path": path,
+            "arn": arn,
+            "created": iso(ctx.now),
+            "inline_policies": {},
+            "attached": [],
+        }
+        with store_errors(GROUP, name):
+            tx.insert(account, R.GROUP, name.lower(), rec)
+    return {"Group": group_shape(rec)}
+
+
+@operation("iam", "GetGroup", read_only=True)
+def get_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["GroupName"]
+    ctx.authorize("iam:GetGroup", known_arn(ctx, GROUP, name))
+    group = require_view(ctx, GROUP, name)
+    members = [u for u in view_records(ctx, R.USER) if _in_group(u, group["name"])]
+    page = paginate(members, lambda u: u["name"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return {"Group": group_shape(group), **page.output("Users", lambda u: user_shape(u, full=False))}
+
+
+@operation("iam", "ListGroups", read_only=True)
+def list_groups(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    prefix = params.get("PathPrefix")
+    ctx.authorize("iam:ListGroups", entity_arn(account_of(ctx), R.GROUP, prefix or "/", ""))
+    groups = [g for g in view_records(ctx, R.GROUP) if path_matches(g["path"], prefix)]
+    page = paginate(groups, lambda g: g["name"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Groups", group_shape)
+
+
+@operation("iam", "ListGroupsForUser", read_only=True)
+def list_groups_for_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["UserName"]
+    ctx.authorize("iam:ListGroupsForUser", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    user = require_view(ctx, USER, name)
+    state = ctx.runtime.view.account(account_of(ctx))
+    groups = [g for g in (state.group(n) if state else None for n in user.get("groups", ())) if g]
+    page = paginate(groups, lambda g: g["name"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Groups", group_shape)
+
+
+@operation("iam", "UpdateGroup")
+def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Rename and/or move a group; member users are updated to the new name."""
+    account, name = account_of(ctx), params["GroupName"]
+    ctx.authorize("iam:UpdateGroup", known_arn(ctx, GROUP, name))
+    with ctx.write(account) as tx:
+        rec = require(tx, account, GROUP, name)
+        old_name = rec["name"]
+        final_name = params.get("NewGroupName") or old_name
+        rec["path"] = params.get("NewPath") or rec["path"]
+        new_arn = entity_arn(account, R.GROUP, rec["path"], final_name)
+        if new_arn != rec["arn"]:
+            ctx.authorize("iam:UpdateGroup", new_arn)
+        rec["name"], rec["arn"] = final_name, new_arn
+        if final_name.lower() != old_name.lower():
+            with store_errors(GROUP, final_name):
+                tx.insert(account, R.GROUP, final_name.lower(), rec)
+            tx.delete(account, R.GROUP, old_name.lower())
+        else:
+            tx.update(account, R.GROUP, old_name.lower(), rec)
+        if final_name != old_name:
+            _rename_memberships(tx, account, old_name, final_name)
+    return {}
+
+
+def _rename_memberships(tx: Transaction, account: str, old: str, new: str) -> None:
+    for user in tx.list(account, R.USER):
+        if _in_group(user.data, old):
+            groups = [new if g.lower() == old.lower() else g for g in user.data["groups"]]
+            tx.update(account, R.USER, user.key, {**user.data, "groups": groups})
+
+
+@operation("iam", "DeleteGroup")
+def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["GroupName"]
+    ctx.authorize("iam:DeleteGroup", known_arn(ctx, GROUP, name))
+    with ctx.write(account) as tx:
+        rec = require(tx, account, GROUP, name)
+        if any(_in_group(u.data, rec["name"]) for u in tx.list(account, R.USER)):
+            raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
+        if rec.get("inline_policies"):
+            raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+        if rec.get("attached"):
+            raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+        tx.delete(account, R.GROUP, rec["name"].lower())
+    return {}
+
+
+@operation("iam", "AddUserToGroup")
+def add_user_to_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Idempotent: adding a member again succeeds and changes nothing."""
+    account, group_name, user_name = account_of(ctx), params["GroupName"], params["UserName"]
+    ctx.authorize("iam:AddUserToGroup", known_arn(ctx, GROUP, group_name))
+    with ctx.write(account) as tx:
+        group = require(tx, account, GROUP, group_name)
+        user = require(tx, account, USER, user_name)
+        if _in_group(user, group["name"]):
+            return {}
+        ensure_quota(len(user.get("groups", ())), quotas.GROUPS_PER_USER, "GroupsPerUser")
+        user["groups"] = [*user.get("groups", ()), group["name"]]
+        tx.update(account, R.USER, user["name"].lower(), user)
+    return {}
+
+
+@operation("iam", "RemoveUserFromGroup")
+def remove_user_from_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, group_name, user_name = account_of(ctx), params["GroupName"], params["UserName"]
+    ctx.authorize("iam:RemoveUserFromGroup", known_arn(ctx, GROUP, group_name))
+    with ctx.write(account) as tx:
+        group = require(tx, account, GROUP, group_name)
+        user = require(tx, account, USER, user_name)
+        if not _in_group(user, group["name"]):
+            raise NoSuchEntityException(
+                f"The user with name {user['name']} cannot be found in group {group['name']}."
+            )
+        user["groups"] = [g for g in user["groups"] if g.lower() != group["name"].lower()]
+        tx.update(account, R.USER, user["name"].lower(), user)
+    return {}

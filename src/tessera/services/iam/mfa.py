@@ -1,0 +1,260 @@
+"""Virtual MFA devices (TOTP: RFC 6238, SHA-1, 6 digits, 30-second steps) and the MFA
+check STS uses.
+
+The seed is sealed under ``mfa:<serial>`` and returned only by CreateVirtualMFADevice,
+as ``Base32StringSeed``. ``QRCodePNG`` is not produced: no QR-code library is installed,
+and clients that need one can render ``otpauth://`` URIs from the seed themselves.
+
+A code is accepted once: each device keeps the last TOTP counter it accepted
+(``last_counter``), and a code whose counter is not newer is refused, so a code seen on
+the wire cannot be replayed within its 30-second window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import pyotp
+
+from tessera.errors import (
+    DeleteConflictException,
+    EntityAlreadyExistsException,
+    InvalidAuthenticationCodeException,
+    LimitExceededException,
+    NoSuchEntityException,
+)
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam import quotas
+from tessera.services.iam.entities import (
+    USER,
+    Record,
+    account_of,
+    caller_user_name,
+    ensure_quota,
+    iso,
+    known_arn,
+    parse_time,
+    require,
+    require_view,
+    target_tags,
+    user_shape,
+    view_records,
+)
+from tessera.services.iam.paging import paginate
+from tessera.services.iam.tags import request_tag_context, validate_request_tags
+from tessera.services.runtime import Runtime
+from tessera.store.base import Transaction
+
+STEP_SECONDS = 30
+SEED_LENGTH = 32  # base32 characters: a 160-bit secret, what authenticator apps expect
+ENABLE_LOOKBACK_STEPS = 10  # codes typed up to five minutes before the request still enable
+VERIFY_WINDOW_STEPS = 1  # one step of clock drift either way when signing in
+INVALID_CODE = "Authentication code for device is not valid."
+
+
+# -- TOTP -----------------------------------------------------------------------------
+def current_counter(now: dt.datetime) -> int:
+    return int(now.timestamp()) // STEP_SECONDS
+
+
+def code_at(seed: str, counter: int) -> str:
+    return pyotp.TOTP(seed).generate_otp(counter)
+
+
+def matching_counter(seed: str, code: str, now: dt.datetime, *, after: int) -> int | None:
+    """The counter within ±1 step of ``now``, newer than ``after``, whose code is ``code``."""
+    centre = current_counter(now)
+    for counter in range(centre - VERIFY_WINDOW_STEPS, centre + VERIFY_WINDOW_STEPS + 1):
+        if counter > after and hmac.compare_digest(code_at(seed, counter), code):
+            return counter
+    return None
+
+
+def consecutive_counter(seed: str, code1: str, code2: str, now: dt.datetime) -> int | None:
+    """The counter of ``code2`` when ``code1``/``code2`` are two consecutive codes near now."""
+    centre = current_counter(now)
+    for first in range(centre - ENABLE_LOOKBACK_STEPS, centre + 1):
+        if hmac.compare_digest(code_at(seed, first), code1) and hmac.compare_digest(code_at(seed, first + 1), code2):
+            return first + 1
+    return None
+
+
+def _seed(runtime: Runtime, rec: Mapping[str, Any]) -> str:
+    return runtime.secret_box.open(rec["seed_sealed"], context=f"mfa:{rec['serial']}")
+
+
+def verify_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, now: dt.datetime) -> bool:
+    """True when ``code`` is a fresh TOTP of the enabled device ``serial``; the accepted
+    counter is stored so the same code cannot be used again (STS calls this)."""
+    state = runtime.view.account(account_id)
+    device = state.mfa_devices.get(serial) if state is not None else None
+    if device is None or not device.get("user") or not device.get("enabled_at"):
+        return False
+    if matching_counter(_seed(runtime, device), code, now, after=int(device.get("last_counter", -1))) is None:
+        return False
+    with runtime.store.write(account_id) as tx:
+        rec = tx.get(account_id, R.MFA_DEVICE, serial)
+        if rec is None or not rec.data.get("user"):
+            return False
+        counter = matching_counter(_seed(runtime, rec.data), code, now, after=int(rec.data.get("last_counter", -1)))
+        if counter is None:  # a concurrent request used this code first
+            return False
+        tx.update(account_id, R.MFA_DEVICE, serial, {**rec.data, "last_counter": counter})
+    runtime.view.refresh([account_id])
+    return True
+
+
+# -- devices --------------------------------------------------------------------------
+def _no_such_device(serial: str) -> NoSuchEntityException:
+    return NoSuchEntityException(f"VirtualMFADevice with serial number {serial} doesn't exist.")
+
+
+def _require_device(tx: Transaction, account: str, serial: str) -> Record:
+    rec = tx.get(account, R.MFA_DEVICE, serial)
+    if rec is None:
+        raise _no_such_device(serial)
+    return dict(rec.data)
+
+
+@operation("iam", "CreateVirtualMFADevice")
+def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["VirtualMFADeviceName"]
+    path = params.get("Path") or "/"
+    serial = f"arn:aws:iam::{account}:mfa{path}{name}"
+    tags = validate_request_tags(params.get("Tags") or [])
+    ctx.authorize("iam:CreateVirtualMFADevice", serial, context=request_tag_context(tags))
+    seed = pyotp.random_base32(SEED_LENGTH)
+    rec: Record = {
+        "serial": serial,
+        "name": name,
+        "path": path,
+        "seed_sealed": ctx.runtime.secret_box.seal(seed, context=f"mfa:{serial}"),
+        "user": None,
+        "enabled_at": None,
+        "created": iso(ctx.now),
+        "tags": tags,
+        "last_counter": -1,
+    }
+    with ctx.write(account) as tx:
+        devices = tx.list(account, R.MFA_DEVICE)
+        ensure_quota(len(devices), quotas.VIRTUAL_MFA_DEVICES_PER_ACCOUNT, "VirtualMFADevicesPerAccount")
+        if any(str(d.data["name"]).lower() == name.lower() for d in devices):
+            raise EntityAlreadyExistsException("MFADevice entity at the same path and name already exists.")
+        tx.insert(account, R.MFA_DEVICE, serial, rec)
+    device: dict[str, Any] = {"SerialNumber": serial, "Base32StringSeed": seed.encode("ascii")}
+    if tags:
+        device["Tags"] = tags
+    return {"VirtualMFADevice": device}
+
+
+@operation("iam", "EnableMFADevice")
+def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name, serial = account_of(ctx), params["UserName"], params["SerialNumber"]
+    ctx.authorize("iam:EnableMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    with ctx.write(account) as tx:
+        user = require(tx, account, USER, name)
+        device = _require_device(tx, account, serial)
+        if device.get("user"):
+            raise EntityAlreadyExistsException("MFA Device is already in use.")
+        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if str(d.data.get("user") or "").lower() == name.lower()]
+        if len(in_use) >= quotas.MFA_DEVICES_PER_USER:
+            raise LimitExceededException(f"Cannot exceed quota for MFADevicesPerUser: {quotas.MFA_DEVICES_PER_USER}")
+        counter = consecutive_counter(
+            _seed(ctx.runtime, device), params["AuthenticationCode1"], params["AuthenticationCode2"], ctx.now
+        )
+        if counter is None:
+            raise InvalidAuthenticationCodeException(INVALID_CODE)
+        device.update(user=user["name"], enabled_at=iso(ctx.now), last_counter=counter)
+        tx.update(account, R.MFA_DEVICE, serial, device)
+    return {}
+
+
+@operation("iam", "ResyncMFADevice")
+def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name, serial = account_of(ctx), params["UserName"], params["SerialNumber"]
+    ctx.authorize("iam:ResyncMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    with ctx.write(account) as tx:
+        require(tx, account, USER, name)
+        device = _owned_device(tx, account, name, serial)
+        counter = consecutive_counter(
+            _seed(ctx.runtime, device), params["AuthenticationCode1"], params["AuthenticationCode2"], ctx.now
+        )
+        if counter is None or counter <= int(device.get("last_counter", -1)):
+            raise InvalidAuthenticationCodeException(INVALID_CODE)
+        device["last_counter"] = counter
+        tx.update(account, R.MFA_DEVICE, serial, device)
+    return {}
+
+
+def _owned_device(tx: Transaction, account: str, user: str, serial: str) -> Record:
+    rec = tx.get(account, R.MFA_DEVICE, serial)
+    if rec is None or str(rec.data.get("user") or "").lower() != user.lower():
+        raise NoSuchEntityException(f"MFA Device with serial number {serial} does not exist.")
+    return dict(rec.data)
+
+
+@operation("iam", "DeactivateMFADevice")
+def deactivate_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, serial = account_of(ctx), params["SerialNumber"]
+    name = caller_user_name(ctx, params)
+    ctx.authorize("iam:DeactivateMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    with ctx.write(account) as tx:
+        require(tx, account, USER, name)
+        device = _owned_device(tx, account, name, serial)
+        device.update(user=None, enabled_at=None)
+        tx.update(account, R.MFA_DEVICE, serial, device)
+    return {}
+
+
+@operation("iam", "DeleteVirtualMFADevice")
+def delete_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, serial = account_of(ctx), params["SerialNumber"]
+    ctx.authorize("iam:DeleteVirtualMFADevice", serial)
+    with ctx.write(account) as tx:
+        device = _require_device(tx, account, serial)
+        if device.get("user"):
+            raise DeleteConflictException("MFA device is still in use.")
+        tx.delete(account, R.MFA_DEVICE, serial)
+    return {}
+
+
+@operation("iam", "ListMFADevices", read_only=True)
+def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = caller_user_name(ctx, params)
+    ctx.authorize("iam:ListMFADevices", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    user = require_view(ctx, USER, name)
+    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if str(d.get("user") or "").lower() == name.lower()]
+    page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
+    return page.output(
+        "MFADevices",
+        lambda d: {"UserName": user["name"], "SerialNumber": d["serial"], "EnableDate": parse_time(d["enabled_at"])},
+    )
+
+
+@operation("iam", "ListVirtualMFADevices", read_only=True)
+def list_virtual_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    ctx.authorize("iam:ListVirtualMFADevices", "*")
+    status = params.get("AssignmentStatus") or "Any"
+    devices = [
+        d
+        for d in view_records(ctx, R.MFA_DEVICE)
+        if status == "Any" or (status == "Assigned") == bool(d.get("user"))
+    ]
+    page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
+    return page.output("VirtualMFADevices", lambda d: _virtual_shape(ctx, d))
+
+
+def _virtual_shape(ctx: OperationContext, device: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"SerialNumber": device["serial"]}
+    state = ctx.runtime.view.account(account_of(ctx))
+    user = state.user(device["user"]) if device.get("user") and state is not None else None
+    if user is not None:
+        out["User"] = user_shape(user, full=False)
+        out["EnableDate"] = parse_time(device["enabled_at"])
+    if device.get("tags"):
+        out["Tags"] = list(device["tags"])
+    return out

@@ -1,0 +1,368 @@
+"""Managed policies and their versions: the account's own and AWS's shipped ones.
+
+A customer policy keeps up to five versions; exactly one is the default, the one every
+attachment uses. AWS managed policies (``arn:aws:iam::aws:policy/…``, package data)
+are read-only here: they can be read, listed and attached, never changed.
+
+Attachment counts are not stored: they are counted from the users, groups and roles
+that name the policy, so they cannot drift from the attachments themselves.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tessera.errors import (
+    DeleteConflictException,
+    EntityAlreadyExistsException,
+    LimitExceededException,
+    NoSuchEntityException,
+    TesseraError,
+)
+from tessera.policy import PolicyType
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam import quotas
+from tessera.services.iam.documents import check_size, parse_document
+from tessera.services.iam.entities import (
+    Record,
+    account_of,
+    ensure_quota,
+    iso,
+    parse_policy_arn,
+    parse_time,
+    path_matches,
+    view_records,
+)
+from tessera.services.iam.managed import (
+    customer_policy,
+    is_aws_managed,
+    not_found,
+    refuse_aws_policy_change,
+    view_policy,
+)
+from tessera.services.iam.paging import paginate
+from tessera.services.iam.tags import (
+    merge_tags,
+    remove_tags,
+    request_tag_context,
+    resource_tag_context,
+    tag_keys_context,
+    validate_request_tags,
+)
+from tessera.services.ids import POLICY_PREFIX, new_unique_id
+from tessera.store.base import Transaction
+
+POLICY_SIZE_MESSAGE = f"Cannot exceed quota for PolicySize: {quotas.MANAGED_POLICY_SIZE}"
+TOO_MANY_VERSIONS = (
+    "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version."
+)
+HAS_VERSIONS = (
+    "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. "
+    "The default version is deleted with the policy."
+)
+
+
+# -- usage counts -------------------------------------------------------------------
+class Usage:
+    """How many entities attach each policy, and use it as a permissions boundary."""
+
+    def __init__(self, holders: Iterable[Mapping[str, Any]]) -> None:
+        self.attached: Counter[str] = Counter()
+        self.boundary: Counter[str] = Counter()
+        for holder in holders:
+            self.attached.update(set(holder.get("attached", ())))
+            if holder.get("boundary"):
+                self.boundary[holder["boundary"]] += 1
+
+    @classmethod
+    def of_view(cls, ctx: OperationContext) -> "Usage":
+        return cls([*view_records(ctx, R.USER), *view_records(ctx, R.GROUP), *view_records(ctx, R.ROLE)])
+
+    @classmethod
+    def of_tx(cls, tx: Transaction, account: str) -> "Usage":
+        return cls(r.data for kind in (R.USER, R.GROUP, R.ROLE) for r in tx.list(account, kind))
+
+    def in_use(self, arn: str) -> bool:
+        return self.attached[arn] > 0 or self.boundary[arn] > 0
+
+
+# -- shapes -------------------------------------------------------------------------
+def policy_shape(rec: Mapping[str, Any], usage: Usage, *, tags: bool = True) -> dict[str, Any]:
+    """``Policy`` for a customer or AWS managed policy record."""
+    arn = rec["arn"]
+    out: dict[str, Any] = {
+        "PolicyName": rec["name"],
+        "PolicyId": rec["id"],
+        "Arn": arn,
+        "Path": rec["path"],
+        "DefaultVersionId": rec["default_version"],
+        "AttachmentCount": usage.attached[arn],
+        "PermissionsBoundaryUsageCount": usage.boundary[arn],
+        "IsAttachable": True,
+        "CreateDate": parse_time(rec["created"]),
+        "UpdateDate": parse_time(rec["updated"]),
+    }
+    if rec.get("description"):
+        out["Description"] = rec["description"]
+    if tags and rec.get("tags"):
+        out["Tags"] = list(rec["tags"])
+    return out
+
+
+def versions_of(rec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """version id → {"document", "created"}; AWS managed policies expose their default only."""
+    if "versions" in rec:
+        return dict(rec["versions"])
+    return {rec["default_version"]: {"document": rec["document"], "created": rec["updated"]}}
+
+
+def version_shape(rec: Mapping[str, Any], version_id: str, *, document: bool = True) -> dict[str, Any]:
+    version = versions_of(rec)[version_id]
+    out: dict[str, Any] = {
+        "VersionId": version_id,
+        "IsDefaultVersion": version_id == rec["default_version"],
+        "CreateDate": parse_time(version["created"]),
+    }
+    if document:
+        out["Document"] = version["document"]
+    return out
+
+
+def version_number(version_id: str) -> int:
+    digits = version_id[1:].split(".", 1)[0]
+    return int(digits) if digits.isdigit() else 0
+
+
+# -- look-ups -----------------------------------------------------------------------
+def _require_view_policy(ctx: OperationContext, arn: str) -> Mapping[str, Any]:
+    rec = view_policy(ctx, arn)
+    if rec is None:
+        raise not_found(arn)
+    return rec
+
+
+def _require_tx_policy(tx: Transaction, account: str, arn: str) -> Record:
+    rec = customer_policy(tx, account, arn)
+    if rec is None:
+        raise not_found(arn)
+    return rec
+
+
+def _policy_tags(ctx: OperationContext, arn: str) -> dict[str, object]:
+    try:
+        rec = view_policy(ctx, arn)
+    except TesseraError:  # a malformed ARN is reported after authorization
+        return {}
+    return resource_tag_context(rec.get("tags", ())) if rec else {}
+
+
+def _authorize(ctx: OperationContext, action: str, arn: str, extra: Mapping[str, object] | None = None) -> None:
+    ctx.authorize(action, arn, context={**_policy_tags(ctx, arn), **(extra or {})})
+
+
+def _save(tx: Transaction, account: str, rec: Record) -> None:
+    tx.update(account, R.POLICY, rec["name"].lower(), rec)
+
+
+# -- operations ---------------------------------------------------------------------
+@operation("iam", "CreatePolicy")
+def create_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["PolicyName"]
+    path = params.get("Path") or "/"
+    arn = f"arn:aws:iam::{account}:policy{path}{name}"
+    tags = validate_request_tags(params.get("Tags") or [])
+    ctx.authorize("iam:CreatePolicy", arn, context=request_tag_context(tags))
+    if tags:
+        ctx.authorize("iam:TagPolicy", arn, context=request_tag_context(tags))
+    text = params["PolicyDocument"]
+    parse_document(text, PolicyType.IDENTITY, arn)
+    check_size([text], quotas.MANAGED_POLICY_SIZE, POLICY_SIZE_MESSAGE)
+    now = iso(ctx.now)
+    rec: Record = {
+        "name": name,
+        "id": new_unique_id(POLICY_PREFIX),
+        "path": path,
+        "arn": arn,
+        "created": now,
+        "updated": now,
+        "description": params.get("Description") or "",
+        "tags": tags,
+        "default_version": "v1",
+        "next_version": 2,
+        "versions": {"v1": {"document": text, "created": now}},
+    }
+    with ctx.write(account) as tx:
+        ensure_quota(len(tx.list(account, R.POLICY)), quotas.POLICIES_PER_ACCOUNT, "PoliciesPerAccount")
+        if tx.get(account, R.POLICY, name.lower()) is not None:
+            raise EntityAlreadyExistsException(f"A policy called {name} already exists. Duplicate names are not allowed.")
+        tx.insert(account, R.POLICY, name.lower(), rec)
+    return {"Policy": policy_shape(rec, Usage([]))}
+
+
+@operation("iam", "GetPolicy", read_only=True)
+def get_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["PolicyArn"]
+    _authorize(ctx, "iam:GetPolicy", arn)
+    return {"Policy": policy_shape(_require_view_policy(ctx, arn), Usage.of_view(ctx))}
+
+
+@operation("iam", "DeletePolicy")
+def delete_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, arn = account_of(ctx), params["PolicyArn"]
+    _authorize(ctx, "iam:DeletePolicy", arn)
+    parse_policy_arn(arn)
+    refuse_aws_policy_change(arn, "delete")
+    with ctx.write(account) as tx:
+        rec = _require_tx_policy(tx, account, arn)
+        if Usage.of_tx(tx, account).in_use(rec["arn"]):
+            raise DeleteConflictException("Cannot delete a policy attached to entities.")
+        if len(rec["versions"]) > 1:
+            raise DeleteConflictException(HAS_VERSIONS)
+        tx.delete(account, R.POLICY, rec["name"].lower())
+    return {}
+
+
+@operation("iam", "ListPolicies", read_only=True)
+def list_policies(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    prefix = params.get("PathPrefix")
+    ctx.authorize("iam:ListPolicies", f"arn:aws:iam::{account_of(ctx)}:policy{prefix or '/'}")
+    scope = params.get("Scope") or "All"
+    usage = Usage.of_view(ctx)
+    candidates: list[Mapping[str, Any]] = []
+    if scope in ("All", "Local"):
+        candidates += view_records(ctx, R.POLICY)
+    if scope in ("All", "AWS"):
+        candidates += ctx.runtime.view.managed.all()
+    chosen = [p for p in candidates if path_matches(p["path"], prefix) and _usage_filter(p, usage, params)]
+    page = paginate(chosen, lambda p: f"{p['name'].lower()}|{p['arn']}", params.get("Marker"), params.get("MaxItems"))
+    return page.output("Policies", lambda p: policy_shape(p, usage, tags=False))
+
+
+def _usage_filter(rec: Mapping[str, Any], usage: Usage, params: Mapping[str, Any]) -> bool:
+    """OnlyAttached and PolicyUsageFilter (PermissionsPolicy / PermissionsBoundary)."""
+    arn, how = rec["arn"], params.get("PolicyUsageFilter")
+    if how == "PermissionsPolicy":
+        used = usage.attached[arn] > 0
+    elif how == "PermissionsBoundary":
+        used = usage.boundary[arn] > 0
+    else:
+        used = usage.in_use(arn)
+    return used if (params.get("OnlyAttached") or how) else True
+
+
+# -- versions -----------------------------------------------------------------------
+@operation("iam", "CreatePolicyVersion")
+def create_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, arn, text = account_of(ctx), params["PolicyArn"], params["PolicyDocument"]
+    _authorize(ctx, "iam:CreatePolicyVersion", arn)
+    refuse_aws_policy_change(arn, "create a version of")
+    parse_document(text, PolicyType.IDENTITY, arn)
+    check_size([text], quotas.MANAGED_POLICY_SIZE, POLICY_SIZE_MESSAGE)
+    with ctx.write(account) as tx:
+        rec = _require_tx_policy(tx, account, arn)
+        if len(rec["versions"]) >= quotas.VERSIONS_PER_POLICY:
+            raise LimitExceededException(TOO_MANY_VERSIONS)
+        version_id = f"v{rec['next_version']}"
+        rec["next_version"] += 1
+        rec["versions"][version_id] = {"document": text, "created": iso(ctx.now)}
+        if params.get("SetAsDefault"):
+            rec["default_version"] = version_id
+            rec["updated"] = iso(ctx.now)
+        _save(tx, account, rec)
+    return {"PolicyVersion": version_shape(rec, version_id)}
+
+
+def _no_such_version(arn: str, version_id: str) -> NoSuchEntityException:
+    return NoSuchEntityException(f"Policy {arn} version {version_id} does not exist or is not attachable.")
+
+
+@operation("iam", "GetPolicyVersion", read_only=True)
+def get_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    arn, version_id = params["PolicyArn"], params["VersionId"]
+    _authorize(ctx, "iam:GetPolicyVersion", arn)
+    rec = _require_view_policy(ctx, arn)
+    if version_id not in versions_of(rec):
+        raise _no_such_version(arn, version_id)
+    return {"PolicyVersion": version_shape(rec, version_id)}
+
+
+@operation("iam", "ListPolicyVersions", read_only=True)
+def list_policy_versions(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Newest first, as AWS lists them."""
+    arn = params["PolicyArn"]
+    _authorize(ctx, "iam:ListPolicyVersions", arn)
+    rec = _require_view_policy(ctx, arn)
+    ids = list(versions_of(rec))
+    page = paginate(ids, lambda v: f"{10**9 - version_number(v):010d}", params.get("Marker"), params.get("MaxItems"))
+    return page.output("Versions", lambda v: version_shape(rec, v, document=False))
+
+
+@operation("iam", "SetDefaultPolicyVersion")
+def set_default_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, arn, version_id = account_of(ctx), params["PolicyArn"], params["VersionId"]
+    _authorize(ctx, "iam:SetDefaultPolicyVersion", arn)
+    refuse_aws_policy_change(arn, "change the default version of")
+    with ctx.write(account) as tx:
+        rec = _require_tx_policy(tx, account, arn)
+        if version_id not in rec["versions"]:
+            raise _no_such_version(arn, version_id)
+        rec["default_version"] = version_id
+        rec["updated"] = iso(ctx.now)
+        _save(tx, account, rec)
+    return {}
+
+
+@operation("iam", "DeletePolicyVersion")
+def delete_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, arn, version_id = account_of(ctx), params["PolicyArn"], params["VersionId"]
+    _authorize(ctx, "iam:DeletePolicyVersion", arn)
+    refuse_aws_policy_change(arn, "delete a version of")
+    with ctx.write(account) as tx:
+        rec = _require_tx_policy(tx, account, arn)
+        if version_id not in rec["versions"]:
+            raise _no_such_version(arn, version_id)
+        if version_id == rec["default_version"]:
+            raise DeleteConflictException("Cannot delete the default version of a policy.")
+        del rec["versions"][version_id]
+        _save(tx, account, rec)
+    return {}
+
+
+# -- tags ---------------------------------------------------------------------------
+@operation("iam", "TagPolicy")
+def tag_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, arn = account_of(ctx), params["PolicyArn"]
+    tags = validate_request_tags(params["Tags"])
+    _authorize(ctx, "iam:TagPolicy", arn, request_tag_context(tags))
+    refuse_aws_policy_change(arn, "tag")
+    with ctx.write(account) as tx:
+        rec = _require_tx_policy(tx, account, arn)
+        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"policy {rec['name']}")
+        _save(tx, account, rec)
+    return {}
+
+
+@operation("iam", "UntagPolicy")
+def untag_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, arn = account_of(ctx), params["PolicyArn"]
+    keys = list(params["TagKeys"])
+    _authorize(ctx, "iam:UntagPolicy", arn, tag_keys_context(keys))
+    refuse_aws_policy_change(arn, "untag")
+    with ctx.write(account) as tx:
+        rec = _require_tx_policy(tx, account, arn)
+        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
+        _save(tx, account, rec)
+    return {}
+
+
+@operation("iam", "ListPolicyTags", read_only=True)
+def list_policy_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["PolicyArn"]
+    _authorize(ctx, "iam:ListPolicyTags", arn)
+    rec = _require_view_policy(ctx, arn)
+    tags = [] if is_aws_managed(arn) else list(rec.get("tags", ()))
+    page = paginate(tags, lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Tags")

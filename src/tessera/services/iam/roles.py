@@ -1,0 +1,222 @@
+"""IAM roles: create with a trust policy, read, update, delete, and role tags.
+
+The trust policy is a resource-based policy of type TRUST (sts:AssumeRole* actions,
+a Principal, no Resource); it is stored exactly as submitted and returned as stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tessera.errors import DeleteConflictException, MalformedPolicyDocumentException
+from tessera.policy import Policy, PolicyType
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam import quotas
+from tessera.services.iam.documents import check_size, parse_document
+from tessera.services.iam.entities import (
+    ROLE,
+    Record,
+    account_of,
+    entity_arn,
+    ensure_quota,
+    iso,
+    known_arn,
+    path_matches,
+    require,
+    require_view,
+    role_shape,
+    store_errors,
+    target_tags,
+    view_records,
+)
+from tessera.services.iam.managed import require_attachable
+from tessera.services.iam.paging import paginate
+from tessera.services.iam.tags import (
+    merge_tags,
+    remove_tags,
+    request_tag_context,
+    tag_keys_context,
+    validate_request_tags,
+)
+from tessera.services.ids import ROLE_PREFIX, new_unique_id
+
+DEFAULT_MAX_SESSION_DURATION = 3600
+
+
+def check_trust_policy(ctx: OperationContext, text: str, role_arn: str) -> Policy:
+    """Parse and size-check a trust policy, and refuse principals that do not exist."""
+    policy = parse_document(text, PolicyType.TRUST, f"{role_arn}#trust")
+    check_size([text], quotas.TRUST_POLICY_SIZE, f"Cannot exceed quota for ACLSizePerRole: {quotas.TRUST_POLICY_SIZE}")
+    _refuse_unknown_principals(ctx, policy)
+    return policy
+
+
+def _refuse_unknown_principals(ctx: OperationContext, policy: Policy) -> None:
+    """AWS rejects a trust policy naming a user or role that does not exist, for accounts
+    it hosts; for Tessera that is every account the server holds."""
+    for statement in policy.statements:
+        element = statement.principal
+        if element is None:
+            continue
+        for arn in sorted(element.users | element.roles):
+            if not _principal_exists(ctx, arn):
+                raise MalformedPolicyDocumentException(f'Invalid principal in policy: "AWS":"{arn}"')
+
+
+def _principal_exists(ctx: OperationContext, arn: str) -> bool:
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam" or "*" in arn or "?" in arn:
+        return True
+    state = ctx.runtime.view.account(parts[4])
+    if state is None:
+        return True  # an account this server does not hold: AWS's problem, not ours
+    kind, _, _ = parts[5].partition("/")
+    table = state.users if kind == "user" else state.roles if kind == "role" else None
+    if table is None:
+        return True
+    return any(rec["arn"] == arn for rec in table.values())
+
+
+@operation("iam", "CreateRole")
+def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["RoleName"]
+    path = params.get("Path") or "/"
+    arn = entity_arn(account, R.ROLE, path, name)
+    tags = validate_request_tags(params.get("Tags") or [])
+    boundary = params.get("PermissionsBoundary")
+    context = request_tag_context(tags)
+    if boundary:
+        context["iam:PermissionsBoundary"] = boundary
+    ctx.authorize("iam:CreateRole", arn, context=context)
+    if tags:
+        ctx.authorize("iam:TagRole", arn, context=request_tag_context(tags))
+    trust = params["AssumeRolePolicyDocument"]
+    check_trust_policy(ctx, trust, arn)
+    with ctx.write(account) as tx:
+        ensure_quota(len(tx.list(account, R.ROLE)), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
+        if boundary:
+            boundary = require_attachable(ctx, tx, boundary)
+        rec: Record = {
+            "name": name,
+            "id": new_unique_id(ROLE_PREFIX),
+            "path": path,
+            "arn": arn,
+            "created": iso(ctx.now),
+            "trust_policy": trust,
+            "description": params.get("Description") or "",
+            "max_session_duration": params.get("MaxSessionDuration") or DEFAULT_MAX_SESSION_DURATION,
+            "boundary": boundary or None,
+            "tags": tags,
+            "inline_policies": {},
+            "attached": [],
+        }
+        with store_errors(ROLE, name):
+            tx.insert(account, R.ROLE, name.lower(), rec)
+    return {"Role": role_shape(rec)}
+
+
+@operation("iam", "GetRole", read_only=True)
+def get_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["RoleName"]
+    ctx.authorize("iam:GetRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    return {"Role": role_shape(require_view(ctx, ROLE, name))}
+
+
+@operation("iam", "ListRoles", read_only=True)
+def list_roles(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    prefix = params.get("PathPrefix")
+    ctx.authorize("iam:ListRoles", entity_arn(account_of(ctx), R.ROLE, prefix or "/", ""))
+    roles = [r for r in view_records(ctx, R.ROLE) if path_matches(r["path"], prefix)]
+    page = paginate(roles, lambda r: r["name"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Roles", lambda r: role_shape(r, full=False))
+
+
+def _update(ctx: OperationContext, action: str, name: str, changes: dict[str, Any]) -> Record:
+    account = account_of(ctx)
+    ctx.authorize(action, known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    with ctx.write(account) as tx:
+        rec = require(tx, account, ROLE, name)
+        rec.update(changes)
+        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+    return rec
+
+
+@operation("iam", "UpdateRole")
+def update_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if params.get("Description") is not None:
+        changes["description"] = params["Description"]
+    if params.get("MaxSessionDuration") is not None:
+        changes["max_session_duration"] = params["MaxSessionDuration"]
+    _update(ctx, "iam:UpdateRole", params["RoleName"], changes)
+    return {}
+
+
+@operation("iam", "UpdateRoleDescription")
+def update_role_description(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    rec = _update(ctx, "iam:UpdateRoleDescription", params["RoleName"], {"description": params["Description"]})
+    return {"Role": role_shape(rec)}
+
+
+@operation("iam", "UpdateAssumeRolePolicy")
+def update_assume_role_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name, text = params["RoleName"], params["PolicyDocument"]
+    arn = known_arn(ctx, ROLE, name)
+    ctx.authorize("iam:UpdateAssumeRolePolicy", arn, context=target_tags(ctx, ROLE, name))
+    check_trust_policy(ctx, text, arn)
+    account = account_of(ctx)
+    with ctx.write(account) as tx:
+        rec = require(tx, account, ROLE, name)
+        rec["trust_policy"] = text
+        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+    return {}
+
+
+@operation("iam", "DeleteRole")
+def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["RoleName"]
+    ctx.authorize("iam:DeleteRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    with ctx.write(account) as tx:
+        rec = require(tx, account, ROLE, name)
+        if rec.get("inline_policies"):
+            raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+        if rec.get("attached"):
+            raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+        tx.delete(account, R.ROLE, rec["name"].lower())
+    return {}
+
+
+@operation("iam", "TagRole")
+def tag_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["RoleName"]
+    tags = validate_request_tags(params["Tags"])
+    context = {**target_tags(ctx, ROLE, name), **request_tag_context(tags)}
+    ctx.authorize("iam:TagRole", known_arn(ctx, ROLE, name), context=context)
+    with ctx.write(account) as tx:
+        rec = require(tx, account, ROLE, name)
+        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"role {rec['name']}")
+        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+    return {}
+
+
+@operation("iam", "UntagRole")
+def untag_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["RoleName"]
+    keys = list(params["TagKeys"])
+    context = {**target_tags(ctx, ROLE, name), **tag_keys_context(keys)}
+    ctx.authorize("iam:UntagRole", known_arn(ctx, ROLE, name), context=context)
+    with ctx.write(account) as tx:
+        rec = require(tx, account, ROLE, name)
+        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
+        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+    return {}
+
+
+@operation("iam", "ListRoleTags", read_only=True)
+def list_role_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["RoleName"]
+    ctx.authorize("iam:ListRoleTags", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    rec = require_view(ctx, ROLE, name)
+    page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Tags")

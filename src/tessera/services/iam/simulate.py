@@ -1,0 +1,292 @@
+"""The policy simulator: SimulatePrincipalPolicy and SimulateCustomPolicy.
+
+Both run the real engine (``tessera.policy.evaluate``) on the policies AWS would use
+and report the engine's own explanation: the deciding statements with their source
+policy and position, and the condition keys the applicable statements needed but the
+request did not supply. As in AWS, no request-context key is filled in automatically:
+the context is exactly ``ContextEntries``.
+
+Each action gets one ``EvaluationResult``; with several ``ResourceArns`` its decision
+combines the per-resource decisions (any explicit deny wins, else all must allow) and
+``ResourceSpecificResults`` gives each resource's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera.errors import InvalidInputException, NoSuchEntityException
+from tessera.policy import (
+    Decision,
+    DecisionResult,
+    Policy,
+    PolicyError,
+    PolicySet,
+    PolicyType,
+    Principal,
+    Request,
+    evaluate,
+    parse_policy,
+)
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam.entities import account_of, view_record
+from tessera.services.iam.managed import is_aws_managed, view_policy
+from tessera.services.iam.paging import paginate
+
+ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+_LIST_TYPES = {"stringList", "numericList", "booleanList", "ipList", "binaryList", "dateList"}
+
+
+@dataclass
+class Simulation:
+    """The compiled inputs of one simulation and where each policy came from."""
+
+    principal: Principal
+    identity: list[Policy] = field(default_factory=list)
+    boundary: Policy | None = None
+    resource: Policy | None = None
+    scps: Sequence[Sequence[Policy]] | None = None
+    sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # engine id → (SourcePolicyId, type)
+
+    def add(self, text: str, policy_type: PolicyType, source_id: str, source_type: str) -> Policy:
+        engine_id = f"p{len(self.sources)}"
+        with simulation_input_errors():
+            policy = parse_policy(text, policy_type, policy_id=engine_id)
+        self.sources[engine_id] = (source_id, source_type)
+        return policy
+
+    def policy_set(self) -> PolicySet:
+        return PolicySet(identity=tuple(self.identity), resource=self.resource, boundary=self.boundary, scps=self.scps)
+
+
+@contextmanager
+def simulation_input_errors() -> Iterator[None]:
+    """A policy given to the simulator that IAM cannot parse is InvalidInput."""
+    try:
+        yield
+    except PolicyError as e:
+        raise InvalidInputException(e.message) from e
+
+
+# -- gathering the policies ---------------------------------------------------------
+def _managed(ctx: OperationContext, sim: Simulation, arn: str, policy_type: PolicyType) -> Policy | None:
+    rec = view_policy(ctx, arn)
+    if rec is None:
+        return None
+    text = rec["document"] if is_aws_managed(arn) else rec["versions"][rec["default_version"]]["document"]
+    return sim.add(text, policy_type, str(rec["name"]), "aws-managed" if is_aws_managed(arn) else "user-managed")
+
+
+def _holder_policies(ctx: OperationContext, sim: Simulation, holder: Mapping[str, Any], kind: str) -> None:
+    for name, text in sorted(holder.get("inline_policies", {}).items()):
+        sim.identity.append(sim.add(text, PolicyType.IDENTITY, name, kind))
+    for arn in holder.get("attached", ()):
+        policy = _managed(ctx, sim, arn, PolicyType.IDENTITY)
+        if policy is not None:
+            sim.identity.append(policy)
+
+
+def _source_entity(ctx: OperationContext, arn: str) -> tuple[str, Mapping[str, Any]]:
+    """(record kind, record) of the user, group or role a PolicySourceArn names."""
+    parts = arn.split(":", 5)
+    kind = parts[5].split("/", 1)[0] if len(parts) == 6 else ""
+    if len(parts) != 6 or parts[2] != "iam" or kind not in (R.USER, R.GROUP, R.ROLE):
+        raise InvalidInputException(f"Invalid ARN: {arn}")
+    name = parts[5].rsplit("/", 1)[-1]
+    rec = view_record(ctx, kind, name) if parts[4] == account_of(ctx) else None
+    if rec is None or rec["arn"] != arn:
+        raise NoSuchEntityException(f"PolicySourceArn {arn} does not exist.")
+    return kind, rec
+
+
+def _principal_for(account: str, kind: str, rec: Mapping[str, Any], caller_arn: str | None) -> Principal:
+    if caller_arn:
+        return _caller_principal(caller_arn)
+    if kind == R.ROLE:
+        session = f"arn:aws:sts::{account}:assumed-role/{rec['name']}/simulation"
+        return Principal("assumed-role", session, account, role_arn=rec["arn"], user_id=f"{rec['id']}:simulation")
+    return Principal("user", rec["arn"], account, user_id=rec["id"])
+
+
+def _caller_principal(arn: str) -> Principal:
+    """CallerArn must be an IAM user (AWS rejects session ARNs here)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("user/"):
+        raise InvalidInputException(f"CallerArn {arn} must be the ARN of an IAM user.")
+    return Principal("user", arn, parts[4])
+
+
+def _principal_simulation(ctx: OperationContext, params: Mapping[str, Any]) -> Simulation:
+    account = account_of(ctx)
+    kind, rec = _source_entity(ctx, params["PolicySourceArn"])
+    sim = Simulation(_principal_for(account, kind, rec, params.get("CallerArn")))
+    _holder_policies(ctx, sim, rec, kind)
+    if kind == R.USER:
+        state = ctx.runtime.view.account(account)
+        for group_name in rec.get("groups", ()):
+            group = state.group(group_name) if state is not None else None
+            if group is not None:
+                _holder_policies(ctx, sim, group, "group")
+    if kind != R.GROUP and rec.get("boundary"):
+        sim.boundary = _managed(ctx, sim, rec["boundary"], PolicyType.BOUNDARY)
+    if kind != R.GROUP:
+        sim.scps = ctx.runtime.org.scps_for(account)
+    return sim
+
+
+def _add_inputs(sim: Simulation, params: Mapping[str, Any]) -> None:
+    for i, text in enumerate(params.get("PolicyInputList") or (), start=1):
+        sim.identity.append(sim.add(text, PolicyType.IDENTITY, f"PolicyInputList.{i}", "none"))
+    boundaries = params.get("PermissionsBoundaryPolicyInputList") or ()
+    if len(boundaries) > 1:
+        raise InvalidInputException("PermissionsBoundaryPolicyInputList accepts one policy.")
+    if boundaries:
+        sim.boundary = sim.add(boundaries[0], PolicyType.BOUNDARY, "PermissionsBoundaryPolicyInputList.1", "none")
+    if params.get("ResourcePolicy"):
+        sim.resource = sim.add(params["ResourcePolicy"], PolicyType.RESOURCE, "ResourcePolicy", "resource")
+
+
+# -- context ------------------------------------------------------------------------
+def context_from_entries(entries: Sequence[Mapping[str, Any]]) -> dict[str, object]:
+    """ContextEntries → engine context values, typed by ContextKeyType."""
+    context: dict[str, object] = {}
+    for entry in entries:
+        name, values = entry.get("ContextKeyName"), list(entry.get("ContextKeyValues") or ())
+        if not name:
+            continue
+        key_type = entry.get("ContextKeyType") or "string"
+        typed = [_typed(v, key_type) for v in values]
+        context[name] = typed if key_type in _LIST_TYPES else (typed[0] if typed else "")
+    return context
+
+
+def _typed(value: str, key_type: str) -> object:
+    if key_type.startswith("boolean"):
+        return value.strip().lower() == "true"
+    return value
+
+
+# -- evaluation and results ---------------------------------------------------------
+def _resource_account(resource: str, owner: str | None, default: str) -> str:
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[4]:
+        return parts[4]
+    if owner:
+        owner_parts = owner.split(":", 5)
+        return owner_parts[4] if len(owner_parts) == 6 else default
+    return default
+
+
+def _statements(sim: Simulation, decision: Decision) -> list[dict[str, Any]]:
+    out = []
+    for match in decision.matched:
+        source_id, source_type = sim.sources.get(match.policy_id, (match.policy_id, "none"))
+        out.append(
+            {
+                "SourcePolicyId": source_id,
+                "SourcePolicyType": source_type,
+                "StartPosition": {"Line": match.start_line, "Column": match.start_column},
+                "EndPosition": {"Line": match.end_line, "Column": match.end_column},
+            }
+        )
+    return out
+
+
+def _evaluate(sim: Simulation, action: str, resource: str, account: str, context: Mapping[str, object], owner: str | None) -> Decision:
+    request = Request(sim.principal, action, resource, _resource_account(resource, owner, account), context)
+    return evaluate(request, sim.policy_set())
+
+
+def _allowed_alone(sim: Simulation, policies: PolicySet, action: str, resource: str, context: Mapping[str, object]) -> bool:
+    request = Request(sim.principal, action, resource, sim.principal.account, context)
+    return evaluate(request, policies).allowed
+
+
+def _resource_result(
+    sim: Simulation, action: str, resource: str, account: str, context: Mapping[str, object], owner: str | None
+) -> tuple[dict[str, Any], Decision]:
+    decision = _evaluate(sim, action, resource, account, context, owner)
+    result: dict[str, Any] = {
+        "EvalResourceName": resource,
+        "EvalResourceDecision": decision.result.value,
+        "MatchedStatements": _statements(sim, decision),
+        "MissingContextValues": list(decision.missing_context_keys),
+    }
+    if sim.boundary is not None:
+        allow_all = sim.add(ALLOW_ALL, PolicyType.IDENTITY, "boundary-probe", "none")
+        bounded = _allowed_alone(sim, PolicySet(identity=(allow_all,), boundary=sim.boundary), action, resource, context)
+        result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": bounded}
+    if sim.resource is not None:
+        result["EvalDecisionDetails"] = _decision_details(sim, action, resource, context)
+    return result, decision
+
+
+def _decision_details(sim: Simulation, action: str, resource: str, context: Mapping[str, object]) -> dict[str, str]:
+    """How the identity policies and the resource policy each decide on their own."""
+    identity = evaluate(Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(identity=tuple(sim.identity)))
+    alone = evaluate(Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(resource=sim.resource))
+    return {"IAM Policy": identity.result.value, "Resource Policy": alone.result.value}
+
+
+def _combined(decisions: Sequence[Decision]) -> str:
+    results = {d.result for d in decisions}
+    if DecisionResult.EXPLICIT_DENY in results:
+        return DecisionResult.EXPLICIT_DENY.value
+    if results == {DecisionResult.ALLOWED}:
+        return DecisionResult.ALLOWED.value
+    return DecisionResult.IMPLICIT_DENY.value
+
+
+def _action_result(
+    ctx: OperationContext, sim: Simulation, action: str, params: Mapping[str, Any], context: Mapping[str, object]
+) -> dict[str, Any]:
+    resources = list(params.get("ResourceArns") or ["*"])
+    owner, account = params.get("ResourceOwner"), account_of(ctx)
+    per_resource = [_resource_result(sim, action, r, account, context, owner) for r in resources]
+    decisions = [d for _, d in per_resource]
+    first = per_resource[0][0]
+    result: dict[str, Any] = {
+        "EvalActionName": action,
+        "EvalResourceName": resources[0] if len(resources) == 1 else "*",
+        "EvalDecision": _combined(decisions),
+        "MatchedStatements": [s for r, _ in per_resource for s in r["MatchedStatements"]],
+        "MissingContextValues": sorted({k for r, _ in per_resource for k in r["MissingContextValues"]}),
+        "ResourceSpecificResults": [r for r, _ in per_resource],
+    }
+    if sim.scps is not None:
+        allow_all = sim.add(ALLOW_ALL, PolicyType.IDENTITY, "organizations-probe", "none")
+        allowed = _allowed_alone(sim, PolicySet(identity=(allow_all,), scps=sim.scps), action, resources[0], context)
+        result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": allowed}
+    for member in ("PermissionsBoundaryDecisionDetail", "EvalDecisionDetails"):
+        if member in first:
+            result[member] = first[member]
+    return result
+
+
+def _run(ctx: OperationContext, sim: Simulation, params: Mapping[str, Any]) -> dict[str, Any]:
+    _add_inputs(sim, params)
+    context = context_from_entries(params.get("ContextEntries") or ())
+    results = [_action_result(ctx, sim, a, params, context) for a in params["ActionNames"]]
+    indexed = list(enumerate(results))
+    page = paginate(indexed, lambda i: f"{i[0]:06d}", params.get("Marker"), params.get("MaxItems"))
+    return page.output("EvaluationResults", lambda i: i[1])
+
+
+@operation("iam", "SimulatePrincipalPolicy", read_only=True)
+def simulate_principal_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    ctx.authorize("iam:SimulatePrincipalPolicy", params["PolicySourceArn"])
+    return _run(ctx, _principal_simulation(ctx, params), params)
+
+
+@operation("iam", "SimulateCustomPolicy", read_only=True)
+def simulate_custom_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the given policies count; the principal is CallerArn, or a placeholder user."""
+    ctx.authorize("iam:SimulateCustomPolicy", "*")
+    account = account_of(ctx)
+    caller = params.get("CallerArn")
+    principal = _caller_principal(caller) if caller else Principal("user", f"arn:aws:iam::{account}:user/SimulatedUser", account)
+    return _run(ctx, Simulation(principal), params)

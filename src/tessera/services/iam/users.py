@@ -1,0 +1,208 @@
+"""IAM users: CreateUser, GetUser, UpdateUser, DeleteUser, ListUsers and user tags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tessera.arn import root_arn
+from tessera.errors import DeleteConflictException, ValidationError
+from tessera.services import records as R
+from tessera.services.context import OperationContext, operation
+from tessera.services.iam import quotas
+from tessera.services.iam.entities import (
+    USER,
+    Record,
+    account_of,
+    entity_arn,
+    ensure_quota,
+    iso,
+    known_arn,
+    parse_time,
+    path_matches,
+    require,
+    require_view,
+    store_errors,
+    target_tags,
+    user_shape,
+    view_records,
+)
+from tessera.services.iam.managed import require_attachable
+from tessera.services.iam.paging import paginate
+from tessera.services.iam.tags import (
+    merge_tags,
+    remove_tags,
+    request_tag_context,
+    tag_keys_context,
+    validate_request_tags,
+)
+from tessera.services.ids import USER_PREFIX, new_unique_id
+from tessera.store.base import Transaction
+
+
+@operation("iam", "CreateUser")
+def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["UserName"]
+    path = params.get("Path") or "/"
+    arn = entity_arn(account, R.USER, path, name)
+    tags = validate_request_tags(params.get("Tags") or [])
+    boundary = params.get("PermissionsBoundary")
+    context = request_tag_context(tags)
+    if boundary:
+        context["iam:PermissionsBoundary"] = boundary
+    ctx.authorize("iam:CreateUser", arn, context=context)
+    if tags:
+        ctx.authorize("iam:TagUser", arn, context=request_tag_context(tags))
+    with ctx.write(account) as tx:
+        ensure_quota(len(tx.list(account, R.USER)), quotas.USERS_PER_ACCOUNT, "UsersPerAccount")
+        if boundary:
+            boundary = require_attachable(ctx, tx, boundary)
+        rec: Record = {
+            "name": name,
+            "id": new_unique_id(USER_PREFIX),
+            "path": path,
+            "arn": arn,
+            "created": iso(ctx.now),
+            "tags": tags,
+            "inline_policies": {},
+            "attached": [],
+            "boundary": boundary or None,
+            "groups": [],
+        }
+        with store_errors(USER, name):
+            tx.insert(account, R.USER, name.lower(), rec)
+    return {"User": user_shape(rec)}
+
+
+@operation("iam", "GetUser", read_only=True)
+def get_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = params.get("UserName")
+    if not name and ctx.caller.kind == "root":
+        return {"User": _root_user(ctx)}
+    if not name and ctx.caller.kind != "user":
+        raise ValidationError("Must specify userName when calling with non-User credentials")
+    name = name or ctx.caller.name
+    ctx.authorize("iam:GetUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    return {"User": user_shape(require_view(ctx, USER, name))}
+
+
+def _root_user(ctx: OperationContext) -> dict[str, Any]:
+    """GetUser by the root user without UserName describes the account's root."""
+    account = account_of(ctx)
+    ctx.authorize("iam:GetUser", root_arn(account))
+    state = ctx.runtime.view.account(account)
+    created = state.info.get("created") if state is not None else None
+    return {
+        "UserId": account,
+        "Arn": root_arn(account),
+        "CreateDate": parse_time(created) if created else ctx.now,
+    }
+
+
+@operation("iam", "ListUsers", read_only=True)
+def list_users(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    prefix = params.get("PathPrefix")
+    ctx.authorize("iam:ListUsers", entity_arn(account_of(ctx), R.USER, prefix or "/", ""))
+    users = [u for u in view_records(ctx, R.USER) if path_matches(u["path"], prefix)]
+    page = paginate(users, lambda u: u["name"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Users", lambda u: user_shape(u, full=False))
+
+
+@operation("iam", "UpdateUser")
+def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Rename and/or move a user; its id, keys, groups and MFA devices follow it."""
+    account, name = account_of(ctx), params["UserName"]
+    new_name = params.get("NewUserName") or None
+    ctx.authorize("iam:UpdateUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    with ctx.write(account) as tx:
+        rec = require(tx, account, USER, name)
+        final_name = new_name or rec["name"]
+        rec["path"] = params.get("NewPath") or rec["path"]
+        new_arn = entity_arn(account, R.USER, rec["path"], final_name)
+        if new_arn != rec["arn"]:
+            ctx.authorize("iam:UpdateUser", new_arn)
+        old_key = rec["name"].lower()
+        rec["name"], rec["arn"] = final_name, new_arn
+        if final_name.lower() != old_key:
+            with store_errors(USER, final_name):
+                tx.insert(account, R.USER, final_name.lower(), rec)
+            tx.delete(account, R.USER, old_key)
+            _rename_user_references(tx, account, old_key, final_name)
+        else:
+            tx.update(account, R.USER, old_key, rec)
+    return {}
+
+
+def _rename_user_references(tx: Transaction, account: str, old_key: str, new_name: str) -> None:
+    """Access keys and MFA devices name their user; keep them pointing at it."""
+    for kind in (R.ACCESS_KEY, R.MFA_DEVICE):
+        for rec in tx.list(account, kind):
+            user = rec.data.get("user")
+            if user and str(user).lower() == old_key:
+                tx.update(account, kind, rec.key, {**rec.data, "user": new_name})
+
+
+@operation("iam", "DeleteUser")
+def delete_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["UserName"]
+    ctx.authorize("iam:DeleteUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    with ctx.write(account) as tx:
+        rec = require(tx, account, USER, name)
+        _refuse_delete_with_subordinates(tx, account, rec)
+        tx.delete(account, R.USER, rec["name"].lower())
+    return {}
+
+
+def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping[str, Any]) -> None:
+    """AWS refuses to delete a user that still owns anything (iam-api.md §3)."""
+    key = rec["name"].lower()
+    if any(str(k.data.get("user", "")).lower() == key for k in tx.list(account, R.ACCESS_KEY)):
+        raise DeleteConflictException("Cannot delete entity, must delete access keys first.")
+    if any(str(d.data.get("user") or "").lower() == key for d in tx.list(account, R.MFA_DEVICE)):
+        raise DeleteConflictException("Cannot delete entity, must delete MFA device first.")
+    if rec.get("inline_policies"):
+        raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+    if rec.get("attached"):
+        raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+    if rec.get("groups"):
+        raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
+
+
+# -- tags ---------------------------------------------------------------------------
+def _target_tags(ctx: OperationContext, name: str) -> dict[str, object]:
+    return target_tags(ctx, USER, name)
+
+
+@operation("iam", "TagUser")
+def tag_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["UserName"]
+    tags = validate_request_tags(params["Tags"])
+    context = {**_target_tags(ctx, name), **request_tag_context(tags)}
+    ctx.authorize("iam:TagUser", known_arn(ctx, USER, name), context=context)
+    with ctx.write(account) as tx:
+        rec = require(tx, account, USER, name)
+        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"user {rec['name']}")
+        tx.update(account, R.USER, rec["name"].lower(), rec)
+    return {}
+
+
+@operation("iam", "UntagUser")
+def untag_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, name = account_of(ctx), params["UserName"]
+    keys = list(params["TagKeys"])
+    context = {**_target_tags(ctx, name), **tag_keys_context(keys)}
+    ctx.authorize("iam:UntagUser", known_arn(ctx, USER, name), context=context)
+    with ctx.write(account) as tx:
+        rec = require(tx, account, USER, name)
+        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
+        tx.update(account, R.USER, rec["name"].lower(), rec)
+    return {}
+
+
+@operation("iam", "ListUserTags", read_only=True)
+def list_user_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["UserName"]
+    ctx.authorize("iam:ListUserTags", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    rec = require_view(ctx, USER, name)
+    page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Tags")

@@ -1,0 +1,36 @@
+"""Unique ids of IAM entities: a four-letter type prefix plus 17 characters.
+
+AWS's ids (``AIDAJQABLZS4A3QDU576Q``) use the RFC 4648 base32 alphabet — upper-case
+letters and the digits 2–7 — after the prefix that names the entity type (sts.md §6.5):
+
+========  ==========================
+``AIDA``  IAM user
+``AGPA``  group
+``AROA``  role
+``ANPA``  managed policy
+``AIPA``  instance profile
+========  ==========================
+
+The ids must never repeat (a re-created entity gets a new id, and trust policies stored
+by id rely on that), so they are drawn from the OS's CSPRNG: 85 random bits each.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+RANDOM_LENGTH = 17
+
+USER_PREFIX = "AIDA"
+GROUP_PREFIX = "AGPA"
+ROLE_PREFIX = "AROA"
+POLICY_PREFIX = "ANPA"
+INSTANCE_PROFILE_PREFIX = "AIPA"
+
+
+def new_unique_id(prefix: str) -> str:
+    """``prefix`` followed by 17 random characters of AWS's id alphabet."""
+    if len(prefix) != 4 or not prefix.isalpha() or not prefix.isupper():
+        raise ValueError(f"unique-id prefix must be four upper-case letters, not '{prefix}'")
+    return prefix + "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))

@@ -1,0 +1,69 @@
+"""The shapes of the records services keep in the store (``store.base``), in one place.
+
+Every IAM record lives in its account's scope; keys are lower-cased names (IAM names
+are unique case-insensitively) except where noted. Times are ISO-8601 UTC strings
+(``"2026-01-02T03:04:05Z"``). Tags are lists of ``{"Key", "Value"}``.
+
+kind ``account`` (key ``"account"``)
+    {"id", "name", "email", "created", "status": "ACTIVE", "management": bool}
+kind ``user``
+    {"name", "id" (AIDA…), "path", "arn", "created", "tags", "inline_policies": {name: text},
+     "attached": [policy arn, …], "boundary": arn | None, "groups": [group name, …]}
+kind ``group``
+    {"name", "id" (AGPA…), "path", "arn", "created", "inline_policies": {}, "attached": []}
+kind ``role``
+    {"name", "id" (AROA…), "path", "arn", "created", "trust_policy": text, "description",
+     "max_session_duration": int, "boundary": arn | None, "tags", "inline_policies": {},
+     "attached": []}
+kind ``policy`` (customer managed)
+    {"name", "id" (ANPA…), "path", "arn", "created", "updated", "description", "tags",
+     "default_version": "v1", "next_version": int,
+     "versions": {"v1": {"document": text, "created": iso}}}
+kind ``access_key`` (key: the access key id; root keys have user "")
+    {"id", "user": name | "", "status": "Active" | "Inactive", "created",
+     "secret_sealed", "last_used": {"date", "service", "region"} | None}
+kind ``mfa_device`` (key: the serial number ARN)
+    {"serial", "name", "path", "seed_sealed", "user": name | None, "enabled_at": iso | None,
+     "created", "tags", "last_counter": int}
+scope ``global``, kind ``token_key`` (key: key id)
+    {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
+    ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
+    is reserved
+
+scope ``global``: AWS Organizations (services/organizations/records.py; "o/" = "<org id>/")
+    kind ``org`` (key: org id)
+        {"id", "feature_set": "ALL" | "CONSOLIDATED_BILLING", "management_account",
+         "management_email", "root_id", "root_tags", "policy_types": ["SERVICE_CONTROL_POLICY"],
+         "created"}
+    kind ``org_ou`` (key: "o/ou-…")
+        {"id", "org", "name", "parent": r-… | ou-…, "created", "tags"}
+    kind ``org_account`` (key: account id; an account is in at most one organization)
+        {"id", "org", "name", "email", "state": "ACTIVE", "joined_method": "CREATED" | "INVITED",
+         "joined", "parent", "tags"}
+    kind ``org_policy`` (key: "o/p-…"; customer policies only — FullAWSAccess is implied)
+        {"id", "org", "type": "SERVICE_CONTROL_POLICY", "name", "description", "content",
+         "created", "tags"}
+    kind ``org_attachment`` (key: "o/<target id>/<policy id>")
+        {"org", "target", "policy", "attached"}
+    kind ``org_create_account_status`` (key: car-… request id)
+        {"id", "org", "account_name", "state": "IN_PROGRESS" | "SUCCEEDED" | "FAILED",
+         "requested", "completed", "account_id", "failure_reason"}
+
+Policy texts are stored exactly as submitted.
+"""
+
+ACCOUNT = "account"
+USER = "user"
+GROUP = "group"
+ROLE = "role"
+POLICY = "policy"
+ACCESS_KEY = "access_key"
+MFA_DEVICE = "mfa_device"
+TOKEN_KEY = "token_key"
+TOKEN_KEYRING = "token_keyring"
+ORG = "org"
+ORG_OU = "org_ou"
+ORG_ACCOUNT = "org_account"
+ORG_POLICY = "org_policy"
+ORG_ATTACHMENT = "org_attachment"
+ORG_CREATE_ACCOUNT_STATUS = "org_create_account_status"
