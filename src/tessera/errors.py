@@ -216,8 +216,9 @@ class ServiceFailureException(TesseraError):
 class OrganizationsError(SenderError):
     """An Organizations error; ``code`` is the botocore shape name (wire ``__type``)."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, status: int = 400, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.json_code = code
         self.status = status
+        self.reason = reason  # the modeled ``Reason`` member (ConstraintViolation, InvalidInput)
