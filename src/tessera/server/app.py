@@ -39,6 +39,7 @@ from tessera.server.credentials import CredentialResolver
 from tessera.server.metrics import ServerMetrics
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
+from tessera.services.sts import authorization_message_headers
 from tessera.services.runtime import Runtime
 
 log = logging.getLogger("tessera.server")
@@ -186,7 +187,7 @@ class TesseraApp:
             ctx = self._prepare(ex)
             spec = ex.spec
             assert spec is not None  # INVARIANT: _prepare sets spec or raises
-            if spec.inline:
+            if spec.runs_inline(ex.params):
                 self._execute(ex, ctx)
             else:
                 loop = asyncio.get_running_loop()
@@ -245,6 +246,7 @@ class TesseraApp:
             result = spec.handler(ctx, ex.params)
         except TesseraError as error:
             ex.error = error
+            ex.extra_headers.extend(authorization_message_headers(ctx, error))
             return
         if spec.authorize and not ctx.authorized:
             raise RuntimeError(f"handler for {spec.service}:{spec.name} returned without authorizing")

@@ -1,0 +1,136 @@
+"""Encoded authorization-failure messages and DecodeAuthorizationMessage (sts.md §5.5).
+
+When a request is denied, the edge attaches an *encoded* account of the decision to
+the response (header ``x-amzn-authorization-message``; IAM and STS put nothing in the
+AccessDenied text itself, so neither does Tessera). The encoding is opaque to the
+caller: JSON sealed with AES-GCM under a key derived from the active session-token key,
+so every node can open it and nobody can forge or read it without asking Tessera.
+Only a principal of the same account that is allowed
+``sts:DecodeAuthorizationMessage`` gets the JSON back.
+
+The decoded document follows AWS's shape: ``allowed``, ``explicitDeny``,
+``matchedStatements``, ``failures`` and ``context`` (principal, action, resource,
+conditions). Statements of resource-based and trust policies, and the resource's tags,
+are left out: they belong to the resource's owner (and an unknown role must stay
+indistinguishable from a role that does not trust the caller).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import secrets
+import zlib
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from tessera.auth.caller import Caller
+from tessera.auth.tokens import TokenKey
+from tessera.errors import InvalidAuthorizationMessageException, TesseraError
+from tessera.policy import Decision, DecisionResult, PolicyType, Request
+from tessera.services.context import OperationContext, operation
+from tessera.services.keys import current_keyring
+from tessera.services.runtime import Runtime
+
+HEADER = "x-amzn-authorization-message"
+INVALID = "The encoded authorization message is invalid or has expired."
+_VERSION = 1
+_NONCE_BYTES = 12
+_INFO = b"tessera authorization message v1"
+_OWNER_POLICIES = (PolicyType.RESOURCE, PolicyType.TRUST)
+
+
+def authorization_message_headers(ctx: OperationContext, error: TesseraError) -> list[tuple[bytes, bytes]]:
+    """The response header carrying the encoded message of a policy denial; empty for
+    errors that no policy evaluation decided (bad input, credential-kind refusals)."""
+    decision = getattr(error, "decision", None)
+    request = getattr(error, "request", None)
+    if not isinstance(decision, Decision) or not isinstance(request, Request):
+        return []
+    encoded = encode_authorization_message(ctx.runtime, ctx.caller, request, decision)
+    return [(HEADER.encode("ascii"), encoded.encode("ascii"))]
+
+
+def encode_authorization_message(runtime: Runtime, caller: Caller, request: Request, decision: Decision) -> str:
+    document = {"account": caller.account, "message": _decoded_document(caller, request, decision)}
+    key = current_keyring(runtime).current
+    header = bytes((_VERSION, len(key.key_id))) + key.key_id.encode("ascii")
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    payload = zlib.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), 9)
+    sealed = AESGCM(_message_key(key)).encrypt(nonce, payload, header)
+    return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
+
+
+def decode_message(runtime: Runtime, encoded: str, account: str) -> str:
+    """The decoded JSON text, if ``encoded`` is ours and about ``account``."""
+    try:
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        header_length = 2 + raw[1]
+        header = raw[:header_length]
+        key = current_keyring(runtime).get(header[2:].decode("ascii"))
+        if raw[0] != _VERSION or key is None:
+            raise InvalidAuthorizationMessageException(INVALID)
+        nonce = raw[header_length : header_length + _NONCE_BYTES]
+        plain = AESGCM(_message_key(key)).decrypt(nonce, raw[header_length + _NONCE_BYTES :], header)
+        document = json.loads(zlib.decompress(plain))
+    except (binascii.Error, ValueError, IndexError, InvalidTag, zlib.error, UnicodeError) as error:
+        raise InvalidAuthorizationMessageException(INVALID) from error
+    if document.get("account") != account:
+        raise InvalidAuthorizationMessageException(INVALID)
+    return json.dumps(document["message"], separators=(",", ":"))
+
+
+@operation("sts", "DecodeAuthorizationMessage", inline=True, read_only=True)
+def decode_authorization_message(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    ctx.authorize("sts:DecodeAuthorizationMessage", "*")
+    return {"DecodedMessage": decode_message(ctx.runtime, params["EncodedMessage"], ctx.caller.account)}
+
+
+def _message_key(key: TokenKey) -> bytes:
+    """A subkey of the token key for this purpose only (HKDF), so messages and session
+    tokens never share an AES-GCM key and nonce space."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key.secret)
+
+
+def _decoded_document(caller: Caller, request: Request, decision: Decision) -> dict[str, Any]:
+    statements = [
+        {"policyId": m.policy_id, "statementId": m.sid, "statementIndex": m.statement_index, "effect": m.effect.value.upper()}
+        for m in decision.matched
+        if m.policy_type not in _OWNER_POLICIES
+    ]
+    return {
+        "allowed": decision.allowed,
+        "explicitDeny": decision.result is DecisionResult.EXPLICIT_DENY,
+        "matchedStatements": {"items": statements},
+        "failures": {"items": []},
+        "context": {
+            "principal": {"id": caller.user_id, "name": caller.name, "arn": caller.arn},
+            "action": request.action,
+            "resource": request.resource,
+            "conditions": {"items": [_condition(k, v) for k, v in sorted(request.context.items()) if _shown(k)]},
+        },
+    }
+
+
+def _shown(key: str) -> bool:
+    """Resource tags belong to the resource's owner (and reveal that the resource exists)."""
+    return not key.lower().startswith(("aws:resourcetag/", "iam:resourcetag/"))
+
+
+def _condition(key: str, value: object) -> dict[str, Any]:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return {"key": key, "values": {"items": [{"value": _text(v)} for v in values]}}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)

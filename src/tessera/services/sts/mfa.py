@@ -1,0 +1,46 @@
+"""MFA for AssumeRole and GetSessionToken: the device must be enabled for the calling
+IAM user and the code must be a valid, unused TOTP (sts.md §3.3 rule 4, §6.4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from tessera.auth.caller import Caller
+from tessera.errors import AccessDenied
+from tessera.services.iam.mfa import verify_mfa_code
+from tessera.services.runtime import Runtime
+
+UNKNOWN_DEVICE = (
+    "MultiFactorAuthentication failed, unable to validate MFA code. "
+    "Please verify your MFA serial number is valid and associated with this user."
+)
+WRONG_CODE = "MultiFactorAuthentication failed with invalid MFA one time pass code."
+
+
+def mfa_requested(params: Mapping[str, Any]) -> bool:
+    """MFA counts only when both SerialNumber and TokenCode are given; either alone is
+    ignored, so the request proceeds without MFA and policies that require it deny."""
+    return bool(params.get("SerialNumber") and params.get("TokenCode"))
+
+
+def authenticate_mfa(runtime: Runtime, caller: Caller, serial: str, code: str, now: dt.datetime) -> None:
+    """Raise AccessDenied unless ``code`` is valid for an MFA device of the calling user.
+
+    Role sessions and federated users own no MFA device, and the root user's device is
+    not manageable through Tessera's IAM API, so only IAM users (with long-term or
+    GetSessionToken credentials) can authenticate with MFA."""
+    if caller.kind != "user" or not _device_of(runtime, caller, serial):
+        raise AccessDenied(UNKNOWN_DEVICE)
+    if not verify_mfa_code(runtime, caller.account, serial, code, now):
+        raise AccessDenied(WRONG_CODE)
+
+
+def _device_of(runtime: Runtime, caller: Caller, serial: str) -> bool:
+    account = runtime.view.account(caller.account)
+    device = account.mfa_devices.get(serial) if account is not None else None
+    if device is None:
+        return False
+    owner = device.get("user") or ""
+    return owner.lower() == caller.name.lower() and bool(device.get("enabled_at"))

@@ -1,0 +1,101 @@
+"""Session policies passed to AssumeRole/GetFederationToken (``Policy``, ``PolicyArns``),
+and the packed-size budget they share with session tags (sts.md §3.3 rule 6, §7).
+
+AWS packs policies and tags into a proprietary binary form and reports how much of
+its budget a request uses (``PackedPolicySize``, a percentage). Tessera defines a
+deterministic stand-in that honours AWS's documented rules:
+
+* the plaintext of the inline policy (whitespace outside strings not counted, as IAM
+  counts policy size) plus the managed-policy ARNs may not exceed 2,048 characters;
+* policies, ARNs and tags together are compressed (zlib, level 9) and must fit in
+  ``PACKED_BUDGET`` bytes — so many long, varied tags can fail even when the plaintext
+  fits, as AWS warns they can;
+* the reported percentage is the larger of the two ratios, rounded up, and a request
+  over 100 % fails with ``PackedPolicyTooLarge`` and AWS's message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.auth.caller import SessionTag
+from tessera.errors import MalformedPolicyDocumentException, PackedPolicyTooLargeException, ValidationError
+from tessera.policy import PACKED_TOO_LARGE, PolicyError, PolicyType, policy_size
+from tessera.services.runtime import Runtime
+
+PLAINTEXT_LIMIT = 2048
+PACKED_BUDGET = 1024
+MAX_POLICY_ARNS = 10
+AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicies:
+    inline: tuple[str, ...] = ()
+    arns: tuple[str, ...] = ()
+
+
+def session_policies(runtime: Runtime, params: Mapping[str, Any], account_id: str) -> SessionPolicies:
+    """Validate ``Policy`` and ``PolicyArns``; managed policies must exist in ``account_id``
+    (or be AWS managed). Compiling here also warms the cache the session's requests use."""
+    inline = params.get("Policy")
+    arns = tuple(entry["arn"] for entry in params.get("PolicyArns") or () if entry.get("arn"))
+    if len(arns) > MAX_POLICY_ARNS:
+        raise ValidationError(
+            f"1 validation error detected: Value at 'policyArns' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_POLICY_ARNS}"
+        )
+    if inline is not None:
+        _compile(runtime, inline, "session-policy")
+    for arn in arns:
+        _compile(runtime, _managed_text(runtime, account_id, arn), arn)
+    return SessionPolicies((inline,) if inline is not None else (), arns)
+
+
+def packed_policy_size(policies: SessionPolicies, tags: Sequence[SessionTag]) -> int | None:
+    """The percentage of the packed budget used, or None when nothing was passed;
+    raises ``PackedPolicyTooLarge`` above 100 %."""
+    if not (policies.inline or policies.arns or tags):
+        return None
+    plaintext = sum(policy_size(text) for text in policies.inline) + sum(len(arn) for arn in policies.arns)
+    packed = len(zlib.compress(_packing_input(policies, tags), 9))
+    percent = math.ceil(100 * max(plaintext / PLAINTEXT_LIMIT, packed / PACKED_BUDGET))
+    if percent > 100:
+        raise PackedPolicyTooLargeException(
+            f"Packed policy consumes {percent}% of allotted space, please use smaller policy."
+        )
+    return percent
+
+
+def _packing_input(policies: SessionPolicies, tags: Sequence[SessionTag]) -> bytes:
+    parts = [json.dumps(json.loads(text), separators=(",", ":")) for text in policies.inline]
+    parts.extend(policies.arns)
+    parts.extend(f"{tag.key}={tag.value}" for tag in tags)
+    return "\n".join(parts).encode("utf-8")
+
+
+def _managed_text(runtime: Runtime, account_id: str, arn: str) -> str:
+    view = runtime.view
+    text: str | None = None
+    if arn.startswith(AWS_MANAGED_PREFIX):
+        text = view.managed.document(arn)
+    elif arn.startswith(f"arn:aws:iam::{account_id}:policy/"):
+        account = view.account(account_id)
+        text = view.managed_policy_text(account, arn) if account is not None else None
+    if text is None:
+        raise MalformedPolicyDocumentException(f"The policy {arn} does not exist or is not attachable.")
+    return text
+
+
+def _compile(runtime: Runtime, text: str, policy_id: str) -> None:
+    try:
+        runtime.view.policies.get(text, PolicyType.SESSION, policy_id)
+    except PolicyError as error:
+        if error.code == PACKED_TOO_LARGE:
+            raise PackedPolicyTooLargeException(error.message) from error
+        raise MalformedPolicyDocumentException(error.message) from error
