@@ -1,0 +1,230 @@
+"""Organizations as plain values: the tree, paths and SCP levels, built from records. Pure.
+
+One ``Organization`` is an immutable snapshot of one organization's records; handlers
+and authorization both read it, so "which SCPs apply to account X" has one answer.
+The FullAWSAccess policy is not stored: it exists in every organization whose feature
+set allows SCPs, and only its attachments are records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera.services import records as R
+from tessera.services.organizations import ids
+
+SCP = "SERVICE_CONTROL_POLICY"
+ALL_FEATURES = "ALL"
+CONSOLIDATED_BILLING = "CONSOLIDATED_BILLING"
+FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
+FULL_AWS_ACCESS_CONTENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+FULL_AWS_ACCESS: Mapping[str, Any] = {
+    "id": FULL_AWS_ACCESS_ID,
+    "type": SCP,
+    "name": "FullAWSAccess",
+    "description": "Allows access to every operation",
+    "content": FULL_AWS_ACCESS_CONTENT,
+    "aws_managed": True,
+    "tags": [],
+}
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Organization:
+    """One organization: its record plus its OUs, accounts, policies and attachments."""
+
+    record: Record
+    ous: Mapping[str, Record] = field(default_factory=dict)  # ou id → record
+    accounts: Mapping[str, Record] = field(default_factory=dict)  # account id → record
+    policies: Mapping[str, Record] = field(default_factory=dict)  # customer policy id → record
+    attachments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # target → policy ids
+
+    # -- the organization itself ---------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def management_account(self) -> str:
+        return str(self.record["management_account"])
+
+    @property
+    def root_id(self) -> str:
+        return str(self.record["root_id"])
+
+    @property
+    def feature_set(self) -> str:
+        return str(self.record["feature_set"])
+
+    @property
+    def policy_types(self) -> tuple[str, ...]:
+        return tuple(self.record.get("policy_types", ()))
+
+    @property
+    def scps_enabled(self) -> bool:
+        return SCP in self.policy_types
+
+    def arn(self, entity_id: str) -> str:
+        """The ARN of a root, OU, account or policy of this organization (by id shape)."""
+        if entity_id == FULL_AWS_ACCESS_ID:
+            return ids.aws_managed_policy_arn(SCP, entity_id)
+        policy = self.policies.get(entity_id)
+        policy_type = str(policy["type"]) if policy else SCP
+        return ids.entity_arn(self.management_account, self.id, entity_id, policy_type)
+
+    @property
+    def org_arn(self) -> str:
+        return ids.organization_arn(self.management_account, self.id)
+
+    # -- the tree ------------------------------------------------------------------------
+    def kind_of(self, entity_id: str) -> str | None:
+        """ROOT, ORGANIZATIONAL_UNIT or ACCOUNT when this organization has that entity."""
+        if entity_id == self.root_id:
+            return ids.ROOT
+        if entity_id in self.ous:
+            return ids.ORGANIZATIONAL_UNIT
+        if entity_id in self.accounts:
+            return ids.ACCOUNT
+        return None
+
+    def is_parent(self, entity_id: str) -> bool:
+        return entity_id == self.root_id or entity_id in self.ous
+
+    def parent_of(self, child_id: str) -> str | None:
+        record = self.ous.get(child_id) or self.accounts.get(child_id)
+        return str(record["parent"]) if record else None
+
+    def ancestors(self, entity_id: str) -> tuple[str, ...]:
+        """Root first, down to the entity's parent (empty for the root)."""
+        chain: list[str] = []
+        parent = self.parent_of(entity_id)
+        while parent is not None:
+            chain.append(parent)
+            parent = self.parent_of(parent)
+        return tuple(reversed(chain))
+
+    def ou_depth(self, ou_id: str) -> int:
+        """1 for an OU directly under the root."""
+        return len(self.ancestors(ou_id))
+
+    def path(self, entity_id: str) -> str:
+        """``o-…/r-…/ou-…/<entity>/``: the entity path Organizations reports in ``Paths``."""
+        return "/".join([self.id, *self.ancestors(entity_id), entity_id]) + "/"
+
+    def org_path(self, account_id: str) -> str:
+        """``aws:PrincipalOrgPaths``/``aws:ResourceOrgPaths`` value: the path to the
+        account's parent, trailing slash, without the account id (organizations.md §5)."""
+        return "/".join([self.id, *self.ancestors(account_id)]) + "/"
+
+    def children(self, parent_id: str, child_type: str) -> list[Record]:
+        """Children of a root or OU, oldest first."""
+        pool = self.ous if child_type == ids.ORGANIZATIONAL_UNIT else self.accounts
+        found = [rec for rec in pool.values() if rec["parent"] == parent_id]
+        return sorted(found, key=_created_order)
+
+    def ou_named(self, parent_id: str, name: str) -> Record | None:
+        return next((ou for ou in self.children(parent_id, ids.ORGANIZATIONAL_UNIT) if ou["name"] == name), None)
+
+    def accounts_in_order(self) -> list[Record]:
+        return sorted(self.accounts.values(), key=_joined_order)
+
+    # -- policies ------------------------------------------------------------------------
+    def policy(self, policy_id: str) -> Record | None:
+        """A customer policy, or FullAWSAccess while this organization can use SCPs."""
+        if policy_id == FULL_AWS_ACCESS_ID:
+            return FULL_AWS_ACCESS if self.feature_set == ALL_FEATURES else None
+        return self.policies.get(policy_id)
+
+    def policy_named(self, name: str) -> Record | None:
+        return next((p for p in self.all_policies() if p["name"] == name), None)
+
+    def all_policies(self) -> list[Record]:
+        """FullAWSAccess (when available) first, then customer policies by creation."""
+        managed = [FULL_AWS_ACCESS] if self.feature_set == ALL_FEATURES else []
+        return managed + sorted(self.policies.values(), key=_created_order)
+
+    def policies_on(self, target_id: str) -> tuple[str, ...]:
+        return self.attachments.get(target_id, ())
+
+    def targets_of(self, policy_id: str) -> list[str]:
+        """Targets a policy is attached to: the root, then OUs, then accounts."""
+        targets = [t for t, pids in self.attachments.items() if policy_id in pids]
+        order = {ids.ROOT: 0, ids.ORGANIZATIONAL_UNIT: 1, ids.ACCOUNT: 2}
+        return sorted(targets, key=lambda t: (order.get(self.kind_of(t) or "", 3), t))
+
+    def scp_levels(self, account_id: str) -> tuple[tuple[str, ...], ...]:
+        """Policy ids attached at each level from the root down to the account itself.
+
+        The engine requires an Allow at every level; a level with nothing attached
+        therefore allows nothing (which AWS prevents by refusing to detach the last
+        SCP, so it only happens if records were edited by hand)."""
+        chain = (*self.ancestors(account_id), account_id)
+        return tuple(self.policies_on(target) for target in chain)
+
+    def scps_apply_to(self, account_id: str) -> bool:
+        """SCPs limit every member account, never the management account."""
+        return self.scps_enabled and account_id in self.accounts and account_id != self.management_account
+
+
+@dataclass(frozen=True)
+class Organizations:
+    """Every organization on this server, and which one each account belongs to."""
+
+    by_id: Mapping[str, Organization] = field(default_factory=dict)
+    membership: Mapping[str, str] = field(default_factory=dict)  # account id → org id
+
+    def of_account(self, account_id: str) -> Organization | None:
+        org_id = self.membership.get(account_id)
+        return self.by_id.get(org_id) if org_id else None
+
+    def get(self, org_id: str) -> Organization | None:
+        return self.by_id.get(org_id)
+
+    def emails(self) -> set[str]:
+        """Every member account's e-mail address, lower-cased."""
+        return {str(acct["email"]).lower() for org in self.by_id.values() for acct in org.accounts.values()}
+
+
+def build_organizations(records: Iterable[tuple[str, Record]]) -> Organizations:
+    """Group raw ``(kind, data)`` records of the GLOBAL scope into organizations."""
+    orgs: dict[str, Record] = {}
+    grouped: dict[str, dict[str, dict[str, Record]]] = {}
+    attachments: dict[str, list[Record]] = {}
+    for kind, data in records:
+        if kind == R.ORG:
+            orgs[str(data["id"])] = data
+        elif kind in (R.ORG_OU, R.ORG_ACCOUNT, R.ORG_POLICY):
+            grouped.setdefault(str(data["org"]), {}).setdefault(kind, {})[str(data["id"])] = data
+        elif kind == R.ORG_ATTACHMENT:
+            attachments.setdefault(str(data["org"]), []).append(data)
+    by_id = {
+        org_id: _organization(record, grouped.get(org_id, {}), attachments.get(org_id, []))
+        for org_id, record in orgs.items()
+    }
+    membership = {acct: org.id for org in by_id.values() for acct in org.accounts}
+    return Organizations(by_id=by_id, membership=membership)
+
+
+def _organization(record: Record, parts: Mapping[str, Mapping[str, Record]], links: list[Record]) -> Organization:
+    attached: dict[str, list[str]] = {}
+    for link in sorted(links, key=lambda r: (str(r["attached"]), str(r["policy"]))):
+        attached.setdefault(str(link["target"]), []).append(str(link["policy"]))
+    return Organization(
+        record=record,
+        ous=dict(parts.get(R.ORG_OU, {})),
+        accounts=dict(parts.get(R.ORG_ACCOUNT, {})),
+        policies=dict(parts.get(R.ORG_POLICY, {})),
+        attachments={target: tuple(pids) for target, pids in attached.items()},
+    )
+
+
+def _created_order(rec: Record) -> tuple[str, str]:
+    return (str(rec.get("created", "")), str(rec["id"]))
+
+
+def _joined_order(rec: Record) -> tuple[str, str]:
+    return (str(rec.get("joined", "")), str(rec["id"]))

@@ -1,0 +1,279 @@
+"""Creating an organization and its member accounts: the writes, shared by the API
+handlers and the ``tessera accounts`` admin command so both leave identical state.
+
+A created member account is a new store scope holding its ``account`` record and the
+access role (``OrganizationAccountAccessRole`` by default) that trusts the management
+account, written in the same transaction as its membership, so the management
+account's principals can reach it by AssumeRole the moment CreateAccount returns
+(organizations.md §4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.arn import iam_arn, root_arn
+from tessera.auth.tokens import new_access_key_id, new_secret_access_key
+from tessera.services import records as R
+from tessera.services.accounts import create_account, iso, new_account_id
+from tessera.services.ids import ROLE_PREFIX, new_unique_id
+from tessera.services.organizations import ids
+from tessera.services.organizations import records as store
+from tessera.services.organizations.errors import invalid_input
+from tessera.services.organizations.model import ALL_FEATURES, FULL_AWS_ACCESS_ID, SCP, Organization
+from tessera.services.runtime import Runtime
+from tessera.services.state import StateView
+from tessera.store.base import GLOBAL, Transaction
+
+DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
+ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def create_organization(
+    tx: Transaction, *, account_id: str, email: str, name: str, feature_set: str, now: dt.datetime
+) -> str:
+    """Write a new organization managed by ``account_id`` (GLOBAL locked); its id.
+
+    With all features, SCPs are enabled on the root and FullAWSAccess is attached to
+    the root and the management account. Raises ``store.base.Conflict`` when the
+    account already belongs to an organization."""
+    org_id, root_id = ids.new_organization_id(), ids.new_root_id()
+    when = iso(now)
+    tx.insert(
+        GLOBAL,
+        R.ORG,
+        org_id,
+        {
+            "id": org_id,
+            "feature_set": feature_set,
+            "management_account": account_id,
+            "management_email": email,
+            "root_id": root_id,
+            "root_tags": [],
+            "policy_types": [SCP] if feature_set == ALL_FEATURES else [],
+            "created": when,
+        },
+    )
+    join(tx, org_id, root_id, account_id, name=name, email=email, method="INVITED", tags=(), when=when)
+    if feature_set == ALL_FEATURES:
+        store.attach(tx, org_id, root_id, FULL_AWS_ACCESS_ID, when)
+        store.attach(tx, org_id, account_id, FULL_AWS_ACCESS_ID, when)
+    return org_id
+
+
+def join(
+    tx: Transaction,
+    org_id: str,
+    parent_id: str,
+    account_id: str,
+    *,
+    name: str,
+    email: str,
+    method: str,
+    tags: Iterable[Mapping[str, str]],
+    when: str,
+) -> None:
+    """Record ``account_id``'s membership (Conflict when it already has one)."""
+    tx.insert(
+        GLOBAL,
+        R.ORG_ACCOUNT,
+        account_id,
+        {
+            "id": account_id,
+            "org": org_id,
+            "name": name,
+            "email": email,
+            "state": "ACTIVE",
+            "joined_method": method,
+            "joined": when,
+            "parent": parent_id,
+            "tags": [dict(t) for t in tags],
+        },
+    )
+
+
+def unused_account_id(taken: Iterable[str]) -> str:
+    """A fresh 12-digit id that no known account uses (checked again under lock)."""
+    used = set(taken)
+    while True:
+        candidate = new_account_id()
+        if candidate not in used:
+            return candidate
+
+
+def create_member_account(
+    tx: Transaction,
+    org: Organization,
+    account_id: str,
+    *,
+    name: str,
+    email: str,
+    role_name: str,
+    tags: Sequence[Mapping[str, str]],
+    now: dt.datetime,
+) -> None:
+    """Create the account scope, its access role, and its membership under the root.
+
+    ``tx`` must lock GLOBAL and ``account_id`` (a scope nobody has written)."""
+    when = iso(now)
+    create_account(tx, account_id, name=name, email=email, now=now)
+    tx.insert(account_id, R.ROLE, role_name.lower(), access_role(account_id, org.management_account, role_name, when))
+    join(tx, org.id, org.root_id, account_id, name=name, email=email, method="CREATED", tags=tags, when=when)
+    if org.scps_enabled:
+        store.attach(tx, org.id, account_id, FULL_AWS_ACCESS_ID, when)
+
+
+def trust_policy(management_account: str) -> str:
+    """The access role's trust: the management account (not a principal in it)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": root_arn(management_account)}, "Action": "sts:AssumeRole"}
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def access_role(account_id: str, management_account: str, role_name: str, when: str) -> dict[str, Any]:
+    """The IAM ``role`` record of the role CreateAccount puts in every new account."""
+    return {
+        "name": role_name,
+        "id": new_unique_id(ROLE_PREFIX),
+        "path": "/",
+        "arn": iam_arn(account_id, "role", "/", role_name),
+        "created": when,
+        "trust_policy": trust_policy(management_account),
+        "description": "",
+        "max_session_duration": 3600,
+        "boundary": None,
+        "tags": [],
+        "inline_policies": {},
+        "attached": [ADMINISTRATOR_ACCESS],
+        "last_used": None,
+    }
+
+
+def record_status(
+    tx: Transaction,
+    org_id: str,
+    request_id: str,
+    *,
+    account_name: str,
+    now: dt.datetime,
+    account_id: str | None = None,
+    failure_reason: str | None = None,
+) -> dict[str, Any]:
+    """A create-account request, already finished (Tessera creates accounts synchronously)."""
+    data: dict[str, Any] = {
+        "id": request_id,
+        "org": org_id,
+        "account_name": account_name,
+        "state": "FAILED" if failure_reason else "SUCCEEDED",
+        "requested": iso(now),
+        "completed": iso(now),
+        "account_id": account_id,
+        "failure_reason": failure_reason,
+    }
+    tx.insert(GLOBAL, R.ORG_CREATE_ACCOUNT_STATUS, request_id, data)
+    return data
+
+
+@dataclass(frozen=True)
+class CreatedAccount:
+    """What ``create_account_as_admin`` made (the secret only when a root key was asked for)."""
+
+    account_id: str
+    name: str
+    email: str
+    organization_id: str | None
+    role_arn: str | None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+def create_account_as_admin(
+    runtime: Runtime,
+    *,
+    name: str,
+    email: str | None = None,
+    role_name: str = DEFAULT_ROLE_NAME,
+    standalone: bool = False,
+    root_key: bool = False,
+) -> CreatedAccount:
+    """``tessera accounts create``: an account made by the operator, not by an API caller.
+
+    By default the account joins the organization of the server's management account
+    exactly as CreateAccount would make it (access role, FullAWSAccess, a SUCCEEDED
+    create-account status), creating that organization first when there is none — what
+    the management account would do with CreateOrganization then CreateAccount.
+    ``standalone`` makes an account outside any organization instead (AWS's sign-up),
+    which is reachable only through a root access key, so it always gets one."""
+    view, management, now = runtime.view, runtime.settings.management_account, runtime.clock.now()
+    account_id = unused_account_id([a.account_id for a in view.accounts()])
+    email = email or f"{_slug(name)}-{account_id}@tessera.invalid"
+    if email_taken(view, email):
+        raise invalid_input("INVALID_EMAIL_ADDRESS_TARGET", f"The e-mail address '{email}' is already in use.")
+    with runtime.store.write(GLOBAL, account_id) as tx:
+        if standalone:
+            create_account(tx, account_id, name=name, email=email, now=now)
+            org_id, role_arn = None, None
+        else:
+            org = _management_org(tx, runtime, management, now)
+            create_member_account(tx, org, account_id, name=name, email=email, role_name=role_name, tags=(), now=now)
+            record_status(tx, org.id, ids.new_request_id(), account_name=name, now=now, account_id=account_id)
+            org_id, role_arn = org.id, iam_arn(account_id, "role", "/", role_name)
+        key_id, secret = _root_key(tx, runtime, account_id, now) if (root_key or standalone) else (None, None)
+    runtime.view.refresh([GLOBAL, account_id])
+    return CreatedAccount(account_id, name, email, org_id, role_arn, key_id, secret)
+
+
+def email_taken(view: StateView, email: str) -> bool:
+    """Whether any account — in an organization or standalone — has ``email`` (AWS
+    e-mail addresses are unique across all accounts)."""
+    accounts = {str(a.info.get("email", "")).lower() for a in view.accounts()}
+    return email.lower() in accounts | store.from_view(view).emails()
+
+
+def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.datetime) -> Organization:
+    """The management account's organization, created (all features) if it has none."""
+    org = store.from_transaction(tx).of_account(management)
+    if org is None:
+        state = runtime.view.account(management)
+        info = state.info if state is not None else {}
+        email, name = str(info.get("email") or ""), str(info.get("name") or management)
+        create_organization(tx, account_id=management, email=email, name=name, feature_set=ALL_FEATURES, now=now)
+        org = store.from_transaction(tx).of_account(management)
+    if org is None or org.management_account != management:
+        raise invalid_input("INVALID_PARTY_TYPE_TARGET", f"Account {management} is a member of another organization.")
+    return org
+
+
+def _root_key(tx: Transaction, runtime: Runtime, account_id: str, now: dt.datetime) -> tuple[str, str]:
+    """A root access key for the new account (the record IAM's CreateAccessKey writes)."""
+    key_id, secret = new_access_key_id("AKIA"), new_secret_access_key()
+    tx.insert(
+        account_id,
+        R.ACCESS_KEY,
+        key_id,
+        {
+            "id": key_id,
+            "user": "",
+            "status": "Active",
+            "created": iso(now),
+            "secret_sealed": runtime.secret_box.seal(secret, context=f"access-key:{key_id}"),
+            "last_used": None,
+        },
+    )
+    return key_id, secret
+
+
+def _slug(name: str) -> str:
+    """An e-mail local part from an account name."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return cleaned[:30] or "account"

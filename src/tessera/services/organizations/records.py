@@ -1,0 +1,67 @@
+"""Organization records in the store's GLOBAL scope, and reading them back.
+
+The shapes are listed in ``tessera.services.records``. Keys of per-organization
+entities are prefixed with the organization id (root, OU and policy ids are random and
+short, so two organizations on one server could otherwise collide); account ids and
+create-account request ids are globally unique and used as they are. Every write to
+these records locks the GLOBAL scope, so organization changes serialise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tessera.services import records as R
+from tessera.services.organizations.model import Organizations, build_organizations
+from tessera.services.state import StateView
+from tessera.store.base import GLOBAL, Transaction
+
+KINDS = (R.ORG, R.ORG_OU, R.ORG_ACCOUNT, R.ORG_POLICY, R.ORG_ATTACHMENT)
+
+
+def ou_key(org_id: str, ou_id: str) -> str:
+    return f"{org_id}/{ou_id}"
+
+
+def policy_key(org_id: str, policy_id: str) -> str:
+    return f"{org_id}/{policy_id}"
+
+
+def attachment_key(org_id: str, target_id: str, policy_id: str) -> str:
+    return f"{org_id}/{target_id}/{policy_id}"
+
+
+def from_view(view: StateView) -> Organizations:
+    """Every organization as the in-memory view sees it (no SQL)."""
+    return build_organizations((kind, rec) for kind in KINDS for rec in view.global_records(kind))
+
+
+def from_transaction(tx: Transaction) -> Organizations:
+    """Every organization as stored, read inside a transaction that locks GLOBAL."""
+    return build_organizations((kind, rec.data) for kind in KINDS for rec in tx.list(GLOBAL, kind))
+
+
+def attach(tx: Transaction, org_id: str, target_id: str, policy_id: str, when: str) -> None:
+    tx.insert(
+        GLOBAL,
+        R.ORG_ATTACHMENT,
+        attachment_key(org_id, target_id, policy_id),
+        {"org": org_id, "target": target_id, "policy": policy_id, "attached": when},
+    )
+
+
+def detach(tx: Transaction, org_id: str, target_id: str, policy_id: str) -> None:
+    tx.delete(GLOBAL, R.ORG_ATTACHMENT, attachment_key(org_id, target_id, policy_id))
+
+
+def detach_all_from(tx: Transaction, org_id: str, target_id: str, policy_ids: Iterable[str]) -> None:
+    for policy_id in policy_ids:
+        detach(tx, org_id, target_id, policy_id)
+
+
+def replace(tx: Transaction, kind: str, key: str, data: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """Update a record with ``changes`` and return the new data."""
+    new = {**data, **changes}
+    tx.update(GLOBAL, kind, key, new)
+    return new
