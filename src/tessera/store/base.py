@@ -39,6 +39,12 @@ class NotFound(StoreError):
     """``update``/``delete`` of a key that does not exist."""
 
 
+class BackendError(StoreError):
+    """The database itself failed (unreachable, disk full, …); the driver's error is
+    chained as ``__cause__`` for the log; the message never quotes a statement
+    or its parameters."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     scope: str

@@ -1,0 +1,514 @@
+"""``SqlStore``: the ``store.base.Store`` seam over SQLAlchemy 2 Core.
+
+One implementation serves SQLite (the default) and PostgreSQL; every difference
+between them is in this module:
+
+* **Write locking.** SQLite has one writer per database file, so a write transaction
+  starts with ``BEGIN IMMEDIATE``: concurrent writers queue on the busy timeout
+  instead of failing half-way. PostgreSQL locks rows: ``write(*scopes)`` makes sure
+  each scope row exists (``INSERT … ON CONFLICT DO NOTHING``) and then takes
+  ``SELECT … FOR UPDATE`` on them in sorted order, so writers to one account
+  serialise, writers to different accounts run in parallel, and no two writers can
+  deadlock. Writes run at READ COMMITTED, which is enough under that lock: every
+  statement after the lock sees what earlier writers committed.
+* **Read isolation.** Readers never block writers: SQLite in WAL mode reads a
+  snapshot as of the first statement; PostgreSQL reads at REPEATABLE READ, READ ONLY,
+  so a snapshot's records and generation agree.
+* **Durability.** SQLite runs with ``synchronous=FULL``: a commit that returned
+  survives a power cut.
+* **Migrations** (Alembic, applied by ``open_store``) run in one transaction; on
+  PostgreSQL under an advisory lock, so processes starting together upgrade one
+  after the other and the later ones find nothing to do.
+
+Documents are stored as compact, key-sorted JSON text, the same bytes on both backends.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    and_,
+    create_engine,
+    delete,
+    event,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from tessera.clock import Clock, SystemClock
+from tessera.store.base import (
+    BackendError,
+    Conflict,
+    NotFound,
+    Record,
+    Snapshot,
+    StoreError,
+    Transaction,
+)
+from tessera.store.tables import audit_events, records
+from tessera.store.tables import scopes as scopes_table
+
+__all__ = ["SqlStore", "default_url", "open_store"]
+
+DATABASE_FILE = "tessera.db"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+# pg_advisory_xact_lock(class, object): the class is ours ("tsra"), the object is the
+# hash of the current schema, so databases shared by several schemas (the test suite)
+# only serialise migrations of the same schema.
+_MIGRATION_LOCK_CLASS = 0x74737261
+_SQLITE_BEGIN = "tessera_sqlite_begin"  # execution option read by _begin_sqlite
+_MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic's ``context`` and ``op`` are module-global proxies: two upgrades running in
+# one process at once (servers started in threads, each on its own database) would
+# drive each other's connections. The database lock covers other processes.
+_ALEMBIC_IN_PROCESS = threading.Lock()
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_Insert = Callable[[Table], "postgresql.Insert | sqlite.Insert"]
+
+
+def default_url(data_dir: str) -> str:
+    """The SQLite database inside a data directory (``<data_dir>/tessera.db``)."""
+    return f"sqlite:///{Path(data_dir).absolute() / DATABASE_FILE}"
+
+
+def open_store(url: str, *, clock: Clock | None = None) -> SqlStore:
+    """Connect, bring the schema to the latest migration, and return the store.
+
+    ``url`` is a SQLAlchemy URL: ``sqlite:///PATH`` or ``postgresql+psycopg://…``
+    (plain ``postgresql://`` means psycopg 3 too). ``clock`` stamps ``updated_at``."""
+    engine = _create_engine(url)
+    try:
+        _upgrade_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return SqlStore(engine, clock=clock or SystemClock())
+
+
+class SqlStore:
+    """Thread-safe: every call checks a connection out of the engine's pool."""
+
+    def __init__(self, engine: Engine, *, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert: _Insert = postgresql.insert if self._postgres else sqlite.insert
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self, *scopes: str) -> Iterator[Transaction]:
+        names = _scope_names(scopes)
+        with self._single_writer(), _backend_errors(), self._transaction(write=True) as conn:
+            self._lock_scopes(conn, names)
+            tx = _SqlTransaction(conn, self._insert, self._clock, frozenset(names))
+            try:
+                yield tx
+            finally:
+                tx.close()
+            self._bump_generations(conn, names)
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        with _backend_errors(), self._transaction(write=False) as conn:
+            tx = _SqlTransaction(conn, self._insert, self._clock, None)
+            try:
+                yield tx
+            finally:
+                tx.close()
+
+    def scopes(self) -> list[str]:
+        return list(self.generations())
+
+    def generations(self) -> dict[str, int]:
+        query = select(scopes_table.c.scope, scopes_table.c.generation).order_by(scopes_table.c.scope)
+        with _backend_errors(), self._transaction(write=False) as conn:
+            return {scope: generation for scope, generation in conn.execute(query)}
+
+    def snapshot(self, scope: str) -> Snapshot:
+        generation_query = select(scopes_table.c.generation).where(scopes_table.c.scope == scope)
+        records_query = (
+            select(records.c.scope, records.c.kind, records.c.key, records.c.data)
+            .where(records.c.scope == scope)
+            .order_by(records.c.kind, records.c.key)
+        )
+        with _backend_errors(), self._transaction(write=False) as conn:
+            generation = conn.execute(generation_query).scalar_one_or_none()
+            rows = conn.execute(records_query).all()
+        return Snapshot(scope, generation or 0, tuple(_record(row) for row in rows))
+
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Appending an event whose ``eventID`` is already stored is a no-op, so a sink
+        may safely retry a batch whose commit it is unsure of."""
+        rows = [_audit_row(event) for event in events]
+        if not rows:
+            return
+        insert = self._insert(audit_events).on_conflict_do_nothing(index_elements=["event_id"])
+        with _backend_errors(), self._transaction(write=True) as conn:
+            conn.execute(insert, rows)
+
+    def query_audit(
+        self,
+        *,
+        principal: str | None = None,
+        event_name: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        errors_only: bool = False,
+        limit: int = 1000,
+    ) -> Iterator[Mapping[str, Any]]:
+        """Both time bounds are inclusive, at one-second resolution (CloudTrail's)."""
+        conditions = _audit_conditions(principal, event_name, start, end, errors_only)
+        query = (
+            select(audit_events.c.body)
+            .where(*conditions)
+            .order_by(audit_events.c.event_time, audit_events.c.seq)
+            .limit(max(limit, 0))
+        )
+        with _backend_errors(), self._transaction(write=False) as conn:
+            bodies = conn.execute(query).scalars().all()
+        return iter([json.loads(body) for body in bodies])
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            conn.execution_options(**self._transaction_options(write))
+            with conn.begin():
+                yield conn
+
+    def _transaction_options(self, write: bool) -> dict[str, Any]:
+        if not self._postgres:
+            return {_SQLITE_BEGIN: "IMMEDIATE" if write else "DEFERRED"}
+        if write:
+            return {"isolation_level": "READ COMMITTED"}
+        return {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+
+    @contextmanager
+    def _single_writer(self) -> Iterator[None]:
+        """A thread that opened ``write()`` and opens another would wait forever for
+        its own lock (SQLite's database lock or PostgreSQL's row lock): refuse."""
+        if getattr(self._local, "writing", False):
+            raise StoreError("write() blocks cannot nest: lock every scope in one write()")
+        self._local.writing = True
+        try:
+            yield
+        finally:
+            self._local.writing = False
+
+    def _lock_scopes(self, conn: Connection, names: list[str]) -> None:
+        rows = [{"scope": name, "generation": 0} for name in names]
+        insert = self._insert(scopes_table).values(rows)
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["scope"]))
+        if self._postgres:
+            conn.execute(
+                select(scopes_table.c.scope)
+                .where(scopes_table.c.scope.in_(names))
+                .order_by(scopes_table.c.scope)
+                .with_for_update()
+            ).all()
+
+    @staticmethod
+    def _bump_generations(conn: Connection, names: list[str]) -> None:
+        conn.execute(
+            update(scopes_table)
+            .where(scopes_table.c.scope.in_(names))
+            .values(generation=scopes_table.c.generation + 1)
+        )
+
+
+def _backend_errors_wrapped(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with _backend_errors():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+class _SqlTransaction:
+    """One open transaction; ``scopes`` is the set it may touch (``None``: reads of
+    any scope, no writes)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        insert: _Insert,
+        clock: Clock,
+        scopes: frozenset[str] | None,
+    ) -> None:
+        self._conn = conn
+        self._insert = insert
+        self._clock = clock
+        self._scopes = scopes
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    @_backend_errors_wrapped
+    def get(self, scope: str, kind: str, key: str) -> Record | None:
+        self._check(scope, writing=False)
+        query = select(records.c.scope, records.c.kind, records.c.key, records.c.data).where(
+            _record_key(scope, kind, key)
+        )
+        row = self._conn.execute(query).one_or_none()
+        return None if row is None else _record(row)
+
+    @_backend_errors_wrapped
+    def list(self, scope: str, kind: str) -> list[Record]:
+        self._check(scope, writing=False)
+        query = (
+            select(records.c.scope, records.c.kind, records.c.key, records.c.data)
+            .where(records.c.scope == scope, records.c.kind == kind)
+            .order_by(records.c.key)
+        )
+        return [_record(row) for row in self._conn.execute(query)]
+
+    @_backend_errors_wrapped
+    def insert(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
+        self._check(scope, writing=True)
+        statement = (
+            self._insert(records)
+            .values(self._row(scope, kind, key, data))
+            .on_conflict_do_nothing(index_elements=["scope", "kind", "key"])
+            .returning(records.c.key)  # a row comes back only if one was inserted
+        )
+        if self._conn.execute(statement).first() is None:
+            raise Conflict(f"{kind} {key!r} already exists in scope {scope!r}")
+
+    @_backend_errors_wrapped
+    def update(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
+        self._check(scope, writing=True)
+        row = self._row(scope, kind, key, data)
+        statement = (
+            update(records)
+            .where(_record_key(scope, kind, key))
+            .values(data=row["data"], updated_at=row["updated_at"])
+        )
+        if self._conn.execute(statement).rowcount == 0:
+            raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
+
+    @_backend_errors_wrapped
+    def put(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
+        self._check(scope, writing=True)
+        statement = self._insert(records).values(self._row(scope, kind, key, data))
+        self._conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["scope", "kind", "key"],
+                set_={"data": statement.excluded.data, "updated_at": statement.excluded.updated_at},
+            )
+        )
+
+    @_backend_errors_wrapped
+    def delete(self, scope: str, kind: str, key: str) -> None:
+        self._check(scope, writing=True)
+        if self._conn.execute(delete(records).where(_record_key(scope, kind, key))).rowcount == 0:
+            raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
+
+    def _check(self, scope: str, *, writing: bool) -> None:
+        if not self._open:
+            raise StoreError("transaction used after its block ended")
+        if self._scopes is None:
+            if writing:
+                raise StoreError("read() transactions cannot write: use write(scope)")
+        elif scope not in self._scopes:
+            raise StoreError(f"scope {scope!r} is not locked by this write(): name it in write()")
+
+    def _row(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> dict[str, str]:
+        return {
+            "scope": scope,
+            "kind": kind,
+            "key": key,
+            "data": _dump(data),
+            "updated_at": self._clock.now().astimezone(_dt.timezone.utc).isoformat(),
+        }
+
+
+# -- engine and migrations ---------------------------------------------------------
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError("the database URL cannot be parsed") from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    path = url.database
+    if not path or path == ":memory:" or url.query.get("mode") == "memory":
+        raise StoreError("SQLite needs a database file: each connection would see its own memory")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    event.listen(engine, "connect", _configure_sqlite)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
+    """Per connection. ``isolation_level = None`` stops the sqlite3 module from
+    issuing its own BEGIN, so ``_begin_sqlite`` decides the transaction mode. The busy
+    timeout goes first: switching to WAL needs a moment of exclusive access."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE"):
+        raise StoreError(f"unknown SQLite transaction mode {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _upgrade_schema(engine: Engine) -> None:
+    """``alembic upgrade head`` in one transaction, with no ``alembic.ini``: the
+    scripts are found next to this module, so an installed wheel migrates too."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS).replace("%", "%%"))
+    postgres = engine.dialect.name == "postgresql"
+    with _ALEMBIC_IN_PROCESS, _backend_errors(), engine.connect() as conn:
+        if not postgres:
+            conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        with conn.begin():
+            if postgres:
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(current_schema()))"),
+                    {"lock_class": _MIGRATION_LOCK_CLASS},
+                )
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+# -- rows and documents ------------------------------------------------------------
+
+
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    """Database failures leave the store as ``BackendError``. The message is the
+    driver's first line (never the statement or its parameters)."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise BackendError(f"database error: {first_line}") from exc
+
+
+def _scope_names(scopes: tuple[str, ...]) -> list[str]:
+    if not scopes:
+        raise StoreError("write() needs at least one scope")
+    for scope in scopes:
+        if not isinstance(scope, str) or not scope:
+            raise StoreError(f"invalid scope {scope!r}")
+    return sorted(set(scopes))
+
+
+def _record_key(scope: str, kind: str, key: str) -> ColumnElement[bool]:
+    return and_(records.c.scope == scope, records.c.kind == kind, records.c.key == key)
+
+
+def _record(row: Row[Any]) -> Record:
+    return Record(row.scope, row.kind, row.key, json.loads(row.data))
+
+
+def _dump(document: Mapping[str, Any]) -> str:
+    return json.dumps(dict(document), separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def _utc_second(moment: str) -> str:
+    """An ISO-8601 time as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (naive means UTC), so that
+    stored times and query bounds compare correctly as text."""
+    try:
+        parsed = _dt.datetime.fromisoformat(moment)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not an ISO-8601 time: {moment!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _audit_row(event: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [field for field in ("eventID", "eventTime", "eventName") if not event.get(field)]
+    if missing:
+        raise ValueError(f"audit event lacks {', '.join(missing)}")
+    identity = event.get("userIdentity") or {}
+    return {
+        "event_id": str(event["eventID"]),
+        "event_time": _utc_second(event["eventTime"]),
+        "principal_arn": identity.get("arn"),
+        "access_key_id": identity.get("accessKeyId"),
+        "event_name": str(event["eventName"]),
+        "error_code": event.get("errorCode"),
+        "body": _dump(event),
+    }
+
+
+def _audit_conditions(
+    principal: str | None,
+    event_name: str | None,
+    start: str | None,
+    end: str | None,
+    errors_only: bool,
+) -> list[ColumnElement[bool]]:
+    columns = audit_events.c
+    conditions: list[ColumnElement[bool]] = []
+    if principal is not None:
+        by_arn, by_key = columns.principal_arn == principal, columns.access_key_id == principal
+        conditions.append(or_(by_arn, by_key))
+    if event_name is not None:
+        conditions.append(columns.event_name == event_name)
+    if start is not None:
+        conditions.append(columns.event_time >= _utc_second(start))
+    if end is not None:
+        conditions.append(columns.event_time <= _utc_second(end))
+    if errors_only:
+        conditions.append(columns.error_code.is_not(None))
+    return conditions

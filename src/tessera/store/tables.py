@@ -1,0 +1,78 @@
+"""The schema, as SQLAlchemy Core tables: one definition for SQLite and PostgreSQL.
+
+Kept deliberately plain so both backends behave alike:
+
+* JSON is stored as compact text, not ``JSONB``: the store never queries inside a
+  document, and text round-trips identically on both backends.
+* Times are ISO-8601 UTC strings, which sort chronologically as text.
+* Identifier columns use the ``C`` collation on PostgreSQL, so ``ORDER BY key`` is
+  code-point order there as it is (``BINARY``) on SQLite, whatever the database's
+  locale.
+
+The migrations in ``migrations/versions`` create exactly these tables; a contract test
+compares the migrated database with this metadata so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+metadata = MetaData()
+
+
+def identifier() -> TypeEngine[str]:
+    """A name compared and ordered by code point on both backends."""
+    return String().with_variant(String(collation="C"), "postgresql")
+
+
+def sequence_number() -> TypeEngine[int]:
+    """64-bit on PostgreSQL; ``INTEGER`` on SQLite so the column aliases the rowid."""
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+scopes = Table(
+    "scopes",
+    metadata,
+    Column("scope", identifier(), primary_key=True),
+    Column("generation", BigInteger(), nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("scope", identifier(), ForeignKey("scopes.scope"), primary_key=True),
+    Column("kind", identifier(), primary_key=True),
+    Column("key", identifier(), primary_key=True),
+    Column("data", Text(), nullable=False),
+    Column("updated_at", String(), nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", sequence_number(), primary_key=True, autoincrement=True),
+    Column("event_id", String(), nullable=False),
+    Column("event_time", String(), nullable=False),
+    Column("principal_arn", String(), nullable=True),
+    Column("access_key_id", String(), nullable=True),
+    Column("event_name", String(), nullable=False),
+    Column("error_code", String(), nullable=True),
+    Column("body", Text(), nullable=False),
+    UniqueConstraint("event_id", name="uq_audit_events_event_id"),
+    Index("ix_audit_events_event_time", "event_time"),
+    Index("ix_audit_events_principal_arn", "principal_arn"),
+    Index("ix_audit_events_access_key_id", "access_key_id"),
+    Index("ix_audit_events_event_name", "event_name"),
+)

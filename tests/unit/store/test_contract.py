@@ -1,0 +1,590 @@
+"""The ``Store`` contract, run against SQLite and PostgreSQL alike.
+
+Every test receives a fresh database: a SQLite file in ``tmp_path`` or a fresh
+PostgreSQL schema (``pg_url`` in tests/conftest.py). PostgreSQL is required, never
+skipped: an unreachable server fails these tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from pgutil import base_pg_url, fresh_pg_url
+from sqlalchemy import create_engine, text
+
+from tessera.clock import FixedClock
+from tessera.store.base import GLOBAL, BackendError, Conflict, NotFound, StoreError, Transaction
+from tessera.store.sql import SqlStore, default_url, open_store
+from tessera.store.tables import metadata
+
+A = "111111111111"
+B = "222222222222"
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return default_url(str(tmp_path))
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlStore]:
+    opened = open_store(store_url, clock=FixedClock(T0))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_store(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[SqlStore]:
+    """One store per backend, for tests that leave no trace (refusals, reads, audit
+    queries over ``AUDIT_EVENTS``): it saves a migration per test."""
+    if request.param == "sqlite":
+        url, drop = default_url(str(tmp_path_factory.mktemp("shared"))), lambda: None
+    else:
+        url, drop = fresh_pg_url(base_pg_url())
+    opened = open_store(url)
+    opened.append_audit(AUDIT_EVENTS)
+    yield opened
+    opened.close()
+    drop()
+
+
+# -- records -----------------------------------------------------------------------
+
+
+def test_insert_then_get_returns_the_document(store: SqlStore) -> None:
+    document = {"name": "Alice", "tags": [{"Key": "k", "Value": "ü→ünïcode"}], "n": 3, "ok": True}
+    with store.write(A) as tx:
+        tx.insert(A, "user", "alice", document)
+        assert tx.get(A, "user", "alice").data == document  # visible inside the block
+    with store.read() as tx:
+        record = tx.get(A, "user", "alice")
+    assert (record.scope, record.kind, record.key, record.data) == (A, "user", "alice", document)
+
+
+def test_get_of_a_missing_key_is_none(shared_store: SqlStore) -> None:
+    with shared_store.read() as tx:
+        assert tx.get(A, "user", "nobody") is None
+
+
+def test_insert_of_an_existing_key_conflicts_and_leaves_the_transaction_usable(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "alice", {"v": 1})
+    with store.write(A) as tx:
+        with pytest.raises(Conflict):
+            tx.insert(A, "user", "alice", {"v": 2})
+        tx.insert(A, "user", "bob", {"v": 3})
+    with store.read() as tx:
+        assert tx.get(A, "user", "alice").data == {"v": 1}
+        assert tx.get(A, "user", "bob").data == {"v": 3}
+
+
+def test_same_key_in_another_kind_or_scope_does_not_conflict(store: SqlStore) -> None:
+    with store.write(A, B) as tx:
+        tx.insert(A, "user", "x", {"where": "A user"})
+        tx.insert(A, "role", "x", {"where": "A role"})
+        tx.insert(B, "user", "x", {"where": "B user"})
+    with store.read() as tx:
+        found = [tx.get(s, k, "x").data["where"] for s, k in [(A, "user"), (A, "role"), (B, "user")]]
+    assert found == ["A user", "A role", "B user"]
+
+
+def test_update_replaces_the_whole_document(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "alice", {"old": 1, "kept": 1})
+        tx.update(A, "user", "alice", {"new": 2})
+    with store.read() as tx:
+        assert tx.get(A, "user", "alice").data == {"new": 2}
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda tx: tx.update(A, "user", "ghost", {"x": 1}),
+        lambda tx: tx.delete(A, "user", "ghost"),
+    ],
+    ids=["update", "delete"],
+)
+def test_update_and_delete_of_a_missing_key_raise_not_found(
+    store: SqlStore, operation: Callable[[Transaction], None]
+) -> None:
+    with store.write(A) as tx:
+        with pytest.raises(NotFound):
+            operation(tx)
+
+
+def test_put_inserts_then_replaces(store: SqlStore) -> None:
+    with store.write(GLOBAL) as tx:
+        tx.put(GLOBAL, "token_key", "current", {"v": 1})
+    with store.write(GLOBAL) as tx:
+        tx.put(GLOBAL, "token_key", "current", {"v": 2})
+    with store.read() as tx:
+        assert [r.data for r in tx.list(GLOBAL, "token_key")] == [{"v": 2}]
+
+
+def test_delete_removes_the_record(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "alice", {})
+    with store.write(A) as tx:
+        tx.delete(A, "user", "alice")
+    with store.read() as tx:
+        assert tx.get(A, "user", "alice") is None
+
+
+def test_list_returns_one_kind_of_one_scope_in_code_point_order(store: SqlStore) -> None:
+    keys = ["b", "a-b", "é", "B", "a", "a_b", "10", "9"]
+    with store.write(A, B) as tx:
+        for key in keys:
+            tx.insert(A, "user", key, {"key": key})
+        tx.insert(A, "role", "a", {})
+        tx.insert(B, "user", "a", {})
+    with store.read() as tx:
+        listed = tx.list(A, "user")
+    assert [r.key for r in listed] == sorted(keys)
+    assert [r.data["key"] for r in listed] == sorted(keys)
+
+
+def test_returned_documents_are_fresh_copies(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "alice", {"groups": ["g1"]})
+    with store.read() as tx:
+        tx.get(A, "user", "alice").data["groups"].append("mutated")
+        assert tx.get(A, "user", "alice").data == {"groups": ["g1"]}
+
+
+def test_documents_must_be_strict_json(store: SqlStore) -> None:
+    with pytest.raises(ValueError), store.write(A) as tx:
+        tx.insert(A, "user", "alice", {"bad": float("nan")})
+
+
+# -- transactions ------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def test_an_exception_rolls_back_every_write_and_propagates_unchanged(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "keep", {"v": 1})
+    before = store.generations()
+    raised = Boom("stop")
+    with pytest.raises(Boom) as caught, store.write(A, B) as tx:
+        tx.insert(A, "user", "new", {})
+        tx.update(A, "user", "keep", {"v": 2})
+        tx.insert(B, "role", "r", {})
+        tx.delete(A, "user", "keep")
+        raise raised
+    assert caught.value is raised
+    with store.read() as tx:
+        assert tx.get(A, "user", "new") is None
+        assert tx.get(A, "user", "keep").data == {"v": 1}
+        assert tx.list(B, "role") == []
+    assert store.generations() == before
+
+
+def test_commit_bumps_the_generation_of_written_scopes_only(store: SqlStore) -> None:
+    with store.write(A, B) as tx:
+        tx.put(A, "user", "u", {})
+    assert store.generations() == {A: 1, B: 1}
+    with store.write(A) as tx:
+        tx.put(A, "user", "u", {"v": 2})
+    with store.write(A) as tx:
+        tx.put(A, "user", "u", {"v": 3})
+    assert store.generations() == {A: 3, B: 1}
+    assert store.scopes() == [A, B]
+
+
+def test_a_fresh_store_has_no_scopes(store: SqlStore) -> None:
+    assert store.generations() == {}
+    assert store.scopes() == []
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda tx: tx.get(B, "user", "x"),
+        lambda tx: tx.list(B, "user"),
+        lambda tx: tx.insert(B, "user", "x", {}),
+        lambda tx: tx.update(B, "user", "x", {}),
+        lambda tx: tx.put(B, "user", "x", {}),
+        lambda tx: tx.delete(B, "user", "x"),
+    ],
+    ids=["get", "list", "insert", "update", "put", "delete"],
+)
+def test_write_refuses_any_access_to_a_scope_it_did_not_lock(
+    shared_store: SqlStore, operation: Callable[[Transaction], object]
+) -> None:
+    with pytest.raises(StoreError, match="not locked"), shared_store.write(A) as tx:
+        operation(tx)
+    assert B not in shared_store.generations()
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda tx: tx.insert(A, "user", "x", {}),
+        lambda tx: tx.update(A, "user", "x", {}),
+        lambda tx: tx.put(A, "user", "x", {}),
+        lambda tx: tx.delete(A, "user", "x"),
+    ],
+    ids=["insert", "update", "put", "delete"],
+)
+def test_read_transactions_refuse_writes(
+    shared_store: SqlStore, operation: Callable[[Transaction], object]
+) -> None:
+    with pytest.raises(StoreError, match="cannot write"), shared_store.read() as tx:
+        operation(tx)
+
+
+def test_a_transaction_cannot_be_used_after_its_block(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        pass
+    with pytest.raises(StoreError, match="after its block"):
+        tx.get(A, "user", "x")
+
+
+def test_write_needs_a_scope(shared_store: SqlStore) -> None:
+    with pytest.raises(StoreError), shared_store.write():
+        pass
+
+
+def test_nested_writes_in_one_thread_are_refused_rather_than_deadlocking(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        with pytest.raises(StoreError, match="cannot nest"), store.write(B):
+            pass
+        tx.put(A, "user", "u", {})
+    with store.write(B) as tx:  # the outer block's exit re-armed writes
+        tx.put(B, "user", "u", {})
+    assert store.generations() == {A: 1, B: 1}
+
+
+def test_snapshot_holds_a_scope_with_its_generation(store: SqlStore) -> None:
+    with store.write(A, B) as tx:
+        tx.put(A, "user", "b", {"n": 2})
+        tx.put(A, "role", "z", {"n": 3})
+        tx.put(A, "user", "a", {"n": 1})
+        tx.put(B, "user", "other", {})
+    snapshot = store.snapshot(A)
+    assert (snapshot.scope, snapshot.generation) == (A, 1)
+    assert [(r.kind, r.key, r.data["n"]) for r in snapshot.records] == [
+        ("role", "z", 3),
+        ("user", "a", 1),
+        ("user", "b", 2),
+    ]
+
+
+def test_snapshot_of_an_unknown_scope_is_empty_at_generation_zero(shared_store: SqlStore) -> None:
+    snapshot = shared_store.snapshot(B)
+    assert (snapshot.generation, snapshot.records) == (0, ())
+
+
+def test_a_reader_keeps_its_snapshot_and_does_not_block_a_writer(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.put(A, "user", "u", {"v": 1})
+
+    def writer() -> None:
+        with store.write(A) as tx:
+            tx.put(A, "user", "u", {"v": 2})
+
+    with store.read() as tx:
+        assert tx.get(A, "user", "u").data == {"v": 1}
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(writer).result(timeout=30)
+        assert tx.get(A, "user", "u").data == {"v": 1}
+    with store.read() as tx:
+        assert tx.get(A, "user", "u").data == {"v": 2}
+
+
+# -- concurrency -------------------------------------------------------------------
+
+
+def test_concurrent_read_modify_write_loses_no_update(store: SqlStore) -> None:
+    threads, increments = 8, 25
+    with store.write(A) as tx:
+        tx.insert(A, "counter", "c", {"n": 0})
+    start = threading.Barrier(threads)
+
+    def increment_repeatedly() -> None:
+        start.wait(timeout=30)
+        for _ in range(increments):
+            with store.write(A) as tx:
+                current = tx.get(A, "counter", "c")
+                tx.update(A, "counter", "c", {"n": current.data["n"] + 1})
+
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(increment_repeatedly) for _ in range(threads)]:
+            future.result(timeout=60)
+    with store.read() as tx:
+        assert tx.get(A, "counter", "c").data == {"n": threads * increments}
+    assert store.generations()[A] == 1 + threads * increments
+
+
+@pytest.mark.postgres
+def test_postgres_writers_to_different_scopes_do_not_wait_for_each_other(pg_url: str) -> None:
+    with open_store(pg_url) as store:
+        holding_a = threading.Event()
+        b_committed = threading.Event()
+
+        def hold_a_until_b_commits() -> bool:
+            with store.write(A) as tx:
+                tx.put(A, "user", "u", {})
+                holding_a.set()
+                return b_committed.wait(timeout=30)
+
+        with ThreadPoolExecutor(2) as pool:
+            holder = pool.submit(hold_a_until_b_commits)
+            assert holding_a.wait(timeout=30)
+            with store.write(B) as tx:
+                tx.put(B, "user", "u", {})
+            b_committed.set()
+            assert holder.result(timeout=30), "write(B) committed only after write(A) ended"
+        assert store.generations() == {A: 1, B: 1}
+
+
+# -- lifecycle and migrations ------------------------------------------------------
+
+
+def test_reopening_keeps_records_generations_and_audit(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with store.write(A) as tx:
+            tx.insert(A, "user", "alice", {"v": 1})
+        store.append_audit([audit_event("e1", "2024-05-01T12:00:00Z")])
+    with open_store(store_url) as store:
+        with store.read() as tx:
+            assert tx.get(A, "user", "alice").data == {"v": 1}
+        assert store.generations() == {A: 1}
+        assert [e["eventID"] for e in store.query_audit()] == ["e1"]
+
+
+def test_migrating_an_up_to_date_database_is_a_no_op(store_url: str) -> None:
+    with open_store(store_url) as store:
+        with store.write(A) as tx:
+            tx.insert(A, "user", "alice", {})
+    for _ in range(2):
+        open_store(store_url).close()
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT count(*) FROM records")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_migrated_schema_matches_the_table_definitions(store_url: str) -> None:
+    open_store(store_url).close()
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []
+
+
+STARTER = """
+import sys
+from tessera.store.sql import open_store
+print("ready", flush=True)
+sys.stdin.readline()
+open_store(sys.argv[1]).close()
+"""
+
+
+@pytest.mark.postgres
+def test_postgres_processes_starting_together_migrate_once_in_their_own_schema(pg_url: str) -> None:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, pg_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for process in processes:  # all imported and waiting: release them together
+            assert process.stdout.readline() == "ready\n"
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outcomes = [process.communicate(timeout=60) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    assert [p.returncode for p in processes] == [0, 0], [err for _, err in outcomes]
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+            tables = conn.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": schema},
+            ).scalars()
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    finally:
+        engine.dispose()
+    assert schema.startswith("tessera_test_")
+    assert set(tables) == {"alembic_version", "scopes", "records", "audit_events"}
+    assert versions == ["0001"]
+
+
+def test_stores_opened_by_concurrent_threads_each_migrate(tmp_path) -> None:
+    urls = [default_url(str(tmp_path / f"data{n}")) for n in range(4)]
+    start = threading.Barrier(len(urls))
+
+    def open_write_close(url: str) -> dict[str, int]:
+        start.wait(timeout=30)
+        with open_store(url) as store:
+            with store.write(A) as tx:
+                tx.put(A, "user", "u", {})
+            return store.generations()
+
+    with ThreadPoolExecutor(len(urls)) as pool:
+        results = list(pool.map(open_write_close, urls, timeout=60))
+    assert results == [{A: 1}] * len(urls)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "mysql://localhost/x", "not a url"],
+    ids=["sqlite-no-file", "sqlite-memory", "unsupported", "unparseable"],
+)
+def test_open_store_rejects_urls_it_cannot_serve(url: str) -> None:
+    with pytest.raises(StoreError):
+        open_store(url)
+
+
+def test_an_unreachable_database_is_a_backend_error() -> None:
+    with pytest.raises(BackendError, match="database error"):
+        open_store("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=5")
+
+
+def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path) -> None:
+    url = default_url(str(tmp_path / "data"))
+    assert url == f"sqlite:///{tmp_path / 'data' / 'tessera.db'}"
+    open_store(url).close()
+    assert (tmp_path / "data" / "tessera.db").is_file()
+
+
+def test_sqlite_runs_in_wal_mode_with_full_synchronous_commits(tmp_path) -> None:
+    url = default_url(str(tmp_path))
+    with open_store(url) as store:
+        with store.write(A) as tx:
+            tx.put(A, "user", "u", {})
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        finally:
+            engine.dispose()
+
+
+# -- audit -------------------------------------------------------------------------
+
+
+def audit_event(
+    event_id: str,
+    event_time: str,
+    *,
+    name: str = "CreateUser",
+    arn: str = "arn:aws:iam::111111111111:user/alice",
+    access_key: str = "AKIAALICE",
+    error: str | None = None,
+) -> dict[str, object]:
+    event: dict[str, object] = {
+        "eventVersion": "1.08",
+        "eventID": event_id,
+        "eventTime": event_time,
+        "eventName": name,
+        "eventSource": "iam.amazonaws.com",
+        "userIdentity": {"type": "IAMUser", "arn": arn, "accessKeyId": access_key},
+    }
+    if error is not None:
+        event["errorCode"] = error
+    return event
+
+
+AUDIT_EVENTS = [
+    audit_event("e3", "2024-05-01T12:00:02Z", name="DeleteUser", error="NoSuchEntity"),
+    audit_event("e1", "2024-05-01T12:00:00Z"),
+    audit_event("e2", "2024-05-01T14:00:01+02:00", arn="arn:aws:iam::111111111111:user/bob", access_key="AKIABOB"),
+    audit_event("e4", "2024-05-01T12:00:03Z", name="GetCallerIdentity", access_key="ASIATEMP"),
+]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ["e1", "e2", "e3", "e4"]),
+        ({"principal": "arn:aws:iam::111111111111:user/bob"}, ["e2"]),
+        ({"principal": "ASIATEMP"}, ["e4"]),
+        ({"event_name": "DeleteUser"}, ["e3"]),
+        ({"start": "2024-05-01T12:00:02Z"}, ["e3", "e4"]),
+        ({"end": "2024-05-01T12:00:01Z"}, ["e1", "e2"]),
+        ({"start": "2024-05-01T14:00:01+02:00", "end": "2024-05-01T12:00:02"}, ["e2", "e3"]),
+        ({"errors_only": True}, ["e3"]),
+        ({"limit": 2}, ["e1", "e2"]),
+        ({"principal": "arn:aws:iam::111111111111:user/alice", "event_name": "CreateUser"}, ["e1"]),
+    ],
+    ids=[
+        "all-oldest-first",
+        "principal-arn",
+        "principal-access-key",
+        "event-name",
+        "start-inclusive",
+        "end-inclusive",
+        "bounds-in-other-offsets",
+        "errors-only",
+        "limit",
+        "combined",
+    ],
+)
+def test_query_audit_filters(
+    shared_store: SqlStore, filters: dict[str, object], expected: list[str]
+) -> None:
+    assert [e["eventID"] for e in shared_store.query_audit(**filters)] == expected
+
+
+def test_audit_events_come_back_as_appended(shared_store: SqlStore) -> None:
+    returned = {e["eventID"]: e for e in shared_store.query_audit()}
+    assert returned == {e["eventID"]: e for e in AUDIT_EVENTS}
+
+
+def test_appending_in_batches_with_repeats_stores_each_event_once(store: SqlStore) -> None:
+    store.append_audit(AUDIT_EVENTS[:2])
+    store.append_audit(AUDIT_EVENTS[:3])
+    store.append_audit([])
+    assert [e["eventID"] for e in store.query_audit()] == ["e1", "e2", "e3"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"eventTime": "2024-05-01T12:00:00Z", "eventName": "X"},
+        audit_event("e9", "yesterday"),
+    ],
+    ids=["no-event-id", "bad-time"],
+)
+def test_append_audit_rejects_malformed_events_without_writing_the_batch(
+    store: SqlStore, event: dict[str, object]
+) -> None:
+    with pytest.raises(ValueError):
+        store.append_audit([audit_event("ok", "2024-05-01T12:00:00Z"), event])
+    assert list(store.query_audit()) == []
