@@ -132,6 +132,7 @@ def test_virtual_mfa_device_enable_and_list(iam: Any, server: TesseraServer) -> 
     user, device_name = unique("mfauser"), unique("phone")
     iam.create_user(UserName=user)
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName=device_name)["VirtualMFADevice"]
+    assert device["QRCodePNG"].startswith(b"\x89PNG\r\n\x1a\n")  # boto3 has base64-decoded the blob
     seed = device["Base32StringSeed"].decode()
     totp = pyotp.TOTP(seed)
     counter = int(time.time()) // 30

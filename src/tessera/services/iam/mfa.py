@@ -2,8 +2,9 @@
 check STS uses.
 
 The seed is sealed under ``mfa:<serial>`` and returned only by CreateVirtualMFADevice,
-as ``Base32StringSeed``. ``QRCodePNG`` is not produced: no QR-code library is installed,
-and clients that need one can render ``otpauth://`` URIs from the seed themselves.
+as ``Base32StringSeed`` and as ``QRCodePNG``: a QR code (rendered in memory with segno)
+of the key URI AWS documents, ``otpauth://totp/$virtualMFADeviceName@$AccountName?secret=$Base32String``.
+The device has no user when it is created, so ``$AccountName`` is the account id.
 
 A code is accepted once: each device keeps the last TOTP counter it accepted
 (``last_counter``), and a code whose counter is not newer is refused, so a code seen on
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import io
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import pyotp
+import segno
 
 from tessera.errors import (
     DeleteConflictException,
@@ -54,6 +58,7 @@ SEED_LENGTH = 32  # base32 characters: a 160-bit secret, what authenticator apps
 ENABLE_LOOKBACK_STEPS = 10  # codes typed up to five minutes before the request still enable
 VERIFY_WINDOW_STEPS = 1  # one step of clock drift either way when signing in
 INVALID_CODE = "Authentication code for device is not valid."
+QR_SCALE = 4  # pixels per QR module: about 180 px square for a typical key URI
 
 
 # -- TOTP -----------------------------------------------------------------------------
@@ -81,6 +86,22 @@ def consecutive_counter(seed: str, code1: str, code2: str, now: dt.datetime) -> 
         if hmac.compare_digest(code_at(seed, first), code1) and hmac.compare_digest(code_at(seed, first + 1), code2):
             return first + 1
     return None
+
+
+# -- enrolment QR code ----------------------------------------------------------------
+def otpauth_uri(device_name: str, account_name: str, seed: str) -> str:
+    """The key URI AWS encodes in ``QRCodePNG``; label parts are percent-encoded so a
+    device name holding ``@``, ``+`` or ``=`` cannot change how authenticator apps read it."""
+    label = f"{quote(device_name, safe='')}@{quote(account_name, safe='')}"
+    return f"otpauth://totp/{label}?secret={seed}"
+
+
+def qr_code_png(text: str) -> bytes:
+    """``text`` as a QR code PNG, rendered in memory: the secret never touches disk (the
+    protocol layer base64-encodes the bytes)."""
+    buffer = io.BytesIO()
+    segno.make_qr(text).save(buffer, kind="png", scale=QR_SCALE)
+    return buffer.getvalue()
 
 
 def _seed(runtime: Runtime, rec: Mapping[str, Any]) -> str:
@@ -145,7 +166,11 @@ def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
         if any(str(d.data["name"]).lower() == name.lower() for d in devices):
             raise EntityAlreadyExistsException("MFADevice entity at the same path and name already exists.")
         tx.insert(account, R.MFA_DEVICE, serial, rec)
-    device: dict[str, Any] = {"SerialNumber": serial, "Base32StringSeed": seed.encode("ascii")}
+    device: dict[str, Any] = {
+        "SerialNumber": serial,
+        "Base32StringSeed": seed.encode("ascii"),
+        "QRCodePNG": qr_code_png(otpauth_uri(name, account, seed)),
+    }
     if tags:
         device["Tags"] = tags
     return {"VirtualMFADevice": device}

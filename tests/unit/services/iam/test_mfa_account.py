@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import struct
 
 import pyotp
 import pytest
+import segno
 
 from conftest import ACCOUNT, NOW, Call
 from tessera.clock import FixedClock
@@ -16,7 +19,7 @@ from tessera.errors import (
     InvalidAuthenticationCodeException,
     NoSuchEntityException,
 )
-from tessera.services.iam.mfa import verify_mfa_code
+from tessera.services.iam.mfa import otpauth_uri, verify_mfa_code
 from tessera.services.runtime import Runtime
 
 SERIAL = f"arn:aws:iam::{ACCOUNT}:mfa/phone"
@@ -46,6 +49,35 @@ def test_create_virtual_device_returns_seed_once_and_seals_it(call: Call, runtim
     assert listed == [{"SerialNumber": SERIAL}]
     with pytest.raises(EntityAlreadyExistsException):
         call("CreateVirtualMFADevice", VirtualMFADeviceName="Phone")
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, which a PNG must start with."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def test_create_virtual_device_returns_qr_code_of_the_documented_otpauth_uri(call: Call) -> None:
+    device = call("CreateVirtualMFADevice", VirtualMFADeviceName="phone")["VirtualMFADevice"]
+    seed = device["Base32StringSeed"].decode()
+    expected = io.BytesIO()
+    segno.make_qr(f"otpauth://totp/phone@{ACCOUNT}?secret={seed}").save(expected, kind="png", scale=4)
+    assert device["QRCodePNG"] == expected.getvalue()
+    width, height = _png_size(device["QRCodePNG"])
+    assert width == height and width % 4 == 0 and width >= 4 * (21 + 8)  # smallest QR plus quiet zone
+
+
+@pytest.mark.parametrize(
+    ("name", "uri"),
+    [
+        ("phone", f"otpauth://totp/phone@{ACCOUNT}?secret=SEED"),
+        ("a@b+c=d", f"otpauth://totp/a%40b%2Bc%3Dd@{ACCOUNT}?secret=SEED"),
+    ],
+    ids=["plain", "reserved-characters-encoded"],
+)
+def test_otpauth_uri_labels_device_at_account(name: str, uri: str) -> None:
+    assert otpauth_uri(name, ACCOUNT, "SEED") == uri
 
 
 def test_enable_requires_two_consecutive_codes(call: Call) -> None:
