@@ -1,7 +1,34 @@
-"""``python -m bench``: run every benchmark."""
+"""``python -m bench [policy|load|all] [options]``: run the benchmarks (default: all).
+
+Options after the choice go to each benchmark run (both accept ``--quick``).
+"""
+
+from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 
-from bench import policy_bench
+from bench import load, policy_bench
 
-sys.exit(policy_bench.main(sys.argv[1:]))
+BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
+    "policy": policy_bench.main,
+    "load": load.main,
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    choice, rest = "all", list(argv)
+    if rest and not rest[0].startswith("-"):
+        choice = rest.pop(0)
+    if choice != "all" and choice not in BENCHMARKS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    chosen = list(BENCHMARKS) if choice == "all" else [choice]
+    status = 0
+    for name in chosen:
+        print(f"== {name} ==", flush=True)
+        status = max(status, BENCHMARKS[name](rest))
+    return status
+
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,96 @@
+"""The load benchmark's own logic: pre-signed targets Tessera would accept, and the
+verdicts drawn from measurements (a refused run is never a result)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+
+from bench import load
+from bench.wrk import WrkResult
+from tessera.auth import presign, sigv4
+
+PRINCIPAL = load.Principal("AKIAEXAMPLEBENCH0001", "benchSecretKey000000000000000000000000000", "arn:aws:iam::123456789012:role/bench-role-009")
+HOST = "127.0.0.1:8686"
+
+
+def expected_signature(target: str) -> tuple[str, str]:
+    """(signature carried, signature Tessera's SigV4 steps compute) for one target."""
+    path, _, query = target.partition("?")
+    pairs = sigv4.query_pairs(query)
+    params = presign.parse_presigned(pairs)
+    creq = presign.presigned_canonical_request("GET", path, pairs, {"host": HOST}, params, sigv4.payload_hash(b""))
+    scope = sigv4.credential_scope(params.credential.date, params.credential.region, params.credential.service)
+    key = sigv4.signing_key(PRINCIPAL.secret_access_key, params.credential.date, params.credential.region, "sts")
+    return params.signature, sigv4.signature(key, sigv4.string_to_sign(params.timestamp, scope, creq))
+
+
+@pytest.mark.parametrize("operation", load.OPERATIONS)
+def test_targets_are_distinct_and_verify_with_tesseras_sigv4(tmp_path: Path, operation: str) -> None:
+    targets = load.write_targets(tmp_path / "t.txt", f"http://{HOST}", PRINCIPAL, operation, 20)
+    assert len(set(targets)) == 20
+    assert (tmp_path / "t.txt").read_text().splitlines() == targets
+    for target in targets[:3]:
+        carried, computed = expected_signature(target)
+        assert carried == computed
+
+
+def test_each_assume_role_target_has_its_own_session_name(tmp_path: Path) -> None:
+    targets = load.write_targets(tmp_path / "t.txt", f"http://{HOST}", PRINCIPAL, load.ASSUME_ROLE, 5)
+    params = [dict(parse_qsl(t.partition("?")[2])) for t in targets]
+    assert {p["RoleArn"] for p in params} == {PRINCIPAL.role_arn}
+    assert [p["RoleSessionName"] for p in params] == [f"bench-{i:05d}" for i in range(5)]
+
+
+def measurement(server: str, operation: str, concurrency: int, rps: float, *, p99: float = 2.0, refused: int = 0) -> load.Measurement:
+    result = WrkResult(requests=int(rps * 5), seconds=5.0, rps=rps, p50_ms=1.0, p99_ms=p99, refused=refused, socket_errors=0)
+    return load.Measurement(server, operation, concurrency, result, server_cpu=1.0)
+
+
+def results(*, assume_rps: float = 13_000, refused: int = 0, with_moto: bool = True) -> load.Results:
+    reports = [load.ServerReport(load.CEILING, [measurement(load.CEILING, load.FIXED, c, 30_000) for c in (16, 64)])]
+    for server in (load.TESSERA, load.TESSERA_SCALE):
+        rows = [measurement(server, load.ASSUME_ROLE, c, assume_rps, refused=refused if c == 16 else 0) for c in (16, 64)]
+        rows += [measurement(server, load.CALLER_IDENTITY, c, 17_000) for c in (16, 64)]
+        reports.append(load.ServerReport(server, rows))
+    if with_moto:
+        reports.append(load.ServerReport(load.MOTO, [measurement(load.MOTO, op, 16, 300) for op in load.OPERATIONS]))
+    return load.Results(reports)
+
+
+def verdicts(found: list[load.Target]) -> dict[str, bool]:
+    return {t.name: t.met for t in found}
+
+
+def test_fast_enough_server_meets_every_target() -> None:
+    found = load.targets(results())
+    assert all(t.met for t in found), [t for t in found if not t.met]
+    assert {t.name: t.value for t in found}["AssumeRole vs ceiling (c=16)"] == pytest.approx(13_000 / 30_000, abs=1e-3)
+
+
+def test_throughput_below_the_floor_is_not_met() -> None:
+    found = verdicts(load.targets(results(assume_rps=6_000)))
+    assert found["AssumeRole vs ceiling (c=16)"] is False
+    assert found["AssumeRole vs moto (c=16)"] is False  # 20x moto
+    assert found["GetCallerIdentity vs ceiling (c=16)"] is True
+
+
+def test_a_run_with_refusals_is_not_a_result() -> None:
+    found = {t.name: t for t in load.targets(results(refused=3))}
+    target = found["AssumeRole vs ceiling (c=16)"]
+    assert (target.met, target.value) == (False, None)
+    assert "3 refused" in target.why
+
+
+def test_missing_moto_leaves_its_target_unmet_and_says_why() -> None:
+    target = {t.name: t for t in load.targets(results(with_moto=False))}["AssumeRole vs moto (c=16)"]
+    assert not target.met
+    assert target.why == "moto AssumeRole c=16 not measured"
+
+
+def test_table_reports_ratios_to_the_ceiling() -> None:
+    text = load.table(results(), (16, 64))
+    line = next(row for row in text.splitlines() if row.startswith("AssumeRole") and " tessera " in row and " 16 " in row)
+    assert line.split()[-2:] == ["0.43", "43.3"]
