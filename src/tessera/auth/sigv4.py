@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
@@ -57,6 +58,19 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_PAYLOAD_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 _UNRESERVED = "-_.~"  # with ASCII letters and digits, which ``quote`` never encodes
+_UNRESERVED_ONLY = re.compile(rb"[A-Za-z0-9\-_.~]*")
+
+
+def _decode(component: bytes) -> bytes:
+    """Percent-decode; most components carry no escape at all and are returned as is."""
+    return unquote_to_bytes(component) if b"%" in component else component
+
+
+def _encode(component: bytes) -> str:
+    """RFC 3986 encoding with upper-case hex; unreserved-only input is already canonical."""
+    if _UNRESERVED_ONLY.fullmatch(component):
+        return component.decode("ascii")
+    return quote(component, safe=_UNRESERVED)
 _UTC = dt.timezone.utc
 
 
@@ -106,14 +120,14 @@ def query_pairs(raw_query: str | bytes) -> list[tuple[bytes, bytes]]:
     for item in raw.split(b"&"):
         if item:
             name, _, value = item.partition(b"=")
-            pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
+            pairs.append((_decode(name), _decode(value)))
     return pairs
 
 
 def canonical_query_from_pairs(pairs: Iterable[tuple[bytes, bytes]], exclude: Collection[bytes] = ()) -> str:
     """Re-encode decoded pairs with RFC 3986 (upper-case hex) and sort by name, then value."""
     encoded = sorted(
-        (quote(name, safe=_UNRESERVED), quote(value, safe=_UNRESERVED))
+        (_encode(name), _encode(value))
         for name, value in pairs
         if name not in exclude
     )

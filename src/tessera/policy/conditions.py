@@ -43,6 +43,8 @@ def as_string(value: object) -> str | None:
         return str(value)
     if isinstance(value, dt.datetime):
         return format_datetime(value)
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value)
     return None
 
 

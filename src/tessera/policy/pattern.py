@@ -15,6 +15,7 @@ Sources: IAM User Guide, "IAM JSON policy elements: Action/Resource" (wildcards)
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -118,6 +119,8 @@ def variable_value(value: object) -> str | None:
         return str(value)
     if isinstance(value, dt.datetime):
         return format_datetime(value)
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value)
     return None
 
 

@@ -106,6 +106,8 @@ def _decode_urlencoded(text: str, charset: str) -> list[tuple[str, str]]:
 
 
 def _unquote(text: str, charset: str) -> str:
+    if "%" not in text and "+" not in text and text.isascii():
+        return text  # nothing to decode: the common case for names and most values
     try:
         return unquote_to_bytes(text.replace("+", " ")).decode(charset)
     except (LookupError, UnicodeDecodeError) as exc:

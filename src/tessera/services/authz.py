@@ -8,6 +8,8 @@ evaluation.md §7 — and turns a refusal into AWS's AccessDenied message.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +18,11 @@ from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
 from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
+from tessera.services.runtime import DENY_ALL
 
 if TYPE_CHECKING:
     from tessera.services.context import OperationContext
+    from tessera.services.state import AccountState
 
 PRINCIPAL_TYPE = {
     "root": "Account",
@@ -50,21 +54,40 @@ def principal_tags(ctx: "OperationContext") -> dict[str, str]:
     """User tags; for role sessions role tags overridden by session tags (keys case-insensitive)."""
     caller = ctx.caller
     account = ctx.runtime.view.account(caller.account)
+    rec = acting_record(account, caller) if account is not None else None
     tags: dict[str, tuple[str, str]] = {}
-    rec: Mapping[str, Any] | None = None
-    if account is not None:
-        if caller.kind == "user":
-            rec = account.user(caller.name)
-        elif caller.kind == "assumed-role":
-            rec = account.role(caller.name)
-        elif caller.kind == "federated-user" and caller.session is not None:
-            rec = account.users_by_id.get(caller.session.source_user_id)
     for tag in (rec or {}).get("tags", ()):
         tags[tag["Key"].lower()] = (tag["Key"], tag["Value"])
     if caller.session is not None:
         for stag in caller.session.tags:
             tags[stag.key.lower()] = (stag.key, stag.value)
     return {k: v for k, v in tags.values()}
+
+
+def acting_record(account: "AccountState", caller: Caller) -> Mapping[str, Any] | None:
+    """The IAM user or role whose policies and tags govern ``caller``, or None (root, or
+    a principal deleted since). A session names its role or user by unique id, so one
+    deleted and recreated under the same name is not the session's."""
+    session = caller.session
+    if caller.kind == "assumed-role" and session is not None:
+        rec = account.roles_by_id.get(session.role_id)
+    elif caller.kind == "federated-user" and session is not None:
+        rec = account.users_by_id.get(session.source_user_id)
+    elif caller.kind == "user":
+        rec = account.users_by_id.get(session.source_user_id if session is not None else caller.user_id)
+    else:
+        rec = None
+    return rec
+
+
+@functools.lru_cache(maxsize=4096)
+def source_ip(text: str) -> object:
+    """``aws:SourceIp`` as an address object, parsed once per distinct client address
+    (the engine reads either form; parsing per request costs more than evaluating)."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return text
 
 
 def base_context(ctx: "OperationContext") -> dict[str, object]:
@@ -80,7 +103,7 @@ def base_context(ctx: "OperationContext") -> dict[str, object]:
         "aws:userid": caller.user_id,
         "aws:PrincipalIsAWSService": False,
         "aws:ViaAWSService": False,
-        "aws:SourceIp": info.source_ip,
+        "aws:SourceIp": source_ip(info.source_ip),
         "aws:SecureTransport": info.secure_transport,
         "aws:CurrentTime": now,
         "aws:EpochTime": int(now.timestamp()),
@@ -116,19 +139,19 @@ def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = No
     boundary: Policy | None = None
     session_policies: tuple[Policy, ...] = ()
     session = caller.session
-    if account is not None and caller.kind in ("user", "assumed-role"):
-        kind = R.USER if caller.kind == "user" else R.ROLE
-        identity = view.identity_policies(account, kind, caller.name)
-        boundary = view.boundary(account, kind, caller.name)
-    elif account is not None and caller.kind == "federated-user" and session is not None:
-        source = account.users_by_id.get(session.source_user_id)
-        if source is not None:
-            identity = view.identity_policies(account, R.USER, source["name"])
-            boundary = view.boundary(account, R.USER, source["name"])
+    rec = acting_record(account, caller) if account is not None else None
+    if account is not None and rec is not None:
+        kind = R.ROLE if caller.kind == "assumed-role" else R.USER
+        identity = view.identity_policies(account, kind, rec["name"])
+        boundary = view.boundary(account, kind, rec["name"])
     if session is not None:
         session_policies = runtime.session_policies(session)
         if caller.kind == "federated-user" and not session_policies:
             identity = ()  # a federation token without a session policy has no identity permissions
+        if rec is None and caller.kind != "root":
+            # INVARIANT: the session's role or user is gone (or replaced): it may do nothing,
+            # not even through a policy that names the role's ARN
+            session_policies = (view.policies.get(DENY_ALL, PolicyType.SESSION, "session-principal-deleted"),)
     return PolicySet(
         identity=identity,
         resource=resource_policy,

@@ -6,6 +6,7 @@ the context), expected truth of the condition (observed as allowed/denied)."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from decimal import Decimal
 
 import pytest
@@ -128,6 +129,11 @@ ROWS: list[tuple[str, str, str, object, object, bool]] = [
      "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*", ("o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-2/",), True),
     ("plain-operator-on-multivalued-acts-as-any", "StringEquals", "aws:TagKeys", "a", ["z", "a"], True),
     ("plain-operator-on-empty-list-is-absent", "StringEquals", "aws:TagKeys", "a", [], False),
+    # the server passes aws:SourceIp already parsed; every operator reads it like the text
+    ("ip-object-in-cidr", "IpAddress", "aws:SourceIp", "10.0.0.0/8", ipaddress.ip_address("10.1.2.3"), True),
+    ("ip-object-outside-cidr", "NotIpAddress", "aws:SourceIp", "10.0.0.0/8", ipaddress.ip_address("192.0.2.1"), True),
+    ("ip-object-as-string", "StringEquals", "aws:SourceIp", "192.0.2.1", ipaddress.ip_address("192.0.2.1"), True),
+    ("ipv6-object-in-cidr", "IpAddress", "aws:SourceIp", "2001:db8::/32", ipaddress.ip_address("2001:db8::1"), True),
 ]
 
 
@@ -163,3 +169,10 @@ def test_missing_condition_keys_are_reported() -> None:
                                                 "StringEquals": {"aws:PrincipalTag/Team": "red"}})
     decision = decide(user(), "iam:GetUser", identity=[policy(statement)], context={"aws:principaltag/team": "red"})
     assert decision.missing_context_keys == ("aws:MultiFactorAuthPresent",)
+
+
+def test_ip_object_substitutes_as_a_policy_variable() -> None:
+    statement = allow("iam:GetUser", "arn:aws:iam::*:user/from-${aws:SourceIp}")
+    context = {"aws:sourceip": ipaddress.ip_address("192.0.2.7")}
+    resource = "arn:aws:iam::111111111111:user/from-192.0.2.7"
+    assert decide(user(), "iam:GetUser", resource, identity=[policy(statement)], context=context).allowed

@@ -81,7 +81,8 @@ def assume_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     mfa = _mfa(ctx, params)
     context = trust_context(params, role, tags, source_identity, mfa)
     _authorize(ctx, role, context, tags, source_identity)
-    duration = _duration(params, role, chained=caller.session is not None)
+    chained = caller.kind == "assumed-role"  # role chaining: a role session assuming a role
+    duration = _duration(params, role, chained=chained)
     record = role.record
     assert record is not None  # INVARIANT: authorization against NO_TRUST never allows
     issued, expires = session_window(ctx.now, duration)
@@ -102,7 +103,7 @@ def assume_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         source_identity=source_identity,
         mfa_authenticated=mfa.present,
         mfa_auth_time=mfa.auth_time,
-        chained=caller.session is not None,
+        chained=chained,
         source_ip=ctx.info.source_ip,
     )
     result: dict[str, Any] = {
