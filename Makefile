@@ -33,6 +33,7 @@ run: $(STAMP)
 	$(BIN)/tessera serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 test: $(TSTAMP)
+	$(BIN)/ruff check --no-cache src tests bench
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(BSTAMP)

@@ -23,8 +23,7 @@ from tessera.auth.tokens import new_access_key_id, new_secret_access_key
 from tessera.clock import Clock, OffsetClock, SystemClock
 from tessera.errors import TesseraError
 from tessera.secrets import SecretBox, load_master_key
-from tessera.services import records as R
-from tessera.services.accounts import create_account, iso, new_account_id
+from tessera.services.accounts import add_access_key, create_account, new_account_id
 from tessera.services.keys import ensure_token_key
 from tessera.services.org_state import OrgState
 from tessera.services.runtime import Runtime, Settings
@@ -106,19 +105,7 @@ def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
             data = tx.get(GLOBAL, BOOTSTRAP, "management").data  # type: ignore[union-attr]
             return Bootstrapped(data["account"], data["root_access_key_id"], None, False)
         create_account(tx, account_id, name="management", email="", now=now, management=True)
-        tx.insert(
-            account_id,
-            R.ACCESS_KEY,
-            key_id,
-            {
-                "id": key_id,
-                "user": "",
-                "status": "Active",
-                "created": iso(now),
-                "secret_sealed": runtime.secret_box.seal(secret, context=f"access-key:{key_id}"),
-                "last_used": None,
-            },
-        )
+        add_access_key(tx, runtime.secret_box, account_id, user="", now=now, key_id=key_id, secret=secret)
         tx.insert(GLOBAL, BOOTSTRAP, "management", {"account": account_id, "root_access_key_id": key_id})
     return Bootstrapped(account_id, key_id, secret if generated else None, True)
 

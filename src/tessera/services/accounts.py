@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from tessera.auth.tokens import new_access_key_id, new_secret_access_key
+from tessera.secrets import SecretBox
 from tessera.services import records as R
 from tessera.store.base import Transaction
 
@@ -33,3 +35,31 @@ def create_account(
     }
     tx.insert(account_id, R.ACCOUNT, "account", data)
     return data
+
+
+def add_access_key(
+    tx: Transaction,
+    secret_box: SecretBox,
+    account_id: str,
+    *,
+    user: str,
+    now: dt.datetime,
+    key_id: str | None = None,
+    secret: str | None = None,
+) -> tuple[dict[str, object], str]:
+    """Write a long-term access key record (``user`` "" for the account's root user) and
+    return it with the clear secret, which exists nowhere else once the caller drops it:
+    the record holds it sealed under a context naming the key, so a sealed value cannot
+    be moved to another key."""
+    key_id = key_id or new_access_key_id("AKIA")
+    secret = secret or new_secret_access_key()
+    record: dict[str, object] = {
+        "id": key_id,
+        "user": user,
+        "status": "Active",
+        "created": iso(now),
+        "secret_sealed": secret_box.seal(secret, context=f"access-key:{key_id}"),
+        "last_used": None,
+    }
+    tx.insert(account_id, R.ACCESS_KEY, key_id, record)
+    return record, secret

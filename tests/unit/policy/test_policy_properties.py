@@ -24,7 +24,7 @@ PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[Health
 
 ACTIONS = ["*", "iam:*", "iam:Get*", "iam:GetUser", "iam:CreateUser", "iam:?etUser", "sts:AssumeRole", "s3:*"]
 RESOURCES = ["*", f"arn:aws:iam::{A}:user/*", f"arn:aws:iam::{A}:user/${{aws:username}}",
-             f"arn:aws:iam::*:role/R?", f"arn:aws:iam::{B}:user/x", "arn:aws:s3:::b/*"]
+             "arn:aws:iam::*:role/R?", f"arn:aws:iam::{B}:user/x", "arn:aws:s3:::b/*"]
 CONDITIONS = [
     {"StringEquals": {"aws:PrincipalTag/team": ["red", "blue"]}},
     {"StringNotLike": {"aws:PrincipalTag/team": "r*"}},

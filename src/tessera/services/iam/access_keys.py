@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tessera.arn import root_arn
-from tessera.auth.tokens import new_access_key_id, new_secret_access_key
 from tessera.errors import NoSuchEntityException, ValidationError
 from tessera.services import records as R
+from tessera.services.accounts import add_access_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
@@ -21,7 +21,6 @@ from tessera.services.iam.entities import (
     Record,
     account_of,
     ensure_quota,
-    iso,
     known_arn,
     parse_time,
     require,
@@ -80,19 +79,10 @@ def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     account = account_of(ctx)
     owner = key_owner(ctx, params)
     _authorize(ctx, "iam:CreateAccessKey", owner)
-    key_id, secret = new_access_key_id("AKIA"), new_secret_access_key()
     with ctx.write(account) as tx:
         owner = _require_owner(tx, account, owner)
         ensure_quota(len(_owner_keys(tx, account, owner)), quotas.ACCESS_KEYS_PER_USER, "AccessKeysPerUser")
-        rec: Record = {
-            "id": key_id,
-            "user": owner,
-            "status": "Active",
-            "created": iso(ctx.now),
-            "secret_sealed": ctx.runtime.secret_box.seal(secret, context=f"access-key:{key_id}"),
-            "last_used": None,
-        }
-        tx.insert(account, R.ACCESS_KEY, key_id, rec)
+        rec, secret = add_access_key(tx, ctx.runtime.secret_box, account, user=owner, now=ctx.now)
     return {"AccessKey": {**_metadata(rec), "SecretAccessKey": secret}}
 
 

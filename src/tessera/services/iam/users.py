@@ -121,15 +121,17 @@ def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         new_arn = entity_arn(account, R.USER, rec["path"], final_name)
         if new_arn != rec["arn"]:
             ctx.authorize("iam:UpdateUser", new_arn)
-        old_key = rec["name"].lower()
+        old_name = rec["name"]
+        old_key = old_name.lower()
         rec["name"], rec["arn"] = final_name, new_arn
         if final_name.lower() != old_key:
             with store_errors(USER, final_name):
                 tx.insert(account, R.USER, final_name.lower(), rec)
             tx.delete(account, R.USER, old_key)
-            _rename_user_references(tx, account, old_key, final_name)
         else:
             tx.update(account, R.USER, old_key, rec)
+        if final_name != old_name:  # a change of case alone is a rename too
+            _rename_user_references(tx, account, old_key, final_name)
     return {}
 
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.arn import iam_arn, root_arn
-from tessera.auth.tokens import new_access_key_id, new_secret_access_key
 from tessera.services import records as R
-from tessera.services.accounts import create_account, iso, new_account_id
+from tessera.services.accounts import add_access_key, create_account, iso, new_account_id
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
 from tessera.services.organizations import ids
 from tessera.services.organizations import records as store
@@ -255,22 +254,9 @@ def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.
 
 
 def _root_key(tx: Transaction, runtime: Runtime, account_id: str, now: dt.datetime) -> tuple[str, str]:
-    """A root access key for the new account (the record IAM's CreateAccessKey writes)."""
-    key_id, secret = new_access_key_id("AKIA"), new_secret_access_key()
-    tx.insert(
-        account_id,
-        R.ACCESS_KEY,
-        key_id,
-        {
-            "id": key_id,
-            "user": "",
-            "status": "Active",
-            "created": iso(now),
-            "secret_sealed": runtime.secret_box.seal(secret, context=f"access-key:{key_id}"),
-            "last_used": None,
-        },
-    )
-    return key_id, secret
+    """A root access key for the new account."""
+    record, secret = add_access_key(tx, runtime.secret_box, account_id, user="", now=now)
+    return str(record["id"]), secret
 
 
 def _slug(name: str) -> str:
