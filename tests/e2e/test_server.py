@@ -16,11 +16,11 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from botocore.auth import SigV4Auth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
-from serverproc import ROOT_KEY_ID, ROOT_SECRET, TesseraServer
+from serverproc import ROOT_KEY_ID, ROOT_SECRET, Credentials, TesseraServer
 
 STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 
@@ -131,14 +131,19 @@ def test_altered_body_is_refused(sqlite_server: TesseraServer) -> None:
 )
 def test_malformed_requests_get_4xx_and_server_keeps_serving(sqlite_server: TesseraServer, body: bytes,
                                                               headers: dict[str, str]) -> None:
-    status, _, text = raw(sqlite_server, body, headers)
+    status, response_headers, text = raw(sqlite_server, body, headers)
     assert 400 <= status < 500, text
+    if "X-Amz-Target" in headers:
+        assert json.loads(text)["__type"]
+    else:
+        assert "<ErrorResponse" in text and "<Code>" in text, text
     assert sqlite_server.client("sts").get_caller_identity()["Account"] == sqlite_server.account_id
 
 
 def test_huge_body_is_refused(sqlite_server: TesseraServer) -> None:
-    status, _, _ = raw(sqlite_server, b"Action=GetCallerIdentity&" + b"a=" + b"x" * (2 << 20))
+    status, _, text = raw(sqlite_server, b"Action=GetCallerIdentity&" + b"a=" + b"x" * (2 << 20))
     assert status == 413
+    assert "<Code>RequestEntityTooLarge</Code>" in text
     assert sqlite_server.client("sts").get_caller_identity()["Account"] == sqlite_server.account_id
 
 
@@ -229,3 +234,101 @@ def test_secrets_never_reach_the_audit_trail_or_logs(fresh_server: Any) -> None:
         if os.path.isfile(path):
             with open(path, "rb") as handle:
                 assert secret.encode() not in handle.read()
+
+
+def presigned_url(server: TesseraServer, creds: Credentials, expires: int = 300) -> str:
+    """boto3's pre-signed URL; for Query-protocol services botocore signs it for POST."""
+    client = server.client("sts", creds)
+    return client.generate_presigned_url("get_caller_identity", ExpiresIn=expires)
+
+
+def presigned_get_url(server: TesseraServer, creds: Credentials, expires: int = 300) -> str:
+    """A pre-signed GET, as Kubernetes and Vault build them to prove an identity."""
+    request = AWSRequest(method="GET", url=f"{server.endpoint}/?Action=GetCallerIdentity&Version=2011-06-15")
+    SigV4QueryAuth(BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token),
+                   "sts", "us-east-1", expires=expires).add_auth(request)
+    return str(request.url)
+
+
+def fetch(url: str, method: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_presigned_requests_authenticate(server: TesseraServer) -> None:
+    for url, method in ((presigned_url(server, server.root), "POST"), (presigned_get_url(server, server.root), "GET")):
+        status, body = fetch(url, method)
+        assert status == 200, body
+        assert f"<Arn>arn:aws:iam::{server.account_id}:root</Arn>" in body
+
+
+def test_presigned_url_is_bound_to_its_method(sqlite_server: TesseraServer) -> None:
+    status, body = fetch(presigned_url(sqlite_server, sqlite_server.root), "GET")
+    assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
+
+
+def test_presigned_url_with_session_token_authenticates(server: TesseraServer) -> None:
+    session = Credentials.from_response(server.client("sts").get_session_token(DurationSeconds=900)["Credentials"])
+    url = presigned_get_url(server, session)
+    assert "X-Amz-Security-Token" in url
+    status, body = fetch(url, "GET")
+    assert status == 200 and f"<Account>{server.account_id}</Account>" in body
+
+
+def test_expired_presigned_url_is_refused(fresh_server: Any) -> None:
+    server = fresh_server()
+    url = presigned_get_url(server, server.root, expires=60)
+    server.restart(extra_env={"TESSERA_CLOCK_OFFSET_SECONDS": "120"})  # the server's clock is 2 minutes on
+    status, body = fetch(url.replace("127.0.0.1:", "127.0.0.1:").rsplit("/?", 1)[0].rsplit(":", 1)[0]
+                         + f":{server.port}/?" + url.split("?", 1)[1], "GET")
+    assert (status, error_code(body)) == (403, "AccessDenied") or error_code(body) == "SignatureDoesNotMatch"
+    assert "expired" in body.lower()
+
+
+def test_tampered_presigned_url_is_refused(sqlite_server: TesseraServer) -> None:
+    url = presigned_get_url(sqlite_server, sqlite_server.root).replace("GetCallerIdentity", "GetSessionToken")
+    status, body = fetch(url, "GET")
+    assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
+
+
+def test_json_logs_carry_the_request_id_the_client_sees(fresh_server: Any) -> None:
+    server = fresh_server()
+    server.stop()
+    server.start(args=["--log-format", "json"])
+    response = server.client("sts").get_caller_identity()
+    request_id = response["ResponseMetadata"]["RequestId"]
+    server.stop()
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("request_id") == request_id]
+    assert access and access[0]["operation"] == "GetCallerIdentity" and access[0]["status"] == 200
+    assert all(ROOT_SECRET not in json.dumps(line) for line in lines)
+
+
+def test_audit_command_filters_by_principal_event_and_time(fresh_server: Any) -> None:
+    server = fresh_server()
+    alice = server.make_user("alice")
+    server.client("sts", alice).get_caller_identity()
+    server.client("sts").get_caller_identity()
+    server.stop()
+
+    def audit(*args: str) -> list[dict[str, Any]]:
+        out = subprocess.run([sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json", *args],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return list(json.loads(out.stdout)["Records"])
+
+    alice_arn = f"arn:aws:iam::{server.account_id}:user/alice"
+    by_alice = audit("--principal", alice_arn)
+    assert [r["eventName"] for r in by_alice] == ["GetCallerIdentity"]
+    assert by_alice[0]["userIdentity"]["userName"] == "alice"
+    assert {r["userIdentity"]["accessKeyId"] for r in audit("--principal", alice.access_key_id)} == {alice.access_key_id}
+    assert {r["eventName"] for r in audit("--event-name", "CreateUser")} == {"CreateUser"}
+    assert audit("--start", "2999-01-01T00:00:00Z") == []
+    assert len(audit("--end", "2999-01-01T00:00:00Z")) >= 4
+    bad = subprocess.run([sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--start", "yesterday"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "tessera audit:" in bad.stderr

@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
                 limit=args.limit,
             )
         )
+    except ValueError as error:  # a malformed --start/--end
+        print(f"tessera audit: {error}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     if args.json:

@@ -69,6 +69,14 @@ def test_rename_keeps_id_and_moves_groups_and_keys(call: Call, runtime: Runtime)
         call("GetUser", UserName="old")
 
 
+def test_rename_that_changes_only_case_updates_keys_and_devices(call: Call) -> None:
+    call("CreateUser", UserName="Carol")
+    key = call("CreateAccessKey", UserName="Carol")["AccessKey"]["AccessKeyId"]
+    call("UpdateUser", UserName="Carol", NewUserName="carol")
+    assert [k["UserName"] for k in call("ListAccessKeys", UserName="carol")["AccessKeyMetadata"]] == ["carol"]
+    assert call("GetAccessKeyLastUsed", AccessKeyId=key)["UserName"] == "carol"
+
+
 def test_rename_onto_existing_user_is_refused(call: Call) -> None:
     call("CreateUser", UserName="a")
     call("CreateUser", UserName="b")
