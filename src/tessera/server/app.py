@@ -27,7 +27,6 @@ from tessera.auth.authenticate import AuthSettings, HttpRequest, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
     InvalidAction,
-    MalformedRequest,
     RequestEntityTooLarge,
     ServiceFailureException,
     TesseraError,
@@ -124,9 +123,18 @@ class TesseraApp:
                 return
 
     def shutdown(self) -> None:
-        """Finish queued work and flush the audit trail (in-flight requests are done by now)."""
+        """Finish queued work, flush last-use notes and the audit trail (in-flight
+        requests are done by now)."""
         self.executor.shutdown(wait=True)
+        self._flush_usage()
         self.audit.close()
+
+    def _flush_usage(self) -> None:
+        if self.runtime.usage is not None:
+            try:
+                self.runtime.usage.flush()
+            except Exception:  # last use is advisory: a failed write must not stop the server
+                log.exception("recording last use of keys and roles failed")
 
     async def _poll_forever(self) -> None:
         """Pick up writes made by other nodes sharing the database."""
@@ -137,6 +145,7 @@ class TesseraApp:
                 await loop.run_in_executor(None, self.runtime.view.poll)
             except Exception:  # a transient database error must not stop polling
                 log.exception("refreshing the state view failed")
+            await loop.run_in_executor(None, self._flush_usage)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "/")
@@ -221,6 +230,8 @@ class TesseraApp:
         ex.region = verified.region
         if ex.protocol == "query" and verified.service in ("iam", "sts"):
             ex.service = verified.service
+        if self.runtime.usage is not None:
+            self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
         if ex.protocol == "json":
             ex.operation, ex.params = parse_json_request(target or "", ex.body)
         else:

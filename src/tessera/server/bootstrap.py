@@ -28,6 +28,7 @@ from tessera.services.keys import ensure_token_key
 from tessera.services.org_state import OrgState
 from tessera.services.runtime import Runtime, Settings
 from tessera.services.state import ManagedPolicies, StateView
+from tessera.services.usage import UsageTracker
 from tessera.store.base import GLOBAL
 from tessera.store.sql import default_url, open_store
 
@@ -77,6 +78,7 @@ def open_runtime(
     view.load_all()
     ensure_token_key(runtime)
     runtime.org = OrgState(runtime)
+    runtime.usage = UsageTracker(store)
     if boot.created and boot.secret_access_key is not None:
         _announce_root_keys(data_dir, boot, out or sys.stdout)
     return runtime

@@ -59,7 +59,6 @@ def add_access_key(
         "status": "Active",
         "created": iso(now),
         "secret_sealed": secret_box.seal(secret, context=f"access-key:{key_id}"),
-        "last_used": None,
     }
     tx.insert(account_id, R.ACCESS_KEY, key_id, record)
     return record, secret

@@ -148,9 +148,9 @@ def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = No
         session_policies = runtime.session_policies(session)
         if caller.kind == "federated-user" and not session_policies:
             identity = ()  # a federation token without a session policy has no identity permissions
-        if rec is None and caller.kind != "root":
-            # INVARIANT: the session's role or user is gone (or replaced): it may do nothing,
-            # not even through a policy that names the role's ARN
+        if rec is None and not session.source_arn.endswith(":root"):
+            # the session's role or user is gone (or was replaced): it may do nothing,
+            # not even through a resource policy that names the role's ARN
             session_policies = (view.policies.get(DENY_ALL, PolicyType.SESSION, "session-principal-deleted"),)
     return PolicySet(
         identity=identity,

@@ -21,7 +21,7 @@ kind ``policy`` (customer managed)
      "versions": {"v1": {"document": text, "created": iso}}}
 kind ``access_key`` (key: the access key id; root keys have user "")
     {"id", "user": name | "", "status": "Active" | "Inactive", "created",
-     "secret_sealed", "last_used": {"date", "service", "region"} | None}
+     "secret_sealed"}  (last use lives in the store's usage table: services/usage.py)
 kind ``mfa_device`` (key: the serial number ARN)
     {"serial", "name", "path", "seed_sealed", "user": name | None, "enabled_at": iso | None,
      "created", "tags", "last_counter": int}

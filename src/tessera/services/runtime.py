@@ -16,6 +16,7 @@ from tessera.clock import Clock
 from tessera.policy import Policy, PolicyType
 from tessera.secrets import SecretBox
 from tessera.services.state import StateView
+from tessera.services.usage import UsageTracker
 from tessera.store.base import Store
 
 
@@ -64,6 +65,7 @@ class Runtime:
     settings: Settings = field(default_factory=Settings)
     org: OrgPolicies = field(default_factory=NoOrganization)
     metrics: Metrics = field(default_factory=NullMetrics)
+    usage: UsageTracker | None = None
     extras: dict[str, object] = field(default_factory=dict)
     _session_policy_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -65,7 +65,7 @@ from tessera.store.base import (
     StoreError,
     Transaction,
 )
-from tessera.store.tables import audit_events, records
+from tessera.store.tables import audit_events, records, usage
 from tessera.store.tables import scopes as scopes_table
 
 __all__ = ["SqlStore", "default_url", "open_store"]
@@ -198,6 +198,25 @@ class SqlStore:
         with _backend_errors(), self._transaction(write=False) as conn:
             bodies = conn.execute(query).scalars().all()
         return iter([json.loads(body) for body in bodies])
+
+    def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
+        rows = [
+            {"scope": scope, "kind": kind, "key": key, "data": _dump(data)} for scope, kind, key, data in entries
+        ]
+        if not rows:
+            return
+        statement = self._insert(usage)
+        upsert = statement.on_conflict_do_update(
+            index_elements=["scope", "kind", "key"], set_={"data": statement.excluded.data}
+        )
+        with _backend_errors(), self._transaction(write=True) as conn:
+            conn.execute(upsert, rows)
+
+    def get_usage(self, scope: str, kind: str, key: str) -> Mapping[str, Any] | None:
+        query = select(usage.c.data).where(usage.c.scope == scope, usage.c.kind == kind, usage.c.key == key)
+        with _backend_errors(), self._transaction(write=False) as conn:
+            text = conn.execute(query).scalar_one_or_none()
+        return None if text is None else dict(json.loads(text))
 
     def close(self) -> None:
         self._engine.dispose()

@@ -9,6 +9,9 @@ Kept deliberately plain so both backends behave alike:
   code-point order there as it is (``BINARY``) on SQLite, whatever the database's
   locale.
 
+``usage`` holds when access keys and roles were last used: written in batches off the
+request path and never part of a scope's generation.
+
 The migrations in ``migrations/versions`` create exactly these tables; a contract test
 compares the migrated database with this metadata so the two cannot drift.
 """
@@ -75,4 +78,13 @@ audit_events = Table(
     Index("ix_audit_events_principal_arn", "principal_arn"),
     Index("ix_audit_events_access_key_id", "access_key_id"),
     Index("ix_audit_events_event_name", "event_name"),
+)
+
+usage = Table(
+    "usage",
+    metadata,
+    Column("scope", identifier(), primary_key=True),
+    Column("kind", identifier(), primary_key=True),
+    Column("key", identifier(), primary_key=True),
+    Column("data", Text(), nullable=False),
 )

@@ -7,6 +7,8 @@ skipped: an unreachable server fails these tests.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datetime as dt
 import subprocess
 import sys
@@ -24,6 +26,17 @@ from tessera.clock import FixedClock
 from tessera.store.base import GLOBAL, BackendError, Conflict, NotFound, StoreError, Transaction
 from tessera.store.sql import SqlStore, default_url, open_store
 from tessera.store.tables import metadata
+
+
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    import tessera.store
+
+    return str(ScriptDirectory(str(Path(tessera.store.__file__).parent / "migrations")).get_current_head())
+
+
+HEAD = _head_revision()
 
 A = "111111111111"
 B = "222222222222"
@@ -379,7 +392,7 @@ def test_migrating_an_up_to_date_database_is_a_no_op(store_url: str) -> None:
     engine = create_engine(store_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
             assert conn.execute(text("SELECT count(*) FROM records")).scalar_one() == 1
     finally:
         engine.dispose()
@@ -441,8 +454,8 @@ def test_postgres_processes_starting_together_migrate_once_in_their_own_schema(p
     finally:
         engine.dispose()
     assert schema.startswith("tessera_test_")
-    assert set(tables) == {"alembic_version", "scopes", "records", "audit_events"}
-    assert versions == ["0001"]
+    assert set(tables) == {"alembic_version", "scopes", "records", "audit_events", "usage"}
+    assert versions == [HEAD]
 
 
 def test_stores_opened_by_concurrent_threads_each_migrate(tmp_path) -> None:
@@ -588,3 +601,16 @@ def test_append_audit_rejects_malformed_events_without_writing_the_batch(
     with pytest.raises(ValueError):
         store.append_audit([audit_event("ok", "2024-05-01T12:00:00Z"), event])
     assert list(store.query_audit()) == []
+
+
+def test_usage_upserts_without_bumping_generations(store: SqlStore) -> None:
+    with store.write("111111111111") as tx:
+        tx.insert("111111111111", "user", "u", {"n": 1})
+    before = store.generations()
+    store.put_usage([("111111111111", "access_key", "AKIA1", {"date": "2026-01-01T00:00:00Z", "service": "sts"})])
+    store.put_usage([("111111111111", "access_key", "AKIA1", {"date": "2026-01-02T00:00:00Z", "service": "iam"}),
+                     ("111111111111", "role", "AROA1", {"date": "2026-01-02T00:00:00Z", "region": "us-east-1"})])
+    assert store.get_usage("111111111111", "access_key", "AKIA1") == {"date": "2026-01-02T00:00:00Z", "service": "iam"}
+    assert store.get_usage("111111111111", "role", "AROA1") == {"date": "2026-01-02T00:00:00Z", "region": "us-east-1"}
+    assert store.get_usage("111111111111", "role", "AROA2") is None
+    assert store.generations() == before

@@ -22,6 +22,7 @@ from tessera.services.iam.entities import (
     account_of,
     ensure_quota,
     known_arn,
+    last_use,
     parse_time,
     require,
     require_view,
@@ -144,7 +145,7 @@ def get_access_key_last_used(ctx: OperationContext, params: dict[str, Any]) -> d
         ctx.authorize("iam:GetAccessKeyLastUsed", "*")
         raise NoSuchEntityException(f"The Access Key with id {key_id} cannot be found.")
     _authorize(ctx, "iam:GetAccessKeyLastUsed", str(rec["user"]))
-    used = rec.get("last_used") or {}
+    used = last_use(ctx, "access_key", key_id) or {}
     last: dict[str, Any] = {"ServiceName": used.get("service") or "N/A", "Region": used.get("region") or "N/A"}
     if used.get("date"):
         last["LastUsedDate"] = parse_time(used["date"])

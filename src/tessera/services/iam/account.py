@@ -11,6 +11,7 @@ from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     boundary_shape,
     group_shape,
+    last_use,
     parse_time,
     role_last_used,
     view_records,
@@ -118,7 +119,7 @@ def _role_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any
         "InstanceProfileList": [],
         "RolePolicyList": _inline(rec),
         "AttachedManagedPolicies": _attached(ctx, rec),
-        "RoleLastUsed": role_last_used(rec),
+        "RoleLastUsed": role_last_used(last_use(ctx, "role", rec["id"])),
     }
     return _with_boundary_and_tags(out, rec)
 

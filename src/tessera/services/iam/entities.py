@@ -218,8 +218,9 @@ def group_shape(rec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def role_last_used(rec: Mapping[str, Any]) -> dict[str, Any]:
-    used = rec.get("last_used") or {}
+def role_last_used(used: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``RoleLastUsed`` from a last-use note (services/usage.py); empty when never used."""
+    used = used or {}
     out: dict[str, Any] = {}
     if used.get("date"):
         out["LastUsedDate"] = parse_time(used["date"])
@@ -228,7 +229,7 @@ def role_last_used(rec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def role_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
+def role_shape(rec: Mapping[str, Any], *, full: bool = True, last_used: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``Role``: ListRoles omits Tags, PermissionsBoundary and RoleLastUsed."""
     out: dict[str, Any] = {
         "Path": rec["path"],
@@ -247,7 +248,7 @@ def role_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
             out["PermissionsBoundary"] = boundary
         if rec.get("tags"):
             out["Tags"] = list(rec["tags"])
-        out["RoleLastUsed"] = role_last_used(rec)
+        out["RoleLastUsed"] = role_last_used(last_used)
     return out
 
 
@@ -261,3 +262,9 @@ def parse_policy_arn(arn: str) -> tuple[str, str, str]:
     if not name:
         raise InvalidInputException(f"ARN {arn} is not valid.")
     return parts[4], path + "/", name
+
+
+def last_use(ctx: OperationContext, kind: str, key: str) -> Mapping[str, Any] | None:
+    """When the access key or role (by id) was last used, if this server noted it."""
+    usage = ctx.runtime.usage
+    return usage.last_use(account_of(ctx), kind, key) if usage is not None else None

@@ -18,10 +18,11 @@ from tessera.services.iam.entities import (
     ROLE,
     Record,
     account_of,
-    entity_arn,
     ensure_quota,
+    entity_arn,
     iso,
     known_arn,
+    last_use,
     path_matches,
     require,
     require_view,
@@ -120,7 +121,8 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
 def get_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     name = params["RoleName"]
     ctx.authorize("iam:GetRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
-    return {"Role": role_shape(require_view(ctx, ROLE, name))}
+    rec = require_view(ctx, ROLE, name)
+    return {"Role": role_shape(rec, last_used=last_use(ctx, "role", rec["id"]))}
 
 
 @operation("iam", "ListRoles", read_only=True)

@@ -154,7 +154,6 @@ def access_role(account_id: str, management_account: str, role_name: str, when: 
         "tags": [],
         "inline_policies": {},
         "attached": [ADMINISTRATOR_ACCESS],
-        "last_used": None,
     }
 
 
