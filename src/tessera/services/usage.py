@@ -33,27 +33,43 @@ class UsageTracker:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._pending: dict[UsageKey, dict[str, Any]] = {}
+        self._flushing: dict[UsageKey, dict[str, Any]] = {}  # being written: still visible to readers
         self._lock = threading.Lock()
 
     def note(self, caller: Caller, service: str, region: str, when: dt.datetime) -> None:
         """Record that ``caller`` signed a request that authenticated."""
         session = caller.session
         if session is None:
-            self._pending[(caller.account, ACCESS_KEY, caller.access_key_id)] = {
-                "date": _iso(when),
-                "service": service,
-                "region": region,
-            }
+            key: UsageKey = (caller.account, ACCESS_KEY, caller.access_key_id)
+            note: dict[str, Any] = {"date": _iso(when), "service": service, "region": region}
         elif session.kind == "assumed-role" and session.role_id:
-            self._pending[(session.account, ROLE, session.role_id)] = {"date": _iso(when), "region": region}
+            key, note = (session.account, ROLE, session.role_id), {"date": _iso(when), "region": region}
+        else:
+            return
+        with self._lock:
+            self._pending[key] = note
 
     def flush(self) -> None:
+        """Write the notes taken since the last flush. They stay visible to ``last_use``
+        until written; if the write fails they are kept (older than any newer note) for
+        the next flush."""
         with self._lock:
-            pending, self._pending = self._pending, {}
-        if pending:
-            self._store.put_usage([(scope, kind, key, data) for (scope, kind, key), data in pending.items()])
+            batch, self._pending = self._pending, {}
+            self._flushing = batch
+        try:
+            if batch:
+                self._store.put_usage([(scope, kind, key, data) for (scope, kind, key), data in batch.items()])
+        except Exception:
+            with self._lock:
+                self._pending = {**batch, **self._pending}
+            raise
+        finally:
+            with self._lock:
+                self._flushing = {}
 
     def last_use(self, account: str, kind: str, key: str) -> Mapping[str, Any] | None:
-        """The newest known use: this node's unflushed note, else the stored one."""
-        noted = self._pending.get((account, kind, key))
+        """The newest known use: this node's unwritten note, else the stored one."""
+        wanted = (account, kind, key)
+        with self._lock:
+            noted = self._pending.get(wanted) or self._flushing.get(wanted)
         return noted if noted is not None else self._store.get_usage(account, kind, key)

@@ -312,7 +312,8 @@ def test_update_policy_changes_what_scps_enforce(org: Org) -> None:
     org.call("UpdatePolicy", PolicyId=policy, Content=doc("Deny", "iam:DeleteUser"), Description="now delete")
     levels = org.runtime.org.scps_for(account)
     assert levels is not None
-    assert [p.text for p in levels[-1]][-1] == doc("Deny", "iam:DeleteUser")
+    texts = [p.text for p in levels[-1]]  # the account's level: FullAWSAccess and this policy, in id order
+    assert doc("Deny", "iam:DeleteUser") in texts and doc("Deny", "iam:CreateUser") not in texts
     assert org.call("DescribePolicy", PolicyId=policy)["Policy"]["PolicySummary"]["Description"] == "now delete"
 
 
