@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+JSDEPS := tests/js/node_modules/.package-lock.json
 BSTAMP := $(VENV)/.installed-bench
 HOST   ?= 127.0.0.1
 PORT   ?= 8686
@@ -32,7 +33,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/tessera serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
-test: $(TSTAMP)
+$(JSDEPS): tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+
+test: $(TSTAMP) $(JSDEPS)
 	$(BIN)/ruff check --no-cache src tests bench
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
