@@ -1,5 +1,7 @@
-"""Last-use records of access keys and roles, kept apart from ``records`` so that noting
-a use never bumps an account's generation (which would rebuild its in-memory view).
+"""Last-use records of access keys and roles.
+
+They are kept apart from ``records`` so that noting a use never bumps an account's
+generation (which would rebuild its in-memory view).
 
 Revision ID: 0002
 Revises: 0001
