@@ -10,13 +10,13 @@ elements are recorded for write calls only (CloudTrail omits them for reads).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from tessera.audit.ids import new_id
 from tessera.auth.caller import Caller
 from tessera.protocol.model import service_spec
 
@@ -79,7 +79,8 @@ def _lower_first(name: str) -> str:
 
 
 def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2024-05-01T12:00:00Z`` (``isoformat`` is a third of the cost of ``strftime``)."""
+    return when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")[:-6] + "Z"
 
 
 @lru_cache(maxsize=2048)
@@ -176,7 +177,7 @@ def build_event(
         "requestParameters": redact_request(service, operation, params) if operation else None,
         "responseElements": None if read_only or error_code else redact_response(service, operation, result),
         "requestID": request_id,
-        "eventID": str(uuid.uuid4()),
+        "eventID": new_id(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,

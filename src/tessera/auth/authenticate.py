@@ -171,9 +171,9 @@ def verify(
     authorization = request.headers.get("authorization")
     if authorization is not None:
         return _verify_header(request, authorization, now, resolver, settings, cache)
-    pairs = sigv4.query_pairs(request.raw_query)
-    if pairs and presign.is_presigned(pairs):
-        return _verify_presigned(request, pairs, now, resolver, settings, cache)
+    query = presign.read_presigned(request.raw_query)
+    if query is not None:
+        return _verify_presigned(request, query, now, resolver, settings, cache)
     raise MissingAuthenticationToken()
 
 
@@ -214,21 +214,21 @@ def _verify_header(
 
 def _verify_presigned(
     request: HttpRequest,
-    pairs: list[tuple[bytes, bytes]],
+    query: presign.PresignedQuery,
     now: dt.datetime,
     resolver: CredentialResolver,
     settings: AuthSettings,
     cache: SigningKeyCache,
 ) -> Verified:
-    params = presign.parse_presigned(pairs)
+    params = query.params
     if "host" not in params.signed_headers:
         raise IncompleteSignature(_HOST_REQUIRED)
     credential = params.credential
     _check_scope(credential, params.timestamp, settings)
     presign.check_presigned_window(params, now, settings.clock_skew)
     resolved = resolver.resolve(credential.access_key_id, params.security_token)
-    creq = presign.presigned_canonical_request(
-        request.method, request.path, pairs, request.headers, params, _payload_hash(request.headers, request.body)
+    creq = presign.canonical_request_of(
+        request.method, request.path, query, request.headers, _payload_hash(request.headers, request.body)
     )
     _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
     return _verified(resolved, credential, params.signed_headers)

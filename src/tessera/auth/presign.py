@@ -1,9 +1,12 @@
 """Query-string ("presigned") SigV4: the same steps as ``sigv4``, with the signature's
 parameters carried in the URL instead of the ``Authorization`` header (spec §1, §3).
 
-    params = parse_presigned(pairs)            # pairs = sigv4.query_pairs(raw_query)
-    check_presigned_window(params, now, skew)  # SignatureDoesNotMatch when expired
-    creq = presigned_canonical_request(method, path, pairs, headers, params, payload_hash)
+    query = read_presigned(raw_query)          # None: not presigned
+    check_presigned_window(query.params, now, skew)  # SignatureDoesNotMatch when expired
+    creq = canonical_request_of(method, path, query, headers, payload_hash)
+
+``parse_presigned`` and ``presigned_canonical_request`` do the same from decoded pairs
+(``sigv4.query_pairs``).
 
 The canonical query string is every parameter except ``X-Amz-Signature`` (the security
 token, when present, is signed). Pure: ``now`` is an argument.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from tessera.auth import sigv4
 from tessera.errors import IncompleteSignature, SignatureDoesNotMatch
@@ -22,12 +26,15 @@ __all__ = [
     "DEFAULT_EXPIRES",
     "MAX_EXPIRES",
     "PresignedParams",
+    "PresignedQuery",
+    "canonical_request_of",
     "check_presigned_window",
     "expired_message",
     "is_presigned",
     "not_yet_current_message",
     "parse_presigned",
     "presigned_canonical_request",
+    "read_presigned",
 ]
 
 MAX_EXPIRES = 604800  # seven days, AWS's documented ceiling for presigned URLs
@@ -35,6 +42,7 @@ DEFAULT_EXPIRES = 900  # when X-Amz-Expires is absent (STS has been reported to 
 
 _ALGORITHM = b"X-Amz-Algorithm"
 _SIGNATURE = b"X-Amz-Signature"
+_PREFIX = "X-Amz-"
 _REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date")
 _EXCLUDED = frozenset({_SIGNATURE})
 
@@ -50,6 +58,34 @@ class PresignedParams:
     security_token: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PresignedQuery:
+    """A presigned URL's query, read once: its signature parameters and its canonical
+    query string (every parameter but ``X-Amz-Signature``)."""
+
+    params: PresignedParams
+    canonical_query: str
+
+
+def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
+    """Read a presigned query in one pass; None when it is not presigned (no
+    ``X-Amz-Algorithm``). Raises IncompleteSignature as ``parse_presigned`` does.
+
+    A query sent in canonical form (``sigv4.sent_pairs``) is neither decoded nor
+    re-encoded: only the values of the ``X-Amz-*`` parameters are decoded."""
+    sent = sigv4.sent_pairs(raw_query)
+    if sent is None:
+        pairs = sigv4.query_pairs(raw_query)
+        if not is_presigned(pairs):
+            return None
+        return PresignedQuery(parse_presigned(pairs), sigv4.canonical_query_from_pairs(pairs, _EXCLUDED))
+    signing = {name: value for name, value in reversed(sent) if name.startswith(_PREFIX)}
+    if "X-Amz-Algorithm" not in signing:
+        return None
+    decoded = {name: unquote(value, errors="replace") if "%" in value else value for name, value in signing.items()}
+    return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED))
+
+
 def is_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> bool:
     """A request is presigned when its query carries ``X-Amz-Algorithm``."""
     return any(name == _ALGORITHM for name, _ in pairs)
@@ -57,7 +93,13 @@ def is_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> bool:
 
 def parse_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> PresignedParams:
     """Read the ``X-Amz-*`` parameters; IncompleteSignature names every missing one."""
-    params = {name.decode("utf-8", "replace"): value.decode("utf-8", "replace") for name, value in reversed(pairs)}
+    return _read_params(
+        {name.decode("utf-8", "replace"): value.decode("utf-8", "replace") for name, value in reversed(pairs)}
+    )
+
+
+def _read_params(params: Mapping[str, str]) -> PresignedParams:
+    """The signature parameters from the decoded query (the first of a repeated name)."""
     missing = [f"AWS query-string parameters must include '{name}'." for name in _REQUIRED if name not in params]
     if missing:
         raise IncompleteSignature(f"{' '.join(missing)} Re-examine the query-string parameters.")
@@ -136,11 +178,24 @@ def presigned_canonical_request(
     payload_hash: str,
 ) -> str:
     """The canonical request of a presigned URL: all query parameters but the signature."""
+    query = PresignedQuery(params, sigv4.canonical_query_from_pairs(pairs, _EXCLUDED))
+    return canonical_request_of(method, raw_path, query, headers, payload_hash)
+
+
+def canonical_request_of(
+    method: str,
+    raw_path: str,
+    query: PresignedQuery,
+    headers: Mapping[str, str],
+    payload_hash: str,
+) -> str:
+    """The canonical request of a presigned URL read by ``read_presigned``."""
+    signed_headers = query.params.signed_headers
     return sigv4.canonical_request(
         method,
         sigv4.canonical_uri(raw_path),
-        sigv4.canonical_query_from_pairs(pairs, _EXCLUDED),
-        sigv4.canonical_headers(headers, params.signed_headers),
-        ";".join(params.signed_headers),
+        query.canonical_query,
+        sigv4.canonical_headers(headers, signed_headers),
+        ";".join(signed_headers),
         payload_hash,
     )

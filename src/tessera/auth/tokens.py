@@ -15,9 +15,12 @@ Layout (URL-safe base64, no padding)::
 The header (version and key id, in clear so the right key is picked without trying each)
 is associated data, together with the session's ASIA access key id: a token presented
 with any other key id fails authentication, so the id is bound without being stored.
-The payload is one flag byte (0 raw, 1 zlib) then compact JSON with short field names;
-compression is safe here because everything in a token is known to the caller it is
-issued to (their own new secret included).
+The payload is one flag byte (0 raw, 1 zlib) then compact JSON: in version 2 (sealed
+now) a positional array of the claims, in version 1 (still opened) an object with short
+field names. Only payloads of ``_COMPRESS_FROM`` bytes or more are compressed (session
+policies and tags): on a plain role session compressing costs more CPU than the hundred
+characters it saves. Compression is safe here because everything in a token is known to
+the caller it is issued to (their own new secret included).
 
 Every failure to open a token (not base64, truncated, tampered, unknown key, another
 issuer's token, wrong access key id) is ``InvalidClientTokenId``. Expiry is deliberately
@@ -37,9 +40,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import datetime as dt
+import functools
 import json
+import operator
+import os
 import re
 import secrets
 import zlib
@@ -67,7 +72,8 @@ __all__ = [
     "unseal",
 ]
 
-TOKEN_VERSION = 1
+TOKEN_VERSION = 2
+_OPENED_VERSIONS = frozenset({1, TOKEN_VERSION})
 MAX_TOKEN_LENGTH = 16384  # characters; bounds the work done on hostile input
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -144,9 +150,17 @@ class Keyring:
 
 def seal(claims: SessionClaims, key: TokenKey) -> str:
     header = _header(key.key_id)
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = AESGCM(key.secret).encrypt(nonce, _encode_claims(claims), _associated_data(header, claims.access_key_id))
+    nonce = os.urandom(_NONCE_BYTES)
+    payload = _encode_claims(claims)
+    sealed = _aead(key.secret).encrypt(nonce, payload, _associated_data(header, claims.access_key_id))
     return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
+
+
+@functools.lru_cache(maxsize=16)
+def _aead(secret: bytes) -> AESGCM:
+    """The cipher of a sealing key, built once (setting up the AES key schedule costs as
+    much as sealing a token)."""
+    return AESGCM(secret)
 
 
 def unseal(token: str, keyring: Keyring, access_key_id: str) -> SessionClaims:
@@ -154,7 +168,7 @@ def unseal(token: str, keyring: Keyring, access_key_id: str) -> SessionClaims:
     of ours, was altered, or belongs to another key id. Does not check expiry."""
     raw = _decode_base64(token)
     header_length = 2 + raw[1] if len(raw) >= 2 else 0
-    if not header_length or raw[0] != TOKEN_VERSION or len(raw) < header_length + _NONCE_BYTES + _TAG_BYTES:
+    if not header_length or raw[0] not in _OPENED_VERSIONS or len(raw) < header_length + _NONCE_BYTES + _TAG_BYTES:
         raise InvalidClientTokenId()
     header = raw[:header_length]
     cipher = keyring._cipher(header[2:].decode("ascii", "replace"))
@@ -163,7 +177,7 @@ def unseal(token: str, keyring: Keyring, access_key_id: str) -> SessionClaims:
     nonce, sealed = raw[header_length : header_length + _NONCE_BYTES], raw[header_length + _NONCE_BYTES :]
     try:
         payload = cipher.decrypt(nonce, sealed, _associated_data(header, access_key_id))
-        return _decode_claims(payload, access_key_id)
+        return _decode_claims(raw[0], payload, access_key_id)
     except (InvalidTag, ValueError, KeyError, TypeError, IndexError, zlib.error):
         raise InvalidClientTokenId() from None
 
@@ -202,16 +216,17 @@ _FROM_URLSAFE = str.maketrans("-_+/", "+/-_")  # '+' and '/' become invalid in s
 
 
 # --- Payload codec --------------------------------------------------------------------
-# Short JSON names keep tokens small (boto3 sends them in a header). Defaults are omitted.
+# Version 2 writes the claims as a JSON array in the order of _FIELDS (so new fields are
+# appended, never inserted: an older token's shorter array leaves them at their default).
+# Version 1 wrote an object with the short names of _FIELDS and omitted defaults.
 # tests/unit/auth/test_tokens.py pins that every SessionClaims field is covered.
 
 _Encode = Callable[[Any], Any]
 
 
 def _encode_time(value: dt.datetime) -> int | list[int]:
-    value = value.astimezone(_UTC)
-    seconds = int((value.replace(microsecond=0) - _EPOCH).total_seconds())
-    return seconds if not value.microsecond else [seconds, value.microsecond]
+    seconds, fraction = divmod(value - _EPOCH, _SECOND)
+    return seconds if not fraction else [seconds, fraction.microseconds]
 
 
 def _decode_time(value: int | list[int]) -> dt.datetime:
@@ -220,6 +235,7 @@ def _decode_time(value: int | list[int]) -> dt.datetime:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_SECOND = dt.timedelta(seconds=1)
 _KINDS = {"assumed-role": "r", "session-token": "s", "federation-token": "f"}
 _KIND_NAMES = {code: kind for kind, code in _KINDS.items()}
 
@@ -271,22 +287,27 @@ _FIELDS: dict[str, tuple[str, _Encode, _Encode]] = {
     "chained": ("c", _same, bool),
     "source_ip": ("ip", _same, _same),
 }
-_DEFAULTS = {
-    f.name: f.default
-    for f in dataclasses.fields(SessionClaims)
-    if f.default is not dataclasses.MISSING
-}
+_POSITIONS = tuple(_FIELDS)
+_VALUES = operator.attrgetter(*_POSITIONS)
+# JSON writes str, bool, None and tuples of str as they are; only these need converting.
+_POSITIONAL_ENCODERS = tuple(
+    (index, encode) for index, (_, encode, _) in enumerate(_FIELDS.values()) if encode not in (_same, list)
+)
+_POSITIONAL_DECODERS = tuple((index, decode) for index, (_, _, decode) in enumerate(_FIELDS.values()) if decode is not _same)
+_COMPRESS_FROM = 512  # payload bytes
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _encode_claims(claims: SessionClaims) -> bytes:
-    document = {
-        name: encode(getattr(claims, attribute))
-        for attribute, (name, encode, _) in _FIELDS.items()
-        if attribute not in _DEFAULTS or getattr(claims, attribute) != _DEFAULTS[attribute]
-    }
-    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    packed = _compress(text)
-    return b"\x01" + packed if len(packed) < len(text) else b"\x00" + text
+    values = list(_VALUES(claims))
+    for index, encode in _POSITIONAL_ENCODERS:
+        values[index] = encode(values[index])
+    text = _JSON.encode(values).encode("utf-8")
+    if len(text) >= _COMPRESS_FROM:
+        packed = _compress(text)
+        if len(packed) < len(text):
+            return b"\x01" + packed
+    return b"\x00" + text
 
 
 def _compress(text: bytes) -> bytes:
@@ -297,10 +318,24 @@ def _compress(text: bytes) -> bytes:
     return compressor.compress(text) + compressor.flush()
 
 
-def _decode_claims(payload: bytes, access_key_id: str) -> SessionClaims:
+def _decode_claims(version: int, payload: bytes, access_key_id: str) -> SessionClaims:
     flag, body = payload[0], payload[1:]
-    text = zlib.decompress(body) if flag == 1 else body
-    document = json.loads(text)
+    document = json.loads(zlib.decompress(body) if flag == 1 else body)
+    if version == 1:
+        return _decode_named(document, access_key_id)
+    return _decode_positional(document, access_key_id)
+
+
+def _decode_positional(values: list[Any], access_key_id: str) -> SessionClaims:
+    if not isinstance(values, list) or not 0 < len(values) <= len(_POSITIONS):
+        raise ValueError("not a claims array")
+    for index, decode in _POSITIONAL_DECODERS:
+        if index < len(values):
+            values[index] = decode(values[index])
+    return SessionClaims(access_key_id=access_key_id, **dict(zip(_POSITIONS, values)))
+
+
+def _decode_named(document: dict[str, Any], access_key_id: str) -> SessionClaims:
     values = {attribute: decode(document[name]) for attribute, (name, _, decode) in _FIELDS.items() if name in document}
     return SessionClaims(access_key_id=access_key_id, **values)
 

@@ -101,7 +101,9 @@ def _decode_urlencoded(text: str, charset: str) -> list[tuple[str, str]]:
         if not piece:
             continue
         key, _, value = piece.partition("=")
-        pairs.append((_unquote(key, charset), _unquote(value, charset)))
+        if "%" in piece or "+" in piece or not piece.isascii():
+            key, value = _unquote(key, charset), _unquote(value, charset)
+        pairs.append((key, value))
     return pairs
 
 
@@ -125,16 +127,16 @@ def parse_query_request(service: str, form: Form) -> tuple[str, dict[str, Any]]:
     ``ValidationError`` (unreadable value or model constraint violated).
     """
     spec = service_spec(service)
-    root = _build_tree(_as_pairs(form))
-    action = _leaf(root, "Action")
+    pairs = list(_as_pairs(form))
+    action = _first(pairs, "Action")
     if not action:
         raise errors.MissingAction("Missing Action")
-    version = _leaf(root, "Version") or NO_VERSION
+    version = _first(pairs, "Version") or NO_VERSION
     operation = spec.operation(action) if version == spec.api_version else None
     if operation is None:
         raise errors.InvalidAction(f"Could not find operation {action} for version {version}")
     shape = operation.input_shape
-    params = _read_structure(shape, root, "") if shape is not None else {}
+    params = _read_structure(shape, _build_tree(pairs, _member_names(shape)), "") if shape is not None else {}
     violations = find_violations(shape, params)
     if violations:
         raise errors.ValidationError(validation_message(violations))
@@ -156,6 +158,19 @@ def _as_pairs(form: Form) -> Iterable[tuple[str, str]]:
     return form
 
 
+def _first(pairs: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The value of the first ``name=`` parameter (a repeated key's first occurrence wins)."""
+    return next((value for key, value in pairs if key == name), None)
+
+
+@functools.cache
+def _member_names(shape: Shape) -> frozenset[str]:
+    """The top-level parameter names an input shape reads: every other parameter (the
+    signature's ``X-Amz-*``, ``Action``, ``Version``, unknown ones) is never looked at,
+    so no tree is built for it."""
+    return frozenset(member.serialization.get("name", name) for name, member in shape.members.items())
+
+
 class _Node:
     """One dotted-key segment of the form: ``Tags.member.1.Key`` is four nested nodes."""
 
@@ -166,9 +181,13 @@ class _Node:
         self.children: dict[str, _Node] = {}
 
 
-def _build_tree(pairs: Iterable[tuple[str, str]]) -> _Node:
+def _build_tree(pairs: Iterable[tuple[str, str]], names: frozenset[str] | None = None) -> _Node:
+    """The form as a tree of dotted keys; with ``names``, only keys whose first segment is
+    one of them."""
     root = _Node()
     for key, value in pairs:
+        if names is not None and key.partition(".")[0] not in names:
+            continue
         node = root
         for part in key.split("."):
             child = node.children.get(part)
@@ -178,11 +197,6 @@ def _build_tree(pairs: Iterable[tuple[str, str]]) -> _Node:
         if node.value is None:  # the first occurrence of a repeated key wins
             node.value = value
     return root
-
-
-def _leaf(node: _Node, name: str) -> str | None:
-    child = node.children.get(name)
-    return None if child is None else child.value
 
 
 _ABSENT = object()

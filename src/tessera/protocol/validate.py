@@ -25,6 +25,7 @@ Conventions copied from real AWS responses:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -123,15 +124,21 @@ def _check(shape: Shape, value: object, path: str, sensitive: bool, found: list[
 def _check_structure(
     shape: Shape, value: Mapping[str, object], path: str, sensitive: bool, found: list[Violation]
 ) -> None:
-    required = set(shape.required_members)
-    for name, member in shape.members.items():
-        child_path = member_path(path, name)
+    for name, member, required in _members(shape):
         item = value.get(name)
         if item is None:
-            if name in required:
-                found.append(Violation(child_path, None, False, "Member must not be null", "INPUT_REQUIRED"))
+            if required:
+                found.append(Violation(member_path(path, name), None, False, "Member must not be null", "INPUT_REQUIRED"))
             continue
-        _check(member, item, child_path, sensitive, found)
+        _check(member, item, member_path(path, name), sensitive, found)
+
+
+@functools.cache
+def _members(shape: Shape) -> tuple[tuple[str, Shape, bool], ...]:
+    """(name, shape, required) of each member in model order, read from the model once:
+    most members of a request are absent, and checking them should cost one lookup."""
+    required = set(shape.required_members)
+    return tuple((name, member, name in required) for name, member in shape.members.items())
 
 
 def _check_string(shape: Shape, value: str, path: str, sensitive: bool, found: list[Violation]) -> None:

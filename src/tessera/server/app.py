@@ -16,12 +16,12 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.audit.events import build_event
+from tessera.audit.ids import new_id
 from tessera.audit.sink import AuditWriter
 from tessera.auth.authenticate import AuthSettings, HttpRequest, verify
 from tessera.auth.caller import Caller
@@ -180,7 +180,7 @@ class TesseraApp:
             source_ip = headers[self.proxy_header].split(",")[0].strip()
         raw_query = scope.get("query_string", b"").decode("latin-1")
         return Exchange(
-            request_id=str(uuid.uuid4()),
+            request_id=new_id(),
             started=time.perf_counter(),
             method=method,
             path=scope.get("raw_path", path.encode()).decode("latin-1") if scope.get("raw_path") else path,

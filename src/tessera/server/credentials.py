@@ -17,6 +17,7 @@ from tessera.auth.tokens import check_expiry, unseal
 from tessera.errors import InvalidClientTokenId
 from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
+from tessera.services.state import AccountState
 from tessera.services.sts import session_caller
 
 
@@ -33,6 +34,9 @@ class CredentialResolver:
         # unsealing costs ~20 µs; a token seen before is served from here (expiry is
         # still checked on every request, and the signature is always verified)
         self._claims: dict[tuple[str, str], SessionClaims] = {}
+        # a long-term key's answer, valid while its account's state is the same object
+        # (any write to the account installs a new one: key status, user, secret …)
+        self._long_term_answers: dict[str, tuple[AccountState, ResolvedCredential]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, access_key_id: str, security_token: str | None) -> ResolvedCredential:
@@ -59,8 +63,21 @@ class CredentialResolver:
 
     def _long_term(self, access_key_id: str) -> ResolvedCredential:
         account = self._runtime.view.account_for_key(access_key_id)
-        record = account.access_keys.get(access_key_id) if account is not None else None
-        if account is None or record is None or record.get("status") != "Active":
+        if account is None:
+            raise InvalidClientTokenId()
+        known = self._long_term_answers.get(access_key_id)
+        if known is not None and known[0] is account:
+            return known[1]
+        resolved = self._resolve_long_term(access_key_id, account)
+        with self._lock:
+            if len(self._long_term_answers) > 100_000:
+                self._long_term_answers.clear()
+            self._long_term_answers[access_key_id] = (account, resolved)
+        return resolved
+
+    def _resolve_long_term(self, access_key_id: str, account: AccountState) -> ResolvedCredential:
+        record = account.access_keys.get(access_key_id)
+        if record is None or record.get("status") != "Active":
             raise InvalidClientTokenId()
         secret = self._secret(access_key_id, record["secret_sealed"])
         user_name = record.get("user") or ""

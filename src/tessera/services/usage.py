@@ -23,6 +23,7 @@ from tessera.store.base import Store
 ACCESS_KEY = "access_key"
 ROLE = "role"
 UsageKey = tuple[str, str, str]
+Note = tuple[dt.datetime, str, str]  # when, service ("" for roles), region
 
 
 def _iso(when: dt.datetime) -> str:
@@ -32,8 +33,8 @@ def _iso(when: dt.datetime) -> str:
 class UsageTracker:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._pending: dict[UsageKey, dict[str, Any]] = {}
-        self._flushing: dict[UsageKey, dict[str, Any]] = {}  # being written: still visible to readers
+        self._pending: dict[UsageKey, Note] = {}
+        self._flushing: dict[UsageKey, Note] = {}  # being written: still visible to readers
         self._lock = threading.Lock()
 
     def note(self, caller: Caller, service: str, region: str, when: dt.datetime) -> None:
@@ -41,13 +42,12 @@ class UsageTracker:
         session = caller.session
         if session is None:
             key: UsageKey = (caller.account, ACCESS_KEY, caller.access_key_id)
-            note: dict[str, Any] = {"date": _iso(when), "service": service, "region": region}
         elif session.kind == "assumed-role" and session.role_id:
-            key, note = (session.account, ROLE, session.role_id), {"date": _iso(when), "region": region}
+            key, service = (session.account, ROLE, session.role_id), ""
         else:
             return
         with self._lock:
-            self._pending[key] = note
+            self._pending[key] = (when, service, region)
 
     def flush(self) -> None:
         """Write the notes taken since the last flush. They stay visible to ``last_use``
@@ -58,7 +58,7 @@ class UsageTracker:
             self._flushing = batch
         try:
             if batch:
-                self._store.put_usage([(scope, kind, key, data) for (scope, kind, key), data in batch.items()])
+                self._store.put_usage([(*key, _document(note)) for key, note in batch.items()])
         except Exception:
             with self._lock:
                 self._pending = {**batch, **self._pending}
@@ -72,4 +72,13 @@ class UsageTracker:
         wanted = (account, kind, key)
         with self._lock:
             noted = self._pending.get(wanted) or self._flushing.get(wanted)
-        return noted if noted is not None else self._store.get_usage(account, kind, key)
+        return _document(noted) if noted is not None else self._store.get_usage(account, kind, key)
+
+
+def _document(note: Note) -> dict[str, Any]:
+    """The stored form: ``{"date", "region"}`` plus ``"service"`` for access keys."""
+    when, service, region = note
+    document: dict[str, Any] = {"date": _iso(when), "region": region}
+    if service:
+        document["service"] = service
+    return document

@@ -37,11 +37,15 @@ VECTORS = {
 
 
 def tessera_steps(server: HttpRequest) -> tuple[str, str]:
+    query = presign.read_presigned(server.raw_query)
+    assert query is not None
+    params = query.params
+    creq = presign.canonical_request_of(server.method, server.path, query, server.headers, sigv4.payload_hash(server.body))
     pairs = sigv4.query_pairs(server.raw_query)
-    params = presign.parse_presigned(pairs)
-    creq = presign.presigned_canonical_request(
-        server.method, server.path, pairs, server.headers, params, sigv4.payload_hash(server.body)
+    decoded = presign.presigned_canonical_request(
+        server.method, server.path, pairs, server.headers, presign.parse_presigned(pairs), sigv4.payload_hash(server.body)
     )
+    assert decoded == creq, "the pair-decoding path disagrees with read_presigned"
     return creq, sigv4.string_to_sign(params.timestamp, params.credential.scope, creq)
 
 
@@ -137,6 +141,21 @@ def test_every_missing_presign_parameter_is_listed_in_order():
         " ".join(f"AWS query-string parameters must include '{name}'." for name in REQUIRED)
         + " Re-examine the query-string parameters."
     )
+
+
+def test_query_sent_in_another_encoding_reads_the_same(presigned):
+    request, _ = presigned
+    raw = request.raw_query if isinstance(request.raw_query, str) else request.raw_query.decode()
+    assert "%2F" in raw and sigv4.sent_pairs(raw) is not None
+    lower_hex = raw.replace("%2F", "%2f")
+    assert sigv4.sent_pairs(lower_hex) is None
+    assert presign.read_presigned(lower_hex) == presign.read_presigned(raw)
+
+
+def test_query_without_x_amz_algorithm_is_not_read_as_presigned():
+    assert presign.read_presigned("Action=GetCallerIdentity&X-Amz-Signature=00") is None
+    assert presign.read_presigned("Action=GetCallerIdentity&X-Amz-Signature=0+0") is None
+    assert presign.read_presigned("") is None
 
 
 def test_query_without_x_amz_algorithm_is_not_presigned():

@@ -110,6 +110,44 @@ def test_excluded_parameter_is_left_out():
     assert sigv4.canonical_query_string("X-Amz-Signature=abc&a=1", exclude={b"X-Amz-Signature"}) == "a=1"
 
 
+SENT_FORMS = {
+    "sdk-encoded": ("Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr", True),
+    "utf8-escapes": ("a=%C3%A9", True),
+    "empty-value": ("a=&b=1", True),
+    "lower-case-hex": ("a=%c3%a9", False),
+    "unreserved-escaped": ("a=%41", False),
+    "plus": ("a=b+c", False),
+    "reserved-unescaped": ("a=b/c", False),
+    "equals-in-value": ("a=b=c", False),
+    "no-equals": ("flag&a=1", False),
+    "empty-item": ("a=1&&b=2", False),
+    "bad-escape": ("a=%zz", False),
+    "non-ascii": ("a=é", False),
+}
+
+
+@pytest.mark.parametrize(("raw", "canonical"), SENT_FORMS.values(), ids=SENT_FORMS.keys())
+def test_only_an_already_canonical_query_is_taken_as_sent(raw, canonical):
+    assert (sigv4.sent_pairs(raw) is not None) is canonical
+    assert (sigv4.sent_pairs(raw.encode()) is not None) is canonical
+
+
+def test_long_query_that_is_not_canonical_is_rejected_without_backtracking():
+    # a regex that can split the run of letters many ways would not finish this
+    assert sigv4.sent_pairs("a=" + "b" * 400 + "%2f") is None
+    assert sigv4.sent_pairs(("a=" + "b" * 64 + "&") * 64 + "c") is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="aZ09-_.~=&%+/:éAFaf", max_size=24), st.sampled_from([(), (b"a",), (b"X-Amz-Signature",)]))
+def test_canonical_form_as_sent_agrees_with_decoding_and_encoding_again(raw, exclude):
+    slow = sigv4.canonical_query_from_pairs(sigv4.query_pairs(raw), exclude)
+    assert sigv4.canonical_query_string(raw, exclude) == slow
+    sent = sigv4.sent_pairs(raw)
+    if sent is not None:
+        assert sigv4.canonical_query_from_sent(sent, exclude) == slow
+
+
 # --- Canonical headers ----------------------------------------------------------------
 
 

@@ -85,6 +85,31 @@ def test_sealing_twice_gives_different_tokens(keyring):
     assert seal(ROLE_SESSION, keyring.current) != seal(ROLE_SESSION, keyring.current)
 
 
+# Sealed by the version-1 codec (an object of short field names, zlib-compressed) under
+# TokenKey("k1", b"\x07" * 32): tokens issued before an upgrade keep opening after it.
+VERSION_1_TOKEN = (
+    "AQJrMVMj4vgy9G9LGH4bDOaA7xd333SS-_CpvW8P-ASuC5o28mwqY0bizaBAloE2ag45qRAkOJ7ZTlURYVCDhpW4ARzHIBeZhJA1v4UqEG3q2"
+    "JJ7152BgX8htl6MlMOMqzam5bpZv-1DzWF3ZWRP1Y3GAmwRdyb3c0L7VwhnVOTNsN-DQmt4-1vyxTU2jZ5AwZ-hGtY1SkrQqrqYOaPH8WnDti"
+    "4e4aKl61EjWVlE9vzXq2oTCqpVaXyk5t9Vms7Mu1bssTYlPvSNUnCQrgONYOfOMIK1E0MCyTRndA11JESvYw"
+)
+
+
+def test_version_1_token_still_opens():
+    keyring = Keyring((TokenKey("k1", b"\x07" * 32, NOW),), "k1")
+    expected = dataclasses.replace(
+        ROLE_SESSION,
+        tags=(SessionTag("team", "blue"),),
+        transitive_tag_keys=("team",),
+        mfa_authenticated=True,
+        mfa_auth_time=NOW,
+    )
+    assert unseal(VERSION_1_TOKEN, keyring, ASIA) == expected
+
+
+def test_new_tokens_use_version_2(keyring):
+    assert raw(seal(ROLE_SESSION, keyring.current))[0] == 2
+
+
 def test_large_session_policy_is_compressed(keyring):
     policy = '{"Version":"2012-10-17","Statement":[' + ",".join(
         f'{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket-{i}/*"}}' for i in range(40)
@@ -151,7 +176,7 @@ FOREIGN = {
     "non-ascii": "tökén",
     "standard-base64-alphabet": "AQJrMQ+/" * 10,
     "too-long": "A" * (MAX_TOKEN_LENGTH + 1),
-    "wrong-version": encode(b"\x02\x02k1" + b"\x00" * 40),
+    "wrong-version": encode(b"\x09\x02k1" + b"\x00" * 40),
 }
 
 
