@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -482,9 +483,14 @@ def _dump(document: Mapping[str, Any]) -> str:
     return json.dumps(dict(document), separators=(",", ":"), sort_keys=True, allow_nan=False)
 
 
+_UTC_SECOND = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
 def _utc_second(moment: str) -> str:
     """An ISO-8601 time as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (naive means UTC), so that
     stored times and query bounds compare correctly as text."""
+    if isinstance(moment, str) and _UTC_SECOND.fullmatch(moment):
+        return moment  # already in that form: the audit trail's own events always are
     try:
         parsed = _dt.datetime.fromisoformat(moment)
     except (TypeError, ValueError) as exc:
@@ -506,7 +512,8 @@ def _audit_row(event: Mapping[str, Any]) -> dict[str, Any]:
         "access_key_id": identity.get("accessKeyId"),
         "event_name": str(event["eventName"]),
         "error_code": event.get("errorCode"),
-        "body": _dump(event),
+        # insertion order, not sorted: events are written once per request and read rarely
+        "body": json.dumps(event, separators=(",", ":"), allow_nan=False),
     }
 
 
