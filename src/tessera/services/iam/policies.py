@@ -45,6 +45,7 @@ from tessera.services.iam.managed import (
 )
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
+    authorize_creation,
     merge_tags,
     remove_tags,
     request_tag_context,
@@ -174,9 +175,7 @@ def create_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
     path = params.get("Path") or "/"
     arn = f"arn:aws:iam::{account}:policy{path}{name}"
     tags = validate_request_tags(params.get("Tags") or [])
-    ctx.authorize("iam:CreatePolicy", arn, context=request_tag_context(tags))
-    if tags:
-        ctx.authorize("iam:TagPolicy", arn, context=request_tag_context(tags))
+    authorize_creation(ctx, "iam:CreatePolicy", "iam:TagPolicy", arn, tags)
     text = params["PolicyDocument"]
     parse_document(text, PolicyType.IDENTITY, arn)
     check_size([text], quotas.MANAGED_POLICY_SIZE, POLICY_SIZE_MESSAGE)

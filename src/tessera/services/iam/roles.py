@@ -34,6 +34,7 @@ from tessera.services.iam.entities import (
 from tessera.services.iam.managed import require_attachable
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
+    authorize_creation,
     merge_tags,
     remove_tags,
     request_tag_context,
@@ -86,12 +87,7 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     arn = entity_arn(account, R.ROLE, path, name)
     tags = validate_request_tags(params.get("Tags") or [])
     boundary = params.get("PermissionsBoundary")
-    context = request_tag_context(tags)
-    if boundary:
-        context["iam:PermissionsBoundary"] = boundary
-    ctx.authorize("iam:CreateRole", arn, context=context)
-    if tags:
-        ctx.authorize("iam:TagRole", arn, context=request_tag_context(tags))
+    authorize_creation(ctx, "iam:CreateRole", "iam:TagRole", arn, tags, boundary)
     trust = params["AssumeRolePolicyDocument"]
     check_trust_policy(ctx, trust, arn)
     with ctx.write(account) as tx:

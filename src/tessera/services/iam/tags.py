@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tessera.errors import InvalidInputException, LimitExceededException
+from tessera.services.context import OperationContext
 from tessera.services.iam import quotas
 
 Tag = dict[str, str]
@@ -57,6 +58,25 @@ def request_tag_context(tags: Sequence[Mapping[str, str]]) -> dict[str, object]:
     context: dict[str, object] = {f"aws:RequestTag/{t['Key']}": t["Value"] for t in tags}
     context["aws:TagKeys"] = [t["Key"] for t in tags]
     return context
+
+
+def authorize_creation(
+    ctx: OperationContext,
+    action: str,
+    tag_action: str,
+    arn: str,
+    tags: Sequence[Mapping[str, str]],
+    boundary: str | None = None,
+) -> None:
+    """Authorize a Create* call as AWS does: the action itself with the tags passed (and
+    ``iam:PermissionsBoundary`` when one is set), plus the Tag* action when tags are
+    passed, both on the new entity's ARN."""
+    context = request_tag_context(tags)
+    if boundary:
+        context["iam:PermissionsBoundary"] = boundary
+    ctx.authorize(action, arn, context=context)
+    if tags:
+        ctx.authorize(tag_action, arn, context=request_tag_context(tags))
 
 
 def tag_keys_context(keys: Sequence[str]) -> dict[str, object]:

@@ -30,6 +30,7 @@ from tessera.services.iam.entities import (
 from tessera.services.iam.managed import require_attachable
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
+    authorize_creation,
     merge_tags,
     remove_tags,
     request_tag_context,
@@ -47,12 +48,7 @@ def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     arn = entity_arn(account, R.USER, path, name)
     tags = validate_request_tags(params.get("Tags") or [])
     boundary = params.get("PermissionsBoundary")
-    context = request_tag_context(tags)
-    if boundary:
-        context["iam:PermissionsBoundary"] = boundary
-    ctx.authorize("iam:CreateUser", arn, context=context)
-    if tags:
-        ctx.authorize("iam:TagUser", arn, context=request_tag_context(tags))
+    authorize_creation(ctx, "iam:CreateUser", "iam:TagUser", arn, tags, boundary)
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.USER)), quotas.USERS_PER_ACCOUNT, "UsersPerAccount")
         if boundary:
