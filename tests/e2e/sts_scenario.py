@@ -51,6 +51,15 @@ def message_of(call: Callable[[], Any]) -> str:
     return str(refusal(call)["Error"]["Message"])
 
 
+def reason_of(server: TesseraServer, call: Callable[[], Any]) -> str:
+    """Why ``call`` was refused, read from the decodable authorization message the
+    refusal carries (decoded by the account's root user, who may decode it)."""
+    headers = refusal(call)["ResponseMetadata"]["HTTPHeaders"]
+    decoded = server.client("sts").decode_authorization_message(
+        EncodedMessage=headers["x-amzn-authorization-message"])["DecodedMessage"]
+    return " ".join(json.loads(decoded)["failures"]["items"])
+
+
 class Scenario:
     """Users, roles and clients with names unique to one test on a module-shared server."""
 

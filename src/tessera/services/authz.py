@@ -191,7 +191,10 @@ def authorize(
     ctx.decisions.append(decision)
     ctx.runtime.metrics.decision(decision.result.value)
     if not decision.allowed:
-        error = access_denied(caller, action, resource, decision)
+        # STS answers a refused role assumption without saying which policy refused it
+        # (observed AWS text ends at the role ARN); the encoded message still explains.
+        trust = resource_policy is not None and resource_policy.type is PolicyType.TRUST
+        error = access_denied(caller, action, resource, decision, explain=not trust)
         error.request = request  # type: ignore[attr-defined]  # for the encoded authorization message
         raise error
     return decision
@@ -239,12 +242,16 @@ def refuse_session_kind(ctx: "OperationContext", action: str, resource: str) -> 
         raise refusal
 
 
-def access_denied(caller: Caller, action: str, resource: str, decision: Decision | None) -> AccessDenied:
+def access_denied(
+    caller: Caller, action: str, resource: str, decision: Decision | None, *, explain: bool = True
+) -> AccessDenied:
+    """AWS's AccessDenied: "User: ARN is not authorized to perform: ACTION on resource:
+    ARN", followed, when ``explain``, by the decision's "because …"/"with …" clause."""
     shown = caller.arn
     if caller.kind == "assumed-role" and caller.session is not None:
         shown = assumed_role_arn(caller.account, caller.session.role_name, caller.session.session_name)
     message = f"User: {shown} is not authorized to perform: {action} on resource: {resource}"
-    if decision is not None:
+    if decision is not None and explain:
         message += decision.message_suffix
     error = AccessDenied(message)
     error.decision = decision  # type: ignore[attr-defined]

@@ -105,7 +105,7 @@ def test_explicit_deny_in_identity_policy_beats_direct_trust(world: World) -> No
     role = world.add_role("R", doc(trust({"AWS": ALICE_ARN})))
     with pytest.raises(AccessDenied) as denied:
         world.call(alice, "AssumeRole", RoleArn=role, RoleSessionName="s")
-    assert "explicit deny" in denied.value.message
+    assert "explicit deny" in denied.value.decision.reason
 
 
 class TestCrossAccount:
@@ -394,7 +394,7 @@ class TestSessions:
         new = world.assume(alice, role)
         with pytest.raises(AccessDenied) as denied:
             world.call(old, "GetAccessKeyInfo", AccessKeyId="AKIAROOTROOTROOT0001")
-        assert "explicit deny" in denied.value.message
+        assert "explicit deny" in denied.value.decision.reason
         assert world.call(new, "GetAccessKeyInfo", AccessKeyId="AKIAROOTROOTROOT0001") == {"Account": A}
 
     def test_credentials_are_distinct_per_call(self, world: World) -> None:

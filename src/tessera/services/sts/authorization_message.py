@@ -108,7 +108,9 @@ def _decoded_document(caller: Caller, request: Request, decision: Decision) -> d
         "allowed": decision.allowed,
         "explicitDeny": decision.result is DecisionResult.EXPLICIT_DENY,
         "matchedStatements": {"items": statements},
-        "failures": {"items": []},
+        # why it was refused ("no identity-based policy allows …"): the text IAM puts after
+        # "because" in its own messages, and STS leaves out of AssumeRole refusals
+        "failures": {"items": [decision.reason] if decision.reason else []},
         "context": {
             "principal": {"id": caller.user_id, "name": caller.name, "arn": caller.arn},
             "action": request.action,
