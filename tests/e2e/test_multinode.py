@@ -1,0 +1,63 @@
+"""Several nodes on one PostgreSQL database: a write on one node reaches the others'
+in-memory views within the poll interval, and sessions minted on one node work on all."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from serverproc import Credentials, TesseraServer
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``check`` until it holds: the other node refreshes every 0.2 s here."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("the other node did not see the change in time")
+        time.sleep(0.05)
+
+
+def authenticates(node: TesseraServer, creds: Credentials) -> bool:
+    try:
+        node.client("sts", creds).get_caller_identity()
+        return True
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "InvalidClientTokenId"
+        return False
+
+
+def test_two_nodes_share_state_and_sessions(fresh_server: Any) -> None:
+    first: TesseraServer = fresh_server("postgres")
+    second = TesseraServer(data_dir=first.data_dir, database_url=first.database_url).start()
+    try:
+        iam_first = first.client("iam")
+        creds = first.make_user("shared", {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+        eventually(lambda: authenticates(second, creds))
+
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"AWS": f"arn:aws:iam::{first.account_id}:user/shared"}}]}
+        iam_first.create_role(RoleName="shared-role", AssumeRolePolicyDocument=json.dumps(trust))
+        role_arn = f"arn:aws:iam::{first.account_id}:role/shared-role"
+
+        def assumed_on_second() -> bool:
+            try:
+                second.client("sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="across")
+                return True
+            except ClientError:
+                return False
+
+        eventually(assumed_on_second)
+        session = Credentials.from_response(
+            first.client("sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="minted-on-first")["Credentials"])
+        assert second.client("sts", session).get_caller_identity()["Arn"].endswith("/shared-role/minted-on-first")
+
+        iam_first.update_access_key(UserName="shared", AccessKeyId=creds.access_key_id, Status="Inactive")
+        eventually(lambda: not authenticates(second, creds))
+    finally:
+        second.stop()
