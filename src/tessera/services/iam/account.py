@@ -7,6 +7,7 @@ from typing import Any
 
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
+from tessera.services.trust import effective_trust_policy
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     boundary_shape,
@@ -115,7 +116,7 @@ def _role_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any
         "RoleId": rec["id"],
         "Arn": rec["arn"],
         "CreateDate": parse_time(rec["created"]),
-        "AssumeRolePolicyDocument": rec["trust_policy"],
+        "AssumeRolePolicyDocument": effective_trust_policy(ctx.runtime.view, rec),
         "InstanceProfileList": [],
         "RolePolicyList": _inline(rec),
         "AttachedManagedPolicies": _attached(ctx, rec),

@@ -12,6 +12,7 @@ from tessera.errors import DeleteConflictException, MalformedPolicyDocumentExcep
 from tessera.policy import Policy, PolicyType
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
+from tessera.services.trust import effective_trust_policy, principal_ids
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
@@ -89,7 +90,7 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     boundary = params.get("PermissionsBoundary")
     authorize_creation(ctx, "iam:CreateRole", "iam:TagRole", arn, tags, boundary)
     trust = params["AssumeRolePolicyDocument"]
-    check_trust_policy(ctx, trust, arn)
+    bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, trust, arn))
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.ROLE)), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
         if boundary:
@@ -101,6 +102,7 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             "arn": arn,
             "created": iso(ctx.now),
             "trust_policy": trust,
+            "principal_ids": bound,
             "description": params.get("Description") or "",
             "max_session_duration": params.get("MaxSessionDuration") or DEFAULT_MAX_SESSION_DURATION,
             "boundary": boundary or None,
@@ -118,7 +120,8 @@ def get_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     name = params["RoleName"]
     ctx.authorize("iam:GetRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
     rec = require_view(ctx, ROLE, name)
-    return {"Role": role_shape(rec, last_used=last_use(ctx, "role", rec["id"]))}
+    shown = {**rec, "trust_policy": effective_trust_policy(ctx.runtime.view, rec)}
+    return {"Role": role_shape(shown, last_used=last_use(ctx, "role", rec["id"]))}
 
 
 @operation("iam", "ListRoles", read_only=True)
@@ -127,7 +130,7 @@ def list_roles(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.authorize("iam:ListRoles", entity_arn(account_of(ctx), R.ROLE, prefix or "/", ""))
     roles = [r for r in view_records(ctx, R.ROLE) if path_matches(r["path"], prefix)]
     page = paginate(roles, lambda r: r["name"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Roles", lambda r: role_shape(r, full=False))
+    return page.output("Roles", lambda r: role_shape({**r, "trust_policy": effective_trust_policy(ctx.runtime.view, r)}, full=False))
 
 
 def _update(ctx: OperationContext, action: str, name: str, changes: dict[str, Any]) -> Record:
@@ -162,11 +165,12 @@ def update_assume_role_policy(ctx: OperationContext, params: dict[str, Any]) -> 
     name, text = params["RoleName"], params["PolicyDocument"]
     arn = known_arn(ctx, ROLE, name)
     ctx.authorize("iam:UpdateAssumeRolePolicy", arn, context=target_tags(ctx, ROLE, name))
-    check_trust_policy(ctx, text, arn)
+    bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, text, arn))
     account = account_of(ctx)
     with ctx.write(account) as tx:
         rec = require(tx, account, ROLE, name)
         rec["trust_policy"] = text
+        rec["principal_ids"] = bound
         tx.update(account, R.ROLE, rec["name"].lower(), rec)
     return {}
 

@@ -33,6 +33,7 @@ from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.mfa import authenticate_mfa, mfa_requested
 from tessera.services.sts.session_policies import packed_policy_size, session_policies
 from tessera.services.sts.session_tags import SessionTags, session_tags
+from tessera.services.trust import effective_trust_policy
 
 DEFAULT_DURATION = 3600
 CHAINED_MAX_DURATION = 3600
@@ -130,7 +131,8 @@ def target_role(runtime: Runtime, role_arn: str) -> TargetRole:
     record = account.role(name) if account is not None else None
     if record is None or record["arn"] != role_arn:
         return TargetRole(role_arn, account_id, runtime.view.policies.get(NO_TRUST, PolicyType.TRUST, "no-such-role"), None)
-    trust = runtime.view.policies.get(record["trust_policy"], PolicyType.TRUST, record["arn"])
+    text = effective_trust_policy(runtime.view, record)  # names of deleted principals no longer match
+    trust = runtime.view.policies.get(text, PolicyType.TRUST, record["arn"])
     return TargetRole(role_arn, account_id, trust, record)
 
 
