@@ -165,13 +165,18 @@ class StateView:
         return state.generation if state else -1
 
     def _install_account(self, state: AccountState) -> None:
+        """Readers take no lock, so every step leaves a consistent answer: keys of the new
+        state are indexed before the state is installed, and only keys it no longer has
+        are dropped afterwards (dropping all and re-adding left a moment in which a live
+        key was unknown, and a request signed with it failed as InvalidClientTokenId)."""
         old = self._accounts.get(state.account_id)
-        if old is not None:
-            for key_id in old.access_keys:
-                self._key_index.pop(key_id, None)
         for key_id in state.access_keys:
             self._key_index[key_id] = state.account_id
         self._accounts[state.account_id] = state
+        if old is not None:
+            for key_id in old.access_keys:
+                if key_id not in state.access_keys:
+                    self._key_index.pop(key_id, None)
 
     def _install_global(self, generation: int, recs: Iterable[Record]) -> None:
         self._global = AccountState(GLOBAL, generation, {})
