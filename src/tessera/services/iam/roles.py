@@ -33,13 +33,10 @@ from tessera.services.iam.entities import (
     view_records,
 )
 from tessera.services.iam.managed import require_attachable
+from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     authorize_creation,
-    merge_tags,
-    remove_tags,
-    request_tag_context,
-    tag_keys_context,
     validate_request_tags,
 )
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
@@ -191,34 +188,14 @@ def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("iam", "TagRole")
 def tag_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["RoleName"]
-    tags = validate_request_tags(params["Tags"])
-    context = {**target_tags(ctx, ROLE, name), **request_tag_context(tags)}
-    ctx.authorize("iam:TagRole", known_arn(ctx, ROLE, name), context=context)
-    with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
-        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"role {rec['name']}")
-        tx.update(account, R.ROLE, rec["name"].lower(), rec)
-    return {}
+    return tag_entity(ctx, params, ROLE)
 
 
 @operation("iam", "UntagRole")
 def untag_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["RoleName"]
-    keys = list(params["TagKeys"])
-    context = {**target_tags(ctx, ROLE, name), **tag_keys_context(keys)}
-    ctx.authorize("iam:UntagRole", known_arn(ctx, ROLE, name), context=context)
-    with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
-        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
-        tx.update(account, R.ROLE, rec["name"].lower(), rec)
-    return {}
+    return untag_entity(ctx, params, ROLE)
 
 
 @operation("iam", "ListRoleTags", read_only=True)
 def list_role_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["RoleName"]
-    ctx.authorize("iam:ListRoleTags", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
-    rec = require_view(ctx, ROLE, name)
-    page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Tags")
+    return list_entity_tags(ctx, params, ROLE)

@@ -28,13 +28,10 @@ from tessera.services.iam.entities import (
     view_records,
 )
 from tessera.services.iam.managed import require_attachable
+from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     authorize_creation,
-    merge_tags,
-    remove_tags,
-    request_tag_context,
-    tag_keys_context,
     validate_request_tags,
 )
 from tessera.services.ids import USER_PREFIX, new_unique_id
@@ -173,34 +170,14 @@ def _target_tags(ctx: OperationContext, name: str) -> dict[str, object]:
 
 @operation("iam", "TagUser")
 def tag_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["UserName"]
-    tags = validate_request_tags(params["Tags"])
-    context = {**_target_tags(ctx, name), **request_tag_context(tags)}
-    ctx.authorize("iam:TagUser", known_arn(ctx, USER, name), context=context)
-    with ctx.write(account) as tx:
-        rec = require(tx, account, USER, name)
-        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"user {rec['name']}")
-        tx.update(account, R.USER, rec["name"].lower(), rec)
-    return {}
+    return tag_entity(ctx, params, USER)
 
 
 @operation("iam", "UntagUser")
 def untag_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["UserName"]
-    keys = list(params["TagKeys"])
-    context = {**_target_tags(ctx, name), **tag_keys_context(keys)}
-    ctx.authorize("iam:UntagUser", known_arn(ctx, USER, name), context=context)
-    with ctx.write(account) as tx:
-        rec = require(tx, account, USER, name)
-        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
-        tx.update(account, R.USER, rec["name"].lower(), rec)
-    return {}
+    return untag_entity(ctx, params, USER)
 
 
 @operation("iam", "ListUserTags", read_only=True)
 def list_user_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["UserName"]
-    ctx.authorize("iam:ListUserTags", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
-    rec = require_view(ctx, USER, name)
-    page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Tags")
+    return list_entity_tags(ctx, params, USER)
