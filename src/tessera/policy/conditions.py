@@ -261,8 +261,8 @@ def string_like(value: object, compiled: Compiled, context: Mapping[str, object]
 
 
 def arn_like(value: object, compiled: Compiled, context: Mapping[str, object]) -> bool:
-    text = as_string(value)
-    return text is not None and any(p.matches(text, context) for p in compiled)  # type: ignore[attr-defined]
+    """Compiled into ARN patterns (matched part by part), tested as StringLike is."""
+    return string_like(value, compiled, context)
 
 
 def _numeric(compare: Callable[[Decimal, Decimal], bool]) -> Test:
@@ -294,18 +294,8 @@ date_greater_than_equals = _date(lambda r, p: r >= p)
 
 
 def bool_(value: object, compiled: Compiled, context: Mapping[str, object]) -> bool:
-    text = as_string(value)
-    if text is None:
-        return False
-    text = text.lower()
-    literals, templates = compiled
-    if text in literals:  # type: ignore[operator]
-        return True
-    for template in templates:  # type: ignore[attr-defined]
-        resolved = template.resolve_literal(context)
-        if resolved is not None and resolved.lower() == text:
-            return True
-    return False
+    """"true"/"false" compared as StringEqualsIgnoreCase compares (compiled to lower case)."""
+    return string_equals_ignore_case(value, compiled, context)
 
 
 def binary_equals(value: object, compiled: Compiled, context: Mapping[str, object]) -> bool:
