@@ -13,7 +13,10 @@ Servers, all measured in the same run:
   store before start (``bench/seed.py``), AssumeRole aimed at one of them;
 * ``moto``: ``moto_server`` given the same user, policy and role through boto3;
 * ``ceiling``: ``bench/ceiling.py``, a fixed XML body from uvicorn + httptools + uvloop,
-  one worker: what the stack itself costs.
+  one worker: what the stack itself costs;
+* ``floor``: ``bench/floor.py`` on the same stack, doing only the checks no shortcut
+  may skip (the SigV4 signature; for AssumeRole the trust and identity decisions and a
+  sealed session): what any correct server on this stack can reach at best.
 
 A run with any refused response (status ≥ 400) or socket error is reported but is not a
 result: the targets it feeds are "not met". Output: a table on stdout and
@@ -48,6 +51,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from bench import seed, servers, wrk
+from tessera.auth import tokens
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -62,7 +66,7 @@ CALLER_IDENTITY = "GetCallerIdentity"
 FIXED = "fixed body"
 OPERATIONS = (ASSUME_ROLE, CALLER_IDENTITY)
 EXPECTED_ROOT = {ASSUME_ROLE: b"<AssumeRoleResponse", CALLER_IDENTITY: b"<GetCallerIdentityResponse"}
-TESSERA, TESSERA_SCALE, MOTO, CEILING = "tessera", "tessera-scale", "moto", "ceiling"
+TESSERA, TESSERA_SCALE, MOTO, CEILING, FLOOR = "tessera", "tessera-scale", "moto", "ceiling", "floor"
 BASE_EXPIRES = 1800
 """Seconds a pre-signed URL lives (plus its index, which makes each URL distinct); the
 whole run ends long before the first one expires."""
@@ -331,6 +335,28 @@ def bench_ceiling(settings: Settings, work: Path) -> ServerReport:
     return report
 
 
+def bench_floor(settings: Settings, work: Path) -> ServerReport:
+    """The floor app with a key pair of its own, sent the same kind of requests."""
+    report = ServerReport(FLOOR)
+    report.notes.append("SigV4 + (AssumeRole) trust and identity decisions + sealed session; nothing else")
+    from bench import floor  # it reads this module's policies
+
+    principal = Principal(
+        tokens.new_access_key_id("AKIA", account=ACCOUNT), tokens.new_secret_access_key(),
+        f"arn:aws:iam::{ACCOUNT}:role/{seed.role_names(settings.roles)[-1]}",
+    )
+    port = servers.free_port()
+    command = [
+        executable("uvicorn"), "bench.floor:app", "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--workers", "1",
+        "--no-access-log", "--no-server-header", "--no-date-header", "--log-level", "warning",
+    ]
+    env = {floor.KEY_ID_VARIABLE: principal.access_key_id, floor.SECRET_VARIABLE: principal.secret_access_key}
+    with servers.start(FLOOR, command, port=port, health_path="/", log_dir=work, cwd=REPO, env=env) as server:
+        run_operations(report, server, principal, settings, work)
+    return report
+
+
 def bench_moto(settings: Settings, work: Path) -> ServerReport:
     """moto routes a request to a service by the Authorization header's credential
     scope only (a pre-signed URL alone lands in S3) and verifies no signature, so its
@@ -398,9 +424,14 @@ class Target:
     value: float | None
     met: bool
     why: str = ""
+    floor: float | None = None
+    """What the floor app reached on the same measure: the best any correct server can."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "goal": self.goal, "value": self.value, "met": self.met, "why": self.why}
+        return {
+            "name": self.name, "goal": self.goal, "value": self.value, "met": self.met, "why": self.why,
+            "floor": self.floor,
+        }
 
 
 class Results:
@@ -427,20 +458,24 @@ class Results:
 
 
 def throughput_target(
-    results: Results, name: str, goal: str, pair: tuple[str, str], operation: str, floor: float
+    results: Results, name: str, goal: str, pair: tuple[str, str], operation: str, least: float
 ) -> Target:
     ratio = results.ratio(pair[0], pair[1], operation, 16)
+    bound = results.ratio(FLOOR, pair[1], operation, 16) if pair[0] == TESSERA else None
+    bound = None if bound is None else round(bound, 3)
     if ratio is None:
-        return Target(name, goal, None, False, _missing_reason(results, pair, operation, 16))
-    return Target(name, goal, round(ratio, 3), ratio >= floor)
+        return Target(name, goal, None, False, _missing_reason(results, pair, operation, 16), bound)
+    return Target(name, goal, round(ratio, 3), ratio >= least, floor=bound)
 
 
 def latency_target(results: Results, operation: str, limit_ms: float) -> Target:
     name, goal = f"{operation} p99 at c=64", f"< {limit_ms:g} ms"
     m = results.get(TESSERA, operation, 64)
+    best = results.get(FLOOR, operation, 64)
+    bound = best.result.p99_ms if best is not None and best.result.clean else None
     if m is None or not m.result.clean:
-        return Target(name, goal, None, False, _missing_reason(results, (TESSERA,), operation, 64))
-    return Target(name, goal, m.result.p99_ms, m.result.p99_ms < limit_ms)
+        return Target(name, goal, None, False, _missing_reason(results, (TESSERA,), operation, 64), bound)
+    return Target(name, goal, m.result.p99_ms, m.result.p99_ms < limit_ms, floor=bound)
 
 
 def _missing_reason(results: Results, names: Sequence[str], operation: str, concurrency: int) -> str:
@@ -476,7 +511,7 @@ def table(results: Results, concurrency: Sequence[int]) -> str:
             f"{'non-2xx':>8} {'cpu':>5} {'/ceiling':>9} {'/moto':>7}")
     lines = [head, "-" * len(head)]
     rows: list[tuple[str, str]] = [(CEILING, FIXED)] + [
-        (server, op) for op in OPERATIONS for server in (TESSERA, TESSERA_SCALE, MOTO)
+        (server, op) for op in OPERATIONS for server in (FLOOR, TESSERA, TESSERA_SCALE, MOTO)
     ]
     for server, operation in rows:
         for c in concurrency:
@@ -507,7 +542,8 @@ def targets_table(found: Sequence[Target]) -> str:
     for t in found:
         value = "-" if t.value is None else f"{t.value:g}"
         verdict = "met" if t.met else "NOT MET"
-        lines.append(f"  {t.name:<44} {value:>8}  goal {t.goal:<8} {verdict}" + (f"  ({t.why})" if t.why else ""))
+        floor = "" if t.floor is None else f"  (floor {t.floor:g})"
+        lines.append(f"  {t.name:<44} {value:>8}  goal {t.goal:<8} {verdict}{floor}" + (f"  ({t.why})" if t.why else ""))
     return "\n".join(lines)
 
 
@@ -559,6 +595,7 @@ def ratios(results: Results, concurrency: Sequence[int]) -> list[dict[str, Any]]
 
 STAGES: dict[str, Callable[[Settings, Path], ServerReport]] = {
     CEILING: bench_ceiling,
+    FLOOR: bench_floor,
     MOTO: bench_moto,
     TESSERA: bench_tessera,
     TESSERA_SCALE: bench_tessera_at_scale,

@@ -94,3 +94,16 @@ def test_table_reports_ratios_to_the_ceiling() -> None:
     text = load.table(results(), (16, 64))
     line = next(row for row in text.splitlines() if row.startswith("AssumeRole") and " tessera " in row and " 16 " in row)
     assert line.split()[-2:] == ["0.43", "43.3"]
+
+
+def test_targets_show_what_the_floor_reached() -> None:
+    measured = results(assume_rps=6_000)
+    floor = [measurement(load.FLOOR, load.ASSUME_ROLE, c, 9_000, p99=12.5) for c in (16, 64)]
+    measured = load.Results([*measured.reports, load.ServerReport(load.FLOOR, floor)])
+    found = {t.name: t for t in load.targets(measured)}
+    assert found["AssumeRole vs ceiling (c=16)"].floor == pytest.approx(0.3)
+    assert found["AssumeRole vs moto (c=16)"].floor == pytest.approx(30.0)
+    assert found["AssumeRole p99 at c=64"].floor == 12.5
+    assert found["GetCallerIdentity vs ceiling (c=16)"].floor is None  # the floor did not run it
+    assert found["AssumeRole 100k roles vs 10 (c=16)"].floor is None  # no floor for a scale ratio
+    assert "(floor 0.3)" in load.targets_table(list(found.values()))
