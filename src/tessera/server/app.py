@@ -33,7 +33,9 @@ from tessera.errors import (
 )
 from tessera.protocol.errors import render_json_error, render_query_error
 from tessera.protocol.json import parse_json_request, serialize_json_response
+from tessera.protocol.model import service_spec
 from tessera.protocol.query import parse_query_request, read_form, serialize_query_response
+from tessera.server import heap
 from tessera.server.credentials import CredentialResolver
 from tessera.server.metrics import ServerMetrics
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
@@ -51,6 +53,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 QUERY_VERSIONS = {"2011-06-15": "sts", "2010-05-08": "iam"}
 XML = b"text/xml"
 JSON = b"application/x-amz-json-1.1"
+_WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations")]
+"""Long-lived data built on first use, loaded before the heap is settled."""
 
 
 @dataclass
@@ -112,6 +116,8 @@ class TesseraApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                frozen = heap.settle(_WARM_UP)
+                log.debug("%d start-up objects frozen out of the cycle collector's walks", frozen)
                 self.audit.start()
                 self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
                 await send({"type": "lifespan.startup.complete"})
