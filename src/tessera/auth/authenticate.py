@@ -127,7 +127,7 @@ class Verified:
 
 
 class SigningKeyCache:
-    """A small LRU of SigV4 signing keys. Entries are keyed by a BLAKE2b digest of the secret
+    """A small LRU of SigV4 signers (signing keys ready to sign). Entries are keyed by a BLAKE2b digest of the secret
     under a per-process random key, so neither the secret nor a portable hash of it is held."""
 
     def __init__(self, maxsize: int = 4096) -> None:
@@ -135,13 +135,13 @@ class SigningKeyCache:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
         self._salt = secrets.token_bytes(16)
-        self._keys: OrderedDict[tuple[bytes, str, str, str], bytes] = OrderedDict()
+        self._keys: OrderedDict[tuple[bytes, str, str, str], sigv4.Signer] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def signing_key(self, secret_access_key: str, date: str, region: str, service: str) -> bytes:
+    def signer(self, secret_access_key: str, date: str, region: str, service: str) -> sigv4.Signer:
         digest = hashlib.blake2b(secret_access_key.encode(), key=self._salt, digest_size=16).digest()
         entry = (digest, date, region, service)
         with self._lock:
@@ -149,7 +149,7 @@ class SigningKeyCache:
             if key is not None:
                 self._keys.move_to_end(entry)
                 return key
-        key = sigv4.signing_key(secret_access_key, date, region, service)
+        key = sigv4.Signer(sigv4.signing_key(secret_access_key, date, region, service))
         with self._lock:
             self._keys[entry] = key
             if len(self._keys) > self._maxsize:
@@ -303,8 +303,8 @@ def _check_signature(
     cache: SigningKeyCache,
 ) -> None:
     sts = sigv4.string_to_sign(timestamp, credential.scope, creq)
-    key = cache.signing_key(resolved.secret_access_key, credential.date, credential.region, credential.service)
-    expected = sigv4.signature(key, sts)
+    signer = cache.signer(resolved.secret_access_key, credential.date, credential.region, credential.service)
+    expected = signer.signature(sts)
     if not hmac.compare_digest(expected.encode(), provided.lower().encode("utf-8", "surrogateescape")):
         raise SignatureDoesNotMatch(_mismatch_message(creq, sts) if settings.debug else SIGNATURE_MISMATCH_MESSAGE)
 

@@ -51,6 +51,7 @@ __all__ = [
     "sent_pairs",
     "signature",
     "signing_key",
+    "Signer",
     "string_to_sign",
 ]
 
@@ -241,6 +242,32 @@ def signing_key(secret_access_key: str, date: str, region: str, service: str) ->
 def signature(signing_key: bytes, string_to_sign: str) -> str:
     """Lower-case hex HMAC-SHA256 of the string to sign."""
     return hmac.digest(signing_key, string_to_sign.encode("utf-8"), "sha256").hex()
+
+
+class Signer:
+    """``signature`` under one signing key, with HMAC's inner and outer key blocks hashed
+    once (RFC 2104): each signature then costs two SHA-256 state copies, where a one-shot
+    ``hmac.digest`` sets up OpenSSL's MAC context on every call (about 4× slower here).
+    Holds hash states derived from the key, so treat it as the key itself."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, signing_key: bytes) -> None:
+        if len(signing_key) > _SHA256_BLOCK:  # RFC 2104; SigV4's own keys are 32 bytes
+            signing_key = hashlib.sha256(signing_key).digest()
+        block = signing_key.ljust(_SHA256_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def signature(self, string_to_sign: str) -> str:
+        inner = self._inner.copy()
+        inner.update(string_to_sign.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_SHA256_BLOCK = 64
 
 
 # --- Timestamps -----------------------------------------------------------------------

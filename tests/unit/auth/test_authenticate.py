@@ -476,10 +476,21 @@ def test_repeated_headers_are_trimmed_and_joined_in_arrival_order():
     assert sigv4.canonical_headers(headers, ("x-multi",)) == "x-multi:one,two three\n"
 
 
-def test_signing_key_cache_is_bounded_and_returns_the_derived_key():
+def test_signing_key_cache_is_bounded_and_signs_with_the_derived_key():
     cache = SigningKeyCache(maxsize=2)
+    message = "AWS4-HMAC-SHA256\n20240501T000000Z\nscope\nhash"
     for date in ("20240501", "20240502", "20240503"):
-        key = cache.signing_key("secret", date, "us-east-1", "sts")
-        assert key == sigv4.signing_key("secret", date, "us-east-1", "sts")
+        signer = cache.signer("secret", date, "us-east-1", "sts")
+        assert signer.signature(message) == sigv4.signature(sigv4.signing_key("secret", date, "us-east-1", "sts"), message)
+        assert cache.signer("secret", date, "us-east-1", "sts") is signer
     assert len(cache) == 2
-    assert cache.signing_key("other", "20240503", "us-east-1", "sts") != cache.signing_key("secret", "20240503", "us-east-1", "sts")
+    other = cache.signer("other", "20240503", "us-east-1", "sts")
+    assert other.signature(message) != cache.signer("secret", "20240503", "us-east-1", "sts").signature(message)
+
+
+@pytest.mark.parametrize("message", ["", "a", "é" * 100, "x" * 64, "y" * 10_000])
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"z" * 64, b"w" * 65, b"v" * 200])
+def test_signer_is_hmac_sha256(key: bytes, message: str):
+    assert sigv4.Signer(key).signature(message) == sigv4.signature(key, message)
+    signer = sigv4.Signer(key)
+    assert signer.signature(message) == signer.signature(message)  # the precomputed states are not consumed
