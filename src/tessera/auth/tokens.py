@@ -44,7 +44,6 @@ import datetime as dt
 import functools
 import json
 import operator
-import os
 import re
 import secrets
 import zlib
@@ -56,6 +55,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tessera.auth.caller import SessionClaims, SessionTag
+from tessera.auth.randomness import random_bytes
 from tessera.errors import ExpiredToken, InvalidClientTokenId
 
 __all__ = [
@@ -150,7 +150,7 @@ class Keyring:
 
 def seal(claims: SessionClaims, key: TokenKey) -> str:
     header = _header(key.key_id)
-    nonce = os.urandom(_NONCE_BYTES)
+    nonce = random_bytes(_NONCE_BYTES)
     payload = _encode_claims(claims)
     sealed = _aead(key.secret).encrypt(nonce, payload, _associated_data(header, claims.access_key_id))
     return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
@@ -355,7 +355,7 @@ def new_access_key_id(prefix: Literal["AKIA", "ASIA"], *, account: str | None = 
     Ids are not secrets; the store must still reject the (rare) duplicate."""
     if prefix not in ("AKIA", "ASIA"):
         raise ValueError(f"access key id prefix must be AKIA or ASIA, not '{prefix}'")
-    raw = bytearray(secrets.token_bytes(10))
+    raw = bytearray(random_bytes(10))
     if account is not None:
         if not (len(account) == 12 and account.isdigit()):
             raise ValueError(f"account id '{account}' must be 12 digits")
@@ -373,4 +373,4 @@ def account_from_access_key_id(access_key_id: str) -> str:
 
 def new_secret_access_key() -> str:
     """40 characters of ``[A-Za-z0-9/+]``: standard base64 of 30 random bytes."""
-    return base64.b64encode(secrets.token_bytes(30)).decode("ascii")
+    return base64.b64encode(random_bytes(30)).decode("ascii")
