@@ -37,6 +37,7 @@ from tessera.protocol.model import service_spec
 from tessera.protocol.query import parse_query_request, read_form, serialize_query_response
 from tessera.server import heap
 from tessera.server.credentials import CredentialResolver
+from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
@@ -44,7 +45,7 @@ from tessera.services.sts import authorization_message_headers
 from tessera.services.runtime import Runtime
 
 log = logging.getLogger("tessera.server")
-access_log = logging.getLogger("tessera.access")
+access_log = logging.getLogger(ACCESS_LOGGER)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -2,6 +2,12 @@
 
 Every record made while serving a request carries the ``request_id`` the client sees in
 ``x-amzn-RequestId``. Secrets are never passed to a logger in the first place.
+
+The access log (one line per request) is written in batches: a ``write`` to stderr per
+request is a system call that lets go of the GIL, and with the audit writer runnable the
+request path then waits a switch interval to get it back (measured: 9 400 → 7 200
+GetCallerIdentity/s with the per-line writes). Every other record, and any warning,
+is written at once, after whatever access lines are pending, so the order holds.
 """
 
 from __future__ import annotations
@@ -10,6 +16,10 @@ import datetime as dt
 import json
 import logging
 import sys
+import threading
+from typing import TextIO
+
+ACCESS_LOGGER = "tessera.access"
 
 EXTRA_FIELDS = ("request_id", "service", "operation", "status", "principal", "source_ip", "duration_ms", "error_code")
 
@@ -48,8 +58,84 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that holds records of the ``batched`` loggers below WARNING
+    for up to ``interval`` seconds (or ``limit`` characters) and writes them in one
+    call; other records flush what is held and are written straight away."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        interval: float = 0.2,
+        limit: int = 64 * 1024,
+        batched: frozenset[str] = frozenset({ACCESS_LOGGER}),
+    ) -> None:
+        super().__init__(stream)
+        self.interval = interval
+        self.limit = limit
+        self.batched = batched
+        self._pending: list[str] = []
+        self._size = 0
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Called with the handler's lock held (``Handler.handle``)."""
+        try:
+            line = self.format(record) + self.terminator
+            self._pending.append(line)
+            self._size += len(line)
+            if record.name in self.batched and record.levelno < logging.WARNING and self._size < self.limit:
+                self._start_flusher()
+            else:
+                self._write_pending()
+        except Exception:  # logging must never break the caller
+            self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                self._write_pending()
+            else:
+                super().flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=5)
+        self.flush()
+        super().close()
+
+    def _write_pending(self) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        self.stream.write(text)
+        super().flush()
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None and not self._stop.is_set():
+            self._flusher = threading.Thread(target=self._flush_periodically, name="tessera-log", daemon=True)
+            self._flusher.start()
+
+    def _flush_periodically(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # a closed or broken stream: stop quietly, as logging does
+                return
+
+
 def configure(log_format: str, level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    # The formats use none of what CPython would otherwise gather for every record: the
+    # calling frame (a walk up the stack), thread and process names (the "Optimization"
+    # section of the logging HOWTO).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    handler = BatchingHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
