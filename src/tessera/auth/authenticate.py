@@ -63,7 +63,7 @@ __all__ = [
 _HOST_REQUIRED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
 class HttpRequest:
     """What authentication needs from an HTTP request, exactly as received.
 
@@ -117,7 +117,7 @@ class AuthSettings:
 DEFAULT_SETTINGS = AuthSettings()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
 class Verified:
     caller: Caller
     access_key_id: str

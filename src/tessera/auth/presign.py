@@ -15,6 +15,7 @@ token, when present, is signed). Pure: ``now`` is an argument.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -47,7 +48,7 @@ _REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Si
 _EXCLUDED = frozenset({_SIGNATURE})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: read once per request, and frozen slots cost a setattr call per field
 class PresignedParams:
     credential: sigv4.Credential
     timestamp: str  # X-Amz-Date as sent, basic ISO-8601
@@ -58,7 +59,7 @@ class PresignedParams:
     security_token: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
 class PresignedQuery:
     """A presigned URL's query, read once: its signature parameters and its canonical
     query string (every parameter but ``X-Amz-Signature``)."""
@@ -82,8 +83,15 @@ def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
     signing = {name: value for name, value in reversed(sent) if name.startswith(_PREFIX)}
     if "X-Amz-Algorithm" not in signing:
         return None
-    decoded = {name: unquote(value, errors="replace") if "%" in value else value for name, value in signing.items()}
+    decoded = {name: _unquoted(value) if "%" in value else value for name, value in signing.items()}
     return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED))
+
+
+@functools.lru_cache(maxsize=4096)
+def _unquoted(value: str) -> str:
+    """A signature parameter's value decoded; memoised, since a client repeats its
+    credential scope (and, for a session, its token) on every request."""
+    return unquote(value, errors="replace")
 
 
 def is_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> bool:
@@ -115,10 +123,15 @@ def _read_params(params: Mapping[str, str]) -> PresignedParams:
         timestamp=params["X-Amz-Date"],
         signed_at=signed_at,
         expires=_parse_expires(params.get("X-Amz-Expires")),
-        signed_headers=tuple(name.strip().lower() for name in params["X-Amz-SignedHeaders"].split(";")),
+        signed_headers=_signed_headers(params["X-Amz-SignedHeaders"]),
         signature=params["X-Amz-Signature"],
         security_token=params.get("X-Amz-Security-Token"),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_headers(value: str) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in value.split(";"))
 
 
 def _parse_expires(value: str | None) -> int:

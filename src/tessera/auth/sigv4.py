@@ -168,8 +168,13 @@ def sent_pairs(raw_query: str | bytes) -> list[tuple[str, str]] | None:
 def canonical_query_from_sent(sent: Iterable[tuple[str, str]], exclude: Collection[bytes] = ()) -> str:
     """The canonical query string of pairs from ``sent_pairs``: sorted by name, then value.
     ``exclude`` names parameters as ``query_pairs`` decodes them."""
-    skipped = {_encode(name) for name in exclude}
+    skipped = _encoded_names(frozenset(exclude)) if exclude else frozenset()
     return "&".join([f"{name}={value}" for name, value in sorted(sent) if name not in skipped])
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_names(names: frozenset[bytes]) -> frozenset[str]:
+    return frozenset(_encode(name) for name in names)
 
 
 def canonical_query_string(raw_query: str | bytes, exclude: Collection[bytes] = ()) -> str:

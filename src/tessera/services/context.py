@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 Handler = Callable[["OperationContext", dict[str, Any]], dict[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
 class RequestInfo:
     request_id: str
     received_at: dt.datetime

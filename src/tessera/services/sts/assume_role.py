@@ -49,7 +49,7 @@ NO_TRUST = (
 for an unknown role is indistinguishable from one for a role that does not trust you."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
 class TargetRole:
     """The role named by RoleArn, as far as the caller may learn it."""
 
@@ -59,7 +59,7 @@ class TargetRole:
     record: Mapping[str, Any] | None  # None: no such role
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
 class Mfa:
     """The MFA state the new session starts with; ``fresh`` when this call authenticated
     (the caller's own MFA state is already among its request keys otherwise)."""
