@@ -42,7 +42,6 @@ import base64
 import binascii
 import datetime as dt
 import functools
-import json
 import operator
 import re
 import secrets
@@ -51,6 +50,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -295,14 +295,13 @@ _POSITIONAL_ENCODERS = tuple(
 )
 _POSITIONAL_DECODERS = tuple((index, decode) for index, (_, _, decode) in enumerate(_FIELDS.values()) if decode is not _same)
 _COMPRESS_FROM = 512  # payload bytes
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _encode_claims(claims: SessionClaims) -> bytes:
     values = list(_VALUES(claims))
     for index, encode in _POSITIONAL_ENCODERS:
         values[index] = encode(values[index])
-    text = _JSON.encode(values).encode("utf-8")
+    text = orjson.dumps(values)  # compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False)
     if len(text) >= _COMPRESS_FROM:
         packed = _compress(text)
         if len(packed) < len(text):
@@ -320,7 +319,7 @@ def _compress(text: bytes) -> bytes:
 
 def _decode_claims(version: int, payload: bytes, access_key_id: str) -> SessionClaims:
     flag, body = payload[0], payload[1:]
-    document = json.loads(zlib.decompress(body) if flag == 1 else body)
+    document = orjson.loads(zlib.decompress(body) if flag == 1 else body)
     if version == 1:
         return _decode_named(document, access_key_id)
     return _decode_positional(document, access_key_id)
