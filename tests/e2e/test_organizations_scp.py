@@ -208,3 +208,16 @@ def test_member_scp_also_limits_its_outbound_assume_role(world: Organization) ->
     world.org.attach_policy(PolicyId=world.new_scp(deny("sts:AssumeRole")), TargetId=source)
     denied(world.client("sts", world.admin_in(source)).assume_role,
            RoleArn=f"arn:aws:iam::{target}:role/{ACCESS_ROLE}", RoleSessionName="probe")
+
+
+def test_federated_user_of_the_root_user_has_the_passed_policy_and_nothing_more(world: Organization) -> None:
+    """GetFederationToken by root: root's permissions (all) intersected with the session
+    policy; without one, nothing (AWS: no session policy, no permissions)."""
+    sts = world.server.client("sts")
+    scoped = sts.get_federation_token(Name="org-reader", Policy=document(allow("organizations:DescribeOrganization")))
+    fed = Credentials.from_response(scoped["Credentials"])
+    org = world.server.client("organizations", fed)
+    assert org.describe_organization()["Organization"]["Id"] == world.org_id
+    denied(org.list_accounts)
+    bare = Credentials.from_response(sts.get_federation_token(Name="no-policy")["Credentials"])
+    denied(world.server.client("organizations", bare).describe_organization)

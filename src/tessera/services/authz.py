@@ -18,7 +18,7 @@ from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
 from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
-from tessera.services.runtime import DENY_ALL
+from tessera.services.runtime import ALLOW_ALL, DENY_ALL
 
 if TYPE_CHECKING:
     from tessera.services.context import OperationContext
@@ -146,9 +146,13 @@ def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = No
         boundary = view.boundary(account, kind, rec["name"])
     if session is not None:
         session_policies = runtime.session_policies(session)
+        minted_by_root = session.source_arn.endswith(":root")
         if caller.kind == "federated-user" and not session_policies:
             identity = ()  # a federation token without a session policy has no identity permissions
-        if rec is None and not session.source_arn.endswith(":root"):
+        elif caller.kind == "federated-user" and minted_by_root:
+            # root's permissions (all, less SCPs in a member account) ∩ the session policies
+            identity = (view.policies.get(ALLOW_ALL, PolicyType.IDENTITY, "root-permissions"),)
+        if rec is None and not minted_by_root:
             # the session's role or user is gone (or was replaced): it may do nothing,
             # not even through a resource policy that names the role's ARN
             session_policies = (view.policies.get(DENY_ALL, PolicyType.SESSION, "session-principal-deleted"),)

@@ -91,3 +91,6 @@ class Runtime:
 
 
 DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
+ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+"""What the root user may do, as an identity policy: the side of a federation token
+minted by root that its session policies intersect with."""
