@@ -61,12 +61,14 @@ def _compile(shape: Shape) -> Redactor | None:
         inner = _compile(shape.member)
         if inner is None:
             return lambda value: list(value) if isinstance(value, (list, tuple)) else value
-        return lambda value: [inner(item) for item in value] if isinstance(value, (list, tuple)) else value
+        element: Redactor = inner
+        return lambda value: [element(item) for item in value] if isinstance(value, (list, tuple)) else value
     if isinstance(shape, MapShape):
         inner = _compile(shape.value)
         if inner is None:
             return lambda value: dict(value) if isinstance(value, Mapping) else value
-        return lambda value: {k: inner(v) for k, v in value.items()} if isinstance(value, Mapping) else value
+        entry: Redactor = inner
+        return lambda value: {k: entry(v) for k, v in value.items()} if isinstance(value, Mapping) else value
     if shape.type_name == "timestamp":
         return lambda value: _iso(value) if isinstance(value, dt.datetime) else value
     if shape.type_name == "blob":

@@ -18,7 +18,7 @@ import binascii
 import datetime as dt
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -431,8 +431,8 @@ class Condition:
         spec = self.operator_spec
         return spec is not None and spec.test(value, self.compiled, context) != spec.negated
 
-    def _multivalued(self, values: object, context: Mapping[str, object]) -> bool:
-        items = tuple(values)  # type: ignore[call-overload]
+    def _multivalued(self, values: Iterable[object], context: Mapping[str, object]) -> bool:
+        items = tuple(values)
         if self.name.set_operator == "ForAllValues":
             return all(self._single(v, context) for v in items)
         if not items:

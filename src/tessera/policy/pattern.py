@@ -140,7 +140,8 @@ class Pattern:
         self.source = source
         self.elements = elements
         self.variables = tuple(e for e in elements if isinstance(e, Variable))
-        self._kind, self._literal, self._segments = _GENERAL, "", ()
+        self._kind, self._literal = _GENERAL, ""
+        self._segments: tuple[tuple[str | _Wildcard, ...], ...] = ()
         if not self.variables:
             self._kind, self._literal = _classify(elements)
             self._segments = _segments(elements)

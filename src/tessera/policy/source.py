@@ -11,6 +11,7 @@ duplicate member names, which IAM would otherwise resolve in an undocumented way
 from __future__ import annotations
 
 import bisect
+import builtins
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -150,9 +151,9 @@ class _Reader:
             result.end = self.pos
             return result
 
-    def array(self, depth: int) -> list[object]:
+    def array(self, depth: int) -> list[builtins.object]:  # ``object`` is a method of this class
         self.pos += 1
-        items: list[object] = []
+        items: list[builtins.object] = []
         self.skip_ws()
         if self.peek() == "]":
             self.pos += 1

@@ -42,6 +42,7 @@ from tessera.protocol.validate import Violation, element_path, find_violations, 
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 DEFAULT_SERVICE = "organizations"
+Reader = Callable[[Shape, Any, str], Any]
 
 # The sentence the Organizations model documents for each InvalidInputException reason.
 REASON_MESSAGES = {
@@ -98,7 +99,8 @@ def _decode_body(body: bytes) -> Mapping[str, Any]:
 
 
 def _read(shape: Shape, value: Any, path: str) -> Any:
-    return _READERS.get(shape.type_name, _read_string)(shape, value, path)
+    reader: Reader = _READERS.get(shape.type_name, _read_string)
+    return reader(shape, value, path)
 
 
 def _read_structure(shape: Shape, value: Any, path: str) -> dict[str, Any]:
@@ -175,7 +177,7 @@ def _wrong_type(path: str, expected: str) -> NoReturn:
     raise errors.MalformedRequest(f"Unexpected value at {where}: expected {expected}.")
 
 
-_READERS: dict[str, Callable[[Shape, Any, str], Any]] = {
+_READERS: dict[str, Reader] = {
     "structure": _read_structure,
     "list": _read_list,
     "map": _read_map,

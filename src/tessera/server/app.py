@@ -202,7 +202,7 @@ class TesseraApp:
         try:
             ctx = self._prepare(ex)
             spec = ex.spec
-            assert spec is not None  # INVARIANT: _prepare sets spec or raises
+            assert spec is not None and ex.params is not None  # INVARIANT: _prepare sets both or raises
             if spec.runs_inline(ex.params):
                 self._execute(ex, ctx)
             else:

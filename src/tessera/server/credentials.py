@@ -9,9 +9,9 @@ store read happens for them at all.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from tessera.arn import root_arn
+from tessera.auth.authenticate import ResolvedCredential
 from tessera.auth.caller import Caller, SessionClaims
 from tessera.auth.tokens import check_expiry, unseal
 from tessera.errors import InvalidClientTokenId
@@ -19,12 +19,6 @@ from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
 from tessera.services.state import AccountState
 from tessera.services.sts import session_caller
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedCredential:
-    secret_access_key: str
-    caller: Caller
 
 
 class CredentialResolver:

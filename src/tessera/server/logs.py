@@ -131,7 +131,7 @@ def configure(log_format: str, level: str) -> None:
     # The formats use none of what CPython would otherwise gather for every record: the
     # calling frame (a walk up the stack), thread and process names (the "Optimization"
     # section of the logging HOWTO).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -18,7 +18,7 @@ from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
 from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
-from tessera.services.runtime import ALLOW_ALL, DENY_ALL
+from tessera.services.runtime import ALLOW_ALL, DENY_ALL, Runtime
 
 if TYPE_CHECKING:
     from tessera.services.context import OperationContext
@@ -262,5 +262,5 @@ def access_denied(
     return error
 
 
-def compile_session_policy(runtime: Any, text: str) -> Policy:
+def compile_session_policy(runtime: Runtime, text: str) -> Policy:
     return runtime.view.policies.get(text, PolicyType.SESSION, "session-policy")

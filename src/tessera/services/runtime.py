@@ -79,11 +79,11 @@ class Runtime:
             out.append(self.view.policies.get(text, PolicyType.SESSION, "session-policy"))
         account = self.view.account(session.account)
         for arn in session.session_policy_arns:
-            text = self.view.managed_policy_text(account, arn) if account is not None else None
-            if text is None and arn.startswith("arn:aws:iam::aws:policy/"):
-                text = self.view.managed.document(arn)
-            if text is not None:
-                out.append(self.view.policies.get(text, PolicyType.SESSION, arn))
+            document = self.view.managed_policy_text(account, arn) if account is not None else None
+            if document is None and arn.startswith("arn:aws:iam::aws:policy/"):
+                document = self.view.managed.document(arn)
+            if document is not None:
+                out.append(self.view.policies.get(document, PolicyType.SESSION, arn))
         if (session.session_policies or session.session_policy_arns) and not out:
             # every session policy vanished: the session keeps no permissions at all
             out.append(self.view.policies.get(DENY_ALL, PolicyType.SESSION, "session-policy"))

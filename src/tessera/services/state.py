@@ -190,7 +190,8 @@ class StateView:
         rec = account.policies.get(arn)
         if rec is None:
             return None
-        return rec["versions"][rec["default_version"]]["document"]
+        document: str = rec["versions"][rec["default_version"]]["document"]
+        return document
 
     def identity_policies(self, account: AccountState, kind: str, name: str) -> tuple[Policy, ...]:
         """Compiled identity policies of a user (with its groups'), or a role."""
