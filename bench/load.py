@@ -82,6 +82,7 @@ class Settings:
     scale_accounts: int
     scale_roles_per_account: int
     output: Path
+    access_log: bool = False  # Tessera's default is on; the bench measures it off unless asked
 
 
 # -- policies: enough conditions that evaluation is real work -------------------------
@@ -309,11 +310,11 @@ def tessera_env() -> dict[str, str]:
 
 
 @contextmanager
-def tessera_server(name: str, data_dir: Path, logs: Path) -> Iterator[servers.Server]:
+def tessera_server(name: str, data_dir: Path, logs: Path, *, access_log: bool = False) -> Iterator[servers.Server]:
     port = servers.free_port()
     command = [
         executable("tessera"), "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data_dir), "--no-access-log",
+        "--data-dir", str(data_dir), *([] if access_log else ["--no-access-log"]),
     ]
     with servers.start(name, command, port=port, health_path="/healthz", log_dir=logs, env=tessera_env()) as server:
         yield server
@@ -380,7 +381,9 @@ def bench_tessera(settings: Settings, work: Path) -> ServerReport:
     report = ServerReport(TESSERA)
     report.notes.append(f"{settings.roles} roles in 1 account, created through CreateRole")
     data_dir = work / "tessera-data"
-    with tessera_server(TESSERA, data_dir, work) as server:
+    if settings.access_log:
+        report.notes.append("access log on")
+    with tessera_server(TESSERA, data_dir, work, access_log=settings.access_log) as server:
         target = f"arn:aws:iam::{ACCOUNT}:role/{seed.role_names(settings.roles)[-1]}"
         principal = provision(server.base_url, create_roles=settings.roles, target_role=target)
         run_operations(report, server, principal, settings, work)
@@ -406,7 +409,7 @@ def bench_tessera_at_scale(settings: Settings, work: Path) -> ServerReport:
     elapsed = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     report.notes.append(f"{seeded.roles} roles in {seeded.accounts} accounts, seeded through the store in {elapsed:.0f}s")
     print(f"  seeded {seeded.roles} roles in {seeded.accounts} accounts in {elapsed:.0f}s", file=sys.stderr)
-    with tessera_server(TESSERA_SCALE, data_dir, work) as server:
+    with tessera_server(TESSERA_SCALE, data_dir, work, access_log=settings.access_log) as server:
         names = seed.role_names(settings.scale_roles_per_account)
         target = f"arn:aws:iam::{ACCOUNT}:role/{names[len(names) // 2]}"
         principal = provision(server.base_url, create_roles=0, target_role=target)
@@ -566,6 +569,7 @@ def write_json(path: Path, settings: Settings, results: Results, found: Sequence
             "concurrency": list(settings.concurrency), "roles": settings.roles,
             "scale_accounts": settings.scale_accounts, "scale_roles_per_account": settings.scale_roles_per_account,
             "server_core": servers.SERVER_CORE, "generator_core": servers.GENERATOR_CORE,
+            "access_log": settings.access_log,
         },
         "servers": {
             r.name: {"rss_kib": r.rss_kib, "failures": r.failures, "notes": r.notes} for r in results.reports
@@ -613,6 +617,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         scale_accounts=args.scale_accounts or 1000,
         scale_roles_per_account=100,
         output=args.output,
+        access_log=args.access_log,
     )
 
 
@@ -635,6 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale-accounts", type=int, help="accounts of 100 roles in the scale case (default 1000)")
     parser.add_argument("--only", action="append", choices=sorted(STAGES), help="run only these servers (repeatable)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument("--access-log", action="store_true", help="run Tessera with its access log on (its default)")
     args = parser.parse_args(argv)
     problem = preflight()
     if problem:
