@@ -109,7 +109,7 @@ class Floor:
         digest.update(to_sign.encode())
         mac = outer.copy()
         mac.update(digest.digest())
-        if not hmac.compare_digest(mac.hexdigest(), provided):
+        if not hmac.compare_digest(mac.hexdigest().encode(), provided.encode("utf-8", "surrogateescape")):
             return None
         return params
 

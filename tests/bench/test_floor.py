@@ -96,3 +96,8 @@ def test_assume_role_is_decided_by_both_policies(app: floor.Floor) -> None:
     assert app.assume_role(ROLE, "bench-1", "10.0.0.1") is None
     assert app.assume_role(ROLE, "other-1", "127.0.0.1") is None
     assert app.assume_role(f"arn:aws:iam::{load.ACCOUNT}:role/admin-x", "bench-1", "127.0.0.1") is None
+
+
+def test_a_non_ascii_signature_is_refused_not_an_error(app: floor.Floor, tmp_path: Path) -> None:
+    target = targets(tmp_path, load.CALLER_IDENTITY)[0]
+    assert call(app, target[:-1] + "\u00e9")[0] == 403

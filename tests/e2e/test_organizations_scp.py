@@ -214,10 +214,15 @@ def test_federated_user_of_the_root_user_has_the_passed_policy_and_nothing_more(
     """GetFederationToken by root: root's permissions (all) intersected with the session
     policy; without one, nothing (AWS: no session policy, no permissions)."""
     sts = world.server.client("sts")
-    scoped = sts.get_federation_token(Name="org-reader", Policy=document(allow("organizations:DescribeOrganization")))
+    passed = document(allow(["organizations:DescribeOrganization", "iam:ListUsers", "sts:GetSessionToken"]))
+    scoped = sts.get_federation_token(Name="org-reader", Policy=passed)
     fed = Credentials.from_response(scoped["Credentials"])
     org = world.server.client("organizations", fed)
     assert org.describe_organization()["Organization"]["Id"] == world.org_id
     denied(org.list_accounts)
+    # a federated user calls no IAM API and no STS API but GetCallerIdentity, whatever it is allowed
+    denied(world.server.client("iam", fed).list_users)
+    denied(world.server.client("sts", fed).get_session_token)
+    assert world.server.client("sts", fed).get_caller_identity()["Arn"].endswith(":federated-user/org-reader")
     bare = Credentials.from_response(sts.get_federation_token(Name="no-policy")["Credentials"])
     denied(world.server.client("organizations", bare).describe_organization)

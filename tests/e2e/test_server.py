@@ -147,6 +147,14 @@ def test_huge_body_is_refused(sqlite_server: TesseraServer) -> None:
     assert sqlite_server.client("sts").get_caller_identity()["Account"] == sqlite_server.account_id
 
 
+def test_huge_query_string_is_refused(sqlite_server: TesseraServer) -> None:
+    # the HTTP layer (llhttp) refuses a request line this long before the app sees it
+    url = f"{sqlite_server.endpoint}/?Action=GetCallerIdentity&a={'x' * (2 << 20)}"
+    status, _ = fetch(url, "GET")
+    assert status == 400
+    assert sqlite_server.client("sts").get_caller_identity()["Account"] == sqlite_server.account_id
+
+
 def test_unknown_action_is_invalid_action(sqlite_server: TesseraServer) -> None:
     body = "Action=FlyToTheMoon&Version=2011-06-15"
     status, _, text = raw(sqlite_server, body, signed_headers(body, url=sqlite_server.endpoint + "/"))

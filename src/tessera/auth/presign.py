@@ -15,12 +15,12 @@ token, when present, is signed). Pure: ``now`` is an argument.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from tessera.auth import sigv4
+from tessera.auth.memo import memoised
 from tessera.errors import IncompleteSignature, SignatureDoesNotMatch
 
 __all__ = [
@@ -87,10 +87,10 @@ def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
     return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED))
 
 
-@functools.lru_cache(maxsize=4096)
+@memoised(maxsize=4096)
 def _unquoted(value: str) -> str:
-    """A signature parameter's value decoded; memoised, since a client repeats its
-    credential scope (and, for a session, its token) on every request."""
+    """A signature parameter's value decoded; memoised (when short), since a client
+    repeats its credential scope on every request."""
     return unquote(value, errors="replace")
 
 
@@ -129,7 +129,7 @@ def _read_params(params: Mapping[str, str]) -> PresignedParams:
     )
 
 
-@functools.lru_cache(maxsize=256)
+@memoised(maxsize=256)
 def _signed_headers(value: str) -> tuple[str, ...]:
     return tuple(name.strip().lower() for name in value.split(";"))
 

@@ -27,6 +27,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
+from tessera.auth.memo import memoised
+
 __all__ = [
     "ALGORITHM",
     "EMPTY_PAYLOAD_SHA256",
@@ -278,7 +280,7 @@ _SHA256_BLOCK = 64
 # --- Timestamps -----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024)
+@memoised(maxsize=1024)
 def parse_timestamp(value: str) -> dt.datetime:
     """``YYYYMMDD'T'HHMMSS'Z'`` → aware UTC datetime. Hand-parsed and memoised because it runs
     on every request and most requests share their second. Raises SignatureFormatError."""
@@ -323,7 +325,7 @@ class Credential:
         return credential_scope(self.date, self.region, self.service)
 
 
-@functools.lru_cache(maxsize=4096)
+@memoised(maxsize=4096)
 def parse_credential(value: str) -> Credential:
     """Memoised: a client sends the same credential on every request of a day."""
     parts = value.split("/")

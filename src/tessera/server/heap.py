@@ -7,7 +7,8 @@ here, one took 40–55 ms with ~95 000 objects, long enough to stall every reque
 flight. Once start-up is done, ``settle`` moves what exists into the permanent
 generation (``gc.freeze``): later collections walk only what was made since, so a full
 collection costs what the young heap costs. Frozen objects are still freed by reference
-counting when the state view replaces them; only cycles among them would wait.
+counting when the state view replaces them; garbage cycles among them are never
+collected (bounded by the start-up heap: later states are not frozen).
 """
 
 from __future__ import annotations

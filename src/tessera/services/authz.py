@@ -8,13 +8,13 @@ evaluation.md §7 — and turns a refusal into AWS's AccessDenied message.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tessera.arn import assumed_role_arn
 from tessera.auth.caller import Caller
+from tessera.auth.memo import memoised
 from tessera.errors import AccessDenied
 from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
@@ -80,7 +80,7 @@ def acting_record(account: "AccountState", caller: Caller) -> Mapping[str, Any] 
     return rec
 
 
-@functools.lru_cache(maxsize=4096)
+@memoised(maxsize=4096)
 def source_ip(text: str) -> object:
     """``aws:SourceIp`` as an address object, parsed once per distinct client address
     (the engine reads either form; parsing per request costs more than evaluating)."""

@@ -85,3 +85,30 @@ def test_held_lines_are_written_without_further_records(stream: CountingStream) 
         time.sleep(0.01)  # waiting for the flusher thread, not timing it
     assert stream.getvalue() == "quiet afterwards\n"
     handler.close()
+
+
+class FailingOnce(CountingStream):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            self.failed = True
+            raise BlockingIOError("stderr is full")
+        return super().write(text)
+
+
+def test_a_failed_write_does_not_stop_the_flusher() -> None:
+    stream = FailingOnce()
+    handler = BatchingHandler(stream, interval=0.01)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.handle(record(ACCESS_LOGGER, "lost with the failed write"))
+    deadline = time.monotonic() + 10
+    while not stream.failed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    handler.handle(record(ACCESS_LOGGER, "written later"))
+    while "written later" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)  # waiting for the flusher thread, not timing it
+    assert stream.getvalue() == "written later\n"
+    handler.close()
