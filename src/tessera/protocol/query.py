@@ -209,14 +209,22 @@ def _read(shape: Shape, node: _Node, path: str) -> Any:
 
 def _read_structure(shape: Shape, node: _Node, path: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    for name, member in shape.members.items():
-        child = node.children.get(member.serialization.get("name", name))
+    children = node.children
+    for name, wire_name, member in _structure_members(shape):
+        child = children.get(wire_name)
         if child is None:
             continue
         value = _read(member, child, member_path(path, name))
         if value is not _ABSENT:
             params[name] = value
     return params
+
+
+@functools.cache
+def _structure_members(shape: Shape) -> tuple[tuple[str, str, Shape], ...]:
+    """(name, name on the wire, shape) of each member in model order, read from the
+    model once."""
+    return tuple((name, member.serialization.get("name", name), member) for name, member in shape.members.items())
 
 
 def _indexed(node: _Node | None) -> list[_Node]:

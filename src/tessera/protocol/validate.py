@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -142,15 +143,21 @@ def _members(shape: Shape) -> tuple[tuple[str, Shape, bool], ...]:
 
 
 def _check_string(shape: Shape, value: str, path: str, sensitive: bool, found: list[Violation]) -> None:
-    pattern = shape.metadata.get("pattern")
-    if pattern is not None and compile_pattern(pattern).fullmatch(value) is None:
+    pattern, compiled, enum = _string_rules(shape)
+    if compiled is not None and compiled.fullmatch(value) is None:
         constraint = f"Member must satisfy regular expression pattern: {pattern}"
         found.append(Violation(path, value, sensitive, constraint, "INVALID_PATTERN"))
     _check_length(shape, value, len(value), path, sensitive, found)
-    enum = shape.metadata.get("enum")
     if enum and value not in enum:
         constraint = f"Member must satisfy enum value set: [{', '.join(enum)}]"
         found.append(Violation(path, value, sensitive, constraint, "INVALID_ENUM"))
+
+
+@functools.cache
+def _string_rules(shape: Shape) -> tuple[str | None, re.Pattern[str] | None, list[str] | None]:
+    """(pattern as written, compiled, enum) of a string shape, read from the model once."""
+    pattern = shape.metadata.get("pattern")
+    return pattern, (compile_pattern(pattern) if pattern is not None else None), shape.metadata.get("enum")
 
 
 def _check_length(
