@@ -5,9 +5,13 @@ no thread wake-up. A background thread wakes every ``interval`` seconds and writ
 whatever has accumulated in batches, one transaction per batch (group commit): under
 load this turns thousands of tiny commits, each a disk sync, into a few large ones,
 and the request path never waits for the disk nor hands the interpreter to the writer
-once per event. ``close()`` drains everything submitted, so a graceful shutdown loses
-no event. If the store is briefly unavailable a batch is retried; a batch that still
-fails is logged with its size (never its content).
+once per event. Batches are small (``batch_size``) and separated by a short ``pause``:
+the writer then shares the core with the requests in slices of about a millisecond
+instead of one burst of tens (measured at c=16: GetCallerIdentity p99 6.9–9.0 ms with
+one 2 000-event batch per wake-up, 4.9–5.0 ms with 200-event batches 4 ms apart, the
+same throughput). ``close()`` drains everything submitted, without pauses, so a
+graceful shutdown loses no event. If the store is briefly unavailable a batch is
+retried; a batch that still fails is logged with its size (never its content).
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ class Sink(Protocol):
 
 
 class AuditWriter:
-    def __init__(self, sink: Sink, *, batch_size: int = 2000, interval: float = 0.25) -> None:
+    def __init__(self, sink: Sink, *, batch_size: int = 200, interval: float = 0.25, pause: float = 0.004) -> None:
         self._sink = sink
         self._pending: collections.deque[Mapping[str, Any]] = collections.deque()
         self._batch_size = batch_size
         self._interval = interval
+        self._pause = pause
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
         self._started = False
@@ -56,12 +61,14 @@ class AuditWriter:
         self.flush()
 
     def flush(self) -> None:
-        """Write everything pending now, in batches."""
+        """Write everything pending now, in batches (paced unless closing)."""
         while self._pending:
             batch: list[Mapping[str, Any]] = []
             while self._pending and len(batch) < self._batch_size:
                 batch.append(self._pending.popleft())
             self._write(batch)
+            if self._pending and self._pause:
+                self._stop.wait(self._pause)  # returns at once once close() is under way
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
