@@ -25,7 +25,6 @@ Query strings must be in canonical form, as every AWS SDK sends them (others get
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import ipaddress
 import os
@@ -76,7 +75,7 @@ class Floor:
         self.trust = PolicySet(resource=parse_policy(load.trust_policy(), PolicyType.TRUST))
         self.identity = PolicySet(identity=[parse_policy(load.identity_policy(), PolicyType.IDENTITY)])
         self.token_key = tokens.new_token_key("floor", self.now())
-        self._signing: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._signing: dict[tuple[str, str, str], sigv4.Signer] = {}
 
     # -- the checks ----------------------------------------------------------------------
     def verified(self, method: str, path: str, raw_query: str, host: str) -> dict[str, str] | None:
@@ -104,23 +103,18 @@ class Floor:
         query = "&".join(f"{name}={value}" for name, value in pairs if name != "X-Amz-Signature")
         canonical = f"{method}\n{path}\n{query}\nhost:{host}\n\nhost\n{sigv4.EMPTY_PAYLOAD_SHA256}"
         to_sign = sigv4.string_to_sign(timestamp, f"{date}/{region}/{service}/aws4_request", canonical)
-        inner, outer = self._pads(date, region, service)
-        digest = inner.copy()
-        digest.update(to_sign.encode())
-        mac = outer.copy()
-        mac.update(digest.digest())
-        if not hmac.compare_digest(mac.hexdigest().encode(), provided.encode("utf-8", "surrogateescape")):
+        expected = self._signer(date, region, service).signature(to_sign)
+        if not hmac.compare_digest(expected.encode(), provided.encode("utf-8", "surrogateescape")):
             return None
         return params
 
-    def _pads(self, date: str, region: str, service: str) -> tuple[Any, Any]:
-        """HMAC's inner and outer states for the signing key, computed once per scope."""
-        entry = self._signing.get((date, region, service))
-        if entry is None:
-            key = sigv4.signing_key(self.secret, date, region, service).ljust(64, b"\0")
-            entry = (hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key)))
-            self._signing[(date, region, service)] = entry
-        return entry
+    def _signer(self, date: str, region: str, service: str) -> sigv4.Signer:
+        """The signing key for a scope, derived once (as Tessera caches it)."""
+        signer = self._signing.get((date, region, service))
+        if signer is None:
+            signer = sigv4.Signer(sigv4.signing_key(self.secret, date, region, service))
+            self._signing[(date, region, service)] = signer
+        return signer
 
     # -- the operations ------------------------------------------------------------------
     def answer(self, params: dict[str, str], source_ip: str) -> bytes | None:
