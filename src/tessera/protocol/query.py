@@ -168,7 +168,7 @@ def _member_names(shape: Shape) -> frozenset[str]:
     """The top-level parameter names an input shape reads: every other parameter (the
     signature's ``X-Amz-*``, ``Action``, ``Version``, unknown ones) is never looked at,
     so no tree is built for it."""
-    return frozenset(member.serialization.get("name", name) for name, member in shape.members.items())
+    return frozenset(wire_name for _, wire_name, _ in _structure_members(shape))
 
 
 class _Node:
