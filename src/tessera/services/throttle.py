@@ -22,12 +22,14 @@ AWS throttles failed MFA attempts without documenting numbers; refusals use the
 exceeded"; https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html).
 
 Memory is bounded: a key's entry disappears once it holds no failure inside the
-window, no lock-out and no remembered strike, and the table never holds more than
-``max_entries`` keys. When it is full, expired entries go first, then the entry that
-failed least recently and is not locked; a locked entry is never evicted. Filling the
-table to push out one's own entry therefore needs ``max_entries`` distinct keys —
-devices and principals, which IAM quotas bound and which cost an authenticated call
-each — and cannot lift a lock-out at all.
+window, no lock-out and no remembered strike, and the table holds at most
+``max_entries`` keys that are not locked out. When it is full, the entry that failed
+least recently and is not locked goes (idle entries sort first); a locked entry is
+never evicted (the table grows past the cap rather than forget one, and the number of
+locked keys is bounded by the principals and devices in the store). Filling the table to push out one's own
+entry therefore needs ``max_entries`` distinct keys — devices and principals, which
+exist in the store, are bounded by IAM quotas and cost an authenticated call each — and
+cannot lift a lock-out at all. An entry costs about 440 bytes (a full table: ~14 MiB).
 
 State is per process (per node). With N nodes behind a balancer an attacker gets at
 most N times the budget, still a fixed number of guesses per window; codes are also
@@ -52,7 +54,8 @@ MFA_MAX_FAILURES = 5
 MFA_WINDOW_SECONDS = 300.0
 MFA_LOCKOUT_SECONDS = 300.0
 MFA_MAX_LOCKOUT_SECONDS = 3600.0
-MFA_MAX_ENTRIES = 65_536
+MFA_MAX_ENTRIES = 32_768
+EVICTION_SCAN = 64
 _EXTRAS_KEY = "throttle.mfa"
 _CREATE_LOCK = threading.Lock()
 
@@ -176,13 +179,13 @@ class FailureLimiter:
 
     def _make_room(self, at: float) -> None:
         """Keep the table under ``max_entries`` by evicting, least recently failed first,
-        the first entry that is neither locked nor in flight (idle ones included). Locked
-        entries met on the way move to the back, so each is passed over once per round;
-        if every entry is locked the table grows by one (bounded by the number of
-        distinct keys that can be locked)."""
+        an entry that is neither locked nor in flight (idle ones included). At most
+        ``EVICTION_SCAN`` entries are looked at, locked ones moving to the back; if none
+        of them can go, the table grows by one instead — locked keys are real principals
+        and devices, so their number is bounded by what the store holds."""
         entries = self._entries
-        for _ in range(len(entries) - self.limits.max_entries + 1):
-            for _ in range(len(entries)):
+        while len(entries) >= self.limits.max_entries:
+            for _ in range(min(EVICTION_SCAN, len(entries))):
                 key, entry = next(iter(entries.items()))
                 if at >= entry.locked_until and not entry.in_flight:
                     del entries[key]
