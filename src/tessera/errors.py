@@ -17,6 +17,7 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     UnmodifiableEntityException                UnmodifiableEntity         400
     InvalidAuthorizationMessageException       InvalidAuthorizationMessageException 400
     InvalidAction / MissingAction              InvalidAction / MissingAction 400
+    Throttling                                 Throttling (ThrottlingException) 400
     MalformedRequest                           MalformedQueryString etc.  400
     AuthError                                  (authentication and authorization)
       MissingAuthenticationToken               403
@@ -148,6 +149,17 @@ class MalformedRequest(SenderError):
 class RequestEntityTooLarge(SenderError):
     code = "RequestEntityTooLarge"
     status = 413
+
+
+class Throttling(SenderError):
+    """Too many attempts: AWS's throttling answer to Query and JSON clients alike
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html)."""
+
+    code = "Throttling"
+    json_code = "ThrottlingException"
+
+    def __init__(self, message: str = "Rate exceeded") -> None:
+        super().__init__(message)
 
 
 class AuthError(SenderError):

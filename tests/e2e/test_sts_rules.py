@@ -547,4 +547,7 @@ class TestConcurrency:
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             outcomes = sorted(pool.map(attempt, range(16)))
-        assert outcomes == ["AccessDenied"] * 15 + ["ok"]
+        # at most one succeeds; the rest fail, or are throttled once the failures (and
+        # attempts in flight) reach the per-user limit
+        assert outcomes.count("ok") <= 1
+        assert set(outcomes) - {"ok"} <= {"AccessDenied", "Throttling"} and "AccessDenied" in outcomes

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sts_world import A, B, ROOT_KEY, World, allow, doc, trust
 
+from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied, InvalidAuthorizationMessageException
 from tessera.services.sts import AUTHORIZATION_MESSAGE_HEADER, authorization_message_headers
 
@@ -83,3 +84,78 @@ def test_refusals_not_decided_by_policy_carry_no_message(world: World) -> None:
     with pytest.raises(AccessDenied) as denied:
         world.call(world.root(), "AssumeRole", RoleArn=role, RoleSessionName="s")
     assert authorization_message_headers(world.context(world.root(), "AssumeRole"), denied.value) == []
+
+
+class _Orgs:
+    """Organizations as authorization sees it: account → (organization id, OU paths)."""
+
+    def __init__(self, members: dict[str, tuple[str, list[str]]]) -> None:
+        self.members = members
+
+    def scps_for(self, account_id: str) -> None:
+        return None
+
+    def principal_org(self, account_id: str) -> tuple[str, list[str]] | None:
+        return self.members.get(account_id)
+
+
+B_ORG = ("o-targetorg01", ["o-targetorg01/r-ab12/ou-ab12-secret01/"])
+
+
+def _decoded_cross_account_denial(world: World, role_arn: str) -> dict[str, object]:
+    rec = world.runtime.view.account(A).user("carol")  # type: ignore[union-attr]
+    if rec is None:
+        carol = world.add_user("carol", policies={"p": doc(allow("sts:AssumeRole")), **DECODER})
+    else:
+        carol = Caller("user", A, rec["arn"], rec["id"], "carol", "AKIA" + rec["id"][4:20])
+    with pytest.raises(AccessDenied) as denied:
+        world.call(carol, "AssumeRole", RoleArn=role_arn, RoleSessionName="s")
+    ((_, value),) = authorization_message_headers(world.context(carol, "AssumeRole"), denied.value)
+    decoded = world.call(carol, "DecodeAuthorizationMessage", EncodedMessage=value.decode())["DecodedMessage"]
+    return dict(json.loads(decoded))
+
+
+def _conditions(decoded: dict[str, object]) -> dict[str, object]:
+    context = decoded["context"]
+    assert isinstance(context, dict)
+    return {item["key"]: item["values"]["items"] for item in context["conditions"]["items"]}
+
+
+def test_a_cross_account_denial_shows_nothing_of_the_target_organization(world: World) -> None:
+    world.runtime.org = _Orgs({B: B_ORG})
+    role = world.add_role("Target", doc(trust({"AWS": B})), account=B)
+    decoded = _decoded_cross_account_denial(world, role)
+    text = json.dumps(decoded)
+    assert "o-targetorg01" not in text and "ou-ab12-secret01" not in text
+    assert _conditions(decoded)["aws:ResourceAccount"] == [{"value": B}]
+
+
+def test_the_target_organization_id_is_shown_when_it_is_the_callers_own(world: World) -> None:
+    world.runtime.org = _Orgs({A: ("o-targetorg01", ["o-targetorg01/r-ab12/ou-ab12-mine0001/"]), B: B_ORG})
+    role = world.add_role("Target", doc(trust({"AWS": B})), account=B)
+    conditions = _conditions(_decoded_cross_account_denial(world, role))
+    assert conditions["aws:ResourceOrgID"] == conditions["aws:PrincipalOrgID"] == [{"value": "o-targetorg01"}]
+    assert "aws:ResourceOrgPaths" not in conditions  # the other account's place in it is not the caller's
+    assert conditions["aws:PrincipalOrgPaths"] == [{"value": "o-targetorg01/r-ab12/ou-ab12-mine0001/"}]
+
+
+def test_a_trust_policy_deny_in_another_account_reads_like_a_role_that_does_not_exist(world: World) -> None:
+    world.runtime.org = _Orgs({B: B_ORG})
+    denying = world.add_role("Denying", doc({**trust({"AWS": A}), "Effect": "Deny"}), account=B, tags=[("env", "prod")])
+    missing = f"arn:aws:iam::{B}:role/Missing"
+    first = _decoded_cross_account_denial(world, denying)
+    second = _decoded_cross_account_denial(world, missing)
+    assert first["explicitDeny"] is False
+    assert json.dumps(first).replace("Denying", "Missing") == json.dumps(second)
+
+
+def test_the_callers_own_resources_keep_their_organization_context(world: World) -> None:
+    world.runtime.org = _Orgs({A: B_ORG})
+    carol = world.add_user("carol", policies={"no": doc(_deny()), **DECODER})
+    with pytest.raises(AccessDenied) as denied:
+        world.call(carol, "GetAccessKeyInfo", AccessKeyId=ROOT_KEY)
+    ((_, value),) = authorization_message_headers(world.context(carol, "GetAccessKeyInfo"), denied.value)
+    decoded = json.loads(world.call(carol, "DecodeAuthorizationMessage", EncodedMessage=value.decode())["DecodedMessage"])
+    conditions = _conditions(decoded)
+    assert conditions["aws:ResourceOrgPaths"] == [{"value": B_ORG[1][0]}]
+    assert decoded["explicitDeny"] is True

@@ -87,10 +87,18 @@ class TestGetAccessKeyInfo:
         key_id = new_access_key_id("ASIA", account=B)
         assert world.call(world.root(), "GetAccessKeyInfo", AccessKeyId=key_id) == {"Account": B}
 
+    def test_key_id_of_an_account_this_server_does_not_hold_is_answered_alike(self, world: World) -> None:
+        """Whether the encoded account exists must not change the answer (else the call
+        probes which accounts exist)."""
+        unknown = new_access_key_id("ASIA", account="333333333333")
+        known = new_access_key_id("AKIA", account=B)
+        assert world.call(world.root(), "GetAccessKeyInfo", AccessKeyId=unknown) == {"Account": "333333333333"}
+        assert world.call(world.root(), "GetAccessKeyInfo", AccessKeyId=known) == {"Account": B}
+
     @pytest.mark.parametrize(
         "key_id",
-        [new_access_key_id("ASIA", account="333333333333"), "ASIA0000000000000000", "AKIA1"],
-        ids=["unknown-account", "not-base32", "short"],
+        ["ASIA0000000000000000", "AKIA1", "ASIA7777777777777777"],
+        ids=["not-base32", "short", "more-than-12-digits"],
     )
     def test_unknown_key_ids(self, world: World, key_id: str) -> None:
         with pytest.raises(InvalidParameterValue):

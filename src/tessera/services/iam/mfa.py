@@ -31,6 +31,7 @@ from tessera.errors import (
     NoSuchEntityException,
 )
 from tessera.services import records as R
+from tessera.services.authz import principal_arn_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
@@ -51,6 +52,7 @@ from tessera.services.iam.entities import (
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import request_tag_context, validate_request_tags
 from tessera.services.runtime import Runtime
+from tessera.services.throttle import device_key, mfa_attempt, principal_key
 from tessera.store.base import Transaction
 
 STEP_SECONDS = 30
@@ -106,6 +108,21 @@ def qr_code_png(text: str) -> bytes:
 
 def _seed(runtime: Runtime, rec: Mapping[str, Any]) -> str:
     return runtime.secret_box.open(rec["seed_sealed"], context=f"mfa:{rec['serial']}")
+
+
+def _checked_counter(
+    ctx: OperationContext, serial: str, device: Mapping[str, Any], code1: str, code2: str, *, after: int = -1
+) -> int:
+    """The counter of ``code2`` when ``code1``/``code2`` are consecutive fresh codes of
+    ``device`` (EnableMFADevice, ResyncMFADevice); failures are limited per caller and
+    per device like STS's MFA checks, and a lock-out refuses before the codes are read."""
+    keys = (principal_key(principal_arn_key(ctx.caller)), device_key(serial))
+    with mfa_attempt(ctx.runtime.extras, keys, ctx.now) as attempt:
+        counter = consecutive_counter(_seed(ctx.runtime, device), code1, code2, ctx.now)
+        if counter is None or counter <= after:
+            attempt.fail()
+            raise InvalidAuthenticationCodeException(INVALID_CODE)
+    return counter
 
 
 def verify_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, now: dt.datetime) -> bool:
@@ -188,11 +205,7 @@ def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
         in_use = [d for d in tx.list(account, R.MFA_DEVICE) if str(d.data.get("user") or "").lower() == name.lower()]
         if len(in_use) >= quotas.MFA_DEVICES_PER_USER:
             raise LimitExceededException(f"Cannot exceed quota for MFADevicesPerUser: {quotas.MFA_DEVICES_PER_USER}")
-        counter = consecutive_counter(
-            _seed(ctx.runtime, device), params["AuthenticationCode1"], params["AuthenticationCode2"], ctx.now
-        )
-        if counter is None:
-            raise InvalidAuthenticationCodeException(INVALID_CODE)
+        counter = _checked_counter(ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"])
         device.update(user=user["name"], enabled_at=iso(ctx.now), last_counter=counter)
         tx.update(account, R.MFA_DEVICE, serial, device)
     return {}
@@ -205,11 +218,10 @@ def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     with ctx.write(account) as tx:
         require(tx, account, USER, name)
         device = _owned_device(tx, account, name, serial)
-        counter = consecutive_counter(
-            _seed(ctx.runtime, device), params["AuthenticationCode1"], params["AuthenticationCode2"], ctx.now
+        counter = _checked_counter(
+            ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"],
+            after=int(device.get("last_counter", -1)),
         )
-        if counter is None or counter <= int(device.get("last_counter", -1)):
-            raise InvalidAuthenticationCodeException(INVALID_CODE)
         device["last_counter"] = counter
         tx.update(account, R.MFA_DEVICE, serial, device)
     return {}

@@ -4,15 +4,17 @@ The hot path: without MFA the call reads only the in-memory view and writes noth
 (the session lives in its sealed token), so it runs on the event loop. Order of checks:
 
 1. the caller may assume roles at all (not root, not a federated user — authz.py);
-2. the request's own parameters (tags, source identity, session policies, packed size),
-   which say nothing about the role;
-3. MFA, when SerialNumber and TokenCode are given (store I/O: the code is consumed);
+2. the request's own parameters (tags, source identity, inline session policy, number
+   of policy ARNs, packed size), which say nothing about the role;
+3. MFA, when SerialNumber and TokenCode are given (store I/O: the code is consumed;
+   failures are rate-limited per caller and device);
 4. authorization against the role's trust policy with the full trust context — an
    unknown role is evaluated against a trust policy that trusts no one, so the answer
    and its message are exactly those of a role that does not trust the caller;
 5. ``sts:TagSession`` / ``sts:SetSourceIdentity`` on the same role, when used;
-6. the duration against the role's MaxSessionDuration and the role-chaining cap
-   (after authorization, so only a trusted caller learns the role's limit).
+6. the ``PolicyArns`` against the policies of the role's account, the duration against
+   the role's MaxSessionDuration and the role-chaining cap (after authorization, so
+   only a trusted caller learns whether a policy exists there, or the role's limit).
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.runtime import Runtime
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.mfa import authenticate_mfa, mfa_requested
-from tessera.services.sts.session_policies import packed_policy_size, session_policies
+from tessera.services.sts.session_policies import (
+    packed_policy_size,
+    requested_session_policies,
+    resolve_managed_policies,
+)
 from tessera.services.sts.session_tags import SessionTags, session_tags
 from tessera.services.trust import effective_trust_policy
 
@@ -77,11 +83,12 @@ def assume_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     session_name = params["RoleSessionName"]
     source_identity = _source_identity(params, caller, role.arn)
     tags = session_tags(params, caller)
-    policies = session_policies(runtime, params, role.account)
+    policies = requested_session_policies(runtime, params)
     packed = packed_policy_size(policies, tags.passed)
     mfa = _mfa(ctx, params)
     context = trust_context(params, role, tags, source_identity, mfa)
     _authorize(ctx, role, context, tags, source_identity)
+    resolve_managed_policies(runtime, policies, role.account)
     chained = caller.kind == "assumed-role"  # role chaining: a role session assuming a role
     duration = _duration(params, role, chained=chained)
     record = role.record

@@ -10,9 +10,17 @@ Only a principal of the same account that is allowed
 
 The decoded document follows AWS's shape: ``allowed``, ``explicitDeny``,
 ``matchedStatements``, ``failures`` and ``context`` (principal, action, resource,
-conditions). Statements of resource-based and trust policies, and the resource's tags,
-are left out: they belong to the resource's owner (and an unknown role must stay
-indistinguishable from a role that does not trust the caller).
+conditions): "the values of condition keys in the context of the user's request"
+(https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html).
+What belongs to the resource's owner is left out, so an unknown role stays
+indistinguishable from a role that does not trust the caller, and nothing is learned
+about another account's organization:
+
+* statements of resource-based and trust policies, and the resource's tags;
+* when the resource is in another account: its organization id (unless it is the
+  caller's own organization) and its OU paths, and an explicit deny that only the
+  owner's policy made, which reads as the owner's policy not allowing the request
+  (exactly what a role that does not exist yields).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import datetime as dt
 import json
 import secrets
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -99,30 +108,54 @@ def _message_key(key: TokenKey) -> bytes:
 
 
 def _decoded_document(caller: Caller, request: Request, decision: Decision) -> dict[str, Any]:
+    matched = decision.matched
     statements = [
         {"policyId": m.policy_id, "statementId": m.sid, "statementIndex": m.statement_index, "effect": m.effect.value.upper()}
-        for m in decision.matched
+        for m in matched
         if m.policy_type not in _OWNER_POLICIES
     ]
+    foreign = not request.same_account
+    explicit_deny = decision.result is DecisionResult.EXPLICIT_DENY
+    reason = decision.reason
+    if foreign and explicit_deny and all(m.policy_type in _OWNER_POLICIES for m in matched):
+        # only the other account's policy denied: say what any refusal of theirs says
+        explicit_deny, reason = False, f"no resource-based policy allows the {request.action} action"
+    shown = _shown_keys(request.context, foreign)
     return {
         "allowed": decision.allowed,
-        "explicitDeny": decision.result is DecisionResult.EXPLICIT_DENY,
+        "explicitDeny": explicit_deny,
         "matchedStatements": {"items": statements},
         # why it was refused ("no identity-based policy allows …"): the text IAM puts after
         # "because" in its own messages, and STS leaves out of AssumeRole refusals
-        "failures": {"items": [decision.reason] if decision.reason else []},
+        "failures": {"items": [reason] if reason else []},
         "context": {
             "principal": {"id": caller.user_id, "name": caller.name, "arn": caller.arn},
             "action": request.action,
             "resource": request.resource,
-            "conditions": {"items": [_condition(k, v) for k, v in sorted(request.context.items()) if _shown(k)]},
+            "conditions": {"items": [_condition(k, v) for k, v in sorted(shown.items())]},
         },
     }
 
 
-def _shown(key: str) -> bool:
-    """Resource tags belong to the resource's owner (and reveal that the resource exists)."""
-    return not key.lower().startswith(("aws:resourcetag/", "iam:resourcetag/"))
+_OWNER_KEY_PREFIXES = ("aws:resourcetag/", "iam:resourcetag/")
+_RESOURCE_ORG_ID = "aws:resourceorgid"
+_RESOURCE_ORG_PATHS = "aws:resourceorgpaths"
+
+
+def _shown_keys(context: Mapping[str, object], foreign: bool) -> dict[str, object]:
+    """The request context without what belongs to the resource's owner: its tags
+    (which also reveal that the resource exists) and, for a resource in another account,
+    its organization id unless the caller shares it, and its OU paths."""
+    principal_org = next((v for k, v in context.items() if k.lower() == "aws:principalorgid"), None)
+    shown: dict[str, object] = {}
+    for key, value in context.items():
+        lower = key.lower()
+        if lower.startswith(_OWNER_KEY_PREFIXES):
+            continue
+        if foreign and (lower == _RESOURCE_ORG_PATHS or (lower == _RESOURCE_ORG_ID and value != principal_org)):
+            continue
+        shown[key] = value
+    return shown
 
 
 def _condition(key: str, value: object) -> dict[str, Any]:

@@ -72,27 +72,30 @@ def get_caller_identity(ctx: OperationContext, params: dict[str, Any]) -> dict[s
 def get_access_key_info(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """The account that owns a key id, whoever owns it and whatever its status.
 
-    Long-term keys are found in the view; any other id (temporary keys, deleted keys)
-    is answered from the account encoded in the id itself, as AWS does — but only
-    for accounts this server knows, so a made-up id gets an error, not a made-up
-    account."""
+    Long-term keys are found in the view (ids an operator supplied need not follow AWS's
+    layout). Any other id is answered from the account its layout encodes, without
+    consulting whether that account, or the key, exists: AWS's answer "does not indicate
+    the state of the access key" (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetAccessKeyInfo.html),
+    and an answer that depended on it would let anyone probe which account ids this
+    server holds. Only an id that encodes no account at all is refused."""
     ctx.authorize("sts:GetAccessKeyInfo", "*")
     key_id = params["AccessKeyId"]
-    view = ctx.runtime.view
-    account = view.account_for_key(key_id)
+    account = ctx.runtime.view.account_for_key(key_id)
     if account is not None:
         return {"Account": account.account_id}
     encoded = _encoded_account(key_id)
-    if encoded is not None and view.account(encoded) is not None:
+    if encoded is not None:
         return {"Account": encoded}
     raise InvalidParameterValue(f"The access key ID '{key_id}' is not valid.")
 
 
 def _encoded_account(key_id: str) -> str | None:
-    """The account AWS's key-id layout encodes in ``key_id``, or None if it is not base32."""
+    """The account AWS's key-id layout encodes in ``key_id``, or None if it is not 20
+    characters of base32 after the prefix or encodes more than 12 digits."""
     if len(key_id) != 20:
         return None
     try:
-        return account_from_access_key_id(key_id)
+        account = account_from_access_key_id(key_id)
     except (binascii.Error, ValueError):
         return None
+    return account if len(account) == 12 else None

@@ -1,5 +1,11 @@
 """MFA for AssumeRole and GetSessionToken: the device must be enabled for the calling
-IAM user and the code must be a valid, unused TOTP (sts.md §3.3 rule 4, §6.4)."""
+IAM user and the code must be a valid, unused TOTP (sts.md §3.3 rule 4, §6.4).
+
+Failed attempts are limited per calling principal and per device
+(``tessera.services.throttle``): once either is locked out every attempt is refused
+with ``Throttling`` before the code is looked at. A serial that is not the caller's
+device counts against the caller only, so nobody can lock out another user's device.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ from typing import Any
 
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
+from tessera.services.authz import principal_arn_key
 from tessera.services.iam.mfa import verify_mfa_code
 from tessera.services.runtime import Runtime
+from tessera.services.throttle import device_key, mfa_attempt, principal_key
 
 UNKNOWN_DEVICE = (
     "MultiFactorAuthentication failed, unable to validate MFA code. "
@@ -30,11 +38,21 @@ def authenticate_mfa(runtime: Runtime, caller: Caller, serial: str, code: str, n
 
     Role sessions and federated users own no MFA device, and the root user's device is
     not manageable through Tessera's IAM API, so only IAM users (with long-term or
-    GetSessionToken credentials) can authenticate with MFA."""
-    if caller.kind != "user" or not _device_of(runtime, caller, serial):
-        raise AccessDenied(UNKNOWN_DEVICE)
-    if not verify_mfa_code(runtime, caller.account, serial, code, now):
-        raise AccessDenied(WRONG_CODE)
+    GetSessionToken credentials) can authenticate with MFA.
+
+    Raise ``Throttling`` instead, whatever the code, while the caller or the device is
+    locked out; every failure counts towards that."""
+    owned = caller.kind == "user" and _device_of(runtime, caller, serial)
+    keys = [principal_key(principal_arn_key(caller))]
+    if owned:
+        keys.append(device_key(serial))
+    with mfa_attempt(runtime.extras, keys, now) as attempt:
+        if not owned:
+            attempt.fail()
+            raise AccessDenied(UNKNOWN_DEVICE)
+        if not verify_mfa_code(runtime, caller.account, serial, code, now):
+            attempt.fail()
+            raise AccessDenied(WRONG_CODE)
 
 
 def _device_of(runtime: Runtime, caller: Caller, serial: str) -> bool:

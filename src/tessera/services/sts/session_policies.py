@@ -43,6 +43,15 @@ class SessionPolicies:
 def session_policies(runtime: Runtime, params: Mapping[str, Any], account_id: str) -> SessionPolicies:
     """Validate ``Policy`` and ``PolicyArns``; managed policies must exist in ``account_id``
     (or be AWS managed). Compiling here also warms the cache the session's requests use."""
+    policies = requested_session_policies(runtime, params)
+    resolve_managed_policies(runtime, policies, account_id)
+    return policies
+
+
+def requested_session_policies(runtime: Runtime, params: Mapping[str, Any]) -> SessionPolicies:
+    """Validate what the request alone decides: the number of ``PolicyArns`` and the
+    inline ``Policy``. Nothing here depends on any account's state, so AssumeRole can do
+    it before authorization without saying anything about the role's account."""
     inline = params.get("Policy")
     arns = tuple(entry["arn"] for entry in params.get("PolicyArns") or () if entry.get("arn"))
     if len(arns) > MAX_POLICY_ARNS:
@@ -52,9 +61,15 @@ def session_policies(runtime: Runtime, params: Mapping[str, Any], account_id: st
         )
     if inline is not None:
         _compile(runtime, inline, "session-policy")
-    for arn in arns:
-        _compile(runtime, _managed_text(runtime, account_id, arn), arn)
     return SessionPolicies((inline,) if inline is not None else (), arns)
+
+
+def resolve_managed_policies(runtime: Runtime, policies: SessionPolicies, account_id: str) -> None:
+    """Each ``PolicyArns`` entry must name a policy of ``account_id`` or an AWS managed
+    policy. Whether a policy exists in the role's account is that account's business:
+    AssumeRole asks only once the caller is allowed to assume the role."""
+    for arn in policies.arns:
+        _compile(runtime, _managed_text(runtime, account_id, arn), arn)
 
 
 def packed_policy_size(policies: SessionPolicies, tags: Sequence[SessionTag]) -> int | None:

@@ -1,0 +1,108 @@
+"""MFA in AssumeRole and GetSessionToken under online guessing: failures are limited per
+caller and per device, a lock-out refuses right codes too, and codes stay single-use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyotp
+import pytest
+from sts_world import A, World, doc, trust
+
+from tessera.auth.caller import Caller
+from tessera.errors import AccessDenied, Throttling
+from tessera.services import records as R
+from tessera.services.throttle import MFA_LOCKOUT_SECONDS, MFA_MAX_FAILURES
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def add_device(world: World, user: Caller, name: str) -> tuple[str, pyotp.TOTP]:
+    serial = f"arn:aws:iam::{A}:mfa/{name}"
+    seed = pyotp.random_base32(32)
+    record = {
+        "serial": serial,
+        "name": name,
+        "path": "/",
+        "seed_sealed": world.runtime.secret_box.seal(seed, context=f"mfa:{serial}"),
+        "user": user.name,
+        "enabled_at": "2026-01-01T00:00:00Z",
+        "created": "2026-01-01T00:00:00Z",
+        "tags": [],
+        "last_counter": -1,
+    }
+    world._put(A, R.MFA_DEVICE, serial, record)
+    return serial, pyotp.TOTP(seed)
+
+
+def wrong(totp: pyotp.TOTP, world: World) -> str:
+    """A code that is none of the three accepted around now."""
+    valid = {totp.at(world.clock.now(), counter_offset=offset) for offset in (-1, 0, 1)}
+    return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in valid)
+
+
+def session_token(world: World, caller: Caller, serial: str, code: str) -> dict[str, object]:
+    return world.call(caller, "GetSessionToken", SerialNumber=serial, TokenCode=code)
+
+
+def test_wrong_codes_lock_the_caller_out_and_a_right_code_is_then_refused(world: World) -> None:
+    alice = world.add_user("alice")
+    serial, totp = add_device(world, alice, "alice-phone")
+    for _ in range(MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, serial, wrong(totp, world))
+    with pytest.raises(Throttling):
+        session_token(world, alice, serial, totp.at(world.clock.now()))
+    world.clock.advance(MFA_LOCKOUT_SECONDS)
+    credentials = session_token(world, alice, serial, totp.at(world.clock.now()))["Credentials"]
+    assert world.authenticate(credentials).session.mfa_authenticated  # type: ignore[arg-type,union-attr]
+
+
+def test_assume_role_and_get_session_token_share_the_budget(world: World) -> None:
+    alice = world.add_user("alice", policies={"p": doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})})
+    role = world.add_role("R", doc(trust({"AWS": alice.arn})))
+    serial, totp = add_device(world, alice, "alice-phone")
+    for i in range(MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            if i % 2:
+                session_token(world, alice, serial, wrong(totp, world))
+            else:
+                world.assume(alice, role, SerialNumber=serial, TokenCode=wrong(totp, world))
+    with pytest.raises(Throttling):
+        world.assume(alice, role, SerialNumber=serial, TokenCode=totp.at(world.clock.now()))
+
+
+def test_unknown_serials_count_against_the_caller_only(world: World) -> None:
+    """Guessing serials wears out the caller's budget, never another user's device."""
+    mallory = world.add_user("mallory")
+    alice = world.add_user("alice")
+    serial, totp = add_device(world, alice, "alice-phone")
+    for _ in range(MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            session_token(world, mallory, serial, "123456")
+    with pytest.raises(Throttling):
+        session_token(world, mallory, serial, "123456")
+    session_token(world, alice, serial, totp.at(world.clock.now()))
+
+
+def test_a_second_key_of_the_same_user_does_not_reset_the_budget(world: World) -> None:
+    alice = world.add_user("alice")
+    serial, totp = add_device(world, alice, "alice-phone")
+    for _ in range(MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, serial, wrong(totp, world))
+    other_key = Caller(alice.kind, alice.account, alice.arn, alice.user_id, alice.name, "AKIAOTHERKEY00000001")
+    with pytest.raises(Throttling):
+        session_token(world, other_key, serial, totp.at(world.clock.now()))
+
+
+def test_a_used_code_stays_refused(world: World) -> None:
+    alice = world.add_user("alice")
+    serial, totp = add_device(world, alice, "alice-phone")
+    code = totp.at(world.clock.now())
+    session_token(world, alice, serial, code)
+    with pytest.raises(AccessDenied):
+        session_token(world, alice, serial, code)

@@ -1,0 +1,170 @@
+"""The failure limiter that guards online guessing (MFA codes): windows, lock-outs,
+back-off, concurrency and bounded memory, all on an injected clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tessera.clock import FixedClock
+from tessera.errors import Throttling
+from tessera.services.throttle import FailureLimiter, Limits, Locked, mfa_attempt, mfa_limiter
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+LIMITS = Limits(max_failures=3, window=60, lockout=100, max_lockout=350, max_entries=8)
+
+
+def fail(limiter: FailureLimiter, clock: FixedClock, *keys: str) -> None:
+    with limiter.attempt(keys, clock.now()) as attempt:
+        attempt.fail()
+
+
+def succeed(limiter: FailureLimiter, clock: FixedClock, *keys: str) -> None:
+    with limiter.attempt(keys, clock.now()):
+        pass
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+@pytest.fixture
+def limiter() -> FailureLimiter:
+    return FailureLimiter(LIMITS)
+
+
+def test_locks_after_max_failures_and_refuses_even_before_looking(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for _ in range(3):
+        fail(limiter, clock, "k")
+    looked = []
+    with pytest.raises(Locked):
+        with limiter.attempt(["k"], clock.now()):
+            looked.append(True)  # a right guess must not even be checked
+    assert not looked and limiter.locked("k", clock.now())
+
+
+def test_successes_are_not_counted_and_do_not_reset(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for _ in range(10):
+        succeed(limiter, clock, "k")
+    assert len(limiter) == 0  # nothing kept for a key that never failed
+    fail(limiter, clock, "k")
+    fail(limiter, clock, "k")
+    succeed(limiter, clock, "k")
+    fail(limiter, clock, "k")
+    assert limiter.locked("k", clock.now())
+
+
+def test_failures_slide_out_of_the_window(limiter: FailureLimiter, clock: FixedClock) -> None:
+    fail(limiter, clock, "k")
+    fail(limiter, clock, "k")
+    clock.advance(61)
+    fail(limiter, clock, "k")
+    fail(limiter, clock, "k")
+    assert not limiter.locked("k", clock.now())
+    fail(limiter, clock, "k")
+    assert limiter.locked("k", clock.now())
+
+
+def test_lockout_ends_and_backs_off_then_is_forgotten(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for expected in (100, 200, 350, 350):  # doubles, capped at max_lockout
+        for _ in range(3):
+            fail(limiter, clock, "k")
+        clock.advance(expected - 1)
+        assert limiter.locked("k", clock.now())
+        clock.advance(1)
+        assert not limiter.locked("k", clock.now())
+    clock.advance(350)  # quiet for max_lockout: strikes forgotten, entry dropped
+    succeed(limiter, clock, "k")
+    assert len(limiter) == 0
+    for _ in range(3):
+        fail(limiter, clock, "k")
+    clock.advance(100)
+    assert not limiter.locked("k", clock.now())
+
+
+def test_refused_attempts_do_not_extend_the_lockout(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for _ in range(3):
+        fail(limiter, clock, "k")
+    for _ in range(50):
+        clock.advance(1)
+        with pytest.raises(Locked):
+            fail(limiter, clock, "k")
+    clock.advance(50)
+    assert not limiter.locked("k", clock.now())
+
+
+def test_every_key_counts_and_any_locked_key_refuses(limiter: FailureLimiter, clock: FixedClock) -> None:
+    """Per device and per caller: spreading guesses over devices still locks the caller,
+    and spreading them over callers still locks the device."""
+    for device in ("d1", "d2", "d3"):
+        fail(limiter, clock, "caller", device)
+    with pytest.raises(Locked):
+        fail(limiter, clock, "caller", "d4")
+    for caller in ("c1", "c2", "c3"):
+        fail(limiter, clock, caller, "device")
+    with pytest.raises(Locked):
+        fail(limiter, clock, "c4", "device")
+
+
+def test_attempts_in_flight_count_so_concurrency_cannot_overshoot(limiter: FailureLimiter, clock: FixedClock) -> None:
+    with limiter.attempt(["k"], clock.now()) as first, limiter.attempt(["k"], clock.now()) as second:
+        with limiter.attempt(["k"], clock.now()) as third:
+            with pytest.raises(Locked):
+                with limiter.attempt(["k"], clock.now()):
+                    pass
+            third.fail()
+        first.fail()
+        second.fail()
+    assert limiter.locked("k", clock.now())
+
+
+def test_an_error_in_the_body_releases_without_counting(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            with limiter.attempt(["k"], clock.now()):
+                raise RuntimeError("store unavailable")
+    assert len(limiter) == 0
+
+
+def test_memory_is_bounded_and_eviction_never_lifts_a_lockout(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for _ in range(3):
+        fail(limiter, clock, "victim-of-lockout")
+    fail(limiter, clock, "attacker")
+    fail(limiter, clock, "attacker")
+    for i in range(1000):  # fill the table with fresh keys to push entries out
+        fail(limiter, clock, f"filler-{i}")
+        assert len(limiter) <= LIMITS.max_entries
+    assert limiter.locked("victim-of-lockout", clock.now())
+
+
+def test_eviction_takes_the_least_recently_failed_first(limiter: FailureLimiter, clock: FixedClock) -> None:
+    fail(limiter, clock, "old")
+    for i in range(LIMITS.max_entries - 2):
+        fail(limiter, clock, f"k{i}")
+    fail(limiter, clock, "attacker")
+    fail(limiter, clock, "attacker")
+    fail(limiter, clock, "newcomer")  # the table is full: "old" goes, "attacker" stays
+    fail(limiter, clock, "attacker")
+    assert limiter.locked("attacker", clock.now())
+
+
+def test_a_table_full_of_locked_keys_still_tracks_new_keys(clock: FixedClock) -> None:
+    limiter = FailureLimiter(Limits(max_failures=1, window=60, lockout=100, max_lockout=100, max_entries=4))
+    for i in range(6):
+        fail(limiter, clock, f"k{i}")
+    assert all(limiter.locked(f"k{i}", clock.now()) for i in range(6))
+
+
+def test_mfa_attempt_answers_throttling_and_the_limiter_lives_in_runtime_extras(clock: FixedClock) -> None:
+    extras: dict[str, object] = {}
+    limiter = mfa_limiter(extras)
+    assert mfa_limiter(extras) is limiter
+    for _ in range(limiter.limits.max_failures):
+        with mfa_attempt(extras, ["k"], clock.now()) as attempt:
+            attempt.fail()
+    with pytest.raises(Throttling) as refused:
+        with mfa_attempt(extras, ["k"], clock.now()):
+            pass
+    assert (refused.value.code, refused.value.status, refused.value.message) == ("Throttling", 400, "Rate exceeded")
