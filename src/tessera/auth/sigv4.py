@@ -67,7 +67,10 @@ _UNRESERVED_ONLY = re.compile(rb"[A-Za-z0-9\-_.~]*")
 
 
 def _decode(component: bytes) -> bytes:
-    """Percent-decode; most components carry no escape at all and are returned as is."""
+    """Percent-decode, ``+`` read as a space (``application/x-www-form-urlencoded``, as the
+    parameter parser reads it); most components carry no escape at all and are returned as is."""
+    if b"+" in component:
+        component = component.replace(b"+", b" ")
     return unquote_to_bytes(component) if b"%" in component else component
 
 
@@ -126,10 +129,16 @@ def _remove_dot_segments(path: str) -> str:
 
 
 def query_pairs(raw_query: str | bytes) -> list[tuple[bytes, bytes]]:
-    """The query string split into percent-decoded ``(name, value)`` byte pairs.
+    """The query string (or a form body) split into percent-decoded ``(name, value)`` byte
+    pairs. Empty ``&&`` items are skipped; an item without ``=`` has an empty value.
 
-    ``+`` stays ``+``: in SigV4 a plus sign must arrive as ``%2B``, and treating it as a
-    space (``parse_qsl``) breaks signatures. Empty ``&&`` items are skipped."""
+    This is the one decoder of parameters: the signature is computed over these pairs and
+    the Query protocol reads its parameters from them (``tessera.protocol.query.read_form``),
+    so a request cannot mean one thing to the signature check and another to the parser.
+    A ``+`` is a space, as in every form decoder: SigV4 clients send a literal plus sign as
+    ``%2B`` and a space as ``%20``, so both canonicalise the same either way, while a ``+``
+    kept literal here but read as a space by the parser would let anyone turn a signed
+    ``%2B`` into a space without breaking the signature."""
     if not raw_query:
         return []
     raw = raw_query if isinstance(raw_query, bytes) else raw_query.encode("utf-8", "surrogateescape")
@@ -284,7 +293,8 @@ _SHA256_BLOCK = 64
 def parse_timestamp(value: str) -> dt.datetime:
     """``YYYYMMDD'T'HHMMSS'Z'`` → aware UTC datetime. Hand-parsed and memoised because it runs
     on every request and most requests share their second. Raises SignatureFormatError."""
-    if len(value) != 16 or value[8] != "T" or value[15] != "Z" or not (value[:8] + value[9:15]).isdigit():
+    digits = value[:8] + value[9:15]
+    if len(value) != 16 or value[8] != "T" or value[15] != "Z" or not (digits.isascii() and digits.isdigit()):
         raise SignatureFormatError(_bad_date(value))
     try:
         return dt.datetime(
