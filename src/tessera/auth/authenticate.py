@@ -285,13 +285,16 @@ def _header_timestamp(amz_date: str | None, http_date: str | None) -> tuple[str,
     if amz_date is not None:
         return amz_date, sigv4.parse_timestamp(amz_date)
     assert http_date is not None  # INVARIANT: parse_authorization rejected a request with neither
+    unreadable = sigv4.SignatureFormatError(f"Unable to parse the 'Date' header: '{http_date[:64]}'.")
+    if len(http_date) > 64 or not http_date.isascii():  # RFC 7231 dates are short ASCII text
+        raise unreadable
     try:
         signed_at = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError):
-        raise sigv4.SignatureFormatError(f"Unable to parse the 'Date' header: '{http_date}'.") from None
-    if signed_at.tzinfo is None:
-        signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
-    return sigv4.format_timestamp(signed_at), signed_at
+        if signed_at.tzinfo is None:
+            signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
+        return sigv4.format_timestamp(signed_at), signed_at
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year or hour of 20 digits
+        raise unreadable from None
 
 
 def _check_scope(credential: sigv4.Credential, timestamp: str, settings: AuthSettings) -> None:

@@ -544,3 +544,21 @@ def test_operation_of_the_scope_service_passes(signed, resolver):
 def test_timestamp_with_other_scripts_digits_is_incomplete(date):
     with pytest.raises(sigv4.SignatureFormatError):
         sigv4.parse_timestamp(date)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+        "Mon, 01 Jan " + "9" * 5000 + " 00:00:00 GMT",
+        "Mon, 01 Jan 2024 99999999999999999999:00:00 GMT",
+        "Mon, 01 Jan 2024 00:00:00 +99999999999999999999",
+        "Mon, \u0661 Jan 2024 00:00:00 GMT",
+    ],
+    ids=["20-digit-year", "5000-digit-year", "20-digit-hour", "20-digit-offset", "arabic-indic-day"],
+)
+def test_unreadable_date_header_is_incomplete_signature(date, signed, resolver):
+    request, now = signed
+    with pytest.raises(IncompleteSignature) as raised:
+        verify(with_headers(request, x_amz_date=None, date=date), now, resolver)
+    assert raised.value.message.startswith("Unable to parse the 'Date' header")
