@@ -106,3 +106,18 @@ def test_amz_date_with_other_scripts_digits(raw: RawClient, target: TesseraServe
     assert reply.status in (400, 403), reply.text
     assert reply.error_code() in ("IncompleteSignature", "SignatureDoesNotMatch")
     _no_traceback(target)
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["Mon, 01 Jan 99999999999999999999 00:00:00 GMT", "Mon, 01 Jan 2024 99999999999999999999:00:00 GMT",
+     "Mon, 01 Jan " + "9" * 5000 + " 00:00:00 GMT"],
+    ids=["20-digit-year", "20-digit-hour", "5000-digit-year"],
+)
+def test_date_header_with_huge_numbers(raw: RawClient, target: TesseraServer, date: str) -> None:
+    prepared = raw.signed("sts", {"Action": "GetCallerIdentity"})
+    headers = [(k, v) for k, v in prepared.headers.items() if k.lower() != "x-amz-date"] + [("Date", date)]
+    reply = raw.request("POST", "/", prepared.body, headers)
+    assert reply.status == 400, reply.text
+    assert reply.error_code() == "IncompleteSignature"
+    _no_traceback(target)
