@@ -6,8 +6,8 @@ bare 500 ``InternalFailure`` that reveals nothing.
 
 Routes: ``GET /healthz`` (no auth, no secrets), ``GET /metrics`` (Prometheus text),
 and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
-(Organizations), the Query protocol otherwise (IAM and STS, told apart by the
-credential scope of the signature, or by ``Version`` when unsigned).
+(Organizations), the Query protocol otherwise (IAM and STS, told apart by
+``Version``); the credential scope of the signature must name that same service.
 """
 
 from __future__ import annotations
