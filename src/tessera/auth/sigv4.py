@@ -143,10 +143,13 @@ def query_pairs(raw_query: str | bytes) -> list[tuple[bytes, bytes]]:
         return []
     raw = raw_query if isinstance(raw_query, bytes) else raw_query.encode("utf-8", "surrogateescape")
     pairs: list[tuple[bytes, bytes]] = []
+    append = pairs.append
     for item in raw.split(b"&"):
         if item:
             name, _, value = item.partition(b"=")
-            pairs.append((_decode(name), _decode(value)))
+            if b"%" in item or b"+" in item:  # else nothing to decode: the common case
+                name, value = _decode(name), _decode(value)
+            append((name, value))
     return pairs
 
 
