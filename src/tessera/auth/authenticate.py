@@ -262,7 +262,11 @@ def check_all_amz_headers_signed(headers: Mapping[str, str], signed_headers: Col
     answers this message when they are not. boto3, the CLI and the JavaScript SDK sign
     every header but a few hop-by-hop and tracing ones (``user-agent``,
     ``x-amzn-trace-id``, …), so they always pass."""
-    unsigned = sorted(name for name in headers if name.startswith(_AMZ_PREFIX) and name not in signed_headers)
+    amz = [name for name in headers if name.startswith(_AMZ_PREFIX)]
+    if not amz:
+        return
+    signed = signed_headers if isinstance(signed_headers, (set, frozenset)) else frozenset(signed_headers)
+    unsigned = sorted(name for name in amz if name not in signed)  # a set: a SignedHeaders list of thousands stays linear
     if unsigned:
         shown = ", ".join(name[:64] for name in unsigned[:8])
         raise AccessDenied(f"{UNSIGNED_HEADERS_MESSAGE}: {shown}")
