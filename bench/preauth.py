@@ -59,7 +59,13 @@ def _inputs() -> dict[str, Request]:
     many = b"&".join(b"p%d=1" % i for i in range(200_000))[:MIB]
     plus = head + b"+" * (MIB - len(head))
     big_query = "Action=GetCallerIdentity&Version=2011-06-15&X=" + "%41" * 20_000
+    method, query, headers, body = _signed(b"Action=GetCallerIdentity&Version=2011-06-15", "not-the-secret")
+    long_signed = [
+        (name, value.replace(b"SignedHeaders=", b"SignedHeaders=" + b"a;" * 4000)) if name == b"authorization" else (name, value)
+        for name, value in headers
+    ] + [(b"x-amz-h%d" % i, b"x") for i in range(100)]
     return {
+        "8 KiB SignedHeaders, 100 unsigned x-amz-* headers": (method, query, long_signed, body),
         "unsigned 1 MiB of %41": _plain(escapes),
         "unsigned 1 MiB of parameters": _plain(many),
         "unsigned 1 MiB of +": _plain(plus),
