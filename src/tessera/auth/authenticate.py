@@ -57,6 +57,7 @@ __all__ = [
     "ResolvedCredential",
     "SigningKeyCache",
     "Verified",
+    "UNSIGNED_ALLOWED",
     "UNSIGNED_HEADERS_MESSAGE",
     "check_all_amz_headers_signed",
     "check_service",
@@ -245,6 +246,9 @@ def _verified(resolved: ResolvedCredential, credential: sigv4.Credential, signed
 
 
 _AMZ_PREFIX = "x-amz-"
+UNSIGNED_ALLOWED = frozenset({"x-amz-cf-id"})
+"""``x-amz-*`` headers a request may carry unsigned: CloudFront adds ``X-Amz-Cf-Id`` to
+every request it forwards to an origin, after the client signed it; nothing reads it."""
 UNSIGNED_HEADERS_MESSAGE = "There were headers present in the request which were not signed"
 
 
@@ -262,7 +266,7 @@ def check_all_amz_headers_signed(headers: Mapping[str, str], signed_headers: Col
     answers this message when they are not. boto3, the CLI and the JavaScript SDK sign
     every header but a few hop-by-hop and tracing ones (``user-agent``,
     ``x-amzn-trace-id``, …), so they always pass."""
-    amz = [name for name in headers if name.startswith(_AMZ_PREFIX)]
+    amz = [name for name in headers if name.startswith(_AMZ_PREFIX) and name not in UNSIGNED_ALLOWED]
     if not amz:
         return
     signed = signed_headers if isinstance(signed_headers, (set, frozenset)) else frozenset(signed_headers)

@@ -522,7 +522,8 @@ def test_signed_amz_headers_are_accepted(oracle, resolver):
 
 def test_non_amz_headers_may_be_unsigned(signed, resolver):
     request, now = signed
-    verify(with_headers(request, user_agent="anything", x_amzn_trace_id="Root=1", content_encoding="gzip"), now, resolver)
+    headers = {"user_agent": "anything", "x_amzn_trace_id": "Root=1", "content_encoding": "gzip", "x_amz_cf_id": "cf"}
+    verify(with_headers(request, **headers), now, resolver)
 
 
 @pytest.mark.parametrize(("scope", "service"), [("sts", "organizations"), ("sts", "iam"), ("iam", "sts"), ("organizations", "sts")])
