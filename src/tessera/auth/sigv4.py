@@ -18,6 +18,7 @@ timestamps are explicit arguments, and secrets never leave the function that use
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import functools
 import hashlib
@@ -71,7 +72,18 @@ def _decode(component: bytes) -> bytes:
     parameter parser reads it); most components carry no escape at all and are returned as is."""
     if b"+" in component:
         component = component.replace(b"+", b" ")
-    return unquote_to_bytes(component) if b"%" in component else component
+    if b"%" not in component:
+        return component
+    if len(component) > _LONG and _STRAY_PERCENT.search(component) is None:
+        # Same bytes as unquote_to_bytes, decoded in C: that one is a Python loop over
+        # every escape (a 1 MiB value of %41 costs it ~100 ms, this ~5 ms). Backslashes are
+        # doubled first, so the only escapes escape_decode sees are \\ and our \xHH.
+        return codecs.escape_decode(component.replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+    return unquote_to_bytes(component)
+
+
+_LONG = 512
+_STRAY_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
 def _encode(component: bytes) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from urllib.parse import unquote_to_bytes
+
 from tessera import errors
 from tessera.auth import sigv4
 from tessera.protocol.query import read_form
@@ -86,3 +88,13 @@ def test_parser_reads_exactly_the_pairs_the_signature_encodes(params: list[tuple
     canonical encoding the signature covers."""
     raw = sigv4.canonical_query_from_pairs([(n.encode(), v.encode()) for n, v in params])
     assert sorted(read_form(b"", None, raw)) == sorted(params)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"%41", b"%5c", b"%5C", b"\\", b"\\x41", b"%", b"%4", b"%zz", b"a", b"+", b"\\\\", b"%00",
+                                 b"%FF", b"x", b"\\%41"]), min_size=1, max_size=400))
+def test_long_components_decode_exactly_as_short_ones(parts: list[bytes]) -> None:
+    """The C fast path for long values gives the bytes ``unquote_to_bytes`` gives."""
+    component = b"".join(parts) * (1 + 600 // max(1, len(b"".join(parts))))
+    expected = unquote_to_bytes(component.replace(b"+", b" "))
+    assert sigv4.query_pairs(b"k=" + component.replace(b"&", b"")) == [(b"k", expected)]
