@@ -51,6 +51,7 @@ __all__ = [
     "parse_timestamp",
     "payload_hash",
     "query_pairs",
+    "query_text_pairs",
     "sent_pairs",
     "signature",
     "signing_key",
@@ -161,6 +162,30 @@ def query_pairs(raw_query: str | bytes) -> list[tuple[bytes, bytes]]:
             name, _, value = item.partition(b"=")
             if b"%" in item or b"+" in item:  # else nothing to decode: the common case
                 name, value = _decode(name), _decode(value)
+            append((name, value))
+    return pairs
+
+
+def query_text_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """``query_pairs`` decoded as UTF-8: exactly
+    ``[(name.decode(), value.decode()) for name, value in query_pairs(raw)]``, what the
+    Query protocol reads its parameters from (raises UnicodeDecodeError).
+
+    Valid UTF-8 is decoded once and split as text (``&`` and ``=`` never occur inside a
+    multi-byte sequence, and encoding a piece back gives its bytes), so only the pieces
+    that carry an escape or a plus go through ``_decode``: the same pairs at a fraction
+    of the cost of decoding every piece."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:  # raw bytes that escapes complete, or a real error: the long way
+        return [(name.decode("utf-8"), value.decode("utf-8")) for name, value in query_pairs(raw)]
+    pairs: list[tuple[str, str]] = []
+    append = pairs.append
+    for item in text.split("&"):
+        if item:
+            name, _, value = item.partition("=")
+            if "%" in item or "+" in item:
+                name, value = _decode(name.encode()).decode("utf-8"), _decode(value.encode()).decode("utf-8")
             append((name, value))
     return pairs
 

@@ -117,7 +117,7 @@ def _decode_urlencoded(raw: str | bytes) -> list[tuple[str, str]]:
     if _BAD_PERCENT.search(data):
         raise errors.MalformedRequest("The request contains an invalid percent-encoded sequence.")
     try:
-        return [(name.decode("utf-8"), value.decode("utf-8")) for name, value in sigv4.query_pairs(data)]
+        return sigv4.query_text_pairs(data)
     except UnicodeDecodeError as exc:
         raise errors.MalformedRequest("The request contains a parameter that is not valid UTF-8.") from exc
 

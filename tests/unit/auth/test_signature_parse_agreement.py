@@ -98,3 +98,17 @@ def test_long_components_decode_exactly_as_short_ones(parts: list[bytes]) -> Non
     component = b"".join(parts) * (1 + 600 // max(1, len(b"".join(parts))))
     expected = unquote_to_bytes(component.replace(b"+", b" "))
     assert sigv4.query_pairs(b"k=" + component.replace(b"&", b"")) == [(b"k", expected)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40) | st.text("ab=&é%+2 ", max_size=40).map(str.encode))
+def test_text_pairs_are_the_byte_pairs_decoded(raw: bytes) -> None:
+    try:
+        expected: list[tuple[str, str]] | None = [(n.decode(), v.decode()) for n, v in sigv4.query_pairs(raw)]
+    except UnicodeDecodeError:
+        expected = None
+    try:
+        actual: list[tuple[str, str]] | None = sigv4.query_text_pairs(raw)
+    except UnicodeDecodeError:
+        actual = None
+    assert actual == expected
