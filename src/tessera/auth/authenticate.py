@@ -35,7 +35,7 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,6 +43,7 @@ from tessera.auth import presign, sigv4
 from tessera.auth.caller import Caller
 from tessera.errors import (
     SIGNATURE_MISMATCH_MESSAGE,
+    AccessDenied,
     IncompleteSignature,
     MissingAuthenticationToken,
     SignatureDoesNotMatch,
@@ -56,6 +57,10 @@ __all__ = [
     "ResolvedCredential",
     "SigningKeyCache",
     "Verified",
+    "UNSIGNED_ALLOWED",
+    "UNSIGNED_HEADERS_MESSAGE",
+    "check_all_amz_headers_signed",
+    "check_service",
     "headers_from_raw",
     "verify",
 ]
@@ -195,6 +200,7 @@ def _verify_header(
         raise IncompleteSignature(error.message) from None
     if "host" not in auth.signed_headers:
         raise IncompleteSignature(_HOST_REQUIRED)
+    check_all_amz_headers_signed(headers, auth.signed_headers)
     credential = auth.credential
     _check_scope(credential, timestamp, settings)
     _check_clock_skew(timestamp, signed_at, now, settings.clock_skew)
@@ -223,6 +229,7 @@ def _verify_presigned(
     params = query.params
     if "host" not in params.signed_headers:
         raise IncompleteSignature(_HOST_REQUIRED)
+    check_all_amz_headers_signed(request.headers, params.signed_headers)
     credential = params.credential
     _check_scope(credential, params.timestamp, settings)
     presign.check_presigned_window(params, now, settings.clock_skew)
@@ -238,18 +245,64 @@ def _verified(resolved: ResolvedCredential, credential: sigv4.Credential, signed
     return Verified(resolved.caller, credential.access_key_id, credential.region, credential.service, signed_headers)
 
 
+_AMZ_PREFIX = "x-amz-"
+UNSIGNED_ALLOWED = frozenset({"x-amz-cf-id"})
+"""``x-amz-*`` headers a request may carry unsigned: CloudFront adds ``X-Amz-Cf-Id`` to
+every request it forwards to an origin, after the client signed it; nothing reads it."""
+UNSIGNED_HEADERS_MESSAGE = "There were headers present in the request which were not signed"
+
+
+def check_all_amz_headers_signed(headers: Mapping[str, str], signed_headers: Collection[str]) -> None:
+    """Refuse a request carrying an ``x-amz-*`` header its signature does not cover
+    (AccessDenied, AWS's wording; the names follow it, as AWS lists them in
+    ``HeadersNotSigned``).
+
+    Such headers select what a request means: ``X-Amz-Target`` picks the protocol and
+    the operation, ``X-Amz-Security-Token`` the session. A presigned URL signs only
+    ``host`` as a rule, so without this its holder could add ``X-Amz-Target`` and turn a
+    signed GetCallerIdentity into any JSON call. AWS documents that the ``x-amz-*``
+    headers a request carries belong in its signed headers
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html) and
+    answers this message when they are not. boto3, the CLI and the JavaScript SDK sign
+    every header but a few hop-by-hop and tracing ones (``user-agent``,
+    ``x-amzn-trace-id``, …), so they always pass."""
+    amz = [name for name in headers if name.startswith(_AMZ_PREFIX) and name not in UNSIGNED_ALLOWED]
+    if not amz:
+        return
+    signed = signed_headers if isinstance(signed_headers, (set, frozenset)) else frozenset(signed_headers)
+    unsigned = sorted(name for name in amz if name not in signed)  # a set: a SignedHeaders list of thousands stays linear
+    if unsigned:
+        shown = ", ".join(name[:64] for name in unsigned[:8])
+        raise AccessDenied(f"{UNSIGNED_HEADERS_MESSAGE}: {shown}")
+
+
+def check_service(verified: Verified, service: str) -> None:
+    """The operation's service must be the one the credential is scoped to.
+
+    One endpoint serves IAM, STS and Organizations here, so the service comes from the
+    request itself (``X-Amz-Target`` for Organizations, ``Version`` for IAM and STS) and
+    is held against the scope after the signature is verified: a signature for ``sts``
+    cannot run an Organizations or IAM operation, as on AWS, where each service checks the
+    scope against its own name ("Credential should be scoped to correct service")."""
+    if verified.service != service:
+        raise SignatureDoesNotMatch(f"Credential should be scoped to correct service: '{service}'.")
+
+
 def _header_timestamp(amz_date: str | None, http_date: str | None) -> tuple[str, dt.datetime]:
     """``X-Amz-Date`` wins; a ``Date`` header (RFC 7231) is signed in its basic ISO form."""
     if amz_date is not None:
         return amz_date, sigv4.parse_timestamp(amz_date)
     assert http_date is not None  # INVARIANT: parse_authorization rejected a request with neither
+    unreadable = sigv4.SignatureFormatError(f"Unable to parse the 'Date' header: '{http_date[:64]}'.")
+    if len(http_date) > 64 or not http_date.isascii():  # RFC 7231 dates are short ASCII text
+        raise unreadable
     try:
         signed_at = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError):
-        raise sigv4.SignatureFormatError(f"Unable to parse the 'Date' header: '{http_date}'.") from None
-    if signed_at.tzinfo is None:
-        signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
-    return sigv4.format_timestamp(signed_at), signed_at
+        if signed_at.tzinfo is None:
+            signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
+        return sigv4.format_timestamp(signed_at), signed_at
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year or hour of 20 digits
+        raise unreadable from None
 
 
 def _check_scope(credential: sigv4.Credential, timestamp: str, settings: AuthSettings) -> None:

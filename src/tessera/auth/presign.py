@@ -15,6 +15,7 @@ token, when present, is signed). Pure: ``now`` is an argument.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -134,18 +135,25 @@ def _signed_headers(value: str) -> tuple[str, ...]:
     return tuple(name.strip().lower() for name in value.split(";"))
 
 
+_EXPIRES = re.compile(r"(-?)0*([0-9]*)")
+
+
 def _parse_expires(value: str | None) -> int:
-    """S3's wording for out-of-range values; AWS documents no other for the Query services."""
+    """S3's wording for out-of-range values; AWS documents no other for the Query services.
+
+    Only ASCII digits count (``int()`` would also take other scripts' digits, or fail on
+    thousands of them), and the length is checked before any conversion."""
     if value is None:
         return DEFAULT_EXPIRES
-    if not value.lstrip("-").isdigit():
+    match = _EXPIRES.fullmatch(value) if value.isascii() else None
+    if match is None or value in ("", "-"):
         raise IncompleteSignature("X-Amz-Expires should be a number")
-    expires = int(value)
-    if expires < 0:
+    sign, digits = match.groups()
+    if sign and digits:
         raise IncompleteSignature("X-Amz-Expires must be non-negative")
-    if expires > MAX_EXPIRES:
+    if len(digits) > len(str(MAX_EXPIRES)) or int(digits or "0") > MAX_EXPIRES:
         raise IncompleteSignature(f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
-    return expires
+    return int(digits or "0")
 
 
 def check_presigned_window(params: PresignedParams, now: dt.datetime, skew: dt.timedelta) -> None:

@@ -31,6 +31,7 @@ import calendar
 import datetime as dt
 import functools
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
@@ -91,7 +92,7 @@ def _decode_body(body: bytes) -> Mapping[str, Any]:
         return {}
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nesting thousands deep
         raise errors.MalformedRequest("The request body is not valid JSON.") from exc
     if not isinstance(document, dict):
         raise errors.MalformedRequest("The request body must be a JSON object.")
@@ -132,20 +133,34 @@ def _read_string(shape: Shape, value: Any, path: str) -> str:
     return value
 
 
+_INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+"""What botocore's ``integer`` and ``long`` shapes can hold (Java's int and long)."""
+
+
 def _read_integer(shape: Shape, value: Any, path: str) -> int:
+    """A JSON number with no fraction that the member's type can hold: a number of
+    thousands of digits is a SerializationException here, never a value handed on."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _wrong_type(path, "an integer")
-    if isinstance(value, float):
-        if not value.is_integer():
-            _wrong_type(path, "an integer")
-        return int(value)
-    return value
+    if isinstance(value, float) and not value.is_integer():
+        _wrong_type(path, "an integer")
+    number = int(value)
+    low, high = _INTEGER_RANGES.get(shape.type_name, _INTEGER_RANGES["long"])
+    if not low <= number <= high:
+        _wrong_type(path, f"an integer between {low} and {high}")
+    return number
 
 
 def _read_float(shape: Shape, value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _wrong_type(path, "a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        _wrong_type(path, "a finite number")
+    if not math.isfinite(number):
+        _wrong_type(path, "a finite number")
+    return number
 
 
 def _read_boolean(shape: Shape, value: Any, path: str) -> bool:

@@ -33,15 +33,17 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
 
 from botocore.model import Shape
 
 from tessera import errors
+from tessera.auth import sigv4
 from tessera.protocol.model import service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path, validation_message
 from tessera.protocol.xml import escape_attribute, escape_text
@@ -55,30 +57,47 @@ Form = Mapping[str, list[str]] | Iterable[tuple[str, str]]
 # --------------------------------------------------------------------------- reading
 
 
-def read_form(body: bytes, content_type: str | None, raw_query: str) -> list[tuple[str, str]]:
+def read_form(body: bytes, content_type: str | None, raw_query: str | bytes) -> list[tuple[str, str]]:
     """Decode the parameters of a Query request: the URL query string, then a form body.
 
-    A POST carries them in an ``application/x-www-form-urlencoded`` body (any
-    ``charset`` parameter is honoured, UTF-8 by default); a GET or a presigned URL in
-    the query string. Both are read, query string first. Anything that cannot be
-    decoded (bad percent escape, invalid bytes for the charset, a body of another
-    content type) raises ``errors.MalformedRequest``.
+    A POST carries them in an ``application/x-www-form-urlencoded`` body; a GET or a
+    presigned URL in the query string. Both are read, query string first, with the
+    signature's own decoder (``sigv4.query_pairs``: ``+`` is a space, escapes are
+    percent-decoded), so what is signed and what is parsed are the same parameters.
+    Names and values are UTF-8: the only ``charset`` accepted is UTF-8 (the default), so
+    a Content-Type header, signed or not, cannot change what the body says.
+
+    Raises ``errors.MalformedRequest`` (a 400 ``MalformedQueryString``) for a bad percent
+    escape, text that is not UTF-8, another charset or content type, or a parameter
+    repeated in the query string (its order is not signed: the query is canonicalised
+    sorted, so which of two values came first is the sender's to change).
     """
-    pairs = _decode_urlencoded(raw_query, "utf-8") if raw_query else []
+    pairs: list[tuple[str, str]] = []
+    if raw_query:
+        pairs = _decode_urlencoded(raw_query)
+        if len({name for name, _ in pairs}) != len(pairs):
+            raise errors.MalformedRequest("The query string repeats a parameter.")
     if body:
         media_type, charset = _parse_content_type(content_type)
         if media_type != FORM_CONTENT_TYPE:
-            raise errors.MalformedRequest(f"Unsupported Content-Type for a Query request: '{content_type}'")
-        try:
-            text = body.decode(charset)
-        except (LookupError, UnicodeDecodeError) as exc:
-            raise errors.MalformedRequest(f"The request body is not valid {charset} text.") from exc
-        pairs.extend(_decode_urlencoded(text, charset))
+            raise errors.MalformedRequest(f"Unsupported Content-Type for a Query request: '{_shown(content_type)}'")
+        if charset not in _UTF8_NAMES:
+            raise errors.MalformedRequest(f"Unsupported charset in Content-Type: '{_shown(charset)}'; use UTF-8.")
+        pairs.extend(_decode_urlencoded(body))
     return pairs
 
 
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
+
+
+def _shown(text: str | None, limit: int = 100) -> str:
+    """Client text echoed in an error message, cut short."""
+    text = text or ""
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def _parse_content_type(content_type: str | None) -> tuple[str, str]:
-    """(media type in lower case, charset) of a Content-Type header."""
+    """(media type in lower case, charset in lower case) of a Content-Type header."""
     if not content_type:
         return "", "utf-8"
     media_type, *params = content_type.split(";")
@@ -86,34 +105,21 @@ def _parse_content_type(content_type: str | None) -> tuple[str, str]:
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
-            charset = value.strip().strip('"') or "utf-8"
+            charset = value.strip().strip('"').lower() or "utf-8"
     return media_type.strip().lower(), charset
 
 
-_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
-def _decode_urlencoded(text: str, charset: str) -> list[tuple[str, str]]:
-    if _BAD_PERCENT.search(text):
+def _decode_urlencoded(raw: str | bytes) -> list[tuple[str, str]]:
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+    if _BAD_PERCENT.search(data):
         raise errors.MalformedRequest("The request contains an invalid percent-encoded sequence.")
-    pairs: list[tuple[str, str]] = []
-    for piece in text.split("&"):
-        if not piece:
-            continue
-        key, _, value = piece.partition("=")
-        if "%" in piece or "+" in piece or not piece.isascii():
-            key, value = _unquote(key, charset), _unquote(value, charset)
-        pairs.append((key, value))
-    return pairs
-
-
-def _unquote(text: str, charset: str) -> str:
-    if "%" not in text and "+" not in text and text.isascii():
-        return text  # nothing to decode: the common case for names and most values
     try:
-        return unquote_to_bytes(text.replace("+", " ")).decode(charset)
-    except (LookupError, UnicodeDecodeError) as exc:
-        raise errors.MalformedRequest(f"The request contains a parameter that is not valid {charset}.") from exc
+        return sigv4.query_text_pairs(data)
+    except UnicodeDecodeError as exc:
+        raise errors.MalformedRequest("The request contains a parameter that is not valid UTF-8.") from exc
 
 
 # --------------------------------------------------------------------------- parsing
@@ -231,8 +237,17 @@ def _indexed(node: _Node | None) -> list[_Node]:
     """Children named 1, 2, … in numeric order (gaps tolerated, other names ignored)."""
     if node is None:
         return []
-    numbered = [(int(k), child) for k, child in node.children.items() if k.isdigit() and k.isascii() and int(k) > 0]
-    return [child for _, child in sorted(numbered, key=lambda item: item[0])]
+    numbered = [
+        (len(digits), digits, child)
+        for key, child in node.children.items()
+        if key.isascii() and key.isdigit()
+        for digits in (key.lstrip("0"),)
+        if digits
+    ]
+    # Digit strings without leading zeros order numerically by (length, text): no int()
+    # of a client's index, which for thousands of digits would fail (and cost time).
+    numbered.sort(key=lambda item: (item[0], item[1]))
+    return [child for _, _, child in numbered]
 
 
 def _read_list(shape: Shape, node: _Node, path: str) -> Any:
@@ -266,24 +281,40 @@ def _read_string(shape: Shape, node: _Node, path: str) -> Any:
     return _ABSENT if node.value is None else node.value
 
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER = re.compile(r"[+-]?0*([0-9]{1,19})")  # ASCII digits only; at most a long's 19 significant digits
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+"""The values botocore's ``integer`` and ``long`` shapes can hold (Java's int and long)."""
 
 
 def _read_integer(shape: Shape, node: _Node, path: str) -> Any:
-    if node.value is None:
+    """An ``integer`` or ``long``: ASCII digits with an optional sign, within the type's
+    range. Anything else (other scripts' digits, which ``int()`` would take, or a number
+    of thousands of digits) is a ValidationError before ``int()`` sees it."""
+    value = node.value
+    if value is None:
         return _ABSENT
-    if not _INTEGER.fullmatch(node.value):
-        _unreadable(path, node.value, "Member must be a number")
-    return int(node.value)
+    if len(value) > 64 or not _INTEGER.fullmatch(value):
+        _unreadable(path, value, "Member must be a number")
+    number = int(value)
+    low, high = INTEGER_RANGES.get(shape.type_name, INTEGER_RANGES["long"])
+    if not low <= number <= high:
+        _unreadable(path, value, f"Member must be a number between {low} and {high}")
+    return number
 
 
 def _read_float(shape: Shape, node: _Node, path: str) -> Any:
-    if node.value is None:
+    """A ``float`` or ``double``: an ASCII decimal number that is finite (no NaN, no
+    infinity, no other scripts' digits, which ``float()`` would take)."""
+    value = node.value
+    if value is None:
         return _ABSENT
-    try:
-        return float(node.value)
-    except ValueError:
-        _unreadable(path, node.value, "Member must be a number")
+    if len(value) > 64 or not _DECIMAL.fullmatch(value):
+        _unreadable(path, value, "Member must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        _unreadable(path, value, "Member must be a number")
+    return number
 
 
 def _read_boolean(shape: Shape, node: _Node, path: str) -> Any:
@@ -298,8 +329,11 @@ def _read_boolean(shape: Shape, node: _Node, path: str) -> Any:
 def _read_timestamp(shape: Shape, node: _Node, path: str) -> Any:
     if node.value is None:
         return _ABSENT
+    value = node.value
+    if len(value) > 64 or not value.isascii():
+        _unreadable(path, value, "Member must be a timestamp in ISO 8601 format")
     try:
-        parsed = dt.datetime.fromisoformat(node.value)
+        parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         _unreadable(path, node.value, "Member must be a timestamp in ISO 8601 format")
     return parsed.replace(tzinfo=dt.timezone.utc) if parsed.tzinfo is None else parsed.astimezone(dt.timezone.utc)

@@ -6,8 +6,8 @@ bare 500 ``InternalFailure`` that reveals nothing.
 
 Routes: ``GET /healthz`` (no auth, no secrets), ``GET /metrics`` (Prometheus text),
 and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
-(Organizations), the Query protocol otherwise (IAM and STS, told apart by the
-credential scope of the signature, or by ``Version`` when unsigned).
+(Organizations), the Query protocol otherwise (IAM and STS, told apart by
+``Version``); the credential scope of the signature must name that same service.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from tessera.audit.events import build_event
 from tessera.audit.ids import new_id
 from tessera.audit.sink import AuditWriter
-from tessera.auth.authenticate import AuthSettings, HttpRequest, verify
+from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
     InvalidAction,
@@ -216,27 +216,35 @@ class TesseraApp:
             ex.error.code = "InternalFailure"
 
     def _prepare(self, ex: Exchange) -> OperationContext:
-        """Parse the envelope, authenticate, validate: everything before the handler."""
+        """Authenticate, then parse and validate: everything before the handler.
+
+        Nothing of the body is parsed before the signature is verified (an unauthenticated
+        request costs a SHA-256 of the body, never a decode of it): the service is only
+        guessed beforehand, for the error an unauthenticated request gets. After
+        verification the service comes from the request (``X-Amz-Target`` for
+        Organizations, ``Version`` for IAM and STS) and must be the credential scope's."""
         target = ex.headers.get("x-amz-target")
-        form: list[tuple[str, str]] = []
         if target is not None:
             ex.protocol, ex.service = "json", "organizations"
-            ex.operation = target.rpartition(".")[2]
         else:
-            form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
-            version = next((v for k, v in form if k == "Version"), "")
-            ex.operation = next((v for k, v in form if k == "Action"), "")
-            ex.service = QUERY_VERSIONS.get(version, "iam")
+            ex.service = _service_hint(ex.raw_query, ex.body)
         now = self.runtime.clock.now()
         request = HttpRequest(
             method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body
         )
         verified = verify(request, now, self.resolver, self.auth_settings)
+        form: list[tuple[str, str]] = []
         ex.caller = verified.caller
         ex.access_key_id = verified.access_key_id
         ex.region = verified.region
-        if ex.protocol == "query" and verified.service in ("iam", "sts"):
-            ex.service = verified.service
+        if ex.protocol == "json":
+            ex.operation = (target or "").rpartition(".")[2]
+        else:
+            form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+            version = next((v for k, v in form if k == "Version"), "")
+            ex.operation = next((v for k, v in form if k == "Action"), "")
+            ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
+        check_service(verified, ex.service)
         if self.runtime.usage is not None:
             self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
         if ex.protocol == "json":
@@ -332,6 +340,12 @@ class TesseraApp:
                     "error_code": error.code if error else "",
                 },
             )
+
+
+def _service_hint(raw_query: str, body: bytes) -> str:
+    """IAM or STS, guessed from the raw request without decoding it, only to render the
+    error of a request that fails authentication in its service's namespace."""
+    return "sts" if "Version=2011-06-15" in raw_query or b"Version=2011-06-15" in body else "iam"
 
 
 def _version(service: str) -> str:

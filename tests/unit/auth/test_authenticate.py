@@ -19,11 +19,13 @@ from tessera.auth.authenticate import (
     AuthSettings,
     HttpRequest,
     SigningKeyCache,
+    check_service,
     headers_from_raw,
     verify,
 )
 from tessera.errors import (
     SIGNATURE_MISMATCH_MESSAGE,
+    AccessDenied,
     IncompleteSignature,
     InvalidClientTokenId,
     MissingAuthenticationToken,
@@ -494,3 +496,70 @@ def test_signer_is_hmac_sha256(key: bytes, message: str):
     assert sigv4.Signer(key).signature(message) == sigv4.signature(key, message)
     signer = sigv4.Signer(key)
     assert signer.signature(message) == signer.signature(message)  # the precomputed states are not consumed
+
+
+# --- Unsigned x-amz-* headers and the scope's service ----------------------------------
+
+
+@pytest.mark.parametrize("header", ["x-amz-target", "x-amz-security-token", "x-amz-content-sha256", "x-amz-meta"])
+def test_unsigned_amz_header_is_refused_before_the_key_is_looked_up(header, signed, resolver):
+    request, now = signed
+    resolver.keys.clear()  # nothing about the key may be learnt: the refusal comes first
+    with pytest.raises(AccessDenied) as raised:
+        verify(with_headers(request, **{header.replace("-", "_"): "x"}), now, resolver)
+    assert raised.value.message == f"There were headers present in the request which were not signed: {header}"
+
+
+def test_signed_amz_headers_are_accepted(oracle, resolver):
+    request = AWSRequest(
+        "POST", STS, data={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+        headers={"Content-Type": FORM, "X-Amz-Meta": "signed"},
+    )
+    oracle.sign_header(request, "sts")
+    verified = verify(oracle.received(request), oracle.signed_at(request), resolver)
+    assert "x-amz-meta" in verified.signed_headers
+
+
+def test_non_amz_headers_may_be_unsigned(signed, resolver):
+    request, now = signed
+    headers = {"user_agent": "anything", "x_amzn_trace_id": "Root=1", "content_encoding": "gzip", "x_amz_cf_id": "cf"}
+    verify(with_headers(request, **headers), now, resolver)
+
+
+@pytest.mark.parametrize(("scope", "service"), [("sts", "organizations"), ("sts", "iam"), ("iam", "sts"), ("organizations", "sts")])
+def test_operation_service_must_be_the_scope_service(scope, service, signed, resolver):
+    request, now = signed
+    verified = verify(request, now, resolver)
+    verified.service = scope
+    with pytest.raises(SignatureDoesNotMatch) as raised:
+        check_service(verified, service)
+    assert raised.value.message == f"Credential should be scoped to correct service: '{service}'."
+
+
+def test_operation_of_the_scope_service_passes(signed, resolver):
+    request, now = signed
+    check_service(verify(request, now, resolver), "sts")
+
+
+@pytest.mark.parametrize("date", ["\u0662\u0660240501T120000Z", "2024\u00b2501T120000Z", "２０２４0501T120000Z"])
+def test_timestamp_with_other_scripts_digits_is_incomplete(date):
+    with pytest.raises(sigv4.SignatureFormatError):
+        sigv4.parse_timestamp(date)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+        "Mon, 01 Jan " + "9" * 5000 + " 00:00:00 GMT",
+        "Mon, 01 Jan 2024 99999999999999999999:00:00 GMT",
+        "Mon, 01 Jan 2024 00:00:00 +99999999999999999999",
+        "Mon, \u0661 Jan 2024 00:00:00 GMT",
+    ],
+    ids=["20-digit-year", "5000-digit-year", "20-digit-hour", "20-digit-offset", "arabic-indic-day"],
+)
+def test_unreadable_date_header_is_incomplete_signature(date, signed, resolver):
+    request, now = signed
+    with pytest.raises(IncompleteSignature) as raised:
+        verify(with_headers(request, x_amz_date=None, date=date), now, resolver)
+    assert raised.value.message.startswith("Unable to parse the 'Date' header")

@@ -11,7 +11,13 @@ from botocore.awsrequest import AWSRequest
 
 from tessera.auth import presign, sigv4
 from tessera.auth.authenticate import HttpRequest, verify
-from tessera.errors import IncompleteSignature, InvalidClientTokenId, MissingAuthenticationToken, SignatureDoesNotMatch
+from tessera.errors import (
+    AccessDenied,
+    IncompleteSignature,
+    InvalidClientTokenId,
+    MissingAuthenticationToken,
+    SignatureDoesNotMatch,
+)
 
 STS = "https://sts.amazonaws.com/"
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
@@ -169,8 +175,16 @@ def test_query_without_x_amz_algorithm_is_not_presigned():
         ("604801", "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
         ("-1", "X-Amz-Expires must be non-negative"),
         ("soon", "X-Amz-Expires should be a number"),
+        ("%C2%B2%C2%B2", "X-Amz-Expires should be a number"),
+        ("%D9%A1%D9%A2%D9%A0", "X-Amz-Expires should be a number"),
+        ("", "X-Amz-Expires should be a number"),
+        ("-", "X-Amz-Expires should be a number"),
+        ("1" * 5000, "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+        ("-" + "1" * 5000, "X-Amz-Expires must be non-negative"),
+        ("0" * 5000 + "604801", "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
     ],
-    ids=["over-a-week", "negative", "not-a-number"],
+    ids=["over-a-week", "negative", "not-a-number", "superscript-digits", "arabic-indic-digits", "empty", "bare-minus",
+         "5000-digits", "5000-digits-negative", "leading-zeros-over-a-week"],
 )
 def test_out_of_range_expiry_is_incomplete_signature(expires, message, presigned, resolver):
     request, now = presigned
@@ -207,3 +221,22 @@ def test_presigned_session_token_is_checked_by_the_resolver(oracle, resolver):
     token = quote(oracle.SESSION_TOKEN, safe="-_.~")
     with pytest.raises(InvalidClientTokenId):
         verify(with_query(server, f"X-Amz-Security-Token={token}", "X-Amz-Security-Token=forged"), oracle.signed_at(request), resolver)
+
+
+@pytest.mark.parametrize("header", ["x-amz-target", "x-amz-security-token", "x-amz-date", "x-amz-anything"])
+def test_presigned_url_with_an_unsigned_amz_header_is_refused(header, presigned, resolver):
+    """A presigned URL signs ``host`` only: an ``x-amz-*`` header added to it is refused
+    before anything else, whatever it says."""
+    request, now = presigned
+    headers = dict(request.headers)
+    headers[header] = "AWSOrganizationsV20161128.ListAccounts"
+    with pytest.raises(AccessDenied) as raised:
+        verify(dataclasses.replace(request, headers=headers), now, resolver)
+    assert raised.value.message == f"There were headers present in the request which were not signed: {header}"
+
+
+def test_leading_zeros_in_expires_are_read_as_the_number(presigned):
+    request, _ = presigned
+    raw = request.raw_query if isinstance(request.raw_query, str) else request.raw_query.decode()
+    pairs = sigv4.query_pairs(raw.replace("X-Amz-Expires=900", "X-Amz-Expires=000900"))
+    assert presign.parse_presigned(pairs).expires == 900

@@ -102,10 +102,18 @@ def test_parse_unknown_target_is_unknown_operation(target: str | None) -> None:
         ("CreateAccount", b'{"Email": "a@b.co", "AccountName": "n", "Tags": {"Key": "k"}}'),
         ("CreateAccount", b'{"Email": "a@b.co", "AccountName": "n", "Tags": ["k"]}'),
         ("TerminateResponsibilityTransfer", b'{"Id": "rt-1234abcd", "EndTimestamp": "tomorrow"}'),
+        ("ListAccounts", b'{"MaxResults": ' + b"9" * 4000 + b"}"),
+        ("ListAccounts", b'{"MaxResults": ' + b"9" * 5000 + b"}"),
+        ("ListAccounts", b'{"MaxResults": 2147483648}'),
+        ("ListAccounts", b'{"MaxResults": 1e999}'),
+        ("ListAccounts", b'{"MaxResults": NaN}'),
+        ("ListAccounts", b"[" * 100_000),
+        ("TerminateResponsibilityTransfer", b'{"Id": "rt-1234abcd", "EndTimestamp": 1e999}'),
     ],
     ids=["syntax", "not-utf8", "array", "string", "number-for-string", "string-for-integer",
          "boolean-for-integer", "fraction-for-integer", "object-for-list", "string-for-structure",
-         "string-for-timestamp"],
+         "string-for-timestamp", "4000-digit-integer", "5000-digit-integer", "beyond-int32", "infinite-integer",
+         "nan-integer", "nested-100k-deep", "infinite-timestamp"],
 )
 def test_parse_malformed_body_is_serialization_exception(operation: str, body: bytes) -> None:
     with pytest.raises(errors.MalformedRequest) as raised:
