@@ -14,6 +14,7 @@ from tessera.arn import root_arn
 from tessera.errors import NoSuchEntityException, ValidationError
 from tessera.services import records as R
 from tessera.services.accounts import add_access_key
+from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
@@ -56,7 +57,7 @@ def _authorize(ctx: OperationContext, action: str, owner: str) -> None:
 
 
 def _owner_keys(tx: Transaction, account: str, owner: str) -> list[Record]:
-    return [dict(r.data) for r in tx.list(account, R.ACCESS_KEY) if str(r.data["user"]).lower() == owner.lower()]
+    return [dict(r.data) for r in tx.list(account, R.ACCESS_KEY) if name_key(str(r.data["user"])) == name_key(owner)]
 
 
 def _require_owner(tx: Transaction, account: str, owner: str) -> str:
@@ -89,7 +90,7 @@ def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> Record:
     rec = tx.get(account, R.ACCESS_KEY, key_id)
-    if rec is None or str(rec.data["user"]).lower() != owner.lower():
+    if rec is None or name_key(str(rec.data["user"])) != name_key(owner):
         raise NoSuchEntityException(f"The Access Key with id {key_id} cannot be found.")
     return dict(rec.data)
 
@@ -130,7 +131,7 @@ def list_access_keys(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
     _authorize(ctx, "iam:ListAccessKeys", owner)
     if owner != ROOT:
         owner = str(require_view(ctx, USER, owner)["name"])
-    keys = [k for k in view_records(ctx, R.ACCESS_KEY) if str(k["user"]).lower() == owner.lower()]
+    keys = [k for k in view_records(ctx, R.ACCESS_KEY) if name_key(str(k["user"])) == name_key(owner)]
     page = paginate(keys, lambda k: f"{k['created']}|{k['id']}", params.get("Marker"), params.get("MaxItems"))
     return page.output("AccessKeyMetadata", _metadata)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from tessera.errors import DeleteConflictException, NoSuchEntityException
 from tessera.services import records as R
+from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
@@ -38,7 +39,7 @@ from tessera.store.base import Transaction
 
 
 def _in_group(user: Mapping[str, Any], group_name: str) -> bool:
-    return any(g.lower() == group_name.lower() for g in user.get("groups", ()))
+    return any(name_key(g) == name_key(group_name) for g in user.get("groups", ()))
 
 
 @operation("iam", "CreateGroup")
@@ -59,7 +60,7 @@ def create_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
             "attached": [],
         }
         with store_errors(GROUP, name):
-            tx.insert(account, R.GROUP, name.lower(), rec)
+            tx.insert(account, R.GROUP, name_key(name), rec)
     return {"Group": group_shape(rec)}
 
 
@@ -107,12 +108,12 @@ def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
         if new_arn != rec["arn"]:
             ctx.authorize("iam:UpdateGroup", new_arn)
         rec["name"], rec["arn"] = final_name, new_arn
-        if final_name.lower() != old_name.lower():
+        if name_key(final_name) != name_key(old_name):
             with store_errors(GROUP, final_name):
-                tx.insert(account, R.GROUP, final_name.lower(), rec)
-            tx.delete(account, R.GROUP, old_name.lower())
+                tx.insert(account, R.GROUP, name_key(final_name), rec)
+            tx.delete(account, R.GROUP, name_key(old_name))
         else:
-            tx.update(account, R.GROUP, old_name.lower(), rec)
+            tx.update(account, R.GROUP, name_key(old_name), rec)
         if final_name != old_name:
             _rename_memberships(tx, account, old_name, final_name)
     return {}
@@ -121,7 +122,7 @@ def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
 def _rename_memberships(tx: Transaction, account: str, old: str, new: str) -> None:
     for user in tx.list(account, R.USER):
         if _in_group(user.data, old):
-            groups = [new if g.lower() == old.lower() else g for g in user.data["groups"]]
+            groups = [new if name_key(g) == name_key(old) else g for g in user.data["groups"]]
             tx.update(account, R.USER, user.key, {**user.data, "groups": groups})
 
 
@@ -137,7 +138,7 @@ def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
-        tx.delete(account, R.GROUP, rec["name"].lower())
+        tx.delete(account, R.GROUP, name_key(rec["name"]))
     return {}
 
 
@@ -153,7 +154,7 @@ def add_user_to_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str
             return {}
         ensure_quota(len(user.get("groups", ())), quotas.GROUPS_PER_USER, "GroupsPerUser")
         user["groups"] = [*user.get("groups", ()), group["name"]]
-        tx.update(account, R.USER, user["name"].lower(), user)
+        tx.update(account, R.USER, name_key(user["name"]), user)
     return {}
 
 
@@ -168,6 +169,6 @@ def remove_user_from_group(ctx: OperationContext, params: dict[str, Any]) -> dic
             raise NoSuchEntityException(
                 f"The user with name {user['name']} cannot be found in group {group['name']}."
             )
-        user["groups"] = [g for g in user["groups"] if g.lower() != group["name"].lower()]
-        tx.update(account, R.USER, user["name"].lower(), user)
+        user["groups"] = [g for g in user["groups"] if name_key(g) != name_key(group["name"])]
+        tx.update(account, R.USER, name_key(user["name"]), user)
     return {}

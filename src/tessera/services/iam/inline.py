@@ -12,6 +12,7 @@ from typing import Any
 
 from tessera.errors import NoSuchEntityException
 from tessera.policy import PolicyType
+from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
@@ -61,7 +62,7 @@ def _put(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> 
             f"Maximum policy size of {kind.inline_size} bytes exceeded for {kind.kind} {rec['name']}",
         )
         rec["inline_policies"][policy_name] = text
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
+        tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 
@@ -82,7 +83,7 @@ def _delete(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) 
         rec = require(tx, account, kind, name)
         if rec["inline_policies"].pop(policy_name, None) is None:
             raise _no_such_policy(kind, policy_name)
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
+        tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 

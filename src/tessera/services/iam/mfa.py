@@ -29,8 +29,10 @@ from tessera.errors import (
     InvalidAuthenticationCodeException,
     LimitExceededException,
     NoSuchEntityException,
+    ValidationError,
 )
 from tessera.services import records as R
+from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
@@ -58,6 +60,8 @@ SEED_LENGTH = 32  # base32 characters: a 160-bit secret, what authenticator apps
 ENABLE_LOOKBACK_STEPS = 10  # codes typed up to five minutes before the request still enable
 VERIFY_WINDOW_STEPS = 1  # one step of clock drift either way when signing in
 INVALID_CODE = "Authentication code for device is not valid."
+MAX_SERIAL = 256  # serialNumberType's max length in the IAM model
+MAX_DEVICE_NAME = MAX_SERIAL - len("arn:aws:iam::123456789012:mfa/")  # 226
 QR_SCALE = 4  # pixels per QR module: about 180 px square for a typical key URI
 
 
@@ -141,14 +145,35 @@ def _require_device(tx: Transaction, account: str, serial: str) -> Record:
     return dict(rec.data)
 
 
+def check_device_name(name: str, serial: str) -> None:
+    """A device is named by its serial number in every later call, whose ``SerialNumber``
+    member (``serialNumberType``) holds at most 256 characters; so the name may not make
+    the serial longer: at path ``/`` that is AWS's 226-character limit on
+    ``VirtualMFADeviceName`` (256 less ``arn:aws:iam::123456789012:mfa/``)."""
+    if len(name) > MAX_DEVICE_NAME:
+        raise ValidationError(
+            f"1 validation error detected: Value '{name}' at 'virtualMFADeviceName' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_DEVICE_NAME}"
+        )
+    if len(serial) > MAX_SERIAL:
+        raise ValidationError(
+            f"1 validation error detected: Value '{serial}' at 'serialNumber' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_SERIAL}"
+        )
+
+
 @operation("iam", "CreateVirtualMFADevice")
 def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Everything that can fail is done before the one write: the name is checked, the
+    seed sealed and the QR code rendered first, so a refused call leaves no device."""
     account, name = account_of(ctx), params["VirtualMFADeviceName"]
     path = params.get("Path") or "/"
     serial = f"arn:aws:iam::{account}:mfa{path}{name}"
+    check_device_name(name, serial)
     tags = validate_request_tags(params.get("Tags") or [])
     ctx.authorize("iam:CreateVirtualMFADevice", serial, context=request_tag_context(tags))
     seed = pyotp.random_base32(SEED_LENGTH)
+    qr_png = qr_code_png(otpauth_uri(name, account, seed))
     rec: Record = {
         "serial": serial,
         "name": name,
@@ -163,13 +188,13 @@ def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
     with ctx.write(account) as tx:
         devices = tx.list(account, R.MFA_DEVICE)
         ensure_quota(len(devices), quotas.VIRTUAL_MFA_DEVICES_PER_ACCOUNT, "VirtualMFADevicesPerAccount")
-        if any(str(d.data["name"]).lower() == name.lower() for d in devices):
+        if any(name_key(str(d.data["name"])) == name_key(name) for d in devices):
             raise EntityAlreadyExistsException("MFADevice entity at the same path and name already exists.")
         tx.insert(account, R.MFA_DEVICE, serial, rec)
     device: dict[str, Any] = {
         "SerialNumber": serial,
         "Base32StringSeed": seed.encode("ascii"),
-        "QRCodePNG": qr_code_png(otpauth_uri(name, account, seed)),
+        "QRCodePNG": qr_png,
     }
     if tags:
         device["Tags"] = tags
@@ -185,7 +210,7 @@ def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
         device = _require_device(tx, account, serial)
         if device.get("user"):
             raise EntityAlreadyExistsException("MFA Device is already in use.")
-        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if str(d.data.get("user") or "").lower() == name.lower()]
+        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if name_key(str(d.data.get("user") or "")) == name_key(name)]
         if len(in_use) >= quotas.MFA_DEVICES_PER_USER:
             raise LimitExceededException(f"Cannot exceed quota for MFADevicesPerUser: {quotas.MFA_DEVICES_PER_USER}")
         counter = consecutive_counter(
@@ -217,7 +242,7 @@ def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 def _owned_device(tx: Transaction, account: str, user: str, serial: str) -> Record:
     rec = tx.get(account, R.MFA_DEVICE, serial)
-    if rec is None or str(rec.data.get("user") or "").lower() != user.lower():
+    if rec is None or name_key(str(rec.data.get("user") or "")) != name_key(user):
         raise NoSuchEntityException(f"MFA Device with serial number {serial} does not exist.")
     return dict(rec.data)
 
@@ -252,7 +277,7 @@ def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
     name = caller_user_name(ctx, params)
     ctx.authorize("iam:ListMFADevices", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
     user = require_view(ctx, USER, name)
-    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if str(d.get("user") or "").lower() == name.lower()]
+    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if name_key(str(d.get("user") or "")) == name_key(name)]
     page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
     return page.output(
         "MFADevices",

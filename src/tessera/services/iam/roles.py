@@ -11,6 +11,7 @@ from typing import Any
 from tessera.errors import DeleteConflictException, MalformedPolicyDocumentException
 from tessera.policy import Policy, PolicyType
 from tessera.services import records as R
+from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.trust import effective_trust_policy, principal_ids
 from tessera.services.iam import quotas
@@ -32,7 +33,7 @@ from tessera.services.iam.entities import (
     target_tags,
     view_records,
 )
-from tessera.services.iam.managed import require_attachable
+from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
@@ -84,14 +85,15 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     path = params.get("Path") or "/"
     arn = entity_arn(account, R.ROLE, path, name)
     tags = validate_request_tags(params.get("Tags") or [])
-    boundary = params.get("PermissionsBoundary")
+    boundary_ref = resolve_policy(ctx, params["PermissionsBoundary"], "permissionsBoundary") if params.get("PermissionsBoundary") else None
+    boundary = boundary_ref.arn if boundary_ref is not None else None
     authorize_creation(ctx, "iam:CreateRole", "iam:TagRole", arn, tags, boundary)
     trust = params["AssumeRolePolicyDocument"]
     bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, trust, arn))
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.ROLE)), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
-        if boundary:
-            boundary = require_attachable(ctx, tx, boundary)
+        if boundary_ref is not None:
+            boundary = require_attachable(ctx, tx, boundary_ref)
         rec: Record = {
             "name": name,
             "id": new_unique_id(ROLE_PREFIX),
@@ -108,7 +110,7 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             "attached": [],
         }
         with store_errors(ROLE, name):
-            tx.insert(account, R.ROLE, name.lower(), rec)
+            tx.insert(account, R.ROLE, name_key(name), rec)
     return {"Role": role_shape(rec)}
 
 
@@ -136,7 +138,7 @@ def _update(ctx: OperationContext, action: str, name: str, changes: dict[str, An
     with ctx.write(account) as tx:
         rec = require(tx, account, ROLE, name)
         rec.update(changes)
-        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+        tx.update(account, R.ROLE, name_key(rec["name"]), rec)
     return rec
 
 
@@ -168,7 +170,7 @@ def update_assume_role_policy(ctx: OperationContext, params: dict[str, Any]) -> 
         rec = require(tx, account, ROLE, name)
         rec["trust_policy"] = text
         rec["principal_ids"] = bound
-        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+        tx.update(account, R.ROLE, name_key(rec["name"]), rec)
     return {}
 
 
@@ -182,7 +184,7 @@ def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
-        tx.delete(account, R.ROLE, rec["name"].lower())
+        tx.delete(account, R.ROLE, name_key(rec["name"]))
     return {}
 
 

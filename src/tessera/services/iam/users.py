@@ -8,6 +8,7 @@ from typing import Any
 from tessera.arn import root_arn
 from tessera.errors import DeleteConflictException, ValidationError
 from tessera.services import records as R
+from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
@@ -27,7 +28,7 @@ from tessera.services.iam.entities import (
     user_shape,
     view_records,
 )
-from tessera.services.iam.managed import require_attachable
+from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
@@ -44,12 +45,13 @@ def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     path = params.get("Path") or "/"
     arn = entity_arn(account, R.USER, path, name)
     tags = validate_request_tags(params.get("Tags") or [])
-    boundary = params.get("PermissionsBoundary")
+    boundary_ref = resolve_policy(ctx, params["PermissionsBoundary"], "permissionsBoundary") if params.get("PermissionsBoundary") else None
+    boundary = boundary_ref.arn if boundary_ref is not None else None
     authorize_creation(ctx, "iam:CreateUser", "iam:TagUser", arn, tags, boundary)
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.USER)), quotas.USERS_PER_ACCOUNT, "UsersPerAccount")
-        if boundary:
-            boundary = require_attachable(ctx, tx, boundary)
+        if boundary_ref is not None:
+            boundary = require_attachable(ctx, tx, boundary_ref)
         rec: Record = {
             "name": name,
             "id": new_unique_id(USER_PREFIX),
@@ -63,7 +65,7 @@ def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             "groups": [],
         }
         with store_errors(USER, name):
-            tx.insert(account, R.USER, name.lower(), rec)
+            tx.insert(account, R.USER, name_key(name), rec)
     return {"User": user_shape(rec)}
 
 
@@ -115,11 +117,11 @@ def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         if new_arn != rec["arn"]:
             ctx.authorize("iam:UpdateUser", new_arn)
         old_name = rec["name"]
-        old_key = old_name.lower()
+        old_key = name_key(old_name)
         rec["name"], rec["arn"] = final_name, new_arn
-        if final_name.lower() != old_key:
+        if name_key(final_name) != old_key:
             with store_errors(USER, final_name):
-                tx.insert(account, R.USER, final_name.lower(), rec)
+                tx.insert(account, R.USER, name_key(final_name), rec)
             tx.delete(account, R.USER, old_key)
         else:
             tx.update(account, R.USER, old_key, rec)
@@ -133,7 +135,7 @@ def _rename_user_references(tx: Transaction, account: str, old_key: str, new_nam
     for kind in (R.ACCESS_KEY, R.MFA_DEVICE):
         for rec in tx.list(account, kind):
             user = rec.data.get("user")
-            if user and str(user).lower() == old_key:
+            if user and name_key(str(user)) == old_key:
                 tx.update(account, kind, rec.key, {**rec.data, "user": new_name})
 
 
@@ -144,16 +146,16 @@ def delete_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     with ctx.write(account) as tx:
         rec = require(tx, account, USER, name)
         _refuse_delete_with_subordinates(tx, account, rec)
-        tx.delete(account, R.USER, rec["name"].lower())
+        tx.delete(account, R.USER, name_key(rec["name"]))
     return {}
 
 
 def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping[str, Any]) -> None:
     """AWS refuses to delete a user that still owns anything (iam-api.md §3)."""
-    key = rec["name"].lower()
-    if any(str(k.data.get("user", "")).lower() == key for k in tx.list(account, R.ACCESS_KEY)):
+    key = name_key(rec["name"])
+    if any(name_key(str(k.data.get("user", ""))) == key for k in tx.list(account, R.ACCESS_KEY)):
         raise DeleteConflictException("Cannot delete entity, must delete access keys first.")
-    if any(str(d.data.get("user") or "").lower() == key for d in tx.list(account, R.MFA_DEVICE)):
+    if any(name_key(str(d.data.get("user") or "")) == key for d in tx.list(account, R.MFA_DEVICE)):
         raise DeleteConflictException("Cannot delete entity, must delete MFA device first.")
     if rec.get("inline_policies"):
         raise DeleteConflictException("Cannot delete entity, must delete policies first.")
