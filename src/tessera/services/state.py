@@ -64,7 +64,7 @@ class AccountState:
     account_id: str
     generation: int
     info: Mapping[str, Any]
-    users: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # lower name → record
+    users: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     groups: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     roles: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     policies: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # arn → record

@@ -1,9 +1,15 @@
 """What the IAM handlers share about entities: kinds, ARNs, look-ups, times and shapes.
 
-Users, groups and roles are stored as records keyed by their lower-cased name
-(``services.records``); this module turns the three into one ``EntityKind`` table so
-inline policies, attachments and boundaries are written once, and keeps AWS's
-NoSuchEntity / EntityAlreadyExists wording in one place.
+Users, groups and roles are stored as records keyed by ``state.name_key(name)`` (the
+name lower-cased in ASCII only; ``services.records``); this module turns the three into
+one ``EntityKind`` table so inline policies, attachments and boundaries are written
+once, and keeps AWS's NoSuchEntity / EntityAlreadyExists wording in one place.
+
+A handler never authorizes a name as the request spelled it: ``resolve`` turns the name
+into a ``Target`` (the stored record and its stored ARN), ``authorize_target`` decides
+on that ARN with the target's own condition keys, and ``require_target`` reads the
+record inside the write transaction and refuses to go on if it is no longer the entity
+that was authorized.
 """
 
 from __future__ import annotations
@@ -145,9 +151,11 @@ def require_target(tx: Transaction, account: str, target: Target) -> Record:
     return rec
 
 
-def known_arn(ctx: OperationContext, kind: EntityKind, name: str) -> str:
-    """The ARN to authorize against before the entity is read (``resolve(...).arn``)."""
-    return resolve(ctx, kind, name).arn
+def require_resolved(target: Target) -> Mapping[str, Any]:
+    """The view's record of ``target`` (read-only operations); NoSuchEntity when absent."""
+    if target.record is None:
+        raise no_such_entity(target.kind, target.name)
+    return target.record
 
 
 def caller_user_name(ctx: OperationContext, params: Mapping[str, Any]) -> str:
@@ -188,20 +196,6 @@ def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
     return list(table.values())
 
 
-def target_tags(ctx: OperationContext, kind: EntityKind, name: str) -> dict[str, object]:
-    """``aws:ResourceTag/*`` and ``iam:ResourceTag/*`` of the named entity, when it exists."""
-    rec = view_record(ctx, kind.kind, name)
-    return resource_tag_context(rec.get("tags", ())) if rec else {}
-
-
-def require_view(ctx: OperationContext, kind: EntityKind, name: str) -> Mapping[str, Any]:
-    rec = view_record(ctx, kind.kind, name)
-    if rec is None:
-        raise no_such_entity(kind, name)
-    return rec
-
-
-# -- reading and writing inside a transaction ---------------------------------------
 def no_such_entity(kind: EntityKind, name: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"The {kind.kind} with name {name} cannot be found.")
 

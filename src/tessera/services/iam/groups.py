@@ -16,6 +16,10 @@ from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
+    authorize_target,
+    require_resolved,
+    require_target,
+    resolve,
     GROUP,
     USER,
     Record,
@@ -24,12 +28,9 @@ from tessera.services.iam.entities import (
     ensure_quota,
     group_shape,
     iso,
-    known_arn,
     path_matches,
     require,
-    require_view,
     store_errors,
-    target_tags,
     user_shape,
     view_records,
 )
@@ -66,9 +67,9 @@ def create_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
 
 @operation("iam", "GetGroup", read_only=True)
 def get_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["GroupName"]
-    ctx.authorize("iam:GetGroup", known_arn(ctx, GROUP, name))
-    group = require_view(ctx, GROUP, name)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:GetGroup", target)
+    group = require_resolved(target)
     members = [u for u in view_records(ctx, R.USER) if _in_group(u, group["name"])]
     page = paginate(members, lambda u: u["name"].lower(), params.get("Marker"), params.get("MaxItems"))
     return {"Group": group_shape(group), **page.output("Users", lambda u: user_shape(u, full=False))}
@@ -85,9 +86,9 @@ def list_groups(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("iam", "ListGroupsForUser", read_only=True)
 def list_groups_for_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["UserName"]
-    ctx.authorize("iam:ListGroupsForUser", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
-    user = require_view(ctx, USER, name)
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:ListGroupsForUser", target)
+    user = require_resolved(target)
     state = ctx.runtime.view.account(account_of(ctx))
     groups = [g for g in (state.group(n) if state else None for n in user.get("groups", ())) if g]
     page = paginate(groups, lambda g: g["name"].lower(), params.get("Marker"), params.get("MaxItems"))
@@ -97,10 +98,11 @@ def list_groups_for_user(ctx: OperationContext, params: dict[str, Any]) -> dict[
 @operation("iam", "UpdateGroup")
 def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Rename and/or move a group; member users are updated to the new name."""
-    account, name = account_of(ctx), params["GroupName"]
-    ctx.authorize("iam:UpdateGroup", known_arn(ctx, GROUP, name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:UpdateGroup", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, GROUP, name)
+        rec = require_target(tx, account, target)
         old_name = rec["name"]
         final_name = params.get("NewGroupName") or old_name
         rec["path"] = params.get("NewPath") or rec["path"]
@@ -128,10 +130,11 @@ def _rename_memberships(tx: Transaction, account: str, old: str, new: str) -> No
 
 @operation("iam", "DeleteGroup")
 def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["GroupName"]
-    ctx.authorize("iam:DeleteGroup", known_arn(ctx, GROUP, name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:DeleteGroup", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, GROUP, name)
+        rec = require_target(tx, account, target)
         if any(_in_group(u.data, rec["name"]) for u in tx.list(account, R.USER)):
             raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
         if rec.get("inline_policies"):
@@ -145,11 +148,12 @@ def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
 @operation("iam", "AddUserToGroup")
 def add_user_to_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Idempotent: adding a member again succeeds and changes nothing."""
-    account, group_name, user_name = account_of(ctx), params["GroupName"], params["UserName"]
-    ctx.authorize("iam:AddUserToGroup", known_arn(ctx, GROUP, group_name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:AddUserToGroup", target)
     with ctx.write(account) as tx:
-        group = require(tx, account, GROUP, group_name)
-        user = require(tx, account, USER, user_name)
+        group = require_target(tx, account, target)
+        user = require(tx, account, USER, params["UserName"])
         if _in_group(user, group["name"]):
             return {}
         ensure_quota(len(user.get("groups", ())), quotas.GROUPS_PER_USER, "GroupsPerUser")
@@ -160,11 +164,12 @@ def add_user_to_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 @operation("iam", "RemoveUserFromGroup")
 def remove_user_from_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, group_name, user_name = account_of(ctx), params["GroupName"], params["UserName"]
-    ctx.authorize("iam:RemoveUserFromGroup", known_arn(ctx, GROUP, group_name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:RemoveUserFromGroup", target)
     with ctx.write(account) as tx:
-        group = require(tx, account, GROUP, group_name)
-        user = require(tx, account, USER, user_name)
+        group = require_target(tx, account, target)
+        user = require(tx, account, USER, params["UserName"])
         if not _in_group(user, group["name"]):
             raise NoSuchEntityException(
                 f"The user with name {user['name']} cannot be found in group {group['name']}."

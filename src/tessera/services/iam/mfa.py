@@ -36,17 +36,17 @@ from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
+    authorize_target,
+    require_resolved,
+    require_target,
+    resolve,
     USER,
     Record,
     account_of,
     caller_user_name,
     ensure_quota,
     iso,
-    known_arn,
     parse_time,
-    require,
-    require_view,
-    target_tags,
     user_shape,
     view_records,
 )
@@ -203,10 +203,12 @@ def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
 
 @operation("iam", "EnableMFADevice")
 def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name, serial = account_of(ctx), params["UserName"], params["SerialNumber"]
-    ctx.authorize("iam:EnableMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    account, serial = account_of(ctx), params["SerialNumber"]
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:EnableMFADevice", target)
+    name = target.name
     with ctx.write(account) as tx:
-        user = require(tx, account, USER, name)
+        user = require_target(tx, account, target)
         device = _require_device(tx, account, serial)
         if device.get("user"):
             raise EntityAlreadyExistsException("MFA Device is already in use.")
@@ -225,10 +227,12 @@ def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 @operation("iam", "ResyncMFADevice")
 def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name, serial = account_of(ctx), params["UserName"], params["SerialNumber"]
-    ctx.authorize("iam:ResyncMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    account, serial = account_of(ctx), params["SerialNumber"]
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:ResyncMFADevice", target)
+    name = target.name
     with ctx.write(account) as tx:
-        require(tx, account, USER, name)
+        require_target(tx, account, target)
         device = _owned_device(tx, account, name, serial)
         counter = consecutive_counter(
             _seed(ctx.runtime, device), params["AuthenticationCode1"], params["AuthenticationCode2"], ctx.now
@@ -250,10 +254,11 @@ def _owned_device(tx: Transaction, account: str, user: str, serial: str) -> Reco
 @operation("iam", "DeactivateMFADevice")
 def deactivate_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account, serial = account_of(ctx), params["SerialNumber"]
-    name = caller_user_name(ctx, params)
-    ctx.authorize("iam:DeactivateMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    target = resolve(ctx, USER, caller_user_name(ctx, params))
+    authorize_target(ctx, "iam:DeactivateMFADevice", target)
+    name = target.name
     with ctx.write(account) as tx:
-        require(tx, account, USER, name)
+        require_target(tx, account, target)
         device = _owned_device(tx, account, name, serial)
         device.update(user=None, enabled_at=None)
         tx.update(account, R.MFA_DEVICE, serial, device)
@@ -274,9 +279,10 @@ def delete_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
 
 @operation("iam", "ListMFADevices", read_only=True)
 def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = caller_user_name(ctx, params)
-    ctx.authorize("iam:ListMFADevices", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
-    user = require_view(ctx, USER, name)
+    target = resolve(ctx, USER, caller_user_name(ctx, params))
+    authorize_target(ctx, "iam:ListMFADevices", target)
+    user = require_resolved(target)
+    name = target.name
     devices = [d for d in view_records(ctx, R.MFA_DEVICE) if name_key(str(d.get("user") or "")) == name_key(name)]
     page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
     return page.output(

@@ -17,20 +17,20 @@ from tessera.services.trust import effective_trust_policy, principal_ids
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
+    authorize_target,
+    require_resolved,
+    require_target,
+    resolve,
     ROLE,
     Record,
     account_of,
     ensure_quota,
     entity_arn,
     iso,
-    known_arn,
     last_use,
     path_matches,
-    require,
-    require_view,
     role_shape,
     store_errors,
-    target_tags,
     view_records,
 )
 from tessera.services.iam.managed import require_attachable, resolve_policy
@@ -116,9 +116,9 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("iam", "GetRole", read_only=True)
 def get_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["RoleName"]
-    ctx.authorize("iam:GetRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
-    rec = require_view(ctx, ROLE, name)
+    target = resolve(ctx, ROLE, params["RoleName"])
+    authorize_target(ctx, "iam:GetRole", target)
+    rec = require_resolved(target)
     shown = {**rec, "trust_policy": effective_trust_policy(ctx.runtime.view, rec)}
     return {"Role": role_shape(shown, last_used=last_use(ctx, "role", rec["id"]))}
 
@@ -134,9 +134,10 @@ def list_roles(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def _update(ctx: OperationContext, action: str, name: str, changes: dict[str, Any]) -> Record:
     account = account_of(ctx)
-    ctx.authorize(action, known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    target = resolve(ctx, ROLE, name)
+    authorize_target(ctx, action, target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
+        rec = require_target(tx, account, target)
         rec.update(changes)
         tx.update(account, R.ROLE, name_key(rec["name"]), rec)
     return rec
@@ -161,13 +162,13 @@ def update_role_description(ctx: OperationContext, params: dict[str, Any]) -> di
 
 @operation("iam", "UpdateAssumeRolePolicy")
 def update_assume_role_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name, text = params["RoleName"], params["PolicyDocument"]
-    arn = known_arn(ctx, ROLE, name)
-    ctx.authorize("iam:UpdateAssumeRolePolicy", arn, context=target_tags(ctx, ROLE, name))
-    bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, text, arn))
+    text = params["PolicyDocument"]
+    target = resolve(ctx, ROLE, params["RoleName"])
+    authorize_target(ctx, "iam:UpdateAssumeRolePolicy", target)
+    bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, text, target.arn))
     account = account_of(ctx)
     with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
+        rec = require_target(tx, account, target)
         rec["trust_policy"] = text
         rec["principal_ids"] = bound
         tx.update(account, R.ROLE, name_key(rec["name"]), rec)
@@ -176,10 +177,11 @@ def update_assume_role_policy(ctx: OperationContext, params: dict[str, Any]) -> 
 
 @operation("iam", "DeleteRole")
 def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["RoleName"]
-    ctx.authorize("iam:DeleteRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    account = account_of(ctx)
+    target = resolve(ctx, ROLE, params["RoleName"])
+    authorize_target(ctx, "iam:DeleteRole", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
+        rec = require_target(tx, account, target)
         if rec.get("inline_policies"):
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):

@@ -12,19 +12,19 @@ from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
+    authorize_target,
+    require_resolved,
+    require_target,
+    resolve,
     USER,
     Record,
     account_of,
     entity_arn,
     ensure_quota,
     iso,
-    known_arn,
     parse_time,
     path_matches,
-    require,
-    require_view,
     store_errors,
-    target_tags,
     user_shape,
     view_records,
 )
@@ -76,9 +76,9 @@ def get_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
         return {"User": _root_user(ctx)}
     if not name and ctx.caller.kind != "user":
         raise ValidationError("Must specify userName when calling with non-User credentials")
-    name = name or ctx.caller.name
-    ctx.authorize("iam:GetUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
-    return {"User": user_shape(require_view(ctx, USER, name))}
+    target = resolve(ctx, USER, name or ctx.caller.name)
+    authorize_target(ctx, "iam:GetUser", target)
+    return {"User": user_shape(require_resolved(target))}
 
 
 def _root_user(ctx: OperationContext) -> dict[str, Any]:
@@ -106,11 +106,12 @@ def list_users(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
 @operation("iam", "UpdateUser")
 def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Rename and/or move a user; its id, keys, groups and MFA devices follow it."""
-    account, name = account_of(ctx), params["UserName"]
+    account = account_of(ctx)
     new_name = params.get("NewUserName") or None
-    ctx.authorize("iam:UpdateUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:UpdateUser", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, USER, name)
+        rec = require_target(tx, account, target)
         final_name = new_name or rec["name"]
         rec["path"] = params.get("NewPath") or rec["path"]
         new_arn = entity_arn(account, R.USER, rec["path"], final_name)
@@ -141,10 +142,11 @@ def _rename_user_references(tx: Transaction, account: str, old_key: str, new_nam
 
 @operation("iam", "DeleteUser")
 def delete_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["UserName"]
-    ctx.authorize("iam:DeleteUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    account = account_of(ctx)
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:DeleteUser", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, USER, name)
+        rec = require_target(tx, account, target)
         _refuse_delete_with_subordinates(tx, account, rec)
         tx.delete(account, R.USER, name_key(rec["name"]))
     return {}
@@ -166,10 +168,6 @@ def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping
 
 
 # -- tags ---------------------------------------------------------------------------
-def _target_tags(ctx: OperationContext, name: str) -> dict[str, object]:
-    return target_tags(ctx, USER, name)
-
-
 @operation("iam", "TagUser")
 def tag_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     return tag_entity(ctx, params, USER)
