@@ -68,6 +68,7 @@ class AccountState:
     groups: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     roles: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     policies: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # arn → record
+    policies_by_name: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
     mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
     roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -104,6 +105,7 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.roles_by_id[data["id"]] = data
         elif rec.kind == R.POLICY:
             state.policies[data["arn"]] = data
+            state.policies_by_name[rec.key] = data
         elif rec.kind == R.ACCESS_KEY:
             state.access_keys[rec.key] = data
         elif rec.kind == R.MFA_DEVICE:

@@ -91,9 +91,10 @@ def view_policy(ctx: OperationContext, arn: str, member: str = "policyArn") -> M
     if state is None or owner != ctx.caller.account:
         return None
     rec = state.policies.get(arn)
-    if rec is None:
-        wanted = name_key(arn)
-        rec = next((p for p in state.policies.values() if name_key(str(p["arn"])) == wanted), None)
+    if rec is None:  # another spelling: policy names are unique regardless of ASCII case
+        rec = state.policies_by_name.get(name_key(name))
+        if rec is not None and name_key(str(rec["arn"])) != name_key(arn):
+            return None  # the name exists, but at another path
     return rec
 
 
