@@ -5,14 +5,21 @@ handler runs in the worker pool, not on the event loop).
 
     .venv/bin/python tests/attack/measure_mfa_device_create.py 30
 """
-import io, statistics, sys, tempfile, time, datetime as dt
+import datetime as dt
+import io
+import statistics
+import sys
+import tempfile
+import time
+
 import tessera.services.iam  # noqa
-from tessera.auth.caller import Caller
 from tessera.arn import root_arn
+from tessera.auth.caller import Caller
 from tessera.clock import FixedClock
 from tessera.errors import TesseraError
 from tessera.server.bootstrap import open_runtime
 from tessera.services.context import OperationContext, RequestInfo, lookup
+
 A = "111122223333"
 clock = FixedClock(dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
 rt = open_runtime(tempfile.mkdtemp(), env={"TESSERA_ACCOUNT_ID": A, "TESSERA_ROOT_ACCESS_KEY_ID": "AKIAROOTUNITTEST0001",

@@ -14,24 +14,24 @@ from tessera.arn import root_arn
 from tessera.errors import NoSuchEntityException, ValidationError
 from tessera.services import records as R
 from tessera.services.accounts import add_access_key
-from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
-    authorize_target,
-    resolve,
     USER,
     Record,
     Target,
-    require_resolved,
-    require_target,
     account_of,
+    authorize_target,
     ensure_quota,
     last_use,
     parse_time,
+    require_resolved,
+    require_target,
+    resolve,
     view_records,
 )
 from tessera.services.iam.paging import paginate
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 ROOT = ""

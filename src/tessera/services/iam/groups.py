@@ -12,30 +12,30 @@ from typing import Any
 
 from tessera.errors import DeleteConflictException, NoSuchEntityException
 from tessera.services import records as R
-from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
-    authorize_target,
-    require_resolved,
-    require_target,
-    resolve,
     GROUP,
     USER,
     Record,
     account_of,
-    entity_arn,
+    authorize_target,
     ensure_quota,
+    entity_arn,
     group_shape,
     iso,
     path_matches,
     require,
+    require_resolved,
+    require_target,
+    resolve,
     store_errors,
     user_shape,
     view_records,
 )
 from tessera.services.iam.paging import paginate
 from tessera.services.ids import GROUP_PREFIX, new_unique_id
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 

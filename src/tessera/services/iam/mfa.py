@@ -32,27 +32,27 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
-    authorize_target,
-    require_resolved,
-    require_target,
-    resolve,
     USER,
     Record,
     account_of,
+    authorize_target,
     caller_user_name,
     ensure_quota,
     iso,
     parse_time,
+    require_resolved,
+    require_target,
+    resolve,
     user_shape,
     view_records,
 )
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import request_tag_context, validate_request_tags
 from tessera.services.runtime import Runtime
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 STEP_SECONDS = 30

@@ -22,7 +22,6 @@ from tessera.errors import (
 )
 from tessera.policy import PolicyType
 from tessera.services import records as R
-from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
@@ -53,6 +52,7 @@ from tessera.services.iam.tags import (
     validate_request_tags,
 )
 from tessera.services.ids import POLICY_PREFIX, new_unique_id
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 POLICY_SIZE_MESSAGE = f"Cannot exceed quota for PolicySize: {quotas.MANAGED_POLICY_SIZE}"

@@ -11,36 +11,36 @@ from typing import Any
 from tessera.errors import DeleteConflictException, MalformedPolicyDocumentException
 from tessera.policy import Policy, PolicyType
 from tessera.services import records as R
-from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
-from tessera.services.trust import effective_trust_policy, principal_ids
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
-    authorize_target,
-    require_resolved,
-    require_target,
-    resolve,
     ROLE,
     Record,
     account_of,
+    authorize_target,
     ensure_quota,
     entity_arn,
     iso,
     last_use,
     path_matches,
+    require_resolved,
+    require_target,
+    resolve,
     role_shape,
     store_errors,
     view_records,
 )
-from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
+from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     authorize_creation,
     validate_request_tags,
 )
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
+from tessera.services.state import name_key
+from tessera.services.trust import effective_trust_policy, principal_ids
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 

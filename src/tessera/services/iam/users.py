@@ -8,34 +8,34 @@ from typing import Any
 from tessera.arn import root_arn
 from tessera.errors import DeleteConflictException, ValidationError
 from tessera.services import records as R
-from tessera.services.state import name_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
-    authorize_target,
-    require_resolved,
-    require_target,
-    resolve,
     USER,
     Record,
     account_of,
-    entity_arn,
+    authorize_target,
     ensure_quota,
+    entity_arn,
     iso,
     parse_time,
     path_matches,
+    require_resolved,
+    require_target,
+    resolve,
     store_errors,
     user_shape,
     view_records,
 )
-from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
+from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     authorize_creation,
     validate_request_tags,
 )
 from tessera.services.ids import USER_PREFIX, new_unique_id
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 

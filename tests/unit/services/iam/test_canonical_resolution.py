@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from conftest import ACCOUNT, Call, user_arn
+
 from tessera.auth.caller import Caller
 from tessera.errors import (
     AccessDenied,

@@ -4,8 +4,9 @@ and a write that checks it changes the entity that was authorized."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import ACCOUNT, Call, user_arn, user_caller
+from test_canonical_resolution import BOUNDARY, KELVIN, LONG_S, refused_spellings
+
 from tessera.arn import ArnError, parse_iam_arn
 from tessera.clock import FixedClock
 from tessera.errors import ConcurrentModificationException
@@ -13,7 +14,6 @@ from tessera.services.context import OperationContext, RequestInfo
 from tessera.services.iam.entities import USER, require_target, resolve
 from tessera.services.runtime import Runtime
 from tessera.services.state import name_key
-from test_canonical_resolution import BOUNDARY, KELVIN, LONG_S, refused_spellings
 
 
 # -- the one key function -------------------------------------------------------------

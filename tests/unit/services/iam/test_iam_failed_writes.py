@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-
 from conftest import ACCOUNT, Call
+
 from tessera.errors import (
     EntityAlreadyExistsException,
     InvalidInputException,
