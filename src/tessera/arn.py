@@ -1,8 +1,34 @@
-"""ARN value object: parse and format (pure)."""
+"""ARN value object: parse and format (pure).
+
+``Arn.parse`` splits any ARN; ``parse_iam_arn`` is the strict reading IAM applies to
+ARNs a client passes in a parameter: exactly the ``aws`` partition in lower case,
+service ``iam``, no region, a 12-digit account (or ``aws`` where AWS managed policies
+are allowed), the resource type spelled exactly, and only the characters of the model's
+``arnType`` pattern (``[\u0009\u000A\u000D\u0020-\u00FF]+``). A name in another case
+is a different ARN: IAM resolves names case-insensitively (in ASCII only), but what it
+authorizes and reports is always the ARN as stored
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+PARTITION = "aws"
+ARN_TYPE_PATTERN = "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"
+_ARN_TYPE = re.compile("[\t\n\r\x20-\xff]+")
+_ACCOUNT = re.compile("[0-9]{12}")
+
+
+class ArnError(ValueError):
+    """Text that is not an ARN of the kind asked for; ``pattern`` when it even fails the
+    model's ``arnType`` character pattern (AWS answers that with a ValidationError)."""
+
+    def __init__(self, text: str, *, pattern: bool = False) -> None:
+        super().__init__(f"ARN {text} is not valid.")
+        self.text = text
+        self.pattern = pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +54,28 @@ class Arn:
         """``role`` for ``role/path/name``; empty when the resource has no type."""
         head, sep, _ = self.resource.partition("/")
         return head if sep else ""
+
+
+def parse_iam_arn(text: str, resource_types: tuple[str, ...], *, aws_account: bool = False) -> tuple[Arn, str, str, str]:
+    """Strictly parse an IAM ARN of one of ``resource_types``: (arn, type, path, name).
+
+    ``path`` starts and ends with ``/``; ``name`` is the last segment. Raises ``ArnError``
+    for anything IAM would refuse (see the module docstring)."""
+    if _ARN_TYPE.fullmatch(text) is None:
+        raise ArnError(text, pattern=True)
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[1] != PARTITION or parts[2] != "iam" or parts[3] != "":
+        raise ArnError(text)
+    account = parts[4]
+    if _ACCOUNT.fullmatch(account) is None and not (aws_account and account == "aws"):
+        raise ArnError(text)
+    kind, sep, rest = parts[5].partition("/")
+    if not sep or kind not in resource_types or not text.isascii():
+        raise ArnError(text)
+    path, _, name = ("/" + rest).rpartition("/")
+    if not name or any(not segment for segment in path.split("/")[1:]):
+        raise ArnError(text)
+    return Arn(parts[1], parts[2], parts[3], account, parts[5]), kind, path + "/", name
 
 
 def iam_arn(account: str, kind: str, path: str, name: str) -> str:

@@ -20,6 +20,18 @@ from tessera.store.base import GLOBAL, Record, Store
 
 PolicyCompiler = Callable[[str, PolicyType, str], Policy]
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def name_key(name: str) -> str:
+    """The one key IAM names are looked up by: the name lower-cased in ASCII only.
+
+    IAM names are unique regardless of case, but only ASCII letters fold: the names'
+    model pattern is ``[\\w+=,.@-]+`` (ASCII), and ``str.lower`` would also map
+    characters such as KELVIN SIGN (U+212A) to ``k``, letting a name no user can hold
+    reach a stored one (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html#reference_iam-quotas-names)."""
+    return name.translate(_ASCII_LOWER)
+
 
 class PolicyCache:
     """Compiled policies by (type, text): compile once, evaluate many times.
@@ -52,10 +64,11 @@ class AccountState:
     account_id: str
     generation: int
     info: Mapping[str, Any]
-    users: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # lower name → record
+    users: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     groups: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     roles: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     policies: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # arn → record
+    policies_by_name: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
     mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
     roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -67,13 +80,13 @@ class AccountState:
         return bool(self.info)
 
     def user(self, name: str) -> Mapping[str, Any] | None:
-        return self.users.get(name.lower())
+        return self.users.get(name_key(name))
 
     def role(self, name: str) -> Mapping[str, Any] | None:
-        return self.roles.get(name.lower())
+        return self.roles.get(name_key(name))
 
     def group(self, name: str) -> Mapping[str, Any] | None:
-        return self.groups.get(name.lower())
+        return self.groups.get(name_key(name))
 
 
 def build_account_state(account_id: str, generation: int, recs: Iterable[Record]) -> AccountState:
@@ -92,6 +105,7 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.roles_by_id[data["id"]] = data
         elif rec.kind == R.POLICY:
             state.policies[data["arn"]] = data
+            state.policies_by_name[rec.key] = data
         elif rec.kind == R.ACCESS_KEY:
             state.access_keys[rec.key] = data
         elif rec.kind == R.MFA_DEVICE:
@@ -195,16 +209,16 @@ class StateView:
 
     def identity_policies(self, account: AccountState, kind: str, name: str) -> tuple[Policy, ...]:
         """Compiled identity policies of a user (with its groups'), or a role."""
-        cache_key = (kind, name.lower())
+        cache_key = (kind, name_key(name))
         hit = account._identity_cache.get(cache_key)
         if hit is not None:
             return hit
-        rec = account.users.get(name.lower()) if kind == R.USER else account.roles.get(name.lower())
+        rec = account.users.get(name_key(name)) if kind == R.USER else account.roles.get(name_key(name))
         if rec is None:
             return ()
         holders = [rec]
         if kind == R.USER:
-            holders += [g for g in (account.groups.get(n.lower()) for n in rec.get("groups", ())) if g]
+            holders += [g for g in (account.groups.get(name_key(n)) for n in rec.get("groups", ())) if g]
         out: list[Policy] = []
         for holder in holders:
             for pname, text in sorted(holder.get("inline_policies", {}).items()):
@@ -218,7 +232,7 @@ class StateView:
         return result
 
     def boundary(self, account: AccountState, kind: str, name: str) -> Policy | None:
-        rec = account.users.get(name.lower()) if kind == R.USER else account.roles.get(name.lower())
+        rec = account.users.get(name_key(name)) if kind == R.USER else account.roles.get(name_key(name))
         arn = rec.get("boundary") if rec else None
         if not arn:
             return None

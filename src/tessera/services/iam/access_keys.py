@@ -19,17 +19,19 @@ from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
     Record,
+    Target,
     account_of,
+    authorize_target,
     ensure_quota,
-    known_arn,
     last_use,
     parse_time,
-    require,
-    require_view,
-    target_tags,
+    require_resolved,
+    require_target,
+    resolve,
     view_records,
 )
 from tessera.services.iam.paging import paginate
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 ROOT = ""
@@ -48,20 +50,24 @@ def key_owner(ctx: OperationContext, params: Mapping[str, Any]) -> str:
     raise ValidationError("Must specify userName when calling with non-User credentials")
 
 
-def _authorize(ctx: OperationContext, action: str, owner: str) -> None:
+def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
+    """Authorize ``action`` on the keys' owner: root's ARN, or the resolved user (returned,
+    so the write checks it still changes that user)."""
     if owner == ROOT:
         ctx.authorize(action, root_arn(account_of(ctx)))
-    else:
-        ctx.authorize(action, known_arn(ctx, USER, owner), context=target_tags(ctx, USER, owner))
+        return None
+    target = resolve(ctx, USER, owner)
+    authorize_target(ctx, action, target)
+    return target
 
 
 def _owner_keys(tx: Transaction, account: str, owner: str) -> list[Record]:
-    return [dict(r.data) for r in tx.list(account, R.ACCESS_KEY) if str(r.data["user"]).lower() == owner.lower()]
+    return [dict(r.data) for r in tx.list(account, R.ACCESS_KEY) if name_key(str(r.data["user"])) == name_key(owner)]
 
 
-def _require_owner(tx: Transaction, account: str, owner: str) -> str:
-    """The owner's stored spelling (NoSuchEntity for a missing user)."""
-    return owner if owner == ROOT else str(require(tx, account, USER, owner)["name"])
+def _require_owner(tx: Transaction, account: str, target: Target | None) -> str:
+    """The owner's stored name, ``ROOT`` for root (NoSuchEntity for a missing user)."""
+    return ROOT if target is None else str(require_target(tx, account, target)["name"])
 
 
 def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,10 +84,9 @@ def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
 @operation("iam", "CreateAccessKey")
 def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account = account_of(ctx)
-    owner = key_owner(ctx, params)
-    _authorize(ctx, "iam:CreateAccessKey", owner)
+    target = _authorize(ctx, "iam:CreateAccessKey", key_owner(ctx, params))
     with ctx.write(account) as tx:
-        owner = _require_owner(tx, account, owner)
+        owner = _require_owner(tx, account, target)
         ensure_quota(len(_owner_keys(tx, account, owner)), quotas.ACCESS_KEYS_PER_USER, "AccessKeysPerUser")
         rec, secret = add_access_key(tx, ctx.runtime.secret_box, account, user=owner, now=ctx.now)
     return {"AccessKey": {**_metadata(rec), "SecretAccessKey": secret}}
@@ -89,7 +94,7 @@ def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> Record:
     rec = tx.get(account, R.ACCESS_KEY, key_id)
-    if rec is None or str(rec.data["user"]).lower() != owner.lower():
+    if rec is None or name_key(str(rec.data["user"])) != name_key(owner):
         raise NoSuchEntityException(f"The Access Key with id {key_id} cannot be found.")
     return dict(rec.data)
 
@@ -97,15 +102,14 @@ def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> Reco
 @operation("iam", "UpdateAccessKey")
 def update_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account, status = account_of(ctx), params["Status"]
-    owner = key_owner(ctx, params)
-    _authorize(ctx, "iam:UpdateAccessKey", owner)
+    target = _authorize(ctx, "iam:UpdateAccessKey", key_owner(ctx, params))
     if status not in ("Active", "Inactive"):
         raise ValidationError(
             f"1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: "
             "Member must satisfy enum value set: [Active, Inactive]"
         )
     with ctx.write(account) as tx:
-        owner = _require_owner(tx, account, owner)
+        owner = _require_owner(tx, account, target)
         rec = _require_key(tx, account, owner, params["AccessKeyId"])
         rec["status"] = status
         tx.update(account, R.ACCESS_KEY, rec["id"], rec)
@@ -115,10 +119,9 @@ def update_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 @operation("iam", "DeleteAccessKey")
 def delete_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account = account_of(ctx)
-    owner = key_owner(ctx, params)
-    _authorize(ctx, "iam:DeleteAccessKey", owner)
+    target = _authorize(ctx, "iam:DeleteAccessKey", key_owner(ctx, params))
     with ctx.write(account) as tx:
-        owner = _require_owner(tx, account, owner)
+        owner = _require_owner(tx, account, target)
         rec = _require_key(tx, account, owner, params["AccessKeyId"])
         tx.delete(account, R.ACCESS_KEY, rec["id"])
     return {}
@@ -126,11 +129,9 @@ def delete_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 @operation("iam", "ListAccessKeys", read_only=True)
 def list_access_keys(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    owner = key_owner(ctx, params)
-    _authorize(ctx, "iam:ListAccessKeys", owner)
-    if owner != ROOT:
-        owner = str(require_view(ctx, USER, owner)["name"])
-    keys = [k for k in view_records(ctx, R.ACCESS_KEY) if str(k["user"]).lower() == owner.lower()]
+    target = _authorize(ctx, "iam:ListAccessKeys", key_owner(ctx, params))
+    owner = ROOT if target is None else str(require_resolved(target)["name"])
+    keys = [k for k in view_records(ctx, R.ACCESS_KEY) if name_key(str(k["user"])) == name_key(owner)]
     page = paginate(keys, lambda k: f"{k['created']}|{k['id']}", params.get("Marker"), params.get("MaxItems"))
     return page.output("AccessKeyMetadata", _metadata)
 

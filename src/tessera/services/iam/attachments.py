@@ -2,7 +2,10 @@
 
 Attach/Detach are authorized against the entity (iam-api.md §15) with ``iam:PolicyARN``
 set to the policy, and ``iam:PermissionsBoundary`` set to the entity's current boundary
-when it has one — the key AWS's delegated-administration examples condition on.
+when it has one — the key AWS's delegated-administration examples condition on. Both
+the entity and the policy are resolved first (``entities.resolve``,
+``managed.resolve_policy``), so the resource and every condition key carry the ARNs as
+stored, never the spelling the request used.
 """
 
 from __future__ import annotations
@@ -17,64 +20,69 @@ from tessera.services.iam.entities import (
     ROLE,
     USER,
     EntityKind,
+    Target,
     account_of,
-    known_arn,
+    authorize_target,
+    no_such_entity,
     path_matches,
-    require,
-    require_view,
-    target_tags,
-    view_record,
+    require_target,
+    resolve,
     view_records,
 )
-from tessera.services.iam.managed import not_found, require_attachable, view_policy
+from tessera.services.iam.managed import PolicyRef, not_found, require_attachable, resolve_policy, view_policy
 from tessera.services.iam.paging import paginate
-
-
-def _entity_context(ctx: OperationContext, kind: EntityKind, name: str) -> dict[str, object]:
-    context = target_tags(ctx, kind, name) if kind is not GROUP else {}
-    rec = view_record(ctx, kind.kind, name)
-    if rec is not None and rec.get("boundary"):
-        context["iam:PermissionsBoundary"] = rec["boundary"]
-    return context
+from tessera.services.state import name_key
 
 
 def _attach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
     """Idempotent: attaching an attached policy succeeds and changes nothing."""
-    account, name, arn = account_of(ctx), params[kind.name_param], params["PolicyArn"]
-    context = {**_entity_context(ctx, kind, name), "iam:PolicyARN": arn}
-    ctx.authorize(f"iam:Attach{kind.title}Policy", known_arn(ctx, kind, name), context=context)
+    account = account_of(ctx)
+    target = resolve(ctx, kind, params[kind.name_param])
+    policy = resolve_policy(ctx, params["PolicyArn"])
+    authorize_target(ctx, f"iam:Attach{kind.title}Policy", target, boundary=True, extra={"iam:PolicyARN": policy.arn})
     with ctx.write(account) as tx:
-        rec = require(tx, account, kind, name)
-        arn = require_attachable(ctx, tx, arn)
+        rec = require_target(tx, account, target)
+        arn = require_attachable(ctx, tx, policy)
         if arn in rec["attached"]:
             return {}
         if len(rec["attached"]) >= kind.attached_quota:
             raise LimitExceededException(f"Cannot exceed quota for {kind.attached_quota_name}: {kind.attached_quota}")
         rec["attached"].append(arn)
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
+        tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 
+def _attached_arn(target: Target, policy: PolicyRef) -> str:
+    """The ARN to detach, as the entity holds it: the attachment whose ARN is the
+    policy's (ASCII case aside), else the resolved policy's ARN."""
+    wanted = name_key(policy.arn)
+    held = (target.record or {}).get("attached", ())
+    return next((str(a) for a in held if name_key(str(a)) == wanted), policy.arn)
+
+
 def _detach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
-    account, name, arn = account_of(ctx), params[kind.name_param], params["PolicyArn"]
-    context = {**_entity_context(ctx, kind, name), "iam:PolicyARN": arn}
-    ctx.authorize(f"iam:Detach{kind.title}Policy", known_arn(ctx, kind, name), context=context)
+    account = account_of(ctx)
+    target = resolve(ctx, kind, params[kind.name_param])
+    arn = _attached_arn(target, resolve_policy(ctx, params["PolicyArn"]))
+    authorize_target(ctx, f"iam:Detach{kind.title}Policy", target, boundary=True, extra={"iam:PolicyARN": arn})
     with ctx.write(account) as tx:
-        rec = require(tx, account, kind, name)
-        kept = [a for a in rec["attached"] if a.lower() != arn.lower()]
+        rec = require_target(tx, account, target)
+        kept = [a for a in rec["attached"] if a != arn]
         if len(kept) == len(rec["attached"]):
             raise not_found(arn)
         rec["attached"] = kept
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
+        tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 
 def _list_attached(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
-    name, prefix = params[kind.name_param], params.get("PathPrefix")
-    ctx.authorize(f"iam:ListAttached{kind.title}Policies", known_arn(ctx, kind, name), context=_entity_context(ctx, kind, name))
-    rec = require_view(ctx, kind, name)
+    prefix = params.get("PathPrefix")
+    target = resolve(ctx, kind, params[kind.name_param])
+    authorize_target(ctx, f"iam:ListAttached{kind.title}Policies", target, boundary=True)
+    if target.record is None:
+        raise no_such_entity(kind, target.name)
     attached = []
-    for arn in rec.get("attached", ()):
+    for arn in target.record.get("attached", ()):
         policy = view_policy(ctx, arn)
         if policy is not None and path_matches(policy["path"], prefix):
             attached.append({"PolicyName": policy["name"], "PolicyArn": policy["arn"]})
@@ -129,27 +137,28 @@ def list_attached_role_policies(ctx: OperationContext, params: dict[str, Any]) -
 
 # -- permissions boundaries ---------------------------------------------------------
 def _put_boundary(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
-    account, name, arn = account_of(ctx), params[kind.name_param], params["PermissionsBoundary"]
-    context = {**target_tags(ctx, kind, name), "iam:PermissionsBoundary": arn, "iam:PolicyARN": arn}
-    ctx.authorize(f"iam:Put{kind.title}PermissionsBoundary", known_arn(ctx, kind, name), context=context)
+    account = account_of(ctx)
+    target = resolve(ctx, kind, params[kind.name_param])
+    policy = resolve_policy(ctx, params["PermissionsBoundary"], "permissionsBoundary")
+    context = {"iam:PermissionsBoundary": policy.arn, "iam:PolicyARN": policy.arn}
+    authorize_target(ctx, f"iam:Put{kind.title}PermissionsBoundary", target, extra=context)
     with ctx.write(account) as tx:
-        rec = require(tx, account, kind, name)
-        rec["boundary"] = require_attachable(ctx, tx, arn)
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
+        rec = require_target(tx, account, target)
+        rec["boundary"] = require_attachable(ctx, tx, policy)
+        tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 
 def _delete_boundary(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
     """Removing a boundary that is not set succeeds (nothing to remove)."""
-    account, name = account_of(ctx), params[kind.name_param]
-    ctx.authorize(
-        f"iam:Delete{kind.title}PermissionsBoundary", known_arn(ctx, kind, name), context=_entity_context(ctx, kind, name)
-    )
+    account = account_of(ctx)
+    target = resolve(ctx, kind, params[kind.name_param])
+    authorize_target(ctx, f"iam:Delete{kind.title}PermissionsBoundary", target, boundary=True)
     with ctx.write(account) as tx:
-        rec = require(tx, account, kind, name)
+        rec = require_target(tx, account, target)
         if rec.get("boundary"):
             rec["boundary"] = None
-            tx.update(account, kind.kind, rec["name"].lower(), rec)
+            tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 
@@ -179,12 +188,12 @@ _FILTER_KINDS = {"User": (USER,), "Group": (GROUP,), "Role": (ROLE,)}
 
 @operation("iam", "ListEntitiesForPolicy", read_only=True)
 def list_entities_for_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    arn, prefix = params["PolicyArn"], params.get("PathPrefix")
-    ctx.authorize("iam:ListEntitiesForPolicy", arn)
-    policy = view_policy(ctx, arn)
-    if policy is None:
-        raise not_found(arn)
-    arn = str(policy["arn"])
+    prefix = params.get("PathPrefix")
+    ref = resolve_policy(ctx, params["PolicyArn"])
+    ctx.authorize("iam:ListEntitiesForPolicy", ref.arn)
+    if ref.record is None:
+        raise not_found(ref.arn)
+    arn = ref.arn
     kinds = _FILTER_KINDS.get(params.get("EntityFilter") or "", (USER, GROUP, ROLE))
     usage = params.get("PolicyUsageFilter")
     found: list[tuple[EntityKind, Mapping[str, Any]]] = []

@@ -1,9 +1,15 @@
 """What the IAM handlers share about entities: kinds, ARNs, look-ups, times and shapes.
 
-Users, groups and roles are stored as records keyed by their lower-cased name
-(``services.records``); this module turns the three into one ``EntityKind`` table so
-inline policies, attachments and boundaries are written once, and keeps AWS's
-NoSuchEntity / EntityAlreadyExists wording in one place.
+Users, groups and roles are stored as records keyed by ``state.name_key(name)`` (the
+name lower-cased in ASCII only; ``services.records``); this module turns the three into
+one ``EntityKind`` table so inline policies, attachments and boundaries are written
+once, and keeps AWS's NoSuchEntity / EntityAlreadyExists wording in one place.
+
+A handler never authorizes a name as the request spelled it: ``resolve`` turns the name
+into a ``Target`` (the stored record and its stored ARN), ``authorize_target`` decides
+on that ARN with the target's own condition keys, and ``require_target`` reads the
+record inside the write transaction and refuses to go on if it is no longer the entity
+that was authorized.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.arn import iam_arn
+from tessera.arn import ARN_TYPE_PATTERN, ArnError, iam_arn, parse_iam_arn
 from tessera.errors import (
+    ConcurrentModificationException,
     EntityAlreadyExistsException,
     InvalidInputException,
     LimitExceededException,
@@ -27,7 +34,7 @@ from tessera.services import records as R
 from tessera.services.context import OperationContext
 from tessera.services.iam import quotas
 from tessera.services.iam.tags import resource_tag_context
-from tessera.services.state import AccountState
+from tessera.services.state import AccountState, name_key
 from tessera.store.base import Conflict, NotFound, Transaction
 
 Record = dict[str, Any]
@@ -84,13 +91,70 @@ def entity_arn(account: str, kind: str, path: str, name: str) -> str:
     return iam_arn(account, kind, path, name)
 
 
-def known_arn(ctx: OperationContext, kind: EntityKind, name: str) -> str:
-    """The ARN to authorize against before the entity is read: its real ARN when it
-    exists (so path-scoped policies work), else the ARN it would have at path ``/``."""
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A user, group or role a request names by ``name``, resolved once before
+    authorization. ``arn`` is the only ARN the request may be authorized against: the
+    entity's ARN as stored (its path and its name's stored case) when it exists, else the
+    ARN it would have at path ``/``; ``record`` is the view's record (None when absent)."""
+
+    kind: EntityKind
+    name: str  # the stored name, or the name as sent when there is no such entity
+    arn: str
+    record: Mapping[str, Any] | None
+
+    @property
+    def exists(self) -> bool:
+        return self.record is not None
+
+    def context(self, *, boundary: bool = False) -> dict[str, object]:
+        """The target's condition keys: its tags (users and roles) and, when asked, its
+        current permissions boundary as ``iam:PermissionsBoundary``."""
+        rec = self.record or {}
+        context = resource_tag_context(rec.get("tags", ())) if self.kind is not GROUP else {}
+        if boundary and rec.get("boundary"):
+            context["iam:PermissionsBoundary"] = rec["boundary"]
+        return context
+
+
+def resolve(ctx: OperationContext, kind: EntityKind, name: str) -> Target:
+    """The entity ``name`` refers to (looked up by ``name_key``), as a ``Target``."""
     rec = view_record(ctx, kind.kind, name)
     if rec is not None:
-        return str(rec["arn"])
-    return entity_arn(account_of(ctx), kind.kind, "/", name)
+        return Target(kind, str(rec["name"]), str(rec["arn"]), rec)
+    return Target(kind, name, entity_arn(account_of(ctx), kind.kind, "/", name), None)
+
+
+def authorize_target(
+    ctx: OperationContext,
+    action: str,
+    target: Target,
+    *,
+    boundary: bool = False,
+    extra: Mapping[str, object] | None = None,
+) -> None:
+    """Authorize ``action`` on the resolved entity with its own condition keys (+ ``extra``)."""
+    ctx.authorize(action, target.arn, context={**target.context(boundary=boundary), **(extra or {})})
+
+
+def require_target(tx: Transaction, account: str, target: Target) -> Record:
+    """A mutable copy of the record ``target`` resolved to, read inside ``tx``.
+
+    NoSuchEntity when absent; ConcurrentModification when the entity found now is not the
+    one that was authorized (renamed, moved, or deleted and recreated meanwhile)."""
+    rec = require(tx, account, target.kind, target.name)
+    if rec["arn"] != target.arn or (target.record is not None and rec["id"] != target.record["id"]):
+        raise ConcurrentModificationException(
+            f"The {target.kind.kind} {target.name} changed while the request was processed. Please retry."
+        )
+    return rec
+
+
+def require_resolved(target: Target) -> Mapping[str, Any]:
+    """The view's record of ``target`` (read-only operations); NoSuchEntity when absent."""
+    if target.record is None:
+        raise no_such_entity(target.kind, target.name)
+    return target.record
 
 
 def caller_user_name(ctx: OperationContext, params: Mapping[str, Any]) -> str:
@@ -113,7 +177,7 @@ def view_record(ctx: OperationContext, kind: str, name: str) -> Mapping[str, Any
     if state is None:
         return None
     table = {R.USER: state.users, R.GROUP: state.groups, R.ROLE: state.roles}[kind]
-    return table.get(name.lower())
+    return table.get(name_key(name))
 
 
 def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
@@ -131,27 +195,13 @@ def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
     return list(table.values())
 
 
-def target_tags(ctx: OperationContext, kind: EntityKind, name: str) -> dict[str, object]:
-    """``aws:ResourceTag/*`` and ``iam:ResourceTag/*`` of the named entity, when it exists."""
-    rec = view_record(ctx, kind.kind, name)
-    return resource_tag_context(rec.get("tags", ())) if rec else {}
-
-
-def require_view(ctx: OperationContext, kind: EntityKind, name: str) -> Mapping[str, Any]:
-    rec = view_record(ctx, kind.kind, name)
-    if rec is None:
-        raise no_such_entity(kind, name)
-    return rec
-
-
-# -- reading and writing inside a transaction ---------------------------------------
 def no_such_entity(kind: EntityKind, name: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"The {kind.kind} with name {name} cannot be found.")
 
 
 def require(tx: Transaction, account: str, kind: EntityKind, name: str) -> Record:
     """A mutable copy of the entity's record; NoSuchEntity when absent."""
-    rec = tx.get(account, kind.kind, name.lower())
+    rec = tx.get(account, kind.kind, name_key(name))
     if rec is None:
         raise no_such_entity(kind, name)
     return copy.deepcopy(dict(rec.data))
@@ -252,16 +302,22 @@ def role_shape(rec: Mapping[str, Any], *, full: bool = True, last_used: Mapping[
     return out
 
 
-def parse_policy_arn(arn: str) -> tuple[str, str, str]:
-    """(account or "aws", path, name) of a managed-policy ARN; InvalidInput otherwise."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[5].startswith("policy/"):
+def parse_policy_arn(arn: str, member: str = "policyArn") -> tuple[str, str, str]:
+    """(account or "aws", path, name) of a managed-policy ARN, read as strictly as IAM
+    reads it (``tessera.arn.parse_iam_arn``): ValidationError for characters outside the
+    model's ``arnType`` pattern, InvalidInput for anything else that is not a policy ARN."""
+    try:
+        parsed, _, path, name = parse_iam_arn(arn, ("policy",), aws_account=True)
+    except ArnError as e:
+        if e.pattern:
+            raise ValidationError(
+                f"1 validation error detected: Value '{arn}' at '{member}' failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {ARN_TYPE_PATTERN}"
+            ) from e
+        raise InvalidInputException(f"ARN {arn} is not valid.") from e
+    if parsed.account == "aws" and not arn.startswith(AWS_POLICY_PREFIX + "/"):
         raise InvalidInputException(f"ARN {arn} is not valid.")
-    resource = parts[5][len("policy") :]
-    path, _, name = resource.rpartition("/")
-    if not name:
-        raise InvalidInputException(f"ARN {arn} is not valid.")
-    return parts[4], path + "/", name
+    return parsed.account, path, name
 
 
 def last_use(ctx: OperationContext, kind: str, key: str) -> Mapping[str, Any] | None:

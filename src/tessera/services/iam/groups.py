@@ -19,26 +19,28 @@ from tessera.services.iam.entities import (
     USER,
     Record,
     account_of,
-    entity_arn,
+    authorize_target,
     ensure_quota,
+    entity_arn,
     group_shape,
     iso,
-    known_arn,
     path_matches,
     require,
-    require_view,
+    require_resolved,
+    require_target,
+    resolve,
     store_errors,
-    target_tags,
     user_shape,
     view_records,
 )
 from tessera.services.iam.paging import paginate
 from tessera.services.ids import GROUP_PREFIX, new_unique_id
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 
 def _in_group(user: Mapping[str, Any], group_name: str) -> bool:
-    return any(g.lower() == group_name.lower() for g in user.get("groups", ()))
+    return any(name_key(g) == name_key(group_name) for g in user.get("groups", ()))
 
 
 @operation("iam", "CreateGroup")
@@ -59,15 +61,15 @@ def create_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
             "attached": [],
         }
         with store_errors(GROUP, name):
-            tx.insert(account, R.GROUP, name.lower(), rec)
+            tx.insert(account, R.GROUP, name_key(name), rec)
     return {"Group": group_shape(rec)}
 
 
 @operation("iam", "GetGroup", read_only=True)
 def get_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["GroupName"]
-    ctx.authorize("iam:GetGroup", known_arn(ctx, GROUP, name))
-    group = require_view(ctx, GROUP, name)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:GetGroup", target)
+    group = require_resolved(target)
     members = [u for u in view_records(ctx, R.USER) if _in_group(u, group["name"])]
     page = paginate(members, lambda u: u["name"].lower(), params.get("Marker"), params.get("MaxItems"))
     return {"Group": group_shape(group), **page.output("Users", lambda u: user_shape(u, full=False))}
@@ -84,9 +86,9 @@ def list_groups(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
 
 @operation("iam", "ListGroupsForUser", read_only=True)
 def list_groups_for_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["UserName"]
-    ctx.authorize("iam:ListGroupsForUser", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
-    user = require_view(ctx, USER, name)
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:ListGroupsForUser", target)
+    user = require_resolved(target)
     state = ctx.runtime.view.account(account_of(ctx))
     groups = [g for g in (state.group(n) if state else None for n in user.get("groups", ())) if g]
     page = paginate(groups, lambda g: g["name"].lower(), params.get("Marker"), params.get("MaxItems"))
@@ -96,10 +98,11 @@ def list_groups_for_user(ctx: OperationContext, params: dict[str, Any]) -> dict[
 @operation("iam", "UpdateGroup")
 def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Rename and/or move a group; member users are updated to the new name."""
-    account, name = account_of(ctx), params["GroupName"]
-    ctx.authorize("iam:UpdateGroup", known_arn(ctx, GROUP, name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:UpdateGroup", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, GROUP, name)
+        rec = require_target(tx, account, target)
         old_name = rec["name"]
         final_name = params.get("NewGroupName") or old_name
         rec["path"] = params.get("NewPath") or rec["path"]
@@ -107,12 +110,12 @@ def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
         if new_arn != rec["arn"]:
             ctx.authorize("iam:UpdateGroup", new_arn)
         rec["name"], rec["arn"] = final_name, new_arn
-        if final_name.lower() != old_name.lower():
+        if name_key(final_name) != name_key(old_name):
             with store_errors(GROUP, final_name):
-                tx.insert(account, R.GROUP, final_name.lower(), rec)
-            tx.delete(account, R.GROUP, old_name.lower())
+                tx.insert(account, R.GROUP, name_key(final_name), rec)
+            tx.delete(account, R.GROUP, name_key(old_name))
         else:
-            tx.update(account, R.GROUP, old_name.lower(), rec)
+            tx.update(account, R.GROUP, name_key(old_name), rec)
         if final_name != old_name:
             _rename_memberships(tx, account, old_name, final_name)
     return {}
@@ -121,53 +124,56 @@ def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
 def _rename_memberships(tx: Transaction, account: str, old: str, new: str) -> None:
     for user in tx.list(account, R.USER):
         if _in_group(user.data, old):
-            groups = [new if g.lower() == old.lower() else g for g in user.data["groups"]]
+            groups = [new if name_key(g) == name_key(old) else g for g in user.data["groups"]]
             tx.update(account, R.USER, user.key, {**user.data, "groups": groups})
 
 
 @operation("iam", "DeleteGroup")
 def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["GroupName"]
-    ctx.authorize("iam:DeleteGroup", known_arn(ctx, GROUP, name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:DeleteGroup", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, GROUP, name)
+        rec = require_target(tx, account, target)
         if any(_in_group(u.data, rec["name"]) for u in tx.list(account, R.USER)):
             raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
         if rec.get("inline_policies"):
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
-        tx.delete(account, R.GROUP, rec["name"].lower())
+        tx.delete(account, R.GROUP, name_key(rec["name"]))
     return {}
 
 
 @operation("iam", "AddUserToGroup")
 def add_user_to_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Idempotent: adding a member again succeeds and changes nothing."""
-    account, group_name, user_name = account_of(ctx), params["GroupName"], params["UserName"]
-    ctx.authorize("iam:AddUserToGroup", known_arn(ctx, GROUP, group_name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:AddUserToGroup", target)
     with ctx.write(account) as tx:
-        group = require(tx, account, GROUP, group_name)
-        user = require(tx, account, USER, user_name)
+        group = require_target(tx, account, target)
+        user = require(tx, account, USER, params["UserName"])
         if _in_group(user, group["name"]):
             return {}
         ensure_quota(len(user.get("groups", ())), quotas.GROUPS_PER_USER, "GroupsPerUser")
         user["groups"] = [*user.get("groups", ()), group["name"]]
-        tx.update(account, R.USER, user["name"].lower(), user)
+        tx.update(account, R.USER, name_key(user["name"]), user)
     return {}
 
 
 @operation("iam", "RemoveUserFromGroup")
 def remove_user_from_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, group_name, user_name = account_of(ctx), params["GroupName"], params["UserName"]
-    ctx.authorize("iam:RemoveUserFromGroup", known_arn(ctx, GROUP, group_name))
+    account = account_of(ctx)
+    target = resolve(ctx, GROUP, params["GroupName"])
+    authorize_target(ctx, "iam:RemoveUserFromGroup", target)
     with ctx.write(account) as tx:
-        group = require(tx, account, GROUP, group_name)
-        user = require(tx, account, USER, user_name)
+        group = require_target(tx, account, target)
+        user = require(tx, account, USER, params["UserName"])
         if not _in_group(user, group["name"]):
             raise NoSuchEntityException(
                 f"The user with name {user['name']} cannot be found in group {group['name']}."
             )
-        user["groups"] = [g for g in user["groups"] if g.lower() != group["name"].lower()]
-        tx.update(account, R.USER, user["name"].lower(), user)
+        user["groups"] = [g for g in user["groups"] if name_key(g) != name_key(group["name"])]
+        tx.update(account, R.USER, name_key(user["name"]), user)
     return {}

@@ -19,28 +19,21 @@ from tessera.services.iam.entities import (
     ROLE,
     USER,
     EntityKind,
+    Target,
     account_of,
-    known_arn,
-    require,
-    require_view,
-    target_tags,
-    view_record,
+    authorize_target,
+    require_resolved,
+    require_target,
+    resolve,
 )
 from tessera.services.iam.paging import paginate
+from tessera.services.state import name_key
 
 
-def _context(ctx: OperationContext, kind: EntityKind, name: str) -> dict[str, object]:
-    context = target_tags(ctx, kind, name) if kind is not GROUP else {}
-    rec = view_record(ctx, kind.kind, name)
-    if rec is not None and rec.get("boundary"):
-        context["iam:PermissionsBoundary"] = rec["boundary"]
-    return context
-
-
-def _authorize(ctx: OperationContext, action: str, kind: EntityKind, name: str) -> str:
-    arn = known_arn(ctx, kind, name)
-    ctx.authorize(action, arn, context=_context(ctx, kind, name))
-    return arn
+def _authorize(ctx: OperationContext, action: str, kind: EntityKind, name: str) -> Target:
+    target = resolve(ctx, kind, name)
+    authorize_target(ctx, action, target, boundary=True)
+    return target
 
 
 def _no_such_policy(kind: EntityKind, policy_name: str) -> NoSuchEntityException:
@@ -50,10 +43,10 @@ def _no_such_policy(kind: EntityKind, policy_name: str) -> NoSuchEntityException
 def _put(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
     account, name = account_of(ctx), params[kind.name_param]
     policy_name, text = params["PolicyName"], params["PolicyDocument"]
-    arn = _authorize(ctx, f"iam:Put{kind.title}Policy", kind, name)
-    parse_document(text, PolicyType.IDENTITY, f"{arn}#{policy_name}")
+    target = _authorize(ctx, f"iam:Put{kind.title}Policy", kind, name)
+    parse_document(text, PolicyType.IDENTITY, f"{target.arn}#{policy_name}")
     with ctx.write(account) as tx:
-        rec = require(tx, account, kind, name)
+        rec = require_target(tx, account, target)
         others = [t for n, t in rec["inline_policies"].items() if n != policy_name]
         check_size(
             [*others, text],
@@ -61,14 +54,13 @@ def _put(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> 
             f"Maximum policy size of {kind.inline_size} bytes exceeded for {kind.kind} {rec['name']}",
         )
         rec["inline_policies"][policy_name] = text
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
+        tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 
 def _get(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
     name, policy_name = params[kind.name_param], params["PolicyName"]
-    _authorize(ctx, f"iam:Get{kind.title}Policy", kind, name)
-    rec = require_view(ctx, kind, name)
+    rec = require_resolved(_authorize(ctx, f"iam:Get{kind.title}Policy", kind, name))
     text = rec.get("inline_policies", {}).get(policy_name)
     if text is None:
         raise _no_such_policy(kind, policy_name)
@@ -77,19 +69,18 @@ def _get(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> 
 
 def _delete(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
     account, name, policy_name = account_of(ctx), params[kind.name_param], params["PolicyName"]
-    _authorize(ctx, f"iam:Delete{kind.title}Policy", kind, name)
+    target = _authorize(ctx, f"iam:Delete{kind.title}Policy", kind, name)
     with ctx.write(account) as tx:
-        rec = require(tx, account, kind, name)
+        rec = require_target(tx, account, target)
         if rec["inline_policies"].pop(policy_name, None) is None:
             raise _no_such_policy(kind, policy_name)
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
+        tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
 
 
 def _list(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
     name = params[kind.name_param]
-    _authorize(ctx, f"iam:List{kind.title}Policies", kind, name)
-    rec = require_view(ctx, kind, name)
+    rec = require_resolved(_authorize(ctx, f"iam:List{kind.title}Policies", kind, name))
     page = paginate(list(rec.get("inline_policies", {})), str, params.get("Marker"), params.get("MaxItems"))
     return page.output("PolicyNames")
 

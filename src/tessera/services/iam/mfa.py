@@ -29,6 +29,7 @@ from tessera.errors import (
     InvalidAuthenticationCodeException,
     LimitExceededException,
     NoSuchEntityException,
+    ValidationError,
 )
 from tessera.services import records as R
 from tessera.services.authz import principal_arn_key
@@ -38,20 +39,21 @@ from tessera.services.iam.entities import (
     USER,
     Record,
     account_of,
+    authorize_target,
     caller_user_name,
     ensure_quota,
     iso,
-    known_arn,
     parse_time,
-    require,
-    require_view,
-    target_tags,
+    require_resolved,
+    require_target,
+    resolve,
     user_shape,
     view_records,
 )
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import request_tag_context, validate_request_tags
 from tessera.services.runtime import Runtime
+from tessera.services.state import name_key
 from tessera.services.throttle import device_key, mfa_attempt, principal_key
 from tessera.store.base import Transaction
 
@@ -60,6 +62,8 @@ SEED_LENGTH = 32  # base32 characters: a 160-bit secret, what authenticator apps
 ENABLE_LOOKBACK_STEPS = 10  # codes typed up to five minutes before the request still enable
 VERIFY_WINDOW_STEPS = 1  # one step of clock drift either way when signing in
 INVALID_CODE = "Authentication code for device is not valid."
+MAX_SERIAL = 256  # serialNumberType's max length in the IAM model
+MAX_DEVICE_NAME = MAX_SERIAL - len("arn:aws:iam::123456789012:mfa/")  # 226
 QR_SCALE = 4  # pixels per QR module: about 180 px square for a typical key URI
 
 
@@ -158,14 +162,35 @@ def _require_device(tx: Transaction, account: str, serial: str) -> Record:
     return dict(rec.data)
 
 
+def check_device_name(name: str, serial: str) -> None:
+    """A device is named by its serial number in every later call, whose ``SerialNumber``
+    member (``serialNumberType``) holds at most 256 characters; so the name may not make
+    the serial longer: at path ``/`` that is AWS's 226-character limit on
+    ``VirtualMFADeviceName`` (256 less ``arn:aws:iam::123456789012:mfa/``)."""
+    if len(name) > MAX_DEVICE_NAME:
+        raise ValidationError(
+            f"1 validation error detected: Value '{name}' at 'virtualMFADeviceName' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_DEVICE_NAME}"
+        )
+    if len(serial) > MAX_SERIAL:
+        raise ValidationError(
+            f"1 validation error detected: Value '{serial}' at 'serialNumber' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_SERIAL}"
+        )
+
+
 @operation("iam", "CreateVirtualMFADevice")
 def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Everything that can fail is done before the one write: the name is checked, the
+    seed sealed and the QR code rendered first, so a refused call leaves no device."""
     account, name = account_of(ctx), params["VirtualMFADeviceName"]
     path = params.get("Path") or "/"
     serial = f"arn:aws:iam::{account}:mfa{path}{name}"
+    check_device_name(name, serial)
     tags = validate_request_tags(params.get("Tags") or [])
     ctx.authorize("iam:CreateVirtualMFADevice", serial, context=request_tag_context(tags))
     seed = pyotp.random_base32(SEED_LENGTH)
+    qr_png = qr_code_png(otpauth_uri(name, account, seed))
     rec: Record = {
         "serial": serial,
         "name": name,
@@ -180,13 +205,13 @@ def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
     with ctx.write(account) as tx:
         devices = tx.list(account, R.MFA_DEVICE)
         ensure_quota(len(devices), quotas.VIRTUAL_MFA_DEVICES_PER_ACCOUNT, "VirtualMFADevicesPerAccount")
-        if any(str(d.data["name"]).lower() == name.lower() for d in devices):
+        if any(name_key(str(d.data["name"])) == name_key(name) for d in devices):
             raise EntityAlreadyExistsException("MFADevice entity at the same path and name already exists.")
         tx.insert(account, R.MFA_DEVICE, serial, rec)
     device: dict[str, Any] = {
         "SerialNumber": serial,
         "Base32StringSeed": seed.encode("ascii"),
-        "QRCodePNG": qr_code_png(otpauth_uri(name, account, seed)),
+        "QRCodePNG": qr_png,
     }
     if tags:
         device["Tags"] = tags
@@ -195,14 +220,16 @@ def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
 
 @operation("iam", "EnableMFADevice")
 def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name, serial = account_of(ctx), params["UserName"], params["SerialNumber"]
-    ctx.authorize("iam:EnableMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    account, serial = account_of(ctx), params["SerialNumber"]
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:EnableMFADevice", target)
+    name = target.name
     with ctx.write(account) as tx:
-        user = require(tx, account, USER, name)
+        user = require_target(tx, account, target)
         device = _require_device(tx, account, serial)
         if device.get("user"):
             raise EntityAlreadyExistsException("MFA Device is already in use.")
-        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if str(d.data.get("user") or "").lower() == name.lower()]
+        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if name_key(str(d.data.get("user") or "")) == name_key(name)]
         if len(in_use) >= quotas.MFA_DEVICES_PER_USER:
             raise LimitExceededException(f"Cannot exceed quota for MFADevicesPerUser: {quotas.MFA_DEVICES_PER_USER}")
         counter = _checked_counter(ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"])
@@ -213,10 +240,12 @@ def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 @operation("iam", "ResyncMFADevice")
 def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name, serial = account_of(ctx), params["UserName"], params["SerialNumber"]
-    ctx.authorize("iam:ResyncMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    account, serial = account_of(ctx), params["SerialNumber"]
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:ResyncMFADevice", target)
+    name = target.name
     with ctx.write(account) as tx:
-        require(tx, account, USER, name)
+        require_target(tx, account, target)
         device = _owned_device(tx, account, name, serial)
         counter = _checked_counter(
             ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"],
@@ -229,7 +258,7 @@ def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
 
 def _owned_device(tx: Transaction, account: str, user: str, serial: str) -> Record:
     rec = tx.get(account, R.MFA_DEVICE, serial)
-    if rec is None or str(rec.data.get("user") or "").lower() != user.lower():
+    if rec is None or name_key(str(rec.data.get("user") or "")) != name_key(user):
         raise NoSuchEntityException(f"MFA Device with serial number {serial} does not exist.")
     return dict(rec.data)
 
@@ -237,10 +266,11 @@ def _owned_device(tx: Transaction, account: str, user: str, serial: str) -> Reco
 @operation("iam", "DeactivateMFADevice")
 def deactivate_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account, serial = account_of(ctx), params["SerialNumber"]
-    name = caller_user_name(ctx, params)
-    ctx.authorize("iam:DeactivateMFADevice", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
+    target = resolve(ctx, USER, caller_user_name(ctx, params))
+    authorize_target(ctx, "iam:DeactivateMFADevice", target)
+    name = target.name
     with ctx.write(account) as tx:
-        require(tx, account, USER, name)
+        require_target(tx, account, target)
         device = _owned_device(tx, account, name, serial)
         device.update(user=None, enabled_at=None)
         tx.update(account, R.MFA_DEVICE, serial, device)
@@ -261,10 +291,11 @@ def delete_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
 
 @operation("iam", "ListMFADevices", read_only=True)
 def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = caller_user_name(ctx, params)
-    ctx.authorize("iam:ListMFADevices", known_arn(ctx, USER, name), context=target_tags(ctx, USER, name))
-    user = require_view(ctx, USER, name)
-    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if str(d.get("user") or "").lower() == name.lower()]
+    target = resolve(ctx, USER, caller_user_name(ctx, params))
+    authorize_target(ctx, "iam:ListMFADevices", target)
+    user = require_resolved(target)
+    name = target.name
+    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if name_key(str(d.get("user") or "")) == name_key(name)]
     page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
     return page.output(
         "MFADevices",

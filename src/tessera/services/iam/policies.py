@@ -19,7 +19,6 @@ from tessera.errors import (
     EntityAlreadyExistsException,
     LimitExceededException,
     NoSuchEntityException,
-    TesseraError,
 )
 from tessera.policy import PolicyType
 from tessera.services import records as R
@@ -31,17 +30,16 @@ from tessera.services.iam.entities import (
     account_of,
     ensure_quota,
     iso,
-    parse_policy_arn,
     parse_time,
     path_matches,
     view_records,
 )
 from tessera.services.iam.managed import (
-    customer_policy,
-    is_aws_managed,
+    PolicyRef,
     not_found,
     refuse_aws_policy_change,
-    view_policy,
+    require_customer_policy,
+    resolve_policy,
 )
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
@@ -54,6 +52,7 @@ from tessera.services.iam.tags import (
     validate_request_tags,
 )
 from tessera.services.ids import POLICY_PREFIX, new_unique_id
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 POLICY_SIZE_MESSAGE = f"Cannot exceed quota for PolicySize: {quotas.MANAGED_POLICY_SIZE}"
@@ -138,34 +137,23 @@ def version_number(version_id: str) -> int:
 
 
 # -- look-ups -----------------------------------------------------------------------
-def _require_view_policy(ctx: OperationContext, arn: str) -> Mapping[str, Any]:
-    rec = view_policy(ctx, arn)
-    if rec is None:
-        raise not_found(arn)
-    return rec
+def _require_view_policy(ref: PolicyRef) -> Mapping[str, Any]:
+    if ref.record is None:
+        raise not_found(ref.arn)
+    return ref.record
 
 
-def _require_tx_policy(tx: Transaction, account: str, arn: str) -> Record:
-    rec = customer_policy(tx, account, arn)
-    if rec is None:
-        raise not_found(arn)
-    return rec
-
-
-def _policy_tags(ctx: OperationContext, arn: str) -> dict[str, object]:
-    try:
-        rec = view_policy(ctx, arn)
-    except TesseraError:  # a malformed ARN is reported after authorization
-        return {}
-    return resource_tag_context(rec.get("tags", ())) if rec else {}
-
-
-def _authorize(ctx: OperationContext, action: str, arn: str, extra: Mapping[str, object] | None = None) -> None:
-    ctx.authorize(action, arn, context={**_policy_tags(ctx, arn), **(extra or {})})
+def _authorize(ctx: OperationContext, action: str, text: str, extra: Mapping[str, object] | None = None) -> PolicyRef:
+    """Resolve the PolicyArn ``text`` and authorize ``action`` on the policy it names
+    (its stored ARN, with its tags); the caller works on the returned reference only."""
+    ref = resolve_policy(ctx, text)
+    tags = resource_tag_context(ref.record.get("tags", ())) if ref.record is not None else {}
+    ctx.authorize(action, ref.arn, context={**tags, **(extra or {})})
+    return ref
 
 
 def _save(tx: Transaction, account: str, rec: Record) -> None:
-    tx.update(account, R.POLICY, rec["name"].lower(), rec)
+    tx.update(account, R.POLICY, name_key(rec["name"]), rec)
 
 
 # -- operations ---------------------------------------------------------------------
@@ -195,32 +183,30 @@ def create_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
     }
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.POLICY)), quotas.POLICIES_PER_ACCOUNT, "PoliciesPerAccount")
-        if tx.get(account, R.POLICY, name.lower()) is not None:
+        if tx.get(account, R.POLICY, name_key(name)) is not None:
             raise EntityAlreadyExistsException(f"A policy called {name} already exists. Duplicate names are not allowed.")
-        tx.insert(account, R.POLICY, name.lower(), rec)
+        tx.insert(account, R.POLICY, name_key(name), rec)
     return {"Policy": policy_shape(rec, Usage([]))}
 
 
 @operation("iam", "GetPolicy", read_only=True)
 def get_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    arn = params["PolicyArn"]
-    _authorize(ctx, "iam:GetPolicy", arn)
-    return {"Policy": policy_shape(_require_view_policy(ctx, arn), Usage.of_view(ctx))}
+    ref = _authorize(ctx, "iam:GetPolicy", params["PolicyArn"])
+    return {"Policy": policy_shape(_require_view_policy(ref), Usage.of_view(ctx))}
 
 
 @operation("iam", "DeletePolicy")
 def delete_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, arn = account_of(ctx), params["PolicyArn"]
-    _authorize(ctx, "iam:DeletePolicy", arn)
-    parse_policy_arn(arn)
-    refuse_aws_policy_change(arn, "delete")
+    account = account_of(ctx)
+    ref = _authorize(ctx, "iam:DeletePolicy", params["PolicyArn"])
+    refuse_aws_policy_change(ref.arn, "delete")
     with ctx.write(account) as tx:
-        rec = _require_tx_policy(tx, account, arn)
+        rec = require_customer_policy(tx, account, ref)
         if Usage.of_tx(tx, account).in_use(rec["arn"]):
             raise DeleteConflictException("Cannot delete a policy attached to entities.")
         if len(rec["versions"]) > 1:
             raise DeleteConflictException(HAS_VERSIONS)
-        tx.delete(account, R.POLICY, rec["name"].lower())
+        tx.delete(account, R.POLICY, name_key(rec["name"]))
     return {}
 
 
@@ -255,13 +241,13 @@ def _usage_filter(rec: Mapping[str, Any], usage: Usage, params: Mapping[str, Any
 # -- versions -----------------------------------------------------------------------
 @operation("iam", "CreatePolicyVersion")
 def create_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, arn, text = account_of(ctx), params["PolicyArn"], params["PolicyDocument"]
-    _authorize(ctx, "iam:CreatePolicyVersion", arn)
-    refuse_aws_policy_change(arn, "create a version of")
-    parse_document(text, PolicyType.IDENTITY, arn)
+    account, text = account_of(ctx), params["PolicyDocument"]
+    ref = _authorize(ctx, "iam:CreatePolicyVersion", params["PolicyArn"])
+    refuse_aws_policy_change(ref.arn, "create a version of")
+    parse_document(text, PolicyType.IDENTITY, ref.arn)
     check_size([text], quotas.MANAGED_POLICY_SIZE, POLICY_SIZE_MESSAGE)
     with ctx.write(account) as tx:
-        rec = _require_tx_policy(tx, account, arn)
+        rec = require_customer_policy(tx, account, ref)
         if len(rec["versions"]) >= quotas.VERSIONS_PER_POLICY:
             raise LimitExceededException(TOO_MANY_VERSIONS)
         version_id = f"v{rec['next_version']}"
@@ -280,20 +266,18 @@ def _no_such_version(arn: str, version_id: str) -> NoSuchEntityException:
 
 @operation("iam", "GetPolicyVersion", read_only=True)
 def get_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    arn, version_id = params["PolicyArn"], params["VersionId"]
-    _authorize(ctx, "iam:GetPolicyVersion", arn)
-    rec = _require_view_policy(ctx, arn)
+    version_id = params["VersionId"]
+    ref = _authorize(ctx, "iam:GetPolicyVersion", params["PolicyArn"])
+    rec = _require_view_policy(ref)
     if version_id not in versions_of(rec):
-        raise _no_such_version(arn, version_id)
+        raise _no_such_version(ref.arn, version_id)
     return {"PolicyVersion": version_shape(rec, version_id)}
 
 
 @operation("iam", "ListPolicyVersions", read_only=True)
 def list_policy_versions(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Newest first, as AWS lists them."""
-    arn = params["PolicyArn"]
-    _authorize(ctx, "iam:ListPolicyVersions", arn)
-    rec = _require_view_policy(ctx, arn)
+    rec = _require_view_policy(_authorize(ctx, "iam:ListPolicyVersions", params["PolicyArn"]))
     ids = list(versions_of(rec))
     page = paginate(ids, lambda v: f"{10**9 - version_number(v):010d}", params.get("Marker"), params.get("MaxItems"))
     return page.output("Versions", lambda v: version_shape(rec, v, document=False))
@@ -301,13 +285,13 @@ def list_policy_versions(ctx: OperationContext, params: dict[str, Any]) -> dict[
 
 @operation("iam", "SetDefaultPolicyVersion")
 def set_default_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, arn, version_id = account_of(ctx), params["PolicyArn"], params["VersionId"]
-    _authorize(ctx, "iam:SetDefaultPolicyVersion", arn)
-    refuse_aws_policy_change(arn, "change the default version of")
+    account, version_id = account_of(ctx), params["VersionId"]
+    ref = _authorize(ctx, "iam:SetDefaultPolicyVersion", params["PolicyArn"])
+    refuse_aws_policy_change(ref.arn, "change the default version of")
     with ctx.write(account) as tx:
-        rec = _require_tx_policy(tx, account, arn)
+        rec = require_customer_policy(tx, account, ref)
         if version_id not in rec["versions"]:
-            raise _no_such_version(arn, version_id)
+            raise _no_such_version(ref.arn, version_id)
         rec["default_version"] = version_id
         rec["updated"] = iso(ctx.now)
         _save(tx, account, rec)
@@ -316,13 +300,13 @@ def set_default_policy_version(ctx: OperationContext, params: dict[str, Any]) ->
 
 @operation("iam", "DeletePolicyVersion")
 def delete_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, arn, version_id = account_of(ctx), params["PolicyArn"], params["VersionId"]
-    _authorize(ctx, "iam:DeletePolicyVersion", arn)
-    refuse_aws_policy_change(arn, "delete a version of")
+    account, version_id = account_of(ctx), params["VersionId"]
+    ref = _authorize(ctx, "iam:DeletePolicyVersion", params["PolicyArn"])
+    refuse_aws_policy_change(ref.arn, "delete a version of")
     with ctx.write(account) as tx:
-        rec = _require_tx_policy(tx, account, arn)
+        rec = require_customer_policy(tx, account, ref)
         if version_id not in rec["versions"]:
-            raise _no_such_version(arn, version_id)
+            raise _no_such_version(ref.arn, version_id)
         if version_id == rec["default_version"]:
             raise DeleteConflictException("Cannot delete the default version of a policy.")
         del rec["versions"][version_id]
@@ -333,12 +317,12 @@ def delete_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict
 # -- tags ---------------------------------------------------------------------------
 @operation("iam", "TagPolicy")
 def tag_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, arn = account_of(ctx), params["PolicyArn"]
+    account = account_of(ctx)
     tags = validate_request_tags(params["Tags"])
-    _authorize(ctx, "iam:TagPolicy", arn, request_tag_context(tags))
-    refuse_aws_policy_change(arn, "tag")
+    ref = _authorize(ctx, "iam:TagPolicy", params["PolicyArn"], request_tag_context(tags))
+    refuse_aws_policy_change(ref.arn, "tag")
     with ctx.write(account) as tx:
-        rec = _require_tx_policy(tx, account, arn)
+        rec = require_customer_policy(tx, account, ref)
         rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"policy {rec['name']}")
         _save(tx, account, rec)
     return {}
@@ -346,12 +330,12 @@ def tag_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("iam", "UntagPolicy")
 def untag_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, arn = account_of(ctx), params["PolicyArn"]
+    account = account_of(ctx)
     keys = list(params["TagKeys"])
-    _authorize(ctx, "iam:UntagPolicy", arn, tag_keys_context(keys))
-    refuse_aws_policy_change(arn, "untag")
+    ref = _authorize(ctx, "iam:UntagPolicy", params["PolicyArn"], tag_keys_context(keys))
+    refuse_aws_policy_change(ref.arn, "untag")
     with ctx.write(account) as tx:
-        rec = _require_tx_policy(tx, account, arn)
+        rec = require_customer_policy(tx, account, ref)
         rec["tags"] = remove_tags(rec.get("tags", ()), keys)
         _save(tx, account, rec)
     return {}
@@ -359,9 +343,8 @@ def untag_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
 
 @operation("iam", "ListPolicyTags", read_only=True)
 def list_policy_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    arn = params["PolicyArn"]
-    _authorize(ctx, "iam:ListPolicyTags", arn)
-    rec = _require_view_policy(ctx, arn)
-    tags = [] if is_aws_managed(arn) else list(rec.get("tags", ()))
+    ref = _authorize(ctx, "iam:ListPolicyTags", params["PolicyArn"])
+    rec = _require_view_policy(ref)
+    tags = [] if ref.aws_managed else list(rec.get("tags", ()))
     page = paginate(tags, lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
     return page.output("Tags")

@@ -12,34 +12,35 @@ from tessera.errors import DeleteConflictException, MalformedPolicyDocumentExcep
 from tessera.policy import Policy, PolicyType
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
-from tessera.services.trust import effective_trust_policy, principal_ids
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
     ROLE,
     Record,
     account_of,
+    authorize_target,
     ensure_quota,
     entity_arn,
     iso,
-    known_arn,
     last_use,
     path_matches,
-    require,
-    require_view,
+    require_resolved,
+    require_target,
+    resolve,
     role_shape,
     store_errors,
-    target_tags,
     view_records,
 )
-from tessera.services.iam.managed import require_attachable
 from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
+from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     authorize_creation,
     validate_request_tags,
 )
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
+from tessera.services.state import name_key
+from tessera.services.trust import effective_trust_policy, principal_ids
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 
@@ -84,14 +85,15 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     path = params.get("Path") or "/"
     arn = entity_arn(account, R.ROLE, path, name)
     tags = validate_request_tags(params.get("Tags") or [])
-    boundary = params.get("PermissionsBoundary")
+    boundary_ref = resolve_policy(ctx, params["PermissionsBoundary"], "permissionsBoundary") if params.get("PermissionsBoundary") else None
+    boundary = boundary_ref.arn if boundary_ref is not None else None
     authorize_creation(ctx, "iam:CreateRole", "iam:TagRole", arn, tags, boundary)
     trust = params["AssumeRolePolicyDocument"]
     bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, trust, arn))
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.ROLE)), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
-        if boundary:
-            boundary = require_attachable(ctx, tx, boundary)
+        if boundary_ref is not None:
+            boundary = require_attachable(ctx, tx, boundary_ref)
         rec: Record = {
             "name": name,
             "id": new_unique_id(ROLE_PREFIX),
@@ -108,15 +110,15 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             "attached": [],
         }
         with store_errors(ROLE, name):
-            tx.insert(account, R.ROLE, name.lower(), rec)
+            tx.insert(account, R.ROLE, name_key(name), rec)
     return {"Role": role_shape(rec)}
 
 
 @operation("iam", "GetRole", read_only=True)
 def get_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name = params["RoleName"]
-    ctx.authorize("iam:GetRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
-    rec = require_view(ctx, ROLE, name)
+    target = resolve(ctx, ROLE, params["RoleName"])
+    authorize_target(ctx, "iam:GetRole", target)
+    rec = require_resolved(target)
     shown = {**rec, "trust_policy": effective_trust_policy(ctx.runtime.view, rec)}
     return {"Role": role_shape(shown, last_used=last_use(ctx, "role", rec["id"]))}
 
@@ -132,11 +134,12 @@ def list_roles(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def _update(ctx: OperationContext, action: str, name: str, changes: dict[str, Any]) -> Record:
     account = account_of(ctx)
-    ctx.authorize(action, known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    target = resolve(ctx, ROLE, name)
+    authorize_target(ctx, action, target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
+        rec = require_target(tx, account, target)
         rec.update(changes)
-        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+        tx.update(account, R.ROLE, name_key(rec["name"]), rec)
     return rec
 
 
@@ -159,30 +162,31 @@ def update_role_description(ctx: OperationContext, params: dict[str, Any]) -> di
 
 @operation("iam", "UpdateAssumeRolePolicy")
 def update_assume_role_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    name, text = params["RoleName"], params["PolicyDocument"]
-    arn = known_arn(ctx, ROLE, name)
-    ctx.authorize("iam:UpdateAssumeRolePolicy", arn, context=target_tags(ctx, ROLE, name))
-    bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, text, arn))
+    text = params["PolicyDocument"]
+    target = resolve(ctx, ROLE, params["RoleName"])
+    authorize_target(ctx, "iam:UpdateAssumeRolePolicy", target)
+    bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, text, target.arn))
     account = account_of(ctx)
     with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
+        rec = require_target(tx, account, target)
         rec["trust_policy"] = text
         rec["principal_ids"] = bound
-        tx.update(account, R.ROLE, rec["name"].lower(), rec)
+        tx.update(account, R.ROLE, name_key(rec["name"]), rec)
     return {}
 
 
 @operation("iam", "DeleteRole")
 def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["RoleName"]
-    ctx.authorize("iam:DeleteRole", known_arn(ctx, ROLE, name), context=target_tags(ctx, ROLE, name))
+    account = account_of(ctx)
+    target = resolve(ctx, ROLE, params["RoleName"])
+    authorize_target(ctx, "iam:DeleteRole", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, ROLE, name)
+        rec = require_target(tx, account, target)
         if rec.get("inline_policies"):
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
-        tx.delete(account, R.ROLE, rec["name"].lower())
+        tx.delete(account, R.ROLE, name_key(rec["name"]))
     return {}
 
 

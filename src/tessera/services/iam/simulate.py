@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from tessera.arn import ArnError, parse_iam_arn
 from tessera.errors import InvalidInputException, NoSuchEntityException
 from tessera.policy import (
     Decision,
@@ -91,13 +92,14 @@ def _holder_policies(ctx: OperationContext, sim: Simulation, holder: Mapping[str
 
 
 def _source_entity(ctx: OperationContext, arn: str) -> tuple[str, Mapping[str, Any]]:
-    """(record kind, record) of the user, group or role a PolicySourceArn names."""
-    parts = arn.split(":", 5)
-    kind = parts[5].split("/", 1)[0] if len(parts) == 6 else ""
-    if len(parts) != 6 or parts[2] != "iam" or kind not in (R.USER, R.GROUP, R.ROLE):
-        raise InvalidInputException(f"Invalid ARN: {arn}")
-    name = parts[5].rsplit("/", 1)[-1]
-    rec = view_record(ctx, kind, name) if parts[4] == account_of(ctx) else None
+    """(record kind, record) of the user, group or role a PolicySourceArn names. The ARN
+    must be the entity's ARN exactly as stored (path and case), so the ARN authorized by
+    SimulatePrincipalPolicy is always the entity's own."""
+    try:
+        parsed, kind, _, name = parse_iam_arn(arn, (R.USER, R.GROUP, R.ROLE))
+    except ArnError as e:
+        raise InvalidInputException(f"Invalid ARN: {arn}") from e
+    rec = view_record(ctx, kind, name) if parsed.account == account_of(ctx) else None
     if rec is None or rec["arn"] != arn:
         raise NoSuchEntityException(f"PolicySourceArn {arn} does not exist.")
     return kind, rec
@@ -278,7 +280,12 @@ def _run(ctx: OperationContext, sim: Simulation, params: Mapping[str, Any]) -> d
 
 @operation("iam", "SimulatePrincipalPolicy", read_only=True)
 def simulate_principal_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    ctx.authorize("iam:SimulatePrincipalPolicy", params["PolicySourceArn"])
+    source = params["PolicySourceArn"]
+    try:
+        parse_iam_arn(source, (R.USER, R.GROUP, R.ROLE))
+    except ArnError as e:
+        raise InvalidInputException(f"Invalid ARN: {source}") from e
+    ctx.authorize("iam:SimulatePrincipalPolicy", source)
     return _run(ctx, _principal_simulation(ctx, params), params)
 
 

@@ -14,27 +14,28 @@ from tessera.services.iam.entities import (
     USER,
     Record,
     account_of,
-    entity_arn,
+    authorize_target,
     ensure_quota,
+    entity_arn,
     iso,
-    known_arn,
     parse_time,
     path_matches,
-    require,
-    require_view,
+    require_resolved,
+    require_target,
+    resolve,
     store_errors,
-    target_tags,
     user_shape,
     view_records,
 )
-from tessera.services.iam.managed import require_attachable
 from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
+from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     authorize_creation,
     validate_request_tags,
 )
 from tessera.services.ids import USER_PREFIX, new_unique_id
+from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 
@@ -44,12 +45,13 @@ def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     path = params.get("Path") or "/"
     arn = entity_arn(account, R.USER, path, name)
     tags = validate_request_tags(params.get("Tags") or [])
-    boundary = params.get("PermissionsBoundary")
+    boundary_ref = resolve_policy(ctx, params["PermissionsBoundary"], "permissionsBoundary") if params.get("PermissionsBoundary") else None
+    boundary = boundary_ref.arn if boundary_ref is not None else None
     authorize_creation(ctx, "iam:CreateUser", "iam:TagUser", arn, tags, boundary)
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.USER)), quotas.USERS_PER_ACCOUNT, "UsersPerAccount")
-        if boundary:
-            boundary = require_attachable(ctx, tx, boundary)
+        if boundary_ref is not None:
+            boundary = require_attachable(ctx, tx, boundary_ref)
         rec: Record = {
             "name": name,
             "id": new_unique_id(USER_PREFIX),
@@ -63,7 +65,7 @@ def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             "groups": [],
         }
         with store_errors(USER, name):
-            tx.insert(account, R.USER, name.lower(), rec)
+            tx.insert(account, R.USER, name_key(name), rec)
     return {"User": user_shape(rec)}
 
 
@@ -74,9 +76,9 @@ def get_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
         return {"User": _root_user(ctx)}
     if not name and ctx.caller.kind != "user":
         raise ValidationError("Must specify userName when calling with non-User credentials")
-    name = name or ctx.caller.name
-    ctx.authorize("iam:GetUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
-    return {"User": user_shape(require_view(ctx, USER, name))}
+    target = resolve(ctx, USER, name or ctx.caller.name)
+    authorize_target(ctx, "iam:GetUser", target)
+    return {"User": user_shape(require_resolved(target))}
 
 
 def _root_user(ctx: OperationContext) -> dict[str, Any]:
@@ -104,22 +106,23 @@ def list_users(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
 @operation("iam", "UpdateUser")
 def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Rename and/or move a user; its id, keys, groups and MFA devices follow it."""
-    account, name = account_of(ctx), params["UserName"]
+    account = account_of(ctx)
     new_name = params.get("NewUserName") or None
-    ctx.authorize("iam:UpdateUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:UpdateUser", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, USER, name)
+        rec = require_target(tx, account, target)
         final_name = new_name or rec["name"]
         rec["path"] = params.get("NewPath") or rec["path"]
         new_arn = entity_arn(account, R.USER, rec["path"], final_name)
         if new_arn != rec["arn"]:
             ctx.authorize("iam:UpdateUser", new_arn)
         old_name = rec["name"]
-        old_key = old_name.lower()
+        old_key = name_key(old_name)
         rec["name"], rec["arn"] = final_name, new_arn
-        if final_name.lower() != old_key:
+        if name_key(final_name) != old_key:
             with store_errors(USER, final_name):
-                tx.insert(account, R.USER, final_name.lower(), rec)
+                tx.insert(account, R.USER, name_key(final_name), rec)
             tx.delete(account, R.USER, old_key)
         else:
             tx.update(account, R.USER, old_key, rec)
@@ -133,27 +136,28 @@ def _rename_user_references(tx: Transaction, account: str, old_key: str, new_nam
     for kind in (R.ACCESS_KEY, R.MFA_DEVICE):
         for rec in tx.list(account, kind):
             user = rec.data.get("user")
-            if user and str(user).lower() == old_key:
+            if user and name_key(str(user)) == old_key:
                 tx.update(account, kind, rec.key, {**rec.data, "user": new_name})
 
 
 @operation("iam", "DeleteUser")
 def delete_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, name = account_of(ctx), params["UserName"]
-    ctx.authorize("iam:DeleteUser", known_arn(ctx, USER, name), context=_target_tags(ctx, name))
+    account = account_of(ctx)
+    target = resolve(ctx, USER, params["UserName"])
+    authorize_target(ctx, "iam:DeleteUser", target)
     with ctx.write(account) as tx:
-        rec = require(tx, account, USER, name)
+        rec = require_target(tx, account, target)
         _refuse_delete_with_subordinates(tx, account, rec)
-        tx.delete(account, R.USER, rec["name"].lower())
+        tx.delete(account, R.USER, name_key(rec["name"]))
     return {}
 
 
 def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping[str, Any]) -> None:
     """AWS refuses to delete a user that still owns anything (iam-api.md §3)."""
-    key = rec["name"].lower()
-    if any(str(k.data.get("user", "")).lower() == key for k in tx.list(account, R.ACCESS_KEY)):
+    key = name_key(rec["name"])
+    if any(name_key(str(k.data.get("user", ""))) == key for k in tx.list(account, R.ACCESS_KEY)):
         raise DeleteConflictException("Cannot delete entity, must delete access keys first.")
-    if any(str(d.data.get("user") or "").lower() == key for d in tx.list(account, R.MFA_DEVICE)):
+    if any(name_key(str(d.data.get("user") or "")) == key for d in tx.list(account, R.MFA_DEVICE)):
         raise DeleteConflictException("Cannot delete entity, must delete MFA device first.")
     if rec.get("inline_policies"):
         raise DeleteConflictException("Cannot delete entity, must delete policies first.")
@@ -164,10 +168,6 @@ def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping
 
 
 # -- tags ---------------------------------------------------------------------------
-def _target_tags(ctx: OperationContext, name: str) -> dict[str, object]:
-    return target_tags(ctx, USER, name)
-
-
 @operation("iam", "TagUser")
 def tag_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     return tag_entity(ctx, params, USER)
