@@ -1,4 +1,4 @@
-"""Session tags, transitive tags and source identity end to end (sts.md §6.3, §7): the
+"""Session tags, transitive tags and source identity end to end: the
 permission each needs, AWS's limits on tags, how tags become ``aws:PrincipalTag`` of the
 session (over the role's own tags), and what a role chain inherits and may not change.
 

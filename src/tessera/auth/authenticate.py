@@ -1,5 +1,5 @@
 """Request authentication: an HTTP request and a credential lookup in, the verified caller
-out, or one of the auth errors of ``tessera.errors`` (spec: shared/spec/sigv4.md).
+out, or one of the auth errors of ``tessera.errors`` (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
 
     request = HttpRequest("POST", "/", b"", headers_from_raw(scope["headers"]), body)
     verified = verify(request, clock.now(), resolver)     # -> Verified(caller, …, service)
@@ -306,7 +306,7 @@ def _header_timestamp(amz_date: str | None, http_date: str | None) -> tuple[str,
 
 
 def _check_scope(credential: sigv4.Credential, timestamp: str, settings: AuthSettings) -> None:
-    """AWS's credential-scope messages (spec §2); any failure is SignatureDoesNotMatch."""
+    """AWS's credential-scope messages; any failure is SignatureDoesNotMatch."""
     if credential.terminator != sigv4.TERMINATOR:
         raise SignatureDoesNotMatch(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{credential.terminator}'."

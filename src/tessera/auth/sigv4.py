@@ -1,4 +1,4 @@
-"""Signature Version 4, step by step, as pure functions (spec: shared/spec/sigv4.md).
+"""Signature Version 4, step by step, as pure functions (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
 
 Each function is one step of AWS's algorithm and carries its name, so a failing
 signature can be traced to the step that produced the wrong artefact::
@@ -120,7 +120,7 @@ class SignatureFormatError(ValueError):
 
 def canonical_uri(raw_path: str) -> str:
     """The path as received (still percent-encoded), dot segments and empty segments removed,
-    then percent-encoded once more: every service but S3 "double-encodes" (spec §4.2)."""
+    then percent-encoded once more: every service but S3 "double-encodes"."""
     if raw_path == "/" or not raw_path:
         return "/"
     return quote(_remove_dot_segments(raw_path), safe="/~")
@@ -229,7 +229,7 @@ def _encoded_names(names: frozenset[bytes]) -> frozenset[str]:
 
 
 def canonical_query_string(raw_query: str | bytes, exclude: Collection[bytes] = ()) -> str:
-    """The canonical form of a raw query string (spec §4.3). Form bodies are not part of it."""
+    """The canonical form of a raw query string. Form bodies are not part of it."""
     if not raw_query:
         return ""
     sent = sent_pairs(raw_query)
@@ -240,7 +240,7 @@ def canonical_query_string(raw_query: str | bytes, exclude: Collection[bytes] = 
 
 def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
     """``name:value\\n`` for each signed header, values trimmed and inner whitespace runs
-    collapsed (spec §4.4).
+    collapsed.
 
     ``headers`` maps lower-case names to values, repeated headers already joined with ``,``.
     A signed header the request lacks canonicalises as empty, so the signature cannot match,

@@ -3,7 +3,7 @@
 Both protocols parse a request into typed params first (``query.py``, ``json.py``)
 and then call ``find_violations(input_shape, params)``. Each failed constraint is one
 ``Violation``; the Query protocol reports them all in one ``ValidationError`` whose
-message is AWS's (sts.md §1.3)::
+message is AWS's::
 
     1 validation error detected: Value 'a b' at 'roleSessionName' failed to satisfy
     constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*

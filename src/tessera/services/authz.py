@@ -2,8 +2,8 @@
 
 Everything that decides "allowed or not" goes through ``tessera.policy.evaluate``;
 this module only collects its inputs — the policy set of the calling principal
-(identity policies, boundary, session policies, SCPs) and the request context keys of
-evaluation.md §7 — and turns a refusal into AWS's AccessDenied message.
+(identity policies, boundary, session policies, SCPs) and the request context keys
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html) — and turns a refusal into AWS's AccessDenied message.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def base_context(ctx: "OperationContext") -> dict[str, object]:
 
 
 def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = None) -> PolicySet:
-    """The policy set that governs the caller's requests (evaluation.md §3, §5.1)."""
+    """The policy set that governs the caller's requests (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)."""
     caller, runtime = ctx.caller, ctx.runtime
     view = runtime.view
     account = view.account(caller.account)
@@ -211,7 +211,7 @@ NO_SESSION_CREDENTIALS_OPERATIONS = frozenset({"GetFederationToken", "GetSession
 
 def session_kind_refusal(caller: Caller, operation: str, action: str, resource: str) -> AccessDenied | None:
     """The AccessDenied that the kind of credentials alone earns for ``action`` (no policy
-    can change it), or None (evaluation.md §4, §5.1; sts.md §5.1, §5.2):
+    can change it), or None:
 
     * the root user cannot assume roles;
     * federated users (GetFederationToken) may call no IAM API and no STS API but

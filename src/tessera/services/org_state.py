@@ -6,7 +6,7 @@ policy engine) and which organization and path an account has (for
 ``aws:PrincipalOrgID``/``…OrgPaths`` and ``aws:ResourceOrg…``). The snapshot is
 rebuilt lazily after the view reloads the GLOBAL scope — a local write or another
 node's, seen by ``StateView.poll`` — so a policy change applies to the very next
-request (organizations.md §3, "Timing").
+request (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Condition operators, one table row per behaviour (spec policy-language.md §5).
+"""Condition operators, one table row per behaviour (IAM User Guide, "IAM JSON policy elements: Condition operators").
 
 Each row: operator, key, policy value(s), request context value (``ABSENT`` = key not in
 the context), expected truth of the condition (observed as allowed/denied)."""

@@ -1,4 +1,4 @@
-"""The worked examples of spec evaluation.md §10, each traced to the AWS page it comes from."""
+"""Worked examples of AWS's policy evaluation, each traced to the AWS page it comes from."""
 
 from __future__ import annotations
 

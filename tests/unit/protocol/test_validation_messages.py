@@ -1,4 +1,4 @@
-"""Constraint violations produce AWS's ValidationError text (sts.md §1.3), table-driven.
+"""Constraint violations produce AWS's ValidationError text, table-driven.
 
 Expected strings follow real AWS responses: lowerCamel member paths
 (``sAMLAssertion``), ``tags.N.member.key`` for list elements, pattern before length,

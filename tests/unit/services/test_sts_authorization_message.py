@@ -1,4 +1,4 @@
-"""Encoded authorization-failure messages and DecodeAuthorizationMessage (sts.md §5.5)."""
+"""Encoded authorization-failure messages and DecodeAuthorizationMessage."""
 
 from __future__ import annotations
 

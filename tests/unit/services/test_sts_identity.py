@@ -1,5 +1,5 @@
 """GetCallerIdentity for every principal type, GetAccessKeyInfo, GetSessionToken,
-GetFederationToken, and the rules tied to the kind of credentials (sts.md §5)."""
+GetFederationToken, and the rules tied to the kind of credentials."""
 
 from __future__ import annotations
 

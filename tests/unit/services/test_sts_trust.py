@@ -1,5 +1,5 @@
 """AssumeRole against a real runtime: trust evaluation, duration, session policies,
-session tags, source identity, external id (sts.md §3, evaluation.md §5)."""
+session tags, source identity, external id."""
 
 from __future__ import annotations
 

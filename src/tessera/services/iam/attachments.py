@@ -1,6 +1,6 @@
 """Managed-policy attachments and permissions boundaries of users, groups and roles.
 
-Attach/Detach are authorized against the entity (iam-api.md §15) with ``iam:PolicyARN``
+Attach/Detach are authorized against the entity with ``iam:PolicyARN``
 set to the policy, and ``iam:PermissionsBoundary`` set to the entity's current boundary
 when it has one — the key AWS's delegated-administration examples condition on. Both
 the entity and the policy are resolved first (``entities.resolve``,

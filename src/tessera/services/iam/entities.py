@@ -241,7 +241,7 @@ def boundary_shape(arn: str | None) -> dict[str, str] | None:
 
 
 def user_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
-    """``User``: ListUsers omits Tags and PermissionsBoundary (iam-api.md §3)."""
+    """``User``: ListUsers omits Tags and PermissionsBoundary."""
     out: dict[str, Any] = {
         "Path": rec["path"],
         "UserName": rec["name"],

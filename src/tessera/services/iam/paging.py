@@ -1,4 +1,4 @@
-"""IAM's Marker/MaxItems pagination (iam-api.md §1.1).
+"""IAM's Marker/MaxItems pagination (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUsers.html).
 
 A marker is opaque to clients. Ours is the sort key of the first item of the next page,
 base64url-encoded: resuming from a key rather than an offset stays correct when

@@ -1,4 +1,4 @@
-"""IAM's default quotas (iam-api.md §2.2, §2.3), in one place.
+"""IAM's default quotas (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), in one place.
 
 ``GetAccountSummary`` reports them and the handlers enforce them; the values are
 AWS's defaults, not the adjustable maxima.
@@ -24,7 +24,7 @@ SIGNING_CERTIFICATES_PER_USER = 2
 SERVER_CERTIFICATES_PER_ACCOUNT = 20
 POLICY_VERSIONS_IN_USE_PER_ACCOUNT = 10000
 
-# policy sizes, in characters not counting whitespace (policy-language.md §8)
+# policy sizes, in characters not counting whitespace
 MANAGED_POLICY_SIZE = 6144
 USER_INLINE_POLICY_SIZE = 2048
 GROUP_INLINE_POLICY_SIZE = 5120

@@ -117,7 +117,7 @@ class Organization:
 
     def org_path(self, account_id: str) -> str:
         """``aws:PrincipalOrgPaths``/``aws:ResourceOrgPaths`` value: the path to the
-        account's parent, trailing slash, without the account id (organizations.md §5)."""
+        account's parent, trailing slash, without the account id."""
         return "/".join([self.id, *self.ancestors(account_id)]) + "/"
 
     def children(self, parent_id: str, child_type: str) -> list[Record]:

@@ -5,7 +5,7 @@ A created member account is a new store scope holding its ``account`` record and
 access role (``OrganizationAccountAccessRole`` by default) that trusts the management
 account, written in the same transaction as its membership, so the management
 account's principals can reach it by AssumeRole the moment CreateAccount returns
-(organizations.md §4).
+(https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_access.html).
 """
 
 from __future__ import annotations

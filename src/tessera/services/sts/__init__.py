@@ -1,5 +1,5 @@
 """STS: AssumeRole, GetCallerIdentity, GetSessionToken, GetFederationToken,
-GetAccessKeyInfo and DecodeAuthorizationMessage (spec: shared/spec/sts.md).
+GetAccessKeyInfo and DecodeAuthorizationMessage (https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html).
 
 Importing this package registers every handler. Sessions are stateless: each call
 seals its ``SessionClaims`` into the session token (``tessera.auth.tokens``) with the

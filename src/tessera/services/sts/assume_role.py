@@ -1,4 +1,4 @@
-"""AssumeRole (sts.md §3, evaluation.md §5).
+"""AssumeRole (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
 
 The hot path: without MFA the call reads only the in-memory view and writes nothing
 (the session lives in its sealed token), so it runs on the event loop. Order of checks:
@@ -151,7 +151,7 @@ def trust_context(
     mfa: Mfa,
 ) -> dict[str, object]:
     """The keys AssumeRole adds to the caller's own while the trust policy is evaluated
-    (evaluation.md §5): session name, external id, source identity, requested tags, the
+    (trust-policy evaluation): session name, external id, source identity, requested tags, the
     role's tags (overridden by inherited transitive tags), and this call's MFA."""
     context: dict[str, object] = {
         "sts:RoleSessionName": params["RoleSessionName"],

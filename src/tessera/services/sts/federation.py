@@ -1,5 +1,5 @@
 """GetSessionToken and GetFederationToken: temporary credentials for a long-term
-identity (sts.md §5.1, §5.2)."""
+identity (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetFederationToken.html)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Who a session is, and the two calls that answer "who": GetCallerIdentity and
-GetAccessKeyInfo (sts.md §5.3, §5.4; evaluation.md §7.1)."""
+GetAccessKeyInfo (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def session_caller(claims: SessionClaims) -> Caller:
     Role sessions are ``assumed-role`` principals named by the session ARN (the role
     path is dropped); GetFederationToken sessions are ``federated-user`` principals;
     GetSessionToken credentials act as the user (or root) that asked for them, so
-    policies and GetCallerIdentity see the long-term identity (sts.md §5.1)."""
+    policies and GetCallerIdentity see the long-term identity."""
     if claims.kind == "assumed-role":
         return Caller(
             kind="assumed-role",

@@ -1,4 +1,4 @@
-"""Session tags: the rules of sts.md §7 for tags passed to AssumeRole/GetFederationToken
+"""Session tags: the rules of https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html for tags passed to AssumeRole/GetFederationToken
 and for transitive tags inherited along a role chain.
 
 The model already bounds the count (50), lengths and character set; what remains is
@@ -56,7 +56,7 @@ class SessionTags:
 
     def resource_context(self, role_tags: Iterable[Mapping[str, str]]) -> dict[str, object]:
         """The target role's tags as ``aws:ResourceTag``/``iam:ResourceTag``, with inherited
-        transitive tags replacing same-key role tags (sts.md §7)."""
+        transitive tags replacing same-key role tags."""
         merged = merge_tags([SessionTag(t["Key"], t["Value"]) for t in role_tags], self.inherited)
         keys: dict[str, object] = {}
         for tag in merged:
