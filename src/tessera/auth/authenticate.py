@@ -1,5 +1,6 @@
 """Request authentication: an HTTP request and a credential lookup in, the verified caller
-out, or one of the auth errors of ``tessera.errors`` (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
+out, or one of the auth errors of ``tessera.errors``
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
 
     request = HttpRequest("POST", "/", b"", headers_from_raw(scope["headers"]), body)
     verified = verify(request, clock.now(), resolver)     # -> Verified(caller, …, service)

@@ -1,5 +1,6 @@
 """Query-string ("presigned") SigV4: the same steps as ``sigv4``, with the signature's
-parameters carried in the URL instead of the ``Authorization`` header (https://docs.aws.amazon.com/IAM/latest/UserGuide/aws-signing-authentication-methods.html).
+parameters carried in the URL instead of the ``Authorization`` header
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/aws-signing-authentication-methods.html).
 
     query = read_presigned(raw_query)          # None: not presigned
     check_presigned_window(query.params, now, skew)  # SignatureDoesNotMatch when expired

@@ -1,4 +1,5 @@
-"""Signature Version 4, step by step, as pure functions (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
+"""Signature Version 4, step by step, as pure functions
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
 
 Each function is one step of AWS's algorithm and carries its name, so a failing
 signature can be traced to the step that produced the wrong artefact::

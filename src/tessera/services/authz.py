@@ -2,8 +2,9 @@
 
 Everything that decides "allowed or not" goes through ``tessera.policy.evaluate``;
 this module only collects its inputs — the policy set of the calling principal
-(identity policies, boundary, session policies, SCPs) and the request context keys
-(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html) — and turns a refusal into AWS's AccessDenied message.
+(identity policies, boundary, session policies, SCPs) and the request context keys —
+and turns a refusal into AWS's AccessDenied message
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def base_context(ctx: "OperationContext") -> dict[str, object]:
 
 
 def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = None) -> PolicySet:
-    """The policy set that governs the caller's requests (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)."""
+    """The policy set that governs the caller's requests
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)."""
     caller, runtime = ctx.caller, ctx.runtime
     view = runtime.view
     account = view.account(caller.account)

@@ -1,7 +1,8 @@
 """Unique ids of IAM entities: a four-letter type prefix plus 17 characters.
 
 AWS's ids (``AIDAJQABLZS4A3QDU576Q``) use the RFC 4648 base32 alphabet — upper-case
-letters and the digits 2–7 — after the prefix that names the entity type (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids):
+letters and the digits 2–7 — after the prefix that names the entity type
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids):
 
 ========  ==========================
 ``AIDA``  IAM user

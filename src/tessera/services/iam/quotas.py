@@ -1,4 +1,5 @@
-"""IAM's default quotas (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), in one place.
+"""IAM's default quotas
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html), in one place.
 
 ``GetAccountSummary`` reports them and the handlers enforce them; the values are
 AWS's defaults, not the adjustable maxima.

@@ -153,7 +153,8 @@ def delete_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
 
 
 def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping[str, Any]) -> None:
-    """AWS refuses to delete a user that still owns anything (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUser.html)."""
+    """AWS refuses to delete a user that still owns anything
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUser.html)."""
     key = name_key(rec["name"])
     if any(name_key(str(k.data.get("user", ""))) == key for k in tx.list(account, R.ACCESS_KEY)):
         raise DeleteConflictException("Cannot delete entity, must delete access keys first.")

@@ -1,4 +1,5 @@
-"""Organizations identifiers and ARNs, in AWS's formats (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html). Pure.
+"""Organizations identifiers and ARNs, in AWS's formats
+(https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html). Pure.
 
 Ids are drawn from the OS's CSPRNG with AWS's observed lengths: ``o-`` + 10,
 ``r-`` + 4, ``ou-<root suffix>-`` + 8, ``p-`` + 8, ``car-`` + 32 lower-case letters

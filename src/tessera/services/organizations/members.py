@@ -5,7 +5,8 @@ DescribeCreateAccountStatus. Tessera does the work inside the CreateAccount requ
 answers ``IN_PROGRESS`` all the same (what SDK code written against AWS expects), and
 the first poll sees ``SUCCEEDED`` with the ``AccountId`` — or ``FAILED`` with a
 ``FailureReason`` for problems AWS also reports asynchronously, such as an e-mail
-address another account already uses (https://docs.aws.amazon.com/organizations/latest/APIReference/API_CreateAccount.html).
+address another account already uses
+(https://docs.aws.amazon.com/organizations/latest/APIReference/API_CreateAccount.html).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Organizations quotas (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html).
+"""Organizations quotas
+(https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html).
 
 AWS's default account quota is 10 and is raised on request; a self-hosted server
 behaves as an organization whose quota has been raised, so ``ACCOUNTS`` is larger.

@@ -1,5 +1,6 @@
 """STS: AssumeRole, GetCallerIdentity, GetSessionToken, GetFederationToken,
-GetAccessKeyInfo and DecodeAuthorizationMessage (https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html).
+GetAccessKeyInfo and DecodeAuthorizationMessage
+(https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html).
 
 Importing this package registers every handler. Sessions are stateless: each call
 seals its ``SessionClaims`` into the session token (``tessera.auth.tokens``) with the

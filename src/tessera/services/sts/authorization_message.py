@@ -1,4 +1,5 @@
-"""Encoded authorization-failure messages and DecodeAuthorizationMessage (https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html).
+"""Encoded authorization-failure messages and DecodeAuthorizationMessage
+(https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html).
 
 When a request is denied, the edge attaches an *encoded* account of the decision to
 the response (header ``x-amzn-authorization-message``; IAM and STS put nothing in the

@@ -75,7 +75,8 @@ def get_access_key_info(ctx: OperationContext, params: dict[str, Any]) -> dict[s
     Long-term keys are found in the view (ids an operator supplied need not follow AWS's
     layout). Any other id is answered from the account its layout encodes, without
     consulting whether that account, or the key, exists: AWS's answer "does not indicate
-    the state of the access key" (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetAccessKeyInfo.html),
+    the state of the access key"
+    (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetAccessKeyInfo.html),
     and an answer that depended on it would let anyone probe which account ids this
     server holds. Only an id that encodes no account at all is refused."""
     ctx.authorize("sts:GetAccessKeyInfo", "*")

@@ -1,5 +1,6 @@
 """MFA for AssumeRole and GetSessionToken: the device must be enabled for the calling
-IAM user and the code must be a valid, unused TOTP (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_configure-api-require.html).
+IAM user and the code must be a valid, unused TOTP
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_configure-api-require.html).
 
 Failed attempts are limited per calling principal and per device
 (``tessera.services.throttle``): once either is locked out every attempt is refused

@@ -1,5 +1,6 @@
-"""Session tags: the rules of https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html for tags passed to AssumeRole/GetFederationToken
-and for transitive tags inherited along a role chain.
+"""Session tags: AWS's rules for tags passed to AssumeRole/GetFederationToken and for
+transitive tags inherited along a role chain
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html).
 
 The model already bounds the count (50), lengths and character set; what remains is
 AWS's semantic rules: no ``aws:`` keys, keys unique case-insensitively, transitive keys
