@@ -71,6 +71,7 @@ NUMBERS = [
     "\u0663\u0666\u0660\u0660",  # Arabic-Indic 3600
     "\uff13\uff16\uff10\uff10",  # full-width 3600
     "\u0969\u0966",  # Devanagari 30
+    "\u00b2", "9\u00b2", "\u2460\u2461",  # digits to str.isdigit() that int() refuses (superscript, circled)
     "1e3", "0x10", "010", " 10", "10 ", "+10", "1_000", "1.5", "NaN", "Infinity", "-0", "", "ten",
 ]
 BOOLEANS = ["true", "false", "True", "FALSE", "1", "0", "yes", "", "tru\u0435"]
@@ -452,6 +453,9 @@ class Generator:
             "application/x-www-form-urlencoded; charset=", "application/x-www-form-urlencoded;;;charset=\"utf-8\"",
             "APPLICATION/X-WWW-FORM-URLENCODED", "text/plain", "application/json", "", "multipart/form-data; boundary=x",
             "application/x-www-form-urlencoded; charset=utf-8; charset=idna",
+            "application/x-www-form-urlencoded; charset=punycode", "application/x-www-form-urlencoded; charset=undefined",
+            "application/x-www-form-urlencoded; charset=unicode_escape", "application/x-www-form-urlencoded; charset=utf-7",
+            "application/x-www-form-urlencoded; charset=rot13", "application/x-www-form-urlencoded; charset=x\x00y",
         ])
 
     def _query_body(self, service: str, operation: str) -> bytes:

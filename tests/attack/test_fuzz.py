@@ -4,7 +4,7 @@ IAM, STS and Organizations operation of botocore's models, and malformed unsigne
 Whatever a client sends, the answer is a 4xx (or a success), never a 5xx; nothing is
 logged as an error; and the server still answers afterwards. The run is seeded
 (``TESSERA_FUZZ_SEED``, default 20261202) and its size is ``TESSERA_FUZZ_REQUESTS``
-(default 2500, a few seconds of work); ``make fuzz`` runs the same generator with a
+(default 3000, some ten seconds of work); ``make fuzz`` runs the same generator with a
 much larger count. A failure names the case's index, so ``TESSERA_FUZZ_REQUESTS=<index+1>``
 with the same seed replays it.
 """
@@ -21,7 +21,7 @@ from attackkit import RawClient
 from serverproc import Credentials, TesseraServer
 
 SEED = int(os.environ.get("TESSERA_FUZZ_SEED", "20261202"))
-COUNT = int(os.environ.get("TESSERA_FUZZ_REQUESTS", "2500"))
+COUNT = int(os.environ.get("TESSERA_FUZZ_REQUESTS", "3000"))
 _ERROR_LINE = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) |Traceback \(most recent call last\)|InternalFailure", re.MULTILINE)
 
 
