@@ -161,10 +161,12 @@ class Values:
             return rng.choice(TRICKY_TEXT)
         if roll < 0.55 and shape is not None and ("min" in shape or "max" in shape):
             bound = int(shape.get("max", shape.get("min", 1)))
-            length = max(0, bound + rng.choice([-1, 0, 1, 2, 100]))
+            length = max(0, bound + rng.choice([-1, 0, 1, 2, 100, 3000]))
             return "".join(rng.choice(NAME_CHARS) for _ in range(min(length, 40000)))
+        if roll < 0.6:
+            return "".join(rng.choice(NAME_CHARS) for _ in range(rng.choice([129, 257, 513, 3000, 9000])))
         if roll < 0.75:
-            length = rng.choice([1, 3, 16, 63, 64, 65, 200, 1025])
+            length = rng.choice([1, 3, 16, 63, 64, 65, 200, 1025, 3000])
             return "".join(rng.choice(NAME_CHARS + UNICODE_POOL) for _ in range(length))
         if roll < 0.85:
             return rng.choice(NUMBERS)
@@ -377,7 +379,8 @@ class FuzzReport:
         groups: dict[str, list[FuzzFailure]] = {}
         for failure in self.failures:
             last = failure.excerpt.rpartition(" | ")[2].split(" request_id=")[0]
-            key = re.sub(r"[0-9]+", "N", last) or f"(no traceback) {failure.case.label}"
+            blurred = re.sub(r"\([^()]*\)$", "(...)", re.sub(r"'[^']*'", "'...'", re.sub(r"[0-9]+", "N", last)))
+            key = blurred or f"(no traceback) {failure.case.label}"
             groups.setdefault(key, []).append(failure)
         return groups
 

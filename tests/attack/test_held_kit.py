@@ -54,5 +54,5 @@ def test_the_fuzz_report_groups_failures_by_their_fault() -> None:
     assert excerpt.endswith("ValueError: Exceeds the limit (4300 digits) request_id=r-1")
     report = fuzzgen.FuzzReport(sent=2, failures=[fuzzgen.FuzzFailure(case, 500, "r-1", excerpt),
                                                   fuzzgen.FuzzFailure(case, 500, "r-2", excerpt.replace("4300", "99"))])
-    assert list(report.distinct()) == ["ValueError: Exceeds the limit (N digits)"]
+    assert list(report.distinct()) == ["ValueError: Exceeds the limit (...)"]
     assert "1 distinct faults" in report.summary() and "#3 signed-query iam:ListUsers" in report.summary()
