@@ -9,8 +9,10 @@ base64 (``tessera.auth.tokens``); a bit flipped in any part must fail authentica
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 
+import botocore.auth
 import pytest
 from attackkit import RawClient, allow, caller_arn, policy, trust_account
 from serverproc import Credentials, TesseraServer
@@ -198,3 +200,43 @@ def test_a_tampered_token_in_a_presigned_url_is_refused(raw: RawClient, sessions
     bad = raw.presigned_url("sts", {"Action": "GetCallerIdentity"}, creds=_with_token(a, _encode(bytes(mutated))))
     reply = raw.get(bad)
     assert (reply.status, reply.error_code()) == (403, "InvalidClientTokenId")
+
+
+def test_another_servers_token_is_refused(fresh_target: Callable[..., TesseraServer]) -> None:
+    """Two deployments with the same account id and root key still seal with their own keys."""
+    first, second = fresh_target(), fresh_target()
+    sessions = {}
+    for server in (first, second):
+        iam = server.client("iam")
+        iam.create_role(RoleName="issuer", AssumeRolePolicyDocument=trust_account(server.account_id))
+        iam.put_role_policy(RoleName="issuer", PolicyName="all", PolicyDocument=policy(allow("*")))
+        user = server.make_user("issuer-user", policy(allow("*")))
+        sessions[server.port] = Credentials.from_response(server.client("sts", user).assume_role(
+            RoleArn=f"arn:aws:iam::{server.account_id}:role/issuer", RoleSessionName="issuer")["Credentials"])
+    mine, theirs = sessions[second.port], sessions[first.port]
+    assert _gci(RawClient(second), mine) == (200, "")
+    assert _gci(RawClient(second), theirs) == (403, "InvalidClientTokenId")
+    assert _gci(RawClient(second), _with_token(mine, theirs.session_token)) == (403, "InvalidClientTokenId")
+
+
+def test_an_expired_token_is_expired_and_a_tampered_expired_token_is_invalid(
+    fresh_target: Callable[..., TesseraServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expiry is judged only on a token that opened: tampering is InvalidClientTokenId, so an
+    attacker learns nothing from ExpiredToken. Time moves by the server's injected clock."""
+    server = fresh_target()
+    server.client("iam").create_role(RoleName="brief", AssumeRolePolicyDocument=trust_account(server.account_id))
+    user = server.make_user("brief-user", policy(allow("*")))
+    session = Credentials.from_response(server.client("sts", user).assume_role(
+        RoleArn=f"arn:aws:iam::{server.account_id}:role/brief", RoleSessionName="brief", DurationSeconds=900)["Credentials"])
+    assert session.session_token is not None
+    server.restart({"TESSERA_CLOCK_OFFSET_SECONDS": "960"})
+    raw = RawClient(server)
+    # sign as a client whose clock agrees with the shifted server, or the request is outside the skew
+    real = botocore.auth.get_current_datetime
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: real() + dt.timedelta(seconds=960))
+    tampered = bytearray(_decode(session.session_token))
+    tampered[-1] ^= 1
+    for creds, expected in ((session, "ExpiredToken"), (_with_token(session, _encode(bytes(tampered))), "InvalidClientTokenId")):
+        reply = raw.send(raw.signed("sts", {"Action": "GetCallerIdentity"}, creds=creds))
+        assert (reply.status, reply.error_code()) == (403, expected), reply.text
