@@ -17,7 +17,8 @@ from serverproc import Credentials, TesseraServer
 
 AUTH_ERRORS = {"IncompleteSignature", "SignatureDoesNotMatch", "InvalidClientTokenId", "MissingAuthenticationToken",
                "InvalidRequest", "AccessDenied", "AccessDeniedException", "InvalidSignatureException",
-               "IncompleteSignatureException", "UnrecognizedClientException", "MissingAuthenticationTokenException"}
+               "IncompleteSignatureException", "UnrecognizedClientException", "MissingAuthenticationTokenException",
+               "MalformedQueryString"}  # (a presigned URL that repeats a parameter may be refused as malformed)
 GCI = {"Action": "GetCallerIdentity"}
 
 
