@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8686
 DATA   ?= ./.tessera
 
-.PHONY: run test bench install clean
+.PHONY: run test bench fuzz install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,10 @@ bench: $(BSTAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+# A long fuzzing run (the same generator as the short one in `make test`).
+FUZZ_REQUESTS ?= 50000
+FUZZ_SEED     ?= 20261202
+fuzz: $(TSTAMP)
+	TESSERA_FUZZ_REQUESTS=$(FUZZ_REQUESTS) TESSERA_FUZZ_SEED=$(FUZZ_SEED) \
+		$(BIN)/python -m pytest -p no:cacheprovider tests/attack/test_fuzz.py $(PYTEST_ARGS)

@@ -137,3 +137,42 @@ class RawClient:
             connection.close()
 
 
+
+
+# -- policy and identity helpers (the held-checks suite) -------------------------------
+def policy(*statements: Mapping[str, object]) -> str:
+    """A policy document (JSON text) of ``statements``."""
+    import json
+
+    return json.dumps({"Version": "2012-10-17", "Statement": [dict(s) for s in statements]})
+
+
+def allow(action: str | list[str], resource: str | list[str] = "*", **extra: object) -> dict[str, object]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action: str | list[str], resource: str | list[str] = "*", **extra: object) -> dict[str, object]:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+def trust_account(account: str) -> str:
+    """A trust policy that lets the principals of ``account`` (as their policies allow) assume a role."""
+    return policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"})
+
+
+def caller_arn(raw: RawClient, creds: Credentials) -> str:
+    """The ARN GetCallerIdentity answers for ``creds`` (raises AssertionError if refused)."""
+    reply = raw.send(raw.signed("sts", {"Action": "GetCallerIdentity"}, creds=creds))
+    assert reply.status == 200, reply.text
+    return reply.text.split("<Arn>", 1)[1].split("</Arn>", 1)[0]
+
+
+def error_code_of(call: object, **params: object) -> str:
+    """The AWS error code a boto3 call fails with, or '' when it succeeds."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(**params)  # type: ignore[operator]
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return ""
