@@ -222,9 +222,16 @@ class _Reader:
         if not _is_json_number(literal):
             self.pos = start
             raise self.fail(f"Invalid number {literal}.")
-        if all(c in "-0123456789" for c in literal):
-            return int(literal)
-        return Decimal(literal)
+        try:
+            if all(c in "-0123456789" for c in literal):
+                return int(literal)
+            return Decimal(literal)
+        except (ValueError, ArithmeticError):
+            # An integer beyond Python's digit limit for str → int (4300 by default) or
+            # an exponent beyond what ``decimal`` represents: well-formed JSON, but no
+            # number a policy can compare with; IAM refuses it as malformed.
+            self.pos = start
+            raise self.fail(f"Number out of range {literal[:32]}{'…' if len(literal) > 32 else ''}.") from None
 
 
 def _is_json_number(literal: str) -> bool:
