@@ -1,13 +1,15 @@
-"""Wildcard patterns (``*``, ``?``) with policy variables, matched without regexes in time linear in the text.
+"""Wildcard patterns (``*``, ``?``) with policy variables, matched without backtracking.
 
 A pattern is tokenised once, at parse time, into elements: literal text, ``STAR``,
 ``QMARK`` and ``Variable``. A variable is replaced at match time by the request's value
 *as literal text*, so a ``*`` inside a tag value never acts as a wildcard (the point of
 ``${*}``). Matching splits the pattern at each ``*`` into fixed-length segments and
-places each segment at its leftmost possible position, which is exact for glob patterns;
-a segment with ``?`` is found with the bit-parallel Shift-And automaton, so matching
-reads the text once whatever the pattern (no O(pattern × text) worst case). Patterns with no variables precompute their segments and pick a
-fast path (equality, prefix, suffix, "anything").
+places each segment at its leftmost possible position, which is exact for glob patterns
+and never revisits text a previous segment consumed. A segment with ``?`` is found by a
+fixed-length regex when short (C steps, at most its length per position) and by the
+bit-parallel Shift-And automaton when long (one Python step per character), so no
+pattern costs O(pattern × text) Python steps. Patterns with no variables precompute
+their segments and pick a fast path (equality, prefix, suffix, "anything").
 
 Sources: IAM User Guide, "IAM JSON policy elements: Action/Resource" (wildcards) and
 "IAM policy elements: Variables and tags" (``${...}``, defaults, ``${*}``/``${?}``/``${$}``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -233,7 +236,7 @@ class Segment:
     searching for it needs (its length, its longest literal run, and — built on first
     use — the Shift-And character masks)."""
 
-    __slots__ = ("parts", "length", "anchor", "offset", "_masks", "_any")
+    __slots__ = ("parts", "length", "anchor", "offset", "_masks", "_any", "_regex")
 
     def __init__(self, parts: tuple[Part, ...]) -> None:
         self.parts = parts
@@ -246,6 +249,15 @@ class Segment:
             position += len(part) if isinstance(part, str) else 1
         self._masks: dict[str, int] | None = None
         self._any = 0
+        self._regex: re.Pattern[str] | None = None
+
+    def regex(self) -> re.Pattern[str]:
+        """The segment as a fixed-length regex (literal runs escaped, ``?`` as ``.``):
+        no quantifier, so a search is at most (positions × length) steps, in C."""
+        if self._regex is None:
+            source = "".join(re.escape(part) if isinstance(part, str) else "." for part in self.parts)
+            self._regex = re.compile(source, re.DOTALL)
+        return self._regex
 
     def masks(self) -> tuple[dict[str, int], int]:
         """``masks[c]`` has bit i set when position i is ``c`` or ``?``; a character absent
@@ -303,13 +315,21 @@ def _segment_at(segment: Segment, text: str, pos: int) -> bool:
     return True
 
 
+#: Segments up to this length are searched with a regex (C, at most length steps per
+#: position: ~1 ns each); longer ones with Shift-And (Python, one step per character:
+#: ~400 ns with a long segment), so a search costs O(n · min(m, SHIFT_AND_FROM)) C-level
+#: steps at worst: ~1 ns · n · min(m, 384).
+SHIFT_AND_FROM = 384
+
+
 def _find_segment(segment: Segment, text: str, start: int, limit: int) -> int:
     """Leftmost position ≥ start where ``segment`` fits entirely before ``limit``.
 
     A literal-only segment is ``str.find``. Otherwise the segment's longest literal run
-    must occur where the segment could (one ``str.find``); from there the bit-parallel
-    Shift-And automaton reads the text once, each step a shift, an OR and an AND on a
-    ``segment.length``-bit integer: O((limit - start) · ⌈m/w⌉), never O(n · m)."""
+    must occur where the segment could (one ``str.find``); from there a short segment
+    is a fixed-length regex search and a long one the bit-parallel Shift-And automaton,
+    which reads the text once, each step a shift, an OR and an AND on a
+    ``segment.length``-bit integer. Neither is ever O(n · m) Python steps."""
     parts, length = segment.parts, segment.length
     if len(parts) == 1 and isinstance(parts[0], str):
         return text.find(parts[0], start, limit)
@@ -321,6 +341,9 @@ def _find_segment(segment: Segment, text: str, start: int, limit: int) -> int:
     first = text.find(anchor, start + offset, limit - (length - offset - len(anchor)))
     if first < 0:
         return -1
+    if length < SHIFT_AND_FROM:
+        found = segment.regex().search(text, first - offset, limit)
+        return found.start() if found is not None else -1
     return _shift_and(segment, text, first - offset, limit)
 
 

@@ -111,3 +111,16 @@ def test_arn_patterns_keep_their_part_semantics() -> None:
     assert arn.matches("arn:aws:iam::111111111111:user/bob/x")
     assert not arn.matches("arn:aws:iam::111:111111111111:user/bob")
     assert not ArnPattern.compile("arn:aws:iam::?:user/*", variables=False).matches("arn:aws:iam::12:user/a")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=ALPHABET, max_size=10), TEXT)
+def test_shift_and_matches_like_the_reference_glob(pattern: str, text: str) -> None:
+    """The same property with every ``?`` segment searched by Shift-And (the path long
+    segments take)."""
+    saved = pattern_module.SHIFT_AND_FROM
+    pattern_module.SHIFT_AND_FROM = 0
+    try:
+        assert Pattern.compile(pattern).matches(text) is reference(pattern, text)
+    finally:
+        pattern_module.SHIFT_AND_FROM = saved
