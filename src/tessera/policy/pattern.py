@@ -234,7 +234,7 @@ Part = str | _Wildcard  # a literal run or QMARK
 class Segment:
     """The fixed-length run between two ``*``: literal runs and ``?`` markers, with what
     searching for it needs (its length, its longest literal run, and — built on first
-    use — the Shift-And character masks)."""
+    use — its regex or its Shift-And character masks)."""
 
     __slots__ = ("parts", "length", "anchor", "offset", "_masks", "_any", "_regex")
 

@@ -52,6 +52,7 @@ SIMULATION_POLICY_CHARACTERS = 131_072
 #: refuses can be split into several (fewer actions, resources or context values).
 SIMULATION_WORK_LIMIT = 100_000_000
 _STATEMENT_COST = 2_000  # evaluating one statement, conditions aside (~2 µs)
+_COMPARISON_COST = 1_000  # one policy value against one request value, text aside (an IP in a CIDR: ~1 µs)
 _SEGMENT_SEARCH_CAP = 384  # tessera.policy.pattern.SHIFT_AND_FROM: a long pattern costs no more per character
 _LIST_TYPES = {"stringList", "numericList", "booleanList", "ipList", "binaryList", "dateList"}
 
@@ -306,17 +307,21 @@ def estimated_work(texts: Sequence[str], params: Mapping[str, Any], entries: Seq
     Each evaluation reads every statement of every policy; a pattern with ``?`` costs up
     to min(its length, 384) steps per character of each value it is compared with (the
     action, the resource, or every value of its condition key); any other pattern about
-    one step per character. Each (action, resource) pair is evaluated up to four times
-    (the decision, the boundary and Organizations probes, the policy-type details)."""
+    one step per character; and every policy value against every request value of its
+    key costs a comparison (parsing an address, a number or a date: ~1 µs). Each
+    (action, resource) pair is evaluated up to four times (the decision, the boundary
+    and Organizations probes, the policy-type details)."""
     actions = list(params.get("ActionNames") or ())
     resources = list(params.get("ResourceArns") or ["*"])
     action_length = max((len(a) for a in actions), default=0)
     resource_length = max(len(r) for r in resources)
     value_chars: dict[str, int] = {}
+    value_count: dict[str, int] = {}
     for entry in entries:
         name = str(entry.get("ContextKeyName") or "").lower()
         values = [str(v) for v in entry.get("ContextKeyValues") or ()]
         value_chars[name] = value_chars.get(name, 0) + sum(len(v) + 1 for v in values)
+        value_count[name] = value_count.get(name, 0) + len(values)
     longest = max(value_chars.values(), default=0)
     per_evaluation = 0
     for text in texts:
@@ -329,7 +334,8 @@ def estimated_work(texts: Sequence[str], params: Mapping[str, Any], entries: Seq
             for block in condition.values() if isinstance(condition, dict) else ():
                 for key, values in block.items() if isinstance(block, dict) else ():
                     length = value_chars.get(str(key).lower(), 0)
-                    per_evaluation += sum(_pattern_cost(v, length, longest) for v in _texts(values))
+                    comparisons = _COMPARISON_COST * value_count.get(str(key).lower(), 0)
+                    per_evaluation += sum(_pattern_cost(v, length, longest) + comparisons for v in _texts(values))
     return per_evaluation * len(actions) * len(resources) * 4
 
 
