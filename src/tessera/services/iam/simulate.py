@@ -14,6 +14,8 @@ combines the per-resource decisions (any explicit deny wins, else all must allow
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +53,18 @@ SIMULATION_POLICY_CHARACTERS = 131_072
 #: cannot keep the server busy for long. AWS documents no such limit; a simulation it
 #: refuses can be split into several (fewer actions, resources or context values).
 SIMULATION_WORK_LIMIT = 100_000_000
+#: The most one evaluation (one action on one resource) may ask for: ~5–10 ms of CPU,
+#: the longest stretch a simulation runs without stepping aside (see PAUSE_SECONDS).
+EVALUATION_WORK_LIMIT = 10_000_000
+#: Simulations that run at once; the others wait their turn (each is bounded by
+#: SIMULATION_WORK_LIMIT). Every running simulation is a thread competing with the
+#: event loop for the interpreter lock, so many at once would slow every other request.
+CONCURRENT_SIMULATIONS = 2
+_RUNNING = threading.BoundedSemaphore(CONCURRENT_SIMULATIONS)
+#: A running simulation steps aside for ``PAUSE_SECONDS`` after about this much work
+#: (~2–4 ms of CPU), so the event loop never waits long for the interpreter lock.
+WORK_BETWEEN_PAUSES = 5_000_000
+PAUSE_SECONDS = 0.001
 _STATEMENT_COST = 2_000  # evaluating one statement, conditions aside (~2 µs)
 _COMPARISON_COST = 1_000  # one policy value against one request value, text aside (an IP in a CIDR: ~1 µs)
 _SEGMENT_SEARCH_CAP = 384  # tessera.policy.pattern.SHIFT_AND_FROM: a long pattern costs no more per character
@@ -68,6 +82,15 @@ class Simulation:
     scps: Sequence[Sequence[Policy]] | None = None
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # engine id → (SourcePolicyId, type)
     texts: list[str] = field(default_factory=list)  # every policy given to the engine
+    pace: int = 0  # (action, resource) evaluations between pauses; 0: never pause
+    evaluated: int = 0
+
+    def step(self) -> None:
+        """Count one (action, resource) evaluation; every ``pace``-th, release the
+        interpreter lock for a moment (a sleep is the one way a thread can)."""
+        self.evaluated += 1
+        if self.pace and self.evaluated % self.pace == 0:
+            time.sleep(PAUSE_SECONDS)
 
     def add(self, text: str, policy_type: PolicyType, source_id: str, source_type: str) -> Policy:
         engine_id = f"p{len(self.sources)}"
@@ -228,6 +251,7 @@ def _allowed_alone(sim: Simulation, policies: PolicySet, action: str, resource: 
 def _resource_result(
     sim: Simulation, action: str, resource: str, account: str, context: Mapping[str, object], owner: str | None
 ) -> tuple[dict[str, Any], Decision]:
+    sim.step()
     decision = _evaluate(sim, action, resource, account, context, owner)
     result: dict[str, Any] = {
         "EvalResourceName": resource,
@@ -301,8 +325,11 @@ def check_input_size(params: Mapping[str, Any]) -> None:
         budget -= policy_size(text)
 
 
-def estimated_work(texts: Sequence[str], params: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> int:
-    """An upper estimate of the character comparisons the simulation will make.
+def estimated_work(
+    texts: Sequence[str], params: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
+) -> tuple[int, int]:
+    """Upper estimates of the character comparisons one (action, resource) evaluation
+    and the whole simulation will make.
 
     Each evaluation reads every statement of every policy; a pattern with ``?`` costs up
     to min(its length, 384) steps per character of each value it is compared with (the
@@ -336,7 +363,7 @@ def estimated_work(texts: Sequence[str], params: Mapping[str, Any], entries: Seq
                     length = value_chars.get(str(key).lower(), 0)
                     comparisons = _COMPARISON_COST * value_count.get(str(key).lower(), 0)
                     per_evaluation += sum(_pattern_cost(v, length, longest) + comparisons for v in _texts(values))
-    return per_evaluation * len(actions) * len(resources) * 4
+    return per_evaluation * 4, per_evaluation * len(actions) * len(resources) * 4
 
 
 def _statements_of(text: str) -> list[dict[str, Any]]:
@@ -361,20 +388,25 @@ def _pattern_cost(pattern: str, text_length: int, longest_value: int) -> int:
 
 
 def check_work(sim: Simulation, params: Mapping[str, Any]) -> None:
-    work = estimated_work(sim.texts, params, params.get("ContextEntries") or ())
-    if work > SIMULATION_WORK_LIMIT:
+    """Refuse a simulation over SIMULATION_WORK_LIMIT; set the pace of its pauses."""
+    each, work = estimated_work(sim.texts, params, params.get("ContextEntries") or ())
+    if work > SIMULATION_WORK_LIMIT or each > EVALUATION_WORK_LIMIT:
         raise InvalidInputException(
             "The simulation is too large to run at once (too many actions, resources, "
             "statements or context values together); split it into smaller simulations."
         )
+    pairs = len(params.get("ActionNames") or ()) * len(params.get("ResourceArns") or ["*"])
+    if work > WORK_BETWEEN_PAUSES and pairs:
+        sim.pace = max(1, WORK_BETWEEN_PAUSES * pairs // work)
 
 
 def _run(ctx: OperationContext, sim: Simulation, params: Mapping[str, Any]) -> dict[str, Any]:
     check_input_size(params)
-    _add_inputs(sim, params)
-    check_work(sim, params)
-    context = context_from_entries(params.get("ContextEntries") or ())
-    results = [_action_result(ctx, sim, a, params, context) for a in params["ActionNames"]]
+    with _RUNNING:
+        _add_inputs(sim, params)
+        check_work(sim, params)
+        context = context_from_entries(params.get("ContextEntries") or ())
+        results = [_action_result(ctx, sim, a, params, context) for a in params["ActionNames"]]
     indexed = list(enumerate(results))
     page = paginate(indexed, lambda i: f"{i[0]:06d}", params.get("Marker"), params.get("MaxItems"))
     return page.output("EvaluationResults", lambda i: i[1])

@@ -23,19 +23,19 @@ def entries(value: str, key: str = "aws:UserAgent") -> list[dict[str, object]]:
 
 def test_work_grows_with_question_mark_patterns_times_value_length() -> None:
     params = {"ActionNames": ["s3:GetObject"]}
-    short = simulate.estimated_work([policy("*?a*")], params, entries("x" * 1000))
-    long_pattern = simulate.estimated_work([policy("*" + "?a" * 100 + "*")], params, entries("x" * 1000))
-    long_value = simulate.estimated_work([policy("*?a*")], params, entries("x" * 100_000))
+    short = simulate.estimated_work([policy("*?a*")], params, entries("x" * 1000))[1]
+    long_pattern = simulate.estimated_work([policy("*" + "?a" * 100 + "*")], params, entries("x" * 1000))[1]
+    long_value = simulate.estimated_work([policy("*?a*")], params, entries("x" * 100_000))[1]
     assert long_pattern > 10 * short and long_value > 10 * short
     # a value of another key costs nothing to this condition; the key is case-insensitive
-    other = simulate.estimated_work([policy("*?a*")], params, entries("x" * 100_000, "a:other"))
-    folded = simulate.estimated_work([policy("*?a*")], params, entries("x" * 100_000, "AWS:USERAGENT"))
+    other = simulate.estimated_work([policy("*?a*")], params, entries("x" * 100_000, "a:other"))[1]
+    folded = simulate.estimated_work([policy("*?a*")], params, entries("x" * 100_000, "AWS:USERAGENT"))[1]
     assert other < short and folded == long_value
 
 
 def test_work_multiplies_by_actions_and_resources() -> None:
-    one = simulate.estimated_work([policy("*")], {"ActionNames": ["s3:A"]}, [])
-    many = simulate.estimated_work([policy("*")], {"ActionNames": ["s3:A"] * 10, "ResourceArns": ["*"] * 10}, [])
+    one = simulate.estimated_work([policy("*")], {"ActionNames": ["s3:A"]}, [])[1]
+    many = simulate.estimated_work([policy("*")], {"ActionNames": ["s3:A"] * 10, "ResourceArns": ["*"] * 10}, [])[1]
     assert many == 100 * one
 
 
