@@ -40,3 +40,17 @@ def test_megabyte_texts_are_measured_without_a_loop_per_character() -> None:
     assert policy_size(whitespace_in_string) == len(whitespace_in_string)
     assert policy_size(" " * (1 << 20) + "{}") == 2
     assert policy_size_exceeds("x" * (1 << 20), 2048)
+
+
+def test_a_padded_document_reads_with_exact_positions() -> None:
+    """Whitespace padding is skipped in C and lines are counted once, in order; the
+    positions the simulator reports stay exact."""
+    from tessera.policy import PolicyType, parse_policy
+
+    statement = '{"Effect":"Allow","Action":"s3:*","Resource":"*"}'
+    text = '{"Version":"2012-10-17",' + "\n" * 100_000 + '"Statement":[' + statement + ",\n   " + statement + "]}"
+    compiled = parse_policy(text, PolicyType.SESSION)
+    first, second = (s.span for s in compiled.statements)
+    assert (first.start.line, first.start.column) == (100_001, 14)
+    assert (second.start.line, second.start.column) == (100_002, 4)
+    assert (second.end.line, second.end.column) == (100_002, 3 + len(statement))
