@@ -22,8 +22,8 @@ def reference(pattern: str, text: str) -> bool:
     return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
 
 
-ALPHABET = st.sampled_from("ab*?[:/")
-TEXT = st.text(alphabet="ab[:/", max_size=14)
+ALPHABET = st.sampled_from("ab*?[:/\né")
+TEXT = st.text(alphabet="ab[:/\né", max_size=14)
 
 
 @settings(max_examples=600, deadline=None)
