@@ -9,7 +9,7 @@ from tessera.policy.context import Principal, Request, principal_context
 from tessera.policy.errors import LIMIT_EXCEEDED, MALFORMED, PACKED_TOO_LARGE, PolicyError
 from tessera.policy.evaluate import Decision, DecisionResult, MatchedStatement, PolicySet, evaluate
 from tessera.policy.model import Effect, Policy, PolicyType, Statement
-from tessera.policy.parse import VERSION_2008, VERSION_2012, parse_policy, policy_size
+from tessera.policy.parse import VERSION_2008, VERSION_2012, parse_policy, policy_size, policy_size_exceeds
 from tessera.policy.serialise import serialise
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "evaluate",
     "parse_policy",
     "policy_size",
+    "policy_size_exceeds",
     "principal_context",
     "serialise",
 ]

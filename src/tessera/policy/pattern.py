@@ -1,12 +1,15 @@
-"""Wildcard patterns (``*``, ``?``) with policy variables, matched without regexes.
+"""Wildcard patterns (``*``, ``?``) with policy variables, matched without backtracking.
 
 A pattern is tokenised once, at parse time, into elements: literal text, ``STAR``,
 ``QMARK`` and ``Variable``. A variable is replaced at match time by the request's value
 *as literal text*, so a ``*`` inside a tag value never acts as a wildcard (the point of
 ``${*}``). Matching splits the pattern at each ``*`` into fixed-length segments and
 places each segment at its leftmost possible position, which is exact for glob patterns
-and linear in practice. Patterns with no variables precompute their segments and pick a
-fast path (equality, prefix, suffix, "anything").
+and never revisits text a previous segment consumed. A segment with ``?`` is found by a
+fixed-length regex when short (C steps, at most its length per position) and by the
+bit-parallel Shift-And automaton when long (one Python step per character), so no
+pattern costs O(pattern × text) Python steps. Patterns with no variables precompute
+their segments and pick a fast path (equality, prefix, suffix, "anything").
 
 Sources: IAM User Guide, "IAM JSON policy elements: Action/Resource" (wildcards) and
 "IAM policy elements: Variables and tags" (``${...}``, defaults, ``${*}``/``${?}``/``${$}``).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -141,7 +145,7 @@ class Pattern:
         self.elements = elements
         self.variables = tuple(e for e in elements if isinstance(e, Variable))
         self._kind, self._literal = _GENERAL, ""
-        self._segments: tuple[tuple[str | _Wildcard, ...], ...] = ()
+        self._segments: tuple[Segment, ...] = ()
         if not self.variables:
             self._kind, self._literal = _classify(elements)
             self._segments = _segments(elements)
@@ -224,35 +228,85 @@ def _classify(elements: tuple[Element, ...]) -> tuple[int, str]:
     return _GENERAL, ""
 
 
-Segment = tuple[str | _Wildcard, ...]  # literal runs and QMARK markers; fixed length
+Part = str | _Wildcard  # a literal run or QMARK
+
+
+class Segment:
+    """The fixed-length run between two ``*``: literal runs and ``?`` markers, with what
+    searching for it needs (its length, its longest literal run, and — built on first
+    use — its regex or its Shift-And character masks)."""
+
+    __slots__ = ("parts", "length", "anchor", "offset", "_masks", "_any", "_regex")
+
+    def __init__(self, parts: tuple[Part, ...]) -> None:
+        self.parts = parts
+        self.length = sum(len(part) if isinstance(part, str) else 1 for part in parts)
+        self.anchor, self.offset = "", 0
+        position = 0
+        for part in parts:
+            if isinstance(part, str) and len(part) > len(self.anchor):
+                self.anchor, self.offset = part, position
+            position += len(part) if isinstance(part, str) else 1
+        self._masks: dict[str, int] | None = None
+        self._any = 0
+        self._regex: re.Pattern[str] | None = None
+
+    def regex(self) -> re.Pattern[str]:
+        """The segment as a fixed-length regex (literal runs escaped, ``?`` as ``.``):
+        no quantifier, so a search is at most (positions × length) steps, in C."""
+        if self._regex is None:
+            source = "".join(re.escape(part) if isinstance(part, str) else "." for part in self.parts)
+            self._regex = re.compile(source, re.DOTALL)
+        return self._regex
+
+    def masks(self) -> tuple[dict[str, int], int]:
+        """``masks[c]`` has bit i set when position i is ``c`` or ``?``; a character absent
+        from the segment matches only the ``?`` positions (the second value)."""
+        if self._masks is None:
+            any_mask, bit = 0, 1
+            masks: dict[str, int] = {}
+            for part in self.parts:
+                if isinstance(part, str):
+                    for char in part:
+                        masks[char] = masks.get(char, 0) | bit
+                        bit <<= 1
+                else:
+                    any_mask |= bit
+                    bit <<= 1
+            for char in masks:
+                masks[char] |= any_mask
+            self._any = any_mask
+            self._masks = masks
+        return self._masks, self._any
+
+    def __repr__(self) -> str:
+        return f"Segment({self.parts!r})"
 
 
 def _segments(elements: tuple[Element, ...]) -> tuple[Segment, ...]:
     """Split at each STAR; merge adjacent literal runs. n stars → n+1 segments.
     Only called on variable-free (or resolved) elements."""
     segments: list[Segment] = []
-    current: list[str | _Wildcard] = []
+    current: list[Part] = []
     for element in elements:
         if element is STAR:
-            segments.append(tuple(current))
+            segments.append(Segment(tuple(current)))
             current = []
         elif isinstance(element, str) and current and isinstance(current[-1], str):
             current[-1] += element
         elif not isinstance(element, Variable):
             current.append(element)
-    segments.append(tuple(current))
+    segments.append(Segment(tuple(current)))
     return tuple(segments)
 
 
-def _segment_length(segment: Segment) -> int:
-    return sum(len(part) if isinstance(part, str) else 1 for part in segment)
-
-
 def _segment_at(segment: Segment, text: str, pos: int) -> bool:
-    for part in segment:
+    """Whether ``segment`` matches ``text`` at ``pos`` (O(parts): each literal run is one
+    ``startswith``)."""
+    if pos + segment.length > len(text):
+        return False
+    for part in segment.parts:
         if not isinstance(part, str):
-            if pos >= len(text):
-                return False
             pos += 1
         elif text.startswith(part, pos):
             pos += len(part)
@@ -261,33 +315,73 @@ def _segment_at(segment: Segment, text: str, pos: int) -> bool:
     return True
 
 
+#: Segments up to this length are searched with a regex (C, at most length steps per
+#: position: ~1 ns each); longer ones with Shift-And (Python, one step per character:
+#: ~400 ns with a long segment), so a search costs O(n · min(m, SHIFT_AND_FROM)) C-level
+#: steps at worst: ~1 ns · n · min(m, 384).
+SHIFT_AND_FROM = 384
+
+
 def _find_segment(segment: Segment, text: str, start: int, limit: int) -> int:
-    """Leftmost position ≥ start where ``segment`` fits entirely before ``limit``."""
-    length = _segment_length(segment)
-    if len(segment) == 1 and isinstance(segment[0], str):
-        return text.find(segment[0], start, limit)
-    for pos in range(start, limit - length + 1):
-        if _segment_at(segment, text, pos):
-            return pos
+    """Leftmost position ≥ start where ``segment`` fits entirely before ``limit``.
+
+    A literal-only segment is ``str.find``. Otherwise the segment's longest literal run
+    must occur where the segment could (one ``str.find``); from there a short segment
+    is a fixed-length regex search and a long one the bit-parallel Shift-And automaton,
+    which reads the text once, each step a shift, an OR and an AND on a
+    ``segment.length``-bit integer. Neither is ever O(n · m) Python steps."""
+    parts, length = segment.parts, segment.length
+    if len(parts) == 1 and isinstance(parts[0], str):
+        return text.find(parts[0], start, limit)
+    if limit - start < length:
+        return -1
+    anchor, offset = segment.anchor, segment.offset
+    if not anchor:  # only ``?``: any ``length`` characters fit
+        return start
+    first = text.find(anchor, start + offset, limit - (length - offset - len(anchor)))
+    if first < 0:
+        return -1
+    if length < SHIFT_AND_FROM:
+        found = segment.regex().search(text, first - offset, limit)
+        return found.start() if found is not None else -1
+    return _shift_and(segment, text, first - offset, limit)
+
+
+def _shift_and(segment: Segment, text: str, start: int, limit: int) -> int:
+    """Shift-And (Baeza-Yates and Gonnet): after reading ``text[index]``, bit i of
+    ``state`` is set when the last i+1 characters match the segment's first i+1
+    positions; the first time the top bit is set, a whole occurrence ends there."""
+    masks, any_mask = segment.masks()
+    length = segment.length
+    accept = 1 << (length - 1)
+    state = 0
+    get = masks.get
+    for index in range(start, limit):
+        state = ((state << 1) | 1) & get(text[index], any_mask)
+        if state & accept:
+            return index - length + 1
     return -1
 
 
 def _match_segments(segments: tuple[Segment, ...], text: str) -> bool:
+    """Anchored first and last segments; each middle segment at its leftmost place
+    after the previous one (exact for globs: a later placement never helps). Every
+    search starts where the previous one ended, so the text is read once in all."""
     first, last = segments[0], segments[-1]
     if len(segments) == 1:
-        return _segment_length(first) == len(text) and _segment_at(first, text, 0)
-    head = _segment_length(first)
-    tail_start = len(text) - _segment_length(last)
+        return first.length == len(text) and _segment_at(first, text, 0)
+    head = first.length
+    tail_start = len(text) - last.length
     if tail_start < head or not _segment_at(first, text, 0) or not _segment_at(last, text, tail_start):
         return False
     pos = head
     for segment in segments[1:-1]:
-        if not segment:
+        if not segment.parts:
             continue
         found = _find_segment(segment, text, pos, tail_start)
         if found < 0:
             return False
-        pos = found + _segment_length(segment)
+        pos = found + segment.length
     return True
 
 

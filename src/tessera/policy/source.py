@@ -10,7 +10,6 @@ duplicate member names, which IAM would otherwise resolve in an undocumented way
 
 from __future__ import annotations
 
-import bisect
 import builtins
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r"
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
 _MAX_DEPTH = 64
 _STRING_STOP = re.compile(r'["\\\x00-\x1f]')  # end quote, escape, or a forbidden control char
+_WHITESPACE_RUN = re.compile(r"[ \t\n\r]*")  # skipped in C: a client may pad a document
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +47,25 @@ class JsonObject(dict):  # type: ignore[type-arg]
 
 
 class _Lines:
-    """Offset → (line, column) via the sorted offsets where lines begin."""
+    """Offset → (line, column), counted when asked (positions are wanted only for a
+    few objects and errors; a padded text's million newlines need no index)."""
 
     def __init__(self, text: str) -> None:
-        self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._text = text
+        self._offset, self._line, self._line_start = 0, 1, 0  # as of _offset
 
     def position(self, offset: int) -> Position:
-        index = bisect.bisect_right(self._starts, offset) - 1
-        return Position(index + 1, offset - self._starts[index] + 1)
+        """Asked in increasing order (statement by statement), so each call reads only
+        the text since the last: all positions of a text cost one pass over it."""
+        text = self._text
+        if offset < self._offset:
+            self._offset, self._line, self._line_start = 0, 1, 0
+        newlines = text.count("\n", self._offset, offset)
+        if newlines:
+            self._line += newlines
+            self._line_start = text.rfind("\n", self._offset, offset) + 1
+        self._offset = offset
+        return Position(self._line, offset - self._line_start + 1)
 
 
 class SourceText:
@@ -92,10 +103,8 @@ class _Reader:
         return value
 
     def skip_ws(self) -> None:
-        text, pos = self.text, self.pos
-        while pos < len(text) and text[pos] in _WHITESPACE:
-            pos += 1
-        self.pos = pos
+        match = _WHITESPACE_RUN.match(self.text, self.pos)
+        self.pos = match.end() if match is not None else self.pos
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -222,9 +231,16 @@ class _Reader:
         if not _is_json_number(literal):
             self.pos = start
             raise self.fail(f"Invalid number {literal}.")
-        if all(c in "-0123456789" for c in literal):
-            return int(literal)
-        return Decimal(literal)
+        try:
+            if all(c in "-0123456789" for c in literal):
+                return int(literal)
+            return Decimal(literal)
+        except (ValueError, ArithmeticError):
+            # An integer beyond Python's digit limit for str → int (4300 by default) or
+            # an exponent beyond what ``decimal`` represents: well-formed JSON, but no
+            # number a policy can compare with; IAM refuses it as malformed.
+            self.pos = start
+            raise self.fail(f"Number out of range {literal[:32]}{'…' if len(literal) > 32 else ''}.") from None
 
 
 def _is_json_number(literal: str) -> bool:

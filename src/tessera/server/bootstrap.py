@@ -27,7 +27,7 @@ from tessera.services.accounts import add_access_key, create_account, new_accoun
 from tessera.services.keys import ensure_token_key
 from tessera.services.org_state import OrgState
 from tessera.services.runtime import Runtime, Settings
-from tessera.services.state import ManagedPolicies, StateView
+from tessera.services.state import ManagedPolicies, PolicyCache, StateView
 from tessera.services.usage import UsageTracker
 from tessera.store.base import GLOBAL
 from tessera.store.sql import default_url, open_store
@@ -58,6 +58,16 @@ def clock_from_env(env: Mapping[str, str]) -> Clock:
         raise ConfigError(f"TESSERA_CLOCK_OFFSET_SECONDS must be a number of seconds, not '{offset}'") from error
 
 
+def policy_cache_from_env(env: Mapping[str, str]) -> PolicyCache:
+    """``TESSERA_POLICY_CACHE_BYTES``: the compiled-policy cache's memory budget."""
+    budget = env.get("TESSERA_POLICY_CACHE_BYTES")
+    if not budget:
+        return PolicyCache()
+    if not budget.isascii() or not budget.isdigit() or len(budget) > 15 or int(budget) < 1024 * 1024:
+        raise ConfigError(f"TESSERA_POLICY_CACHE_BYTES must be a number of bytes, at least 1048576, not '{budget[:32]}'")
+    return PolicyCache(max_bytes=int(budget))
+
+
 def open_runtime(
     data_dir: str,
     database_url: str | None = None,
@@ -71,7 +81,7 @@ def open_runtime(
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
     store = open_store(database_url or default_url(data_dir))
     box = SecretBox(load_master_key(data_dir, env))
-    view = StateView(store, ManagedPolicies.load())
+    view = StateView(store, ManagedPolicies.load(), policy_cache_from_env(env))
     runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box)
     boot = bootstrap(runtime, env)
     runtime.settings = Settings(management_account=boot.account_id)

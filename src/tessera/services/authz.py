@@ -81,6 +81,17 @@ def acting_record(account: "AccountState", caller: Caller) -> Mapping[str, Any] 
     return rec
 
 
+#: The most of the User-Agent header that ``aws:UserAgent`` carries. AWS documents no
+#: limit; the header is whatever the client sends (and AWS warns the key must not be
+#: relied on for authorization, since the client chooses it:
+#: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-useragent).
+#: Every wildcard in every policy that tests the key reads it, so it is cut to the
+#: length of the longest other request value a policy compares (2 048-character ARNs)
+#: halved: real SDK user agents are 100–400 characters. A client gains nothing from
+#: the cut it could not get by sending a shorter header.
+USER_AGENT_CONTEXT_LIMIT = 1024
+
+
 @memoised(maxsize=4096)
 def source_ip(text: str) -> object:
     """``aws:SourceIp`` as an address object, parsed once per distinct client address
@@ -109,7 +120,7 @@ def base_context(ctx: "OperationContext") -> dict[str, object]:
         "aws:CurrentTime": now,
         "aws:EpochTime": int(now.timestamp()),
         "aws:RequestedRegion": info.region,
-        "aws:UserAgent": info.user_agent,
+        "aws:UserAgent": info.user_agent[:USER_AGENT_CONTEXT_LIMIT],
     }
     if caller.kind == "user":
         keys["aws:username"] = caller.name

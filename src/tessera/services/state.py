@@ -33,28 +33,70 @@ def name_key(name: str) -> str:
     return name.translate(_ASCII_LOWER)
 
 
+#: What one compiled policy is estimated to hold in memory: ``BYTES_PER_CHARACTER``
+#: per character of its text plus ``BYTES_PER_POLICY``. Measured with tracemalloc on
+#: compiled policies of every shape (many actions, statements, conditions, values,
+#: long ``?`` patterns): 17–56 bytes per character, ~5 KiB for the smallest policy.
+BYTES_PER_CHARACTER = 64
+BYTES_PER_POLICY = 4096
+#: The default memory budget of the compiled-policy cache (64 MiB: ~7 000 distinct
+#: 2 KiB session policies, or every stored policy of a large deployment).
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+
+
+def estimated_size(text: str) -> int:
+    """The memory a compiled ``text`` is counted as using in ``PolicyCache``."""
+    return BYTES_PER_POLICY + BYTES_PER_CHARACTER * len(text)
+
+
 class PolicyCache:
-    """Compiled policies by (type, text): compile once, evaluate many times.
+    """Compiled policies by (type, id, text): compile once, evaluate many times.
 
-    Bounded: when full, the oldest half is dropped (texts in use are recompiled on the
-    next rebuild, which is correct, merely slower)."""
+    Session policies are chosen by clients (any text up to 2 048 characters per
+    AssumeRole), so the cache is bounded by an estimate of the memory it holds
+    (``estimated_size``), not by a count of entries: when an insertion would pass
+    ``max_bytes``, the oldest entries are dropped until half the budget is free. A
+    dropped policy still in use is recompiled on its next use — correct, merely slower.
+    A policy larger than the whole budget is compiled but not kept."""
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self._compiled: dict[tuple[PolicyType, str, str], Policy] = {}
-        self._limit = limit
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @property
+    def bytes(self) -> int:
+        """The estimated memory the cached policies hold."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._compiled)
 
     def get(self, text: str, policy_type: PolicyType, policy_id: str = "") -> Policy:
         key = (policy_type, policy_id, text)
         policy = self._compiled.get(key)
         if policy is None:
             policy = parse_policy(text, policy_type, policy_id=policy_id)
+            size = estimated_size(text)
+            if size > self._max_bytes:
+                return policy
             with self._lock:
-                if len(self._compiled) >= self._limit:
-                    for old in list(self._compiled)[: self._limit // 2]:
-                        self._compiled.pop(old, None)
+                if key in self._compiled:
+                    return self._compiled[key]
+                if self._bytes + size > self._max_bytes:
+                    self._evict(self._max_bytes // 2 - size)
                 self._compiled[key] = policy
+                self._bytes += size
         return policy
+
+    def _evict(self, target: int) -> None:
+        """Drop the oldest entries until at most ``target`` bytes remain (lock held)."""
+        for old in list(self._compiled):
+            if self._bytes <= target:
+                break
+            del self._compiled[old]
+            self._bytes -= estimated_size(old[2])
 
 
 @dataclass(slots=True)
@@ -122,7 +164,7 @@ class StateView:
     def __init__(self, store: Store, managed: "ManagedPolicies", cache: PolicyCache | None = None) -> None:
         self._store = store
         self.managed = managed
-        self.policies = cache or PolicyCache()
+        self.policies = cache if cache is not None else PolicyCache()
         self._accounts: dict[str, AccountState] = {}
         self._global: AccountState = AccountState(GLOBAL, -1, {})
         self._global_records: dict[tuple[str, str], Mapping[str, Any]] = {}

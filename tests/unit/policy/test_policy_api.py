@@ -8,7 +8,7 @@ from tessera.policy import PolicyType, parse_policy, serialise
 EXPECTED = {
     "LIMIT_EXCEEDED", "MALFORMED", "PACKED_TOO_LARGE", "VERSION_2008", "VERSION_2012",
     "Decision", "DecisionResult", "Effect", "MatchedStatement", "Policy", "PolicyError", "PolicySet",
-    "PolicyType", "Principal", "Request", "Statement", "evaluate", "parse_policy", "policy_size",
+    "PolicyType", "Principal", "Request", "Statement", "evaluate", "parse_policy", "policy_size", "policy_size_exceeds",
     "principal_context", "serialise",
 }
 

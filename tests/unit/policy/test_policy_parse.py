@@ -232,3 +232,19 @@ def test_json_escapes_and_numbers_are_read() -> None:
     (statement,) = parse_policy(text, I).statements
     assert statement.element["Action"] == "iam:GetUser"
     assert statement.element["Resource"] == "arn:aws:iam::1:user/\u00e9"
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["1" * 5000, "-" + "9" * 4301, "1e999999999999999999999", "1.5E-999999999999999999999"],
+    ids=["5000-digits", "negative-4301-digits", "huge-exponent", "tiny-exponent"],
+)
+def test_numbers_no_one_can_compare_are_malformed_not_a_crash(number: str) -> None:
+    """Well-formed JSON numbers beyond what Python converts (int digits) or ``decimal``
+    represents (exponent) are a PolicyError, never a ValueError/InvalidOperation."""
+    text = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",'
+        '"Condition":{"NumericLessThan":{"s3:max-keys":%s}}}]}' % number
+    )
+    with pytest.raises(PolicyError, match="Number out of range"):
+        parse_policy(text, PolicyType.IDENTITY)

@@ -13,6 +13,9 @@ combines the per-resource decisions (any explicit deny wins, else all must allow
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +34,8 @@ from tessera.policy import (
     Request,
     evaluate,
     parse_policy,
+    policy_size,
+    policy_size_exceeds,
 )
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
@@ -39,6 +44,31 @@ from tessera.services.iam.managed import is_aws_managed, view_policy
 from tessera.services.iam.paging import paginate
 
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+#: The most policy text one simulation may be given (PolicyInputList, the boundary and
+#: the resource policy together, counted as IAM counts policy size): the largest single
+#: document botocore's model lets a member carry. Checked before anything is parsed.
+SIMULATION_POLICY_CHARACTERS = 131_072
+#: The most work one simulation may ask for, in estimated character comparisons (about
+#: a nanosecond each; see ``estimated_work``): ~0.1 s of CPU, so eight callers at once
+#: cannot keep the server busy for long. AWS documents no such limit; a simulation it
+#: refuses can be split into several (fewer actions, resources or context values).
+SIMULATION_WORK_LIMIT = 100_000_000
+#: The most one evaluation (one action on one resource) may ask for: ~5–10 ms of CPU,
+#: the longest stretch a simulation runs without stepping aside (see PAUSE_SECONDS).
+EVALUATION_WORK_LIMIT = 10_000_000
+#: Simulations that run at once; the others wait their turn (each is bounded by
+#: SIMULATION_WORK_LIMIT). Every running simulation is a thread competing with the
+#: event loop for the interpreter lock, so many at once would slow every other request.
+CONCURRENT_SIMULATIONS = 2
+_RUNNING = threading.BoundedSemaphore(CONCURRENT_SIMULATIONS)
+#: A running simulation steps aside for ``PAUSE_SECONDS`` after about this much work
+#: (~2–4 ms of CPU), so the event loop never waits long for the interpreter lock.
+WORK_BETWEEN_PAUSES = 5_000_000
+PAUSE_SECONDS = 0.001
+_STATEMENT_COST = 2_000  # evaluating one statement, conditions aside (~2 µs)
+_COMPARISON_COST = 1_000  # one policy value against one request value, text aside (an IP in a CIDR: ~1 µs)
+_SEGMENT_SEARCH_CAP = 384  # tessera.policy.pattern.SHIFT_AND_FROM: a long pattern costs no more per character
 _LIST_TYPES = {"stringList", "numericList", "booleanList", "ipList", "binaryList", "dateList"}
 
 
@@ -52,12 +82,24 @@ class Simulation:
     resource: Policy | None = None
     scps: Sequence[Sequence[Policy]] | None = None
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # engine id → (SourcePolicyId, type)
+    texts: list[str] = field(default_factory=list)  # every policy given to the engine
+    pace: int = 0  # (action, resource) evaluations between pauses; 0: never pause
+    evaluated: int = 0
+
+    def step(self) -> None:
+        """Count one (action, resource) evaluation; every ``pace``-th, release the
+        interpreter lock for a moment (a sleep is the one way a thread can)."""
+        self.evaluated += 1
+        if self.pace and self.evaluated % self.pace == 0:
+            time.sleep(PAUSE_SECONDS)
 
     def add(self, text: str, policy_type: PolicyType, source_id: str, source_type: str) -> Policy:
         engine_id = f"p{len(self.sources)}"
         with simulation_input_errors():
             policy = parse_policy(text, policy_type, policy_id=engine_id)
         self.sources[engine_id] = (source_id, source_type)
+        if text != ALLOW_ALL:
+            self.texts.append(text)
         return policy
 
     def policy_set(self) -> PolicySet:
@@ -211,6 +253,7 @@ def _allowed_alone(sim: Simulation, policies: PolicySet, action: str, resource: 
 def _resource_result(
     sim: Simulation, action: str, resource: str, account: str, context: Mapping[str, object], owner: str | None
 ) -> tuple[dict[str, Any], Decision]:
+    sim.step()
     decision = _evaluate(sim, action, resource, account, context, owner)
     result: dict[str, Any] = {
         "EvalResourceName": resource,
@@ -269,10 +312,103 @@ def _action_result(
     return result
 
 
+# -- bounds -------------------------------------------------------------------------
+def check_input_size(params: Mapping[str, Any]) -> None:
+    """InvalidInput when the given policies together pass SIMULATION_POLICY_CHARACTERS."""
+    texts = [*(params.get("PolicyInputList") or ()), *(params.get("PermissionsBoundaryPolicyInputList") or ())]
+    if params.get("ResourcePolicy"):
+        texts.append(params["ResourcePolicy"])
+    budget = SIMULATION_POLICY_CHARACTERS
+    for text in texts:
+        if policy_size_exceeds(text, budget):
+            raise InvalidInputException(
+                f"The policies given to the simulator exceed {SIMULATION_POLICY_CHARACTERS} characters in total."
+            )
+        budget -= policy_size(text)
+
+
+def estimated_work(
+    texts: Sequence[str], params: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
+) -> tuple[int, int]:
+    """Upper estimates of the character comparisons one (action, resource) evaluation
+    and the whole simulation will make.
+
+    Each evaluation reads every statement of every policy; a pattern with ``?`` costs up
+    to min(its length, 384) steps per character of each value it is compared with (the
+    action, the resource, or every value of its condition key); any other pattern about
+    one step per character; and every policy value against every request value of its
+    key costs a comparison (parsing an address, a number or a date: ~1 µs). Each
+    (action, resource) pair is evaluated up to four times (the decision, the boundary
+    and Organizations probes, the policy-type details)."""
+    actions = list(params.get("ActionNames") or ())
+    resources = list(params.get("ResourceArns") or ["*"])
+    action_length = max((len(a) for a in actions), default=0)
+    resource_length = max(len(r) for r in resources)
+    value_chars: dict[str, int] = {}
+    value_count: dict[str, int] = {}
+    for entry in entries:
+        name = str(entry.get("ContextKeyName") or "").lower()
+        values = [str(v) for v in entry.get("ContextKeyValues") or ()]
+        value_chars[name] = value_chars.get(name, 0) + sum(len(v) + 1 for v in values)
+        value_count[name] = value_count.get(name, 0) + len(values)
+    longest = max(value_chars.values(), default=0)
+    per_evaluation = 0
+    for text in texts:
+        for statement in _statements_of(text):
+            per_evaluation += _STATEMENT_COST
+            for member, length in (("Action", action_length), ("NotAction", action_length),
+                                   ("Resource", resource_length), ("NotResource", resource_length)):
+                per_evaluation += sum(_pattern_cost(p, length, longest) for p in _texts(statement.get(member)))
+            condition = statement.get("Condition")
+            for block in condition.values() if isinstance(condition, dict) else ():
+                for key, values in block.items() if isinstance(block, dict) else ():
+                    length = value_chars.get(str(key).lower(), 0)
+                    comparisons = _COMPARISON_COST * value_count.get(str(key).lower(), 0)
+                    per_evaluation += sum(_pattern_cost(v, length, longest) + comparisons for v in _texts(values))
+    return per_evaluation * 4, per_evaluation * len(actions) * len(resources) * 4
+
+
+def _statements_of(text: str) -> list[dict[str, Any]]:
+    document = json.loads(text)  # already accepted by the engine's stricter reader
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    if isinstance(statements, dict):
+        return [statements]
+    return [s for s in statements or () if isinstance(s, dict)]
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [] if value is None else [str(value)]
+
+
+def _pattern_cost(pattern: str, text_length: int, longest_value: int) -> int:
+    length = len(pattern) + (longest_value if "${" in pattern else 0)
+    if "?" in pattern or "${" in pattern:
+        return 8 + min(length, _SEGMENT_SEARCH_CAP) * (text_length + 1)
+    return 8 + length + text_length
+
+
+def check_work(sim: Simulation, params: Mapping[str, Any]) -> None:
+    """Refuse a simulation over SIMULATION_WORK_LIMIT; set the pace of its pauses."""
+    each, work = estimated_work(sim.texts, params, params.get("ContextEntries") or ())
+    if work > SIMULATION_WORK_LIMIT or each > EVALUATION_WORK_LIMIT:
+        raise InvalidInputException(
+            "The simulation is too large to run at once (too many actions, resources, "
+            "statements or context values together); split it into smaller simulations."
+        )
+    pairs = len(params.get("ActionNames") or ()) * len(params.get("ResourceArns") or ["*"])
+    if work > WORK_BETWEEN_PAUSES and pairs:
+        sim.pace = max(1, WORK_BETWEEN_PAUSES * pairs // work)
+
+
 def _run(ctx: OperationContext, sim: Simulation, params: Mapping[str, Any]) -> dict[str, Any]:
-    _add_inputs(sim, params)
-    context = context_from_entries(params.get("ContextEntries") or ())
-    results = [_action_result(ctx, sim, a, params, context) for a in params["ActionNames"]]
+    check_input_size(params)
+    with _RUNNING:
+        _add_inputs(sim, params)
+        check_work(sim, params)
+        context = context_from_entries(params.get("ContextEntries") or ())
+        results = [_action_result(ctx, sim, a, params, context) for a in params["ActionNames"]]
     indexed = list(enumerate(results))
     page = paginate(indexed, lambda i: f"{i[0]:06d}", params.get("Marker"), params.get("MaxItems"))
     return page.output("EvaluationResults", lambda i: i[1])

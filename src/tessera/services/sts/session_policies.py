@@ -6,7 +6,8 @@ its budget a request uses (``PackedPolicySize``, a percentage). Tessera defines 
 deterministic stand-in that honours AWS's documented rules:
 
 * the plaintext of the inline policy (whitespace outside strings not counted, as IAM
-  counts policy size) plus the managed-policy ARNs may not exceed 2,048 characters;
+  counts policy size) plus the managed-policy ARNs may not exceed 2,048 characters —
+  checked before the policy is read, so an oversized text costs no parse;
 * policies, ARNs and tags together are compressed (zlib, level 9) and must fit in
   ``PACKED_BUDGET`` bytes — so many long, varied tags can fail even when the plaintext
   fits, as AWS warns they can;
@@ -25,7 +26,7 @@ from typing import Any
 
 from tessera.auth.caller import SessionTag
 from tessera.errors import MalformedPolicyDocumentException, PackedPolicyTooLargeException, ValidationError
-from tessera.policy import PACKED_TOO_LARGE, PolicyError, PolicyType, policy_size
+from tessera.policy import PACKED_TOO_LARGE, PolicyError, PolicyType, policy_size, policy_size_exceeds
 from tessera.services.runtime import Runtime
 
 PLAINTEXT_LIMIT = 2048
@@ -60,6 +61,7 @@ def requested_session_policies(runtime: Runtime, params: Mapping[str, Any]) -> S
             f"Member must have length less than or equal to {MAX_POLICY_ARNS}"
         )
     if inline is not None:
+        _check_plaintext(inline, arns)
         _compile(runtime, inline, "session-policy")
     return SessionPolicies((inline,) if inline is not None else (), arns)
 
@@ -70,6 +72,24 @@ def resolve_managed_policies(runtime: Runtime, policies: SessionPolicies, accoun
     AssumeRole asks only once the caller is allowed to assume the role."""
     for arn in policies.arns:
         _compile(runtime, _managed_text(runtime, account_id, arn), arn)
+
+
+def _check_plaintext(inline: str, arns: Sequence[str]) -> None:
+    """Refuse an inline policy over the plaintext limit before reading it as JSON (AWS
+    Query accepts a policy of any length; a megabyte must cost microseconds, not a
+    parse). A text whose non-whitespace characters alone pass the limit is measured by
+    those (a lower bound of its size); otherwise by ``policy_size``, cheap once at most
+    2 048 characters are not whitespace.
+    https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html (Policy)"""
+    budget = PLAINTEXT_LIMIT - sum(len(arn) for arn in arns)
+    if not policy_size_exceeds(inline, budget):
+        return
+    floor = len(inline) - sum(inline.count(char) for char in " \t\r\n")
+    size = floor if floor > budget else policy_size(inline)
+    percent = math.ceil(100 * (size + PLAINTEXT_LIMIT - budget) / PLAINTEXT_LIMIT)
+    raise PackedPolicyTooLargeException(
+        f"Packed policy consumes {percent}% of allotted space, please use smaller policy."
+    )
 
 
 def packed_policy_size(policies: SessionPolicies, tags: Sequence[SessionTag]) -> int | None:
