@@ -142,3 +142,21 @@ def test_huge_user_agents_do_not_grow_the_audit_trail(fresh_target: Callable[...
     assert stored < 50 * 4096, stored  # before: 50 × 60 KiB
     assert all(len(event["userAgent"]) <= 1024 for event in events)
     assert any(event.get("omitted") for event in events)
+
+
+def test_connections_beyond_the_limit_are_refused_at_once(fresh_target: Callable[..., TesseraServer]) -> None:
+    server = fresh_target(args=["--max-connections", "50"])
+    idle = [connect(server) for _ in range(50)]
+    try:
+        with connect(server) as extra:
+            assert status_of(read_until_closed(extra)) == 503  # refused without waiting for a deadline
+    finally:
+        for sock in idle:
+            sock.close()
+    client = RawClient(server)
+    reply = client.send(client.signed("sts", {"Action": "GetCallerIdentity"}))
+    for _ in range(100):  # the closed ones are released as the server notices: retry until then
+        if reply.status == 200:
+            break
+        reply = client.send(client.signed("sts", {"Action": "GetCallerIdentity"}))
+    assert reply.status == 200

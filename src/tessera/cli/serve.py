@@ -11,7 +11,8 @@ every other flag is optional:
 - ``--metrics-listen HOST:PORT``: serve Prometheus ``/metrics`` on a separate listener
   (off by default; the API listener never serves it).
 - ``--max-header-bytes``, ``--max-header-count``, ``--header-timeout``,
-  ``--body-timeout``: limits on what a connection may send (``server/http.py``).
+  ``--body-timeout``, ``--max-connections``: limits on connections and what they may
+  send (``server/http.py``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="seconds to receive a request's headers (default: %(default)s)")
     parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout,
                         help="seconds to receive a request's body after its headers (default: %(default)s)")
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                        help="most connections open at once; more are answered 503 and closed (default: %(default)s)")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks for writes by other nodes")
     parser.set_defaults(func=run)
 
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         max_header_count=args.max_header_count,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
     )
     config = uvicorn.Config(
         app,
@@ -173,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> dict[str, Any]:
     """Validate the optional flags (a bad value stops start-up with exit code 2)."""
-    for name in ("max_header_bytes", "max_header_count"):
+    for name in ("max_header_bytes", "max_header_count", "max_connections"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number")
     for name in ("header_timeout", "body_timeout"):

@@ -15,7 +15,10 @@ byte at a time, or not at all. :class:`BoundedHttpProtocol` closes these:
   of the connection opening or of the request's first byte, and the whole body within
   ``body_timeout`` seconds (default 30) after the headers; otherwise the answer is
   ``408 Request Timeout`` (when no response has started) and the connection is closed.
-  Between requests on a kept-alive connection uvicorn's own keep-alive timeout applies.
+  Between requests on a kept-alive connection uvicorn's own keep-alive timeout applies;
+- at most ``max_connections`` connections are open at once (default 1000): one beyond
+  is answered ``503 Service Unavailable`` and closed before anything is read, so a
+  flood of idle connections cannot use up the process's file descriptors.
 
 These are deadlines, not idle timers, so a client that trickles one byte a second
 cannot keep a connection (and its buffers) alive past them.
@@ -36,6 +39,7 @@ class HttpLimits:
     max_header_count: int = 100
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    max_connections: int = 1000
 
 
 IDLE, HEADERS, BODY = "idle", "headers", "body"
@@ -67,6 +71,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     # -- connection ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self._refuse(503)
+            return
         self._arm(self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -200,3 +200,21 @@ def test_pipelined_requests_are_each_held_to_the_limit_not_their_sum() -> None:
     protocol.data_received(one * 3)
     assert not transport.closed
     assert len(started) == 1 and len(protocol.pipeline) == 2  # the others wait their turn
+
+
+def test_a_connection_beyond_the_limit_is_answered_503_and_closed() -> None:
+    limits = HttpLimits(max_connections=2)
+    config = Config(app, http=BoundedHttpProtocol.with_limits(limits), ws="none", lifespan="off",
+                    proxy_headers=False, log_config=None)
+    config.load()
+    state, loop = ServerState(), FakeLoop()
+    transports = []
+    for _ in range(3):
+        protocol = config.http_protocol_class(config=config, server_state=state, app_state={},  # type: ignore[call-arg]
+                                              _loop=loop)
+        transport = FakeTransport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        transports.append(transport)
+    assert [t.closed for t in transports] == [False, False, True]
+    assert status(transports[2]) == 503
+    assert len(loop.pending()) == 2  # no deadline kept for the refused one
