@@ -6,7 +6,8 @@
 3. Audit trail bytes after 200 unauthenticated requests with 512 KiB User-Agents, and
    after 200 with 60 KiB ones (the largest the header limit lets through).
 
-Options: ``--header-timeout S`` (default 10, the server's default).
+Options: ``--header-timeout S`` (passed to the server when given), ``--wait S`` (how long
+to wait for the server to close half-sent connections, default 30).
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def audit_bytes(data_dir: str) -> tuple[int, int]:
     return int(count), int(size)
 
 
-def header_flood(server: TesseraServer, pid: int) -> None:
+def header_flood(server: TesseraServer, pid: int, wait: float) -> None:
     before = rss_mib(pid)
-    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=60) for _ in range(20)]
+    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=wait) for _ in range(20)]
     block = b"a" * 65536
     sent = 0
     for sock in socks:
@@ -72,7 +73,11 @@ def header_flood(server: TesseraServer, pid: int) -> None:
                 sent += len(block)
         except (BrokenPipeError, ConnectionResetError):
             pass
-    statuses = [drain(sock)[:12].decode(errors="replace") for sock in socks]
+    deadline = time.monotonic() + wait
+    statuses = []
+    for sock in socks:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        statuses.append(drain(sock)[:12].decode(errors="replace") or "no reply")
     after = rss_mib(pid)
     for sock in socks:
         sock.close()
@@ -80,23 +85,29 @@ def header_flood(server: TesseraServer, pid: int) -> None:
           f"server accepted {sent / 2**20:.1f} MiB of the 200 MiB offered; replies {sorted(set(statuses))}")
 
 
-def half_sent(server: TesseraServer, pid: int) -> None:
+def half_sent(server: TesseraServer, pid: int, wait: float) -> None:
     baseline = open_sockets(pid)
-    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=120) for _ in range(500)]
+    before = rss_mib(pid)
+    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=wait) for _ in range(500)]
     for i, sock in enumerate(socks):
         if i % 2:
             sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     time.sleep(0.5)  # let the server accept them all before counting
     during = open_sockets(pid) - baseline
+    during_rss = rss_mib(pid)
     started = time.monotonic()
-    replies = [drain(sock)[:12] for sock in socks]
+    deadline = started + wait
+    replies = []
+    for sock in socks:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        replies.append(drain(sock)[:12])
     closed_after = time.monotonic() - started
     remaining = open_sockets(pid) - baseline
     for sock in socks:
         sock.close()
-    print(f"500 half-sent connections: {during} open at the server, all closed by it within "
-          f"{closed_after + 0.5:.1f} s ({sum(r.startswith(b'HTTP/1.1 408') for r in replies)} answered 408); "
-          f"{remaining} still open afterwards")
+    print(f"500 half-sent connections: RSS {before:.1f} -> {during_rss:.1f} MiB, {during} open at the server; "
+          f"after {closed_after + 0.5:.1f} s {remaining} still open "
+          f"({sum(r.startswith(b'HTTP/1.1 408') for r in replies)} answered 408)")
 
 
 def user_agents(server: TesseraServer, data_dir: str) -> None:
@@ -105,7 +116,7 @@ def user_agents(server: TesseraServer, data_dir: str) -> None:
     for size in (512 << 10, 60 << 10):
         statuses: dict[int, int] = {}
         for _ in range(200):
-            with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
                 head = (f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                         f"User-Agent: {'A' * size}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
                 try:
@@ -124,17 +135,19 @@ def user_agents(server: TesseraServer, data_dir: str) -> None:
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.exhaustion")
-    parser.add_argument("--header-timeout", default="10")
+    parser.add_argument("--header-timeout")
+    parser.add_argument("--wait", type=float, default=30.0)
     args = parser.parse_args(argv)
     data_dir = new_data_dir()
-    server = TesseraServer(data_dir=data_dir, extra_args=["--header-timeout", args.header_timeout, "--no-access-log"])
+    extra = ["--header-timeout", args.header_timeout] if args.header_timeout else []
+    server = TesseraServer(data_dir=data_dir, extra_args=[*extra, "--no-access-log"])
     try:
         server.start()
         assert server.process is not None
         pid = server.process.pid
         server.client("sts").get_caller_identity()
-        header_flood(server, pid)
-        half_sent(server, pid)
+        header_flood(server, pid, args.wait)
+        half_sent(server, pid, args.wait)
         user_agents(server, data_dir)
     finally:
         server.stop()
