@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attackkit import RawClient
-from serverproc import Credentials, TesseraServer
+from serverproc import Credentials, TesseraServer, free_port
 
 
 def deny_from(network: str) -> dict[str, Any]:
@@ -52,3 +52,12 @@ def test_a_header_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(fresh_targe
     creds = server.make_user("direct", deny_from("127.0.0.0/8"))
     assert list_users(raw, creds, "203.0.113.5") == "AccessDenied"
     assert list_users(raw, creds, "10.0.0.1, 203.0.113.5") == "AccessDenied"
+
+
+def test_an_ipv4_client_of_a_dual_stack_listener_meets_ipv4_denies(fresh_target: Callable[..., TesseraServer]) -> None:
+    # On a dual-stack "::" listener (the one bound beside a --metrics-listen socket is) an
+    # IPv4 peer appears as ::ffff:127.0.0.1, which no IPv4 block matches.
+    server = fresh_target(args=["--host", "::", "--metrics-listen", f"127.0.0.1:{free_port()}"])
+    raw = RawClient(server)
+    creds = server.make_user("dual-stack", deny_from("127.0.0.0/8"))
+    assert list_users(raw, creds, None) == "AccessDenied"

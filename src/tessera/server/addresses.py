@@ -15,6 +15,11 @@ and how nginx's ``real_ip_recursive`` reads a chain.
 
 The ``Forwarded`` header (RFC 7239) is read the same way from its ``for=`` parameters.
 An entry that is not an IP address stops the walk at the last trusted proxy.
+
+Addresses are returned in canonical text form, and an IPv4 client reaching a dual-stack
+(``--host ::``) listener as ``::ffff:192.0.2.1`` is ``192.0.2.1``: otherwise it would
+match no IPv4 block of an ``aws:SourceIp`` condition, and a Deny on its network would
+not apply.
 """
 
 from __future__ import annotations
@@ -53,10 +58,11 @@ class SourceAddress:
         self.trusted = tuple(trusted)
 
     def resolve(self, peer: str, header_value: str | None) -> str:
-        if self.header is None or header_value is None or not self._is_trusted(_address(peer)):
-            return peer
+        peer_address = _address(peer)
+        source = str(peer_address) if peer_address is not None else peer
+        if self.header is None or header_value is None or not self._is_trusted(peer_address):
+            return source
         entries = _forwarded_for(header_value) if self.header == "forwarded" else header_value.split(",")
-        source = peer
         for raw in reversed(entries[-MAX_HOPS:]):
             address = _address(_strip_port(raw.strip()))
             if address is None:
@@ -67,18 +73,18 @@ class SourceAddress:
         return source
 
     def _is_trusted(self, address: Address | None) -> bool:
-        if address is None:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.trusted)
+        return address is not None and any(address in network for network in self.trusted)
 
 
 def _address(text: str) -> Address | None:
+    """The address in ``text`` (IPv4-mapped IPv6 as IPv4), or ``None``."""
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _strip_port(entry: str) -> str:

@@ -60,3 +60,13 @@ def test_bad_networks_are_named() -> None:
                                            ("example.com", False)])
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
+
+
+def test_an_ipv4_client_of_a_dual_stack_listener_is_an_ipv4_source() -> None:
+    assert SourceAddress().resolve("::ffff:203.0.113.9", None) == "203.0.113.9"
+    assert SourceAddress("X-Forwarded-For").resolve("127.0.0.1", "::ffff:203.0.113.9") == "203.0.113.9"
+
+
+def test_addresses_are_returned_in_canonical_form() -> None:
+    assert SourceAddress().resolve("2001:DB8:0:0::1", None) == "2001:db8::1"
+    assert SourceAddress().resolve("", None) == ""
