@@ -58,7 +58,6 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._phase = IDLE
         self._header_bytes = 0  # bytes of the current request line and headers seen so far
-        self._header_count = 0
         self._fresh = False  # the bytes counted so far began at the start of a request
         self._refusal: int | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -116,18 +115,15 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._header_bytes = 0
         self._fresh = False
         self._phase = HEADERS
-        self._header_count = 0
         if self._deadline is None:
             self._arm(self.limits.header_timeout)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_header_count:
+    def on_headers_complete(self) -> None:
+        # Counted once the section is complete (no cost per header line): until then
+        # the byte limit bounds what the lines can hold.
+        if len(self.headers) > self.limits.max_header_count:
             self._refusal = 431
             raise _HeaderLimit()
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
         self._phase = BODY
         self._header_bytes = 0
         self._arm(self.limits.body_timeout)

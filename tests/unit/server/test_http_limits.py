@@ -13,6 +13,9 @@ from uvicorn.server import ServerState
 from tessera.server.http import BoundedHttpProtocol, HttpLimits
 
 
+EXTRA = {"peername": ("198.51.100.7", 40000), "sockname": ("127.0.0.1", 8686)}
+
+
 class FakeTransport:
     def __init__(self) -> None:
         self.written = b""
@@ -28,7 +31,7 @@ class FakeTransport:
         return self.closed
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("198.51.100.7", 40000), "sockname": ("127.0.0.1", 8686)}.get(name, default)
+        return EXTRA.get(name, default)
 
     def pause_reading(self) -> None:
         pass
