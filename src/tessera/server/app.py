@@ -4,13 +4,13 @@ This is the one place where ``TesseraError`` becomes a wire error (through
 ``tessera.protocol``); anything else is logged with its traceback and answered with a
 bare 500 ``InternalFailure`` that reveals nothing.
 
+``/metrics`` is served only on the separate listener given by ``--metrics-listen``,
+which serves nothing else but ``/healthz``; the API listener never serves it.
+
 Routes: ``GET /healthz`` (no auth, no secrets), ``GET /metrics`` (Prometheus text),
 and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
 (Organizations), the Query protocol otherwise (IAM and STS, told apart by the
 credential scope of the signature, or by ``Version`` when unsigned).
-
-``/metrics`` is served only on the separate listener given by ``--metrics-listen``,
-which serves nothing else but ``/healthz``; the API listener never serves it.
 """
 
 from __future__ import annotations
