@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -53,10 +54,19 @@ class TesseraServer:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: str = ""
+    extra_args: list[str] = field(default_factory=list)  # flags given on every start
+    ca_file: str | None = None  # set when the server serves HTTPS (``extra_args`` has --tls-cert)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ca_file else "http"
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
 
     @property
     def root(self) -> Credentials:
@@ -79,7 +89,7 @@ class TesseraServer:
                    "--data-dir", self.data_dir, "--poll-interval", "0.2"]
         if self.database_url:
             command += ["--database-url", self.database_url]
-        command += args or []
+        command += self.extra_args + (args or [])
         self.log_path = os.path.join(self.data_dir, f"server-{self.port}.log")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -95,7 +105,7 @@ class TesseraServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tessera serve exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=1) as response:
+                with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=1, context=self.ssl_context()) as response:
                     if json.load(response).get("status") == "ok":
                         return
             except OSError:
@@ -136,6 +146,7 @@ class TesseraServer:
             aws_secret_access_key=creds.secret_access_key,
             aws_session_token=creds.session_token,
             config=kwargs.pop("config", CLIENT_CONFIG),
+            verify=kwargs.pop("verify", self.ca_file),
             **kwargs,
         )
 

@@ -20,7 +20,7 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
-from serverproc import ROOT_KEY_ID, ROOT_SECRET, Credentials, TesseraServer
+from serverproc import ROOT_KEY_ID, ROOT_SECRET, Credentials, TesseraServer, free_port
 
 STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 
@@ -148,10 +148,10 @@ def test_huge_body_is_refused(sqlite_server: TesseraServer) -> None:
 
 
 def test_huge_query_string_is_refused(sqlite_server: TesseraServer) -> None:
-    # the HTTP layer (llhttp) refuses a request line this long before the app sees it
+    # the HTTP layer refuses a request line beyond --max-header-bytes before the app sees it
     url = f"{sqlite_server.endpoint}/?Action=GetCallerIdentity&a={'x' * (2 << 20)}"
     status, _ = fetch(url, "GET")
-    assert status == 400
+    assert status == 431
     assert sqlite_server.client("sts").get_caller_identity()["Account"] == sqlite_server.account_id
 
 
@@ -161,9 +161,12 @@ def test_unknown_action_is_invalid_action(sqlite_server: TesseraServer) -> None:
     assert (status, error_code(text)) == (400, "InvalidAction")
 
 
-def test_metrics_count_requests_and_decisions(sqlite_server: TesseraServer) -> None:
-    sqlite_server.client("sts").get_caller_identity()
-    status, headers, text = raw(sqlite_server, b"", method="GET", path="/metrics")
+def test_metrics_count_requests_and_decisions(fresh_server: Any) -> None:
+    metrics_port = free_port()
+    server = fresh_server(extra_args=["--metrics-listen", f"127.0.0.1:{metrics_port}"])
+    server.client("sts").get_caller_identity()
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30) as resp:
+        status, text = resp.status, resp.read().decode()
     assert status == 200
     assert 'tessera_requests_total{operation="GetCallerIdentity",outcome="success",service="sts"}' in text
     assert "tessera_request_duration_seconds_bucket" in text

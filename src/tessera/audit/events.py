@@ -5,11 +5,22 @@ along the operation's botocore shapes and every member whose shape is marked
 ``sensitive`` (secret access keys, session tokens, MFA seeds, policy-free passwords…)
 is replaced by ``HIDDEN_DUE_TO_SECURITY_REASONS`` as CloudTrail does. Response
 elements are recorded for write calls only (CloudTrail omits them for reads).
+
+What a client sends is capped per field as CloudTrail caps it ("CloudTrail truncates a
+field if the field's contents exceeds the maximum field size. If a field is truncated,
+omitted is present with a value of true":
+https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html):
+``userAgent``, ``errorCode`` and ``errorMessage`` are cut to 1 KB (``FIELD_LIMIT``), the
+few short identity fields to their longest valid form, and ``requestParameters`` /
+``responseElements`` larger than 100 KB (``ELEMENTS_LIMIT``) are omitted. One event thus
+stores at most about 210 KB whatever the request held (``bounded``, applied by the
+writer off the request path, checks the two large fields).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -28,7 +39,28 @@ ALWAYS_HIDDEN = frozenset({"SecretAccessKey", "SessionToken", "Base32StringSeed"
                            "AuthenticationCode1", "AuthenticationCode2", "Password", "OldPassword", "NewPassword"})
 
 
+FIELD_LIMIT = 1024  # userAgent, errorCode, errorMessage
+ELEMENTS_LIMIT = 100 * 1024  # requestParameters, responseElements (as JSON)
+SHORT_LIMITS = {"sourceIPAddress": 64, "awsRegion": 64}  # an IPv6 text form is at most 45
+ACCESS_KEY_LIMIT = 128  # the longest access key id IAM accepts
+
 Redactor = Callable[[Any], Any]
+
+
+def _cap(text: str, limit: int) -> tuple[str, bool]:
+    return (text, False) if len(text) <= limit else (text[:limit], True)
+
+
+def bounded(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with ``requestParameters``/``responseElements`` omitted when larger than
+    ``ELEMENTS_LIMIT`` as JSON (``omitted`` then true). Costs one JSON encoding of each,
+    so the audit writer calls it, not the request path."""
+    for name in ("requestParameters", "responseElements"):
+        value = event.get(name)
+        if value is not None and len(json.dumps(value, separators=(",", ":"), default=str)) > ELEMENTS_LIMIT:
+            event[name] = None
+            event["omitted"] = True
+    return event
 
 
 def _compile(shape: Shape) -> Redactor | None:
@@ -111,6 +143,8 @@ def redact_response(service: str, operation: str, result: Mapping[str, Any] | No
 
 def user_identity(caller: Caller | None, access_key_id: str = "") -> dict[str, Any]:
     if caller is None:
+        # the key id a failed request named: client text, never longer than a real one
+        access_key_id = access_key_id[:ACCESS_KEY_LIMIT]
         return {"type": "Unknown", "accessKeyId": access_key_id} if access_key_id else {"type": "Unknown"}
     ident: dict[str, Any] = {
         "type": IDENTITY_TYPES[caller.kind],
@@ -167,6 +201,9 @@ def build_event(
     error_message: str | None,
     read_only: bool,
 ) -> dict[str, Any]:
+    user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
+    source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
+    region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
     event: dict[str, Any] = {
         "eventVersion": "1.09",
         "userIdentity": user_identity(caller, access_key_id),
@@ -186,7 +223,11 @@ def build_event(
         "recipientAccountId": caller.account if caller else "",
         "eventCategory": "Management",
     }
+    omitted = cut_agent or cut_source or cut_region
     if error_code:
-        event["errorCode"] = error_code
-        event["errorMessage"] = error_message or ""
+        event["errorCode"], cut_code = _cap(error_code, FIELD_LIMIT)
+        event["errorMessage"], cut_message = _cap(error_message or "", FIELD_LIMIT)
+        omitted = omitted or cut_code or cut_message
+    if omitted:
+        event["omitted"] = True
     return event

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from tessera.audit.events import bounded
+
 log = logging.getLogger("tessera.audit")
 
 
@@ -32,7 +34,7 @@ class Sink(Protocol):
 class AuditWriter:
     def __init__(self, sink: Sink, *, batch_size: int = 200, interval: float = 0.25, pause: float = 0.004) -> None:
         self._sink = sink
-        self._pending: collections.deque[Mapping[str, Any]] = collections.deque()
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
         self._batch_size = batch_size
         self._interval = interval
         self._pause = pause
@@ -46,7 +48,7 @@ class AuditWriter:
             self._started = True
             self._thread.start()
 
-    def submit(self, event: Mapping[str, Any]) -> None:
+    def submit(self, event: dict[str, Any]) -> None:
         self._pending.append(event)
 
     @property
@@ -65,7 +67,7 @@ class AuditWriter:
         while self._pending:
             batch: list[Mapping[str, Any]] = []
             while self._pending and len(batch) < self._batch_size:
-                batch.append(self._pending.popleft())
+                batch.append(bounded(self._pending.popleft()))
             self._write(batch)
             if self._pending and self._pause:
                 self._stop.wait(self._pause)  # returns at once once close() is under way

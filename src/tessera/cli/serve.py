@@ -1,4 +1,19 @@
-"""``tessera serve``: run the server (the start-up contract other tools rely on)."""
+"""``tessera serve``: run the server (the start-up contract other tools rely on).
+
+``tessera serve --host H --port P --data-dir D [--database-url URL]`` is the contract;
+every other flag is optional:
+
+- ``--tls-cert``/``--tls-key``: serve HTTPS (TLS 1.2+) with this PEM chain and key,
+  reloaded from the same paths on ``SIGHUP``. Without them the server speaks plain HTTP
+  and warns at start-up when it listens beyond loopback.
+- ``--trusted-proxy-header``/``--trusted-proxies``: take the source address from a
+  header written by a reverse proxy at one of these addresses (``server/addresses.py``).
+- ``--metrics-listen HOST:PORT``: serve Prometheus ``/metrics`` on a separate listener
+  (off by default; the API listener never serves it).
+- ``--max-header-bytes``, ``--max-header-count``, ``--header-timeout``,
+  ``--body-timeout``, ``--max-connections``: limits on connections and what they may
+  send (``server/http.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +21,17 @@ import argparse
 import logging
 import os
 import signal
+import socket
+import ssl
 import sys
+from typing import TYPE_CHECKING, Any
 
+from tessera.server.addresses import LOOPBACK, describe, is_loopback_host, parse_networks
 from tessera.server.bootstrap import ConfigError
+from tessera.server.http import HttpLimits
+
+if TYPE_CHECKING:
+    from tessera.server.tls import CertificateReloader
 
 log = logging.getLogger("tessera")
 
@@ -26,7 +49,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
-    parser.add_argument("--trusted-proxy-header", help="take aws:SourceIp from this header (e.g. X-Forwarded-For)")
+    parser.add_argument(
+        "--trusted-proxy-header",
+        help="take aws:SourceIp from this header (X-Forwarded-For or Forwarded) when the connection "
+        "comes from a trusted proxy, reading it from the right",
+    )
+    parser.add_argument(
+        "--trusted-proxies",
+        help="comma-separated addresses or CIDR blocks of the proxies trusted to write "
+        "--trusted-proxy-header (default: loopback, 127.0.0.0/8 and ::1)",
+    )
+    parser.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS (reloaded on SIGHUP)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics on this address (default: not served)")
+    defaults = HttpLimits()
+    parser.add_argument("--max-header-bytes", type=int, default=defaults.max_header_bytes,
+                        help="largest request line and header section, in bytes (default: %(default)s)")
+    parser.add_argument("--max-header-count", type=int, default=defaults.max_header_count,
+                        help="most header lines in a request (default: %(default)s)")
+    parser.add_argument("--header-timeout", type=float, default=defaults.header_timeout,
+                        help="seconds to receive a request's headers (default: %(default)s)")
+    parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout,
+                        help="seconds to receive a request's body after its headers (default: %(default)s)")
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                        help="most connections open at once; more are answered 503 and closed (default: %(default)s)")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks for writes by other nodes")
     parser.set_defaults(func=run)
 
@@ -40,8 +86,15 @@ def run(args: argparse.Namespace) -> int:
     from tessera.server.bootstrap import open_runtime
     from tessera.server.metrics import ServerMetrics
 
+    from tessera.server.addresses import SourceAddress
+    from tessera.server.http import BoundedHttpProtocol
+
     logs.configure(args.log_format, args.log_level)
+    os.umask(0o077)  # whatever the server creates in the data directory is the owner's alone
     try:
+        options = _check(args)
+        tls = _tls(args)
+        metrics_socket = _bind(*options["metrics"]) if options["metrics"] else None
         runtime = open_runtime(args.data_dir, args.database_url)
     except ConfigError as error:
         print(f"tessera: {error.message}", file=sys.stderr)
@@ -55,34 +108,63 @@ def run(args: argparse.Namespace) -> int:
         metrics=metrics,
         poll_interval=args.poll_interval,
         access_log_enabled=not args.no_access_log,
-        trusted_proxy_header=args.trusted_proxy_header,
+        source_address=SourceAddress(args.trusted_proxy_header, options["trusted"]),
+        metrics_listener=metrics_socket.getsockname()[:2] if metrics_socket else None,
+    )
+    limits = HttpLimits(
+        max_header_bytes=args.max_header_bytes,
+        max_header_count=args.max_header_count,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
     )
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpProtocol.with_limits(limits),
+        ws="none",
         lifespan="on",
         access_log=False,
         log_config=None,
         server_header=False,
         date_header=False,
         timeout_graceful_shutdown=30,
+        # The source address is the peer unless the operator named a trusted proxy
+        # (SourceAddress above); uvicorn's own X-Forwarded-For handling stays off.
+        proxy_headers=False,
+        ssl_context_factory=(lambda _config, _default: tls.context) if tls is not None else None,
     )
+    scheme = "https" if tls is not None else "http"
     log.info(
-        "serving account %s on http://%s:%d (pid %d)",
+        "serving account %s on %s://%s:%d (pid %d)",
         runtime.settings.management_account,
+        scheme,
         args.host,
         args.port,
         os.getpid(),
     )
+    if tls is None and not is_loopback_host(args.host):
+        log.warning(
+            "listening on %s without TLS: access keys, secrets and session credentials cross the "
+            "network in clear text; give --tls-cert and --tls-key, or bind to 127.0.0.1 behind a TLS proxy",
+            args.host,
+        )
+    if args.trusted_proxy_header:
+        log.info("source addresses from %s written by %s", args.trusted_proxy_header, describe(options["trusted"]))
+    if metrics_socket is not None:
+        log.info("metrics on %s://%s:%d/metrics", scheme, *metrics_socket.getsockname()[:2])
+    sockets = [config.bind_socket(), metrics_socket] if metrics_socket is not None else None
     # uvicorn shuts down gracefully on SIGTERM/SIGINT (in-flight requests finish, the
     # lifespan shutdown flushes the audit trail) and then re-raises the signal with the
     # handlers that were in place before it started: these turn it into a clean exit.
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if tls is not None:
+        reloader = tls
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.reload())
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=sockets)
     except _Stopped:
         pass
     finally:
@@ -91,6 +173,56 @@ def run(args: argparse.Namespace) -> int:
         runtime.store.close()
     log.info("stopped")
     return 0
+
+
+def _check(args: argparse.Namespace) -> dict[str, Any]:
+    """Validate the optional flags (a bad value stops start-up with exit code 2)."""
+    for name in ("max_header_bytes", "max_header_count", "max_connections"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive number")
+    for name in ("header_timeout", "body_timeout"):
+        if not getattr(args, name) > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    trusted = LOOPBACK
+    if args.trusted_proxies:
+        if not args.trusted_proxy_header:
+            raise ConfigError("--trusted-proxies needs --trusted-proxy-header (the header those proxies write)")
+        try:
+            trusted = parse_networks(args.trusted_proxies)
+        except ValueError as error:
+            raise ConfigError(f"--trusted-proxies: {error}") from None
+    metrics = None
+    if args.metrics_listen:
+        host, _, port = args.metrics_listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--metrics-listen must be HOST:PORT, not '{args.metrics_listen}'")
+        metrics = (host.strip("[]"), int(port))
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    return {"trusted": trusted, "metrics": metrics}
+
+
+def _tls(args: argparse.Namespace) -> CertificateReloader | None:
+    from tessera.server.tls import CertificateReloader
+
+    if not args.tls_cert:
+        return None
+    try:
+        return CertificateReloader(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"cannot load --tls-cert/--tls-key: {error}") from None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(f"cannot listen on --metrics-listen {host}:{port}: {error}") from None
+    return sock
 
 
 class _Stopped(Exception):

@@ -4,6 +4,9 @@ This is the one place where ``TesseraError`` becomes a wire error (through
 ``tessera.protocol``); anything else is logged with its traceback and answered with a
 bare 500 ``InternalFailure`` that reveals nothing.
 
+``/metrics`` is served only on the separate listener given by ``--metrics-listen``,
+which serves nothing else but ``/healthz``; the API listener never serves it.
+
 Routes: ``GET /healthz`` (no auth, no secrets), ``GET /metrics`` (Prometheus text),
 and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
 (Organizations), the Query protocol otherwise (IAM and STS, told apart by
@@ -36,6 +39,7 @@ from tessera.protocol.json import parse_json_request, serialize_json_response
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import parse_query_request, read_form, serialize_query_response
 from tessera.server import heap
+from tessera.server.addresses import SourceAddress
 from tessera.server.credentials import CredentialResolver
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
@@ -70,6 +74,7 @@ class Exchange:
     headers: dict[str, str]
     body: bytes
     source_ip: str
+    secure: bool = False  # arrived over TLS
     protocol: str = "query"  # "query" | "json"
     service: str = "iam"
     operation: str = ""
@@ -93,6 +98,8 @@ class TesseraApp:
         poll_interval: float = 1.0,
         access_log_enabled: bool = True,
         trusted_proxy_header: str | None = None,
+        source_address: SourceAddress | None = None,
+        metrics_listener: tuple[str, int] | None = None,
     ) -> None:
         self.runtime = runtime
         self.audit = audit
@@ -101,7 +108,8 @@ class TesseraApp:
         self.auth_settings = AuthSettings(debug=runtime.settings.debug_signatures)
         self.poll_interval = poll_interval
         self.access_log_enabled = access_log_enabled
-        self.proxy_header = trusted_proxy_header.lower() if trusted_proxy_header else None
+        self.source_address = source_address or SourceAddress(trusted_proxy_header)
+        self.metrics_listener = metrics_listener
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tessera-op")
         self._poller: asyncio.Task[None] | None = None
 
@@ -160,14 +168,19 @@ class TesseraApp:
         if method == "GET" and path == "/healthz":
             await _respond(send, 200, b"application/json", b'{"status":"ok"}', [])
             return
-        if method == "GET" and path == "/metrics":
-            await _respond(send, 200, self.metrics.content_type.encode(), self.metrics.render(), [])
+        if self.metrics_listener is not None and _listener(scope) == self.metrics_listener:
+            if method == "GET" and path == "/metrics":
+                await _respond(send, 200, self.metrics.content_type.encode(), self.metrics.render(), [])
+            else:
+                await _respond(send, 404, b"text/plain", b"Not Found", [])
             return
         ex = self._exchange(scope, method, path)
         try:
             ex.body = await _read_body(receive, self.runtime.settings.max_body_bytes)
         except RequestEntityTooLarge as error:
             ex.error = error
+        except _Disconnected:
+            return  # the client left (or was timed out) before its body arrived: nothing to do
         if ex.error is None:
             await self._process(ex)
         status, content_type, body = self._encode(ex)
@@ -182,9 +195,9 @@ class TesseraApp:
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         client = scope.get("client") or ("", 0)
-        source_ip = client[0] or ""
-        if self.proxy_header and self.proxy_header in headers:
-            source_ip = headers[self.proxy_header].split(",")[0].strip()
+        resolver = self.source_address
+        forwarded = headers.get(resolver.header) if resolver.header else None
+        source_ip = resolver.resolve(client[0] or "", forwarded)
         raw_query = scope.get("query_string", b"").decode("latin-1")
         return Exchange(
             request_id=new_id(),
@@ -195,6 +208,7 @@ class TesseraApp:
             headers=headers,
             body=b"",
             source_ip=source_ip,
+            secure=scope.get("scheme") == "https",
         )
 
     # -- the pipeline ------------------------------------------------------------------
@@ -261,7 +275,7 @@ class TesseraApp:
             source_ip=ex.source_ip,
             user_agent=ex.headers.get("user-agent", ""),
             region=ex.region,
-            secure_transport=False,
+            secure_transport=ex.secure,
         )
         return OperationContext(runtime=self.runtime, caller=verified.caller, info=info, operation=ex.operation)
 
@@ -352,14 +366,26 @@ def _version(service: str) -> str:
     return "2011-06-15" if service == "sts" else "2010-05-08"
 
 
+class _Disconnected(Exception):
+    """The connection closed before the whole body arrived."""
+
+
+def _listener(scope: Scope) -> tuple[str, int] | None:
+    server = scope.get("server")
+    if not server or server[1] is None:
+        return None
+    return str(server[0]), int(server[1])
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The request body; a partial body is never processed."""
     chunks: list[bytes] = []
     size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise _Disconnected()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

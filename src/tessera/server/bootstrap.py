@@ -129,10 +129,12 @@ def _announce_root_keys(data_dir: str, boot: Bootstrapped, out: TextIO) -> None:
         f"aws_access_key_id = {boot.access_key_id}\n"
         f"aws_secret_access_key = {boot.secret_access_key}\n"
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # 0600 from creation; a file left there with a looser mode is tightened before the
+    # secret is written, and a symbolic link is not followed.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
-    os.chmod(path, 0o600)
     out.write(
         "Tessera bootstrapped the management account "
         f"{boot.account_id}.\nRoot access key (shown once; also saved to {path}):\n"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -406,11 +407,30 @@ def _sqlite_engine(url: URL) -> Engine:
     path = url.database
     if not path or path == ":memory:" or url.query.get("mode") == "memory":
         raise StoreError("SQLite needs a database file: each connection would see its own memory")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_database_file(path)
     engine = create_engine(url)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _private_database_file(path: str) -> None:
+    """Create the database file owner-only (0600) before SQLite opens it, whatever the
+    directory's mode or the process umask: SQLite gives its ``-wal``, ``-shm`` and
+    ``-journal`` files the database file's mode. Files an older version left readable
+    by others are made private too."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(descriptor)
+    for name in (path, *(path + suffix for suffix in SQLITE_COMPANIONS)):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
