@@ -84,7 +84,8 @@ def test_request_id_header_matches_body(sqlite_server: TesseraServer) -> None:
     "mutate, code, status",
     [
         (lambda h: h.pop("Authorization"), "MissingAuthenticationToken", 403),
-        (lambda h: h.update(Authorization=h["Authorization"][:-4] + "0000"), "SignatureDoesNotMatch", 403),
+        (lambda h: h.update(Authorization=h["Authorization"][:-4] + ("0000" if h["Authorization"][-4:] != "0000" else "1111")),
+         "SignatureDoesNotMatch", 403),
         (lambda h: h.update(Authorization=h["Authorization"].replace(ROOT_KEY_ID, "AKIAUNKNOWNKEY000000")),
          "InvalidClientTokenId", 403),
         (lambda h: h.update(Authorization=h["Authorization"].split(", Signature=")[0]), "IncompleteSignature", 400),
