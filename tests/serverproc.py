@@ -112,6 +112,15 @@ class TesseraServer:
                 time.sleep(0.05)
         raise RuntimeError(f"tessera serve did not become ready:\n{self.log()}")
 
+    def rss_kib(self) -> int:
+        """The server process's resident memory now (VmRSS), in KiB."""
+        assert self.process is not None
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no VmRSS for pid {self.process.pid}")
+
     def log(self) -> str:
         try:
             with open(self.log_path, encoding="utf-8", errors="replace") as handle:

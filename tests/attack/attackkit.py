@@ -9,6 +9,7 @@ socket connection so nothing "helpful" is added or normalised on the way.
 from __future__ import annotations
 
 import http.client
+import json
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,8 +39,6 @@ class Response:
         if "<Code>" in text:
             return text.split("<Code>", 1)[1].split("</Code>", 1)[0]
         if '"__type"' in text:
-            import json
-
             kind = json.loads(text).get("__type", "")
             return str(kind).rpartition("#")[2]
         return ""
@@ -142,8 +141,6 @@ class RawClient:
 # -- policy and identity helpers (the held-checks suite) -------------------------------
 def policy(*statements: Mapping[str, object]) -> str:
     """A policy document (JSON text) of ``statements``."""
-    import json
-
     return json.dumps({"Version": "2012-10-17", "Statement": [dict(s) for s in statements]})
 
 
@@ -176,3 +173,13 @@ def error_code_of(call: object, **params: object) -> str:
     except ClientError as error:
         return str(error.response["Error"]["Code"])
     return ""
+
+
+def distinct_session_policy(index: int) -> str:
+    """A ~1 900-character session policy (under AWS's 2 048) that differs for every index."""
+    statements = [
+        {"Effect": "Allow", "Action": [f"s3:Get{index}x{i}*"], "Resource": f"arn:aws:s3:::b{index}-{i}/*",
+         "Condition": {"StringLike": {"aws:UserAgent": f"*{index}?{i}*"}}}
+        for i in range(12)
+    ]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))

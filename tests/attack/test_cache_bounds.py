@@ -11,28 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from attackkit import distinct_session_policy
 from serverproc import TesseraServer
 
 BUDGET = 2 * 1024 * 1024
-
-
-def rss_bytes(server: TesseraServer) -> int:
-    assert server.process is not None
-    with open(f"/proc/{server.process.pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-def session_policy(index: int) -> str:
-    """A distinct ~1 900-character session policy (well under the 2 048 limit)."""
-    statements = [
-        {"Effect": "Allow", "Action": [f"s3:Get{index}x{i}*"], "Resource": f"arn:aws:s3:::b{index}-{i}/*",
-         "Condition": {"StringLike": {"aws:UserAgent": f"*{index}?{i}*"}}}
-        for i in range(12)
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))
 
 
 def test_distinct_session_policies_do_not_grow_the_server(fresh_target: Callable[..., TesseraServer]) -> None:
@@ -47,15 +29,15 @@ def test_distinct_session_policies_do_not_grow_the_server(fresh_target: Callable
     sts = server.client("sts", caller)
 
     def assume(index: int) -> None:
-        policy = session_policy(index)
+        policy = distinct_session_policy(index)
         assert len(policy) <= 2048
         sts.assume_role(RoleArn=role_arn, RoleSessionName=f"s{index}", Policy=policy)
 
     for index in range(100):  # warm up: the allocator's arenas, the cache up to its budget
         assume(index)
-    before = rss_bytes(server)
+    before = server.rss_kib() * 1024
     for index in range(100, 600):
         assume(index)
-    grown = rss_bytes(server) - before
+    grown = server.rss_kib() * 1024 - before
     # unbounded, 500 compiled policies of ~70 KiB each held ~35 MiB more
     assert grown < 12 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"

@@ -20,15 +20,6 @@ from serverproc import Credentials, TesseraServer
 FLOOD = 10 << 20  # 10 MiB of header that never ends
 
 
-def rss_kib(server: TesseraServer) -> int:
-    assert server.process is not None
-    with open(f"/proc/{server.process.pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def connect(server: TesseraServer, timeout: float = 30) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
 
@@ -64,7 +55,7 @@ def healthy(raw: RawClient) -> bool:
 
 
 def test_unterminated_header_floods_are_refused_and_memory_stays_flat(raw: RawClient, target: TesseraServer) -> None:
-    before = rss_kib(target)
+    before = target.rss_kib()
     socks = [connect(target) for _ in range(20)]
     try:
         for sock in socks:
@@ -75,7 +66,7 @@ def test_unterminated_header_floods_are_refused_and_memory_stays_flat(raw: RawCl
             sock.close()
     assert {status_of(reply) for reply in replies} <= {431, 0}  # 0: reset before the reply was read
     assert any(status_of(reply) == 431 for reply in replies)
-    grown = rss_kib(target) - before
+    grown = target.rss_kib() - before
     assert grown < 32 * 1024, f"RSS grew by {grown} KiB"  # 20 × 10 MiB took 220 MiB before
     assert healthy(raw)
 
