@@ -25,14 +25,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from serverproc import TesseraServer, new_data_dir  # noqa: E402
 
 
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def open_sockets(pid: int) -> int:
     count = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -61,7 +53,7 @@ def audit_bytes(data_dir: str) -> tuple[int, int]:
 
 
 def header_flood(server: TesseraServer, pid: int, wait: float) -> None:
-    before = rss_mib(pid)
+    before = server.rss_kib() / 1024
     socks = [socket.create_connection(("127.0.0.1", server.port), timeout=wait) for _ in range(20)]
     block = b"a" * 65536
     sent = 0
@@ -78,7 +70,7 @@ def header_flood(server: TesseraServer, pid: int, wait: float) -> None:
     for sock in socks:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         statuses.append(drain(sock)[:12].decode(errors="replace") or "no reply")
-    after = rss_mib(pid)
+    after = server.rss_kib() / 1024
     for sock in socks:
         sock.close()
     print(f"header flood: RSS {before:.1f} MiB -> {after:.1f} MiB (+{after - before:.1f}); "
@@ -87,14 +79,14 @@ def header_flood(server: TesseraServer, pid: int, wait: float) -> None:
 
 def half_sent(server: TesseraServer, pid: int, wait: float) -> None:
     baseline = open_sockets(pid)
-    before = rss_mib(pid)
+    before = server.rss_kib() / 1024
     socks = [socket.create_connection(("127.0.0.1", server.port), timeout=wait) for _ in range(500)]
     for i, sock in enumerate(socks):
         if i % 2:
             sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     time.sleep(0.5)  # let the server accept them all before counting
     during = open_sockets(pid) - baseline
-    during_rss = rss_mib(pid)
+    during_rss = server.rss_kib() / 1024
     started = time.monotonic()
     deadline = started + wait
     replies = []
