@@ -141,9 +141,18 @@ def require_target(tx: Transaction, account: str, target: Target) -> Record:
     """A mutable copy of the record ``target`` resolved to, read inside ``tx``.
 
     NoSuchEntity when absent; ConcurrentModification when the entity found now is not the
-    one that was authorized (renamed, moved, or deleted and recreated meanwhile)."""
+    one that was authorized: renamed, moved, deleted and recreated, created since (an
+    absent target was authorized without any entity's condition keys), or with other
+    tags or boundary than the ones its authorization saw."""
     rec = require(tx, account, target.kind, target.name)
-    if rec["arn"] != target.arn or (target.record is not None and rec["id"] != target.record["id"]):
+    authorized = target.record
+    if (
+        authorized is None
+        or rec["arn"] != target.arn
+        or rec["id"] != authorized["id"]
+        or rec.get("tags", ()) != authorized.get("tags", ())
+        or rec.get("boundary") != authorized.get("boundary")
+    ):
         raise ConcurrentModificationException(
             f"The {target.kind.kind} {target.name} changed while the request was processed. Please retry."
         )

@@ -58,3 +58,46 @@ def test_write_refuses_an_entity_changed_since_authorization(call: Call, runtime
     with pytest.raises(ConcurrentModificationException):
         with runtime.store.write(ACCOUNT) as tx:
             require_target(tx, ACCOUNT, target)
+
+
+def test_write_refuses_an_entity_created_since_an_absent_target_was_authorized(call: Call, runtime: Runtime, clock: FixedClock) -> None:
+    call("CreateUser", UserName="alice")
+    info = RequestInfo("req-2", clock.now(), "127.0.0.1", "pytest", "us-east-1")
+    ctx = OperationContext(runtime, user_caller(runtime, "alice"), info)
+    target = resolve(ctx, USER, "bob")  # absent: authorized on the path-/ ARN, without bob's tags
+    assert not target.exists
+    call("CreateUser", UserName="bob", Tags=[{"Key": "protected", "Value": "true"}])  # created meanwhile
+    with pytest.raises(ConcurrentModificationException):
+        with runtime.store.write(ACCOUNT) as tx:
+            require_target(tx, ACCOUNT, target)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda call: call("TagUser", UserName="bob", Tags=[{"Key": "protected", "Value": "true"}]),
+        lambda call: call("PutUserPermissionsBoundary", UserName="bob",
+                          PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess"),
+    ],
+    ids=["tags", "boundary"],
+)
+def test_write_refuses_an_entity_whose_condition_keys_changed_since_authorization(
+    call: Call, runtime: Runtime, clock: FixedClock, change: object
+) -> None:
+    call("CreateUser", UserName="bob")
+    info = RequestInfo("req-3", clock.now(), "127.0.0.1", "pytest", "us-east-1")
+    ctx = OperationContext(runtime, user_caller(runtime, "bob"), info)
+    target = resolve(ctx, USER, "bob")
+    change(call)  # type: ignore[operator]
+    with pytest.raises(ConcurrentModificationException):
+        with runtime.store.write(ACCOUNT) as tx:
+            require_target(tx, ACCOUNT, target)
+
+
+def test_write_accepts_the_entity_that_was_authorized(call: Call, runtime: Runtime, clock: FixedClock) -> None:
+    call("CreateUser", UserName="bob", Tags=[{"Key": "team", "Value": "a"}])
+    info = RequestInfo("req-4", clock.now(), "127.0.0.1", "pytest", "us-east-1")
+    ctx = OperationContext(runtime, user_caller(runtime, "bob"), info)
+    target = resolve(ctx, USER, "bob")
+    with runtime.store.write(ACCOUNT) as tx:
+        assert require_target(tx, ACCOUNT, target)["name"] == "bob"
