@@ -159,3 +159,23 @@ def test_the_callers_own_resources_keep_their_organization_context(world: World)
     conditions = _conditions(decoded)
     assert conditions["aws:ResourceOrgPaths"] == [{"value": B_ORG[1][0]}]
     assert decoded["explicitDeny"] is True
+
+
+def test_the_callers_own_policies_over_the_owners_keys_are_no_oracle(world: World) -> None:
+    """The caller's own Deny conditioned on the target role's tag or organization: whether
+    it matched would spell the other account's values one guess at a time."""
+    world.runtime.org = _Orgs({B: B_ORG})
+    probes = {
+        "tag": {"StringLike": {"aws:ResourceTag/env": "prod*"}},
+        "org": {"StringLike": {"aws:ResourceOrgID": "o-target*"}},
+    }
+    statements = [{"Sid": f"Probe{name}", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*", "Condition": cond}
+                  for name, cond in probes.items()]
+    world.add_user("carol", policies={"p": doc(allow("sts:AssumeRole"), *statements), **DECODER})
+    tagged = world.add_role("Tagged", doc(trust({"AWS": B})), account=B, tags=[("env", "prod-eu")])
+    untagged = world.add_role("Untagged", doc(trust({"AWS": B})), account=B, tags=[("env", "dev")])
+    missing = f"arn:aws:iam::{B}:role/Missing"
+    documents = [_decoded_cross_account_denial(world, arn) for arn in (tagged, untagged, missing)]
+    assert all(d["explicitDeny"] is False and d["matchedStatements"] == {"items": []} for d in documents)
+    texts = [json.dumps(d).replace(name, "X") for d, name in zip(documents, ("Tagged", "Untagged", "Missing"))]
+    assert texts[0] == texts[1] == texts[2]

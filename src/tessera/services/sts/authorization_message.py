@@ -19,9 +19,12 @@ about another account's organization:
 
 * statements of resource-based and trust policies, and the resource's tags;
 * when the resource is in another account: its organization id (unless it is the
-  caller's own organization) and its OU paths, and an explicit deny that only the
-  owner's policy made, which reads as the owner's policy not allowing the request
-  (exactly what a role that does not exist yields).
+  caller's own organization) and its OU paths — and the whole course of the decision.
+  The caller's own policies are evaluated with the owner's condition keys (the role's
+  tags, its organization), so which of them matched, and whether one denied, would tell
+  the caller those values one guess at a time. A refusal of a resource in another
+  account therefore always reads the same: not an explicit deny, no statements, and the
+  reason a role that does not exist yields.
 """
 
 from __future__ import annotations
@@ -110,17 +113,14 @@ def _message_key(key: TokenKey) -> bytes:
 
 def _decoded_document(caller: Caller, request: Request, decision: Decision) -> dict[str, Any]:
     matched = decision.matched
+    foreign = not request.same_account
     statements = [
         {"policyId": m.policy_id, "statementId": m.sid, "statementIndex": m.statement_index, "effect": m.effect.value.upper()}
         for m in matched
-        if m.policy_type not in _OWNER_POLICIES
+        if m.policy_type not in _OWNER_POLICIES and not foreign
     ]
-    foreign = not request.same_account
-    explicit_deny = decision.result is DecisionResult.EXPLICIT_DENY
-    reason = decision.reason
-    if foreign and explicit_deny and all(m.policy_type in _OWNER_POLICIES for m in matched):
-        # only the other account's policy denied: say what any refusal of theirs says
-        explicit_deny, reason = False, f"no resource-based policy allows the {request.action} action"
+    explicit_deny = decision.result is DecisionResult.EXPLICIT_DENY and not foreign
+    reason = f"no resource-based policy allows the {request.action} action" if foreign else decision.reason
     shown = _shown_keys(request.context, foreign)
     return {
         "allowed": decision.allowed,
