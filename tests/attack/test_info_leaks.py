@@ -99,6 +99,16 @@ def test_get_access_key_info_answers_from_the_key_id_alone(world: World) -> None
     assert sts.get_access_key_info(AccessKeyId=of_unknown)["Account"] == "987654321098"
 
 
+def test_get_access_key_info_does_not_tell_a_live_key_from_a_deleted_one(world: World) -> None:
+    iam = world.server.client("iam")
+    iam.create_user(UserName="keyinfo-user")
+    key_id = iam.create_access_key(UserName="keyinfo-user")["AccessKey"]["AccessKeyId"]
+    sts = world.server.client("sts", world.prober)
+    live = sts.get_access_key_info(AccessKeyId=key_id)["Account"]
+    iam.delete_access_key(UserName="keyinfo-user", AccessKeyId=key_id)
+    assert sts.get_access_key_info(AccessKeyId=key_id)["Account"] == live == world.server.account_id
+
+
 def test_a_decoded_cross_account_refusal_shows_nothing_of_the_target_organization(world: World) -> None:
     sts = world.server.client("sts", world.prober)
     role = f"arn:aws:iam::{world.target}:role/{ACCESS_ROLE}"

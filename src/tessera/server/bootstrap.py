@@ -109,7 +109,7 @@ def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
             return Bootstrapped(data["account"], data["root_access_key_id"], None, False)
     generated = not (key_id and secret)
     account_id = account_id or new_account_id()
-    key_id = key_id or new_access_key_id("AKIA")
+    key_id = key_id or new_access_key_id("AKIA", account=account_id)
     secret = secret or new_secret_access_key()
     now = runtime.clock.now()
     with runtime.store.write(GLOBAL, account_id) as tx:

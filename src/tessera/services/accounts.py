@@ -51,7 +51,7 @@ def add_access_key(
     return it with the clear secret, which exists nowhere else once the caller drops it:
     the record holds it sealed under a context naming the key, so a sealed value cannot
     be moved to another key."""
-    key_id = key_id or new_access_key_id("AKIA")
+    key_id = key_id or new_access_key_id("AKIA", account=account_id)  # the owner in AWS's layout
     secret = secret or new_secret_access_key()
     record: dict[str, object] = {
         "id": key_id,
