@@ -11,6 +11,7 @@ import tempfile
 import urllib.request
 from collections.abc import Callable
 
+import pytest
 from attackkit import RawClient
 from serverproc import TesseraServer, free_port
 
@@ -21,9 +22,10 @@ def test_metrics_are_not_served_on_the_api_listener(raw: RawClient) -> None:
     assert "tessera_requests" not in reply.text
 
 
-def test_metrics_are_served_only_on_the_configured_listener(fresh_target: Callable[..., TesseraServer]) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"], ids=["loopback", "wildcard"])
+def test_metrics_are_served_only_on_the_configured_listener(fresh_target: Callable[..., TesseraServer], host: str) -> None:
     metrics_port = free_port()
-    server = fresh_target(args=["--metrics-listen", f"127.0.0.1:{metrics_port}"])
+    server = fresh_target(args=["--metrics-listen", f"{host}:{metrics_port}"])
     server.client("sts").get_caller_identity()
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30) as reply:
         assert "tessera_requests_total" in reply.read().decode()

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         access_log_enabled=not args.no_access_log,
         source_address=SourceAddress(args.trusted_proxy_header, options["trusted"]),
-        metrics_listener=metrics_socket.getsockname()[:2] if metrics_socket else None,
+        metrics_port=metrics_socket.getsockname()[1] if metrics_socket else None,
     )
     limits = HttpLimits(
         max_header_bytes=args.max_header_bytes,
@@ -197,6 +197,8 @@ def _check(args: argparse.Namespace) -> dict[str, Any]:
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"--metrics-listen must be HOST:PORT, not '{args.metrics_listen}'")
         metrics = (host.strip("[]"), int(port))
+        if int(port) == args.port:  # the app tells the two listeners apart by port
+            raise ConfigError("--metrics-listen needs a port of its own, not the API's --port")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
     return {"trusted": trusted, "metrics": metrics}

@@ -104,7 +104,7 @@ class TesseraApp:
         access_log_enabled: bool = True,
         trusted_proxy_header: str | None = None,
         source_address: SourceAddress | None = None,
-        metrics_listener: tuple[str, int] | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.runtime = runtime
         self.audit = audit
@@ -114,7 +114,7 @@ class TesseraApp:
         self.poll_interval = poll_interval
         self.access_log_enabled = access_log_enabled
         self.source_address = source_address or SourceAddress(trusted_proxy_header)
-        self.metrics_listener = metrics_listener
+        self.metrics_port = metrics_port
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tessera-op")
         self._poller: asyncio.Task[None] | None = None
 
@@ -173,7 +173,7 @@ class TesseraApp:
         if method == "GET" and path == "/healthz":
             await _respond(send, 200, b"application/json", b'{"status":"ok"}', [])
             return
-        if self.metrics_listener is not None and _listener(scope) == self.metrics_listener:
+        if self.metrics_port is not None and _local_port(scope) == self.metrics_port:
             if method == "GET" and path == "/metrics":
                 await _respond(send, 200, self.metrics.content_type.encode(), self.metrics.render(), [])
             else:
@@ -397,11 +397,14 @@ class _Disconnected(Exception):
     """The connection closed before the whole body arrived."""
 
 
-def _listener(scope: Scope) -> tuple[str, int] | None:
+def _local_port(scope: Scope) -> int | None:
+    """The port the connection arrived on. Listeners are told apart by port, never by
+    address: a connection to a wildcard listener (``0.0.0.0``, ``::``) has the concrete
+    local address it was made to, not the listener's."""
     server = scope.get("server")
     if not server or server[1] is None:
         return None
-    return str(server[0]), int(server[1])
+    return int(server[1])
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
