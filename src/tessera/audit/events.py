@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from tessera.audit.ids import new_id
@@ -60,7 +61,23 @@ def bounded(event: dict[str, Any]) -> dict[str, Any]:
         if value is not None and len(json.dumps(value, separators=(",", ":"), default=str)) > ELEMENTS_LIMIT:
             event[name] = None
             event["omitted"] = True
+    try:
+        orjson.dumps(event, default=str)
+    except orjson.JSONEncodeError:  # text that is not Unicode (a lone surrogate): the trail must still take it
+        event = _unicode_only(event)
+        event["omitted"] = True
     return event
+
+
+def _unicode_only(value: Any) -> Any:
+    """``value`` with every string made valid Unicode (each lone surrogate becomes U+FFFD)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {_unicode_only(k): _unicode_only(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unicode_only(item) for item in value]
+    return value
 
 
 def _compile(shape: Shape) -> Redactor | None:

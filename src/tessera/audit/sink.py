@@ -87,3 +87,10 @@ class AuditWriter:
                     log.exception("could not write %d audit events", len(batch))
                 else:
                     self._stop.wait(0.1 * (attempt + 1))
+        if len(batch) > 1:  # one event the store refuses must not take the others with it
+            for event in batch:
+                try:
+                    self._sink.append_audit([event])
+                    self.written += 1
+                except Exception:
+                    log.exception("could not write audit event %s", event.get("eventID"))

@@ -32,6 +32,7 @@ import datetime as dt
 import functools
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
@@ -96,7 +97,15 @@ def _decode_body(body: bytes) -> Mapping[str, Any]:
         raise errors.MalformedRequest("The request body is not valid JSON.") from exc
     if not isinstance(document, dict):
         raise errors.MalformedRequest("The request body must be a JSON object.")
+    if _SURROGATE_ESCAPE.search(body):
+        try:  # a \uD800-style escape with no partner decodes to text that is not Unicode
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise errors.MalformedRequest("The request body is not valid JSON.") from exc
     return document
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _read(shape: Shape, value: Any, path: str) -> Any:

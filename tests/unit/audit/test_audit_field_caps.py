@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from typing import Any
 
+import orjson
+
 from tessera.audit.events import ELEMENTS_LIMIT, FIELD_LIMIT, bounded, build_event
 
 WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -59,3 +61,10 @@ def test_the_stored_size_of_any_event_is_bounded() -> None:
                            service="iam", operation="CreatePolicy", read_only=False,
                            params={"PolicyName": "p", "PolicyDocument": "x" * 10**6}))
     assert len(json.dumps(record)) < 8 * 1024
+
+
+def test_text_that_is_not_unicode_is_made_storable_and_marked() -> None:
+    record = bounded(event(params={"Name": "a\ud800b"}, error_message="bad \udfff"))
+    orjson.dumps(record)  # a lone surrogate made the store's encoder fail the whole batch
+    assert record["omitted"] is True
+    assert "\ufffd" in json.dumps(record, ensure_ascii=False, default=str)

@@ -61,3 +61,23 @@ def test_a_failed_batch_is_retried_and_written_once() -> None:
         writer.submit(event)
     writer.close()
     assert sink.batches == [["e0", "e1", "e2"]]
+
+
+class PickySink(RecordingSink):
+    """A store that refuses any batch holding one particular event."""
+
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        if any(event["eventID"] == "e1" for event in events):
+            raise ValueError("this event cannot be stored")
+        super().append_audit(events)
+
+
+def test_an_event_the_store_refuses_does_not_take_its_batch_with_it() -> None:
+    sink = PickySink()
+    writer = AuditWriter(sink, batch_size=10, pause=0)
+    writer._stop.set()  # no pauses between retries in this test
+    for event in events(4):
+        writer.submit(event)
+    writer.close()
+    assert [event for batch in sink.batches for event in batch] == ["e0", "e2", "e3"]
+    assert writer.written == 3

@@ -109,11 +109,15 @@ def test_parse_unknown_target_is_unknown_operation(target: str | None) -> None:
         ("ListAccounts", b'{"MaxResults": NaN}'),
         ("ListAccounts", b"[" * 100_000),
         ("TerminateResponsibilityTransfer", b'{"Id": "rt-1234abcd", "EndTimestamp": 1e999}'),
+        ("ListAccounts", b'{"NextToken": "\\ud800"}'),
+        ("ListAccounts", b'{"NextToken": "a\\uDFFFb"}'),
+        ("ListAccounts", b'{"\\ud83d": "x"}'),
     ],
     ids=["syntax", "not-utf8", "array", "string", "number-for-string", "string-for-integer",
          "boolean-for-integer", "fraction-for-integer", "object-for-list", "string-for-structure",
          "string-for-timestamp", "4000-digit-integer", "5000-digit-integer", "beyond-int32", "infinite-integer",
-         "nan-integer", "nested-100k-deep", "infinite-timestamp"],
+         "nan-integer", "nested-100k-deep", "infinite-timestamp", "lone-high-surrogate", "lone-low-surrogate",
+         "lone-surrogate-in-a-name"],
 )
 def test_parse_malformed_body_is_serialization_exception(operation: str, body: bytes) -> None:
     with pytest.raises(errors.MalformedRequest) as raised:
@@ -254,3 +258,8 @@ def test_response_omits_none_members_instead_of_writing_null() -> None:
     body = serialize_json_response("ListAccounts", result)
 
     assert json.loads(body) == {"Accounts": [{"Id": "111122223333"}]}
+
+
+def test_a_surrogate_pair_escape_is_ordinary_text() -> None:
+    _, params = parse_json_request(f"{TARGET}.ListAccounts", b'{"NextToken": "\\ud83d\\ude00"}')
+    assert params["NextToken"] == "\U0001f600"
