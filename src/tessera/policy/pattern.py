@@ -285,17 +285,28 @@ class Segment:
 
 def _segments(elements: tuple[Element, ...]) -> tuple[Segment, ...]:
     """Split at each STAR; merge adjacent literal runs. n stars → n+1 segments.
-    Only called on variable-free (or resolved) elements."""
+    Only called on variable-free (or resolved) elements.
+
+    Adjacent runs (a resolved pattern has one per variable value) are collected and
+    joined once, so the cost is linear in the resolved length: appending each run to
+    the previous one copied the growing text every time, O(runs² × value length)."""
     segments: list[Segment] = []
     current: list[Part] = []
+    run: list[str] = []
     for element in elements:
+        if isinstance(element, str):
+            run.append(element)
+            continue
+        if run:
+            current.append("".join(run))
+            run.clear()
         if element is STAR:
             segments.append(Segment(tuple(current)))
             current = []
-        elif isinstance(element, str) and current and isinstance(current[-1], str):
-            current[-1] += element
         elif not isinstance(element, Variable):
             current.append(element)
+    if run:
+        current.append("".join(run))
     segments.append(Segment(tuple(current)))
     return tuple(segments)
 
