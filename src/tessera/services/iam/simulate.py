@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.arn import ArnError, parse_iam_arn
-from tessera.errors import InvalidInputException, NoSuchEntityException
+from tessera.errors import InvalidInputException, NoSuchEntityException, Throttling
 from tessera.policy import (
     Decision,
     DecisionResult,
@@ -57,9 +57,12 @@ SIMULATION_WORK_LIMIT = 100_000_000
 #: The most one evaluation (one action on one resource) may ask for: ~5–10 ms of CPU,
 #: the longest stretch a simulation runs without stepping aside (see PAUSE_SECONDS).
 EVALUATION_WORK_LIMIT = 10_000_000
-#: Simulations that run at once; the others wait their turn (each is bounded by
-#: SIMULATION_WORK_LIMIT). Every running simulation is a thread competing with the
-#: event loop for the interpreter lock, so many at once would slow every other request.
+#: Simulations that run at once; one more is answered ``Throttling`` at once (each is
+#: bounded by SIMULATION_WORK_LIMIT). Every running simulation is a thread competing
+#: with the event loop for the interpreter lock, so many at once would slow every other
+#: request; and one waiting for a turn would hold a thread of the operation pool, so
+#: a few of them would leave none for other operations. SDKs retry ``Throttling`` with
+#: backoff (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html).
 CONCURRENT_SIMULATIONS = 2
 _RUNNING = threading.BoundedSemaphore(CONCURRENT_SIMULATIONS)
 #: A running simulation steps aside for ``PAUSE_SECONDS`` after about this much work
@@ -402,9 +405,21 @@ def check_work(sim: Simulation, params: Mapping[str, Any]) -> None:
         sim.pace = max(1, WORK_BETWEEN_PAUSES * pairs // work)
 
 
+@contextmanager
+def _turn() -> Iterator[None]:
+    """One of the CONCURRENT_SIMULATIONS slots, or ``Throttling`` when all are taken:
+    never a wait, so no operation thread is parked behind running simulations."""
+    if not _RUNNING.acquire(blocking=False):
+        raise Throttling()
+    try:
+        yield
+    finally:
+        _RUNNING.release()
+
+
 def _run(ctx: OperationContext, sim: Simulation, params: Mapping[str, Any]) -> dict[str, Any]:
     check_input_size(params)
-    with _RUNNING:
+    with _turn():
         _add_inputs(sim, params)
         check_work(sim, params)
         context = context_from_entries(params.get("ContextEntries") or ())

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 from conftest import Call
-from tessera.errors import InvalidInputException
+from tessera.errors import InvalidInputException, Throttling
 from tessera.services.iam import simulate
 
 
@@ -57,3 +60,36 @@ def test_policy_input_over_the_size_limit_is_invalid_input(call: Call) -> None:
     assert len(document) < simulate.SIMULATION_POLICY_CHARACTERS
     with pytest.raises(InvalidInputException, match="exceed"):
         call("SimulateCustomPolicy", PolicyInputList=[document] * 3, ActionNames=["s3:GetObject"])
+
+
+def test_a_simulation_beyond_the_concurrent_ones_is_throttled_not_queued(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two simulations hold both slots (stopped inside, deterministically); a third is
+    answered Throttling at once instead of parking an operation thread until one ends.
+    Once they end, a simulation runs again."""
+    inside = threading.Semaphore(0)
+    release = threading.Event()
+    check_work = simulate.check_work
+
+    def held(sim: simulate.Simulation, params: Any) -> None:
+        inside.release()
+        assert release.wait(timeout=60)
+        check_work(sim, params)
+
+    monkeypatch.setattr(simulate, "check_work", held)
+    params = {"PolicyInputList": [policy("*")], "ActionNames": ["s3:GetObject"], "ContextEntries": entries("x")}
+    with ThreadPoolExecutor(simulate.CONCURRENT_SIMULATIONS + 1) as pool:
+        running = [pool.submit(call, "SimulateCustomPolicy", **params) for _ in range(simulate.CONCURRENT_SIMULATIONS)]
+        try:
+            for _ in running:
+                assert inside.acquire(timeout=60)
+            third = pool.submit(call, "SimulateCustomPolicy", **params)
+            # the timeout only detects a third simulation that waits for a slot
+            with pytest.raises(Throttling, match="Rate exceeded"):
+                third.result(timeout=30)
+        finally:
+            release.set()
+        for future in running:
+            assert future.result(timeout=60)["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    assert call("SimulateCustomPolicy", **params)["EvaluationResults"][0]["EvalDecision"] == "allowed"
