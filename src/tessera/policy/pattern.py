@@ -261,23 +261,31 @@ class Segment:
 
     def masks(self) -> tuple[dict[str, int], int]:
         """``masks[c]`` has bit i set when position i is ``c`` or ``?``; a character absent
-        from the segment matches only the ``?`` positions (the second value)."""
-        if self._masks is None:
-            any_mask, bit = 0, 1
-            masks: dict[str, int] = {}
-            for part in self.parts:
-                if isinstance(part, str):
-                    for char in part:
-                        masks[char] = masks.get(char, 0) | bit
-                        bit <<= 1
-                else:
-                    any_mask |= bit
+        from the segment matches only the ``?`` positions (the second value).
+
+        The masks take (distinct characters × length) bits: kept with the segment (so in
+        a cached compiled policy) only up to MASKS_KEPT_CHARACTERS distinct characters,
+        at most 16 bytes per character of the segment; beyond, they are built for each
+        search, which then costs at most twice the pass it serves (building is one step
+        per segment character, the pass at least one per segment character)."""
+        if self._masks is not None:
+            return self._masks, self._any
+        any_mask, bit = 0, 1
+        masks: dict[str, int] = {}
+        for part in self.parts:
+            if isinstance(part, str):
+                for char in part:
+                    masks[char] = masks.get(char, 0) | bit
                     bit <<= 1
-            for char in masks:
-                masks[char] |= any_mask
+            else:
+                any_mask |= bit
+                bit <<= 1
+        for char in masks:
+            masks[char] |= any_mask
+        if len(masks) <= MASKS_KEPT_CHARACTERS:
             self._any = any_mask
             self._masks = masks
-        return self._masks, self._any
+        return masks, any_mask
 
     def __repr__(self) -> str:
         return f"Segment({self.parts!r})"
@@ -325,6 +333,11 @@ def _segment_at(segment: Segment, text: str, pos: int) -> bool:
             return False
     return True
 
+
+#: A long segment keeps its Shift-And masks only up to this many distinct characters
+#: (128 × length bits: 16 bytes per segment character); a segment of 1 850 distinct
+#: characters kept 470 KB of masks in a 2 KB policy, against a cache estimate of 130 KB.
+MASKS_KEPT_CHARACTERS = 128
 
 #: Segments up to this length are searched with a regex (C, at most length steps per
 #: position: ~1 ns each); longer ones with Shift-And (Python, one step per character:

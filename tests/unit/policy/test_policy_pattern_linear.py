@@ -152,3 +152,18 @@ def test_variables_resolve_without_pairwise_concatenation() -> None:
     assert ConcatenationCounter.concatenations == 0
     assert compiled.resolve_literal({"k": value}) == "x" + "v" * 20_000 + "?" + "v" * 20_000 + "*"
     assert ConcatenationCounter.concatenations == 0
+
+
+def test_long_segments_keep_masks_only_for_few_distinct_characters() -> None:
+    """Shift-And masks take (distinct characters × length) bits; a compiled (cached)
+    pattern keeps them only when that is at most 16 bytes per character, else they are
+    rebuilt for each search. Matching is the same either way."""
+    many = "?" + "".join(chr(0x4E00 + i) for i in range(1000))
+    few = "?" + "".join(chr(0x61 + i % 20) for i in range(1000))
+    for segment, kept in ((many, False), (few, True)):
+        compiled = Pattern.compile("*" + segment + "*")
+        for _ in range(2):
+            assert compiled.matches("ab" + segment[1:] + "z")
+            assert not compiled.matches("ab" + segment[1:-1] + "z")
+        middle = compiled._segments[1]
+        assert (middle._masks is not None) is kept
