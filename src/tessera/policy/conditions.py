@@ -480,9 +480,11 @@ def _value_text(operator: str, key: str, value: object) -> str:
 
 
 def _variable_names(texts: list[str]) -> tuple[str, ...]:
-    names: list[str] = []
+    """The distinct variable names, in order (a dict: a list's ``in`` made this
+    quadratic in the number of variables)."""
+    names: dict[str, None] = {}
     for text in texts:
         for element in Pattern.compile(text, variables=True).elements:
-            if isinstance(element, Variable) and element.name not in names:
-                names.append(element.name)
+            if isinstance(element, Variable):
+                names.setdefault(element.name)
     return tuple(names)

@@ -124,3 +124,46 @@ def test_shift_and_matches_like_the_reference_glob(pattern: str, text: str) -> N
         assert Pattern.compile(pattern).matches(text) is reference(pattern, text)
     finally:
         pattern_module.SHIFT_AND_FROM = saved
+
+
+class ConcatenationCounter(str):
+    """A variable value that counts every ``+`` it takes part in."""
+
+    concatenations = 0
+
+    def __add__(self, other: str) -> str:
+        ConcatenationCounter.concatenations += 1
+        return str.__add__(self, other)
+
+    def __radd__(self, other: str) -> str:
+        ConcatenationCounter.concatenations += 1
+        return str.__add__(other, self)
+
+
+def test_variables_resolve_without_pairwise_concatenation() -> None:
+    """A pattern of N variables is resolved by one join: appending each value to the
+    text so far copied it every time, O(N² × value length) (8 000 variables of 100
+    characters took a second per match)."""
+    ConcatenationCounter.concatenations = 0
+    value = ConcatenationCounter("v" * 10)
+    compiled = Pattern.compile("x" + "${k}" * 2000 + "?" + "${k}" * 2000 + "*", variables=True)
+    assert compiled.matches("x" + "v" * 20_000 + "!" + "v" * 20_000 + "tail", {"k": value})
+    assert not compiled.matches("x" + "v" * 19_999 + "!" + "v" * 20_000, {"k": value})
+    assert ConcatenationCounter.concatenations == 0
+    assert compiled.resolve_literal({"k": value}) == "x" + "v" * 20_000 + "?" + "v" * 20_000 + "*"
+    assert ConcatenationCounter.concatenations == 0
+
+
+def test_long_segments_keep_masks_only_for_few_distinct_characters() -> None:
+    """Shift-And masks take (distinct characters × length) bits; a compiled (cached)
+    pattern keeps them only when that is at most 16 bytes per character, else they are
+    rebuilt for each search. Matching is the same either way."""
+    many = "?" + "".join(chr(0x4E00 + i) for i in range(1000))
+    few = "?" + "".join(chr(0x61 + i % 20) for i in range(1000))
+    for segment, kept in ((many, False), (few, True)):
+        compiled = Pattern.compile("*" + segment + "*")
+        for _ in range(2):
+            assert compiled.matches("ab" + segment[1:] + "z")
+            assert not compiled.matches("ab" + segment[1:-1] + "z")
+        middle = compiled._segments[1]
+        assert (middle._masks is not None) is kept

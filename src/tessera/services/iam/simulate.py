@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.arn import ArnError, parse_iam_arn
-from tessera.errors import InvalidInputException, NoSuchEntityException
+from tessera.errors import InvalidInputException, NoSuchEntityException, Throttling
 from tessera.policy import (
     Decision,
     DecisionResult,
@@ -37,6 +37,7 @@ from tessera.policy import (
     policy_size,
     policy_size_exceeds,
 )
+from tessera.policy.pattern import MASKS_KEPT_CHARACTERS, QMARK, SHIFT_AND_FROM, STAR, Variable, tokenize
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import account_of, view_record
@@ -57,9 +58,12 @@ SIMULATION_WORK_LIMIT = 100_000_000
 #: The most one evaluation (one action on one resource) may ask for: ~5–10 ms of CPU,
 #: the longest stretch a simulation runs without stepping aside (see PAUSE_SECONDS).
 EVALUATION_WORK_LIMIT = 10_000_000
-#: Simulations that run at once; the others wait their turn (each is bounded by
-#: SIMULATION_WORK_LIMIT). Every running simulation is a thread competing with the
-#: event loop for the interpreter lock, so many at once would slow every other request.
+#: Simulations that run at once; one more is answered ``Throttling`` at once (each is
+#: bounded by SIMULATION_WORK_LIMIT). Every running simulation is a thread competing
+#: with the event loop for the interpreter lock, so many at once would slow every other
+#: request; and one waiting for a turn would hold a thread of the operation pool, so
+#: a few of them would leave none for other operations. SDKs retry ``Throttling`` with
+#: backoff (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html).
 CONCURRENT_SIMULATIONS = 2
 _RUNNING = threading.BoundedSemaphore(CONCURRENT_SIMULATIONS)
 #: A running simulation steps aside for ``PAUSE_SECONDS`` after about this much work
@@ -68,7 +72,18 @@ WORK_BETWEEN_PAUSES = 5_000_000
 PAUSE_SECONDS = 0.001
 _STATEMENT_COST = 2_000  # evaluating one statement, conditions aside (~2 µs)
 _COMPARISON_COST = 1_000  # one policy value against one request value, text aside (an IP in a CIDR: ~1 µs)
-_SEGMENT_SEARCH_CAP = 384  # tessera.policy.pattern.SHIFT_AND_FROM: a long pattern costs no more per character
+_SEGMENT_SEARCH_CAP = SHIFT_AND_FROM  # a long ``?`` segment costs no more per character of text
+#: Per comparison: one ``*`` of a pattern (a segment placed, or built when the pattern
+#: has variables: measured up to ~2–3.5 µs); one ``?`` or variable (a part checked, a
+#: value looked up and substituted: up to ~0.5 µs). About twice the measured worst.
+_STAR_COST = 3_000
+_ELEMENT_COST = 1_000
+#: One ``?`` segment made searchable: a regex compiled (~40 µs, plus ~1.3 µs per
+#: character) or Shift-And masks built (~1 µs per character). Once per simulation for
+#: a pattern without variables; per comparison for one with variables (its segments
+#: exist only once the values are substituted).
+_SEARCH_BUILD_COST = 50_000
+_SEARCH_BUILD_CHARACTER_COST = 1_500
 _LIST_TYPES = {"stringList", "numericList", "booleanList", "ipList", "binaryList", "dateList"}
 
 
@@ -330,42 +345,54 @@ def check_input_size(params: Mapping[str, Any]) -> None:
 def estimated_work(
     texts: Sequence[str], params: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
 ) -> tuple[int, int]:
-    """Upper estimates of the character comparisons one (action, resource) evaluation
-    and the whole simulation will make.
+    """Upper estimates of the work, in units of about a nanosecond, that one (action,
+    resource) evaluation and the whole simulation will take.
 
-    Each evaluation reads every statement of every policy; a pattern with ``?`` costs up
-    to min(its length, 384) steps per character of each value it is compared with (the
-    action, the resource, or every value of its condition key); any other pattern about
-    one step per character; and every policy value against every request value of its
-    key costs a comparison (parsing an address, a number or a date: ~1 µs). Each
-    (action, resource) pair is evaluated up to four times (the decision, the boundary
-    and Organizations probes, the policy-type details)."""
+    Each evaluation reads every statement of every policy. A pattern costs, for each
+    value it is compared with (the action, the resource, or every value of its
+    condition key): a step per ``*``, ``?`` and variable; with a ``?``, up to
+    min(its length, 384) steps per character of the value, else about one; and every
+    policy value against every request value of its key costs a comparison (parsing an
+    address, a number or a date: ~1 µs). A pattern with variables is rebuilt for each
+    value it is compared with: each variable occurrence is charged the longest value
+    its key has in ContextEntries, so the length that counts is that of the text after
+    substitution (N occurrences of a 100-character value: N × 100 characters), and its
+    ``?`` segments are made searchable again each time. Each (action, resource) pair is
+    evaluated up to four times (the decision, the boundary and Organizations probes,
+    the policy-type details); what is built once per simulation counts once."""
     actions = list(params.get("ActionNames") or ())
     resources = list(params.get("ResourceArns") or ["*"])
     action_length = max((len(a) for a in actions), default=0)
     resource_length = max(len(r) for r in resources)
     value_chars: dict[str, int] = {}
     value_count: dict[str, int] = {}
+    longest: dict[str, int] = {}
     for entry in entries:
         name = str(entry.get("ContextKeyName") or "").lower()
         values = [str(v) for v in entry.get("ContextKeyValues") or ()]
         value_chars[name] = value_chars.get(name, 0) + sum(len(v) + 1 for v in values)
         value_count[name] = value_count.get(name, 0) + len(values)
-    longest = max(value_chars.values(), default=0)
-    per_evaluation = 0
+        longest[name] = max([longest.get(name, 0), *(len(v) for v in values)])
+    per_evaluation = once = 0
     for text in texts:
         for statement in _statements_of(text):
             per_evaluation += _STATEMENT_COST
             for member, length in (("Action", action_length), ("NotAction", action_length),
                                    ("Resource", resource_length), ("NotResource", resource_length)):
-                per_evaluation += sum(_pattern_cost(p, length, longest) for p in _texts(statement.get(member)))
+                variables = member.endswith("Resource")
+                for pattern in _texts(statement.get(member)):
+                    each, first = _pattern_cost(pattern, length + 1, 1, longest, variables)
+                    per_evaluation, once = per_evaluation + each, once + first
             condition = statement.get("Condition")
             for block in condition.values() if isinstance(condition, dict) else ():
                 for key, values in block.items() if isinstance(block, dict) else ():
-                    length = value_chars.get(str(key).lower(), 0)
-                    comparisons = _COMPARISON_COST * value_count.get(str(key).lower(), 0)
-                    per_evaluation += sum(_pattern_cost(v, length, longest) + comparisons for v in _texts(values))
-    return per_evaluation * 4, per_evaluation * len(actions) * len(resources) * 4
+                    name = str(key).lower()
+                    count = value_count.get(name, 0)
+                    for value in _texts(values):
+                        each, first = _pattern_cost(value, value_chars.get(name, 0), max(count, 1), longest, True)
+                        per_evaluation += each + _COMPARISON_COST * count
+                        once += first
+    return per_evaluation * 4 + once, per_evaluation * len(actions) * len(resources) * 4 + once
 
 
 def _statements_of(text: str) -> list[dict[str, Any]]:
@@ -382,11 +409,32 @@ def _texts(value: object) -> list[str]:
     return [] if value is None else [str(value)]
 
 
-def _pattern_cost(pattern: str, text_length: int, longest_value: int) -> int:
-    length = len(pattern) + (longest_value if "${" in pattern else 0)
-    if "?" in pattern or "${" in pattern:
-        return 8 + min(length, _SEGMENT_SEARCH_CAP) * (text_length + 1)
-    return 8 + length + text_length
+def _pattern_cost(
+    pattern: str, text_chars: int, comparisons: int, longest: Mapping[str, int], variables: bool
+) -> tuple[int, int]:
+    """(work per evaluation, work once per simulation) of matching ``pattern`` against
+    ``comparisons`` values of ``text_chars`` characters in all. ``variables``: whether
+    ``${…}`` may be substituted there (counted as if it always is: an upper bound)."""
+    elements = tokenize(pattern, variables=variables)
+    stars = sum(1 for e in elements if e is STAR)
+    qmarks = sum(1 for e in elements if e is QMARK)
+    occurrences = [e for e in elements if isinstance(e, Variable)]
+    # the substituted text: the pattern (defaults included) plus each occurrence's value
+    resolved = len(pattern) + sum(longest.get(v.key, 0) for v in occurrences)
+    steps = _STAR_COST * stars + _ELEMENT_COST * (qmarks + len(occurrences))
+    if qmarks:
+        search = min(resolved, _SEGMENT_SEARCH_CAP) * (text_chars + 1)
+    else:
+        search = resolved * comparisons + text_chars
+    each = comparisons * (8 + steps) + search
+    if not qmarks:
+        return each, 0
+    build = _SEARCH_BUILD_COST * min(qmarks, stars + 1) + _SEARCH_BUILD_CHARACTER_COST * resolved
+    if occurrences:
+        return each + comparisons * (resolved + build), 0
+    if resolved >= SHIFT_AND_FROM and len(set(pattern)) > MASKS_KEPT_CHARACTERS:
+        return each + comparisons * build, 0  # masks too large to keep: built per search
+    return each, build
 
 
 def check_work(sim: Simulation, params: Mapping[str, Any]) -> None:
@@ -402,9 +450,21 @@ def check_work(sim: Simulation, params: Mapping[str, Any]) -> None:
         sim.pace = max(1, WORK_BETWEEN_PAUSES * pairs // work)
 
 
+@contextmanager
+def _turn() -> Iterator[None]:
+    """One of the CONCURRENT_SIMULATIONS slots, or ``Throttling`` when all are taken:
+    never a wait, so no operation thread is parked behind running simulations."""
+    if not _RUNNING.acquire(blocking=False):
+        raise Throttling()
+    try:
+        yield
+    finally:
+        _RUNNING.release()
+
+
 def _run(ctx: OperationContext, sim: Simulation, params: Mapping[str, Any]) -> dict[str, Any]:
     check_input_size(params)
-    with _RUNNING:
+    with _turn():
         _add_inputs(sim, params)
         check_work(sim, params)
         context = context_from_entries(params.get("ContextEntries") or ())
