@@ -211,3 +211,15 @@ def test_flooding_the_limiter_with_fresh_keys_forgets_no_failure() -> None:
     with pytest.raises(Locked):
         with limiter.attempt(["principal:AIDAOTHER", device], start + dt.timedelta(seconds=2)):
             pass
+
+
+def test_retrying_a_used_code_does_not_lock_its_user_out(target: TesseraServer) -> None:
+    """A script that sends one code several times (parallel calls, retries) gets it
+    accepted once and refused afterwards, and can go on with the next code."""
+    creds, serial, totp = _user_with_device(target, "retrier")
+    sts = target.client("sts", creds)
+    now = int(time.time())
+    sts.get_session_token(SerialNumber=serial, TokenCode=totp.at(now))
+    for _ in range(MFA_MAX_FAILURES + 1):
+        assert _error(lambda: sts.get_session_token(SerialNumber=serial, TokenCode=totp.at(now)))[0] == "AccessDenied"
+    sts.get_session_token(SerialNumber=serial, TokenCode=totp.at(now + 30))

@@ -133,3 +133,20 @@ def test_a_stale_name_in_the_credentials_does_not_make_anothers_device_ones_own(
         with pytest.raises(AccessDenied):
             session_token(world, stale, serial, wrong(totp, world))
     session_token(world, alice, serial, totp.at(world.clock.now()))
+
+
+def test_a_replayed_code_is_refused_but_not_counted_as_a_guess(world: World) -> None:
+    """Concurrent or retried calls of the user with one code are no guesses: the code
+    works once, its replays are refused, and the user is not locked out by them."""
+    alice = world.add_user("alice")
+    serial, totp = add_device(world, alice, "alice-phone")
+    code = totp.at(world.clock.now())
+    session_token(world, alice, serial, code)
+    for _ in range(2 * MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, serial, code)
+    for _ in range(MFA_MAX_FAILURES - 1):  # wrong codes still count
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, serial, wrong(totp, world))
+    world.clock.advance(30)
+    session_token(world, alice, serial, totp.at(world.clock.now()))

@@ -137,25 +137,45 @@ def _checked_counter(
     return counter
 
 
+#: What checking a TokenCode found: a fresh code (now used up), a code of the device
+#: that was already used (a concurrent request with the same code won the race, or a
+#: retry), or a wrong code.
+ACCEPTED, REPLAYED, WRONG = "accepted", "replayed", "wrong"
+
+
 def verify_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, now: dt.datetime) -> bool:
     """True when ``code`` is a fresh TOTP of the enabled device ``serial``; the accepted
-    counter is stored so the same code cannot be used again (STS calls this)."""
+    counter is stored so the same code cannot be used again."""
+    return check_mfa_code(runtime, account_id, serial, code, now) == ACCEPTED
+
+
+def check_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, now: dt.datetime) -> str:
+    """``ACCEPTED`` when ``code`` is a fresh TOTP of the enabled device ``serial`` (its
+    counter is then stored, so it cannot be used again); ``REPLAYED`` when it is a code
+    of the device near now that was already used; ``WRONG`` otherwise (STS calls this).
+
+    A replayed code is refused like a wrong one, but is no guess: it is what a user's own
+    concurrent calls with one code, or a retried call, send. So STS does not count it as
+    a failure, and a script racing one code from a few threads does not lock its user
+    out. An attacker gains nothing from it: a used code never works again, and only the
+    three codes around now can be replayed."""
     state = runtime.view.account(account_id)
     device = state.mfa_devices.get(serial) if state is not None else None
     if device is None or not device.get("user") or not device.get("enabled_at"):
-        return False
-    if matching_counter(_seed(runtime, device), code, now, after=int(device.get("last_counter", -1))) is None:
-        return False
+        return WRONG
+    seed = _seed(runtime, device)
+    if matching_counter(seed, code, now, after=int(device.get("last_counter", -1))) is None:
+        return REPLAYED if matching_counter(seed, code, now, after=-1) is not None else WRONG
     with runtime.store.write(account_id) as tx:
         rec = tx.get(account_id, R.MFA_DEVICE, serial)
         if rec is None or not rec.data.get("user"):
-            return False
+            return WRONG
         counter = matching_counter(_seed(runtime, rec.data), code, now, after=int(rec.data.get("last_counter", -1)))
         if counter is None:  # a concurrent request used this code first
-            return False
+            return REPLAYED
         tx.update(account_id, R.MFA_DEVICE, serial, {**rec.data, "last_counter": counter})
     runtime.view.refresh([account_id])
-    return True
+    return ACCEPTED
 
 
 # -- devices --------------------------------------------------------------------------

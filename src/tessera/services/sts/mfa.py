@@ -16,7 +16,7 @@ from typing import Any
 
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
-from tessera.services.iam.mfa import verify_mfa_code
+from tessera.services.iam.mfa import ACCEPTED, WRONG, check_mfa_code
 from tessera.services.runtime import Runtime
 from tessera.services.state import name_key
 from tessera.services.throttle import device_key, mfa_attempt, principal_id, principal_key
@@ -42,7 +42,8 @@ def authenticate_mfa(runtime: Runtime, caller: Caller, serial: str, code: str, n
     GetSessionToken credentials) can authenticate with MFA.
 
     Raise ``Throttling`` instead, whatever the code, while the caller or the device is
-    locked out; every failure counts towards that."""
+    locked out; every wrong code or unknown device counts towards that, a code of the
+    device that was already used (a concurrent call with the same code won) does not."""
     owned = caller.kind == "user" and _device_of(runtime, caller, serial)
     keys = [principal_key(caller)]
     if owned:
@@ -51,8 +52,10 @@ def authenticate_mfa(runtime: Runtime, caller: Caller, serial: str, code: str, n
         if not owned:
             attempt.fail()
             raise AccessDenied(UNKNOWN_DEVICE)
-        if not verify_mfa_code(runtime, caller.account, serial, code, now):
-            attempt.fail()
+        outcome = check_mfa_code(runtime, caller.account, serial, code, now)
+        if outcome != ACCEPTED:
+            if outcome == WRONG:  # a replayed code is refused alike but is no guess
+                attempt.fail()
             raise AccessDenied(WRONG_CODE)
 
 
