@@ -9,6 +9,7 @@ lock-out ends; the failures are in the audit trail with the serial, never the co
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 from serverproc import Credentials, TesseraServer
 
-from tessera.services.throttle import MFA_MAX_FAILURES
+from tessera.services.throttle import MFA_MAX_FAILURES, FailureLimiter, Limits, Locked
 
 
 def _error(call: Callable[[], Any]) -> tuple[str, int, str]:
@@ -90,7 +91,8 @@ def test_spreading_guesses_over_access_keys_and_operations_does_not_help(target:
 
 
 def test_guessing_enable_codes_is_locked_out(target: TesseraServer) -> None:
-    """The caller (an administrator with a stolen key, here) and the device are both limited."""
+    """The caller (an administrator with a stolen key, here) is limited; the device, not
+    yet anyone's, is not (see the enrolment test below)."""
     admin = target.make_user("enroll-admin", {
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}],
     })
@@ -144,3 +146,80 @@ def test_failed_and_throttled_attempts_are_audited_with_the_serial_never_the_cod
         assert record["userIdentity"]["userName"] == "audited"
     for guess in set(guesses):
         assert f'"{guess}"' not in out.stdout
+
+
+SELF_MANAGE_MFA = {"Version": "2012-10-17", "Statement": [
+    # AWS's example policy for users who manage their own MFA device
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_iam_mfa-selfmanage.html)
+    {"Effect": "Allow", "Action": "iam:CreateVirtualMFADevice", "Resource": "arn:aws:iam::*:mfa/*"},
+    {"Effect": "Allow", "Action": ["iam:EnableMFADevice", "iam:ResyncMFADevice", "iam:ListMFADevices"],
+     "Resource": "arn:aws:iam::*:user/${aws:username}"},
+    {"Effect": "Allow", "Action": ["iam:UpdateUser"], "Resource": "*"},
+    {"Effect": "Allow", "Action": ["sts:GetSessionToken"], "Resource": "*"},
+]}
+
+
+def test_another_user_cannot_lock_a_victim_out_of_enrolling_a_device(target: TesseraServer) -> None:
+    """mallory, allowed to manage only her own MFA, sends wrong pairs for the victim's
+    new (not yet enabled) device: she locks herself out, the victim still enrols."""
+    victim = target.make_user("enrol-victim", SELF_MANAGE_MFA)
+    mallory = target.make_user("enrol-mallory", SELF_MANAGE_MFA)
+    viam, miam = target.client("iam", victim), target.client("iam", mallory)
+    device = viam.create_virtual_mfa_device(VirtualMFADeviceName="enrol-victim")["VirtualMFADevice"]
+    serial, totp = device["SerialNumber"], pyotp.TOTP(device["Base32StringSeed"].decode())
+    for n in range(MFA_MAX_FAILURES):
+        assert _error(lambda: miam.enable_mfa_device(
+            UserName="enrol-mallory", SerialNumber=serial, AuthenticationCode1=f"{n:06d}", AuthenticationCode2=f"{n + 1:06d}"
+        ))[0] == "InvalidAuthenticationCode"
+    assert _error(lambda: miam.enable_mfa_device(
+        UserName="enrol-mallory", SerialNumber=serial, AuthenticationCode1="000000", AuthenticationCode2="000001"
+    ))[:2] == ("Throttling", 400)
+    now = int(time.time())
+    viam.enable_mfa_device(UserName="enrol-victim", SerialNumber=serial,
+                           AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now))
+    assert [d["SerialNumber"] for d in viam.list_mfa_devices(UserName="enrol-victim")["MFADevices"]] == [serial]
+
+
+def test_renaming_oneself_does_not_reset_the_mfa_budget(target: TesseraServer) -> None:
+    creds = target.make_user("renamer", SELF_MANAGE_MFA)
+    sts, iam = target.client("sts", creds), target.client("iam", creds)
+    bogus = f"arn:aws:iam::{target.account_id}:mfa/nothing"
+    for _ in range(MFA_MAX_FAILURES):
+        assert _error(lambda: sts.get_session_token(SerialNumber=bogus, TokenCode="123456"))[0] == "AccessDenied"
+    iam.update_user(UserName="renamer", NewUserName="renamer-2", NewPath="/elsewhere/")
+    assert _error(lambda: sts.get_session_token(SerialNumber=bogus, TokenCode="123456"))[:2] == ("Throttling", 400)
+
+
+def test_flooding_the_limiter_with_fresh_keys_forgets_no_failure() -> None:
+    """The eviction attack, in process on a small table (the server's holds 32 768
+    entries): a device holding failures is not pushed out by many fresh keys that each
+    fail once — say one principal key per rename — so its next failures still lock it."""
+    limits = Limits(max_entries=16)
+    limiter = FailureLimiter(limits)
+    start = dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc)
+    device = "mfa-device:arn:aws:iam::111122223333:mfa/victim"
+
+    def fail(keys: list[str], at: dt.datetime) -> None:
+        with limiter.attempt(keys, at) as attempt:
+            attempt.fail()
+
+    for _ in range(limits.max_failures - 1):
+        fail(["principal:AIDAATTACKER", device], start)
+    for i in range(1000):
+        fail([f"principal:AIDAFILLER{i}"], start + dt.timedelta(seconds=1))
+    fail(["principal:AIDAACCOMPLICE", device], start + dt.timedelta(seconds=2))
+    with pytest.raises(Locked):
+        with limiter.attempt(["principal:AIDAOTHER", device], start + dt.timedelta(seconds=2)):
+            pass
+
+
+def test_retrying_a_used_code_does_not_lock_its_user_out(target: TesseraServer) -> None:
+    """A script that sends one code several times (parallel calls, retries) gets it
+    accepted once and refused afterwards, and can go on with the next code."""
+    creds, serial, totp = _user_with_device(target, "retrier")
+    sts = target.client("sts", creds)
+    now = int(time.time())
+    sts.get_session_token(SerialNumber=serial, TokenCode=totp.at(now))
+    for _ in range(MFA_MAX_FAILURES + 1):
+        assert _error(lambda: sts.get_session_token(SerialNumber=serial, TokenCode=totp.at(now)))[0] == "AccessDenied"
+    sts.get_session_token(SerialNumber=serial, TokenCode=totp.at(now + 30))

@@ -1,13 +1,22 @@
 """Online-guessing limits: a bounded, clock-injected failure limiter.
 
 A secret that a client can try online (an MFA code, later a console password) is
-guarded by a ``FailureLimiter`` keyed by every party the attempt concerns — the MFA
-device and the calling principal — so neither spreading guesses over callers nor over
-devices escapes it. The rules, per key:
+guarded by a ``FailureLimiter`` keyed by the parties the attempt concerns: always the
+calling principal, by its unique id (``principal_key``: a user's or role's id, never a
+name or ARN, so renaming oneself or changing one's path buys nothing; every session of
+a role counts against the role), and the MFA device (``device_key``) only when the
+device is bound to a user and that user is the caller. A failure that concerns another
+user's device — or a device nobody has enabled yet (EnableMFADevice, which policies
+commonly allow on one's own user only) — counts against the caller alone, so no
+principal can lock another out of its device or its enrolment. The rules, per key:
 
-* an attempt first *reserves* a slot; a key with ``max_failures`` failures (counting
-  attempts still in flight) inside the sliding ``window`` is refused, so concurrent
-  requests cannot overshoot the limit;
+* an attempt first *reserves* a slot; a key whose failures inside the sliding
+  ``window`` plus its attempts still in flight reach ``max_failures`` is refused, so a
+  burst of concurrent guesses cannot overshoot the limit. The trade-off: a caller with
+  more than ``max_failures`` (less its recent failures) MFA calls in flight at once gets
+  ``Throttling`` for the extra ones — a refusal only, nothing is counted, no lock-out
+  starts, the reservations of successes are given back as they finish, and SDKs retry
+  ``Throttling`` with back-off. Only failures are ever recorded;
 * the ``max_failures``-th failure inside the window locks the key for ``lockout``,
   doubled for each further lock-out in a row (``strikes``) up to ``max_lockout``;
   strikes are forgotten once the key has been quiet for ``max_lockout``;
@@ -21,15 +30,19 @@ AWS throttles failed MFA attempts without documenting numbers; refusals use the
 ``Throttling`` error AWS's Query APIs return for throttled calls (HTTP 400, "Rate
 exceeded"; https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html).
 
-Memory is bounded: a key's entry disappears once it holds no failure inside the
-window, no lock-out and no remembered strike, and the table holds at most
-``max_entries`` keys that are not locked out. When it is full, the entry that failed
-least recently and is not locked goes (idle entries sort first); a locked entry is
-never evicted (the table grows past the cap rather than forget one, and the number of
-locked keys is bounded by the principals and devices in the store). Filling the table to push out one's own
-entry therefore needs ``max_entries`` distinct keys — devices and principals, which
-exist in the store, are bounded by IAM quotas and cost an authenticated call each — and
-cannot lift a lock-out at all. An entry costs about 440 bytes (a full table: ~14 MiB).
+Memory: a key's entry disappears once it is *idle* — no failure inside the window, no
+lock-out, no remembered strike, nothing in flight. Only idle entries are ever evicted,
+so no number of other keys makes the limiter forget a failure. Past ``max_entries``
+entries each new key looks at up to ``EVICTION_SCAN`` of the least recently failed
+ones and drops the idle ones among them; when none is idle the table grows instead.
+It stays bounded because a key exists only after a *failure by an authenticated
+caller*: an unsigned or badly signed request never reaches the limiter, a principal
+key is the unique id of the user, role or account that signed, and a device key names
+a device bound to that very user. So the non-idle entries are at most the principals
+of the store (bounded by IAM quotas) plus principals deleted within the last
+``2 × max_lockout + window`` (minting a fresh one takes CreateUser or CreateRole and
+credentials, each an authorized call), plus their devices. An entry costs about
+440 bytes: 32 768 of them are ~14 MiB.
 
 State is per process (per node). With N nodes behind a balancer an attacker gets at
 most N times the budget, still a fixed number of guesses per window; codes are also
@@ -48,6 +61,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
 
+from tessera.auth.caller import Caller
 from tessera.errors import Throttling
 
 MFA_MAX_FAILURES = 5
@@ -178,21 +192,21 @@ class FailureLimiter:
                 del self._entries[key]
 
     def _make_room(self, at: float) -> None:
-        """Keep the table under ``max_entries`` by evicting, least recently failed first,
-        an entry that is neither locked nor in flight (idle ones included). At most
-        ``EVICTION_SCAN`` entries are looked at, locked ones moving to the back; if none
-        of them can go, the table grows by one instead — locked keys are real principals
-        and devices, so their number is bounded by what the store holds."""
+        """Keep the table near ``max_entries`` by dropping *idle* entries only — no
+        failure inside the window, no lock-out, no remembered strike, nothing in flight
+        — so forgetting an entry never gives anyone back a guess. At most
+        ``EVICTION_SCAN`` entries are looked at per new key, least recently failed first
+        (the ones still holding something move to the back); if none of them is idle the
+        table grows by one instead (see the module docstring for why that is bounded)."""
         entries = self._entries
-        while len(entries) >= self.limits.max_entries:
-            for _ in range(min(EVICTION_SCAN, len(entries))):
-                key, entry = next(iter(entries.items()))
-                if at >= entry.locked_until and not entry.in_flight:
-                    del entries[key]
-                    break
-                entries.move_to_end(key)
-            else:
+        for _ in range(min(EVICTION_SCAN, len(entries))):
+            if len(entries) < self.limits.max_entries:
                 return
+            key, entry = next(iter(entries.items()))
+            if self._idle(entry, at):
+                del entries[key]
+            else:
+                entries.move_to_end(key)
 
 
 def mfa_limiter(extras: dict[str, object]) -> FailureLimiter:
@@ -218,8 +232,29 @@ def mfa_attempt(extras: dict[str, object], keys: Sequence[str], now: dt.datetime
 
 
 def device_key(serial: str) -> str:
+    """The key of an MFA device. Use it only for a device bound to a user and only when
+    that user is the caller: failures on a device that is not yet (or not the caller's)
+    must not let one principal lock another out of it."""
     return f"mfa-device:{serial}"
 
 
-def principal_key(arn: str) -> str:
-    return f"principal:{arn}"
+def principal_key(caller: Caller) -> str:
+    """The limiter key of the calling principal (see ``principal_id``)."""
+    return f"principal:{principal_id(caller)}"
+
+
+def principal_id(caller: Caller) -> str:
+    """The unique id failures of ``caller`` count against: never a name or ARN, so renaming
+    a user or changing its path (UpdateUser) does not buy a fresh budget. A role session
+    counts against its role (the session name is the caller's choice); a federated user
+    and GetSessionToken credentials against the user (or root) that minted them; root
+    against its account. Unique ids are AWS's
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids)."""
+    session = caller.session
+    if caller.kind == "assumed-role" and session is not None:
+        return session.role_id or caller.user_id.split(":", 1)[0]
+    if caller.kind == "root":
+        return caller.account
+    if session is not None and session.source_user_id:
+        return session.source_user_id
+    return caller.user_id

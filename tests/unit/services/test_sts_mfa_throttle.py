@@ -3,6 +3,7 @@ caller and per device, a lock-out refuses right codes too, and codes stay single
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pyotp
@@ -106,3 +107,46 @@ def test_a_used_code_stays_refused(world: World) -> None:
     session_token(world, alice, serial, code)
     with pytest.raises(AccessDenied):
         session_token(world, alice, serial, code)
+
+
+def test_renaming_the_caller_does_not_reset_its_budget(world: World) -> None:
+    """The caller counts under its unique id: a user allowed to UpdateUser itself gains
+    nothing by renaming itself or changing its path."""
+    alice = world.add_user("alice")
+    bogus = f"arn:aws:iam::{A}:mfa/nothing"
+    for _ in range(MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, bogus, "123456")
+    renamed = dataclasses.replace(alice, arn=f"arn:aws:iam::{A}:user/moved/alicia", name="alicia")
+    with pytest.raises(Throttling):
+        session_token(world, renamed, bogus, "123456")
+
+
+def test_a_stale_name_in_the_credentials_does_not_make_anothers_device_ones_own(world: World) -> None:
+    """Ownership of the device is decided by the caller's unique id: credentials that
+    still carry a name now held by another user count against the caller only."""
+    alice = world.add_user("alice")
+    impostor = world.add_user("mallory")
+    serial, totp = add_device(world, alice, "alice-phone")
+    stale = dataclasses.replace(impostor, arn=alice.arn, name="alice")
+    for _ in range(MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            session_token(world, stale, serial, wrong(totp, world))
+    session_token(world, alice, serial, totp.at(world.clock.now()))
+
+
+def test_a_replayed_code_is_refused_but_not_counted_as_a_guess(world: World) -> None:
+    """Concurrent or retried calls of the user with one code are no guesses: the code
+    works once, its replays are refused, and the user is not locked out by them."""
+    alice = world.add_user("alice")
+    serial, totp = add_device(world, alice, "alice-phone")
+    code = totp.at(world.clock.now())
+    session_token(world, alice, serial, code)
+    for _ in range(2 * MFA_MAX_FAILURES):
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, serial, code)
+    for _ in range(MFA_MAX_FAILURES - 1):  # wrong codes still count
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, serial, wrong(totp, world))
+    world.clock.advance(30)
+    session_token(world, alice, serial, totp.at(world.clock.now()))

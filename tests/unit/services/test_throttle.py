@@ -7,9 +7,10 @@ import datetime as dt
 
 import pytest
 
+from tessera.auth.caller import Caller, SessionClaims, SessionKind
 from tessera.clock import FixedClock
 from tessera.errors import Throttling
-from tessera.services.throttle import FailureLimiter, Limits, Locked, mfa_attempt, mfa_limiter
+from tessera.services.throttle import EVICTION_SCAN, FailureLimiter, Limits, Locked, mfa_attempt, mfa_limiter, principal_key
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 LIMITS = Limits(max_failures=3, window=60, lockout=100, max_lockout=350, max_entries=8)
@@ -128,24 +129,58 @@ def test_an_error_in_the_body_releases_without_counting(limiter: FailureLimiter,
     assert len(limiter) == 0
 
 
-def test_memory_is_bounded_and_eviction_never_lifts_a_lockout(limiter: FailureLimiter, clock: FixedClock) -> None:
+def test_eviction_never_lifts_a_lockout(limiter: FailureLimiter, clock: FixedClock) -> None:
     for _ in range(3):
         fail(limiter, clock, "victim-of-lockout")
-    fail(limiter, clock, "attacker")
-    fail(limiter, clock, "attacker")
     for i in range(1000):  # fill the table with fresh keys to push entries out
         fail(limiter, clock, f"filler-{i}")
-        assert len(limiter) <= LIMITS.max_entries
     assert limiter.locked("victim-of-lockout", clock.now())
 
 
-def test_eviction_takes_the_least_recently_failed_first(limiter: FailureLimiter, clock: FixedClock) -> None:
+def test_eviction_never_forgets_a_failure_inside_the_window(limiter: FailureLimiter, clock: FixedClock) -> None:
+    fail(limiter, clock, "attacker", "device")
+    fail(limiter, clock, "attacker", "device")
+    clock.advance(1)
+    for i in range(1000):  # many fresh keys, each failing once, do not push "device" out
+        fail(limiter, clock, f"filler-{i}")
+    fail(limiter, clock, "accomplice", "device")  # its third failure: locked
+    assert limiter.locked("device", clock.now())
+
+
+def test_eviction_never_forgets_a_remembered_strike(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for _ in range(3):
+        fail(limiter, clock, "device")
+    clock.advance(LIMITS.lockout)  # the lock-out is over; the strike is remembered
+    for i in range(1000):
+        fail(limiter, clock, f"filler-{i}")
+    for _ in range(3):
+        fail(limiter, clock, "device")
+    clock.advance(LIMITS.lockout)  # the second lock-out lasts twice as long
+    assert limiter.locked("device", clock.now())
+
+
+def test_idle_entries_make_room_so_the_table_shrinks_back(limiter: FailureLimiter, clock: FixedClock) -> None:
+    for i in range(100):
+        fail(limiter, clock, f"old-{i}")
+    assert len(limiter) == 100  # nothing idle to evict: the table grows rather than forget
+    clock.advance(LIMITS.window)
+    for i in range(100):  # the old failures slid out of the window: new keys drop idle ones
+        fail(limiter, clock, f"new-{i}")
+    assert len(limiter) == 100  # every "old-" entry went, every "new-" one (not idle) stays
+    clock.advance(LIMITS.window)
+    fail(limiter, clock, "last")  # one new key looks at EVICTION_SCAN entries at most
+    assert len(limiter) == 100 + 1 - EVICTION_SCAN
+
+
+def test_eviction_takes_idle_entries_first(limiter: FailureLimiter, clock: FixedClock) -> None:
     fail(limiter, clock, "old")
+    clock.advance(LIMITS.window)  # "old" holds nothing any more
     for i in range(LIMITS.max_entries - 2):
         fail(limiter, clock, f"k{i}")
     fail(limiter, clock, "attacker")
     fail(limiter, clock, "attacker")
-    fail(limiter, clock, "newcomer")  # the table is full: "old" goes, "attacker" stays
+    fail(limiter, clock, "newcomer")  # the table is full: idle "old" goes, "attacker" stays
+    assert len(limiter) == LIMITS.max_entries
     fail(limiter, clock, "attacker")
     assert limiter.locked("attacker", clock.now())
 
@@ -168,3 +203,55 @@ def test_mfa_attempt_answers_throttling_and_the_limiter_lives_in_runtime_extras(
         with mfa_attempt(extras, ["k"], clock.now()):
             pass
     assert (refused.value.code, refused.value.status, refused.value.message) == ("Throttling", 400, "Rate exceeded")
+
+
+def _session(kind: SessionKind, **claims: str) -> SessionClaims:
+    return SessionClaims(kind, "ASIAEXAMPLE", "secret", "111122223333", T0, T0 + dt.timedelta(hours=1), **claims)
+
+
+def test_principals_are_keyed_by_unique_id_never_by_name_or_path() -> None:
+    user = Caller("user", "111122223333", "arn:aws:iam::111122223333:user/alice", "AIDAALICE", "alice", "AKIA1")
+    renamed = Caller("user", "111122223333", "arn:aws:iam::111122223333:user/ops/alicia", "AIDAALICE", "alicia", "AKIA2")
+    assert principal_key(user) == principal_key(renamed) == "principal:AIDAALICE"
+    # GetSessionToken credentials and federated users count against the user that minted them
+    token = Caller("user", "111122223333", user.arn, "AIDAALICE", "alice", "ASIA1",
+                   _session("session-token", source_arn=user.arn, source_user_id="AIDAALICE"))
+    federated = Caller("federated-user", "111122223333", "arn:aws:sts::111122223333:federated-user/anyname",
+                       "111122223333:anyname", "anyname", "ASIA2", _session("federation-token", source_user_id="AIDAALICE"))
+    assert principal_key(token) == principal_key(federated) == principal_key(user)
+    # every session of a role counts against the role, whatever its name, path or session name
+    sessions = [
+        Caller("assumed-role", "111122223333", f"arn:aws:sts::111122223333:assumed-role/{role}/{name}",
+               f"AROAROLE:{name}", role, "ASIA3", _session("assumed-role", role_id="AROAROLE", role_name=role))
+        for role, name in (("deploy", "s1"), ("deploy-renamed", "s2"))
+    ]
+    assert {principal_key(s) for s in sessions} == {"principal:AROAROLE"}
+    root = Caller("root", "111122223333", "arn:aws:iam::111122223333:root", "111122223333", "", "AKIAROOT")
+    assert principal_key(root) == "principal:111122223333"
+
+
+def test_concurrent_successes_are_refused_beyond_the_budget_but_never_lock(limiter: FailureLimiter, clock: FixedClock) -> None:
+    """Each attempt in flight holds one of the key's tries until it ends, so a burst
+    cannot overshoot the limit; a burst larger than the budget is refused (Throttling,
+    which SDKs retry), but successes then give their tries back and nothing is counted."""
+    with limiter.attempt(["k"], clock.now()), limiter.attempt(["k"], clock.now()), limiter.attempt(["k"], clock.now()):
+        with pytest.raises(Locked):
+            with limiter.attempt(["k"], clock.now()):
+                pass
+    assert not limiter.locked("k", clock.now()) and len(limiter) == 0
+    for _ in range(10):
+        succeed(limiter, clock, "k")
+    fail(limiter, clock, "k")
+    fail(limiter, clock, "k")
+    assert not limiter.locked("k", clock.now())
+
+
+def test_a_burst_of_wrong_guesses_cannot_overshoot_the_limit(limiter: FailureLimiter, clock: FixedClock) -> None:
+    fail(limiter, clock, "k")
+    with limiter.attempt(["k"], clock.now()) as first, limiter.attempt(["k"], clock.now()) as second:
+        with pytest.raises(Locked):  # two failures possible in flight + one recorded: no fourth try
+            with limiter.attempt(["k"], clock.now()):
+                pass
+        first.fail()
+        second.fail()
+    assert limiter.locked("k", clock.now())

@@ -32,7 +32,6 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.authz import principal_arn_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
@@ -54,7 +53,7 @@ from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import request_tag_context, validate_request_tags
 from tessera.services.runtime import Runtime
 from tessera.services.state import name_key
-from tessera.services.throttle import device_key, mfa_attempt, principal_key
+from tessera.services.throttle import device_key, mfa_attempt, principal_id, principal_key
 from tessera.store.base import Transaction
 
 STEP_SECONDS = 30
@@ -115,12 +114,21 @@ def _seed(runtime: Runtime, rec: Mapping[str, Any]) -> str:
 
 
 def _checked_counter(
-    ctx: OperationContext, serial: str, device: Mapping[str, Any], code1: str, code2: str, *, after: int = -1
+    ctx: OperationContext, serial: str, device: Mapping[str, Any], code1: str, code2: str,
+    *, owner: Mapping[str, Any] | None = None, after: int = -1,
 ) -> int:
     """The counter of ``code2`` when ``code1``/``code2`` are consecutive fresh codes of
-    ``device`` (EnableMFADevice, ResyncMFADevice); failures are limited per caller and
-    per device like STS's MFA checks, and a lock-out refuses before the codes are read."""
-    keys = (principal_key(principal_arn_key(ctx.caller)), device_key(serial))
+    ``device`` (EnableMFADevice, ResyncMFADevice); a lock-out refuses before the codes
+    are read. Failures count against the caller and, when the device is bound to
+    ``owner`` (the user record) and the caller is that very user, against the device
+    too — as in STS. A device not yet bound to anyone (EnableMFADevice) or bound to
+    someone else counts against the caller only: EnableMFADevice is commonly allowed
+    on one's own user only (``${aws:username}``,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_iam_mfa-selfmanage.html),
+    so a device key there would let anyone lock a colleague out of enrolling."""
+    keys = [principal_key(ctx.caller)]
+    if owner is not None and ctx.caller.kind == "user" and principal_id(ctx.caller) == owner.get("id"):
+        keys.append(device_key(serial))
     with mfa_attempt(ctx.runtime.extras, keys, ctx.now) as attempt:
         counter = consecutive_counter(_seed(ctx.runtime, device), code1, code2, ctx.now)
         if counter is None or counter <= after:
@@ -129,25 +137,45 @@ def _checked_counter(
     return counter
 
 
+#: What checking a TokenCode found: a fresh code (now used up), a code of the device
+#: that was already used (a concurrent request with the same code won the race, or a
+#: retry), or a wrong code.
+ACCEPTED, REPLAYED, WRONG = "accepted", "replayed", "wrong"
+
+
 def verify_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, now: dt.datetime) -> bool:
     """True when ``code`` is a fresh TOTP of the enabled device ``serial``; the accepted
-    counter is stored so the same code cannot be used again (STS calls this)."""
+    counter is stored so the same code cannot be used again."""
+    return check_mfa_code(runtime, account_id, serial, code, now) == ACCEPTED
+
+
+def check_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, now: dt.datetime) -> str:
+    """``ACCEPTED`` when ``code`` is a fresh TOTP of the enabled device ``serial`` (its
+    counter is then stored, so it cannot be used again); ``REPLAYED`` when it is a code
+    of the device near now that was already used; ``WRONG`` otherwise (STS calls this).
+
+    A replayed code is refused like a wrong one, but is no guess: it is what a user's own
+    concurrent calls with one code, or a retried call, send. So STS does not count it as
+    a failure, and a script racing one code from a few threads does not lock its user
+    out. An attacker gains nothing from it: a used code never works again, and only the
+    three codes around now can be replayed."""
     state = runtime.view.account(account_id)
     device = state.mfa_devices.get(serial) if state is not None else None
     if device is None or not device.get("user") or not device.get("enabled_at"):
-        return False
-    if matching_counter(_seed(runtime, device), code, now, after=int(device.get("last_counter", -1))) is None:
-        return False
+        return WRONG
+    seed = _seed(runtime, device)
+    if matching_counter(seed, code, now, after=int(device.get("last_counter", -1))) is None:
+        return REPLAYED if matching_counter(seed, code, now, after=-1) is not None else WRONG
     with runtime.store.write(account_id) as tx:
         rec = tx.get(account_id, R.MFA_DEVICE, serial)
         if rec is None or not rec.data.get("user"):
-            return False
+            return WRONG
         counter = matching_counter(_seed(runtime, rec.data), code, now, after=int(rec.data.get("last_counter", -1)))
         if counter is None:  # a concurrent request used this code first
-            return False
+            return REPLAYED
         tx.update(account_id, R.MFA_DEVICE, serial, {**rec.data, "last_counter": counter})
     runtime.view.refresh([account_id])
-    return True
+    return ACCEPTED
 
 
 # -- devices --------------------------------------------------------------------------
@@ -245,11 +273,11 @@ def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     authorize_target(ctx, "iam:ResyncMFADevice", target)
     name = target.name
     with ctx.write(account) as tx:
-        require_target(tx, account, target)
+        user = require_target(tx, account, target)
         device = _owned_device(tx, account, name, serial)
         counter = _checked_counter(
             ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"],
-            after=int(device.get("last_counter", -1)),
+            owner=user, after=int(device.get("last_counter", -1)),
         )
         device["last_counter"] = counter
         tx.update(account, R.MFA_DEVICE, serial, device)

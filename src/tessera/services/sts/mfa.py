@@ -16,10 +16,10 @@ from typing import Any
 
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
-from tessera.services.authz import principal_arn_key
-from tessera.services.iam.mfa import verify_mfa_code
+from tessera.services.iam.mfa import ACCEPTED, WRONG, check_mfa_code
 from tessera.services.runtime import Runtime
-from tessera.services.throttle import device_key, mfa_attempt, principal_key
+from tessera.services.state import name_key
+from tessera.services.throttle import device_key, mfa_attempt, principal_id, principal_key
 
 UNKNOWN_DEVICE = (
     "MultiFactorAuthentication failed, unable to validate MFA code. "
@@ -42,24 +42,32 @@ def authenticate_mfa(runtime: Runtime, caller: Caller, serial: str, code: str, n
     GetSessionToken credentials) can authenticate with MFA.
 
     Raise ``Throttling`` instead, whatever the code, while the caller or the device is
-    locked out; every failure counts towards that."""
+    locked out; every wrong code or unknown device counts towards that, a code of the
+    device that was already used (a concurrent call with the same code won) does not."""
     owned = caller.kind == "user" and _device_of(runtime, caller, serial)
-    keys = [principal_key(principal_arn_key(caller))]
+    keys = [principal_key(caller)]
     if owned:
         keys.append(device_key(serial))
     with mfa_attempt(runtime.extras, keys, now) as attempt:
         if not owned:
             attempt.fail()
             raise AccessDenied(UNKNOWN_DEVICE)
-        if not verify_mfa_code(runtime, caller.account, serial, code, now):
-            attempt.fail()
+        outcome = check_mfa_code(runtime, caller.account, serial, code, now)
+        if outcome != ACCEPTED:
+            if outcome == WRONG:  # a replayed code is refused alike but is no guess
+                attempt.fail()
             raise AccessDenied(WRONG_CODE)
 
 
 def _device_of(runtime: Runtime, caller: Caller, serial: str) -> bool:
+    """Whether ``serial`` is an enabled device of the calling user — the user found by
+    its unique id, so a name the caller's credentials remember (a renamed user, or a
+    user deleted and recreated under the same name) does not make another's device its own."""
     account = runtime.view.account(caller.account)
-    device = account.mfa_devices.get(serial) if account is not None else None
-    if device is None:
+    if account is None:
         return False
-    owner = device.get("user") or ""
-    return owner.lower() == caller.name.lower() and bool(device.get("enabled_at"))
+    device = account.mfa_devices.get(serial)
+    user = account.users_by_id.get(principal_id(caller))
+    if device is None or user is None:
+        return False
+    return name_key(str(device.get("user") or "")) == name_key(str(user["name"])) and bool(device.get("enabled_at"))
