@@ -1,7 +1,7 @@
 """Measure how many MFA codes an attacker holding a user's access key can have checked per
 second against a real server (not a test: run it by hand and report the numbers).
 
-    .venv/bin/python tests/attack/measure_mfa_guessing.py [seconds] [threads]
+    .venv/bin/python -m bench.mfa_guessing [seconds] [threads]
 
 It starts ``tessera serve`` on SQLite, enables a virtual MFA device for a user and sends
 wrong TokenCodes through GetSessionToken for a bounded time. "checked" counts answers
@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import pyotp  # noqa: E402
 from botocore.config import Config  # noqa: E402

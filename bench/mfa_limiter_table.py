@@ -2,7 +2,7 @@
 (each failed inside the window), as an attacker who could mint principals would try
 (not a test: run it by hand and report the numbers).
 
-    .venv/bin/python tests/attack/measure_mfa_limiter_table.py [keys] [--memory]
+    .venv/bin/python -m bench.mfa_limiter_table [keys] [--memory]
 
 It fails once for each of ``keys`` fresh keys with the server's default limits, then
 prints the table size, the memory it holds (with ``--memory``: tracemalloc, which slows

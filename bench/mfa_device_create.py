@@ -3,7 +3,7 @@ code rendered, device written) and a refused 3 000-character name (ValidationErr
 before anything is built), timed through the handler (median/max of N runs; the
 handler runs in the worker pool, not on the event loop).
 
-    .venv/bin/python tests/attack/measure_mfa_device_create.py 30
+    .venv/bin/python -m bench.mfa_device_create 30
 """
 import datetime as dt
 import io
