@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from tessera.server.metrics import ServerMetrics
 
     from tessera.server.addresses import SourceAddress
-    from tessera.server.http import BoundedHttpProtocol
+    from tessera.server.http import BoundedHttpProtocol, loop_factory
 
     logs.configure(args.log_format, args.log_level)
     os.umask(0o077)  # whatever the server creates in the data directory is the owner's alone
@@ -117,12 +117,14 @@ def run(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         max_connections=args.max_connections,
+        max_body_bytes=runtime.settings.max_body_bytes,
     )
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
-        loop="uvloop",
+        # uvloop, its TLS handshakes held to the header deadline (uvloop's default is 60 s).
+        loop=loop_factory(limits),  # type: ignore[arg-type]
         http=BoundedHttpProtocol.with_limits(limits),
         ws="none",
         lifespan="on",
