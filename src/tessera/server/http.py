@@ -54,6 +54,13 @@ MAX_PIPELINED = 32
 _PIPELINE_FULL = -1  # a _refusal that answers nothing more (see send_400_response)
 
 
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int:
+    """The largest Content-Length among ``headers`` (lower-cased names), 0 if none.
+    The parser has already refused a malformed or conflicting one."""
+    values = [value.strip() for name, value in headers if name == b"content-length"]
+    return max((int(value) for value in values if value.isdigit()), default=0)
+
+
 class _HeaderLimit(Exception):
     """Raised from a parser callback to stop parsing a request (``_refusal`` says why)."""
 
@@ -71,6 +78,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._fresh = False  # the bytes counted so far began at the start of a request
         self._refusal: int | None = None
         self._discarding = False  # the rest of what the client sends is dropped unread
+        self._oversized = False  # the current request declared a body over the limit: dropped unread
         self._deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
 
@@ -109,6 +117,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         parser is fed at most :attr:`_body_cap` bytes until the request ends (413 beyond).
         """
         while data and not self.transport.is_closing() and not self._discarding:
+            if self._oversized:
+                return
             if self._phase == BODY:
                 room = self._body_cap - self._body_bytes
                 if room <= 0:
@@ -142,6 +152,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._refusal = _PIPELINE_FULL
             raise _HeaderLimit()
         super().on_message_begin()
+        self._oversized = False
         if not self._fresh:
             self._header_bytes = 0
         self._fresh = False
@@ -163,17 +174,18 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if len(self.headers) > self.limits.max_header_count:
             self._refusal = 431
             raise _HeaderLimit()
-        for name, value in self.headers:
-            # A declared body larger than the application accepts is refused before it is
-            # read (the parser has already rejected a malformed Content-Length).
-            if name == b"content-length" and value.strip().isdigit() and int(value) > self.limits.max_body_bytes:
-                self._refusal = 413
-                raise _HeaderLimit()
         self._phase = BODY
         self._header_bytes = 0
         self._body_bytes = 0
         self._arm(self.limits.body_timeout)
         super().on_headers_complete()
+        if declared_length(self.headers) > self.limits.max_body_bytes:
+            # A declared body larger than the application accepts is not read: the
+            # application answers RequestEntityTooLarge from the header alone (in the
+            # format the client expects), the rest of what the client sends is dropped
+            # unparsed and the connection is closed after the answer.
+            self._oversized = True
+            self.cycle.keep_alive = False
 
     def on_message_complete(self) -> None:
         self._phase = IDLE
