@@ -16,9 +16,24 @@ byte at a time, or not at all. :class:`BoundedHttpProtocol` closes these:
   ``body_timeout`` seconds (default 30) after the headers; otherwise the answer is
   ``408 Request Timeout`` (when no response has started) and the connection is closed.
   Between requests on a kept-alive connection uvicorn's own keep-alive timeout applies;
+- after the headers the parser is fed at most ``max_body_bytes`` (the application's
+  limit, 1 MiB) plus ``max_header_bytes`` (chunk framing and a trailer), else ``413``
+  and close; a ``Content-Length`` over ``max_body_bytes`` is not read at all (the
+  application answers RequestEntityTooLarge from the header, the connection closes after);
+- chunked trailers are dropped: uvicorn would append them to the request's headers (the
+  list the application already holds), unbounded, and after the application read them;
+- at most :data:`MAX_PIPELINED` requests wait behind the one being answered;
+- a client that stops reading its answers (the transport pauses writing) has
+  ``body_timeout`` seconds to read again, else the connection is aborted: otherwise a
+  client that pipelines requests and reads nothing holds its connection for ever, since
+  uvicorn waits for the buffer to drain and ``close()`` waits for it too. Refusals and
+  timeouts abort, rather than close, a connection with unread answers;
 - at most ``max_connections`` connections are open at once (default 1000): one beyond
   is answered ``503 Service Unavailable`` and closed before anything is read, so a
-  flood of idle connections cannot use up the process's file descriptors.
+  flood of idle connections cannot use up the process's file descriptors. A TLS
+  connection reaches the protocol only once its handshake is done: :func:`loop_factory`
+  gives the listener ``ssl_handshake_timeout = header_timeout`` so that those still
+  shaking hands are bounded in time (uvloop's default is 60 s).
 
 These are deadlines, not idle timers, so a client that trickles one byte a second
 cannot keep a connection (and its buffers) alive past them.
