@@ -244,11 +244,11 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.transport.abort()
 
     def timeout_keep_alive_handler(self) -> None:
-        # Idle between requests, but answers are still unread: closing would wait for them.
-        if not self.transport.is_closing() and self.transport.get_write_buffer_size():
-            self.transport.abort()
-            return
         super().timeout_keep_alive_handler()
+        if self.transport.get_write_buffer_size():
+            # Idle between requests with answers still unread: the close waits for them,
+            # for at most the body deadline.
+            self._arm_write_deadline()
 
     # -- refusing ----------------------------------------------------------------------------
     def send_400_response(self, msg: str) -> None:

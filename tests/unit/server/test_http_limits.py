@@ -335,10 +335,24 @@ def test_a_refusal_to_a_client_that_does_not_read_aborts() -> None:
     assert transport.aborted
 
 
-def test_an_idle_connection_with_unread_answers_is_aborted_at_the_keep_alive_timeout() -> None:
-    protocol, transport, _, _ = connect(LIMITS)
-    transport.unread = 1000
+def test_an_idle_connection_with_unread_answers_is_aborted_after_the_keep_alive_timeout() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    transport.unread = 1000  # answered, unread
     protocol.timeout_keep_alive_handler()
+    assert transport.closed and not transport.aborted  # a close that waits for the reader...
+    assert [t.delay for t in loop.pending()] == [LIMITS.body_timeout]
+    loop.fire()
+    assert transport.aborted  # ...for at most the body deadline
+
+
+def test_a_connection_closed_after_its_last_answer_waits_at_most_the_body_deadline() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    transport.unread, transport.closed = 1000, True  # answered, closed, unread
+    protocol.on_response_complete()
+    assert [t.delay for t in loop.pending()] == [LIMITS.body_timeout]
+    loop.fire()
     assert transport.aborted
 
 
