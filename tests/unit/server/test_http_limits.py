@@ -1,16 +1,19 @@
-"""BoundedHttpProtocol: header size and count limits and the header/body deadlines,
-driven byte by byte with a fake transport and a loop whose timers the test fires."""
+"""BoundedHttpProtocol: header, body and trailer limits, the header/body/write deadlines
+and the pipeline bound, driven byte by byte with a fake transport and a loop whose timers
+the test fires; and the TLS handshake deadline of the listener's loop."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uvloop
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from tessera.server.http import MAX_PIPELINED, BoundedHttpProtocol, HttpLimits
+from tessera.server.http import MAX_PIPELINED, BoundedHttpProtocol, HttpLimits, loop_factory
 
 
 EXTRA = {"peername": ("198.51.100.7", 40000), "sockname": ("127.0.0.1", 8686)}
@@ -363,3 +366,22 @@ def test_pipelined_requests_beyond_the_queue_limit_are_dropped_and_the_connectio
     assert protocol.cycle.keep_alive is False  # the last queued one closes the connection
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 10)  # dropped
     assert len(protocol.pipeline) == MAX_PIPELINED and transport.written == b""
+
+
+# -- TLS handshakes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_tls_listeners_get_the_header_deadline_as_their_handshake_timeout(monkeypatch: pytest.MonkeyPatch, tls: bool) -> None:
+    seen: dict[str, Any] = {}
+
+    async def create_server(self: Any, *args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr(uvloop.Loop, "create_server", create_server)
+    loop = loop_factory(HttpLimits(header_timeout=2.5))()
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) if tls else None
+        loop.run_until_complete(loop.create_server(lambda: None, sock=None, ssl=context))  # type: ignore[arg-type,return-value]
+    finally:
+        loop.close()
+    assert seen.get("ssl_handshake_timeout") == (2.5 if tls else None)
