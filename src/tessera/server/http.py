@@ -241,6 +241,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def _write_stalled(self) -> None:
         self._write_deadline = None
         self._disarm()
+        self._abort()
+
+    def _abort(self) -> None:
+        """Drop the connection and what is unsent. The handle is closed at once, before
+        ``connection_lost`` runs: a response under way is marked disconnected now so that
+        its next write is skipped rather than failing on the closed handle."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
         self.transport.abort()
 
     def timeout_keep_alive_handler(self) -> None:
@@ -274,10 +282,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         if self.transport.is_closing():
             if self.transport.get_write_buffer_size():
-                self.transport.abort()
+                self._abort()
             return
         if self.transport.get_write_buffer_size():
-            self.transport.abort()
+            self._abort()
             return
         cycle = self.cycle
         if self._phase == BODY:
@@ -301,7 +309,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
                 )
             )
         if self.transport.get_write_buffer_size():
-            self.transport.abort()  # not even the refusal could be sent: the client is not reading
+            self._abort()  # not even the refusal could be sent: the client is not reading
         else:
             self.transport.close()
 

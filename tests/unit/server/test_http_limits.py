@@ -385,3 +385,11 @@ def test_tls_listeners_get_the_header_deadline_as_their_handshake_timeout(monkey
     finally:
         loop.close()
     assert seen.get("ssl_handshake_timeout") == (2.5 if tls else None)
+
+
+def test_an_abort_marks_the_response_under_way_disconnected() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    protocol.pause_writing()
+    loop.fire()
+    assert transport.aborted and protocol.cycle.disconnected  # its next write is skipped, not an error
