@@ -47,7 +47,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import uvloop
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._oversized = False  # the current request declared a body over the limit: dropped unread
         self._deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
+        self._running: RequestResponseCycle | None = None  # the request being answered
 
     @classmethod
     def with_limits(cls, limits: HttpLimits) -> type[BoundedHttpProtocol]:
@@ -247,9 +249,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         """Drop the connection and what is unsent. The handle is closed at once, before
         ``connection_lost`` runs: a response under way is marked disconnected now so that
         its next write is skipped rather than failing on the closed handle."""
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True
+        for cycle in (self._running, self.cycle):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
         self.transport.abort()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._running = cycle  # self.cycle is the newest request, maybe still queued behind it
+        super()._start_asgi_task(cycle, app)
 
     def timeout_keep_alive_handler(self) -> None:
         super().timeout_keep_alive_handler()

@@ -393,3 +393,14 @@ def test_an_abort_marks_the_response_under_way_disconnected() -> None:
     protocol.pause_writing()
     loop.fire()
     assert transport.aborted and protocol.cycle.disconnected  # its next write is skipped, not an error
+
+
+def test_an_abort_marks_the_response_under_way_disconnected_not_only_the_newest_request() -> None:
+    protocol, transport, loop, started = connect(LIMITS)
+    protocol.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    running = protocol.cycle
+    protocol.pause_writing()
+    protocol.data_received(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")  # queued behind it
+    assert len(protocol.pipeline) == 1 and protocol.cycle is not running
+    loop.fire()
+    assert transport.aborted and running.disconnected
