@@ -10,7 +10,8 @@ every other flag is optional:
   header written by a reverse proxy at one of these addresses (``server/addresses.py``).
 - ``--metrics-listen HOST:PORT``: serve Prometheus ``/metrics`` on a separate listener
   (off by default; the API listener never serves it).
-- ``--max-header-bytes``, ``--max-header-count``, ``--header-timeout``,
+- ``--max-header-bytes``, ``--max-header-count``, ``--header-timeout`` (also the TLS
+  handshake deadline),
   ``--body-timeout``, ``--max-connections``: limits on connections and what they may
   send (``server/http.py``).
 """
@@ -68,9 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--max-header-count", type=int, default=defaults.max_header_count,
                         help="most header lines in a request (default: %(default)s)")
     parser.add_argument("--header-timeout", type=float, default=defaults.header_timeout,
-                        help="seconds to receive a request's headers (default: %(default)s)")
+                        help="seconds to receive a request's headers, and to finish a TLS handshake (default: %(default)s)")
     parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout,
-                        help="seconds to receive a request's body after its headers (default: %(default)s)")
+                        help="seconds to receive a request's body after its headers, and for a client that stops "
+                        "reading its answers to read again (default: %(default)s)")
     parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
                         help="most connections open at once; more are answered 503 and closed (default: %(default)s)")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks for writes by other nodes")
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from tessera.server.metrics import ServerMetrics
 
     from tessera.server.addresses import SourceAddress
-    from tessera.server.http import BoundedHttpProtocol
+    from tessera.server.http import BoundedHttpProtocol, loop_factory
 
     logs.configure(args.log_format, args.log_level)
     os.umask(0o077)  # whatever the server creates in the data directory is the owner's alone
@@ -117,12 +119,14 @@ def run(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         max_connections=args.max_connections,
+        max_body_bytes=runtime.settings.max_body_bytes,
     )
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
-        loop="uvloop",
+        # uvloop, its TLS handshakes held to the header deadline (uvloop's default is 60 s).
+        loop=loop_factory(limits),  # type: ignore[arg-type]
         http=BoundedHttpProtocol.with_limits(limits),
         ws="none",
         lifespan="on",

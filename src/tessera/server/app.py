@@ -42,6 +42,7 @@ from tessera.server import heap
 from tessera.server.addresses import SourceAddress
 from tessera.server.credentials import CredentialResolver
 from tessera.server.logs import ACCESS_LOGGER
+from tessera.server.http import declared_length
 from tessera.server.metrics import ServerMetrics
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
@@ -181,7 +182,7 @@ class TesseraApp:
             return
         ex = self._exchange(scope, method, path)
         try:
-            ex.body = await _read_body(receive, self.runtime.settings.max_body_bytes)
+            ex.body = await _read_body(receive, self.runtime.settings.max_body_bytes, declared_length(scope["headers"]))
         except RequestEntityTooLarge as error:
             ex.error = error
         except _Disconnected:
@@ -407,8 +408,11 @@ def _local_port(scope: Scope) -> int | None:
     return int(server[1])
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The request body; a partial body is never processed."""
+async def _read_body(receive: Receive, limit: int, declared: int = 0) -> bytes:
+    """The request body; a partial body is never processed. A body whose declared
+    length is over the limit is refused before any of it is read."""
+    if declared > limit:
+        raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     more = True

@@ -1,31 +1,48 @@
-"""BoundedHttpProtocol: header size and count limits and the header/body deadlines,
-driven byte by byte with a fake transport and a loop whose timers the test fires."""
+"""BoundedHttpProtocol: header, body and trailer limits, the header/body/write deadlines
+and the pipeline bound, driven byte by byte with a fake transport and a loop whose timers
+the test fires; and the TLS handshake deadline of the listener's loop."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uvloop
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from tessera.server.http import BoundedHttpProtocol, HttpLimits
+from tessera.server.http import MAX_PIPELINED, BoundedHttpProtocol, HttpLimits, loop_factory
 
 
 EXTRA = {"peername": ("198.51.100.7", 40000), "sockname": ("127.0.0.1", 8686)}
 
 
 class FakeTransport:
+    """``unread`` is what sits in the write buffer (the client is not reading): while it
+    is set, writes stay in the buffer too."""
+
     def __init__(self) -> None:
         self.written = b""
         self.closed = False
+        self.aborted = False
+        self.unread = 0
 
     def write(self, data: bytes) -> None:
-        self.written += data
+        if self.unread:
+            self.unread += len(data)
+        else:
+            self.written += data
 
     def close(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return self.unread
 
     def is_closing(self) -> bool:
         return self.closed
@@ -106,7 +123,8 @@ def status(transport: FakeTransport) -> int:
     return int(transport.written.split(b" ", 2)[1]) if transport.written else 0
 
 
-LIMITS = HttpLimits(max_header_bytes=4096, max_header_count=20, header_timeout=10, body_timeout=30)
+LIMITS = HttpLimits(max_header_bytes=4096, max_header_count=20, header_timeout=10, body_timeout=30,
+                    max_body_bytes=10_000)
 
 
 def test_a_request_within_the_limits_reaches_the_application() -> None:
@@ -142,7 +160,7 @@ def test_too_many_header_lines_are_refused() -> None:
 
 def test_a_large_body_is_not_counted_as_headers() -> None:
     protocol, transport, _, started = connect(LIMITS)
-    body = b"a" * 100_000
+    body = b"a" * 10_000
     protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     assert len(started) == 1 and not transport.closed
 
@@ -221,3 +239,168 @@ def test_a_connection_beyond_the_limit_is_answered_503_and_closed() -> None:
     assert [t.closed for t in transports] == [False, False, True]
     assert status(transports[2]) == 503
     assert len(loop.pending()) == 2  # no deadline kept for the refused one
+
+
+# -- bodies and trailers ---------------------------------------------------------------------
+
+CHUNKED = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_a_chunked_body_without_trailers_reaches_the_application() -> None:
+    protocol, transport, loop, started = connect(LIMITS)
+    protocol.data_received(CHUNKED + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert len(started) == 1 and not transport.closed and loop.pending() == []
+    assert protocol.cycle.body == b"abcde" and not protocol.cycle.more_body
+    assert protocol._phase == "idle"
+
+
+def test_trailers_do_not_reach_the_request_headers() -> None:
+    protocol, transport, _, started = connect(LIMITS)
+    protocol.data_received(CHUNKED + b"3\r\nabc\r\n0\r\nX-Forwarded-For: 203.0.113.9\r\nX-Amz-Date: 1\r\n\r\n")
+    assert len(started) == 1 and not transport.closed
+    assert started[0]["headers"] == [(b"host", b"x"), (b"transfer-encoding", b"chunked")]
+    assert not protocol.cycle.more_body  # the request still ends
+
+
+def test_a_trailer_flood_is_refused_at_the_body_limit() -> None:
+    protocol, transport, _, started = connect(LIMITS)
+    protocol.data_received(CHUNKED + b"3\r\nabc\r\n0\r\n")
+    fed = 0
+    for i in range(10_000):  # 10 000 trailer lines of 100 bytes, a line at a time
+        protocol.data_received(b"X-T%05d: " % i + b"t" * 90 + b"\r\n")
+        fed += 100
+        if transport.closed:
+            break
+    assert status(transport) == 413 and transport.closed
+    assert fed <= LIMITS.max_body_bytes + LIMITS.max_header_bytes + 100
+    assert len(started[0]["headers"]) == 2
+
+
+def test_one_huge_trailer_value_is_not_parsed_past_the_limit() -> None:
+    protocol, transport, _, _ = connect(LIMITS)
+    protocol.data_received(CHUNKED + b"0\r\nX-Big: " + b"a" * (10 << 20))
+    assert status(transport) == 413 and transport.closed
+    assert protocol._body_bytes <= LIMITS.max_body_bytes + LIMITS.max_header_bytes
+
+
+def test_a_body_that_never_ends_is_refused_at_the_body_limit() -> None:
+    protocol, transport, _, _ = connect(LIMITS)
+    protocol.data_received(CHUNKED)
+    for _ in range(100):
+        protocol.data_received(b"3e8\r\n" + b"a" * 1000 + b"\r\n")
+        if transport.closed:
+            break
+    assert status(transport) == 413 and transport.closed
+
+
+def test_a_body_declared_over_the_limit_is_not_read() -> None:
+    protocol, transport, _, started = connect(LIMITS)
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMITS.max_body_bytes + 1))
+    assert len(started) == 1  # the application answers RequestEntityTooLarge from the header
+    assert protocol.cycle.keep_alive is False  # and the connection closes after that answer
+    protocol.data_received(b"a" * (LIMITS.max_body_bytes + 1))
+    assert protocol.cycle.body == b"" and protocol._body_bytes == 0  # dropped, not parsed
+
+
+def test_a_content_length_at_the_body_limit_is_accepted() -> None:
+    protocol, transport, _, started = connect(LIMITS)
+    body = b"a" * LIMITS.max_body_bytes
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert len(started) == 1 and not transport.closed
+
+
+# -- clients that do not read ----------------------------------------------------------------
+
+def test_a_write_stall_aborts_the_connection_at_the_body_deadline() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert loop.pending() == []
+    transport.unread = 1 << 20
+    protocol.pause_writing()
+    assert [t.delay for t in loop.pending()] == [LIMITS.body_timeout]
+    loop.fire()
+    assert transport.aborted
+
+
+def test_a_client_that_reads_again_in_time_keeps_its_connection() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    protocol.pause_writing()
+    protocol.resume_writing()
+    assert loop.pending() == [] and not transport.closed
+
+
+def test_a_refusal_to_a_client_that_does_not_read_aborts() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    transport.unread = 1000  # earlier answers, still unread
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    loop.fire()  # the header deadline
+    assert transport.aborted
+
+
+def test_an_idle_connection_with_unread_answers_is_aborted_after_the_keep_alive_timeout() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    transport.unread = 1000  # answered, unread
+    protocol.timeout_keep_alive_handler()
+    assert transport.closed and not transport.aborted  # a close that waits for the reader...
+    assert [t.delay for t in loop.pending()] == [LIMITS.body_timeout]
+    loop.fire()
+    assert transport.aborted  # ...for at most the body deadline
+
+
+def test_a_connection_closed_after_its_last_answer_waits_at_most_the_body_deadline() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    transport.unread, transport.closed = 1000, True  # answered, closed, unread
+    protocol.on_response_complete()
+    assert [t.delay for t in loop.pending()] == [LIMITS.body_timeout]
+    loop.fire()
+    assert transport.aborted
+
+
+def test_pipelined_requests_beyond_the_queue_limit_are_dropped_and_the_connection_closed_after() -> None:
+    protocol, transport, _, started = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * (MAX_PIPELINED + 50))
+    assert len(started) == 1 and len(protocol.pipeline) == MAX_PIPELINED
+    assert protocol.cycle.keep_alive is False  # the last queued one closes the connection
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 10)  # dropped
+    assert len(protocol.pipeline) == MAX_PIPELINED and transport.written == b""
+
+
+# -- TLS handshakes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_tls_listeners_get_the_header_deadline_as_their_handshake_timeout(monkeypatch: pytest.MonkeyPatch, tls: bool) -> None:
+    seen: dict[str, Any] = {}
+
+    async def create_server(self: Any, *args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr(uvloop.Loop, "create_server", create_server)
+    loop = loop_factory(HttpLimits(header_timeout=2.5))()
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) if tls else None
+        loop.run_until_complete(loop.create_server(lambda: None, sock=None, ssl=context))  # type: ignore[arg-type,return-value]
+    finally:
+        loop.close()
+    assert seen.get("ssl_handshake_timeout") == (2.5 if tls else None)
+
+
+def test_an_abort_marks_the_response_under_way_disconnected() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    protocol.pause_writing()
+    loop.fire()
+    assert transport.aborted and protocol.cycle.disconnected  # its next write is skipped, not an error
+
+
+def test_an_abort_marks_the_response_under_way_disconnected_not_only_the_newest_request() -> None:
+    protocol, transport, loop, started = connect(LIMITS)
+    protocol.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    running = protocol.cycle
+    protocol.pause_writing()
+    protocol.data_received(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")  # queued behind it
+    assert len(protocol.pipeline) == 1 and protocol.cycle is not running
+    loop.fire()
+    assert transport.aborted and running.disconnected
