@@ -30,7 +30,8 @@ TesseraError                                   (Receiver, 500 InternalFailure)
 
 Organizations (awsJson1_1) errors use ``OrganizationsError`` whose ``code`` is the
 botocore shape name (``__type``), HTTP 400, and the auth errors carry a separate
-``json_code`` for that protocol (sigv4.md §7).
+``json_code`` for that protocol
+(https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
 
 Values (code, status, sender fault) are taken from botocore's service models and
 pinned by tests/unit/test_errors.py.
@@ -163,7 +164,7 @@ class Throttling(SenderError):
 
 
 class AuthError(SenderError):
-    """Authentication and authorization failures (sigv4.md §7)."""
+    """Authentication and authorization failures."""
 
 
 class MissingAuthenticationToken(AuthError):

@@ -2,12 +2,13 @@
 
 ``parse_policy`` is a short pipeline: check the size, read the JSON (keeping positions),
 check the top level, then build each statement — every element validated against the
-rules for the policy's type (spec policy-language.md §1.1) and compiled into matchers,
+rules for the policy's type and compiled into matchers,
 so evaluation never meets a malformed value. Every failure is a ``PolicyError`` with the
 AWS code, an AWS-style reason and where it happened.
 
 Sources: IAM User Guide, "IAM JSON policy grammar", "IAM JSON policy element reference",
-"IAM and AWS STS quotas"; spec policy-language.md §1–§9.
+"IAM and AWS STS quotas"
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Session policies passed to AssumeRole/GetFederationToken (``Policy``, ``PolicyArns``),
-and the packed-size budget they share with session tags (sts.md §3.3 rule 6, §7).
+and the packed-size budget they share with session tags
+(https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
 
 AWS packs policies and tags into a proprietary binary form and reports how much of
 its budget a request uses (``PackedPolicySize``, a percentage). Tessera defines a
