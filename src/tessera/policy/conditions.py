@@ -8,7 +8,7 @@ request value must match none of the listed values. The modifiers ``…IfExists`
 ``ForAllValues:`` and ``ForAnyValue:`` wrap any operator once, in ``Condition.holds``.
 
 Sources: IAM User Guide, "IAM JSON policy elements: Condition operators" and
-"Single-valued vs. multivalued context keys"; spec policy-language.md §5.
+"Single-valued vs. multivalued context keys".
 """
 
 from __future__ import annotations

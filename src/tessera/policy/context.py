@@ -5,7 +5,8 @@ the server (time, source IP, tags…), so evaluation reads no clock and no envir
 Context keys are case-insensitive in IAM; ``Request`` lower-cases them once, at
 construction, so evaluation does only dictionary look-ups.
 
-Source: IAM User Guide, "AWS global condition context keys"; spec evaluation.md §1, §7.
+Source: IAM User Guide, "AWS global condition context keys"
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Principal:
 
 
 def principal_context(principal: Principal) -> dict[str, object]:
-    """The identity keys of spec evaluation.md §7.1 for ``principal``
+    """The identity keys AWS sets for ``principal``
     (``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType``, ``aws:userid``,
     ``aws:username``). The server adds tags, time, source IP and the rest."""
     keys: dict[str, object] = {}

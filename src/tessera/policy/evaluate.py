@@ -2,8 +2,8 @@
 
 The steps follow the IAM User Guide, "Policy evaluation logic"
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html),
-its cross-account page (…/reference_policies_evaluation-logic-cross-account.html) and
-spec evaluation.md §3–§5, collecting first and deciding after (as Cedar does):
+and its cross-account page (…/reference_policies_evaluation-logic-cross-account.html),
+collecting first and deciding after (as Cedar does):
 
 1. match every policy against the request (only statements indexed for the action);
 2. an explicit Deny anywhere → ``explicitDeny``;
@@ -134,7 +134,7 @@ class Decision:
         return ""
 
     def access_denied_message(self, request: Request, principal_arn: str | None = None) -> str:
-        """AWS's AccessDenied text for this decision (spec evaluation.md §8)."""
+        """AWS's AccessDenied text for this decision."""
         arn = principal_arn or request.principal.arn
         head = _NOT_AUTHORIZED.format(kind="User", arn=arn, action=request.action, resource=request.resource)
         return head + self.message_suffix
@@ -277,7 +277,7 @@ def _by_principal_kind(run: _Evaluation, matches: _Matches) -> Decision:
 
 def _root(run: _Evaluation, matches: _Matches) -> Decision:
     """The root user: full access in its own account, never assumes roles, and is just
-    "a principal of its account" elsewhere (spec evaluation.md §4)."""
+    "a principal of its account" elsewhere."""
     request = run.request
     if request.action_lower == "sts:assumerole":
         return run.implicit(_ROOT_CANNOT_ASSUME)
@@ -295,7 +295,7 @@ def _resource_only(run: _Evaluation, matches: _Matches) -> Decision:
 
 
 def _principal(run: _Evaluation, matches: _Matches) -> Decision:
-    """IAM users and sessions: spec evaluation.md §3 (formal rule), §3.1, §5, §5.1."""
+    """IAM users and sessions: identity, boundary, session and resource policies combined."""
     same_account = run.request.same_account
     grant = _resource_grant(matches)
     trust = matches.resource_policy is not None and matches.resource_policy.type is PolicyType.TRUST

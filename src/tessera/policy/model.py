@@ -34,8 +34,8 @@ class Effect(enum.Enum):
 
 
 class Grant(enum.IntEnum):
-    """How a resource-based policy names the caller, weakest first (spec evaluation.md
-    §3 step 4): through its ACCOUNT (delegates to identity policies), through the ROLE
+    """How a resource-based policy names the caller, weakest first (AWS's
+    cross-account evaluation logic): through its ACCOUNT (delegates to identity policies), through the ROLE
     (or federating user) its session derives from (counts like an identity grant), or
     DIRECTLY (user ARN, session ARN, ``*``: enough on its own in the same account)."""
 

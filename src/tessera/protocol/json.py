@@ -1,4 +1,4 @@
-"""awsJson1_1 (Organizations): X-Amz-Target dispatch, JSON in and out (sigv4.md §9).
+"""awsJson1_1 (Organizations): X-Amz-Target dispatch, JSON in and out.
 
 Public API::
 
@@ -233,7 +233,7 @@ def serialize_json_error(error: errors.TesseraError) -> tuple[int, bytes]:
     """(HTTP status, ``{"__type", "Message"[, "Reason"]}`` body) for ``error``.
 
     Client faults are all HTTP 400 on this protocol (Organizations documents 400 for
-    every client exception, and sigv4.md §7 the same for authentication failures),
+    every client exception, and the same for authentication failures),
     except 413 for an oversized body; server faults keep their 5xx status.
     """
     document: dict[str, Any] = {"__type": error.json_code or error.code, "Message": error.message}

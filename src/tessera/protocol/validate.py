@@ -8,8 +8,7 @@ message is AWS's::
     1 validation error detected: Value 'a b' at 'roleSessionName' failed to satisfy
     constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*
 
-and Organizations reports the first as ``InvalidInputException`` with a ``Reason``
-(sigv4.md §9).
+and Organizations reports the first as ``InvalidInputException`` with a ``Reason``.
 
 Conventions copied from real AWS responses:
 
