@@ -67,6 +67,11 @@ IDLE, HEADERS, BODY = "idle", "headers", "body"
 # AWS SDK pipelines at all). A client that sends more in one go has the queued ones
 # answered and the connection closed after them; the rest of what it sent is dropped.
 MAX_PIPELINED = 32
+
+# A client whose answers wait unread must take at least this much of them per body
+# deadline (64 KiB per 30 s by default, ~2 KB/s) to keep its connection: a slow but
+# steady reader of a large answer keeps it, one that stopped reading does not.
+MIN_WRITE_PROGRESS = 64 * 1024
 _PIPELINE_FULL = -1  # a _refusal that answers nothing more (see send_400_response)
 
 
@@ -97,6 +102,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._oversized = False  # the current request declared a body over the limit: dropped unread
         self._deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
+        self._unsent = 0  # the write buffer's size when the write deadline was armed
         self._running: RequestResponseCycle | None = None  # the request being answered
 
     @classmethod
@@ -238,10 +244,19 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _arm_write_deadline(self) -> None:
         if self._write_deadline is None:
+            self._unsent = self.transport.get_write_buffer_size()
             self._write_deadline = self.loop.call_later(self.limits.body_timeout, self._write_stalled)
 
     def _write_stalled(self) -> None:
+        """A deadline on progress, not on completion: a client that took at least
+        ``MIN_WRITE_PROGRESS`` bytes since the deadline was armed gets another period (a
+        large answer to a slow but steady reader is not cut off); one that took less is
+        dropped."""
         self._write_deadline = None
+        unsent = self.transport.get_write_buffer_size()
+        if unsent and self._unsent - unsent >= MIN_WRITE_PROGRESS:
+            self._arm_write_deadline()
+            return
         self._disarm()
         self._abort()
 

@@ -13,7 +13,7 @@ import uvloop
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from tessera.server.http import MAX_PIPELINED, BoundedHttpProtocol, HttpLimits, loop_factory
+from tessera.server.http import MAX_PIPELINED, MIN_WRITE_PROGRESS, BoundedHttpProtocol, HttpLimits, loop_factory
 
 
 EXTRA = {"peername": ("198.51.100.7", 40000), "sockname": ("127.0.0.1", 8686)}
@@ -319,6 +319,20 @@ def test_a_write_stall_aborts_the_connection_at_the_body_deadline() -> None:
     protocol.pause_writing()
     assert [t.delay for t in loop.pending()] == [LIMITS.body_timeout]
     loop.fire()
+    assert transport.aborted
+
+
+def test_a_slow_but_steady_reader_of_a_large_answer_keeps_its_connection() -> None:
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    transport.unread = 8 << 20  # an 8 MiB answer, far more than one deadline's worth
+    protocol.pause_writing()
+    for _ in range(3):  # each period the client takes a little more than the minimum
+        transport.unread -= MIN_WRITE_PROGRESS
+        loop.fire()
+        assert not transport.aborted
+        assert [t.delay for t in loop.pending()] == [LIMITS.body_timeout]
+    loop.fire()  # a period in which it took nothing
     assert transport.aborted
 
 
