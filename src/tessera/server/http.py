@@ -42,8 +42,11 @@ cannot keep a connection (and its buffers) alive past them.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import fcntl
+import sys
+import termios
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import uvloop
@@ -244,8 +247,21 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _arm_write_deadline(self) -> None:
         if self._write_deadline is None:
-            self._unsent = self.transport.get_write_buffer_size()
+            self._unsent = self._unsent_bytes()
             self._write_deadline = self.loop.call_later(self.limits.body_timeout, self._write_stalled)
+
+    def _unsent_bytes(self) -> int:
+        """What the client has yet to take: the transport's buffer and the kernel's send
+        queue (TIOCOUTQ, on Linux). The kernel's part matters: the transport writes no
+        more until the socket has room, and a loopback or LAN socket holds megabytes, so
+        the buffer alone can stand still for a long time while the client reads steadily."""
+        unsent = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        try:
+            queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        except (AttributeError, OSError, ValueError):  # no socket, or no such query here
+            return int(unsent)
+        return int(unsent) + int.from_bytes(queued, sys.byteorder, signed=True)
 
     def _write_stalled(self) -> None:
         """A deadline on progress, not on completion: a client that took at least
@@ -253,7 +269,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         large answer to a slow but steady reader is not cut off); one that took less is
         dropped."""
         self._write_deadline = None
-        unsent = self.transport.get_write_buffer_size()
+        unsent = self._unsent_bytes()
         if unsent and self._unsent - unsent >= MIN_WRITE_PROGRESS:
             self._arm_write_deadline()
             return
