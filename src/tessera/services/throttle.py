@@ -24,7 +24,10 @@ principal can lock another out of its device or its enrolment. The rules, per ke
   so the refusal says nothing about whether the guess was right (a right code is
   refused too), and refused attempts do not extend the lock-out;
 * successes are not counted and do not reset anything (an attacker holding one valid
-  factor cannot buy back guesses with it).
+  factor cannot buy back guesses with it);
+* MFA attempts answer to two such budgets at once: ``max_failures`` in the short
+  window, and ``MFA_DAILY_FAILURES`` in any 24 hours (then a day's lock-out), so a
+  guesser who keeps under the short window still gets only a few guesses a day.
 
 AWS throttles failed MFA attempts without documenting numbers; refusals use the
 ``Throttling`` error AWS's Query APIs return for throttled calls (HTTP 400, "Rate
@@ -70,7 +73,13 @@ MFA_LOCKOUT_SECONDS = 300.0
 MFA_MAX_LOCKOUT_SECONDS = 3600.0
 MFA_MAX_ENTRIES = 32_768
 EVICTION_SCAN = 64
+# The daily budget: without it a patient guesser staying under the short window (4
+# failures every 5 minutes) gets ~1 150 guesses a day, ~0.35 % a day of hitting one of
+# the three codes valid at a time; with it, 20 a day (~0.006 %).
+MFA_DAILY_FAILURES = 20
+MFA_DAY_SECONDS = 86_400.0
 _EXTRAS_KEY = "throttle.mfa"
+_DAILY_EXTRAS_KEY = "throttle.mfa-daily"
 _CREATE_LOCK = threading.Lock()
 
 
@@ -211,22 +220,38 @@ class FailureLimiter:
 
 def mfa_limiter(extras: dict[str, object]) -> FailureLimiter:
     """The process's MFA limiter, kept in ``Runtime.extras`` (created on first use)."""
-    limiter = extras.get(_EXTRAS_KEY)
+    return _limiter(extras, _EXTRAS_KEY, Limits())
+
+
+def mfa_daily_limiter(extras: dict[str, object]) -> FailureLimiter:
+    """The process's daily MFA budget: ``MFA_DAILY_FAILURES`` failures in any 24 hours,
+    then a day's lock-out."""
+    day = Limits(max_failures=MFA_DAILY_FAILURES, window=MFA_DAY_SECONDS, lockout=MFA_DAY_SECONDS,
+                 max_lockout=MFA_DAY_SECONDS)
+    return _limiter(extras, _DAILY_EXTRAS_KEY, day)
+
+
+def _limiter(extras: dict[str, object], name: str, limits: Limits) -> FailureLimiter:
+    limiter = extras.get(name)
     if limiter is None:
         with _CREATE_LOCK:
-            limiter = extras.get(_EXTRAS_KEY)
+            limiter = extras.get(name)
             if limiter is None:
-                limiter = extras[_EXTRAS_KEY] = FailureLimiter()
+                limiter = extras[name] = FailureLimiter(limits)
     return cast(FailureLimiter, limiter)
 
 
 @contextmanager
 def mfa_attempt(extras: dict[str, object], keys: Sequence[str], now: dt.datetime) -> Iterator[Attempt]:
-    """``FailureLimiter.attempt`` on the MFA limiter, with a lock-out answered as AWS's
-    ``Throttling`` error."""
+    """One try against both MFA budgets (the short window and the day), with a lock-out
+    of either answered as AWS's ``Throttling`` error; a failure counts in both."""
     try:
-        with mfa_limiter(extras).attempt(keys, now) as outcome:
-            yield outcome
+        with mfa_limiter(extras).attempt(keys, now) as outcome, mfa_daily_limiter(extras).attempt(keys, now) as day:
+            try:
+                yield outcome
+            finally:
+                if outcome.failed:
+                    day.fail()
     except Locked:
         raise Throttling() from None
 

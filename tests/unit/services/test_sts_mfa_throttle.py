@@ -13,7 +13,13 @@ from sts_world import A, World, doc, trust
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied, Throttling
 from tessera.services import records as R
-from tessera.services.throttle import MFA_LOCKOUT_SECONDS, MFA_MAX_FAILURES
+from tessera.services.throttle import (
+    MFA_DAILY_FAILURES,
+    MFA_DAY_SECONDS,
+    MFA_LOCKOUT_SECONDS,
+    MFA_MAX_FAILURES,
+    MFA_WINDOW_SECONDS,
+)
 
 
 @pytest.fixture
@@ -150,3 +156,19 @@ def test_a_replayed_code_is_refused_but_not_counted_as_a_guess(world: World) -> 
             session_token(world, alice, serial, wrong(totp, world))
     world.clock.advance(30)
     session_token(world, alice, serial, totp.at(world.clock.now()))
+
+
+def test_a_patient_guesser_under_the_short_window_meets_the_daily_budget(world: World) -> None:
+    alice = world.add_user("alice")
+    serial, totp = add_device(world, alice, "alice-phone")
+    for failure in range(MFA_DAILY_FAILURES):
+        if failure and failure % (MFA_MAX_FAILURES - 1) == 0:
+            world.clock.advance(MFA_WINDOW_SECONDS + 1)  # the short window forgets
+        with pytest.raises(AccessDenied):
+            session_token(world, alice, serial, wrong(totp, world))
+    world.clock.advance(MFA_WINDOW_SECONDS + 1)
+    with pytest.raises(Throttling):  # a right code too, for the rest of the day
+        session_token(world, alice, serial, totp.at(world.clock.now()))
+    world.clock.advance(MFA_DAY_SECONDS)
+    credentials = session_token(world, alice, serial, totp.at(world.clock.now()))["Credentials"]
+    assert world.authenticate(credentials).session.mfa_authenticated  # type: ignore[arg-type,union-attr]
