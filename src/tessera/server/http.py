@@ -103,6 +103,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._refusal: int | None = None
         self._discarding = False  # the rest of what the client sends is dropped unread
         self._oversized = False  # the current request declared a body over the limit: dropped unread
+        self._unread_body = 0  # of an oversized body: what the client has yet to send
         self._deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
         self._unsent = 0  # the write buffer's size when the write deadline was armed
@@ -144,6 +145,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         """
         while data and not self.transport.is_closing() and not self._discarding:
             if self._oversized:
+                self._drop_oversized(len(data))
                 return
             if self._phase == BODY:
                 room = self._body_cap - self._body_bytes
@@ -205,13 +207,21 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._body_bytes = 0
         self._arm(self.limits.body_timeout)
         super().on_headers_complete()
-        if declared_length(self.headers) > self.limits.max_body_bytes:
+        declared = declared_length(self.headers)
+        if declared > self.limits.max_body_bytes:
             # A declared body larger than the application accepts is not read: the
             # application answers RequestEntityTooLarge from the header alone (in the
-            # format the client expects), the rest of what the client sends is dropped
-            # unparsed and the connection is closed after the answer.
+            # format the client expects), and what the client sends is dropped unparsed.
+            # The connection closes once the client has sent its body (or after the
+            # keep-alive timeout): closing while it is still sending would reset the
+            # connection and lose the answer before the client reads it.
             self._oversized = True
-            self.cycle.keep_alive = False
+            self._unread_body = declared
+
+    def _drop_oversized(self, size: int) -> None:
+        self._unread_body -= size
+        if self._unread_body <= 0 and (self.cycle is None or self.cycle.response_complete):
+            self.transport.close()
 
     def on_message_complete(self) -> None:
         self._phase = IDLE
@@ -219,6 +229,11 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        if self._oversized:
+            self._disarm()  # no body deadline: the body is not awaited, only drained
+            if self._unread_body <= 0:
+                self.transport.close()
+                return
         super().on_response_complete()
         if self.pipeline:
             # uvicorn resumes reading after each response even while requests are still

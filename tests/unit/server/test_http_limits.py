@@ -293,13 +293,34 @@ def test_a_body_that_never_ends_is_refused_at_the_body_limit() -> None:
     assert status(transport) == 413 and transport.closed
 
 
+OVERSIZED = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMITS.max_body_bytes + 1)
+
+
 def test_a_body_declared_over_the_limit_is_not_read() -> None:
     protocol, transport, _, started = connect(LIMITS)
-    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (LIMITS.max_body_bytes + 1))
+    protocol.data_received(OVERSIZED)
     assert len(started) == 1  # the application answers RequestEntityTooLarge from the header
-    assert protocol.cycle.keep_alive is False  # and the connection closes after that answer
     protocol.data_received(b"a" * (LIMITS.max_body_bytes + 1))
     assert protocol.cycle.body == b"" and protocol._body_bytes == 0  # dropped, not parsed
+    assert not transport.closed  # not answered yet: closing now would lose the answer
+    protocol.cycle.response_complete = True
+    protocol.on_response_complete()
+    assert transport.closed  # answered, and the client has sent all it declared
+
+
+def test_an_answered_oversized_request_lingers_until_its_body_is_sent() -> None:
+    """Closing while the client still sends would reset the connection, and the client
+    could lose the answer before reading it (it sees a broken pipe instead of a 413)."""
+    protocol, transport, loop, _ = connect(LIMITS)
+    protocol.data_received(OVERSIZED)
+    protocol.cycle.response_complete = True
+    protocol.on_response_complete()
+    assert not transport.closed
+    assert LIMITS.body_timeout not in [t.delay for t in loop.pending()]  # no 408 after the answer
+    protocol.data_received(b"a" * LIMITS.max_body_bytes)
+    assert not transport.closed
+    protocol.data_received(b"a")
+    assert transport.closed
 
 
 def test_a_content_length_at_the_body_limit_is_accepted() -> None:
