@@ -217,6 +217,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             # connection and lose the answer before the client reads it.
             self._oversized = True
             self._unread_body = declared
+            self.cycle.keep_alive = True  # even for "Connection: close": the close is ours, once drained
 
     def _drop_oversized(self, size: int) -> None:
         self._unread_body -= size

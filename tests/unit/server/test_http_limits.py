@@ -308,11 +308,13 @@ def test_a_body_declared_over_the_limit_is_not_read() -> None:
     assert transport.closed  # answered, and the client has sent all it declared
 
 
-def test_an_answered_oversized_request_lingers_until_its_body_is_sent() -> None:
+@pytest.mark.parametrize("connection", [b"", b"Connection: close\r\n"], ids=["keep-alive", "close"])
+def test_an_answered_oversized_request_lingers_until_its_body_is_sent(connection: bytes) -> None:
     """Closing while the client still sends would reset the connection, and the client
     could lose the answer before reading it (it sees a broken pipe instead of a 413)."""
     protocol, transport, loop, _ = connect(LIMITS)
-    protocol.data_received(OVERSIZED)
+    protocol.data_received(OVERSIZED.replace(b"Host: x\r\n", b"Host: x\r\n" + connection))
+    assert protocol.cycle.keep_alive  # uvicorn would close at the end of the answer otherwise
     protocol.cycle.response_complete = True
     protocol.on_response_complete()
     assert not transport.closed
