@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from attackkit import RawClient, Response
+from spellings import case_variants, refused_spellings
 from serverproc import ACCOUNT_ID, Credentials, TesseraServer
 
 KELVIN = "\u212a"  # str.lower() folds it to "k"
@@ -36,22 +37,6 @@ def unique(prefix: str) -> str:
 
 def policy_arn(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"
-
-
-def case_variants(arn: str) -> list[str]:
-    head, _, name = arn.rpartition("/")
-    return [f"{head}/{name.lower()}", f"{head}/{name.upper()}", f"{head}/{name.swapcase()}"]
-
-
-def refused_spellings(arn: str) -> list[str]:
-    return [
-        arn.replace("arn:aws:", "arn:AWS:"),
-        arn.replace("arn:aws:", "arn:Aws:"),
-        arn.replace(":iam::", ":IAM::"),
-        arn.replace(":policy/", ":POLICY/"),
-        arn.replace(":iam::", ":iam:us-east-1:"),
-        arn.replace(f":{ACCOUNT_ID}:", f":{ACCOUNT_ID}0:"),
-    ]
 
 
 def unicode_spellings(arn: str) -> list[str]:
@@ -92,7 +77,7 @@ def test_boundary_cannot_be_rewritten_through_another_spelling(target: TesseraSe
         reply = iam(raw, creds, "CreatePolicyVersion", PolicyArn=variant, PolicyDocument=ESCAPE, SetAsDefault="true")
         assert_refused(reply, "AccessDenied")
         assert reply.status == 403 and f"on resource: {arn}" in reply.text, reply.text
-    for variant in refused_spellings(arn):
+    for variant in refused_spellings_of(arn):
         assert_refused(iam(raw, creds, "CreatePolicyVersion", PolicyArn=variant, PolicyDocument=ESCAPE, SetAsDefault="true"),
                        "InvalidInput")
     for variant in unicode_spellings(arn):
@@ -133,7 +118,7 @@ def test_detach_deny_on_policy_arn_holds_for_every_spelling(target: TesseraServe
     for variant in case_variants(arn):
         reply = iam(raw, creds, "DetachUserPolicy", UserName=victim, PolicyArn=variant)
         assert reply.status == 403 and reply.error_code() == "AccessDenied", reply.text
-    for variant in refused_spellings(arn):
+    for variant in refused_spellings_of(arn):
         assert_refused(iam(raw, creds, "DetachUserPolicy", UserName=victim, PolicyArn=variant), "InvalidInput")
     for variant in unicode_spellings(arn):
         assert_refused(iam(raw, creds, "DetachUserPolicy", UserName=victim, PolicyArn=variant), "ValidationError")
@@ -187,7 +172,7 @@ def test_policy_operations_decide_on_the_stored_arn(
     for variant in case_variants(arn):
         reply = iam(raw, creds, operation, PolicyArn=variant, **params)
         assert reply.status == 403 and f"iam:{operation} on resource: {arn}" in reply.text, reply.text
-    for variant in refused_spellings(arn):
+    for variant in refused_spellings_of(arn):
         assert_refused(iam(raw, creds, operation, PolicyArn=variant, **params), "InvalidInput")
     for variant in unicode_spellings(arn):
         assert_refused(iam(raw, creds, operation, PolicyArn=variant, **params), "ValidationError")
@@ -263,3 +248,7 @@ def test_assume_role_decides_on_the_role_named_exactly(target: TesseraServer, ra
         reply = raw.send(raw.signed("sts", {"Action": "AssumeRole", "RoleArn": variant, "RoleSessionName": "s"}, creds=creds))
         assert reply.status in (400, 403), reply.text
         assert "<Credentials>" not in reply.text
+
+
+def refused_spellings_of(arn: str) -> list[str]:
+    return refused_spellings(arn, ACCOUNT_ID)

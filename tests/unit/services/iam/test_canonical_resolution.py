@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import spellings
 from conftest import ACCOUNT, Call, user_arn
+from spellings import case_variants
 
 from tessera.auth.caller import Caller
 from tessera.errors import (
@@ -40,22 +42,8 @@ ALLOW_IAM = {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}
 ANYTHING = doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
 
 
-def case_variants(arn: str) -> list[str]:
-    """The ARN with its resource name in other ASCII cases (all resolve to the same policy)."""
-    head, _, name = arn.rpartition("/")
-    return [f"{head}/{name.lower()}", f"{head}/{name.upper()}", f"{head}/{name.swapcase()}"]
-
-
 def refused_spellings(arn: str) -> list[str]:
-    """Spellings IAM refuses outright: another partition case, type case, region, account."""
-    return [
-        arn.replace("arn:aws:", "arn:AWS:"),
-        arn.replace("arn:aws:", "ARN:aws:"),
-        arn.replace(":iam::", ":IAM::"),
-        arn.replace(":policy/", ":Policy/"),
-        arn.replace(":iam::", ":iam:us-east-1:"),
-        arn.replace(ACCOUNT, ACCOUNT[:-1]),
-    ]
+    return spellings.refused_spellings(arn, ACCOUNT)
 
 
 @pytest.fixture
