@@ -38,6 +38,7 @@ $(JSDEPS): tests/js/package.json tests/js/package-lock.json
 
 test: $(TSTAMP) $(JSDEPS)
 	$(BIN)/ruff check --no-cache src tests bench
+	$(BIN)/ruff format --check --no-cache src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 

@@ -22,7 +22,8 @@ import time
 from collections.abc import Sequence
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from serverproc import TesseraServer, new_data_dir  # noqa: E402
+from serverproc import TesseraServer, new_data_dir
+import contextlib
 
 
 def open_sockets(pid: int) -> int:
@@ -73,8 +74,10 @@ def header_flood(server: TesseraServer, pid: int, wait: float) -> None:
     after = server.rss_kib() / 1024
     for sock in socks:
         sock.close()
-    print(f"header flood: RSS {before:.1f} MiB -> {after:.1f} MiB (+{after - before:.1f}); "
-          f"server accepted {sent / 2**20:.1f} MiB of the 200 MiB offered; replies {sorted(set(statuses))}")
+    print(
+        f"header flood: RSS {before:.1f} MiB -> {after:.1f} MiB (+{after - before:.1f}); "
+        f"server accepted {sent / 2**20:.1f} MiB of the 200 MiB offered; replies {sorted(set(statuses))}"
+    )
 
 
 def half_sent(server: TesseraServer, pid: int, wait: float) -> None:
@@ -97,9 +100,11 @@ def half_sent(server: TesseraServer, pid: int, wait: float) -> None:
     remaining = open_sockets(pid) - baseline
     for sock in socks:
         sock.close()
-    print(f"500 half-sent connections: RSS {before:.1f} -> {during_rss:.1f} MiB, {during} open at the server; "
-          f"after {closed_after + 0.5:.1f} s {remaining} still open "
-          f"({sum(r.startswith(b'HTTP/1.1 408') for r in replies)} answered 408)")
+    print(
+        f"500 half-sent connections: RSS {before:.1f} -> {during_rss:.1f} MiB, {during} open at the server; "
+        f"after {closed_after + 0.5:.1f} s {remaining} still open "
+        f"({sum(r.startswith(b'HTTP/1.1 408') for r in replies)} answered 408)"
+    )
 
 
 def user_agents(server: TesseraServer, data_dir: str) -> None:
@@ -109,20 +114,22 @@ def user_agents(server: TesseraServer, data_dir: str) -> None:
         statuses: dict[int, int] = {}
         for _ in range(200):
             with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-                head = (f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                        f"User-Agent: {'A' * size}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-                try:
+                head = (
+                    f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                    f"User-Agent: {'A' * size}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                )
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     sock.sendall(head.encode() + body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
                 reply = drain(sock)
                 code = int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.1") else 0
                 statuses[code] = statuses.get(code, 0) + 1
         results[size] = statuses
     server.stop()
     count, size = audit_bytes(data_dir)
-    print(f"User-Agent flood: 200 × 512 KiB -> {results[512 << 10]}, 200 × 60 KiB -> {results[60 << 10]}; "
-          f"audit trail holds {count} events, {size / 1024:.1f} KiB in all ({size / max(count, 1):.0f} B per event)")
+    print(
+        f"User-Agent flood: 200 × 512 KiB -> {results[512 << 10]}, 200 × 60 KiB -> {results[60 << 10]}; "
+        f"audit trail holds {count} events, {size / 1024:.1f} KiB in all ({size / max(count, 1):.0f} B per event)"
+    )
 
 
 def main(argv: Sequence[str]) -> int:

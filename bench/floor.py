@@ -70,7 +70,7 @@ class Floor:
     def __init__(self, access_key_id: str, secret_access_key: str, *, now: Callable[[], dt.datetime] | None = None) -> None:
         self.access_key_id = access_key_id
         self.secret = secret_access_key
-        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self.caller = Principal("user", load.user_arn(), load.ACCOUNT, user_id="AIDAFLOORBENCHUSER001")
         self.trust = PolicySet(resource=parse_policy(load.trust_policy(), PolicyType.TRUST))
         self.identity = PolicySet(identity=[parse_policy(load.identity_policy(), PolicyType.IDENTITY)])
@@ -148,13 +148,25 @@ class Floor:
         expires = now + dt.timedelta(seconds=SESSION_SECONDS)
         role_name = role_arn.rsplit("/", 1)[-1]
         claims = SessionClaims(
-            kind="assumed-role", access_key_id=key_id, secret_access_key=secret, account=self.caller.account,
-            issued_at=now, expires_at=expires, session_name=session_name, role_arn=role_arn, role_id=ROLE_ID,
-            role_name=role_name, source_ip=source_ip,
+            kind="assumed-role",
+            access_key_id=key_id,
+            secret_access_key=secret,
+            account=self.caller.account,
+            issued_at=now,
+            expires_at=expires,
+            session_name=session_name,
+            role_arn=role_arn,
+            role_id=ROLE_ID,
+            role_name=role_name,
+            source_ip=source_ip,
         )
         return _ASSUME_ROLE.format(
-            key_id=key_id, secret=secret, token=tokens.seal(claims, self.token_key),
-            expiration=expires.strftime("%Y-%m-%dT%H:%M:%SZ"), role_id=ROLE_ID, session=session_name,
+            key_id=key_id,
+            secret=secret,
+            token=tokens.seal(claims, self.token_key),
+            expiration=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            role_id=ROLE_ID,
+            session=session_name,
             session_arn=f"arn:aws:sts::{self.caller.account}:assumed-role/{role_name}/{session_name}",
             request_id=uuid.uuid4(),
         ).encode()
@@ -172,11 +184,13 @@ class Floor:
         body = self.answer(params, (scope.get("client") or ("",))[0]) if params is not None else None
         status = 200 if body is not None else 403
         body = body or _FORBIDDEN
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/xml"), (b"content-length", str(len(body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/xml"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

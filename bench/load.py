@@ -94,37 +94,41 @@ def user_arn(account: str = ACCOUNT) -> str:
 
 def identity_policy() -> str:
     """The bench user may assume bench roles, from loopback, and never an admin role."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AssumeBenchRoles",
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Resource": "arn:aws:iam::*:role/bench-role-*",
-                "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
-            },
-            {"Sid": "NeverAdmin", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/admin-*"},
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AssumeBenchRoles",
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Resource": "arn:aws:iam::*:role/bench-role-*",
+                    "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+                },
+                {"Sid": "NeverAdmin", "Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/admin-*"},
+            ],
+        }
+    )
 
 
 def trust_policy() -> str:
     """Trusts the bench user only, for session names ``bench-*``, from loopback."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": user_arn()},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringLike": {"sts:RoleSessionName": "bench-*"},
-                    "IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
-                },
-            }
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": user_arn()},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringLike": {"sts:RoleSessionName": "bench-*"},
+                        "IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
+                    },
+                }
+            ],
+        }
+    )
 
 
 # -- set-up through the API ------------------------------------------------------------
@@ -182,10 +186,7 @@ def operation_params(operation: str, principal: Principal, index: int) -> dict[s
 
 def write_targets(path: Path, endpoint: str, principal: Principal, operation: str, count: int) -> list[str]:
     credentials = Credentials(principal.access_key_id, principal.secret_access_key)
-    targets = [
-        presign(endpoint, credentials, operation_params(operation, principal, i), BASE_EXPIRES + i)
-        for i in range(count)
-    ]
+    targets = [presign(endpoint, credentials, operation_params(operation, principal, i), BASE_EXPIRES + i) for i in range(count)]
     path.write_text("\n".join(targets) + "\n")
     return targets
 
@@ -313,8 +314,15 @@ def tessera_env() -> dict[str, str]:
 def tessera_server(name: str, data_dir: Path, logs: Path, *, access_log: bool = False) -> Iterator[servers.Server]:
     port = servers.free_port()
     command = [
-        executable("tessera"), "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data_dir), *([] if access_log else ["--no-access-log"]),
+        executable("tessera"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        *([] if access_log else ["--no-access-log"]),
     ]
     with servers.start(name, command, port=port, health_path="/healthz", log_dir=logs, env=tessera_env()) as server:
         yield server
@@ -324,9 +332,23 @@ def bench_ceiling(settings: Settings, work: Path) -> ServerReport:
     report = ServerReport(CEILING)
     port = servers.free_port()
     command = [
-        executable("uvicorn"), "bench.ceiling:app", "--host", "127.0.0.1", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--workers", "1",
-        "--no-access-log", "--no-server-header", "--no-date-header", "--log-level", "warning",
+        executable("uvicorn"),
+        "bench.ceiling:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--no-server-header",
+        "--no-date-header",
+        "--log-level",
+        "warning",
     ]
     targets_file = work / "ceiling.txt"
     targets_file.write_text("".join(f"/?Action={CALLER_IDENTITY}&Version={STS_VERSION}&n={i}\n" for i in range(settings.urls)))
@@ -343,14 +365,29 @@ def bench_floor(settings: Settings, work: Path) -> ServerReport:
     from bench import floor  # it reads this module's policies
 
     principal = Principal(
-        tokens.new_access_key_id("AKIA", account=ACCOUNT), tokens.new_secret_access_key(),
+        tokens.new_access_key_id("AKIA", account=ACCOUNT),
+        tokens.new_secret_access_key(),
         f"arn:aws:iam::{ACCOUNT}:role/{seed.role_names(settings.roles)[-1]}",
     )
     port = servers.free_port()
     command = [
-        executable("uvicorn"), "bench.floor:app", "--host", "127.0.0.1", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--workers", "1",
-        "--no-access-log", "--no-server-header", "--no-date-header", "--log-level", "warning",
+        executable("uvicorn"),
+        "bench.floor:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--no-server-header",
+        "--no-date-header",
+        "--log-level",
+        "warning",
     ]
     env = {floor.KEY_ID_VARIABLE: principal.access_key_id, floor.SECRET_VARIABLE: principal.secret_access_key}
     with servers.start(FLOOR, command, port=port, health_path="/", log_dir=work, cwd=REPO, env=env) as server:
@@ -371,7 +408,7 @@ def bench_moto(settings: Settings, work: Path) -> ServerReport:
         principal = provision(server.base_url, create_roles=settings.roles, target_role=target)
         routing = (
             f"Authorization: AWS4-HMAC-SHA256 Credential={principal.access_key_id}/"
-            f"{dt.datetime.now(dt.timezone.utc):%Y%m%d}/{REGION}/sts/aws4_request, SignedHeaders=host, Signature=0"
+            f"{dt.datetime.now(dt.UTC):%Y%m%d}/{REGION}/sts/aws4_request, SignedHeaders=host, Signature=0"
         )
         run_operations(report, server, principal, settings, work, headers=(routing,))
     return report
@@ -396,7 +433,7 @@ def bench_tessera_at_scale(settings: Settings, work: Path) -> ServerReport:
     the amount of state differs."""
     report = ServerReport(TESSERA_SCALE)
     data_dir = work / "tessera-scale-data"
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     seeded = seed.seed_roles(
         str(data_dir),
         tessera_env(),
@@ -406,7 +443,7 @@ def bench_tessera_at_scale(settings: Settings, work: Path) -> ServerReport:
         trust_policy=trust_policy(),
         now=started,
     )
-    elapsed = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
     report.notes.append(f"{seeded.roles} roles in {seeded.accounts} accounts, seeded through the store in {elapsed:.0f}s")
     print(f"  seeded {seeded.roles} roles in {seeded.accounts} accounts in {elapsed:.0f}s", file=sys.stderr)
     with tessera_server(TESSERA_SCALE, data_dir, work, access_log=settings.access_log) as server:
@@ -432,7 +469,11 @@ class Target:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "goal": self.goal, "value": self.value, "met": self.met, "why": self.why,
+            "name": self.name,
+            "goal": self.goal,
+            "value": self.value,
+            "met": self.met,
+            "why": self.why,
             "floor": self.floor,
         }
 
@@ -460,9 +501,7 @@ class Results:
         return next((r for r in self.reports if r.name == name), None)
 
 
-def throughput_target(
-    results: Results, name: str, goal: str, pair: tuple[str, str], operation: str, least: float
-) -> Target:
+def throughput_target(results: Results, name: str, goal: str, pair: tuple[str, str], operation: str, least: float) -> Target:
     ratio = results.ratio(pair[0], pair[1], operation, 16)
     bound = results.ratio(FLOOR, pair[1], operation, 16) if pair[0] == TESSERA else None
     bound = None if bound is None else round(bound, 3)
@@ -510,8 +549,10 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def table(results: Results, concurrency: Sequence[int]) -> str:
     """The measurements, one line per server, operation and concurrency."""
-    head = (f"{'operation':<18} {'server':<13} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'non-2xx':>8} {'cpu':>5} {'/ceiling':>9} {'/moto':>7}")
+    head = (
+        f"{'operation':<18} {'server':<13} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'non-2xx':>8} {'cpu':>5} {'/ceiling':>9} {'/moto':>7}"
+    )
     lines = [head, "-" * len(head)]
     rows: list[tuple[str, str]] = [(CEILING, FIXED)] + [
         (server, op) for op in OPERATIONS for server in (FLOOR, TESSERA, TESSERA_SCALE, MOTO)
@@ -554,26 +595,28 @@ def machine() -> dict[str, Any]:
     model = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                      if line.startswith("model name")), "")
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")), "")
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
 def write_json(path: Path, settings: Settings, results: Results, found: Sequence[Target]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "settings": {
-            "seconds": settings.seconds, "warmup": settings.warmup, "urls": settings.urls,
-            "concurrency": list(settings.concurrency), "roles": settings.roles,
-            "scale_accounts": settings.scale_accounts, "scale_roles_per_account": settings.scale_roles_per_account,
-            "server_core": servers.SERVER_CORE, "generator_core": servers.GENERATOR_CORE,
+            "seconds": settings.seconds,
+            "warmup": settings.warmup,
+            "urls": settings.urls,
+            "concurrency": list(settings.concurrency),
+            "roles": settings.roles,
+            "scale_accounts": settings.scale_accounts,
+            "scale_roles_per_account": settings.scale_roles_per_account,
+            "server_core": servers.SERVER_CORE,
+            "generator_core": servers.GENERATOR_CORE,
             "access_log": settings.access_log,
         },
-        "servers": {
-            r.name: {"rss_kib": r.rss_kib, "failures": r.failures, "notes": r.notes} for r in results.reports
-        },
+        "servers": {r.name: {"rss_kib": r.rss_kib, "failures": r.failures, "notes": r.notes} for r in results.reports},
         "measurements": [m.as_dict() for r in results.reports for m in r.measurements],
         "ratios": ratios(results, settings.concurrency),
         "targets": [t.as_dict() for t in found],
@@ -586,11 +629,15 @@ def ratios(results: Results, concurrency: Sequence[int]) -> list[dict[str, Any]]
     for server in (TESSERA, TESSERA_SCALE):
         for operation in OPERATIONS:
             for c in concurrency:
-                out.append({
-                    "server": server, "operation": operation, "concurrency": c,
-                    "vs_ceiling": results.ratio(server, CEILING, operation, c),
-                    "vs_moto": results.ratio(server, MOTO, operation, c),
-                })
+                out.append(
+                    {
+                        "server": server,
+                        "operation": operation,
+                        "concurrency": c,
+                        "vs_ceiling": results.ratio(server, CEILING, operation, c),
+                        "vs_moto": results.ratio(server, MOTO, operation, c),
+                    }
+                )
     return out
 
 

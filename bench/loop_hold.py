@@ -19,8 +19,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "attack"))
-from attackkit import RawClient  # noqa: E402
-from serverproc import TesseraServer, new_data_dir  # noqa: E402
+from attackkit import RawClient
+from serverproc import TesseraServer, new_data_dir
 
 
 def _probe(raw: RawClient, stop: threading.Event, samples: list[float]) -> None:

@@ -18,10 +18,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
-import pyotp  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
-from serverproc import TesseraServer, new_data_dir  # noqa: E402
+import pyotp
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from serverproc import TesseraServer, new_data_dir
 
 
 def main() -> None:
@@ -36,8 +36,9 @@ def main() -> None:
         totp = pyotp.TOTP(device["Base32StringSeed"].decode())
         now = int(time.time())
         serial = device["SerialNumber"]
-        iam.enable_mfa_device(UserName="victim", SerialNumber=serial,
-                              AuthenticationCode1=totp.at(now - 60), AuthenticationCode2=totp.at(now - 30))
+        iam.enable_mfa_device(
+            UserName="victim", SerialNumber=serial, AuthenticationCode1=totp.at(now - 60), AuthenticationCode2=totp.at(now - 30)
+        )
         counts: collections.Counter[str] = collections.Counter()
         lock = threading.Lock()
         deadline = time.monotonic() + seconds
@@ -63,9 +64,11 @@ def main() -> None:
             worker.join()
         elapsed = time.monotonic() - started
         checked = counts["AccessDenied"] + counts["accepted"]
-        print(f"{elapsed:.1f} s, {threads} threads: {sum(counts.values())} requests "
-              f"({sum(counts.values()) / elapsed:.0f}/s), codes checked {checked} ({checked / elapsed:.1f}/s), "
-              f"outcomes {dict(counts)}")
+        print(
+            f"{elapsed:.1f} s, {threads} threads: {sum(counts.values())} requests "
+            f"({sum(counts.values()) / elapsed:.0f}/s), codes checked {checked} ({checked / elapsed:.1f}/s), "
+            f"outcomes {dict(counts)}"
+        )
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -27,7 +27,7 @@ def main() -> None:
     keys = int(args[0]) if args else 100_000
     limits = Limits()
     limiter = FailureLimiter(limits)
-    start = dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
     device = "mfa-device:arn:aws:iam::111122223333:mfa/victim"
 
     def fail(chosen: list[str], at: dt.datetime) -> None:
@@ -54,8 +54,10 @@ def main() -> None:
     past_cap.sort()
     if past_cap:
         p50, p99 = past_cap[len(past_cap) // 2], past_cap[len(past_cap) * 99 // 100]
-        print(f"one failure past the cap: median {p50 * 1e6:.0f} µs, p99 {p99 * 1e6:.0f} µs, "
-              f"worst {past_cap[-1] * 1e6:.0f} µs (worst includes garbage-collector passes)")
+        print(
+            f"one failure past the cap: median {p50 * 1e6:.0f} µs, p99 {p99 * 1e6:.0f} µs, "
+            f"worst {past_cap[-1] * 1e6:.0f} µs (worst includes garbage-collector passes)"
+        )
     print(f"device locked after one more failure: {limiter.locked(device, at)}")
 
 

@@ -12,7 +12,7 @@ import itertools
 import json
 import time
 
-from tessera.policy import Principal, PolicySet, PolicyType, Request, evaluate, parse_policy
+from tessera.policy import PolicySet, PolicyType, Principal, Request, evaluate, parse_policy
 from tessera.policy.pattern import Pattern
 
 
@@ -26,9 +26,15 @@ def best_of(runs: int, call: object) -> float:
 
 
 def policy_with(values: list[str]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
-         "Condition": {"StringLike": {"aws:UserAgent": values}}}]}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*", "Condition": {"StringLike": {"aws:UserAgent": values}}}
+            ],
+        },
+        separators=(",", ":"),
+    )
 
 
 def filled(make: object) -> list[str]:
@@ -38,6 +44,7 @@ def filled(make: object) -> list[str]:
         if len(policy_with(candidate)) > 2048:
             return values
         values = candidate
+    return None
 
 
 SHAPES = {

@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "attack"))
 
-from attackkit import RawClient  # noqa: E402
-from serverproc import Credentials, TesseraServer, new_data_dir  # noqa: E402
+from attackkit import RawClient
+from serverproc import Credentials, TesseraServer, new_data_dir
 
 
 class Probe:
@@ -70,9 +70,15 @@ def worst_session_policy() -> str:
     values: list[str] = ["*" + "?a" * 200 + "b*"]
 
     def text(vals: list[str]) -> str:
-        return json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
-             "Condition": {"StringLike": {"aws:UserAgent": vals}}}]}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*", "Condition": {"StringLike": {"aws:UserAgent": vals}}}
+                ],
+            },
+            separators=(",", ":"),
+        )
 
     for index in itertools.count():
         candidate = [*values, f"*a?a{'b' if index % 2 else 'c'}*"]
@@ -84,9 +90,20 @@ def worst_session_policy() -> str:
 
 def one_long_pattern_policy() -> str:
     """The reported attack: one pattern of ~2 000 characters, mostly ``?``."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
-         "Condition": {"StringLike": {"aws:UserAgent": "*" + "?a" * 945 + "b*"}}}]}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Resource": "*",
+                    "Condition": {"StringLike": {"aws:UserAgent": "*" + "?a" * 945 + "b*"}},
+                }
+            ],
+        },
+        separators=(",", ":"),
+    )
 
 
 def texts(length: int) -> list[str]:
@@ -97,13 +114,19 @@ def texts(length: int) -> list[str]:
 
 def simulation(value: str, actions: int) -> dict[str, str]:
     patterns = [f"*a?a{'b' if i % 2 else 'c'}*" for i in range(180)]
-    document = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
-         "Condition": {"StringLike": {"a:key": patterns}}}]})
-    form = {"Action": "SimulateCustomPolicy", "PolicyInputList.member.1": document,
-            "ContextEntries.member.1.ContextKeyName": "a:key",
-            "ContextEntries.member.1.ContextKeyType": "string",
-            "ContextEntries.member.1.ContextKeyValues.member.1": value}
+    document = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringLike": {"a:key": patterns}}}],
+        }
+    )
+    form = {
+        "Action": "SimulateCustomPolicy",
+        "PolicyInputList.member.1": document,
+        "ContextEntries.member.1.ContextKeyName": "a:key",
+        "ContextEntries.member.1.ContextKeyType": "string",
+        "ContextEntries.member.1.ContextKeyValues.member.1": value,
+    }
     for index in range(actions):
         form[f"ActionNames.member.{index + 1}"] = f"s3:GetObject{index}"
     return form
@@ -112,9 +135,12 @@ def simulation(value: str, actions: int) -> dict[str, str]:
 def report(name: str, probe: Probe, since: float, until: float, attack: list[float]) -> None:
     seen = sorted(probe.window(since, until))
     p99 = seen[int(len(seen) * 0.99) - 1] if len(seen) >= 100 else (seen[-1] if seen else 0.0)
-    print(f"{name}: slowest attack request {max(attack) * 1000:.1f} ms; probe during attack: "
-          f"n={len(seen)} worst {max(seen, default=0) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-          f"median {statistics.median(seen) * 1000 if seen else 0:.1f} ms", flush=True)
+    print(
+        f"{name}: slowest attack request {max(attack) * 1000:.1f} ms; probe during attack: "
+        f"n={len(seen)} worst {max(seen, default=0) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+        f"median {statistics.median(seen) * 1000 if seen else 0:.1f} ms",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -133,27 +159,45 @@ def main() -> int:
         raw = RawClient(server)
         iam = server.client("iam")
         account = server.account_id
-        trust = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}],
+        }
         role = iam.create_role(RoleName="target", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        iam.put_role_policy(RoleName="target", PolicyName="chain", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
-        user = server.make_user("attacker", {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["sts:AssumeRole", "iam:SimulateCustomPolicy"], "Resource": "*"}]})
+        iam.put_role_policy(
+            RoleName="target",
+            PolicyName="chain",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+            ),
+        )
+        user = server.make_user(
+            "attacker",
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "iam:SimulateCustomPolicy"], "Resource": "*"}],
+            },
+        )
         sts = server.client("sts", user)
         with Probe(raw) as probe:
             time.sleep(1.0)
             baseline = [lat for _, lat in probe.samples]
             print(f"baseline: probe worst {max(baseline) * 1000:.1f} ms, median {statistics.median(baseline) * 1000:.1f} ms")
-            for name, policy in (("assume-role/one-long-pattern", one_long_pattern_policy()),
-                                 ("assume-role/many-patterns", worst_session_policy())):
+            for name, policy in (
+                ("assume-role/one-long-pattern", one_long_pattern_policy()),
+                ("assume-role/many-patterns", worst_session_policy()),
+            ):
                 answer = sts.assume_role(RoleArn=role, RoleSessionName="s1", Policy=policy)["Credentials"]
                 session = Credentials.from_response(answer)
                 since = time.perf_counter()
                 attack = []
                 for agent in [text for text in texts(args.ua_bytes) for _ in range(args.repeat)]:
-                    prepared = raw.signed("sts", {"Action": "AssumeRole", "RoleArn": role, "RoleSessionName": "x1"},
-                                          creds=session, headers={"User-Agent": agent})
+                    prepared = raw.signed(
+                        "sts",
+                        {"Action": "AssumeRole", "RoleArn": role, "RoleSessionName": "x1"},
+                        creds=session,
+                        headers={"User-Agent": agent},
+                    )
                     start = time.perf_counter()
                     reply = raw.send(prepared, timeout=600)
                     attack.append(time.perf_counter() - start)
@@ -173,8 +217,13 @@ def main() -> int:
                 forms = [simulation(value, args.sim_actions) for value in texts(args.sim_value_bytes)]
                 jobs = [forms[i % len(forms)] for i in range(args.sim_clients * args.sim_rounds)]
                 attack = list(pool.map(simulate, jobs))
-            report(f"simulate: {args.sim_clients} clients x {args.sim_rounds} ({args.sim_actions} actions, context value {args.sim_value_bytes} B)",
-                   probe, since, time.perf_counter(), attack)
+            report(
+                f"simulate: {args.sim_clients} clients x {args.sim_rounds} ({args.sim_actions} actions, context value {args.sim_value_bytes} B)",
+                probe,
+                since,
+                time.perf_counter(),
+                attack,
+            )
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

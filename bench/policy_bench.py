@@ -28,17 +28,68 @@ from tessera.policy import PolicySet, PolicyType, Principal, Request, evaluate, 
 
 ACCOUNT = "111122223333"
 SERVICES = (
-    "iam", "sts", "s3", "ec2", "dynamodb", "lambda", "sqs", "sns", "kms", "logs", "cloudwatch", "rds",
-    "ecs", "eks", "ecr", "route53", "cloudfront", "glue", "athena", "kinesis", "firehose", "secretsmanager",
-    "ssm", "states", "events", "apigateway", "elasticloadbalancing", "autoscaling", "cloudformation",
-    "codebuild", "codepipeline", "codecommit", "sagemaker", "redshift", "elasticache", "es", "acm",
-    "organizations", "backup", "config",
+    "iam",
+    "sts",
+    "s3",
+    "ec2",
+    "dynamodb",
+    "lambda",
+    "sqs",
+    "sns",
+    "kms",
+    "logs",
+    "cloudwatch",
+    "rds",
+    "ecs",
+    "eks",
+    "ecr",
+    "route53",
+    "cloudfront",
+    "glue",
+    "athena",
+    "kinesis",
+    "firehose",
+    "secretsmanager",
+    "ssm",
+    "states",
+    "events",
+    "apigateway",
+    "elasticloadbalancing",
+    "autoscaling",
+    "cloudformation",
+    "codebuild",
+    "codepipeline",
+    "codecommit",
+    "sagemaker",
+    "redshift",
+    "elasticache",
+    "es",
+    "acm",
+    "organizations",
+    "backup",
+    "config",
 )
 VERBS = ("Get", "List", "Describe", "Create", "Delete", "Update", "Put", "Tag", "Untag", "Start")
-NOUNS = ("User", "Role", "Policy", "Bucket", "Object", "Instance", "Table", "Function", "Queue",
-         "Topic", "Key", "Stream", "Secret", "Parameter", "Cluster", "Image")
+NOUNS = (
+    "User",
+    "Role",
+    "Policy",
+    "Bucket",
+    "Object",
+    "Instance",
+    "Table",
+    "Function",
+    "Queue",
+    "Topic",
+    "Key",
+    "Stream",
+    "Secret",
+    "Parameter",
+    "Cluster",
+    "Image",
+)
 TEAMS = ("red", "blue", "green", "gold")
-NOW = dt.datetime(2024, 6, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 6, 1, 12, 0, 0, tzinfo=dt.UTC)
 USERS = ("alice", "bob", "carol", "dave")
 
 
@@ -71,10 +122,7 @@ def _action(rng: random.Random, service: str) -> str:
 def _spec(rng: random.Random, services: Sequence[str]) -> Spec:
     service = rng.choice(services)
     roll = rng.random()
-    if roll < 0.15:
-        actions = [f"{service}:{rng.choice(VERBS)}*"]
-    else:
-        actions = [_action(rng, service) for _ in range(rng.randint(1, 4))]
+    actions = [f"{service}:{rng.choice(VERBS)}*"] if roll < 0.15 else [_action(rng, service) for _ in range(rng.randint(1, 4))]
     resource = rng.choice(["*", f"arn:aws:{service}::{ACCOUNT}:{rng.choice(NOUNS).lower()}/*", "SELF"])
     conditions: list[tuple[str, str]] = []
     if rng.random() < 0.4:
@@ -105,10 +153,12 @@ def probes(specs: Sequence[Spec], count: int, seed: int) -> list[Probe]:
             action = _action(rng, rng.choice(SERVICES))
         user = rng.choice(USERS)
         service = action.split(":")[0]
-        resource = rng.choice([
-            f"arn:aws:iam::{ACCOUNT}:user/{user}",
-            f"arn:aws:{service}::{ACCOUNT}:{rng.choice(NOUNS).lower()}/x{rng.randint(1, 9)}",
-        ])
+        resource = rng.choice(
+            [
+                f"arn:aws:iam::{ACCOUNT}:user/{user}",
+                f"arn:aws:{service}::{ACCOUNT}:{rng.choice(NOUNS).lower()}/x{rng.randint(1, 9)}",
+            ]
+        )
         ip = rng.choice(["10.1.2.3", "192.168.7.7", "198.51.100.9"])
         result.append(Probe(user, action, resource, rng.choice(TEAMS), rng.random() < 0.5, ip))
     return result
@@ -128,7 +178,10 @@ _IAM_CONDITION = {
 def iam_statement(spec: Spec, index: int) -> dict[str, object]:
     resource = f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}" if spec.resource == "SELF" else spec.resource
     statement: dict[str, object] = {
-        "Sid": f"S{index}", "Effect": spec.effect, "Action": spec.actions, "Resource": resource,
+        "Sid": f"S{index}",
+        "Effect": spec.effect,
+        "Action": spec.actions,
+        "Resource": resource,
     }
     if spec.conditions:
         block: dict[str, dict[str, str]] = {}
@@ -151,12 +204,14 @@ def iam_policies(specs: Sequence[Spec], per_policy: int) -> list[str]:
 def iam_request(probe: Probe) -> Request:
     principal = Principal("user", f"arn:aws:iam::{ACCOUNT}:user/{probe.user}", ACCOUNT, user_id="AIDAEXAMPLE")
     context = principal_context(principal)
-    context.update({
-        "aws:PrincipalTag/team": probe.team,
-        "aws:SourceIp": probe.ip,
-        "aws:CurrentTime": NOW,
-        "aws:SecureTransport": True,
-    })
+    context.update(
+        {
+            "aws:PrincipalTag/team": probe.team,
+            "aws:SourceIp": probe.ip,
+            "aws:CurrentTime": NOW,
+            "aws:SecureTransport": True,
+        }
+    )
     if probe.mfa:
         context["aws:MultiFactorAuthPresent"] = True
     return Request(principal, probe.action, probe.resource, ACCOUNT, context)
@@ -199,8 +254,7 @@ def cedar_request(probe: Probe) -> dict[str, object]:
     }
     if probe.mfa:
         context["mfa"] = True
-    return {"principal": f'User::"{probe.user}"', "action": 'Action::"call"',
-            "resource": 'Resource::"r"', "context": context}
+    return {"principal": f'User::"{probe.user}"', "action": 'Action::"call"', "resource": 'Resource::"r"', "context": context}
 
 
 # --------------------------------------------------------------------------- timing
@@ -239,10 +293,9 @@ class Scenario:
 def run_scenario(scenario: Scenario, rounds: int, seed: int = 7) -> tuple[Result, Result, int, int]:
     specs = generate(scenario.statements, scenario.services, seed)
     cases = probes(specs, 256, seed + 1)
-    policies = PolicySet(identity=[
-        parse_policy(t, PolicyType.IDENTITY, policy_id=f"p{i}")
-        for i, t in enumerate(iam_policies(specs, scenario.per_policy))
-    ])
+    policies = PolicySet(
+        identity=[parse_policy(t, PolicyType.IDENTITY, policy_id=f"p{i}") for i, t in enumerate(iam_policies(specs, scenario.per_policy))]
+    )
     cedar_set = cedarpy.PolicySet.from_str("\n".join(cedar_policy(s) for s in specs))
     entities = cedarpy.Entities.from_json_str("[]")
     cedar_cases = [cedar_request(p) for p in cases]
@@ -277,8 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratio = ours.median_ns / theirs.median_ns
         for result in (ours, theirs):
             shown = f"{ratio:.3f}" if result is ours else ""
-            print(f"{result.label:16} {result.engine:8} {result.median_ns / 1000:19.2f} "
-                  f"{result.per_second:12,.0f} {shown:>16}")
+            print(f"{result.label:16} {result.engine:8} {result.median_ns / 1000:19.2f} {result.per_second:12,.0f} {shown:>16}")
         print(f"{'':16} decisions agree: {agree}/256 ({allowed} allowed)")
     scale = medians["500 statements"] / medians["10 statements"]
     print(f"500-statement / 10-statement median (Tessera): {scale:.2f}x")

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "attack"))
 
-from attackkit import distinct_session_policy  # noqa: E402
-from serverproc import TesseraServer, new_data_dir  # noqa: E402
+from attackkit import distinct_session_policy
+from serverproc import TesseraServer, new_data_dir
 
 
 def main() -> int:
@@ -33,11 +33,14 @@ def main() -> int:
     server.start()
     try:
         iam = server.client("iam")
-        trust = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"}, "Action": "sts:AssumeRole"}],
+        }
         role = iam.create_role(RoleName="cycled", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        user = server.make_user("cycler", {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role}]})
+        user = server.make_user(
+            "cycler", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role}]}
+        )
         clients = [server.client("sts", user) for _ in range(args.clients)]
         print(f"policy length {len(distinct_session_policy(args.count))} chars; RSS at start {server.rss_kib() / 1024:.1f} MiB", flush=True)
 

@@ -80,8 +80,7 @@ def _inputs() -> dict[str, Request]:
 
 def _time(app: TesseraApp, request: Request, outcome: list[str]) -> float:
     method, query, headers, body = request
-    scope = {"type": "http", "method": method, "path": "/", "query_string": query.encode(), "headers": headers,
-             "client": ("127.0.0.1", 1)}
+    scope = {"type": "http", "method": method, "path": "/", "query_string": query.encode(), "headers": headers, "client": ("127.0.0.1", 1)}
     ex = app._exchange(scope, method, "/")
     ex.body = body
     started = time.process_time()

@@ -68,8 +68,7 @@ def seed_roles(
             _seed_accounts(store, batch, names, trust_policy, now)
     finally:
         runtime.store.close()
-    return Seeded(accounts=1 + member_accounts, roles=(1 + member_accounts) * roles_per_account,
-                  member_accounts=tuple(members))
+    return Seeded(accounts=1 + member_accounts, roles=(1 + member_accounts) * roles_per_account, member_accounts=tuple(members))
 
 
 def _seed_accounts(store: Store, accounts: list[str], names: list[str], trust: str, now: dt.datetime) -> None:

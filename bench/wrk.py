@@ -70,12 +70,17 @@ def run(
     """Load ``url``'s server with the targets in ``targets_file`` for ``seconds``."""
     command = [
         "wrk",
-        "--threads", "1",
-        "--connections", str(connections),
-        "--duration", f"{max(1, round(seconds))}s",
-        "--timeout", TIMEOUT,
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        TIMEOUT,
         "--latency",
-        "--script", str(SCRIPT),
+        "--script",
+        str(SCRIPT),
     ]
     for header in headers:
         command += ["--header", header]

@@ -39,7 +39,7 @@ class Credentials:
     session_token: str | None = None
 
     @classmethod
-    def from_response(cls, creds: Mapping[str, Any]) -> "Credentials":
+    def from_response(cls, creds: Mapping[str, Any]) -> Credentials:
         return cls(creds["AccessKeyId"], creds["SecretAccessKey"], creds.get("SessionToken"))
 
 
@@ -83,18 +83,28 @@ class TesseraServer:
         env.update(extra or {})
         return env
 
-    def start(self, extra_env: Mapping[str, str] | None = None, args: list[str] | None = None) -> "TesseraServer":
+    def start(self, extra_env: Mapping[str, str] | None = None, args: list[str] | None = None) -> TesseraServer:
         self.port = free_port()
-        command = [sys.executable, "-m", "tessera", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--data-dir", self.data_dir, "--poll-interval", "0.2"]
+        command = [
+            sys.executable,
+            "-m",
+            "tessera",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            self.data_dir,
+            "--poll-interval",
+            "0.2",
+        ]
         if self.database_url:
             command += ["--database-url", self.database_url]
         command += self.extra_args + (args or [])
         self.log_path = os.path.join(self.data_dir, f"server-{self.port}.log")
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command, env=self.environment(extra_env), stdout=log, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen(command, env=self.environment(extra_env), stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()
         return self
 
@@ -141,7 +151,7 @@ class TesseraServer:
         self.process = None
         return code
 
-    def restart(self, extra_env: Mapping[str, str] | None = None) -> "TesseraServer":
+    def restart(self, extra_env: Mapping[str, str] | None = None) -> TesseraServer:
         self.stop()
         return self.start(extra_env)
 

@@ -4,7 +4,7 @@
 ARNs a client passes in a parameter: exactly the ``aws`` partition in lower case,
 service ``iam``, no region, a 12-digit account (or ``aws`` where AWS managed policies
 are allowed), the resource type spelled exactly, and only the characters of the model's
-``arnType`` pattern (``[\u0009\u000A\u000D\u0020-\u00FF]+``). A name in another case
+``arnType`` pattern (``[\u0009\u000a\u000d\u0020-\u00ff]+``). A name in another case
 is a different ARN: IAM resolves names case-insensitively (in ASCII only), but what it
 authorizes and reports is always the ARN as stored
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html).
@@ -40,7 +40,7 @@ class Arn:
     resource: str
 
     @classmethod
-    def parse(cls, text: str) -> "Arn":
+    def parse(cls, text: str) -> Arn:
         parts = text.split(":", 5)
         if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2]:
             raise ValueError(f"'{text}' is not a valid ARN")

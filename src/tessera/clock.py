@@ -15,7 +15,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> _dt.datetime:
-        return _dt.datetime.now(_dt.timezone.utc)
+        return _dt.datetime.now(_dt.UTC)
 
 
 class FixedClock:
@@ -41,7 +41,7 @@ class OffsetClock:
         self._offset = _dt.timedelta(seconds=offset_seconds)
 
     def now(self) -> _dt.datetime:
-        return _dt.datetime.now(_dt.timezone.utc) + self._offset
+        return _dt.datetime.now(_dt.UTC) + self._offset
 
 
 def monotonic() -> float:

@@ -137,9 +137,7 @@ class SecretBox:
     def seal(self, plaintext: str, *, context: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
         header = f"{FORMAT_VERSION}:{self._key_id}"
-        sealed = self._ciphers[self._key_id].encrypt(
-            nonce, plaintext.encode("utf-8"), _associated_data(header, context)
-        )
+        sealed = self._ciphers[self._key_id].encrypt(nonce, plaintext.encode("utf-8"), _associated_data(header, context))
         return f"{header}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
 
     def open(self, sealed: str, *, context: str) -> str:
@@ -202,10 +200,7 @@ def _create_key_file(path: Path) -> None:
 def _read_key_file(path: Path) -> MasterKey:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise SecretError(
-            f"master key file {str(path)!r} is accessible by group or others "
-            f"(mode {mode:04o}); run chmod 600 on it"
-        )
+        raise SecretError(f"master key file {str(path)!r} is accessible by group or others (mode {mode:04o}); run chmod 600 on it")
     try:
         return MasterKey.from_base64(path.read_text(encoding="ascii"))
     except (SecretError, UnicodeDecodeError) as exc:

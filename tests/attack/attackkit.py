@@ -118,13 +118,10 @@ class RawClient:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         return self.request("GET", target, b"", list((headers or {}).items()), timeout)
 
-    def request(
-        self, method: str, target: str, body: bytes, headers: list[tuple[str, str]], timeout: float = 30
-    ) -> Response:
+    def request(self, method: str, target: str, body: bytes, headers: list[tuple[str, str]], timeout: float = 30) -> Response:
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=timeout)
         try:
-            connection.putrequest(method, target, skip_host=any(k.lower() == "host" for k, _ in headers),
-                                  skip_accept_encoding=True)
+            connection.putrequest(method, target, skip_host=any(k.lower() == "host" for k, _ in headers), skip_accept_encoding=True)
             for name, value in headers:
                 if name.lower() != "content-length":
                     connection.putheader(name, value)
@@ -134,8 +131,6 @@ class RawClient:
             return Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read())
         finally:
             connection.close()
-
-
 
 
 # -- policy and identity helpers (the held-checks suite) -------------------------------
@@ -178,8 +173,12 @@ def error_code_of(call: object, **params: object) -> str:
 def distinct_session_policy(index: int) -> str:
     """A ~1 900-character session policy (under AWS's 2 048) that differs for every index."""
     statements = [
-        {"Effect": "Allow", "Action": [f"s3:Get{index}x{i}*"], "Resource": f"arn:aws:s3:::b{index}-{i}/*",
-         "Condition": {"StringLike": {"aws:UserAgent": f"*{index}?{i}*"}}}
+        {
+            "Effect": "Allow",
+            "Action": [f"s3:Get{index}x{i}*"],
+            "Resource": f"arn:aws:s3:::b{index}-{i}/*",
+            "Condition": {"StringLike": {"aws:UserAgent": f"*{index}?{i}*"}},
+        }
         for i in range(12)
     ]
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))

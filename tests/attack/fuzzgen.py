@@ -22,7 +22,6 @@ import http.client
 import json
 import random
 import re
-import socket
 import string
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -65,27 +64,117 @@ def load_models() -> dict[str, Model]:
 # -- hostile values ----------------------------------------------------------------------
 HUGE_DIGITS = "9" * 5000
 NUMBERS = [
-    "0", "-1", "1", "2", "10", "100", "900", "901", "1000", "3600", "43200", "43201", "129600",
-    "2147483647", "2147483648", "-2147483649", "9223372036854775807", "9223372036854775808",
-    "99999999999999999999999999", HUGE_DIGITS, "-" + HUGE_DIGITS, "0" * 3000 + "1",
+    "0",
+    "-1",
+    "1",
+    "2",
+    "10",
+    "100",
+    "900",
+    "901",
+    "1000",
+    "3600",
+    "43200",
+    "43201",
+    "129600",
+    "2147483647",
+    "2147483648",
+    "-2147483649",
+    "9223372036854775807",
+    "9223372036854775808",
+    "99999999999999999999999999",
+    HUGE_DIGITS,
+    "-" + HUGE_DIGITS,
+    "0" * 3000 + "1",
     "\u0663\u0666\u0660\u0660",  # Arabic-Indic 3600
     "\uff13\uff16\uff10\uff10",  # full-width 3600
     "\u0969\u0966",  # Devanagari 30
-    "\u00b2", "9\u00b2", "\u2460\u2461",  # digits to str.isdigit() that int() refuses (superscript, circled)
-    "1e3", "0x10", "010", " 10", "10 ", "+10", "1_000", "1.5", "NaN", "Infinity", "-0", "", "ten",
+    "\u00b2",
+    "9\u00b2",
+    "\u2460\u2461",  # digits to str.isdigit() that int() refuses (superscript, circled)
+    "1e3",
+    "0x10",
+    "010",
+    " 10",
+    "10 ",
+    "+10",
+    "1_000",
+    "1.5",
+    "NaN",
+    "Infinity",
+    "-0",
+    "",
+    "ten",
 ]
 BOOLEANS = ["true", "false", "True", "FALSE", "1", "0", "yes", "", "tru\u0435"]
 TIMESTAMPS = [
-    "2026-01-01T00:00:00Z", "2026-13-45T99:99:99Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
-    "0", "-1", HUGE_DIGITS, "yesterday", "", "2026-01-01T00:00:00+99:00",
+    "2026-01-01T00:00:00Z",
+    "2026-13-45T99:99:99Z",
+    "1970-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0",
+    "-1",
+    HUGE_DIGITS,
+    "yesterday",
+    "",
+    "2026-01-01T00:00:00+99:00",
 ]
 TRICKY_TEXT = [
-    "", " ", "a", "A" * 64, "A" * 65, "b" * 128, "c" * 129, "d" * 512, "e" * 2048, "f" * 3000, "g" * 20000,
-    "\u00e9", "\u00df", "\u0130", "\u0131", "\u212a", "\u017f", "\U0001d49c", "\U0001f600" * 40, "\u200b", "\ufeff",
-    "\u0000", "\x7f", "\t", "x\ny", "x\rz", "%", "%zz", "%00", "+", "&=&", "a=b", "<x>&amp;'\"", "]]>", "{", "}",
-    "*", "?", "/", "//", "/../", "/a/b/", "..", "${aws:username}", "${", "$$", "\\", "\\u0000", "null",
-    "arn:aws:iam::*:user/*", "arn:AWS:IAM::" + ACCOUNT_ID + ":user/x", "arn:aws:iam::" + ACCOUNT_ID + ":",
-    "arn:", "arn:aws:iam::1:role/r", "\u0430rn:aws:iam::" + ACCOUNT_ID + ":root",
+    "",
+    " ",
+    "a",
+    "A" * 64,
+    "A" * 65,
+    "b" * 128,
+    "c" * 129,
+    "d" * 512,
+    "e" * 2048,
+    "f" * 3000,
+    "g" * 20000,
+    "\u00e9",
+    "\u00df",
+    "\u0130",
+    "\u0131",
+    "\u212a",
+    "\u017f",
+    "\U0001d49c",
+    "\U0001f600" * 40,
+    "\u200b",
+    "\ufeff",
+    "\u0000",
+    "\x7f",
+    "\t",
+    "x\ny",
+    "x\rz",
+    "%",
+    "%zz",
+    "%00",
+    "+",
+    "&=&",
+    "a=b",
+    "<x>&amp;'\"",
+    "]]>",
+    "{",
+    "}",
+    "*",
+    "?",
+    "/",
+    "//",
+    "/../",
+    "/a/b/",
+    "..",
+    "${aws:username}",
+    "${",
+    "$$",
+    "\\",
+    "\\u0000",
+    "null",
+    "arn:aws:iam::*:user/*",
+    "arn:AWS:IAM::" + ACCOUNT_ID + ":user/x",
+    "arn:aws:iam::" + ACCOUNT_ID + ":",
+    "arn:",
+    "arn:aws:iam::1:role/r",
+    "\u0430rn:aws:iam::" + ACCOUNT_ID + ":root",
 ]
 NAME_CHARS = string.ascii_letters + string.digits + "+=,.@_-"
 UNICODE_POOL = "\u00e9\u00df\u0130\u0131\u212a\u017f\u0391\u03a3\u0416\u4e2d\u0663\U0001f600\u200d\u0301"
@@ -97,8 +186,7 @@ def policy_documents() -> list[str]:
     return [
         json.dumps(allow),
         json.dumps({"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Action": "iam:*", "NotResource": "*"}}),
-        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                             "Principal": {"AWS": "*"}}]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}}]}),
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":'
         '{"NumericLessThan":{"aws:MultiFactorAuthAge":' + HUGE_DIGITS + "}}}]}",
         '{"Version":"2012-10-17","Statement":[{"Sid":' + "1" * 4400 + ',"Effect":"Allow","Action":"*","Resource":"*"}]}',
@@ -118,7 +206,11 @@ def policy_documents() -> list[str]:
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]',
         "\ufeff" + json.dumps(allow),
         json.dumps(allow).replace("Allow", "\u0391llow"),
-        "null", "1", '"x"', "{}", "",
+        "null",
+        "1",
+        '"x"',
+        "{}",
+        "",
     ]
 
 
@@ -138,13 +230,13 @@ class Values:
         if "document" in lower or lower in ("policy", "content"):
             if roll < 0.8:
                 return rng.choice(self.documents)
-        elif lower.endswith("arn") or lower.endswith("arns") or lower in ("resourceid", "targetid"):
+        elif lower.endswith(("arn", "arns")) or lower in ("resourceid", "targetid"):
             if roll < 0.5:
                 return rng.choice(self.arns)
             if roll < 0.65:
                 arn = rng.choice(self.arns)
                 return self._case_twist(arn)
-        elif lower.endswith("name") or lower.endswith("id") or lower in ("path", "pathprefix", "marker"):
+        elif lower.endswith(("name", "id")) or lower in ("path", "pathprefix", "marker"):
             if roll < 0.45:
                 return rng.choice(self.names)
             if roll < 0.55:
@@ -191,7 +283,7 @@ class Values:
         if kind in ("integer", "long"):
             if rng.random() < 0.5 and ("min" in shape or "max" in shape):
                 bound = int(shape.get("max", shape.get("min", 0)))
-                return str(bound + rng.choice([-1, 0, 1, 10 ** 9]))
+                return str(bound + rng.choice([-1, 0, 1, 10**9]))
             return rng.choice(NUMBERS)
         if kind == "boolean":
             return rng.choice(BOOLEANS)
@@ -297,8 +389,23 @@ class JsonBuilder:
         document: Any = self._structure(shape, 0) if shape is not None else {}
         roll = rng.random()
         if roll < 0.03:
-            return rng.choice([b"", b"{", b"[]", b"null", b"1", b'"x"', b"{}" * 2, b"\xff\xfe{}", b"[" * 5000,
-                               b'{"a":' * 2000, b'{"Name": NaN}', b"{\"\\ud800\": 1}", b"\xef\xbb\xbf{}"])
+            return rng.choice(
+                [
+                    b"",
+                    b"{",
+                    b"[]",
+                    b"null",
+                    b"1",
+                    b'"x"',
+                    b"{}" * 2,
+                    b"\xff\xfe{}",
+                    b"[" * 5000,
+                    b'{"a":' * 2000,
+                    b'{"Name": NaN}',
+                    b'{"\\ud800": 1}',
+                    b"\xef\xbb\xbf{}",
+                ]
+            )
         text = json.dumps(document, ensure_ascii=rng.random() < 0.5)
         if roll < 0.06:
             text = text.replace("}", ', "Bogus": 1}', 1)
@@ -321,7 +428,7 @@ class JsonBuilder:
     def _value(self, member: str, shape: dict[str, Any], depth: int) -> Any:
         rng = self.rng
         if rng.random() < 0.07:  # a value of the wrong type
-            return rng.choice([None, True, 0, -1, 1.5, "__HUGE__", "x", [], {}, [[["x"]]], {"a": {"b": 1}}, 2 ** 70])
+            return rng.choice([None, True, 0, -1, 1.5, "__HUGE__", "x", [], {}, [[["x"]]], {"a": {"b": 1}}, 2**70])
         kind = shape["type"]
         if depth > 6:
             return None
@@ -334,7 +441,7 @@ class JsonBuilder:
             value_shape = self.model.shapes[shape["value"]["shape"]]
             return {self.values.nasty_text(): self._value(member, value_shape, depth + 1) for _ in range(rng.choice([0, 1, 2]))}
         if kind in ("integer", "long"):
-            return rng.choice([0, -1, 1, 20, 1000, 2 ** 31, 2 ** 63, "__HUGE__", "10", 1.5, "\u0663"])
+            return rng.choice([0, -1, 1, 20, 1000, 2**31, 2**63, "__HUGE__", "10", 1.5, "\u0663"])
         if kind == "boolean":
             return rng.choice([True, False, "true", 0, None])
         if kind == "timestamp":
@@ -363,8 +470,10 @@ class FuzzFailure:
 
     def describe(self) -> str:
         body = self.case.body[:300]
-        return (f"#{self.case.index} {self.case.kind} {self.case.label} -> {self.status} (request id {self.request_id})\n"
-                f"  {self.case.method} {self.case.target[:300]}\n  body[:300]={body!r}\n  {self.excerpt[:300]}")
+        return (
+            f"#{self.case.index} {self.case.kind} {self.case.label} -> {self.status} (request id {self.request_id})\n"
+            f"  {self.case.method} {self.case.target[:300]}\n  body[:300]={body!r}\n  {self.excerpt[:300]}"
+        )
 
 
 @dataclass
@@ -396,8 +505,15 @@ class FuzzReport:
 class Generator:
     """Seeded fuzz cases for a server at ``host`` signed with ``creds`` (the first is used most)."""
 
-    def __init__(self, seed: int, host: str, creds: Sequence[Credentials], names: Sequence[str], arns: Sequence[str],
-                 implemented: Callable[[str, str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        seed: int,
+        host: str,
+        creds: Sequence[Credentials],
+        names: Sequence[str],
+        arns: Sequence[str],
+        implemented: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.rng = random.Random(seed)
         self.host = host
         self.creds = list(creds)
@@ -438,8 +554,16 @@ class Generator:
             return self.rng.choice([op for s, op in self.unimplemented if s == service] or self.operations[service])
         return self.rng.choice(self.operations[service])
 
-    def _sign(self, method: str, target: str, headers: dict[str, str], body: bytes, service: str,
-              creds: Credentials | None = None, region: str = REGION) -> list[tuple[str, str | bytes]]:
+    def _sign(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        service: str,
+        creds: Credentials | None = None,
+        region: str = REGION,
+    ) -> list[tuple[str, str | bytes]]:
         creds = creds or self._creds()
         request = AWSRequest(method, f"http://{self.host}{target}", data=body, headers=headers)
         boto = BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token)
@@ -450,16 +574,28 @@ class Generator:
         roll = self.rng.random()
         if roll < 0.9:
             return FORM
-        return self.rng.choice([
-            "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=latin-1",
-            "application/x-www-form-urlencoded; charset=utf-16", "application/x-www-form-urlencoded; charset=bogus-8",
-            "application/x-www-form-urlencoded; charset=", "application/x-www-form-urlencoded;;;charset=\"utf-8\"",
-            "APPLICATION/X-WWW-FORM-URLENCODED", "text/plain", "application/json", "", "multipart/form-data; boundary=x",
-            "application/x-www-form-urlencoded; charset=utf-8; charset=idna",
-            "application/x-www-form-urlencoded; charset=punycode", "application/x-www-form-urlencoded; charset=undefined",
-            "application/x-www-form-urlencoded; charset=unicode_escape", "application/x-www-form-urlencoded; charset=utf-7",
-            "application/x-www-form-urlencoded; charset=rot13", "application/x-www-form-urlencoded; charset=x\x00y",
-        ])
+        return self.rng.choice(
+            [
+                "application/x-www-form-urlencoded",
+                "application/x-www-form-urlencoded; charset=latin-1",
+                "application/x-www-form-urlencoded; charset=utf-16",
+                "application/x-www-form-urlencoded; charset=bogus-8",
+                "application/x-www-form-urlencoded; charset=",
+                'application/x-www-form-urlencoded;;;charset="utf-8"',
+                "APPLICATION/X-WWW-FORM-URLENCODED",
+                "text/plain",
+                "application/json",
+                "",
+                "multipart/form-data; boundary=x",
+                "application/x-www-form-urlencoded; charset=utf-8; charset=idna",
+                "application/x-www-form-urlencoded; charset=punycode",
+                "application/x-www-form-urlencoded; charset=undefined",
+                "application/x-www-form-urlencoded; charset=unicode_escape",
+                "application/x-www-form-urlencoded; charset=utf-7",
+                "application/x-www-form-urlencoded; charset=rot13",
+                "application/x-www-form-urlencoded; charset=x\x00y",
+            ]
+        )
 
     def _query_body(self, service: str, operation: str) -> bytes:
         params = QueryBuilder(self.models[service], self.values).params(operation)
@@ -498,10 +634,24 @@ class Generator:
         target = f"{ORGANIZATIONS_PREFIX}.{operation}"
         roll = self.rng.random()
         if roll < 0.03:
-            target = self.rng.choice(["", ".", operation, f"{ORGANIZATIONS_PREFIX}.", f"Bogus.{operation}",
-                                      f"{ORGANIZATIONS_PREFIX}.{operation}.{operation}", "x" * 3000])
-        content_type = JSON_CONTENT_TYPE if self.rng.random() < 0.9 else self.rng.choice(
-            ["application/json", FORM, "", "application/x-amz-json-1.0", "application/x-amz-json-1.1; charset=latin-1"])
+            target = self.rng.choice(
+                [
+                    "",
+                    ".",
+                    operation,
+                    f"{ORGANIZATIONS_PREFIX}.",
+                    f"Bogus.{operation}",
+                    f"{ORGANIZATIONS_PREFIX}.{operation}.{operation}",
+                    "x" * 3000,
+                ]
+            )
+        content_type = (
+            JSON_CONTENT_TYPE
+            if self.rng.random() < 0.9
+            else self.rng.choice(
+                ["application/json", FORM, "", "application/x-amz-json-1.0", "application/x-amz-json-1.1; charset=latin-1"]
+            )
+        )
         headers = {"Content-Type": content_type, "X-Amz-Target": target}
         scope = "organizations" if self.rng.random() < 0.95 else self.rng.choice(["sts", "iam", "s3"])
         signed = self._sign("POST", "/", headers, body, scope)
@@ -517,22 +667,45 @@ class Generator:
         request = AWSRequest("GET", url)
         expires = rng.choice([1, 900, 3600, 604800, 604801])
         try:
-            SigV4QueryAuth(BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token),
-                           service, REGION, expires=expires).add_auth(request)
+            SigV4QueryAuth(
+                BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token), service, REGION, expires=expires
+            ).add_auth(request)
         except Exception:
             return None
         full = str(request.prepare().url)
-        target = full[len(f"http://{self.host}"):]
+        target = full[len(f"http://{self.host}") :]
         if rng.random() < 0.5:
             target = self._mangle_presigned(target)
         return FuzzCase(index, "presigned", f"{service}:{operation}", "GET", target, [("Host", self.host)], b"")
 
     def _mangle_presigned(self, target: str) -> str:
         rng = self.rng
-        name = rng.choice(["X-Amz-Expires", "X-Amz-Date", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-SignedHeaders",
-                           "X-Amz-Algorithm", "X-Amz-Security-Token"])
-        value = rng.choice(NUMBERS + TIMESTAMPS + ["", "%", "%zz", "host;x-amz-target", "AWS4-HMAC-SHA1", "a" * 5000,
-                                                   "\u0661\u0662", "20260101T000000Z", "AKIA/20260101/us-east-1/sts"])
+        name = rng.choice(
+            [
+                "X-Amz-Expires",
+                "X-Amz-Date",
+                "X-Amz-Signature",
+                "X-Amz-Credential",
+                "X-Amz-SignedHeaders",
+                "X-Amz-Algorithm",
+                "X-Amz-Security-Token",
+            ]
+        )
+        value = rng.choice(
+            NUMBERS
+            + TIMESTAMPS
+            + [
+                "",
+                "%",
+                "%zz",
+                "host;x-amz-target",
+                "AWS4-HMAC-SHA1",
+                "a" * 5000,
+                "\u0661\u0662",
+                "20260101T000000Z",
+                "AKIA/20260101/us-east-1/sts",
+            ]
+        )
         quoted = urllib.parse.quote(value, safe="%") if rng.random() < 0.8 else value.replace(" ", "+")
         if re.search(f"[?&]{name}=", target):
             return re.sub(f"([?&]{name}=)[^&]*", lambda m: m.group(1) + quoted, target, count=1)
@@ -542,8 +715,9 @@ class Generator:
         """A correctly signed request whose security headers are then mangled."""
         rng = self.rng
         service = rng.choice(["sts", "iam"])
-        body = urllib.parse.urlencode({"Action": "GetCallerIdentity" if service == "sts" else "ListUsers",
-                                       "Version": QUERY_SERVICES[service]}).encode()
+        body = urllib.parse.urlencode(
+            {"Action": "GetCallerIdentity" if service == "sts" else "ListUsers", "Version": QUERY_SERVICES[service]}
+        ).encode()
         creds = self._creds()
         headers = dict(self._sign("POST", "/", {"Content-Type": FORM}, body, service, creds))
         auth = str(headers["Authorization"])
@@ -552,7 +726,7 @@ class Generator:
             headers["Authorization"] = auth[: rng.randrange(len(auth))]
         elif kind == 1:
             position = rng.randrange(len(auth))
-            headers["Authorization"] = auth[:position] + rng.choice(", =/;\u00e9x0") + auth[position + 1:]
+            headers["Authorization"] = auth[:position] + rng.choice(", =/;\u00e9x0") + auth[position + 1 :]
         elif kind == 2:
             headers["X-Amz-Date"] = rng.choice(TIMESTAMPS + NUMBERS + ["20260101T000000", "20261301T256199Z"])
         elif kind == 3:
@@ -560,58 +734,148 @@ class Generator:
         elif kind == 4:
             token = str(headers.get("X-Amz-Security-Token", "AAAA"))
             position = rng.randrange(len(token))
-            headers["X-Amz-Security-Token"] = rng.choice([
-                token[:position], token[:position] + "A" + token[position + 1:], token + "=", token.replace("-", "+"),
-                "A" * 20000, "", "%%%", token + "\u00e9"])
+            headers["X-Amz-Security-Token"] = rng.choice(
+                [
+                    token[:position],
+                    token[:position] + "A" + token[position + 1 :],
+                    token + "=",
+                    token.replace("-", "+"),
+                    "A" * 20000,
+                    "",
+                    "%%%",
+                    token + "\u00e9",
+                ]
+            )
         elif kind == 5:
             del headers["X-Amz-Date"]
             headers["Date"] = rng.choice(["Tue, 01 Dec 2026 00:00:00 GMT", "garbage", "", HUGE_DIGITS])
         elif kind == 6:
-            headers["Authorization"] = rng.choice([
-                "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 ", "AWS AKIA:sig", "Bearer x", "AWS4-HMAC-SHA256 Credential=",
-                auth.replace("SignedHeaders=", "SignedHeaders=;;", 1), auth + ", Signature=00",
-                auth.replace("AWS4-HMAC-SHA256", "aws4-hmac-sha256"), auth.replace(REGION, "\u00e9" * 3),
-                auth.replace("/aws4_request", "/aws4_request/x"), auth.replace(REGION, "a" * 3000),
-            ])
+            headers["Authorization"] = rng.choice(
+                [
+                    "AWS4-HMAC-SHA256",
+                    "AWS4-HMAC-SHA256 ",
+                    "AWS AKIA:sig",
+                    "Bearer x",
+                    "AWS4-HMAC-SHA256 Credential=",
+                    auth.replace("SignedHeaders=", "SignedHeaders=;;", 1),
+                    auth + ", Signature=00",
+                    auth.replace("AWS4-HMAC-SHA256", "aws4-hmac-sha256"),
+                    auth.replace(REGION, "\u00e9" * 3),
+                    auth.replace("/aws4_request", "/aws4_request/x"),
+                    auth.replace(REGION, "a" * 3000),
+                ]
+            )
         elif kind == 7:
             headers["X-Amz-Content-Sha256"] = rng.choice(["UNSIGNED-PAYLOAD", "x", "0" * 64, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
         else:
-            headers[rng.choice(["X-Amz-Target", "X-Amz-Date", "X-Amz-Security-Token", "Authorization", "Host"])] = \
-                rng.choice(["", "x", ORGANIZATIONS_PREFIX + ".ListAccounts", "\u00e9"])
+            headers[rng.choice(["X-Amz-Target", "X-Amz-Date", "X-Amz-Security-Token", "Authorization", "Host"])] = rng.choice(
+                ["", "x", ORGANIZATIONS_PREFIX + ".ListAccounts", "\u00e9"]
+            )
         items = [(k, v.encode("utf-8") if isinstance(v, str) and not v.isascii() else v) for k, v in headers.items()]
         return FuzzCase(index, "tampered", f"{service}:mangled-{kind}", "POST", "/", items, body)
 
     # -- unsigned --
     def unsigned(self, index: int) -> FuzzCase:
         rng = self.rng
-        method = rng.choice(["POST", "POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "FOO", "get",
-                             "CONNECT", "PROPFIND", "M" * 100])
-        path = rng.choice(["/", "/", "/", "//", "/%zz", "/%00", "/../../etc/passwd", "/healthz", "/metrics", "/healthz/",
-                           "/" + "a" * 4000, "/\u00e9".encode("utf-8").decode("latin-1"), "/?", "/;x", "/%2F", "*"])
+        method = rng.choice(
+            ["POST", "POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "FOO", "get", "CONNECT", "PROPFIND", "M" * 100]
+        )
+        path = rng.choice(
+            [
+                "/",
+                "/",
+                "/",
+                "//",
+                "/%zz",
+                "/%00",
+                "/../../etc/passwd",
+                "/healthz",
+                "/metrics",
+                "/healthz/",
+                "/" + "a" * 4000,
+                "/\u00e9".encode().decode("latin-1"),
+                "/?",
+                "/;x",
+                "/%2F",
+                "*",
+            ]
+        )
         query = ""
         if rng.random() < 0.5:
-            query = rng.choice(["Action=GetCallerIdentity&Version=2011-06-15", "%zz", "a=%", "Action", "&&=&", "%E9",
-                                "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=" + rng.choice(NUMBERS[:10]),
-                                "X-Amz-Credential=%2F%2F%2F&X-Amz-Signature=0", "a=" + "b" * 8000, "+=+&%2B=%20"])
+            query = rng.choice(
+                [
+                    "Action=GetCallerIdentity&Version=2011-06-15",
+                    "%zz",
+                    "a=%",
+                    "Action",
+                    "&&=&",
+                    "%E9",
+                    "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=" + rng.choice(NUMBERS[:10]),
+                    "X-Amz-Credential=%2F%2F%2F&X-Amz-Signature=0",
+                    "a=" + "b" * 8000,
+                    "+=+&%2B=%20",
+                ]
+            )
         target = path + ("?" + query if query and path != "*" else "")
         headers: list[tuple[str, str | bytes]] = [("Host", self.host)]
         for _ in range(rng.choice([0, 1, 2, 5, 40])):
-            name = rng.choice(["Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date", "X-Amz-Security-Token",
-                               "User-Agent", "X-Forwarded-For", "Transfer-Encoding", "Expect", "X-Amz-Content-Sha256",
-                               "Content-Encoding", "X-" + "h" * 200, "Cookie", "Range"])
-            value = rng.choice(["", "x", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e", "gzip", "100-continue",
-                                f"{ORGANIZATIONS_PREFIX}.ListAccounts", "application/x-amz-json-1.1",
-                                "application/x-www-form-urlencoded; charset=bogus", "1.2.3.4, 5.6.7.8", "z" * 6000,
-                                "\u00e9\u212a".encode("utf-8"), "\u0661", "deflate, br", "bytes=0-1"])
+            name = rng.choice(
+                [
+                    "Content-Type",
+                    "X-Amz-Target",
+                    "Authorization",
+                    "X-Amz-Date",
+                    "X-Amz-Security-Token",
+                    "User-Agent",
+                    "X-Forwarded-For",
+                    "Transfer-Encoding",
+                    "Expect",
+                    "X-Amz-Content-Sha256",
+                    "Content-Encoding",
+                    "X-" + "h" * 200,
+                    "Cookie",
+                    "Range",
+                ]
+            )
+            value = rng.choice(
+                [
+                    "",
+                    "x",
+                    "AWS4-HMAC-SHA256 Credential=a/b/c/d/e",
+                    "gzip",
+                    "100-continue",
+                    f"{ORGANIZATIONS_PREFIX}.ListAccounts",
+                    "application/x-amz-json-1.1",
+                    "application/x-www-form-urlencoded; charset=bogus",
+                    "1.2.3.4, 5.6.7.8",
+                    "z" * 6000,
+                    "\u00e9\u212a".encode(),
+                    "\u0661",
+                    "deflate, br",
+                    "bytes=0-1",
+                ]
+            )
             if name == "Transfer-Encoding":
                 continue  # http.client frames the body with Content-Length; a second framing is a different test
             headers.append((name, value))
         body = b""
         if method not in ("GET", "HEAD") or rng.random() < 0.2:
-            body = rng.choice([
-                b"", b"Action=GetCallerIdentity&Version=2011-06-15", b"%zz", b"Action=%", b"\xff\xfe\x00",
-                b"{}", b'{"a":' * 1000, b"A" * 70000, b"&" * 5000, b"Action=ListUsers&Version=2010-05-08&MaxItems=" +
-                HUGE_DIGITS.encode(), "Action=\u00e9".encode("utf-8"), b"a=" + b"%41" * 20000])
+            body = rng.choice(
+                [
+                    b"",
+                    b"Action=GetCallerIdentity&Version=2011-06-15",
+                    b"%zz",
+                    b"Action=%",
+                    b"\xff\xfe\x00",
+                    b"{}",
+                    b'{"a":' * 1000,
+                    b"A" * 70000,
+                    b"&" * 5000,
+                    b"Action=ListUsers&Version=2010-05-08&MaxItems=" + HUGE_DIGITS.encode(),
+                    "Action=\u00e9".encode(),
+                    b"a=" + b"%41" * 20000,
+                ]
+            )
         return FuzzCase(index, "unsigned", "-", method, target, headers, body)
 
 
@@ -621,8 +885,7 @@ def send(port: int, case: FuzzCase, timeout: float = 30) -> tuple[int, str, byte
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         target = "".join(c if 0x21 <= ord(c) < 0x7F else urllib.parse.quote(c) for c in case.target)
-        connection.putrequest(case.method, target, skip_host=any(k.lower() == "host" for k, _ in case.headers),
-                              skip_accept_encoding=True)
+        connection.putrequest(case.method, target, skip_host=any(k.lower() == "host" for k, _ in case.headers), skip_accept_encoding=True)
         for name, value in case.headers:
             if name.lower() != "content-length":
                 connection.putheader(name, _header_bytes(value))
@@ -630,7 +893,7 @@ def send(port: int, case: FuzzCase, timeout: float = 30) -> tuple[int, str, byte
         connection.endheaders(case.body)
         reply = connection.getresponse()
         return reply.status, reply.getheader("x-amzn-requestid") or "", reply.read()
-    except (ConnectionError, http.client.HTTPException, socket.timeout):
+    except (TimeoutError, ConnectionError, http.client.HTTPException):
         return 0, "", b""
     finally:
         connection.close()

@@ -27,15 +27,24 @@ def test_a_lone_surrogate_is_refused_and_nobody_s_events_are_lost(fresh_target: 
     nobody = server.make_user("no-permissions")
     iam = server.client("iam")
     for index in range(5):
-        reply = raw.send(raw.signed("organizations", body=POISON, creds=nobody, headers={
-            "X-Amz-Target": "AWSOrganizationsV20161128.ListAccounts", "Content-Type": "application/x-amz-json-1.1"}))
+        reply = raw.send(
+            raw.signed(
+                "organizations",
+                body=POISON,
+                creds=nobody,
+                headers={"X-Amz-Target": "AWSOrganizationsV20161128.ListAccounts", "Content-Type": "application/x-amz-json-1.1"},
+            )
+        )
         assert reply.status == 400 and reply.error_code() == "SerializationException", reply.text
         iam.create_user(UserName=f"audited-{index}")
     server.stop()  # flushes the audit trail
     events = _audit_events(server)
     refused = [event for event in events if event.get("errorCode") == "SerializationException"]
     assert len(refused) == 5  # the refused requests are in the trail too
-    created = {event["requestParameters"]["userName"] for event in events  # type: ignore[index]
-               if event["eventName"] == "CreateUser"}
+    created = {
+        event["requestParameters"]["userName"]
+        for event in events  # type: ignore[index]
+        if event["eventName"] == "CreateUser"
+    }
     assert {f"audited-{index}" for index in range(5)} <= created
     assert "Traceback" not in server.log()

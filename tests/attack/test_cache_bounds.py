@@ -21,11 +21,14 @@ def test_distinct_session_policies_do_not_grow_the_server(fresh_target: Callable
     server = fresh_target(env={"TESSERA_POLICY_CACHE_BYTES": str(BUDGET)})
     iam = server.client("iam")
     account = server.account_id
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}],
+    }
     role_arn = iam.create_role(RoleName="cycled", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    caller = server.make_user("cycler", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]})
+    caller = server.make_user(
+        "cycler", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}
+    )
     sts = server.client("sts", caller)
 
     def assume(index: int) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from attackkit import RawClient, Response
-from spellings import case_variants, refused_spellings
 from serverproc import ACCOUNT_ID, Credentials, TesseraServer
+from spellings import case_variants, refused_spellings
 
 KELVIN = "\u212a"  # str.lower() folds it to "k"
 LONG_S = "\u017f"  # str.casefold() folds it to "s"
@@ -78,11 +78,13 @@ def test_boundary_cannot_be_rewritten_through_another_spelling(target: TesseraSe
         assert_refused(reply, "AccessDenied")
         assert reply.status == 403 and f"on resource: {arn}" in reply.text, reply.text
     for variant in refused_spellings_of(arn):
-        assert_refused(iam(raw, creds, "CreatePolicyVersion", PolicyArn=variant, PolicyDocument=ESCAPE, SetAsDefault="true"),
-                       "InvalidInput")
+        assert_refused(
+            iam(raw, creds, "CreatePolicyVersion", PolicyArn=variant, PolicyDocument=ESCAPE, SetAsDefault="true"), "InvalidInput"
+        )
     for variant in unicode_spellings(arn):
-        assert_refused(iam(raw, creds, "CreatePolicyVersion", PolicyArn=variant, PolicyDocument=ESCAPE, SetAsDefault="true"),
-                       "ValidationError")
+        assert_refused(
+            iam(raw, creds, "CreatePolicyVersion", PolicyArn=variant, PolicyDocument=ESCAPE, SetAsDefault="true"), "ValidationError"
+        )
     assert versions(target, arn) == ["v1"]
     # and the boundary still holds: nothing outside IAM is allowed
     reply = raw.send(raw.signed("sts", {"Action": "GetFederationToken", "Name": "escape"}, creds=creds))
@@ -94,13 +96,24 @@ def test_boundary_cannot_be_swapped_through_another_spelling(target: TesseraServ
     whatever the spelling of the user name."""
     arn, user, creds = boundary_world(target)
     client = target.client("iam")
-    deny_self = {"Effect": "Deny", "Action": ["iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
-                 "Resource": f"arn:aws:iam::{ACCOUNT_ID}:user/{user}"}
+    deny_self = {
+        "Effect": "Deny",
+        "Action": ["iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
+        "Resource": f"arn:aws:iam::{ACCOUNT_ID}:user/{user}",
+    }
     client.put_user_policy(UserName=user, PolicyName="self", PolicyDocument=doc(deny_self))
     for spelling in (user.upper(), user.swapcase()):
         assert_refused(iam(raw, creds, "DeleteUserPermissionsBoundary", UserName=spelling), "AccessDenied")
-        assert_refused(iam(raw, creds, "PutUserPermissionsBoundary", UserName=spelling,
-                           PermissionsBoundary="arn:aws:iam::aws:policy/AdministratorAccess"), "AccessDenied")
+        assert_refused(
+            iam(
+                raw,
+                creds,
+                "PutUserPermissionsBoundary",
+                UserName=spelling,
+                PermissionsBoundary="arn:aws:iam::aws:policy/AdministratorAccess",
+            ),
+            "AccessDenied",
+        )
     assert_refused(iam(raw, creds, "DeleteUserPermissionsBoundary", UserName=user.replace("d", "\u0256")), "ValidationError")
     assert client.get_user(UserName=user)["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == arn
 
@@ -134,8 +147,12 @@ def test_attach_and_boundary_conditions_see_the_stored_arn(target: TesseraServer
     client.create_user(UserName=victim)
     deny = [
         {"Effect": "Deny", "Action": "iam:Attach*", "Resource": "*", "Condition": {"ArnEquals": {"iam:PolicyARN": arn}}},
-        {"Effect": "Deny", "Action": ["iam:CreateUser", "iam:CreateRole", "iam:Put*PermissionsBoundary"], "Resource": "*",
-         "Condition": {"ArnEquals": {"iam:PermissionsBoundary": arn}}},
+        {
+            "Effect": "Deny",
+            "Action": ["iam:CreateUser", "iam:CreateRole", "iam:Put*PermissionsBoundary"],
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"iam:PermissionsBoundary": arn}},
+        },
     ]
     creds = target.make_user(unique("mallory"), doc(ALLOW_IAM, *deny))
     newcomer = unique("newcomer")
@@ -164,10 +181,8 @@ POLICY_OPERATIONS: list[tuple[str, dict[str, str]]] = [
 ]
 
 
-@pytest.mark.parametrize("operation,params", POLICY_OPERATIONS, ids=[op for op, _ in POLICY_OPERATIONS])
-def test_policy_operations_decide_on_the_stored_arn(
-    target: TesseraServer, raw: RawClient, operation: str, params: dict[str, str]
-) -> None:
+@pytest.mark.parametrize(("operation", "params"), POLICY_OPERATIONS, ids=[op for op, _ in POLICY_OPERATIONS])
+def test_policy_operations_decide_on_the_stored_arn(target: TesseraServer, raw: RawClient, operation: str, params: dict[str, str]) -> None:
     arn, _, creds = boundary_world(target)
     for variant in case_variants(arn):
         reply = iam(raw, creds, operation, PolicyArn=variant, **params)
@@ -198,11 +213,15 @@ ENTITY_OPERATIONS: list[tuple[str, str, dict[str, str]]] = [
     ("role", "UpdateAssumeRolePolicy", {"PolicyDocument": ANYTHING}),
     ("role", "DeleteRole", {}),
 ]
-TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "sts:AssumeRole"}]})
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "sts:AssumeRole"}],
+    }
+)
 
 
-@pytest.mark.parametrize("kind,operation,params", ENTITY_OPERATIONS, ids=[op for _, op, _ in ENTITY_OPERATIONS])
+@pytest.mark.parametrize(("kind", "operation", "params"), ENTITY_OPERATIONS, ids=[op for _, op, _ in ENTITY_OPERATIONS])
 def test_entity_operations_decide_on_the_stored_arn(
     target: TesseraServer, raw: RawClient, kind: str, operation: str, params: dict[str, str]
 ) -> None:
@@ -242,8 +261,13 @@ def test_assume_role_decides_on_the_role_named_exactly(target: TesseraServer, ra
     client = target.client("iam")
     name = unique("DeployKit")
     arn = client.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-    creds = target.make_user(unique("mallory"), doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
-                                                    {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": arn}))
+    creds = target.make_user(
+        unique("mallory"),
+        doc(
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
+            {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": arn},
+        ),
+    )
     for variant in [*case_variants(arn), arn.replace("arn:aws:", "arn:AWS:"), *unicode_spellings(arn)]:
         reply = raw.send(raw.signed("sts", {"Action": "AssumeRole", "RoleArn": variant, "RoleSessionName": "s"}, creds=creds))
         assert reply.status in (400, 403), reply.text

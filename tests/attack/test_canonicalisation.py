@@ -64,14 +64,16 @@ def test_plus_signed_as_a_space_reads_as_a_space(raw: RawClient, target: Tessera
     """A client that writes a space as ``+`` gets what it signed (the canonical form of
     either spelling is ``%20``)."""
     query = "Action=CreateUser&Tags.member.1.Key=k&Tags.member.1.Value=a+b&UserName=space-user&Version=2010-05-08"
-    path, headers = _signed_get(raw, query.replace("a+b", "a%20b"))
+    _path, headers = _signed_get(raw, query.replace("a+b", "a%20b"))
     reply = _send_get(raw, "/?" + query, headers)
     assert reply.status == 200, reply.text
     assert _user_tags(target, "space-user") == [{"Key": "k", "Value": "a b"}]
 
 
 def test_order_of_a_repeated_parameter_cannot_be_swapped(raw: RawClient, target: TesseraServer) -> None:
-    signed = "Action=CreateUser&Tags.member.1.Key=k&Tags.member.1.Value=first&Tags.member.1.Value=second&UserName=dup-user&Version=2010-05-08"
+    signed = (
+        "Action=CreateUser&Tags.member.1.Key=k&Tags.member.1.Value=first&Tags.member.1.Value=second&UserName=dup-user&Version=2010-05-08"
+    )
     path, headers = _signed_get(raw, signed)
     swapped = path.replace("Value=first&Tags.member.1.Value=second", "Value=second&Tags.member.1.Value=first")
     for target_path in (path, swapped):
@@ -89,12 +91,10 @@ def test_order_of_a_repeated_parameter_cannot_be_swapped(raw: RawClient, target:
         ("a.b", "a%2Eb"),  # unreserved escaped: same bytes
     ],
 )
-def test_equivalent_spellings_keep_the_signature_and_the_meaning(
-    raw: RawClient, target: TesseraServer, signed: str, sent: str
-) -> None:
+def test_equivalent_spellings_keep_the_signature_and_the_meaning(raw: RawClient, target: TesseraServer, signed: str, sent: str) -> None:
     name = "eq-" + urllib.parse.quote(sent, safe="").replace("%", "")[:20]
     query = f"Action=CreateUser&Tags.member.1.Key=k&Tags.member.1.Value={{}}&UserName={name}&Version=2010-05-08"
-    path, headers = _signed_get(raw, query.format(signed))
+    _path, headers = _signed_get(raw, query.format(signed))
     reply = _send_get(raw, "/?" + query.format(sent), headers)
     assert reply.status == 200, reply.text
     expected = urllib.parse.unquote(signed)

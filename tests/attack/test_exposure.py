@@ -44,13 +44,15 @@ def test_every_file_in_a_0755_data_directory_is_created_0600() -> None:
     data_dir = tempfile.mkdtemp(prefix="tessera-e2e-")
     os.chmod(data_dir, 0o755)
     previous = os.umask(0o022)  # the server inherits a permissive umask
-    server = TesseraServer(data_dir=data_dir, env_extra={"TESSERA_ROOT_ACCESS_KEY_ID": "",
-                                                          "TESSERA_ROOT_SECRET_ACCESS_KEY": ""})
+    server = TesseraServer(data_dir=data_dir, env_extra={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": ""})
     try:
         server.start()
         names = {"tessera.db", "tessera.db-wal", "tessera.db-shm", "master.key", "root-credentials"}
-        found = {name: stat.S_IMODE(os.stat(os.path.join(data_dir, name)).st_mode)
-                 for name in os.listdir(data_dir) if not name.startswith("server-")}
+        found = {
+            name: stat.S_IMODE(os.stat(os.path.join(data_dir, name)).st_mode)
+            for name in os.listdir(data_dir)
+            if not name.startswith("server-")
+        }
         assert names <= set(found), found
         assert {name: mode for name, mode in found.items() if mode != 0o600} == {}
     finally:

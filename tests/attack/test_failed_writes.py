@@ -86,8 +86,12 @@ def test_refused_writes_leave_nothing(target: TesseraServer, raw: RawClient) -> 
     policy_arn = client.create_policy(PolicyName=policy, PolicyDocument=ANYTHING)["Policy"]["Arn"]
     before = snapshot(target)
     missing = f"arn:aws:iam::{ACCOUNT_ID}:policy/{unique('missing')}"
-    bad_trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                                      "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:user/nobody"}}]})
+    bad_trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:user/nobody"}}],
+        }
+    )
     refused: list[tuple[str, dict[str, str], str]] = [
         ("CreateUser", {"UserName": unique("new"), "PermissionsBoundary": missing}, "NoSuchEntity"),
         ("CreateUser", {"UserName": unique("new"), "PermissionsBoundary": policy_arn.replace("arn:aws:", "arn:AWS:")}, "InvalidInput"),
@@ -95,16 +99,30 @@ def test_refused_writes_leave_nothing(target: TesseraServer, raw: RawClient) -> 
         ("CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": bad_trust}, "MalformedPolicyDocument"),
         ("CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": ANYTHING, "PermissionsBoundary": missing}, "MalformedPolicyDocument"),
         ("CreatePolicy", {"PolicyName": policy.upper(), "PolicyDocument": ANYTHING}, "EntityAlreadyExists"),
-        ("CreatePolicy", {"PolicyName": unique("broken"), "PolicyDocument": '{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}'},
-         "MalformedPolicyDocument"),
+        (
+            "CreatePolicy",
+            {"PolicyName": unique("broken"), "PolicyDocument": '{"Version":"2012-10-17","Statement":[{"Effect":"Allow"}]}'},
+            "MalformedPolicyDocument",
+        ),
         ("CreatePolicyVersion", {"PolicyArn": policy_arn, "PolicyDocument": '{"Statement":[]}'}, "MalformedPolicyDocument"),
         ("UpdateUser", {"UserName": user, "NewUserName": other.upper()}, "EntityAlreadyExists"),
         ("AttachUserPolicy", {"UserName": user, "PolicyArn": missing}, "NoSuchEntity"),
         ("AttachUserPolicy", {"UserName": user, "PolicyArn": policy_arn.replace(":policy/", ":Policy/")}, "InvalidInput"),
         ("PutUserPermissionsBoundary", {"UserName": user, "PermissionsBoundary": missing}, "NoSuchEntity"),
-        ("PutUserPolicy", {"UserName": user, "PolicyName": "big", "PolicyDocument": json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + "x" * 2100}]})},
-         "LimitExceeded"),
+        (
+            "PutUserPolicy",
+            {
+                "UserName": user,
+                "PolicyName": "big",
+                "PolicyDocument": json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + "x" * 2100}],
+                    }
+                ),
+            },
+            "LimitExceeded",
+        ),
         ("AddUserToGroup", {"GroupName": group, "UserName": unique("ghost")}, "NoSuchEntity"),
         ("DeleteUser", {"UserName": user}, "DeleteConflict"),
         ("DeletePolicy", {"PolicyArn": policy_arn.upper()}, "InvalidInput"),

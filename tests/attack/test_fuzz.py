@@ -36,22 +36,50 @@ def _world(server: TesseraServer) -> tuple[list[Credentials], list[str], list[st
     iam = server.client("iam")
     admin = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
     user = server.make_user("fuzz-user", admin)
-    role = iam.create_role(RoleName="fuzz-role", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"}, "Action": "sts:AssumeRole"}],
-    }))["Role"]
+    role = iam.create_role(
+        RoleName="fuzz-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]
     iam.put_role_policy(RoleName="fuzz-role", PolicyName="inline", PolicyDocument=admin)
     policy = iam.create_policy(PolicyName="fuzz-policy", PolicyDocument=admin)["Policy"]
     iam.create_group(GroupName="fuzz-group")
     iam.add_user_to_group(GroupName="fuzz-group", UserName="fuzz-user")
     session = Credentials.from_response(
-        server.client("sts", user).assume_role(RoleArn=role["Arn"], RoleSessionName="fuzz-session")["Credentials"])
-    names = ["fuzz-user", "fuzz-role", "fuzz-group", "fuzz-policy", "inline", "fuzz-session", "FUZZ-USER",
-             user.access_key_id, server.account_id, "/", "/fuzz/", "v1", "v2"]
-    arns = [role["Arn"], policy["Arn"], f"arn:aws:iam::{server.account_id}:user/fuzz-user",
-            f"arn:aws:iam::{server.account_id}:group/fuzz-group", "arn:aws:iam::aws:policy/AdministratorAccess",
-            f"arn:aws:iam::{server.account_id}:root", f"arn:aws:iam::{server.account_id}:mfa/fuzz-mfa",
-            f"arn:aws:iam::{server.account_id}:saml-provider/fuzz", f"arn:aws:iam::{server.account_id}:oidc-provider/example.com"]
+        server.client("sts", user).assume_role(RoleArn=role["Arn"], RoleSessionName="fuzz-session")["Credentials"]
+    )
+    names = [
+        "fuzz-user",
+        "fuzz-role",
+        "fuzz-group",
+        "fuzz-policy",
+        "inline",
+        "fuzz-session",
+        "FUZZ-USER",
+        user.access_key_id,
+        server.account_id,
+        "/",
+        "/fuzz/",
+        "v1",
+        "v2",
+    ]
+    arns = [
+        role["Arn"],
+        policy["Arn"],
+        f"arn:aws:iam::{server.account_id}:user/fuzz-user",
+        f"arn:aws:iam::{server.account_id}:group/fuzz-group",
+        "arn:aws:iam::aws:policy/AdministratorAccess",
+        f"arn:aws:iam::{server.account_id}:root",
+        f"arn:aws:iam::{server.account_id}:mfa/fuzz-mfa",
+        f"arn:aws:iam::{server.account_id}:saml-provider/fuzz",
+        f"arn:aws:iam::{server.account_id}:oidc-provider/example.com",
+    ]
     return [server.root, user, session], names, arns
 
 

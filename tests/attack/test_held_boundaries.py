@@ -62,12 +62,14 @@ def test_a_boundary_caps_every_policy_kind_of_a_user(server: TesseraServer) -> N
     iam.add_user_to_group(GroupName=group, UserName=name)
     mine = server.client("iam", creds)
     assert error_code_of(mine.list_users) == ""
-    for call, params in [(mine.create_user, {"UserName": f"{name}-x"}), (mine.list_roles, {}),
-                         (mine.delete_user_permissions_boundary, {"UserName": name}),
-                         (mine.put_user_permissions_boundary, {"UserName": name, "PermissionsBoundary": ADMIN_POLICY}),
-                         (mine.create_policy_version, {"PolicyArn": boundary, "PolicyDocument": policy(allow("*")),
-                                                       "SetAsDefault": True}),
-                         (mine.create_access_key, {"UserName": name})]:
+    for call, params in [
+        (mine.create_user, {"UserName": f"{name}-x"}),
+        (mine.list_roles, {}),
+        (mine.delete_user_permissions_boundary, {"UserName": name}),
+        (mine.put_user_permissions_boundary, {"UserName": name, "PermissionsBoundary": ADMIN_POLICY}),
+        (mine.create_policy_version, {"PolicyArn": boundary, "PolicyDocument": policy(allow("*")), "SetAsDefault": True}),
+        (mine.create_access_key, {"UserName": name}),
+    ]:
         assert error_code_of(call, **params) in DENIED, call
     assert server.client("iam").get_user(UserName=name)["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
     assert len(server.client("iam").list_policy_versions(PolicyArn=boundary)["Versions"]) == 1
@@ -82,11 +84,13 @@ def test_a_boundary_deny_beats_an_allow_in_the_boundary_and_the_identity(server:
 
 
 def test_a_bounded_user_cannot_lend_itself_more_through_a_federation_token_or_a_new_user(server: TesseraServer) -> None:
-    boundary = _boundary(server, allow(["sts:GetFederationToken", "sts:GetCallerIdentity", "iam:CreateUser",
-                                        "iam:CreateAccessKey", "iam:PutUserPolicy"]))
+    boundary = _boundary(
+        server, allow(["sts:GetFederationToken", "sts:GetCallerIdentity", "iam:CreateUser", "iam:CreateAccessKey", "iam:PutUserPolicy"])
+    )
     name, creds = _bounded_user(server, boundary, allow("*"))
     federated = Credentials.from_response(
-        server.client("sts", creds).get_federation_token(Name="bounded-fed", Policy=policy(allow("*")))["Credentials"])
+        server.client("sts", creds).get_federation_token(Name="bounded-fed", Policy=policy(allow("*")))["Credentials"]
+    )
     assert error_code_of(server.client("organizations", federated).list_roots) in DENIED
     # the delegated-admin pattern: a user created by a bounded user is only as strong as its own policies
     mine = server.client("iam", creds)
@@ -106,11 +110,14 @@ def test_a_permissions_boundary_condition_forces_new_users_under_the_boundary(se
     boundary = _boundary(server, allow(["iam:ListUsers", "sts:GetCallerIdentity"]))
     condition = {"StringEquals": {"iam:PermissionsBoundary": boundary}}
     name = f"bndadmin{next(_serial)}"
-    admin = server.make_user(name, policy(
-        allow(["iam:CreateUser", "iam:PutUserPermissionsBoundary"], Condition=condition),
-        allow(["iam:PutUserPolicy", "iam:CreateAccessKey", "iam:ListUsers"]),
-        deny("iam:DeleteUserPermissionsBoundary"),
-    ))
+    admin = server.make_user(
+        name,
+        policy(
+            allow(["iam:CreateUser", "iam:PutUserPermissionsBoundary"], Condition=condition),
+            allow(["iam:PutUserPolicy", "iam:CreateAccessKey", "iam:ListUsers"]),
+            deny("iam:DeleteUserPermissionsBoundary"),
+        ),
+    )
     mine = server.client("iam", admin)
     assert error_code_of(mine.create_user, UserName=f"{name}-free") in DENIED
     assert error_code_of(mine.create_user, UserName=f"{name}-other", PermissionsBoundary=ADMIN_POLICY) in DENIED

@@ -138,8 +138,10 @@ def _put_group(attack: Attack) -> Credentials:
 def _group_untouched(attack: Attack) -> bool:
     iam = _root_iam(attack)
     group = attack.things["group"]
-    return not iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"] and not iam.list_group_policies(
-        GroupName=group)["PolicyNames"]
+    return (
+        not iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"]
+        and not iam.list_group_policies(GroupName=group)["PolicyNames"]
+    )
 
 
 def _admins_group(attack: Attack) -> None:
@@ -176,8 +178,9 @@ def _put_role(attack: Attack) -> Credentials:
 def _role_untouched(attack: Attack) -> bool:
     iam = _root_iam(attack)
     role = attack.things["role"]
-    return not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] and not iam.list_role_policies(
-        RoleName=role)["PolicyNames"]
+    return (
+        not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] and not iam.list_role_policies(RoleName=role)["PolicyNames"]
+    )
 
 
 def _admin_role_trusting_someone_else(attack: Attack) -> None:
@@ -230,8 +233,12 @@ def _no_own_role(attack: Attack) -> bool:
 def _bounded_admin(attack: Attack) -> None:
     """The attacker holds AdministratorAccess, capped by a boundary allowing only what it needs."""
     _root_iam(attack).attach_user_policy(UserName=attack.name, PolicyArn=ADMIN_POLICY)
-    boundary = _root_iam(attack).create_policy(PolicyName=f"{attack.name}-boundary", PolicyDocument=policy(
-        allow(["sts:GetCallerIdentity", "sts:AssumeRole", "iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"])))
+    boundary = _root_iam(attack).create_policy(
+        PolicyName=f"{attack.name}-boundary",
+        PolicyDocument=policy(
+            allow(["sts:GetCallerIdentity", "sts:AssumeRole", "iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"])
+        ),
+    )
     attack.things["boundary"] = boundary["Policy"]["Arn"]
     _root_iam(attack).put_user_permissions_boundary(UserName=attack.name, PermissionsBoundary=attack.things["boundary"])
 
@@ -301,8 +308,14 @@ def _chained_assume(attack: Attack) -> Credentials:
 
 def _tag_gated_role(attack: Attack) -> None:
     attack.things["role"] = f"{attack.name}-abac"
-    trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{attack.account}:root"}, "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:PrincipalTag/team": "admins"}}})
+    trust = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{attack.account}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:PrincipalTag/team": "admins"}},
+        }
+    )
     _root_iam(attack).create_role(RoleName=attack.things["role"], AssumeRolePolicyDocument=trust)
     _root_iam(attack).put_role_policy(RoleName=attack.things["role"], PolicyName="admin", PolicyDocument=ADMIN)
 
@@ -321,34 +334,80 @@ def _res(kind: str, suffix: str = "") -> Callable[[Attack], str]:
 
 
 PATHS = [
-    Path("CreatePolicyVersion-SetAsDefault", lambda a: [allow("iam:CreatePolicyVersion", a.things["policy"])],
-         _managed_attached_to_attacker, _create_policy_version, _only_one_version),
-    Path("SetDefaultPolicyVersion", lambda a: [allow("iam:SetDefaultPolicyVersion", a.things["policy"])],
-         _with_admin_version, _set_default_version, _default_is_v1),
+    Path(
+        "CreatePolicyVersion-SetAsDefault",
+        lambda a: [allow("iam:CreatePolicyVersion", a.things["policy"])],
+        _managed_attached_to_attacker,
+        _create_policy_version,
+        _only_one_version,
+    ),
+    Path(
+        "SetDefaultPolicyVersion",
+        lambda a: [allow("iam:SetDefaultPolicyVersion", a.things["policy"])],
+        _with_admin_version,
+        _set_default_version,
+        _default_is_v1,
+    ),
     Path("AttachUserPolicy", lambda a: [allow("iam:AttachUserPolicy", _res("user")(a))], _nothing, _attach_user, _no_user_attachments),
     Path("PutUserPolicy", lambda a: [allow("iam:PutUserPolicy", _res("user")(a))], _nothing, _put_user, _only_base_inline),
-    Path("AttachGroupPolicy", lambda a: [allow("iam:AttachGroupPolicy", _res("group", "-g")(a))],
-         _attacker_in_group, _attach_group, _group_untouched),
-    Path("PutGroupPolicy", lambda a: [allow("iam:PutGroupPolicy", _res("group", "-g")(a))],
-         _attacker_in_group, _put_group, _group_untouched),
-    Path("AddUserToGroup", lambda a: [allow("iam:AddUserToGroup", _res("group", "-admins")(a))],
-         _admins_group, _add_to_group, _not_in_group),
-    Path("AttachRolePolicy", lambda a: [allow("iam:AttachRolePolicy", _res("role", "-r")(a))],
-         _assumable_empty_role, _attach_role, _role_untouched),
-    Path("PutRolePolicy", lambda a: [allow("iam:PutRolePolicy", _res("role", "-r")(a))],
-         _assumable_empty_role, _put_role, _role_untouched),
-    Path("UpdateAssumeRolePolicy", lambda a: [allow("iam:UpdateAssumeRolePolicy", _res("role", "-admin-r")(a))],
-         _admin_role_trusting_someone_else, _update_trust, _trust_untouched),
-    Path("CreateAccessKey-for-another-user", lambda a: [allow("iam:CreateAccessKey", _res("user", "-admin")(a))],
-         _admin_user, _key_for_victim, _victim_has_no_key),
-    Path("CreateRole-and-PutRolePolicy", lambda a: [allow(["iam:CreateRole", "iam:PutRolePolicy"], _res("role", "-own")(a))],
-         _nothing, _create_role_trusting_self, _no_own_role),
+    Path(
+        "AttachGroupPolicy",
+        lambda a: [allow("iam:AttachGroupPolicy", _res("group", "-g")(a))],
+        _attacker_in_group,
+        _attach_group,
+        _group_untouched,
+    ),
+    Path(
+        "PutGroupPolicy", lambda a: [allow("iam:PutGroupPolicy", _res("group", "-g")(a))], _attacker_in_group, _put_group, _group_untouched
+    ),
+    Path(
+        "AddUserToGroup", lambda a: [allow("iam:AddUserToGroup", _res("group", "-admins")(a))], _admins_group, _add_to_group, _not_in_group
+    ),
+    Path(
+        "AttachRolePolicy",
+        lambda a: [allow("iam:AttachRolePolicy", _res("role", "-r")(a))],
+        _assumable_empty_role,
+        _attach_role,
+        _role_untouched,
+    ),
+    Path("PutRolePolicy", lambda a: [allow("iam:PutRolePolicy", _res("role", "-r")(a))], _assumable_empty_role, _put_role, _role_untouched),
+    Path(
+        "UpdateAssumeRolePolicy",
+        lambda a: [allow("iam:UpdateAssumeRolePolicy", _res("role", "-admin-r")(a))],
+        _admin_role_trusting_someone_else,
+        _update_trust,
+        _trust_untouched,
+    ),
+    Path(
+        "CreateAccessKey-for-another-user",
+        lambda a: [allow("iam:CreateAccessKey", _res("user", "-admin")(a))],
+        _admin_user,
+        _key_for_victim,
+        _victim_has_no_key,
+    ),
+    Path(
+        "CreateRole-and-PutRolePolicy",
+        lambda a: [allow(["iam:CreateRole", "iam:PutRolePolicy"], _res("role", "-own")(a))],
+        _nothing,
+        _create_role_trusting_self,
+        _no_own_role,
+    ),
     Path("DeleteUserPermissionsBoundary", lambda a: [], _bounded_admin, _delete_own_boundary, _boundary_kept),
     Path("PutUserPermissionsBoundary", lambda a: [], _bounded_admin, _put_admin_boundary, _boundary_kept),
-    Path("DeleteRolePermissionsBoundary", lambda a: [allow("iam:DeleteRolePermissionsBoundary", _res("role", "-bounded")(a))],
-         _bounded_admin_role, _delete_role_boundary, _role_boundary_kept),
-    Path("PutRolePermissionsBoundary", lambda a: [allow("iam:PutRolePermissionsBoundary", _res("role", "-bounded")(a))],
-         _bounded_admin_role, _put_role_boundary, _role_boundary_kept),
+    Path(
+        "DeleteRolePermissionsBoundary",
+        lambda a: [allow("iam:DeleteRolePermissionsBoundary", _res("role", "-bounded")(a))],
+        _bounded_admin_role,
+        _delete_role_boundary,
+        _role_boundary_kept,
+    ),
+    Path(
+        "PutRolePermissionsBoundary",
+        lambda a: [allow("iam:PutRolePermissionsBoundary", _res("role", "-bounded")(a))],
+        _bounded_admin_role,
+        _put_role_boundary,
+        _role_boundary_kept,
+    ),
     Path("chained-AssumeRole", _chain_needs, _chain, _chained_assume),
     Path("TagUser-for-ABAC-trust", lambda a: [allow("iam:TagUser", _res("user")(a))], _tag_gated_role, _tag_self, _untagged),
 ]
@@ -368,8 +427,9 @@ def _attacker(server: TesseraServer, path: Path, granted: bool) -> Attack:
         statements += path.needs(attack)
     if path.name in BOUNDARY_PATHS and not granted:
         # the boundary allows the boundary actions, but the identity policy must too; take them away
-        statements.append({"Effect": "Deny", "Action": ["iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"],
-                           "Resource": "*"})
+        statements.append(
+            {"Effect": "Deny", "Action": ["iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"], "Resource": "*"}
+        )
     iam.put_user_policy(UserName=name, PolicyName="base", PolicyDocument=policy(*statements))
     if path.name == "chained-AssumeRole":
         hop_policy = [allow("sts:AssumeRole", attack.arn("role", attack.things["top"]))] if granted else [allow("sts:GetCallerIdentity")]
@@ -417,15 +477,17 @@ def test_a_federation_token_or_session_policy_never_widens_permissions(server: T
     intersection with the caller's (or role's) own permissions."""
     name = f"esc{next(_serial)}"
     limited = server.make_user(name, policy(allow(["sts:GetFederationToken", "sts:AssumeRole", "iam:GetUser"])))
-    federated = Credentials.from_response(
-        server.client("sts", limited).get_federation_token(Name="widen", Policy=ADMIN)["Credentials"])
+    federated = Credentials.from_response(server.client("sts", limited).get_federation_token(Name="widen", Policy=ADMIN)["Credentials"])
     assert error_code_of(server.client("organizations", federated).list_roots) in DENIED
     iam = server.client("iam")
     trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:user/{name}"}, "Action": "sts:AssumeRole"})
     iam.create_role(RoleName=f"{name}-narrow", AssumeRolePolicyDocument=trust)
     iam.put_role_policy(RoleName=f"{name}-narrow", PolicyName="narrow", PolicyDocument=policy(allow("iam:GetUser")))
-    session = Credentials.from_response(server.client("sts", limited).assume_role(
-        RoleArn=f"arn:aws:iam::{server.account_id}:role/{name}-narrow", RoleSessionName="widen", Policy=ADMIN)["Credentials"])
+    session = Credentials.from_response(
+        server.client("sts", limited).assume_role(
+            RoleArn=f"arn:aws:iam::{server.account_id}:role/{name}-narrow", RoleSessionName="widen", Policy=ADMIN
+        )["Credentials"]
+    )
     assert error_code_of(server.client("iam", session).list_users) in DENIED
     assert error_code_of(server.client("iam", session).get_user, UserName=name) == ""
 

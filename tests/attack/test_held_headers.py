@@ -15,10 +15,20 @@ import pytest
 from attackkit import Prepared, RawClient, Response, allow, caller_arn, policy, trust_account
 from serverproc import Credentials, TesseraServer
 
-AUTH_ERRORS = {"IncompleteSignature", "SignatureDoesNotMatch", "InvalidClientTokenId", "MissingAuthenticationToken",
-               "InvalidRequest", "AccessDenied", "AccessDeniedException", "InvalidSignatureException",
-               "IncompleteSignatureException", "UnrecognizedClientException", "MissingAuthenticationTokenException",
-               "MalformedQueryString"}  # (a presigned URL that repeats a parameter may be refused as malformed)
+AUTH_ERRORS = {
+    "IncompleteSignature",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "MissingAuthenticationToken",
+    "InvalidRequest",
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "UnrecognizedClientException",
+    "MissingAuthenticationTokenException",
+    "MalformedQueryString",
+}  # (a presigned URL that repeats a parameter may be refused as malformed)
 GCI = {"Action": "GetCallerIdentity"}
 
 
@@ -93,8 +103,11 @@ def test_two_hosts_or_two_targets_are_refused(raw: RawClient) -> None:
     reply = raw.send(_with(prepared, "Host", "evil.example.com"))  # the HTTP layer may refuse it first, without an AWS code
     assert 400 <= reply.status < 500 and reply.error_code() in AUTH_ERRORS | {""} and "<Arn>" not in reply.text, reply.text
     body = b"{}"
-    org = raw.signed("organizations", body=body, headers={
-        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSOrganizationsV20161128.DescribeOrganization"})
+    org = raw.signed(
+        "organizations",
+        body=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSOrganizationsV20161128.DescribeOrganization"},
+    )
     reply = raw.send(_with(org, "X-Amz-Target", "AWSOrganizationsV20161128.DeleteOrganization"))
     assert 400 <= reply.status < 500 and reply.error_code() in AUTH_ERRORS, reply.text
 
@@ -105,7 +118,7 @@ def test_header_and_presigned_signatures_at_once_answer_only_as_the_verified_sig
     """A valid header signature by alice on a URL that also carries root's presigned query: the
     request is refused or answered as alice, never as root."""
     url = raw.presigned_url("sts", GCI)
-    target_path = url[len(target.endpoint):]
+    target_path = url[len(target.endpoint) :]
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials as BotoCredentials

@@ -47,12 +47,16 @@ def test_the_fuzz_generator_is_reproducible_and_covers_every_kind() -> None:
 
 def test_the_fuzz_report_groups_failures_by_their_fault() -> None:
     case = fuzzgen.FuzzCase(3, "signed-query", "iam:ListUsers", "POST", "/", [], b"MaxItems=9")
-    log = ("2026-01-01 00:00:00,000 ERROR tessera request r-1 failed request_id=r-1\nTraceback (most recent call last):\n"
-           '  File "x.py", line 1, in f\nValueError: Exceeds the limit (4300 digits) request_id=r-1\n'
-           "2026-01-01 00:00:00,001 INFO tessera.access done\n")
+    log = (
+        "2026-01-01 00:00:00,000 ERROR tessera request r-1 failed request_id=r-1\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\nValueError: Exceeds the limit (4300 digits) request_id=r-1\n'
+        "2026-01-01 00:00:00,001 INFO tessera.access done\n"
+    )
     excerpt = fuzzgen.traceback_of(log, "r-1")
     assert excerpt.endswith("ValueError: Exceeds the limit (4300 digits) request_id=r-1")
-    report = fuzzgen.FuzzReport(sent=2, failures=[fuzzgen.FuzzFailure(case, 500, "r-1", excerpt),
-                                                  fuzzgen.FuzzFailure(case, 500, "r-2", excerpt.replace("4300", "99"))])
+    report = fuzzgen.FuzzReport(
+        sent=2,
+        failures=[fuzzgen.FuzzFailure(case, 500, "r-1", excerpt), fuzzgen.FuzzFailure(case, 500, "r-2", excerpt.replace("4300", "99"))],
+    )
     assert list(report.distinct()) == ["ValueError: Exceeds the limit (...)"]
     assert "1 distinct faults" in report.summary() and "#3 signed-query iam:ListUsers" in report.summary()

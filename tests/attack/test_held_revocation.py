@@ -19,6 +19,7 @@ import itertools
 import pytest
 from attackkit import RawClient, allow, error_code_of, policy, trust_account
 from serverproc import Credentials, TesseraServer
+
 from tessera.cli.sts import REVOKE_POLICY_NAME, revoke_policy
 
 _serial = itertools.count()
@@ -43,8 +44,9 @@ def _assume(server: TesseraServer, creds: Credentials, role: str, name: str = "h
 
 
 def _revoke_role(server: TesseraServer, role: str) -> None:
-    server.client("iam").put_role_policy(RoleName=role, PolicyName=REVOKE_POLICY_NAME,
-                                         PolicyDocument=revoke_policy(dt.datetime.now(dt.timezone.utc)))
+    server.client("iam").put_role_policy(
+        RoleName=role, PolicyName=REVOKE_POLICY_NAME, PolicyDocument=revoke_policy(dt.datetime.now(dt.UTC))
+    )
 
 
 def _works(server: TesseraServer, creds: Credentials) -> str:
@@ -125,8 +127,9 @@ def test_user_level_revocation_refuses_session_and_federation_tokens(target: Tes
 
     assert session_assumes() == ""
     assert federated_reads() not in DENIED
-    target.client("iam").put_user_policy(UserName=name, PolicyName=REVOKE_POLICY_NAME,
-                                         PolicyDocument=revoke_policy(dt.datetime.now(dt.timezone.utc)))
+    target.client("iam").put_user_policy(
+        UserName=name, PolicyName=REVOKE_POLICY_NAME, PolicyDocument=revoke_policy(dt.datetime.now(dt.UTC))
+    )
     assert session_assumes() in DENIED
     assert federated_reads() in DENIED
     # the user's long-term key carries no token issue time, so the Deny does not match it

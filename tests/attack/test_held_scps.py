@@ -57,7 +57,7 @@ def world(target: TesseraServer) -> Iterator[World]:
     org = target.client("organizations")
     org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
     root_id = org.list_roots()["Roots"][0]["Id"]
-    yield World(target, org_id, root_id)
+    return World(target, org_id, root_id)
 
 
 def _scp(world: World, name: str, *statements: dict[str, object]) -> str:
@@ -88,8 +88,9 @@ def test_a_member_root_user_is_capped_by_an_scp(world: World) -> None:
     admin = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
     assert error_code_of(server.client("iam", admin).create_user, UserName="by-admin") in DENIED
     # nor through a federated user of the member root
-    federated = Credentials.from_response(server.client("sts", member_root).get_federation_token(
-        Name="scp-fed", Policy=policy(allow("*")))["Credentials"])
+    federated = Credentials.from_response(
+        server.client("sts", member_root).get_federation_token(Name="scp-fed", Policy=policy(allow("*")))["Credentials"]
+    )
     assert error_code_of(server.client("organizations", federated).detach_policy, PolicyId=scp, TargetId=account) in DENIED
     # the member cannot detach, rewrite, delete the SCP or move itself away from it
     member_org = server.client("organizations", member_root)
@@ -112,16 +113,23 @@ def test_an_scp_on_an_ou_caps_the_member_root_and_its_role_sessions(world: World
     ou = _ou(world, "scp-capped-ou")
     org.move_account(AccountId=account, SourceParentId=world.root_id, DestinationParentId=ou)
     iam = server.client("iam", member_root)
-    iam.create_role(RoleName="member-admin", AssumeRolePolicyDocument=policy(
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}))
+    iam.create_role(
+        RoleName="member-admin",
+        AssumeRolePolicyDocument=policy(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
+        ),
+    )
     iam.put_role_policy(RoleName="member-admin", PolicyName="all", PolicyDocument=policy(allow("*")))
     iam.create_user(UserName="member-user")
     iam.put_user_policy(UserName="member-user", PolicyName="all", PolicyDocument=policy(allow("*")))
     key = iam.create_access_key(UserName="member-user")["AccessKey"]
     member_user = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
     # (a root user may not assume roles, as in AWS; a member user does)
-    session = Credentials.from_response(server.client("sts", member_user).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/member-admin", RoleSessionName="capped")["Credentials"])
+    session = Credentials.from_response(
+        server.client("sts", member_user).assume_role(RoleArn=f"arn:aws:iam::{account}:role/member-admin", RoleSessionName="capped")[
+            "Credentials"
+        ]
+    )
     scp = _scp(world, "ou-deny-roles", deny(["iam:CreateRole", "iam:ListRoles"]))
     org.attach_policy(PolicyId=scp, TargetId=ou)
     for creds in (member_root, member_user, session):

@@ -31,8 +31,7 @@ class Sessions:
         sts = server.client("sts", self.user)
         self.a = self._assume(sts, server, "token-role", "session-a")
         self.b = self._assume(sts, server, "token-role-2", "session-b")
-        self.federated = Credentials.from_response(
-            sts.get_federation_token(Name="fed-user", Policy=policy(allow("*")))["Credentials"])
+        self.federated = Credentials.from_response(sts.get_federation_token(Name="fed-user", Policy=policy(allow("*")))["Credentials"])
         self.session_token = Credentials.from_response(sts.get_session_token()["Credentials"])
 
     @staticmethod
@@ -43,7 +42,7 @@ class Sessions:
 
 @pytest.fixture(scope="module")
 def sessions(target: TesseraServer) -> Iterator[Sessions]:
-    yield Sessions(target)
+    return Sessions(target)
 
 
 def _decode(token: str) -> bytes:
@@ -103,8 +102,18 @@ def test_a_bit_flipped_anywhere_in_a_token_is_refused(raw: RawClient, sessions: 
 def test_truncated_extended_and_empty_tokens_are_refused(raw: RawClient, sessions: Sessions) -> None:
     token = sessions.a.session_token
     assert token is not None
-    variants = [token[:-1], token[:-4], token[: len(token) // 2], token[:8], token[:1], token + "A", token + "AAAA",
-                token + token, "A" * 16384, "A" * 16385]
+    variants = [
+        token[:-1],
+        token[:-4],
+        token[: len(token) // 2],
+        token[:8],
+        token[:1],
+        token + "A",
+        token + "AAAA",
+        token + token,
+        "A" * 16384,
+        "A" * 16385,
+    ]
     for variant in variants:
         assert _gci(raw, _with_token(sessions.a, variant)) == (403, "InvalidClientTokenId"), len(variant)
     # no token at all for an ASIA key: the key alone names nothing
@@ -174,8 +183,11 @@ def test_tokens_do_not_cross_accounts(raw: RawClient, target: TesseraServer, ses
         org.create_organization()
     request = org.create_account(Email="tokens-member@example.com", AccountName="tokens-member")["CreateAccountStatus"]
     account = org.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]["AccountId"]
-    member = Credentials.from_response(target.client("sts", sessions.user).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="member")["Credentials"])
+    member = Credentials.from_response(
+        target.client("sts", sessions.user).assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="member"
+        )["Credentials"]
+    )
     assert caller_arn(raw, member).startswith(f"arn:aws:sts::{account}:assumed-role/")
     a = sessions.a
     assert _gci(raw, Credentials(member.access_key_id, member.secret_access_key, a.session_token)) == (403, "InvalidClientTokenId")
@@ -213,8 +225,11 @@ def test_another_servers_token_is_refused(fresh_target: Callable[..., TesseraSer
         iam.create_role(RoleName="issuer", AssumeRolePolicyDocument=trust_account(server.account_id))
         iam.put_role_policy(RoleName="issuer", PolicyName="all", PolicyDocument=policy(allow("*")))
         user = server.make_user("issuer-user", policy(allow("*")))
-        sessions[server.port] = Credentials.from_response(server.client("sts", user).assume_role(
-            RoleArn=f"arn:aws:iam::{server.account_id}:role/issuer", RoleSessionName="issuer")["Credentials"])
+        sessions[server.port] = Credentials.from_response(
+            server.client("sts", user).assume_role(RoleArn=f"arn:aws:iam::{server.account_id}:role/issuer", RoleSessionName="issuer")[
+                "Credentials"
+            ]
+        )
     mine, theirs = sessions[second.port], sessions[first.port]
     assert _gci(RawClient(second), mine) == (200, "")
     assert _gci(RawClient(second), theirs) == (403, "InvalidClientTokenId")
@@ -229,8 +244,11 @@ def test_an_expired_token_is_expired_and_a_tampered_expired_token_is_invalid(
     server = fresh_target()
     server.client("iam").create_role(RoleName="brief", AssumeRolePolicyDocument=trust_account(server.account_id))
     user = server.make_user("brief-user", policy(allow("*")))
-    session = Credentials.from_response(server.client("sts", user).assume_role(
-        RoleArn=f"arn:aws:iam::{server.account_id}:role/brief", RoleSessionName="brief", DurationSeconds=900)["Credentials"])
+    session = Credentials.from_response(
+        server.client("sts", user).assume_role(
+            RoleArn=f"arn:aws:iam::{server.account_id}:role/brief", RoleSessionName="brief", DurationSeconds=900
+        )["Credentials"]
+    )
     assert session.session_token is not None
     server.restart({"TESSERA_CLOCK_OFFSET_SECONDS": "960"})
     raw = RawClient(server)

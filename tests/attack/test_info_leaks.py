@@ -23,9 +23,14 @@ from serverproc import Credentials, TesseraServer
 from tessera.auth.tokens import new_access_key_id
 
 ACCESS_ROLE = "OrganizationAccountAccessRole"
-ATTACKER_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetAccessKeyInfo", "sts:DecodeAuthorizationMessage"],
-     "Resource": "*"}]})
+ATTACKER_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:GetAccessKeyInfo", "sts:DecodeAuthorizationMessage"], "Resource": "*"}
+        ],
+    }
+)
 
 
 class World:
@@ -39,8 +44,7 @@ class World:
         root_id = org.list_roots()["Roots"][0]["Id"]
         self.ou_id = org.create_organizational_unit(ParentId=root_id, Name="hidden-unit")["OrganizationalUnit"]["Id"]
         request = org.create_account(Email="target@example.com", AccountName="target")["CreateAccountStatus"]
-        self.target = str(org.describe_create_account_status(CreateAccountRequestId=request["Id"])
-                          ["CreateAccountStatus"]["AccountId"])
+        self.target = str(org.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]["AccountId"])
         org.move_account(AccountId=self.target, SourceParentId=root_id, DestinationParentId=self.ou_id)
         self.attacker_account, attacker_root = self._standalone_account()
         iam = server.client("iam", attacker_root)
@@ -52,9 +56,22 @@ class World:
 
     def _standalone_account(self) -> tuple[str, Credentials]:
         out = subprocess.run(
-            [sys.executable, "-m", "tessera", "accounts", "create", "attacker", "--standalone", "--json",
-             "--data-dir", self.server.data_dir],
-            capture_output=True, text=True, timeout=60, env=self.server.environment(),
+            [
+                sys.executable,
+                "-m",
+                "tessera",
+                "accounts",
+                "create",
+                "attacker",
+                "--standalone",
+                "--json",
+                "--data-dir",
+                self.server.data_dir,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=self.server.environment(),
         )
         assert out.returncode == 0, out.stderr
         created = json.loads(out.stdout)
@@ -69,8 +86,7 @@ class World:
         encoded = headers.get("x-amzn-authorization-message", "")
         decoded = ""
         if encoded:
-            decoded = self.server.client("sts", self.prober).decode_authorization_message(
-                EncodedMessage=encoded)["DecodedMessage"]
+            decoded = self.server.client("sts", self.prober).decode_authorization_message(EncodedMessage=encoded)["DecodedMessage"]
         return str(error["Code"]), str(error["Message"]), decoded
 
 
@@ -88,7 +104,7 @@ def _wait(call: Callable[[], Any], attempts: int = 100) -> None:
 
 @pytest.fixture(scope="module")
 def world(target: TesseraServer) -> Iterator[World]:
-    yield World(target)
+    return World(target)
 
 
 def test_get_access_key_info_answers_from_the_key_id_alone(world: World) -> None:
@@ -131,28 +147,36 @@ def test_existing_and_missing_roles_and_accounts_are_refused_alike(world: World,
         account = role.split(":")[4]
         extra: dict[str, Any] = {}
         if policy_arns:  # an AWS managed policy exists everywhere; a customer one nowhere
-            extra["PolicyArns"] = [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
-                                   {"arn": f"arn:aws:iam::{account}:policy/Probe"}]
+            extra["PolicyArns"] = [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}, {"arn": f"arn:aws:iam::{account}:policy/Probe"}]
         code, message, decoded = world.refusal(lambda: sts.assume_role(RoleArn=role, RoleSessionName="probe", **extra))
         document = json.loads(decoded)
-        conditions = [item for item in document["context"]["conditions"]["items"]
-                      if item["key"] not in ("aws:CurrentTime", "aws:EpochTime", "aws:ResourceAccount")]
+        conditions = [
+            item
+            for item in document["context"]["conditions"]["items"]
+            if item["key"] not in ("aws:CurrentTime", "aws:EpochTime", "aws:ResourceAccount")
+        ]
         document["context"]["conditions"]["items"] = conditions
         answers.add((code, message.replace(role, "ROLE"), json.dumps(document).replace(role, "ROLE")))
     assert len(answers) == 1, answers
 
 
 def test_a_trust_policy_deny_is_not_disclosed_to_the_other_account(world: World) -> None:
-    admin = world.server.make_user("org-admin", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*"}]})  # in the organization's management account
+    admin = world.server.make_user(
+        "org-admin", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )  # in the organization's management account
     member_role = f"arn:aws:iam::{world.target}:role/{ACCESS_ROLE}"
     member = Credentials.from_response(
-        world.server.client("sts", admin).assume_role(RoleArn=member_role, RoleSessionName="setup")["Credentials"])
+        world.server.client("sts", admin).assume_role(RoleArn=member_role, RoleSessionName="setup")["Credentials"]
+    )
     prober_arn = f"arn:aws:iam::{world.attacker_account}:user/prober"
     world.server.client("iam", member).create_role(
         RoleName="Fenced",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Sid": "KeepProberOut", "Effect": "Deny", "Principal": {"AWS": prober_arn}, "Action": "sts:AssumeRole"}]}),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": "KeepProberOut", "Effect": "Deny", "Principal": {"AWS": prober_arn}, "Action": "sts:AssumeRole"}],
+            }
+        ),
     )
     sts = world.server.client("sts", world.prober)
     fenced = f"arn:aws:iam::{world.target}:role/Fenced"

@@ -61,8 +61,17 @@ def test_integer_members(raw: RawClient, target: TesseraServer, service: str, ac
 
 def test_list_index_of_thousands_of_digits(raw: RawClient, target: TesseraServer) -> None:
     reply = raw.send(
-        raw.signed("iam", {"Action": "CreateUser", "UserName": "idx-user", f"Tags.member.{HUGE}.Key": "k",
-                           f"Tags.member.{HUGE}.Value": "v", "Tags.member.1.Key": "a", "Tags.member.1.Value": "b"})
+        raw.signed(
+            "iam",
+            {
+                "Action": "CreateUser",
+                "UserName": "idx-user",
+                f"Tags.member.{HUGE}.Key": "k",
+                f"Tags.member.{HUGE}.Value": "v",
+                "Tags.member.1.Key": "a",
+                "Tags.member.1.Value": "b",
+            },
+        )
     )
     assert reply.status == 200, reply.text
     tags = target.client("iam").list_user_tags(UserName="idx-user")["Tags"]
@@ -80,8 +89,14 @@ def test_float_or_huge_values_for_an_integer_in_a_query(raw: RawClient, target: 
 
 @pytest.mark.parametrize(
     "body",
-    ['{"MaxResults": ' + "9" * 4000 + "}", '{"MaxResults": ' + HUGE + "}", '{"MaxResults": 1e999}',
-     '{"MaxResults": NaN}', "[" * 100_000, '{"MaxResults": 99999999999999999999}'],
+    [
+        '{"MaxResults": ' + "9" * 4000 + "}",
+        '{"MaxResults": ' + HUGE + "}",
+        '{"MaxResults": 1e999}',
+        '{"MaxResults": NaN}',
+        "[" * 100_000,
+        '{"MaxResults": 99999999999999999999}',
+    ],
     ids=["4000-digits", "5000-digits", "infinite", "nan", "nested-100k", "beyond-long"],
 )
 def test_json_numbers(raw: RawClient, target: TesseraServer, body: str) -> None:
@@ -101,8 +116,7 @@ def test_amz_date_with_other_scripts_digits(raw: RawClient, target: TesseraServe
     prepared = raw.signed("sts", {"Action": "GetCallerIdentity"})
     date = prepared.headers["X-Amz-Date"]
     prepared.headers["X-Amz-Date"] = "\u0662" + date[1:]
-    reply = raw.request("POST", "/", prepared.body,
-                        [(k, v.encode().decode("latin-1")) for k, v in prepared.headers.items()])
+    reply = raw.request("POST", "/", prepared.body, [(k, v.encode().decode("latin-1")) for k, v in prepared.headers.items()])
     assert reply.status in (400, 403), reply.text
     assert reply.error_code() in ("IncompleteSignature", "SignatureDoesNotMatch")
     _no_traceback(target)
@@ -110,8 +124,11 @@ def test_amz_date_with_other_scripts_digits(raw: RawClient, target: TesseraServe
 
 @pytest.mark.parametrize(
     "date",
-    ["Mon, 01 Jan 99999999999999999999 00:00:00 GMT", "Mon, 01 Jan 2024 99999999999999999999:00:00 GMT",
-     "Mon, 01 Jan " + "9" * 5000 + " 00:00:00 GMT"],
+    [
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+        "Mon, 01 Jan 2024 99999999999999999999:00:00 GMT",
+        "Mon, 01 Jan " + "9" * 5000 + " 00:00:00 GMT",
+    ],
     ids=["20-digit-year", "20-digit-hour", "5000-digit-year"],
 )
 def test_date_header_with_huge_numbers(raw: RawClient, target: TesseraServer, date: str) -> None:

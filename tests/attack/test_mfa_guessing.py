@@ -38,8 +38,9 @@ def _user_with_device(server: TesseraServer, name: str, policy: dict[str, Any] |
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"{name}-mfa")["VirtualMFADevice"]
     totp = pyotp.TOTP(device["Base32StringSeed"].decode())
     now = int(time.time())
-    iam.enable_mfa_device(UserName=name, SerialNumber=device["SerialNumber"],
-                          AuthenticationCode1=totp.at(now - 60), AuthenticationCode2=totp.at(now - 30))
+    iam.enable_mfa_device(
+        UserName=name, SerialNumber=device["SerialNumber"], AuthenticationCode1=totp.at(now - 60), AuthenticationCode2=totp.at(now - 30)
+    )
     return creds, str(device["SerialNumber"]), totp
 
 
@@ -63,50 +64,72 @@ def test_guessing_token_codes_is_locked_out_and_a_right_code_is_then_refused_ali
 
 
 def test_spreading_guesses_over_access_keys_and_operations_does_not_help(target: TesseraServer) -> None:
-    creds, serial, totp = _user_with_device(target, "spreader", {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "iam:CreateAccessKey"], "Resource": "*"}],
-    })
+    creds, serial, totp = _user_with_device(
+        target,
+        "spreader",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "iam:CreateAccessKey"], "Resource": "*"}],
+        },
+    )
     role_arn = target.client("iam").create_role(
         RoleName="spreader-role",
-        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{target.account_id}:user/spreader"},
-             "Action": "sts:AssumeRole"}]}),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{target.account_id}:user/spreader"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
     )["Role"]["Arn"]
-    keys = [creds] + [
-        Credentials.from_response(target.client("iam").create_access_key(UserName="spreader")["AccessKey"])
-    ]
+    keys = [creds, Credentials.from_response(target.client("iam").create_access_key(UserName="spreader")["AccessKey"])]
     for i in range(MFA_MAX_FAILURES):
         sts = target.client("sts", keys[i % 2])
         if i % 2:
             call: Callable[[], Any] = lambda: sts.assume_role(  # noqa: E731
-                RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial, TokenCode=_wrong(totp))
+                RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial, TokenCode=_wrong(totp)
+            )
         else:
             call = lambda: sts.get_session_token(SerialNumber=serial, TokenCode=_wrong(totp))  # noqa: E731
         assert _error(call)[0] == "AccessDenied"
     for key in keys:
         sts = target.client("sts", key)
-        assert _error(lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial,
-                                              TokenCode=totp.now()))[0] == "Throttling"
+        assert (
+            _error(lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial, TokenCode=totp.now()))[0]
+            == "Throttling"
+        )
 
 
 def test_guessing_enable_codes_is_locked_out(target: TesseraServer) -> None:
     """The caller (an administrator with a stolen key, here) is limited; the device, not
     yet anyone's, is not (see the enrolment test below)."""
-    admin = target.make_user("enroll-admin", {
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}],
-    })
+    admin = target.make_user(
+        "enroll-admin",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}],
+        },
+    )
     iam = target.client("iam", admin)
     iam.create_user(UserName="enroller")
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName="enroller-mfa")["VirtualMFADevice"]
     serial, totp = device["SerialNumber"], pyotp.TOTP(device["Base32StringSeed"].decode())
     for n in range(MFA_MAX_FAILURES):
-        assert _error(lambda: iam.enable_mfa_device(
-            UserName="enroller", SerialNumber=serial, AuthenticationCode1=f"{n:06d}", AuthenticationCode2=f"{n:06d}"
-        ))[0] == "InvalidAuthenticationCode"
+        assert (
+            _error(
+                lambda: iam.enable_mfa_device(
+                    UserName="enroller", SerialNumber=serial, AuthenticationCode1=f"{n:06d}", AuthenticationCode2=f"{n:06d}"
+                )
+            )[0]
+            == "InvalidAuthenticationCode"
+        )
     now = int(time.time())
-    refused = _error(lambda: iam.enable_mfa_device(
-        UserName="enroller", SerialNumber=serial, AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now)))
+    refused = _error(
+        lambda: iam.enable_mfa_device(
+            UserName="enroller", SerialNumber=serial, AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now)
+        )
+    )
     assert refused[:2] == ("Throttling", 400)
     assert iam.list_mfa_devices(UserName="enroller")["MFADevices"] == []  # nothing written
 
@@ -131,9 +154,10 @@ def test_failed_and_throttled_attempts_are_audited_with_the_serial_never_the_cod
             sts.get_session_token(SerialNumber=serial, TokenCode=guess)
     assert server.stop() == 0  # graceful shutdown flushes the trail
     out = subprocess.run(
-        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json",
-         "--event-name", "GetSessionToken"],
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json", "--event-name", "GetSessionToken"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     records = json.loads(out.stdout)["Records"]
@@ -148,15 +172,21 @@ def test_failed_and_throttled_attempts_are_audited_with_the_serial_never_the_cod
         assert f'"{guess}"' not in out.stdout
 
 
-SELF_MANAGE_MFA = {"Version": "2012-10-17", "Statement": [
-    # AWS's example policy for users who manage their own MFA device
-    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_iam_mfa-selfmanage.html)
-    {"Effect": "Allow", "Action": "iam:CreateVirtualMFADevice", "Resource": "arn:aws:iam::*:mfa/*"},
-    {"Effect": "Allow", "Action": ["iam:EnableMFADevice", "iam:ResyncMFADevice", "iam:ListMFADevices"],
-     "Resource": "arn:aws:iam::*:user/${aws:username}"},
-    {"Effect": "Allow", "Action": ["iam:UpdateUser"], "Resource": "*"},
-    {"Effect": "Allow", "Action": ["sts:GetSessionToken"], "Resource": "*"},
-]}
+SELF_MANAGE_MFA = {
+    "Version": "2012-10-17",
+    "Statement": [
+        # AWS's example policy for users who manage their own MFA device
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_iam_mfa-selfmanage.html)
+        {"Effect": "Allow", "Action": "iam:CreateVirtualMFADevice", "Resource": "arn:aws:iam::*:mfa/*"},
+        {
+            "Effect": "Allow",
+            "Action": ["iam:EnableMFADevice", "iam:ResyncMFADevice", "iam:ListMFADevices"],
+            "Resource": "arn:aws:iam::*:user/${aws:username}",
+        },
+        {"Effect": "Allow", "Action": ["iam:UpdateUser"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["sts:GetSessionToken"], "Resource": "*"},
+    ],
+}
 
 
 def test_another_user_cannot_lock_a_victim_out_of_enrolling_a_device(target: TesseraServer) -> None:
@@ -168,15 +198,23 @@ def test_another_user_cannot_lock_a_victim_out_of_enrolling_a_device(target: Tes
     device = viam.create_virtual_mfa_device(VirtualMFADeviceName="enrol-victim")["VirtualMFADevice"]
     serial, totp = device["SerialNumber"], pyotp.TOTP(device["Base32StringSeed"].decode())
     for n in range(MFA_MAX_FAILURES):
-        assert _error(lambda: miam.enable_mfa_device(
-            UserName="enrol-mallory", SerialNumber=serial, AuthenticationCode1=f"{n:06d}", AuthenticationCode2=f"{n + 1:06d}"
-        ))[0] == "InvalidAuthenticationCode"
-    assert _error(lambda: miam.enable_mfa_device(
-        UserName="enrol-mallory", SerialNumber=serial, AuthenticationCode1="000000", AuthenticationCode2="000001"
-    ))[:2] == ("Throttling", 400)
+        assert (
+            _error(
+                lambda: miam.enable_mfa_device(
+                    UserName="enrol-mallory", SerialNumber=serial, AuthenticationCode1=f"{n:06d}", AuthenticationCode2=f"{n + 1:06d}"
+                )
+            )[0]
+            == "InvalidAuthenticationCode"
+        )
+    assert _error(
+        lambda: miam.enable_mfa_device(
+            UserName="enrol-mallory", SerialNumber=serial, AuthenticationCode1="000000", AuthenticationCode2="000001"
+        )
+    )[:2] == ("Throttling", 400)
     now = int(time.time())
-    viam.enable_mfa_device(UserName="enrol-victim", SerialNumber=serial,
-                           AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now))
+    viam.enable_mfa_device(
+        UserName="enrol-victim", SerialNumber=serial, AuthenticationCode1=totp.at(now - 30), AuthenticationCode2=totp.at(now)
+    )
     assert [d["SerialNumber"] for d in viam.list_mfa_devices(UserName="enrol-victim")["MFADevices"]] == [serial]
 
 
@@ -196,7 +234,7 @@ def test_flooding_the_limiter_with_fresh_keys_forgets_no_failure() -> None:
     fail once — say one principal key per rename — so its next failures still lock it."""
     limits = Limits(max_entries=16)
     limiter = FailureLimiter(limits)
-    start = dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)
     device = "mfa-device:arn:aws:iam::111122223333:mfa/victim"
 
     def fail(keys: list[str], at: dt.datetime) -> None:
@@ -208,9 +246,8 @@ def test_flooding_the_limiter_with_fresh_keys_forgets_no_failure() -> None:
     for i in range(1000):
         fail([f"principal:AIDAFILLER{i}"], start + dt.timedelta(seconds=1))
     fail(["principal:AIDAACCOMPLICE", device], start + dt.timedelta(seconds=2))
-    with pytest.raises(Locked):
-        with limiter.attempt(["principal:AIDAOTHER", device], start + dt.timedelta(seconds=2)):
-            pass
+    with pytest.raises(Locked), limiter.attempt(["principal:AIDAOTHER", device], start + dt.timedelta(seconds=2)):
+        pass
 
 
 def test_retrying_a_used_code_does_not_lock_its_user_out(target: TesseraServer) -> None:

@@ -37,13 +37,18 @@ class Chain:
 def chain(target: TesseraServer) -> Chain:
     """A role the account may assume and chain into itself, and a user allowed to."""
     iam = target.client("iam")
-    trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{target.account_id}:root"},
-                    "Action": "sts:AssumeRole"})
+    trust = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{target.account_id}:root"}, "Action": "sts:AssumeRole"})
     role_arn = iam.create_role(RoleName="dos-target", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    iam.put_role_policy(RoleName="dos-target", PolicyName="chain",
-                        PolicyDocument=policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}))
-    user = target.make_user("dos-attacker", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["sts:AssumeRole", "iam:SimulateCustomPolicy"], "Resource": "*"}]})
+    iam.put_role_policy(
+        RoleName="dos-target", PolicyName="chain", PolicyDocument=policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})
+    )
+    user = target.make_user(
+        "dos-attacker",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "iam:SimulateCustomPolicy"], "Resource": "*"}],
+        },
+    )
     return Chain(role_arn, user)
 
 
@@ -53,18 +58,23 @@ def session(target: TesseraServer, chain: Chain, session_policy: str) -> Credent
     return Credentials.from_response(answer["Credentials"])
 
 
-def test_question_marks_in_a_session_policy_against_a_long_user_agent(
-    target: TesseraServer, raw: RawClient, chain: Chain
-) -> None:
+def test_question_marks_in_a_session_policy_against_a_long_user_agent(target: TesseraServer, raw: RawClient, chain: Chain) -> None:
     """One ~1 900-character ``?a?a…b`` pattern against a 60 KiB User-Agent of ``a``: the
     quadratic matcher compared ~10^8 characters in Python on the event loop."""
     pattern = "*" + "?a" * 945 + "b*"
-    creds = session(target, chain, policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
-                                           "Condition": {"StringLike": {"aws:UserAgent": pattern}}}))
+    creds = session(
+        target,
+        chain,
+        policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*", "Condition": {"StringLike": {"aws:UserAgent": pattern}}}),
+    )
     agent = "a" * 60_000
     for _ in range(3):
-        prepared = raw.signed("sts", {"Action": "AssumeRole", "RoleArn": chain.role_arn, "RoleSessionName": "chained"},
-                              creds=creds, headers={"User-Agent": agent})
+        prepared = raw.signed(
+            "sts",
+            {"Action": "AssumeRole", "RoleArn": chain.role_arn, "RoleSessionName": "chained"},
+            creds=creds,
+            headers={"User-Agent": agent},
+        )
         reply = raw.send(prepared, timeout=HANG)
         # refused by the session policy (no ``b`` in the agent); or the header itself
         # refused by the HTTP layer's limits — either way an answer, never a freeze
@@ -75,19 +85,35 @@ def test_question_marks_in_a_session_policy_against_a_long_user_agent(
 
 
 def test_a_session_policy_still_matches_what_it_should(target: TesseraServer, raw: RawClient, chain: Chain) -> None:
-    creds = session(target, chain, policy({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*",
-                                           "Condition": {"StringLike": {"aws:UserAgent": "*t?ss?ra-probe/?.?*"}}}))
+    creds = session(
+        target,
+        chain,
+        policy(
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": "*",
+                "Condition": {"StringLike": {"aws:UserAgent": "*t?ss?ra-probe/?.?*"}},
+            }
+        ),
+    )
     for agent, status in (("x tessera-probe/1.0 y", 200), ("x tessera-probe/10 y", 403)):
-        prepared = raw.signed("sts", {"Action": "AssumeRole", "RoleArn": chain.role_arn, "RoleSessionName": "chained"},
-                              creds=creds, headers={"User-Agent": agent})
+        prepared = raw.signed(
+            "sts",
+            {"Action": "AssumeRole", "RoleArn": chain.role_arn, "RoleSessionName": "chained"},
+            creds=creds,
+            headers={"User-Agent": agent},
+        )
         assert raw.send(prepared, timeout=HANG).status == status
 
 
 def simulate(raw: RawClient, creds: Credentials, documents: list[str], value: str, actions: int = 1) -> tuple[int, str, str]:
-    form = {"Action": "SimulateCustomPolicy",
-            "ContextEntries.member.1.ContextKeyName": "aws:UserAgent",
-            "ContextEntries.member.1.ContextKeyType": "string",
-            "ContextEntries.member.1.ContextKeyValues.member.1": value}
+    form = {
+        "Action": "SimulateCustomPolicy",
+        "ContextEntries.member.1.ContextKeyName": "aws:UserAgent",
+        "ContextEntries.member.1.ContextKeyType": "string",
+        "ContextEntries.member.1.ContextKeyValues.member.1": value,
+    }
     for index, document in enumerate(documents, start=1):
         form[f"PolicyInputList.member.{index}"] = document
     for index in range(actions):
@@ -97,8 +123,7 @@ def simulate(raw: RawClient, creds: Credentials, documents: list[str], value: st
 
 
 def question_mark_policy(pattern: str) -> str:
-    return policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*",
-                   "Condition": {"StringLike": {"aws:UserAgent": pattern}}})
+    return policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"StringLike": {"aws:UserAgent": pattern}}})
 
 
 def test_simulator_refuses_work_beyond_its_budget(raw: RawClient, chain: Chain) -> None:
@@ -116,7 +141,7 @@ def test_simulator_runs_a_long_context_value_within_budget(raw: RawClient, chain
     status, code, text = simulate(raw, chain.user, [document], "a" * 15_000 + "b")
     assert status == 200, text
     assert "<EvalDecision>allowed</EvalDecision>" in text
-    status, code, text = simulate(raw, chain.user, [document], "a" * 15_000)
+    status, _code, text = simulate(raw, chain.user, [document], "a" * 15_000)
     assert status == 200, text
     assert "<EvalDecision>implicitDeny</EvalDecision>" in text
 
@@ -139,14 +164,19 @@ def test_oversized_session_policy_is_refused_before_it_is_read(target: TesseraSe
         sts.assume_role(RoleArn=chain.role_arn, RoleSessionName="big", Policy=malformed)
 
 
-def simulate_variables(raw: RawClient, creds: Credentials, resource_pattern: str, value: str,
-                       resource: str = "arn:aws:s3:::x") -> tuple[int, str, str]:
+def simulate_variables(
+    raw: RawClient, creds: Credentials, resource_pattern: str, value: str, resource: str = "arn:aws:s3:::x"
+) -> tuple[int, str, str]:
     document = policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": resource_pattern})
-    form = {"Action": "SimulateCustomPolicy", "PolicyInputList.member.1": document,
-            "ActionNames.member.1": "s3:GetObject", "ResourceArns.member.1": resource,
-            "ContextEntries.member.1.ContextKeyName": "aws:k",
-            "ContextEntries.member.1.ContextKeyType": "string",
-            "ContextEntries.member.1.ContextKeyValues.member.1": value}
+    form = {
+        "Action": "SimulateCustomPolicy",
+        "PolicyInputList.member.1": document,
+        "ActionNames.member.1": "s3:GetObject",
+        "ResourceArns.member.1": resource,
+        "ContextEntries.member.1.ContextKeyName": "aws:k",
+        "ContextEntries.member.1.ContextKeyType": "string",
+        "ContextEntries.member.1.ContextKeyValues.member.1": value,
+    }
     reply = raw.send(raw.signed("iam", form, creds=creds), timeout=HANG)
     return reply.status, reply.error_code(), reply.text
 
@@ -159,8 +189,9 @@ def test_simulator_charges_each_variable_occurrence_its_value(raw: RawClient, ch
     assert (status, code) == (400, "InvalidInput"), text
     assert "too large" in text
     # within the budget, variables substitute as before
-    status, code, text = simulate_variables(raw, chain.user, "arn:aws:s3:::" + "${aws:k}" * 200, "ab",
-                                            resource="arn:aws:s3:::" + "ab" * 200)
+    status, code, text = simulate_variables(
+        raw, chain.user, "arn:aws:s3:::" + "${aws:k}" * 200, "ab", resource="arn:aws:s3:::" + "ab" * 200
+    )
     assert status == 200, text
     assert "<EvalDecision>allowed</EvalDecision>" in text
 

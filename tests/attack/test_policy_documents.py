@@ -83,11 +83,16 @@ def test_trust_policy_is_malformed_and_no_role_is_created(iam: Any, value: str) 
 
 def test_session_policy_with_a_huge_number_is_malformed(target: TesseraServer, iam: Any) -> None:
     account = target.account_id
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}],
+        }
+    )
     role_arn = iam.create_role(RoleName="doc-target", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    user = target.make_user("doc-caller", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]})
+    user = target.make_user(
+        "doc-caller", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}
+    )
     sts = target.client("sts", user)
     for value in ("1e999999999999999999999", "-7.5E+99999999999999999999"):  # 2 048 characters hold no 4 301 digits
         with pytest.raises(ClientError) as caught:
@@ -102,8 +107,9 @@ def test_service_control_policy_with_a_huge_number_is_malformed(target: TesseraS
     before = organizations.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
     for value in ("1" * 4500, "1e999999999999999999999"):
         with pytest.raises(ClientError) as caught:
-            organizations.create_policy(Name="hostile", Description="", Type="SERVICE_CONTROL_POLICY",
-                                        Content=document(value).replace('"Allow"', '"Deny"'))
+            organizations.create_policy(
+                Name="hostile", Description="", Type="SERVICE_CONTROL_POLICY", Content=document(value).replace('"Allow"', '"Deny"')
+            )
         assert error_code(caught.value) == "MalformedPolicyDocumentException"
     assert organizations.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"] == before
 
@@ -129,21 +135,35 @@ ODD_CONTEXT = [
 ]
 
 
-@pytest.mark.parametrize(("operator", "key", "key_type", "value"), ODD_CONTEXT,
-                         ids=[f"{op}-{v[:12]}" for op, _, _, v in ODD_CONTEXT])
+@pytest.mark.parametrize(("operator", "key", "key_type", "value"), ODD_CONTEXT, ids=[f"{op}-{v[:12]}" for op, _, _, v in ODD_CONTEXT])
 def test_simulator_context_values_no_operator_can_read_are_answered(
     raw: RawClient, operator: str, key: str, key_type: str, value: str
 ) -> None:
     """An unreadable request value makes its comparison false (IAM's rule), never a 500."""
-    condition_value = {"NumericLessThan": "10", "NumericEquals": "1", "NumericGreaterThan": "1",
-                       "DateLessThan": "2030-01-01T00:00:00Z", "DateGreaterThan": "2000-01-01T00:00:00Z",
-                       "IpAddress": "10.0.0.0/8", "BinaryEquals": "QUJD", "Bool": "true"}[operator]
-    text = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
-         "Condition": {operator: {key: condition_value}}}]})
-    form = {"Action": "SimulateCustomPolicy", "PolicyInputList.member.1": text, "ActionNames.member.1": "s3:GetObject",
-            "ContextEntries.member.1.ContextKeyName": key, "ContextEntries.member.1.ContextKeyType": key_type,
-            "ContextEntries.member.1.ContextKeyValues.member.1": value}
+    condition_value = {
+        "NumericLessThan": "10",
+        "NumericEquals": "1",
+        "NumericGreaterThan": "1",
+        "DateLessThan": "2030-01-01T00:00:00Z",
+        "DateGreaterThan": "2000-01-01T00:00:00Z",
+        "IpAddress": "10.0.0.0/8",
+        "BinaryEquals": "QUJD",
+        "Bool": "true",
+    }[operator]
+    text = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {operator: {key: condition_value}}}],
+        }
+    )
+    form = {
+        "Action": "SimulateCustomPolicy",
+        "PolicyInputList.member.1": text,
+        "ActionNames.member.1": "s3:GetObject",
+        "ContextEntries.member.1.ContextKeyName": key,
+        "ContextEntries.member.1.ContextKeyType": key_type,
+        "ContextEntries.member.1.ContextKeyValues.member.1": value,
+    }
     reply = raw.send(raw.signed("iam", form))
     assert reply.status in (200, 400), reply.text
     if reply.status == 200:

@@ -117,8 +117,10 @@ def test_half_sent_requests_are_closed_at_the_header_deadline(fresh_target: Call
 def test_a_body_that_never_arrives_is_timed_out_and_not_processed(fresh_target: Callable[..., TesseraServer]) -> None:
     server = fresh_target(args=["--body-timeout", "0.5"])
     with connect(server) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                     b"Content-Length: 1000\r\n\r\nAction=GetCallerIdentity&Version=2011-06-15&")
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 1000\r\n\r\nAction=GetCallerIdentity&Version=2011-06-15&"
+        )
         reply = read_until_closed(sock)
     assert status_of(reply) == 408
     server.stop()
@@ -135,8 +137,12 @@ def test_huge_user_agents_do_not_grow_the_audit_trail(fresh_target: Callable[...
     client = RawClient(server)
     agent = "A" * (60 << 10)  # as large as the header limit lets through
     for _ in range(50):
-        reply = client.request("POST", "/", b"Action=GetCallerIdentity&Version=2011-06-15",
-                               [("User-Agent", agent), ("Content-Type", "application/x-www-form-urlencoded")])
+        reply = client.request(
+            "POST",
+            "/",
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+            [("User-Agent", agent), ("Content-Type", "application/x-www-form-urlencoded")],
+        )
         assert reply.status == 403
     server.stop()  # flushes the audit trail
     events = [json.loads(line) for line in audit_bodies(server).splitlines()]
@@ -160,6 +166,7 @@ def test_connections_beyond_the_limit_are_refused_at_once(fresh_target: Callable
 
 
 # -- chunked trailers, declared bodies, clients that do not read, TLS handshakes ----------------
+
 
 def chunked(head: bytes, body: bytes, trailer: bytes = b"") -> bytes:
     """A chunked request: ``head`` (request line and headers, without the blank line),
@@ -206,8 +213,17 @@ def test_a_trailer_x_forwarded_for_does_not_choose_the_source_address(fresh_targ
     # client must not append its own hop to X-Forwarded-For after the body.
     server = fresh_target(args=["--trusted-proxy-header", "X-Forwarded-For"])
     raw = RawClient(server)
-    only_from = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
-                 "Condition": {"IpAddress": {"aws:SourceIp": "198.51.100.66/32"}}}]}
+    only_from = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListUsers",
+                "Resource": "*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "198.51.100.66/32"}},
+            }
+        ],
+    }
     creds = server.make_user("trailer-forwarded", only_from)
 
     def list_users(trailer: bytes) -> bytes:
@@ -224,8 +240,10 @@ def test_a_trailer_x_forwarded_for_does_not_choose_the_source_address(fresh_targ
 
 def test_a_body_declared_over_the_limit_is_refused_without_waiting_for_it(raw: RawClient, target: TesseraServer) -> None:
     with connect(target) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                     b"Content-Length: %d\r\n\r\nAction=GetCallerIdentity&" % (64 << 20))
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\nAction=GetCallerIdentity&" % (64 << 20)
+        )
         reply = read_until_closed(sock)  # the rest of the body is never sent
     assert status_of(reply) == 413 and b"<Code>RequestEntityTooLarge</Code>" in reply, reply
     assert healthy(raw)
@@ -267,8 +285,11 @@ def test_a_tls_client_that_never_says_hello_is_dropped_at_the_header_deadline(tm
     ca = LocalCA(tmp_path)
     cert_file, key_file, _ = ca.issue("localhost")
     data_dir = new_data_dir()
-    server = TesseraServer(data_dir=data_dir, ca_file=str(ca.ca_file),
-                           extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file), "--header-timeout", "0.5"])
+    server = TesseraServer(
+        data_dir=data_dir,
+        ca_file=str(ca.ca_file),
+        extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file), "--header-timeout", "0.5"],
+    )
     server.start()
     try:
         silent = [connect(server, timeout=30) for _ in range(20)]  # before: kept for uvloop's 60 s

@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from serverproc import TesseraServer, new_data_dir
 
 AWS_CLI = str(Path(sys.executable).with_name("aws"))
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -47,9 +47,20 @@ class LocalCA:
             .not_valid_before(NOW - dt.timedelta(days=1))
             .not_valid_after(NOW + dt.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
             .sign(self.key, hashes.SHA256())
         )
         self.ca_file = directory / "ca.pem"
@@ -66,16 +77,15 @@ class LocalCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(NOW - dt.timedelta(days=1))
             .not_valid_after(NOW + dt.timedelta(days=7))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         cert_file, key_file = self.directory / "server.pem", self.directory / "server.key"
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         return cert_file, key_file, cert
 
 
@@ -88,8 +98,9 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
 def https_target(ca: LocalCA) -> Iterator[TesseraServer]:
     cert_file, key_file, _ = ca.issue("tessera-one")
     data_dir = new_data_dir()
-    server = TesseraServer(data_dir=data_dir, ca_file=str(ca.ca_file),
-                           extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file)])
+    server = TesseraServer(
+        data_dir=data_dir, ca_file=str(ca.ca_file), extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file)]
+    )
     server.start()
     try:
         yield server
@@ -140,11 +151,30 @@ def test_secure_transport_is_false_over_plain_http(target: TesseraServer) -> Non
 
 def test_the_aws_cli_over_https_with_a_ca_bundle(https_target: TesseraServer) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=https_target.root.access_key_id, AWS_SECRET_ACCESS_KEY=https_target.root.secret_access_key,
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    out = subprocess.run([AWS_CLI, "sts", "get-caller-identity", "--endpoint-url", https_target.endpoint,
-                          "--ca-bundle", str(https_target.ca_file), "--output", "json"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        AWS_ACCESS_KEY_ID=https_target.root.access_key_id,
+        AWS_SECRET_ACCESS_KEY=https_target.root.secret_access_key,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    out = subprocess.run(
+        [
+            AWS_CLI,
+            "sts",
+            "get-caller-identity",
+            "--endpoint-url",
+            https_target.endpoint,
+            "--ca-bundle",
+            str(https_target.ca_file),
+            "--output",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["Account"] == https_target.account_id
 
@@ -178,8 +208,9 @@ def test_tls_1_1_is_refused_and_1_2_accepted(https_target: TesseraServer) -> Non
 def test_sighup_reloads_the_certificate_without_closing_the_listener(ca: LocalCA) -> None:
     cert_file, key_file, first = ca.issue("before-reload")
     data_dir = new_data_dir()
-    server = TesseraServer(data_dir=data_dir, ca_file=str(ca.ca_file),
-                           extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file)])
+    server = TesseraServer(
+        data_dir=data_dir, ca_file=str(ca.ca_file), extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file)]
+    )
     server.start()
     try:
         kept = server.client("sts")

@@ -63,9 +63,7 @@ def test_header_signed_request_with_an_added_amz_header_is_refused(raw: RawClien
     assert header.lower() in reply.text
 
 
-def test_signed_target_with_an_sts_scope_cannot_call_organizations(
-    raw: RawClient, target: TesseraServer, organization: str
-) -> None:
+def test_signed_target_with_an_sts_scope_cannot_call_organizations(raw: RawClient, target: TesseraServer, organization: str) -> None:
     prepared = raw.signed(
         "organizations",
         body=b"{}",
@@ -115,8 +113,13 @@ def _signed_without_content_type(target: TesseraServer, body: bytes) -> Prepared
 def test_unsigned_content_type_cannot_change_how_the_body_reads(raw: RawClient, target: TesseraServer, charset: str) -> None:
     # Signed bytes that read "Ã©" in Latin-1 but "é" in UTF-8: the charset would pick the text.
     body = urllib.parse.urlencode(
-        {"Action": "CreateUser", "Version": "2010-05-08", "UserName": "cs-user", "Tags.member.1.Key": "k",
-         "Tags.member.1.Value": "caf\u00e9"}
+        {
+            "Action": "CreateUser",
+            "Version": "2010-05-08",
+            "UserName": "cs-user",
+            "Tags.member.1.Key": "k",
+            "Tags.member.1.Value": "caf\u00e9",
+        }
     ).encode()
     prepared = _signed_without_content_type(target, body)
     prepared.extra_headers.append(("Content-Type", f"application/x-www-form-urlencoded; charset={charset}"))

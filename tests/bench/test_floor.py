@@ -23,8 +23,12 @@ PRINCIPAL = load.Principal(KEY_ID, SECRET, ROLE)
 def call(app: floor.Floor, target: str, *, client: str = "127.0.0.1") -> tuple[int, bytes]:
     path, _, query = target.partition("?")
     scope = {
-        "type": "http", "method": "GET", "path": path, "query_string": query.encode(),
-        "headers": [(b"host", HOST.encode())], "client": (client, 50000),
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [(b"host", HOST.encode())],
+        "client": (client, 50000),
     }
     sent: list[dict[str, Any]] = []
 
@@ -84,9 +88,7 @@ def test_another_key_pair_is_refused(tmp_path: Path) -> None:
 def test_an_expired_url_is_refused(tmp_path: Path) -> None:
     target = targets(tmp_path, load.CALLER_IDENTITY)[0]
     signed = dict(parse_qsl(target.partition("?")[2]))["X-Amz-Date"]
-    later = dt.datetime.strptime(signed, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc) + dt.timedelta(
-        seconds=load.BASE_EXPIRES + 1
-    )
+    later = dt.datetime.strptime(signed, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC) + dt.timedelta(seconds=load.BASE_EXPIRES + 1)
     assert call(floor.Floor(KEY_ID, SECRET, now=lambda: later), target)[0] == 403
 
 

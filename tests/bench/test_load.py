@@ -12,7 +12,9 @@ from bench import load
 from bench.wrk import WrkResult
 from tessera.auth import presign, sigv4
 
-PRINCIPAL = load.Principal("AKIAEXAMPLEBENCH0001", "benchSecretKey000000000000000000000000000", "arn:aws:iam::123456789012:role/bench-role-009")
+PRINCIPAL = load.Principal(
+    "AKIAEXAMPLEBENCH0001", "benchSecretKey000000000000000000000000000", "arn:aws:iam::123456789012:role/bench-role-009"
+)
 HOST = "127.0.0.1:8686"
 
 

@@ -30,16 +30,12 @@ Transfer/sec:      6.56MB
 
 def test_report_gives_throughput_latency_and_refusals() -> None:
     result = wrk.parse(REPORT)
-    assert result == wrk.WrkResult(
-        requests=47845, seconds=5.0, rps=9569.04, p50_ms=0.584, p99_ms=1200.0, refused=12, socket_errors=7
-    )
+    assert result == wrk.WrkResult(requests=47845, seconds=5.0, rps=9569.04, p50_ms=0.584, p99_ms=1200.0, refused=12, socket_errors=7)
     assert not result.clean
 
 
 def test_report_without_error_lines_is_clean() -> None:
-    text = "\n".join(
-        line for line in REPORT.splitlines() if "Socket errors" not in line and "Non-2xx" not in line
-    )
+    text = "\n".join(line for line in REPORT.splitlines() if "Socket errors" not in line and "Non-2xx" not in line)
     result = wrk.parse(text)
     assert (result.refused, result.socket_errors, result.clean) == (0, 0, True)
 
@@ -55,8 +51,14 @@ def test_report_missing_a_required_line_is_refused(cut: str) -> None:
 def test_wrk_cycles_targets_against_the_ceiling(tmp_path: Path) -> None:
     port = servers.free_port()
     command = [
-        load.executable("uvicorn"), "bench.ceiling:app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        load.executable("uvicorn"),
+        "bench.ceiling:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
     ]
     targets = tmp_path / "targets.txt"
     targets.write_text("/?n=1\n/?n=2\n\n")

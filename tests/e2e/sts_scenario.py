@@ -55,8 +55,7 @@ def reason_of(server: TesseraServer, call: Callable[[], Any]) -> str:
     """Why ``call`` was refused, read from the decodable authorization message the
     refusal carries (decoded by the account's root user, who may decode it)."""
     headers = refusal(call)["ResponseMetadata"]["HTTPHeaders"]
-    decoded = server.client("sts").decode_authorization_message(
-        EncodedMessage=headers["x-amzn-authorization-message"])["DecodedMessage"]
+    decoded = server.client("sts").decode_authorization_message(EncodedMessage=headers["x-amzn-authorization-message"])["DecodedMessage"]
     return " ".join(json.loads(decoded)["failures"]["items"])
 
 
@@ -80,8 +79,7 @@ class Scenario:
             self.iam.tag_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         return f"arn:aws:iam::{self.account}:user/{name}", creds
 
-    def role(self, base: str, *trust_statements: dict[str, Any], policy: list[dict[str, Any]] | None = None,
-             **kwargs: Any) -> str:
+    def role(self, base: str, *trust_statements: dict[str, Any], policy: list[dict[str, Any]] | None = None, **kwargs: Any) -> str:
         """A role trusting ``trust_statements`` with an inline policy ``p`` of ``policy``; returns its ARN."""
         name = self.name(base)
         created = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc(*trust_statements), **kwargs)

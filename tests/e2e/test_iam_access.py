@@ -44,8 +44,9 @@ def test_user_is_denied_until_a_policy_allows(iam: Any, server: TesseraServer) -
     assert f"user/{target}" in message
     iam.put_user_policy(UserName=name, PolicyName="allow", PolicyDocument=policy(allow("iam:CreateUser")))
     client.create_user(UserName=target)
-    iam.put_user_policy(UserName=name, PolicyName="deny", PolicyDocument=policy(
-        {"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"}))
+    iam.put_user_policy(
+        UserName=name, PolicyName="deny", PolicyDocument=policy({"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"})
+    )
     assert "explicit deny" in denied(lambda: client.create_user(UserName=unique("target")))
 
 

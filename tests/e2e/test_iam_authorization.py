@@ -115,8 +115,11 @@ def _add_user_to_group(iam: Any, server: TesseraServer) -> tuple[Callable[[Any],
 
 def _create_role(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any], str, str]:
     name = unique("role")
-    return ((lambda c: c.create_role(RoleName=name, AssumeRolePolicyDocument=trust_account(server.account_id))),
-            "iam:CreateRole", _arn(server, "role", name))
+    return (
+        (lambda c: c.create_role(RoleName=name, AssumeRolePolicyDocument=trust_account(server.account_id))),
+        "iam:CreateRole",
+        _arn(server, "role", name),
+    )
 
 
 def _update_role(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any], str, str]:
@@ -127,8 +130,11 @@ def _update_role(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any],
 
 def _create_policy(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any], str, str]:
     name = unique("pol")
-    return ((lambda c: c.create_policy(PolicyName=name, PolicyDocument=policy(allow("s3:GetObject")))),
-            "iam:CreatePolicy", _arn(server, "policy", name))
+    return (
+        (lambda c: c.create_policy(PolicyName=name, PolicyDocument=policy(allow("s3:GetObject")))),
+        "iam:CreatePolicy",
+        _arn(server, "policy", name),
+    )
 
 
 def _create_policy_version(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any], str, str]:
@@ -145,8 +151,11 @@ def _attach_role_policy(iam: Any, server: TesseraServer) -> tuple[Callable[[Any]
 def _put_user_boundary(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any], str, str]:
     name = unique("bounded")
     iam.create_user(UserName=name)
-    return ((lambda c: c.put_user_permissions_boundary(UserName=name, PermissionsBoundary=IAM_READ_ONLY)),
-            "iam:PutUserPermissionsBoundary", _arn(server, "user", name))
+    return (
+        (lambda c: c.put_user_permissions_boundary(UserName=name, PermissionsBoundary=IAM_READ_ONLY)),
+        "iam:PutUserPermissionsBoundary",
+        _arn(server, "user", name),
+    )
 
 
 def _create_mfa_device(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any], str, str]:
@@ -163,8 +172,11 @@ def _list_mfa_devices(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], 
 def _put_group_policy(iam: Any, server: TesseraServer) -> tuple[Callable[[Any], Any], str, str]:
     name = unique("grp")
     iam.create_group(GroupName=name)
-    return ((lambda c: c.put_group_policy(GroupName=name, PolicyName="p", PolicyDocument=policy(allow("s3:*")))),
-            "iam:PutGroupPolicy", _arn(server, "group", name))
+    return (
+        (lambda c: c.put_group_policy(GroupName=name, PolicyName="p", PolicyDocument=policy(allow("s3:*")))),
+        "iam:PutGroupPolicy",
+        _arn(server, "group", name),
+    )
 
 
 CASES = [
@@ -195,11 +207,14 @@ def test_denied_in_aws_words_until_a_policy_allows(iam: Any, server: TesseraServ
 
 def test_unscoped_reads_are_authorized_against_star(server: TesseraServer, iam: Any) -> None:
     actor = new_actor(server)
-    for call, action in ((actor.client.get_account_summary, "iam:GetAccountSummary"),
-                         (actor.client.list_virtual_mfa_devices, "iam:ListVirtualMFADevices")):
+    for call, action in (
+        (actor.client.get_account_summary, "iam:GetAccountSummary"),
+        (actor.client.list_virtual_mfa_devices, "iam:ListVirtualMFADevices"),
+    ):
         assert denied(call) == not_allowed(actor.arn, action, "*")
-    iam.put_user_policy(UserName=actor.name, PolicyName="reads",
-                        PolicyDocument=policy(allow(["iam:GetAccountSummary", "iam:ListVirtualMFADevices"])))
+    iam.put_user_policy(
+        UserName=actor.name, PolicyName="reads", PolicyDocument=policy(allow(["iam:GetAccountSummary", "iam:ListVirtualMFADevices"]))
+    )
     assert actor.client.get_account_summary()["SummaryMap"]["UsersQuota"] == 5000
     assert "VirtualMFADevices" in actor.client.list_virtual_mfa_devices()
 
@@ -224,8 +239,10 @@ def test_managed_deny_beats_administrator_access(iam: Any, server: TesseraServer
     iam.attach_user_policy(UserName=actor.name, PolicyArn=ADMIN)
     victim = unique("protected")
     iam.create_user(UserName=victim, Tags=[{"Key": "protected", "Value": "yes"}])
-    guard = iam.create_policy(PolicyName=unique("guard"), PolicyDocument=policy(
-        deny("iam:DeleteUser", Condition={"StringEquals": {"aws:ResourceTag/protected": "yes"}})))["Policy"]["Arn"]
+    guard = iam.create_policy(
+        PolicyName=unique("guard"),
+        PolicyDocument=policy(deny("iam:DeleteUser", Condition={"StringEquals": {"aws:ResourceTag/protected": "yes"}})),
+    )["Policy"]["Arn"]
     iam.attach_user_policy(UserName=actor.name, PolicyArn=guard)
     target = f"arn:aws:iam::{server.account_id}:user/{victim}"
     assert denied(lambda: actor.client.delete_user(UserName=victim)) == explicitly_denied(actor.arn, "iam:DeleteUser", target)
@@ -241,15 +258,15 @@ def test_boundary_and_admin_user_policy_allow_only_their_intersection(iam: Any, 
     actor.client.list_users()
     name = unique("nope")
     assert denied(lambda: actor.client.create_user(UserName=name)) == not_allowed(
-        actor.arn, "iam:CreateUser", f"arn:aws:iam::{server.account_id}:user/{name}", "no permissions boundary allows")
+        actor.arn, "iam:CreateUser", f"arn:aws:iam::{server.account_id}:user/{name}", "no permissions boundary allows"
+    )
 
 
 # -- role sessions --------------------------------------------------------------------
 def test_role_session_is_limited_by_role_policies_and_session_policy(iam: Any, server: TesseraServer) -> None:
     role = unique("worker")
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust_account(server.account_id))
-    iam.put_role_policy(RoleName=role, PolicyName="reads",
-                        PolicyDocument=policy(allow(["iam:ListUsers", "iam:ListGroups", "iam:GetRole"])))
+    iam.put_role_policy(RoleName=role, PolicyName="reads", PolicyDocument=policy(allow(["iam:ListUsers", "iam:ListGroups", "iam:GetRole"])))
     caller = new_actor(server, policy(allow("sts:AssumeRole", f"arn:aws:iam::{server.account_id}:role/{role}")))
     sts = server.client("sts", caller.creds)
     role_arn = f"arn:aws:iam::{server.account_id}:role/{role}"
@@ -258,13 +275,15 @@ def test_role_session_is_limited_by_role_policies_and_session_policy(iam: Any, s
     session_arn = f"arn:aws:sts::{server.account_id}:assumed-role/{role}/full"
     assert "Users" in session.list_users() and "Groups" in session.list_groups()
     assert denied(session.list_roles) == not_allowed(session_arn, "iam:ListRoles", f"arn:aws:iam::{server.account_id}:role/")
-    limited = sts.assume_role(RoleArn=role_arn, RoleSessionName="limited",
-                              Policy=policy(allow(["iam:ListUsers", "iam:ListRoles"])))["Credentials"]
+    limited = sts.assume_role(RoleArn=role_arn, RoleSessionName="limited", Policy=policy(allow(["iam:ListUsers", "iam:ListRoles"])))[
+        "Credentials"
+    ]
     narrow = server.client("iam", Credentials.from_response(limited))
     narrow_arn = f"arn:aws:sts::{server.account_id}:assumed-role/{role}/limited"
     assert "Users" in narrow.list_users()
-    assert denied(narrow.list_groups) == not_allowed(narrow_arn, "iam:ListGroups", f"arn:aws:iam::{server.account_id}:group/",
-                                                     "no session policy allows")
+    assert denied(narrow.list_groups) == not_allowed(
+        narrow_arn, "iam:ListGroups", f"arn:aws:iam::{server.account_id}:group/", "no session policy allows"
+    )
     assert denied(narrow.list_roles) == not_allowed(narrow_arn, "iam:ListRoles", f"arn:aws:iam::{server.account_id}:role/")
     iam.put_role_policy(RoleName=role, PolicyName="deny-users", PolicyDocument=policy(deny("iam:ListUsers")))
     assert "explicit deny" in denied(narrow.list_users)  # the role's policies are read per request
@@ -280,10 +299,12 @@ def test_path_scoped_resource_arns(iam: Any, server: TesseraServer) -> None:
     actor.client.create_user(UserName=nested, Path=f"/{team}/sub/")
     assert actor.client.get_user(UserName=nested)["User"]["Path"] == f"/{team}/sub/"
     assert denied(lambda: actor.client.create_user(UserName=outside)) == not_allowed(
-        actor.arn, "iam:CreateUser", f"arn:aws:iam::{server.account_id}:user/{outside}")
+        actor.arn, "iam:CreateUser", f"arn:aws:iam::{server.account_id}:user/{outside}"
+    )
     iam.create_user(UserName=outside, Path="/elsewhere/")
     assert denied(lambda: actor.client.get_user(UserName=outside)) == not_allowed(
-        actor.arn, "iam:GetUser", f"arn:aws:iam::{server.account_id}:user/elsewhere/{outside}")
+        actor.arn, "iam:GetUser", f"arn:aws:iam::{server.account_id}:user/elsewhere/{outside}"
+    )
     actor.client.delete_user(UserName=inside)
     iam.update_user(UserName=nested, NewPath="/moved/")  # leaving the path takes it out of reach
     assert "iam:DeleteUser" in denied(lambda: actor.client.delete_user(UserName=nested))
@@ -298,7 +319,8 @@ def test_policy_arn_condition_limits_what_may_be_attached(iam: Any, server: Tess
     actor.client.attach_user_policy(UserName=target, PolicyArn=IAM_READ_ONLY)
     target_arn = f"arn:aws:iam::{server.account_id}:user/{target}"
     assert denied(lambda: actor.client.attach_user_policy(UserName=target, PolicyArn=ADMIN)) == not_allowed(
-        actor.arn, "iam:AttachUserPolicy", target_arn)
+        actor.arn, "iam:AttachUserPolicy", target_arn
+    )
     iam.attach_user_policy(UserName=target, PolicyArn=ADMIN)
     assert "iam:DetachUserPolicy" in denied(lambda: actor.client.detach_user_policy(UserName=target, PolicyArn=ADMIN))
     actor.client.detach_user_policy(UserName=target, PolicyArn=IAM_READ_ONLY)
@@ -306,10 +328,13 @@ def test_policy_arn_condition_limits_what_may_be_attached(iam: Any, server: Tess
 
 def test_request_tag_and_tag_keys_conditions(iam: Any, server: TesseraServer) -> None:
     conditions = {"StringEquals": {"aws:RequestTag/team": "blue"}, "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}
-    actor = new_actor(server, policy(
-        allow(["iam:CreateUser", "iam:TagUser"], Condition=conditions),
-        allow("iam:UntagUser", Condition={"ForAllValues:StringEquals": {"aws:TagKeys": ["temp"]}}),
-    ))
+    actor = new_actor(
+        server,
+        policy(
+            allow(["iam:CreateUser", "iam:TagUser"], Condition=conditions),
+            allow("iam:UntagUser", Condition={"ForAllValues:StringEquals": {"aws:TagKeys": ["temp"]}}),
+        ),
+    )
     blue = unique("blue")
     actor.client.create_user(UserName=blue, Tags=[{"Key": "team", "Value": "blue"}])
     cases = {
@@ -367,4 +392,5 @@ def test_username_variable_grants_self_service_only(iam: Any, server: TesseraSer
     other = unique("neighbour")
     iam.create_user(UserName=other)
     assert denied(lambda: actor.client.list_access_keys(UserName=other)) == not_allowed(
-        actor.arn, "iam:ListAccessKeys", f"arn:aws:iam::{server.account_id}:user/{other}")
+        actor.arn, "iam:ListAccessKeys", f"arn:aws:iam::{server.account_id}:user/{other}"
+    )

@@ -31,9 +31,15 @@ def aws_cli() -> str:
 
 def run_aws(server: TesseraServer, creds: Credentials, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=creds.access_key_id, AWS_SECRET_ACCESS_KEY=creds.secret_access_key,
-               AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-               AWS_MAX_ATTEMPTS="1", AWS_PAGER="")
+    env.update(
+        AWS_ACCESS_KEY_ID=creds.access_key_id,
+        AWS_SECRET_ACCESS_KEY=creds.secret_access_key,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_MAX_ATTEMPTS="1",
+        AWS_PAGER="",
+    )
     command = [aws_cli(), *args, "--endpoint-url", server.endpoint, "--output", "json"]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
@@ -55,10 +61,11 @@ def test_create_user_key_policy_and_list(sqlite_server: TesseraServer) -> None:
     assert user["Arn"] == f"arn:aws:iam::{server.account_id}:user{path}{name}"
     key = aws_json(server, root, "iam", "create-access-key", "--user-name", name)["AccessKey"]
     assert key["UserName"] == name and key["Status"] == "Active"
-    document = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}]})
-    assert aws_json(server, root, "iam", "put-user-policy", "--user-name", name, "--policy-name", "lister",
-                    "--policy-document", document) == {}
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}]})
+    assert (
+        aws_json(server, root, "iam", "put-user-policy", "--user-name", name, "--policy-name", "lister", "--policy-document", document)
+        == {}
+    )
     creds = Credentials(key["AccessKeyId"], key["SecretAccessKey"])  # the new user lists with its new key
     listed = aws_json(server, creds, "iam", "list-users", "--path-prefix", path)["Users"]
     assert [(u["UserName"], u["UserId"], u["Arn"]) for u in listed] == [(name, user["UserId"], user["Arn"])]
@@ -77,11 +84,31 @@ def test_denied_call_exits_non_zero_with_access_denied(sqlite_server: TesseraSer
 def test_get_role_decodes_the_trust_policy(sqlite_server: TesseraServer) -> None:
     server, root = sqlite_server, sqlite_server.root
     name = unique("clirole")
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringLike": {"aws:PrincipalTag/team": "a&b %20 + ü"}}}]}
-    aws_json(server, root, "iam", "create-role", "--role-name", name, "--assume-role-policy-document", json.dumps(trust),
-             "--description", "made by the CLI", "--max-session-duration", "7200")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringLike": {"aws:PrincipalTag/team": "a&b %20 + ü"}},
+            }
+        ],
+    }
+    aws_json(
+        server,
+        root,
+        "iam",
+        "create-role",
+        "--role-name",
+        name,
+        "--assume-role-policy-document",
+        json.dumps(trust),
+        "--description",
+        "made by the CLI",
+        "--max-session-duration",
+        "7200",
+    )
     role = aws_json(server, root, "iam", "get-role", "--role-name", name)["Role"]
     assert role["AssumeRolePolicyDocument"] == trust
     assert (role["Description"], role["MaxSessionDuration"]) == ("made by the CLI", 7200)

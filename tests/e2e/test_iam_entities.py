@@ -99,7 +99,10 @@ def test_role_lifecycle_and_trust_policy_round_trip(iam: Any, server: TesseraSer
     name = unique("role")
     document = trust(server.account_id)
     role = iam.create_role(
-        RoleName=name, AssumeRolePolicyDocument=document, Description="e2e", MaxSessionDuration=7200,
+        RoleName=name,
+        AssumeRolePolicyDocument=document,
+        Description="e2e",
+        MaxSessionDuration=7200,
         Tags=[{"Key": "k", "Value": "v"}],
     )["Role"]
     assert role["RoleId"].startswith("AROA")
@@ -138,11 +141,11 @@ def test_virtual_mfa_device_enable_and_list(iam: Any, server: TesseraServer) -> 
     counter = int(time.time()) // 30
     code1, code2 = totp.generate_otp(counter - 1), totp.generate_otp(counter)
     with pytest.raises(ClientError) as wrong:
-        iam.enable_mfa_device(UserName=user, SerialNumber=device["SerialNumber"], AuthenticationCode1="000000",
-                              AuthenticationCode2="000000")
+        iam.enable_mfa_device(
+            UserName=user, SerialNumber=device["SerialNumber"], AuthenticationCode1="000000", AuthenticationCode2="000000"
+        )
     assert code(wrong) == "InvalidAuthenticationCode"
-    iam.enable_mfa_device(UserName=user, SerialNumber=device["SerialNumber"], AuthenticationCode1=code1,
-                          AuthenticationCode2=code2)
+    iam.enable_mfa_device(UserName=user, SerialNumber=device["SerialNumber"], AuthenticationCode1=code1, AuthenticationCode2=code2)
     assert [d["SerialNumber"] for d in iam.list_mfa_devices(UserName=user)["MFADevices"]] == [device["SerialNumber"]]
     with pytest.raises(ClientError) as in_use:
         iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])

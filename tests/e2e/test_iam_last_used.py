@@ -14,8 +14,9 @@ def test_access_key_and_role_last_used(fresh_server: Any) -> None:
         server: TesseraServer = fresh_server(backend)
         iam = server.client("iam")
         name = f"user-{uuid.uuid4().hex[:8]}"
-        creds = server.make_user(name, {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+        creds = server.make_user(
+            name, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+        )
         never = iam.get_access_key_last_used(AccessKeyId=creds.access_key_id)["AccessKeyLastUsed"]
         assert never == {"ServiceName": "N/A", "Region": "N/A"}
 
@@ -23,12 +24,17 @@ def test_access_key_and_role_last_used(fresh_server: Any) -> None:
         used = iam.get_access_key_last_used(AccessKeyId=creds.access_key_id)["AccessKeyLastUsed"]
         assert (used["ServiceName"], used["Region"]) == ("sts", "us-east-1") and "LastUsedDate" in used
 
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                 "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:user/{name}"}}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:user/{name}"}}
+            ],
+        }
         iam.create_role(RoleName="used-role", AssumeRolePolicyDocument=json.dumps(trust))
         assert iam.get_role(RoleName="used-role")["Role"]["RoleLastUsed"] == {}
         session = server.client("sts", creds).assume_role(
-            RoleArn=f"arn:aws:iam::{server.account_id}:role/used-role", RoleSessionName="last-used")["Credentials"]
+            RoleArn=f"arn:aws:iam::{server.account_id}:role/used-role", RoleSessionName="last-used"
+        )["Credentials"]
         server.client("sts", Credentials.from_response(session)).get_caller_identity()
         role_used = iam.get_role(RoleName="used-role")["Role"]["RoleLastUsed"]
         assert role_used["Region"] == "us-east-1" and "LastUsedDate" in role_used

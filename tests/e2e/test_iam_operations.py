@@ -43,9 +43,7 @@ def failure(call: Callable[[], Any]) -> tuple[str, int, str]:
     with pytest.raises(ClientError) as error:
         call()
     response = error.value.response
-    return str(response["Error"]["Code"]), int(response["ResponseMetadata"]["HTTPStatusCode"]), str(
-        response["Error"]["Message"]
-    )
+    return str(response["Error"]["Code"]), int(response["ResponseMetadata"]["HTTPStatusCode"]), str(response["Error"]["Message"])
 
 
 def code_of(call: Callable[[], Any]) -> str:
@@ -81,8 +79,7 @@ def totp_pair(seed: bytes, offset: int = 0) -> tuple[str, str]:
 def enable_device(iam: Any, user: str, name: str) -> str:
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
     code1, code2 = totp_pair(device["Base32StringSeed"])
-    iam.enable_mfa_device(UserName=user, SerialNumber=device["SerialNumber"], AuthenticationCode1=code1,
-                          AuthenticationCode2=code2)
+    iam.enable_mfa_device(UserName=user, SerialNumber=device["SerialNumber"], AuthenticationCode1=code1, AuthenticationCode2=code2)
     return str(device["SerialNumber"])
 
 
@@ -100,11 +97,12 @@ def test_every_registered_iam_operation_is_called_here() -> None:
 # -- users ----------------------------------------------------------------------------
 def test_user_create_get_list_update_and_delete(iam: Any, server: TesseraServer) -> None:
     name, path = unique("User"), f"/{unique('ops')}/"
-    created = iam.create_user(UserName=name, Path=path, PermissionsBoundary=IAM_READ_ONLY,
-                              Tags=[{"Key": "team", "Value": "blue"}])["User"]
+    created = iam.create_user(UserName=name, Path=path, PermissionsBoundary=IAM_READ_ONLY, Tags=[{"Key": "team", "Value": "blue"}])["User"]
     assert created["Arn"] == f"arn:aws:iam::{server.account_id}:user{path}{name}" and created["Path"] == path
-    assert created["PermissionsBoundary"] == {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
-                                              "PermissionsBoundaryArn": IAM_READ_ONLY}
+    assert created["PermissionsBoundary"] == {
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+        "PermissionsBoundaryArn": IAM_READ_ONLY,
+    }
     got = iam.get_user(UserName=name.lower())["User"]
     assert got["UserName"] == name and got["UserId"] == created["UserId"] and got["Tags"] == [{"Key": "team", "Value": "blue"}]
     listed = iam.list_users(PathPrefix=path)
@@ -116,8 +114,7 @@ def test_user_create_get_list_update_and_delete(iam: Any, server: TesseraServer)
     assert moved["UserId"] == created["UserId"] and moved["Arn"].endswith(f":user{new_path}{new_name}")
     assert code_of(lambda: iam.get_user(UserName=name)) == "NoSuchEntity"
     iam.delete_user(UserName=new_name)
-    assert failure(lambda: iam.get_user(UserName=new_name)) == (
-        "NoSuchEntity", 404, f"The user with name {new_name} cannot be found.")
+    assert failure(lambda: iam.get_user(UserName=new_name)) == ("NoSuchEntity", 404, f"The user with name {new_name} cannot be found.")
 
 
 def test_get_user_without_name_describes_the_caller(iam: Any, server: TesseraServer) -> None:
@@ -203,16 +200,13 @@ VALIDATION_CASES = [
     ("max-session-duration", "update_role", {"RoleName": "r", "MaxSessionDuration": 43201}, "maxSessionDuration"),
     ("max-items", "list_users", {"MaxItems": 1001}, "maxItems"),
     ("tag-key-pattern", "tag_user", {"UserName": "u", "Tags": [{"Key": "bad#key", "Value": "v"}]}, "key"),
-    ("version-id-pattern", "get_policy_version",
-     {"PolicyArn": "arn:aws:iam::111122223333:policy/p", "VersionId": "x1"}, "versionId"),
+    ("version-id-pattern", "get_policy_version", {"PolicyArn": "arn:aws:iam::111122223333:policy/p", "VersionId": "x1"}, "versionId"),
     ("access-key-status", "update_access_key", {"AccessKeyId": "AKIAEXAMPLEEXAMPLE00", "Status": "Expired"}, "status"),
-    ("mfa-device-name-pattern", "create_virtual_mfa_device", {"VirtualMFADeviceName": "my phone"},
-     "virtualMFADeviceName"),
+    ("mfa-device-name-pattern", "create_virtual_mfa_device", {"VirtualMFADeviceName": "my phone"}, "virtualMFADeviceName"),
 ]
 
 
-@pytest.mark.parametrize(("method", "kwargs", "member"), [c[1:] for c in VALIDATION_CASES],
-                         ids=[c[0] for c in VALIDATION_CASES])
+@pytest.mark.parametrize(("method", "kwargs", "member"), [c[1:] for c in VALIDATION_CASES], ids=[c[0] for c in VALIDATION_CASES])
 def test_shape_violations_are_validation_errors(iam: Any, method: str, kwargs: dict[str, Any], member: str) -> None:
     code, status, message = failure(lambda: getattr(iam, method)(**kwargs))
     assert (code, status) == ("ValidationError", 400)
@@ -231,12 +225,14 @@ def _device(iam: Any, name: str) -> None:
 def _inline(kind: str) -> Callable[[Any, str], None]:
     def add(iam: Any, name: str) -> None:
         getattr(iam, f"put_{kind}_policy")(**{f"{kind.title()}Name": name, "PolicyName": "p", "PolicyDocument": document()})
+
     return add
 
 
 def _attached(kind: str) -> Callable[[Any, str], None]:
     def add(iam: Any, name: str) -> None:
         getattr(iam, f"attach_{kind}_policy")(**{f"{kind.title()}Name": name, "PolicyArn": IAM_READ_ONLY})
+
     return add
 
 
@@ -265,10 +261,8 @@ DELETE_CONFLICTS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "subordinate", "message"), [c[1:] for c in DELETE_CONFLICTS],
-                         ids=[c[0] for c in DELETE_CONFLICTS])
-def test_delete_refused_while_subordinates_remain(iam: Any, server: TesseraServer, kind: str,
-                                                  subordinate: Any, message: str) -> None:
+@pytest.mark.parametrize(("kind", "subordinate", "message"), [c[1:] for c in DELETE_CONFLICTS], ids=[c[0] for c in DELETE_CONFLICTS])
+def test_delete_refused_while_subordinates_remain(iam: Any, server: TesseraServer, kind: str, subordinate: Any, message: str) -> None:
     name = unique(f"del{kind}")
     {"user": _create_user, "group": _create_group, "role": _create_role}[kind](iam, server, name)
     subordinate(iam, name)
@@ -299,8 +293,7 @@ def test_inactive_keys_count_towards_the_two_key_limit(iam: Any) -> None:
     first = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
     iam.update_access_key(UserName=name, AccessKeyId=first, Status="Inactive")
     iam.create_access_key(UserName=name)
-    assert failure(lambda: iam.create_access_key(UserName=name)) == (
-        "LimitExceeded", 409, "Cannot exceed quota for AccessKeysPerUser: 2")
+    assert failure(lambda: iam.create_access_key(UserName=name)) == ("LimitExceeded", 409, "Cannot exceed quota for AccessKeysPerUser: 2")
 
 
 def test_a_user_manages_its_own_keys_without_naming_itself(server: TesseraServer) -> None:
@@ -316,8 +309,7 @@ def test_a_user_manages_its_own_keys_without_naming_itself(server: TesseraServer
 @pytest.mark.parametrize("method", ["list_access_keys", "create_access_key"], ids=["list", "create"])
 def test_access_keys_of_a_missing_user(iam: Any, method: str) -> None:
     name = unique("ghost")
-    assert failure(lambda: getattr(iam, method)(UserName=name)) == (
-        "NoSuchEntity", 404, f"The user with name {name} cannot be found.")
+    assert failure(lambda: getattr(iam, method)(UserName=name)) == ("NoSuchEntity", 404, f"The user with name {name} cannot be found.")
 
 
 def test_key_of_another_user_is_not_found(iam: Any) -> None:
@@ -355,10 +347,12 @@ def test_group_membership_errors(iam: Any) -> None:
     group, user, ghost = unique("mg"), unique("mu"), unique("ghost")
     iam.create_group(GroupName=group)
     iam.create_user(UserName=user)
-    assert failure(lambda: iam.add_user_to_group(GroupName=group, UserName=ghost))[2] == (
-        f"The user with name {ghost} cannot be found.")
+    assert failure(lambda: iam.add_user_to_group(GroupName=group, UserName=ghost))[2] == (f"The user with name {ghost} cannot be found.")
     assert failure(lambda: iam.remove_user_from_group(GroupName=group, UserName=user)) == (
-        "NoSuchEntity", 404, f"The user with name {user} cannot be found in group {group}.")
+        "NoSuchEntity",
+        404,
+        f"The user with name {user} cannot be found in group {group}.",
+    )
     assert code_of(lambda: iam.list_groups_for_user(UserName=ghost)) == "NoSuchEntity"
     other = unique("og")
     iam.create_group(GroupName=other)
@@ -375,14 +369,23 @@ def test_a_user_belongs_to_at_most_ten_groups(iam: Any) -> None:
     extra = unique("eleventh")
     iam.create_group(GroupName=extra)
     assert failure(lambda: iam.add_user_to_group(GroupName=extra, UserName=user)) == (
-        "LimitExceeded", 409, "Cannot exceed quota for GroupsPerUser: 10")
+        "LimitExceeded",
+        409,
+        "Cannot exceed quota for GroupsPerUser: 10",
+    )
 
 
 # -- roles ----------------------------------------------------------------------------
 def test_role_lifecycle(iam: Any, server: TesseraServer) -> None:
     name, path = unique("Role"), f"/{unique('rp')}/"
-    role = iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=trust(server.account_id),
-                           Description="first", MaxSessionDuration=7200, PermissionsBoundary=IAM_READ_ONLY)["Role"]
+    role = iam.create_role(
+        RoleName=name,
+        Path=path,
+        AssumeRolePolicyDocument=trust(server.account_id),
+        Description="first",
+        MaxSessionDuration=7200,
+        PermissionsBoundary=IAM_READ_ONLY,
+    )["Role"]
     assert role["Arn"] == f"arn:aws:iam::{server.account_id}:role{path}{name}" and role["RoleId"].startswith("AROA")
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == IAM_READ_ONLY
     listed = iam.list_roles(PathPrefix=path)["Roles"]
@@ -393,9 +396,18 @@ def test_role_lifecycle(iam: Any, server: TesseraServer) -> None:
     assert iam.update_role_description(RoleName=name, Description="third")["Role"]["Description"] == "third"
     user = unique("trusted")
     iam.create_user(UserName=user)
-    new_trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:user/{user}"},
-        "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+    new_trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:user/{user}"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                }
+            ],
+        }
+    )
     iam.update_assume_role_policy(RoleName=name, PolicyDocument=new_trust)
     assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == json.loads(new_trust)
     iam.delete_role(RoleName=name)
@@ -407,20 +419,30 @@ def _statement(**fields: Any) -> str:
 
 
 TRUST_ERRORS = [
-    ("resource-prohibited", _statement(Effect="Allow", Principal={"AWS": "arn:aws:iam::111122223333:root"},
-                                       Action="sts:AssumeRole", Resource="*"), "MalformedPolicyDocument", "Resource"),
-    ("unknown-user", _statement(Effect="Allow", Principal={"AWS": "arn:aws:iam::111122223333:user/nobody-here"},
-                                Action="sts:AssumeRole"), "MalformedPolicyDocument",
-     'Invalid principal in policy: "AWS":"arn:aws:iam::111122223333:user/nobody-here"'),
+    (
+        "resource-prohibited",
+        _statement(Effect="Allow", Principal={"AWS": "arn:aws:iam::111122223333:root"}, Action="sts:AssumeRole", Resource="*"),
+        "MalformedPolicyDocument",
+        "Resource",
+    ),
+    (
+        "unknown-user",
+        _statement(Effect="Allow", Principal={"AWS": "arn:aws:iam::111122223333:user/nobody-here"}, Action="sts:AssumeRole"),
+        "MalformedPolicyDocument",
+        'Invalid principal in policy: "AWS":"arn:aws:iam::111122223333:user/nobody-here"',
+    ),
     ("not-json", "{", "MalformedPolicyDocument", ""),
-    ("too-large", _statement(Effect="Allow", Principal={"AWS": ["arn:aws:iam::111122223333:root"] * 60},
-                             Action="sts:AssumeRole"), "LimitExceeded", "ACLSizePerRole: 2048"),
+    (
+        "too-large",
+        _statement(Effect="Allow", Principal={"AWS": ["arn:aws:iam::111122223333:root"] * 60}, Action="sts:AssumeRole"),
+        "LimitExceeded",
+        "ACLSizePerRole: 2048",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected", "fragment"), [c[1:] for c in TRUST_ERRORS], ids=[c[0] for c in TRUST_ERRORS])
-def test_trust_policy_errors_on_create_and_update(iam: Any, server: TesseraServer, text: str, expected: str,
-                                                 fragment: str) -> None:
+def test_trust_policy_errors_on_create_and_update(iam: Any, server: TesseraServer, text: str, expected: str, fragment: str) -> None:
     name = unique("trusty")
     code, _, message = failure(lambda: iam.create_role(RoleName=name, AssumeRolePolicyDocument=text))
     assert code == expected and fragment in message
@@ -439,11 +461,11 @@ def test_missing_role(iam: Any, method: str) -> None:
 # -- managed policies and versions ----------------------------------------------------
 def test_managed_policy_create_get_list_delete(iam: Any, server: TesseraServer) -> None:
     name, path = unique("Pol"), f"/{unique('pp')}/"
-    created = iam.create_policy(PolicyName=name, Path=path, PolicyDocument=document(), Description="about",
-                                Tags=[{"Key": "k", "Value": "v"}])["Policy"]
+    created = iam.create_policy(
+        PolicyName=name, Path=path, PolicyDocument=document(), Description="about", Tags=[{"Key": "k", "Value": "v"}]
+    )["Policy"]
     arn = policy_arn(server, name, path)
-    assert (created["Arn"], created["DefaultVersionId"], created["AttachmentCount"], created["IsAttachable"]) == (
-        arn, "v1", 0, True)
+    assert (created["Arn"], created["DefaultVersionId"], created["AttachmentCount"], created["IsAttachable"]) == (arn, "v1", 0, True)
     assert created["PolicyId"].startswith("ANPA")
     got = iam.get_policy(PolicyArn=arn)["Policy"]
     assert got["Description"] == "about" and got["Tags"] == [{"Key": "k", "Value": "v"}]
@@ -471,10 +493,16 @@ def test_policy_versions(iam: Any, server: TesseraServer) -> None:
     iam.create_policy_version(PolicyArn=arn, PolicyDocument=document())
     assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v4", "v2", "v1"]
     assert failure(lambda: iam.get_policy_version(PolicyArn=arn, VersionId="v3")) == (
-        "NoSuchEntity", 404, f"Policy {arn} version v3 does not exist or is not attachable.")
+        "NoSuchEntity",
+        404,
+        f"Policy {arn} version v3 does not exist or is not attachable.",
+    )
     assert code_of(lambda: iam.set_default_policy_version(PolicyArn=arn, VersionId="v9")) == "NoSuchEntity"
     assert failure(lambda: iam.delete_policy_version(PolicyArn=arn, VersionId="v1")) == (
-        "DeleteConflict", 409, "Cannot delete the default version of a policy.")
+        "DeleteConflict",
+        409,
+        "Cannot delete the default version of a policy.",
+    )
 
 
 def test_five_versions_at_most(iam: Any) -> None:
@@ -496,26 +524,25 @@ def test_policy_in_use_cannot_be_deleted(iam: Any, use: str) -> None:
         iam.attach_user_policy(UserName=user, PolicyArn=arn)
     else:
         iam.put_user_permissions_boundary(UserName=user, PermissionsBoundary=arn)
-    assert failure(lambda: iam.delete_policy(PolicyArn=arn)) == (
-        "DeleteConflict", 409, "Cannot delete a policy attached to entities.")
+    assert failure(lambda: iam.delete_policy(PolicyArn=arn)) == ("DeleteConflict", 409, "Cannot delete a policy attached to entities.")
 
 
 POLICY_DOCUMENT_ERRORS = [
     ("syntax", '{"Version": "2012-10-17", "Statement": [}', "MalformedPolicyDocument"),
-    ("principal-in-identity-policy", _statement(Effect="Allow", Principal="*", Action="s3:*", Resource="*"),
-     "MalformedPolicyDocument"),
+    ("principal-in-identity-policy", _statement(Effect="Allow", Principal="*", Action="s3:*", Resource="*"), "MalformedPolicyDocument"),
     ("bad-effect", _statement(Effect="Maybe", Action="s3:*", Resource="*"), "MalformedPolicyDocument"),
     ("no-action", _statement(Effect="Allow", Resource="*"), "MalformedPolicyDocument"),
     ("unknown-version", json.dumps({"Version": "2020-01-01", "Statement": []}), "MalformedPolicyDocument"),
-    ("unknown-condition-operator", _statement(Effect="Allow", Action="s3:*", Resource="*",
-                                              Condition={"StringSorta": {"aws:username": "x"}}),
-     "MalformedPolicyDocument"),
+    (
+        "unknown-condition-operator",
+        _statement(Effect="Allow", Action="s3:*", Resource="*", Condition={"StringSorta": {"aws:username": "x"}}),
+        "MalformedPolicyDocument",
+    ),
     ("over-6144", padded(6300), "LimitExceeded"),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in POLICY_DOCUMENT_ERRORS],
-                         ids=[c[0] for c in POLICY_DOCUMENT_ERRORS])
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in POLICY_DOCUMENT_ERRORS], ids=[c[0] for c in POLICY_DOCUMENT_ERRORS])
 def test_bad_managed_policy_documents(iam: Any, text: str, expected: str) -> None:
     assert code_of(lambda: iam.create_policy(PolicyName=unique("bad"), PolicyDocument=text)) == expected
     arn = iam.create_policy(PolicyName=unique("good"), PolicyDocument=document())["Policy"]["Arn"]
@@ -538,16 +565,16 @@ def test_aws_managed_policies_are_read_only(iam: Any, method: str, kwargs: dict[
     assert (code, status) == ("InvalidInput", 400) and "AWS managed policy" in message
 
 
-@pytest.mark.parametrize("arn", ["arn:aws:iam::111122223333:user/not-a-policy", "arn:aws:s3:::bucket/policy/x"],
-                         ids=["user-arn", "s3-arn"])
+@pytest.mark.parametrize("arn", ["arn:aws:iam::111122223333:user/not-a-policy", "arn:aws:s3:::bucket/policy/x"], ids=["user-arn", "s3-arn"])
 def test_non_policy_arns_are_invalid_input(iam: Any, arn: str) -> None:
     assert failure(lambda: iam.get_policy(PolicyArn=arn)) == ("InvalidInput", 400, f"ARN {arn} is not valid.")
 
 
 def test_list_policies_usage_filters(iam: Any, server: TesseraServer) -> None:
     path = f"/{unique('usage')}/"
-    attached, bounding, idle = (iam.create_policy(PolicyName=unique(n), Path=path, PolicyDocument=document())["Policy"]["Arn"]
-                                for n in ("att", "bnd", "idle"))
+    attached, bounding, idle = (
+        iam.create_policy(PolicyName=unique(n), Path=path, PolicyDocument=document())["Policy"]["Arn"] for n in ("att", "bnd", "idle")
+    )
     user = unique("usage-user")
     iam.create_user(UserName=user, PermissionsBoundary=bounding)
     iam.attach_user_policy(UserName=user, PolicyArn=attached)
@@ -648,8 +675,7 @@ def test_inline_policy_put_get_list_replace_delete(iam: Any, server: TesseraServ
     assert got[f"{kind.title()}Name"] == next(iter(holder.values()))
     assert listing(**holder)["PolicyNames"] == ["a", "b"]
     delete(**holder, PolicyName="b")
-    assert failure(lambda: get(**holder, PolicyName="b")) == (
-        "NoSuchEntity", 404, f"The {kind} policy with name b cannot be found.")
+    assert failure(lambda: get(**holder, PolicyName="b")) == ("NoSuchEntity", 404, f"The {kind} policy with name b cannot be found.")
     assert code_of(lambda: delete(**holder, PolicyName="b")) == "NoSuchEntity"
     assert code_of(lambda: put(**holder, PolicyName="bad", PolicyDocument="{")) == "MalformedPolicyDocument"
 
@@ -691,17 +717,24 @@ def test_attach_list_detach(iam: Any, server: TesseraServer, kind: str) -> None:
     assert failure(lambda: detach(**holder, PolicyArn=mine["Arn"])) == ("NoSuchEntity", 404, f"Policy {mine['Arn']} was not found.")
     missing = policy_arn(server, unique("nope"))
     assert failure(lambda: attach(**holder, PolicyArn=missing)) == (
-        "NoSuchEntity", 404, f"Policy {missing} does not exist or is not attachable.")
+        "NoSuchEntity",
+        404,
+        f"Policy {missing} does not exist or is not attachable.",
+    )
 
 
 def test_at_most_ten_attached_policies(iam: Any, server: TesseraServer) -> None:
     role = _holder(iam, server, "role")
     arns = [ADMIN, IAM_FULL, IAM_READ_ONLY, READ_ONLY] + [
-        iam.create_policy(PolicyName=unique("ten"), PolicyDocument=document())["Policy"]["Arn"] for _ in range(7)]
+        iam.create_policy(PolicyName=unique("ten"), PolicyDocument=document())["Policy"]["Arn"] for _ in range(7)
+    ]
     for arn in arns[:10]:
         iam.attach_role_policy(**role, PolicyArn=arn)
     assert failure(lambda: iam.attach_role_policy(**role, PolicyArn=arns[10])) == (
-        "LimitExceeded", 409, "Cannot exceed quota for PoliciesPerRole: 10")
+        "LimitExceeded",
+        409,
+        "Cannot exceed quota for PoliciesPerRole: 10",
+    )
     assert code_of(lambda: iam.delete_role(**role)) == "DeleteConflict"
 
 
@@ -741,8 +774,11 @@ def test_list_entities_for_policy_filters(iam: Any, server: TesseraServer) -> No
 
     def names(**kwargs: Any) -> tuple[list[str], list[str], list[str]]:
         out = iam.list_entities_for_policy(PolicyArn=arn, **kwargs)
-        return ([u["UserName"] for u in out["PolicyUsers"]], [g["GroupName"] for g in out["PolicyGroups"]],
-                [r["RoleName"] for r in out["PolicyRoles"]])
+        return (
+            [u["UserName"] for u in out["PolicyUsers"]],
+            [g["GroupName"] for g in out["PolicyGroups"]],
+            [r["RoleName"] for r in out["PolicyRoles"]],
+        )
 
     assert names() == (sorted([user, bounded], key=str.lower), [group], [role])
     assert names(EntityFilter="User") == (sorted([user, bounded], key=str.lower), [], [])
@@ -806,8 +842,9 @@ def test_account_authorization_details_filters(iam: Any, server: TesseraServer) 
 def test_virtual_mfa_device_lifecycle(iam: Any, server: TesseraServer) -> None:
     user, name, path = unique("mfa"), unique("token"), f"/{unique('mp')}/"
     iam.create_user(UserName=user)
-    device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path=path,
-                                           Tags=[{"Key": "kind", "Value": "phone"}])["VirtualMFADevice"]
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path=path, Tags=[{"Key": "kind", "Value": "phone"}])[
+        "VirtualMFADevice"
+    ]
     serial = device["SerialNumber"]
     assert serial == f"arn:aws:iam::{server.account_id}:mfa{path}{name}" and len(device["Base32StringSeed"]) == 32
     assert device["Tags"] == [{"Key": "kind", "Value": "phone"}]
@@ -821,26 +858,35 @@ def test_virtual_mfa_device_lifecycle(iam: Any, server: TesseraServer) -> None:
     assert [(d["UserName"], d["SerialNumber"]) for d in listed] == [(user, serial)]
     code3, code4 = totp_pair(device["Base32StringSeed"], offset=1)
     iam.resync_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1=code3, AuthenticationCode2=code4)
-    assert code_of(lambda: iam.resync_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1=code3,
-                                                 AuthenticationCode2=code4)) == "InvalidAuthenticationCode"
+    assert (
+        code_of(lambda: iam.resync_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1=code3, AuthenticationCode2=code4))
+        == "InvalidAuthenticationCode"
+    )
     other = unique("second-user")
     iam.create_user(UserName=other)
-    assert failure(lambda: iam.enable_mfa_device(UserName=other, SerialNumber=serial, AuthenticationCode1=code1,
-                                                 AuthenticationCode2=code2)) == (
-        "EntityAlreadyExists", 409, "MFA Device is already in use.")
+    assert failure(
+        lambda: iam.enable_mfa_device(UserName=other, SerialNumber=serial, AuthenticationCode1=code1, AuthenticationCode2=code2)
+    ) == ("EntityAlreadyExists", 409, "MFA Device is already in use.")
     iam.deactivate_mfa_device(UserName=user, SerialNumber=serial)
     assert iam.list_mfa_devices(UserName=user)["MFADevices"] == []
     iam.delete_virtual_mfa_device(SerialNumber=serial)
     assert failure(lambda: iam.delete_virtual_mfa_device(SerialNumber=serial)) == (
-        "NoSuchEntity", 404, f"VirtualMFADevice with serial number {serial} doesn't exist.")
+        "NoSuchEntity",
+        404,
+        f"VirtualMFADevice with serial number {serial} doesn't exist.",
+    )
 
 
 def test_mfa_device_errors(iam: Any, server: TesseraServer) -> None:
     user = unique("mfaerr")
     iam.create_user(UserName=user)
     serial = f"arn:aws:iam::{server.account_id}:mfa/{unique('none')}"
-    assert code_of(lambda: iam.enable_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1="123456",
-                                                 AuthenticationCode2="654321")) == "NoSuchEntity"
+    assert (
+        code_of(
+            lambda: iam.enable_mfa_device(UserName=user, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321")
+        )
+        == "NoSuchEntity"
+    )
     assert code_of(lambda: iam.deactivate_mfa_device(UserName=user, SerialNumber=serial)) == "NoSuchEntity"
     assert code_of(lambda: iam.list_mfa_devices(UserName=unique("ghost"))) == "NoSuchEntity"
     assert failure(lambda: iam.list_mfa_devices())[:2] == ("ValidationError", 400)  # root must name the user
@@ -853,9 +899,19 @@ def test_simulate_principal_policy_combines_group_boundary_and_context(iam: Any,
     iam.create_group(GroupName=group)
     iam.add_user_to_group(GroupName=group, UserName=user)
     iam.put_group_policy(GroupName=group, PolicyName="gp", PolicyDocument=document("iam:*"))
-    conditional = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*",
-        "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}}]})
+    conditional = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "iam:ListRoles",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+                }
+            ],
+        }
+    )
     arn = f"arn:aws:iam::{server.account_id}:user/{user}"
     results = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["iam:GetUser", "iam:CreateUser"])
     got = {r["EvalActionName"]: r for r in results["EvaluationResults"]}
@@ -873,9 +929,11 @@ def test_simulate_principal_policy_combines_group_boundary_and_context(iam: Any,
 def test_simulator_errors(iam: Any, server: TesseraServer) -> None:
     missing = f"arn:aws:iam::{server.account_id}:user/{unique('nobody')}"
     assert failure(lambda: iam.simulate_principal_policy(PolicySourceArn=missing, ActionNames=["s3:GetObject"])) == (
-        "NoSuchEntity", 404, f"PolicySourceArn {missing} does not exist.")
-    assert failure(lambda: iam.simulate_custom_policy(PolicyInputList=["{"], ActionNames=["s3:GetObject"]))[:2] == (
-        "InvalidInput", 400)
+        "NoSuchEntity",
+        404,
+        f"PolicySourceArn {missing} does not exist.",
+    )
+    assert failure(lambda: iam.simulate_custom_policy(PolicyInputList=["{"], ActionNames=["s3:GetObject"]))[:2] == ("InvalidInput", 400)
 
 
 # -- pagination -----------------------------------------------------------------------
@@ -945,6 +1003,7 @@ def _inline_names(kind: str) -> Setup:
         for name in ("p1", "p2", "p3"):
             getattr(iam, INLINE_OPS[kind][0])(**holder, PolicyName=name, PolicyDocument=document())
         return holder, ["p1", "p2", "p3"]
+
     return setup
 
 
@@ -956,6 +1015,7 @@ def _attached_names(kind: str) -> Setup:
             arn = iam.create_policy(PolicyName=name, PolicyDocument=document())["Policy"]["Arn"]
             getattr(iam, ATTACH_OPS[kind][0])(**holder, PolicyArn=arn)
         return holder, names
+
     return setup
 
 
@@ -964,6 +1024,7 @@ def _tag_keys(kind: str) -> Setup:
         target = _taggable(iam, server, kind)
         getattr(iam, TAG_OPS[kind][0])(**target, Tags=[{"Key": k, "Value": "v"} for k in ("t1", "t2", "t3")])
         return target, ["t1", "t2", "t3"]
+
     return setup
 
 
@@ -1001,12 +1062,16 @@ def _simulated(method: str) -> Setup:
         user = unique("psim")
         iam.create_user(UserName=user)
         return {"PolicySourceArn": f"arn:aws:iam::{server.account_id}:user/{user}", "ActionNames": actions}, actions
+
     return setup
 
 
 def _entity_names(page: dict[str, Any]) -> list[str]:
-    return ([g["GroupName"] for g in page["PolicyGroups"]] + [r["RoleName"] for r in page["PolicyRoles"]]
-            + [u["UserName"] for u in page["PolicyUsers"]])
+    return (
+        [g["GroupName"] for g in page["PolicyGroups"]]
+        + [r["RoleName"] for r in page["PolicyRoles"]]
+        + [u["UserName"] for u in page["PolicyUsers"]]
+    )
 
 
 PAGINATED: list[tuple[str, Setup, Callable[[dict[str, Any]], list[str]]]] = [
@@ -1030,14 +1095,14 @@ PAGINATED: list[tuple[str, Setup, Callable[[dict[str, Any]], list[str]]]] = [
     ("list_entities_for_policy", _entities, _entity_names),
     ("list_mfa_devices", _mfa_devices, lambda p: [d["SerialNumber"] for d in p["MFADevices"]]),
     ("simulate_custom_policy", _simulated("custom"), lambda p: [r["EvalActionName"] for r in p["EvaluationResults"]]),
-    ("simulate_principal_policy", _simulated("principal"),
-     lambda p: [r["EvalActionName"] for r in p["EvaluationResults"]]),
+    ("simulate_principal_policy", _simulated("principal"), lambda p: [r["EvalActionName"] for r in p["EvaluationResults"]]),
 ]
 
 
 @pytest.mark.parametrize(("operation", "setup", "items"), PAGINATED, ids=[p[0] for p in PAGINATED])
-def test_paginator_walks_one_item_per_page(iam: Any, server: TesseraServer, operation: str, setup: Setup,
-                                            items: Callable[[dict[str, Any]], list[str]]) -> None:
+def test_paginator_walks_one_item_per_page(
+    iam: Any, server: TesseraServer, operation: str, setup: Setup, items: Callable[[dict[str, Any]], list[str]]
+) -> None:
     kwargs, expected = setup(iam, server)
     first = getattr(iam, operation)(**kwargs, MaxItems=1)
     assert first["IsTruncated"] is True and first["Marker"] and len(items(first)) == 1
@@ -1057,8 +1122,9 @@ def test_paginators_over_account_wide_lists(iam: Any) -> None:
     assert len(whole) >= 3 and [d for p in pages for d in p["VirtualMFADevices"]] == whole
     assert all(len(p["VirtualMFADevices"]) == 1 for p in pages)
     unpaged = iam.get_account_authorization_details(Filter=["Group", "Role"], MaxItems=1000)
-    paged = list(iam.get_paginator("get_account_authorization_details").paginate(
-        Filter=["Group", "Role"], PaginationConfig={"PageSize": 1}))
+    paged = list(
+        iam.get_paginator("get_account_authorization_details").paginate(Filter=["Group", "Role"], PaginationConfig={"PageSize": 1})
+    )
     assert all(len(p["GroupDetailList"]) + len(p["RoleDetailList"]) == 1 for p in paged)
     assert [g for p in paged for g in p["GroupDetailList"]] == unpaged["GroupDetailList"]
     assert [r for p in paged for r in p["RoleDetailList"]] == unpaged["RoleDetailList"]
@@ -1095,8 +1161,7 @@ def test_restart_keeps_every_kind_of_iam_state(fresh_server: Callable[..., Tesse
     assert [u["UserName"] for u in client.list_users(PathPrefix="/kept/")["Users"]] == ["keeper"]
     assert code_of(lambda: client.create_user(UserName="refused")) == "AccessDenied"
     code1, code2 = totp_pair(device["Base32StringSeed"])  # and so does the sealed MFA seed
-    iam.enable_mfa_device(UserName="keeper", SerialNumber=device["SerialNumber"], AuthenticationCode1=code1,
-                          AuthenticationCode2=code2)
+    iam.enable_mfa_device(UserName="keeper", SerialNumber=device["SerialNumber"], AuthenticationCode1=code1, AuthenticationCode2=code2)
 
 
 # -- concurrency ----------------------------------------------------------------------
@@ -1123,7 +1188,7 @@ def run_concurrently(count: int, work: Callable[[int], Any]) -> list[Any]:
 def clients(server: TesseraServer) -> Iterator[list[Any]]:
     """One root client per thread: boto3 clients are thread-safe, but separate
     connection pools make the requests really concurrent."""
-    yield [server.client("iam") for _ in range(THREADS)]
+    return [server.client("iam") for _ in range(THREADS)]
 
 
 def test_concurrent_creates_and_attachments_all_land(iam: Any, clients: list[Any]) -> None:

@@ -59,8 +59,9 @@ def test_malformed_and_oversized_policies(iam: Any) -> None:
     with pytest.raises(ClientError) as malformed:
         iam.create_policy(PolicyName=unique("bad"), PolicyDocument='{"Version":"2012-10-17","Statement":[]]')
     assert code(malformed) == "MalformedPolicyDocument"
-    big = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{'x' * 6200}"}]})
+    big = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{'x' * 6200}"}]}
+    )
     with pytest.raises(ClientError) as oversized:
         iam.create_policy(PolicyName=unique("big"), PolicyDocument=big)
     assert code(oversized) == "LimitExceeded"
@@ -79,8 +80,10 @@ def test_attach_detach_and_entities_for_policy(iam: Any) -> None:
     user, group, role = unique("au"), unique("ag"), unique("ar")
     iam.create_user(UserName=user)
     iam.create_group(GroupName=group)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
     iam.attach_user_policy(UserName=user, PolicyArn=READ_ONLY_IAM)
     iam.attach_group_policy(GroupName=group, PolicyArn=READ_ONLY_IAM)
@@ -95,8 +98,11 @@ def test_attach_detach_and_entities_for_policy(iam: Any) -> None:
     with pytest.raises(ClientError) as conflict:
         iam.delete_role(RoleName=role)
     assert code(conflict) == "DeleteConflict"
-    for detach, kwargs in ((iam.detach_user_policy, {"UserName": user}), (iam.detach_group_policy, {"GroupName": group}),
-                           (iam.detach_role_policy, {"RoleName": role})):
+    for detach, kwargs in (
+        (iam.detach_user_policy, {"UserName": user}),
+        (iam.detach_group_policy, {"GroupName": group}),
+        (iam.detach_role_policy, {"RoleName": role}),
+    ):
         detach(PolicyArn=READ_ONLY_IAM, **kwargs)
     with pytest.raises(ClientError) as not_attached:
         iam.detach_user_policy(UserName=user, PolicyArn=READ_ONLY_IAM)
@@ -111,8 +117,9 @@ def test_inline_policies_round_trip_exact_text(iam: Any) -> None:
     got = iam.get_user_policy(UserName=user, PolicyName="p")
     assert got["PolicyDocument"] == json.loads(text)
     assert iam.list_user_policies(UserName=user)["PolicyNames"] == ["p"]
-    big = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{'x' * 2100}"}]})
+    big = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{'x' * 2100}"}]}
+    )
     with pytest.raises(ClientError) as too_big:
         iam.put_user_policy(UserName=user, PolicyName="big", PolicyDocument=big)
     assert code(too_big) == "LimitExceeded"
@@ -154,6 +161,6 @@ def test_account_summary_and_authorization_details(iam: Any) -> None:
     iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=document())
     summary = iam.get_account_summary()["SummaryMap"]
     assert summary["Users"] >= 1 and summary["UsersQuota"] == 5000 and summary["AccessKeysPerUserQuota"] == 2
-    details = [page for page in iam.get_paginator("get_account_authorization_details").paginate(Filter=["User"])]
+    details = list(iam.get_paginator("get_account_authorization_details").paginate(Filter=["User"]))
     users = {u["UserName"]: u for page in details for u in page["UserDetailList"]}
     assert users[user]["UserPolicyList"] == [{"PolicyName": "p", "PolicyDocument": json.loads(document())}]

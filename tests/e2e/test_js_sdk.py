@@ -21,8 +21,12 @@ def test_aws_sdk_for_javascript(sqlite_server: TesseraServer) -> None:
     if node is None or not (JS / "node_modules" / "@aws-sdk" / "client-sts").is_dir():
         pytest.fail("the JavaScript SDK is not installed: run `make test` (npm ci --prefix tests/js)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(TESSERA_ENDPOINT=sqlite_server.endpoint, ROOT_KEY_ID=sqlite_server.root.access_key_id,
-               ROOT_SECRET=sqlite_server.root.secret_access_key, ACCOUNT_ID=sqlite_server.account_id)
+    env.update(
+        TESSERA_ENDPOINT=sqlite_server.endpoint,
+        ROOT_KEY_ID=sqlite_server.root.access_key_id,
+        ROOT_SECRET=sqlite_server.root.secret_access_key,
+        ACCOUNT_ID=sqlite_server.account_id,
+    )
     result = subprocess.run([node, "flow.mjs"], cwd=JS, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])

@@ -36,12 +36,17 @@ def test_two_nodes_share_state_and_sessions(fresh_server: Any) -> None:
     second = TesseraServer(data_dir=first.data_dir, database_url=first.database_url).start()
     try:
         iam_first = first.client("iam")
-        creds = first.make_user("shared", {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+        creds = first.make_user(
+            "shared", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+        )
         eventually(lambda: authenticates(second, creds))
 
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                 "Principal": {"AWS": f"arn:aws:iam::{first.account_id}:user/shared"}}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{first.account_id}:user/shared"}}
+            ],
+        }
         iam_first.create_role(RoleName="shared-role", AssumeRolePolicyDocument=json.dumps(trust))
         role_arn = f"arn:aws:iam::{first.account_id}:role/shared-role"
 
@@ -54,7 +59,8 @@ def test_two_nodes_share_state_and_sessions(fresh_server: Any) -> None:
 
         eventually(assumed_on_second)
         session = Credentials.from_response(
-            first.client("sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="minted-on-first")["Credentials"])
+            first.client("sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="minted-on-first")["Credentials"]
+        )
         assert second.client("sts", session).get_caller_identity()["Arn"].endswith("/shared-role/minted-on-first")
 
         iam_first.update_access_key(UserName="shared", AccessKeyId=creds.access_key_id, Status="Inactive")

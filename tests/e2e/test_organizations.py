@@ -38,8 +38,7 @@ def create_account(org: Any, name: str) -> str:
     return str(status["AccountId"])
 
 
-def test_describe_organization_reports_the_management_account(org: Any, server: TesseraServer,
-                                                              organization: dict[str, Any]) -> None:
+def test_describe_organization_reports_the_management_account(org: Any, server: TesseraServer, organization: dict[str, Any]) -> None:
     described = org.describe_organization()["Organization"]
     assert described["Id"] == organization["Id"] and described["MasterAccountId"] == server.account_id
     assert described["Arn"] == f"arn:aws:organizations::{server.account_id}:organization/{organization['Id']}"
@@ -113,8 +112,7 @@ def test_constraint_violation_carries_its_reason(org: Any, root_id: str) -> None
 
 def test_malformed_scp_is_refused(org: Any, organization: dict[str, Any]) -> None:
     bad = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*"}]})
-    assert error_code(org.create_policy, Name="bad", Description="", Type=SCP, Content=bad) == (
-        "MalformedPolicyDocumentException")
+    assert error_code(org.create_policy, Name="bad", Description="", Type=SCP, Content=bad) == ("MalformedPolicyDocumentException")
 
 
 def test_full_aws_access_is_aws_managed_and_immutable(org: Any, organization: dict[str, Any]) -> None:
@@ -136,25 +134,23 @@ def test_tags_on_accounts(org: Any, organization: dict[str, Any]) -> None:
     ("operation", "params", "code"),
     [
         ("describe_account", {"AccountId": "999999999999"}, "AccountNotFoundException"),
-        ("describe_organizational_unit", {"OrganizationalUnitId": "ou-zzzz-00000000"},
-         "OrganizationalUnitNotFoundException"),
+        ("describe_organizational_unit", {"OrganizationalUnitId": "ou-zzzz-00000000"}, "OrganizationalUnitNotFoundException"),
         ("list_children", {"ParentId": "ou-zzzz-00000000", "ChildType": "ACCOUNT"}, "ParentNotFoundException"),
         ("list_parents", {"ChildId": "999999999999"}, "ChildNotFoundException"),
-        ("describe_create_account_status", {"CreateAccountRequestId": "car-0000000000"},
-         "CreateAccountStatusNotFoundException"),
+        ("describe_create_account_status", {"CreateAccountRequestId": "car-0000000000"}, "CreateAccountStatusNotFoundException"),
         ("list_accounts", {"NextToken": "bogus"}, "InvalidInputException"),
     ],
     ids=["account", "ou", "parent", "child", "create-request", "next-token"],
 )
-def test_not_found_errors_use_aws_types(org: Any, organization: dict[str, Any], operation: str,
-                                        params: dict[str, Any], code: str) -> None:
+def test_not_found_errors_use_aws_types(org: Any, organization: dict[str, Any], operation: str, params: dict[str, Any], code: str) -> None:
     assert error_code(getattr(org, operation), **params) == code
 
 
 def test_member_account_may_describe_but_not_manage(server: TesseraServer, org: Any, organization: dict[str, Any]) -> None:
     account = create_account(org, "member-view")
-    admin = server.make_user("org-member-probe", {"Version": "2012-10-17",
-                                                  "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    admin = server.make_user(
+        "org-member-probe", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
     sts = server.client("sts", admin)
     role = f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
     creds = sts.assume_role(RoleArn=role, RoleSessionName="probe")["Credentials"]
@@ -164,9 +160,16 @@ def test_member_account_may_describe_but_not_manage(server: TesseraServer, org: 
 
 
 def test_iam_policy_governs_organizations_calls(server: TesseraServer, organization: dict[str, Any]) -> None:
-    reader = server.make_user("org-reader", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["organizations:Describe*", "organizations:List*"], "Resource": "*"}]})
+    reader = server.make_user(
+        "org-reader",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["organizations:Describe*", "organizations:List*"], "Resource": "*"}],
+        },
+    )
     client = server.client("organizations", reader)
     assert client.list_accounts()["Accounts"]
-    assert error_code(client.create_organizational_unit, ParentId=client.list_roots()["Roots"][0]["Id"],
-                      Name="nope") == "AccessDeniedException"
+    assert (
+        error_code(client.create_organizational_unit, ParentId=client.list_roots()["Roots"][0]["Id"], Name="nope")
+        == "AccessDeniedException"
+    )

@@ -19,8 +19,14 @@ SCP = "SERVICE_CONTROL_POLICY"
 
 
 def tessera(server: TesseraServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tessera", *args, "--data-dir", server.data_dir],
-                          env=server.environment(), capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tessera", *args, "--data-dir", server.data_dir],
+        env=server.environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def create(server: TesseraServer, *args: str) -> dict[str, Any]:
@@ -91,8 +97,17 @@ def test_scp_limits_a_member_accounts_root_user_but_not_the_management_root(seed
 def test_principal_org_id_trust_refuses_an_account_outside_the_organization(seeded: Any) -> None:
     server, member, solo = seeded
     org_id = member["organization_id"]
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
-                                                     "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}},
+            }
+        ],
+    }
     server.client("iam", root_keys(member)).create_role(RoleName="OrgWide", AssumeRolePolicyDocument=json.dumps(trust))
     role = f"arn:aws:iam::{member['account_id']}:role/OrgWide"
     allow_all = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})

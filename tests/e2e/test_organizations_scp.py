@@ -66,8 +66,7 @@ class Organization:
         return account
 
     def new_ou(self, prefix: str) -> str:
-        return str(self.org.create_organizational_unit(ParentId=self.root_id, Name=self.unique(prefix))
-                   ["OrganizationalUnit"]["Id"])
+        return str(self.org.create_organizational_unit(ParentId=self.root_id, Name=self.unique(prefix))["OrganizationalUnit"]["Id"])
 
     def new_scp(self, *statements: dict[str, Any]) -> str:
         policy = self.org.create_policy(Name=self.unique("scp"), Description="", Type=SCP, Content=document(*statements))
@@ -105,21 +104,20 @@ def test_management_admin_reaches_a_new_account_through_the_access_role(world: O
 
 def test_management_root_user_cannot_assume_the_access_role(world: Organization) -> None:
     account = world.new_account("rootless")
-    denied(world.client("sts", world.server.root).assume_role,
-           RoleArn=f"arn:aws:iam::{account}:role/{ACCESS_ROLE}", RoleSessionName="root")
+    denied(world.client("sts", world.server.root).assume_role, RoleArn=f"arn:aws:iam::{account}:role/{ACCESS_ROLE}", RoleSessionName="root")
 
 
 def test_caller_needs_its_own_permission_because_the_trust_names_the_account(world: Organization) -> None:
     account = world.new_account("callerside")
     reader = world.server.make_user(world.unique("reader"), document(allow("iam:ListUsers")))
-    denied(world.client("sts", reader).assume_role,
-           RoleArn=f"arn:aws:iam::{account}:role/{ACCESS_ROLE}", RoleSessionName="probe")
+    denied(world.client("sts", reader).assume_role, RoleArn=f"arn:aws:iam::{account}:role/{ACCESS_ROLE}", RoleSessionName="probe")
 
 
 def test_trust_side_must_admit_the_caller_and_chaining_crosses_three_accounts(world: Organization) -> None:
     target, hop = world.new_account("target"), world.new_account("hop")
     world.client("iam", world.admin_in(target)).create_role(
-        RoleName="FromHop", AssumeRolePolicyDocument=document(trust({"AWS": f"arn:aws:iam::{hop}:root"})))
+        RoleName="FromHop", AssumeRolePolicyDocument=document(trust({"AWS": f"arn:aws:iam::{hop}:root"}))
+    )
     role = f"arn:aws:iam::{target}:role/FromHop"
     denied(world.client("sts", world.admin).assume_role, RoleArn=role, RoleSessionName="direct")
     chained = world.assume(world.admin_in(hop), role, name="chained")
@@ -130,7 +128,8 @@ def test_external_id_guards_third_party_access(world: Organization) -> None:
     owner, vendor = world.new_account("owner"), world.new_account("vendor")
     condition = {"StringEquals": {"sts:ExternalId": "ext-7731"}}
     world.client("iam", world.admin_in(owner)).create_role(
-        RoleName="Vendor", AssumeRolePolicyDocument=document(trust({"AWS": vendor}, Condition=condition)))
+        RoleName="Vendor", AssumeRolePolicyDocument=document(trust({"AWS": vendor}, Condition=condition))
+    )
     role, vendor_session = f"arn:aws:iam::{owner}:role/Vendor", world.admin_in(vendor)
     sts = world.client("sts", vendor_session)
     denied(sts.assume_role, RoleArn=role, RoleSessionName="none")
@@ -143,7 +142,8 @@ def test_principal_org_paths_trust_admits_only_the_named_ou(world: Organization)
     inside, outside, owner = world.new_account("inside", trusted_ou), world.new_account("outside"), world.new_account("pp")
     condition = {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": f"{world.org_id}/{world.root_id}/{trusted_ou}/*"}}
     world.client("iam", world.admin_in(owner)).create_role(
-        RoleName="OuOnly", AssumeRolePolicyDocument=document(trust({"AWS": "*"}, Condition=condition)))
+        RoleName="OuOnly", AssumeRolePolicyDocument=document(trust({"AWS": "*"}, Condition=condition))
+    )
     role = f"arn:aws:iam::{owner}:role/OuOnly"
     world.assume(world.admin_in(inside), role)
     denied(world.client("sts", world.admin_in(outside)).assume_role, RoleArn=role, RoleSessionName="probe")
@@ -152,11 +152,12 @@ def test_principal_org_paths_trust_admits_only_the_named_ou(world: Organization)
 def test_principal_org_id_trust_admits_accounts_of_the_organization(world: Organization) -> None:
     owner, member = world.new_account("orgid"), world.new_account("orgmember")
     for role, org_id in (("OrgOnly", world.org_id), ("OtherOrg", "o-aaaaaaaaaa")):
-        world.client("iam", world.admin_in(owner)).create_role(RoleName=role, AssumeRolePolicyDocument=document(
-            trust({"AWS": "*"}, Condition={"StringEquals": {"aws:PrincipalOrgID": org_id}})))
+        world.client("iam", world.admin_in(owner)).create_role(
+            RoleName=role,
+            AssumeRolePolicyDocument=document(trust({"AWS": "*"}, Condition={"StringEquals": {"aws:PrincipalOrgID": org_id}})),
+        )
     world.assume(world.admin_in(member), f"arn:aws:iam::{owner}:role/OrgOnly")
-    denied(world.client("sts", world.admin_in(member)).assume_role,
-           RoleArn=f"arn:aws:iam::{owner}:role/OtherOrg", RoleSessionName="probe")
+    denied(world.client("sts", world.admin_in(member)).assume_role, RoleArn=f"arn:aws:iam::{owner}:role/OtherOrg", RoleSessionName="probe")
 
 
 # -- service control policies ---------------------------------------------------------------
@@ -206,8 +207,11 @@ def test_an_allow_list_scp_limits_a_member_to_what_it_lists(world: Organization)
 def test_member_scp_also_limits_its_outbound_assume_role(world: Organization) -> None:
     source, target = world.new_account("scpsrc"), world.new_account("scptgt")
     world.org.attach_policy(PolicyId=world.new_scp(deny("sts:AssumeRole")), TargetId=source)
-    denied(world.client("sts", world.admin_in(source)).assume_role,
-           RoleArn=f"arn:aws:iam::{target}:role/{ACCESS_ROLE}", RoleSessionName="probe")
+    denied(
+        world.client("sts", world.admin_in(source)).assume_role,
+        RoleArn=f"arn:aws:iam::{target}:role/{ACCESS_ROLE}",
+        RoleSessionName="probe",
+    )
 
 
 def test_federated_user_of_the_root_user_has_the_passed_policy_and_nothing_more(world: Organization) -> None:

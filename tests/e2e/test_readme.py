@@ -43,7 +43,11 @@ def test_readme_examples_run_as_written(fresh_server: Any, tmp_path: Path) -> No
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run(
         ["bash", "-c", readme_script(server.port, tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -25,11 +25,11 @@ from serverproc import ROOT_KEY_ID, ROOT_SECRET, Credentials, TesseraServer, fre
 STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 
 
-def raw(server: TesseraServer, body: bytes | str, headers: dict[str, str] | None = None,
-        method: str = "POST", path: str = "/") -> tuple[int, dict[str, str], str]:
+def raw(
+    server: TesseraServer, body: bytes | str, headers: dict[str, str] | None = None, method: str = "POST", path: str = "/"
+) -> tuple[int, dict[str, str], str]:
     data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(server.endpoint + path, data=data if method == "POST" else None,
-                                 method=method, headers=headers or {})
+    req = urllib.request.Request(server.endpoint + path, data=data if method == "POST" else None, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, dict(resp.headers), resp.read().decode()
@@ -37,10 +37,17 @@ def raw(server: TesseraServer, body: bytes | str, headers: dict[str, str] | None
         return err.code, dict(err.headers), err.read().decode()
 
 
-def signed_headers(body: str, *, key: str = ROOT_KEY_ID, secret: str = ROOT_SECRET, service: str = "sts",
-                   when: dt.datetime | None = None, token: str | None = None, url: str = "http://127.0.0.1/") -> dict[str, str]:
-    request = AWSRequest(method="POST", url=url, data=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+def signed_headers(
+    body: str,
+    *,
+    key: str = ROOT_KEY_ID,
+    secret: str = ROOT_SECRET,
+    service: str = "sts",
+    when: dt.datetime | None = None,
+    token: str | None = None,
+    url: str = "http://127.0.0.1/",
+) -> dict[str, str]:
+    request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
     signer = SigV4Auth(BotoCredentials(key, secret, token), service, "us-east-1")
     if when is None:
         signer.add_auth(request)
@@ -57,11 +64,11 @@ def read_text(path: str) -> str:
 
 def error_code(body: str) -> str:
     start = body.index("<Code>") + len("<Code>")
-    return body[start: body.index("</Code>")]
+    return body[start : body.index("</Code>")]
 
 
 def test_healthz_needs_no_credentials(sqlite_server: TesseraServer) -> None:
-    status, headers, body = raw(sqlite_server, b"", method="GET", path="/healthz")
+    status, _headers, body = raw(sqlite_server, b"", method="GET", path="/healthz")
     assert status == 200 and json.loads(body) == {"status": "ok"}
 
 
@@ -81,13 +88,15 @@ def test_request_id_header_matches_body(sqlite_server: TesseraServer) -> None:
 
 
 @pytest.mark.parametrize(
-    "mutate, code, status",
+    ("mutate", "code", "status"),
     [
         (lambda h: h.pop("Authorization"), "MissingAuthenticationToken", 403),
-        (lambda h: h.update(Authorization=h["Authorization"][:-4] + ("0000" if h["Authorization"][-4:] != "0000" else "1111")),
-         "SignatureDoesNotMatch", 403),
-        (lambda h: h.update(Authorization=h["Authorization"].replace(ROOT_KEY_ID, "AKIAUNKNOWNKEY000000")),
-         "InvalidClientTokenId", 403),
+        (
+            lambda h: h.update(Authorization=h["Authorization"][:-4] + ("0000" if h["Authorization"][-4:] != "0000" else "1111")),
+            "SignatureDoesNotMatch",
+            403,
+        ),
+        (lambda h: h.update(Authorization=h["Authorization"].replace(ROOT_KEY_ID, "AKIAUNKNOWNKEY000000")), "InvalidClientTokenId", 403),
         (lambda h: h.update(Authorization=h["Authorization"].split(", Signature=")[0]), "IncompleteSignature", 400),
     ],
     ids=["missing", "bad-signature", "unknown-key", "no-signature-part"],
@@ -106,7 +115,7 @@ def test_wrong_secret_is_signature_mismatch(sqlite_server: TesseraServer) -> Non
 
 
 def test_signature_outside_clock_skew_window(sqlite_server: TesseraServer) -> None:
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
     headers = signed_headers(STS_BODY, when=old, url=sqlite_server.endpoint + "/")
     status, _, body = raw(sqlite_server, STS_BODY, headers)
     assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
@@ -120,7 +129,7 @@ def test_altered_body_is_refused(sqlite_server: TesseraServer) -> None:
 
 
 @pytest.mark.parametrize(
-    "body, headers",
+    ("body", "headers"),
     [
         (b"\xff\xfe\x00garbage=%%%", {"Content-Type": "application/x-www-form-urlencoded"}),
         (b"<xml>not a form</xml>", {"Content-Type": "text/xml"}),
@@ -130,9 +139,8 @@ def test_altered_body_is_refused(sqlite_server: TesseraServer) -> None:
     ],
     ids=["binary-garbage", "xml-body", "broken-authorization", "basic-auth", "broken-json"],
 )
-def test_malformed_requests_get_4xx_and_server_keeps_serving(sqlite_server: TesseraServer, body: bytes,
-                                                              headers: dict[str, str]) -> None:
-    status, response_headers, text = raw(sqlite_server, body, headers)
+def test_malformed_requests_get_4xx_and_server_keeps_serving(sqlite_server: TesseraServer, body: bytes, headers: dict[str, str]) -> None:
+    status, _response_headers, text = raw(sqlite_server, body, headers)
     assert 400 <= status < 500, text
     if "X-Amz-Target" in headers:
         assert json.loads(text)["__type"]
@@ -175,8 +183,7 @@ def test_metrics_count_requests_and_decisions(fresh_server: Any) -> None:
 
 
 def test_generated_root_keys_are_saved_once_with_mode_0600(fresh_server: Any, tmp_path: Any) -> None:
-    server = fresh_server(env_extra={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": "",
-                                     "TESSERA_ACCOUNT_ID": ""})
+    server = fresh_server(env_extra={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": "", "TESSERA_ACCOUNT_ID": ""})
     path = os.path.join(server.data_dir, "root-credentials")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -191,8 +198,7 @@ def test_generated_root_keys_are_saved_once_with_mode_0600(fresh_server: Any, tm
     assert out.stdout.strip().endswith(":root")
     assert "aws_secret_access_key" in server.log()
     before = read_text(path)
-    server.restart(extra_env={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": "",
-                              "TESSERA_ACCOUNT_ID": ""})
+    server.restart(extra_env={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": "", "TESSERA_ACCOUNT_ID": ""})
     assert read_text(path) == before  # the second start neither regenerates nor rewrites
 
 
@@ -212,7 +218,9 @@ def test_audit_trail_records_allowed_and_failed_calls(fresh_server: Any) -> None
     assert server.stop() == 0  # graceful shutdown flushes the trail
     out = subprocess.run(
         [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     records = json.loads(out.stdout)["Records"]
@@ -225,7 +233,9 @@ def test_audit_trail_records_allowed_and_failed_calls(fresh_server: Any) -> None
     assert gci["eventSource"] == "sts.amazonaws.com"
     table = subprocess.run(
         [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--errors-only"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert "NoSuchEntity" in table.stdout and "GetCallerIdentity" not in table.stdout
 
@@ -236,8 +246,9 @@ def test_secrets_never_reach_the_audit_trail_or_logs(fresh_server: Any) -> None:
     iam.create_user(UserName="keyholder")
     secret = iam.create_access_key(UserName="keyholder")["AccessKey"]["SecretAccessKey"]
     server.stop()
-    out = subprocess.run([sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"], capture_output=True, text=True, timeout=60
+    )
     assert secret not in out.stdout
     assert "HIDDEN_DUE_TO_SECURITY_REASONS" in out.stdout
     assert secret not in server.log()
@@ -257,8 +268,9 @@ def presigned_url(server: TesseraServer, creds: Credentials, expires: int = 300)
 def presigned_get_url(server: TesseraServer, creds: Credentials, expires: int = 300) -> str:
     """A pre-signed GET, as Kubernetes and Vault build them to prove an identity."""
     request = AWSRequest(method="GET", url=f"{server.endpoint}/?Action=GetCallerIdentity&Version=2011-06-15")
-    SigV4QueryAuth(BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token),
-                   "sts", "us-east-1", expires=expires).add_auth(request)
+    SigV4QueryAuth(
+        BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token), "sts", "us-east-1", expires=expires
+    ).add_auth(request)
     return str(request.url)
 
 
@@ -295,8 +307,9 @@ def test_expired_presigned_url_is_refused(fresh_server: Any) -> None:
     server = fresh_server()
     url = presigned_get_url(server, server.root, expires=60)
     server.restart(extra_env={"TESSERA_CLOCK_OFFSET_SECONDS": "120"})  # the server's clock is 2 minutes on
-    status, body = fetch(url.replace("127.0.0.1:", "127.0.0.1:").rsplit("/?", 1)[0].rsplit(":", 1)[0]
-                         + f":{server.port}/?" + url.split("?", 1)[1], "GET")
+    status, body = fetch(
+        url.replace("127.0.0.1:", "127.0.0.1:").rsplit("/?", 1)[0].rsplit(":", 1)[0] + f":{server.port}/?" + url.split("?", 1)[1], "GET"
+    )
     assert (status, error_code(body)) == (403, "AccessDenied") or error_code(body) == "SignatureDoesNotMatch"
     assert "expired" in body.lower()
 
@@ -328,8 +341,12 @@ def test_audit_command_filters_by_principal_event_and_time(fresh_server: Any) ->
     server.stop()
 
     def audit(*args: str) -> list[dict[str, Any]]:
-        out = subprocess.run([sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json", *args],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         return list(json.loads(out.stdout)["Records"])
 
@@ -341,6 +358,10 @@ def test_audit_command_filters_by_principal_event_and_time(fresh_server: Any) ->
     assert {r["eventName"] for r in audit("--event-name", "CreateUser")} == {"CreateUser"}
     assert audit("--start", "2999-01-01T00:00:00Z") == []
     assert len(audit("--end", "2999-01-01T00:00:00Z")) >= 4
-    bad = subprocess.run([sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--start", "yesterday"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--start", "yesterday"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "tessera audit:" in bad.stderr

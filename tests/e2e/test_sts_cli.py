@@ -63,15 +63,32 @@ def _write_profiles(path: Path, profiles: dict[str, dict[str, str]]) -> None:
 
 def test_assume_role_allowed_then_used(sc: Scenario, tmp_path: Path) -> None:
     alice_arn, alice = sc.user("alice")
-    role = sc.role("R", trust({"AWS": alice_arn}, ["sts:AssumeRole", "sts:TagSession"]),
-                   policy=[allow("iam:ListRoles")], MaxSessionDuration=7200)
+    role = sc.role(
+        "R", trust({"AWS": alice_arn}, ["sts:AssumeRole", "sts:TagSession"]), policy=[allow("iam:ListRoles")], MaxSessionDuration=7200
+    )
     endpoint = sc.server.endpoint
-    assumed = _succeeded(_aws(
-        _environment(tmp_path, alice), "sts", "assume-role", "--endpoint-url", endpoint,
-        "--role-arn", role, "--role-session-name", "cli-session", "--duration-seconds", "7200",
-        "--tags", "Key=team,Value=blue", "Key=cost,Value=42", "--transitive-tag-keys", "team",
-        "--policy", doc(allow("iam:ListRoles")),
-    ))
+    assumed = _succeeded(
+        _aws(
+            _environment(tmp_path, alice),
+            "sts",
+            "assume-role",
+            "--endpoint-url",
+            endpoint,
+            "--role-arn",
+            role,
+            "--role-session-name",
+            "cli-session",
+            "--duration-seconds",
+            "7200",
+            "--tags",
+            "Key=team,Value=blue",
+            "Key=cost,Value=42",
+            "--transitive-tag-keys",
+            "team",
+            "--policy",
+            doc(allow("iam:ListRoles")),
+        )
+    )
     assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{sc.account}:assumed-role/{sc.name('R')}/cli-session"
     assert 0 < assumed["PackedPolicySize"] <= 100
     session = Credentials.from_response(assumed["Credentials"])
@@ -84,8 +101,17 @@ def test_assume_role_denied(sc: Scenario, tmp_path: Path) -> None:
     alice_arn, _ = sc.user("alice")
     mallory_arn, mallory = sc.user("mallory", allow("sts:AssumeRole"))
     role = sc.role("R", trust({"AWS": alice_arn}))
-    run = _aws(_environment(tmp_path, mallory), "sts", "assume-role", "--endpoint-url", sc.server.endpoint,
-               "--role-arn", role, "--role-session-name", "nope")
+    run = _aws(
+        _environment(tmp_path, mallory),
+        "sts",
+        "assume-role",
+        "--endpoint-url",
+        sc.server.endpoint,
+        "--role-arn",
+        role,
+        "--role-session-name",
+        "nope",
+    )
     assert run.returncode != 0 and run.stdout == ""
     assert "(AccessDenied) when calling the AssumeRole operation: " in run.stderr
     assert f"User: {mallory_arn} is not authorized to perform: sts:AssumeRole on resource: {role}" in run.stderr
@@ -95,12 +121,15 @@ def test_profile_chain_of_roles(sc: Scenario, tmp_path: Path) -> None:
     alice_arn, alice = sc.user("alice")
     first = sc.role("First", trust({"AWS": alice_arn}))
     second = sc.role("Second", trust({"AWS": first}), MaxSessionDuration=7200)
-    _write_profiles(tmp_path / "config", {
-        "base": {"aws_access_key_id": alice.access_key_id, "aws_secret_access_key": alice.secret_access_key},
-        "first": {"role_arn": first, "source_profile": "base", "role_session_name": "hop1"},
-        "second": {"role_arn": second, "source_profile": "first", "role_session_name": "hop2"},
-        "too-long": {"role_arn": second, "source_profile": "first", "duration_seconds": "3601"},
-    })
+    _write_profiles(
+        tmp_path / "config",
+        {
+            "base": {"aws_access_key_id": alice.access_key_id, "aws_secret_access_key": alice.secret_access_key},
+            "first": {"role_arn": first, "source_profile": "base", "role_session_name": "hop1"},
+            "second": {"role_arn": second, "source_profile": "first", "role_session_name": "hop2"},
+            "too-long": {"role_arn": second, "source_profile": "first", "duration_seconds": "3601"},
+        },
+    )
     env = _environment(tmp_path, AWS_ENDPOINT_URL=sc.server.endpoint)
     hop1 = _succeeded(_aws(env, "sts", "get-caller-identity", "--profile", "first"))
     assert hop1["Arn"] == f"arn:aws:sts::{sc.account}:assumed-role/{sc.name('First')}/hop1"

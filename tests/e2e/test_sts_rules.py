@@ -39,7 +39,7 @@ def sc(sqlite_server: TesseraServer) -> Scenario:
 
 def _lifetime(credentials: dict[str, Any]) -> float:
     """Seconds from now until ``Expiration`` (a few seconds less than the duration)."""
-    return float((credentials["Expiration"] - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    return float((credentials["Expiration"] - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def _shift_client_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
@@ -54,8 +54,7 @@ class TestWhoMayAssume:
         _, allowed = both.user("with", allow("sts:AssumeRole", role))
         denied = message_of(lambda: both.assume(without, role))
         assert denied == f"User: {without_arn} is not authorized to perform: sts:AssumeRole on resource: {role}"
-        assert reason_of(both.server, lambda: both.assume(without, role)) == (
-            "no identity-based policy allows the sts:AssumeRole action")
+        assert reason_of(both.server, lambda: both.assume(without, role)) == ("no identity-based policy allows the sts:AssumeRole action")
         assert both.sts(both.assume(allowed, role)).get_caller_identity()["Arn"].endswith(f"/{both.name('R')}/s1")
 
     def test_trust_naming_the_user_needs_no_identity_policy_but_an_explicit_deny_wins(self, sc: Scenario) -> None:
@@ -94,8 +93,7 @@ class TestWhoMayAssume:
         sc.assume(sc.assume(alice, first), second)
         narrowed = sc.assume(alice, first, Policy=doc(allow("iam:GetUser")))
         denied = message_of(lambda: sc.assume(narrowed, second))
-        assert reason_of(sc.server, lambda: sc.assume(narrowed, second)) == (
-            "no session policy allows the sts:AssumeRole action")
+        assert reason_of(sc.server, lambda: sc.assume(narrowed, second)) == ("no session policy allows the sts:AssumeRole action")
         assert denied.startswith(f"User: arn:aws:sts::{sc.account}:assumed-role/{sc.name('First')}/s1 ")
 
     @pytest.mark.parametrize(
@@ -234,11 +232,15 @@ class TestSessionContext:
         role_name = sc.name("R")
         role = f"arn:aws:iam::{sc.account}:role/{role_name}"
         session_arn = f"arn:aws:sts::{sc.account}:assumed-role/{role_name}/alpha"
-        sc.role("R", trust({"AWS": alice_arn}), policy=[
-            allow("iam:ListUsers", Condition={"StringLike": {"aws:userid": "AROA*:alpha"}}),
-            allow("iam:ListRoles", Condition={"StringEquals": {"aws:PrincipalArn": role}}),
-            allow("iam:ListGroups", Condition={"StringEquals": {"aws:PrincipalArn": session_arn}}),
-        ])
+        sc.role(
+            "R",
+            trust({"AWS": alice_arn}),
+            policy=[
+                allow("iam:ListUsers", Condition={"StringLike": {"aws:userid": "AROA*:alpha"}}),
+                allow("iam:ListRoles", Condition={"StringEquals": {"aws:PrincipalArn": role}}),
+                allow("iam:ListGroups", Condition={"StringEquals": {"aws:PrincipalArn": session_arn}}),
+            ],
+        )
         alpha = sc.client("iam", sc.assume(alice, role, "alpha"))
         beta = sc.client("iam", sc.assume(alice, role, "beta"))
         alpha.list_users()
@@ -293,7 +295,6 @@ class TestRoleChangesReachExistingSessions:
         assert code_of(lambda: sc.assume(new_session, next_role)) == "AccessDenied"
         assert code_of(old.list_roles) == "AccessDenied"
         assert code_of(lambda: sc.assume(old_session, next_role)) == "AccessDenied"
-
 
     def test_a_user_recreated_under_the_same_name_does_not_revive_session_token_credentials(self, sc: Scenario) -> None:
         user_arn, alice = sc.user("alice", allow("sts:GetFederationToken"))
@@ -390,7 +391,7 @@ class TestGetFederationToken:
         assert code_of(iam.list_roles) == code_of(iam.list_users) == code_of(iam.list_groups) == "AccessDenied"
 
     def test_without_a_policy_the_session_has_no_permissions(self, sc: Scenario) -> None:
-        alice_arn, alice = sc.user("alice", allow(["sts:GetFederationToken", "sts:AssumeRole"]))
+        _alice_arn, alice = sc.user("alice", allow(["sts:GetFederationToken", "sts:AssumeRole"]))
         role = sc.role("R", trust({"AWS": sc.account}))
         fed = Credentials.from_response(sc.sts(alice).get_federation_token(Name="nopolicy")["Credentials"])
         assert code_of(lambda: sc.assume(fed, role)) == "AccessDenied"
@@ -474,9 +475,7 @@ class TestTime:
         [(-1200, "Signature expired: "), (1200, "Signature not yet current: ")],
         ids=["client-20-minutes-behind", "client-20-minutes-ahead"],
     )
-    def test_clock_skew_beyond_15_minutes(
-        self, sc: Scenario, monkeypatch: pytest.MonkeyPatch, offset: int, start: str
-    ) -> None:
+    def test_clock_skew_beyond_15_minutes(self, sc: Scenario, monkeypatch: pytest.MonkeyPatch, offset: int, start: str) -> None:
         alice_arn, alice = sc.user("alice")
         role = sc.role("R", trust({"AWS": alice_arn}))
         session = sc.assume(alice, role)
@@ -486,9 +485,7 @@ class TestTime:
             assert error["Error"]["Code"] == "SignatureDoesNotMatch"
             assert error["Error"]["Message"].startswith(start)
 
-    def test_sessions_expire_on_a_second_node_whose_clock_is_later(
-        self, both: Scenario, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_sessions_expire_on_a_second_node_whose_clock_is_later(self, both: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
         """A node sharing the data (same data dir and database) honours sessions minted
         elsewhere until their Expiration and answers ExpiredToken after it."""
         alice_arn, alice = both.user("alice", allow("iam:ListUsers"))

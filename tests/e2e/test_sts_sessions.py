@@ -34,8 +34,12 @@ def _setup(server: TesseraServer, trust_extra: dict[str, Any] | None = None) -> 
     """User alice and role R trusting her; R may do anything in IAM."""
     alice = server.make_user("alice")
     iam = server.client("iam")
-    trust = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:user/alice"},
-             "Action": "sts:AssumeRole", **(trust_extra or {})}
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:user/alice"},
+        "Action": "sts:AssumeRole",
+        **(trust_extra or {}),
+    }
     role = iam.create_role(RoleName="R", AssumeRolePolicyDocument=_doc(trust), MaxSessionDuration=43200)["Role"]["Arn"]
     iam.put_role_policy(RoleName="R", PolicyName="all", PolicyDocument=_doc({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}))
     return alice, str(role)
@@ -58,9 +62,7 @@ def _error_code(call: Callable[[], Any]) -> str:
     return str(error.value.response["Error"]["Code"])
 
 
-def test_sessions_survive_restart_and_expire_on_time(
-    fresh_server: Callable[..., TesseraServer], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sessions_survive_restart_and_expire_on_time(fresh_server: Callable[..., TesseraServer], monkeypatch: pytest.MonkeyPatch) -> None:
     server = fresh_server()
     alice, role = _setup(server)
     session = _assume(server, alice, role, DurationSeconds=900)
@@ -111,10 +113,13 @@ def test_boto3_assume_role_profile_refreshes(
     server = fresh_server()
     alice, role = _setup(server)
     _profile_env(monkeypatch, tmp_path, server)
-    _write_config(tmp_path / "config", {
-        "base": _base(alice),
-        "ops": {"role_arn": role, "source_profile": "base", "duration_seconds": "900", "role_session_name": "refresher"},
-    })
+    _write_config(
+        tmp_path / "config",
+        {
+            "base": _base(alice),
+            "ops": {"role_arn": role, "source_profile": "base", "duration_seconds": "900", "role_session_name": "refresher"},
+        },
+    )
     session = boto3.Session(profile_name="ops")
     assert session.client("sts").get_caller_identity()["Arn"].endswith(":assumed-role/R/refresher")
     credentials = session.get_credentials()
@@ -136,21 +141,38 @@ def test_aws_cli_profile_with_external_id_and_mfa(
     seed = device["Base32StringSeed"]
     totp = pyotp.TOTP(seed.decode() if isinstance(seed, bytes) else seed)
     now = int(time.time())
-    iam.enable_mfa_device(UserName="alice", SerialNumber=device["SerialNumber"],
-                          AuthenticationCode1=totp.at(now - 60), AuthenticationCode2=totp.at(now - 30))
+    iam.enable_mfa_device(
+        UserName="alice", SerialNumber=device["SerialNumber"], AuthenticationCode1=totp.at(now - 60), AuthenticationCode2=totp.at(now - 30)
+    )
     env = _profile_env(monkeypatch, tmp_path, server)
-    _write_config(tmp_path / "config", {
-        "base": _base(alice),
-        "mfa": {"role_arn": role, "source_profile": "base", "external_id": "xid-42",
-                "mfa_serial": device["SerialNumber"], "duration_seconds": "1800", "role_session_name": "cli-user"},
-        "nomfa": {"role_arn": role, "source_profile": "base", "external_id": "xid-42"},
-    })
-    run = subprocess.run([AWS_CLI, "sts", "get-caller-identity", "--profile", "mfa", "--output", "json"],
-                         input=totp.at(now) + "\n", env=env, capture_output=True, text=True, timeout=60)
+    _write_config(
+        tmp_path / "config",
+        {
+            "base": _base(alice),
+            "mfa": {
+                "role_arn": role,
+                "source_profile": "base",
+                "external_id": "xid-42",
+                "mfa_serial": device["SerialNumber"],
+                "duration_seconds": "1800",
+                "role_session_name": "cli-user",
+            },
+            "nomfa": {"role_arn": role, "source_profile": "base", "external_id": "xid-42"},
+        },
+    )
+    run = subprocess.run(
+        [AWS_CLI, "sts", "get-caller-identity", "--profile", "mfa", "--output", "json"],
+        input=totp.at(now) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["Arn"].endswith(":assumed-role/R/cli-user")
-    denied = subprocess.run([AWS_CLI, "sts", "get-caller-identity", "--profile", "nomfa"],
-                            env=env, capture_output=True, text=True, timeout=60)
+    denied = subprocess.run(
+        [AWS_CLI, "sts", "get-caller-identity", "--profile", "nomfa"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert denied.returncode != 0 and "AccessDenied" in denied.stderr
 
 
@@ -166,8 +188,9 @@ def test_credential_process_and_assume_commands(
     env = _profile_env(monkeypatch, tmp_path, server)
     command = f"{sys.executable} -m tessera credential-process --role-arn {role} --profile base --endpoint-url {server.endpoint}"
     _write_config(tmp_path / "config", {"base": _base(alice), "viaproc": {"credential_process": command}})
-    printed = _tessera(["credential-process", "--role-arn", role, "--profile", "base", "--duration", "900",
-                        "--endpoint-url", server.endpoint], env)
+    printed = _tessera(
+        ["credential-process", "--role-arn", role, "--profile", "base", "--duration", "900", "--endpoint-url", server.endpoint], env
+    )
     assert printed.returncode == 0, printed.stderr
     document = json.loads(printed.stdout)
     assert document["Version"] == 1 and document["AccessKeyId"].startswith("ASIA")
@@ -181,8 +204,9 @@ def test_credential_process_and_assume_commands(
     creds = Credentials(*(shlex.split(values[k])[0] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")))
     assert server.client("sts", creds).get_caller_identity()["Arn"].endswith(":assumed-role/R/shell")
 
-    refused = _tessera(["assume", f"arn:aws:iam::{server.account_id}:role/Nope", "--profile", "base",
-                        "--endpoint-url", server.endpoint], env)
+    refused = _tessera(
+        ["assume", f"arn:aws:iam::{server.account_id}:role/Nope", "--profile", "base", "--endpoint-url", server.endpoint], env
+    )
     assert refused.returncode == 1 and refused.stderr.startswith("tessera: AccessDenied: ")
 
 

@@ -41,10 +41,14 @@ class TestTagPermissions:
         role = sc.role(
             "R",
             trust({"AWS": alice_arn}),
-            trust({"AWS": alice_arn}, "sts:TagSession", Condition={
-                "StringEquals": {"aws:RequestTag/team": "blue"},
-                "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]},
-            }),
+            trust(
+                {"AWS": alice_arn},
+                "sts:TagSession",
+                Condition={
+                    "StringEquals": {"aws:RequestTag/team": "blue"},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]},
+                },
+            ),
         )
         sc.assume(alice, role, Tags=_tags(team="blue"))
         sc.assume(alice, role)  # no tags: no sts:TagSession needed
@@ -93,13 +97,19 @@ class TestTagLimits:
             ([{"Key": "team", "Value": "a"}], ["team", "Team"], "InvalidParameterValue"),
         ],
         ids=[
-            "51-tags", "key-129", "value-257", "empty-key", "key-character", "value-character",
-            "aws-prefix", "duplicate-key-any-case", "transitive-key-not-passed", "duplicate-transitive-key",
+            "51-tags",
+            "key-129",
+            "value-257",
+            "empty-key",
+            "key-character",
+            "value-character",
+            "aws-prefix",
+            "duplicate-key-any-case",
+            "transitive-key-not-passed",
+            "duplicate-transitive-key",
         ],
     )
-    def test_tags_beyond_aws_limits_are_refused(
-        self, sc: Scenario, tags: list[dict[str, str]], transitive: list[str], code: str
-    ) -> None:
+    def test_tags_beyond_aws_limits_are_refused(self, sc: Scenario, tags: list[dict[str, str]], transitive: list[str], code: str) -> None:
         alice_arn, alice = sc.user("alice")
         role = sc.role("R", trust({"AWS": alice_arn}, TAGGING))
         sts = sc.sts(alice, config=UNVALIDATED)
@@ -121,8 +131,7 @@ class TestTagLimits:
 class TestPrincipalTags:
     def test_session_tags_override_role_tags_case_insensitively(self, sc: Scenario) -> None:
         alice_arn, alice = sc.user("alice")
-        role = sc.role("R", trust({"AWS": alice_arn}, TAGGING), policy=[_when_tag("team", "blue")],
-                       Tags=_tags(Team="red"))
+        role = sc.role("R", trust({"AWS": alice_arn}, TAGGING), policy=[_when_tag("team", "blue")], Tags=_tags(Team="red"))
         red = sc.client("iam", sc.assume(alice, role))
         assert code_of(red.list_users) == "AccessDenied"
         sc.client("iam", sc.assume(alice, role, Tags=_tags(TEAM="blue"))).list_users()
@@ -149,9 +158,7 @@ class TestTransitiveTags:
         third = both.role("Third", trust({"AWS": second}, TAGGING), policy=[_when_tag("team", "blue")])
         both.client("iam", both.assume(chained, third)).list_users()  # and stays transitive
 
-    @pytest.mark.parametrize(
-        ("key", "value"), [("team", "red"), ("TEAM", "blue")], ids=["other-value", "same-value-other-case"]
-    )
+    @pytest.mark.parametrize(("key", "value"), [("team", "red"), ("TEAM", "blue")], ids=["other-value", "same-value-other-case"])
     def test_an_inherited_transitive_tag_cannot_be_restated(self, sc: Scenario, key: str, value: str) -> None:
         alice_arn, alice = sc.user("alice")
         first = sc.role("First", trust({"AWS": alice_arn}, TAGGING))
@@ -198,8 +205,7 @@ class TestSourceIdentity:
         role = sc.role(
             "R",
             trust({"AWS": alice_arn}),
-            trust({"AWS": alice_arn}, "sts:SetSourceIdentity",
-                  Condition={"StringEquals": {"sts:SourceIdentity": "${aws:username}"}}),
+            trust({"AWS": alice_arn}, "sts:SetSourceIdentity", Condition={"StringEquals": {"sts:SourceIdentity": "${aws:username}"}}),
         )
         assert sc.assume_response(alice, role, SourceIdentity=username)["SourceIdentity"] == username
         assert code_of(lambda: sc.assume(alice, role, SourceIdentity="someone-else")) == "AccessDenied"

@@ -13,8 +13,9 @@ from serverproc import Credentials, TesseraServer
 
 
 def trust_of(*arns: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": list(arns)}, "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": list(arns)}, "Action": "sts:AssumeRole"}]}
+    )
 
 
 def delete_user(iam: Any, name: str) -> None:
@@ -48,27 +49,37 @@ def test_a_recreated_user_is_not_trusted_by_the_old_trust_policy(server: Tessera
 
 def test_a_recreated_role_cannot_chain_into_a_role_that_trusted_its_predecessor(server: TesseraServer) -> None:
     iam, account = server.client("iam"), server.account_id
-    user = server.make_user("binding-bob", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})
+    user = server.make_user(
+        "binding-bob", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+    )
     user_arn = f"arn:aws:iam::{account}:user/binding-bob"
     iam.create_role(RoleName="binding-first", AssumeRolePolicyDocument=trust_of(user_arn))
-    iam.put_role_policy(RoleName="binding-first", PolicyName="chain", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName="binding-first",
+        PolicyName="chain",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+        ),
+    )
     first_arn = f"arn:aws:iam::{account}:role/binding-first"
     iam.create_role(RoleName="binding-second", AssumeRolePolicyDocument=trust_of(first_arn))
     second_arn = f"arn:aws:iam::{account}:role/binding-second"
 
     def chain() -> Any:
         session = server.client("sts", user).assume_role(RoleArn=first_arn, RoleSessionName="one")["Credentials"]
-        return server.client("sts", Credentials.from_response(session)).assume_role(
-            RoleArn=second_arn, RoleSessionName="two")
+        return server.client("sts", Credentials.from_response(session)).assume_role(RoleArn=second_arn, RoleSessionName="two")
 
     chain()
     iam.delete_role_policy(RoleName="binding-first", PolicyName="chain")
     iam.delete_role(RoleName="binding-first")
     iam.create_role(RoleName="binding-first", AssumeRolePolicyDocument=trust_of(user_arn))
-    iam.put_role_policy(RoleName="binding-first", PolicyName="chain", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    iam.put_role_policy(
+        RoleName="binding-first",
+        PolicyName="chain",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+        ),
+    )
     with pytest.raises(ClientError) as denied:
         chain()
     assert denied.value.response["Error"]["Code"] == "AccessDenied"

@@ -35,8 +35,20 @@ HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
 IDENTITY_TYPES = {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "federated-user": "FederatedUser"}
 # Extra members never recorded even though the model does not mark them sensitive.
-ALWAYS_HIDDEN = frozenset({"SecretAccessKey", "SessionToken", "Base32StringSeed", "QRCodePNG", "TokenCode",
-                           "AuthenticationCode1", "AuthenticationCode2", "Password", "OldPassword", "NewPassword"})
+ALWAYS_HIDDEN = frozenset(
+    {
+        "SecretAccessKey",
+        "SessionToken",
+        "Base32StringSeed",
+        "QRCodePNG",
+        "TokenCode",
+        "AuthenticationCode1",
+        "AuthenticationCode2",
+        "Password",
+        "OldPassword",
+        "NewPassword",
+    }
+)
 
 
 FIELD_LIMIT = 1024  # userAgent, errorCode, errorMessage
@@ -136,7 +148,7 @@ def _lower_first(name: str) -> str:
 
 def _iso(when: dt.datetime) -> str:
     """``2024-05-01T12:00:00Z`` (``isoformat`` is a third of the cost of ``strftime``)."""
-    return when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")[:-6] + "Z"
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
 @lru_cache(maxsize=2048)

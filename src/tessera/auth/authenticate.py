@@ -52,14 +52,14 @@ from tessera.errors import (
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "UNSIGNED_ALLOWED",
+    "UNSIGNED_HEADERS_MESSAGE",
     "AuthSettings",
     "CredentialResolver",
     "HttpRequest",
     "ResolvedCredential",
     "SigningKeyCache",
     "Verified",
-    "UNSIGNED_ALLOWED",
-    "UNSIGNED_HEADERS_MESSAGE",
     "check_all_amz_headers_signed",
     "check_service",
     "headers_from_raw",
@@ -235,9 +235,7 @@ def _verify_presigned(
     _check_scope(credential, params.timestamp, settings)
     presign.check_presigned_window(params, now, settings.clock_skew)
     resolved = resolver.resolve(credential.access_key_id, params.security_token)
-    creq = presign.canonical_request_of(
-        request.method, request.path, query, request.headers, _payload_hash(request.headers, request.body)
-    )
+    creq = presign.canonical_request_of(request.method, request.path, query, request.headers, _payload_hash(request.headers, request.body))
     _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
     return _verified(resolved, credential, params.signed_headers)
 
@@ -300,7 +298,7 @@ def _header_timestamp(amz_date: str | None, http_date: str | None) -> tuple[str,
     try:
         signed_at = email.utils.parsedate_to_datetime(http_date)
         if signed_at.tzinfo is None:
-            signed_at = signed_at.replace(tzinfo=dt.timezone.utc)
+            signed_at = signed_at.replace(tzinfo=dt.UTC)
         return sigv4.format_timestamp(signed_at), signed_at
     except (TypeError, ValueError, OverflowError):  # OverflowError: a year or hour of 20 digits
         raise unreadable from None
@@ -309,9 +307,7 @@ def _header_timestamp(amz_date: str | None, http_date: str | None) -> tuple[str,
 def _check_scope(credential: sigv4.Credential, timestamp: str, settings: AuthSettings) -> None:
     """AWS's credential-scope messages; any failure is SignatureDoesNotMatch."""
     if credential.terminator != sigv4.TERMINATOR:
-        raise SignatureDoesNotMatch(
-            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{credential.terminator}'."
-        )
+        raise SignatureDoesNotMatch(f"Credential should be scoped with a valid terminator: 'aws4_request', not '{credential.terminator}'.")
     if credential.date != timestamp[:8]:
         raise SignatureDoesNotMatch(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
@@ -341,9 +337,7 @@ def _payload_hash(headers: Mapping[str, str], body: bytes) -> str:
     if declared.lower() == actual:
         return declared
     if declared == sigv4.UNSIGNED_PAYLOAD or declared.startswith("STREAMING-"):
-        raise SignatureDoesNotMatch(
-            f"x-amz-content-sha256 '{declared}' is not accepted by this service; sign the payload."
-        )
+        raise SignatureDoesNotMatch(f"x-amz-content-sha256 '{declared}' is not accepted by this service; sign the payload.")
     raise SignatureDoesNotMatch("The provided 'x-amz-content-sha256' header does not match what was computed.")
 
 

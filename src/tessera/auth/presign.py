@@ -103,9 +103,7 @@ def is_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> bool:
 
 def parse_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> PresignedParams:
     """Read the ``X-Amz-*`` parameters; IncompleteSignature names every missing one."""
-    return _read_params(
-        {name.decode("utf-8", "replace"): value.decode("utf-8", "replace") for name, value in reversed(pairs)}
-    )
+    return _read_params({name.decode("utf-8", "replace"): value.decode("utf-8", "replace") for name, value in reversed(pairs)})
 
 
 def _read_params(params: Mapping[str, str]) -> PresignedParams:

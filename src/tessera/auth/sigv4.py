@@ -39,6 +39,7 @@ __all__ = [
     "Authorization",
     "Credential",
     "SignatureFormatError",
+    "Signer",
     "canonical_headers",
     "canonical_query_from_pairs",
     "canonical_query_from_sent",
@@ -56,7 +57,6 @@ __all__ = [
     "sent_pairs",
     "signature",
     "signing_key",
-    "Signer",
     "string_to_sign",
 ]
 
@@ -102,10 +102,8 @@ _KEPT_ESCAPE = r"%(?:[0189A-F][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF])"
 # ``+`` groups in exponentially many ways; backtracking through them on a query that
 # fails to match late would let one request burn the CPU for minutes.
 _CANONICAL_COMPONENT = rf"(?:[A-Za-z0-9\-_.~]++|{_KEPT_ESCAPE})*+"
-_CANONICAL_QUERY = re.compile(
-    rf"{_CANONICAL_COMPONENT}={_CANONICAL_COMPONENT}(?:&{_CANONICAL_COMPONENT}={_CANONICAL_COMPONENT})*"
-)
-_UTC = dt.timezone.utc
+_CANONICAL_QUERY = re.compile(rf"{_CANONICAL_COMPONENT}={_CANONICAL_COMPONENT}(?:&{_CANONICAL_COMPONENT}={_CANONICAL_COMPONENT})*")
+_UTC = dt.UTC
 
 
 class SignatureFormatError(ValueError):
@@ -193,11 +191,7 @@ def query_text_pairs(raw: bytes) -> list[tuple[str, str]]:
 
 def canonical_query_from_pairs(pairs: Iterable[tuple[bytes, bytes]], exclude: Collection[bytes] = ()) -> str:
     """Re-encode decoded pairs with RFC 3986 (upper-case hex) and sort by name, then value."""
-    encoded = sorted(
-        (_encode(name), _encode(value))
-        for name, value in pairs
-        if name not in exclude
-    )
+    encoded = sorted((_encode(name), _encode(value)) for name, value in pairs if name not in exclude)
     return "&".join(f"{name}={value}" for name, value in encoded)
 
 
@@ -265,9 +259,7 @@ def canonical_request(
     payload_hash: str,
 ) -> str:
     """Join the canonical parts; ``canonical_headers`` already ends each line in ``\\n``."""
-    return (
-        f"{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
-    )
+    return f"{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
 
 
 # --- Step 2: string to sign -----------------------------------------------------------
@@ -382,8 +374,7 @@ def parse_credential(value: str) -> Credential:
     parts = value.split("/")
     if len(parts) != 5:
         raise SignatureFormatError(
-            "Credential must have exactly 5 slash-delimited elements, "
-            f"e.g. keyid/date/region/service/term, got '{value}'"
+            f"Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{value}'"
         )
     return Credential(*parts)
 
@@ -417,9 +408,7 @@ def parse_authorization(value: str, *, has_date: bool) -> Authorization:
 
 
 def _missing_parameters(header: str, params: Mapping[str, str], has_date: bool) -> str:
-    problems = [
-        f"Authorization header requires '{name}' parameter." for name in _REQUIRED_PARAMETERS if name not in params
-    ]
+    problems = [f"Authorization header requires '{name}' parameter." for name in _REQUIRED_PARAMETERS if name not in params]
     if not has_date:
         problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     return f"{' '.join(problems)} Authorization={header}"
@@ -430,8 +419,6 @@ def _authorization_parameters(header: str, rest: str) -> dict[str, str]:
     for item in rest.replace(",", " ").split():
         name, equals, param = item.partition("=")
         if not equals:
-            raise SignatureFormatError(
-                f"'{item}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."
-            )
+            raise SignatureFormatError(f"'{item}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'.")
         params.setdefault(name, param)
     return params

@@ -80,7 +80,7 @@ _TAG_BYTES = 16
 _KEY_BYTES = 32
 _BINDING = b"\x00tessera-session-token\x00"  # domain separation inside the associated data
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 # --- Keys -----------------------------------------------------------------------------
@@ -290,9 +290,7 @@ _FIELDS: dict[str, tuple[str, _Encode, _Encode]] = {
 _POSITIONS = tuple(_FIELDS)
 _VALUES = operator.attrgetter(*_POSITIONS)
 # JSON writes str, bool, None and tuples of str as they are; only these need converting.
-_POSITIONAL_ENCODERS = tuple(
-    (index, encode) for index, (_, encode, _) in enumerate(_FIELDS.values()) if encode not in (_same, list)
-)
+_POSITIONAL_ENCODERS = tuple((index, encode) for index, (_, encode, _) in enumerate(_FIELDS.values()) if encode not in (_same, list))
 _POSITIONAL_DECODERS = tuple((index, decode) for index, (_, _, decode) in enumerate(_FIELDS.values()) if decode is not _same)
 _COMPRESS_FROM = 512  # payload bytes
 
@@ -331,7 +329,7 @@ def _decode_positional(values: list[Any], access_key_id: str) -> SessionClaims:
     for index, decode in _POSITIONAL_DECODERS:
         if index < len(values):
             values[index] = decode(values[index])
-    return SessionClaims(access_key_id=access_key_id, **dict(zip(_POSITIONS, values)))
+    return SessionClaims(access_key_id=access_key_id, **dict(zip(_POSITIONS, values, strict=False)))
 
 
 def _decode_named(document: dict[str, Any], access_key_id: str) -> SessionClaims:

@@ -130,7 +130,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def account_row(info: Mapping[str, Any], orgs: "Organizations") -> dict[str, Any]:
+def account_row(info: Mapping[str, Any], orgs: Organizations) -> dict[str, Any]:
     account_id = str(info["id"])
     org = orgs.of_account(account_id)
     if org is None:
@@ -162,4 +162,4 @@ def print_table(rows: Sequence[dict[str, Any]]) -> None:
     table = [[title for title, _ in columns]] + [[str(row[key]) for _, key in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--end", help="ISO-8601 UTC time, inclusive")
     parser.add_argument("--errors-only", action="store_true")
     parser.add_argument("--limit", type=int, default=1000)
-    parser.add_argument("--json", action="store_true", help="print CloudTrail records ({\"Records\": [...]})")
+    parser.add_argument("--json", action="store_true", help='print CloudTrail records ({"Records": [...]})')
     parser.set_defaults(func=run)
 
 
@@ -70,4 +70,4 @@ def print_table(events: list[Mapping[str, Any]]) -> None:
         )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())

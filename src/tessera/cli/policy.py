@@ -53,32 +53,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def _register_validate(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = commands.add_parser("validate", help="check policy documents as IAM would")
     parser.add_argument("files", nargs="+", metavar="FILE", help="policy JSON files ('-' for stdin)")
-    parser.add_argument("--type", choices=sorted(_TYPES), default="identity",
-                        help="policy type to validate as (default: identity)")
-    parser.add_argument("--max-size", type=int, metavar="N",
-                        help="size quota in characters, whitespace excluded (e.g. 6144)")
+    parser.add_argument("--type", choices=sorted(_TYPES), default="identity", help="policy type to validate as (default: identity)")
+    parser.add_argument("--max-size", type=int, metavar="N", help="size quota in characters, whitespace excluded (e.g. 6144)")
     parser.set_defaults(func=run_validate)
 
 
 def _register_simulate(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = commands.add_parser("simulate", help="evaluate one request against policy files")
-    parser.add_argument("--identity", action="append", default=[], metavar="FILE",
-                        help="identity-based policy (repeatable)")
+    parser.add_argument("--identity", action="append", default=[], metavar="FILE", help="identity-based policy (repeatable)")
     policy = parser.add_mutually_exclusive_group()
     policy.add_argument("--resource-policy", metavar="FILE", help="resource-based policy")
     policy.add_argument("--trust-policy", metavar="FILE", help="role trust policy (resource-based)")
     parser.add_argument("--boundary", metavar="FILE", help="permissions boundary")
-    parser.add_argument("--session", action="append", default=[], metavar="FILE",
-                        help="session policy (repeatable)")
-    parser.add_argument("--scp", action="append", metavar="FILE[,FILE...]",
-                        help="SCPs attached at one level, root first (repeat once per level)")
+    parser.add_argument("--session", action="append", default=[], metavar="FILE", help="session policy (repeatable)")
+    parser.add_argument(
+        "--scp", action="append", metavar="FILE[,FILE...]", help="SCPs attached at one level, root first (repeat once per level)"
+    )
     parser.add_argument("--principal-arn", required=True, help="caller ARN (user, root, assumed-role…)")
     parser.add_argument("--user-id", default="", help="caller's aws:userid (AIDA…, AROA…:session)")
     parser.add_argument("--action", required=True, help="e.g. iam:CreateUser")
     parser.add_argument("--resource", default="*", metavar="ARN", help="resource ARN (default '*')")
     parser.add_argument("--resource-account", help="account owning the resource (default: from the ARN)")
-    parser.add_argument("--context", action="append", default=[], metavar="KEY=TYPE:VALUE",
-                        help="context key, e.g. aws:MultiFactorAuthPresent=boolean:true (repeatable)")
+    parser.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=TYPE:VALUE",
+        help="context key, e.g. aws:MultiFactorAuthPresent=boolean:true (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
     parser.set_defaults(func=run_simulate)
 

@@ -64,17 +64,34 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics on this address (default: not served)")
     defaults = HttpLimits()
-    parser.add_argument("--max-header-bytes", type=int, default=defaults.max_header_bytes,
-                        help="largest request line and header section, in bytes (default: %(default)s)")
-    parser.add_argument("--max-header-count", type=int, default=defaults.max_header_count,
-                        help="most header lines in a request (default: %(default)s)")
-    parser.add_argument("--header-timeout", type=float, default=defaults.header_timeout,
-                        help="seconds to receive a request's headers, and to finish a TLS handshake (default: %(default)s)")
-    parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout,
-                        help="seconds to receive a request's body after its headers, and for a client that stops "
-                        "reading its answers to read again (default: %(default)s)")
-    parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
-                        help="most connections open at once; more are answered 503 and closed (default: %(default)s)")
+    parser.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=defaults.max_header_bytes,
+        help="largest request line and header section, in bytes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-header-count", type=int, default=defaults.max_header_count, help="most header lines in a request (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=defaults.header_timeout,
+        help="seconds to receive a request's headers, and to finish a TLS handshake (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=defaults.body_timeout,
+        help="seconds to receive a request's body after its headers, and for a client that stops "
+        "reading its answers to read again (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="most connections open at once; more are answered 503 and closed (default: %(default)s)",
+    )
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks for writes by other nodes")
     parser.set_defaults(func=run)
 
@@ -84,12 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
     from tessera.audit.sink import AuditWriter
     from tessera.server import logs
+    from tessera.server.addresses import SourceAddress
     from tessera.server.app import TesseraApp
     from tessera.server.bootstrap import open_runtime
-    from tessera.server.metrics import ServerMetrics
-
-    from tessera.server.addresses import SourceAddress
     from tessera.server.http import BoundedHttpProtocol, loop_factory
+    from tessera.server.metrics import ServerMetrics
 
     logs.configure(args.log_format, args.log_level)
     os.umask(0o077)  # whatever the server creates in the data directory is the owner's alone

@@ -88,7 +88,7 @@ def _register_roles(subparsers: Any) -> None:
 
 def revoke_policy(issued_before: dt.datetime) -> str:
     """The inline policy AWS's console puts on a role to revoke its older sessions."""
-    stamp = issued_before.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stamp = issued_before.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     document = {
         "Version": "2012-10-17",
         "Statement": [
@@ -107,7 +107,7 @@ def roles_revoke_sessions(args: argparse.Namespace) -> int:
     role_name = _role_name(args.role_arn)
     if role_name is None:
         return _fail(f"'{args.role_arn}' is not a role ARN")
-    issued_before = _parse_time(args.issued_before) if args.issued_before else dt.datetime.now(dt.timezone.utc)
+    issued_before = _parse_time(args.issued_before) if args.issued_before else dt.datetime.now(dt.UTC)
     if issued_before is None:
         return _fail(f"'{args.issued_before}' is not an ISO 8601 time")
     return _call(
@@ -132,9 +132,7 @@ def _register_credential_process(subparsers: Any) -> None:
 
 
 def _register_assume(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "assume", help='assume a role and print shell exports: eval "$(tessera assume ROLE_ARN)"'
-    )
+    parser = subparsers.add_parser("assume", help='assume a role and print shell exports: eval "$(tessera assume ROLE_ARN)"')
     parser.add_argument("role_arn", metavar="ROLE_ARN")
     _assume_options(parser)
     parser.set_defaults(func=assume)
@@ -249,13 +247,13 @@ def _role_name(role_arn: str) -> str | None:
 
 def _default_session_name() -> str:
     user = "".join(c for c in os.environ.get("USER", "cli") if c.isalnum() or c in "+=,.@-_")[:32] or "cli"
-    return f"tessera-{user}-{int(dt.datetime.now(dt.timezone.utc).timestamp())}"
+    return f"tessera-{user}-{int(dt.datetime.now(dt.UTC).timestamp())}"
 
 
 def _iso(value: dt.datetime | str) -> str:
     if isinstance(value, str):
         return value
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(text: str) -> dt.datetime | None:
@@ -263,4 +261,4 @@ def _parse_time(text: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

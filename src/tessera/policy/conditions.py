@@ -87,17 +87,23 @@ def parse_date(text: str) -> dt.datetime | None:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         value = dt.datetime(
-            int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-            int(second or 0), int((fraction or "0")[:6].ljust(6, "0")), tzinfo=_zone(zone),
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=_zone(zone),
         )
     except ValueError:
         return None
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 def _zone(text: str | None) -> dt.tzinfo:
     if not text or text == "Z":
-        return dt.timezone.utc
+        return dt.UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
     hours, minutes = int(digits[:2]), int(digits[2:])
@@ -108,14 +114,14 @@ def _zone(text: str | None) -> dt.tzinfo:
 
 def _from_epoch(seconds: Decimal) -> dt.datetime | None:
     try:
-        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=float(seconds))
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=float(seconds))
     except (OverflowError, ValueError):
         return None
 
 
 def as_datetime(value: object) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
     if isinstance(value, bool):
         return None
     if isinstance(value, int | Decimal):
@@ -187,7 +193,7 @@ def _compile_arns(values: list[str], variables: bool) -> Compiled:
 
 def _compile_numbers(values: list[str], variables: bool) -> Compiled:
     numbers = tuple(parse_number(value) for value in values)
-    for value, number in zip(values, numbers):
+    for value, number in zip(values, numbers, strict=False):
         if number is None:
             raise ValueError(f'"{value}" is not a number')
     return numbers
@@ -195,7 +201,7 @@ def _compile_numbers(values: list[str], variables: bool) -> Compiled:
 
 def _compile_dates(values: list[str], variables: bool) -> Compiled:
     dates = tuple(parse_date(value) for value in values)
-    for value, date in zip(values, dates):
+    for value, date in zip(values, dates, strict=False):
         if date is None:
             raise ValueError(f'"{value}" is not an ISO 8601 date or epoch time')
     return dates
@@ -211,7 +217,7 @@ def _compile_bools(values: list[str], variables: bool) -> Compiled:
 
 def _compile_binary(values: list[str], variables: bool) -> Compiled:
     decoded = tuple(_b64(value) for value in values)
-    for value, data in zip(values, decoded):
+    for value, data in zip(values, decoded, strict=False):
         if data is None:
             raise ValueError(f'"{value}" is not base64')
     return decoded
@@ -294,7 +300,7 @@ date_greater_than_equals = _date(lambda r, p: r >= p)
 
 
 def bool_(value: object, compiled: Compiled, context: Mapping[str, object]) -> bool:
-    """"true"/"false" compared as StringEqualsIgnoreCase compares (compiled to lower case)."""
+    """ "true"/"false" compared as StringEqualsIgnoreCase compares (compiled to lower case)."""
     return string_equals_ignore_case(value, compiled, context)
 
 
@@ -355,10 +361,7 @@ def _registry() -> dict[str, Operator]:
         ("ArnNotEquals", arns, True, True),
         ("ArnNotLike", arns, True, True),
     ]
-    return {
-        name: Operator(name, compile_, test, negated, variables)
-        for name, (compile_, test), negated, variables in table
-    }
+    return {name: Operator(name, compile_, test, negated, variables) for name, (compile_, test), negated, variables in table}
 
 
 OPERATORS: Mapping[str, Operator] = _registry()
@@ -457,8 +460,7 @@ def compile_condition(operator: str, key: str, raw_values: tuple[object, ...], v
         flags = {t.lower() for t in texts}
         if not flags <= {"true", "false"}:
             raise ValueError(f'Condition "{operator}" on "{key}" takes "true" or "false".')
-        return Condition(operator, key, raw_values, key.lower(), name, None,
-                         tuple(f == "true" for f in flags), ())
+        return Condition(operator, key, raw_values, key.lower(), name, None, tuple(f == "true" for f in flags), ())
     spec = OPERATORS[name.base]
     use_variables = variables and spec.takes_variables
     try:

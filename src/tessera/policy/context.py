@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-PRINCIPAL_KINDS = frozenset(
-    {"root", "user", "assumed-role", "federated-user", "service", "anonymous", "web-identity"}
-)
+PRINCIPAL_KINDS = frozenset({"root", "user", "assumed-role", "federated-user", "service", "anonymous", "web-identity"})
 _PRINCIPAL_TYPE = {
     "root": "Account",
     "user": "User",
@@ -100,8 +98,6 @@ def principal_context(principal: Principal) -> dict[str, object]:
     if principal.kind == "user":
         keys["aws:username"] = principal.arn.rsplit("/", 1)[-1]
     return keys
-
-
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,8 +76,15 @@ class MatchedStatement:
 def _located(policy: Policy, statement: Statement) -> MatchedStatement:
     start, end = statement.span.start, statement.span.end
     return MatchedStatement(
-        policy.id, policy.type, statement.index, statement.sid, statement.effect,
-        start.line, start.column, end.line, end.column,
+        policy.id,
+        policy.type,
+        statement.index,
+        statement.sid,
+        statement.effect,
+        start.line,
+        start.column,
+        end.line,
+        end.column,
     )
 
 
@@ -88,7 +95,7 @@ class Decision:
     the matching Deny statements for an explicit deny, the matching Allow statements for
     an allow, none for an implicit deny."""
 
-    __slots__ = ("result", "reason", "_deciding", "_considered", "_keys")
+    __slots__ = ("_considered", "_deciding", "_keys", "reason", "result")
 
     def __init__(
         self,
@@ -206,8 +213,7 @@ class _Matches:
     AWS names the policy type of an explicit deny: SCPs, resource-based, identity,
     boundary, session."""
 
-    __slots__ = ("scps", "resource", "resource_policy", "identity", "boundary", "has_boundary",
-                 "session", "has_session", "ordered")
+    __slots__ = ("boundary", "has_boundary", "has_session", "identity", "ordered", "resource", "resource_policy", "scps", "session")
 
     def __init__(self, run: _Evaluation, policies: PolicySet) -> None:
         match = run.match
@@ -242,11 +248,7 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Decide ``request`` against ``policies``. Never raises for parsed policies."""
     run = _Evaluation(request)
     matches = _Matches(run, policies)
-    return (
-        _explicit_deny(run, matches)
-        or _service_control(run, matches)
-        or _by_principal_kind(run, matches)
-    )
+    return _explicit_deny(run, matches) or _service_control(run, matches) or _by_principal_kind(run, matches)
 
 
 def _explicit_deny(run: _Evaluation, matches: _Matches) -> Decision | None:

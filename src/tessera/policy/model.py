@@ -121,10 +121,7 @@ class Statement:
         return grant
 
     def conditions_hold(self, keys: Mapping[str, object]) -> bool:
-        for condition in self.conditions:
-            if not condition.holds(keys):
-                return False
-        return True
+        return all(condition.holds(keys) for condition in self.conditions)
 
 
 _CACHE_LIMIT = 2048
@@ -138,7 +135,7 @@ class ActionIndex:
     action. Answers are memoised per action (policies are immutable, and the set of
     action names a server sees is small; the memo is bounded anyway)."""
 
-    __slots__ = ("_exact", "_by_service", "_wild", "_memo")
+    __slots__ = ("_by_service", "_exact", "_memo", "_wild")
 
     def __init__(self, statements: tuple[Statement, ...]) -> None:
         self._exact: dict[str, list[Statement]] = {}

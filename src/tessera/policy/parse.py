@@ -35,8 +35,15 @@ VERSIONS = (VERSION_2012, VERSION_2008)
 
 _TOP_LEVEL = ("Version", "Id", "Statement")
 _STATEMENT_FIELDS = (
-    "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction",
-    "Resource", "NotResource", "Condition",
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
 )
 _PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 _SID = re.compile(r"[0-9A-Za-z]*", re.ASCII)
@@ -44,8 +51,12 @@ _ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 _UNIQUE_ID = re.compile(r"A[A-Z0-9]{15,127}", re.ASCII)
 _IAM_PRINCIPAL_ARN = re.compile(r"arn:[a-z-]+:(iam|sts)::(\d{12}):(.+)", re.ASCII)
 _TRUST_ACTIONS = (
-    "sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithwebidentity",
-    "sts:tagsession", "sts:setsourceidentity", "sts:setcontext",
+    "sts:assumerole",
+    "sts:assumerolewithsaml",
+    "sts:assumerolewithwebidentity",
+    "sts:tagsession",
+    "sts:setsourceidentity",
+    "sts:setcontext",
 )
 _WHITESPACE = " \t\r\n"
 
@@ -79,9 +90,7 @@ def policy_size_exceeds(text: str, limit: int) -> bool:
     return policy_size(text) > limit
 
 
-def parse_policy(
-    text: str, policy_type: PolicyType, *, policy_id: str = "", max_size: int | None = None
-) -> Policy:
+def parse_policy(text: str, policy_type: PolicyType, *, policy_id: str = "", max_size: int | None = None) -> Policy:
     """Parse, validate and compile ``text`` as a policy of ``policy_type``.
 
     ``max_size`` is the caller's quota (characters, whitespace excluded); exceeding it
@@ -148,13 +157,18 @@ class _Builder:
             raise self.fail("Missing required field Statement", "Statement", document)
         objects, is_list = self.statement_objects(raw, document)
         statements = tuple(
-            self.statement(obj, index, f"Statement[{index}]" if is_list else "Statement")
-            for index, obj in enumerate(objects)
+            self.statement(obj, index, f"Statement[{index}]" if is_list else "Statement") for index, obj in enumerate(objects)
         )
         self.check_unique_sids(statements, objects, is_list)
         return Policy(
-            self.source.text, policy_id, self.type, version, document_id,
-            statements, is_list, ActionIndex(statements),
+            self.source.text,
+            policy_id,
+            self.type,
+            version,
+            document_id,
+            statements,
+            is_list,
+            ActionIndex(statements),
         )
 
     def version(self, document: JsonObject) -> str:
@@ -163,7 +177,8 @@ class _Builder:
             shown = version if isinstance(version, str) else "non-string value"
             raise self.fail(
                 f'The policy version "{shown}" is not supported; use "{VERSION_2012}" or "{VERSION_2008}".',
-                "Version", document,
+                "Version",
+                document,
             )
         return str(version)
 
@@ -177,11 +192,9 @@ class _Builder:
                 raise self.fail("The policy failed legacy parsing", f"Statement[{index}]", document)
         return list(raw), True
 
-    def check_unique_sids(
-        self, statements: tuple[Statement, ...], objects: list[JsonObject], is_list: bool
-    ) -> None:
+    def check_unique_sids(self, statements: tuple[Statement, ...], objects: list[JsonObject], is_list: bool) -> None:
         seen: set[str] = set()
-        for statement, obj in zip(statements, objects):
+        for statement, obj in zip(statements, objects, strict=False):
             if statement.sid and statement.sid in seen:
                 path = f"Statement[{statement.index}].Sid" if is_list else "Statement.Sid"
                 raise self.fail("Statement IDs (SID) in a single policy must be unique.", path, obj)
@@ -199,12 +212,20 @@ class _Builder:
         conditions = self.conditions(obj, path)
         referenced = _referenced_keys(conditions, resources)
         return Statement(
-            index=index, sid=sid, effect=effect, element=freeze(obj),  # type: ignore[arg-type]
-            span=self.source.span(obj), actions=actions, not_action=not_action,
-            resources=resources, not_resource=not_resource, principal=principal,
-            not_principal=not_principal, conditions=conditions, referenced_keys=referenced,
-            resource_match_all=resources is not None and not not_resource
-            and any(r.match_all for r in resources),
+            index=index,
+            sid=sid,
+            effect=effect,
+            element=freeze(obj),  # type: ignore[arg-type]
+            span=self.source.span(obj),
+            actions=actions,
+            not_action=not_action,
+            resources=resources,
+            not_resource=not_resource,
+            principal=principal,
+            not_principal=not_principal,
+            conditions=conditions,
+            referenced_keys=referenced,
+            resource_match_all=resources is not None and not not_resource and any(r.match_all for r in resources),
         )
 
     def sid(self, obj: JsonObject, path: str) -> str:
@@ -213,9 +234,9 @@ class _Builder:
             raise self.fail("The Sid must be a string.", f"{path}.Sid", obj)
         if self.type is not PolicyType.RESOURCE and not _SID.fullmatch(sid):
             raise self.fail(
-                "Statement IDs (SID) must be alpha-numeric. "
-                "Check that your input satisfies the regular expression [0-9A-Za-z]*",
-                f"{path}.Sid", obj,
+                "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*",
+                f"{path}.Sid",
+                obj,
             )
         return sid
 
@@ -257,10 +278,8 @@ class _Builder:
         if value == "*":
             return PrincipalElement(everyone=True)
         if not isinstance(value, JsonObject) or not value:
-            raise self.fail("Invalid principal in policy: the Principal must be \"*\" or an object.", path, obj)
-        groups: dict[str, set[str]] = {k: set() for k in
-                                       ("accounts", "users", "roles", "sessions", "unique_ids",
-                                        "services", "federated")}
+            raise self.fail('Invalid principal in policy: the Principal must be "*" or an object.', path, obj)
+        groups: dict[str, set[str]] = {k: set() for k in ("accounts", "users", "roles", "sessions", "unique_ids", "services", "federated")}
         everyone = False
         for kind, entries in value.items():
             if kind not in _PRINCIPAL_TYPES:
@@ -269,9 +288,7 @@ class _Builder:
                 everyone |= self.principal_entry(kind, entry, groups, path, obj)
         return PrincipalElement(everyone=everyone, **{k: frozenset(v) for k, v in groups.items()})
 
-    def principal_entry(
-        self, kind: str, entry: str, groups: dict[str, set[str]], path: str, obj: JsonObject
-    ) -> bool:
+    def principal_entry(self, kind: str, entry: str, groups: dict[str, set[str]], path: str, obj: JsonObject) -> bool:
         """File one entry under its group; True when it is the ``"*"`` wildcard."""
         invalid = self.fail(f'Invalid principal in policy: "{kind}":"{entry}"', path, obj)
         if kind == "Service":
@@ -298,8 +315,9 @@ class _Builder:
 
     def actions(self, obj: JsonObject, path: str) -> tuple[tuple[Pattern, ...], bool]:
         name = self.exclusive(obj, path, "Action", "NotAction", "Policy statement must contain actions.")
-        values = self.string_list(obj[name], f"{path}.{name}", obj, allow_empty=False,
-                                  empty_reason="Policy statement must contain actions.")
+        values = self.string_list(
+            obj[name], f"{path}.{name}", obj, allow_empty=False, empty_reason="Policy statement must contain actions."
+        )
         for value in values:
             if value != "*" and (":" not in value or value.startswith(":")):
                 raise self.fail(VENDOR_MESSAGE, f"{path}.{name}", obj)
@@ -313,7 +331,8 @@ class _Builder:
             if not any(pattern.matches(action) for action in _TRUST_ACTIONS):
                 raise self.fail(
                     f'Trust policy action "{pattern.source}" is not an STS role-assumption action.',
-                    path, obj,
+                    path,
+                    obj,
                 )
 
     def resources(self, obj: JsonObject, path: str) -> tuple[tuple[ArnPattern, ...] | None, bool]:
@@ -366,9 +385,7 @@ class _Builder:
 
     # -------------------------------------------------------------- shared
 
-    def string_list(
-        self, value: object, path: str, obj: JsonObject, *, allow_empty: bool, empty_reason: str = ""
-    ) -> list[str]:
+    def string_list(self, value: object, path: str, obj: JsonObject, *, allow_empty: bool, empty_reason: str = "") -> list[str]:
         items = value if isinstance(value, list) else [value]
         if not items and not allow_empty:
             raise self.fail(empty_reason or "The value list must not be empty.", path, obj)
@@ -400,9 +417,7 @@ def _classify_aws_principal(entry: str) -> tuple[str | None, str]:
     return None, entry
 
 
-def _referenced_keys(
-    conditions: tuple[Condition, ...], resources: tuple[ArnPattern, ...] | None
-) -> tuple[str, ...]:
+def _referenced_keys(conditions: tuple[Condition, ...], resources: tuple[ArnPattern, ...] | None) -> tuple[str, ...]:
     keys: list[str] = []
     for condition in conditions:
         keys.extend(condition.referenced_keys)

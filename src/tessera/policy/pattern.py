@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Final
 
 
-
 class _Wildcard:
     """A wildcard element; identity-compared so no literal text can pose as one."""
 
@@ -131,14 +130,14 @@ def variable_value(value: object) -> str | None:
 def format_datetime(value: dt.datetime) -> str:
     """ISO 8601 UTC with a ``Z``, the form AWS uses for ``aws:CurrentTime``."""
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Pattern:
     """A compiled wildcard pattern; ``matches`` never raises."""
 
-    __slots__ = ("source", "elements", "variables", "_kind", "_literal", "_segments")
+    __slots__ = ("_kind", "_literal", "_segments", "elements", "source", "variables")
 
     def __init__(self, source: str, elements: tuple[Element, ...]) -> None:
         self.source = source
@@ -236,7 +235,7 @@ class Segment:
     searching for it needs (its length, its longest literal run, and — built on first
     use — its regex or its Shift-And character masks)."""
 
-    __slots__ = ("parts", "length", "anchor", "offset", "_masks", "_any", "_regex")
+    __slots__ = ("_any", "_masks", "_regex", "anchor", "length", "offset", "parts")
 
     def __init__(self, parts: tuple[Part, ...]) -> None:
         self.parts = parts
@@ -425,10 +424,7 @@ class ArnPattern:
         if text == "*":
             return cls(text, (), True, None)
         raw = text.split(":", 5)
-        parts = tuple(
-            Pattern.compile(part, variables=variables and (variables_everywhere or index == 5))
-            for index, part in enumerate(raw)
-        )
+        parts = tuple(Pattern.compile(part, variables=variables and (variables_everywhere or index == 5)) for index, part in enumerate(raw))
         exact = ":".join(p.literal for p in parts) if all(p.is_literal for p in parts) else None
         return cls(text, parts, False, exact)
 
@@ -444,7 +440,4 @@ class ArnPattern:
         pieces = arn.split(":", 5)
         if len(pieces) != len(self.parts):
             return False
-        for part, piece in zip(self.parts, pieces):
-            if not part.matches(piece, context):
-                return False
-        return True
+        return all(part.matches(piece, context) for part, piece in zip(self.parts, pieces, strict=False))

@@ -16,8 +16,15 @@ from decimal import Decimal
 from tessera.policy.model import Policy, Statement
 
 _STATEMENT_ORDER = (
-    "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction",
-    "Resource", "NotResource", "Condition",
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
 )
 
 

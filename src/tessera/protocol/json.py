@@ -60,9 +60,7 @@ REASON_MESSAGES = {
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_json_request(
-    target_header: str | None, body: bytes, service: str = DEFAULT_SERVICE
-) -> tuple[str, dict[str, Any]]:
+def parse_json_request(target_header: str | None, body: bytes, service: str = DEFAULT_SERVICE) -> tuple[str, dict[str, Any]]:
     """Resolve the operation named by ``X-Amz-Target`` and its typed, validated params."""
     spec = service_spec(service)
     prefix, _, name = (target_header or "").partition(".")
@@ -182,7 +180,7 @@ def _read_timestamp(shape: Shape, value: Any, path: str) -> dt.datetime:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _wrong_type(path, "a timestamp in epoch seconds")
     try:
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(value, dt.UTC)
     except (OverflowError, OSError, ValueError):
         _wrong_type(path, "a timestamp in epoch seconds")
 
@@ -299,7 +297,7 @@ def epoch_seconds(value: dt.datetime | float) -> int | float:
     if not isinstance(value, dt.datetime):
         return value
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
     whole = calendar.timegm(value.utctimetuple())
     return whole + value.microsecond / 1_000_000 if value.microsecond else whole
 

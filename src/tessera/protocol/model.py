@@ -113,10 +113,7 @@ def _category_ranges(category: str) -> str:
     """Regex class body (no brackets) for a major Unicode class such as ``L`` or ``N``."""
     if len(category) != 1 or category not in "CLMNPSZ":
         raise ValueError(f"unsupported Unicode category \\p{{{category}}} in a model pattern")
-    return "".join(
-        f"\\U{m.start():08X}-\\U{m.end() - 1:08X}"
-        for m in re.finditer(re.escape(category) + "+", _major_classes())
-    )
+    return "".join(f"\\U{m.start():08X}-\\U{m.end() - 1:08X}" for m in re.finditer(re.escape(category) + "+", _major_classes()))
 
 
 @functools.cache

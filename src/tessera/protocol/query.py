@@ -180,7 +180,7 @@ def _member_names(shape: Shape) -> frozenset[str]:
 class _Node:
     """One dotted-key segment of the form: ``Tags.member.1.Key`` is four nested nodes."""
 
-    __slots__ = ("value", "children")
+    __slots__ = ("children", "value")
 
     def __init__(self) -> None:
         self.value: str | None = None
@@ -336,7 +336,7 @@ def _read_timestamp(shape: Shape, node: _Node, path: str) -> Any:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         _unreadable(path, node.value, "Member must be a timestamp in ISO 8601 format")
-    return parsed.replace(tzinfo=dt.timezone.utc) if parsed.tzinfo is None else parsed.astimezone(dt.timezone.utc)
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
 def _read_blob(shape: Shape, node: _Node, path: str) -> Any:
@@ -419,9 +419,7 @@ def _envelope(service: str, operation: str) -> _Envelope:
     if shape is None:
         return _Envelope(head, middle, tail, None)
     wrapper = shape.serialization.get("resultWrapper", f"{operation}Result")
-    return _Envelope(
-        head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(service), shape)
-    )
+    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(service), shape))
 
 
 @functools.cache
@@ -550,10 +548,7 @@ def iso8601(value: dt.datetime | float) -> str:
     writer also accepts a string, taken as already formatted.)
     """
     if not isinstance(value, dt.datetime):
-        value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+        value = dt.datetime.fromtimestamp(value, dt.UTC)
     elif value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
-    )
+        value = value.astimezone(dt.UTC)
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"

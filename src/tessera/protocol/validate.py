@@ -121,9 +121,7 @@ def _check(shape: Shape, value: object, path: str, sensitive: bool, found: list[
         _check_range(shape, value, path, sensitive, found)
 
 
-def _check_structure(
-    shape: Shape, value: Mapping[str, object], path: str, sensitive: bool, found: list[Violation]
-) -> None:
+def _check_structure(shape: Shape, value: Mapping[str, object], path: str, sensitive: bool, found: list[Violation]) -> None:
     for name, member, required in _members(shape):
         item = value.get(name)
         if item is None:
@@ -159,9 +157,7 @@ def _string_rules(shape: Shape) -> tuple[str | None, re.Pattern[str] | None, lis
     return pattern, (compile_pattern(pattern) if pattern is not None else None), shape.metadata.get("enum")
 
 
-def _check_length(
-    shape: Shape, value: object, length: int, path: str, sensitive: bool, found: list[Violation]
-) -> None:
+def _check_length(shape: Shape, value: object, length: int, path: str, sensitive: bool, found: list[Violation]) -> None:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and length < low:
         constraint = f"Member must have length greater than or equal to {low}"

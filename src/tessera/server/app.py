@@ -41,13 +41,13 @@ from tessera.protocol.query import parse_query_request, read_form, serialize_que
 from tessera.server import heap
 from tessera.server.addresses import SourceAddress
 from tessera.server.credentials import CredentialResolver
-from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.http import declared_length
+from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
-from tessera.services.sts import authorization_message_headers
 from tessera.services.runtime import Runtime
+from tessera.services.sts import authorization_message_headers
 
 log = logging.getLogger("tessera.server")
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -190,7 +190,7 @@ class TesseraApp:
         if ex.error is None:
             await self._process(ex)
         status, content_type, body = ex.encoded or self._encode(ex)
-        headers = [(b"x-amzn-requestid", ex.request_id.encode())] + ex.extra_headers
+        headers = [(b"x-amzn-requestid", ex.request_id.encode()), *ex.extra_headers]
         await _respond(send, status, content_type, body, headers)
         self._record(ex, status)
 
@@ -271,9 +271,7 @@ class TesseraApp:
         else:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = self.runtime.clock.now()
-        request = HttpRequest(
-            method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body
-        )
+        request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
         verified = verify(request, now, self.resolver, self.auth_settings)
         form: list[tuple[str, str]] = []
         ex.caller = verified.caller
@@ -438,4 +436,3 @@ async def _respond(send: Send, status: int, content_type: bytes, body: bytes, he
         }
     )
     await send({"type": "http.response.body", "body": body})
-

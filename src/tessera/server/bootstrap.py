@@ -124,11 +124,7 @@ def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
 
 def _announce_root_keys(data_dir: str, boot: Bootstrapped, out: TextIO) -> None:
     path = os.path.join(data_dir, "root-credentials")
-    text = (
-        "[default]\n"
-        f"aws_access_key_id = {boot.access_key_id}\n"
-        f"aws_secret_access_key = {boot.secret_access_key}\n"
-    )
+    text = f"[default]\naws_access_key_id = {boot.access_key_id}\naws_secret_access_key = {boot.secret_access_key}\n"
     # 0600 from creation; a file left there with a looser mode is tightened before the
     # secret is written, and a symbolic link is not followed.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)

@@ -342,10 +342,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._abort()
             return
         cycle = self.cycle
-        if self._phase == BODY:
-            quiet = cycle is not None and cycle.response_started
-        else:
-            quiet = cycle is not None and not cycle.response_complete
+        quiet = cycle is not None and cycle.response_started if self._phase == BODY else cycle is not None and not cycle.response_complete
         if cycle is not None:
             cycle.keep_alive = False
         if not quiet:

@@ -33,7 +33,7 @@ class _Latency:
     def cumulative(self) -> list[tuple[str, float]]:
         bounds = [repr(float(b)) for b in LATENCY_BUCKETS] + ["+Inf"]
         running, out = 0, []
-        for bound, count in zip(bounds, self.buckets):
+        for bound, count in zip(bounds, self.buckets, strict=False):
             running += count
             out.append((bound, float(running)))
         return out

@@ -12,7 +12,7 @@ from tessera.store.base import Transaction
 
 
 def iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_account_id() -> str:

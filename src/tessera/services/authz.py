@@ -51,7 +51,7 @@ def principal_arn_key(caller: Caller) -> str:
     return caller.arn
 
 
-def principal_tags(ctx: "OperationContext") -> dict[str, str]:
+def principal_tags(ctx: OperationContext) -> dict[str, str]:
     """User tags; for role sessions role tags overridden by session tags (keys case-insensitive)."""
     caller = ctx.caller
     account = ctx.runtime.view.account(caller.account)
@@ -62,10 +62,10 @@ def principal_tags(ctx: "OperationContext") -> dict[str, str]:
     if caller.session is not None:
         for stag in caller.session.tags:
             tags[stag.key.lower()] = (stag.key, stag.value)
-    return {k: v for k, v in tags.values()}
+    return dict(tags.values())
 
 
-def acting_record(account: "AccountState", caller: Caller) -> Mapping[str, Any] | None:
+def acting_record(account: AccountState, caller: Caller) -> Mapping[str, Any] | None:
     """The IAM user or role whose policies and tags govern ``caller``, or None (root, or
     a principal deleted since). A session names its role or user by unique id, so one
     deleted and recreated under the same name is not the session's."""
@@ -102,7 +102,7 @@ def source_ip(text: str) -> object:
         return text
 
 
-def base_context(ctx: "OperationContext") -> dict[str, object]:
+def base_context(ctx: OperationContext) -> dict[str, object]:
     """The global condition keys of this request (computed once per request)."""
     if ctx._base_context is not None:
         return ctx._base_context
@@ -142,7 +142,7 @@ def base_context(ctx: "OperationContext") -> dict[str, object]:
     return keys
 
 
-def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = None) -> PolicySet:
+def caller_policies(ctx: OperationContext, resource_policy: Policy | None = None) -> PolicySet:
     """The policy set that governs the caller's requests
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)."""
     caller, runtime = ctx.caller, ctx.runtime
@@ -179,7 +179,7 @@ def caller_policies(ctx: "OperationContext", resource_policy: Policy | None = No
 
 
 def authorize(
-    ctx: "OperationContext",
+    ctx: OperationContext,
     action: str,
     resource: str,
     resource_account: str | None,
@@ -252,16 +252,14 @@ def _refused_by_kind(caller: Caller, operation: str, service: str) -> bool:
     return caller.kind == "assumed-role" and operation in NO_SESSION_CREDENTIALS_OPERATIONS
 
 
-def refuse_session_kind(ctx: "OperationContext", action: str, resource: str) -> None:
+def refuse_session_kind(ctx: OperationContext, action: str, resource: str) -> None:
     """Raise AccessDenied when the caller's kind of credentials forbids ``action``."""
     refusal = session_kind_refusal(ctx.caller, ctx.operation, action, resource)
     if refusal is not None:
         raise refusal
 
 
-def access_denied(
-    caller: Caller, action: str, resource: str, decision: Decision | None, *, explain: bool = True
-) -> AccessDenied:
+def access_denied(caller: Caller, action: str, resource: str, decision: Decision | None, *, explain: bool = True) -> AccessDenied:
     """AWS's AccessDenied: "User: ARN is not authorized to perform: ACTION on resource:
     ARN", followed, when ``explain``, by the decision's "because …"/"with …" clause."""
     shown = caller.arn

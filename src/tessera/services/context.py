@@ -92,12 +92,12 @@ def registered() -> list[OperationSpec]:
 
 @dataclass
 class OperationContext:
-    runtime: "Runtime"
+    runtime: Runtime
     caller: Caller
     info: RequestInfo
     operation: str = ""
     authorized: bool = False
-    decisions: list["Decision"] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     _base_context: dict[str, object] | None = None
 
@@ -113,7 +113,7 @@ class OperationContext:
         resource_account: str | None = None,
         context: Mapping[str, object] | None = None,
         resource_policy: Any = None,
-    ) -> "Decision":
+    ) -> Decision:
         """Decide ``action`` on ``resource`` for the caller; raise AccessDenied unless allowed."""
         from tessera.services.authz import authorize
 

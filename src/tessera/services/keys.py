@@ -28,6 +28,7 @@ from tessera.auth.tokens import Keyring, TokenKey, new_token_key
 from tessera.services import records as R
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL, Transaction
+import itertools
 
 __all__ = [
     "DEFAULT_ACTIVATION_DELAY",
@@ -109,7 +110,7 @@ def _expired(keys: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[Mappin
     """Keys superseded (a later key became active) more than ``RETENTION`` before ``now``."""
     ordered = sorted(keys, key=_order)
     out = []
-    for older, newer in zip(ordered, ordered[1:]):
+    for older, newer in itertools.pairwise(ordered):
         superseded_at = _activation(newer)
         if superseded_at <= now and superseded_at + RETENTION < now:
             out.append(older)
@@ -134,7 +135,7 @@ def _context(key_id: str) -> str:
 
 
 def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse(text: str) -> dt.datetime:

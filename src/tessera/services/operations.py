@@ -6,8 +6,8 @@ module only makes sure each package has been imported once.
 
 from __future__ import annotations
 
-import tessera.services.iam  # noqa: F401  (registers the IAM handlers)
-import tessera.services.organizations  # noqa: F401  (registers the Organizations handlers)
+import tessera.services.iam
+import tessera.services.organizations
 import tessera.services.sts  # noqa: F401  (registers the STS handlers)
 from tessera.services.context import OperationSpec, lookup, registered
 

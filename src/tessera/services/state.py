@@ -161,7 +161,7 @@ class StateView:
     ``refresh(scopes)`` is called by the write path after a commit; ``poll()`` picks up
     writes by other nodes (one cheap query of generations)."""
 
-    def __init__(self, store: Store, managed: "ManagedPolicies", cache: PolicyCache | None = None) -> None:
+    def __init__(self, store: Store, managed: ManagedPolicies, cache: PolicyCache | None = None) -> None:
         self._store = store
         self.managed = managed
         self.policies = cache if cache is not None else PolicyCache()
@@ -289,7 +289,7 @@ class ManagedPolicies:
         self._policies = dict(policies)
 
     @classmethod
-    def load(cls) -> "ManagedPolicies":
+    def load(cls) -> ManagedPolicies:
         import json
         from importlib import resources
 

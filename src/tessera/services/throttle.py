@@ -93,7 +93,7 @@ class Limits:
 
 
 class _Entry:
-    __slots__ = ("failures", "in_flight", "locked_until", "strikes", "last_failure")
+    __slots__ = ("failures", "in_flight", "last_failure", "locked_until", "strikes")
 
     def __init__(self) -> None:
         self.failures: list[float] = []  # at most max_failures timestamps, oldest first
@@ -147,7 +147,7 @@ class FailureLimiter:
             yield outcome
         finally:
             with self._lock:
-                for key, entry in zip(keys, entries):
+                for key, entry in zip(keys, entries, strict=False):
                     entry.in_flight -= 1
                     if outcome.failed:
                         self._fail(key, entry, at)
@@ -226,8 +226,7 @@ def mfa_limiter(extras: dict[str, object]) -> FailureLimiter:
 def mfa_daily_limiter(extras: dict[str, object]) -> FailureLimiter:
     """The process's daily MFA budget: ``MFA_DAILY_FAILURES`` failures in any 24 hours,
     then a day's lock-out."""
-    day = Limits(max_failures=MFA_DAILY_FAILURES, window=MFA_DAY_SECONDS, lockout=MFA_DAY_SECONDS,
-                 max_lockout=MFA_DAY_SECONDS)
+    day = Limits(max_failures=MFA_DAILY_FAILURES, window=MFA_DAY_SECONDS, lockout=MFA_DAY_SECONDS, max_lockout=MFA_DAY_SECONDS)
     return _limiter(extras, _DAILY_EXTRAS_KEY, day)
 
 

@@ -27,7 +27,7 @@ Note = tuple[dt.datetime, str, str]  # when, service ("" for roles), region
 
 
 def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class UsageTracker:

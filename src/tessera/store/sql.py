@@ -161,7 +161,7 @@ class SqlStore:
     def generations(self) -> dict[str, int]:
         query = select(scopes_table.c.scope, scopes_table.c.generation).order_by(scopes_table.c.scope)
         with _backend_errors(), self._transaction(write=False) as conn:
-            return {scope: generation for scope, generation in conn.execute(query)}
+            return dict(conn.execute(query).tuples().all())
 
     def snapshot(self, scope: str) -> Snapshot:
         generation_query = select(scopes_table.c.generation).where(scopes_table.c.scope == scope)
@@ -198,26 +198,17 @@ class SqlStore:
     ) -> Iterator[Mapping[str, Any]]:
         """Both time bounds are inclusive, at one-second resolution (CloudTrail's)."""
         conditions = _audit_conditions(principal, event_name, start, end, errors_only)
-        query = (
-            select(audit_events.c.body)
-            .where(*conditions)
-            .order_by(audit_events.c.event_time, audit_events.c.seq)
-            .limit(max(limit, 0))
-        )
+        query = select(audit_events.c.body).where(*conditions).order_by(audit_events.c.event_time, audit_events.c.seq).limit(max(limit, 0))
         with _backend_errors(), self._transaction(write=False) as conn:
             bodies = conn.execute(query).scalars().all()
         return iter([json.loads(body) for body in bodies])
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
-        rows = [
-            {"scope": scope, "kind": kind, "key": key, "data": _dump(data)} for scope, kind, key, data in entries
-        ]
+        rows = [{"scope": scope, "kind": kind, "key": key, "data": _dump(data)} for scope, kind, key, data in entries]
         if not rows:
             return
         statement = self._insert(usage)
-        upsert = statement.on_conflict_do_update(
-            index_elements=["scope", "kind", "key"], set_={"data": statement.excluded.data}
-        )
+        upsert = statement.on_conflict_do_update(index_elements=["scope", "kind", "key"], set_={"data": statement.excluded.data})
         with _backend_errors(), self._transaction(write=True) as conn:
             conn.execute(upsert, rows)
 
@@ -262,19 +253,12 @@ class SqlStore:
         conn.execute(insert.on_conflict_do_nothing(index_elements=["scope"]))
         if self._postgres:
             conn.execute(
-                select(scopes_table.c.scope)
-                .where(scopes_table.c.scope.in_(names))
-                .order_by(scopes_table.c.scope)
-                .with_for_update()
+                select(scopes_table.c.scope).where(scopes_table.c.scope.in_(names)).order_by(scopes_table.c.scope).with_for_update()
             ).all()
 
     @staticmethod
     def _bump_generations(conn: Connection, names: list[str]) -> None:
-        conn.execute(
-            update(scopes_table)
-            .where(scopes_table.c.scope.in_(names))
-            .values(generation=scopes_table.c.generation + 1)
-        )
+        conn.execute(update(scopes_table).where(scopes_table.c.scope.in_(names)).values(generation=scopes_table.c.generation + 1))
 
 
 def _backend_errors_wrapped(method: Callable[_P, _T]) -> Callable[_P, _T]:
@@ -309,9 +293,7 @@ class _SqlTransaction:
     @_backend_errors_wrapped
     def get(self, scope: str, kind: str, key: str) -> Record | None:
         self._check(scope, writing=False)
-        query = select(records.c.scope, records.c.kind, records.c.key, records.c.data).where(
-            _record_key(scope, kind, key)
-        )
+        query = select(records.c.scope, records.c.kind, records.c.key, records.c.data).where(_record_key(scope, kind, key))
         row = self._conn.execute(query).one_or_none()
         return None if row is None else _record(row)
 
@@ -341,11 +323,7 @@ class _SqlTransaction:
     def update(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
         self._check(scope, writing=True)
         row = self._row(scope, kind, key, data)
-        statement = (
-            update(records)
-            .where(_record_key(scope, kind, key))
-            .values(data=row["data"], updated_at=row["updated_at"])
-        )
+        statement = update(records).where(_record_key(scope, kind, key)).values(data=row["data"], updated_at=row["updated_at"])
         if self._conn.execute(statement).rowcount == 0:
             raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
 
@@ -381,7 +359,7 @@ class _SqlTransaction:
             "kind": kind,
             "key": key,
             "data": _dump(data),
-            "updated_at": self._clock.now().astimezone(_dt.timezone.utc).isoformat(),
+            "updated_at": self._clock.now().astimezone(_dt.UTC).isoformat(),
         }
 
 
@@ -523,8 +501,8 @@ def _utc_second(moment: str) -> str:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"not an ISO-8601 time: {moment!r}") from exc
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
-    return parsed.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        parsed = parsed.replace(tzinfo=_dt.UTC)
+    return parsed.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _AUDIT_COLUMNS = ("event_id", "event_time", "principal_arn", "access_key_id", "event_name", "error_code", "body")

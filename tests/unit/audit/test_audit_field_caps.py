@@ -10,15 +10,26 @@ import orjson
 
 from tessera.audit.events import ELEMENTS_LIMIT, FIELD_LIMIT, bounded, build_event
 
-WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def event(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = dict(
-        service="sts", operation="GetCallerIdentity", caller=None, access_key_id="", when=WHEN,
-        region="us-east-1", source_ip="127.0.0.1", user_agent="botocore/1.0", request_id="r",
-        params=None, result=None, error_code=None, error_message=None, read_only=True,
-    )
+    fields: dict[str, Any] = {
+        "service": "sts",
+        "operation": "GetCallerIdentity",
+        "caller": None,
+        "access_key_id": "",
+        "when": WHEN,
+        "region": "us-east-1",
+        "source_ip": "127.0.0.1",
+        "user_agent": "botocore/1.0",
+        "request_id": "r",
+        "params": None,
+        "result": None,
+        "error_code": None,
+        "error_message": None,
+        "read_only": True,
+    }
     fields.update(overrides)
     return build_event(**fields)
 
@@ -47,19 +58,29 @@ def test_client_named_identity_fields_are_bounded() -> None:
 
 
 def test_request_parameters_over_100_kb_are_omitted() -> None:
-    big = event(service="iam", operation="CreatePolicy", read_only=False,
-                params={"PolicyName": "p", "PolicyDocument": "x" * (ELEMENTS_LIMIT + 1)})
-    small = event(service="iam", operation="CreatePolicy", read_only=False,
-                  params={"PolicyName": "p", "PolicyDocument": "{}"})
+    big = event(
+        service="iam", operation="CreatePolicy", read_only=False, params={"PolicyName": "p", "PolicyDocument": "x" * (ELEMENTS_LIMIT + 1)}
+    )
+    small = event(service="iam", operation="CreatePolicy", read_only=False, params={"PolicyName": "p", "PolicyDocument": "{}"})
     assert bounded(big)["requestParameters"] is None and big["omitted"] is True
     assert bounded(small)["requestParameters"] == {"policyName": "p", "policyDocument": "{}"}
 
 
 def test_the_stored_size_of_any_event_is_bounded() -> None:
-    record = bounded(event(user_agent="U" * 10**6, access_key_id="K" * 10**6, region="R" * 10**6,
-                           source_ip="S" * 10**6, error_code="E" * 10**6, error_message="M" * 10**6,
-                           service="iam", operation="CreatePolicy", read_only=False,
-                           params={"PolicyName": "p", "PolicyDocument": "x" * 10**6}))
+    record = bounded(
+        event(
+            user_agent="U" * 10**6,
+            access_key_id="K" * 10**6,
+            region="R" * 10**6,
+            source_ip="S" * 10**6,
+            error_code="E" * 10**6,
+            error_message="M" * 10**6,
+            service="iam",
+            operation="CreatePolicy",
+            read_only=False,
+            params={"PolicyName": "p", "PolicyDocument": "x" * 10**6},
+        )
+    )
     assert len(json.dumps(record)) < 8 * 1024
 
 

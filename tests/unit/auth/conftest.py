@@ -117,7 +117,7 @@ class Oracle:
     @staticmethod
     def signed_at(request: AWSRequest) -> dt.datetime:
         """The instant botocore signed at: it reads its own clock, and the tests move ``now``."""
-        return dt.datetime.strptime(request.context["timestamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.strptime(request.context["timestamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
 
 
 @pytest.fixture

@@ -86,9 +86,7 @@ VECTORS = [
     Vector(
         "get-with-botocore-params",
         "iam",
-        lambda: AWSRequest(
-            "GET", IAM, params={"Action": "ListUsers", "Version": "2010-05-08", "PathPrefix": "/a/+c~*'()!é"}
-        ),
+        lambda: AWSRequest("GET", IAM, params={"Action": "ListUsers", "Version": "2010-05-08", "PathPrefix": "/a/+c~*'()!é"}),
         session=True,
     ),
     Vector(
@@ -113,9 +111,7 @@ VECTORS = [
             **{"X-Custom-Spacing": "  lots   of \t  inner   space  ", "X-Empty": ""},
         ),
     ),
-    Vector(
-        "local-endpoint-with-port", "sts", form("http://localhost:8686/", {"Action": "GetCallerIdentity", "Version": "2011-06-15"})
-    ),
+    Vector("local-endpoint-with-port", "sts", form("http://localhost:8686/", {"Action": "GetCallerIdentity", "Version": "2011-06-15"})),
     Vector(
         "date-header-instead-of-x-amz-date",
         "iam",
@@ -280,8 +276,7 @@ def test_timestamp_sixteen_minutes_old_is_expired(signed, resolver):
     with pytest.raises(SignatureDoesNotMatch) as raised:
         verify(request, now, resolver)
     assert raised.value.message == (
-        f"Signature expired: {basic(signed_at)} is now earlier than "
-        f"{basic(now - dt.timedelta(minutes=15))} ({basic(now)} - 15 min.)"
+        f"Signature expired: {basic(signed_at)} is now earlier than {basic(now - dt.timedelta(minutes=15))} ({basic(now)} - 15 min.)"
     )
 
 
@@ -440,7 +435,7 @@ def test_malformed_authorization_is_incomplete_signature(header, message, signed
 def test_request_without_any_signature_is_missing_authentication_token(resolver):
     request = HttpRequest("POST", "/", b"", {"host": "sts.amazonaws.com"}, b"Action=GetCallerIdentity")
     with pytest.raises(MissingAuthenticationToken) as raised:
-        verify(request, dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc), resolver)
+        verify(request, dt.datetime(2024, 5, 1, tzinfo=dt.UTC), resolver)
     assert raised.value.message == "Request is missing Authentication Token"
 
 
@@ -512,7 +507,9 @@ def test_unsigned_amz_header_is_refused_before_the_key_is_looked_up(header, sign
 
 def test_signed_amz_headers_are_accepted(oracle, resolver):
     request = AWSRequest(
-        "POST", STS, data={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
+        "POST",
+        STS,
+        data={"Action": "GetCallerIdentity", "Version": "2011-06-15"},
         headers={"Content-Type": FORM, "X-Amz-Meta": "signed"},
     )
     oracle.sign_header(request, "sts")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tessera.auth.memo import MAX_LENGTH, memoised
 from tessera.auth import presign, sigv4
+from tessera.auth.memo import MAX_LENGTH, memoised
+import contextlib
 
 
 def counting_parser(maxsize: int = 4):
@@ -46,10 +47,8 @@ def test_errors_are_not_cached() -> None:
         return int(text)
 
     for _ in range(2):
-        try:
+        with contextlib.suppress(ValueError):
             parse("nope")
-        except ValueError:
-            pass
     assert attempts == ["nope", "nope"]
 
 

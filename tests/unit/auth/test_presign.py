@@ -100,8 +100,7 @@ def test_expired_presigned_url_does_not_match(presigned, resolver):
     with pytest.raises(SignatureDoesNotMatch) as raised:
         verify(request, now, resolver)
     assert raised.value.message == (
-        f"Signature expired: {basic(signed_at)} is now earlier than "
-        f"{basic(now - dt.timedelta(seconds=900))} ({basic(now)} - 900 sec.)"
+        f"Signature expired: {basic(signed_at)} is now earlier than {basic(now - dt.timedelta(seconds=900))} ({basic(now)} - 900 sec.)"
     )
 
 
@@ -129,9 +128,7 @@ def test_missing_presign_parameter_is_named(missing, presigned, resolver):
     request, now = presigned
     with pytest.raises(IncompleteSignature) as raised:
         verify(without(request, missing), now, resolver)
-    assert raised.value.message == (
-        f"AWS query-string parameters must include '{missing}'. Re-examine the query-string parameters."
-    )
+    assert raised.value.message == (f"AWS query-string parameters must include '{missing}'. Re-examine the query-string parameters.")
 
 
 def test_url_without_x_amz_algorithm_is_missing_authentication_token(presigned, resolver):
@@ -144,8 +141,7 @@ def test_every_missing_presign_parameter_is_listed_in_order():
     with pytest.raises(IncompleteSignature) as raised:
         presign.parse_presigned([(b"Action", b"GetCallerIdentity")])
     assert raised.value.message == (
-        " ".join(f"AWS query-string parameters must include '{name}'." for name in REQUIRED)
-        + " Re-examine the query-string parameters."
+        " ".join(f"AWS query-string parameters must include '{name}'." for name in REQUIRED) + " Re-examine the query-string parameters."
     )
 
 
@@ -183,8 +179,18 @@ def test_query_without_x_amz_algorithm_is_not_presigned():
         ("-" + "1" * 5000, "X-Amz-Expires must be non-negative"),
         ("0" * 5000 + "604801", "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
     ],
-    ids=["over-a-week", "negative", "not-a-number", "superscript-digits", "arabic-indic-digits", "empty", "bare-minus",
-         "5000-digits", "5000-digits-negative", "leading-zeros-over-a-week"],
+    ids=[
+        "over-a-week",
+        "negative",
+        "not-a-number",
+        "superscript-digits",
+        "arabic-indic-digits",
+        "empty",
+        "bare-minus",
+        "5000-digits",
+        "5000-digits-negative",
+        "leading-zeros-over-a-week",
+    ],
 )
 def test_out_of_range_expiry_is_incomplete_signature(expires, message, presigned, resolver):
     request, now = presigned

@@ -4,10 +4,10 @@ same valid signature, must parse to the same parameters (or one of them be refus
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-
-from urllib.parse import unquote_to_bytes
 
 from tessera import errors
 from tessera.auth import sigv4
@@ -39,8 +39,15 @@ def _queries(draw: st.DrawFn) -> str:
 
 
 _MUTATIONS = [
-    ("%2B", "+"), ("+", "%2B"), ("%20", "+"), ("+", "%20"), ("%2b", "+"),
-    ("%3D", "="), ("%26", "&"), ("%25", "%"), ("=", "%3D"),
+    ("%2B", "+"),
+    ("+", "%2B"),
+    ("%20", "+"),
+    ("+", "%20"),
+    ("%2b", "+"),
+    ("%3D", "="),
+    ("%26", "&"),
+    ("%25", "%"),
+    ("=", "%3D"),
 ]
 
 
@@ -59,10 +66,13 @@ def _parsed(raw: str) -> dict[str, str] | None:
 
 
 def _mutants(raw: str) -> list[str]:
-    out = [raw[:i] + new + raw[i + len(old):] for old, new in _MUTATIONS for i in range(len(raw)) if raw.startswith(old, i)]
+    out = [raw[:i] + new + raw[i + len(old) :] for old, new in _MUTATIONS for i in range(len(raw)) if raw.startswith(old, i)]
     items = raw.split("&")
-    out.extend("&".join(items[:i] + [items[j]] + items[i + 1:j] + [items[i]] + items[j + 1:])
-               for i in range(len(items)) for j in range(i + 1, len(items)))
+    out.extend(
+        "&".join([*items[:i], items[j], *items[i + 1 : j], items[i], *items[j + 1 :]])
+        for i in range(len(items))
+        for j in range(i + 1, len(items))
+    )
     return out
 
 
@@ -91,8 +101,15 @@ def test_parser_reads_exactly_the_pairs_the_signature_encodes(params: list[tuple
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from([b"%41", b"%5c", b"%5C", b"\\", b"\\x41", b"%", b"%4", b"%zz", b"a", b"+", b"\\\\", b"%00",
-                                 b"%FF", b"x", b"\\%41"]), min_size=1, max_size=400))
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"%41", b"%5c", b"%5C", b"\\", b"\\x41", b"%", b"%4", b"%zz", b"a", b"+", b"\\\\", b"%00", b"%FF", b"x", b"\\%41"]
+        ),
+        min_size=1,
+        max_size=400,
+    )
+)
 def test_long_components_decode_exactly_as_short_ones(parts: list[bytes]) -> None:
     """The C fast path for long values gives the bytes ``unquote_to_bytes`` gives."""
     component = b"".join(parts) * (1 + 600 // max(1, len(b"".join(parts))))

@@ -201,7 +201,7 @@ def test_string_to_sign_and_signature_match_botocore(secret, region, service, bo
 
 
 def test_timestamp_round_trips():
-    when = dt.datetime(2024, 5, 1, 12, 0, 59, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 5, 1, 12, 0, 59, tzinfo=dt.UTC)
     assert sigv4.parse_timestamp("20240501T120059Z") == when
     assert sigv4.format_timestamp(when) == "20240501T120059Z"
     assert sigv4.format_timestamp(when.astimezone(dt.timezone(dt.timedelta(hours=2)))) == "20240501T120059Z"
@@ -213,9 +213,7 @@ def test_timestamp_round_trips():
 def test_malformed_timestamp_is_rejected_with_aws_wording(value):
     with pytest.raises(sigv4.SignatureFormatError) as raised:
         sigv4.parse_timestamp(value)
-    assert raised.value.message == (
-        f"Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"
-    )
+    assert raised.value.message == (f"Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601")
 
 
 # --- Authorization header -------------------------------------------------------------

@@ -26,7 +26,7 @@ from tessera.auth.tokens import (
 )
 from tessera.errors import ExpiredToken, InvalidClientTokenId
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 ASIA = "ASIAQYLPMN5HFIQR7XYZ"
 
 ROLE_SESSION = SessionClaims(
@@ -111,9 +111,11 @@ def test_new_tokens_use_version_2(keyring):
 
 
 def test_large_session_policy_is_compressed(keyring):
-    policy = '{"Version":"2012-10-17","Statement":[' + ",".join(
-        f'{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket-{i}/*"}}' for i in range(40)
-    ) + "]}"
+    policy = (
+        '{"Version":"2012-10-17","Statement":['
+        + ",".join(f'{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket-{i}/*"}}' for i in range(40))
+        + "]}"
+    )
     claims = dataclasses.replace(ROLE_SESSION, session_policies=(policy,))
     token = seal(claims, keyring.current)
     assert len(token) < len(policy) / 2

@@ -56,8 +56,11 @@ def user(name: str = "alice", account: str = A, user_id: str = "AIDAEXAMPLEUSER0
 
 def session(role: str, name: str, account: str = A, role_id: str = "AROAEXAMPLEROLE00001") -> Principal:
     return Principal(
-        "assumed-role", f"arn:aws:sts::{account}:assumed-role/{role}/{name}", account,
-        role_arn=f"arn:aws:iam::{account}:role/{role}", user_id=f"{role_id}:{name}",
+        "assumed-role",
+        f"arn:aws:sts::{account}:assumed-role/{role}/{name}",
+        account,
+        role_arn=f"arn:aws:iam::{account}:role/{role}",
+        user_id=f"{role_id}:{name}",
     )
 
 

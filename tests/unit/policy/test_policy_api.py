@@ -6,10 +6,28 @@ import tessera.policy
 from tessera.policy import PolicyType, parse_policy, serialise
 
 EXPECTED = {
-    "LIMIT_EXCEEDED", "MALFORMED", "PACKED_TOO_LARGE", "VERSION_2008", "VERSION_2012",
-    "Decision", "DecisionResult", "Effect", "MatchedStatement", "Policy", "PolicyError", "PolicySet",
-    "PolicyType", "Principal", "Request", "Statement", "evaluate", "parse_policy", "policy_size", "policy_size_exceeds",
-    "principal_context", "serialise",
+    "LIMIT_EXCEEDED",
+    "MALFORMED",
+    "PACKED_TOO_LARGE",
+    "VERSION_2008",
+    "VERSION_2012",
+    "Decision",
+    "DecisionResult",
+    "Effect",
+    "MatchedStatement",
+    "Policy",
+    "PolicyError",
+    "PolicySet",
+    "PolicyType",
+    "Principal",
+    "Request",
+    "Statement",
+    "evaluate",
+    "parse_policy",
+    "policy_size",
+    "policy_size_exceeds",
+    "principal_context",
+    "serialise",
 }
 
 
@@ -25,7 +43,10 @@ def test_enum_values_are_the_wire_strings() -> None:
 
 def test_policy_error_codes() -> None:
     assert (tessera.policy.MALFORMED, tessera.policy.LIMIT_EXCEEDED, tessera.policy.PACKED_TOO_LARGE) == (
-        "MalformedPolicyDocument", "LimitExceeded", "PackedPolicyTooLarge")
+        "MalformedPolicyDocument",
+        "LimitExceeded",
+        "PackedPolicyTooLarge",
+    )
 
 
 def test_canonical_form_is_compact_and_ordered() -> None:
@@ -33,6 +54,8 @@ def test_canonical_form_is_compact_and_ordered() -> None:
     assert serialise(parse_policy(text, PolicyType.IDENTITY)) == (
         '{"Version":"2008-10-17","Statement":[{"Sid":"A","Effect":"Allow","Action":["iam:Get*"],"Resource":"*"}]}'
     )
-    numbers = ('{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",'
-               ' "Condition": {"NumericLessThan": {"aws:x": [1, 2.50, 1e3]}}}}')
+    numbers = (
+        '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",'
+        ' "Condition": {"NumericLessThan": {"aws:x": [1, 2.50, 1e3]}}}}'
+    )
     assert '"NumericLessThan":{"aws:x":[1,2.50,1E+3]}' in serialise(parse_policy(numbers, PolicyType.IDENTITY))

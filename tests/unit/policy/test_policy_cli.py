@@ -23,11 +23,13 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
 def files(tmp_path: Path) -> dict[str, str]:
     return {
         "admin": _write(tmp_path, "admin.json", doc({"Sid": "All", "Effect": "Allow", "Action": "iam:*", "Resource": "*"})),
-        "boundary": _write(tmp_path, "boundary.json", doc({"Effect": "Allow", "Action": "iam:Get*", "Resource": "*",
-                                                           "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}})),
+        "boundary": _write(
+            tmp_path,
+            "boundary.json",
+            doc({"Effect": "Allow", "Action": "iam:Get*", "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}),
+        ),
         "bad": _write(tmp_path, "bad.json", doc({"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"})),
-        "trust": _write(tmp_path, "trust.json", doc({"Effect": "Allow", "Principal": {"AWS": USER},
-                                                     "Action": "sts:AssumeRole"})),
+        "trust": _write(tmp_path, "trust.json", doc({"Effect": "Allow", "Principal": {"AWS": USER}, "Action": "sts:AssumeRole"})),
         "scp_full": _write(tmp_path, "full.json", doc({"Effect": "Allow", "Action": "*", "Resource": "*"})),
         "scp_deny": _write(tmp_path, "deny.json", doc({"Effect": "Deny", "Action": "iam:Delete*", "Resource": "*"})),
     }
@@ -38,8 +40,7 @@ def test_validate_reports_each_file(files: dict[str, str], capsys: pytest.Captur
     assert "valid identity policy (1 statement)" in capsys.readouterr().out
     assert main(["policy", "validate", files["admin"], files["bad"]]) == 1
     out = capsys.readouterr().out
-    assert f"{files['bad']}:4:5: MalformedPolicyDocument: Policy document should not specify a principal. " \
-           "[Statement[0].Principal]" in out
+    assert f"{files['bad']}:4:5: MalformedPolicyDocument: Policy document should not specify a principal. [Statement[0].Principal]" in out
 
 
 def test_validate_by_type_and_size(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,10 +56,23 @@ def test_validate_unreadable_file_is_a_usage_error(tmp_path: Path, capsys: pytes
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_simulate_prints_decision_reason_and_missing_keys(files: dict[str, str],
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["policy", "simulate", "--identity", files["admin"], "--boundary", files["boundary"],
-                   "--principal-arn", USER, "--action", "iam:GetUser", "--resource", f"arn:aws:iam::{A}:user/bob"])
+def test_simulate_prints_decision_reason_and_missing_keys(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        [
+            "policy",
+            "simulate",
+            "--identity",
+            files["admin"],
+            "--boundary",
+            files["boundary"],
+            "--principal-arn",
+            USER,
+            "--action",
+            "iam:GetUser",
+            "--resource",
+            f"arn:aws:iam::{A}:user/bob",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 1
     assert out.splitlines() == [
@@ -71,26 +85,70 @@ def test_simulate_prints_decision_reason_and_missing_keys(files: dict[str, str],
 
 
 def test_simulate_json_lists_matched_statements(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["policy", "simulate", "--identity", files["admin"], "--boundary", files["boundary"],
-                   "--principal-arn", USER, "--action", "iam:GetUser", "--context",
-                   "aws:MultiFactorAuthPresent=boolean:true", "--json"])
+    status = main(
+        [
+            "policy",
+            "simulate",
+            "--identity",
+            files["admin"],
+            "--boundary",
+            files["boundary"],
+            "--principal-arn",
+            USER,
+            "--action",
+            "iam:GetUser",
+            "--context",
+            "aws:MultiFactorAuthPresent=boolean:true",
+            "--json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out)
     assert status == 0
     assert result["decision"] == "allowed"
     first = result["matchedStatements"][0]
-    assert (first["policyId"], first["policyType"], first["sid"], first["statementIndex"]) == (
-        files["admin"], "identity", "All", 0)
+    assert (first["policyId"], first["policyType"], first["sid"], first["statementIndex"]) == (files["admin"], "identity", "All", 0)
     assert first["startPosition"] == {"line": 4, "column": 5}
 
 
 def test_simulate_trust_policy_and_scp_levels(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     role = f"arn:aws:iam::{A}:role/R"
-    assert main(["policy", "simulate", "--trust-policy", files["trust"], "--principal-arn", USER,
-                 "--action", "sts:AssumeRole", "--resource", role]) == 0
+    assert (
+        main(
+            [
+                "policy",
+                "simulate",
+                "--trust-policy",
+                files["trust"],
+                "--principal-arn",
+                USER,
+                "--action",
+                "sts:AssumeRole",
+                "--resource",
+                role,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     levels = ["--scp", files["scp_full"], "--scp", f"{files['scp_full']},{files['scp_deny']}"]
-    assert main(["policy", "simulate", "--identity", files["admin"], *levels, "--principal-arn", USER,
-                 "--action", "iam:DeleteUser", "--resource", f"arn:aws:iam::{A}:user/x"]) == 1
+    assert (
+        main(
+            [
+                "policy",
+                "simulate",
+                "--identity",
+                files["admin"],
+                *levels,
+                "--principal-arn",
+                USER,
+                "--action",
+                "iam:DeleteUser",
+                "--resource",
+                f"arn:aws:iam::{A}:user/x",
+            ]
+        )
+        == 1
+    )
     assert "with an explicit deny in a service control policy" in capsys.readouterr().out
 
 
@@ -108,19 +166,17 @@ CONTEXT_ENTRIES = [
 
 
 @pytest.mark.parametrize(("entry", "ok"), [c[1:] for c in CONTEXT_ENTRIES], ids=[c[0] for c in CONTEXT_ENTRIES])
-def test_simulate_context_entries(files: dict[str, str], entry: str, ok: bool,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["policy", "simulate", "--identity", files["admin"], "--principal-arn", USER,
-                   "--action", "iam:GetUser", "--context", entry])
+def test_simulate_context_entries(files: dict[str, str], entry: str, ok: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        ["policy", "simulate", "--identity", files["admin"], "--principal-arn", USER, "--action", "iam:GetUser", "--context", entry]
+    )
     assert (status == 0) is ok
     if not ok:
         assert status == 2 and capsys.readouterr().err.startswith("error: ")
 
 
-def test_simulate_invalid_policy_file_is_a_usage_error(files: dict[str, str],
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", "simulate", "--identity", files["bad"], "--principal-arn", USER,
-                 "--action", "iam:GetUser"]) == 2
+def test_simulate_invalid_policy_file_is_a_usage_error(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "simulate", "--identity", files["bad"], "--principal-arn", USER, "--action", "iam:GetUser"]) == 2
     assert "should not specify a principal" in capsys.readouterr().err
 
 

@@ -13,7 +13,7 @@ import pytest
 from policyhelp import allow, decide, policy, user
 
 ABSENT = object()
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOON = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 ROWS: list[tuple[str, str, str, object, object, bool]] = [
@@ -65,10 +65,8 @@ ROWS: list[tuple[str, str, str, object, object, bool]] = [
     ("date-epoch-policy-value", "DateEquals", "aws:CurrentTime", "1714564800", NOON, True),
     ("date-epoch-json-number", "DateLessThan", "aws:CurrentTime", 1714564801, NOON, True),
     ("date-epoch-request-value", "DateEquals", "aws:EpochTime", "2024-05-01T12:00:00Z", 1714564800, True),
-    ("date-iso-string-request-value", "DateEquals", "aws:TokenIssueTime", "2024-05-01T12:00:00Z",
-     "2024-05-01T12:00:00Z", True),
-    ("date-naive-request-is-utc", "DateEquals", "aws:CurrentTime", "2024-05-01T12:00:00Z",
-     dt.datetime(2024, 5, 1, 12), True),
+    ("date-iso-string-request-value", "DateEquals", "aws:TokenIssueTime", "2024-05-01T12:00:00Z", "2024-05-01T12:00:00Z", True),
+    ("date-naive-request-is-utc", "DateEquals", "aws:CurrentTime", "2024-05-01T12:00:00Z", dt.datetime(2024, 5, 1, 12), True),
     ("date-unparsable-request", "DateLessThan", "aws:CurrentTime", "2024-05-01", "never", False),
     ("date-absent", "DateLessThan", "aws:TokenIssueTime", "2024-05-01", ABSENT, False),
     ("date-not-equals-absent", "DateNotEquals", "aws:TokenIssueTime", "2024-05-01", ABSENT, True),
@@ -95,12 +93,9 @@ ROWS: list[tuple[str, str, str, object, object, bool]] = [
     ("not-ip-absent", "NotIpAddress", "aws:SourceIp", "10.0.0.0/8", ABSENT, True),
     ("ip-garbage-request", "IpAddress", "aws:SourceIp", "10.0.0.0/8", "not-an-ip", False),
     # ARN
-    ("arn-equals", "ArnEquals", "aws:SourceArn", "arn:aws:iam::111111111111:role/R",
-     "arn:aws:iam::111111111111:role/R", True),
-    ("arn-like-segment", "ArnLike", "aws:SourceArn", "arn:aws:iam::*:role/*",
-     "arn:aws:iam::111111111111:role/x/y", True),
-    ("arn-equals-takes-wildcards", "ArnEquals", "aws:SourceArn", "arn:aws:iam::*:role/*",
-     "arn:aws:iam::111111111111:role/x", True),
+    ("arn-equals", "ArnEquals", "aws:SourceArn", "arn:aws:iam::111111111111:role/R", "arn:aws:iam::111111111111:role/R", True),
+    ("arn-like-segment", "ArnLike", "aws:SourceArn", "arn:aws:iam::*:role/*", "arn:aws:iam::111111111111:role/x/y", True),
+    ("arn-equals-takes-wildcards", "ArnEquals", "aws:SourceArn", "arn:aws:iam::*:role/*", "arn:aws:iam::111111111111:role/x", True),
     ("arn-not-like", "ArnNotLike", "aws:SourceArn", "arn:aws:iam::*:role/*", "arn:aws:iam::1:user/x", True),
     ("arn-not-equals-hit", "ArnNotEquals", "aws:SourceArn", "arn:aws:iam::1:user/x", "arn:aws:iam::1:user/x", False),
     ("arn-like-not-an-arn", "ArnLike", "aws:SourceArn", "arn:aws:iam::*:role/*", "role/x", False),
@@ -125,8 +120,14 @@ ROWS: list[tuple[str, str, str, object, object, bool]] = [
     ("for-all-values-not-equals", "ForAllValues:StringNotEquals", "aws:TagKeys", ["x"], ["a", "b"], True),
     ("for-all-values-not-equals-hit", "ForAllValues:StringNotEquals", "aws:TagKeys", ["x"], ["a", "x"], False),
     ("for-any-value-not-like", "ForAnyValue:StringNotLike", "aws:TagKeys", ["x*"], ["xa", "b"], True),
-    ("for-any-value-like-org-paths", "ForAnyValue:StringLike", "aws:PrincipalOrgPaths",
-     "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*", ("o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-2/",), True),
+    (
+        "for-any-value-like-org-paths",
+        "ForAnyValue:StringLike",
+        "aws:PrincipalOrgPaths",
+        "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*",
+        ("o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/ou-ab12-2/",),
+        True,
+    ),
     ("plain-operator-on-multivalued-acts-as-any", "StringEquals", "aws:TagKeys", "a", ["z", "a"], True),
     ("plain-operator-on-empty-list-is-absent", "StringEquals", "aws:TagKeys", "a", [], False),
     # the server passes aws:SourceIp already parsed; every operator reads it like the text
@@ -137,8 +138,7 @@ ROWS: list[tuple[str, str, str, object, object, bool]] = [
 ]
 
 
-@pytest.mark.parametrize(("operator", "key", "values", "context_value", "expected"), [r[1:] for r in ROWS],
-                         ids=[r[0] for r in ROWS])
+@pytest.mark.parametrize(("operator", "key", "values", "context_value", "expected"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_condition_operator(operator: str, key: str, values: object, context_value: object, expected: bool) -> None:
     statement = allow("iam:GetUser", Condition={operator: {key: values}})
     context = {} if context_value is ABSENT else {key.lower(): context_value}
@@ -155,8 +155,7 @@ def test_keys_under_one_operator_are_anded() -> None:
 
 
 def test_operators_are_anded() -> None:
-    statement = allow("iam:GetUser", Condition={
-        "Bool": {"aws:SecureTransport": "true"}, "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
+    statement = allow("iam:GetUser", Condition={"Bool": {"aws:SecureTransport": "true"}, "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
     identity = [policy(statement)]
     good = {"aws:SecureTransport": True, "aws:SourceIp": "10.1.1.1"}
     assert decide(user(), "iam:GetUser", identity=identity, context=good).allowed
@@ -165,8 +164,9 @@ def test_operators_are_anded() -> None:
 
 
 def test_missing_condition_keys_are_reported() -> None:
-    statement = allow("iam:GetUser", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"},
-                                                "StringEquals": {"aws:PrincipalTag/Team": "red"}})
+    statement = allow(
+        "iam:GetUser", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}, "StringEquals": {"aws:PrincipalTag/Team": "red"}}
+    )
     decision = decide(user(), "iam:GetUser", identity=[policy(statement)], context={"aws:principaltag/team": "red"})
     assert decision.missing_context_keys == ("aws:MultiFactorAuthPresent",)
 

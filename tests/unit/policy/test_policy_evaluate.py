@@ -14,35 +14,44 @@ RESOURCE = f"arn:aws:iam::{A}:user/target"
 
 
 def _resource_policy(principal: object) -> object:
-    return policy({"Effect": "Allow", "Principal": principal, "Action": "iam:GetUser", "Resource": "*"},
-                  kind=PolicyType.RESOURCE, policy_id="rbp")
+    return policy(
+        {"Effect": "Allow", "Principal": principal, "Action": "iam:GetUser", "Resource": "*"}, kind=PolicyType.RESOURCE, policy_id="rbp"
+    )
 
 
 CAPPED = [  # (case, principal element, caller, boundary present, expected)
     ("direct-user-ignores-boundary", {"AWS": f"arn:aws:iam::{A}:user/alice"}, user(), True, ALLOWED),
-    ("direct-session-ignores-session-policy", {"AWS": f"arn:aws:sts::{A}:assumed-role/R1/s"},
-     session("R1", "s"), True, ALLOWED),
+    ("direct-session-ignores-session-policy", {"AWS": f"arn:aws:sts::{A}:assumed-role/R1/s"}, session("R1", "s"), True, ALLOWED),
     ("role-arn-is-capped-by-boundary", {"AWS": f"arn:aws:iam::{A}:role/R1"}, session("R1", "s"), True, IMPLICIT),
     ("role-arn-without-caps-is-enough", {"AWS": f"arn:aws:iam::{A}:role/R1"}, session("R1", "s"), False, ALLOWED),
     ("account-delegates-to-identity", {"AWS": A}, user(), False, IMPLICIT),
 ]
 
 
-@pytest.mark.parametrize(("element", "caller", "with_boundary", "expected"), [c[1:] for c in CAPPED],
-                         ids=[c[0] for c in CAPPED])
+@pytest.mark.parametrize(("element", "caller", "with_boundary", "expected"), [c[1:] for c in CAPPED], ids=[c[0] for c in CAPPED])
 def test_same_account_resource_policy_grant_depends_on_how_it_names_the_caller(
     element: object, caller: object, with_boundary: bool, expected: DecisionResult
 ) -> None:
     boundary = policy(allow("s3:*"), kind=PolicyType.BOUNDARY) if with_boundary else None
-    decision = decide(caller, "iam:GetUser", RESOURCE, resource_policy=_resource_policy(element),  # type: ignore[arg-type]
-                      boundary=boundary)
+    decision = decide(
+        caller,
+        "iam:GetUser",
+        RESOURCE,
+        resource_policy=_resource_policy(element),  # type: ignore[arg-type]
+        boundary=boundary,
+    )
     assert decision.result is expected
 
 
 def test_role_arn_grant_still_needs_the_session_policy() -> None:
     caps = [policy(allow("s3:*"), kind=PolicyType.SESSION)]
-    decision = decide(session("R1", "s"), "iam:GetUser", RESOURCE,
-                      resource_policy=_resource_policy({"AWS": f"arn:aws:iam::{A}:role/R1"}), session_policies=caps)
+    decision = decide(
+        session("R1", "s"),
+        "iam:GetUser",
+        RESOURCE,
+        resource_policy=_resource_policy({"AWS": f"arn:aws:iam::{A}:role/R1"}),
+        session_policies=caps,
+    )
     assert decision.reason == "no session policy allows the iam:GetUser action"
 
 
@@ -70,7 +79,8 @@ def test_deny_in_trust_policy_blocks() -> None:
     trust_policy = policy(
         {"Effect": "Allow", "Principal": {"AWS": A}, "Action": "sts:AssumeRole"},
         {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{A}:user/alice"}, "Action": "sts:AssumeRole"},
-        kind=PolicyType.TRUST, policy_id="trust",
+        kind=PolicyType.TRUST,
+        policy_id="trust",
     )
     decision = decide(user(), "sts:AssumeRole", ROLE, identity=[policy(allow("*"))], resource_policy=trust_policy)
     assert (decision.result, decision.reason) == (EXPLICIT, "an explicit deny in a resource-based policy")
@@ -78,10 +88,12 @@ def test_deny_in_trust_policy_blocks() -> None:
 
 DENY_REASONS = [
     ("boundary", {"boundary": policy(deny("*"), kind=PolicyType.BOUNDARY)}, "an explicit deny in a permissions boundary"),
-    ("session", {"session_policies": [policy(deny("*"), kind=PolicyType.SESSION)]},
-     "an explicit deny in a session policy"),
-    ("scp-named-before-identity", {"scps": [[policy(allow("*"), deny("*"), kind=PolicyType.SCP)]],
-                                   "identity": [policy(deny("*"))]}, "an explicit deny in a service control policy"),
+    ("session", {"session_policies": [policy(deny("*"), kind=PolicyType.SESSION)]}, "an explicit deny in a session policy"),
+    (
+        "scp-named-before-identity",
+        {"scps": [[policy(allow("*"), deny("*"), kind=PolicyType.SCP)]], "identity": [policy(deny("*"))]},
+        "an explicit deny in a service control policy",
+    ),
 ]
 
 
@@ -104,8 +116,7 @@ def test_root_has_full_access_in_own_account_but_not_across() -> None:
 
 
 def test_root_is_still_subject_to_resource_policy_denies() -> None:
-    rbp = policy({"Effect": "Deny", "Principal": {"AWS": A}, "Action": "*", "Resource": "*"},
-                 kind=PolicyType.RESOURCE)
+    rbp = policy({"Effect": "Deny", "Principal": {"AWS": A}, "Action": "*", "Resource": "*"}, kind=PolicyType.RESOURCE)
     assert decide(root(), "iam:GetUser", RESOURCE, resource_policy=rbp).result is EXPLICIT
 
 
@@ -115,14 +126,21 @@ def test_implicit_deny_with_no_policies() -> None:
 
 
 def test_allowed_decision_lists_allow_statements_with_positions() -> None:
-    text = doc({"Sid": "First", "Effect": "Allow", "Action": "iam:Get*", "Resource": "*"},
-               {"Sid": "Second", "Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"})
+    text = doc(
+        {"Sid": "First", "Effect": "Allow", "Action": "iam:Get*", "Resource": "*"},
+        {"Sid": "Second", "Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"},
+    )
     identity = parse_policy(text, PolicyType.IDENTITY, policy_id="inline:alice/p")
     decision = decide(user(), "iam:GetUser", identity=[identity])
     assert decision.reason == ""
     first, second = decision.matched
     assert (first.policy_id, first.policy_type, first.statement_index, first.sid, first.effect) == (
-        "inline:alice/p", PolicyType.IDENTITY, 0, "First", Effect.ALLOW)
+        "inline:alice/p",
+        PolicyType.IDENTITY,
+        0,
+        "First",
+        Effect.ALLOW,
+    )
     assert (first.start_line, first.start_column, first.end_line, first.end_column) == (4, 5, 9, 5)
     assert (second.statement_index, second.start_line) == (1, 10)
 

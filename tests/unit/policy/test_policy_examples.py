@@ -6,10 +6,10 @@ import datetime as dt
 
 from policyhelp import A, B, allow, decide, deny, policy, root, session, trust, user
 
-from tessera.policy import DecisionResult, Principal, PolicyType
+from tessera.policy import DecisionResult, PolicyType, Principal
 
 ALLOWED, EXPLICIT, IMPLICIT = DecisionResult.ALLOWED, DecisionResult.EXPLICIT_DENY, DecisionResult.IMPLICIT_DENY
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_e1_simple_identity_allow() -> None:
@@ -20,8 +20,10 @@ def test_e1_simple_identity_allow() -> None:
 
 def test_e2_explicit_deny_wins() -> None:
     """https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html"""
-    identity = [policy(allow("iam:*"), policy_id="managed"),
-                policy(deny("iam:DeleteUser", f"arn:aws:iam::{A}:user/admin*"), policy_id="inline")]
+    identity = [
+        policy(allow("iam:*"), policy_id="managed"),
+        policy(deny("iam:DeleteUser", f"arn:aws:iam::{A}:user/admin*"), policy_id="inline"),
+    ]
     denied = decide(user(), "iam:DeleteUser", f"arn:aws:iam::{A}:user/admin1", identity=identity)
     assert denied.result is EXPLICIT
     assert denied.reason == "an explicit deny in an identity-based policy"
@@ -92,8 +94,7 @@ def test_e8_external_id() -> None:
     identity = [policy(allow("sts:AssumeRole"))]
 
     def assume(context: dict[str, object]) -> bool:
-        return decide(caller, "sts:AssumeRole", role, identity=identity, resource_policy=trust_policy,
-                      context=context).allowed
+        return decide(caller, "sts:AssumeRole", role, identity=identity, resource_policy=trust_policy, context=context).allowed
 
     assert not assume({})
     assert not assume({"sts:ExternalId": "unicorn42"})
@@ -103,8 +104,7 @@ def test_e8_external_id() -> None:
 def test_e9_mfa_requirement() -> None:
     """https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa_configure-api-require.html"""
     role = f"arn:aws:iam::{A}:role/Mfa"
-    trust_policy = trust({"AWS": f"arn:aws:iam::{A}:user/alice"},
-                         Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})
+    trust_policy = trust({"AWS": f"arn:aws:iam::{A}:user/alice"}, Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})
     assert not decide(user(), "sts:AssumeRole", role, resource_policy=trust_policy).allowed
     with_mfa = {"aws:MultiFactorAuthPresent": True}
     assert decide(user(), "sts:AssumeRole", role, resource_policy=trust_policy, context=with_mfa).allowed
@@ -118,23 +118,29 @@ def test_e9_mfa_requirement() -> None:
 
 def test_e10_revocation_by_token_issue_time() -> None:
     """https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html"""
-    revoke = policy({"Sid": "AWSRevokeOlderSessions", "Effect": "Deny", "Action": "*", "Resource": "*",
-                     "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2024-05-01T12:00:00Z"}}},
-                    policy_id="AWSRevokeOlderSessions")
+    revoke = policy(
+        {
+            "Sid": "AWSRevokeOlderSessions",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2024-05-01T12:00:00Z"}},
+        },
+        policy_id="AWSRevokeOlderSessions",
+    )
     identity = [policy(allow("*")), revoke]
     ops = session("Ops", "s")
-    old = decide(ops, "iam:ListUsers", identity=identity,
-                 context={"aws:TokenIssueTime": dt.datetime(2024, 5, 1, 11, 59, tzinfo=UTC)})
+    old = decide(ops, "iam:ListUsers", identity=identity, context={"aws:TokenIssueTime": dt.datetime(2024, 5, 1, 11, 59, tzinfo=UTC)})
     assert old.result is EXPLICIT
     assert old.matched[0].sid == "AWSRevokeOlderSessions"
-    new = decide(ops, "iam:ListUsers", identity=identity,
-                 context={"aws:TokenIssueTime": dt.datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)})
+    new = decide(ops, "iam:ListUsers", identity=identity, context={"aws:TokenIssueTime": dt.datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC)})
     assert new.allowed
     assert decide(user(), "iam:ListUsers", identity=identity).allowed  # long-term keys: key absent
 
 
 def test_e11_for_all_values_is_vacuously_true() -> None:
     """https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_multi-value-conditions.html"""
+
     def create(prefix: str, tags: list[str] | None) -> bool:
         statement = allow("iam:CreateUser", Condition={f"{prefix}:StringEquals": {"aws:TagKeys": ["team", "cost"]}})
         context = {} if tags is None else {"aws:TagKeys": tags}
@@ -169,10 +175,12 @@ def test_e13_role_chaining_with_transitive_tag() -> None:
     trust_policy = trust({"AWS": A}, Condition={"StringEquals": {"aws:PrincipalTag/Project": "X"}})
     r1 = session("R1", "alice")
     identity = [policy(allow("sts:AssumeRole", role2))]
-    assert decide(r1, "sts:AssumeRole", role2, identity=identity, resource_policy=trust_policy,
-                  context={"aws:PrincipalTag/Project": "X"}).allowed
-    assert not decide(r1, "sts:AssumeRole", role2, identity=identity, resource_policy=trust_policy,
-                      context={"aws:PrincipalTag/Project": "Y"}).allowed
+    assert decide(
+        r1, "sts:AssumeRole", role2, identity=identity, resource_policy=trust_policy, context={"aws:PrincipalTag/Project": "X"}
+    ).allowed
+    assert not decide(
+        r1, "sts:AssumeRole", role2, identity=identity, resource_policy=trust_policy, context={"aws:PrincipalTag/Project": "Y"}
+    ).allowed
 
 
 def test_root_cannot_assume_roles() -> None:
@@ -185,8 +193,7 @@ def test_root_cannot_assume_roles() -> None:
 
 def test_federated_user_session_without_session_policy_has_no_permissions() -> None:
     """https://docs.aws.amazon.com/STS/latest/APIReference/API_GetFederationToken.html"""
-    fed = Principal("federated-user", f"arn:aws:sts::{A}:federated-user/f", A,
-                    role_arn=f"arn:aws:iam::{A}:user/alice", user_id=f"{A}:f")
+    fed = Principal("federated-user", f"arn:aws:sts::{A}:federated-user/f", A, role_arn=f"arn:aws:iam::{A}:user/alice", user_id=f"{A}:f")
     identity = [policy(allow("*"))]
     assert not decide(fed, "iam:ListUsers", identity=identity).allowed
     passed = [policy(allow("iam:List*"), kind=PolicyType.SESSION)]

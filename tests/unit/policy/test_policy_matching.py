@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from policyhelp import A, B, allow, decide, policy, root, session, trust, user
 
-from tessera.policy import Principal, PolicyType
+from tessera.policy import PolicyType, Principal
 
 ACTIONS = [
     ("exact", "iam:ListUsers", "iam:ListUsers", True),
@@ -43,8 +43,7 @@ RESOURCES = [
     ("account-wildcard", "arn:aws:iam::*:role/Admin?", "arn:aws:iam::222222222222:role/Admin1", True),
     ("resource-star-crosses-slash-and-colon", "arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/a/b:c", True),
     ("case-sensitive", "arn:aws:iam::111111111111:user/Bob", "arn:aws:iam::111111111111:user/bob", False),
-    ("segment-star-cannot-cross-colon", "arn:aws:iam:*:111111111111:user/x",
-     "arn:aws:iam:a:b:111111111111:user/x", False),
+    ("segment-star-cannot-cross-colon", "arn:aws:iam:*:111111111111:user/x", "arn:aws:iam:a:b:111111111111:user/x", False),
     ("region-star-empty", "arn:aws:iam:*:111111111111:user/x", "arn:aws:iam::111111111111:user/x", True),
     ("different-type", "arn:aws:iam::111111111111:user/*", "arn:aws:iam::111111111111:role/x", False),
     ("exact", "arn:aws:iam::111111111111:policy/P", "arn:aws:iam::111111111111:policy/P", True),
@@ -52,11 +51,9 @@ RESOURCES = [
 ]
 
 
-@pytest.mark.parametrize(("pattern", "resource", "expected"), [r[1:] for r in RESOURCES],
-                         ids=[r[0] for r in RESOURCES])
+@pytest.mark.parametrize(("pattern", "resource", "expected"), [r[1:] for r in RESOURCES], ids=[r[0] for r in RESOURCES])
 def test_resource_patterns(pattern: str, resource: str, expected: bool) -> None:
-    decision = decide(user(), "iam:GetUser", resource, identity=[policy(allow("iam:GetUser", pattern))],
-                      resource_account="")
+    decision = decide(user(), "iam:GetUser", resource, identity=[policy(allow("iam:GetUser", pattern))], resource_account="")
     assert decision.allowed is expected
 
 
@@ -85,16 +82,15 @@ CALLERS = {
     "root": root(),
     "session-of-R1": session("R1", "s1"),
     "other-account-user": user("eve", B),
-    "federated-user": Principal("federated-user", f"arn:aws:sts::{A}:federated-user/fed", A,
-                                role_arn=f"arn:aws:iam::{A}:user/alice", user_id=f"{A}:fed"),
+    "federated-user": Principal(
+        "federated-user", f"arn:aws:sts::{A}:federated-user/fed", A, role_arn=f"arn:aws:iam::{A}:user/alice", user_id=f"{A}:fed"
+    ),
 }
 PRINCIPALS = [
     ("star", "*", {"user-alice", "user-bob", "root", "session-of-R1", "other-account-user", "federated-user"}),
-    ("aws-star", {"AWS": "*"}, {"user-alice", "user-bob", "root", "session-of-R1", "other-account-user",
-                                "federated-user"}),
+    ("aws-star", {"AWS": "*"}, {"user-alice", "user-bob", "root", "session-of-R1", "other-account-user", "federated-user"}),
     ("account-id", {"AWS": A}, {"user-alice", "user-bob", "root", "session-of-R1", "federated-user"}),
-    ("account-root-arn", {"AWS": f"arn:aws:iam::{A}:root"},
-     {"user-alice", "user-bob", "root", "session-of-R1", "federated-user"}),
+    ("account-root-arn", {"AWS": f"arn:aws:iam::{A}:root"}, {"user-alice", "user-bob", "root", "session-of-R1", "federated-user"}),
     ("user-arn", {"AWS": f"arn:aws:iam::{A}:user/alice"}, {"user-alice", "federated-user"}),
     ("user-unique-id", {"AWS": "AIDAEXAMPLEBOB000001"}, {"user-bob"}),
     ("role-arn-covers-sessions", {"AWS": f"arn:aws:iam::{A}:role/R1"}, {"session-of-R1"}),
@@ -114,9 +110,16 @@ def test_principal_element_names_callers(element: object, expected: set[str]) ->
     trust_policy = trust(element, ["sts:AssumeRole", "sts:TagSession"])
     identity = [policy(allow("sts:*"))]
     matched = {
-        name for name, caller in CALLERS.items()
-        if decide(caller, "sts:TagSession", ROLE_R, identity=identity, resource_policy=trust_policy,
-                  session_policies=[policy(allow("*"))] if caller.kind == "federated-user" else ()).allowed
+        name
+        for name, caller in CALLERS.items()
+        if decide(
+            caller,
+            "sts:TagSession",
+            ROLE_R,
+            identity=identity,
+            resource_policy=trust_policy,
+            session_policies=[policy(allow("*"))] if caller.kind == "federated-user" else (),
+        ).allowed
     }
     assert matched == expected
 
@@ -141,13 +144,16 @@ def test_service_principal_matches_only_its_service() -> None:
 
 
 def test_web_identity_matches_federated_provider_only() -> None:
-    trust_policy = trust({"Federated": "accounts.google.com"}, "sts:AssumeRoleWithWebIdentity",
-                         Condition={"StringEquals": {"accounts.google.com:aud": "app"}})
+    trust_policy = trust(
+        {"Federated": "accounts.google.com"},
+        "sts:AssumeRoleWithWebIdentity",
+        Condition={"StringEquals": {"accounts.google.com:aud": "app"}},
+    )
     google = Principal("web-identity", "accounts.google.com", "")
-    ok = decide(google, "sts:AssumeRoleWithWebIdentity", ROLE_R, resource_policy=trust_policy,
-                context={"accounts.google.com:aud": "app"})
-    wrong_aud = decide(google, "sts:AssumeRoleWithWebIdentity", ROLE_R, resource_policy=trust_policy,
-                       context={"accounts.google.com:aud": "other"})
+    ok = decide(google, "sts:AssumeRoleWithWebIdentity", ROLE_R, resource_policy=trust_policy, context={"accounts.google.com:aud": "app"})
+    wrong_aud = decide(
+        google, "sts:AssumeRoleWithWebIdentity", ROLE_R, resource_policy=trust_policy, context={"accounts.google.com:aud": "other"}
+    )
     assert ok.allowed and not wrong_aud.allowed
     anyone = trust("*", "sts:AssumeRoleWithWebIdentity")
     assert not decide(google, "sts:AssumeRoleWithWebIdentity", ROLE_R, resource_policy=anyone).allowed
@@ -159,56 +165,116 @@ HOME = f"arn:aws:iam::{A}:user/${{aws:username}}"
 VARIABLES = [
     ("username-own", allow("iam:*", HOME), f"arn:aws:iam::{A}:user/alice", {}, True),
     ("username-other", allow("iam:*", HOME), f"arn:aws:iam::{A}:user/bob", {}, False),
-    ("principal-tag", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}/*"),
-     f"arn:aws:iam::{A}:user/red/x", {"aws:principaltag/TEAM": "red"}, True),
-    ("key-lookup-case-insensitive", allow("iam:*", f"arn:aws:iam::{A}:user/${{AWS:UserName}}"),
-     f"arn:aws:iam::{A}:user/alice", {}, True),
-    ("missing-key-matches-nothing", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}*"),
-     f"arn:aws:iam::{A}:user/anything", {}, False),
-    ("default-value", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team, 'shared'}}/*"),
-     f"arn:aws:iam::{A}:user/shared/x", {}, True),
-    ("default-not-used-when-present", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team, 's'}}/*"),
-     f"arn:aws:iam::{A}:user/s/x", {"aws:PrincipalTag/team": "red"}, False),
-    ("substituted-star-is-literal", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}"),
-     f"arn:aws:iam::{A}:user/anything", {"aws:PrincipalTag/team": "*"}, False),
-    ("substituted-star-matches-itself", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}"),
-     f"arn:aws:iam::{A}:user/*", {"aws:PrincipalTag/team": "*"}, True),
+    (
+        "principal-tag",
+        allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}/*"),
+        f"arn:aws:iam::{A}:user/red/x",
+        {"aws:principaltag/TEAM": "red"},
+        True,
+    ),
+    ("key-lookup-case-insensitive", allow("iam:*", f"arn:aws:iam::{A}:user/${{AWS:UserName}}"), f"arn:aws:iam::{A}:user/alice", {}, True),
+    (
+        "missing-key-matches-nothing",
+        allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}*"),
+        f"arn:aws:iam::{A}:user/anything",
+        {},
+        False,
+    ),
+    (
+        "default-value",
+        allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team, 'shared'}}/*"),
+        f"arn:aws:iam::{A}:user/shared/x",
+        {},
+        True,
+    ),
+    (
+        "default-not-used-when-present",
+        allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team, 's'}}/*"),
+        f"arn:aws:iam::{A}:user/s/x",
+        {"aws:PrincipalTag/team": "red"},
+        False,
+    ),
+    (
+        "substituted-star-is-literal",
+        allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}"),
+        f"arn:aws:iam::{A}:user/anything",
+        {"aws:PrincipalTag/team": "*"},
+        False,
+    ),
+    (
+        "substituted-star-matches-itself",
+        allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:PrincipalTag/team}}"),
+        f"arn:aws:iam::{A}:user/*",
+        {"aws:PrincipalTag/team": "*"},
+        True,
+    ),
     ("fixed-star", allow("iam:*", f"arn:aws:iam::{A}:user/a${{*}}"), f"arn:aws:iam::{A}:user/a*", {}, True),
-    ("fixed-star-not-wildcard", allow("iam:*", f"arn:aws:iam::{A}:user/a${{*}}"),
-     f"arn:aws:iam::{A}:user/ab", {}, False),
+    ("fixed-star-not-wildcard", allow("iam:*", f"arn:aws:iam::{A}:user/a${{*}}"), f"arn:aws:iam::{A}:user/ab", {}, False),
     ("fixed-question", allow("iam:*", f"arn:aws:iam::{A}:user/a${{?}}"), f"arn:aws:iam::{A}:user/a?", {}, True),
     ("fixed-dollar", allow("iam:*", f"arn:aws:iam::{A}:user/${{$}}x"), f"arn:aws:iam::{A}:user/$x", {}, True),
-    ("multivalued-key-is-not-a-variable", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:TagKeys}}"),
-     f"arn:aws:iam::{A}:user/a", {"aws:TagKeys": ["a"]}, False),
-    ("only-in-resource-part", allow("iam:*", "arn:aws:iam::${aws:PrincipalAccount}:user/x"),
-     f"arn:aws:iam::{A}:user/x", {}, False),
-    ("userid", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:userid}}"),
-     f"arn:aws:iam::{A}:user/AIDAEXAMPLEUSER00001", {}, True),
-    ("source-identity-in-condition", allow("iam:*", Condition={"StringEquals": {
-        "aws:PrincipalTag/owner": "${aws:SourceIdentity}"}}), "*",
-     {"aws:SourceIdentity": "jo", "aws:PrincipalTag/owner": "jo"}, True),
-    ("arn-condition-variable", allow("iam:*", Condition={"ArnLike": {
-        "aws:SourceArn": "arn:aws:iam::*:user/${aws:username}"}}), "*",
-     {"aws:SourceArn": f"arn:aws:iam::{A}:user/alice"}, True),
-    ("negated-with-missing-variable", allow("iam:*", Condition={"StringNotEquals": {
-        "aws:PrincipalTag/owner": "${aws:SourceIdentity}"}}), "*", {"aws:PrincipalTag/owner": "jo"}, True),
-    ("positive-with-missing-variable", allow("iam:*", Condition={"StringEquals": {
-        "aws:PrincipalTag/owner": "${aws:SourceIdentity}"}}), "*", {"aws:PrincipalTag/owner": "jo"}, False),
-    ("string-like-with-variable", allow("iam:*", Condition={"StringLike": {
-        "aws:PrincipalTag/path": "${aws:username}/*"}}), "*", {"aws:PrincipalTag/path": "alice/x/y"}, True),
-    ("ignore-case-with-variable", allow("iam:*", Condition={"StringEqualsIgnoreCase": {
-        "aws:PrincipalTag/owner": "${aws:username}"}}), "*", {"aws:PrincipalTag/owner": "ALICE"}, True),
-    ("current-time-as-variable", allow("iam:*", Condition={"StringLike": {
-        "aws:PrincipalTag/day": "${aws:CurrentTime}"}}), "*",
-     {"aws:CurrentTime": __import__("datetime").datetime(2024, 1, 2, 3, 4, 5),
-      "aws:PrincipalTag/day": "2024-01-02T03:04:05Z"}, True),
+    (
+        "multivalued-key-is-not-a-variable",
+        allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:TagKeys}}"),
+        f"arn:aws:iam::{A}:user/a",
+        {"aws:TagKeys": ["a"]},
+        False,
+    ),
+    ("only-in-resource-part", allow("iam:*", "arn:aws:iam::${aws:PrincipalAccount}:user/x"), f"arn:aws:iam::{A}:user/x", {}, False),
+    ("userid", allow("iam:*", f"arn:aws:iam::{A}:user/${{aws:userid}}"), f"arn:aws:iam::{A}:user/AIDAEXAMPLEUSER00001", {}, True),
+    (
+        "source-identity-in-condition",
+        allow("iam:*", Condition={"StringEquals": {"aws:PrincipalTag/owner": "${aws:SourceIdentity}"}}),
+        "*",
+        {"aws:SourceIdentity": "jo", "aws:PrincipalTag/owner": "jo"},
+        True,
+    ),
+    (
+        "arn-condition-variable",
+        allow("iam:*", Condition={"ArnLike": {"aws:SourceArn": "arn:aws:iam::*:user/${aws:username}"}}),
+        "*",
+        {"aws:SourceArn": f"arn:aws:iam::{A}:user/alice"},
+        True,
+    ),
+    (
+        "negated-with-missing-variable",
+        allow("iam:*", Condition={"StringNotEquals": {"aws:PrincipalTag/owner": "${aws:SourceIdentity}"}}),
+        "*",
+        {"aws:PrincipalTag/owner": "jo"},
+        True,
+    ),
+    (
+        "positive-with-missing-variable",
+        allow("iam:*", Condition={"StringEquals": {"aws:PrincipalTag/owner": "${aws:SourceIdentity}"}}),
+        "*",
+        {"aws:PrincipalTag/owner": "jo"},
+        False,
+    ),
+    (
+        "string-like-with-variable",
+        allow("iam:*", Condition={"StringLike": {"aws:PrincipalTag/path": "${aws:username}/*"}}),
+        "*",
+        {"aws:PrincipalTag/path": "alice/x/y"},
+        True,
+    ),
+    (
+        "ignore-case-with-variable",
+        allow("iam:*", Condition={"StringEqualsIgnoreCase": {"aws:PrincipalTag/owner": "${aws:username}"}}),
+        "*",
+        {"aws:PrincipalTag/owner": "ALICE"},
+        True,
+    ),
+    (
+        "current-time-as-variable",
+        allow("iam:*", Condition={"StringLike": {"aws:PrincipalTag/day": "${aws:CurrentTime}"}}),
+        "*",
+        {"aws:CurrentTime": __import__("datetime").datetime(2024, 1, 2, 3, 4, 5), "aws:PrincipalTag/day": "2024-01-02T03:04:05Z"},
+        True,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("statement", "resource", "context", "expected"), [v[1:] for v in VARIABLES],
-                         ids=[v[0] for v in VARIABLES])
-def test_policy_variables(statement: dict[str, object], resource: str, context: dict[str, object],
-                          expected: bool) -> None:
+@pytest.mark.parametrize(("statement", "resource", "context", "expected"), [v[1:] for v in VARIABLES], ids=[v[0] for v in VARIABLES])
+def test_policy_variables(statement: dict[str, object], resource: str, context: dict[str, object], expected: bool) -> None:
     decision = decide(user(), "iam:GetUser", resource, identity=[policy(statement)], context=context)
     assert decision.allowed is expected
 

@@ -18,8 +18,7 @@ from tessera.policy import (
     policy_size,
 )
 
-I, R, T, BND, S, SCP = (PolicyType.IDENTITY, PolicyType.RESOURCE, PolicyType.TRUST,
-                        PolicyType.BOUNDARY, PolicyType.SESSION, PolicyType.SCP)
+I, R, T, BND, S, SCP = (PolicyType.IDENTITY, PolicyType.RESOURCE, PolicyType.TRUST, PolicyType.BOUNDARY, PolicyType.SESSION, PolicyType.SCP)
 ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 TRUST_OK = {"Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole"}
 
@@ -44,67 +43,82 @@ REJECTED = [
     ("missing-effect", doc({"Action": "*", "Resource": "*"}), I, "Missing required field Effect"),
     ("unknown-element", doc({**ALLOW_ALL, "Actions": "x:y"}), I, "Has prohibited field Actions"),
     ("miscased-element", doc({**ALLOW_ALL, "resource": "*"}), I, "Has prohibited field resource"),
-    ("principal-in-identity", doc({**ALLOW_ALL, "Principal": "*"}), I,
-     "Policy document should not specify a principal."),
-    ("not-principal-in-session", doc({**ALLOW_ALL, "NotPrincipal": "*"}), S,
-     "Policy document should not specify a principal."),
-    ("principal-in-boundary", doc({**ALLOW_ALL, "Principal": "*"}), BND,
-     "Policy document should not specify a principal."),
+    ("principal-in-identity", doc({**ALLOW_ALL, "Principal": "*"}), I, "Policy document should not specify a principal."),
+    ("not-principal-in-session", doc({**ALLOW_ALL, "NotPrincipal": "*"}), S, "Policy document should not specify a principal."),
+    ("principal-in-boundary", doc({**ALLOW_ALL, "Principal": "*"}), BND, "Policy document should not specify a principal."),
     ("principal-in-scp", doc({**ALLOW_ALL, "Principal": "*"}), SCP, "Has prohibited field Principal"),
-    ("trust-without-principal", doc({"Effect": "Allow", "Action": "sts:AssumeRole"}), T,
-     "Missing required field Principal"),
+    ("trust-without-principal", doc({"Effect": "Allow", "Action": "sts:AssumeRole"}), T, "Missing required field Principal"),
     ("trust-with-resource", doc({**TRUST_OK, "Resource": "*"}), T, "Has prohibited field Resource"),
-    ("trust-with-not-principal", doc({**{k: v for k, v in TRUST_OK.items() if k != "Principal"},
-                                      "NotPrincipal": {"AWS": "111111111111"}}), T,
-     "Has prohibited field NotPrincipal"),
-    ("trust-non-sts-action", doc({**TRUST_OK, "Action": "iam:CreateUser"}), T,
-     "is not an STS role-assumption action"),
+    (
+        "trust-with-not-principal",
+        doc({**{k: v for k, v in TRUST_OK.items() if k != "Principal"}, "NotPrincipal": {"AWS": "111111111111"}}),
+        T,
+        "Has prohibited field NotPrincipal",
+    ),
+    ("trust-non-sts-action", doc({**TRUST_OK, "Action": "iam:CreateUser"}), T, "is not an STS role-assumption action"),
     ("resource-policy-without-principal", doc(ALLOW_ALL), R, "Missing required field Principal"),
     ("no-action", doc({"Effect": "Allow", "Resource": "*"}), I, "Policy statement must contain actions."),
     ("empty-action-list", doc({**ALLOW_ALL, "Action": []}), I, "Policy statement must contain actions."),
     ("action-and-not-action", doc({**ALLOW_ALL, "NotAction": "iam:*"}), I, "both Action and NotAction"),
-    ("action-without-vendor", doc({**ALLOW_ALL, "Action": "CreateUser"}), I,
-     "Actions/Conditions must be prefaced by a vendor"),
+    ("action-without-vendor", doc({**ALLOW_ALL, "Action": "CreateUser"}), I, "Actions/Conditions must be prefaced by a vendor"),
     ("action-not-string", doc({**ALLOW_ALL, "Action": 7}), I, "The policy failed legacy parsing"),
     ("no-resource", doc({"Effect": "Allow", "Action": "*"}), I, "Policy statement must contain resources."),
-    ("no-resource-in-session", doc({"Effect": "Allow", "Action": "*"}), S,
-     "Policy statement must contain resources."),
-    ("resource-not-arn", doc({**ALLOW_ALL, "Resource": "bucket"}), I,
-     'Resource bucket must be in ARN format or "*".'),
+    ("no-resource-in-session", doc({"Effect": "Allow", "Action": "*"}), S, "Policy statement must contain resources."),
+    ("resource-not-arn", doc({**ALLOW_ALL, "Resource": "bucket"}), I, 'Resource bucket must be in ARN format or "*".'),
     ("resource-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:iam"}), I, "must be in ARN format"),
     ("bad-sid", doc({**ALLOW_ALL, "Sid": "no spaces"}), I, "Statement IDs (SID) must be alpha-numeric."),
-    ("duplicate-sid", doc({**ALLOW_ALL, "Sid": "A"}, {**ALLOW_ALL, "Sid": "A"}), I,
-     "Statement IDs (SID) in a single policy must be unique."),
-    ("unknown-operator", doc({**ALLOW_ALL, "Condition": {"StringEqualz": {"aws:x": "y"}}}), I,
-     'Unknown condition operator "StringEqualz"'),
-    ("unknown-set-operator", doc({**ALLOW_ALL, "Condition": {"ForSomeValues:StringEquals": {"aws:x": "y"}}}),
-     I, "Unknown condition operator"),
-    ("null-if-exists", doc({**ALLOW_ALL, "Condition": {"NullIfExists": {"aws:x": "true"}}}), I,
-     "Unknown condition operator"),
-    ("condition-key-without-vendor", doc({**ALLOW_ALL, "Condition": {"StringEquals": {"x": "y"}}}), I,
-     "Actions/Conditions must be prefaced by a vendor"),
+    (
+        "duplicate-sid",
+        doc({**ALLOW_ALL, "Sid": "A"}, {**ALLOW_ALL, "Sid": "A"}),
+        I,
+        "Statement IDs (SID) in a single policy must be unique.",
+    ),
+    ("unknown-operator", doc({**ALLOW_ALL, "Condition": {"StringEqualz": {"aws:x": "y"}}}), I, 'Unknown condition operator "StringEqualz"'),
+    (
+        "unknown-set-operator",
+        doc({**ALLOW_ALL, "Condition": {"ForSomeValues:StringEquals": {"aws:x": "y"}}}),
+        I,
+        "Unknown condition operator",
+    ),
+    ("null-if-exists", doc({**ALLOW_ALL, "Condition": {"NullIfExists": {"aws:x": "true"}}}), I, "Unknown condition operator"),
+    (
+        "condition-key-without-vendor",
+        doc({**ALLOW_ALL, "Condition": {"StringEquals": {"x": "y"}}}),
+        I,
+        "Actions/Conditions must be prefaced by a vendor",
+    ),
     ("condition-not-object", doc({**ALLOW_ALL, "Condition": ["x"]}), I, "must be an object"),
-    ("condition-operator-not-object", doc({**ALLOW_ALL, "Condition": {"StringEquals": "x"}}), I,
-     "must map condition keys to values"),
-    ("condition-value-object", doc({**ALLOW_ALL, "Condition": {"StringEquals": {"aws:x": {"a": 1}}}}), I,
-     "not a string, number or boolean"),
-    ("condition-value-null", doc({**ALLOW_ALL, "Condition": {"StringEquals": {"aws:x": None}}}), I,
-     "not a string, number or boolean"),
-    ("numeric-not-number", doc({**ALLOW_ALL, "Condition": {"NumericLessThan": {"aws:x": "ten"}}}), I,
-     '"ten" is not a number'),
-    ("date-not-date", doc({**ALLOW_ALL, "Condition": {"DateLessThan": {"aws:CurrentTime": "soon"}}}), I,
-     "is not an ISO 8601 date or epoch time"),
-    ("date-bad-month", doc({**ALLOW_ALL, "Condition": {"DateLessThan": {"aws:CurrentTime": "2024-13-01"}}}),
-     I, "is not an ISO 8601 date"),
-    ("bool-not-bool", doc({**ALLOW_ALL, "Condition": {"Bool": {"aws:SecureTransport": "yes"}}}), I,
-     'is not "true" or "false"'),
+    ("condition-operator-not-object", doc({**ALLOW_ALL, "Condition": {"StringEquals": "x"}}), I, "must map condition keys to values"),
+    (
+        "condition-value-object",
+        doc({**ALLOW_ALL, "Condition": {"StringEquals": {"aws:x": {"a": 1}}}}),
+        I,
+        "not a string, number or boolean",
+    ),
+    ("condition-value-null", doc({**ALLOW_ALL, "Condition": {"StringEquals": {"aws:x": None}}}), I, "not a string, number or boolean"),
+    ("numeric-not-number", doc({**ALLOW_ALL, "Condition": {"NumericLessThan": {"aws:x": "ten"}}}), I, '"ten" is not a number'),
+    (
+        "date-not-date",
+        doc({**ALLOW_ALL, "Condition": {"DateLessThan": {"aws:CurrentTime": "soon"}}}),
+        I,
+        "is not an ISO 8601 date or epoch time",
+    ),
+    ("date-bad-month", doc({**ALLOW_ALL, "Condition": {"DateLessThan": {"aws:CurrentTime": "2024-13-01"}}}), I, "is not an ISO 8601 date"),
+    ("bool-not-bool", doc({**ALLOW_ALL, "Condition": {"Bool": {"aws:SecureTransport": "yes"}}}), I, 'is not "true" or "false"'),
     ("null-not-bool", doc({**ALLOW_ALL, "Condition": {"Null": {"aws:x": "maybe"}}}), I, 'takes "true" or "false"'),
-    ("ip-not-ip", doc({**ALLOW_ALL, "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.256/8"}}}), I,
-     "is not an IP address or CIDR block"),
-    ("binary-not-base64", doc({**ALLOW_ALL, "Condition": {"BinaryEquals": {"aws:x": "@@@"}}}), I,
-     "is not base64"),
-    ("principal-partial-wildcard", doc({**TRUST_OK, "Principal": {"AWS": "arn:aws:iam::111111111111:user/*"}}),
-     T, 'Invalid principal in policy: "AWS":"arn:aws:iam::111111111111:user/*"'),
+    (
+        "ip-not-ip",
+        doc({**ALLOW_ALL, "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.256/8"}}}),
+        I,
+        "is not an IP address or CIDR block",
+    ),
+    ("binary-not-base64", doc({**ALLOW_ALL, "Condition": {"BinaryEquals": {"aws:x": "@@@"}}}), I, "is not base64"),
+    (
+        "principal-partial-wildcard",
+        doc({**TRUST_OK, "Principal": {"AWS": "arn:aws:iam::111111111111:user/*"}}),
+        T,
+        'Invalid principal in policy: "AWS":"arn:aws:iam::111111111111:user/*"',
+    ),
     ("principal-not-arn", doc({**TRUST_OK, "Principal": {"AWS": "alice"}}), T, "Invalid principal in policy"),
     ("principal-unknown-type", doc({**TRUST_OK, "Principal": {"Amazon": "*"}}), T, "unknown principal type"),
     ("principal-plain-string", doc({**TRUST_OK, "Principal": "111111111111"}), T, "Invalid principal"),
@@ -122,33 +136,62 @@ ACCEPTED = [
     ("statement-object", '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}', I),
     ("no-version", '{"Statement":[{"Effect":"Deny","NotAction":"iam:*","NotResource":"arn:aws:iam::1:user/x"}]}', I),
     ("old-version", doc(ALLOW_ALL, version="2008-10-17"), I),
-    ("id-element", '{"Version":"2012-10-17","Id":"x","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
-     I),
+    ("id-element", '{"Version":"2012-10-17","Id":"x","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}', I),
     ("trust-account", doc(TRUST_OK), T),
     ("trust-everything", doc({**TRUST_OK, "Principal": "*"}), T),
-    ("trust-all-forms", doc({**TRUST_OK, "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-                             "Principal": {"AWS": ["arn:aws:iam::111111111111:root",
-                                                   "arn:aws:iam::111111111111:user/path/bob",
-                                                   "arn:aws:iam::111111111111:role/R",
-                                                   "arn:aws:sts::111111111111:assumed-role/R/s",
-                                                   "arn:aws:sts::111111111111:federated-user/f",
-                                                   "AIDAEXAMPLEUSER00001", "*"],
-                                           "Service": "ec2.amazonaws.com"}}), T),
-    ("trust-federated", doc({**TRUST_OK, "Action": "sts:AssumeRoleWithWebIdentity",
-                             "Principal": {"Federated": "accounts.google.com"}}), T),
+    (
+        "trust-all-forms",
+        doc(
+            {
+                **TRUST_OK,
+                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+                "Principal": {
+                    "AWS": [
+                        "arn:aws:iam::111111111111:root",
+                        "arn:aws:iam::111111111111:user/path/bob",
+                        "arn:aws:iam::111111111111:role/R",
+                        "arn:aws:sts::111111111111:assumed-role/R/s",
+                        "arn:aws:sts::111111111111:federated-user/f",
+                        "AIDAEXAMPLEUSER00001",
+                        "*",
+                    ],
+                    "Service": "ec2.amazonaws.com",
+                },
+            }
+        ),
+        T,
+    ),
+    ("trust-federated", doc({**TRUST_OK, "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "accounts.google.com"}}), T),
     ("trust-wildcard-action", doc({**TRUST_OK, "Action": "sts:*"}), T),
     ("resource-not-principal", doc({**ALLOW_ALL, "NotPrincipal": {"AWS": "111111111111"}}), R),
     ("scp", doc(ALLOW_ALL), SCP),
-    ("every-operator", doc({**ALLOW_ALL, "Condition": {
-        "StringEquals": {"aws:a": "x"}, "StringNotEqualsIgnoreCase": {"aws:b": ["x", "y"]},
-        "StringLike": {"aws:c": "a*"}, "NumericLessThanEquals": {"aws:d": 5},
-        "NumericGreaterThan": {"aws:e": "1.5"}, "DateGreaterThan": {"aws:CurrentTime": "2024-01-01T00:00:00Z"},
-        "DateLessThan": {"aws:EpochTime": 1735689600}, "Bool": {"aws:SecureTransport": True},
-        "BinaryEquals": {"aws:g": "AQID"}, "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]},
-        "NotIpAddress": {"aws:SourceIp": "192.0.2.1"}, "ArnLike": {"aws:SourceArn": "arn:aws:s3:::b/*"},
-        "ArnNotEqualsIfExists": {"aws:h": "arn:aws:iam::1:role/x"}, "Null": {"aws:i": "false"},
-        "ForAllValues:StringLike": {"aws:TagKeys": ["a*"]}, "ForAnyValue:StringEqualsIfExists": {"aws:j": "x"},
-    }}), I),
+    (
+        "every-operator",
+        doc(
+            {
+                **ALLOW_ALL,
+                "Condition": {
+                    "StringEquals": {"aws:a": "x"},
+                    "StringNotEqualsIgnoreCase": {"aws:b": ["x", "y"]},
+                    "StringLike": {"aws:c": "a*"},
+                    "NumericLessThanEquals": {"aws:d": 5},
+                    "NumericGreaterThan": {"aws:e": "1.5"},
+                    "DateGreaterThan": {"aws:CurrentTime": "2024-01-01T00:00:00Z"},
+                    "DateLessThan": {"aws:EpochTime": 1735689600},
+                    "Bool": {"aws:SecureTransport": True},
+                    "BinaryEquals": {"aws:g": "AQID"},
+                    "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]},
+                    "NotIpAddress": {"aws:SourceIp": "192.0.2.1"},
+                    "ArnLike": {"aws:SourceArn": "arn:aws:s3:::b/*"},
+                    "ArnNotEqualsIfExists": {"aws:h": "arn:aws:iam::1:role/x"},
+                    "Null": {"aws:i": "false"},
+                    "ForAllValues:StringLike": {"aws:TagKeys": ["a*"]},
+                    "ForAnyValue:StringEqualsIfExists": {"aws:j": "x"},
+                },
+            }
+        ),
+        I,
+    ),
 ]
 
 
@@ -226,9 +269,20 @@ def test_session_policy_size_is_packed_policy_too_large() -> None:
 
 
 def test_json_escapes_and_numbers_are_read() -> None:
-    text = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "iam:\u0047etUser", "Resource": "arn:aws:iam::1:user/\u00e9",
-        "Condition": {"NumericEquals": {"aws:n": [1, -2.5, 1e3]}}}]}, ensure_ascii=True)
+    text = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "iam:\u0047etUser",
+                    "Resource": "arn:aws:iam::1:user/\u00e9",
+                    "Condition": {"NumericEquals": {"aws:n": [1, -2.5, 1e3]}},
+                }
+            ],
+        },
+        ensure_ascii=True,
+    )
     (statement,) = parse_policy(text, I).statements
     assert statement.element["Action"] == "iam:GetUser"
     assert statement.element["Resource"] == "arn:aws:iam::1:user/\u00e9"
@@ -243,8 +297,8 @@ def test_numbers_no_one_can_compare_are_malformed_not_a_crash(number: str) -> No
     """Well-formed JSON numbers beyond what Python converts (int digits) or ``decimal``
     represents (exponent) are a PolicyError, never a ValueError/InvalidOperation."""
     text = (
-        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",'
-        '"Condition":{"NumericLessThan":{"s3:max-keys":%s}}}]}' % number
+        '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":"*",'
+        '"Condition":{{"NumericLessThan":{{"s3:max-keys":{}}}}}}}]}}'.format(number)
     )
     with pytest.raises(PolicyError, match="Number out of range"):
         parse_policy(text, PolicyType.IDENTITY)

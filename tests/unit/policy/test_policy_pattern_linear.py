@@ -33,8 +33,7 @@ def test_matches_like_the_reference_glob(pattern: str, text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from("ab*?"), max_size=8), st.text(alphabet="ab", max_size=6),
-       st.text(alphabet="ab*?", max_size=4))
+@given(st.text(alphabet=st.sampled_from("ab*?"), max_size=8), st.text(alphabet="ab", max_size=6), st.text(alphabet="ab*?", max_size=4))
 def test_variables_are_literal_text_after_substitution(prefix: str, suffix: str, value: str) -> None:
     compiled = Pattern.compile(prefix + "${aws:username}" + suffix, variables=True)
     expected = Pattern.compile(prefix + value.replace("*", "${*}").replace("?", "${?}") + suffix, variables=True)

@@ -23,8 +23,14 @@ from tessera.policy import (
 PROFILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ACTIONS = ["*", "iam:*", "iam:Get*", "iam:GetUser", "iam:CreateUser", "iam:?etUser", "sts:AssumeRole", "s3:*"]
-RESOURCES = ["*", f"arn:aws:iam::{A}:user/*", f"arn:aws:iam::{A}:user/${{aws:username}}",
-             "arn:aws:iam::*:role/R?", f"arn:aws:iam::{B}:user/x", "arn:aws:s3:::b/*"]
+RESOURCES = [
+    "*",
+    f"arn:aws:iam::{A}:user/*",
+    f"arn:aws:iam::{A}:user/${{aws:username}}",
+    "arn:aws:iam::*:role/R?",
+    f"arn:aws:iam::{B}:user/x",
+    "arn:aws:s3:::b/*",
+]
 CONDITIONS = [
     {"StringEquals": {"aws:PrincipalTag/team": ["red", "blue"]}},
     {"StringNotLike": {"aws:PrincipalTag/team": "r*"}},
@@ -66,8 +72,9 @@ def _policy(items: list[dict[str, object]], kind: PolicyType = PolicyType.IDENTI
 def requests(draw: st.DrawFn) -> Request:
     caller = draw(st.sampled_from([user(), user("bob"), session("R1", "s"), root(), user("eve", B)]))
     action = draw(st.sampled_from(["iam:GetUser", "iam:CreateUser", "sts:AssumeRole", "s3:GetObject", "iam:ListRoles"]))
-    resource = draw(st.sampled_from(["*", f"arn:aws:iam::{A}:user/alice", f"arn:aws:iam::{A}:role/R1",
-                                     f"arn:aws:iam::{B}:user/x", "arn:aws:s3:::b/k"]))
+    resource = draw(
+        st.sampled_from(["*", f"arn:aws:iam::{A}:user/alice", f"arn:aws:iam::{A}:role/R1", f"arn:aws:iam::{B}:user/x", "arn:aws:s3:::b/k"])
+    )
     context = principal_context(caller)
     optional = {
         "aws:PrincipalTag/team": st.sampled_from(["red", "blue", "rose"]),
@@ -91,8 +98,7 @@ def policy_sets(draw: st.DrawFn) -> tuple[list[list[dict[str, object]]], list[di
     return identity, boundary
 
 
-def _evaluate(request: Request, identity: list[list[dict[str, object]]],
-              boundary: list[dict[str, object]] | None) -> DecisionResult:
+def _evaluate(request: Request, identity: list[list[dict[str, object]]], boundary: list[dict[str, object]] | None) -> DecisionResult:
     policies = PolicySet(
         identity=[_policy(p, pid=f"p{i}") for i, p in enumerate(identity)],
         boundary=_policy(boundary, PolicyType.BOUNDARY) if boundary else None,
@@ -128,8 +134,12 @@ def test_adding_an_allow_never_denies_what_was_allowed(
 @PROFILE
 @given(st.lists(statements(), min_size=1, max_size=5), requests(), requests())
 def test_evaluation_is_total(items: list[dict[str, object]], request: Request, other: Request) -> None:
-    policies = PolicySet(identity=[_policy(items)], boundary=_policy(items, PolicyType.BOUNDARY),
-                         session=[_policy(items, PolicyType.SESSION)], scps=[[_policy(items, PolicyType.SCP)]])
+    policies = PolicySet(
+        identity=[_policy(items)],
+        boundary=_policy(items, PolicyType.BOUNDARY),
+        session=[_policy(items, PolicyType.SESSION)],
+        scps=[[_policy(items, PolicyType.SCP)]],
+    )
     decision = evaluate(request, policies)
     assert decision.result in DecisionResult
     assert isinstance(decision.reason, str) and (decision.reason == "") is decision.allowed

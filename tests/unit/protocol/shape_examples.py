@@ -20,7 +20,7 @@ from botocore.model import Shape
 
 from tessera.protocol.model import compile_pattern
 
-EXAMPLE_TIME = dt.datetime(2024, 5, 1, 12, 34, 56, tzinfo=dt.timezone.utc)
+EXAMPLE_TIME = dt.datetime(2024, 5, 1, 12, 34, 56, tzinfo=dt.UTC)
 PREFERRED_CHARS = "aZ1/-_.:@ é"
 MAX_DEPTH = 6
 
@@ -31,10 +31,7 @@ def example_value(shape: Shape, depth: int = 0, seed: int = 0) -> Any:
     if kind == "structure":
         if depth > MAX_DEPTH:
             return {}
-        return {
-            name: example_value(member, depth + 1, seed + i)
-            for i, (name, member) in enumerate(shape.members.items())
-        }
+        return {name: example_value(member, depth + 1, seed + i) for i, (name, member) in enumerate(shape.members.items())}
     if kind == "list":
         count = max(2, shape.metadata.get("min", 0))
         count = min(count, shape.metadata.get("max", count))
@@ -151,11 +148,7 @@ def normalise(value: Any) -> Any:
 
 def all_patterns(model: Any) -> set[str]:
     """Every distinct ``pattern`` in a botocore ServiceModel."""
-    return {
-        model.shape_for(name).metadata["pattern"]
-        for name in model.shape_names
-        if "pattern" in model.shape_for(name).metadata
-    }
+    return {model.shape_for(name).metadata["pattern"] for name in model.shape_names if "pattern" in model.shape_for(name).metadata}
 
 
 def matches(pattern: str, text: str) -> bool:

@@ -15,9 +15,7 @@ from tessera.protocol.model import service_spec
 
 def parse_query_error(service: str, status: int, body: bytes) -> dict[str, Any]:
     operation = service_spec(service).model.operation_model("GetCallerIdentity" if service == "sts" else "GetUser")
-    parsed: dict[str, Any] = create_parser("query").parse(
-        {"body": body, "headers": {}, "status_code": status}, operation.output_shape
-    )
+    parsed: dict[str, Any] = create_parser("query").parse({"body": body, "headers": {}, "status_code": status}, operation.output_shape)
     return parsed
 
 
@@ -28,7 +26,9 @@ def test_query_error_renders_tessera_error(service: str) -> None:
     parsed = parse_query_error(service, status, body)
     assert status == 403
     assert parsed["Error"] == {
-        "Type": "Sender", "Code": "SignatureDoesNotMatch", "Message": errors.SIGNATURE_MISMATCH_MESSAGE,
+        "Type": "Sender",
+        "Code": "SignatureDoesNotMatch",
+        "Message": errors.SIGNATURE_MISMATCH_MESSAGE,
     }
     assert parsed["ResponseMetadata"]["RequestId"] == "req-1"
 
@@ -42,7 +42,9 @@ def test_query_error_hides_unexpected_exceptions(exc: Exception) -> None:
 
     assert status == 500
     assert parse_query_error("sts", status, body)["Error"] == {
-        "Type": "Receiver", "Code": "InternalFailure", "Message": INTERNAL_FAILURE_MESSAGE,
+        "Type": "Receiver",
+        "Code": "InternalFailure",
+        "Message": INTERNAL_FAILURE_MESSAGE,
     }
     assert str(exc.args[0]).encode() not in body and type(exc).__name__.encode() not in body
 
@@ -56,7 +58,8 @@ def test_json_error_renders_tessera_error() -> None:
 
 def test_json_error_carries_the_modeled_reason() -> None:
     error = errors.OrganizationsError(
-        "ConstraintViolationException", "You have exceeded the allowed number of accounts.",
+        "ConstraintViolationException",
+        "You have exceeded the allowed number of accounts.",
         reason="ACCOUNT_NUMBER_LIMIT_EXCEEDED",
     )
 

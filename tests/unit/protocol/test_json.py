@@ -35,9 +35,7 @@ def botocore_request(operation: str, params: dict[str, Any]) -> tuple[str, bytes
 
 def botocore_parse(operation: str, body: bytes, status: int = 200) -> dict[str, Any]:
     shape = ORGS.model.operation_model(operation).output_shape
-    parsed: dict[str, Any] = create_parser("json").parse(
-        {"body": body, "headers": {}, "status_code": status}, shape
-    )
+    parsed: dict[str, Any] = create_parser("json").parse({"body": body, "headers": {}, "status_code": status}, shape)
     return parsed
 
 
@@ -60,7 +58,7 @@ def test_parse_reads_timestamps_as_utc_datetimes() -> None:
 
     _, params = parse_json_request(f"{TARGET}.TerminateResponsibilityTransfer", body)
 
-    assert params["EndTimestamp"] == dt.datetime(2024, 5, 1, 12, 34, 56, 500000, tzinfo=dt.timezone.utc)
+    assert params["EndTimestamp"] == dt.datetime(2024, 5, 1, 12, 34, 56, 500000, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("body", [b"", b"  ", b"{}"], ids=["empty", "blank", "empty-object"])
@@ -76,8 +74,15 @@ def test_parse_ignores_unknown_members_and_nulls() -> None:
 
 @pytest.mark.parametrize(
     "target",
-    [None, "", "DescribeOrganization", f"{TARGET}.NoSuchOperation", f"{TARGET}.describeOrganization",
-     "AWSOrganizationsV20170101.DescribeOrganization", "AmazonIdentityManagement.ListUsers"],
+    [
+        None,
+        "",
+        "DescribeOrganization",
+        f"{TARGET}.NoSuchOperation",
+        f"{TARGET}.describeOrganization",
+        "AWSOrganizationsV20170101.DescribeOrganization",
+        "AmazonIdentityManagement.ListUsers",
+    ],
     ids=["missing", "empty", "no-prefix", "unknown-operation", "wrong-case", "wrong-version", "other-service"],
 )
 def test_parse_unknown_target_is_unknown_operation(target: str | None) -> None:
@@ -113,11 +118,29 @@ def test_parse_unknown_target_is_unknown_operation(target: str | None) -> None:
         ("ListAccounts", b'{"NextToken": "a\\uDFFFb"}'),
         ("ListAccounts", b'{"\\ud83d": "x"}'),
     ],
-    ids=["syntax", "not-utf8", "array", "string", "number-for-string", "string-for-integer",
-         "boolean-for-integer", "fraction-for-integer", "object-for-list", "string-for-structure",
-         "string-for-timestamp", "4000-digit-integer", "5000-digit-integer", "beyond-int32", "infinite-integer",
-         "nan-integer", "nested-100k-deep", "infinite-timestamp", "lone-high-surrogate", "lone-low-surrogate",
-         "lone-surrogate-in-a-name"],
+    ids=[
+        "syntax",
+        "not-utf8",
+        "array",
+        "string",
+        "number-for-string",
+        "string-for-integer",
+        "boolean-for-integer",
+        "fraction-for-integer",
+        "object-for-list",
+        "string-for-structure",
+        "string-for-timestamp",
+        "4000-digit-integer",
+        "5000-digit-integer",
+        "beyond-int32",
+        "infinite-integer",
+        "nan-integer",
+        "nested-100k-deep",
+        "infinite-timestamp",
+        "lone-high-surrogate",
+        "lone-low-surrogate",
+        "lone-surrogate-in-a-name",
+    ],
 )
 def test_parse_malformed_body_is_serialization_exception(operation: str, body: bytes) -> None:
     with pytest.raises(errors.MalformedRequest) as raised:
@@ -201,8 +224,11 @@ def test_response_keeps_non_ascii_text() -> None:
 @pytest.mark.parametrize(
     ("error", "status", "type_"),
     [
-        (errors.OrganizationsError("AccountNotFoundException", "You specified an account that doesn't exist."),
-         400, "AccountNotFoundException"),
+        (
+            errors.OrganizationsError("AccountNotFoundException", "You specified an account that doesn't exist."),
+            400,
+            "AccountNotFoundException",
+        ),
         (errors.AccessDenied("User: x is not authorized"), 400, "AccessDeniedException"),
         (errors.InvalidClientTokenId(), 400, "UnrecognizedClientException"),
         (errors.ExpiredToken(), 400, "ExpiredTokenException"),
@@ -224,15 +250,26 @@ def test_error_body_uses_json_code_and_protocol_status(error: errors.TesseraErro
 
 SYNTHETIC_MODEL = ServiceModel(
     {
-        "metadata": {"apiVersion": "2020-01-01", "protocol": "json", "jsonVersion": "1.1",
-                     "targetPrefix": "Synthetic", "endpointPrefix": "synthetic", "serviceId": "Synthetic",
-                     "signatureVersion": "v4"},
-        "operations": {"Put": {"name": "Put", "http": {"method": "POST", "requestUri": "/"},
-                               "input": {"shape": "PutInput"}}},
+        "metadata": {
+            "apiVersion": "2020-01-01",
+            "protocol": "json",
+            "jsonVersion": "1.1",
+            "targetPrefix": "Synthetic",
+            "endpointPrefix": "synthetic",
+            "serviceId": "Synthetic",
+            "signatureVersion": "v4",
+        },
+        "operations": {"Put": {"name": "Put", "http": {"method": "POST", "requestUri": "/"}, "input": {"shape": "PutInput"}}},
         "shapes": {
-            "PutInput": {"type": "structure", "members": {
-                "Data": {"shape": "Data"}, "Labels": {"shape": "Labels"}, "Ratio": {"shape": "Ratio"},
-                "Flag": {"shape": "Flag"}}},
+            "PutInput": {
+                "type": "structure",
+                "members": {
+                    "Data": {"shape": "Data"},
+                    "Labels": {"shape": "Labels"},
+                    "Ratio": {"shape": "Ratio"},
+                    "Flag": {"shape": "Flag"},
+                },
+            },
             "Data": {"type": "blob"},
             "Labels": {"type": "map", "key": {"shape": "Text"}, "value": {"shape": "Text"}},
             "Ratio": {"type": "double"},

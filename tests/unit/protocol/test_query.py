@@ -95,8 +95,14 @@ def test_parse_rebuilds_nested_lists_of_structures_with_lists() -> None:
 
 
 def test_parse_reads_empty_list_sent_as_bare_name() -> None:
-    form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", "a" * 20),
-            ("RoleSessionName", "alice"), ("PolicyArns", ""), ("TransitiveTagKeys", "")]
+    form = [
+        ("Action", "AssumeRole"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", "a" * 20),
+        ("RoleSessionName", "alice"),
+        ("PolicyArns", ""),
+        ("TransitiveTagKeys", ""),
+    ]
 
     _, parsed = parse_query_request("sts", form)
 
@@ -113,8 +119,14 @@ def test_parse_orders_list_elements_numerically() -> None:
 
 
 def test_parse_ignores_unknown_parameters_as_aws_does() -> None:
-    form = [("Action", "GetUser"), ("Version", "2010-05-08"), ("UserName", "bob"),
-            ("Bogus", "1"), ("UserName.extra", "x"), ("X-Amz-Date", "20240501T000000Z")]
+    form = [
+        ("Action", "GetUser"),
+        ("Version", "2010-05-08"),
+        ("UserName", "bob"),
+        ("Bogus", "1"),
+        ("UserName.extra", "x"),
+        ("X-Amz-Date", "20240501T000000Z"),
+    ]
 
     assert parse_query_request("iam", form) == ("GetUser", {"UserName": "bob"})
 
@@ -158,8 +170,18 @@ def test_parse_reads_integers() -> None:
         ("ListUsers", "MaxItems", "1e3", "Member must be a number"),
         ("ListUsers", "MaxItems", " 12", "Member must be a number"),
     ],
-    ids=["integer", "boolean", "superscript-digits", "arabic-indic-digits", "fullwidth-digits", "5000-digits",
-         "5000-digits-negative", "beyond-int32", "exponent", "leading-space"],
+    ids=[
+        "integer",
+        "boolean",
+        "superscript-digits",
+        "arabic-indic-digits",
+        "fullwidth-digits",
+        "5000-digits",
+        "5000-digits-negative",
+        "beyond-int32",
+        "exponent",
+        "leading-space",
+    ],
 )
 def test_parse_rejects_values_the_shape_type_cannot_hold(operation: str, name: str, raw: str, constraint: str) -> None:
     form = [("Action", operation), ("Version", "2010-05-08"), (name, raw)]
@@ -168,9 +190,7 @@ def test_parse_rejects_values_the_shape_type_cannot_hold(operation: str, name: s
         parse_query_request("iam", form)
 
     member = name[0].lower() + name[1:]
-    assert raised.value.message == (
-        f"1 validation error detected: Value '{raw}' at '{member}' failed to satisfy constraint: {constraint}"
-    )
+    assert raised.value.message == (f"1 validation error detected: Value '{raw}' at '{member}' failed to satisfy constraint: {constraint}")
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("0" * 5000 + "25", 25), ("+7", 7), ("007", 7)])
@@ -185,11 +205,19 @@ def test_parse_reads_integers_in_every_ascii_spelling(raw: str, expected: int) -
 
 def test_list_indexes_order_numerically_whatever_their_length() -> None:
     huge = "9" * 5000
-    form = [("Action", "CreateUser"), ("Version", "2010-05-08"), ("UserName", "u"),
-            (f"Tags.member.{huge}.Key", "last"), (f"Tags.member.{huge}.Value", "v"),
-            ("Tags.member.010.Key", "ten"), ("Tags.member.010.Value", "v"),
-            ("Tags.member.2.Key", "two"), ("Tags.member.2.Value", "v"),
-            ("Tags.member.0.Key", "zero-is-ignored"), ("Tags.member.0.Value", "v")]
+    form = [
+        ("Action", "CreateUser"),
+        ("Version", "2010-05-08"),
+        ("UserName", "u"),
+        (f"Tags.member.{huge}.Key", "last"),
+        (f"Tags.member.{huge}.Value", "v"),
+        ("Tags.member.010.Key", "ten"),
+        ("Tags.member.010.Value", "v"),
+        ("Tags.member.2.Key", "two"),
+        ("Tags.member.2.Value", "v"),
+        ("Tags.member.0.Key", "zero-is-ignored"),
+        ("Tags.member.0.Value", "v"),
+    ]
     params = parse_query_request("iam", form)[1]
     assert [tag["Key"] for tag in params["Tags"]] == ["two", "ten", "last"]
 
@@ -202,13 +230,14 @@ def test_parse_without_action_raises_missing_action() -> None:
 @pytest.mark.parametrize(
     ("service", "form", "message"),
     [
-        ("sts", [("Action", "CreateUser"), ("Version", "2011-06-15")],
-         "Could not find operation CreateUser for version 2011-06-15"),
-        ("sts", [("Action", "GetCallerIdentity"), ("Version", "2010-05-08")],
-         "Could not find operation GetCallerIdentity for version 2010-05-08"),
+        ("sts", [("Action", "CreateUser"), ("Version", "2011-06-15")], "Could not find operation CreateUser for version 2011-06-15"),
+        (
+            "sts",
+            [("Action", "GetCallerIdentity"), ("Version", "2010-05-08")],
+            "Could not find operation GetCallerIdentity for version 2010-05-08",
+        ),
         ("iam", [("Action", "ListUsers")], "Could not find operation ListUsers for version NO_VERSION_SPECIFIED"),
-        ("iam", [("Action", "listusers"), ("Version", "2010-05-08")],
-         "Could not find operation listusers for version 2010-05-08"),
+        ("iam", [("Action", "listusers"), ("Version", "2010-05-08")], "Could not find operation listusers for version 2010-05-08"),
     ],
     ids=["operation-of-another-service", "wrong-version", "no-version", "wrong-case"],
 )
@@ -245,9 +274,9 @@ def test_read_form_reads_query_string_before_body() -> None:
 @pytest.mark.parametrize(
     ("content_type", "body", "expected"),
     [
-        ("application/x-www-form-urlencoded", "Name=%C3%A9".encode(), "é"),
-        ("Application/X-WWW-Form-Urlencoded; Charset=UTF-8", "Name=%C3%A9".encode(), "é"),
-        ("application/x-www-form-urlencoded; charset=utf8", "Name=%C3%A9".encode(), "é"),
+        ("application/x-www-form-urlencoded", b"Name=%C3%A9", "é"),
+        ("Application/X-WWW-Form-Urlencoded; Charset=UTF-8", b"Name=%C3%A9", "é"),
+        ("application/x-www-form-urlencoded; charset=utf8", b"Name=%C3%A9", "é"),
         ("application/x-www-form-urlencoded; charset=utf-8", "Name=é".encode(), "é"),
     ],
     ids=["no-charset", "mixed-case", "utf8-alias", "raw-utf8"],
@@ -273,10 +302,21 @@ def test_read_form_reads_utf8(content_type: str, body: bytes, expected: str) -> 
         (b"Name=x", "application/x-www-form-urlencoded; charset=" + "u" * 5000, ""),
         (b"", None, "A=1&A=2"),
     ],
-    ids=["bad-escape", "truncated-escape", "invalid-utf8-escape", "invalid-utf8-byte",
-         "invalid-utf8-in-query", "json-body", "no-content-type", "unknown-charset",
-         "latin-1-would-read-the-signed-bytes-differently", "nul-in-charset", "binary-codec", "huge-charset",
-         "repeated-query-parameter"],
+    ids=[
+        "bad-escape",
+        "truncated-escape",
+        "invalid-utf8-escape",
+        "invalid-utf8-byte",
+        "invalid-utf8-in-query",
+        "json-body",
+        "no-content-type",
+        "unknown-charset",
+        "latin-1-would-read-the-signed-bytes-differently",
+        "nul-in-charset",
+        "binary-codec",
+        "huge-charset",
+        "repeated-query-parameter",
+    ],
 )
 def test_read_form_rejects_malformed_input(body: bytes, content_type: str | None, raw_query: str) -> None:
     with pytest.raises(errors.MalformedRequest):
@@ -300,7 +340,8 @@ def test_botocore_parses_serialized_response_for_every_operation(service: str, o
 
 def test_response_envelope_matches_aws_layout() -> None:
     body = serialize_query_response(
-        "sts", "GetCallerIdentity",
+        "sts",
+        "GetCallerIdentity",
         {"UserId": "AIDAEXAMPLE", "Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/alice"},
         "c6104cbe-af31-11e0-8154-cbc7ccf896c7",
     )
@@ -356,9 +397,7 @@ def test_response_text_round_trips_through_xml_escaping(text: str) -> None:
 def test_response_url_encodes_policy_documents_as_iam_does() -> None:
     document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
 
-    body = serialize_query_response(
-        "iam", "GetUserPolicy", {"UserName": "u", "PolicyName": "p", "PolicyDocument": document}, "r"
-    )
+    body = serialize_query_response("iam", "GetUserPolicy", {"UserName": "u", "PolicyName": "p", "PolicyDocument": document}, "r")
 
     encoded = botocore_parse("iam", "GetUserPolicy", body)["PolicyDocument"]
     assert "%7B%22Version%22%3A%20%222012-10-17%22" in encoded
@@ -368,8 +407,8 @@ def test_response_url_encodes_policy_documents_as_iam_does() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (dt.datetime(2024, 5, 1, 12, 34, 56, tzinfo=dt.timezone.utc), b"2024-05-01T12:34:56Z"),
-        (dt.datetime(2024, 5, 1, 12, 34, 56, 789000, tzinfo=dt.timezone.utc), b"2024-05-01T12:34:56Z"),
+        (dt.datetime(2024, 5, 1, 12, 34, 56, tzinfo=dt.UTC), b"2024-05-01T12:34:56Z"),
+        (dt.datetime(2024, 5, 1, 12, 34, 56, 789000, tzinfo=dt.UTC), b"2024-05-01T12:34:56Z"),
         (dt.datetime(2024, 5, 1, 14, 34, 56, tzinfo=dt.timezone(dt.timedelta(hours=2))), b"2024-05-01T12:34:56Z"),
         (dt.datetime(2024, 5, 1, 12, 34, 56), b"2024-05-01T12:34:56Z"),
         (EXAMPLE_TIME.timestamp(), b"2024-05-01T12:34:56Z"),
@@ -419,14 +458,25 @@ def test_error_body_uses_the_service_namespace(service: str) -> None:
 # IAM and STS inputs use no maps, timestamps, blobs or doubles; a small model does.
 SYNTHETIC_MODEL = ServiceModel(
     {
-        "metadata": {"apiVersion": "2020-01-01", "protocol": "query", "endpointPrefix": "synthetic",
-                     "serviceId": "Synthetic", "signatureVersion": "v4"},
-        "operations": {"Put": {"name": "Put", "http": {"method": "POST", "requestUri": "/"},
-                               "input": {"shape": "PutInput"}}},
+        "metadata": {
+            "apiVersion": "2020-01-01",
+            "protocol": "query",
+            "endpointPrefix": "synthetic",
+            "serviceId": "Synthetic",
+            "signatureVersion": "v4",
+        },
+        "operations": {"Put": {"name": "Put", "http": {"method": "POST", "requestUri": "/"}, "input": {"shape": "PutInput"}}},
         "shapes": {
-            "PutInput": {"type": "structure", "members": {
-                "When": {"shape": "Time"}, "Data": {"shape": "Data"}, "Labels": {"shape": "Labels"},
-                "Ratio": {"shape": "Ratio"}, "Items": {"shape": "Items"}}},
+            "PutInput": {
+                "type": "structure",
+                "members": {
+                    "When": {"shape": "Time"},
+                    "Data": {"shape": "Data"},
+                    "Labels": {"shape": "Labels"},
+                    "Ratio": {"shape": "Ratio"},
+                    "Items": {"shape": "Items"},
+                },
+            },
             "Time": {"type": "timestamp"},
             "Data": {"type": "blob"},
             "Labels": {"type": "map", "key": {"shape": "Text"}, "value": {"shape": "Text"}},
@@ -443,7 +493,7 @@ SYNTHETIC_MODEL = ServiceModel(
     "params",
     [
         {"When": EXAMPLE_TIME, "Data": b"\x00\xffbinary", "Labels": {"a": "1", "b c": "2"}, "Ratio": 0.25},
-        {"When": dt.datetime(2024, 5, 1, 12, 34, 56, 123000, tzinfo=dt.timezone.utc)},
+        {"When": dt.datetime(2024, 5, 1, 12, 34, 56, 123000, tzinfo=dt.UTC)},
         {"Items": [{"k": "v"}, {"x": "y", "z": ""}]},
     ],
     ids=["all-types", "fractional-timestamp", "list-of-maps"],

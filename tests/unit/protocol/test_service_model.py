@@ -23,7 +23,10 @@ def test_service_spec_exposes_wire_facts(
     spec = service_spec(service)
 
     assert (spec.protocol, spec.api_version, spec.xml_namespace, spec.target_prefix) == (
-        protocol, version, namespace, target_prefix,
+        protocol,
+        version,
+        namespace,
+        target_prefix,
     )
 
 
@@ -33,8 +36,11 @@ def test_service_spec_is_loaded_once() -> None:
 
 @pytest.mark.parametrize(
     ("service", "operation", "input_shape"),
-    [("sts", "AssumeRole", "AssumeRoleRequest"), ("iam", "CreateUser", "CreateUserRequest"),
-     ("organizations", "CreateAccount", "CreateAccountRequest")],
+    [
+        ("sts", "AssumeRole", "AssumeRoleRequest"),
+        ("iam", "CreateUser", "CreateUserRequest"),
+        ("organizations", "CreateAccount", "CreateAccountRequest"),
+    ],
     ids=["sts", "iam", "organizations"],
 )
 def test_operation_resolves_by_exact_name(service: str, operation: str, input_shape: str) -> None:
@@ -75,12 +81,24 @@ def test_every_model_pattern_compiles_and_matches_a_generated_example(pattern: s
         (r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$", "team:dev", True),
         (r"^o-[a-z0-9]{10,32}$", "o-abcdefghij\n", False),
         (r"\d{12}", "1234567890123", False),
-        (r"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+",
-         "arn:aws:iam::123456789012:role/\u00e9", True),
+        (
+            r"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+",
+            "arn:aws:iam::123456789012:role/\u00e9",
+            True,
+        ),
     ],
-    ids=["word-ascii", "word-not-unicode", "digit-not-unicode", "full-match-required", "unicode-categories",
-         "category-excludes-symbols", "anchored-category-group", "dollar-does-not-skip-newline",
-         "no-partial-match", "printable-unicode"],
+    ids=[
+        "word-ascii",
+        "word-not-unicode",
+        "digit-not-unicode",
+        "full-match-required",
+        "unicode-categories",
+        "category-excludes-symbols",
+        "anchored-category-group",
+        "dollar-does-not-skip-newline",
+        "no-partial-match",
+        "printable-unicode",
+    ],
 )
 def test_patterns_match_with_java_semantics(pattern: str, text: str, expected: bool) -> None:
     assert matches(pattern, text) is expected

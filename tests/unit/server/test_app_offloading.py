@@ -40,7 +40,7 @@ class _NullSink:
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TesseraApp, list[str]]]:
-    now = dt.datetime.now(dt.timezone.utc)  # botocore signs at the real time
+    now = dt.datetime.now(dt.UTC)  # botocore signs at the real time
     runtime = open_runtime(str(tmp_path), env=ENV, clock=FixedClock(now), out=io.StringIO())
     application = TesseraApp(runtime, audit=AuditWriter(_NullSink()), metrics=ServerMetrics(), access_log_enabled=False)  # type: ignore[arg-type]
     threads: list[str] = []
@@ -58,13 +58,23 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Tesse
 
 def _call(app: TesseraApp, params: dict[str, str], service: str) -> tuple[int, bytes]:
     body = urllib.parse.urlencode(params).encode()
-    request = AWSRequest("POST", "http://127.0.0.1:8686/", data=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    request = AWSRequest(
+        "POST", "http://127.0.0.1:8686/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    )
     SigV4Auth(Credentials(KEY, SECRET), service, "us-east-1").add_auth(request)
     prepared = request.prepare()
     headers = [(b"host", b"127.0.0.1:8686")] + [(k.lower().encode(), v.encode()) for k, v in prepared.headers.items()]
-    scope = {"type": "http", "method": "POST", "path": "/", "raw_path": b"/", "query_string": b"",
-             "headers": headers, "client": ("127.0.0.1", 5000), "scheme": "http", "server": ("127.0.0.1", 8686)}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "scheme": "http",
+        "server": ("127.0.0.1", 8686),
+    }
     sent: list[MutableMapping[str, Any]] = []
     messages = [{"type": "http.request", "body": prepared.body, "more_body": False}]
 
@@ -99,4 +109,3 @@ def test_a_large_body_that_fails_validation_gets_the_same_error_off_the_loop(app
     status, body = _call(application, {"Action": "CreateUser", "Version": "2010-05-08", "UserName": long_name}, "iam")
     assert status == 400 and b"<Code>ValidationError</Code>" in body
     assert threads[0].startswith("tessera-op")
-

@@ -15,7 +15,6 @@ from uvicorn.server import ServerState
 
 from tessera.server.http import MAX_PIPELINED, MIN_WRITE_PROGRESS, BoundedHttpProtocol, HttpLimits, loop_factory
 
-
 EXTRA = {"peername": ("198.51.100.7", 40000), "sockname": ("127.0.0.1", 8686)}
 
 
@@ -100,12 +99,15 @@ async def app(scope: Any, receive: Any, send: Any) -> None:  # never run
 
 
 def connect(limits: HttpLimits) -> tuple[BoundedHttpProtocol, FakeTransport, FakeLoop, list[dict[str, Any]]]:
-    config = Config(app, http=BoundedHttpProtocol.with_limits(limits), ws="none", lifespan="off",
-                    proxy_headers=False, log_config=None)
+    config = Config(app, http=BoundedHttpProtocol.with_limits(limits), ws="none", lifespan="off", proxy_headers=False, log_config=None)
     config.load()
     loop = FakeLoop()
-    protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={},  # type: ignore[call-arg]
-                                          _loop=loop)
+    protocol = config.http_protocol_class(
+        config=config,
+        server_state=ServerState(),
+        app_state={},  # type: ignore[call-arg]
+        _loop=loop,
+    )
     started: list[dict[str, Any]] = []
     original = protocol._start_asgi_task  # type: ignore[attr-defined]
 
@@ -123,8 +125,7 @@ def status(transport: FakeTransport) -> int:
     return int(transport.written.split(b" ", 2)[1]) if transport.written else 0
 
 
-LIMITS = HttpLimits(max_header_bytes=4096, max_header_count=20, header_timeout=10, body_timeout=30,
-                    max_body_bytes=10_000)
+LIMITS = HttpLimits(max_header_bytes=4096, max_header_count=20, header_timeout=10, body_timeout=30, max_body_bytes=10_000)
 
 
 def test_a_request_within_the_limits_reaches_the_application() -> None:
@@ -225,14 +226,17 @@ def test_pipelined_requests_are_each_held_to_the_limit_not_their_sum() -> None:
 
 def test_a_connection_beyond_the_limit_is_answered_503_and_closed() -> None:
     limits = HttpLimits(max_connections=2)
-    config = Config(app, http=BoundedHttpProtocol.with_limits(limits), ws="none", lifespan="off",
-                    proxy_headers=False, log_config=None)
+    config = Config(app, http=BoundedHttpProtocol.with_limits(limits), ws="none", lifespan="off", proxy_headers=False, log_config=None)
     config.load()
     state, loop = ServerState(), FakeLoop()
     transports = []
     for _ in range(3):
-        protocol = config.http_protocol_class(config=config, server_state=state, app_state={},  # type: ignore[call-arg]
-                                              _loop=loop)
+        protocol = config.http_protocol_class(
+            config=config,
+            server_state=state,
+            app_state={},  # type: ignore[call-arg]
+            _loop=loop,
+        )
         transport = FakeTransport()
         protocol.connection_made(transport)  # type: ignore[arg-type]
         transports.append(transport)
@@ -334,6 +338,7 @@ def test_a_content_length_at_the_body_limit_is_accepted() -> None:
 
 # -- clients that do not read ----------------------------------------------------------------
 
+
 def test_a_write_stall_aborts_the_connection_at_the_body_deadline() -> None:
     protocol, transport, loop, _ = connect(LIMITS)
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -407,6 +412,7 @@ def test_pipelined_requests_beyond_the_queue_limit_are_dropped_and_the_connectio
 
 # -- TLS handshakes ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tls", [True, False])
 def test_tls_listeners_get_the_header_deadline_as_their_handshake_timeout(monkeypatch: pytest.MonkeyPatch, tls: bool) -> None:
     seen: dict[str, Any] = {}
@@ -433,7 +439,7 @@ def test_an_abort_marks_the_response_under_way_disconnected() -> None:
 
 
 def test_an_abort_marks_the_response_under_way_disconnected_not_only_the_newest_request() -> None:
-    protocol, transport, loop, started = connect(LIMITS)
+    protocol, transport, loop, _started = connect(LIMITS)
     protocol.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
     running = protocol.cycle
     protocol.pause_writing()

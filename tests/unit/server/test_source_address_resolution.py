@@ -55,9 +55,18 @@ def test_bad_networks_are_named() -> None:
         parse_networks("10.0.0.0/8, nope")
 
 
-@pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
-                                           ("0.0.0.0", False), ("::", False), ("10.0.0.5", False),
-                                           ("example.com", False)])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("example.com", False),
+    ],
+)
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
 

@@ -24,7 +24,7 @@ from tessera.services.sts import session_caller
 
 A = "111111111111"
 B = "222222222222"
-T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 ROOT_KEY = "AKIAROOTROOTROOT0001"
 ENV = {
     "TESSERA_ACCOUNT_ID": A,

@@ -23,7 +23,7 @@ from tessera.services.organizations.provision import create_account_as_admin
 from tessera.services.runtime import Runtime
 
 MGMT = "111111111111"
-T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 ENV = {
     "TESSERA_ACCOUNT_ID": MGMT,
     "TESSERA_ROOT_ACCESS_KEY_ID": "AKIAROOTROOTROOT0001",
@@ -208,15 +208,18 @@ def test_moving_an_account_into_a_nested_ou_changes_its_parents_and_paths(org: O
 def test_move_account_errors(org: Org, source: str, destination: str, code: str) -> None:
     account = org.create_account("dev")
     named = {"root": org.root_id, "ou": org.create_ou("ou"), "ou2": org.create_ou("ou2")}
-    error = org.error("MoveAccount", AccountId=account, SourceParentId=named.get(source, source),
-                      DestinationParentId=named.get(destination, destination))
+    error = org.error(
+        "MoveAccount", AccountId=account, SourceParentId=named.get(source, source), DestinationParentId=named.get(destination, destination)
+    )
     assert code_of(error) == (code, None)
 
 
 def test_ou_names_are_unique_among_siblings(org: Org) -> None:
     org.create_ou("prod")
     assert code_of(org.error("CreateOrganizationalUnit", ParentId=org.root_id, Name="prod")) == (
-        "DuplicateOrganizationalUnitException", None)
+        "DuplicateOrganizationalUnitException",
+        None,
+    )
 
 
 def test_ous_nest_at_most_five_deep(org: Org) -> None:
@@ -230,8 +233,7 @@ def test_ous_nest_at_most_five_deep(org: Org) -> None:
 def test_only_empty_ous_can_be_deleted(org: Org) -> None:
     outer = org.create_ou("outer")
     inner = org.create_ou("inner", outer)
-    assert code_of(org.error("DeleteOrganizationalUnit", OrganizationalUnitId=outer)) == (
-        "OrganizationalUnitNotEmptyException", None)
+    assert code_of(org.error("DeleteOrganizationalUnit", OrganizationalUnitId=outer)) == ("OrganizationalUnitNotEmptyException", None)
     org.call("DeleteOrganizationalUnit", OrganizationalUnitId=inner)
     org.call("DeleteOrganizationalUnit", OrganizationalUnitId=outer)
     assert org.call("ListOrganizationalUnitsForParent", ParentId=org.root_id)["OrganizationalUnits"] == []
@@ -255,8 +257,11 @@ def test_new_ous_and_accounts_get_full_aws_access(org: Org) -> None:
     ("content", "code", "reason"),
     [
         ("{not json", "MalformedPolicyDocumentException", None),
-        (json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*",
-                                                             "Resource": "*"}]}), "MalformedPolicyDocumentException", None),
+        (
+            json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}),
+            "MalformedPolicyDocumentException",
+            None,
+        ),
         (doc("Deny", "s3:" + "x" * 5200), "ConstraintViolationException", "POLICY_CONTENT_LIMIT_EXCEEDED"),
     ],
     ids=["not-json", "principal-in-scp", "too-large"],
@@ -269,9 +274,13 @@ def test_invalid_scp_content_is_refused(org: Org, content: str, code: str, reaso
 def test_policy_names_are_unique(org: Org) -> None:
     org.create_scp("deny-iam", doc("Deny", "iam:*"))
     assert code_of(org.error("CreatePolicy", Name="deny-iam", Description="", Type=SCP, Content=doc("Deny", "s3:*"))) == (
-        "DuplicatePolicyException", None)
-    assert code_of(org.error("CreatePolicy", Name="FullAWSAccess", Description="", Type=SCP,
-                             Content=doc("Deny", "s3:*"))) == ("DuplicatePolicyException", None)
+        "DuplicatePolicyException",
+        None,
+    )
+    assert code_of(org.error("CreatePolicy", Name="FullAWSAccess", Description="", Type=SCP, Content=doc("Deny", "s3:*"))) == (
+        "DuplicatePolicyException",
+        None,
+    )
 
 
 def test_the_last_scp_of_a_target_cannot_be_detached(org: Org) -> None:
@@ -325,8 +334,7 @@ def test_disabling_scps_detaches_them_and_lifts_them(org: Org) -> None:
     root = org.call("DisablePolicyType", RootId=org.root_id, PolicyType=SCP)["Root"]
     assert root["PolicyTypes"] == []
     assert org.runtime.org.scps_for(account) is None
-    assert code_of(org.error("AttachPolicy", PolicyId=FULL_AWS_ACCESS_ID, TargetId=account)) == (
-        "PolicyTypeNotEnabledException", None)
+    assert code_of(org.error("AttachPolicy", PolicyId=FULL_AWS_ACCESS_ID, TargetId=account)) == ("PolicyTypeNotEnabledException", None)
     org.call("EnablePolicyType", RootId=org.root_id, PolicyType=SCP)
     levels = org.runtime.org.scps_for(account)
     assert levels is not None and [[p.id for p in level] for level in levels] == [[FULL_AWS_ACCESS_ID]] * 2

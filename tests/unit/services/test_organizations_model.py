@@ -9,11 +9,11 @@ import pytest
 from botocore.loaders import Loader
 
 from tessera.errors import OrganizationsError
+from tessera.protocol.model import compile_pattern
 from tessera.services import records as R
 from tessera.services.organizations import ids
 from tessera.services.organizations.model import FULL_AWS_ACCESS_ID, Organization, build_organizations
 from tessera.services.organizations.paging import decode_token, encode_token, page
-from tessera.protocol.model import compile_pattern
 
 MGMT, DEV, PROD = "111111111111", "222222222222", "333333333333"
 ORG, ROOT = "o-abcdefghij", "r-ab12"
@@ -64,13 +64,30 @@ def test_entity_type_follows_the_id_shape(entity_id: str, kind: str | None) -> N
 
 def records(**overrides: Any) -> list[tuple[str, dict[str, Any]]]:
     """An organization: root → OU_WORK → OU_PROD → PROD; DEV and MGMT under the root."""
-    org = {"id": ORG, "feature_set": "ALL", "management_account": MGMT, "management_email": "m@example.com",
-           "root_id": ROOT, "root_tags": [], "policy_types": ["SERVICE_CONTROL_POLICY"], "created": "2026-01-01T00:00:00Z"}
+    org = {
+        "id": ORG,
+        "feature_set": "ALL",
+        "management_account": MGMT,
+        "management_email": "m@example.com",
+        "root_id": ROOT,
+        "root_tags": [],
+        "policy_types": ["SERVICE_CONTROL_POLICY"],
+        "created": "2026-01-01T00:00:00Z",
+    }
     org.update(overrides)
 
     def account(acct: str, parent: str, joined: str) -> tuple[str, dict[str, Any]]:
-        return R.ORG_ACCOUNT, {"id": acct, "org": ORG, "name": acct, "email": f"{acct}@example.com", "state": "ACTIVE",
-                               "joined_method": "CREATED", "joined": joined, "parent": parent, "tags": []}
+        return R.ORG_ACCOUNT, {
+            "id": acct,
+            "org": ORG,
+            "name": acct,
+            "email": f"{acct}@example.com",
+            "state": "ACTIVE",
+            "joined_method": "CREATED",
+            "joined": joined,
+            "parent": parent,
+            "tags": [],
+        }
 
     def ou(ou_id: str, parent: str, created: str) -> tuple[str, dict[str, Any]]:
         return R.ORG_OU, {"id": ou_id, "org": ORG, "name": ou_id, "parent": parent, "created": created, "tags": []}
@@ -78,8 +95,16 @@ def records(**overrides: Any) -> list[tuple[str, dict[str, Any]]]:
     def attach(target: str, policy: str, when: str = "2026-01-01T00:00:00Z") -> tuple[str, dict[str, Any]]:
         return R.ORG_ATTACHMENT, {"org": ORG, "target": target, "policy": policy, "attached": when}
 
-    deny = {"id": "p-deny0001", "org": ORG, "type": "SERVICE_CONTROL_POLICY", "name": "deny", "description": "",
-            "content": "{}", "created": "2026-01-02T00:00:00Z", "tags": []}
+    deny = {
+        "id": "p-deny0001",
+        "org": ORG,
+        "type": "SERVICE_CONTROL_POLICY",
+        "name": "deny",
+        "description": "",
+        "content": "{}",
+        "created": "2026-01-02T00:00:00Z",
+        "tags": [],
+    }
     return [
         (R.ORG, org),
         account(MGMT, ROOT, "2026-01-01T00:00:00Z"),
@@ -171,10 +196,35 @@ def test_targets_of_a_policy_list_root_then_ous_then_accounts() -> None:
 
 
 def test_records_of_two_organizations_stay_apart() -> None:
-    other = [(R.ORG, {"id": "o-zzzzzzzzzz", "feature_set": "ALL", "management_account": "444444444444",
-                      "management_email": "", "root_id": ROOT, "root_tags": [], "policy_types": [], "created": ""}),
-             (R.ORG_ACCOUNT, {"id": "444444444444", "org": "o-zzzzzzzzzz", "name": "x", "email": "", "state": "ACTIVE",
-                              "joined_method": "INVITED", "joined": "", "parent": ROOT, "tags": []})]
+    other = [
+        (
+            R.ORG,
+            {
+                "id": "o-zzzzzzzzzz",
+                "feature_set": "ALL",
+                "management_account": "444444444444",
+                "management_email": "",
+                "root_id": ROOT,
+                "root_tags": [],
+                "policy_types": [],
+                "created": "",
+            },
+        ),
+        (
+            R.ORG_ACCOUNT,
+            {
+                "id": "444444444444",
+                "org": "o-zzzzzzzzzz",
+                "name": "x",
+                "email": "",
+                "state": "ACTIVE",
+                "joined_method": "INVITED",
+                "joined": "",
+                "parent": ROOT,
+                "tags": [],
+            },
+        ),
+    ]
     orgs = build_organizations(records() + other)
     assert orgs.of_account("444444444444").id == "o-zzzzzzzzzz"  # type: ignore[union-attr]
     assert orgs.of_account(PROD).id == ORG  # type: ignore[union-attr]

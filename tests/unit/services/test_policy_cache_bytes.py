@@ -10,15 +10,20 @@ from tessera.services.state import PolicyCache, estimated_size
 
 
 def session_policy(index: int, statements: int = 10) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": [f"s3:Get{index}x{i}*", "iam:List*"],
-             "Resource": f"arn:aws:s3:::bucket-{index}-{i}/*",
-             "Condition": {"StringLike": {"aws:UserAgent": [f"*{index}?{i}*"]}}}
-            for i in range(statements)
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [f"s3:Get{index}x{i}*", "iam:List*"],
+                    "Resource": f"arn:aws:s3:::bucket-{index}-{i}/*",
+                    "Condition": {"StringLike": {"aws:UserAgent": [f"*{index}?{i}*"]}},
+                }
+                for i in range(statements)
+            ],
+        }
+    )
 
 
 def test_distinct_policies_stay_within_the_byte_budget() -> None:

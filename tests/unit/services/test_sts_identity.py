@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sts_world import A, B, ROOT_KEY, T0, World, allow, doc, trust
+from sts_world import ROOT_KEY, T0, A, B, World, allow, doc, trust
 
 from tessera.auth.tokens import new_access_key_id
 from tessera.errors import AccessDenied, ExpiredToken, InvalidParameterValue

@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
-from sts_world import A, ENV, World, doc, trust
+from sts_world import ENV, A, World, doc, trust
 
 from tessera.auth.tokens import unseal
 from tessera.errors import InvalidClientTokenId

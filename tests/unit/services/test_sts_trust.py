@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sts_world import A, B, T0, World, allow, deny, doc, trust
+from sts_world import T0, A, B, World, allow, deny, doc, trust
 
 from tessera.errors import (
     AccessDenied,
@@ -256,9 +256,7 @@ class TestSessionTags:
         alice = world.add_user("alice")
         role = world.add_role("R", doc(trust({"AWS": ALICE_ARN}, TAG_TRUST)))
         with pytest.raises(InvalidParameterValue):
-            world.call(
-                alice, "AssumeRole", RoleArn=role, RoleSessionName="s", Tags=tags, TransitiveTagKeys=transitive
-            )
+            world.call(alice, "AssumeRole", RoleArn=role, RoleSessionName="s", Tags=tags, TransitiveTagKeys=transitive)
 
     def test_duplicate_key_message_is_aws_text(self, world: World) -> None:
         alice = world.add_user("alice")
@@ -372,9 +370,7 @@ class TestTrustContext:
 class TestSessions:
     def test_session_permissions_come_from_the_role_capped_by_session_policy(self, world: World) -> None:
         alice = world.add_user("alice")
-        role = world.add_role(
-            "R", doc(trust({"AWS": ALICE_ARN})), policies={"p": doc(allow(["sts:GetAccessKeyInfo", "iam:Get*"]))}
-        )
+        role = world.add_role("R", doc(trust({"AWS": ALICE_ARN})), policies={"p": doc(allow(["sts:GetAccessKeyInfo", "iam:Get*"]))})
         session = world.assume(alice, role, Policy=doc(allow("iam:GetUser")))
         with pytest.raises(AccessDenied) as denied:
             world.call(session, "GetAccessKeyInfo", AccessKeyId="AKIAROOTROOTROOT0001")

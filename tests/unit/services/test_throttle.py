@@ -12,7 +12,7 @@ from tessera.clock import FixedClock
 from tessera.errors import Throttling
 from tessera.services.throttle import EVICTION_SCAN, FailureLimiter, Limits, Locked, mfa_attempt, mfa_limiter, principal_key
 
-T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 LIMITS = Limits(max_failures=3, window=60, lockout=100, max_lockout=350, max_entries=8)
 
 
@@ -40,9 +40,8 @@ def test_locks_after_max_failures_and_refuses_even_before_looking(limiter: Failu
     for _ in range(3):
         fail(limiter, clock, "k")
     looked = []
-    with pytest.raises(Locked):
-        with limiter.attempt(["k"], clock.now()):
-            looked.append(True)  # a right guess must not even be checked
+    with pytest.raises(Locked), limiter.attempt(["k"], clock.now()):
+        looked.append(True)  # a right guess must not even be checked
     assert not looked and limiter.locked("k", clock.now())
 
 
@@ -112,9 +111,8 @@ def test_every_key_counts_and_any_locked_key_refuses(limiter: FailureLimiter, cl
 def test_attempts_in_flight_count_so_concurrency_cannot_overshoot(limiter: FailureLimiter, clock: FixedClock) -> None:
     with limiter.attempt(["k"], clock.now()) as first, limiter.attempt(["k"], clock.now()) as second:
         with limiter.attempt(["k"], clock.now()) as third:
-            with pytest.raises(Locked):
-                with limiter.attempt(["k"], clock.now()):
-                    pass
+            with pytest.raises(Locked), limiter.attempt(["k"], clock.now()):
+                pass
             third.fail()
         first.fail()
         second.fail()
@@ -123,9 +121,8 @@ def test_attempts_in_flight_count_so_concurrency_cannot_overshoot(limiter: Failu
 
 def test_an_error_in_the_body_releases_without_counting(limiter: FailureLimiter, clock: FixedClock) -> None:
     for _ in range(5):
-        with pytest.raises(RuntimeError):
-            with limiter.attempt(["k"], clock.now()):
-                raise RuntimeError("store unavailable")
+        with pytest.raises(RuntimeError), limiter.attempt(["k"], clock.now()):
+            raise RuntimeError("store unavailable")
     assert len(limiter) == 0
 
 
@@ -199,9 +196,8 @@ def test_mfa_attempt_answers_throttling_and_the_limiter_lives_in_runtime_extras(
     for _ in range(limiter.limits.max_failures):
         with mfa_attempt(extras, ["k"], clock.now()) as attempt:
             attempt.fail()
-    with pytest.raises(Throttling) as refused:
-        with mfa_attempt(extras, ["k"], clock.now()):
-            pass
+    with pytest.raises(Throttling) as refused, mfa_attempt(extras, ["k"], clock.now()):
+        pass
     assert (refused.value.code, refused.value.status, refused.value.message) == ("Throttling", 400, "Rate exceeded")
 
 
@@ -214,15 +210,36 @@ def test_principals_are_keyed_by_unique_id_never_by_name_or_path() -> None:
     renamed = Caller("user", "111122223333", "arn:aws:iam::111122223333:user/ops/alicia", "AIDAALICE", "alicia", "AKIA2")
     assert principal_key(user) == principal_key(renamed) == "principal:AIDAALICE"
     # GetSessionToken credentials and federated users count against the user that minted them
-    token = Caller("user", "111122223333", user.arn, "AIDAALICE", "alice", "ASIA1",
-                   _session("session-token", source_arn=user.arn, source_user_id="AIDAALICE"))
-    federated = Caller("federated-user", "111122223333", "arn:aws:sts::111122223333:federated-user/anyname",
-                       "111122223333:anyname", "anyname", "ASIA2", _session("federation-token", source_user_id="AIDAALICE"))
+    token = Caller(
+        "user",
+        "111122223333",
+        user.arn,
+        "AIDAALICE",
+        "alice",
+        "ASIA1",
+        _session("session-token", source_arn=user.arn, source_user_id="AIDAALICE"),
+    )
+    federated = Caller(
+        "federated-user",
+        "111122223333",
+        "arn:aws:sts::111122223333:federated-user/anyname",
+        "111122223333:anyname",
+        "anyname",
+        "ASIA2",
+        _session("federation-token", source_user_id="AIDAALICE"),
+    )
     assert principal_key(token) == principal_key(federated) == principal_key(user)
     # every session of a role counts against the role, whatever its name, path or session name
     sessions = [
-        Caller("assumed-role", "111122223333", f"arn:aws:sts::111122223333:assumed-role/{role}/{name}",
-               f"AROAROLE:{name}", role, "ASIA3", _session("assumed-role", role_id="AROAROLE", role_name=role))
+        Caller(
+            "assumed-role",
+            "111122223333",
+            f"arn:aws:sts::111122223333:assumed-role/{role}/{name}",
+            f"AROAROLE:{name}",
+            role,
+            "ASIA3",
+            _session("assumed-role", role_id="AROAROLE", role_name=role),
+        )
         for role, name in (("deploy", "s1"), ("deploy-renamed", "s2"))
     ]
     assert {principal_key(s) for s in sessions} == {"principal:AROAROLE"}

@@ -14,7 +14,7 @@ from tessera.services.usage import UsageTracker
 from tessera.store.sql import SqlStore, default_url, open_store
 
 A = "111111111111"
-WHEN = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+WHEN = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -29,11 +29,19 @@ def user_caller(key: str = "AKIAEXAMPLE000000001") -> Caller:
 
 
 def role_caller() -> Caller:
-    claims = SessionClaims(kind="assumed-role", access_key_id="ASIAEXAMPLE000000001", secret_access_key="s",
-                           account=A, issued_at=WHEN, expires_at=WHEN + dt.timedelta(hours=1),
-                           session_name="s", role_arn=f"arn:aws:iam::{A}:role/r", role_id="AROAEXAMPLE", role_name="r")
-    return Caller("assumed-role", A, f"arn:aws:sts::{A}:assumed-role/r/s", "AROAEXAMPLE:s", "r",
-                  claims.access_key_id, claims)
+    claims = SessionClaims(
+        kind="assumed-role",
+        access_key_id="ASIAEXAMPLE000000001",
+        secret_access_key="s",
+        account=A,
+        issued_at=WHEN,
+        expires_at=WHEN + dt.timedelta(hours=1),
+        session_name="s",
+        role_arn=f"arn:aws:iam::{A}:role/r",
+        role_id="AROAEXAMPLE",
+        role_name="r",
+    )
+    return Caller("assumed-role", A, f"arn:aws:sts::{A}:assumed-role/r/s", "AROAEXAMPLE:s", "r", claims.access_key_id, claims)
 
 
 def test_notes_are_visible_before_and_after_the_flush(store: SqlStore) -> None:
@@ -41,11 +49,13 @@ def test_notes_are_visible_before_and_after_the_flush(store: SqlStore) -> None:
     tracker.note(user_caller(), "sts", "us-east-1", WHEN)
     tracker.note(role_caller(), "iam", "eu-west-1", WHEN)
     assert tracker.last_use(A, "access_key", "AKIAEXAMPLE000000001") == {
-        "date": "2026-05-01T12:00:00Z", "service": "sts", "region": "us-east-1"}
+        "date": "2026-05-01T12:00:00Z",
+        "service": "sts",
+        "region": "us-east-1",
+    }
     assert store.get_usage(A, "access_key", "AKIAEXAMPLE000000001") is None
     tracker.flush()
-    assert UsageTracker(store).last_use(A, "role", "AROAEXAMPLE") == {"date": "2026-05-01T12:00:00Z",
-                                                                     "region": "eu-west-1"}
+    assert UsageTracker(store).last_use(A, "role", "AROAEXAMPLE") == {"date": "2026-05-01T12:00:00Z", "region": "eu-west-1"}
 
 
 def test_a_failed_write_keeps_the_notes_for_the_next_flush(store: SqlStore, monkeypatch: Any) -> None:

@@ -7,14 +7,13 @@ skipped: an unreachable server fails these tests.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import datetime as dt
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -40,7 +39,7 @@ HEAD = _head_revision()
 
 A = "111111111111"
 B = "222222222222"
-T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -131,12 +130,9 @@ def test_update_replaces_the_whole_document(store: SqlStore) -> None:
     ],
     ids=["update", "delete"],
 )
-def test_update_and_delete_of_a_missing_key_raise_not_found(
-    store: SqlStore, operation: Callable[[Transaction], None]
-) -> None:
-    with store.write(A) as tx:
-        with pytest.raises(NotFound):
-            operation(tx)
+def test_update_and_delete_of_a_missing_key_raise_not_found(store: SqlStore, operation: Callable[[Transaction], None]) -> None:
+    with store.write(A) as tx, pytest.raises(NotFound):
+        operation(tx)
 
 
 def test_put_inserts_then_replaces(store: SqlStore) -> None:
@@ -238,9 +234,7 @@ def test_a_fresh_store_has_no_scopes(store: SqlStore) -> None:
     ],
     ids=["get", "list", "insert", "update", "put", "delete"],
 )
-def test_write_refuses_any_access_to_a_scope_it_did_not_lock(
-    shared_store: SqlStore, operation: Callable[[Transaction], object]
-) -> None:
+def test_write_refuses_any_access_to_a_scope_it_did_not_lock(shared_store: SqlStore, operation: Callable[[Transaction], object]) -> None:
     with pytest.raises(StoreError, match="not locked"), shared_store.write(A) as tx:
         operation(tx)
     assert B not in shared_store.generations()
@@ -256,9 +250,7 @@ def test_write_refuses_any_access_to_a_scope_it_did_not_lock(
     ],
     ids=["insert", "update", "put", "delete"],
 )
-def test_read_transactions_refuse_writes(
-    shared_store: SqlStore, operation: Callable[[Transaction], object]
-) -> None:
+def test_read_transactions_refuse_writes(shared_store: SqlStore, operation: Callable[[Transaction], object]) -> None:
     with pytest.raises(StoreError, match="cannot write"), shared_store.read() as tx:
         operation(tx)
 
@@ -384,9 +376,8 @@ def test_reopening_keeps_records_generations_and_audit(store_url: str) -> None:
 
 
 def test_migrating_an_up_to_date_database_is_a_no_op(store_url: str) -> None:
-    with open_store(store_url) as store:
-        with store.write(A) as tx:
-            tx.insert(A, "user", "alice", {})
+    with open_store(store_url) as store, store.write(A) as tx:
+        tx.insert(A, "user", "alice", {})
     for _ in range(2):
         open_store(store_url).close()
     engine = create_engine(store_url)
@@ -569,9 +560,7 @@ AUDIT_EVENTS = [
         "combined",
     ],
 )
-def test_query_audit_filters(
-    shared_store: SqlStore, filters: dict[str, object], expected: list[str]
-) -> None:
+def test_query_audit_filters(shared_store: SqlStore, filters: dict[str, object], expected: list[str]) -> None:
     assert [e["eventID"] for e in shared_store.query_audit(**filters)] == expected
 
 
@@ -595,9 +584,7 @@ def test_appending_in_batches_with_repeats_stores_each_event_once(store: SqlStor
     ],
     ids=["no-event-id", "bad-time"],
 )
-def test_append_audit_rejects_malformed_events_without_writing_the_batch(
-    store: SqlStore, event: dict[str, object]
-) -> None:
+def test_append_audit_rejects_malformed_events_without_writing_the_batch(store: SqlStore, event: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         store.append_audit([audit_event("ok", "2024-05-01T12:00:00Z"), event])
     assert list(store.query_audit()) == []
@@ -608,8 +595,12 @@ def test_usage_upserts_without_bumping_generations(store: SqlStore) -> None:
         tx.insert("111111111111", "user", "u", {"n": 1})
     before = store.generations()
     store.put_usage([("111111111111", "access_key", "AKIA1", {"date": "2026-01-01T00:00:00Z", "service": "sts"})])
-    store.put_usage([("111111111111", "access_key", "AKIA1", {"date": "2026-01-02T00:00:00Z", "service": "iam"}),
-                     ("111111111111", "role", "AROA1", {"date": "2026-01-02T00:00:00Z", "region": "us-east-1"})])
+    store.put_usage(
+        [
+            ("111111111111", "access_key", "AKIA1", {"date": "2026-01-02T00:00:00Z", "service": "iam"}),
+            ("111111111111", "role", "AROA1", {"date": "2026-01-02T00:00:00Z", "region": "us-east-1"}),
+        ]
+    )
     assert store.get_usage("111111111111", "access_key", "AKIA1") == {"date": "2026-01-02T00:00:00Z", "service": "iam"}
     assert store.get_usage("111111111111", "role", "AROA1") == {"date": "2026-01-02T00:00:00Z", "region": "us-east-1"}
     assert store.get_usage("111111111111", "role", "AROA2") is None

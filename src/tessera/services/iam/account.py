@@ -7,7 +7,6 @@ from typing import Any
 
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
-from tessera.services.trust import effective_trust_policy
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     boundary_shape,
@@ -20,6 +19,7 @@ from tessera.services.iam.entities import (
 from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.policies import Usage, policy_shape, version_number, version_shape, versions_of
+from tessera.services.trust import effective_trust_policy
 
 _FILTERS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
 

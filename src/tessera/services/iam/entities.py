@@ -74,12 +74,12 @@ ROLE = EntityKind(R.ROLE, "Role")
 
 # -- time ---------------------------------------------------------------------------
 def iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> dt.datetime:
     """A stored ISO-8601 UTC time as a timezone-aware datetime (what the protocol serialises)."""
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
 
 
 # -- names and ARNs -----------------------------------------------------------------

@@ -171,9 +171,7 @@ def remove_user_from_group(ctx: OperationContext, params: dict[str, Any]) -> dic
         group = require_target(tx, account, target)
         user = require(tx, account, USER, params["UserName"])
         if not _in_group(user, group["name"]):
-            raise NoSuchEntityException(
-                f"The user with name {user['name']} cannot be found in group {group['name']}."
-            )
+            raise NoSuchEntityException(f"The user with name {user['name']} cannot be found in group {group['name']}.")
         user["groups"] = [g for g in user["groups"] if name_key(g) != name_key(group["name"])]
         tx.update(account, R.USER, name_key(user["name"]), user)
     return {}

@@ -114,8 +114,14 @@ def _seed(runtime: Runtime, rec: Mapping[str, Any]) -> str:
 
 
 def _checked_counter(
-    ctx: OperationContext, serial: str, device: Mapping[str, Any], code1: str, code2: str,
-    *, owner: Mapping[str, Any] | None = None, after: int = -1,
+    ctx: OperationContext,
+    serial: str,
+    device: Mapping[str, Any],
+    code1: str,
+    code2: str,
+    *,
+    owner: Mapping[str, Any] | None = None,
+    after: int = -1,
 ) -> int:
     """The counter of ``code2`` when ``code1``/``code2`` are consecutive fresh codes of
     ``device`` (EnableMFADevice, ResyncMFADevice); a lock-out refuses before the codes
@@ -276,8 +282,13 @@ def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
         user = require_target(tx, account, target)
         device = _owned_device(tx, account, name, serial)
         counter = _checked_counter(
-            ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"],
-            owner=user, after=int(device.get("last_counter", -1)),
+            ctx,
+            serial,
+            device,
+            params["AuthenticationCode1"],
+            params["AuthenticationCode2"],
+            owner=user,
+            after=int(device.get("last_counter", -1)),
         )
         device["last_counter"] = counter
         tx.update(account, R.MFA_DEVICE, serial, device)
@@ -335,11 +346,7 @@ def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
 def list_virtual_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.authorize("iam:ListVirtualMFADevices", "*")
     status = params.get("AssignmentStatus") or "Any"
-    devices = [
-        d
-        for d in view_records(ctx, R.MFA_DEVICE)
-        if status == "Any" or (status == "Assigned") == bool(d.get("user"))
-    ]
+    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if status == "Any" or (status == "Assigned") == bool(d.get("user"))]
     page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
     return page.output("VirtualMFADevices", lambda d: _virtual_shape(ctx, d))
 

@@ -56,9 +56,7 @@ from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 POLICY_SIZE_MESSAGE = f"Cannot exceed quota for PolicySize: {quotas.MANAGED_POLICY_SIZE}"
-TOO_MANY_VERSIONS = (
-    "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version."
-)
+TOO_MANY_VERSIONS = "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version."
 HAS_VERSIONS = (
     "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. "
     "The default version is deleted with the policy."
@@ -78,11 +76,11 @@ class Usage:
                 self.boundary[holder["boundary"]] += 1
 
     @classmethod
-    def of_view(cls, ctx: OperationContext) -> "Usage":
+    def of_view(cls, ctx: OperationContext) -> Usage:
         return cls([*view_records(ctx, R.USER), *view_records(ctx, R.GROUP), *view_records(ctx, R.ROLE)])
 
     @classmethod
-    def of_tx(cls, tx: Transaction, account: str) -> "Usage":
+    def of_tx(cls, tx: Transaction, account: str) -> Usage:
         return cls(r.data for kind in (R.USER, R.GROUP, R.ROLE) for r in tx.list(account, kind))
 
     def in_use(self, arn: str) -> bool:

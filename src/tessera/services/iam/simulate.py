@@ -336,15 +336,11 @@ def check_input_size(params: Mapping[str, Any]) -> None:
     budget = SIMULATION_POLICY_CHARACTERS
     for text in texts:
         if policy_size_exceeds(text, budget):
-            raise InvalidInputException(
-                f"The policies given to the simulator exceed {SIMULATION_POLICY_CHARACTERS} characters in total."
-            )
+            raise InvalidInputException(f"The policies given to the simulator exceed {SIMULATION_POLICY_CHARACTERS} characters in total.")
         budget -= policy_size(text)
 
 
-def estimated_work(
-    texts: Sequence[str], params: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
-) -> tuple[int, int]:
+def estimated_work(texts: Sequence[str], params: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     """Upper estimates of the work, in units of about a nanosecond, that one (action,
     resource) evaluation and the whole simulation will take.
 
@@ -377,8 +373,12 @@ def estimated_work(
     for text in texts:
         for statement in _statements_of(text):
             per_evaluation += _STATEMENT_COST
-            for member, length in (("Action", action_length), ("NotAction", action_length),
-                                   ("Resource", resource_length), ("NotResource", resource_length)):
+            for member, length in (
+                ("Action", action_length),
+                ("NotAction", action_length),
+                ("Resource", resource_length),
+                ("NotResource", resource_length),
+            ):
                 variables = member.endswith("Resource")
                 for pattern in _texts(statement.get(member)):
                     each, first = _pattern_cost(pattern, length + 1, 1, longest, variables)
@@ -409,9 +409,7 @@ def _texts(value: object) -> list[str]:
     return [] if value is None else [str(value)]
 
 
-def _pattern_cost(
-    pattern: str, text_chars: int, comparisons: int, longest: Mapping[str, int], variables: bool
-) -> tuple[int, int]:
+def _pattern_cost(pattern: str, text_chars: int, comparisons: int, longest: Mapping[str, int], variables: bool) -> tuple[int, int]:
     """(work per evaluation, work once per simulation) of matching ``pattern`` against
     ``comparisons`` values of ``text_chars`` characters in all. ``variables``: whether
     ``${…}`` may be substituted there (counted as if it always is: an upper bound)."""
@@ -422,10 +420,7 @@ def _pattern_cost(
     # the substituted text: the pattern (defaults included) plus each occurrence's value
     resolved = len(pattern) + sum(longest.get(v.key, 0) for v in occurrences)
     steps = _STAR_COST * stars + _ELEMENT_COST * (qmarks + len(occurrences))
-    if qmarks:
-        search = min(resolved, _SEGMENT_SEARCH_CAP) * (text_chars + 1)
-    else:
-        search = resolved * comparisons + text_chars
+    search = min(resolved, _SEGMENT_SEARCH_CAP) * (text_chars + 1) if qmarks else resolved * comparisons + text_chars
     each = comparisons * (8 + steps) + search
     if not qmarks:
         return each, 0

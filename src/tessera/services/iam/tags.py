@@ -39,9 +39,7 @@ def merge_tags(existing: Iterable[Mapping[str, str]], new: Sequence[Tag], entity
     for tag in new:
         merged[tag["Key"].lower()] = dict(tag)
     if len(merged) > quotas.TAGS_PER_ENTITY:
-        raise LimitExceededException(
-            f"The number of tags on {entity} would exceed the maximum of {quotas.TAGS_PER_ENTITY}."
-        )
+        raise LimitExceededException(f"The number of tags on {entity} would exceed the maximum of {quotas.TAGS_PER_ENTITY}.")
     return list(merged.values())
 
 

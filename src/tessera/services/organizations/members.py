@@ -42,9 +42,7 @@ def create_account(ctx: OperationContext, params: dict[str, Any]) -> dict[str, A
         taken = tx.get(account_id, R.ACCOUNT, "account") is not None  # by a concurrent writer
         if taken or email.lower() in store.from_transaction(tx).emails():
             raise concurrent_modification()
-        provision.create_member_account(
-            tx, org, account_id, name=name, email=email, role_name=role_name, tags=tags, now=ctx.now
-        )
+        provision.create_member_account(tx, org, account_id, name=name, email=email, role_name=role_name, tags=tags, now=ctx.now)
         status = provision.record_status(tx, org.id, request_id, account_name=name, now=ctx.now, account_id=account_id)
     return submitted(status)
 

@@ -201,10 +201,7 @@ def build_organizations(records: Iterable[tuple[str, Record]]) -> Organizations:
             grouped.setdefault(str(data["org"]), {}).setdefault(kind, {})[str(data["id"])] = data
         elif kind == R.ORG_ATTACHMENT:
             attachments.setdefault(str(data["org"]), []).append(data)
-    by_id = {
-        org_id: _organization(record, grouped.get(org_id, {}), attachments.get(org_id, []))
-        for org_id, record in orgs.items()
-    }
+    by_id = {org_id: _organization(record, grouped.get(org_id, {}), attachments.get(org_id, [])) for org_id, record in orgs.items()}
     membership = {acct: org.id for org in by_id.values() for acct in org.accounts}
     return Organizations(by_id=by_id, membership=membership)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tessera.services import records as R
+from tessera.services.accounts import iso
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, shapes
 from tessera.services.organizations import records as store
@@ -18,7 +19,6 @@ from tessera.services.organizations.model import (
 )
 from tessera.services.organizations.paging import page
 from tessera.services.organizations.provision import create_organization as write_organization
-from tessera.services.accounts import iso
 from tessera.store.base import GLOBAL, Conflict, Transaction
 
 

@@ -38,9 +38,7 @@ def bad_token() -> Exception:
     return invalid_input("INVALID_NEXT_TOKEN", "The specified NextToken is not valid.")
 
 
-def page(
-    operation: str, items: Sequence[T], params: Mapping[str, Any], result_key: str, size: int | None = None
-) -> dict[str, Any]:
+def page(operation: str, items: Sequence[T], params: Mapping[str, Any], result_key: str, size: int | None = None) -> dict[str, Any]:
     """``{result_key: items of this page}`` plus ``NextToken`` when more remain."""
     token = params.get("NextToken")
     start = decode_token(operation, token) if token else 0

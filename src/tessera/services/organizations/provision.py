@@ -32,9 +32,7 @@ DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
-def create_organization(
-    tx: Transaction, *, account_id: str, email: str, name: str, feature_set: str, now: dt.datetime
-) -> str:
+def create_organization(tx: Transaction, *, account_id: str, email: str, name: str, feature_set: str, now: dt.datetime) -> str:
     """Write a new organization managed by ``account_id`` (GLOBAL locked); its id.
 
     With all features, SCPs are enabled on the root and FullAWSAccess is attached to
@@ -131,9 +129,7 @@ def trust_policy(management_account: str) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": root_arn(management_account)}, "Action": "sts:AssumeRole"}
-            ],
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": root_arn(management_account)}, "Action": "sts:AssumeRole"}],
         },
         separators=(",", ":"),
     )

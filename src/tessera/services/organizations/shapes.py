@@ -13,7 +13,7 @@ Record = Mapping[str, Any]
 
 
 def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
 
 
 def policy_type_summaries(org: Organization) -> list[dict[str, str]]:

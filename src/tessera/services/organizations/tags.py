@@ -29,9 +29,7 @@ def checked_tags(tags: Iterable[Mapping[str, str]]) -> list[Tag]:
     if len(set(keys)) != len(keys):
         raise invalid_input("DUPLICATE_TAG_KEY", "You specified the same tag key more than once.")
     if any(key.lower().startswith("aws:") for key in keys):
-        raise invalid_input(
-            "INVALID_SYSTEM_TAGS_PARAMETER", "You can't use the aws: prefix in tag keys; it is reserved for AWS use."
-        )
+        raise invalid_input("INVALID_SYSTEM_TAGS_PARAMETER", "You can't use the aws: prefix in tag keys; it is reserved for AWS use.")
     if len(out) > quotas.TAGS_PER_RESOURCE:
         raise constraint("MAX_TAG_LIMIT_EXCEEDED")
     return out

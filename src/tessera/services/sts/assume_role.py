@@ -185,9 +185,7 @@ def _authorize(
     if tags.requested:
         authorize("sts:TagSession", role.arn, resource_account=role.account, context=context, resource_policy=role.trust)
     if source_identity:
-        authorize(
-            "sts:SetSourceIdentity", role.arn, resource_account=role.account, context=context, resource_policy=role.trust
-        )
+        authorize("sts:SetSourceIdentity", role.arn, resource_account=role.account, context=context, resource_policy=role.trust)
 
 
 def _source_identity(params: Mapping[str, Any], caller: Caller, role_arn: str) -> str:

@@ -34,5 +34,5 @@ def session_window(now: dt.datetime, seconds: int) -> tuple[dt.datetime, dt.date
     fraction of a second so that a revocation (``DateLessThan`` a millisecond time)
     separates sessions issued just before it from those issued just after; the wire
     shows both times in whole seconds, as AWS does."""
-    issued = now.astimezone(dt.timezone.utc)
+    issued = now.astimezone(dt.UTC)
     return issued, issued + dt.timedelta(seconds=seconds)

@@ -19,9 +19,7 @@ USER_DEFAULT_DURATION = 43200
 ROOT_MAX_DURATION = 3600
 
 
-@operation(
-    "sts", "GetSessionToken", authorize=False, inline=True, inline_unless=("SerialNumber", "TokenCode")
-)
+@operation("sts", "GetSessionToken", authorize=False, inline=True, inline_unless=("SerialNumber", "TokenCode"))
 def get_session_token(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """No policy can allow or deny it; only long-term keys may call it. The session acts
     as the user (or root) itself, with MFA recorded when a valid code was given."""

@@ -88,9 +88,7 @@ def _check_plaintext(inline: str, arns: Sequence[str]) -> None:
     floor = len(inline) - sum(inline.count(char) for char in " \t\r\n")
     size = floor if floor > budget else policy_size(inline)
     percent = math.ceil(100 * (size + PLAINTEXT_LIMIT - budget) / PLAINTEXT_LIMIT)
-    raise PackedPolicyTooLargeException(
-        f"Packed policy consumes {percent}% of allotted space, please use smaller policy."
-    )
+    raise PackedPolicyTooLargeException(f"Packed policy consumes {percent}% of allotted space, please use smaller policy.")
 
 
 def packed_policy_size(policies: SessionPolicies, tags: Sequence[SessionTag]) -> int | None:
@@ -102,9 +100,7 @@ def packed_policy_size(policies: SessionPolicies, tags: Sequence[SessionTag]) ->
     packed = len(zlib.compress(_packing_input(policies, tags), 9))
     percent = math.ceil(100 * max(plaintext / PLAINTEXT_LIMIT, packed / PACKED_BUDGET))
     if percent > 100:
-        raise PackedPolicyTooLargeException(
-            f"Packed policy consumes {percent}% of allotted space, please use smaller policy."
-        )
+        raise PackedPolicyTooLargeException(f"Packed policy consumes {percent}% of allotted space, please use smaller policy.")
     return percent
 
 

@@ -20,10 +20,8 @@ from tessera.services.context import OperationContext, RequestInfo, lookup
 from tessera.services.runtime import Runtime
 
 ACCOUNT = "111122223333"
-NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-ALLOW_ALL_IAM = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
-)
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+ALLOW_ALL_IAM = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]})
 
 Call = Callable[..., dict[str, Any]]
 

@@ -93,7 +93,7 @@ POLICY_OPERATIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("operation,params", POLICY_OPERATIONS, ids=[op for op, _ in POLICY_OPERATIONS])
+@pytest.mark.parametrize(("operation", "params"), POLICY_OPERATIONS, ids=[op for op, _ in POLICY_OPERATIONS])
 @pytest.mark.parametrize("variant", range(3))
 def test_policy_operations_are_authorized_on_the_stored_arn(
     call: Call, attacker: Caller, operation: str, params: dict[str, Any], variant: int
@@ -137,7 +137,9 @@ def test_policy_arn_condition_keys_are_canonical(
 ) -> None:
     call("CreatePolicy", PolicyName="Keep", PolicyDocument=ANYTHING)
     call("CreateUser", UserName="victim")
-    condition = {"ArnEquals": {"iam:PolicyARN": KEEP}} if operation == "AttachUserPolicy" else {"ArnEquals": {"iam:PermissionsBoundary": KEEP}}
+    condition = (
+        {"ArnEquals": {"iam:PolicyARN": KEEP}} if operation == "AttachUserPolicy" else {"ArnEquals": {"iam:PermissionsBoundary": KEEP}}
+    )
     deny = {"Effect": "Deny", "Action": f"iam:{operation}", "Resource": "*", "Condition": condition}
     mallory = user_with_policy("mallory", doc(ALLOW_IAM, deny))
     params: dict[str, Any]
@@ -192,7 +194,7 @@ ENTITY_OPERATIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("operation,params", ENTITY_OPERATIONS, ids=[op for op, _ in ENTITY_OPERATIONS])
+@pytest.mark.parametrize(("operation", "params"), ENTITY_OPERATIONS, ids=[op for op, _ in ENTITY_OPERATIONS])
 @pytest.mark.parametrize("spelling", ["admin", "ADMIN", "aDmIn"])
 def test_user_operations_are_authorized_on_the_stored_arn(
     call: Call, user_with_policy: Callable[[str, str | None], Caller], operation: str, params: dict[str, Any], spelling: str

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ACCOUNT, Call
+
 from tessera.errors import (
     DeleteConflictException,
     EntityAlreadyExistsException,
@@ -82,8 +82,13 @@ def test_duplicate_group_is_refused(call: Call) -> None:
 # -- roles --------------------------------------------------------------------------------
 def test_create_role_returns_trust_policy_as_stored(call: Call) -> None:
     role = call(
-        "CreateRole", RoleName="r", Path="/svc/", AssumeRolePolicyDocument=TRUST, Description="d",
-        MaxSessionDuration=7200, Tags=[{"Key": "k", "Value": "v"}],
+        "CreateRole",
+        RoleName="r",
+        Path="/svc/",
+        AssumeRolePolicyDocument=TRUST,
+        Description="d",
+        MaxSessionDuration=7200,
+        Tags=[{"Key": "k", "Value": "v"}],
     )["Role"]
     assert role["RoleId"].startswith("AROA") and role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/svc/r"
     assert role["AssumeRolePolicyDocument"] == TRUST and role["MaxSessionDuration"] == 7200
@@ -104,8 +109,10 @@ def test_role_defaults(call: Call) -> None:
         "not json",
         json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}),
         json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
-                                                     "Action": "sts:AssumeRole", "Resource": "*"}]}
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole", "Resource": "*"}],
+            }
         ),
     ],
     ids=["not-json", "no-principal", "has-resource"],

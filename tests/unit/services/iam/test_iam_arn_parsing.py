@@ -31,9 +31,17 @@ def test_parse_iam_arn_accepts_what_iam_accepts() -> None:
     assert parse_iam_arn("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess", ("policy",), aws_account=True)[3] == "ViewOnlyAccess"
 
 
-@pytest.mark.parametrize("text", [*refused_spellings(BOUNDARY), f"arn:aws:iam::{ACCOUNT}:policy/", f"arn:aws:iam::{ACCOUNT}:policy//x",
-                                  "arn:aws:iam::aws:policy/AdministratorAccess", f"arn:aws:sts::{ACCOUNT}:policy/x",
-                                  f"arn:aws:iam::{ACCOUNT}:policy/\u00e9"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *refused_spellings(BOUNDARY),
+        f"arn:aws:iam::{ACCOUNT}:policy/",
+        f"arn:aws:iam::{ACCOUNT}:policy//x",
+        "arn:aws:iam::aws:policy/AdministratorAccess",
+        f"arn:aws:sts::{ACCOUNT}:policy/x",
+        f"arn:aws:iam::{ACCOUNT}:policy/\u00e9",
+    ],
+)
 def test_parse_iam_arn_refuses_what_iam_refuses(text: str) -> None:
     with pytest.raises(ArnError) as error:
         parse_iam_arn(text, ("policy",))
@@ -55,9 +63,8 @@ def test_write_refuses_an_entity_changed_since_authorization(call: Call, runtime
     target = resolve(ctx, USER, "BOB")
     assert (target.name, target.arn) == ("bob", user_arn("bob"))
     call("UpdateUser", UserName="bob", NewPath="/elsewhere/")  # between authorization and write
-    with pytest.raises(ConcurrentModificationException):
-        with runtime.store.write(ACCOUNT) as tx:
-            require_target(tx, ACCOUNT, target)
+    with pytest.raises(ConcurrentModificationException), runtime.store.write(ACCOUNT) as tx:
+        require_target(tx, ACCOUNT, target)
 
 
 def test_write_refuses_an_entity_created_since_an_absent_target_was_authorized(call: Call, runtime: Runtime, clock: FixedClock) -> None:
@@ -67,17 +74,15 @@ def test_write_refuses_an_entity_created_since_an_absent_target_was_authorized(c
     target = resolve(ctx, USER, "bob")  # absent: authorized on the path-/ ARN, without bob's tags
     assert not target.exists
     call("CreateUser", UserName="bob", Tags=[{"Key": "protected", "Value": "true"}])  # created meanwhile
-    with pytest.raises(ConcurrentModificationException):
-        with runtime.store.write(ACCOUNT) as tx:
-            require_target(tx, ACCOUNT, target)
+    with pytest.raises(ConcurrentModificationException), runtime.store.write(ACCOUNT) as tx:
+        require_target(tx, ACCOUNT, target)
 
 
 @pytest.mark.parametrize(
     "change",
     [
         lambda call: call("TagUser", UserName="bob", Tags=[{"Key": "protected", "Value": "true"}]),
-        lambda call: call("PutUserPermissionsBoundary", UserName="bob",
-                          PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        lambda call: call("PutUserPermissionsBoundary", UserName="bob", PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess"),
     ],
     ids=["tags", "boundary"],
 )
@@ -89,9 +94,8 @@ def test_write_refuses_an_entity_whose_condition_keys_changed_since_authorizatio
     ctx = OperationContext(runtime, user_caller(runtime, "bob"), info)
     target = resolve(ctx, USER, "bob")
     change(call)  # type: ignore[operator]
-    with pytest.raises(ConcurrentModificationException):
-        with runtime.store.write(ACCOUNT) as tx:
-            require_target(tx, ACCOUNT, target)
+    with pytest.raises(ConcurrentModificationException), runtime.store.write(ACCOUNT) as tx:
+        require_target(tx, ACCOUNT, target)
 
 
 def test_write_accepts_the_entity_that_was_authorized(call: Call, runtime: Runtime, clock: FixedClock) -> None:

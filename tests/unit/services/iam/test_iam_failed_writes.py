@@ -65,8 +65,12 @@ def test_create_with_a_missing_or_malformed_boundary_writes_nothing(call: Call, 
         call("CreateUser", UserName="u", PermissionsBoundary=f"arn:aws:iam::{ACCOUNT}:policy/missing")
     with pytest.raises(InvalidInputException):
         call("CreateUser", UserName="u", PermissionsBoundary=f"arn:AWS:iam::{ACCOUNT}:policy/missing")
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}],
+        }
+    )
     with pytest.raises(NoSuchEntityException):
         call("CreateRole", RoleName="r", AssumeRolePolicyDocument=trust, PermissionsBoundary=f"arn:aws:iam::{ACCOUNT}:policy/missing")
     assert stored(runtime) == before

@@ -102,9 +102,7 @@ def test_merge_replaces_same_key_case_insensitively_and_caps_at_fifty() -> None:
 
 
 def test_remove_ignores_absent_keys() -> None:
-    assert remove_tags([{"Key": "A", "Value": "1"}, {"Key": "b", "Value": "2"}], ["a", "zzz"]) == [
-        {"Key": "b", "Value": "2"}
-    ]
+    assert remove_tags([{"Key": "A", "Value": "1"}, {"Key": "b", "Value": "2"}], ["a", "zzz"]) == [{"Key": "b", "Value": "2"}]
 
 
 def test_tag_condition_keys() -> None:

@@ -75,8 +75,6 @@ GRANTS = [
 
 
 @pytest.mark.parametrize(("action", "resource", "allowed"), GRANTS, ids=[g[0] for g in GRANTS])
-def test_read_only_access_allows_reads_and_not_writes(
-    read_only: Policy, action: str, resource: str, allowed: bool
-) -> None:
+def test_read_only_access_allows_reads_and_not_writes(read_only: Policy, action: str, resource: str, allowed: bool) -> None:
     request = Request(principal=USER, action=action, resource=resource, resource_account=ACCOUNT)
     assert evaluate(request, PolicySet(identity=(read_only,))).allowed is allowed

@@ -10,8 +10,8 @@ import struct
 import pyotp
 import pytest
 import segno
-
 from conftest import ACCOUNT, NOW, Call
+
 from tessera.clock import FixedClock
 from tessera.errors import (
     DeleteConflictException,
@@ -87,9 +87,7 @@ def test_enable_requires_two_consecutive_codes(call: Call) -> None:
     with pytest.raises(InvalidAuthenticationCodeException, match="not valid"):
         call("EnableMFADevice", UserName="u", SerialNumber=SERIAL, AuthenticationCode1=code2, AuthenticationCode2=code1)
     call("EnableMFADevice", UserName="u", SerialNumber=SERIAL, AuthenticationCode1=code1, AuthenticationCode2=code2)
-    assert call("ListMFADevices", UserName="u")["MFADevices"] == [
-        {"UserName": "u", "SerialNumber": SERIAL, "EnableDate": NOW}
-    ]
+    assert call("ListMFADevices", UserName="u")["MFADevices"] == [{"UserName": "u", "SerialNumber": SERIAL, "EnableDate": NOW}]
     assigned = call("ListVirtualMFADevices", AssignmentStatus="Assigned")["VirtualMFADevices"]
     assert assigned[0]["User"]["UserName"] == "u"
     assert call("ListVirtualMFADevices", AssignmentStatus="Unassigned")["VirtualMFADevices"] == []

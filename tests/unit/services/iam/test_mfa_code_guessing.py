@@ -9,8 +9,8 @@ import datetime as dt
 
 import pyotp
 import pytest
-
 from conftest import ACCOUNT, NOW, Call
+
 from tessera.auth.caller import Caller
 from tessera.clock import FixedClock
 from tessera.errors import InvalidAuthenticationCodeException, Throttling
@@ -77,11 +77,23 @@ def test_another_users_failures_do_not_lock_out_a_victims_enrolment(call: Call, 
     seed = str(call("CreateVirtualMFADevice", VirtualMFADeviceName="phone")["VirtualMFADevice"]["Base32StringSeed"].decode())
     for _ in range(MFA_MAX_FAILURES):  # mallory tries to enable the victim's new device to herself
         with pytest.raises(InvalidAuthenticationCodeException):
-            call("EnableMFADevice", caller=mallory, UserName="mallory", SerialNumber=SERIAL,
-                 AuthenticationCode1="000000", AuthenticationCode2="000001")
+            call(
+                "EnableMFADevice",
+                caller=mallory,
+                UserName="mallory",
+                SerialNumber=SERIAL,
+                AuthenticationCode1="000000",
+                AuthenticationCode2="000001",
+            )
     with pytest.raises(Throttling):  # she is locked out herself
-        call("EnableMFADevice", caller=mallory, UserName="mallory", SerialNumber=SERIAL,
-             AuthenticationCode1="000000", AuthenticationCode2="000001")
+        call(
+            "EnableMFADevice",
+            caller=mallory,
+            UserName="mallory",
+            SerialNumber=SERIAL,
+            AuthenticationCode1="000000",
+            AuthenticationCode2="000001",
+        )
     code1, code2 = _pair(seed, clock.now())
     call("EnableMFADevice", caller=victim, UserName="victim", SerialNumber=SERIAL, AuthenticationCode1=code1, AuthenticationCode2=code2)
 
@@ -91,13 +103,25 @@ def test_renaming_oneself_does_not_reset_the_failure_budget(call: Call, clock: F
     call("CreateVirtualMFADevice", VirtualMFADeviceName="phone")
     for _ in range(MFA_MAX_FAILURES):
         with pytest.raises(InvalidAuthenticationCodeException):
-            call("EnableMFADevice", caller=user, UserName="u", SerialNumber=SERIAL,
-                 AuthenticationCode1="000000", AuthenticationCode2="000001")
+            call(
+                "EnableMFADevice",
+                caller=user,
+                UserName="u",
+                SerialNumber=SERIAL,
+                AuthenticationCode1="000000",
+                AuthenticationCode2="000001",
+            )
     call("UpdateUser", caller=user, UserName="u", NewUserName="u2")
     renamed = dataclasses.replace(user, arn=f"arn:aws:iam::{ACCOUNT}:user/u2", name="u2")
     with pytest.raises(Throttling):
-        call("EnableMFADevice", caller=renamed, UserName="u2", SerialNumber=SERIAL,
-             AuthenticationCode1="000000", AuthenticationCode2="000001")
+        call(
+            "EnableMFADevice",
+            caller=renamed,
+            UserName="u2",
+            SerialNumber=SERIAL,
+            AuthenticationCode1="000000",
+            AuthenticationCode2="000001",
+        )
 
 
 def test_resync_by_another_principal_does_not_lock_the_owners_device(call: Call, clock: FixedClock) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ACCOUNT, Call
+
 from tessera.errors import (
     DeleteConflictException,
     EntityAlreadyExistsException,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ACCOUNT, Call, user_arn
+
 from tessera.errors import AccessDenied, InvalidInputException, NoSuchEntityException
 
 
@@ -91,9 +91,7 @@ def test_malformed_simulation_input_is_invalid_input(call: Call) -> None:
 def test_simulation_results_paginate(call: Call) -> None:
     actions = [f"s3:Op{i}" for i in range(5)]
     first = call("SimulateCustomPolicy", PolicyInputList=[policy(allow("s3:*"))], ActionNames=actions, MaxItems=3)
-    rest = call(
-        "SimulateCustomPolicy", PolicyInputList=[policy(allow("s3:*"))], ActionNames=actions, Marker=first["Marker"]
-    )
+    rest = call("SimulateCustomPolicy", PolicyInputList=[policy(allow("s3:*"))], ActionNames=actions, Marker=first["Marker"])
     assert [r["EvalActionName"] for r in first["EvaluationResults"] + rest["EvaluationResults"]] == actions
 
 

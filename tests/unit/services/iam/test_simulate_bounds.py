@@ -8,16 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-
 from conftest import Call
+
 from tessera.errors import InvalidInputException, Throttling
 from tessera.services.iam import simulate
 
 
 def policy(pattern: str, key: str = "aws:UserAgent") -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
-         "Condition": {"StringLike": {key: pattern}}}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringLike": {key: pattern}}}],
+        }
+    )
 
 
 def entries(value: str, key: str = "aws:UserAgent") -> list[dict[str, object]]:
@@ -44,13 +47,21 @@ def test_work_multiplies_by_actions_and_resources() -> None:
 
 def test_simulation_over_the_work_budget_is_invalid_input(call: Call) -> None:
     with pytest.raises(InvalidInputException, match="too large"):
-        call("SimulateCustomPolicy", PolicyInputList=[policy("*" + "?a" * 300 + "b*")],
-             ActionNames=[f"s3:Get{i}" for i in range(50)], ContextEntries=entries("a" * 20_000))
+        call(
+            "SimulateCustomPolicy",
+            PolicyInputList=[policy("*" + "?a" * 300 + "b*")],
+            ActionNames=[f"s3:Get{i}" for i in range(50)],
+            ContextEntries=entries("a" * 20_000),
+        )
 
 
 def test_simulation_within_the_budget_runs(call: Call) -> None:
-    result = call("SimulateCustomPolicy", PolicyInputList=[policy("*" + "?a" * 30 + "b*")],
-                  ActionNames=["s3:GetObject"], ContextEntries=entries("a" * 5_000 + "b"))
+    result = call(
+        "SimulateCustomPolicy",
+        PolicyInputList=[policy("*" + "?a" * 30 + "b*")],
+        ActionNames=["s3:GetObject"],
+        ContextEntries=entries("a" * 5_000 + "b"),
+    )
     assert result["EvaluationResults"][0]["EvalDecision"] == "allowed"
 
 
@@ -62,9 +73,7 @@ def test_policy_input_over_the_size_limit_is_invalid_input(call: Call) -> None:
         call("SimulateCustomPolicy", PolicyInputList=[document] * 3, ActionNames=["s3:GetObject"])
 
 
-def test_a_simulation_beyond_the_concurrent_ones_is_throttled_not_queued(
-    call: Call, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_simulation_beyond_the_concurrent_ones_is_throttled_not_queued(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two simulations hold both slots (stopped inside, deterministically); a third is
     answered Throttling at once instead of parking an operation thread until one ends.
     Once they end, a simulation runs again."""
@@ -119,9 +128,7 @@ def test_work_of_a_variable_pattern_grows_with_occurrences_times_value_length(me
 
 
 @pytest.mark.parametrize("member", ["Resource", "StringEquals", "StringLike"])
-def test_estimate_bounds_the_substitution_work_a_simulation_does(
-    call: Call, monkeypatch: pytest.MonkeyPatch, member: str
-) -> None:
+def test_estimate_bounds_the_substitution_work_a_simulation_does(call: Call, monkeypatch: pytest.MonkeyPatch, member: str) -> None:
     """Counted, not timed: every element read and every character substituted by the
     engine's variable resolution during a real simulation stays within the estimate."""
     from tessera.policy import pattern
@@ -137,8 +144,12 @@ def test_estimate_bounds_the_substitution_work_a_simulation_does(
 
     monkeypatch.setattr(pattern, "resolve", counting)
     document = variable_policy(500, member)
-    params = {"PolicyInputList": [document], "ActionNames": ["s3:GetObject"], "ResourceArns": ["arn:aws:s3:::x"],
-              "ContextEntries": entries("a" * 100, "aws:k")}
+    params = {
+        "PolicyInputList": [document],
+        "ActionNames": ["s3:GetObject"],
+        "ResourceArns": ["arn:aws:s3:::x"],
+        "ContextEntries": entries("a" * 100, "aws:k"),
+    }
     call("SimulateCustomPolicy", **params)
     assert counted >= 500 * 100
     assert counted <= simulate.estimated_work([document], params, params["ContextEntries"])[1]
@@ -148,5 +159,10 @@ def test_simulation_of_many_variables_over_the_budget_is_invalid_input(call: Cal
     """The reported request: 16 000 ``${aws:k}`` in a Resource (128 KB) with a
     100-character value substitute 1.6 million characters per evaluation."""
     with pytest.raises(InvalidInputException, match="too large"):
-        call("SimulateCustomPolicy", PolicyInputList=[variable_policy(16_000)], ActionNames=["s3:GetObject"],
-             ResourceArns=["arn:aws:s3:::x"], ContextEntries=entries("a" * 100, "aws:k"))
+        call(
+            "SimulateCustomPolicy",
+            PolicyInputList=[variable_policy(16_000)],
+            ActionNames=["s3:GetObject"],
+            ResourceArns=["arn:aws:s3:::x"],
+            ContextEntries=entries("a" * 100, "aws:k"),
+        )

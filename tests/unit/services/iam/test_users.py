@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import ACCOUNT, NOW, Call, user_arn
 
 from tessera.auth.caller import Caller
