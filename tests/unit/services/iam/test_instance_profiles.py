@@ -182,3 +182,28 @@ def test_profile_operations_are_authorized(runtime: Runtime, call: Call, user_wi
     call("TagInstanceProfile", InstanceProfileName="p", Tags=[{"Key": "env", "Value": "dev"}])
     call("RemoveRoleFromInstanceProfile", caller=tagged_only, InstanceProfileName="p", RoleName="App")
     call("DeleteInstanceProfile", caller=tagged_only, InstanceProfileName="p")
+
+
+@pytest.mark.parametrize("spelling", ["web", "WEB", "wEb"])
+def test_profiles_and_roles_are_authorized_on_their_stored_arns(call: Call, user_with_policy: MakeUser, spelling: str) -> None:
+    """A Deny written against the stored names holds whatever case the request uses."""
+    call("CreateRole", RoleName="Web", AssumeRolePolicyDocument=TRUST, Path="/svc/")
+    call("CreateInstanceProfile", InstanceProfileName="Web", Path="/svc/")
+    attacker = user_with_policy(
+        "attacker",
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["iam:*InstanceProfile*", "iam:PassRole"], "Resource": "*"},
+                    {"Effect": "Deny", "Action": "iam:DeleteInstanceProfile", "Resource": f"{PROFILE_ARN}/svc/Web"},
+                    {"Effect": "Deny", "Action": "iam:PassRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/svc/Web"},
+                ],
+            }
+        ),
+    )
+    with pytest.raises(AccessDenied, match=f"{PROFILE_ARN}/svc/Web"):
+        call("DeleteInstanceProfile", caller=attacker, InstanceProfileName=spelling)
+    with pytest.raises(AccessDenied, match="iam:PassRole"):
+        call("AddRoleToInstanceProfile", caller=attacker, InstanceProfileName=spelling, RoleName=spelling)
+    assert call("GetInstanceProfile", caller=attacker, InstanceProfileName=spelling)["InstanceProfile"]["Roles"] == []
