@@ -13,9 +13,11 @@ profile's ARN, and ``iam:PassRole`` on the role's ARN
 (https://docs.aws.amazon.com/IAM/latest/APIReference/API_AddRoleToInstanceProfile.html:
 "The caller of this operation must be granted the PassRole permission on the IAM role").
 The role is passed to EC2, so the PassRole request carries ``iam:PassedToService``
-``ec2.amazonaws.com`` and ``iam:AssociatedResourceArn``
-``arn:aws:ec2:*:<account>:instance/*`` (the one value AWS says a policy may use for this
-action).
+``ec2.amazonaws.com`` (the value the Service Authorization Reference lists for this
+operation:
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html)
+and ``iam:AssociatedResourceArn`` ``arn:aws:ec2:*:<account>:instance/*`` (the one value
+AWS says a policy may use for this action).
 """
 
 from __future__ import annotations
