@@ -128,7 +128,7 @@ def _role_detail(ctx: OperationContext, rec: Mapping[str, Any], profiles: Mappin
         "Arn": rec["arn"],
         "CreateDate": parse_time(rec["created"]),
         "AssumeRolePolicyDocument": effective_trust_policy(ctx.runtime.view, rec),
-        "InstanceProfileList": [profile_shape(ctx, p) for p in profiles.get(rec["id"], ())],
+        "InstanceProfileList": [profile_shape(ctx, p, tags=False) for p in profiles.get(rec["id"], ())],
         "RolePolicyList": _inline(rec),
         "AttachedManagedPolicies": _attached(ctx, rec),
         "RoleLastUsed": role_last_used(last_use(ctx, "role", rec["id"])),

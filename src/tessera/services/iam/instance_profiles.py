@@ -142,9 +142,11 @@ def profiles_of_role(profiles: list[Mapping[str, Any]], role: Mapping[str, Any])
     return [p for p in profiles if holds_role(p, role)]
 
 
-def profile_shape(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any]:
+def profile_shape(ctx: OperationContext, rec: Mapping[str, Any], *, tags: bool = True) -> dict[str, Any]:
     """``InstanceProfile`` with its role as ``Role`` (as ListRoles shows roles). A role
-    whose id is not the stored one (deleted, or deleted and recreated) is not shown."""
+    whose id is not the stored one (deleted, or deleted and recreated) is not shown.
+    Listings leave out the tags, as AWS's resource-listing operations do
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListInstanceProfiles.html)."""
     state = account_state(ctx)
     roles = []
     for role_id in member_ids(rec):
@@ -159,7 +161,7 @@ def profile_shape(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, An
         "CreateDate": parse_time(rec["created"]),
         "Roles": roles,
     }
-    if rec.get("tags"):
+    if tags and rec.get("tags"):
         out["Tags"] = list(rec["tags"])
     return out
 
@@ -203,7 +205,7 @@ def list_instance_profiles(ctx: OperationContext, params: dict[str, Any]) -> dic
     ctx.authorize("iam:ListInstanceProfiles", entity_arn(account_of(ctx), ARN_TYPE, prefix or "/", ""))
     profiles = [p for p in view_profiles(ctx) if path_matches(p["path"], prefix)]
     page = paginate(profiles, lambda p: name_key(p["name"]), params.get("Marker"), params.get("MaxItems"))
-    return page.output("InstanceProfiles", lambda p: profile_shape(ctx, p))
+    return page.output("InstanceProfiles", lambda p: profile_shape(ctx, p, tags=False))
 
 
 @operation("iam", "ListInstanceProfilesForRole", read_only=True)
@@ -213,7 +215,7 @@ def list_instance_profiles_for_role(ctx: OperationContext, params: dict[str, Any
     role = require_resolved(target)
     profiles = profiles_of_role(view_profiles(ctx), role)
     page = paginate(profiles, lambda p: name_key(p["name"]), params.get("Marker"), params.get("MaxItems"))
-    return page.output("InstanceProfiles", lambda p: profile_shape(ctx, p))
+    return page.output("InstanceProfiles", lambda p: profile_shape(ctx, p, tags=False))
 
 
 @operation("iam", "DeleteInstanceProfile")
