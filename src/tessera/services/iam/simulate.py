@@ -599,7 +599,8 @@ def simulate_custom_policy(ctx: OperationContext, params: dict[str, Any]) -> dic
 # -- context keys -------------------------------------------------------------------
 def context_keys(policies: Sequence[Policy]) -> list[str]:
     """The condition keys and policy variables the policies use, each once (compared
-    without case, spelled as first written), in the order they appear."""
+    without case, spelled as first written), statement by statement: its condition
+    keys, then the variables of its ``Resource``."""
     seen: dict[str, str] = {}
     for policy in policies:
         for statement in policy.statements:
