@@ -577,7 +577,10 @@ def _checked_source(params: Mapping[str, Any]) -> str:
 
 @operation("iam", "SimulatePrincipalPolicy", read_only=True)
 def simulate_principal_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    ctx.authorize("iam:SimulatePrincipalPolicy", _checked_source(params))
+    source = _checked_source(params)
+    ctx.authorize("iam:SimulatePrincipalPolicy", source)
+    if params.get("ResourcePolicy") and not params.get("CallerArn") and ":user/" not in source:
+        raise InvalidInputException("CallerArn is required when a ResourcePolicy is given and PolicySourceArn is not an IAM user.")
     return _run(_principal_simulation(ctx, params), params)
 
 
@@ -588,6 +591,8 @@ def simulate_custom_policy(ctx: OperationContext, params: dict[str, Any]) -> dic
     ctx.authorize("iam:SimulateCustomPolicy", "*")
     account = account_of(ctx)
     caller = params.get("CallerArn")
+    if params.get("ResourcePolicy") and not caller:
+        raise InvalidInputException("CallerArn is required when a ResourcePolicy is given.")
     if caller:
         principal = _caller_principal(caller)
         sim = Simulation(principal, keys=principal_keys(principal))

@@ -232,3 +232,23 @@ def test_context_keys_for_principal_policy_are_authorized_on_the_principal(call:
     ]
     with pytest.raises(AccessDenied):
         call("GetContextKeysForCustomPolicy", caller=reader, PolicyInputList=[KEYED])
+
+
+def test_a_resource_policy_needs_a_caller_unless_the_source_is_a_user(call: Call) -> None:
+    """AWS: CallerArn gives the resource policy's Principal element a value to match."""
+    resource_policy = policy({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"})
+    with pytest.raises(InvalidInputException, match="CallerArn"):
+        custom(call, [policy(allow("s3:GetObject"))], ResourcePolicy=resource_policy)
+    call("CreateUser", UserName="gina")
+    call(
+        "CreateRole",
+        RoleName="worker",
+        AssumeRolePolicyDocument=policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}),
+    )
+    role = f"arn:aws:iam::{ACCOUNT}:role/worker"
+    params = {"ActionNames": ["s3:GetObject"], "ResourcePolicy": resource_policy}
+    with pytest.raises(InvalidInputException, match="CallerArn"):
+        call("SimulatePrincipalPolicy", PolicySourceArn=role, **params)
+    assert call("SimulatePrincipalPolicy", PolicySourceArn=role, CallerArn=user_arn("gina"), **params)["EvaluationResults"]
+    result = call("SimulatePrincipalPolicy", PolicySourceArn=user_arn("gina"), **params)["EvaluationResults"][0]
+    assert result["EvalDecision"] == "allowed"  # the resource policy names everyone, in the user's own account
