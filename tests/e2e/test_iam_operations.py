@@ -962,7 +962,8 @@ def test_simulator_answers_per_action_over_several_resources_as_aws(iam: Any, se
 
 def test_simulator_accounts_variables_and_typed_context(iam: Any, server: TesseraServer) -> None:
     # a policy copied from AWS's docs (another account's table) is evaluated as written
-    table = "arn:aws:dynamodb:us-west-2:111122223333:table/Books"
+    table = "arn:aws:dynamodb:us-west-2:123456789012:table/Books"
+    assert server.account_id != "123456789012"
     copied = document("dynamodb:GetItem", resource=table)
     result = iam.simulate_custom_policy(PolicyInputList=[copied], ActionNames=["dynamodb:GetItem"], ResourceArns=[table])
     assert result["EvaluationResults"][0]["EvalDecision"] == "allowed"
