@@ -22,7 +22,7 @@ import pyotp
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
-from serverproc import TesseraServer
+from serverproc import Credentials, TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
 from tessera.services.context import registered
@@ -1005,6 +1005,121 @@ def test_get_mfa_device(iam: Any, server: TesseraServer) -> None:
     client = server.client("iam", creds)
     assert code_of(lambda: client.get_mfa_device(SerialNumber=serial)) == "NoSuchEntity"  # its own user has none
     assert code_of(lambda: client.get_mfa_device(SerialNumber=serial, UserName=user)) == "AccessDenied"
+
+
+def test_simulator_answers_per_action_over_several_resources_as_aws(iam: Any, server: TesseraServer) -> None:
+    text = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::secret/*"},
+            ],
+        }
+    )
+    resources = ["arn:aws:s3:::public/a", "arn:aws:s3:::secret/b"]
+    results = iam.simulate_custom_policy(PolicyInputList=[text], ActionNames=["s3:GetObject", "s3:PutObject"], ResourceArns=resources)
+    get, put = results["EvaluationResults"]
+    assert (get["EvalActionName"], get["EvalDecision"], put["EvalDecision"]) == ("s3:GetObject", "explicitDeny", "implicitDeny")
+    assert [(r["EvalResourceName"], r["EvalResourceDecision"]) for r in get["ResourceSpecificResults"]] == [
+        ("arn:aws:s3:::public/a", "allowed"),
+        ("arn:aws:s3:::secret/b", "explicitDeny"),
+    ]
+    assert get["MatchedStatements"] == get["ResourceSpecificResults"][1]["MatchedStatements"] and len(get["MatchedStatements"]) == 1
+    assert get["EvalDecisionDetails"] == {}
+    alone = iam.simulate_custom_policy(PolicyInputList=[text], ActionNames=["s3:GetObject"])["EvaluationResults"][0]
+    assert alone["EvalResourceName"] == "*" and "ResourceSpecificResults" not in alone and "EvalDecisionDetails" not in alone
+
+
+def test_simulator_accounts_variables_and_typed_context(iam: Any, server: TesseraServer) -> None:
+    # a policy copied from AWS's docs (another account's table) is evaluated as written
+    table = "arn:aws:dynamodb:us-west-2:123456789012:table/Books"
+    assert server.account_id != "123456789012"
+    copied = document("dynamodb:GetItem", resource=table)
+    result = iam.simulate_custom_policy(PolicyInputList=[copied], ActionNames=["dynamodb:GetItem"], ResourceArns=[table])
+    assert result["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    # with a resource policy of another account both sides must allow
+    caller = f"arn:aws:iam::{server.account_id}:user/{unique('caller')}"
+    bucket_policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": caller}, "Action": "s3:GetObject", "Resource": "*"}],
+        }
+    )
+    cross = {"ResourcePolicy": bucket_policy, "ResourceOwner": "arn:aws:iam::444455556666:root", "CallerArn": caller}
+    both = iam.simulate_custom_policy(
+        PolicyInputList=[document()], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::b/k"], **cross
+    )
+    one = iam.simulate_custom_policy(
+        PolicyInputList=[document("s3:PutObject")], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::b/k"], **cross
+    )
+    assert both["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    assert both["EvaluationResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "allowed", "Resource Policy": "allowed"}
+    assert one["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
+    assert one["EvaluationResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "implicitDeny", "Resource Policy": "allowed"}
+    # ${aws:username} and ${aws:PrincipalTag/team} from the simulated user
+    user = unique("simvar")
+    iam.create_user(UserName=user, Tags=[{"Key": "team", "Value": "blue"}])
+    home = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/${aws:username}/*"},
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}, "NumericLessThan": {"s3:max-keys": "10"}},
+                },
+            ],
+        }
+    )
+    iam.put_user_policy(UserName=user, PolicyName="home", PolicyDocument=home)
+    arn = f"arn:aws:iam::{server.account_id}:user/{user}"
+    resources = [f"arn:aws:s3:::home/{user}/x", "arn:aws:s3:::home/other/x"]
+    got = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject"], ResourceArns=resources)["EvaluationResults"][0]
+    assert [r["EvalResourceDecision"] for r in got["ResourceSpecificResults"]] == ["allowed", "implicitDeny"]
+    put = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"])["EvaluationResults"][0]
+    assert put["EvalDecision"] == "implicitDeny" and put["MissingContextValues"] == ["s3:max-keys"]
+    entries = [{"ContextKeyName": "s3:max-keys", "ContextKeyValues": ["5"], "ContextKeyType": "numeric"}]
+    put = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"], ContextEntries=entries)["EvaluationResults"][0]
+    assert put["EvalDecision"] == "allowed" and put["MissingContextValues"] == []
+    bad = [{"ContextKeyName": "s3:max-keys", "ContextKeyValues": ["five"], "ContextKeyType": "numeric"}]
+    assert failure(lambda: iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"], ContextEntries=bad))[:2] == (
+        "InvalidInput",
+        400,
+    )
+    # the context keys the policies use
+    assert iam.get_context_keys_for_principal_policy(PolicySourceArn=arn)["ContextKeyNames"] == [
+        "aws:username",
+        "aws:PrincipalTag/team",
+        "s3:max-keys",
+    ]
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[home, document()])["ContextKeyNames"] == [
+        "aws:username",
+        "aws:PrincipalTag/team",
+        "s3:max-keys",
+    ]
+    assert failure(lambda: iam.get_context_keys_for_custom_policy(PolicyInputList=["{"]))[:2] == ("InvalidInput", 400)
+    missing = f"arn:aws:iam::{server.account_id}:user/{unique('nobody')}"
+    assert code_of(lambda: iam.get_context_keys_for_principal_policy(PolicySourceArn=missing)) == "NoSuchEntity"
+
+
+def test_context_keys_for_principal_policy_needs_permission_on_the_principal(iam: Any, server: TesseraServer) -> None:
+    target, actor = unique("ckt"), unique("cka")
+    iam.create_user(UserName=target)
+    iam.create_user(UserName=actor)
+    target_arn = f"arn:aws:iam::{server.account_id}:user/{target}"
+    iam.put_user_policy(UserName=actor, PolicyName="p", PolicyDocument=document("iam:GetContextKeysForCustomPolicy"))
+    key = iam.create_access_key(UserName=actor)["AccessKey"]
+    client = server.client("iam", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert failure(lambda: client.get_context_keys_for_principal_policy(PolicySourceArn=target_arn))[:2] == ("AccessDenied", 403)
+    assert client.get_context_keys_for_custom_policy(PolicyInputList=[document()])["ContextKeyNames"] == []
+    iam.put_user_policy(
+        UserName=actor, PolicyName="p", PolicyDocument=document("iam:GetContextKeysForPrincipalPolicy", resource=target_arn)
+    )
+    assert client.get_context_keys_for_principal_policy(PolicySourceArn=target_arn)["ContextKeyNames"] == []
+    assert failure(lambda: client.get_context_keys_for_custom_policy(PolicyInputList=[document()]))[:2] == ("AccessDenied", 403)
 
 
 # -- pagination -----------------------------------------------------------------------
