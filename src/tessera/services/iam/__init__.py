@@ -4,10 +4,13 @@
 from tessera.services.iam import (  # noqa: F401  (imported for registration)
     access_keys,
     account,
+    aliases,
     attachments,
+    credential_report,
     groups,
     inline,
     mfa,
+    passwords,
     policies,
     roles,
     simulate,
