@@ -27,6 +27,7 @@ from tessera.errors import (
     PasswordPolicyViolationException,
 )
 from tessera.services import records as R
+from tessera.services.context import lookup
 from tessera.services.iam.credential_report import COLUMNS
 from tessera.services.iam.passwords import password_matches
 from tessera.services.runtime import Runtime
@@ -111,8 +112,19 @@ def test_delete_user_refuses_while_a_login_profile_exists_and_rename_carries_it(
     call("UpdateUser", UserName="carol", NewUserName="caroline")
     assert _profile(runtime, "carol") is None
     assert call("GetLoginProfile", UserName="caroline")["LoginProfile"]["UserName"] == "caroline"
+    call("UpdateUser", UserName="caroline", NewUserName="Caroline")  # a change of case alone
+    assert call("GetLoginProfile", UserName="caroline")["LoginProfile"]["UserName"] == "Caroline"
+    moved = _profile(runtime, "caroline")
+    assert moved is not None and moved["user"] == "Caroline"
     call("DeleteLoginProfile", UserName="caroline")
     call("DeleteUser", UserName="caroline")
+
+
+def test_hashing_operations_run_in_the_worker_pool() -> None:
+    """argon2 takes tens of milliseconds: never on the event loop."""
+    for name in ("CreateLoginProfile", "UpdateLoginProfile", "ChangePassword"):
+        spec = lookup("iam", name)
+        assert spec is not None and not spec.runs_inline({"Password": GOOD, "OldPassword": GOOD, "NewPassword": OTHER})
 
 
 def test_password_never_reaches_the_audit_parameters() -> None:
