@@ -24,6 +24,7 @@ policy without any policy granting ``iam:ChangePassword`` / ``iam:GetAccountPass
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,7 +41,8 @@ from tessera.errors import (
     PasswordPolicyViolationException,
     ValidationError,
 )
-from tessera.policy.evaluate import DecisionResult
+from tessera.policy import PolicySet, PolicyType, evaluate
+from tessera.services.authz import caller_policies
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import (
@@ -285,21 +287,27 @@ def delete_login_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[
     return {}
 
 
-def _allowed_by_password_policy(ctx: OperationContext) -> bool:
-    """Whether the refusal just decided is lifted by ``AllowUsersToChangePassword``: only
-    for an IAM user, and never against an explicit deny."""
+def _allowed_by_password_policy(ctx: OperationContext, error: AccessDenied) -> bool:
+    """Whether the refusal just decided is lifted by ``AllowUsersToChangePassword``, for
+    an IAM user only. The setting acts as an identity-based grant of the action on the
+    request's resource: the request is evaluated again with that grant added to the
+    user's identity policies, so an explicit deny, an SCP, a permissions boundary or a
+    session policy still refuse it."""
     policy = stored_policy(ctx)
-    decision = ctx.decisions[-1] if ctx.decisions else None
-    allowed = (
-        ctx.caller.kind == "user"
-        and policy is not None
-        and bool(policy.get("allow_users_to_change"))
-        and decision is not None
-        and decision.result is DecisionResult.IMPLICIT_DENY
+    request = getattr(error, "request", None)
+    if ctx.caller.kind != "user" or policy is None or not policy.get("allow_users_to_change") or request is None:
+        return False
+    text = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": request.action, "Resource": request.resource}]})
+    grant = ctx.runtime.view.policies.get(text, PolicyType.IDENTITY, "account-password-policy")
+    base = caller_policies(ctx)
+    policies = PolicySet(
+        identity=(*base.identity, grant), resource=base.resource, boundary=base.boundary, session=base.session, scps=base.scps
     )
-    if allowed:
-        ctx.authorized = True  # decided: the account's password policy grants it
-    return allowed
+    decision = evaluate(request, policies)
+    if decision.allowed:
+        ctx.decisions.append(decision)
+        ctx.authorized = True
+    return decision.allowed
 
 
 @operation("iam", "ChangePassword")
@@ -312,8 +320,8 @@ def change_password(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
     target = resolve(ctx, USER, ctx.caller.name)
     try:
         authorize_target(ctx, "iam:ChangePassword", target)
-    except AccessDenied:
-        if not _allowed_by_password_policy(ctx):
+    except AccessDenied as error:
+        if not _allowed_by_password_policy(ctx, error):
             raise
     if target.record is None or target.record["id"] != principal_id(ctx.caller):
         raise NoSuchEntityException(f"The user with name {target.name} cannot be found.")
@@ -349,8 +357,8 @@ def _no_policy(account: str) -> NoSuchEntityException:
 def get_account_password_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     try:
         ctx.authorize("iam:GetAccountPasswordPolicy", "*")
-    except AccessDenied:
-        if not _allowed_by_password_policy(ctx):
+    except AccessDenied as error:
+        if not _allowed_by_password_policy(ctx, error):
             raise
     policy = stored_policy(ctx)
     if policy is None:

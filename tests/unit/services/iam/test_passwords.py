@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import ACCOUNT, NOW, Call, root_caller, user_arn
+from conftest import ACCOUNT, NOW, Call, root_caller, user_arn, user_caller
 
 from tessera.audit.events import HIDDEN, redact_request
 from tessera.auth.caller import Caller
@@ -175,6 +175,14 @@ def test_allow_users_to_change_password_grants_it_but_not_past_an_explicit_deny(
     call("CreateLoginProfile", UserName="grace", Password=GOOD)
     with pytest.raises(AccessDenied, match="explicit deny"):
         call("ChangePassword", caller=grace, OldPassword=GOOD, NewPassword=OTHER)
+    call("CreatePolicy", PolicyName="only-s3", PolicyDocument=_policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+    bounded = user_with_policy("bounded", None)
+    call("PutUserPermissionsBoundary", UserName="bounded", PermissionsBoundary=f"arn:aws:iam::{ACCOUNT}:policy/only-s3")
+    call("CreateLoginProfile", UserName="bounded", Password=GOOD)
+    with pytest.raises(AccessDenied, match="iam:ChangePassword"):  # the boundary still bounds the grant
+        call("ChangePassword", caller=bounded, OldPassword=GOOD, NewPassword=OTHER)
+    call("PutUserPermissionsBoundary", UserName="bounded", PermissionsBoundary="arn:aws:iam::aws:policy/IAMFullAccess")
+    call("ChangePassword", caller=user_caller(runtime, "bounded"), OldPassword=GOOD, NewPassword=OTHER)
 
 
 def test_root_cannot_change_password(call: Call) -> None:
