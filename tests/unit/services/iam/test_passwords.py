@@ -58,7 +58,7 @@ def test_login_profile_lifecycle_stores_only_an_argon2_hash(call: Call, runtime:
     assert out == {"LoginProfile": {"UserName": "alice", "CreateDate": NOW, "PasswordResetRequired": True}}
     stored = _profile(runtime, "alice")
     assert stored is not None
-    assert str(stored["hash"]).startswith("$argon2id$") and GOOD not in json.dumps(stored)
+    assert str(stored["hash"]).startswith("$argon2id$v=19$m=19456,t=2,p=1$") and GOOD not in json.dumps(stored)
     assert password_matches(str(stored["hash"]), GOOD) and not password_matches(str(stored["hash"]), OTHER)
     assert call("GetLoginProfile", UserName="alice")["LoginProfile"]["PasswordResetRequired"] is True
     with pytest.raises(EntityAlreadyExistsException):
