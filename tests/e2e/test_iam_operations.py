@@ -1358,6 +1358,10 @@ def test_restart_keeps_every_kind_of_iam_state(fresh_server: Callable[..., Tesse
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName="kept-device")["VirtualMFADevice"]
     iam.create_instance_profile(InstanceProfileName="kept-profile", Tags=[{"Key": "team", "Value": "blue"}])
     iam.add_role_to_instance_profile(InstanceProfileName="kept-profile", RoleName="kept-role")
+
+    iam.create_login_profile(UserName="keeper", Password="Kept-Password-1", PasswordResetRequired=True)
+    iam.update_account_password_policy(MinimumPasswordLength=10, PasswordReusePrevention=3)
+    iam.create_account_alias(AccountAlias=f"kept-{backend}")
     before = iam.get_account_authorization_details()
     assert [p["InstanceProfileName"] for d in before["RoleDetailList"] for p in d["InstanceProfileList"]] == ["kept-profile"]
     server.restart()
@@ -1368,11 +1372,37 @@ def test_restart_keeps_every_kind_of_iam_state(fresh_server: Callable[..., Tesse
     assert iam.get_user(UserName="keeper")["User"]["Tags"] == [{"Key": "team", "Value": "blue"}]
     assert iam.get_instance_profile(InstanceProfileName="kept-profile")["InstanceProfile"]["Tags"] == [{"Key": "team", "Value": "blue"}]
     assert code_of(lambda: iam.delete_role(RoleName="kept-role")) == "DeleteConflict"
+
+    assert iam.get_login_profile(UserName="keeper")["LoginProfile"]["PasswordResetRequired"] is True
+    assert iam.get_account_password_policy()["PasswordPolicy"]["PasswordReusePrevention"] == 3
+    assert iam.list_account_aliases()["AccountAliases"] == [f"kept-{backend}"]
     client = server.client("iam", creds)  # the sealed secret still verifies, the policies still decide
     assert [u["UserName"] for u in client.list_users(PathPrefix="/kept/")["Users"]] == ["keeper"]
     assert code_of(lambda: client.create_user(UserName="refused")) == "AccessDenied"
     code1, code2 = totp_pair(device["Base32StringSeed"])  # and so does the sealed MFA seed
     iam.enable_mfa_device(UserName="keeper", SerialNumber=device["SerialNumber"], AuthenticationCode1=code1, AuthenticationCode2=code2)
+
+
+# -- passwords, aliases, credential report (details: test_iam_passwords.py) ----------------
+def test_password_alias_and_report_operations(iam: Any, server: TesseraServer) -> None:
+    name = unique("console")
+    creds = server.make_user(name)
+    iam.put_user_policy(UserName=name, PolicyName="self", PolicyDocument=document("iam:ChangePassword"))
+    iam.create_login_profile(UserName=name, Password="Console-Pass-1")
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["UserName"] == name
+    iam.update_login_profile(UserName=name, PasswordResetRequired=True)
+    server.client("iam", creds).change_password(OldPassword="Console-Pass-1", NewPassword="Console-Pass-2")
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"] is False
+    iam.delete_login_profile(UserName=name)
+    iam.update_account_password_policy(MinimumPasswordLength=9)
+    assert iam.get_account_password_policy()["PasswordPolicy"]["MinimumPasswordLength"] == 9
+    iam.delete_account_password_policy()
+    alias = unique("ops")
+    iam.create_account_alias(AccountAlias=alias)
+    assert iam.list_account_aliases()["AccountAliases"] == [alias]
+    iam.delete_account_alias(AccountAlias=alias)
+    assert iam.generate_credential_report()["State"] in ("STARTED", "COMPLETE")
+    assert iam.get_credential_report()["Content"].startswith(b"user,arn,user_creation_time,")
 
 
 # -- concurrency ----------------------------------------------------------------------
