@@ -47,6 +47,8 @@ ALWAYS_HIDDEN = frozenset(
         "Password",
         "OldPassword",
         "NewPassword",
+        "ServicePassword",
+        "ServiceCredentialSecret",
     }
 )
 

@@ -25,6 +25,16 @@ kind ``access_key`` (key: the access key id; root keys have user "")
 kind ``mfa_device`` (key: the serial number ARN)
     {"serial", "name", "path", "seed_sealed", "user": name | None, "enabled_at": iso | None,
      "created", "tags", "last_counter": int}
+kind ``signing_certificate`` (key: the certificate id; root's certificates have user "")
+    {"id", "user": name | "", "body": PEM as uploaded, "status": "Active" | "Inactive",
+     "uploaded", "sha256": hex digest of the DER (duplicate detection)}
+kind ``ssh_public_key`` (key: the key id, APKA…)
+    {"id", "user", "body": as uploaded (ssh-rsa or PEM), "fingerprint": MD5 of the key
+     blob as colon-separated hex, "status", "uploaded"}
+kind ``service_credential`` (key: the credential id, ACCA…)
+    {"id", "user", "service": e.g. "codecommit.amazonaws.com", "service_user_name": str | None,
+     "alias": str | None (API-key services), "password_sealed" (sealed under
+     ``service-credential:<id>``), "status", "created", "expires": iso | None}
 scope ``global``, kind ``token_key`` (key: key id)
     {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
     ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
@@ -59,6 +69,9 @@ ROLE = "role"
 POLICY = "policy"
 ACCESS_KEY = "access_key"
 MFA_DEVICE = "mfa_device"
+SIGNING_CERTIFICATE = "signing_certificate"
+SSH_PUBLIC_KEY = "ssh_public_key"
+SERVICE_CREDENTIAL = "service_credential"
 TOKEN_KEY = "token_key"
 TOKEN_KEYRING = "token_keyring"
 ORG = "org"

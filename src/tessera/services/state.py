@@ -113,6 +113,9 @@ class AccountState:
     policies_by_name: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
     mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
+    signing_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    ssh_public_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    service_credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
     roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     users_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
@@ -152,6 +155,12 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.access_keys[rec.key] = data
         elif rec.kind == R.MFA_DEVICE:
             state.mfa_devices[rec.key] = data
+        elif rec.kind == R.SIGNING_CERTIFICATE:
+            state.signing_certificates[rec.key] = data
+        elif rec.kind == R.SSH_PUBLIC_KEY:
+            state.ssh_public_keys[rec.key] = data
+        elif rec.kind == R.SERVICE_CREDENTIAL:
+            state.service_credentials[rec.key] = data
     return state
 
 

@@ -10,6 +10,9 @@ from tessera.services.iam import (  # noqa: F401  (imported for registration)
     mfa,
     policies,
     roles,
+    service_credentials,
+    signing_certificates,
     simulate,
+    ssh_keys,
     users,
 )

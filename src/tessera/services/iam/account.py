@@ -57,7 +57,7 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
         "AccountMFAEnabled": 0,
         "AccountAccessKeysPresent": int(any(k["user"] == "" for k in keys)),
         "AccountPasswordPresent": 0,
-        "AccountSigningCertificatesPresent": 0,
+        "AccountSigningCertificatesPresent": int(any(c["user"] == "" for c in view_records(ctx, R.SIGNING_CERTIFICATE))),
         "SigningCertificatesPerUserQuota": quotas.SIGNING_CERTIFICATES_PER_USER,
         "InstanceProfiles": 0,
         "InstanceProfilesQuota": quotas.INSTANCE_PROFILES_PER_ACCOUNT,
