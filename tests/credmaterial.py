@@ -56,3 +56,9 @@ def pem_public(index: int = 0) -> str:
 def ssh_ecdsa() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
     return key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode("ascii")
+
+
+def private_key_pem(index: int = 0) -> str:
+    from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+    return rsa_key(index).private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode("ascii")

@@ -23,6 +23,7 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     UnrecognizedPublicKeyEncodingException     UnrecognizedPublicKeyEncoding 400
     DuplicateSSHPublicKeyException             DuplicateSSHPublicKey      400
     ServiceNotSupportedException               NotSupportedService        404
+    KeyPairMismatchException                   KeyPairMismatch            400
     InvalidAction / MissingAction              InvalidAction / MissingAction 400
     Throttling                                 Throttling (ThrottlingException) 400
     MalformedRequest                           MalformedQueryString etc.  400
@@ -161,6 +162,10 @@ class DuplicateSSHPublicKeyException(SenderError):
 class ServiceNotSupportedException(SenderError):
     code = "NotSupportedService"
     status = 404
+
+
+class KeyPairMismatchException(SenderError):
+    code = "KeyPairMismatch"
 
 
 class RegionDisabledException(SenderError):

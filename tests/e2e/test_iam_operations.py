@@ -22,7 +22,7 @@ import pyotp
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
-from credmaterial import certificate_pem, ssh_rsa
+from credmaterial import certificate_pem, private_key_pem, ssh_rsa
 from serverproc import TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
@@ -362,6 +362,35 @@ def test_service_specific_credential_lifecycle(iam: Any, server: TesseraServer) 
     iam.delete_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id)
     code, status, _ = failure(lambda: iam.delete_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id))
     assert (code, status) == ("NoSuchEntity", 404)
+
+
+def test_server_certificate_lifecycle(iam: Any, server: TesseraServer) -> None:
+    name, path = unique("tls"), f"/{unique('srv')}/"
+    body, key = certificate_pem(21), private_key_pem(21)
+    up = iam.upload_server_certificate(ServerCertificateName=name, Path=path, CertificateBody=body, PrivateKey=key)
+    meta = up["ServerCertificateMetadata"]
+    assert meta["Arn"] == f"arn:aws:iam::{server.account_id}:server-certificate{path}{name}" and meta["ServerCertificateId"].startswith(
+        "ASCA"
+    )
+    got = iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
+    assert got["CertificateBody"] == body and got["ServerCertificateMetadata"]["ServerCertificateId"] == meta["ServerCertificateId"]
+    assert (
+        code_of(lambda: iam.upload_server_certificate(ServerCertificateName=name, CertificateBody=body, PrivateKey=key))
+        == "EntityAlreadyExists"
+    )
+    bad = failure(
+        lambda: iam.upload_server_certificate(ServerCertificateName=unique("x"), CertificateBody=body, PrivateKey=private_key_pem(22))
+    )
+    assert bad[:2] == ("KeyPairMismatch", 400)
+    iam.tag_server_certificate(ServerCertificateName=name, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    iam.untag_server_certificate(ServerCertificateName=name, TagKeys=["a"])
+    assert iam.list_server_certificate_tags(ServerCertificateName=name)["Tags"] == [{"Key": "b", "Value": "2"}]
+    renamed = unique("tls")
+    iam.update_server_certificate(ServerCertificateName=name, NewServerCertificateName=renamed)
+    listed = iam.list_server_certificates(PathPrefix=path)["ServerCertificateMetadataList"]
+    assert [m["ServerCertificateName"] for m in listed] == [renamed]
+    iam.delete_server_certificate(ServerCertificateName=renamed)
+    assert failure(lambda: iam.get_server_certificate(ServerCertificateName=renamed))[:2] == ("NoSuchEntity", 404)
 
 
 # -- groups ---------------------------------------------------------------------------

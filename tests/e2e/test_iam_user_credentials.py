@@ -1,4 +1,5 @@
-"""Signing certificates, SSH public keys and service-specific credentials end to end:
+"""Signing certificates, SSH public keys, service-specific credentials (and server
+certificates' denied side) end to end:
 boto3 against ``tessera serve`` on SQLite and PostgreSQL, the AWS CLI for SSH keys, and
 the audit trail without the service password."""
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from credmaterial import certificate_pem, pem_public, ssh_rsa
+from credmaterial import certificate_pem, pem_public, private_key_pem, ssh_rsa
 from serverproc import REGION, Credentials, TesseraServer
 
 _names = itertools.count()
@@ -120,11 +121,15 @@ def test_denied_callers_write_nothing(iam: Any, server: TesseraServer) -> None:
         lambda: client.upload_signing_certificate(UserName=victim, CertificateBody=certificate_pem(14)),
         lambda: client.upload_ssh_public_key(UserName=victim, SSHPublicKeyBody=ssh_rsa(12)),
         lambda: client.create_service_specific_credential(UserName=victim, ServiceName="codecommit.amazonaws.com"),
+        lambda: client.upload_server_certificate(
+            ServerCertificateName=victim, CertificateBody=certificate_pem(16), PrivateKey=private_key_pem(16)
+        ),
     ):
         assert error_of(call) == ("AccessDenied", 403)
     assert client.list_signing_certificates(UserName=victim)["Certificates"] == []
     assert client.list_ssh_public_keys(UserName=victim)["SSHPublicKeys"] == []
     assert client.list_service_specific_credentials(UserName=victim)["ServiceSpecificCredentials"] == []
+    assert victim not in [m["ServerCertificateName"] for m in client.list_server_certificates()["ServerCertificateMetadataList"]]
     # a user allowed on its own ARN only manages its own credentials, without naming itself
     own = server.make_user(
         unique("self"), policy("iam:*SSHPublicKey*", "iam:*SigningCertificate*", resource="arn:aws:iam::*:user/${aws:username}")

@@ -49,6 +49,7 @@ ALWAYS_HIDDEN = frozenset(
         "NewPassword",
         "ServicePassword",
         "ServiceCredentialSecret",
+        "PrivateKey",
     }
 )
 

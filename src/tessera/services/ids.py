@@ -12,6 +12,7 @@ letters and the digits 2–7 — after the prefix that names the entity type
 ``AIPA``  instance profile
 ``APKA``  SSH public key
 ``ACCA``  service-specific credential
+``ASCA``  server certificate
 ========  ==========================
 
 The ids must never repeat (a re-created entity gets a new id, and trust policies stored
@@ -32,6 +33,7 @@ POLICY_PREFIX = "ANPA"
 INSTANCE_PROFILE_PREFIX = "AIPA"
 SSH_PUBLIC_KEY_PREFIX = "APKA"
 SERVICE_CREDENTIAL_PREFIX = "ACCA"
+SERVER_CERTIFICATE_PREFIX = "ASCA"
 SIGNING_CERTIFICATE_ID_LENGTH = 32
 
 

@@ -35,6 +35,10 @@ kind ``service_credential`` (key: the credential id, ACCA…)
     {"id", "user", "service": e.g. "codecommit.amazonaws.com", "service_user_name": str | None,
      "alias": str | None (API-key services), "password_sealed" (sealed under
      ``service-credential:<id>``), "status", "created", "expires": iso | None}
+kind ``server_certificate`` (key: name_key(name))
+    {"name", "id" (ASCA…), "path", "arn", "body": PEM, "chain": PEM | None, "key_sealed"
+     (the private key, sealed under ``server-certificate:<id>``), "uploaded",
+     "expiration", "tags"}
 scope ``global``, kind ``token_key`` (key: key id)
     {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
     ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
@@ -72,6 +76,7 @@ MFA_DEVICE = "mfa_device"
 SIGNING_CERTIFICATE = "signing_certificate"
 SSH_PUBLIC_KEY = "ssh_public_key"
 SERVICE_CREDENTIAL = "service_credential"
+SERVER_CERTIFICATE = "server_certificate"
 TOKEN_KEY = "token_key"
 TOKEN_KEYRING = "token_keyring"
 ORG = "org"

@@ -116,6 +116,7 @@ class AccountState:
     signing_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
     ssh_public_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
     service_credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    server_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     users_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
@@ -161,6 +162,8 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.ssh_public_keys[rec.key] = data
         elif rec.kind == R.SERVICE_CREDENTIAL:
             state.service_credentials[rec.key] = data
+        elif rec.kind == R.SERVER_CERTIFICATE:
+            state.server_certificates[rec.key] = data
     return state
 
 

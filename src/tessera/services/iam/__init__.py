@@ -10,6 +10,7 @@ from tessera.services.iam import (  # noqa: F401  (imported for registration)
     mfa,
     policies,
     roles,
+    server_certificates,
     service_credentials,
     signing_certificates,
     simulate,

@@ -67,16 +67,16 @@ INVALID = "The public key is malformed or otherwise invalid."
 def parse_public_key(body: str) -> rsa.RSAPublicKey:
     """The RSA key ``body`` holds, in either format IAM accepts."""
     text = body.strip()
-    data = text.encode("latin-1")
     key: object
     try:
+        data = text.encode("latin-1")
         if text.startswith("ssh-rsa "):
             key = load_ssh_public_key(data)
         elif text.startswith("-----BEGIN PUBLIC KEY-----") or text.startswith("-----BEGIN RSA PUBLIC KEY-----"):
             key = load_pem_public_key(data)
         else:
             raise UnrecognizedPublicKeyEncodingException(UNRECOGNIZED)
-    except (ValueError, UnsupportedAlgorithm) as e:
+    except (ValueError, UnsupportedAlgorithm, UnicodeError) as e:
         raise InvalidPublicKeyException(INVALID) from e
     if not isinstance(key, rsa.RSAPublicKey):
         raise UnrecognizedPublicKeyEncodingException(UNRECOGNIZED)
