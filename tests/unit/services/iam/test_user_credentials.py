@@ -63,6 +63,7 @@ def test_signing_certificate_record_keeps_the_shared_field_names(call: Call, run
         (certificate_pem(2, not_after=NOW - dt.timedelta(days=1)), MalformedCertificateException),
         (certificate_pem(3, not_before=NOW + dt.timedelta(days=1)), InvalidCertificateException),
     ],
+    ids=["text", "bad-base64", "two-certificates", "expired", "not-yet-valid"],
 )
 def test_bad_certificates_are_refused_and_nothing_is_written(call: Call, body: str, error: type[Exception]) -> None:
     call("CreateUser", UserName="bob")
@@ -163,6 +164,7 @@ def test_pem_key_is_accepted_and_served_as_ssh_rsa(call: Call) -> None:
         ("ssh-rsa AAAAnotbase64!!", InvalidPublicKeyException),
         (ssh_rsa(9, bits=1024), InvalidPublicKeyException),
     ],
+    ids=["text", "ecdsa", "bad-blob", "rsa-1024"],
 )
 def test_bad_ssh_keys_are_refused(call: Call, body: str, error: type[Exception]) -> None:
     call("CreateUser", UserName="bob")
