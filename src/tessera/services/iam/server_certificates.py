@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 
 from tessera.errors import (
@@ -125,7 +126,7 @@ def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
 def _check_key_pair(cert: x509.Certificate, private_key: str) -> None:
     try:
         key = load_pem_private_key(private_key.encode("latin-1"), password=None)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         raise MalformedCertificateException("Unable to parse the private key. It must be an unencrypted PEM private key.") from e
     public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     if public != cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo):
@@ -139,7 +140,7 @@ def _check_chain(chain: str) -> None:
     for block in blocks:
         try:
             x509.load_pem_x509_certificate(block.encode("latin-1"))
-        except ValueError as e:
+        except (ValueError, UnsupportedAlgorithm) as e:
             raise MalformedCertificateException("Unable to parse the certificate chain. It must be PEM certificates.") from e
 
 

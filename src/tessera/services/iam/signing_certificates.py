@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tessera.arn import root_arn
@@ -63,7 +64,7 @@ def parse_certificate(body: str, now: dt.datetime) -> x509.Certificate:
     try:
         cert = x509.load_pem_x509_certificate(body.encode("latin-1"))
         cert.public_key()
-    except (ValueError, TypeError, UnicodeError) as e:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         raise MalformedCertificateException("Unable to parse certificate. Please ensure the certificate is in PEM format.") from e
     if cert.not_valid_after_utc < now:
         raise MalformedCertificateException("Certificate has expired")
