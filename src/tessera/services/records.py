@@ -19,6 +19,10 @@ kind ``policy`` (customer managed)
     {"name", "id" (ANPA…), "path", "arn", "created", "updated", "description", "tags",
      "default_version": "v1", "next_version": int,
      "versions": {"v1": {"document": text, "created": iso}}}
+kind ``instance_profile``
+    {"name", "id" (AIPA…), "path", "arn", "created", "roles": [role name],
+     "role_ids": [role id] (parallel to "roles": a role deleted and recreated under the
+     same name is not the profile's), "tags"}
 kind ``access_key`` (key: the access key id; root keys have user "")
     {"id", "user": name | "", "status": "Active" | "Inactive", "created",
      "secret_sealed"}  (last use lives in the store's usage table: services/usage.py)
@@ -77,6 +81,7 @@ SIGNING_CERTIFICATE = "signing_certificate"
 SSH_PUBLIC_KEY = "ssh_public_key"
 SERVICE_CREDENTIAL = "service_credential"
 SERVER_CERTIFICATE = "server_certificate"
+INSTANCE_PROFILE = "instance_profile"
 TOKEN_KEY = "token_key"
 TOKEN_KEYRING = "token_keyring"
 ORG = "org"

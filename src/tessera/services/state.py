@@ -117,6 +117,7 @@ class AccountState:
     ssh_public_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
     service_credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
     server_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
+    instance_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     users_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
@@ -164,6 +165,8 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.service_credentials[rec.key] = data
         elif rec.kind == R.SERVER_CERTIFICATE:
             state.server_certificates[rec.key] = data
+        elif rec.kind == R.INSTANCE_PROFILE:
+            state.instance_profiles[rec.key] = data
     return state
 
 
