@@ -22,6 +22,14 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     PolicyNotAttachableException               PolicyNotAttachable        400
     UnmodifiableEntityException                UnmodifiableEntity         400
     InvalidAuthorizationMessageException       InvalidAuthorizationMessageException 400
+    MalformedCertificateException              MalformedCertificate       400
+    InvalidCertificateException                InvalidCertificate         400
+    DuplicateCertificateException              DuplicateCertificate       409
+    InvalidPublicKeyException                  InvalidPublicKey           400
+    UnrecognizedPublicKeyEncodingException     UnrecognizedPublicKeyEncoding 400
+    DuplicateSSHPublicKeyException             DuplicateSSHPublicKey      400
+    ServiceNotSupportedException               NotSupportedService        404
+    KeyPairMismatchException                   KeyPairMismatch            400
     InvalidAction / MissingAction              InvalidAction / MissingAction 400
     Throttling                                 Throttling (ThrottlingException) 400
     MalformedRequest                           MalformedQueryString etc.  400
@@ -158,6 +166,40 @@ class UnmodifiableEntityException(SenderError):
 
 class InvalidAuthorizationMessageException(SenderError):
     code = "InvalidAuthorizationMessageException"
+
+
+class MalformedCertificateException(SenderError):
+    code = "MalformedCertificate"
+
+
+class InvalidCertificateException(SenderError):
+    code = "InvalidCertificate"
+
+
+class DuplicateCertificateException(SenderError):
+    code = "DuplicateCertificate"
+    status = 409
+
+
+class InvalidPublicKeyException(SenderError):
+    code = "InvalidPublicKey"
+
+
+class UnrecognizedPublicKeyEncodingException(SenderError):
+    code = "UnrecognizedPublicKeyEncoding"
+
+
+class DuplicateSSHPublicKeyException(SenderError):
+    code = "DuplicateSSHPublicKey"
+
+
+class ServiceNotSupportedException(SenderError):
+    code = "NotSupportedService"
+    status = 404
+
+
+class KeyPairMismatchException(SenderError):
+    code = "KeyPairMismatch"
 
 
 class RegionDisabledException(SenderError):

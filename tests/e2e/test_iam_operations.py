@@ -22,6 +22,7 @@ import pyotp
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
+from credmaterial import certificate_pem, private_key_pem, ssh_rsa
 from serverproc import Credentials, TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
@@ -326,6 +327,77 @@ def test_key_of_another_user_is_not_found(iam: Any) -> None:
     key = iam.create_access_key(UserName=owner)["AccessKey"]["AccessKeyId"]
     assert code_of(lambda: iam.update_access_key(UserName=other, AccessKeyId=key, Status="Inactive")) == "NoSuchEntity"
     assert code_of(lambda: iam.get_access_key_last_used(AccessKeyId="AKIA" + "Z" * 16)) == "NoSuchEntity"
+
+
+# -- signing certificates, SSH public keys, service-specific credentials --------------
+def test_signing_certificate_lifecycle(iam: Any) -> None:
+    name = unique("signer")
+    iam.create_user(UserName=name)
+    cert = iam.upload_signing_certificate(UserName=name, CertificateBody=certificate_pem(20))["Certificate"]
+    iam.update_signing_certificate(UserName=name, CertificateId=cert["CertificateId"], Status="Inactive")
+    listed = iam.list_signing_certificates(UserName=name)["Certificates"]
+    assert [(c["CertificateId"], c["Status"], c["UserName"]) for c in listed] == [(cert["CertificateId"], "Inactive", name)]
+    assert code_of(lambda: iam.list_signing_certificates(UserName=unique("nobody"))) == "NoSuchEntity"
+    iam.delete_signing_certificate(UserName=name, CertificateId=cert["CertificateId"])
+    assert failure(lambda: iam.delete_signing_certificate(UserName=name, CertificateId=cert["CertificateId"]))[:2] == ("NoSuchEntity", 404)
+
+
+def test_ssh_public_key_lifecycle(iam: Any) -> None:
+    name = unique("ssh")
+    iam.create_user(UserName=name)
+    key = iam.upload_ssh_public_key(UserName=name, SSHPublicKeyBody=ssh_rsa(20))["SSHPublicKey"]
+    key_id = key["SSHPublicKeyId"]
+    assert iam.get_ssh_public_key(UserName=name, SSHPublicKeyId=key_id, Encoding="SSH")["SSHPublicKey"]["Fingerprint"] == key["Fingerprint"]
+    iam.update_ssh_public_key(UserName=name, SSHPublicKeyId=key_id, Status="Inactive")
+    assert [k["Status"] for k in iam.list_ssh_public_keys(UserName=name)["SSHPublicKeys"]] == ["Inactive"]
+    assert code_of(lambda: iam.get_ssh_public_key(UserName=name, SSHPublicKeyId=key_id, Encoding="DER")) == "ValidationError"
+    iam.delete_ssh_public_key(UserName=name, SSHPublicKeyId=key_id)
+    assert iam.list_ssh_public_keys(UserName=name)["SSHPublicKeys"] == []
+
+
+def test_service_specific_credential_lifecycle(iam: Any, server: TesseraServer) -> None:
+    name = unique("svc")
+    iam.create_user(UserName=name)
+    cred = iam.create_service_specific_credential(UserName=name, ServiceName="cassandra.amazonaws.com")["ServiceSpecificCredential"]
+    cred_id = cred["ServiceSpecificCredentialId"]
+    assert cred["ServiceName"] == "cassandra.amazonaws.com" and cred["ServiceUserName"] == f"{name}-at-{server.account_id}"
+    new = iam.reset_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id)["ServiceSpecificCredential"]
+    assert new["ServicePassword"] != cred["ServicePassword"]
+    iam.update_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id, Status="Inactive")
+    listed = iam.list_service_specific_credentials(UserName=name)["ServiceSpecificCredentials"]
+    assert [(c["ServiceSpecificCredentialId"], c["Status"]) for c in listed] == [(cred_id, "Inactive")]
+    iam.delete_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id)
+    code, status, _ = failure(lambda: iam.delete_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id))
+    assert (code, status) == ("NoSuchEntity", 404)
+
+
+def test_server_certificate_lifecycle(iam: Any, server: TesseraServer) -> None:
+    name, path = unique("tls"), f"/{unique('srv')}/"
+    body, key = certificate_pem(21), private_key_pem(21)
+    up = iam.upload_server_certificate(ServerCertificateName=name, Path=path, CertificateBody=body, PrivateKey=key)
+    meta = up["ServerCertificateMetadata"]
+    assert meta["Arn"] == f"arn:aws:iam::{server.account_id}:server-certificate{path}{name}" and meta["ServerCertificateId"].startswith(
+        "ASCA"
+    )
+    got = iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
+    assert got["CertificateBody"] == body and got["ServerCertificateMetadata"]["ServerCertificateId"] == meta["ServerCertificateId"]
+    assert (
+        code_of(lambda: iam.upload_server_certificate(ServerCertificateName=name, CertificateBody=body, PrivateKey=key))
+        == "EntityAlreadyExists"
+    )
+    bad = failure(
+        lambda: iam.upload_server_certificate(ServerCertificateName=unique("x"), CertificateBody=body, PrivateKey=private_key_pem(22))
+    )
+    assert bad[:2] == ("KeyPairMismatch", 400)
+    iam.tag_server_certificate(ServerCertificateName=name, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    iam.untag_server_certificate(ServerCertificateName=name, TagKeys=["a"])
+    assert iam.list_server_certificate_tags(ServerCertificateName=name)["Tags"] == [{"Key": "b", "Value": "2"}]
+    renamed = unique("tls")
+    iam.update_server_certificate(ServerCertificateName=name, NewServerCertificateName=renamed)
+    listed = iam.list_server_certificates(PathPrefix=path)["ServerCertificateMetadataList"]
+    assert [m["ServerCertificateName"] for m in listed] == [renamed]
+    iam.delete_server_certificate(ServerCertificateName=renamed)
+    assert failure(lambda: iam.get_server_certificate(ServerCertificateName=renamed))[:2] == ("NoSuchEntity", 404)
 
 
 # -- groups ---------------------------------------------------------------------------
@@ -1468,3 +1540,14 @@ def test_concurrent_access_keys_never_exceed_two(iam: Any, clients: list[Any]) -
     errors = {r.response["Error"]["Code"] for r in results if isinstance(r, ClientError)}
     assert len(created) == 2 and errors == {"LimitExceeded"}
     assert sorted(k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]) == sorted(created)
+
+
+def test_concurrent_signing_certificates_never_exceed_two(iam: Any, clients: list[Any]) -> None:
+    name = unique("certrace")
+    iam.create_user(UserName=name)
+    bodies = [certificate_pem(30 + i) for i in range(THREADS)]
+    results = run_concurrently(THREADS, lambda i: clients[i].upload_signing_certificate(UserName=name, CertificateBody=bodies[i]))
+    created = [r["Certificate"]["CertificateId"] for r in results if isinstance(r, dict)]
+    errors = {r.response["Error"]["Code"] for r in results if isinstance(r, ClientError)}
+    assert len(created) == 2 and errors == {"LimitExceeded"}
+    assert sorted(c["CertificateId"] for c in iam.list_signing_certificates(UserName=name)["Certificates"]) == sorted(created)

@@ -47,6 +47,9 @@ ALWAYS_HIDDEN = frozenset(
         "Password",
         "OldPassword",
         "NewPassword",
+        "ServicePassword",
+        "ServiceCredentialSecret",
+        "PrivateKey",
     }
 )
 

@@ -42,6 +42,21 @@ kind ``credential_report`` (key ``"credential_report"``)
 scope ``global``, kind ``account_alias`` (key: the alias; an alias is unique across every
     account this server holds, and an account has at most one)
     {"alias", "account", "created"}
+
+kind ``signing_certificate`` (key: the certificate id; root's certificates have user "")
+    {"id", "user": name | "", "body": PEM as uploaded, "status": "Active" | "Inactive",
+     "uploaded", "sha256": hex digest of the DER (duplicate detection)}
+kind ``ssh_public_key`` (key: the key id, APKA…)
+    {"id", "user", "body": as uploaded (ssh-rsa or PEM), "fingerprint": MD5 of the key
+     blob as colon-separated hex, "status", "uploaded"}
+kind ``service_credential`` (key: the credential id, ACCA…)
+    {"id", "user", "service": e.g. "codecommit.amazonaws.com", "service_user_name": str | None,
+     "alias": str | None (API-key services), "password_sealed" (sealed under
+     ``service-credential:<id>``), "status", "created", "expires": iso | None}
+kind ``server_certificate`` (key: name_key(name))
+    {"name", "id" (ASCA…), "path", "arn", "body": PEM, "chain": PEM | None, "key_sealed"
+     (the private key, sealed under ``server-certificate:<id>``), "uploaded",
+     "expiration", "tags"}
 scope ``global``, kind ``token_key`` (key: key id)
     {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
     ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
@@ -76,6 +91,10 @@ ROLE = "role"
 POLICY = "policy"
 ACCESS_KEY = "access_key"
 MFA_DEVICE = "mfa_device"
+SIGNING_CERTIFICATE = "signing_certificate"
+SSH_PUBLIC_KEY = "ssh_public_key"
+SERVICE_CREDENTIAL = "service_credential"
+SERVER_CERTIFICATE = "server_certificate"
 INSTANCE_PROFILE = "instance_profile"
 
 LOGIN_PROFILE = "login_profile"

@@ -113,6 +113,10 @@ class AccountState:
     policies_by_name: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
     mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
+    signing_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    ssh_public_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    service_credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    server_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     instance_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
 
     login_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(user) → record
@@ -156,6 +160,14 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.access_keys[rec.key] = data
         elif rec.kind == R.MFA_DEVICE:
             state.mfa_devices[rec.key] = data
+        elif rec.kind == R.SIGNING_CERTIFICATE:
+            state.signing_certificates[rec.key] = data
+        elif rec.kind == R.SSH_PUBLIC_KEY:
+            state.ssh_public_keys[rec.key] = data
+        elif rec.kind == R.SERVICE_CREDENTIAL:
+            state.service_credentials[rec.key] = data
+        elif rec.kind == R.SERVER_CERTIFICATE:
+            state.server_certificates[rec.key] = data
         elif rec.kind == R.INSTANCE_PROFILE:
             state.instance_profiles[rec.key] = data
 

@@ -14,6 +14,10 @@ from tessera.services.iam import (  # noqa: F401  (imported for registration)
     passwords,
     policies,
     roles,
+    server_certificates,
+    service_credentials,
+    signing_certificates,
     simulate,
+    ssh_keys,
     users,
 )

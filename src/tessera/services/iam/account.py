@@ -9,6 +9,7 @@ from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
+    account_state,
     boundary_shape,
     group_shape,
     last_use,
@@ -32,6 +33,7 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
     users, groups, roles = view_records(ctx, R.USER), view_records(ctx, R.GROUP), view_records(ctx, R.ROLE)
     policies, devices = view_records(ctx, R.POLICY), view_records(ctx, R.MFA_DEVICE)
     keys = view_records(ctx, R.ACCESS_KEY)
+    state = account_state(ctx)
     summary = {
         "Users": len(users),
         "UsersQuota": quotas.USERS_PER_ACCOUNT,
@@ -59,12 +61,12 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
         "AccountMFAEnabled": 0,
         "AccountAccessKeysPresent": int(any(k["user"] == "" for k in keys)),
         "AccountPasswordPresent": 0,
-        "AccountSigningCertificatesPresent": 0,
+        "AccountSigningCertificatesPresent": int(any(c["user"] == "" for c in view_records(ctx, R.SIGNING_CERTIFICATE))),
         "SigningCertificatesPerUserQuota": quotas.SIGNING_CERTIFICATES_PER_USER,
         "InstanceProfiles": len(view_profiles(ctx)),
         "InstanceProfilesQuota": quotas.INSTANCE_PROFILES_PER_ACCOUNT,
         "Providers": 0,
-        "ServerCertificates": 0,
+        "ServerCertificates": len(state.server_certificates) if state is not None else 0,
         "ServerCertificatesQuota": quotas.SERVER_CERTIFICATES_PER_ACCOUNT,
         "GlobalEndpointTokenVersion": 1,
     }

@@ -150,8 +150,9 @@ def _rename_login_profile(tx: Transaction, account: str, old_key: str, new_name:
 
 
 def _rename_user_references(tx: Transaction, account: str, old_key: str, new_name: str) -> None:
-    """Access keys and MFA devices name their user; keep them pointing at it."""
-    for kind in (R.ACCESS_KEY, R.MFA_DEVICE):
+    """Access keys, MFA devices, signing certificates, SSH keys and service-specific
+    credentials name their user; keep them pointing at it."""
+    for kind in (R.ACCESS_KEY, R.MFA_DEVICE, R.SIGNING_CERTIFICATE, R.SSH_PUBLIC_KEY, R.SERVICE_CREDENTIAL):
         for rec in tx.list(account, kind):
             user = rec.data.get("user")
             if user and name_key(str(user)) == old_key:
@@ -180,6 +181,13 @@ def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping
         raise DeleteConflictException("Cannot delete entity, must delete access keys first.")
     if any(name_key(str(d.data.get("user") or "")) == key for d in tx.list(account, R.MFA_DEVICE)):
         raise DeleteConflictException("Cannot delete entity, must delete MFA device first.")
+    for kind, what in (
+        (R.SIGNING_CERTIFICATE, "signing certificates"),
+        (R.SSH_PUBLIC_KEY, "SSH public keys"),
+        (R.SERVICE_CREDENTIAL, "service-specific credentials"),
+    ):
+        if any(name_key(str(c.data.get("user") or "")) == key for c in tx.list(account, kind)):
+            raise DeleteConflictException(f"Cannot delete entity, must delete {what} first.")
     if rec.get("inline_policies"):
         raise DeleteConflictException("Cannot delete entity, must delete policies first.")
     if rec.get("attached"):
