@@ -66,6 +66,11 @@ REJECTED = [
     ("no-resource-in-session", doc({"Effect": "Allow", "Action": "*"}), S, "Policy statement must contain resources."),
     ("resource-not-arn", doc({**ALLOW_ALL, "Resource": "bucket"}), I, 'Resource bucket must be in ARN format or "*".'),
     ("resource-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:iam"}), I, "must be in ARN format"),
+    ("resource-short-arn-no-star", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1"}), I, "must be in ARN format"),
+    ("resource-short-arn-star-inside", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:*:x"}), I, "must be in ARN format"),
+    ("resource-short-arn-only-partition", doc({**ALLOW_ALL, "Resource": "arn:*"}), I, 'Resource arn:* must be in ARN format or "*".'),
+    ("resource-star-not-arn", doc({**ALLOW_ALL, "Resource": "sns:*"}), I, "must be in ARN format"),
+    ("not-resource-short-arn-no-star", doc({"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:sns"}), I, "must be in ARN format"),
     ("bad-sid", doc({**ALLOW_ALL, "Sid": "no spaces"}), I, "Statement IDs (SID) must be alpha-numeric."),
     (
         "duplicate-sid",
@@ -192,7 +197,20 @@ ACCEPTED = [
         ),
         I,
     ),
+    ("resource-short-arn-account-star", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1:*"}), I),
+    ("resource-short-arn-region-star", doc({**ALLOW_ALL, "Resource": ["arn:aws:dynamodb:*", "arn:aws:iam::*"]}), I),
+    ("resource-short-arn-service-star", doc({**ALLOW_ALL, "Resource": "arn:aws:*"}), I),
+    ("not-resource-short-arn", doc({"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:sns:*"}), I),
+    ("resource-policy-short-arn", doc({**ALLOW_ALL, "Principal": {"AWS": "111111111111"}, "Resource": "arn:aws:sns:us-east-1:*"}), R),
+    ("boundary-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-*"}), BND),
+    ("session-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1:*"}), S),
+    ("scp-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:dynamodb:*"}), SCP),
 ]
+
+
+def test_short_arn_resource_keeps_its_text() -> None:
+    statement = parse_policy(doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1:*"}), I).statements[0]
+    assert statement.resources is not None and [r.source for r in statement.resources] == ["arn:aws:sns:us-east-1:*"]
 
 
 @pytest.mark.parametrize(("text", "kind"), [a[1:] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED])
