@@ -9,8 +9,12 @@ BSTAMP := $(VENV)/.installed-bench
 HOST   ?= 127.0.0.1
 PORT   ?= 8686
 DATA   ?= ./.tessera
+# Third-party tools of tests/tools, each in its own virtualenv (their boto3 is not ours).
+TOOLS_DIR ?= .venv-tools
+TOOLS     := ansible principalmapper scoutsuite cloudsplaining
+TOOL_STAMPS := $(TOOLS:%=$(TOOLS_DIR)/%/.installed)
 
-.PHONY: run test bench fuzz install clean
+.PHONY: run test bench fuzz install clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,18 +40,31 @@ run: $(STAMP)
 $(JSDEPS): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 
-test: $(TSTAMP) $(JSDEPS)
+# Exact pins of every package (tests/tools/requirements/<tool>.txt, from the package registry),
+# installed without the resolver; a <tool>.pth there is copied into the tool's site-packages
+# (principalmapper 1.1.5 still imports Mapping from collections, gone since Python 3.10).
+$(TOOLS_DIR)/%/.installed: tests/tools/requirements/%.txt
+	rm -rf $(TOOLS_DIR)/$*
+	$(PYTHON) -m venv $(TOOLS_DIR)/$*
+	$(TOOLS_DIR)/$*/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	if [ -f tests/tools/requirements/$*.pth ]; then \
+		cp tests/tools/requirements/$*.pth "$$($(TOOLS_DIR)/$*/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/"; fi
+	touch $@
+
+tools: $(TOOL_STAMPS)
+
+test: $(TSTAMP) $(JSDEPS) $(TOOL_STAMPS)
 	$(BIN)/ruff check --no-cache src tests bench
 	$(BIN)/ruff format --check --no-cache src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	TESSERA_TOOLS_DIR=$(abspath $(TOOLS_DIR)) $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(BSTAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(TOOLS_DIR) build *.egg-info src/*.egg-info
 
 # A long fuzzing run (the same generator as the short one in `make test`).
 FUZZ_REQUESTS ?= 50000
