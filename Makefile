@@ -20,7 +20,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The distribution is tessera-iam; a venv made when it was still called tessera loses the old one.
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall --quiet --yes tessera 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
