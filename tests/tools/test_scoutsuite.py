@@ -67,17 +67,20 @@ def test_iam_rules(server: TesseraServer, tmp_path: Path) -> None:
         tmp_path,
     )
     output = done.stdout + done.stderr
-    errors = json.loads((report / "scoutsuite-results" / f"scoutsuite_errors_aws-{ACCOUNT_ID}.json").read_text())
-    # exit code 200 means "completed, with errors handled along the way"
-    assert done.returncode == 0, f"failed calls: {sorted(failed_calls(output, json.dumps(errors)))}\n{output[-5000:]}"
-    assert errors == []
+    # ScoutSuite writes this file only when it handled errors along the way, and then exits 200
+    errors_file = report / "scoutsuite-results" / f"scoutsuite_errors_aws-{ACCOUNT_ID}.json"
+    errors = errors_file.read_text() if errors_file.exists() else ""
+    assert done.returncode == 0, f"failed calls: {sorted(failed_calls(output, errors))}\n{output[-5000:]}"
+    assert errors == ""
 
     results = _load_js(report / "scoutsuite-results" / f"scoutsuite_results_aws-{ACCOUNT_ID}.js")
     iam = results["services"]["iam"]
     names = {user_id: user["name"] for user_id, user in iam["users"].items()}
     assert sorted(names.values()) == ["sc-console", "sc-secure", "sc-service"]
     assert iam["password_policy"]["MinimumPasswordLength"] == 8
-    assert iam["password_policy"]["PasswordReusePrevention"] == 24
+    # ScoutSuite turns PasswordReusePrevention into a flag and keeps the count aside
+    assert iam["password_policy"]["PasswordReusePrevention"] is True
+    assert iam["password_policy"]["PreviousPasswordPrevented"] == 24
     assert iam["password_policy"]["MaxPasswordAge"] == 60
 
     findings = iam["findings"]
