@@ -3,7 +3,8 @@
 ``python bench/managed_start.py [--starts 3] [--requests 400]`` prints:
 
 * ``tessera serve`` (SQLite, ``tests/serverproc.py``): time from spawn until
-  ``/healthz`` answers, and its RSS then (median of ``--starts``);
+  ``/healthz`` answers, the CPU time the process used until then (what other load on
+  the machine does not inflate), and its RSS then (median of ``--starts``);
 * in-process (the ASGI app called directly, requests signed beforehand, the heap frozen
   as the server freezes it; CPU time of this process, so other load on the machine
   counts less): GetCallerIdentity as root, and AssumeRole by a user with
@@ -61,6 +62,7 @@ class _NullSink:
 def serve_start(starts: int) -> None:
     seconds: list[float] = []
     rss: list[int] = []
+    cpu: list[float] = []
     for _ in range(starts):
         data_dir = new_data_dir()
         server = TesseraServer(data_dir)
@@ -68,9 +70,16 @@ def serve_start(starts: int) -> None:
         server.start()
         seconds.append(time.monotonic() - began)
         rss.append(server.rss_kib())
+        assert server.process is not None
+        with open(f"/proc/{server.process.pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        cpu.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    print(f"tessera serve: ready in {statistics.median(seconds) * 1000:.0f} ms, RSS {statistics.median(rss) / 1024:.1f} MiB")
+    print(
+        f"tessera serve: ready in {statistics.median(seconds) * 1000:.0f} ms"
+        f" ({statistics.median(cpu) * 1000:.0f} ms of its CPU), RSS {statistics.median(rss) / 1024:.1f} MiB"
+    )
 
 
 def exchange(params: dict[str, str], service: str, key: str, secret: str) -> Exchange:
