@@ -11,6 +11,7 @@ import pytest
 from conftest import ACCOUNT, Call
 
 from tessera.errors import AccessDenied, InvalidInputException, NoSuchEntityException
+from tessera.policy import PolicyType
 from tessera.services.runtime import Runtime
 
 VIEW_ONLY = "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"
@@ -174,3 +175,19 @@ def test_aws_policies_stay_read_only(call: Call) -> None:
         with pytest.raises(InvalidInputException):
             call(operation, PolicyArn=VIEW_ONLY, **extra)
     assert call("ListPolicyTags", PolicyArn=VIEW_ONLY)["Tags"] == []
+
+
+def test_documents_are_compiled_only_when_used(call: Call, runtime: Runtime, user_with_policy: Any) -> None:
+    """Start-up compiles no AWS managed policy; attaching one and using it compiles that one."""
+    view_only_text = runtime.view.managed.document(VIEW_ONLY)
+    assert view_only_text is not None
+    compiled_before = len(runtime.view.policies)
+    assert compiled_before < 10  # the ~1,600 shipped documents are not among them
+    caller = user_with_policy("lazy")
+    call("AttachUserPolicy", UserName="lazy", PolicyArn=VIEW_ONLY)
+    call("ListUsers", caller=caller)
+    assert len(runtime.view.policies) - compiled_before <= 3
+    account = runtime.view.account(ACCOUNT)
+    assert account is not None
+    (policy,) = runtime.view.identity_policies(account, "user", "lazy")
+    assert policy is runtime.view.policies.get(view_only_text, PolicyType.IDENTITY, VIEW_ONLY)
