@@ -13,6 +13,12 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     DeleteConflictException                    DeleteConflict             409
     ConcurrentModificationException            ConcurrentModification     409
     InvalidAuthenticationCodeException         InvalidAuthenticationCode  403
+    PasswordPolicyViolationException           PasswordPolicyViolation    400
+    EntityTemporarilyUnmodifiableException     EntityTemporarilyUnmodifiable 409
+    InvalidUserTypeException                   InvalidUserType            400
+    CredentialReportNotPresentException        ReportNotPresent           410
+    CredentialReportExpiredException           ReportExpired              410
+    CredentialReportNotReadyException          ReportInProgress           404
     PolicyNotAttachableException               PolicyNotAttachable        400
     UnmodifiableEntityException                UnmodifiableEntity         400
     InvalidAuthorizationMessageException       InvalidAuthorizationMessageException 400
@@ -112,6 +118,34 @@ class ConcurrentModificationException(SenderError):
 class InvalidAuthenticationCodeException(SenderError):
     code = "InvalidAuthenticationCode"
     status = 403
+
+
+class PasswordPolicyViolationException(SenderError):
+    code = "PasswordPolicyViolation"
+
+
+class EntityTemporarilyUnmodifiableException(SenderError):
+    code = "EntityTemporarilyUnmodifiable"
+    status = 409
+
+
+class InvalidUserTypeException(SenderError):
+    code = "InvalidUserType"
+
+
+class CredentialReportNotPresentException(SenderError):
+    code = "ReportNotPresent"
+    status = 410
+
+
+class CredentialReportExpiredException(SenderError):
+    code = "ReportExpired"
+    status = 410
+
+
+class CredentialReportNotReadyException(SenderError):
+    code = "ReportInProgress"
+    status = 404
 
 
 class PolicyNotAttachableException(SenderError):

@@ -19,12 +19,29 @@ kind ``policy`` (customer managed)
     {"name", "id" (ANPA…), "path", "arn", "created", "updated", "description", "tags",
      "default_version": "v1", "next_version": int,
      "versions": {"v1": {"document": text, "created": iso}}}
+kind ``instance_profile``
+    {"name", "id" (AIPA…), "path", "arn", "created", "roles": [role name],
+     "role_ids": [role id] (parallel to "roles": a role deleted and recreated under the
+     same name is not the profile's), "tags"}
 kind ``access_key`` (key: the access key id; root keys have user "")
     {"id", "user": name | "", "status": "Active" | "Inactive", "created",
      "secret_sealed"}  (last use lives in the store's usage table: services/usage.py)
 kind ``mfa_device`` (key: the serial number ARN)
     {"serial", "name", "path", "seed_sealed", "user": name | None, "enabled_at": iso | None,
      "created", "tags", "last_counter": int}
+kind ``login_profile`` (key: name_key(user name))
+    {"user": user name, "user_id", "hash": argon2id hash (never the password), "created",
+     "changed", "reset_required": bool, "previous": [older argon2id hashes, newest first, at
+     most 24, for PasswordReusePrevention], "last_used": iso | None (console sign-in)}
+kind ``password_policy`` (key ``"password_policy"``)
+    {"minimum_length", "require_symbols", "require_numbers", "require_uppercase",
+     "require_lowercase", "allow_users_to_change", "max_age": int | None,
+     "reuse_prevention": int | None, "hard_expiry": bool | None}
+kind ``credential_report`` (key ``"credential_report"``)
+    {"generated": iso, "content": CSV text} (no secret in it: flags, dates and ARNs)
+scope ``global``, kind ``account_alias`` (key: the alias; an alias is unique across every
+    account this server holds, and an account has at most one)
+    {"alias", "account", "created"}
 scope ``global``, kind ``token_key`` (key: key id)
     {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
     ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
@@ -59,6 +76,13 @@ ROLE = "role"
 POLICY = "policy"
 ACCESS_KEY = "access_key"
 MFA_DEVICE = "mfa_device"
+INSTANCE_PROFILE = "instance_profile"
+
+LOGIN_PROFILE = "login_profile"
+PASSWORD_POLICY = "password_policy"
+CREDENTIAL_REPORT = "credential_report"
+ACCOUNT_ALIAS = "account_alias"
+SIGNING_CERTIFICATE = "signing_certificate"  # written by the signing-certificate operations
 TOKEN_KEY = "token_key"
 TOKEN_KEYRING = "token_keyring"
 ORG = "org"

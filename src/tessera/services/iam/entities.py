@@ -200,6 +200,7 @@ def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
         R.POLICY: state.policies,
         R.ACCESS_KEY: state.access_keys,
         R.MFA_DEVICE: state.mfa_devices,
+        R.LOGIN_PROFILE: state.login_profiles,
     }[kind]
     return list(table.values())
 
