@@ -27,7 +27,8 @@ from tessera.services.accounts import add_access_key, create_account, new_accoun
 from tessera.services.keys import ensure_token_key
 from tessera.services.org_state import OrgState
 from tessera.services.runtime import Runtime, Settings
-from tessera.services.state import ManagedPolicies, PolicyCache, StateView
+from tessera.services.aws_managed import ManagedPolicies
+from tessera.services.state import PolicyCache, StateView
 from tessera.services.usage import UsageTracker
 from tessera.store.base import GLOBAL
 from tessera.store.sql import default_url, open_store
