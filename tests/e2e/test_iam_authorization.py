@@ -344,7 +344,7 @@ def test_request_tag_and_tag_keys_conditions(iam: Any, server: TesseraServer) ->
     }
     for tags in cases.values():
         name = unique("refused")
-        assert "iam:CreateUser" in denied(lambda: actor.client.create_user(UserName=name, Tags=tags))
+        assert "iam:CreateUser" in denied(lambda name=name, tags=tags: actor.client.create_user(UserName=name, Tags=tags))
     actor.client.tag_user(UserName=blue, Tags=[{"Key": "team", "Value": "blue"}])
     assert "iam:TagUser" in denied(lambda: actor.client.tag_user(UserName=blue, Tags=[{"Key": "temp", "Value": "1"}]))
     iam.tag_user(UserName=blue, Tags=[{"Key": "temp", "Value": "1"}])

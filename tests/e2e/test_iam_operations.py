@@ -185,7 +185,7 @@ def test_names_are_unique_case_insensitively(iam: Any, server: TesseraServer, cr
     name = unique("Dup")
     create(iam, server, name)
     for again in (name, name.upper(), name.lower()):
-        assert failure(lambda: create(iam, server, again))[:2] == ("EntityAlreadyExists", 409)
+        assert failure(lambda again=again: create(iam, server, again))[:2] == ("EntityAlreadyExists", 409)
 
 
 VALIDATION_CASES = [
