@@ -12,7 +12,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +21,8 @@ import pyotp
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
+from policies import trust_account as trust
+from policies import unique
 from serverproc import TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
@@ -34,10 +35,6 @@ READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 # -- helpers ------------------------------------------------------------------------
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 def failure(call: Callable[[], Any]) -> tuple[str, int, str]:
     """(code, HTTP status, message) of the ClientError ``call`` raises."""
     with pytest.raises(ClientError) as error:
@@ -52,11 +49,6 @@ def code_of(call: Callable[[], Any]) -> str:
 
 def document(action: str = "s3:GetObject", effect: str = "Allow", resource: str = "*") -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": action, "Resource": resource}]})
-
-
-def trust(account: str) -> str:
-    statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def padded(size: int, action: str = "s3:GetObject") -> str:

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import ACCOUNT, Call
+from iamhandlers import ACCOUNT, Call
 
 from tessera.errors import (
     DeleteConflictException,

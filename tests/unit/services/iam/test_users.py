@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ACCOUNT, NOW, Call, user_arn
+from iamhandlers import ACCOUNT, NOW, Call, user_arn
 
 from tessera.auth.caller import Caller
 from tessera.errors import (
