@@ -27,8 +27,7 @@ kind ``mfa_device`` (key: the serial number ARN)
      "created", "tags", "last_counter": int}
 scope ``global``, kind ``token_key`` (key: key id)
     {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
-    ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
-    is reserved
+    ``activates`` until a later key activates (services/keys.py)
 
 scope ``global``: AWS Organizations (services/organizations/records.py; "o/" = "<org id>/")
     kind ``org`` (key: org id)
@@ -60,7 +59,6 @@ POLICY = "policy"
 ACCESS_KEY = "access_key"
 MFA_DEVICE = "mfa_device"
 TOKEN_KEY = "token_key"
-TOKEN_KEYRING = "token_keyring"
 ORG = "org"
 ORG_OU = "org_ou"
 ORG_ACCOUNT = "org_account"

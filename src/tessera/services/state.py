@@ -18,8 +18,6 @@ from tessera.policy import Policy, PolicyType, parse_policy
 from tessera.services import records as R
 from tessera.store.base import GLOBAL, Record, Store
 
-PolicyCompiler = Callable[[str, PolicyType, str], Policy]
-
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 

@@ -72,8 +72,3 @@ def paginate(
     page = ordered[:limit]
     next_marker = encode_marker(key(ordered[limit])) if len(ordered) > limit else None
     return Page(page, next_marker)
-
-
-def page_params(params: dict[str, Any]) -> tuple[str | None, int | None]:
-    """(Marker, MaxItems) of a request."""
-    return params.get("Marker"), params.get("MaxItems")
