@@ -23,7 +23,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 from policies import trust_account as trust
 from policies import unique
-from serverproc import TesseraServer
+from serverproc import Credentials, TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
 from tessera.services.context import registered
@@ -169,10 +169,14 @@ def _create_device(iam: Any, server: TesseraServer, name: str) -> Any:
     return iam.create_virtual_mfa_device(VirtualMFADeviceName=name)
 
 
-CREATORS = [_create_user, _create_group, _create_role, _create_policy, _create_device]
+def _create_instance_profile(iam: Any, server: TesseraServer, name: str) -> Any:
+    return iam.create_instance_profile(InstanceProfileName=name)
 
 
-@pytest.mark.parametrize("create", CREATORS, ids=["user", "group", "role", "policy", "mfa-device"])
+CREATORS = [_create_user, _create_group, _create_role, _create_policy, _create_device, _create_instance_profile]
+
+
+@pytest.mark.parametrize("create", CREATORS, ids=["user", "group", "role", "policy", "mfa-device", "instance-profile"])
 def test_names_are_unique_case_insensitively(iam: Any, server: TesseraServer, create: Any) -> None:
     name = unique("Dup")
     create(iam, server, name)
@@ -195,6 +199,9 @@ VALIDATION_CASES = [
     ("version-id-pattern", "get_policy_version", {"PolicyArn": "arn:aws:iam::111122223333:policy/p", "VersionId": "x1"}, "versionId"),
     ("access-key-status", "update_access_key", {"AccessKeyId": "AKIAEXAMPLEEXAMPLE00", "Status": "Expired"}, "status"),
     ("mfa-device-name-pattern", "create_virtual_mfa_device", {"VirtualMFADeviceName": "my phone"}, "virtualMFADeviceName"),
+    ("instance-profile-name-length", "create_instance_profile", {"InstanceProfileName": "p" * 129}, "instanceProfileName"),
+    ("instance-profile-path", "create_instance_profile", {"InstanceProfileName": "p", "Path": "nope"}, "path"),
+    ("mfa-serial-pattern", "get_mfa_device", {"SerialNumber": "arn:aws:iam::111122223333:mfa/my phone"}, "serialNumber"),
 ]
 
 
@@ -583,11 +590,13 @@ def test_list_policies_usage_filters(iam: Any, server: TesseraServer) -> None:
 
 
 # -- tags -----------------------------------------------------------------------------
-TAGGABLES = ["user", "role", "policy"]
+TAGGABLES = ["user", "role", "policy", "instance-profile", "mfa-device"]
 TAG_OPS = {  # kind → (tag, untag, list tags)
     "user": ("tag_user", "untag_user", "list_user_tags"),
     "role": ("tag_role", "untag_role", "list_role_tags"),
     "policy": ("tag_policy", "untag_policy", "list_policy_tags"),
+    "instance-profile": ("tag_instance_profile", "untag_instance_profile", "list_instance_profile_tags"),
+    "mfa-device": ("tag_mfa_device", "untag_mfa_device", "list_mfa_device_tags"),
 }
 
 
@@ -596,6 +605,11 @@ def _taggable(iam: Any, server: TesseraServer, kind: str) -> dict[str, str]:
     name = unique(f"tag{kind}")
     if kind == "policy":
         return {"PolicyArn": _create_policy(iam, server, name)["Policy"]["Arn"]}
+    if kind == "instance-profile":
+        _create_instance_profile(iam, server, name)
+        return {"InstanceProfileName": name}
+    if kind == "mfa-device":
+        return {"SerialNumber": _create_device(iam, server, name)["VirtualMFADevice"]["SerialNumber"]}
     {"user": _create_user, "role": _create_role}[kind](iam, server, name)
     return {f"{kind.title()}Name": name}
 
@@ -624,7 +638,12 @@ def test_tag_errors(iam: Any, server: TesseraServer, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", TAGGABLES)
 def test_tagging_a_missing_entity(iam: Any, server: TesseraServer, kind: str) -> None:
-    target = {"PolicyArn": policy_arn(server, unique("gone"))} if kind == "policy" else {f"{kind.title()}Name": unique("gone")}
+    missing = {
+        "policy": {"PolicyArn": policy_arn(server, unique("gone"))},
+        "instance-profile": {"InstanceProfileName": unique("gone")},
+        "mfa-device": {"SerialNumber": f"arn:aws:iam::{server.account_id}:mfa/{unique('gone')}"},
+    }
+    target = missing.get(kind) or {f"{kind.title()}Name": unique("gone")}
     tag, untag, list_tags = (getattr(iam, op) for op in TAG_OPS[kind])
     assert code_of(lambda: tag(**target, Tags=[{"Key": "k", "Value": "v"}])) == "NoSuchEntity"
     assert code_of(lambda: untag(**target, TagKeys=["k"])) == "NoSuchEntity"
@@ -928,6 +947,173 @@ def test_simulator_errors(iam: Any, server: TesseraServer) -> None:
     assert failure(lambda: iam.simulate_custom_policy(PolicyInputList=["{"], ActionNames=["s3:GetObject"]))[:2] == ("InvalidInput", 400)
 
 
+# -- instance profiles ----------------------------------------------------------------
+def test_instance_profile_lifecycle_and_errors(iam: Any, server: TesseraServer) -> None:
+    name, role, path = unique("Prof"), unique("profrole"), f"/{unique('prof')}/"
+    made = iam.create_instance_profile(InstanceProfileName=name, Path=path)["InstanceProfile"]
+    assert made["Arn"] == f"arn:aws:iam::{server.account_id}:instance-profile{path}{name}" and made["Roles"] == []
+    assert "Tags" not in made and made["InstanceProfileId"].startswith("AIPA")
+    created_role = _create_role(iam, server, role)["Role"]
+    iam.add_role_to_instance_profile(InstanceProfileName=name.lower(), RoleName=role.upper())
+    got = iam.get_instance_profile(InstanceProfileName=name.upper())["InstanceProfile"]
+    assert got["InstanceProfileName"] == name and [r["RoleId"] for r in got["Roles"]] == [created_role["RoleId"]]
+    assert "Tags" not in got["Roles"][0] and "RoleLastUsed" not in got["Roles"][0]
+    listed = iam.list_instance_profiles(PathPrefix=path)["InstanceProfiles"]
+    assert [p["InstanceProfileId"] for p in listed] == [made["InstanceProfileId"]] and listed[0]["Roles"][0]["RoleName"] == role
+    assert [p["InstanceProfileName"] for p in iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"]] == [name]
+    assert failure(lambda: iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)) == (
+        "LimitExceeded",
+        409,
+        "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
+    )
+    conflict = ("DeleteConflict", 409, "Cannot delete entity, must remove roles from instance profile first.")
+    assert failure(lambda: iam.delete_instance_profile(InstanceProfileName=name)) == conflict
+    assert failure(lambda: iam.delete_role(RoleName=role)) == conflict
+    gone = unique("gone")
+    assert failure(lambda: iam.get_instance_profile(InstanceProfileName=gone)) == (
+        "NoSuchEntity",
+        404,
+        f"Instance Profile {gone} cannot be found.",
+    )
+    assert code_of(lambda: iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=gone)) == "NoSuchEntity"
+    assert code_of(lambda: iam.list_instance_profiles_for_role(RoleName=gone)) == "NoSuchEntity"
+    iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=role)
+    assert code_of(lambda: iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=role)) == "NoSuchEntity"
+    iam.delete_role(RoleName=role)
+    iam.delete_instance_profile(InstanceProfileName=name)
+    assert code_of(lambda: iam.delete_instance_profile(InstanceProfileName=name)) == "NoSuchEntity"
+
+
+def test_get_mfa_device(iam: Any, server: TesseraServer) -> None:
+    user, other = unique("getmfa"), unique("getmfa")
+    iam.create_user(UserName=user)
+    iam.create_user(UserName=other)
+    serial = enable_device(iam, user, unique("getdev"))
+    got = iam.get_mfa_device(SerialNumber=serial, UserName=user.upper())
+    assert (got["UserName"], got["SerialNumber"]) == (user, serial) and got["EnableDate"].tzinfo is not None
+    assert "Certifications" not in got
+    assert failure(lambda: iam.get_mfa_device(SerialNumber=serial, UserName=other))[:2] == ("NoSuchEntity", 404)
+    creds = server.make_user(unique("getmfaself"), document("iam:GetMFADevice", resource="arn:aws:iam::*:user/${aws:username}"))
+    client = server.client("iam", creds)
+    assert code_of(lambda: client.get_mfa_device(SerialNumber=serial)) == "NoSuchEntity"  # its own user has none
+    assert code_of(lambda: client.get_mfa_device(SerialNumber=serial, UserName=user)) == "AccessDenied"
+
+
+def test_simulator_answers_per_action_over_several_resources_as_aws(iam: Any, server: TesseraServer) -> None:
+    text = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::secret/*"},
+            ],
+        }
+    )
+    resources = ["arn:aws:s3:::public/a", "arn:aws:s3:::secret/b"]
+    results = iam.simulate_custom_policy(PolicyInputList=[text], ActionNames=["s3:GetObject", "s3:PutObject"], ResourceArns=resources)
+    get, put = results["EvaluationResults"]
+    assert (get["EvalActionName"], get["EvalDecision"], put["EvalDecision"]) == ("s3:GetObject", "explicitDeny", "implicitDeny")
+    assert [(r["EvalResourceName"], r["EvalResourceDecision"]) for r in get["ResourceSpecificResults"]] == [
+        ("arn:aws:s3:::public/a", "allowed"),
+        ("arn:aws:s3:::secret/b", "explicitDeny"),
+    ]
+    assert get["MatchedStatements"] == get["ResourceSpecificResults"][1]["MatchedStatements"] and len(get["MatchedStatements"]) == 1
+    assert get["EvalDecisionDetails"] == {}
+    alone = iam.simulate_custom_policy(PolicyInputList=[text], ActionNames=["s3:GetObject"])["EvaluationResults"][0]
+    assert alone["EvalResourceName"] == "*" and "ResourceSpecificResults" not in alone and "EvalDecisionDetails" not in alone
+
+
+def test_simulator_accounts_variables_and_typed_context(iam: Any, server: TesseraServer) -> None:
+    # a policy copied from AWS's docs (another account's table) is evaluated as written
+    table = "arn:aws:dynamodb:us-west-2:123456789012:table/Books"
+    assert server.account_id != "123456789012"
+    copied = document("dynamodb:GetItem", resource=table)
+    result = iam.simulate_custom_policy(PolicyInputList=[copied], ActionNames=["dynamodb:GetItem"], ResourceArns=[table])
+    assert result["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    # with a resource policy of another account both sides must allow
+    caller = f"arn:aws:iam::{server.account_id}:user/{unique('caller')}"
+    bucket_policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": caller}, "Action": "s3:GetObject", "Resource": "*"}],
+        }
+    )
+    cross = {"ResourcePolicy": bucket_policy, "ResourceOwner": "arn:aws:iam::444455556666:root", "CallerArn": caller}
+    both = iam.simulate_custom_policy(
+        PolicyInputList=[document()], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::b/k"], **cross
+    )
+    one = iam.simulate_custom_policy(
+        PolicyInputList=[document("s3:PutObject")], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::b/k"], **cross
+    )
+    assert both["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    assert both["EvaluationResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "allowed", "Resource Policy": "allowed"}
+    assert one["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
+    assert one["EvaluationResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "implicitDeny", "Resource Policy": "allowed"}
+    # ${aws:username} and ${aws:PrincipalTag/team} from the simulated user
+    user = unique("simvar")
+    iam.create_user(UserName=user, Tags=[{"Key": "team", "Value": "blue"}])
+    home = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/${aws:username}/*"},
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}, "NumericLessThan": {"s3:max-keys": "10"}},
+                },
+            ],
+        }
+    )
+    iam.put_user_policy(UserName=user, PolicyName="home", PolicyDocument=home)
+    arn = f"arn:aws:iam::{server.account_id}:user/{user}"
+    resources = [f"arn:aws:s3:::home/{user}/x", "arn:aws:s3:::home/other/x"]
+    got = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject"], ResourceArns=resources)["EvaluationResults"][0]
+    assert [r["EvalResourceDecision"] for r in got["ResourceSpecificResults"]] == ["allowed", "implicitDeny"]
+    put = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"])["EvaluationResults"][0]
+    assert put["EvalDecision"] == "implicitDeny" and put["MissingContextValues"] == ["s3:max-keys"]
+    entries = [{"ContextKeyName": "s3:max-keys", "ContextKeyValues": ["5"], "ContextKeyType": "numeric"}]
+    put = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"], ContextEntries=entries)["EvaluationResults"][0]
+    assert put["EvalDecision"] == "allowed" and put["MissingContextValues"] == []
+    bad = [{"ContextKeyName": "s3:max-keys", "ContextKeyValues": ["five"], "ContextKeyType": "numeric"}]
+    assert failure(lambda: iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"], ContextEntries=bad))[:2] == (
+        "InvalidInput",
+        400,
+    )
+    # the context keys the policies use
+    assert iam.get_context_keys_for_principal_policy(PolicySourceArn=arn)["ContextKeyNames"] == [
+        "aws:username",
+        "aws:PrincipalTag/team",
+        "s3:max-keys",
+    ]
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[home, document()])["ContextKeyNames"] == [
+        "aws:username",
+        "aws:PrincipalTag/team",
+        "s3:max-keys",
+    ]
+    assert failure(lambda: iam.get_context_keys_for_custom_policy(PolicyInputList=["{"]))[:2] == ("InvalidInput", 400)
+    missing = f"arn:aws:iam::{server.account_id}:user/{unique('nobody')}"
+    assert code_of(lambda: iam.get_context_keys_for_principal_policy(PolicySourceArn=missing)) == "NoSuchEntity"
+
+
+def test_context_keys_for_principal_policy_needs_permission_on_the_principal(iam: Any, server: TesseraServer) -> None:
+    target, actor = unique("ckt"), unique("cka")
+    iam.create_user(UserName=target)
+    iam.create_user(UserName=actor)
+    target_arn = f"arn:aws:iam::{server.account_id}:user/{target}"
+    iam.put_user_policy(UserName=actor, PolicyName="p", PolicyDocument=document("iam:GetContextKeysForCustomPolicy"))
+    key = iam.create_access_key(UserName=actor)["AccessKey"]
+    client = server.client("iam", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert failure(lambda: client.get_context_keys_for_principal_policy(PolicySourceArn=target_arn))[:2] == ("AccessDenied", 403)
+    assert client.get_context_keys_for_custom_policy(PolicyInputList=[document()])["ContextKeyNames"] == []
+    iam.put_user_policy(
+        UserName=actor, PolicyName="p", PolicyDocument=document("iam:GetContextKeysForPrincipalPolicy", resource=target_arn)
+    )
+    assert client.get_context_keys_for_principal_policy(PolicySourceArn=target_arn)["ContextKeyNames"] == []
+    assert failure(lambda: client.get_context_keys_for_custom_policy(PolicyInputList=[document()]))[:2] == ("AccessDenied", 403)
+
+
 # -- pagination -----------------------------------------------------------------------
 Setup = Callable[[Any, TesseraServer], tuple[dict[str, Any], list[str]]]
 
@@ -1058,6 +1244,22 @@ def _simulated(method: str) -> Setup:
     return setup
 
 
+def _instance_profiles(iam: Any, server: TesseraServer) -> tuple[dict[str, Any], list[str]]:
+    path, names = f"/{unique('pip')}/", _three("pip")
+    for name in names:
+        iam.create_instance_profile(InstanceProfileName=name, Path=path)
+    return {"PathPrefix": path}, names
+
+
+def _profiles_for_role(iam: Any, server: TesseraServer) -> tuple[dict[str, Any], list[str]]:
+    role, names = unique("pipr"), _three("pipr")
+    _create_role(iam, server, role)
+    for name in names:
+        iam.create_instance_profile(InstanceProfileName=name)
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+    return {"RoleName": role}, names
+
+
 def _entity_names(page: dict[str, Any]) -> list[str]:
     return (
         [g["GroupName"] for g in page["PolicyGroups"]]
@@ -1088,6 +1290,10 @@ PAGINATED: list[tuple[str, Setup, Callable[[dict[str, Any]], list[str]]]] = [
     ("list_mfa_devices", _mfa_devices, lambda p: [d["SerialNumber"] for d in p["MFADevices"]]),
     ("simulate_custom_policy", _simulated("custom"), lambda p: [r["EvalActionName"] for r in p["EvaluationResults"]]),
     ("simulate_principal_policy", _simulated("principal"), lambda p: [r["EvalActionName"] for r in p["EvaluationResults"]]),
+    ("list_instance_profiles", _instance_profiles, lambda p: [x["InstanceProfileName"] for x in p["InstanceProfiles"]]),
+    ("list_instance_profiles_for_role", _profiles_for_role, lambda p: [x["InstanceProfileName"] for x in p["InstanceProfiles"]]),
+    ("list_instance_profile_tags", _tag_keys("instance-profile"), lambda p: [t["Key"] for t in p["Tags"]]),
+    ("list_mfa_device_tags", _tag_keys("mfa-device"), lambda p: [t["Key"] for t in p["Tags"]]),
 ]
 
 
@@ -1142,13 +1348,18 @@ def test_restart_keeps_every_kind_of_iam_state(fresh_server: Callable[..., Tesse
     _create_role(iam, server, "kept-role")
     iam.put_role_policy(RoleName="kept-role", PolicyName="inline", PolicyDocument=document())
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName="kept-device")["VirtualMFADevice"]
+    iam.create_instance_profile(InstanceProfileName="kept-profile", Tags=[{"Key": "team", "Value": "blue"}])
+    iam.add_role_to_instance_profile(InstanceProfileName="kept-profile", RoleName="kept-role")
     before = iam.get_account_authorization_details()
+    assert [p["InstanceProfileName"] for d in before["RoleDetailList"] for p in d["InstanceProfileList"]] == ["kept-profile"]
     server.restart()
     iam = server.client("iam")
     after = iam.get_account_authorization_details()
     for member in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"):
         assert after[member] == before[member]
     assert iam.get_user(UserName="keeper")["User"]["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert iam.get_instance_profile(InstanceProfileName="kept-profile")["InstanceProfile"]["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert code_of(lambda: iam.delete_role(RoleName="kept-role")) == "DeleteConflict"
     client = server.client("iam", creds)  # the sealed secret still verifies, the policies still decide
     assert [u["UserName"] for u in client.list_users(PathPrefix="/kept/")["Users"]] == ["keeper"]
     assert code_of(lambda: client.create_user(UserName="refused")) == "AccessDenied"

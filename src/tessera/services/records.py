@@ -19,6 +19,10 @@ kind ``policy`` (customer managed)
     {"name", "id" (ANPA…), "path", "arn", "created", "updated", "description", "tags",
      "default_version": "v1", "next_version": int,
      "versions": {"v1": {"document": text, "created": iso}}}
+kind ``instance_profile``
+    {"name", "id" (AIPA…), "path", "arn", "created", "roles": [role name],
+     "role_ids": [role id] (parallel to "roles": a role deleted and recreated under the
+     same name is not the profile's), "tags"}
 kind ``access_key`` (key: the access key id; root keys have user "")
     {"id", "user": name | "", "status": "Active" | "Inactive", "created",
      "secret_sealed"}  (last use lives in the store's usage table: services/usage.py)
@@ -58,6 +62,7 @@ ROLE = "role"
 POLICY = "policy"
 ACCESS_KEY = "access_key"
 MFA_DEVICE = "mfa_device"
+INSTANCE_PROFILE = "instance_profile"
 TOKEN_KEY = "token_key"
 ORG = "org"
 ORG_OU = "org_ou"

@@ -111,6 +111,7 @@ class AccountState:
     policies_by_name: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
     mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
+    instance_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     users_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
@@ -150,6 +151,8 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.access_keys[rec.key] = data
         elif rec.kind == R.MFA_DEVICE:
             state.mfa_devices[rec.key] = data
+        elif rec.kind == R.INSTANCE_PROFILE:
+            state.instance_profiles[rec.key] = data
     return state
 
 

@@ -7,6 +7,7 @@ from tessera.services.iam import (  # noqa: F401  (imported for registration)
     attachments,
     groups,
     inline,
+    instance_profiles,
     mfa,
     policies,
     roles,

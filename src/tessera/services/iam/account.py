@@ -16,9 +16,11 @@ from tessera.services.iam.entities import (
     role_last_used,
     view_records,
 )
+from tessera.services.iam.instance_profiles import member_ids, profile_shape, view_profiles
 from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.policies import Usage, policy_shape, version_number, version_shape, versions_of
+from tessera.services.state import name_key
 from tessera.services.trust import effective_trust_policy
 
 _FILTERS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
@@ -59,7 +61,7 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
         "AccountPasswordPresent": 0,
         "AccountSigningCertificatesPresent": 0,
         "SigningCertificatesPerUserQuota": quotas.SIGNING_CERTIFICATES_PER_USER,
-        "InstanceProfiles": 0,
+        "InstanceProfiles": len(view_profiles(ctx)),
         "InstanceProfilesQuota": quotas.INSTANCE_PROFILES_PER_ACCOUNT,
         "Providers": 0,
         "ServerCertificates": 0,
@@ -109,7 +111,16 @@ def _group_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, An
     return {**group_shape(rec), "GroupPolicyList": _inline(rec), "AttachedManagedPolicies": _attached(ctx, rec)}
 
 
-def _role_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any]:
+def _profiles_by_role(ctx: OperationContext) -> dict[str, list[Mapping[str, Any]]]:
+    """Role id → the instance profiles holding it, by name."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for profile in sorted(view_profiles(ctx), key=lambda p: name_key(p["name"])):
+        for role_id in member_ids(profile):
+            out.setdefault(role_id, []).append(profile)
+    return out
+
+
+def _role_detail(ctx: OperationContext, rec: Mapping[str, Any], profiles: Mapping[str, list[Mapping[str, Any]]]) -> dict[str, Any]:
     out = {
         "Path": rec["path"],
         "RoleName": rec["name"],
@@ -117,7 +128,7 @@ def _role_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any
         "Arn": rec["arn"],
         "CreateDate": parse_time(rec["created"]),
         "AssumeRolePolicyDocument": effective_trust_policy(ctx.runtime.view, rec),
-        "InstanceProfileList": [],
+        "InstanceProfileList": [profile_shape(ctx, p, tags=False) for p in profiles.get(rec["id"], ())],
         "RolePolicyList": _inline(rec),
         "AttachedManagedPolicies": _attached(ctx, rec),
         "RoleLastUsed": role_last_used(last_use(ctx, "role", rec["id"])),
@@ -153,13 +164,14 @@ def get_account_authorization_details(ctx: OperationContext, params: dict[str, A
     usage = Usage.of_view(ctx)
     page = paginate(_items(ctx, wanted, usage), lambda i: i[0], params.get("Marker"), params.get("MaxItems"))
     out: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    profiles = _profiles_by_role(ctx) if "Role" in wanted else {}
     for _, kind, rec in page.items:
         if kind == "User":
             out["UserDetailList"].append(_user_detail(ctx, rec))
         elif kind == "Group":
             out["GroupDetailList"].append(_group_detail(ctx, rec))
         elif kind == "Role":
-            out["RoleDetailList"].append(_role_detail(ctx, rec))
+            out["RoleDetailList"].append(_role_detail(ctx, rec, profiles))
         else:
             out["Policies"].append(_policy_detail(rec, usage))
     out["IsTruncated"] = page.is_truncated

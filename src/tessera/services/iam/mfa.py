@@ -24,6 +24,7 @@ import pyotp
 import segno
 
 from tessera.errors import (
+    ConcurrentModificationException,
     DeleteConflictException,
     EntityAlreadyExistsException,
     InvalidAuthenticationCodeException,
@@ -50,7 +51,14 @@ from tessera.services.iam.entities import (
     view_records,
 )
 from tessera.services.iam.paging import paginate
-from tessera.services.iam.tags import request_tag_context, validate_request_tags
+from tessera.services.iam.tags import (
+    merge_tags,
+    remove_tags,
+    request_tag_context,
+    resource_tag_context,
+    tag_keys_context,
+    validate_request_tags,
+)
 from tessera.services.runtime import Runtime
 from tessera.services.state import name_key
 from tessera.services.throttle import device_key, mfa_attempt, principal_id, principal_key
@@ -361,3 +369,78 @@ def _virtual_shape(ctx: OperationContext, device: Mapping[str, Any]) -> dict[str
     if device.get("tags"):
         out["Tags"] = list(device["tags"])
     return out
+
+
+@operation("iam", "GetMFADevice", read_only=True)
+def get_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The device ``SerialNumber`` enabled for ``UserName`` (the calling user when
+    omitted), authorized on the user as ListMFADevices is. Virtual devices carry no FIDO
+    certifications, so ``Certifications`` is never returned."""
+    serial = params["SerialNumber"]
+    target = resolve(ctx, USER, caller_user_name(ctx, params))
+    authorize_target(ctx, "iam:GetMFADevice", target)
+    user = require_resolved(target)
+    state = ctx.runtime.view.account(account_of(ctx))
+    device = state.mfa_devices.get(serial) if state is not None else None
+    if device is None or not device.get("user") or name_key(str(device["user"])) != name_key(str(user["name"])):
+        raise NoSuchEntityException(f"MFA Device with serial number {serial} does not exist.")
+    return {"UserName": user["name"], "SerialNumber": device["serial"], "EnableDate": parse_time(device["enabled_at"])}
+
+
+# -- device tags ------------------------------------------------------------------------
+def _resolve_device(ctx: OperationContext, serial: str) -> Mapping[str, Any] | None:
+    state = ctx.runtime.view.account(account_of(ctx))
+    return state.mfa_devices.get(serial) if state is not None else None
+
+
+def _authorize_device(
+    ctx: OperationContext, action: str, serial: str, device: Mapping[str, Any] | None, extra: Mapping[str, object]
+) -> None:
+    """Authorize ``action`` on the device's stored serial number with its tags as
+    ``aws:ResourceTag``/``iam:ResourceTag``."""
+    arn = str(device["serial"]) if device is not None else serial
+    ctx.authorize(action, arn, context={**resource_tag_context((device or {}).get("tags", ())), **extra})
+
+
+def _require_same_device(tx: Transaction, account: str, serial: str, device: Mapping[str, Any] | None) -> Record:
+    rec = _require_device(tx, account, serial)
+    if device is None or rec.get("created") != device.get("created") or rec.get("tags", ()) != device.get("tags", ()):
+        raise ConcurrentModificationException(f"The MFA device {serial} changed while the request was processed. Please retry.")
+    return rec
+
+
+@operation("iam", "TagMFADevice")
+def tag_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, serial = account_of(ctx), params["SerialNumber"]
+    tags = validate_request_tags(params["Tags"])
+    device = _resolve_device(ctx, serial)
+    _authorize_device(ctx, "iam:TagMFADevice", serial, device, request_tag_context(tags))
+    with ctx.write(account) as tx:
+        rec = _require_same_device(tx, account, serial, device)
+        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"MFA device {serial}")
+        tx.update(account, R.MFA_DEVICE, serial, rec)
+    return {}
+
+
+@operation("iam", "UntagMFADevice")
+def untag_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    account, serial = account_of(ctx), params["SerialNumber"]
+    keys = list(params["TagKeys"])
+    device = _resolve_device(ctx, serial)
+    _authorize_device(ctx, "iam:UntagMFADevice", serial, device, tag_keys_context(keys))
+    with ctx.write(account) as tx:
+        rec = _require_same_device(tx, account, serial, device)
+        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
+        tx.update(account, R.MFA_DEVICE, serial, rec)
+    return {}
+
+
+@operation("iam", "ListMFADeviceTags", read_only=True)
+def list_mfa_device_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    serial = params["SerialNumber"]
+    device = _resolve_device(ctx, serial)
+    _authorize_device(ctx, "iam:ListMFADeviceTags", serial, device, {})
+    if device is None:
+        raise _no_such_device(serial)
+    page = paginate(list(device.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Tags")

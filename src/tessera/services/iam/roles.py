@@ -186,6 +186,8 @@ def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+        if any(rec["id"] in p.data.get("role_ids", ()) for p in tx.list(account, R.INSTANCE_PROFILE)):
+            raise DeleteConflictException("Cannot delete entity, must remove roles from instance profile first.")
         tx.delete(account, R.ROLE, name_key(rec["name"]))
     return {}
 
