@@ -3,21 +3,16 @@ end to end: real boto3 against ``tessera serve``."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from policies import unique
 from serverproc import TesseraServer
 
-_names = itertools.count()
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY_IAM = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_names)}"
 
 
 def code(error: pytest.ExceptionInfo[ClientError]) -> str:

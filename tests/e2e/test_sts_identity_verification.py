@@ -35,7 +35,7 @@ def documented_example(endpoint: str) -> dict[str, Any]:
     source = code.group(1)
     assert 'TESSERA = "http://127.0.0.1:8686"' in source
     namespace: dict[str, Any] = {"__name__": "documented_example"}
-    exec(compile(source.replace("http://127.0.0.1:8686", endpoint), str(DOCS), "exec"), namespace)  # noqa: S102
+    exec(compile(source.replace("http://127.0.0.1:8686", endpoint), str(DOCS), "exec"), namespace)
     return namespace
 
 

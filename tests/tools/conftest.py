@@ -35,8 +35,11 @@ from serverproc import TesseraServer, new_data_dir
 
 def _start(backend: str) -> tuple[TesseraServer, Callable[[], None]]:
     data_dir = new_data_dir()
-    drop: Callable[[], None] = lambda: None
     url = None
+
+    def drop() -> None:
+        pass
+
     if backend == "postgres":
         url, drop = fresh_pg_url(base_pg_url())
     server = TesseraServer(data_dir=data_dir, database_url=url)

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from toolrun import failed_calls, run_tool, tool_bin, tool_env
 from serverproc import TesseraServer
+from toolrun import failed_calls, run_tool, tool_bin, tool_env
 
 ACCOUNT = "111122223333"
 TRUST = {

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toolrun import failed_calls, run_tool, tool_bin, tool_env
 from serverproc import ACCOUNT_ID, TesseraServer
+from toolrun import failed_calls, run_tool, tool_bin, tool_env
 
 
 def _allow(action: str, resource: str = "*") -> str:

@@ -58,7 +58,6 @@ from tessera.protocol.validate import Violation, element_path, find_violations, 
 from tessera.protocol.xml import escape_attribute, escape_text
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-XML_CONTENT_TYPE = "text/xml"
 QUERY_JSON_CONTENT_TYPE = "application/json"
 NO_VERSION = "NO_VERSION_SPECIFIED"  # what AWS prints when Version is absent
 

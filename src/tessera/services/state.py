@@ -22,8 +22,6 @@ from tessera.store.base import GLOBAL, Record, Store
 if TYPE_CHECKING:
     from tessera.services.aws_managed import ManagedPolicies
 
-PolicyCompiler = Callable[[str, PolicyType, str], Policy]
-
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 

@@ -18,7 +18,14 @@ from tessera.policy import (
     policy_size,
 )
 
-I, R, T, BND, S, SCP = (PolicyType.IDENTITY, PolicyType.RESOURCE, PolicyType.TRUST, PolicyType.BOUNDARY, PolicyType.SESSION, PolicyType.SCP)
+I, R, T, BND, S, SCP = (  # noqa: E741 -- the policy types by initial, to keep the tables below readable
+    PolicyType.IDENTITY,
+    PolicyType.RESOURCE,
+    PolicyType.TRUST,
+    PolicyType.BOUNDARY,
+    PolicyType.SESSION,
+    PolicyType.SCP,
+)
 ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 TRUST_OK = {"Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole"}
 
@@ -315,8 +322,8 @@ def test_numbers_no_one_can_compare_are_malformed_not_a_crash(number: str) -> No
     """Well-formed JSON numbers beyond what Python converts (int digits) or ``decimal``
     represents (exponent) are a PolicyError, never a ValueError/InvalidOperation."""
     text = (
-        '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":"*",'
-        '"Condition":{{"NumericLessThan":{{"s3:max-keys":{}}}}}}}]}}'.format(number)
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",'
+        f'"Condition":{{"NumericLessThan":{{"s3:max-keys":{number}}}}}}}]}}'
     )
     with pytest.raises(PolicyError, match="Number out of range"):
         parse_policy(text, PolicyType.IDENTITY)

@@ -83,8 +83,3 @@ def ordered_page(pairs: Iterable[tuple[str, T]], max_items: int | None = None) -
     taken = list(itertools.islice(pairs, limit + 1))
     next_marker = encode_marker(taken[limit][0]) if len(taken) > limit else None
     return Page([item for _, item in taken[:limit]], next_marker)
-
-
-def page_params(params: dict[str, Any]) -> tuple[str | None, int | None]:
-    """(Marker, MaxItems) of a request."""
-    return params.get("Marker"), params.get("MaxItems")

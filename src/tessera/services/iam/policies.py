@@ -24,6 +24,7 @@ from tessera.errors import (
 )
 from tessera.policy import PolicyType
 from tessera.services import records as R
+from tessera.services.aws_managed import list_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
@@ -43,7 +44,6 @@ from tessera.services.iam.managed import (
     require_customer_policy,
     resolve_policy,
 )
-from tessera.services.aws_managed import list_key
 from tessera.services.iam.paging import decode_marker, ordered_page, paginate
 from tessera.services.iam.tags import (
     authorize_creation,

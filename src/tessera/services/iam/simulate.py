@@ -38,10 +38,10 @@ from tessera.policy import (
     Principal,
     Request,
     evaluate,
-    principal_context,
     parse_policy,
     policy_size,
     policy_size_exceeds,
+    principal_context,
 )
 from tessera.policy.conditions import as_bytes, as_ip, parse_date, parse_number
 from tessera.policy.pattern import MASKS_KEPT_CHARACTERS, QMARK, SHIFT_AND_FROM, STAR, Variable, tokenize

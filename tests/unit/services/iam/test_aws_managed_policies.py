@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, Call
+from iamhandlers import ACCOUNT, Call
 
 from tessera.errors import AccessDenied, InvalidInputException, NoSuchEntityException
 from tessera.policy import PolicyType

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ACCOUNT, Call
+from iamhandlers import ACCOUNT, Call
 
 from tessera.errors import (
     DeleteConflictException,
