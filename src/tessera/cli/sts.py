@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from tessera.arn import Arn
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:8686"
 DEFAULT_REGION = "us-east-1"
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
@@ -239,10 +241,10 @@ def _fail(message: str) -> int:
 
 
 def _role_name(role_arn: str) -> str | None:
-    parts = role_arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+    arn = Arn.parse(role_arn, any_prefix=True)
+    if arn is None or arn.service != "iam" or not arn.resource.startswith("role/"):
         return None
-    return parts[5].rsplit("/", 1)[-1] or None
+    return arn.resource_name or None
 
 
 def _default_session_name() -> str:
