@@ -65,6 +65,13 @@ class Arn:
         ends with ``/``; all of it when it has none)."""
         return self.resource.rpartition("/")[2]
 
+    @property
+    def resource_path(self) -> str:
+        """``/path/`` for ``role/path/name``: what lies between the type and the name, starting
+        and ending with ``/`` (IAM's path convention; ``/`` when there is nothing between)."""
+        rest = self.resource.partition("/")[2]
+        return ("/" + rest).rpartition("/")[0] + "/"
+
 
 def parse_iam_arn(text: str, resource_types: tuple[str, ...], *, aws_account: bool = False) -> tuple[Arn, str, str, str]:
     """Strictly parse an IAM ARN of one of ``resource_types``: (arn, type, path, name).
@@ -78,13 +85,12 @@ def parse_iam_arn(text: str, resource_types: tuple[str, ...], *, aws_account: bo
         raise ArnError(text)
     if _ACCOUNT.fullmatch(arn.account) is None and not (aws_account and arn.account == "aws"):
         raise ArnError(text)
-    kind, sep, rest = arn.resource.partition("/")
-    if not sep or kind not in resource_types or not text.isascii():
+    kind, path, name = arn.resource_type, arn.resource_path, arn.resource_name
+    if "/" not in arn.resource or kind not in resource_types or not text.isascii():
         raise ArnError(text)
-    path, _, name = ("/" + rest).rpartition("/")
-    if not name or any(not segment for segment in path.split("/")[1:]):
+    if not name or "//" in path:
         raise ArnError(text)
-    return arn, kind, path + "/", name
+    return arn, kind, path, name
 
 
 def iam_arn(account: str, kind: str, path: str, name: str) -> str:

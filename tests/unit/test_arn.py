@@ -12,7 +12,7 @@ def test_fields_and_round_trip() -> None:
     arn = Arn.parse(text)
     assert arn == Arn("aws", "iam", "", "123456789012", "role/path/to/name")
     assert arn is not None
-    assert (arn.resource_type, arn.resource_name) == ("role", "name")
+    assert (arn.resource_type, arn.resource_path, arn.resource_name) == ("role", "/path/to/", "name")
     assert str(arn) == text
 
 
@@ -28,12 +28,20 @@ def test_resource_keeps_further_colons() -> None:
 
 
 @pytest.mark.parametrize(
-    ("resource", "kind", "name"),
-    [("root", "root", "root"), ("user/", "user", ""), ("user/a/", "user", ""), ("/x", "", "x"), ("", "", "")],
+    ("resource", "kind", "path", "name"),
+    [
+        ("user/bob", "user", "/", "bob"),
+        ("root", "root", "/", "root"),
+        ("user/", "user", "/", ""),
+        ("user/a/", "user", "/a/", ""),
+        ("user//bob", "user", "//", "bob"),
+        ("/x", "", "/", "x"),
+        ("", "", "/", ""),
+    ],
 )
-def test_resource_type_and_name(resource: str, kind: str, name: str) -> None:
+def test_resource_type_path_and_name(resource: str, kind: str, path: str, name: str) -> None:
     arn = Arn("aws", "iam", "", "123456789012", resource)
-    assert (arn.resource_type, arn.resource_name) == (kind, name)
+    assert (arn.resource_type, arn.resource_path, arn.resource_name) == (kind, path, name)
 
 
 @pytest.mark.parametrize("text", ["", "*", "arn", "arn:aws:iam::123456789012", "xrn:aws:iam::123456789012:user/x", "ARN:aws:iam::1:user/x"])
