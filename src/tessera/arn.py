@@ -8,6 +8,10 @@ are allowed), the resource type spelled exactly, and only the characters of the 
 is a different ARN: IAM resolves names case-insensitively (in ASCII only), but what it
 authorizes and reports is always the ARN as stored
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html).
+
+The policy engine reads the ARNs in policies and requests itself: ``tessera.policy`` is a
+pure library that imports nothing of Tessera, and this module sits below it, so neither
+imports the other (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -49,9 +53,6 @@ class Arn:
         if len(parts) != 6 or (parts[0] != "arn" and not any_prefix):
             return None
         return cls(parts[1], parts[2], parts[3], parts[4], parts[5])
-
-    def __str__(self) -> str:
-        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
 
     @property
     def resource_type(self) -> str:

@@ -7,13 +7,12 @@ import pytest
 from tessera.arn import Arn
 
 
-def test_fields_and_round_trip() -> None:
+def test_fields() -> None:
     text = "arn:aws:iam::123456789012:role/path/to/name"
     arn = Arn.parse(text)
     assert arn == Arn("aws", "iam", "", "123456789012", "role/path/to/name")
     assert arn is not None
     assert (arn.resource_type, arn.resource_path, arn.resource_name) == ("role", "/path/to/", "name")
-    assert str(arn) == text
 
 
 def test_resource_keeps_further_colons() -> None:
