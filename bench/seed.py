@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.arn import iam_arn
+from tessera.clock import iso_seconds
 from tessera.server.bootstrap import open_runtime
 from tessera.services import records as R
-from tessera.clock import iso_seconds
 from tessera.services.accounts import create_account
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
 from tessera.store.base import Store, Transaction

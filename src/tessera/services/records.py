@@ -59,8 +59,7 @@ kind ``server_certificate`` (key: name_key(name))
      "expiration", "tags"}
 scope ``global``, kind ``token_key`` (key: key id)
     {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
-    ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
-    is reserved
+    ``activates`` until a later key activates (services/keys.py)
 
 scope ``global``: AWS Organizations (services/organizations/records.py; "o/" = "<org id>/")
     kind ``org`` (key: org id)
@@ -103,7 +102,6 @@ CREDENTIAL_REPORT = "credential_report"
 ACCOUNT_ALIAS = "account_alias"
 SIGNING_CERTIFICATE = "signing_certificate"  # written by the signing-certificate operations
 TOKEN_KEY = "token_key"
-TOKEN_KEYRING = "token_keyring"
 ORG = "org"
 ORG_OU = "org_ou"
 ORG_ACCOUNT = "org_account"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tessera.services import records as R
 from tessera.clock import iso_seconds
+from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, shapes
 from tessera.services.organizations import records as store

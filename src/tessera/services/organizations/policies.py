@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tessera.clock import iso_seconds
 from tessera.errors import OrganizationsError
 from tessera.policy import PolicyError, PolicyType
 from tessera.services import records as R
-from tessera.clock import iso_seconds
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, quotas, shapes
 from tessera.services.organizations import records as store

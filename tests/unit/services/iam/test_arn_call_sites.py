@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from conftest import ACCOUNT, NOW, Call, root_caller
 
 from tessera.cli.policy import _request
 from tessera.cli.sts import _role_name
@@ -19,8 +20,6 @@ from tessera.services.iam.simulate import _account_of_arn, _caller_principal
 from tessera.services.runtime import Runtime
 from tessera.services.sts.assume_role import _parse_role_arn
 from tessera.services.trust import _current_id
-
-from conftest import ACCOUNT, NOW, Call, root_caller
 
 OTHER = "999999999999"
 TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
