@@ -47,6 +47,7 @@ class OffsetClock:
 # -- UTC timestamps as AWS writes them --------------------------------------------------
 # ``isoformat`` costs a third of ``strftime``; after ``astimezone(UTC)`` it ends in
 # ``+00:00``, which becomes ``Z``. A naive ``when`` is read as local time (``astimezone``).
+# Years before 1000 keep four digits (ISO 8601), where ``strftime("%Y")`` drops the zeros.
 def iso_seconds(when: _dt.datetime) -> str:
     """``2024-05-01T12:00:00Z``: IAM's and Organizations' dates, the audit trail's times."""
     return when.astimezone(_dt.UTC).isoformat(timespec="seconds")[:-6] + "Z"
