@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tessera.auth.caller import Caller
 from tessera.auth.tokens import TokenKey
+from tessera.clock import iso_seconds
 from tessera.errors import InvalidAuthorizationMessageException, TesseraError
 from tessera.policy import Decision, DecisionResult, PolicyType, Request
 from tessera.services.context import OperationContext, operation
@@ -168,5 +169,5 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_seconds(value)
     return str(value)
