@@ -119,7 +119,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 2
     try:
         orgs = from_view(runtime.view)
-        rows = [account_row(state.info, orgs) for state in runtime.view.accounts() if state.exists]
+        rows = [account_row(state.info, orgs) for state in runtime.view.accounts() if state.info is not None]
     finally:
         runtime.store.close()
     rows.sort(key=lambda r: (r["created"], r["account_id"]))

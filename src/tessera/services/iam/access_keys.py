@@ -50,7 +50,7 @@ def key_owner(ctx: OperationContext, params: Mapping[str, Any]) -> str:
     raise ValidationError("Must specify userName when calling with non-User credentials")
 
 
-def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
+def _authorize(ctx: OperationContext, action: str, owner: str) -> Target[R.UserRecord] | None:
     """Authorize ``action`` on the keys' owner: root's ARN, or the resolved user (returned,
     so the write checks it still changes that user)."""
     if owner == ROOT:
@@ -65,7 +65,7 @@ def _owner_keys(tx: Transaction, account: str, owner: str) -> list[Record]:
     return [dict(r.data) for r in tx.list(account, R.ACCESS_KEY) if name_key(str(r.data["user"])) == name_key(owner)]
 
 
-def _require_owner(tx: Transaction, account: str, target: Target | None) -> str:
+def _require_owner(tx: Transaction, account: str, target: Target[R.UserRecord] | None) -> str:
     """The owner's stored name, ``ROOT`` for root (NoSuchEntity for a missing user)."""
     return ROOT if target is None else str(require_target(tx, account, target)["name"])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
@@ -147,7 +147,12 @@ def _policy_detail(rec: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
 def _items(ctx: OperationContext, wanted: set[str], usage: Usage) -> list[tuple[str, str, Mapping[str, Any]]]:
     """(sort key, filter kind, record) for every entity the Filter selects."""
     items: list[tuple[str, str, Mapping[str, Any]]] = []
-    for order, kind, record_kind in (("1", "User", R.USER), ("2", "Group", R.GROUP), ("3", "Role", R.ROLE)):
+    entities: tuple[tuple[str, str, Literal["user", "group", "role"]], ...] = (
+        ("1", "User", R.USER),
+        ("2", "Group", R.GROUP),
+        ("3", "Role", R.ROLE),
+    )
+    for order, kind, record_kind in entities:
         if kind in wanted:
             items += [(f"{order}|{r['name'].lower()}", kind, r) for r in view_records(ctx, record_kind)]
     if "LocalManagedPolicy" in wanted:

@@ -342,11 +342,15 @@ def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
     authorize_target(ctx, "iam:ListMFADevices", target)
     user = require_resolved(target)
     name = target.name
-    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if name_key(str(d.get("user") or "")) == name_key(name)]
-    page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
+    devices = [
+        (d, enabled)
+        for d in view_records(ctx, R.MFA_DEVICE)
+        if name_key(d["user"] or "") == name_key(name) and (enabled := d["enabled_at"]) is not None
+    ]
+    page = paginate(devices, lambda d: d[0]["serial"], params.get("Marker"), params.get("MaxItems"))
     return page.output(
         "MFADevices",
-        lambda d: {"UserName": user["name"], "SerialNumber": d["serial"], "EnableDate": parse_time(d["enabled_at"])},
+        lambda d: {"UserName": user["name"], "SerialNumber": d[0]["serial"], "EnableDate": parse_time(d[1])},
     )
 
 
@@ -382,9 +386,10 @@ def get_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, A
     user = require_resolved(target)
     state = ctx.runtime.view.account(account_of(ctx))
     device = state.mfa_devices.get(serial) if state is not None else None
-    if device is None or not device.get("user") or name_key(str(device["user"])) != name_key(str(user["name"])):
+    enabled = device["enabled_at"] if device is not None else None
+    if device is None or not device["user"] or name_key(device["user"]) != name_key(user["name"]) or enabled is None:
         raise NoSuchEntityException(f"MFA Device with serial number {serial} does not exist.")
-    return {"UserName": user["name"], "SerialNumber": device["serial"], "EnableDate": parse_time(device["enabled_at"])}
+    return {"UserName": user["name"], "SerialNumber": device["serial"], "EnableDate": parse_time(enabled)}
 
 
 # -- device tags ------------------------------------------------------------------------

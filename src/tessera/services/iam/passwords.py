@@ -136,8 +136,8 @@ def check_password(ctx: OperationContext, password: str, policy: Mapping[str, An
         if sum(classes.values()) < 3:
             problems.append("Password should have at least three of the following: uppercase letters, lowercase letters, numbers, symbols")
         state = account_state(ctx)
-        info = state.info if state is not None else {}
-        if password in {str(info.get("name") or ""), str(info.get("email") or "")} - {""}:
+        info = state.info if state is not None else None
+        if info is not None and password in {info["name"], info["email"]} - {""}:
             problems.append("Password should not be the account name or email address")
     else:
         if len(password) < int(policy["minimum_length"]):
@@ -194,7 +194,7 @@ def _require_profile(tx: Transaction, account: str, user: Mapping[str, Any], see
     return dict(rec.data)
 
 
-def _target_user(ctx: OperationContext, params: Mapping[str, Any]) -> Target:
+def _target_user(ctx: OperationContext, params: Mapping[str, Any]) -> Target[R.UserRecord]:
     """The user a login-profile call names; the caller's own user when UserName is left
     out (root must name one: AWS omits it only in AssumeRoot sessions)."""
     return resolve(ctx, USER, caller_user_name(ctx, params))

@@ -132,31 +132,37 @@ def list_roles(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     return page.output("Roles", lambda r: role_shape({**r, "trust_policy": effective_trust_policy(ctx.runtime.view, r)}, full=False))
 
 
-def _update(ctx: OperationContext, action: str, name: str, changes: dict[str, Any]) -> Record:
+def _update(
+    ctx: OperationContext, action: str, name: str, *, description: str | None = None, max_session_duration: int | None = None
+) -> R.RoleRecord:
     account = account_of(ctx)
     target = resolve(ctx, ROLE, name)
     authorize_target(ctx, action, target)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        rec.update(changes)
+        if description is not None:
+            rec["description"] = description
+        if max_session_duration is not None:
+            rec["max_session_duration"] = max_session_duration
         tx.update(account, R.ROLE, name_key(rec["name"]), rec)
     return rec
 
 
 @operation("iam", "UpdateRole")
 def update_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    if params.get("Description") is not None:
-        changes["description"] = params["Description"]
-    if params.get("MaxSessionDuration") is not None:
-        changes["max_session_duration"] = params["MaxSessionDuration"]
-    _update(ctx, "iam:UpdateRole", params["RoleName"], changes)
+    _update(
+        ctx,
+        "iam:UpdateRole",
+        params["RoleName"],
+        description=params.get("Description"),
+        max_session_duration=params.get("MaxSessionDuration"),
+    )
     return {}
 
 
 @operation("iam", "UpdateRoleDescription")
 def update_role_description(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    rec = _update(ctx, "iam:UpdateRoleDescription", params["RoleName"], {"description": params["Description"]})
+    rec = _update(ctx, "iam:UpdateRoleDescription", params["RoleName"], description=params["Description"])
     return {"Role": role_shape(rec)}
 
 

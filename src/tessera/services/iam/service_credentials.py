@@ -104,7 +104,7 @@ def _with_secret(rec: Mapping[str, Any], secret: str, now: dt.datetime) -> dict[
     return {**_metadata(rec, now), member: secret}
 
 
-def _authorize(ctx: OperationContext, action: str, name: str) -> Target:
+def _authorize(ctx: OperationContext, action: str, name: str) -> Target[R.UserRecord]:
     target = resolve(ctx, USER, name)
     authorize_target(ctx, action, target)
     return target

@@ -85,7 +85,7 @@ def certificate_shape(rec: Mapping[str, Any], ctx: OperationContext) -> dict[str
     }
 
 
-def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
+def _authorize(ctx: OperationContext, action: str, owner: str) -> Target[R.UserRecord] | None:
     """Authorize ``action`` on the owner: root's ARN, or the resolved user (returned, so
     the write checks it still changes that user)."""
     if owner == ROOT:
@@ -96,7 +96,7 @@ def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
     return target
 
 
-def _require_owner(tx: Transaction, account: str, target: Target | None) -> str:
+def _require_owner(tx: Transaction, account: str, target: Target[R.UserRecord] | None) -> str:
     return ROOT if target is None else str(require_target(tx, account, target)["name"])
 
 

@@ -47,7 +47,7 @@ from tessera.policy.conditions import as_bytes, as_ip, parse_date, parse_number
 from tessera.policy.pattern import MASKS_KEPT_CHARACTERS, QMARK, SHIFT_AND_FROM, STAR, Variable, tokenize
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
-from tessera.services.iam.entities import account_of, view_record
+from tessera.services.iam.entities import GROUP, ROLE, USER, EntityRecord, account_of, view_record
 from tessera.services.iam.managed import is_aws_managed, view_policy
 from tessera.services.iam.paging import paginate
 
@@ -164,7 +164,15 @@ def _source_entity(ctx: OperationContext, arn: str) -> tuple[str, Mapping[str, A
         parsed, kind, _, name = parse_iam_arn(arn, (R.USER, R.GROUP, R.ROLE))
     except ArnError as e:
         raise InvalidInputException(f"Invalid ARN: {arn}") from e
-    rec = view_record(ctx, kind, name) if parsed.account == account_of(ctx) else None
+    rec: EntityRecord | None = None
+    if parsed.account == account_of(ctx):
+        rec = (
+            view_record(ctx, USER, name)
+            if kind == R.USER
+            else view_record(ctx, GROUP, name)
+            if kind == R.GROUP
+            else view_record(ctx, ROLE, name)
+        )
     if rec is None or rec["arn"] != arn:
         raise NoSuchEntityException(f"PolicySourceArn {arn} does not exist.")
     return kind, rec

@@ -112,7 +112,7 @@ def _full(rec: Mapping[str, Any], body: str) -> dict[str, Any]:
     return {**_metadata(rec), "Fingerprint": rec["fingerprint"], "SSHPublicKeyBody": body}
 
 
-def _authorize(ctx: OperationContext, action: str, name: str) -> Target:
+def _authorize(ctx: OperationContext, action: str, name: str) -> Target[R.UserRecord]:
     target = resolve(ctx, USER, name)
     authorize_target(ctx, action, target)
     return target

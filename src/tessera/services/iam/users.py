@@ -95,7 +95,7 @@ def _root_user(ctx: OperationContext) -> dict[str, Any]:
     account = account_of(ctx)
     ctx.authorize("iam:GetUser", root_arn(account))
     state = ctx.runtime.view.account(account)
-    created = state.info.get("created") if state is not None else None
+    created = state.info["created"] if state is not None and state.info is not None else None
     return {
         "UserId": account,
         "Arn": root_arn(account),

@@ -28,14 +28,14 @@ def create_organization(ctx: OperationContext, params: dict[str, Any]) -> dict[s
     if access.caller_org(ctx) is not None:
         raise fault("AlreadyInOrganizationException")
     account = ctx.runtime.view.account(ctx.caller.account)
-    info = account.info if account is not None else {}
+    info = account.info if account is not None else None
     try:
         with ctx.write(GLOBAL) as tx:
             org_id = write_organization(
                 tx,
                 account_id=ctx.caller.account,
-                email=str(info.get("email") or ""),
-                name=str(info.get("name") or ctx.caller.account),
+                email=info["email"] if info else "",
+                name=(info["name"] if info else "") or ctx.caller.account,
                 feature_set=params.get("FeatureSet") or ALL_FEATURES,
                 now=ctx.now,
             )

@@ -230,7 +230,7 @@ def create_account_as_admin(
 def email_taken(view: StateView, email: str) -> bool:
     """Whether any account — in an organization or standalone — has ``email`` (AWS
     e-mail addresses are unique across all accounts)."""
-    accounts = {str(a.info.get("email", "")).lower() for a in view.accounts()}
+    accounts = {a.info["email"].lower() for a in view.accounts() if a.info is not None}
     return email.lower() in accounts | store.from_view(view).emails()
 
 
@@ -239,8 +239,8 @@ def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.
     org = store.from_transaction(tx).of_account(management)
     if org is None:
         state = runtime.view.account(management)
-        info = state.info if state is not None else {}
-        email, name = str(info.get("email") or ""), str(info.get("name") or management)
+        info = state.info if state is not None else None
+        email, name = (info["email"] if info else ""), (info["name"] if info else "") or management
         create_organization(tx, account_id=management, email=email, name=name, feature_set=ALL_FEATURES, now=now)
         org = store.from_transaction(tx).of_account(management)
     if org is None or org.management_account != management:

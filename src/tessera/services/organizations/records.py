@@ -1,6 +1,7 @@
-"""Organization records in the store's GLOBAL scope, and reading them back.
+"""Organization records in the store's GLOBAL scope: their types, and reading them back.
 
-The shapes are listed in ``tessera.services.records``. Keys of per-organization
+Each kind is one ``TypedDict`` below ("o/" in a key = "<org id>/"); the kind names are in
+``tessera.services.records``, whose ``load`` turns stored data into these types. Keys of per-organization
 entities are prefixed with the organization id (root, OU and policy ids are random and
 short, so two organizations on one server could otherwise collide); account ids and
 create-account request ids are globally unique and used as they are. Every write to
@@ -10,12 +11,88 @@ these records locks the GLOBAL scope, so organization changes serialise.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from tessera.services import records as R
 from tessera.services.organizations.model import Organizations, build_organizations
 from tessera.services.state import StateView
 from tessera.store.base import GLOBAL, Transaction
+
+Tag = dict[str, str]  # {"Key": …, "Value": …}
+
+
+class OrgRecord(TypedDict):
+    """kind ``org`` (key: org id)."""
+
+    id: str
+    feature_set: str  # "ALL" | "CONSOLIDATED_BILLING"
+    management_account: str
+    management_email: str  # "" for a bootstrapped account without one
+    root_id: str
+    root_tags: list[Tag]
+    policy_types: list[str]  # ["SERVICE_CONTROL_POLICY"] when enabled on the root
+    created: str
+
+
+class OrgOuRecord(TypedDict):
+    """kind ``org_ou`` (key: "o/ou-…")."""
+
+    id: str
+    org: str
+    name: str
+    parent: str  # r-… | ou-…
+    created: str
+    tags: list[Tag]
+
+
+class OrgAccountRecord(TypedDict):
+    """kind ``org_account`` (key: account id; an account is in at most one organization)."""
+
+    id: str
+    org: str
+    name: str
+    email: str
+    state: str  # "ACTIVE"
+    joined_method: str  # "CREATED" | "INVITED"
+    joined: str
+    parent: str
+    tags: list[Tag]
+
+
+class OrgPolicyRecord(TypedDict):
+    """kind ``org_policy`` (key: "o/p-…"; customer policies only — FullAWSAccess is implied)."""
+
+    id: str
+    org: str
+    type: str  # "SERVICE_CONTROL_POLICY"
+    name: str
+    description: str
+    content: str  # as submitted
+    created: str
+    tags: list[Tag]
+
+
+class OrgAttachmentRecord(TypedDict):
+    """kind ``org_attachment`` (key: "o/<target id>/<policy id>")."""
+
+    org: str
+    target: str
+    policy: str
+    attached: str
+
+
+class OrgCreateAccountStatusRecord(TypedDict):
+    """kind ``org_create_account_status`` (key: car-… request id)."""
+
+    id: str
+    org: str
+    account_name: str
+    state: str  # "IN_PROGRESS" | "SUCCEEDED" | "FAILED"
+    requested: str
+    completed: str
+    account_id: str | None
+    failure_reason: str | None
+
 
 KINDS = (R.ORG, R.ORG_OU, R.ORG_ACCOUNT, R.ORG_POLICY, R.ORG_ATTACHMENT)
 
