@@ -276,10 +276,6 @@ def require(tx: Transaction, account: str, kind: EntityKind[P], name: str) -> P:
     return kind.load(copy.deepcopy(dict(rec.data)))
 
 
-def records(tx: Transaction, account: str, kind: str) -> list[Record]:
-    return [copy.deepcopy(dict(r.data)) for r in tx.list(account, kind)]
-
-
 @contextmanager
 def store_errors(kind: EntityKind[Any] | str, name: str) -> Iterator[None]:
     """Translate the store's Conflict/NotFound for one named entity."""
@@ -309,7 +305,7 @@ def boundary_shape(arn: str | None) -> dict[str, str] | None:
     return {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
 
 
-def user_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
+def user_shape(rec: R.UserRecord, *, full: bool = True) -> dict[str, Any]:
     """``User``: ListUsers omits Tags and PermissionsBoundary."""
     out: dict[str, Any] = {
         "Path": rec["path"],
@@ -327,7 +323,7 @@ def user_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
     return out
 
 
-def group_shape(rec: Mapping[str, Any]) -> dict[str, Any]:
+def group_shape(rec: R.GroupRecord) -> dict[str, Any]:
     return {
         "Path": rec["path"],
         "GroupName": rec["name"],
@@ -348,7 +344,7 @@ def role_last_used(used: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def role_shape(rec: Mapping[str, Any], *, full: bool = True, last_used: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def role_shape(rec: R.RoleRecord, *, full: bool = True, last_used: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``Role``: ListRoles omits Tags, PermissionsBoundary and RoleLastUsed."""
     out: dict[str, Any] = {
         "Path": rec["path"],

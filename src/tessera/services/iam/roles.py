@@ -16,7 +16,6 @@ from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
     ROLE,
-    Record,
     account_of,
     authorize_target,
     ensure_quota,
@@ -94,7 +93,7 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         ensure_quota(len(tx.list(account, R.ROLE)), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
         if boundary_ref is not None:
             boundary = require_attachable(ctx, tx, boundary_ref)
-        rec: Record = {
+        rec: R.RoleRecord = {
             "name": name,
             "id": new_unique_id(ROLE_PREFIX),
             "path": path,
@@ -119,7 +118,7 @@ def get_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     target = resolve(ctx, ROLE, params["RoleName"])
     authorize_target(ctx, "iam:GetRole", target)
     rec = require_resolved(target)
-    shown = {**rec, "trust_policy": effective_trust_policy(ctx.runtime.view, rec)}
+    shown: R.RoleRecord = {**rec, "trust_policy": effective_trust_policy(ctx.runtime.view, rec)}
     return {"Role": role_shape(shown, last_used=last_use(ctx, "role", rec["id"]))}
 
 
@@ -192,7 +191,7 @@ def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
-        if any(rec["id"] in p.data.get("role_ids", ()) for p in tx.list(account, R.INSTANCE_PROFILE)):
+        if any(rec["id"] in R.load(R.INSTANCE_PROFILE, p.data)["role_ids"] for p in tx.list(account, R.INSTANCE_PROFILE)):
             raise DeleteConflictException("Cannot delete entity, must remove roles from instance profile first.")
         tx.delete(account, R.ROLE, name_key(rec["name"]))
     return {}
