@@ -41,6 +41,7 @@ class AccountRecord(TypedDict):
     management: bool
 
 
+@final  # no other keys, as for groups and roles: ``"groups" in rec`` tells a user
 class UserRecord(TypedDict):
     """kind ``user``."""
 
@@ -69,6 +70,7 @@ class GroupRecord(TypedDict):
     attached: list[str]
 
 
+@final
 class RoleRecord(TypedDict):
     """kind ``role``."""
 

@@ -62,7 +62,7 @@ def _put(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) 
 def _get(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     name, policy_name = params[kind.name_param], params["PolicyName"]
     rec = require_resolved(_authorize(ctx, f"iam:Get{kind.title}Policy", kind, name))
-    text = rec.get("inline_policies", {}).get(policy_name)
+    text = rec["inline_policies"].get(policy_name)
     if text is None:
         raise _no_such_policy(kind, policy_name)
     return {kind.name_param: rec["name"], "PolicyName": policy_name, "PolicyDocument": text}
