@@ -10,8 +10,8 @@ these records locks the GLOBAL scope, so organization changes serialise.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from collections.abc import Iterable
+from typing import TypedDict, TypeVar, final
 
 from tessera.services import records as R
 from tessera.services.organizations.model import Organizations, build_organizations
@@ -21,6 +21,7 @@ from tessera.store.base import GLOBAL, Transaction
 Tag = dict[str, str]  # {"Key": …, "Value": …}
 
 
+@final
 class OrgRecord(TypedDict):
     """kind ``org`` (key: org id)."""
 
@@ -34,6 +35,7 @@ class OrgRecord(TypedDict):
     created: str
 
 
+@final
 class OrgOuRecord(TypedDict):
     """kind ``org_ou`` (key: "o/ou-…")."""
 
@@ -45,6 +47,7 @@ class OrgOuRecord(TypedDict):
     tags: list[Tag]
 
 
+@final
 class OrgAccountRecord(TypedDict):
     """kind ``org_account`` (key: account id; an account is in at most one organization)."""
 
@@ -59,6 +62,7 @@ class OrgAccountRecord(TypedDict):
     tags: list[Tag]
 
 
+@final
 class OrgPolicyRecord(TypedDict):
     """kind ``org_policy`` (key: "o/p-…"; customer policies only — FullAWSAccess is implied)."""
 
@@ -72,6 +76,7 @@ class OrgPolicyRecord(TypedDict):
     tags: list[Tag]
 
 
+@final
 class OrgAttachmentRecord(TypedDict):
     """kind ``org_attachment`` (key: "o/<target id>/<policy id>")."""
 
@@ -81,6 +86,7 @@ class OrgAttachmentRecord(TypedDict):
     attached: str
 
 
+@final
 class OrgCreateAccountStatusRecord(TypedDict):
     """kind ``org_create_account_status`` (key: car-… request id)."""
 
@@ -120,12 +126,8 @@ def from_transaction(tx: Transaction) -> Organizations:
 
 
 def attach(tx: Transaction, org_id: str, target_id: str, policy_id: str, when: str) -> None:
-    tx.insert(
-        GLOBAL,
-        R.ORG_ATTACHMENT,
-        attachment_key(org_id, target_id, policy_id),
-        {"org": org_id, "target": target_id, "policy": policy_id, "attached": when},
-    )
+    link: OrgAttachmentRecord = {"org": org_id, "target": target_id, "policy": policy_id, "attached": when}
+    tx.insert(GLOBAL, R.ORG_ATTACHMENT, attachment_key(org_id, target_id, policy_id), link)
 
 
 def detach(tx: Transaction, org_id: str, target_id: str, policy_id: str) -> None:
@@ -137,8 +139,10 @@ def detach_all_from(tx: Transaction, org_id: str, target_id: str, policy_ids: It
         detach(tx, org_id, target_id, policy_id)
 
 
-def replace(tx: Transaction, kind: str, key: str, data: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
-    """Update a record with ``changes`` and return the new data."""
-    new = {**data, **changes}
+_Rec = TypeVar("_Rec", OrgRecord, OrgOuRecord, OrgAccountRecord, OrgPolicyRecord)
+
+
+def replace(tx: Transaction, kind: str, key: str, new: _Rec) -> _Rec:
+    """Store ``new`` as the record ``kind``/``key`` (which exists) and return it."""
     tx.update(GLOBAL, kind, key, new)
     return new
