@@ -37,8 +37,6 @@ from tessera.services.iam.tags import resource_tag_context
 from tessera.services.state import AccountState, name_key
 from tessera.store.base import Conflict, NotFound, Transaction
 
-Record = dict[str, Any]
-
 #: A user, group or role record: the three IAM entities that hold policies.
 EntityRecord = R.UserRecord | R.GroupRecord | R.RoleRecord
 #: One of them, the same throughout a generic function (checked for each by mypy).
