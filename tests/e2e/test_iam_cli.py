@@ -13,10 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import pytest
+from policies import unique
 from serverproc import REGION, Credentials, TesseraServer
 
 
@@ -48,10 +48,6 @@ def aws_json(server: TesseraServer, creds: Credentials, *args: str) -> dict[str,
     done = run_aws(server, creds, *args)
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def test_create_user_key_policy_and_list(sqlite_server: TesseraServer) -> None:

@@ -12,7 +12,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +22,8 @@ import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
 from credmaterial import certificate_pem, private_key_pem, ssh_rsa
+from policies import trust_account as trust
+from policies import unique
 from serverproc import Credentials, TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
@@ -35,10 +36,6 @@ READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 # -- helpers ------------------------------------------------------------------------
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 def failure(call: Callable[[], Any]) -> tuple[str, int, str]:
     """(code, HTTP status, message) of the ClientError ``call`` raises."""
     with pytest.raises(ClientError) as error:
@@ -53,11 +50,6 @@ def code_of(call: Callable[[], Any]) -> str:
 
 def document(action: str = "s3:GetObject", effect: str = "Allow", resource: str = "*") -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": action, "Resource": resource}]})
-
-
-def trust(account: str) -> str:
-    statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def padded(size: int, action: str = "s3:GetObject") -> str:
@@ -190,7 +182,7 @@ def test_names_are_unique_case_insensitively(iam: Any, server: TesseraServer, cr
     name = unique("Dup")
     create(iam, server, name)
     for again in (name, name.upper(), name.lower()):
-        assert failure(lambda: create(iam, server, again))[:2] == ("EntityAlreadyExists", 409)
+        assert failure(lambda again=again: create(iam, server, again))[:2] == ("EntityAlreadyExists", 409)
 
 
 VALIDATION_CASES = [

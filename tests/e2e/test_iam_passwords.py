@@ -4,6 +4,7 @@ AWS CLI; the audit trail never holds a password."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -14,8 +15,8 @@ import uuid
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from serverproc import CLIENT_CONFIG, TesseraServer
 from test_iam_cli import aws_json, run_aws
 
@@ -71,10 +72,8 @@ def test_login_profile_and_change_password(iam: Any, server: TesseraServer) -> N
 
 
 def test_password_policy_round_trip_and_enforcement(iam: Any, server: TesseraServer) -> None:
-    try:
+    with contextlib.suppress(ClientError):
         iam.delete_account_password_policy()
-    except ClientError:
-        pass
     code, status, message = error_of(iam.get_account_password_policy)
     assert (code, status) == ("NoSuchEntity", 404) and "The Password Policy with domain name" in message
     iam.update_account_password_policy(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from policies import allow, deny, trust
 from serverproc import Credentials, TesseraServer
 
 SCP = "SERVICE_CONTROL_POLICY"
@@ -21,18 +22,6 @@ _serial = itertools.count()
 
 def document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str | list[str], resource: str = "*") -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource}
-
-
-def deny(action: str | list[str], resource: str = "*") -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource}
-
-
-def trust(principal: Any, **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", **extra}
 
 
 def denied(call: Callable[..., Any], **params: Any) -> str:

@@ -29,7 +29,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from tessera.audit.ids import new_id
 from tessera.auth.caller import Caller
-from tessera.protocol.model import service_spec
+from tessera.service_models import service_model
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
@@ -156,9 +156,10 @@ def _iso(when: dt.datetime) -> str:
 
 @lru_cache(maxsize=2048)
 def _redactors(service: str, operation: str) -> tuple[Redactor | None, Redactor | None]:
-    op = service_spec(service).operation(operation) if service in EVENT_SOURCES else None
-    if op is None:
+    model = service_model(service) if service in EVENT_SOURCES else None
+    if model is None or operation not in model.operation_names:
         return None, None
+    op = model.operation_model(operation)
     request = _compile(op.input_shape) if op.input_shape is not None else None
     response = _compile(op.output_shape) if op.output_shape is not None else None
     return request, response

@@ -1,4 +1,4 @@
-"""botocore's service models, loaded once and indexed for the wire layer.
+"""botocore's service models (loaded by ``tessera.service_models``), indexed for the wire layer.
 
 The three service models shipped with the pinned botocore (``iam``, ``sts``,
 ``organizations``) are the exact wire contract: operation names, input and output
@@ -29,10 +29,9 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 
-from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel
 
-SERVICE_NAMES = ("iam", "sts", "organizations")
+from tessera.service_models import service_model
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,9 @@ class ServiceSpec:
 
 @functools.cache
 def service_spec(name: str) -> ServiceSpec:
-    """Load ``name``'s service-2 model once per process and index it."""
-    if name not in SERVICE_NAMES:
-        raise ValueError(f"unknown service {name!r}; expected one of {SERVICE_NAMES}")
-    raw = Loader().load_service_model(name, "service-2")
-    model = ServiceModel(raw, service_name=name)
-    metadata = raw["metadata"]
+    """Index ``name``'s service-2 model once per process."""
+    model = service_model(name)
+    metadata = model.metadata
     return ServiceSpec(
         name=name,
         protocol=metadata["protocol"],

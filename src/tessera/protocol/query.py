@@ -7,6 +7,8 @@ Public API (service is ``"iam"`` or ``"sts"``)::
     params = read_params(input_shape, pairs)                  # any shape, no validation
     body = serialize_query_response("sts", "AssumeRole", result, request_id)
     status, body = serialize_query_error("sts", error, request_id)
+    if answers_json("sts", "GetCallerIdentity", accept_header):        # Accept: application/json
+        body = serialize_query_response_json("sts", "GetCallerIdentity", result, request_id)
 
 ``parse_query_request`` is the exact inverse of botocore's ``query`` serializer:
 lists arrive as ``Name.member.N`` (an empty list as ``Name=``), maps as
@@ -25,6 +27,12 @@ checked against the model's constraints (``validate.py``); failures raise
 are URL-encoded here, as AWS sends them: services pass the document text as stored.
 Writers are compiled once per operation, so the hot calls (GetCallerIdentity,
 AssumeRole) cost a few list appends.
+
+STS also answers GetCallerIdentity in JSON when the request's ``Accept`` asks for
+``application/json``: ``{"GetCallerIdentityResponse": {"GetCallerIdentityResult":
+{...}, "ResponseMetadata": {"RequestId": ...}}}``, the envelope AWS STS returns and
+identity verifiers such as aws-iam-authenticator parse (they replay a presigned
+GetCallerIdentity with that header). Other operations, and every error, stay XML.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -49,7 +58,7 @@ from tessera.protocol.validate import Violation, element_path, find_violations, 
 from tessera.protocol.xml import escape_attribute, escape_text
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-XML_CONTENT_TYPE = "text/xml"
+QUERY_JSON_CONTENT_TYPE = "application/json"
 NO_VERSION = "NO_VERSION_SPECIFIED"  # what AWS prints when Version is absent
 
 Form = Mapping[str, list[str]] | Iterable[tuple[str, str]]
@@ -391,6 +400,38 @@ def serialize_query_response(service: str, operation: str, result: Mapping[str, 
     out.append(escape_text(request_id))
     out.append(envelope.tail)
     return "".join(out).encode("utf-8")
+
+
+# Operations answered in JSON on request: outputs of plain strings only, whose JSON
+# envelope is the one AWS STS sends (see the module docstring).
+_JSON_OPERATIONS = frozenset({("sts", "GetCallerIdentity")})
+
+
+def answers_json(service: str, operation: str | None, accept: str | None) -> bool:
+    """Whether the success answer is JSON: an operation of ``_JSON_OPERATIONS`` whose
+    request's ``Accept`` lists ``application/json`` (any parameters, not ``q=0``)."""
+    if not accept or (service, operation) not in _JSON_OPERATIONS:
+        return False
+    return _accepts_json(accept)
+
+
+def _accepts_json(accept: str) -> bool:
+    for media_range in accept[:1024].split(","):  # a few ranges at most in practice
+        media_type, *params = (item.strip().lower() for item in media_range.split(";"))
+        if media_type == QUERY_JSON_CONTENT_TYPE and not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+            return True
+    return False
+
+
+def serialize_query_response_json(service: str, operation: str, result: Mapping[str, Any], request_id: str) -> bytes:
+    """The JSON success body of an operation of ``_JSON_OPERATIONS`` (string members)."""
+    if (service, operation) not in _JSON_OPERATIONS:
+        raise ValueError(f"{service} does not answer {operation!r} in JSON")
+    shape = service_spec(service).operation(operation).output_shape  # type: ignore[union-attr]
+    wrapper = shape.serialization.get("resultWrapper", f"{operation}Result")
+    members = {name: str(result[name]) for name in shape.members if result.get(name) is not None}
+    body = {f"{operation}Response": {wrapper: members, "ResponseMetadata": {"RequestId": request_id}}}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def serialize_query_error(service: str, error: errors.TesseraError, request_id: str) -> tuple[int, bytes]:

@@ -37,7 +37,14 @@ from tessera.errors import (
 from tessera.protocol.errors import render_json_error, render_query_error
 from tessera.protocol.json import parse_json_request, serialize_json_response
 from tessera.protocol.model import service_spec
-from tessera.protocol.query import parse_query_request, read_form, serialize_query_response
+from tessera.protocol.query import (
+    QUERY_JSON_CONTENT_TYPE,
+    answers_json,
+    parse_query_request,
+    read_form,
+    serialize_query_response,
+    serialize_query_response_json,
+)
 from tessera.server import heap
 from tessera.server.addresses import SourceAddress
 from tessera.server.credentials import CredentialResolver
@@ -59,6 +66,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 QUERY_VERSIONS = {"2011-06-15": "sts", "2010-05-08": "iam"}
 XML = b"text/xml"
 JSON = b"application/x-amz-json-1.1"
+QUERY_JSON = QUERY_JSON_CONTENT_TYPE.encode()
 INLINE_BODY_BYTES = 16 * 1024
 """Bodies larger than this are decoded off the event loop: the worst 1 MiB body (some
 116 000 tiny parameters) takes ~60 ms to decode and validate, ~1 ms per 16 KiB."""
@@ -329,6 +337,8 @@ class TesseraApp:
         try:
             if ex.protocol == "json":
                 return 200, JSON, serialize_json_response(ex.operation, ex.result or {})
+            if answers_json(ex.service, ex.operation, ex.headers.get("accept")):  # identity verifiers
+                return 200, QUERY_JSON, serialize_query_response_json(ex.service, ex.operation, ex.result or {}, ex.request_id)
             return 200, XML, serialize_query_response(ex.service, ex.operation, ex.result or {}, ex.request_id)
         except Exception:
             log.exception("serialising %s failed", ex.operation, extra={"request_id": ex.request_id})

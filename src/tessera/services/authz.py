@@ -19,7 +19,7 @@ from tessera.auth.memo import memoised
 from tessera.errors import AccessDenied
 from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
-from tessera.services.runtime import ALLOW_ALL, DENY_ALL, Runtime
+from tessera.services.runtime import ALLOW_ALL, DENY_ALL
 
 if TYPE_CHECKING:
     from tessera.services.context import OperationContext
@@ -272,7 +272,3 @@ def access_denied(caller: Caller, action: str, resource: str, decision: Decision
     error = AccessDenied(message)
     error.decision = decision  # type: ignore[attr-defined]
     return error
-
-
-def compile_session_policy(runtime: Runtime, text: str) -> Policy:
-    return runtime.view.policies.get(text, PolicyType.SESSION, "session-policy")

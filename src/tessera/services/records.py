@@ -252,8 +252,7 @@ class ServerCertificateRecord(TypedDict):
 
 class TokenKeyRecord(TypedDict):
     """scope ``global``, kind ``token_key`` (key: key id): the key seals tokens from
-    ``activates`` until a later key activates (services/keys.py). Kind ``token_keyring``
-    is reserved."""
+    ``activates`` until a later key activates (services/keys.py)."""
 
     id: str
     secret_sealed: str
@@ -280,7 +279,6 @@ PASSWORD_POLICY: Final = "password_policy"
 CREDENTIAL_REPORT: Final = "credential_report"
 ACCOUNT_ALIAS: Final = "account_alias"
 TOKEN_KEY: Final = "token_key"
-TOKEN_KEYRING: Final = "token_keyring"
 ORG: Final = "org"
 ORG_OU: Final = "org_ou"
 ORG_ACCOUNT: Final = "org_account"

@@ -12,13 +12,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tessera.arn import is_aws_managed_policy
 from tessera.policy import Policy, PolicyType, parse_policy
 from tessera.services import records as R
 from tessera.store.base import GLOBAL, Record, Store
 
-PolicyCompiler = Callable[[str, PolicyType, str], Policy]
+if TYPE_CHECKING:
+    from tessera.services.aws_managed import ManagedPolicies
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -265,10 +267,14 @@ class StateView:
         self._global_records = {(r.kind, r.key): r.data for r in recs}
 
     # -- policies of principals ----------------------------------------------------
-    def managed_policy_text(self, account: AccountState, arn: str) -> str | None:
-        """The default version's document of a managed policy (customer or AWS)."""
-        if arn.startswith("arn:aws:iam::aws:policy/"):
+    def managed_policy_text(self, account: AccountState | None, arn: str) -> str | None:
+        """The default version's document of a managed policy: an AWS managed one, or a
+        customer policy of ``account`` (by its ARN as stored). The one lookup every
+        evaluation, simulation and session policy goes through."""
+        if is_aws_managed_policy(arn):
             return self.managed.document(arn)
+        if account is None:
+            return None
         rec = account.policies.get(arn)
         if rec is None:
             return None
@@ -310,28 +316,3 @@ class StateView:
             return None
         text = self.managed_policy_text(account, arn)
         return self.policies.get(text, PolicyType.BOUNDARY, arn) if text is not None else None
-
-
-class ManagedPolicies:
-    """AWS managed policies (``arn:aws:iam::aws:policy/…``), shipped as package data."""
-
-    def __init__(self, policies: Mapping[str, Mapping[str, Any]]) -> None:
-        self._policies = dict(policies)
-
-    @classmethod
-    def load(cls) -> ManagedPolicies:
-        import json
-        from importlib import resources
-
-        text = resources.files("tessera").joinpath("data/aws_managed_policies.json").read_text("utf-8")
-        return cls({p["arn"]: p for p in json.loads(text)})
-
-    def get(self, arn: str) -> Mapping[str, Any] | None:
-        return self._policies.get(arn)
-
-    def document(self, arn: str) -> str | None:
-        rec = self._policies.get(arn)
-        return rec["document"] if rec else None
-
-    def all(self) -> list[Mapping[str, Any]]:
-        return list(self._policies.values())

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from tessera.arn import is_aws_managed_policy
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
@@ -22,7 +23,7 @@ from tessera.services.iam.entities import (
 from tessera.services.iam.instance_profiles import member_ids, profile_shape, view_profiles
 from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
-from tessera.services.iam.policies import Usage, policy_shape, version_number, version_shape, versions_of
+from tessera.services.iam.policies import Usage, policy_shape, version_document, version_number, version_shape, versions_of
 from tessera.services.state import name_key
 from tessera.services.trust import effective_trust_policy
 
@@ -140,9 +141,13 @@ def _role_detail(ctx: OperationContext, rec: R.RoleRecord, profiles: Mapping[str
     return _with_boundary_and_tags(out, rec)
 
 
-def _policy_detail(rec: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
+def _policy_detail(ctx: OperationContext, rec: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
+    """A customer policy with every version; an AWS managed policy with its default
+    version only (its history, up to ~190 versions of ~80 KB, is for GetPolicyVersion)."""
     out = policy_shape(rec, usage, tags=False)
-    out["PolicyVersionList"] = [version_shape(rec, v) for v in sorted(versions_of(rec), key=version_number, reverse=True)]
+    created = versions_of(rec)
+    ids = [rec["default_version"]] if is_aws_managed_policy(str(rec["arn"])) else sorted(created, key=version_number, reverse=True)
+    out["PolicyVersionList"] = [version_shape(rec, v, created[v], version_document(ctx, rec, v)) for v in ids]
     return out
 
 
@@ -161,10 +166,11 @@ def _items(ctx: OperationContext, wanted: set[str], usage: Usage) -> list[_Item]
         profiles = _profiles_by_role(ctx)
         items += [(f"3|{r['name'].lower()}", "RoleDetailList", partial(_role_detail, ctx, r, profiles)) for r in view_records(ctx, R.ROLE)]
     if "LocalManagedPolicy" in wanted:
-        items += [(f"4|{p['arn']}", "Policies", partial(_policy_detail, p, usage)) for p in view_records(ctx, R.POLICY)]
+        items += [(f"4|{p['arn']}", "Policies", partial(_policy_detail, ctx, p, usage)) for p in view_records(ctx, R.POLICY)]
     if "AWSManagedPolicy" in wanted:
-        used = [p for p in ctx.runtime.view.managed.all() if usage.in_use(p["arn"])]
-        items += [(f"5|{p['arn']}", "Policies", partial(_policy_detail, p, usage)) for p in used]
+        managed = ctx.runtime.view.managed
+        used = [managed.get(arn) for arn in usage.arns() if is_aws_managed_policy(arn)]
+        items += [(f"5|{p['arn']}", "Policies", partial(_policy_detail, ctx, p, usage)) for p in used if p is not None]
     return items
 
 

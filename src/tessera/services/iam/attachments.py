@@ -16,13 +16,13 @@ from typing import Any
 from tessera.errors import LimitExceededException
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import (
-    P,
-    Tagged,
-    EntityRecord,
     GROUP,
     ROLE,
     USER,
     EntityKind,
+    EntityRecord,
+    P,
+    Tagged,
     Target,
     account_of,
     authorize_target,

@@ -92,12 +92,16 @@ ROLE = EntityKind(R.ROLE, "Role", _load_role)
 
 def principal_tags(rec: EntityRecord) -> list[R.Tag]:
     """The tags of a user or role; a group has none."""
-    return rec["tags"] if "tags" in rec else []
+    if "tags" in rec:  # narrows the union (``rec.get`` would type as object)
+        return rec["tags"]
+    return []
 
 
 def principal_boundary(rec: EntityRecord) -> str | None:
     """The permissions boundary ARN of a user or role; a group has none."""
-    return rec["boundary"] if "boundary" in rec else None
+    if "boundary" in rec:
+        return rec["boundary"]
+    return None
 
 
 # -- time ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tessera.services.context import OperationContext
-from tessera.services.iam.entities import Tagged, EntityKind, account_of, authorize_target, require_resolved, require_target, resolve
+from tessera.services.iam.entities import EntityKind, Tagged, account_of, authorize_target, require_resolved, require_target, resolve
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     merge_tags,

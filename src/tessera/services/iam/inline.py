@@ -15,11 +15,11 @@ from tessera.policy import PolicyType
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
-    P,
     GROUP,
     ROLE,
     USER,
     EntityKind,
+    P,
     Target,
     account_of,
     authorize_target,

@@ -45,8 +45,8 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.policy import PolicySet, PolicyType, evaluate
-from tessera.services.authz import caller_policies
 from tessera.services import records as R
+from tessera.services.authz import caller_policies
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import (
     USER,

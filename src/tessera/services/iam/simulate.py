@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.arn import ArnError, parse_iam_arn
+from tessera.arn import ArnError, is_aws_managed_policy, parse_iam_arn
 from tessera.errors import InvalidInputException, NoSuchEntityException, Throttling
 from tessera.policy import (
     Decision,
@@ -38,17 +38,17 @@ from tessera.policy import (
     Principal,
     Request,
     evaluate,
-    principal_context,
     parse_policy,
     policy_size,
     policy_size_exceeds,
+    principal_context,
 )
 from tessera.policy.conditions import as_bytes, as_ip, parse_date, parse_number
 from tessera.policy.pattern import MASKS_KEPT_CHARACTERS, QMARK, SHIFT_AND_FROM, STAR, Variable, tokenize
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import GROUP, ROLE, USER, EntityRecord, account_of, principal_boundary, principal_tags, view_record
-from tessera.services.iam.managed import is_aws_managed, view_policy
+from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
 
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
@@ -143,8 +143,12 @@ def _managed(ctx: OperationContext, sim: Simulation, arn: str, policy_type: Poli
     rec = view_policy(ctx, arn)
     if rec is None:
         return None
-    text = rec["document"] if is_aws_managed(arn) else rec["versions"][rec["default_version"]]["document"]
-    return sim.add(text, policy_type, str(rec["name"]), "aws-managed" if is_aws_managed(arn) else "user-managed")
+    canonical = str(rec["arn"])
+    text = ctx.runtime.view.managed_policy_text(ctx.runtime.view.account(ctx.caller.account), canonical)
+    if text is None:
+        return None
+    aws = is_aws_managed_policy(canonical)
+    return sim.add(text, policy_type, str(rec["name"]), "aws-managed" if aws else "user-managed")
 
 
 def _holder_policies(ctx: OperationContext, sim: Simulation, holder: EntityRecord, kind: str) -> None:

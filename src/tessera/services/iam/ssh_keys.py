@@ -70,7 +70,7 @@ def parse_public_key(body: str) -> rsa.RSAPublicKey:
         data = text.encode("latin-1")
         if text.startswith("ssh-rsa "):
             key = load_ssh_public_key(data)
-        elif text.startswith("-----BEGIN PUBLIC KEY-----") or text.startswith("-----BEGIN RSA PUBLIC KEY-----"):
+        elif text.startswith(("-----BEGIN PUBLIC KEY-----", "-----BEGIN RSA PUBLIC KEY-----")):
             key = load_pem_public_key(data)
         else:
             raise UnrecognizedPublicKeyEncodingException(UNRECOGNIZED)
@@ -171,10 +171,7 @@ def get_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[st
         raise _not_found(key_id)
     key = parse_public_key(rec["body"])
     uploaded_as_ssh = rec["body"].strip().startswith("ssh-rsa ")
-    if encoding == "SSH":
-        body = rec["body"] if uploaded_as_ssh else openssh_text(key)
-    else:
-        body = pem_text(key)
+    body = (rec["body"] if uploaded_as_ssh else openssh_text(key)) if encoding == "SSH" else pem_text(key)
     return {"SSHPublicKey": _full(rec, body)}
 
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # organizations.records builds organizations with this module
 
 SCP = "SERVICE_CONTROL_POLICY"
 ALL_FEATURES = "ALL"
-CONSOLIDATED_BILLING = "CONSOLIDATED_BILLING"
 FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
 FULL_AWS_ACCESS_CONTENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 

@@ -10,7 +10,6 @@ from tessera.services.accounts import iso
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, shapes
 from tessera.services.organizations import records as store
-from tessera.services.organizations.records import OrgRecord
 from tessera.services.organizations.errors import fault
 from tessera.services.organizations.model import (
     ALL_FEATURES,
@@ -20,6 +19,7 @@ from tessera.services.organizations.model import (
 )
 from tessera.services.organizations.paging import page
 from tessera.services.organizations.provision import create_organization as write_organization
+from tessera.services.organizations.records import OrgRecord
 from tessera.store.base import GLOBAL, Conflict, Transaction
 
 

@@ -20,10 +20,10 @@ from tessera.services.accounts import iso
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, quotas, shapes
 from tessera.services.organizations import records as store
-from tessera.services.organizations.records import OrgPolicyRecord
 from tessera.services.organizations.errors import constraint, fault, invalid_input, malformed_policy
 from tessera.services.organizations.model import ALL_FEATURES, FULL_AWS_ACCESS_ID, SCP, AwsManagedScp, Organization
 from tessera.services.organizations.paging import page
+from tessera.services.organizations.records import OrgPolicyRecord
 from tessera.services.organizations.tags import checked_tags
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL

@@ -14,10 +14,10 @@ from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, quotas
 from tessera.services.organizations import records as store
-from tessera.services.organizations.records import OrgAccountRecord, OrgOuRecord, OrgPolicyRecord, OrgRecord
 from tessera.services.organizations.errors import constraint, fault, invalid_input
 from tessera.services.organizations.model import FULL_AWS_ACCESS_ID, Organization
 from tessera.services.organizations.paging import page
+from tessera.services.organizations.records import OrgAccountRecord, OrgOuRecord, OrgPolicyRecord, OrgRecord
 from tessera.store.base import GLOBAL, Transaction
 
 Tag = dict[str, str]
@@ -67,7 +67,7 @@ def _located(org: Organization, resource_id: str) -> tuple[str, str, OrgRecord |
 
 
 def _write_tags(tx: Transaction, org: Organization, resource_id: str, tags: list[Tag]) -> None:
-    kind, key, data = _located(org, resource_id)
+    kind, key, _ = _located(org, resource_id)
     if resource_id == org.root_id:  # the root's tags are on the organization's record
         root: OrgRecord = {**org.record, "root_tags": tags}
         store.replace(tx, kind, key, root)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import ACCOUNT, NOW, Call, root_caller, user_arn, user_caller
+from iamhandlers import ACCOUNT, NOW, Call, root_caller, user_arn, user_caller
 
 from tessera.audit.events import HIDDEN, redact_request
 from tessera.auth.caller import Caller
@@ -52,7 +52,7 @@ def _profile(runtime: Runtime, name: str) -> dict[str, object] | None:
 # -- login profiles -----------------------------------------------------------------------
 def test_login_profile_lifecycle_stores_only_an_argon2_hash(call: Call, runtime: Runtime) -> None:
     call("CreateUser", UserName="alice")
-    with pytest.raises(NoSuchEntityException, match="Login Profile for User alice cannot be found."):
+    with pytest.raises(NoSuchEntityException, match=r"Login Profile for User alice cannot be found\."):
         call("GetLoginProfile", UserName="alice")
     out = call("CreateLoginProfile", UserName="Alice", Password=GOOD, PasswordResetRequired=True)
     assert out == {"LoginProfile": {"UserName": "alice", "CreateDate": NOW, "PasswordResetRequired": True}}

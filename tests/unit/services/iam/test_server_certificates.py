@@ -6,8 +6,8 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import ACCOUNT, NOW, Call
 from credmaterial import certificate_pem, private_key_pem
+from iamhandlers import ACCOUNT, NOW, Call
 
 from tessera.errors import (
     AccessDenied,
@@ -83,7 +83,7 @@ def test_rename_move_tag_untag_delete(call: Call) -> None:
     call("UpdateServerCertificate", ServerCertificateName="old", NewServerCertificateName="new", NewPath="/moved/")
     meta = call("GetServerCertificate", ServerCertificateName="new")["ServerCertificate"]["ServerCertificateMetadata"]
     assert meta["Arn"] == f"{ARN}/moved/new"
-    with pytest.raises(NoSuchEntityException, match="The Server Certificate with name old cannot be found."):
+    with pytest.raises(NoSuchEntityException, match=r"The Server Certificate with name old cannot be found\."):
         call("GetServerCertificate", ServerCertificateName="old")
     call("TagServerCertificate", ServerCertificateName="new", Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
     call("UntagServerCertificate", ServerCertificateName="new", TagKeys=["a"])

@@ -4,27 +4,15 @@ principal and typed from ContextEntries, and the GetContextKeysFor* operations."
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, Call, user_arn
+from iamhandlers import ACCOUNT, Call, user_arn
+from policies import allow, deny, policy
 
 from tessera.errors import AccessDenied, InvalidInputException
 
 OTHER = "444455556666"
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str, resource: str = "*", **extra: object) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str, resource: str = "*") -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource}
 
 
 def entry(name: str, key_type: str, *values: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import hashlib
 import json
 
 import pytest
-from conftest import ACCOUNT, NOW, Call, user_arn
 from credmaterial import certificate_pem, pem_public, ssh_ecdsa, ssh_rsa
+from iamhandlers import ACCOUNT, NOW, Call, user_arn
 
 from tessera.audit.events import HIDDEN, redact_request, redact_response
 from tessera.errors import (

@@ -4,8 +4,8 @@ credentials: a user that holds any cannot be deleted, and a rename carries them.
 from __future__ import annotations
 
 import pytest
-from conftest import Call
 from credmaterial import certificate_pem, ssh_rsa
+from iamhandlers import Call
 
 from tessera.errors import DeleteConflictException, NoSuchEntityException
 from tessera.services import records as R
