@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tessera.cli.serve import add_store_arguments
@@ -27,6 +27,7 @@ from tessera.errors import TesseraError
 
 if TYPE_CHECKING:
     from tessera.services.organizations.model import Organizations
+    from tessera.services.records import AccountRecord
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -119,7 +120,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 2
     try:
         orgs = from_view(runtime.view)
-        rows = [account_row(state.info, orgs) for state in runtime.view.accounts() if state.exists]
+        rows = [account_row(state.info, orgs) for state in runtime.view.accounts() if state.info is not None]
     finally:
         runtime.store.close()
     rows.sort(key=lambda r: (r["created"], r["account_id"]))
@@ -130,8 +131,8 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def account_row(info: Mapping[str, Any], orgs: Organizations) -> dict[str, Any]:
-    account_id = str(info["id"])
+def account_row(info: AccountRecord, orgs: Organizations) -> dict[str, Any]:
+    account_id = info["id"]
     org = orgs.of_account(account_id)
     if org is None:
         role, org_id, parent = "standalone", "", ""
@@ -140,12 +141,12 @@ def account_row(info: Mapping[str, Any], orgs: Organizations) -> dict[str, Any]:
         org_id, parent = org.id, org.org_path(account_id)
     return {
         "account_id": account_id,
-        "name": str(info.get("name", "")),
-        "email": str(info.get("email", "")),
+        "name": info["name"],
+        "email": info["email"],
         "role": role,
         "organization_id": org_id,
         "parent_path": parent,
-        "created": str(info.get("created", "")),
+        "created": info["created"],
     }
 
 

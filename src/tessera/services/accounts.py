@@ -20,9 +20,9 @@ def new_account_id() -> str:
 
 def create_account(
     tx: Transaction, account_id: str, *, name: str, email: str, now: dt.datetime, management: bool = False
-) -> dict[str, object]:
+) -> R.AccountRecord:
     """Write the ``account`` record of a new account (the scope must be locked)."""
-    data: dict[str, object] = {
+    data: R.AccountRecord = {
         "id": account_id,
         "name": name,
         "email": email,
@@ -43,14 +43,14 @@ def add_access_key(
     now: dt.datetime,
     key_id: str | None = None,
     secret: str | None = None,
-) -> tuple[dict[str, object], str]:
+) -> tuple[R.AccessKeyRecord, str]:
     """Write a long-term access key record (``user`` "" for the account's root user) and
     return it with the clear secret, which exists nowhere else once the caller drops it:
     the record holds it sealed under a context naming the key, so a sealed value cannot
     be moved to another key."""
     key_id = key_id or new_access_key_id("AKIA", account=account_id)  # the owner in AWS's layout
     secret = secret or new_secret_access_key()
-    record: dict[str, object] = {
+    record: R.AccessKeyRecord = {
         "id": key_id,
         "user": user,
         "status": "Active",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tessera.arn import assumed_role_arn
 from tessera.auth.caller import Caller
@@ -57,7 +57,7 @@ def principal_tags(ctx: OperationContext) -> dict[str, str]:
     account = ctx.runtime.view.account(caller.account)
     rec = acting_record(account, caller) if account is not None else None
     tags: dict[str, tuple[str, str]] = {}
-    for tag in (rec or {}).get("tags", ()):
+    for tag in rec["tags"] if rec is not None else ():
         tags[tag["Key"].lower()] = (tag["Key"], tag["Value"])
     if caller.session is not None:
         for stag in caller.session.tags:
@@ -65,11 +65,12 @@ def principal_tags(ctx: OperationContext) -> dict[str, str]:
     return dict(tags.values())
 
 
-def acting_record(account: AccountState, caller: Caller) -> Mapping[str, Any] | None:
+def acting_record(account: AccountState, caller: Caller) -> R.UserRecord | R.RoleRecord | None:
     """The IAM user or role whose policies and tags govern ``caller``, or None (root, or
     a principal deleted since). A session names its role or user by unique id, so one
     deleted and recreated under the same name is not the session's."""
     session = caller.session
+    rec: R.UserRecord | R.RoleRecord | None
     if caller.kind == "assumed-role" and session is not None:
         rec = account.roles_by_id.get(session.role_id)
     elif caller.kind == "federated-user" and session is not None:

@@ -21,9 +21,9 @@ import datetime as dt
 import itertools
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from tessera.auth.tokens import Keyring, TokenKey, new_token_key
 from tessera.clock import iso_micros
@@ -64,8 +64,8 @@ def rotate_token_key(runtime: Runtime, *, activation_delay: dt.timedelta = DEFAU
     longer than ``RETENTION`` ago. Returns the new key's id."""
     now = runtime.clock.now()
     with runtime.store.write(GLOBAL) as tx:
-        existing = [rec.data for rec in tx.list(GLOBAL, R.TOKEN_KEY)]
-        sequence = max((int(data.get("sequence", 0)) for data in existing), default=0) + 1
+        existing = [R.load(R.TOKEN_KEY, rec.data) for rec in tx.list(GLOBAL, R.TOKEN_KEY)]
+        sequence = max((data["sequence"] for data in existing), default=0) + 1
         key_id = _insert_key(tx, runtime, now, activates=now + activation_delay, sequence=sequence)
         for data in _expired(existing, now):
             tx.delete(GLOBAL, R.TOKEN_KEY, data["id"])
@@ -92,22 +92,18 @@ def _insert_key(tx: Transaction, runtime: Runtime, now: dt.datetime, *, activate
     key_id = f"k{now.strftime('%y%m%d')}{secrets.token_hex(3)}"
     key = new_token_key(key_id, now)
     sealed = runtime.secret_box.seal(base64.b64encode(key.secret).decode("ascii"), context=_context(key_id))
-    tx.insert(
-        GLOBAL,
-        R.TOKEN_KEY,
-        key_id,
-        {
-            "id": key_id,
-            "secret_sealed": sealed,
-            "created": iso_micros(now),
-            "activates": iso_micros(activates),
-            "sequence": sequence,
-        },
-    )
+    record: R.TokenKeyRecord = {
+        "id": key_id,
+        "secret_sealed": sealed,
+        "created": iso_micros(now),
+        "activates": iso_micros(activates),
+        "sequence": sequence,
+    }
+    tx.insert(GLOBAL, R.TOKEN_KEY, key_id, record)
     return key_id
 
 
-def _expired(keys: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[Mapping[str, Any]]:
+def _expired(keys: Sequence[R.TokenKeyRecord], now: dt.datetime) -> list[R.TokenKeyRecord]:
     """Keys superseded (a later key became active) more than ``RETENTION`` before ``now``."""
     ordered = sorted(keys, key=_order)
     out = []
@@ -118,17 +114,17 @@ def _expired(keys: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[Mappin
     return out
 
 
-def _key_records(runtime: Runtime) -> list[Mapping[str, Any]]:
-    return runtime.view.global_records(R.TOKEN_KEY)
+def _key_records(runtime: Runtime) -> list[R.TokenKeyRecord]:
+    return [R.load(R.TOKEN_KEY, data) for data in runtime.view.global_records(R.TOKEN_KEY)]
 
 
-def _activation(data: Mapping[str, Any]) -> dt.datetime:
-    return _parse(data.get("activates") or data["created"])
+def _activation(data: R.TokenKeyRecord) -> dt.datetime:
+    return _parse(data["activates"] or data["created"])
 
 
-def _order(data: Mapping[str, Any]) -> tuple[dt.datetime, int]:
+def _order(data: R.TokenKeyRecord) -> tuple[dt.datetime, int]:
     """Keys in the order they take over sealing: activation time, then creation order."""
-    return _activation(data), int(data.get("sequence", 0))
+    return _activation(data), data["sequence"]
 
 
 def _context(key_id: str) -> str:
@@ -190,7 +186,7 @@ class _KeyringCache:
                 self._built = built
         return built.keyring
 
-    def _open(self, data: Mapping[str, Any]) -> TokenKey:
+    def _open(self, data: R.TokenKeyRecord) -> TokenKey:
         cache_key = (data["id"], data["secret_sealed"])
         key = self._opened.get(cache_key)
         if key is None:

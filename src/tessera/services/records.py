@@ -1,110 +1,390 @@
-"""The shapes of the records services keep in the store (``store.base``), in one place.
+"""The records services keep in the store (``store.base``): one ``TypedDict`` per kind.
 
-Every IAM record lives in its account's scope; keys are lower-cased names (IAM names
-are unique case-insensitively) except where noted. Times are ISO-8601 UTC strings
-(``"2026-01-02T03:04:05Z"``). Tags are lists of ``{"Key", "Value"}``.
+Every IAM record lives in its account's scope; keys are lower-cased names (IAM names are
+unique case-insensitively: ``state.name_key``) except where a kind says otherwise. Times
+are ISO-8601 UTC strings (``"2026-01-02T03:04:05Z"``); tags are lists of ``{"Key",
+"Value"}``; policy texts are stored exactly as submitted. Secrets are stored sealed
+(``secrets.SecretBox``), each under a context naming its record. A field added after a
+kind was first written is ``NotRequired`` (records of earlier versions lack it). The
+Organizations kinds (GLOBAL scope) are defined in ``services/organizations/records.py``.
 
-kind ``account`` (key ``"account"``)
-    {"id", "name", "email", "created", "status": "ACTIVE", "management": bool}
-kind ``user``
-    {"name", "id" (AIDA…), "path", "arn", "created", "tags", "inline_policies": {name: text},
-     "attached": [policy arn, …], "boundary": arn | None, "groups": [group name, …]}
-kind ``group``
-    {"name", "id" (AGPA…), "path", "arn", "created", "inline_policies": {}, "attached": []}
-kind ``role``
-    {"name", "id" (AROA…), "path", "arn", "created", "trust_policy": text, "description",
-     "max_session_duration": int, "boundary": arn | None, "tags", "inline_policies": {},
-     "attached": []}
-kind ``policy`` (customer managed)
-    {"name", "id" (ANPA…), "path", "arn", "created", "updated", "description", "tags",
-     "default_version": "v1", "next_version": int,
-     "versions": {"v1": {"document": text, "created": iso}}}
-kind ``instance_profile``
-    {"name", "id" (AIPA…), "path", "arn", "created", "roles": [role name],
-     "role_ids": [role id] (parallel to "roles": a role deleted and recreated under the
-     same name is not the profile's), "tags"}
-kind ``access_key`` (key: the access key id; root keys have user "")
-    {"id", "user": name | "", "status": "Active" | "Inactive", "created",
-     "secret_sealed"}  (last use lives in the store's usage table: services/usage.py)
-kind ``mfa_device`` (key: the serial number ARN)
-    {"serial", "name", "path", "seed_sealed", "user": name | None, "enabled_at": iso | None,
-     "created", "tags", "last_counter": int}
-kind ``login_profile`` (key: name_key(user name))
-    {"user": user name, "user_id", "hash": argon2id hash (never the password), "created",
-     "changed", "reset_required": bool, "previous": [older argon2id hashes, newest first, at
-     most 24, for PasswordReusePrevention], "last_used": iso | None (console sign-in)}
-kind ``password_policy`` (key ``"password_policy"``)
-    {"minimum_length", "require_symbols", "require_numbers", "require_uppercase",
-     "require_lowercase", "allow_users_to_change", "max_age": int | None,
-     "reuse_prevention": int | None, "hard_expiry": bool | None}
-kind ``credential_report`` (key ``"credential_report"``)
-    {"generated": iso, "content": CSV text} (no secret in it: flags, dates and ARNs)
-scope ``global``, kind ``account_alias`` (key: the alias; an alias is unique across every
-    account this server holds, and an account has at most one)
-    {"alias", "account", "created"}
-
-kind ``signing_certificate`` (key: the certificate id; root's certificates have user "")
-    {"id", "user": name | "", "body": PEM as uploaded, "status": "Active" | "Inactive",
-     "uploaded", "sha256": hex digest of the DER (duplicate detection)}
-kind ``ssh_public_key`` (key: the key id, APKA…)
-    {"id", "user", "body": as uploaded (ssh-rsa or PEM), "fingerprint": MD5 of the key
-     blob as colon-separated hex, "status", "uploaded"}
-kind ``service_credential`` (key: the credential id, ACCA…)
-    {"id", "user", "service": e.g. "codecommit.amazonaws.com", "service_user_name": str | None,
-     "alias": str | None (API-key services), "password_sealed" (sealed under
-     ``service-credential:<id>``), "status", "created", "expires": iso | None}
-kind ``server_certificate`` (key: name_key(name))
-    {"name", "id" (ASCA…), "path", "arn", "body": PEM, "chain": PEM | None, "key_sealed"
-     (the private key, sealed under ``server-certificate:<id>``), "uploaded",
-     "expiration", "tags"}
-scope ``global``, kind ``token_key`` (key: key id)
-    {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
-    ``activates`` until a later key activates (services/keys.py)
-
-scope ``global``: AWS Organizations (services/organizations/records.py; "o/" = "<org id>/")
-    kind ``org`` (key: org id)
-        {"id", "feature_set": "ALL" | "CONSOLIDATED_BILLING", "management_account",
-         "management_email", "root_id", "root_tags", "policy_types": ["SERVICE_CONTROL_POLICY"],
-         "created"}
-    kind ``org_ou`` (key: "o/ou-…")
-        {"id", "org", "name", "parent": r-… | ou-…, "created", "tags"}
-    kind ``org_account`` (key: account id; an account is in at most one organization)
-        {"id", "org", "name", "email", "state": "ACTIVE", "joined_method": "CREATED" | "INVITED",
-         "joined", "parent", "tags"}
-    kind ``org_policy`` (key: "o/p-…"; customer policies only — FullAWSAccess is implied)
-        {"id", "org", "type": "SERVICE_CONTROL_POLICY", "name", "description", "content",
-         "created", "tags"}
-    kind ``org_attachment`` (key: "o/<target id>/<policy id>")
-        {"org", "target", "policy", "attached"}
-    kind ``org_create_account_status`` (key: car-… request id)
-        {"id", "org", "account_name", "state": "IN_PROGRESS" | "SUCCEEDED" | "FAILED",
-         "requested", "completed", "account_id", "failure_reason"}
-
-Policy texts are stored exactly as submitted.
+The store hands back ``Mapping[str, Any]``; ``load(kind, data)`` is the one place where
+such data becomes a typed record. No schema migration is needed for a new kind.
 """
 
-ACCOUNT = "account"
-USER = "user"
-GROUP = "group"
-ROLE = "role"
-POLICY = "policy"
-ACCESS_KEY = "access_key"
-MFA_DEVICE = "mfa_device"
-SIGNING_CERTIFICATE = "signing_certificate"
-SSH_PUBLIC_KEY = "ssh_public_key"
-SERVICE_CREDENTIAL = "service_credential"
-SERVER_CERTIFICATE = "server_certificate"
-INSTANCE_PROFILE = "instance_profile"
+from __future__ import annotations
 
-LOGIN_PROFILE = "login_profile"
-PASSWORD_POLICY = "password_policy"
-CREDENTIAL_REPORT = "credential_report"
-ACCOUNT_ALIAS = "account_alias"
-SIGNING_CERTIFICATE = "signing_certificate"  # written by the signing-certificate operations
-TOKEN_KEY = "token_key"
-ORG = "org"
-ORG_OU = "org_ou"
-ORG_ACCOUNT = "org_account"
-ORG_POLICY = "org_policy"
-ORG_ATTACHMENT = "org_attachment"
-ORG_CREATE_ACCOUNT_STATUS = "org_create_account_status"
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Literal, NotRequired, TypedDict, final, overload
+
+if TYPE_CHECKING:
+    from tessera.services.organizations.records import (
+        OrgAccountRecord,
+        OrgAttachmentRecord,
+        OrgCreateAccountStatusRecord,
+        OrgOuRecord,
+        OrgPolicyRecord,
+        OrgRecord,
+    )
+
+Tag = dict[str, str]  # {"Key": …, "Value": …}
+
+
+class AccountRecord(TypedDict):
+    """kind ``account`` (key ``"account"``): the account itself."""
+
+    id: str
+    name: str
+    email: str
+    created: str
+    status: str  # "ACTIVE"
+    management: bool
+
+
+@final  # no other keys, as for groups and roles: ``"groups" in rec`` tells a user
+class UserRecord(TypedDict):
+    """kind ``user``."""
+
+    name: str
+    id: str  # AIDA…
+    path: str
+    arn: str
+    created: str
+    tags: list[Tag]
+    inline_policies: dict[str, str]  # policy name → text
+    attached: list[str]  # managed policy ARNs
+    boundary: str | None  # managed policy ARN
+    groups: list[str]  # group names
+
+
+@final  # no other keys: ``"tags" in rec`` tells a group from a user or role
+class GroupRecord(TypedDict):
+    """kind ``group`` (IAM groups have no tags and no permissions boundary)."""
+
+    name: str
+    id: str  # AGPA…
+    path: str
+    arn: str
+    created: str
+    inline_policies: dict[str, str]
+    attached: list[str]
+
+
+@final
+class RoleRecord(TypedDict):
+    """kind ``role``."""
+
+    name: str
+    id: str  # AROA…
+    path: str
+    arn: str
+    created: str
+    trust_policy: str  # as submitted
+    #: The unique ids of the users and roles the trust policy names, by ARN
+    #: (``services/trust.py``). Absent on roles written before trust policies bound their
+    #: principals, and on the access role CreateAccount writes (which names an account).
+    principal_ids: NotRequired[dict[str, str]]
+    description: str  # "" when none
+    max_session_duration: int  # seconds
+    boundary: str | None
+    tags: list[Tag]
+    inline_policies: dict[str, str]
+    attached: list[str]
+
+
+class PolicyVersion(TypedDict):
+    document: str
+    created: str
+
+
+class PolicyRecord(TypedDict):
+    """kind ``policy``: a customer managed policy (AWS managed ones are package data)."""
+
+    name: str
+    id: str  # ANPA…
+    path: str
+    arn: str
+    created: str
+    updated: str
+    description: str
+    tags: list[Tag]
+    default_version: str  # "v1"
+    next_version: int
+    versions: dict[str, PolicyVersion]  # "v1" → version
+
+
+class InstanceProfileRecord(TypedDict):
+    """kind ``instance_profile``."""
+
+    name: str
+    id: str  # AIPA…
+    path: str
+    arn: str
+    created: str
+    roles: list[str]  # role names
+    #: Parallel to ``roles``: a role deleted and recreated under the same name is not
+    #: the profile's.
+    role_ids: list[str]
+    tags: list[Tag]
+
+
+class AccessKeyRecord(TypedDict):
+    """kind ``access_key`` (key: the access key id). Last use lives in the store's usage
+    table (services/usage.py); records written before that may still hold an unread
+    ``last_used``."""
+
+    id: str
+    user: str  # "" for the root user's keys
+    status: str  # "Active" | "Inactive"
+    created: str
+    secret_sealed: str  # under ``access-key:<id>``
+
+
+class MfaDeviceRecord(TypedDict):
+    """kind ``mfa_device`` (key: the serial number ARN)."""
+
+    serial: str
+    name: str
+    path: str
+    seed_sealed: str  # under ``mfa:<serial>``
+    user: str | None  # None while unassigned
+    enabled_at: str | None
+    created: str
+    tags: list[Tag]
+    last_counter: int  # the last TOTP time step accepted (codes are single-use)
+
+
+class LoginProfileRecord(TypedDict):
+    """kind ``login_profile`` (key: name_key(user name))."""
+
+    user: str  # user name
+    user_id: str
+    hash: str  # argon2id hash, never the password
+    created: str
+    changed: str
+    reset_required: bool
+    #: Older argon2id hashes, newest first, at most 24 (PasswordReusePrevention).
+    previous: list[str]
+    last_used: str | None  # console sign-in
+
+
+class PasswordPolicyRecord(TypedDict):
+    """kind ``password_policy`` (key ``"password_policy"``)."""
+
+    minimum_length: int
+    require_symbols: bool
+    require_numbers: bool
+    require_uppercase: bool
+    require_lowercase: bool
+    allow_users_to_change: bool
+    max_age: int | None
+    reuse_prevention: int | None
+    hard_expiry: bool | None
+
+
+class CredentialReportRecord(TypedDict):
+    """kind ``credential_report`` (key ``"credential_report"``): no secret in it, only
+    flags, dates and ARNs."""
+
+    generated: str
+    content: str  # CSV text
+
+
+class AccountAliasRecord(TypedDict):
+    """scope ``global``, kind ``account_alias`` (key: the alias; an alias is unique across
+    every account this server holds, and an account has at most one)."""
+
+    alias: str
+    account: str
+    created: str
+
+
+class SigningCertificateRecord(TypedDict):
+    """kind ``signing_certificate`` (key: the certificate id)."""
+
+    id: str
+    user: str  # "" for the root user's certificates
+    body: str  # PEM as uploaded
+    status: str  # "Active" | "Inactive"
+    uploaded: str
+    sha256: str  # hex digest of the DER (duplicate detection)
+
+
+class SshPublicKeyRecord(TypedDict):
+    """kind ``ssh_public_key`` (key: the key id, APKA…)."""
+
+    id: str
+    user: str
+    body: str  # as uploaded (ssh-rsa or PEM)
+    fingerprint: str  # MD5 of the key blob as colon-separated hex
+    status: str
+    uploaded: str
+
+
+class ServiceCredentialRecord(TypedDict):
+    """kind ``service_credential`` (key: the credential id, ACCA…)."""
+
+    id: str
+    user: str
+    service: str  # e.g. "codecommit.amazonaws.com"
+    service_user_name: str | None
+    alias: str | None  # API-key services
+    password_sealed: str  # under ``service-credential:<id>``
+    status: str
+    created: str
+    expires: str | None
+
+
+class ServerCertificateRecord(TypedDict):
+    """kind ``server_certificate`` (key: name_key(name))."""
+
+    name: str
+    id: str  # ASCA…
+    path: str
+    arn: str
+    body: str  # PEM
+    chain: str | None  # PEM
+    key_sealed: str  # the private key, under ``server-certificate:<id>``
+    uploaded: str
+    expiration: str
+    tags: list[Tag]
+
+
+class TokenKeyRecord(TypedDict):
+    """scope ``global``, kind ``token_key`` (key: key id): the key seals tokens from
+    ``activates`` until a later key activates (services/keys.py)."""
+
+    id: str
+    secret_sealed: str
+    created: str
+    activates: str
+    sequence: int
+
+
+ACCOUNT: Final = "account"
+USER: Final = "user"
+GROUP: Final = "group"
+ROLE: Final = "role"
+POLICY: Final = "policy"
+ACCESS_KEY: Final = "access_key"
+MFA_DEVICE: Final = "mfa_device"
+SIGNING_CERTIFICATE: Final = "signing_certificate"
+SSH_PUBLIC_KEY: Final = "ssh_public_key"
+SERVICE_CREDENTIAL: Final = "service_credential"
+SERVER_CERTIFICATE: Final = "server_certificate"
+INSTANCE_PROFILE: Final = "instance_profile"
+
+LOGIN_PROFILE: Final = "login_profile"
+PASSWORD_POLICY: Final = "password_policy"
+CREDENTIAL_REPORT: Final = "credential_report"
+ACCOUNT_ALIAS: Final = "account_alias"
+TOKEN_KEY: Final = "token_key"
+ORG: Final = "org"
+ORG_OU: Final = "org_ou"
+ORG_ACCOUNT: Final = "org_account"
+ORG_POLICY: Final = "org_policy"
+ORG_ATTACHMENT: Final = "org_attachment"
+ORG_CREATE_ACCOUNT_STATUS: Final = "org_create_account_status"
+
+
+# -- the store boundary ---------------------------------------------------------------
+
+
+@overload
+def load(kind: Literal["account"], data: Mapping[str, Any]) -> AccountRecord: ...
+
+
+@overload
+def load(kind: Literal["user"], data: Mapping[str, Any]) -> UserRecord: ...
+
+
+@overload
+def load(kind: Literal["group"], data: Mapping[str, Any]) -> GroupRecord: ...
+
+
+@overload
+def load(kind: Literal["role"], data: Mapping[str, Any]) -> RoleRecord: ...
+
+
+@overload
+def load(kind: Literal["policy"], data: Mapping[str, Any]) -> PolicyRecord: ...
+
+
+@overload
+def load(kind: Literal["access_key"], data: Mapping[str, Any]) -> AccessKeyRecord: ...
+
+
+@overload
+def load(kind: Literal["mfa_device"], data: Mapping[str, Any]) -> MfaDeviceRecord: ...
+
+
+@overload
+def load(kind: Literal["signing_certificate"], data: Mapping[str, Any]) -> SigningCertificateRecord: ...
+
+
+@overload
+def load(kind: Literal["ssh_public_key"], data: Mapping[str, Any]) -> SshPublicKeyRecord: ...
+
+
+@overload
+def load(kind: Literal["service_credential"], data: Mapping[str, Any]) -> ServiceCredentialRecord: ...
+
+
+@overload
+def load(kind: Literal["server_certificate"], data: Mapping[str, Any]) -> ServerCertificateRecord: ...
+
+
+@overload
+def load(kind: Literal["instance_profile"], data: Mapping[str, Any]) -> InstanceProfileRecord: ...
+
+
+@overload
+def load(kind: Literal["login_profile"], data: Mapping[str, Any]) -> LoginProfileRecord: ...
+
+
+@overload
+def load(kind: Literal["password_policy"], data: Mapping[str, Any]) -> PasswordPolicyRecord: ...
+
+
+@overload
+def load(kind: Literal["credential_report"], data: Mapping[str, Any]) -> CredentialReportRecord: ...
+
+
+@overload
+def load(kind: Literal["account_alias"], data: Mapping[str, Any]) -> AccountAliasRecord: ...
+
+
+@overload
+def load(kind: Literal["token_key"], data: Mapping[str, Any]) -> TokenKeyRecord: ...
+
+
+@overload
+def load(kind: Literal["org"], data: Mapping[str, Any]) -> OrgRecord: ...
+
+
+@overload
+def load(kind: Literal["org_ou"], data: Mapping[str, Any]) -> OrgOuRecord: ...
+
+
+@overload
+def load(kind: Literal["org_account"], data: Mapping[str, Any]) -> OrgAccountRecord: ...
+
+
+@overload
+def load(kind: Literal["org_policy"], data: Mapping[str, Any]) -> OrgPolicyRecord: ...
+
+
+@overload
+def load(kind: Literal["org_attachment"], data: Mapping[str, Any]) -> OrgAttachmentRecord: ...
+
+
+@overload
+def load(kind: Literal["org_create_account_status"], data: Mapping[str, Any]) -> OrgCreateAccountStatusRecord: ...
+
+
+def load(kind: str, data: Mapping[str, Any]) -> Any:
+    """``data`` read from the store under ``kind``, as that kind's typed record (the same
+    object, not a copy: copy it before changing it). Every writer of a kind writes its
+    ``TypedDict`` (mypy checks that), so this is where the untyped store data is trusted
+    to hold what was written."""
+    return data

@@ -107,76 +107,79 @@ class AccountState:
 
     account_id: str
     generation: int
-    info: Mapping[str, Any]
-    users: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
-    groups: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    roles: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    policies: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # arn → record
-    policies_by_name: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
-    access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
-    mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
-    signing_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
-    ssh_public_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
-    service_credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
-    server_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
-    instance_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
+    info: R.AccountRecord | None = None  # None until the account record is read
+    users: dict[str, R.UserRecord] = field(default_factory=dict)  # name_key(name) → record
+    groups: dict[str, R.GroupRecord] = field(default_factory=dict)
+    roles: dict[str, R.RoleRecord] = field(default_factory=dict)
+    policies: dict[str, R.PolicyRecord] = field(default_factory=dict)  # arn → record
+    policies_by_name: dict[str, R.PolicyRecord] = field(default_factory=dict)  # name_key(name) → record
+    access_keys: dict[str, R.AccessKeyRecord] = field(default_factory=dict)  # key id → record
+    mfa_devices: dict[str, R.MfaDeviceRecord] = field(default_factory=dict)  # serial → record
+    signing_certificates: dict[str, R.SigningCertificateRecord] = field(default_factory=dict)  # id → record
+    ssh_public_keys: dict[str, R.SshPublicKeyRecord] = field(default_factory=dict)  # id → record
+    service_credentials: dict[str, R.ServiceCredentialRecord] = field(default_factory=dict)  # id → record
+    server_certificates: dict[str, R.ServerCertificateRecord] = field(default_factory=dict)  # name_key(name) → record
+    instance_profiles: dict[str, R.InstanceProfileRecord] = field(default_factory=dict)  # name_key(name) → record
 
-    login_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(user) → record
-    password_policy: Mapping[str, Any] | None = None
-    roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    users_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    login_profiles: dict[str, R.LoginProfileRecord] = field(default_factory=dict)  # name_key(user) → record
+    password_policy: R.PasswordPolicyRecord | None = None
+    roles_by_id: dict[str, R.RoleRecord] = field(default_factory=dict)
+    users_by_id: dict[str, R.UserRecord] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
-        return bool(self.info)
+        return self.info is not None
 
-    def user(self, name: str) -> Mapping[str, Any] | None:
+    def user(self, name: str) -> R.UserRecord | None:
         return self.users.get(name_key(name))
 
-    def role(self, name: str) -> Mapping[str, Any] | None:
+    def role(self, name: str) -> R.RoleRecord | None:
         return self.roles.get(name_key(name))
 
-    def group(self, name: str) -> Mapping[str, Any] | None:
+    def group(self, name: str) -> R.GroupRecord | None:
         return self.groups.get(name_key(name))
 
 
 def build_account_state(account_id: str, generation: int, recs: Iterable[Record]) -> AccountState:
-    state = AccountState(account_id=account_id, generation=generation, info={})
+    state = AccountState(account_id=account_id, generation=generation)
     for rec in recs:
         data = rec.data
         if rec.kind == R.ACCOUNT:
-            state.info = data
+            state.info = R.load(R.ACCOUNT, data)
         elif rec.kind == R.USER:
-            state.users[rec.key] = data
-            state.users_by_id[data["id"]] = data
+            user = R.load(R.USER, data)
+            state.users[rec.key] = user
+            state.users_by_id[user["id"]] = user
         elif rec.kind == R.GROUP:
-            state.groups[rec.key] = data
+            state.groups[rec.key] = R.load(R.GROUP, data)
         elif rec.kind == R.ROLE:
-            state.roles[rec.key] = data
-            state.roles_by_id[data["id"]] = data
+            role = R.load(R.ROLE, data)
+            state.roles[rec.key] = role
+            state.roles_by_id[role["id"]] = role
         elif rec.kind == R.POLICY:
-            state.policies[data["arn"]] = data
-            state.policies_by_name[rec.key] = data
+            policy = R.load(R.POLICY, data)
+            state.policies[policy["arn"]] = policy
+            state.policies_by_name[rec.key] = policy
         elif rec.kind == R.ACCESS_KEY:
-            state.access_keys[rec.key] = data
+            state.access_keys[rec.key] = R.load(R.ACCESS_KEY, data)
         elif rec.kind == R.MFA_DEVICE:
-            state.mfa_devices[rec.key] = data
+            state.mfa_devices[rec.key] = R.load(R.MFA_DEVICE, data)
         elif rec.kind == R.SIGNING_CERTIFICATE:
-            state.signing_certificates[rec.key] = data
+            state.signing_certificates[rec.key] = R.load(R.SIGNING_CERTIFICATE, data)
         elif rec.kind == R.SSH_PUBLIC_KEY:
-            state.ssh_public_keys[rec.key] = data
+            state.ssh_public_keys[rec.key] = R.load(R.SSH_PUBLIC_KEY, data)
         elif rec.kind == R.SERVICE_CREDENTIAL:
-            state.service_credentials[rec.key] = data
+            state.service_credentials[rec.key] = R.load(R.SERVICE_CREDENTIAL, data)
         elif rec.kind == R.SERVER_CERTIFICATE:
-            state.server_certificates[rec.key] = data
+            state.server_certificates[rec.key] = R.load(R.SERVER_CERTIFICATE, data)
         elif rec.kind == R.INSTANCE_PROFILE:
-            state.instance_profiles[rec.key] = data
+            state.instance_profiles[rec.key] = R.load(R.INSTANCE_PROFILE, data)
 
         elif rec.kind == R.LOGIN_PROFILE:
-            state.login_profiles[rec.key] = data
+            state.login_profiles[rec.key] = R.load(R.LOGIN_PROFILE, data)
         elif rec.kind == R.PASSWORD_POLICY:
-            state.password_policy = data
+            state.password_policy = R.load(R.PASSWORD_POLICY, data)
     return state
 
 
@@ -191,7 +194,7 @@ class StateView:
         self.managed = managed
         self.policies = cache if cache is not None else PolicyCache()
         self._accounts: dict[str, AccountState] = {}
-        self._global: AccountState = AccountState(GLOBAL, -1, {})
+        self._global: AccountState = AccountState(GLOBAL, -1)
         self._global_records: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._key_index: dict[str, str] = {}  # access key id → account id
         self._lock = threading.Lock()
@@ -260,7 +263,7 @@ class StateView:
                     self._key_index.pop(key_id, None)
 
     def _install_global(self, generation: int, recs: Iterable[Record]) -> None:
-        self._global = AccountState(GLOBAL, generation, {})
+        self._global = AccountState(GLOBAL, generation)
         self._global_records = {(r.kind, r.key): r.data for r in recs}
 
     # -- policies of principals ----------------------------------------------------
@@ -284,27 +287,31 @@ class StateView:
         hit = account._identity_cache.get(cache_key)
         if hit is not None:
             return hit
-        rec = account.users.get(name_key(name)) if kind == R.USER else account.roles.get(name_key(name))
-        if rec is None:
-            return ()
-        holders = [rec]
+        holders: list[R.UserRecord | R.GroupRecord | R.RoleRecord] = []
         if kind == R.USER:
-            holders += [g for g in (account.groups.get(name_key(n)) for n in rec.get("groups", ())) if g]
+            user = account.users.get(name_key(name))
+            if user is not None:
+                holders = [user, *(g for g in (account.groups.get(name_key(n)) for n in user["groups"]) if g)]
+        else:
+            role = account.roles.get(name_key(name))
+            holders = [role] if role is not None else []
+        if not holders:
+            return ()
         out: list[Policy] = []
         for holder in holders:
-            for pname, text in sorted(holder.get("inline_policies", {}).items()):
+            for pname, text in sorted(holder["inline_policies"].items()):
                 out.append(self.policies.get(text, PolicyType.IDENTITY, f"{holder['arn']}#{pname}"))
-            for arn in holder.get("attached", ()):
-                text = self.managed_policy_text(account, arn)
-                if text is not None:
-                    out.append(self.policies.get(text, PolicyType.IDENTITY, arn))
+            for arn in holder["attached"]:
+                document = self.managed_policy_text(account, arn)
+                if document is not None:
+                    out.append(self.policies.get(document, PolicyType.IDENTITY, arn))
         result = tuple(out)
         account._identity_cache[cache_key] = result
         return result
 
     def boundary(self, account: AccountState, kind: str, name: str) -> Policy | None:
-        rec = account.users.get(name_key(name)) if kind == R.USER else account.roles.get(name_key(name))
-        arn = rec.get("boundary") if rec else None
+        rec: R.UserRecord | R.RoleRecord | None = account.users.get(name_key(name)) if kind == R.USER else account.roles.get(name_key(name))
+        arn = rec["boundary"] if rec else None
         if not arn:
             return None
         text = self.managed_policy_text(account, arn)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from tessera.arn import Arn
 from tessera.policy import Policy
+from tessera.services import records as R
 from tessera.services.state import StateView
 
 
@@ -36,11 +36,11 @@ def principal_ids(view: StateView, policy: Policy) -> dict[str, str]:
     return ids
 
 
-def effective_trust_policy(view: StateView, record: Mapping[str, Any]) -> str:
+def effective_trust_policy(view: StateView, record: R.RoleRecord) -> str:
     """The role's trust policy as it applies now: the stored text, or — when a principal
     it named has been deleted or replaced — the text with that ARN swapped for the id."""
     text: str = record["trust_policy"]
-    recorded: Mapping[str, str] = record.get("principal_ids") or {}
+    recorded: Mapping[str, str] = record.get("principal_ids") or {}  # absent on older roles
     stale = {arn: uid for arn, uid in recorded.items() if _current_id(view, arn) != uid}
     if not stale:
         return text
@@ -67,7 +67,7 @@ def _current_id(view: StateView, arn: str) -> str | None:
     if parsed is None or state is None:
         return None
     kind, name = parsed.resource_type, parsed.resource_name
-    record = state.user(name) if kind == "user" else state.role(name) if kind == "role" else None
-    if record is None or record.get("arn") != arn:
+    record: R.UserRecord | R.RoleRecord | None = state.user(name) if kind == "user" else state.role(name) if kind == "role" else None
+    if record is None or record["arn"] != arn:
         return None
-    return str(record["id"])
+    return record["id"]

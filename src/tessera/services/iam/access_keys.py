@@ -18,7 +18,6 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
-    Record,
     Target,
     account_of,
     authorize_target,
@@ -50,7 +49,7 @@ def key_owner(ctx: OperationContext, params: Mapping[str, Any]) -> str:
     raise ValidationError("Must specify userName when calling with non-User credentials")
 
 
-def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
+def _authorize(ctx: OperationContext, action: str, owner: str) -> Target[R.UserRecord] | None:
     """Authorize ``action`` on the keys' owner: root's ARN, or the resolved user (returned,
     so the write checks it still changes that user)."""
     if owner == ROOT:
@@ -61,16 +60,17 @@ def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
     return target
 
 
-def _owner_keys(tx: Transaction, account: str, owner: str) -> list[Record]:
-    return [dict(r.data) for r in tx.list(account, R.ACCESS_KEY) if name_key(str(r.data["user"])) == name_key(owner)]
+def _owner_keys(tx: Transaction, account: str, owner: str) -> list[R.AccessKeyRecord]:
+    keys = (R.load(R.ACCESS_KEY, dict(r.data)) for r in tx.list(account, R.ACCESS_KEY))
+    return [k for k in keys if name_key(k["user"]) == name_key(owner)]
 
 
-def _require_owner(tx: Transaction, account: str, target: Target | None) -> str:
+def _require_owner(tx: Transaction, account: str, target: Target[R.UserRecord] | None) -> str:
     """The owner's stored name, ``ROOT`` for root (NoSuchEntity for a missing user)."""
-    return ROOT if target is None else str(require_target(tx, account, target)["name"])
+    return ROOT if target is None else require_target(tx, account, target)["name"]
 
 
-def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
+def _metadata(rec: R.AccessKeyRecord) -> dict[str, Any]:
     out: dict[str, Any] = {
         "AccessKeyId": rec["id"],
         "Status": rec["status"],
@@ -92,11 +92,12 @@ def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     return {"AccessKey": {**_metadata(rec), "SecretAccessKey": secret}}
 
 
-def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> Record:
+def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> R.AccessKeyRecord:
     rec = tx.get(account, R.ACCESS_KEY, key_id)
-    if rec is None or name_key(str(rec.data["user"])) != name_key(owner):
+    key = R.load(R.ACCESS_KEY, dict(rec.data)) if rec is not None else None
+    if key is None or name_key(key["user"]) != name_key(owner):
         raise NoSuchEntityException(f"The Access Key with id {key_id} cannot be found.")
-    return dict(rec.data)
+    return key
 
 
 @operation("iam", "UpdateAccessKey")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from tessera.arn import is_aws_managed_policy
@@ -10,6 +11,7 @@ from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
+    EntityRecord,
     account_state,
     boundary_shape,
     group_shape,
@@ -75,28 +77,28 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
 
 
 # -- authorization details ------------------------------------------------------------
-def _inline(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"PolicyName": n, "PolicyDocument": t} for n, t in sorted(rec.get("inline_policies", {}).items())]
+def _inline(rec: EntityRecord) -> list[dict[str, Any]]:
+    return [{"PolicyName": n, "PolicyDocument": t} for n, t in sorted(rec["inline_policies"].items())]
 
 
-def _attached(ctx: OperationContext, rec: Mapping[str, Any]) -> list[dict[str, str]]:
+def _attached(ctx: OperationContext, rec: EntityRecord) -> list[dict[str, str]]:
     out = []
-    for arn in rec.get("attached", ()):
+    for arn in rec["attached"]:
         policy = view_policy(ctx, arn)
         if policy is not None:
             out.append({"PolicyName": policy["name"], "PolicyArn": policy["arn"]})
     return out
 
 
-def _with_boundary_and_tags(out: dict[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
-    boundary = boundary_shape(rec.get("boundary"))
+def _with_boundary_and_tags(out: dict[str, Any], rec: R.UserRecord | R.RoleRecord) -> dict[str, Any]:
+    boundary = boundary_shape(rec["boundary"])
     if boundary:
         out["PermissionsBoundary"] = boundary
-    out["Tags"] = list(rec.get("tags", ()))
+    out["Tags"] = list(rec["tags"])
     return out
 
 
-def _user_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any]:
+def _user_detail(ctx: OperationContext, rec: R.UserRecord) -> dict[str, Any]:
     out = {
         "Path": rec["path"],
         "UserName": rec["name"],
@@ -104,26 +106,26 @@ def _user_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any
         "Arn": rec["arn"],
         "CreateDate": parse_time(rec["created"]),
         "UserPolicyList": _inline(rec),
-        "GroupList": list(rec.get("groups", ())),
+        "GroupList": list(rec["groups"]),
         "AttachedManagedPolicies": _attached(ctx, rec),
     }
     return _with_boundary_and_tags(out, rec)
 
 
-def _group_detail(ctx: OperationContext, rec: Mapping[str, Any]) -> dict[str, Any]:
+def _group_detail(ctx: OperationContext, rec: R.GroupRecord) -> dict[str, Any]:
     return {**group_shape(rec), "GroupPolicyList": _inline(rec), "AttachedManagedPolicies": _attached(ctx, rec)}
 
 
-def _profiles_by_role(ctx: OperationContext) -> dict[str, list[Mapping[str, Any]]]:
+def _profiles_by_role(ctx: OperationContext) -> dict[str, list[R.InstanceProfileRecord]]:
     """Role id → the instance profiles holding it, by name."""
-    out: dict[str, list[Mapping[str, Any]]] = {}
+    out: dict[str, list[R.InstanceProfileRecord]] = {}
     for profile in sorted(view_profiles(ctx), key=lambda p: name_key(p["name"])):
         for role_id in member_ids(profile):
             out.setdefault(role_id, []).append(profile)
     return out
 
 
-def _role_detail(ctx: OperationContext, rec: Mapping[str, Any], profiles: Mapping[str, list[Mapping[str, Any]]]) -> dict[str, Any]:
+def _role_detail(ctx: OperationContext, rec: R.RoleRecord, profiles: Mapping[str, list[R.InstanceProfileRecord]]) -> dict[str, Any]:
     out = {
         "Path": rec["path"],
         "RoleName": rec["name"],
@@ -149,18 +151,26 @@ def _policy_detail(ctx: OperationContext, rec: Mapping[str, Any], usage: Usage) 
     return out
 
 
-def _items(ctx: OperationContext, wanted: set[str], usage: Usage) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """(sort key, filter kind, record) for every entity the Filter selects."""
-    items: list[tuple[str, str, Mapping[str, Any]]] = []
-    for order, kind, record_kind in (("1", "User", R.USER), ("2", "Group", R.GROUP), ("3", "Role", R.ROLE)):
-        if kind in wanted:
-            items += [(f"{order}|{r['name'].lower()}", kind, r) for r in view_records(ctx, record_kind)]
+#: (sort key, output list, the entry: computed for the page's items only)
+_Item = tuple[str, str, Callable[[], dict[str, Any]]]
+
+
+def _items(ctx: OperationContext, wanted: set[str], usage: Usage) -> list[_Item]:
+    """Every entity the Filter selects, in the order pages list them."""
+    items: list[_Item] = []
+    if "User" in wanted:
+        items += [(f"1|{r['name'].lower()}", "UserDetailList", partial(_user_detail, ctx, r)) for r in view_records(ctx, R.USER)]
+    if "Group" in wanted:
+        items += [(f"2|{r['name'].lower()}", "GroupDetailList", partial(_group_detail, ctx, r)) for r in view_records(ctx, R.GROUP)]
+    if "Role" in wanted:
+        profiles = _profiles_by_role(ctx)
+        items += [(f"3|{r['name'].lower()}", "RoleDetailList", partial(_role_detail, ctx, r, profiles)) for r in view_records(ctx, R.ROLE)]
     if "LocalManagedPolicy" in wanted:
-        items += [(f"4|{p['arn']}", "Policy", p) for p in view_records(ctx, R.POLICY)]
+        items += [(f"4|{p['arn']}", "Policies", partial(_policy_detail, ctx, p, usage)) for p in view_records(ctx, R.POLICY)]
     if "AWSManagedPolicy" in wanted:
         managed = ctx.runtime.view.managed
         used = [managed.get(arn) for arn in usage.arns() if is_aws_managed_policy(arn)]
-        items += [(f"5|{p['arn']}", "Policy", p) for p in used if p is not None]
+        items += [(f"5|{p['arn']}", "Policies", partial(_policy_detail, ctx, p, usage)) for p in used if p is not None]
     return items
 
 
@@ -172,16 +182,8 @@ def get_account_authorization_details(ctx: OperationContext, params: dict[str, A
     usage = Usage.of_view(ctx)
     page = paginate(_items(ctx, wanted, usage), lambda i: i[0], params.get("Marker"), params.get("MaxItems"))
     out: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
-    profiles = _profiles_by_role(ctx) if "Role" in wanted else {}
-    for _, kind, rec in page.items:
-        if kind == "User":
-            out["UserDetailList"].append(_user_detail(ctx, rec))
-        elif kind == "Group":
-            out["GroupDetailList"].append(_group_detail(ctx, rec))
-        elif kind == "Role":
-            out["RoleDetailList"].append(_role_detail(ctx, rec, profiles))
-        else:
-            out["Policies"].append(_policy_detail(ctx, rec, usage))
+    for _, member, entry in page.items:
+        out[member].append(entry())
     out["IsTruncated"] = page.is_truncated
     if page.next_marker:
         out["Marker"] = page.next_marker

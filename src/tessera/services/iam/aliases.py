@@ -23,9 +23,10 @@ from tessera.store.base import GLOBAL
 
 def account_alias(ctx: OperationContext, account: str) -> str | None:
     """The alias of ``account``, if it has one."""
-    for rec in ctx.runtime.view.global_records(R.ACCOUNT_ALIAS):
-        if rec.get("account") == account:
-            return str(rec["alias"])
+    for data in ctx.runtime.view.global_records(R.ACCOUNT_ALIAS):
+        rec = R.load(R.ACCOUNT_ALIAS, data)
+        if rec["account"] == account:
+            return rec["alias"]
     return None
 
 
@@ -36,13 +37,14 @@ def create_account_alias(ctx: OperationContext, params: dict[str, Any]) -> dict[
     with ctx.write(account, GLOBAL) as tx:
         held = tx.get(GLOBAL, R.ACCOUNT_ALIAS, alias)
         if held is not None:
-            if held.data.get("account") == account:
+            if R.load(R.ACCOUNT_ALIAS, held.data)["account"] == account:
                 return {}
             raise EntityAlreadyExistsException(f"The account alias {alias} already exists.")
         for rec in tx.list(GLOBAL, R.ACCOUNT_ALIAS):
-            if rec.data.get("account") == account:
+            if R.load(R.ACCOUNT_ALIAS, rec.data)["account"] == account:
                 tx.delete(GLOBAL, R.ACCOUNT_ALIAS, rec.key)
-        tx.insert(GLOBAL, R.ACCOUNT_ALIAS, alias, {"alias": alias, "account": account, "created": iso(ctx.now)})
+        held_now: R.AccountAliasRecord = {"alias": alias, "account": account, "created": iso(ctx.now)}
+        tx.insert(GLOBAL, R.ACCOUNT_ALIAS, alias, held_now)
     return {}
 
 
@@ -52,7 +54,7 @@ def delete_account_alias(ctx: OperationContext, params: dict[str, Any]) -> dict[
     ctx.authorize("iam:DeleteAccountAlias", "*")
     with ctx.write(account, GLOBAL) as tx:
         held = tx.get(GLOBAL, R.ACCOUNT_ALIAS, alias)
-        if held is None or held.data.get("account") != account:
+        if held is None or R.load(R.ACCOUNT_ALIAS, held.data)["account"] != account:
             raise NoSuchEntityException(f"The account alias {alias} cannot be found.")
         tx.delete(GLOBAL, R.ACCOUNT_ALIAS, alias)
     return {}

@@ -20,6 +20,9 @@ from tessera.services.iam.entities import (
     ROLE,
     USER,
     EntityKind,
+    EntityRecord,
+    P,
+    Tagged,
     Target,
     account_of,
     authorize_target,
@@ -34,7 +37,7 @@ from tessera.services.iam.paging import paginate
 from tessera.services.state import name_key
 
 
-def _attach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _attach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     """Idempotent: attaching an attached policy succeeds and changes nothing."""
     account = account_of(ctx)
     target = resolve(ctx, kind, params[kind.name_param])
@@ -52,15 +55,15 @@ def _attach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) 
     return {}
 
 
-def _attached_arn(target: Target, policy: PolicyRef) -> str:
+def _attached_arn(target: Target[P], policy: PolicyRef) -> str:
     """The ARN to detach, as the entity holds it: the attachment whose ARN is the
     policy's (ASCII case aside), else the resolved policy's ARN."""
     wanted = name_key(policy.arn)
-    held = (target.record or {}).get("attached", ())
+    held = target.record["attached"] if target.record is not None else []
     return next((str(a) for a in held if name_key(str(a)) == wanted), policy.arn)
 
 
-def _detach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _detach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     account = account_of(ctx)
     target = resolve(ctx, kind, params[kind.name_param])
     arn = _attached_arn(target, resolve_policy(ctx, params["PolicyArn"]))
@@ -75,7 +78,7 @@ def _detach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) 
     return {}
 
 
-def _list_attached(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _list_attached(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     prefix = params.get("PathPrefix")
     target = resolve(ctx, kind, params[kind.name_param])
     authorize_target(ctx, f"iam:ListAttached{kind.title}Policies", target, boundary=True)
@@ -136,7 +139,7 @@ def list_attached_role_policies(ctx: OperationContext, params: dict[str, Any]) -
 
 
 # -- permissions boundaries ---------------------------------------------------------
-def _put_boundary(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _put_boundary(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
     account = account_of(ctx)
     target = resolve(ctx, kind, params[kind.name_param])
     policy = resolve_policy(ctx, params["PermissionsBoundary"], "permissionsBoundary")
@@ -149,14 +152,14 @@ def _put_boundary(ctx: OperationContext, params: Mapping[str, Any], kind: Entity
     return {}
 
 
-def _delete_boundary(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _delete_boundary(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
     """Removing a boundary that is not set succeeds (nothing to remove)."""
     account = account_of(ctx)
     target = resolve(ctx, kind, params[kind.name_param])
     authorize_target(ctx, f"iam:Delete{kind.title}PermissionsBoundary", target, boundary=True)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        if rec.get("boundary"):
+        if rec["boundary"]:
             rec["boundary"] = None
             tx.update(account, kind.kind, name_key(rec["name"]), rec)
     return {}
@@ -183,7 +186,7 @@ def delete_role_permissions_boundary(ctx: OperationContext, params: dict[str, An
 
 
 # -- who uses a policy --------------------------------------------------------------
-_FILTER_KINDS = {"User": (USER,), "Group": (GROUP,), "Role": (ROLE,)}
+_FILTER_KINDS: dict[str, tuple[EntityKind[Any], ...]] = {"User": (USER,), "Group": (GROUP,), "Role": (ROLE,)}
 
 
 @operation("iam", "ListEntitiesForPolicy", read_only=True)
@@ -194,9 +197,9 @@ def list_entities_for_policy(ctx: OperationContext, params: dict[str, Any]) -> d
     if ref.record is None:
         raise not_found(ref.arn)
     arn = ref.arn
-    kinds = _FILTER_KINDS.get(params.get("EntityFilter") or "", (USER, GROUP, ROLE))
+    kinds: tuple[EntityKind[Any], ...] = _FILTER_KINDS.get(params.get("EntityFilter") or "", (USER, GROUP, ROLE))
     usage = params.get("PolicyUsageFilter")
-    found: list[tuple[EntityKind, Mapping[str, Any]]] = []
+    found: list[tuple[EntityKind[Any], EntityRecord]] = []
     for kind in kinds:
         for rec in view_records(ctx, kind.kind):
             attached = arn in rec.get("attached", ()) and usage != "PermissionsBoundary"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from tessera.arn import root_arn
 from tessera.errors import CredentialReportExpiredException, CredentialReportNotPresentException
@@ -67,17 +67,17 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _key_columns(ctx: OperationContext, keys: Sequence[Mapping[str, Any]]) -> list[str]:
+def _key_columns(ctx: OperationContext, keys: Sequence[R.AccessKeyRecord]) -> list[str]:
     out: list[str] = []
     for index in range(2):
         if index >= len(keys):
             out += ["false", NA, NA, NA, NA]
             continue
         key = keys[index]
-        used = last_use(ctx, "access_key", str(key["id"])) or {}
+        used = last_use(ctx, "access_key", key["id"]) or {}
         date = report_time(used["date"]) if used.get("date") else NA
         out += [
-            _flag(key.get("status") == "Active"),
+            _flag(key["status"] == "Active"),
             report_time(key["created"]),
             date,
             str(used.get("region") or NA) if used.get("date") else NA,
@@ -86,39 +86,42 @@ def _key_columns(ctx: OperationContext, keys: Sequence[Mapping[str, Any]]) -> li
     return out
 
 
-def _cert_columns(certs: Sequence[Mapping[str, Any]]) -> list[str]:
+def _cert_columns(certs: Sequence[R.SigningCertificateRecord]) -> list[str]:
     out: list[str] = []
     for index in range(2):
         if index >= len(certs):
             out += ["false", NA]
         else:
-            out += [_flag(certs[index].get("status") == "Active"), report_time(certs[index]["uploaded"])]
+            out += [_flag(certs[index]["status"] == "Active"), report_time(certs[index]["uploaded"])]
     return out
 
 
-def _owned(items: Sequence[Mapping[str, Any]], owner: str, stamp: str) -> list[Mapping[str, Any]]:
-    """The items whose ``user`` is ``owner`` (case-insensitively), oldest first."""
-    found = [i for i in items if str(i.get("user") or "").lower() == owner.lower()]
-    return sorted(found, key=lambda i: (str(i.get(stamp, "")), str(i.get("id", ""))))
+_Owned = TypeVar("_Owned", R.AccessKeyRecord, R.SigningCertificateRecord)
+
+
+def _owned(items: Sequence[_Owned], owner: str, stamp: Callable[[_Owned], str]) -> list[_Owned]:
+    """The items whose ``user`` is ``owner`` (case-insensitively), oldest (``stamp``) first."""
+    found = [i for i in items if i["user"].lower() == owner.lower()]
+    return sorted(found, key=lambda i: (stamp(i), i["id"]))
 
 
 def build_report(
     ctx: OperationContext,
-    account: Mapping[str, Any],
-    users: Sequence[Mapping[str, Any]],
-    keys: Sequence[Mapping[str, Any]],
-    devices: Sequence[Mapping[str, Any]],
-    profiles: Sequence[Mapping[str, Any]],
-    certs: Sequence[Mapping[str, Any]],
-    policy: Mapping[str, Any] | None,
+    account: R.AccountRecord | None,
+    users: Sequence[R.UserRecord],
+    keys: Sequence[R.AccessKeyRecord],
+    devices: Sequence[R.MfaDeviceRecord],
+    profiles: Sequence[R.LoginProfileRecord],
+    certs: Sequence[R.SigningCertificateRecord],
+    policy: R.PasswordPolicyRecord | None,
 ) -> str:
     """The report's CSV text over the given records of one account."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    account_id = str(account.get("id") or account_of(ctx))
-    root_keys = [k for k in sorted(keys, key=lambda k: (str(k["created"]), str(k["id"]))) if k.get("user") == ""]
-    created = report_time(account["created"]) if account.get("created") else NA
+    account_id = (account["id"] if account is not None else "") or account_of(ctx)
+    root_keys = [k for k in sorted(keys, key=lambda k: (k["created"], k["id"])) if k["user"] == ""]
+    created = report_time(account["created"]) if account is not None and account["created"] else NA
     root = [
         "<root_account>",
         root_arn(account_id),
@@ -130,20 +133,20 @@ def build_report(
         "false",
     ]
     writer.writerow(root + _key_columns(ctx, root_keys) + _cert_columns([]))
-    by_user = {str(p["user_id"]): p for p in profiles}
-    max_age = policy.get("max_age") if policy else None
-    for user in sorted(users, key=lambda u: str(u["name"]).lower()):
-        profile = by_user.get(str(user["id"]))
+    by_user = {p["user_id"]: p for p in profiles}
+    max_age = policy["max_age"] if policy else None
+    for user in sorted(users, key=lambda u: u["name"].lower()):
+        profile = by_user.get(user["id"])
         if profile is None:
             password = ["false", NA, NA, NA]
         else:
-            last_used = report_time(profile["last_used"]) if profile.get("last_used") else "no_information"
+            last_used = report_time(profile["last_used"]) if profile["last_used"] else "no_information"
             rotation = report_time(iso(parse_time(profile["changed"]) + dt.timedelta(days=int(max_age)))) if max_age else NA
             password = ["true", last_used, report_time(profile["changed"]), rotation]
-        mfa = any(str(d.get("user") or "").lower() == str(user["name"]).lower() and d.get("enabled_at") for d in devices)
-        row = [str(user["name"]), str(user["arn"]), report_time(user["created"]), *password, _flag(mfa)]
-        row += _key_columns(ctx, _owned(keys, str(user["name"]), "created"))
-        row += _cert_columns(_owned(certs, str(user["name"]), "uploaded"))
+        mfa = any((d["user"] or "").lower() == user["name"].lower() and d["enabled_at"] for d in devices)
+        row = [user["name"], user["arn"], report_time(user["created"]), *password, _flag(mfa)]
+        row += _key_columns(ctx, _owned(keys, user["name"], lambda k: k["created"]))
+        row += _cert_columns(_owned(certs, user["name"], lambda c: c["uploaded"]))
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -154,22 +157,23 @@ def generate_credential_report(ctx: OperationContext, params: dict[str, Any]) ->
     ctx.authorize("iam:GenerateCredentialReport", "*")
     with ctx.runtime.store.read() as tx:
         current = tx.get(account, R.CREDENTIAL_REPORT, REPORT_KEY)
-        if current is not None and ctx.now - parse_time(current.data["generated"]) < MAX_AGE:
+        if current is not None and ctx.now - parse_time(R.load(R.CREDENTIAL_REPORT, current.data)["generated"]) < MAX_AGE:
             return {"State": "COMPLETE"}
         info = tx.get(account, R.ACCOUNT, "account")
         policy = tx.get(account, R.PASSWORD_POLICY, "password_policy")
         content = build_report(
             ctx,
-            info.data if info is not None else {},
-            [r.data for r in tx.list(account, R.USER)],
-            [r.data for r in tx.list(account, R.ACCESS_KEY)],
-            [r.data for r in tx.list(account, R.MFA_DEVICE)],
-            [r.data for r in tx.list(account, R.LOGIN_PROFILE)],
-            [r.data for r in tx.list(account, R.SIGNING_CERTIFICATE)],
-            policy.data if policy is not None else None,
+            R.load(R.ACCOUNT, info.data) if info is not None else None,
+            [R.load(R.USER, r.data) for r in tx.list(account, R.USER)],
+            [R.load(R.ACCESS_KEY, r.data) for r in tx.list(account, R.ACCESS_KEY)],
+            [R.load(R.MFA_DEVICE, r.data) for r in tx.list(account, R.MFA_DEVICE)],
+            [R.load(R.LOGIN_PROFILE, r.data) for r in tx.list(account, R.LOGIN_PROFILE)],
+            [R.load(R.SIGNING_CERTIFICATE, r.data) for r in tx.list(account, R.SIGNING_CERTIFICATE)],
+            R.load(R.PASSWORD_POLICY, policy.data) if policy is not None else None,
         )
     with ctx.write(account) as wtx:
-        wtx.put(account, R.CREDENTIAL_REPORT, REPORT_KEY, {"generated": iso(ctx.now), "content": content})
+        report: R.CredentialReportRecord = {"generated": iso(ctx.now), "content": content}
+        wtx.put(account, R.CREDENTIAL_REPORT, REPORT_KEY, report)
     return {"State": "STARTED", "Description": STARTED_DESCRIPTION}
 
 
@@ -178,10 +182,11 @@ def get_credential_report(ctx: OperationContext, params: dict[str, Any]) -> dict
     account = account_of(ctx)
     ctx.authorize("iam:GetCredentialReport", "*")
     with ctx.runtime.store.read() as tx:
-        current = tx.get(account, R.CREDENTIAL_REPORT, REPORT_KEY)
-    if current is None:
+        stored = tx.get(account, R.CREDENTIAL_REPORT, REPORT_KEY)
+    if stored is None:
         raise CredentialReportNotPresentException("Credential report does not exist. Use GenerateCredentialReport to generate a report.")
-    generated = parse_time(current.data["generated"])
+    current = R.load(R.CREDENTIAL_REPORT, stored.data)
+    generated = parse_time(current["generated"])
     if ctx.now - generated >= MAX_AGE:
         raise CredentialReportExpiredException("Credential report has expired. Use GenerateCredentialReport to generate a new report.")
-    return {"Content": str(current.data["content"]).encode("utf-8"), "ReportFormat": "text/csv", "GeneratedTime": generated}
+    return {"Content": current["content"].encode("utf-8"), "ReportFormat": "text/csv", "GeneratedTime": generated}

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from tessera.arn import ARN_TYPE_PATTERN, ArnError, iam_arn, parse_iam_arn
 from tessera.clock import iso_seconds
@@ -38,17 +38,23 @@ from tessera.services.iam.tags import resource_tag_context
 from tessera.services.state import AccountState, name_key
 from tessera.store.base import Conflict, NotFound, Transaction
 
-Record = dict[str, Any]
+#: A user, group or role record: the three IAM entities that hold policies.
+EntityRecord = R.UserRecord | R.GroupRecord | R.RoleRecord
+#: One of them, the same throughout a generic function (checked for each by mypy).
+P = TypeVar("P", R.UserRecord, R.GroupRecord, R.RoleRecord)
+#: A user or a role: the entities with tags and a permissions boundary.
+Tagged = TypeVar("Tagged", R.UserRecord, R.RoleRecord)
 
 AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy"
 
 
 @dataclass(frozen=True, slots=True)
-class EntityKind:
+class EntityKind(Generic[P]):
     """One of the three IAM entities that hold policies."""
 
-    kind: str  # record kind and ARN resource type: "user" | "group" | "role"
+    kind: Literal["user", "group", "role"]  # record kind and ARN resource type
     title: str  # "User", as in botocore member names (UserName, UserPolicyList…)
+    load: Callable[[Mapping[str, Any]], P]  # stored data as this kind's record (records.load)
 
     @property
     def name_param(self) -> str:
@@ -68,9 +74,35 @@ class EntityKind:
         return f"PoliciesPer{self.title}"
 
 
-USER = EntityKind(R.USER, "User")
-GROUP = EntityKind(R.GROUP, "Group")
-ROLE = EntityKind(R.ROLE, "Role")
+def _load_user(data: Mapping[str, Any]) -> R.UserRecord:
+    return R.load(R.USER, data)
+
+
+def _load_group(data: Mapping[str, Any]) -> R.GroupRecord:
+    return R.load(R.GROUP, data)
+
+
+def _load_role(data: Mapping[str, Any]) -> R.RoleRecord:
+    return R.load(R.ROLE, data)
+
+
+USER = EntityKind(R.USER, "User", _load_user)
+GROUP = EntityKind(R.GROUP, "Group", _load_group)
+ROLE = EntityKind(R.ROLE, "Role", _load_role)
+
+
+def principal_tags(rec: EntityRecord) -> list[R.Tag]:
+    """The tags of a user or role; a group has none."""
+    if "tags" in rec:  # narrows the union (``rec.get`` would type as object)
+        return rec["tags"]
+    return []
+
+
+def principal_boundary(rec: EntityRecord) -> str | None:
+    """The permissions boundary ARN of a user or role; a group has none."""
+    if "boundary" in rec:
+        return rec["boundary"]
+    return None
 
 
 # -- time ---------------------------------------------------------------------------
@@ -92,16 +124,16 @@ def entity_arn(account: str, kind: str, path: str, name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class Target(Generic[P]):
     """A user, group or role a request names by ``name``, resolved once before
     authorization. ``arn`` is the only ARN the request may be authorized against: the
     entity's ARN as stored (its path and its name's stored case) when it exists, else the
     ARN it would have at path ``/``; ``record`` is the view's record (None when absent)."""
 
-    kind: EntityKind
+    kind: EntityKind[P]
     name: str  # the stored name, or the name as sent when there is no such entity
     arn: str
-    record: Mapping[str, Any] | None
+    record: P | None
 
     @property
     def exists(self) -> bool:
@@ -110,25 +142,28 @@ class Target:
     def context(self, *, boundary: bool = False) -> dict[str, object]:
         """The target's condition keys: its tags (users and roles) and, when asked, its
         current permissions boundary as ``iam:PermissionsBoundary``."""
-        rec = self.record or {}
-        context = resource_tag_context(rec.get("tags", ())) if self.kind is not GROUP else {}
-        if boundary and rec.get("boundary"):
-            context["iam:PermissionsBoundary"] = rec["boundary"]
+        rec = self.record
+        if rec is None:
+            return {}
+        context = resource_tag_context(principal_tags(rec)) if self.kind is not GROUP else {}
+        arn = principal_boundary(rec)
+        if boundary and arn:
+            context["iam:PermissionsBoundary"] = arn
         return context
 
 
-def resolve(ctx: OperationContext, kind: EntityKind, name: str) -> Target:
+def resolve(ctx: OperationContext, kind: EntityKind[P], name: str) -> Target[P]:
     """The entity ``name`` refers to (looked up by ``name_key``), as a ``Target``."""
-    rec = view_record(ctx, kind.kind, name)
+    rec = view_record(ctx, kind, name)
     if rec is not None:
-        return Target(kind, str(rec["name"]), str(rec["arn"]), rec)
+        return Target(kind, rec["name"], rec["arn"], rec)
     return Target(kind, name, entity_arn(account_of(ctx), kind.kind, "/", name), None)
 
 
 def authorize_target(
     ctx: OperationContext,
     action: str,
-    target: Target,
+    target: Target[P],
     *,
     boundary: bool = False,
     extra: Mapping[str, object] | None = None,
@@ -137,7 +172,7 @@ def authorize_target(
     ctx.authorize(action, target.arn, context={**target.context(boundary=boundary), **(extra or {})})
 
 
-def require_target(tx: Transaction, account: str, target: Target) -> Record:
+def require_target(tx: Transaction, account: str, target: Target[P]) -> P:
     """A mutable copy of the record ``target`` resolved to, read inside ``tx``.
 
     NoSuchEntity when absent; ConcurrentModification when the entity found now is not the
@@ -150,8 +185,8 @@ def require_target(tx: Transaction, account: str, target: Target) -> Record:
         authorized is None
         or rec["arn"] != target.arn
         or rec["id"] != authorized["id"]
-        or rec.get("tags", ()) != authorized.get("tags", ())
-        or rec.get("boundary") != authorized.get("boundary")
+        or principal_tags(rec) != principal_tags(authorized)
+        or principal_boundary(rec) != principal_boundary(authorized)
     ):
         raise ConcurrentModificationException(
             f"The {target.kind.kind} {target.name} changed while the request was processed. Please retry."
@@ -159,7 +194,7 @@ def require_target(tx: Transaction, account: str, target: Target) -> Record:
     return rec
 
 
-def require_resolved(target: Target) -> Mapping[str, Any]:
+def require_resolved(target: Target[P]) -> P:
     """The view's record of ``target`` (read-only operations); NoSuchEntity when absent."""
     if target.record is None:
         raise no_such_entity(target.kind, target.name)
@@ -181,19 +216,42 @@ def account_state(ctx: OperationContext) -> AccountState | None:
     return ctx.runtime.view.account(account_of(ctx))
 
 
-def view_record(ctx: OperationContext, kind: str, name: str) -> Mapping[str, Any] | None:
+def view_record(ctx: OperationContext, kind: EntityKind[P], name: str) -> P | None:
     state = account_state(ctx)
     if state is None:
         return None
-    table = {R.USER: state.users, R.GROUP: state.groups, R.ROLE: state.roles}[kind]
-    return table.get(name_key(name))
+    tables: dict[str, Mapping[str, EntityRecord]] = {R.USER: state.users, R.GROUP: state.groups, R.ROLE: state.roles}
+    table = tables[kind.kind]
+    rec = table.get(name_key(name))
+    return kind.load(rec) if rec is not None else None
 
 
-def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
+@overload
+def view_records(ctx: OperationContext, kind: Literal["user"]) -> list[R.UserRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["group"]) -> list[R.GroupRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["role"]) -> list[R.RoleRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["policy"]) -> list[R.PolicyRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["access_key"]) -> list[R.AccessKeyRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["mfa_device"]) -> list[R.MfaDeviceRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["login_profile"]) -> list[R.LoginProfileRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["signing_certificate"]) -> list[R.SigningCertificateRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["ssh_public_key"]) -> list[R.SshPublicKeyRecord]: ...
+@overload
+def view_records(ctx: OperationContext, kind: Literal["service_credential"]) -> list[R.ServiceCredentialRecord]: ...
+def view_records(ctx: OperationContext, kind: str) -> list[Any]:
+    """Every record of ``kind`` in the caller's account, as the in-memory view holds it."""
     state = account_state(ctx)
     if state is None:
         return []
-    table = {
+    tables: dict[str, Mapping[str, Mapping[str, Any]]] = {
         R.USER: state.users,
         R.GROUP: state.groups,
         R.ROLE: state.roles,
@@ -204,28 +262,24 @@ def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
         R.SIGNING_CERTIFICATE: state.signing_certificates,
         R.SSH_PUBLIC_KEY: state.ssh_public_keys,
         R.SERVICE_CREDENTIAL: state.service_credentials,
-    }[kind]
-    return list(table.values())
+    }
+    return list(tables[kind].values())
 
 
-def no_such_entity(kind: EntityKind, name: str) -> NoSuchEntityException:
+def no_such_entity(kind: EntityKind[P], name: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"The {kind.kind} with name {name} cannot be found.")
 
 
-def require(tx: Transaction, account: str, kind: EntityKind, name: str) -> Record:
+def require(tx: Transaction, account: str, kind: EntityKind[P], name: str) -> P:
     """A mutable copy of the entity's record; NoSuchEntity when absent."""
     rec = tx.get(account, kind.kind, name_key(name))
     if rec is None:
         raise no_such_entity(kind, name)
-    return copy.deepcopy(dict(rec.data))
-
-
-def records(tx: Transaction, account: str, kind: str) -> list[Record]:
-    return [copy.deepcopy(dict(r.data)) for r in tx.list(account, kind)]
+    return kind.load(copy.deepcopy(dict(rec.data)))
 
 
 @contextmanager
-def store_errors(kind: EntityKind | str, name: str) -> Iterator[None]:
+def store_errors(kind: EntityKind[Any] | str, name: str) -> Iterator[None]:
     """Translate the store's Conflict/NotFound for one named entity."""
     title = kind.title if isinstance(kind, EntityKind) else kind
     try:
@@ -253,7 +307,7 @@ def boundary_shape(arn: str | None) -> dict[str, str] | None:
     return {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
 
 
-def user_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
+def user_shape(rec: R.UserRecord, *, full: bool = True) -> dict[str, Any]:
     """``User``: ListUsers omits Tags and PermissionsBoundary."""
     out: dict[str, Any] = {
         "Path": rec["path"],
@@ -271,7 +325,7 @@ def user_shape(rec: Mapping[str, Any], *, full: bool = True) -> dict[str, Any]:
     return out
 
 
-def group_shape(rec: Mapping[str, Any]) -> dict[str, Any]:
+def group_shape(rec: R.GroupRecord) -> dict[str, Any]:
     return {
         "Path": rec["path"],
         "GroupName": rec["name"],
@@ -292,7 +346,7 @@ def role_last_used(used: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def role_shape(rec: Mapping[str, Any], *, full: bool = True, last_used: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def role_shape(rec: R.RoleRecord, *, full: bool = True, last_used: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``Role``: ListRoles omits Tags, PermissionsBoundary and RoleLastUsed."""
     out: dict[str, Any] = {
         "Path": rec["path"],

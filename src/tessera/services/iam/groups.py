@@ -7,7 +7,6 @@ scanning users, which only the rarer group operations pay for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from tessera.errors import DeleteConflictException, NoSuchEntityException
@@ -17,7 +16,6 @@ from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     GROUP,
     USER,
-    Record,
     account_of,
     authorize_target,
     ensure_quota,
@@ -39,8 +37,8 @@ from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
 
-def _in_group(user: Mapping[str, Any], group_name: str) -> bool:
-    return any(name_key(g) == name_key(group_name) for g in user.get("groups", ()))
+def _in_group(user: R.UserRecord, group_name: str) -> bool:
+    return any(name_key(g) == name_key(group_name) for g in user["groups"])
 
 
 @operation("iam", "CreateGroup")
@@ -51,7 +49,7 @@ def create_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
     ctx.authorize("iam:CreateGroup", arn)
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.GROUP)), quotas.GROUPS_PER_ACCOUNT, "GroupsPerAccount")
-        rec: Record = {
+        rec: R.GroupRecord = {
             "name": name,
             "id": new_unique_id(GROUP_PREFIX),
             "path": path,
@@ -122,10 +120,12 @@ def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
 
 
 def _rename_memberships(tx: Transaction, account: str, old: str, new: str) -> None:
-    for user in tx.list(account, R.USER):
-        if _in_group(user.data, old):
-            groups = [new if name_key(g) == name_key(old) else g for g in user.data["groups"]]
-            tx.update(account, R.USER, user.key, {**user.data, "groups": groups})
+    for stored in tx.list(account, R.USER):
+        user = R.load(R.USER, stored.data)
+        if _in_group(user, old):
+            groups = [new if name_key(g) == name_key(old) else g for g in user["groups"]]
+            renamed: R.UserRecord = {**user, "groups": groups}
+            tx.update(account, R.USER, stored.key, renamed)
 
 
 @operation("iam", "DeleteGroup")
@@ -135,11 +135,11 @@ def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
     authorize_target(ctx, "iam:DeleteGroup", target)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        if any(_in_group(u.data, rec["name"]) for u in tx.list(account, R.USER)):
+        if any(_in_group(R.load(R.USER, u.data), rec["name"]) for u in tx.list(account, R.USER)):
             raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
-        if rec.get("inline_policies"):
+        if rec["inline_policies"]:
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
-        if rec.get("attached"):
+        if rec["attached"]:
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
         tx.delete(account, R.GROUP, name_key(rec["name"]))
     return {}
@@ -156,8 +156,8 @@ def add_user_to_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str
         user = require(tx, account, USER, params["UserName"])
         if _in_group(user, group["name"]):
             return {}
-        ensure_quota(len(user.get("groups", ())), quotas.GROUPS_PER_USER, "GroupsPerUser")
-        user["groups"] = [*user.get("groups", ()), group["name"]]
+        ensure_quota(len(user["groups"]), quotas.GROUPS_PER_USER, "GroupsPerUser")
+        user["groups"] = [*user["groups"], group["name"]]
         tx.update(account, R.USER, name_key(user["name"]), user)
     return {}
 

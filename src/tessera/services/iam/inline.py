@@ -19,6 +19,7 @@ from tessera.services.iam.entities import (
     ROLE,
     USER,
     EntityKind,
+    P,
     Target,
     account_of,
     authorize_target,
@@ -30,24 +31,24 @@ from tessera.services.iam.paging import paginate
 from tessera.services.state import name_key
 
 
-def _authorize(ctx: OperationContext, action: str, kind: EntityKind, name: str) -> Target:
+def _authorize(ctx: OperationContext, action: str, kind: EntityKind[P], name: str) -> Target[P]:
     target = resolve(ctx, kind, name)
     authorize_target(ctx, action, target, boundary=True)
     return target
 
 
-def _no_such_policy(kind: EntityKind, policy_name: str) -> NoSuchEntityException:
+def _no_such_policy(kind: EntityKind[P], policy_name: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"The {kind.kind} policy with name {policy_name} cannot be found.")
 
 
-def _put(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _put(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     account, name = account_of(ctx), params[kind.name_param]
     policy_name, text = params["PolicyName"], params["PolicyDocument"]
     target = _authorize(ctx, f"iam:Put{kind.title}Policy", kind, name)
     parse_document(text, PolicyType.IDENTITY, f"{target.arn}#{policy_name}")
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        others = [t for n, t in rec["inline_policies"].items() if n != policy_name]
+        others: list[str] = [t for n, t in rec["inline_policies"].items() if n != policy_name]
         check_size(
             [*others, text],
             kind.inline_size,
@@ -58,16 +59,16 @@ def _put(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> 
     return {}
 
 
-def _get(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _get(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     name, policy_name = params[kind.name_param], params["PolicyName"]
     rec = require_resolved(_authorize(ctx, f"iam:Get{kind.title}Policy", kind, name))
-    text = rec.get("inline_policies", {}).get(policy_name)
+    text = rec["inline_policies"].get(policy_name)
     if text is None:
         raise _no_such_policy(kind, policy_name)
     return {kind.name_param: rec["name"], "PolicyName": policy_name, "PolicyDocument": text}
 
 
-def _delete(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _delete(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     account, name, policy_name = account_of(ctx), params[kind.name_param], params["PolicyName"]
     target = _authorize(ctx, f"iam:Delete{kind.title}Policy", kind, name)
     with ctx.write(account) as tx:
@@ -78,7 +79,7 @@ def _delete(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) 
     return {}
 
 
-def _list(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind) -> dict[str, Any]:
+def _list(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:
     name = params[kind.name_param]
     rec = require_resolved(_authorize(ctx, f"iam:List{kind.title}Policies", kind, name))
     page = paginate(list(rec.get("inline_policies", {})), str, params.get("Marker"), params.get("MaxItems"))

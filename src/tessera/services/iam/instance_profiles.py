@@ -39,7 +39,6 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     ROLE,
-    Record,
     account_of,
     account_state,
     authorize_target,
@@ -83,17 +82,17 @@ class Profile:
 
     name: str
     arn: str
-    record: Mapping[str, Any] | None
+    record: R.InstanceProfileRecord | None
 
     def context(self) -> dict[str, object]:
-        return resource_tag_context((self.record or {}).get("tags", ()))
+        return resource_tag_context(self.record["tags"] if self.record is not None else ())
 
 
 def no_such_profile(name: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"Instance Profile {name} cannot be found.")
 
 
-def view_profiles(ctx: OperationContext) -> list[Mapping[str, Any]]:
+def view_profiles(ctx: OperationContext) -> list[R.InstanceProfileRecord]:
     state = account_state(ctx)
     return list(state.instance_profiles.values()) if state is not None else []
 
@@ -110,39 +109,39 @@ def authorize_profile(ctx: OperationContext, action: str, profile: Profile, extr
     ctx.authorize(action, profile.arn, context={**profile.context(), **(extra or {})})
 
 
-def require_profile(tx: Transaction, account: str, profile: Profile) -> Record:
+def require_profile(tx: Transaction, account: str, profile: Profile) -> R.InstanceProfileRecord:
     """A mutable copy of the profile read inside ``tx``: NoSuchEntity when absent,
     ConcurrentModification when it is no longer the profile that was authorized."""
     rec = tx.get(account, R.INSTANCE_PROFILE, name_key(profile.name))
     if rec is None:
         raise no_such_profile(profile.name)
-    data = copy.deepcopy(dict(rec.data))
+    data = R.load(R.INSTANCE_PROFILE, copy.deepcopy(dict(rec.data)))
     authorized = profile.record
-    if authorized is None or data["id"] != authorized["id"] or data.get("tags", ()) != authorized.get("tags", ()):
+    if authorized is None or data["id"] != authorized["id"] or data["tags"] != authorized["tags"]:
         raise ConcurrentModificationException(f"The instance profile {profile.name} changed while the request was processed. Please retry.")
     return data
 
 
-def require_resolved_profile(profile: Profile) -> Mapping[str, Any]:
+def require_resolved_profile(profile: Profile) -> R.InstanceProfileRecord:
     if profile.record is None:
         raise no_such_profile(profile.name)
     return profile.record
 
 
-def member_ids(rec: Mapping[str, Any]) -> list[str]:
+def member_ids(rec: R.InstanceProfileRecord) -> list[str]:
     """The ids of the roles the profile holds (the names are kept beside them)."""
-    return [str(i) for i in rec.get("role_ids", ())]
+    return list(rec["role_ids"])
 
 
-def holds_role(rec: Mapping[str, Any], role: Mapping[str, Any]) -> bool:
+def holds_role(rec: R.InstanceProfileRecord, role: R.RoleRecord) -> bool:
     return role["id"] in member_ids(rec)
 
 
-def profiles_of_role(profiles: list[Mapping[str, Any]], role: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def profiles_of_role(profiles: list[R.InstanceProfileRecord], role: R.RoleRecord) -> list[R.InstanceProfileRecord]:
     return [p for p in profiles if holds_role(p, role)]
 
 
-def profile_shape(ctx: OperationContext, rec: Mapping[str, Any], *, tags: bool = True) -> dict[str, Any]:
+def profile_shape(ctx: OperationContext, rec: R.InstanceProfileRecord, *, tags: bool = True) -> dict[str, Any]:
     """``InstanceProfile`` with its role as ``Role`` (as ListRoles shows roles). A role
     whose id is not the stored one (deleted, or deleted and recreated) is not shown.
     Listings leave out the tags, as AWS's resource-listing operations do
@@ -161,7 +160,7 @@ def profile_shape(ctx: OperationContext, rec: Mapping[str, Any], *, tags: bool =
         "CreateDate": parse_time(rec["created"]),
         "Roles": roles,
     }
-    if tags and rec.get("tags"):
+    if tags and rec["tags"]:
         out["Tags"] = list(rec["tags"])
     return out
 
@@ -173,7 +172,7 @@ def create_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> di
     arn = entity_arn(account, ARN_TYPE, path, name)
     tags = validate_request_tags(params.get("Tags") or [])
     authorize_creation(ctx, "iam:CreateInstanceProfile", "iam:TagInstanceProfile", arn, tags)
-    rec: Record = {
+    rec: R.InstanceProfileRecord = {
         "name": name,
         "id": new_unique_id(INSTANCE_PROFILE_PREFIX),
         "path": path,
@@ -225,7 +224,7 @@ def delete_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> di
     authorize_profile(ctx, "iam:DeleteInstanceProfile", profile)
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
-        live = {r.data["id"] for r in tx.list(account, R.ROLE)}
+        live = {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
         if any(i in live for i in member_ids(rec)):
             raise DeleteConflictException(DELETE_CONFLICT)
         tx.delete(account, R.INSTANCE_PROFILE, name_key(rec["name"]))
@@ -243,12 +242,12 @@ def add_role_to_instance_profile(ctx: OperationContext, params: dict[str, Any]) 
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
         role_rec = require_target(tx, account, role)
-        live = {r.data["id"] for r in tx.list(account, R.ROLE)}
+        live = {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
         held = [i for i in member_ids(rec) if i in live]
         if len(held) >= ROLES_PER_INSTANCE_PROFILE:
             raise LimitExceededException(f"Cannot exceed quota for InstanceSessionsPerInstanceProfile: {ROLES_PER_INSTANCE_PROFILE}")
         # ids of roles that no longer exist are dropped with their names
-        names = [n for n, i in zip(rec.get("roles", ()), member_ids(rec), strict=False) if i in live]
+        names = [n for n, i in zip(rec["roles"], member_ids(rec), strict=False) if i in live]
         rec["roles"] = [*names, role_rec["name"]]
         rec["role_ids"] = [*held, role_rec["id"]]
         tx.update(account, R.INSTANCE_PROFILE, name_key(rec["name"]), rec)
@@ -266,7 +265,7 @@ def remove_role_from_instance_profile(ctx: OperationContext, params: dict[str, A
         role_rec = require_target(tx, account, role)
         if not holds_role(rec, role_rec):
             raise NoSuchEntityException(f"The role with name {role_rec['name']} cannot be found.")
-        keep = [(n, i) for n, i in zip(rec.get("roles", ()), member_ids(rec), strict=False) if i != role_rec["id"]]
+        keep = [(n, i) for n, i in zip(rec["roles"], member_ids(rec), strict=False) if i != role_rec["id"]]
         rec["roles"] = [n for n, _ in keep]
         rec["role_ids"] = [i for _, i in keep]
         tx.update(account, R.INSTANCE_PROFILE, name_key(rec["name"]), rec)
@@ -281,7 +280,7 @@ def tag_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[
     authorize_profile(ctx, "iam:TagInstanceProfile", profile, extra=request_tag_context(tags))
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
-        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"instance profile {rec['name']}")
+        rec["tags"] = merge_tags(rec["tags"], tags, f"instance profile {rec['name']}")
         tx.update(account, R.INSTANCE_PROFILE, name_key(rec["name"]), rec)
     return {}
 
@@ -294,7 +293,7 @@ def untag_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> dic
     authorize_profile(ctx, "iam:UntagInstanceProfile", profile, extra=tag_keys_context(keys))
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
-        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
+        rec["tags"] = remove_tags(rec["tags"], keys)
         tx.update(account, R.INSTANCE_PROFILE, name_key(rec["name"]), rec)
     return {}
 
@@ -304,5 +303,5 @@ def list_instance_profile_tags(ctx: OperationContext, params: dict[str, Any]) ->
     profile = resolve_profile(ctx, params["InstanceProfileName"])
     authorize_profile(ctx, "iam:ListInstanceProfileTags", profile)
     rec = require_resolved_profile(profile)
-    page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
+    page = paginate(list(rec["tags"]), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
     return page.output("Tags")

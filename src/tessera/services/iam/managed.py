@@ -52,18 +52,19 @@ def resolve_policy(ctx: OperationContext, text: str, member: str = "policyArn") 
     return PolicyRef(str(rec["arn"]), rec) if rec is not None else PolicyRef(text, None)
 
 
-def customer_policy(tx: Transaction, account: str, arn: str) -> dict[str, Any] | None:
+def customer_policy(tx: Transaction, account: str, arn: str) -> R.PolicyRecord | None:
     """The account's managed policy with this ARN (inside a write transaction)."""
     owner, _, name = parse_policy_arn(arn)
     if owner != account:
         return None
-    rec = tx.get(account, R.POLICY, name_key(name))
-    if rec is None or name_key(str(rec.data["arn"])) != name_key(arn):
+    stored = tx.get(account, R.POLICY, name_key(name))
+    rec = R.load(R.POLICY, dict(stored.data)) if stored is not None else None
+    if rec is None or name_key(rec["arn"]) != name_key(arn):
         return None
-    return dict(rec.data)
+    return rec
 
 
-def require_customer_policy(tx: Transaction, account: str, ref: PolicyRef) -> dict[str, Any]:
+def require_customer_policy(tx: Transaction, account: str, ref: PolicyRef) -> R.PolicyRecord:
     """The record of the customer policy ``ref`` resolved to, read inside ``tx``.
 
     NoSuchEntity when it did not exist; ConcurrentModification when the policy found now

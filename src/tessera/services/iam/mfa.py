@@ -37,7 +37,6 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
-    Record,
     account_of,
     authorize_target,
     caller_user_name,
@@ -117,18 +116,18 @@ def qr_code_png(text: str) -> bytes:
     return buffer.getvalue()
 
 
-def _seed(runtime: Runtime, rec: Mapping[str, Any]) -> str:
+def _seed(runtime: Runtime, rec: R.MfaDeviceRecord) -> str:
     return runtime.secret_box.open(rec["seed_sealed"], context=f"mfa:{rec['serial']}")
 
 
 def _checked_counter(
     ctx: OperationContext,
     serial: str,
-    device: Mapping[str, Any],
+    device: R.MfaDeviceRecord,
     code1: str,
     code2: str,
     *,
-    owner: Mapping[str, Any] | None = None,
+    owner: R.UserRecord | None = None,
     after: int = -1,
 ) -> int:
     """The counter of ``code2`` when ``code1``/``code2`` are consecutive fresh codes of
@@ -141,7 +140,7 @@ def _checked_counter(
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_iam_mfa-selfmanage.html),
     so a device key there would let anyone lock a colleague out of enrolling."""
     keys = [principal_key(ctx.caller)]
-    if owner is not None and ctx.caller.kind == "user" and principal_id(ctx.caller) == owner.get("id"):
+    if owner is not None and ctx.caller.kind == "user" and principal_id(ctx.caller) == owner["id"]:
         keys.append(device_key(serial))
     with mfa_attempt(ctx.runtime.extras, keys, ctx.now) as attempt:
         counter = consecutive_counter(_seed(ctx.runtime, device), code1, code2, ctx.now)
@@ -175,19 +174,21 @@ def check_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, no
     three codes around now can be replayed."""
     state = runtime.view.account(account_id)
     device = state.mfa_devices.get(serial) if state is not None else None
-    if device is None or not device.get("user") or not device.get("enabled_at"):
+    if device is None or not device["user"] or not device["enabled_at"]:
         return WRONG
     seed = _seed(runtime, device)
-    if matching_counter(seed, code, now, after=int(device.get("last_counter", -1))) is None:
+    if matching_counter(seed, code, now, after=device["last_counter"]) is None:
         return REPLAYED if matching_counter(seed, code, now, after=-1) is not None else WRONG
     with runtime.store.write(account_id) as tx:
-        rec = tx.get(account_id, R.MFA_DEVICE, serial)
-        if rec is None or not rec.data.get("user"):
+        stored = tx.get(account_id, R.MFA_DEVICE, serial)
+        rec = R.load(R.MFA_DEVICE, stored.data) if stored is not None else None
+        if rec is None or not rec["user"]:
             return WRONG
-        counter = matching_counter(_seed(runtime, rec.data), code, now, after=int(rec.data.get("last_counter", -1)))
+        counter = matching_counter(_seed(runtime, rec), code, now, after=rec["last_counter"])
         if counter is None:  # a concurrent request used this code first
             return REPLAYED
-        tx.update(account_id, R.MFA_DEVICE, serial, {**rec.data, "last_counter": counter})
+        used: R.MfaDeviceRecord = {**rec, "last_counter": counter}
+        tx.update(account_id, R.MFA_DEVICE, serial, used)
     runtime.view.refresh([account_id])
     return ACCEPTED
 
@@ -197,11 +198,11 @@ def _no_such_device(serial: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"VirtualMFADevice with serial number {serial} doesn't exist.")
 
 
-def _require_device(tx: Transaction, account: str, serial: str) -> Record:
+def _require_device(tx: Transaction, account: str, serial: str) -> R.MfaDeviceRecord:
     rec = tx.get(account, R.MFA_DEVICE, serial)
     if rec is None:
         raise _no_such_device(serial)
-    return dict(rec.data)
+    return R.load(R.MFA_DEVICE, dict(rec.data))
 
 
 def check_device_name(name: str, serial: str) -> None:
@@ -233,7 +234,7 @@ def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
     ctx.authorize("iam:CreateVirtualMFADevice", serial, context=request_tag_context(tags))
     seed = pyotp.random_base32(SEED_LENGTH)
     qr_png = qr_code_png(otpauth_uri(name, account, seed))
-    rec: Record = {
+    rec: R.MfaDeviceRecord = {
         "serial": serial,
         "name": name,
         "path": path,
@@ -247,7 +248,7 @@ def create_virtual_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> 
     with ctx.write(account) as tx:
         devices = tx.list(account, R.MFA_DEVICE)
         ensure_quota(len(devices), quotas.VIRTUAL_MFA_DEVICES_PER_ACCOUNT, "VirtualMFADevicesPerAccount")
-        if any(name_key(str(d.data["name"])) == name_key(name) for d in devices):
+        if any(name_key(R.load(R.MFA_DEVICE, d.data)["name"]) == name_key(name) for d in devices):
             raise EntityAlreadyExistsException("MFADevice entity at the same path and name already exists.")
         tx.insert(account, R.MFA_DEVICE, serial, rec)
     device: dict[str, Any] = {
@@ -269,13 +270,13 @@ def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     with ctx.write(account) as tx:
         user = require_target(tx, account, target)
         device = _require_device(tx, account, serial)
-        if device.get("user"):
+        if device["user"]:
             raise EntityAlreadyExistsException("MFA Device is already in use.")
-        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if name_key(str(d.data.get("user") or "")) == name_key(name)]
+        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if name_key(R.load(R.MFA_DEVICE, d.data)["user"] or "") == name_key(name)]
         if len(in_use) >= quotas.MFA_DEVICES_PER_USER:
             raise LimitExceededException(f"Cannot exceed quota for MFADevicesPerUser: {quotas.MFA_DEVICES_PER_USER}")
         counter = _checked_counter(ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"])
-        device.update(user=user["name"], enabled_at=iso(ctx.now), last_counter=counter)
+        device["user"], device["enabled_at"], device["last_counter"] = user["name"], iso(ctx.now), counter
         tx.update(account, R.MFA_DEVICE, serial, device)
     return {}
 
@@ -296,18 +297,19 @@ def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
             params["AuthenticationCode1"],
             params["AuthenticationCode2"],
             owner=user,
-            after=int(device.get("last_counter", -1)),
+            after=device["last_counter"],
         )
         device["last_counter"] = counter
         tx.update(account, R.MFA_DEVICE, serial, device)
     return {}
 
 
-def _owned_device(tx: Transaction, account: str, user: str, serial: str) -> Record:
+def _owned_device(tx: Transaction, account: str, user: str, serial: str) -> R.MfaDeviceRecord:
     rec = tx.get(account, R.MFA_DEVICE, serial)
-    if rec is None or name_key(str(rec.data.get("user") or "")) != name_key(user):
+    device = R.load(R.MFA_DEVICE, dict(rec.data)) if rec is not None else None
+    if device is None or name_key(device["user"] or "") != name_key(user):
         raise NoSuchEntityException(f"MFA Device with serial number {serial} does not exist.")
-    return dict(rec.data)
+    return device
 
 
 @operation("iam", "DeactivateMFADevice")
@@ -319,7 +321,7 @@ def deactivate_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict
     with ctx.write(account) as tx:
         require_target(tx, account, target)
         device = _owned_device(tx, account, name, serial)
-        device.update(user=None, enabled_at=None)
+        device["user"], device["enabled_at"] = None, None
         tx.update(account, R.MFA_DEVICE, serial, device)
     return {}
 
@@ -342,11 +344,15 @@ def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
     authorize_target(ctx, "iam:ListMFADevices", target)
     user = require_resolved(target)
     name = target.name
-    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if name_key(str(d.get("user") or "")) == name_key(name)]
-    page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
+    devices = [
+        (d, enabled)
+        for d in view_records(ctx, R.MFA_DEVICE)
+        if name_key(d["user"] or "") == name_key(name) and (enabled := d["enabled_at"]) is not None
+    ]
+    page = paginate(devices, lambda d: d[0]["serial"], params.get("Marker"), params.get("MaxItems"))
     return page.output(
         "MFADevices",
-        lambda d: {"UserName": user["name"], "SerialNumber": d["serial"], "EnableDate": parse_time(d["enabled_at"])},
+        lambda d: {"UserName": user["name"], "SerialNumber": d[0]["serial"], "EnableDate": parse_time(d[1])},
     )
 
 
@@ -354,19 +360,20 @@ def list_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
 def list_virtual_mfa_devices(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.authorize("iam:ListVirtualMFADevices", "*")
     status = params.get("AssignmentStatus") or "Any"
-    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if status == "Any" or (status == "Assigned") == bool(d.get("user"))]
-    page = paginate(devices, lambda d: str(d["serial"]), params.get("Marker"), params.get("MaxItems"))
+    devices = [d for d in view_records(ctx, R.MFA_DEVICE) if status == "Any" or (status == "Assigned") == bool(d["user"])]
+    page = paginate(devices, lambda d: d["serial"], params.get("Marker"), params.get("MaxItems"))
     return page.output("VirtualMFADevices", lambda d: _virtual_shape(ctx, d))
 
 
-def _virtual_shape(ctx: OperationContext, device: Mapping[str, Any]) -> dict[str, Any]:
+def _virtual_shape(ctx: OperationContext, device: R.MfaDeviceRecord) -> dict[str, Any]:
     out: dict[str, Any] = {"SerialNumber": device["serial"]}
     state = ctx.runtime.view.account(account_of(ctx))
-    user = state.user(device["user"]) if device.get("user") and state is not None else None
-    if user is not None:
+    user = state.user(device["user"]) if device["user"] and state is not None else None
+    enabled = device["enabled_at"]
+    if user is not None and enabled is not None:
         out["User"] = user_shape(user, full=False)
-        out["EnableDate"] = parse_time(device["enabled_at"])
-    if device.get("tags"):
+        out["EnableDate"] = parse_time(enabled)
+    if device["tags"]:
         out["Tags"] = list(device["tags"])
     return out
 
@@ -382,29 +389,31 @@ def get_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, A
     user = require_resolved(target)
     state = ctx.runtime.view.account(account_of(ctx))
     device = state.mfa_devices.get(serial) if state is not None else None
-    if device is None or not device.get("user") or name_key(str(device["user"])) != name_key(str(user["name"])):
+    enabled = device["enabled_at"] if device is not None else None
+    if device is None or not device["user"] or name_key(device["user"]) != name_key(user["name"]) or enabled is None:
         raise NoSuchEntityException(f"MFA Device with serial number {serial} does not exist.")
-    return {"UserName": user["name"], "SerialNumber": device["serial"], "EnableDate": parse_time(device["enabled_at"])}
+    return {"UserName": user["name"], "SerialNumber": device["serial"], "EnableDate": parse_time(enabled)}
 
 
 # -- device tags ------------------------------------------------------------------------
-def _resolve_device(ctx: OperationContext, serial: str) -> Mapping[str, Any] | None:
+def _resolve_device(ctx: OperationContext, serial: str) -> R.MfaDeviceRecord | None:
     state = ctx.runtime.view.account(account_of(ctx))
     return state.mfa_devices.get(serial) if state is not None else None
 
 
 def _authorize_device(
-    ctx: OperationContext, action: str, serial: str, device: Mapping[str, Any] | None, extra: Mapping[str, object]
+    ctx: OperationContext, action: str, serial: str, device: R.MfaDeviceRecord | None, extra: Mapping[str, object]
 ) -> None:
     """Authorize ``action`` on the device's stored serial number with its tags as
     ``aws:ResourceTag``/``iam:ResourceTag``."""
-    arn = str(device["serial"]) if device is not None else serial
-    ctx.authorize(action, arn, context={**resource_tag_context((device or {}).get("tags", ())), **extra})
+    arn = device["serial"] if device is not None else serial
+    tags = device["tags"] if device is not None else []
+    ctx.authorize(action, arn, context={**resource_tag_context(tags), **extra})
 
 
-def _require_same_device(tx: Transaction, account: str, serial: str, device: Mapping[str, Any] | None) -> Record:
+def _require_same_device(tx: Transaction, account: str, serial: str, device: R.MfaDeviceRecord | None) -> R.MfaDeviceRecord:
     rec = _require_device(tx, account, serial)
-    if device is None or rec.get("created") != device.get("created") or rec.get("tags", ()) != device.get("tags", ()):
+    if device is None or rec["created"] != device["created"] or rec["tags"] != device["tags"]:
         raise ConcurrentModificationException(f"The MFA device {serial} changed while the request was processed. Please retry.")
     return rec
 
@@ -417,7 +426,7 @@ def tag_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, A
     _authorize_device(ctx, "iam:TagMFADevice", serial, device, request_tag_context(tags))
     with ctx.write(account) as tx:
         rec = _require_same_device(tx, account, serial, device)
-        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"MFA device {serial}")
+        rec["tags"] = merge_tags(rec["tags"], tags, f"MFA device {serial}")
         tx.update(account, R.MFA_DEVICE, serial, rec)
     return {}
 
@@ -430,7 +439,7 @@ def untag_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
     _authorize_device(ctx, "iam:UntagMFADevice", serial, device, tag_keys_context(keys))
     with ctx.write(account) as tx:
         rec = _require_same_device(tx, account, serial, device)
-        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
+        rec["tags"] = remove_tags(rec["tags"], keys)
         tx.update(account, R.MFA_DEVICE, serial, rec)
     return {}
 
@@ -442,5 +451,5 @@ def list_mfa_device_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[
     _authorize_device(ctx, "iam:ListMFADeviceTags", serial, device, {})
     if device is None:
         raise _no_such_device(serial)
-    page = paginate(list(device.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
+    page = paginate(list(device["tags"]), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
     return page.output("Tags")

@@ -50,7 +50,6 @@ from tessera.services.authz import caller_policies
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import (
     USER,
-    Record,
     Target,
     account_of,
     account_state,
@@ -91,12 +90,12 @@ def password_matches(stored_hash: str, password: str) -> bool:
 
 
 # -- the policy -----------------------------------------------------------------------
-def stored_policy(ctx: OperationContext) -> Mapping[str, Any] | None:
+def stored_policy(ctx: OperationContext) -> R.PasswordPolicyRecord | None:
     state = account_state(ctx)
     return state.password_policy if state is not None else None
 
 
-def policy_shape(policy: Mapping[str, Any]) -> dict[str, Any]:
+def policy_shape(policy: R.PasswordPolicyRecord) -> dict[str, Any]:
     """``PasswordPolicy``: the optional members only when set; ``ExpirePasswords`` is
     true exactly when a maximum age is."""
     out: dict[str, Any] = {
@@ -106,13 +105,13 @@ def policy_shape(policy: Mapping[str, Any]) -> dict[str, Any]:
         "RequireUppercaseCharacters": policy["require_uppercase"],
         "RequireLowercaseCharacters": policy["require_lowercase"],
         "AllowUsersToChangePassword": policy["allow_users_to_change"],
-        "ExpirePasswords": policy.get("max_age") is not None,
+        "ExpirePasswords": policy["max_age"] is not None,
     }
-    if policy.get("max_age") is not None:
+    if policy["max_age"] is not None:
         out["MaxPasswordAge"] = policy["max_age"]
-    if policy.get("reuse_prevention") is not None:
+    if policy["reuse_prevention"] is not None:
         out["PasswordReusePrevention"] = policy["reuse_prevention"]
-    if policy.get("hard_expiry") is not None:
+    if policy["hard_expiry"] is not None:
         out["HardExpiry"] = policy["hard_expiry"]
     return out
 
@@ -126,7 +125,7 @@ def _classes(password: str) -> dict[str, bool]:
     }
 
 
-def check_password(ctx: OperationContext, password: str, policy: Mapping[str, Any] | None) -> None:
+def check_password(ctx: OperationContext, password: str, policy: R.PasswordPolicyRecord | None) -> None:
     """PasswordPolicyViolation, naming every rule ``password`` breaks."""
     classes = _classes(password)
     problems: list[str] = []
@@ -136,11 +135,11 @@ def check_password(ctx: OperationContext, password: str, policy: Mapping[str, An
         if sum(classes.values()) < 3:
             problems.append("Password should have at least three of the following: uppercase letters, lowercase letters, numbers, symbols")
         state = account_state(ctx)
-        info = state.info if state is not None else {}
-        if password in {str(info.get("name") or ""), str(info.get("email") or "")} - {""}:
+        info = state.info if state is not None else None
+        if info is not None and password in {info["name"], info["email"]} - {""}:
             problems.append("Password should not be the account name or email address")
     else:
-        if len(password) < int(policy["minimum_length"]):
+        if len(password) < policy["minimum_length"]:
             problems.append(f"Password should have a minimum length of {policy['minimum_length']}")
         if policy["require_uppercase"] and not classes["upper"]:
             problems.append("Password should have at least one uppercase letter")
@@ -154,13 +153,13 @@ def check_password(ctx: OperationContext, password: str, policy: Mapping[str, An
         raise PasswordPolicyViolationException("; ".join(problems))
 
 
-def check_reuse(profile: Mapping[str, Any] | None, password: str, policy: Mapping[str, Any] | None) -> None:
+def check_reuse(profile: R.LoginProfileRecord | None, password: str, policy: R.PasswordPolicyRecord | None) -> None:
     """PasswordReusePrevention: the new password may not be the current one nor one of
     the ones before it, ``N`` passwords in all."""
-    count = int(policy["reuse_prevention"]) if policy and policy.get("reuse_prevention") else 0
+    count = (policy["reuse_prevention"] or 0) if policy is not None else 0
     if profile is None or count == 0:
         return
-    recent = [profile["hash"], *profile.get("previous", ())][:count]
+    recent = [profile["hash"], *profile["previous"]][:count]
     if any(password_matches(h, password) for h in recent):
         raise PasswordPolicyViolationException(f"Password should not be one of your last {count} passwords")
 
@@ -170,31 +169,32 @@ def _no_profile(name: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"Login Profile for User {name} cannot be found.")
 
 
-def view_profile(ctx: OperationContext, name: str) -> Mapping[str, Any] | None:
+def view_profile(ctx: OperationContext, name: str) -> R.LoginProfileRecord | None:
     state = account_state(ctx)
     return state.login_profiles.get(name_key(name)) if state is not None else None
 
 
-def _profile_shape(profile: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
+def _profile_shape(profile: R.LoginProfileRecord, user: R.UserRecord) -> dict[str, Any]:
     return {
         "UserName": user["name"],
         "CreateDate": parse_time(profile["created"]),
-        "PasswordResetRequired": bool(profile.get("reset_required")),
+        "PasswordResetRequired": profile["reset_required"],
     }
 
 
-def _require_profile(tx: Transaction, account: str, user: Mapping[str, Any], seen: Mapping[str, Any] | None) -> Record:
+def _require_profile(tx: Transaction, account: str, user: R.UserRecord, seen: R.LoginProfileRecord | None) -> R.LoginProfileRecord:
     """The stored profile of ``user``; ConcurrentModification when it is not the one the
     request checked (``seen``: its password changed meanwhile)."""
     rec = tx.get(account, R.LOGIN_PROFILE, name_key(user["name"]))
-    if rec is None or rec.data.get("user_id") != user["id"]:
+    profile = R.load(R.LOGIN_PROFILE, dict(rec.data)) if rec is not None else None
+    if profile is None or profile["user_id"] != user["id"]:
         raise _no_profile(user["name"])
-    if seen is not None and rec.data.get("hash") != seen.get("hash"):
+    if seen is not None and profile["hash"] != seen["hash"]:
         raise ConcurrentModificationException(f"The login profile of {user['name']} changed while the request was processed. Please retry.")
-    return dict(rec.data)
+    return profile
 
 
-def _target_user(ctx: OperationContext, params: Mapping[str, Any]) -> Target:
+def _target_user(ctx: OperationContext, params: Mapping[str, Any]) -> Target[R.UserRecord]:
     """The user a login-profile call names; the caller's own user when UserName is left
     out (root must name one: AWS omits it only in AssumeRoot sessions)."""
     return resolve(ctx, USER, caller_user_name(ctx, params))
@@ -219,7 +219,7 @@ def create_login_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[
         key = name_key(user["name"])
         if tx.get(account, R.LOGIN_PROFILE, key) is not None:
             raise EntityAlreadyExistsException(f"Login Profile for user {user['name']} already exists.")
-        profile: Record = {
+        profile: R.LoginProfileRecord = {
             "user": user["name"],
             "user_id": user["id"],
             "hash": hashed,
@@ -240,7 +240,7 @@ def get_login_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     if target.record is None:
         raise NoSuchEntityException(f"The user with name {target.name} cannot be found.")
     profile = view_profile(ctx, target.name)
-    if profile is None or profile.get("user_id") != target.record["id"]:
+    if profile is None or profile["user_id"] != target.record["id"]:
         raise _no_profile(target.name)
     return {"LoginProfile": _profile_shape(profile, target.record)}
 
@@ -273,8 +273,8 @@ def update_login_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[
     return {}
 
 
-def _set_hash(profile: Record, hashed: str, now: dt.datetime) -> None:
-    profile["previous"] = [profile["hash"], *profile.get("previous", ())][:MAX_PREVIOUS]
+def _set_hash(profile: R.LoginProfileRecord, hashed: str, now: dt.datetime) -> None:
+    profile["previous"] = [profile["hash"], *profile["previous"]][:MAX_PREVIOUS]
     profile["hash"] = hashed
     profile["changed"] = iso(now)
 
@@ -375,7 +375,7 @@ def update_account_password_policy(ctx: OperationContext, params: dict[str, Any]
     """No partial update: a member left out takes its default."""
     account = account_of(ctx)
     ctx.authorize("iam:UpdateAccountPasswordPolicy", "*")
-    policy: Record = {
+    policy: R.PasswordPolicyRecord = {
         "minimum_length": int(params.get("MinimumPasswordLength") or DEFAULT_MINIMUM_LENGTH),
         "require_symbols": bool(params.get("RequireSymbols")),
         "require_numbers": bool(params.get("RequireNumbers")),
@@ -402,9 +402,8 @@ def delete_account_password_policy(ctx: OperationContext, params: dict[str, Any]
     return {}
 
 
-def password_last_used(ctx: OperationContext, user: Mapping[str, Any]) -> dt.datetime | None:
+def password_last_used(ctx: OperationContext, user: R.UserRecord) -> dt.datetime | None:
     """``PasswordLastUsed`` of a user: only when its password was ever used to sign in."""
     profile = view_profile(ctx, user["name"])
-    if profile is None or profile.get("user_id") != user["id"] or not profile.get("last_used"):
-        return None
-    return parse_time(profile["last_used"])
+    used = profile["last_used"] if profile is not None and profile["user_id"] == user["id"] else None
+    return parse_time(used) if used else None

@@ -29,7 +29,6 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
-    Record,
     account_of,
     ensure_quota,
     iso,
@@ -165,7 +164,7 @@ def _authorize(ctx: OperationContext, action: str, text: str, extra: Mapping[str
     return ref
 
 
-def _save(tx: Transaction, account: str, rec: Record) -> None:
+def _save(tx: Transaction, account: str, rec: R.PolicyRecord) -> None:
     tx.update(account, R.POLICY, name_key(rec["name"]), rec)
 
 
@@ -181,7 +180,7 @@ def create_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
     parse_document(text, PolicyType.IDENTITY, arn)
     check_size([text], quotas.MANAGED_POLICY_SIZE, POLICY_SIZE_MESSAGE)
     now = iso(ctx.now)
-    rec: Record = {
+    rec: R.PolicyRecord = {
         "name": name,
         "id": new_unique_id(POLICY_PREFIX),
         "path": path,

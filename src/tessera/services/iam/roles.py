@@ -17,7 +17,6 @@ from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
     ROLE,
-    Record,
     account_of,
     authorize_target,
     ensure_quota,
@@ -95,7 +94,7 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         ensure_quota(len(tx.list(account, R.ROLE)), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
         if boundary_ref is not None:
             boundary = require_attachable(ctx, tx, boundary_ref)
-        rec: Record = {
+        rec: R.RoleRecord = {
             "name": name,
             "id": new_unique_id(ROLE_PREFIX),
             "path": path,
@@ -120,7 +119,7 @@ def get_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     target = resolve(ctx, ROLE, params["RoleName"])
     authorize_target(ctx, "iam:GetRole", target)
     rec = require_resolved(target)
-    shown = {**rec, "trust_policy": effective_trust_policy(ctx.runtime.view, rec)}
+    shown: R.RoleRecord = {**rec, "trust_policy": effective_trust_policy(ctx.runtime.view, rec)}
     return {"Role": role_shape(shown, last_used=last_use(ctx, "role", rec["id"]))}
 
 
@@ -133,31 +132,37 @@ def list_roles(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     return page.output("Roles", lambda r: role_shape({**r, "trust_policy": effective_trust_policy(ctx.runtime.view, r)}, full=False))
 
 
-def _update(ctx: OperationContext, action: str, name: str, changes: dict[str, Any]) -> Record:
+def _update(
+    ctx: OperationContext, action: str, name: str, *, description: str | None = None, max_session_duration: int | None = None
+) -> R.RoleRecord:
     account = account_of(ctx)
     target = resolve(ctx, ROLE, name)
     authorize_target(ctx, action, target)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        rec.update(changes)
+        if description is not None:
+            rec["description"] = description
+        if max_session_duration is not None:
+            rec["max_session_duration"] = max_session_duration
         tx.update(account, R.ROLE, name_key(rec["name"]), rec)
     return rec
 
 
 @operation("iam", "UpdateRole")
 def update_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    if params.get("Description") is not None:
-        changes["description"] = params["Description"]
-    if params.get("MaxSessionDuration") is not None:
-        changes["max_session_duration"] = params["MaxSessionDuration"]
-    _update(ctx, "iam:UpdateRole", params["RoleName"], changes)
+    _update(
+        ctx,
+        "iam:UpdateRole",
+        params["RoleName"],
+        description=params.get("Description"),
+        max_session_duration=params.get("MaxSessionDuration"),
+    )
     return {}
 
 
 @operation("iam", "UpdateRoleDescription")
 def update_role_description(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    rec = _update(ctx, "iam:UpdateRoleDescription", params["RoleName"], {"description": params["Description"]})
+    rec = _update(ctx, "iam:UpdateRoleDescription", params["RoleName"], description=params["Description"])
     return {"Role": role_shape(rec)}
 
 
@@ -187,7 +192,7 @@ def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             raise DeleteConflictException("Cannot delete entity, must delete policies first.")
         if rec.get("attached"):
             raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
-        if any(rec["id"] in p.data.get("role_ids", ()) for p in tx.list(account, R.INSTANCE_PROFILE)):
+        if any(rec["id"] in R.load(R.INSTANCE_PROFILE, p.data)["role_ids"] for p in tx.list(account, R.INSTANCE_PROFILE)):
             raise DeleteConflictException("Cannot delete entity, must remove roles from instance profile first.")
         tx.delete(account, R.ROLE, name_key(rec["name"]))
     return {}

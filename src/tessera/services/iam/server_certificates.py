@@ -35,7 +35,6 @@ from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
-    Record,
     account_of,
     account_state,
     ensure_quota,
@@ -70,19 +69,19 @@ class Cert:
 
     name: str
     arn: str
-    record: Mapping[str, Any] | None
+    record: R.ServerCertificateRecord | None
 
 
 def _resolve(ctx: OperationContext, name: str) -> Cert:
     state = account_state(ctx)
     rec = state.server_certificates.get(name_key(name)) if state is not None else None
     if rec is not None:
-        return Cert(str(rec["name"]), str(rec["arn"]), rec)
+        return Cert(rec["name"], rec["arn"], rec)
     return Cert(name, entity_arn(account_of(ctx), ARN_TYPE, "/", name), None)
 
 
 def _authorize(ctx: OperationContext, action: str, cert: Cert, extra: Mapping[str, object] | None = None) -> None:
-    tags = cert.record.get("tags", ()) if cert.record is not None else ()
+    tags = cert.record["tags"] if cert.record is not None else []
     ctx.authorize(action, cert.arn, context={**resource_tag_context(tags), **(extra or {})})
 
 
@@ -94,25 +93,25 @@ def _exists(name: str) -> EntityAlreadyExistsException:
     return EntityAlreadyExistsException(f"The Server Certificate with name {name} already exists.")
 
 
-def _require_resolved(cert: Cert) -> Mapping[str, Any]:
+def _require_resolved(cert: Cert) -> R.ServerCertificateRecord:
     if cert.record is None:
         raise _not_found(cert.name)
     return cert.record
 
 
-def _require(tx: Transaction, account: str, cert: Cert) -> Record:
+def _require(tx: Transaction, account: str, cert: Cert) -> R.ServerCertificateRecord:
     """The record ``cert`` resolved to, read in ``tx``; refused if it changed since."""
     found = tx.get(account, R.SERVER_CERTIFICATE, name_key(cert.name))
     if found is None:
         raise _not_found(cert.name)
-    rec = copy.deepcopy(dict(found.data))
+    rec = R.load(R.SERVER_CERTIFICATE, copy.deepcopy(dict(found.data)))
     authorized = cert.record
-    if authorized is None or rec["id"] != authorized["id"] or rec["arn"] != cert.arn or rec.get("tags") != authorized.get("tags"):
+    if authorized is None or rec["id"] != authorized["id"] or rec["arn"] != cert.arn or rec["tags"] != authorized["tags"]:
         raise ConcurrentModificationException(f"The server certificate {cert.name} changed while the request was processed. Please retry.")
     return rec
 
 
-def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
+def _metadata(rec: R.ServerCertificateRecord) -> dict[str, Any]:
     return {
         "Path": rec["path"],
         "ServerCertificateName": rec["name"],
@@ -159,7 +158,7 @@ def upload_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> 
     with ctx.write(account) as tx:
         ensure_quota(len(tx.list(account, R.SERVER_CERTIFICATE)), quotas.SERVER_CERTIFICATES_PER_ACCOUNT, "ServerCertificatesPerAccount")
         cert_id = new_unique_id(SERVER_CERTIFICATE_PREFIX)
-        rec: Record = {
+        rec: R.ServerCertificateRecord = {
             "name": name,
             "id": cert_id,
             "path": path,
@@ -186,8 +185,8 @@ def get_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> dic
     cert = _resolve(ctx, params["ServerCertificateName"])
     _authorize(ctx, "iam:GetServerCertificate", cert)
     rec = _require_resolved(cert)
-    out: dict[str, Any] = {"ServerCertificateMetadata": _metadata(rec), "CertificateBody": rec["body"], "Tags": list(rec.get("tags", ()))}
-    if rec.get("chain"):
+    out: dict[str, Any] = {"ServerCertificateMetadata": _metadata(rec), "CertificateBody": rec["body"], "Tags": list(rec["tags"])}
+    if rec["chain"]:
         out["CertificateChain"] = rec["chain"]
     return {"ServerCertificate": out}
 
@@ -214,7 +213,7 @@ def update_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> 
     new_path = params.get("NewPath") or rec0["path"]
     new_arn = entity_arn(account, ARN_TYPE, new_path, new_name)
     if new_arn != cert.arn:
-        ctx.authorize("iam:UpdateServerCertificate", new_arn, context=resource_tag_context(rec0.get("tags", ())))
+        ctx.authorize("iam:UpdateServerCertificate", new_arn, context=resource_tag_context(rec0["tags"]))
     with ctx.write(account) as tx:
         rec = _require(tx, account, cert)
         old_key = name_key(rec["name"])
@@ -249,7 +248,7 @@ def tag_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> dic
     _authorize(ctx, "iam:TagServerCertificate", cert, request_tag_context(tags))
     with ctx.write(account) as tx:
         rec = _require(tx, account, cert)
-        rec["tags"] = merge_tags(rec.get("tags", ()), tags, f"server certificate {rec['name']}")
+        rec["tags"] = merge_tags(rec["tags"], tags, f"server certificate {rec['name']}")
         tx.update(account, R.SERVER_CERTIFICATE, name_key(rec["name"]), rec)
     return {}
 
@@ -262,7 +261,7 @@ def untag_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> d
     _authorize(ctx, "iam:UntagServerCertificate", cert, tag_keys_context(keys))
     with ctx.write(account) as tx:
         rec = _require(tx, account, cert)
-        rec["tags"] = remove_tags(rec.get("tags", ()), keys)
+        rec["tags"] = remove_tags(rec["tags"], keys)
         tx.update(account, R.SERVER_CERTIFICATE, name_key(rec["name"]), rec)
     return {}
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from tessera.auth.randomness import random_bytes
@@ -28,7 +27,6 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
-    Record,
     Target,
     account_of,
     authorize_target,
@@ -75,14 +73,15 @@ def _context(cred_id: str) -> str:
     return f"service-credential:{cred_id}"
 
 
-def _status(rec: Mapping[str, Any], now: dt.datetime) -> str:
+def _status(rec: R.ServiceCredentialRecord, now: dt.datetime) -> str:
     """``Expired`` once an API key's expiry has passed, whatever it was set to."""
-    if rec.get("expires") and parse_time(rec["expires"]) <= now:
+    expires = rec["expires"]
+    if expires and parse_time(expires) <= now:
         return "Expired"
-    return str(rec["status"])
+    return rec["status"]
 
 
-def _metadata(rec: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+def _metadata(rec: R.ServiceCredentialRecord, now: dt.datetime) -> dict[str, Any]:
     out: dict[str, Any] = {
         "UserName": rec["user"],
         "Status": _status(rec, now),
@@ -90,42 +89,42 @@ def _metadata(rec: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
         "ServiceSpecificCredentialId": rec["id"],
         "ServiceName": rec["service"],
     }
-    if rec.get("service_user_name"):
+    if rec["service_user_name"]:
         out["ServiceUserName"] = rec["service_user_name"]
-    if rec.get("alias"):
+    if rec["alias"]:
         out["ServiceCredentialAlias"] = rec["alias"]
-    if rec.get("expires"):
+    if rec["expires"]:
         out["ExpirationDate"] = parse_time(rec["expires"])
     return out
 
 
-def _with_secret(rec: Mapping[str, Any], secret: str, now: dt.datetime) -> dict[str, Any]:
-    member = "ServiceCredentialSecret" if rec.get("alias") else "ServicePassword"
+def _with_secret(rec: R.ServiceCredentialRecord, secret: str, now: dt.datetime) -> dict[str, Any]:
+    member = "ServiceCredentialSecret" if rec["alias"] else "ServicePassword"
     return {**_metadata(rec, now), member: secret}
 
 
-def _authorize(ctx: OperationContext, action: str, name: str) -> Target:
+def _authorize(ctx: OperationContext, action: str, name: str) -> Target[R.UserRecord]:
     target = resolve(ctx, USER, name)
     authorize_target(ctx, action, target)
     return target
 
 
-def _owned(rec: Mapping[str, Any], owner: str) -> bool:
-    return name_key(str(rec["user"])) == name_key(owner)
+def _owned(rec: R.ServiceCredentialRecord, owner: str) -> bool:
+    return name_key(rec["user"]) == name_key(owner)
 
 
-def _require_credential(tx: Transaction, account: str, owner: str, cred_id: str) -> Record:
+def _require_credential(tx: Transaction, account: str, owner: str, cred_id: str) -> R.ServiceCredentialRecord:
     rec = tx.get(account, R.SERVICE_CREDENTIAL, cred_id)
-    if rec is None or not _owned(rec.data, owner):
+    cred = R.load(R.SERVICE_CREDENTIAL, dict(rec.data)) if rec is not None else None
+    if cred is None or not _owned(cred, owner):
         raise NoSuchEntityException(f"No such credential {cred_id} exists for user {owner}.")
-    return dict(rec.data)
+    return cred
 
 
-def _seal(ctx: OperationContext, rec: Record) -> str:
-    """A fresh secret for ``rec``, sealed into it; returns the clear secret."""
-    secret = new_api_key_secret(rec["alias"]) if rec.get("alias") else new_password()
-    rec["password_sealed"] = ctx.runtime.secret_box.seal(secret, context=_context(rec["id"]))
-    return secret
+def _seal(ctx: OperationContext, cred_id: str, alias: str | None) -> tuple[str, str]:
+    """A fresh secret for the credential ``cred_id``: (the clear secret, it sealed)."""
+    secret = new_api_key_secret(alias) if alias else new_password()
+    return secret, ctx.runtime.secret_box.seal(secret, context=_context(cred_id))
 
 
 @operation("iam", "CreateServiceSpecificCredential")
@@ -137,22 +136,25 @@ def create_service_specific_credential(ctx: OperationContext, params: dict[str, 
     if days is not None and service not in API_KEY_SERVICES:
         raise InvalidInputException(f"CredentialAgeDays is not supported for service {service}.")
     with ctx.write(account) as tx:
-        owner = str(require_target(tx, account, target)["name"])
-        same = [r for r in tx.list(account, R.SERVICE_CREDENTIAL) if _owned(r.data, owner) and r.data["service"] == service]
+        owner = require_target(tx, account, target)["name"]
+        creds = [R.load(R.SERVICE_CREDENTIAL, r.data) for r in tx.list(account, R.SERVICE_CREDENTIAL)]
+        same = [c for c in creds if _owned(c, owner) and c["service"] == service]
         ensure_quota(len(same), quotas.SERVICE_CREDENTIALS_PER_USER_PER_SERVICE, "ServiceSpecificCredentialsPerUserPerService")
         cred_id = new_unique_id(SERVICE_CREDENTIAL_PREFIX)
         api_key = service in API_KEY_SERVICES
-        rec: Record = {
+        alias = f"{owner}-at-{account}-{cred_id[-8:].lower()}" if api_key else None
+        secret, sealed = _seal(ctx, cred_id, alias)
+        rec: R.ServiceCredentialRecord = {
             "id": cred_id,
             "user": owner,
             "service": service,
             "service_user_name": None if api_key else f"{owner}-at-{account}",
-            "alias": f"{owner}-at-{account}-{cred_id[-8:].lower()}" if api_key else None,
+            "alias": alias,
+            "password_sealed": sealed,
             "status": "Active",
             "created": iso(ctx.now),
             "expires": iso(ctx.now + dt.timedelta(days=int(days))) if days is not None else None,
         }
-        secret = _seal(ctx, rec)
         tx.insert(account, R.SERVICE_CREDENTIAL, cred_id, rec)
     return {"ServiceSpecificCredential": _with_secret(rec, secret, ctx.now)}
 
@@ -169,7 +171,7 @@ def list_service_specific_credentials(ctx: OperationContext, params: dict[str, A
         creds = list(view_records(ctx, R.SERVICE_CREDENTIAL))
     else:
         target = _authorize(ctx, "iam:ListServiceSpecificCredentials", caller_user_name(ctx, params))
-        owner = str(require_resolved(target)["name"])
+        owner = require_resolved(target)["name"]
         creds = [c for c in view_records(ctx, R.SERVICE_CREDENTIAL) if _owned(c, owner)]
     if service:
         require_supported(service)
@@ -188,7 +190,7 @@ def update_service_specific_credential(ctx: OperationContext, params: dict[str, 
             "Member must satisfy enum value set: [Active, Inactive]"
         )
     with ctx.write(account) as tx:
-        owner = str(require_target(tx, account, target)["name"])
+        owner = require_target(tx, account, target)["name"]
         rec = _require_credential(tx, account, owner, params["ServiceSpecificCredentialId"])
         rec["status"] = status
         tx.update(account, R.SERVICE_CREDENTIAL, rec["id"], rec)
@@ -200,9 +202,9 @@ def reset_service_specific_credential(ctx: OperationContext, params: dict[str, A
     account = account_of(ctx)
     target = _authorize(ctx, "iam:ResetServiceSpecificCredential", caller_user_name(ctx, params))
     with ctx.write(account) as tx:
-        owner = str(require_target(tx, account, target)["name"])
+        owner = require_target(tx, account, target)["name"]
         rec = _require_credential(tx, account, owner, params["ServiceSpecificCredentialId"])
-        secret = _seal(ctx, rec)
+        secret, rec["password_sealed"] = _seal(ctx, rec["id"], rec["alias"])
         tx.update(account, R.SERVICE_CREDENTIAL, rec["id"], rec)
     return {"ServiceSpecificCredential": _with_secret(rec, secret, ctx.now)}
 
@@ -212,7 +214,7 @@ def delete_service_specific_credential(ctx: OperationContext, params: dict[str, 
     account = account_of(ctx)
     target = _authorize(ctx, "iam:DeleteServiceSpecificCredential", caller_user_name(ctx, params))
     with ctx.write(account) as tx:
-        owner = str(require_target(tx, account, target)["name"])
+        owner = require_target(tx, account, target)["name"]
         rec = _require_credential(tx, account, owner, params["ServiceSpecificCredentialId"])
         tx.delete(account, R.SERVICE_CREDENTIAL, rec["id"])
     return {}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
 from cryptography import x509
@@ -36,7 +35,6 @@ from tessera.services.iam import quotas
 from tessera.services.iam.access_keys import ROOT, key_owner
 from tessera.services.iam.entities import (
     USER,
-    Record,
     Target,
     account_of,
     authorize_target,
@@ -73,7 +71,7 @@ def parse_certificate(body: str, now: dt.datetime) -> x509.Certificate:
     return cert
 
 
-def certificate_shape(rec: Mapping[str, Any], ctx: OperationContext) -> dict[str, Any]:
+def certificate_shape(rec: R.SigningCertificateRecord, ctx: OperationContext) -> dict[str, Any]:
     """``SigningCertificate``. The model requires ``UserName``; root's certificates have
     no user name, so they carry the account id there (Tessera's choice, documented)."""
     return {
@@ -85,7 +83,7 @@ def certificate_shape(rec: Mapping[str, Any], ctx: OperationContext) -> dict[str
     }
 
 
-def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
+def _authorize(ctx: OperationContext, action: str, owner: str) -> Target[R.UserRecord] | None:
     """Authorize ``action`` on the owner: root's ARN, or the resolved user (returned, so
     the write checks it still changes that user)."""
     if owner == ROOT:
@@ -96,19 +94,20 @@ def _authorize(ctx: OperationContext, action: str, owner: str) -> Target | None:
     return target
 
 
-def _require_owner(tx: Transaction, account: str, target: Target | None) -> str:
-    return ROOT if target is None else str(require_target(tx, account, target)["name"])
+def _require_owner(tx: Transaction, account: str, target: Target[R.UserRecord] | None) -> str:
+    return ROOT if target is None else require_target(tx, account, target)["name"]
 
 
-def _owned(rec: Mapping[str, Any], owner: str) -> bool:
-    return name_key(str(rec["user"])) == name_key(owner)
+def _owned(rec: R.SigningCertificateRecord, owner: str) -> bool:
+    return name_key(rec["user"]) == name_key(owner)
 
 
-def _require_certificate(tx: Transaction, account: str, owner: str, cert_id: str) -> Record:
+def _require_certificate(tx: Transaction, account: str, owner: str, cert_id: str) -> R.SigningCertificateRecord:
     rec = tx.get(account, R.SIGNING_CERTIFICATE, cert_id)
-    if rec is None or not _owned(rec.data, owner):
+    cert = R.load(R.SIGNING_CERTIFICATE, dict(rec.data)) if rec is not None else None
+    if cert is None or not _owned(cert, owner):
         raise NoSuchEntityException(f"The Certificate with id {cert_id} cannot be found.")
-    return dict(rec.data)
+    return cert
 
 
 @operation("iam", "UploadSigningCertificate")
@@ -119,12 +118,12 @@ def upload_signing_certificate(ctx: OperationContext, params: dict[str, Any]) ->
     digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
     with ctx.write(account) as tx:
         owner = _require_owner(tx, account, target)
-        existing = [r.data for r in tx.list(account, R.SIGNING_CERTIFICATE)]
-        if any(r.get("sha256") == digest for r in existing):
+        existing = [R.load(R.SIGNING_CERTIFICATE, r.data) for r in tx.list(account, R.SIGNING_CERTIFICATE)]
+        if any(r["sha256"] == digest for r in existing):
             raise DuplicateCertificateException("The certificate is already associated with an entity in the account.")
         owned = sum(1 for r in existing if _owned(r, owner))
         ensure_quota(owned, quotas.SIGNING_CERTIFICATES_PER_USER, "SigningCertificatesPerUser")
-        rec: Record = {
+        rec: R.SigningCertificateRecord = {
             "id": new_certificate_id(),
             "user": owner,
             "body": body,
@@ -139,7 +138,7 @@ def upload_signing_certificate(ctx: OperationContext, params: dict[str, Any]) ->
 @operation("iam", "ListSigningCertificates", read_only=True)
 def list_signing_certificates(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     target = _authorize(ctx, "iam:ListSigningCertificates", key_owner(ctx, params))
-    owner = ROOT if target is None else str(require_resolved(target)["name"])
+    owner = ROOT if target is None else require_resolved(target)["name"]
     certs = [c for c in view_records(ctx, R.SIGNING_CERTIFICATE) if _owned(c, owner)]
     page = paginate(certs, lambda c: f"{c['uploaded']}|{c['id']}", params.get("Marker"), params.get("MaxItems"))
     return page.output("Certificates", lambda c: certificate_shape(c, ctx))

@@ -47,7 +47,7 @@ from tessera.policy.conditions import as_bytes, as_ip, parse_date, parse_number
 from tessera.policy.pattern import MASKS_KEPT_CHARACTERS, QMARK, SHIFT_AND_FROM, STAR, Variable, tokenize
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
-from tessera.services.iam.entities import account_of, view_record
+from tessera.services.iam.entities import GROUP, ROLE, USER, EntityRecord, account_of, principal_boundary, principal_tags, view_record
 from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
 
@@ -151,16 +151,16 @@ def _managed(ctx: OperationContext, sim: Simulation, arn: str, policy_type: Poli
     return sim.add(text, policy_type, str(rec["name"]), "aws-managed" if aws else "user-managed")
 
 
-def _holder_policies(ctx: OperationContext, sim: Simulation, holder: Mapping[str, Any], kind: str) -> None:
-    for name, text in sorted(holder.get("inline_policies", {}).items()):
+def _holder_policies(ctx: OperationContext, sim: Simulation, holder: EntityRecord, kind: str) -> None:
+    for name, text in sorted(holder["inline_policies"].items()):
         sim.identity.append(sim.add(text, PolicyType.IDENTITY, name, kind))
-    for arn in holder.get("attached", ()):
+    for arn in holder["attached"]:
         policy = _managed(ctx, sim, arn, PolicyType.IDENTITY)
         if policy is not None:
             sim.identity.append(policy)
 
 
-def _source_entity(ctx: OperationContext, arn: str) -> tuple[str, Mapping[str, Any]]:
+def _source_entity(ctx: OperationContext, arn: str) -> tuple[str, EntityRecord]:
     """(record kind, record) of the user, group or role a PolicySourceArn names. The ARN
     must be the entity's ARN exactly as stored (path and case), so the ARN authorized by
     SimulatePrincipalPolicy is always the entity's own."""
@@ -168,13 +168,21 @@ def _source_entity(ctx: OperationContext, arn: str) -> tuple[str, Mapping[str, A
         parsed, kind, _, name = parse_iam_arn(arn, (R.USER, R.GROUP, R.ROLE))
     except ArnError as e:
         raise InvalidInputException(f"Invalid ARN: {arn}") from e
-    rec = view_record(ctx, kind, name) if parsed.account == account_of(ctx) else None
+    rec: EntityRecord | None = None
+    if parsed.account == account_of(ctx):
+        rec = (
+            view_record(ctx, USER, name)
+            if kind == R.USER
+            else view_record(ctx, GROUP, name)
+            if kind == R.GROUP
+            else view_record(ctx, ROLE, name)
+        )
     if rec is None or rec["arn"] != arn:
         raise NoSuchEntityException(f"PolicySourceArn {arn} does not exist.")
     return kind, rec
 
 
-def _principal_for(account: str, kind: str, rec: Mapping[str, Any], caller_arn: str | None) -> Principal:
+def _principal_for(account: str, kind: str, rec: EntityRecord, caller_arn: str | None) -> Principal:
     if caller_arn:
         return _caller_principal(caller_arn)
     if kind == R.ROLE:
@@ -200,17 +208,18 @@ def _principal_simulation(ctx: OperationContext, params: Mapping[str, Any]) -> S
     if caller:
         keys = principal_keys(principal)  # only what the ARN says: the caller was not authorized
     elif kind != R.GROUP:
-        keys = principal_keys(principal, rec.get("tags") or ())
+        keys = principal_keys(principal, principal_tags(rec))
     sim = Simulation(principal, keys=keys)
     _holder_policies(ctx, sim, rec, kind)
-    if kind == R.USER:
+    if "groups" in rec:  # a user
         state = ctx.runtime.view.account(account)
-        for group_name in rec.get("groups", ()):
+        for group_name in rec["groups"]:
             group = state.group(group_name) if state is not None else None
             if group is not None:
                 _holder_policies(ctx, sim, group, "group")
-    if kind != R.GROUP and rec.get("boundary"):
-        sim.boundary = _managed(ctx, sim, rec["boundary"], PolicyType.BOUNDARY)
+    boundary = principal_boundary(rec)
+    if kind != R.GROUP and boundary:
+        sim.boundary = _managed(ctx, sim, boundary, PolicyType.BOUNDARY)
     if kind != R.GROUP:
         sim.scps = ctx.runtime.org.scps_for(account)
     return sim

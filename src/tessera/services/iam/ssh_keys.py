@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -40,7 +39,6 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
-    Record,
     Target,
     account_of,
     authorize_target,
@@ -99,7 +97,7 @@ def fingerprint(key: rsa.RSAPublicKey) -> str:
     return ":".join(f"{b:02x}" for b in hashlib.md5(blob, usedforsecurity=False).digest())
 
 
-def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
+def _metadata(rec: R.SshPublicKeyRecord) -> dict[str, Any]:
     return {
         "UserName": rec["user"],
         "SSHPublicKeyId": rec["id"],
@@ -108,29 +106,30 @@ def _metadata(rec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _full(rec: Mapping[str, Any], body: str) -> dict[str, Any]:
+def _full(rec: R.SshPublicKeyRecord, body: str) -> dict[str, Any]:
     return {**_metadata(rec), "Fingerprint": rec["fingerprint"], "SSHPublicKeyBody": body}
 
 
-def _authorize(ctx: OperationContext, action: str, name: str) -> Target:
+def _authorize(ctx: OperationContext, action: str, name: str) -> Target[R.UserRecord]:
     target = resolve(ctx, USER, name)
     authorize_target(ctx, action, target)
     return target
 
 
-def _owned(rec: Mapping[str, Any], owner: str) -> bool:
-    return name_key(str(rec["user"])) == name_key(owner)
+def _owned(rec: R.SshPublicKeyRecord, owner: str) -> bool:
+    return name_key(rec["user"]) == name_key(owner)
 
 
 def _not_found(key_id: str) -> NoSuchEntityException:
     return NoSuchEntityException(f"The Public Key with id {key_id} cannot be found.")
 
 
-def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> Record:
+def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> R.SshPublicKeyRecord:
     rec = tx.get(account, R.SSH_PUBLIC_KEY, key_id)
-    if rec is None or not _owned(rec.data, owner):
+    key = R.load(R.SSH_PUBLIC_KEY, dict(rec.data)) if rec is not None else None
+    if key is None or not _owned(key, owner):
         raise _not_found(key_id)
-    return dict(rec.data)
+    return key
 
 
 @operation("iam", "UploadSSHPublicKey")
@@ -139,12 +138,13 @@ def upload_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict
     target = _authorize(ctx, "iam:UploadSSHPublicKey", params["UserName"])
     print_ = fingerprint(parse_public_key(body))
     with ctx.write(account) as tx:
-        owner = str(require_target(tx, account, target)["name"])
-        owned = [r.data for r in tx.list(account, R.SSH_PUBLIC_KEY) if _owned(r.data, owner)]
+        owner = require_target(tx, account, target)["name"]
+        keys = [R.load(R.SSH_PUBLIC_KEY, r.data) for r in tx.list(account, R.SSH_PUBLIC_KEY)]
+        owned = [k for k in keys if _owned(k, owner)]
         if any(r["fingerprint"] == print_ for r in owned):
             raise DuplicateSSHPublicKeyException("The SSH public key is already associated with the specified IAM user.")
         ensure_quota(len(owned), quotas.SSH_PUBLIC_KEYS_PER_USER, "SSHPublicKeysPerUser")
-        rec: Record = {
+        rec: R.SshPublicKeyRecord = {
             "id": new_unique_id(SSH_PUBLIC_KEY_PREFIX),
             "user": owner,
             "body": body,
@@ -159,7 +159,7 @@ def upload_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict
 @operation("iam", "GetSSHPublicKey", read_only=True)
 def get_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     target = _authorize(ctx, "iam:GetSSHPublicKey", params["UserName"])
-    owner = str(require_resolved(target)["name"])
+    owner = require_resolved(target)["name"]
     encoding, key_id = params["Encoding"], params["SSHPublicKeyId"]
     if encoding not in ("SSH", "PEM"):
         raise ValidationError(
@@ -178,7 +178,7 @@ def get_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[st
 @operation("iam", "ListSSHPublicKeys", read_only=True)
 def list_ssh_public_keys(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     target = _authorize(ctx, "iam:ListSSHPublicKeys", caller_user_name(ctx, params))
-    owner = str(require_resolved(target)["name"])
+    owner = require_resolved(target)["name"]
     keys = [k for k in view_records(ctx, R.SSH_PUBLIC_KEY) if _owned(k, owner)]
     page = paginate(keys, lambda k: f"{k['uploaded']}|{k['id']}", params.get("Marker"), params.get("MaxItems"))
     return page.output("SSHPublicKeys", _metadata)
@@ -194,7 +194,7 @@ def update_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict
             "Member must satisfy enum value set: [Active, Inactive]"
         )
     with ctx.write(account) as tx:
-        owner = str(require_target(tx, account, target)["name"])
+        owner = require_target(tx, account, target)["name"]
         rec = _require_key(tx, account, owner, params["SSHPublicKeyId"])
         rec["status"] = status
         tx.update(account, R.SSH_PUBLIC_KEY, rec["id"], rec)
@@ -206,7 +206,7 @@ def delete_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict
     account = account_of(ctx)
     target = _authorize(ctx, "iam:DeleteSSHPublicKey", params["UserName"])
     with ctx.write(account) as tx:
-        owner = str(require_target(tx, account, target)["name"])
+        owner = require_target(tx, account, target)["name"]
         rec = _require_key(tx, account, owner, params["SSHPublicKeyId"])
         tx.delete(account, R.SSH_PUBLIC_KEY, rec["id"])
     return {}

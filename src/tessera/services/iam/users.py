@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from tessera.arn import root_arn
@@ -12,7 +11,6 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
-    Record,
     account_of,
     authorize_target,
     ensure_quota,
@@ -53,7 +51,7 @@ def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         ensure_quota(len(tx.list(account, R.USER)), quotas.USERS_PER_ACCOUNT, "UsersPerAccount")
         if boundary_ref is not None:
             boundary = require_attachable(ctx, tx, boundary_ref)
-        rec: Record = {
+        rec: R.UserRecord = {
             "name": name,
             "id": new_unique_id(USER_PREFIX),
             "path": path,
@@ -82,7 +80,7 @@ def get_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     return {"User": _with_password_last_used(ctx, user_shape(require_resolved(target)), require_resolved(target))}
 
 
-def _with_password_last_used(ctx: OperationContext, out: dict[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
+def _with_password_last_used(ctx: OperationContext, out: dict[str, Any], rec: R.UserRecord) -> dict[str, Any]:
     """``PasswordLastUsed`` only when the user's password was used to sign in (never faked)."""
     used = password_last_used(ctx, rec)
     if used is not None:
@@ -95,7 +93,7 @@ def _root_user(ctx: OperationContext) -> dict[str, Any]:
     account = account_of(ctx)
     ctx.authorize("iam:GetUser", root_arn(account))
     state = ctx.runtime.view.account(account)
-    created = state.info.get("created") if state is not None else None
+    created = state.info["created"] if state is not None and state.info is not None else None
     return {
         "UserId": account,
         "Arn": root_arn(account),
@@ -146,7 +144,8 @@ def _rename_login_profile(tx: Transaction, account: str, old_key: str, new_name:
     profile = tx.get(account, R.LOGIN_PROFILE, old_key)
     if profile is not None:
         tx.delete(account, R.LOGIN_PROFILE, old_key)
-        tx.put(account, R.LOGIN_PROFILE, name_key(new_name), {**profile.data, "user": new_name})
+        moved: R.LoginProfileRecord = {**R.load(R.LOGIN_PROFILE, profile.data), "user": new_name}
+        tx.put(account, R.LOGIN_PROFILE, name_key(new_name), moved)
 
 
 def _rename_user_references(tx: Transaction, account: str, old_key: str, new_name: str) -> None:
@@ -171,15 +170,15 @@ def delete_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     return {}
 
 
-def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping[str, Any]) -> None:
+def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: R.UserRecord) -> None:
     """AWS refuses to delete a user that still owns anything
     (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUser.html)."""
     key = name_key(rec["name"])
     if tx.get(account, R.LOGIN_PROFILE, key) is not None:
         raise DeleteConflictException("Cannot delete entity, must delete login profile first.")
-    if any(name_key(str(k.data.get("user", ""))) == key for k in tx.list(account, R.ACCESS_KEY)):
+    if any(name_key(R.load(R.ACCESS_KEY, k.data)["user"]) == key for k in tx.list(account, R.ACCESS_KEY)):
         raise DeleteConflictException("Cannot delete entity, must delete access keys first.")
-    if any(name_key(str(d.data.get("user") or "")) == key for d in tx.list(account, R.MFA_DEVICE)):
+    if any(name_key(R.load(R.MFA_DEVICE, d.data)["user"] or "") == key for d in tx.list(account, R.MFA_DEVICE)):
         raise DeleteConflictException("Cannot delete entity, must delete MFA device first.")
     for kind, what in (
         (R.SIGNING_CERTIFICATE, "signing certificates"),
@@ -188,11 +187,11 @@ def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping
     ):
         if any(name_key(str(c.data.get("user") or "")) == key for c in tx.list(account, kind)):
             raise DeleteConflictException(f"Cannot delete entity, must delete {what} first.")
-    if rec.get("inline_policies"):
+    if rec["inline_policies"]:
         raise DeleteConflictException("Cannot delete entity, must delete policies first.")
-    if rec.get("attached"):
+    if rec["attached"]:
         raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
-    if rec.get("groups"):
+    if rec["groups"]:
         raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
 
 

@@ -20,6 +20,7 @@ from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import concurrent_modification, constraint, fault
 from tessera.services.organizations.model import Organization
 from tessera.services.organizations.paging import page
+from tessera.services.organizations.records import OrgAccountRecord, OrgCreateAccountStatusRecord
 from tessera.services.organizations.tags import checked_tags
 from tessera.store.base import GLOBAL
 
@@ -47,25 +48,29 @@ def create_account(ctx: OperationContext, params: dict[str, Any]) -> dict[str, A
     return submitted(status)
 
 
-def fail(ctx: OperationContext, org: Organization, request_id: str, name: str, reason: str) -> dict[str, Any]:
+def fail(ctx: OperationContext, org: Organization, request_id: str, name: str, reason: str) -> OrgCreateAccountStatusRecord:
     with ctx.write(GLOBAL) as tx:
-        return provision.record_status(tx, org.id, request_id, account_name=name, now=ctx.now, failure_reason=reason)
+        status: OrgCreateAccountStatusRecord = provision.record_status(
+            tx, org.id, request_id, account_name=name, now=ctx.now, failure_reason=reason
+        )
+    return status
 
 
-def submitted(status: dict[str, Any]) -> dict[str, Any]:
+def submitted(status: OrgCreateAccountStatusRecord) -> dict[str, Any]:
     return {"CreateAccountStatus": shapes.create_account_status(status, as_submitted=True)}
 
 
-def statuses_of(ctx: OperationContext, org: Organization) -> list[dict[str, Any]]:
-    recs = [r for r in ctx.runtime.view.global_records(R.ORG_CREATE_ACCOUNT_STATUS) if r.get("org") == org.id]
-    return [dict(r) for r in sorted(recs, key=lambda r: (str(r["requested"]), str(r["id"])))]
+def statuses_of(ctx: OperationContext, org: Organization) -> list[OrgCreateAccountStatusRecord]:
+    recs = [R.load(R.ORG_CREATE_ACCOUNT_STATUS, r) for r in ctx.runtime.view.global_records(R.ORG_CREATE_ACCOUNT_STATUS)]
+    return sorted((r for r in recs if r["org"] == org.id), key=lambda r: (r["requested"], r["id"]))
 
 
 @operation("organizations", "DescribeCreateAccountStatus", read_only=True)
 def describe_create_account_status(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     org = access.management_org(ctx, "organizations:DescribeCreateAccountStatus")
-    rec = ctx.runtime.view.global_record(R.ORG_CREATE_ACCOUNT_STATUS, params["CreateAccountRequestId"])
-    if rec is None or rec.get("org") != org.id:
+    data = ctx.runtime.view.global_record(R.ORG_CREATE_ACCOUNT_STATUS, params["CreateAccountRequestId"])
+    rec = R.load(R.ORG_CREATE_ACCOUNT_STATUS, data) if data is not None else None
+    if rec is None or rec["org"] != org.id:
         raise fault("CreateAccountStatusNotFoundException")
     return {"CreateAccountStatus": shapes.create_account_status(rec)}
 
@@ -101,7 +106,7 @@ def list_accounts_for_parent(ctx: OperationContext, params: dict[str, Any]) -> d
     org = access.management_org(ctx, "organizations:ListAccountsForParent", parent_id)
     if not org.is_parent(parent_id):
         raise fault("ParentNotFoundException")
-    accounts = [shapes.account(org, rec) for rec in org.children(parent_id, ids.ACCOUNT)]
+    accounts = [shapes.account(org, rec) for rec in org.child_accounts(parent_id)]
     return page("ListAccountsForParent", accounts, params, "Accounts")
 
 
@@ -122,5 +127,6 @@ def move_account(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
             raise fault("DuplicateAccountException")
         if rec["parent"] != source:
             raise fault("AccountNotFoundException")
-        store.replace(tx, R.ORG_ACCOUNT, account_id, rec, parent=destination)
+        moved: OrgAccountRecord = {**rec, "parent": destination}
+        store.replace(tx, R.ORG_ACCOUNT, account_id, moved)
     return {}

@@ -10,16 +10,41 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, final
 
 from tessera.services import records as R
 from tessera.services.organizations import ids
+
+if TYPE_CHECKING:  # organizations.records builds organizations with this module
+    from tessera.services.organizations.records import (
+        OrgAccountRecord,
+        OrgAttachmentRecord,
+        OrgOuRecord,
+        OrgPolicyRecord,
+        OrgRecord,
+        Tag,
+    )
 
 SCP = "SERVICE_CONTROL_POLICY"
 ALL_FEATURES = "ALL"
 FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
 FULL_AWS_ACCESS_CONTENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
-FULL_AWS_ACCESS: Mapping[str, Any] = {
+
+
+@final
+class AwsManagedScp(TypedDict):
+    """An AWS managed SCP: not stored, the same in every organization."""
+
+    id: str
+    type: str
+    name: str
+    description: str
+    content: str
+    aws_managed: bool  # always True: tells it from an ``OrgPolicyRecord``
+    tags: list[Tag]
+
+
+FULL_AWS_ACCESS: AwsManagedScp = {
     "id": FULL_AWS_ACCESS_ID,
     "type": SCP,
     "name": "FullAWSAccess",
@@ -29,39 +54,37 @@ FULL_AWS_ACCESS: Mapping[str, Any] = {
     "tags": [],
 }
 
-Record = Mapping[str, Any]
-
 
 @dataclass(frozen=True)
 class Organization:
     """One organization: its record plus its OUs, accounts, policies and attachments."""
 
-    record: Record
-    ous: Mapping[str, Record] = field(default_factory=dict)  # ou id → record
-    accounts: Mapping[str, Record] = field(default_factory=dict)  # account id → record
-    policies: Mapping[str, Record] = field(default_factory=dict)  # customer policy id → record
+    record: OrgRecord
+    ous: Mapping[str, OrgOuRecord] = field(default_factory=dict)  # ou id → record
+    accounts: Mapping[str, OrgAccountRecord] = field(default_factory=dict)  # account id → record
+    policies: Mapping[str, OrgPolicyRecord] = field(default_factory=dict)  # customer policy id → record
     attachments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # target → policy ids
 
     # -- the organization itself ---------------------------------------------------------
     @property
     def id(self) -> str:
-        return str(self.record["id"])
+        return self.record["id"]
 
     @property
     def management_account(self) -> str:
-        return str(self.record["management_account"])
+        return self.record["management_account"]
 
     @property
     def root_id(self) -> str:
-        return str(self.record["root_id"])
+        return self.record["root_id"]
 
     @property
     def feature_set(self) -> str:
-        return str(self.record["feature_set"])
+        return self.record["feature_set"]
 
     @property
     def policy_types(self) -> tuple[str, ...]:
-        return tuple(self.record.get("policy_types", ()))
+        return tuple(self.record["policy_types"])
 
     @property
     def scps_enabled(self) -> bool:
@@ -72,7 +95,7 @@ class Organization:
         if entity_id == FULL_AWS_ACCESS_ID:
             return ids.aws_managed_policy_arn(SCP, entity_id)
         policy = self.policies.get(entity_id)
-        policy_type = str(policy["type"]) if policy else SCP
+        policy_type = policy["type"] if policy else SCP
         return ids.entity_arn(self.management_account, self.id, entity_id, policy_type)
 
     @property
@@ -94,8 +117,8 @@ class Organization:
         return entity_id == self.root_id or entity_id in self.ous
 
     def parent_of(self, child_id: str) -> str | None:
-        record = self.ous.get(child_id) or self.accounts.get(child_id)
-        return str(record["parent"]) if record else None
+        record: OrgOuRecord | OrgAccountRecord | None = self.ous.get(child_id) or self.accounts.get(child_id)
+        return record["parent"] if record else None
 
     def ancestors(self, entity_id: str) -> tuple[str, ...]:
         """Root first, down to the entity's parent (empty for the root)."""
@@ -119,31 +142,38 @@ class Organization:
         account's parent, trailing slash, without the account id."""
         return "/".join([self.id, *self.ancestors(account_id)]) + "/"
 
-    def children(self, parent_id: str, child_type: str) -> list[Record]:
+    def children(self, parent_id: str, child_type: str) -> list[OrgOuRecord] | list[OrgAccountRecord]:
         """Children of a root or OU, oldest first."""
-        pool = self.ous if child_type == ids.ORGANIZATIONAL_UNIT else self.accounts
-        found = [rec for rec in pool.values() if rec["parent"] == parent_id]
-        return sorted(found, key=_created_order)
+        return self.child_ous(parent_id) if child_type == ids.ORGANIZATIONAL_UNIT else self.child_accounts(parent_id)
 
-    def ou_named(self, parent_id: str, name: str) -> Record | None:
-        return next((ou for ou in self.children(parent_id, ids.ORGANIZATIONAL_UNIT) if ou["name"] == name), None)
+    def child_ous(self, parent_id: str) -> list[OrgOuRecord]:
+        """The OUs directly under a root or OU, oldest first."""
+        return sorted((rec for rec in self.ous.values() if rec["parent"] == parent_id), key=_created_order)
 
-    def accounts_in_order(self) -> list[Record]:
+    def child_accounts(self, parent_id: str) -> list[OrgAccountRecord]:
+        """The accounts directly under a root or OU, ordered as OUs are (accounts have no
+        ``created``: by id)."""
+        return sorted((rec for rec in self.accounts.values() if rec["parent"] == parent_id), key=_created_order)
+
+    def ou_named(self, parent_id: str, name: str) -> OrgOuRecord | None:
+        return next((ou for ou in self.child_ous(parent_id) if ou["name"] == name), None)
+
+    def accounts_in_order(self) -> list[OrgAccountRecord]:
         return sorted(self.accounts.values(), key=_joined_order)
 
     # -- policies ------------------------------------------------------------------------
-    def policy(self, policy_id: str) -> Record | None:
+    def policy(self, policy_id: str) -> OrgPolicyRecord | AwsManagedScp | None:
         """A customer policy, or FullAWSAccess while this organization can use SCPs."""
         if policy_id == FULL_AWS_ACCESS_ID:
             return FULL_AWS_ACCESS if self.feature_set == ALL_FEATURES else None
         return self.policies.get(policy_id)
 
-    def policy_named(self, name: str) -> Record | None:
+    def policy_named(self, name: str) -> OrgPolicyRecord | AwsManagedScp | None:
         return next((p for p in self.all_policies() if p["name"] == name), None)
 
-    def all_policies(self) -> list[Record]:
+    def all_policies(self) -> list[OrgPolicyRecord | AwsManagedScp]:
         """FullAWSAccess (when available) first, then customer policies by creation."""
-        managed = [FULL_AWS_ACCESS] if self.feature_set == ALL_FEATURES else []
+        managed: list[OrgPolicyRecord | AwsManagedScp] = [FULL_AWS_ACCESS] if self.feature_set == ALL_FEATURES else []
         return managed + sorted(self.policies.values(), key=_created_order)
 
     def policies_on(self, target_id: str) -> tuple[str, ...]:
@@ -185,42 +215,62 @@ class Organizations:
 
     def emails(self) -> set[str]:
         """Every member account's e-mail address, lower-cased."""
-        return {str(acct["email"]).lower() for org in self.by_id.values() for acct in org.accounts.values()}
+        return {acct["email"].lower() for org in self.by_id.values() for acct in org.accounts.values()}
 
 
-def build_organizations(records: Iterable[tuple[str, Record]]) -> Organizations:
+def build_organizations(records: Iterable[tuple[str, Mapping[str, Any]]]) -> Organizations:
     """Group raw ``(kind, data)`` records of the GLOBAL scope into organizations."""
-    orgs: dict[str, Record] = {}
-    grouped: dict[str, dict[str, dict[str, Record]]] = {}
-    attachments: dict[str, list[Record]] = {}
+    orgs: dict[str, OrgRecord] = {}
+    ous: dict[str, dict[str, OrgOuRecord]] = {}
+    accounts: dict[str, dict[str, OrgAccountRecord]] = {}
+    policies: dict[str, dict[str, OrgPolicyRecord]] = {}
+    attachments: dict[str, list[OrgAttachmentRecord]] = {}
     for kind, data in records:
         if kind == R.ORG:
-            orgs[str(data["id"])] = data
-        elif kind in (R.ORG_OU, R.ORG_ACCOUNT, R.ORG_POLICY):
-            grouped.setdefault(str(data["org"]), {}).setdefault(kind, {})[str(data["id"])] = data
+            org = R.load(R.ORG, data)
+            orgs[org["id"]] = org
+        elif kind == R.ORG_OU:
+            ou = R.load(R.ORG_OU, data)
+            ous.setdefault(ou["org"], {})[ou["id"]] = ou
+        elif kind == R.ORG_ACCOUNT:
+            account = R.load(R.ORG_ACCOUNT, data)
+            accounts.setdefault(account["org"], {})[account["id"]] = account
+        elif kind == R.ORG_POLICY:
+            policy = R.load(R.ORG_POLICY, data)
+            policies.setdefault(policy["org"], {})[policy["id"]] = policy
         elif kind == R.ORG_ATTACHMENT:
-            attachments.setdefault(str(data["org"]), []).append(data)
-    by_id = {org_id: _organization(record, grouped.get(org_id, {}), attachments.get(org_id, [])) for org_id, record in orgs.items()}
+            link = R.load(R.ORG_ATTACHMENT, data)
+            attachments.setdefault(link["org"], []).append(link)
+    by_id = {
+        org_id: _organization(record, ous.get(org_id, {}), accounts.get(org_id, {}), policies.get(org_id, {}), attachments.get(org_id, []))
+        for org_id, record in orgs.items()
+    }
     membership = {acct: org.id for org in by_id.values() for acct in org.accounts}
     return Organizations(by_id=by_id, membership=membership)
 
 
-def _organization(record: Record, parts: Mapping[str, Mapping[str, Record]], links: list[Record]) -> Organization:
+def _organization(
+    record: OrgRecord,
+    ous: Mapping[str, OrgOuRecord],
+    accounts: Mapping[str, OrgAccountRecord],
+    policies: Mapping[str, OrgPolicyRecord],
+    links: list[OrgAttachmentRecord],
+) -> Organization:
     attached: dict[str, list[str]] = {}
-    for link in sorted(links, key=lambda r: (str(r["attached"]), str(r["policy"]))):
-        attached.setdefault(str(link["target"]), []).append(str(link["policy"]))
+    for link in sorted(links, key=lambda r: (r["attached"], r["policy"])):
+        attached.setdefault(link["target"], []).append(link["policy"])
     return Organization(
         record=record,
-        ous=dict(parts.get(R.ORG_OU, {})),
-        accounts=dict(parts.get(R.ORG_ACCOUNT, {})),
-        policies=dict(parts.get(R.ORG_POLICY, {})),
+        ous=dict(ous),
+        accounts=dict(accounts),
+        policies=dict(policies),
         attachments={target: tuple(pids) for target, pids in attached.items()},
     )
 
 
-def _created_order(rec: Record) -> tuple[str, str]:
-    return (str(rec.get("created", "")), str(rec["id"]))
+def _created_order(rec: OrgOuRecord | OrgAccountRecord | OrgPolicyRecord) -> tuple[str, str]:
+    return (str(rec.get("created", "")), rec["id"])
 
 
-def _joined_order(rec: Record) -> tuple[str, str]:
-    return (str(rec.get("joined", "")), str(rec["id"]))
+def _joined_order(rec: OrgAccountRecord) -> tuple[str, str]:
+    return (rec["joined"], rec["id"])

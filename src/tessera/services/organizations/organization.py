@@ -19,6 +19,7 @@ from tessera.services.organizations.model import (
 )
 from tessera.services.organizations.paging import page
 from tessera.services.organizations.provision import create_organization as write_organization
+from tessera.services.organizations.records import OrgRecord
 from tessera.store.base import GLOBAL, Conflict, Transaction
 
 
@@ -28,14 +29,14 @@ def create_organization(ctx: OperationContext, params: dict[str, Any]) -> dict[s
     if access.caller_org(ctx) is not None:
         raise fault("AlreadyInOrganizationException")
     account = ctx.runtime.view.account(ctx.caller.account)
-    info = account.info if account is not None else {}
+    info = account.info if account is not None else None
     try:
         with ctx.write(GLOBAL) as tx:
             org_id = write_organization(
                 tx,
                 account_id=ctx.caller.account,
-                email=str(info.get("email") or ""),
-                name=str(info.get("name") or ctx.caller.account),
+                email=info["email"] if info else "",
+                name=(info["name"] if info else "") or ctx.caller.account,
                 feature_set=params.get("FeatureSet") or ALL_FEATURES,
                 now=ctx.now,
             )
@@ -71,7 +72,7 @@ def delete_everything(tx: Transaction, org: Organization) -> None:
     for policy_id in org.policies:
         tx.delete(GLOBAL, R.ORG_POLICY, store.policy_key(org.id, policy_id))
     for rec in tx.list(GLOBAL, R.ORG_CREATE_ACCOUNT_STATUS):
-        if rec.data.get("org") == org.id:
+        if R.load(R.ORG_CREATE_ACCOUNT_STATUS, rec.data)["org"] == org.id:
             tx.delete(GLOBAL, R.ORG_CREATE_ACCOUNT_STATUS, rec.key)
     tx.delete(GLOBAL, R.ORG_ACCOUNT, org.management_account)
     tx.delete(GLOBAL, R.ORG, org.id)
@@ -93,7 +94,8 @@ def enable_policy_type(ctx: OperationContext, params: dict[str, Any]) -> dict[st
         check_policy_type(org, root_id, policy_type)
         if policy_type in org.policy_types:
             raise fault("PolicyTypeAlreadyEnabledException")
-        record = store.replace(tx, R.ORG, org.id, org.record, policy_types=[*org.policy_types, policy_type])
+        enabled: OrgRecord = {**org.record, "policy_types": [*org.policy_types, policy_type]}
+        record = store.replace(tx, R.ORG, org.id, enabled)
         when = iso_seconds(ctx.now)
         for target in [org.root_id, *org.ous, *org.accounts]:
             if FULL_AWS_ACCESS_ID not in org.policies_on(target):
@@ -112,7 +114,8 @@ def disable_policy_type(ctx: OperationContext, params: dict[str, Any]) -> dict[s
         if policy_type not in org.policy_types:
             raise fault("PolicyTypeNotEnabledException")
         remaining = [t for t in org.policy_types if t != policy_type]
-        record = store.replace(tx, R.ORG, org.id, org.record, policy_types=remaining)
+        disabled: OrgRecord = {**org.record, "policy_types": remaining}
+        record = store.replace(tx, R.ORG, org.id, disabled)
         for target, policy_ids in org.attachments.items():
             store.detach_all_from(tx, org.id, target, policy_ids)
     return {"Root": shapes.root(Organization(record=record))}

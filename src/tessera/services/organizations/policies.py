@@ -21,8 +21,9 @@ from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, quotas, shapes
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import constraint, fault, invalid_input, malformed_policy
-from tessera.services.organizations.model import ALL_FEATURES, FULL_AWS_ACCESS_ID, SCP, Organization
+from tessera.services.organizations.model import ALL_FEATURES, FULL_AWS_ACCESS_ID, SCP, AwsManagedScp, Organization
 from tessera.services.organizations.paging import page
+from tessera.services.organizations.records import OrgPolicyRecord
 from tessera.services.organizations.tags import checked_tags
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL
@@ -56,17 +57,19 @@ def check_type_available(org: Organization, policy_type: str) -> None:
         )
 
 
-def require_policy(org: Organization, policy_id: str) -> dict[str, Any]:
+def require_policy(org: Organization, policy_id: str) -> OrgPolicyRecord | AwsManagedScp:
     rec = org.policy(policy_id)
     if rec is None:
         raise fault("PolicyNotFoundException")
-    return dict(rec)
+    return rec
 
 
-def require_customer_policy(org: Organization, policy_id: str) -> dict[str, Any]:
+def require_customer_policy(org: Organization, policy_id: str) -> OrgPolicyRecord:
     if policy_id == FULL_AWS_ACCESS_ID and org.policy(policy_id) is not None:
         raise invalid_input("IMMUTABLE_POLICY", "You can't modify or delete an AWS managed policy.")
-    return require_policy(org, policy_id)
+    rec = require_policy(org, policy_id)
+    assert "aws_managed" not in rec  # INVARIANT: FullAWSAccess is the only AWS managed policy, refused above
+    return rec
 
 
 def check_name_free(org: Organization, name: str, policy_id: str = "") -> None:
@@ -87,7 +90,7 @@ def create_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
         check_name_free(org, params["Name"])
         if len(org.policies) >= quotas.POLICIES:
             raise constraint("POLICY_NUMBER_LIMIT_EXCEEDED")
-        rec = {
+        rec: OrgPolicyRecord = {
             "id": policy_id,
             "org": org.id,
             "type": params["Type"],
@@ -110,13 +113,14 @@ def update_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
     with ctx.write(GLOBAL) as tx:
         org = access.reload(tx, org.id)
         rec = require_customer_policy(org, policy_id)
-        changes = {
-            field: params[member]
-            for member, field in (("Name", "name"), ("Description", "description"), ("Content", "content"))
-            if params.get(member) is not None
+        changed: OrgPolicyRecord = {
+            **rec,
+            "name": rec["name"] if params.get("Name") is None else params["Name"],
+            "description": rec["description"] if params.get("Description") is None else params["Description"],
+            "content": rec["content"] if params.get("Content") is None else params["Content"],
         }
-        check_name_free(org, changes.get("name", rec["name"]), policy_id)
-        rec = store.replace(tx, R.ORG_POLICY, store.policy_key(org.id, policy_id), rec, **changes)
+        check_name_free(org, changed["name"], policy_id)
+        rec = store.replace(tx, R.ORG_POLICY, store.policy_key(org.id, policy_id), changed)
     return {"Policy": shapes.policy(org, rec)}
 
 

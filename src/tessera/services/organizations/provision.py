@@ -14,7 +14,6 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tessera.arn import AWS_MANAGED_POLICY_PREFIX, iam_arn, root_arn
 from tessera.clock import iso_seconds
@@ -25,6 +24,7 @@ from tessera.services.organizations import ids
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import invalid_input
 from tessera.services.organizations.model import ALL_FEATURES, FULL_AWS_ACCESS_ID, SCP, Organization
+from tessera.services.organizations.records import OrgAccountRecord, OrgCreateAccountStatusRecord, OrgRecord
 from tessera.services.runtime import Runtime
 from tessera.services.state import StateView
 from tessera.store.base import GLOBAL, Transaction
@@ -41,21 +41,17 @@ def create_organization(tx: Transaction, *, account_id: str, email: str, name: s
     account already belongs to an organization."""
     org_id, root_id = ids.new_organization_id(), ids.new_root_id()
     when = iso_seconds(now)
-    tx.insert(
-        GLOBAL,
-        R.ORG,
-        org_id,
-        {
-            "id": org_id,
-            "feature_set": feature_set,
-            "management_account": account_id,
-            "management_email": email,
-            "root_id": root_id,
-            "root_tags": [],
-            "policy_types": [SCP] if feature_set == ALL_FEATURES else [],
-            "created": when,
-        },
-    )
+    org: OrgRecord = {
+        "id": org_id,
+        "feature_set": feature_set,
+        "management_account": account_id,
+        "management_email": email,
+        "root_id": root_id,
+        "root_tags": [],
+        "policy_types": [SCP] if feature_set == ALL_FEATURES else [],
+        "created": when,
+    }
+    tx.insert(GLOBAL, R.ORG, org_id, org)
     join(tx, org_id, root_id, account_id, name=name, email=email, method="INVITED", tags=(), when=when)
     if feature_set == ALL_FEATURES:
         store.attach(tx, org_id, root_id, FULL_AWS_ACCESS_ID, when)
@@ -76,22 +72,18 @@ def join(
     when: str,
 ) -> None:
     """Record ``account_id``'s membership (Conflict when it already has one)."""
-    tx.insert(
-        GLOBAL,
-        R.ORG_ACCOUNT,
-        account_id,
-        {
-            "id": account_id,
-            "org": org_id,
-            "name": name,
-            "email": email,
-            "state": "ACTIVE",
-            "joined_method": method,
-            "joined": when,
-            "parent": parent_id,
-            "tags": [dict(t) for t in tags],
-        },
-    )
+    member: OrgAccountRecord = {
+        "id": account_id,
+        "org": org_id,
+        "name": name,
+        "email": email,
+        "state": "ACTIVE",
+        "joined_method": method,
+        "joined": when,
+        "parent": parent_id,
+        "tags": [dict(t) for t in tags],
+    }
+    tx.insert(GLOBAL, R.ORG_ACCOUNT, account_id, member)
 
 
 def unused_account_id(taken: Iterable[str]) -> str:
@@ -136,7 +128,7 @@ def trust_policy(management_account: str) -> str:
     )
 
 
-def access_role(account_id: str, management_account: str, role_name: str, when: str) -> dict[str, Any]:
+def access_role(account_id: str, management_account: str, role_name: str, when: str) -> R.RoleRecord:
     """The IAM ``role`` record of the role CreateAccount puts in every new account."""
     return {
         "name": role_name,
@@ -163,9 +155,9 @@ def record_status(
     now: dt.datetime,
     account_id: str | None = None,
     failure_reason: str | None = None,
-) -> dict[str, Any]:
+) -> OrgCreateAccountStatusRecord:
     """A create-account request, already finished (Tessera creates accounts synchronously)."""
-    data: dict[str, Any] = {
+    data: OrgCreateAccountStatusRecord = {
         "id": request_id,
         "org": org_id,
         "account_name": account_name,
@@ -231,7 +223,7 @@ def create_account_as_admin(
 def email_taken(view: StateView, email: str) -> bool:
     """Whether any account — in an organization or standalone — has ``email`` (AWS
     e-mail addresses are unique across all accounts)."""
-    accounts = {str(a.info.get("email", "")).lower() for a in view.accounts()}
+    accounts = {a.info["email"].lower() for a in view.accounts() if a.info is not None}
     return email.lower() in accounts | store.from_view(view).emails()
 
 
@@ -240,8 +232,8 @@ def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.
     org = store.from_transaction(tx).of_account(management)
     if org is None:
         state = runtime.view.account(management)
-        info = state.info if state is not None else {}
-        email, name = str(info.get("email") or ""), str(info.get("name") or management)
+        info = state.info if state is not None else None
+        email, name = (info["email"] if info else ""), (info["name"] if info else "") or management
         create_organization(tx, account_id=management, email=email, name=name, feature_set=ALL_FEATURES, now=now)
         org = store.from_transaction(tx).of_account(management)
     if org is None or org.management_account != management:

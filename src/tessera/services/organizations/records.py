@@ -1,6 +1,7 @@
-"""Organization records in the store's GLOBAL scope, and reading them back.
+"""Organization records in the store's GLOBAL scope: their types, and reading them back.
 
-The shapes are listed in ``tessera.services.records``. Keys of per-organization
+Each kind is one ``TypedDict`` below ("o/" in a key = "<org id>/"); the kind names are in
+``tessera.services.records``, whose ``load`` turns stored data into these types. Keys of per-organization
 entities are prefixed with the organization id (root, OU and policy ids are random and
 short, so two organizations on one server could otherwise collide); account ids and
 create-account request ids are globally unique and used as they are. Every write to
@@ -9,13 +10,95 @@ these records locks the GLOBAL scope, so organization changes serialise.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import TypedDict, TypeVar, final
 
 from tessera.services import records as R
 from tessera.services.organizations.model import Organizations, build_organizations
 from tessera.services.state import StateView
 from tessera.store.base import GLOBAL, Transaction
+
+Tag = dict[str, str]  # {"Key": …, "Value": …}
+
+
+@final
+class OrgRecord(TypedDict):
+    """kind ``org`` (key: org id)."""
+
+    id: str
+    feature_set: str  # "ALL" | "CONSOLIDATED_BILLING"
+    management_account: str
+    management_email: str  # "" for a bootstrapped account without one
+    root_id: str
+    root_tags: list[Tag]
+    policy_types: list[str]  # ["SERVICE_CONTROL_POLICY"] when enabled on the root
+    created: str
+
+
+@final
+class OrgOuRecord(TypedDict):
+    """kind ``org_ou`` (key: "o/ou-…")."""
+
+    id: str
+    org: str
+    name: str
+    parent: str  # r-… | ou-…
+    created: str
+    tags: list[Tag]
+
+
+@final
+class OrgAccountRecord(TypedDict):
+    """kind ``org_account`` (key: account id; an account is in at most one organization)."""
+
+    id: str
+    org: str
+    name: str
+    email: str
+    state: str  # "ACTIVE"
+    joined_method: str  # "CREATED" | "INVITED"
+    joined: str
+    parent: str
+    tags: list[Tag]
+
+
+@final
+class OrgPolicyRecord(TypedDict):
+    """kind ``org_policy`` (key: "o/p-…"; customer policies only — FullAWSAccess is implied)."""
+
+    id: str
+    org: str
+    type: str  # "SERVICE_CONTROL_POLICY"
+    name: str
+    description: str
+    content: str  # as submitted
+    created: str
+    tags: list[Tag]
+
+
+@final
+class OrgAttachmentRecord(TypedDict):
+    """kind ``org_attachment`` (key: "o/<target id>/<policy id>")."""
+
+    org: str
+    target: str
+    policy: str
+    attached: str
+
+
+@final
+class OrgCreateAccountStatusRecord(TypedDict):
+    """kind ``org_create_account_status`` (key: car-… request id)."""
+
+    id: str
+    org: str
+    account_name: str
+    state: str  # "IN_PROGRESS" | "SUCCEEDED" | "FAILED"
+    requested: str
+    completed: str
+    account_id: str | None
+    failure_reason: str | None
+
 
 KINDS = (R.ORG, R.ORG_OU, R.ORG_ACCOUNT, R.ORG_POLICY, R.ORG_ATTACHMENT)
 
@@ -43,12 +126,8 @@ def from_transaction(tx: Transaction) -> Organizations:
 
 
 def attach(tx: Transaction, org_id: str, target_id: str, policy_id: str, when: str) -> None:
-    tx.insert(
-        GLOBAL,
-        R.ORG_ATTACHMENT,
-        attachment_key(org_id, target_id, policy_id),
-        {"org": org_id, "target": target_id, "policy": policy_id, "attached": when},
-    )
+    link: OrgAttachmentRecord = {"org": org_id, "target": target_id, "policy": policy_id, "attached": when}
+    tx.insert(GLOBAL, R.ORG_ATTACHMENT, attachment_key(org_id, target_id, policy_id), link)
 
 
 def detach(tx: Transaction, org_id: str, target_id: str, policy_id: str) -> None:
@@ -60,8 +139,10 @@ def detach_all_from(tx: Transaction, org_id: str, target_id: str, policy_ids: It
         detach(tx, org_id, target_id, policy_id)
 
 
-def replace(tx: Transaction, kind: str, key: str, data: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
-    """Update a record with ``changes`` and return the new data."""
-    new = {**data, **changes}
+_Rec = TypeVar("_Rec", OrgRecord, OrgOuRecord, OrgAccountRecord, OrgPolicyRecord)
+
+
+def replace(tx: Transaction, kind: str, key: str, new: _Rec) -> _Rec:
+    """Store ``new`` as the record ``kind``/``key`` (which exists) and return it."""
     tx.update(GLOBAL, kind, key, new)
     return new

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 from tessera.services.organizations import ids
-from tessera.services.organizations.model import SCP, Organization
-
-Record = Mapping[str, Any]
+from tessera.services.organizations.model import AwsManagedScp, Organization
+from tessera.services.organizations.records import OrgAccountRecord, OrgCreateAccountStatusRecord, OrgOuRecord, OrgPolicyRecord
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -31,7 +29,7 @@ def organization(org: Organization) -> dict[str, Any]:
         "MasterAccountId": management,
         "AvailablePolicyTypes": policy_type_summaries(org),
     }
-    if record.get("management_email"):  # the bootstrapped account may have none
+    if record["management_email"]:  # the bootstrapped account may have none
         out["MasterAccountEmail"] = record["management_email"]
     return out
 
@@ -45,43 +43,43 @@ def root(org: Organization) -> dict[str, Any]:
     }
 
 
-def account(org: Organization, rec: Record) -> dict[str, Any]:
+def account(org: Organization, rec: OrgAccountRecord) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Id": rec["id"],
-        "Arn": org.arn(str(rec["id"])),
+        "Arn": org.arn(rec["id"]),
         "Name": rec["name"],
         "Status": rec["state"],
         "State": rec["state"],
-        "Paths": [org.path(str(rec["id"]))],
+        "Paths": [org.path(rec["id"])],
         "JoinedMethod": rec["joined_method"],
-        "JoinedTimestamp": parse_time(str(rec["joined"])),
+        "JoinedTimestamp": parse_time(rec["joined"]),
     }
-    if rec.get("email"):
+    if rec["email"]:
         out["Email"] = rec["email"]
     return out
 
 
-def organizational_unit(org: Organization, rec: Record) -> dict[str, Any]:
+def organizational_unit(org: Organization, rec: OrgOuRecord) -> dict[str, Any]:
     return {
         "Id": rec["id"],
-        "Arn": org.arn(str(rec["id"])),
+        "Arn": org.arn(rec["id"]),
         "Name": rec["name"],
-        "Path": org.path(str(rec["id"])),
+        "Path": org.path(rec["id"]),
     }
 
 
-def policy_summary(org: Organization, rec: Record) -> dict[str, Any]:
+def policy_summary(org: Organization, rec: OrgPolicyRecord | AwsManagedScp) -> dict[str, Any]:
     return {
         "Id": rec["id"],
-        "Arn": org.arn(str(rec["id"])),
+        "Arn": org.arn(rec["id"]),
         "Name": rec["name"],
         "Description": rec["description"],
-        "Type": rec.get("type", SCP),
-        "AwsManaged": bool(rec.get("aws_managed", False)),
+        "Type": rec["type"],
+        "AwsManaged": "aws_managed" in rec and rec["aws_managed"],
     }
 
 
-def policy(org: Organization, rec: Record) -> dict[str, Any]:
+def policy(org: Organization, rec: OrgPolicyRecord | AwsManagedScp) -> dict[str, Any]:
     return {"PolicySummary": policy_summary(org, rec), "Content": rec["content"]}
 
 
@@ -90,25 +88,25 @@ def target_summary(org: Organization, target_id: str) -> dict[str, Any]:
     if kind == ids.ROOT:
         name = "Root"
     else:
-        rec = org.ous.get(target_id) or org.accounts.get(target_id) or {}
-        name = str(rec.get("name", ""))
+        rec: OrgOuRecord | OrgAccountRecord | None = org.ous.get(target_id) or org.accounts.get(target_id)
+        name = rec["name"] if rec is not None else ""
     return {"TargetId": target_id, "Arn": org.arn(target_id), "Name": name, "Type": kind}
 
 
-def create_account_status(rec: Record, *, as_submitted: bool = False) -> dict[str, Any]:
+def create_account_status(rec: OrgCreateAccountStatusRecord, *, as_submitted: bool = False) -> dict[str, Any]:
     """A request's status; ``as_submitted`` shows it as CreateAccount returns it (IN_PROGRESS)."""
     out: dict[str, Any] = {
         "Id": rec["id"],
         "AccountName": rec["account_name"],
         "State": "IN_PROGRESS" if as_submitted else rec["state"],
-        "RequestedTimestamp": parse_time(str(rec["requested"])),
+        "RequestedTimestamp": parse_time(rec["requested"]),
     }
     if as_submitted:
         return out
-    if rec.get("completed"):
-        out["CompletedTimestamp"] = parse_time(str(rec["completed"]))
-    if rec.get("account_id"):
+    if rec["completed"]:
+        out["CompletedTimestamp"] = parse_time(rec["completed"])
+    if rec["account_id"]:
         out["AccountId"] = rec["account_id"]
-    if rec.get("failure_reason"):
+    if rec["failure_reason"]:
         out["FailureReason"] = rec["failure_reason"]
     return out

@@ -12,11 +12,12 @@ from typing import Any
 
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
-from tessera.services.organizations import access, ids, quotas
+from tessera.services.organizations import access, quotas
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import constraint, fault, invalid_input
 from tessera.services.organizations.model import FULL_AWS_ACCESS_ID, Organization
 from tessera.services.organizations.paging import page
+from tessera.services.organizations.records import OrgAccountRecord, OrgOuRecord, OrgPolicyRecord, OrgRecord
 from tessera.store.base import GLOBAL, Transaction
 
 Tag = dict[str, str]
@@ -46,14 +47,11 @@ def merged(current: Iterable[Mapping[str, str]], new: Iterable[Tag]) -> list[Tag
 
 def tags_of(org: Organization, resource_id: str) -> list[Tag]:
     """The resource's tags; TargetNotFoundException when the org has no such resource."""
-    return list(_located(org, resource_id)[2].get(_tag_field(resource_id), []))
+    data = _located(org, resource_id)[2]
+    return list(data["root_tags"] if "root_tags" in data else data["tags"])  # the root's tags are on the org
 
 
-def _tag_field(resource_id: str) -> str:
-    return "root_tags" if ids.entity_type(resource_id) == ids.ROOT else "tags"
-
-
-def _located(org: Organization, resource_id: str) -> tuple[str, str, Mapping[str, Any]]:
+def _located(org: Organization, resource_id: str) -> tuple[str, str, OrgRecord | OrgOuRecord | OrgAccountRecord | OrgPolicyRecord]:
     """(record kind, record key, record data) of a taggable resource."""
     if resource_id == FULL_AWS_ACCESS_ID:
         raise invalid_input("IMMUTABLE_POLICY", "You can't tag an AWS managed policy.")
@@ -69,8 +67,19 @@ def _located(org: Organization, resource_id: str) -> tuple[str, str, Mapping[str
 
 
 def _write_tags(tx: Transaction, org: Organization, resource_id: str, tags: list[Tag]) -> None:
-    kind, key, data = _located(org, resource_id)
-    store.replace(tx, kind, key, data, **{_tag_field(resource_id): tags})
+    kind, key, _ = _located(org, resource_id)
+    if resource_id == org.root_id:  # the root's tags are on the organization's record
+        root: OrgRecord = {**org.record, "root_tags": tags}
+        store.replace(tx, kind, key, root)
+    elif resource_id in org.ous:
+        ou: OrgOuRecord = {**org.ous[resource_id], "tags": tags}
+        store.replace(tx, kind, key, ou)
+    elif resource_id in org.accounts:
+        account: OrgAccountRecord = {**org.accounts[resource_id], "tags": tags}
+        store.replace(tx, kind, key, account)
+    else:
+        policy: OrgPolicyRecord = {**org.policies[resource_id], "tags": tags}
+        store.replace(tx, kind, key, policy)
 
 
 @operation("organizations", "TagResource")

@@ -13,6 +13,7 @@ from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import constraint, fault
 from tessera.services.organizations.model import FULL_AWS_ACCESS_ID, Organization
 from tessera.services.organizations.paging import page
+from tessera.services.organizations.records import OrgOuRecord
 from tessera.services.organizations.tags import checked_tags
 from tessera.store.base import GLOBAL
 
@@ -38,7 +39,7 @@ def create_organizational_unit(ctx: OperationContext, params: dict[str, Any]) ->
         org = access.reload(tx, org.id)
         check_new_ou(org, parent_id, name)
         ou_id, when = ids.new_ou_id(org.root_id), iso_seconds(ctx.now)
-        rec = {"id": ou_id, "org": org.id, "name": name, "parent": parent_id, "created": when, "tags": tags}
+        rec: OrgOuRecord = {"id": ou_id, "org": org.id, "name": name, "parent": parent_id, "created": when, "tags": tags}
         tx.insert(GLOBAL, R.ORG_OU, store.ou_key(org.id, ou_id), rec)
         if org.scps_enabled:
             store.attach(tx, org.id, ou_id, FULL_AWS_ACCESS_ID, when)
@@ -66,10 +67,11 @@ def update_organizational_unit(ctx: OperationContext, params: dict[str, Any]) ->
         if rec is None:
             raise fault("OrganizationalUnitNotFoundException")
         name = params.get("Name") or rec["name"]
-        twin = org.ou_named(str(rec["parent"]), name)
+        twin = org.ou_named(rec["parent"], name)
         if twin is not None and twin["id"] != ou_id:
             raise fault("DuplicateOrganizationalUnitException")
-        rec = store.replace(tx, R.ORG_OU, store.ou_key(org.id, ou_id), rec, name=name)
+        renamed: OrgOuRecord = {**rec, "name": name}
+        rec = store.replace(tx, R.ORG_OU, store.ou_key(org.id, ou_id), renamed)
     return {"OrganizationalUnit": shapes.organizational_unit(org, rec)}
 
 
@@ -94,7 +96,7 @@ def list_organizational_units_for_parent(ctx: OperationContext, params: dict[str
     org = access.management_org(ctx, "organizations:ListOrganizationalUnitsForParent", parent_id)
     if not org.is_parent(parent_id):
         raise fault("ParentNotFoundException")
-    units = [shapes.organizational_unit(org, rec) for rec in org.children(parent_id, ids.ORGANIZATIONAL_UNIT)]
+    units = [shapes.organizational_unit(org, rec) for rec in org.child_ous(parent_id)]
     return page("ListOrganizationalUnitsForParent", units, params, "OrganizationalUnits")
 
 

@@ -29,6 +29,7 @@ from tessera.arn import Arn, assumed_role_arn
 from tessera.auth.caller import Caller
 from tessera.errors import ValidationError
 from tessera.policy import Policy, PolicyType
+from tessera.services import records as R
 from tessera.services.authz import access_denied, refuse_session_kind
 from tessera.services.context import OperationContext, operation
 from tessera.services.runtime import Runtime
@@ -63,7 +64,7 @@ class TargetRole:
     arn: str
     account: str
     trust: Policy
-    record: Mapping[str, Any] | None  # None: no such role
+    record: R.RoleRecord | None  # None: no such role
 
 
 @dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
@@ -164,7 +165,7 @@ def trust_context(
         context["sts:SourceIdentity"] = source_identity
     context.update(tags.request_context())
     if role.record is not None:
-        context.update(tags.resource_context(role.record.get("tags", ())))
+        context.update(tags.resource_context(role.record["tags"]))
     if mfa.fresh:
         context["aws:MultiFactorAuthPresent"] = True
         context["aws:MultiFactorAuthAge"] = 0
@@ -217,7 +218,7 @@ def _duration(params: Mapping[str, Any], role: TargetRole, *, chained: bool) -> 
     if chained and duration > CHAINED_MAX_DURATION:
         raise ValidationError(OVER_CHAIN_MAX)
     assert role.record is not None  # INVARIANT: only called after authorization succeeded
-    if duration > int(role.record.get("max_session_duration") or DEFAULT_DURATION):
+    if duration > int(role.record["max_session_duration"] or DEFAULT_DURATION):
         raise ValidationError(OVER_ROLE_MAX)
     return duration
 

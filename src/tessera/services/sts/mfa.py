@@ -70,4 +70,4 @@ def _device_of(runtime: Runtime, caller: Caller, serial: str) -> bool:
     user = account.users_by_id.get(principal_id(caller))
     if device is None or user is None:
         return False
-    return name_key(str(device.get("user") or "")) == name_key(str(user["name"])) and bool(device.get("enabled_at"))
+    return name_key(device["user"] or "") == name_key(user["name"]) and bool(device["enabled_at"])
