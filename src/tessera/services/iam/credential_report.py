@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +27,9 @@ from tessera.arn import root_arn
 from tessera.errors import CredentialReportExpiredException, CredentialReportNotPresentException
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
-from tessera.services.iam.entities import account_of, iso, last_use, parse_time
+from tessera.services.iam.entities import account_of, iso, parse_time
+from tessera.services.state import name_key
+from tessera.services.usage import ACCESS_KEY
 
 REPORT_KEY = "credential_report"
 MAX_AGE = dt.timedelta(hours=4)
@@ -67,14 +70,14 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _key_columns(ctx: OperationContext, keys: Sequence[Mapping[str, Any]]) -> list[str]:
+def _key_columns(uses: Mapping[str, Mapping[str, Any]], keys: Sequence[Mapping[str, Any]]) -> list[str]:
     out: list[str] = []
     for index in range(2):
         if index >= len(keys):
             out += ["false", NA, NA, NA, NA]
             continue
         key = keys[index]
-        used = last_use(ctx, "access_key", str(key["id"])) or {}
+        used = uses.get(str(key["id"])) or {}
         date = report_time(used["date"]) if used.get("date") else NA
         out += [
             _flag(key.get("status") == "Active"),
@@ -96,10 +99,15 @@ def _cert_columns(certs: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def _owned(items: Sequence[Mapping[str, Any]], owner: str, stamp: str) -> list[Mapping[str, Any]]:
-    """The items whose ``user`` is ``owner`` (case-insensitively), oldest first."""
-    found = [i for i in items if str(i.get("user") or "").lower() == owner.lower()]
-    return sorted(found, key=lambda i: (str(i.get(stamp, "")), str(i.get("id", ""))))
+def _by_owner(items: Sequence[Mapping[str, Any]], stamp: str) -> dict[str, list[Mapping[str, Any]]]:
+    """The items grouped by the ``name_key`` of their ``user`` (root's under ``""``),
+    oldest first: one pass over the records, whatever the number of users."""
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[name_key(str(item.get("user") or ""))].append(item)
+    for found in groups.values():
+        found.sort(key=lambda i: (str(i.get(stamp, "")), str(i.get("id", ""))))
+    return groups
 
 
 def build_report(
@@ -117,7 +125,10 @@ def build_report(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     account_id = str(account.get("id") or account_of(ctx))
-    root_keys = [k for k in sorted(keys, key=lambda k: (str(k["created"]), str(k["id"]))) if k.get("user") == ""]
+    usage = ctx.runtime.usage
+    uses = usage.all_uses(account_of(ctx), ACCESS_KEY) if usage is not None else {}
+    keys_of, certs_of = _by_owner(keys, "created"), _by_owner(certs, "uploaded")
+    with_mfa = {name_key(str(d.get("user") or "")) for d in devices if d.get("user") and d.get("enabled_at")}
     created = report_time(account["created"]) if account.get("created") else NA
     root = [
         "<root_account>",
@@ -129,7 +140,7 @@ def build_report(
         "not_supported",
         "false",
     ]
-    writer.writerow(root + _key_columns(ctx, root_keys) + _cert_columns([]))
+    writer.writerow(root + _key_columns(uses, keys_of.get("", [])) + _cert_columns([]))
     by_user = {str(p["user_id"]): p for p in profiles}
     max_age = policy.get("max_age") if policy else None
     for user in sorted(users, key=lambda u: str(u["name"]).lower()):
@@ -140,10 +151,11 @@ def build_report(
             last_used = report_time(profile["last_used"]) if profile.get("last_used") else "no_information"
             rotation = report_time(iso(parse_time(profile["changed"]) + dt.timedelta(days=int(max_age)))) if max_age else NA
             password = ["true", last_used, report_time(profile["changed"]), rotation]
-        mfa = any(str(d.get("user") or "").lower() == str(user["name"]).lower() and d.get("enabled_at") for d in devices)
+        owner = name_key(str(user["name"]))
+        mfa = owner in with_mfa
         row = [str(user["name"]), str(user["arn"]), report_time(user["created"]), *password, _flag(mfa)]
-        row += _key_columns(ctx, _owned(keys, str(user["name"]), "created"))
-        row += _cert_columns(_owned(certs, str(user["name"]), "uploaded"))
+        row += _key_columns(uses, keys_of.get(owner, []))
+        row += _cert_columns(certs_of.get(owner, []))
         writer.writerow(row)
     return buffer.getvalue()
 
