@@ -140,7 +140,7 @@ def build_report(
         "not_supported",
         "false",
     ]
-    writer.writerow(root + _key_columns(uses, keys_of.get("", [])) + _cert_columns([]))
+    writer.writerow(root + _key_columns(uses, keys_of.get("", [])) + _cert_columns(certs_of.get("", [])))
     by_user = {str(p["user_id"]): p for p in profiles}
     max_age = policy.get("max_age") if policy else None
     for user in sorted(users, key=lambda u: str(u["name"]).lower()):

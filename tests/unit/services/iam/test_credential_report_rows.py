@@ -29,7 +29,7 @@ def _cert(runtime: Runtime, cert_id: str, user: str, uploaded: str, **extra: Any
             ACCOUNT,
             R.SIGNING_CERTIFICATE,
             cert_id,
-            {"id": cert_id, "user": user, "body": "PEM", "status": "Active", "uploaded": uploaded, **extra},
+            {"id": cert_id, "user": user, "body": "PEM", "status": "Active", "uploaded": uploaded} | extra,
         )
 
 
@@ -65,3 +65,14 @@ def test_records_are_matched_to_users_by_name_key(call: Call, runtime: Runtime) 
     rows = _rows(call)
     assert rows["Amy"]["cert_1_active"] == "true"
     assert rows["kay"]["cert_1_active"] == "false"
+
+
+def test_root_row_shows_roots_own_signing_certificates(call: Call, runtime: Runtime) -> None:
+    call("CreateUser", UserName="amy")
+    _cert(runtime, "CERTROOT1", "", "2026-01-01T00:00:00Z")
+    _cert(runtime, "CERTROOT2", "", "2026-01-01T10:00:00Z", status="Inactive")
+    rows = _rows(call)
+    root = rows["<root_account>"]
+    assert (root["cert_1_active"], root["cert_1_last_rotated"]) == ("true", "2026-01-01T00:00:00+00:00")
+    assert (root["cert_2_active"], root["cert_2_last_rotated"]) == ("false", "2026-01-01T10:00:00+00:00")
+    assert rows["amy"]["cert_1_active"] == "false"
