@@ -25,7 +25,7 @@ kind ``instance_profile``
      same name is not the profile's), "tags"}
 kind ``access_key`` (key: the access key id; root keys have user "")
     {"id", "user": name | "", "status": "Active" | "Inactive", "created",
-     "secret_sealed"}  (last use lives in the store's usage table: services/usage.py)
+     "seq", "secret_sealed"}  (last use lives in the store's usage table: services/usage.py)
 kind ``mfa_device`` (key: the serial number ARN)
     {"serial", "name", "path", "seed_sealed", "user": name | None, "enabled_at": iso | None,
      "created", "tags", "last_counter": int}
@@ -45,14 +45,17 @@ scope ``global``, kind ``account_alias`` (key: the alias; an alias is unique acr
 
 kind ``signing_certificate`` (key: the certificate id; root's certificates have user "")
     {"id", "user": name | "", "body": PEM as uploaded, "status": "Active" | "Inactive",
-     "uploaded", "sha256": hex digest of the DER (duplicate detection)}
+     "uploaded", "seq", "sha256": hex digest of the DER (duplicate detection)}
 kind ``ssh_public_key`` (key: the key id, APKA…)
     {"id", "user", "body": as uploaded (ssh-rsa or PEM), "fingerprint": MD5 of the key
-     blob as colon-separated hex, "status", "uploaded"}
+     blob as colon-separated hex, "status", "uploaded", "seq"}
+    ("seq" in access keys, signing certificates, SSH keys and service credentials: the
+    creation order among the owner's ones, 1 + the highest, absent in older records;
+    ``services/iam/paging.py`` ``creation_key``)
 kind ``service_credential`` (key: the credential id, ACCA…)
     {"id", "user", "service": e.g. "codecommit.amazonaws.com", "service_user_name": str | None,
      "alias": str | None (API-key services), "password_sealed" (sealed under
-     ``service-credential:<id>``), "status", "created", "expires": iso | None}
+     ``service-credential:<id>``), "status", "created", "seq", "expires": iso | None}
 kind ``server_certificate`` (key: name_key(name))
     {"name", "id" (ASCA…), "path", "arn", "body": PEM, "chain": PEM | None, "key_sealed"
      (the private key, sealed under ``server-certificate:<id>``), "uploaded",

@@ -28,6 +28,7 @@ from tessera.errors import CredentialReportExpiredException, CredentialReportNot
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import account_of, iso, parse_time
+from tessera.services.iam.paging import creation_key
 from tessera.services.state import name_key
 from tessera.services.usage import ACCESS_KEY
 
@@ -106,7 +107,7 @@ def _by_owner(items: Sequence[Mapping[str, Any]], stamp: str) -> dict[str, list[
     for item in items:
         groups[name_key(str(item.get("user") or ""))].append(item)
     for found in groups.values():
-        found.sort(key=lambda i: (str(i.get(stamp, "")), str(i.get("id", ""))))
+        found.sort(key=lambda i: creation_key(i, stamp))
     return groups
 
 

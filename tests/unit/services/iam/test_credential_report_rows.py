@@ -76,3 +76,44 @@ def test_root_row_shows_roots_own_signing_certificates(call: Call, runtime: Runt
     assert (root["cert_1_active"], root["cert_1_last_rotated"]) == ("true", "2026-01-01T00:00:00+00:00")
     assert (root["cert_2_active"], root["cert_2_last_rotated"]) == ("false", "2026-01-01T10:00:00+00:00")
     assert rows["amy"]["cert_1_active"] == "false"
+
+
+def test_credentials_made_in_the_same_second_keep_their_creation_order(call: Call) -> None:
+    """The clock is fixed: every key, certificate and SSH key here is made in one second."""
+    call("CreateUser", UserName="amy")
+    made = [call("CreateAccessKey", UserName="amy")["AccessKey"]["AccessKeyId"] for _ in range(2)]
+    call("UpdateAccessKey", UserName="amy", AccessKeyId=made[1], Status="Inactive")
+    listed = [k["AccessKeyId"] for k in call("ListAccessKeys", UserName="amy")["AccessKeyMetadata"]]
+    assert listed == made
+    first = call("ListAccessKeys", UserName="amy", MaxItems=1)
+    assert [k["AccessKeyId"] for k in first["AccessKeyMetadata"]] == made[:1]
+    rest = call("ListAccessKeys", UserName="amy", Marker=first["Marker"])
+    assert [k["AccessKeyId"] for k in rest["AccessKeyMetadata"]] == made[1:]
+    root_made = call("CreateAccessKey")["AccessKey"]["AccessKeyId"]  # after the bootstrap key, in its second
+    assert [k["AccessKeyId"] for k in call("ListAccessKeys")["AccessKeyMetadata"]] == ["AKIAROOTUNITTEST0001", root_made]
+    rows = _rows(call)
+    assert (rows["amy"]["access_key_1_active"], rows["amy"]["access_key_2_active"]) == ("true", "false")
+    creds = [
+        call("CreateServiceSpecificCredential", UserName="amy", ServiceName="codecommit.amazonaws.com")["ServiceSpecificCredential"][
+            "ServiceSpecificCredentialId"
+        ]
+        for _ in range(2)
+    ]
+    listed_creds = call("ListServiceSpecificCredentials", UserName="amy")["ServiceSpecificCredentials"]
+    assert [c["ServiceSpecificCredentialId"] for c in listed_creds] == creds
+
+
+def test_records_without_a_sequence_sort_before_newer_ones_of_the_same_second(call: Call, runtime: Runtime) -> None:
+    call("CreateUser", UserName="amy")
+    with runtime.store.write(ACCOUNT) as tx:  # a key stored before "seq" existed, at the clock's second
+        tx.insert(
+            ACCOUNT,
+            R.ACCESS_KEY,
+            "AKIAZZZZZZZZZZZZZZZZ",
+            {"id": "AKIAZZZZZZZZZZZZZZZZ", "user": "amy", "status": "Inactive", "created": "2026-01-02T03:04:05Z"},
+        )
+    newer = call("CreateAccessKey", UserName="amy")["AccessKey"]["AccessKeyId"]
+    listed = [k["AccessKeyId"] for k in call("ListAccessKeys", UserName="amy")["AccessKeyMetadata"]]
+    assert listed == ["AKIAZZZZZZZZZZZZZZZZ", newer]
+    row = _rows(call)["amy"]
+    assert (row["access_key_1_active"], row["access_key_2_active"]) == ("false", "true")
