@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from credmaterial import certificate_pem
 from serverproc import CLIENT_CONFIG, TesseraServer
 from test_iam_cli import aws_json, run_aws
 
@@ -173,3 +174,21 @@ def test_password_flow_with_the_cli_and_no_password_in_the_audit_trail(fresh_ser
             if os.path.isfile(path):
                 with open(path, "rb") as handle:
                     assert password.encode() not in handle.read()
+
+
+def test_credential_report_root_row_and_key_order(fresh_server: Any) -> None:
+    """Root's own signing certificate shows in its row; a user's two keys, made one after
+    the other, keep their order in access_key_1/2 (the older first)."""
+    server = fresh_server()
+    iam = server.client("iam")
+    iam.upload_signing_certificate(CertificateBody=certificate_pem(77))
+    name = unique("ordered")
+    iam.create_user(UserName=name)
+    older = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    newer = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    iam.update_access_key(UserName=name, AccessKeyId=newer, Status="Inactive")
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]] == [older, newer]
+    assert iam.generate_credential_report()["State"] == "STARTED"
+    rows = {r["user"]: r for r in csv.DictReader(io.StringIO(iam.get_credential_report()["Content"].decode("utf-8")))}
+    assert rows["<root_account>"]["cert_1_active"] == "true" and rows["<root_account>"]["cert_1_last_rotated"].endswith("+00:00")
+    assert (rows[name]["access_key_1_active"], rows[name]["access_key_2_active"]) == ("true", "false")

@@ -235,6 +235,15 @@ def test_simulating_a_member_principal_reports_what_its_scps_allow(world: Organi
     assert get["EvalDecision"] == "allowed" and get["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": True}
     assert delete["EvalDecision"] == "explicitDeny" and delete["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
     assert [r["EvalResourceDecision"] for r in delete["ResourceSpecificResults"]] == ["allowed", "explicitDeny"]
+    # an SCP's part shows only in OrganizationsDecisionDetail: never its id, statements or condition keys
+    scp_id = world.new_scp(deny("s3:PutObject", "*", Condition={"StringNotEquals": {"aws:PrincipalTag/clearance": "high"}}))
+    world.org.attach_policy(PolicyId=scp_id, TargetId=ou)
+    put = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"])["EvaluationResults"][0]
+    assert put["EvalDecision"] == "explicitDeny" and put["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
+    assert put["MatchedStatements"] == [] and put["MissingContextValues"] == []
+    assert scp_id not in str(put) and "clearance" not in str(put)
+    for result in (get, delete):
+        assert all(m["SourcePolicyId"] == "all" for m in result["MatchedStatements"]), result["MatchedStatements"]
     # the management account's principals are never limited by SCPs: no Organizations detail
     root_iam = world.server.client("iam")
     user = world.unique("mgmt-sim")

@@ -95,7 +95,7 @@ class Decision:
     the matching Deny statements for an explicit deny, the matching Allow statements for
     an allow, none for an implicit deny."""
 
-    __slots__ = ("_considered", "_deciding", "_keys", "reason", "result")
+    __slots__ = ("_considered", "_considered_scps", "_deciding", "_keys", "reason", "result")
 
     def __init__(
         self,
@@ -104,11 +104,13 @@ class Decision:
         deciding: tuple[tuple[Policy, Statement], ...],
         considered: list[Statement],
         keys: object,
+        considered_scps: Sequence[Statement] = (),
     ) -> None:
         self.result = result
         self.reason = reason
         self._deciding = deciding
         self._considered = considered
+        self._considered_scps = considered_scps
         self._keys = keys
 
     @property
@@ -123,8 +125,22 @@ class Decision:
     def missing_context_keys(self) -> tuple[str, ...]:
         """Condition keys and policy variables used by the statements that apply to the
         requested action but absent from the request context, as written."""
+        return self._missing((*self._considered_scps, *self._considered))
+
+    @property
+    def missing_context_keys_without_scps(self) -> tuple[str, ...]:
+        """``missing_context_keys`` of every policy but the SCPs (the IAM simulator does
+        not reveal an SCP's conditions to the account's principals)."""
+        return self._missing(self._considered)
+
+    @property
+    def matched_without_scps(self) -> tuple[MatchedStatement, ...]:
+        """``matched`` less the statements of SCPs."""
+        return tuple(_located(p, s) for p, s in self._deciding if p.type is not PolicyType.SCP)
+
+    def _missing(self, considered: Sequence[Statement]) -> tuple[str, ...]:
         missing: dict[str, str] = {}
-        for statement in self._considered:
+        for statement in considered:
             for key in statement.referenced_keys:
                 lower = key.lower()
                 if lower not in self._keys and lower not in missing:  # type: ignore[operator]
@@ -165,6 +181,7 @@ class _Evaluation:
     def __init__(self, request: Request) -> None:
         self.request = request
         self.considered: list[Statement] = []
+        self.considered_scps: list[Statement] = []
 
     def match(self, policy: Policy) -> _Match | None:
         """The policy's matching statements; None when none matches (the common case,
@@ -177,7 +194,7 @@ class _Evaluation:
         allows: list[tuple[Statement, Grant]] = []
         for statement in candidates:
             if statement.referenced_keys:
-                self.considered.append(statement)
+                (self.considered_scps if policy.type is PolicyType.SCP else self.considered).append(statement)
             if not statement.resource_matches(request):
                 continue
             grant = statement.principal_grant(request.principal)
@@ -198,7 +215,7 @@ class _Evaluation:
             deciding = tuple((m.policy, s) for m in matches for s in m.denies)
         else:
             deciding = tuple((m.policy, s) for m in matches for s, _ in m.allows)
-        return Decision(result, reason, deciding, self.considered, self.request.keys)
+        return Decision(result, reason, deciding, self.considered, self.request.keys, self.considered_scps)
 
     def implicit(self, reason: str) -> Decision:
         return self.decide(DecisionResult.IMPLICIT_DENY, reason)

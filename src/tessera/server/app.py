@@ -53,7 +53,7 @@ from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
-from tessera.services.runtime import Runtime
+from tessera.services.runtime import WORKER_THREADS, Runtime
 from tessera.services.sts import authorization_message_headers
 
 log = logging.getLogger("tessera.server")
@@ -124,7 +124,7 @@ class TesseraApp:
         self.access_log_enabled = access_log_enabled
         self.source_address = source_address or SourceAddress(trusted_proxy_header)
         self.metrics_port = metrics_port
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="tessera-op")
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="tessera-op")
         self._poller: asyncio.Task[None] | None = None
 
     # -- ASGI ------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def add_access_key(
     now: dt.datetime,
     key_id: str | None = None,
     secret: str | None = None,
+    seq: int = 0,
 ) -> tuple[R.AccessKeyRecord, str]:
     """Write a long-term access key record (``user`` "" for the account's root user) and
     return it with the clear secret, which exists nowhere else once the caller drops it:
@@ -55,6 +56,7 @@ def add_access_key(
         "user": user,
         "status": "Active",
         "created": iso_seconds(now),
+        "seq": seq,
         "secret_sealed": secret_box.seal(secret, context=f"access-key:{key_id}"),
     }
     tx.insert(account_id, R.ACCESS_KEY, key_id, record)

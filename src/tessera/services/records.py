@@ -137,6 +137,7 @@ class AccessKeyRecord(TypedDict):
     user: str  # "" for the root user's keys
     status: str  # "Active" | "Inactive"
     created: str
+    seq: NotRequired[int]  # creation order among the owner's (1 + the highest); absent in older records (iam/paging.creation_key)
     secret_sealed: str  # under ``access-key:<id>``
 
 
@@ -207,6 +208,7 @@ class SigningCertificateRecord(TypedDict):
     body: str  # PEM as uploaded
     status: str  # "Active" | "Inactive"
     uploaded: str
+    seq: NotRequired[int]  # creation order among the owner's (1 + the highest); absent in older records (iam/paging.creation_key)
     sha256: str  # hex digest of the DER (duplicate detection)
 
 
@@ -219,6 +221,7 @@ class SshPublicKeyRecord(TypedDict):
     fingerprint: str  # MD5 of the key blob as colon-separated hex
     status: str
     uploaded: str
+    seq: NotRequired[int]  # creation order among the owner's (1 + the highest); absent in older records (iam/paging.creation_key)
 
 
 class ServiceCredentialRecord(TypedDict):
@@ -232,6 +235,7 @@ class ServiceCredentialRecord(TypedDict):
     password_sealed: str  # under ``service-credential:<id>``
     status: str
     created: str
+    seq: NotRequired[int]  # creation order among the owner's (1 + the highest); absent in older records (iam/paging.creation_key)
     expires: str | None
 
 

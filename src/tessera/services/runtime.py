@@ -88,6 +88,9 @@ class Runtime:
         return tuple(out)
 
 
+#: The threads of the worker pool that runs every non-inline operation (``server/app.py``).
+WORKER_THREADS = 8
+
 DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 """What the root user may do, as an identity policy: the side of a federation token

@@ -71,6 +71,16 @@ class UsageTracker:
             noted = self._pending.get(wanted) or self._flushing.get(wanted)
         return _document(noted) if noted is not None else self._store.get_usage(account, kind, key)
 
+    def all_uses(self, account: str, kind: str) -> dict[str, Mapping[str, Any]]:
+        """``last_use`` of every key of ``kind`` in ``account`` at once (one store query)."""
+        found = dict(self._store.list_usage(account, kind))
+        with self._lock:
+            noted = {**self._flushing, **self._pending}
+        for (scope, noted_kind, key), note in noted.items():
+            if scope == account and noted_kind == kind:
+                found[key] = _document(note)
+        return found
+
 
 def _document(note: Note) -> dict[str, Any]:
     """The stored form: ``{"date", "region"}`` plus ``"service"`` for access keys."""

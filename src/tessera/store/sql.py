@@ -218,6 +218,12 @@ class SqlStore:
             text = conn.execute(query).scalar_one_or_none()
         return None if text is None else dict(json.loads(text))
 
+    def list_usage(self, scope: str, kind: str) -> dict[str, Mapping[str, Any]]:
+        query = select(usage.c.key, usage.c.data).where(usage.c.scope == scope, usage.c.kind == kind)
+        with _backend_errors(), self._transaction(write=False) as conn:
+            rows = conn.execute(query).all()
+        return {str(key): dict(json.loads(text)) for key, text in rows}
+
     def close(self) -> None:
         self._engine.dispose()
 

@@ -173,3 +173,23 @@ def test_statement_index_narrows_candidates_but_keeps_semantics() -> None:
     assert decide(user(), "svc150:action150", identity=identity).allowed
     assert decide(user(), "ec2:DescribeThings", identity=identity).allowed
     assert not decide(user(), "svc150:Action151", identity=identity).allowed
+
+
+def test_scp_statements_and_keys_can_be_left_out_of_the_explanation() -> None:
+    """The simulator reports an SCP only as a yes/no: the decision can give its matched
+    statements and missing keys without the SCPs' ones."""
+    scp = policy(
+        deny("iam:GetUser", Condition={"StringNotEquals": {"aws:PrincipalTag/clearance": "high"}}),
+        allow("*"),
+        kind=PolicyType.SCP,
+        policy_id="p-scp",
+    )
+    mine = policy(allow("iam:GetUser", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}), allow("iam:*"), policy_id="mine")
+    denied = decide(user(), "iam:GetUser", identity=[mine], scps=[[scp]])
+    assert denied.result is EXPLICIT and [m.policy_id for m in denied.matched] == ["p-scp"]
+    assert denied.matched_without_scps == ()
+    assert [k.lower() for k in denied.missing_context_keys] == ["aws:principaltag/clearance", "aws:multifactorauthpresent"]
+    assert [k.lower() for k in denied.missing_context_keys_without_scps] == ["aws:multifactorauthpresent"]
+    allowed = decide(user(), "iam:ListUsers", identity=[mine], scps=[[scp]])
+    assert {m.policy_id for m in allowed.matched} == {"p-scp", "mine"}
+    assert {m.policy_id for m in allowed.matched_without_scps} == {"mine"}

@@ -29,7 +29,7 @@ from tessera.services.iam.entities import (
     resolve,
     view_records,
 )
-from tessera.services.iam.paging import paginate
+from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
@@ -87,8 +87,9 @@ def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     target = _authorize(ctx, "iam:CreateAccessKey", key_owner(ctx, params))
     with ctx.write(account) as tx:
         owner = _require_owner(tx, account, target)
-        ensure_quota(len(_owner_keys(tx, account, owner)), quotas.ACCESS_KEYS_PER_USER, "AccessKeysPerUser")
-        rec, secret = add_access_key(tx, ctx.runtime.secret_box, account, user=owner, now=ctx.now)
+        owned = _owner_keys(tx, account, owner)
+        ensure_quota(len(owned), quotas.ACCESS_KEYS_PER_USER, "AccessKeysPerUser")
+        rec, secret = add_access_key(tx, ctx.runtime.secret_box, account, user=owner, now=ctx.now, seq=next_sequence(owned))
     return {"AccessKey": {**_metadata(rec), "SecretAccessKey": secret}}
 
 
@@ -133,7 +134,7 @@ def list_access_keys(ctx: OperationContext, params: dict[str, Any]) -> dict[str,
     target = _authorize(ctx, "iam:ListAccessKeys", key_owner(ctx, params))
     owner = ROOT if target is None else str(require_resolved(target)["name"])
     keys = [k for k in view_records(ctx, R.ACCESS_KEY) if name_key(str(k["user"])) == name_key(owner)]
-    page = paginate(keys, lambda k: f"{k['created']}|{k['id']}", params.get("Marker"), params.get("MaxItems"))
+    page = paginate(keys, lambda k: creation_key(k, "created"), params.get("Marker"), params.get("MaxItems"))
     return page.output("AccessKeyMetadata", _metadata)
 
 

@@ -19,14 +19,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from tessera.arn import root_arn
 from tessera.errors import CredentialReportExpiredException, CredentialReportNotPresentException
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
-from tessera.services.iam.entities import account_of, iso, last_use, parse_time
+from tessera.services.iam.entities import account_of, iso, parse_time
+from tessera.services.iam.paging import creation_key
+from tessera.services.state import name_key
+from tessera.services.usage import ACCESS_KEY
 
 REPORT_KEY = "credential_report"
 MAX_AGE = dt.timedelta(hours=4)
@@ -67,14 +71,14 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _key_columns(ctx: OperationContext, keys: Sequence[R.AccessKeyRecord]) -> list[str]:
+def _key_columns(uses: Mapping[str, Mapping[str, Any]], keys: Sequence[R.AccessKeyRecord]) -> list[str]:
     out: list[str] = []
     for index in range(2):
         if index >= len(keys):
             out += ["false", NA, NA, NA, NA]
             continue
         key = keys[index]
-        used = last_use(ctx, "access_key", key["id"]) or {}
+        used = uses.get(key["id"]) or {}
         date = report_time(used["date"]) if used.get("date") else NA
         out += [
             _flag(key["status"] == "Active"),
@@ -99,10 +103,15 @@ def _cert_columns(certs: Sequence[R.SigningCertificateRecord]) -> list[str]:
 _Owned = TypeVar("_Owned", R.AccessKeyRecord, R.SigningCertificateRecord)
 
 
-def _owned(items: Sequence[_Owned], owner: str, stamp: Callable[[_Owned], str]) -> list[_Owned]:
-    """The items whose ``user`` is ``owner`` (case-insensitively), oldest (``stamp``) first."""
-    found = [i for i in items if i["user"].lower() == owner.lower()]
-    return sorted(found, key=lambda i: (stamp(i), i["id"]))
+def _by_owner(items: Sequence[_Owned], stamp: str) -> dict[str, list[_Owned]]:
+    """The items grouped by the ``name_key`` of their ``user`` (root's under ``""``),
+    oldest first: one pass over the records, whatever the number of users."""
+    groups: dict[str, list[_Owned]] = defaultdict(list)
+    for item in items:
+        groups[name_key(item["user"] or "")].append(item)
+    for found in groups.values():
+        found.sort(key=lambda i: creation_key(i, stamp))
+    return groups
 
 
 def build_report(
@@ -120,7 +129,10 @@ def build_report(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     account_id = (account["id"] if account is not None else "") or account_of(ctx)
-    root_keys = [k for k in sorted(keys, key=lambda k: (k["created"], k["id"])) if k["user"] == ""]
+    usage = ctx.runtime.usage
+    uses = usage.all_uses(account_of(ctx), ACCESS_KEY) if usage is not None else {}
+    keys_of, certs_of = _by_owner(keys, "created"), _by_owner(certs, "uploaded")
+    with_mfa = {name_key(d["user"] or "") for d in devices if d["user"] and d["enabled_at"]}
     created = report_time(account["created"]) if account is not None and account["created"] else NA
     root = [
         "<root_account>",
@@ -132,7 +144,7 @@ def build_report(
         "not_supported",
         "false",
     ]
-    writer.writerow(root + _key_columns(ctx, root_keys) + _cert_columns([]))
+    writer.writerow(root + _key_columns(uses, keys_of.get("", [])) + _cert_columns(certs_of.get("", [])))
     by_user = {p["user_id"]: p for p in profiles}
     max_age = policy["max_age"] if policy else None
     for user in sorted(users, key=lambda u: u["name"].lower()):
@@ -143,10 +155,11 @@ def build_report(
             last_used = report_time(profile["last_used"]) if profile["last_used"] else "no_information"
             rotation = report_time(iso(parse_time(profile["changed"]) + dt.timedelta(days=int(max_age)))) if max_age else NA
             password = ["true", last_used, report_time(profile["changed"]), rotation]
-        mfa = any((d["user"] or "").lower() == user["name"].lower() and d["enabled_at"] for d in devices)
+        owner = name_key(user["name"])
+        mfa = owner in with_mfa
         row = [user["name"], user["arn"], report_time(user["created"]), *password, _flag(mfa)]
-        row += _key_columns(ctx, _owned(keys, user["name"], lambda k: k["created"]))
-        row += _cert_columns(_owned(certs, user["name"], lambda c: c["uploaded"]))
+        row += _key_columns(uses, keys_of.get(owner, []))
+        row += _cert_columns(certs_of.get(owner, []))
         writer.writerow(row)
     return buffer.getvalue()
 

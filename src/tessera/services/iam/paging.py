@@ -23,6 +23,21 @@ DEFAULT_MAX_ITEMS = 100
 _PREFIX = "t1:"
 
 
+def next_sequence(owned: Iterable[Any]) -> int:
+    """The ``seq`` of a new credential among its owner's ones (``owned``: their record
+    data): one more than the highest. Timestamps have one-second resolution and ids are
+    random, so ``seq`` is what orders credentials made in the same second (written in the
+    owner's write transaction, so two creations never share it)."""
+    return 1 + max((int(r.get("seq") or 0) for r in owned), default=0)
+
+
+def creation_key(rec: Any, stamp: str) -> str:
+    """The creation order of a credential record as a sort key: its time (``stamp``:
+    ``created`` or ``uploaded``), then ``seq`` (0 for records made before it existed),
+    then its id."""
+    return f"{rec.get(stamp, '')}|{int(rec.get('seq') or 0):010d}|{rec.get('id', '')}"
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]

@@ -10,6 +10,14 @@ RFC 9106's 64 MiB profile), and the audit trail redacts ``Password``,
 tens of milliseconds, so these operations are registered without ``inline`` and run in
 the worker pool, never on the event loop; argon2's verify compares in constant time.
 
+Argon2 work is bounded so that password calls cannot take the worker pool: at most
+``HASH_SLOTS`` operations hash or verify at once in the process (``HashGate``; well below
+the ``WORKER_THREADS`` of the pool), a call that finds no free slot within
+``HASH_WAIT_SECONDS`` is refused with ``Throttling``, and at most one password
+operation per user is in flight (a second one is refused with ``Throttling`` at once).
+Every check that costs no argon2 work (the caller's rights, the user and its profile,
+the password policy) runs first; the reuse check stops at the first match.
+
 ChangePassword is the one call that tests a password a client sends, so it is an online
 guessing oracle unless bounded: wrong old passwords count against the calling user in
 ``throttle.password_attempt`` (the MFA rules and numbers, budgets of their own), and a
@@ -28,7 +36,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -42,6 +53,7 @@ from tessera.errors import (
     LimitExceededException,
     NoSuchEntityException,
     PasswordPolicyViolationException,
+    Throttling,
     ValidationError,
 )
 from tessera.policy import PolicySet, PolicyType, evaluate
@@ -60,6 +72,7 @@ from tessera.services.iam.entities import (
     require_target,
     resolve,
 )
+from tessera.services.runtime import WORKER_THREADS
 from tessera.services.state import name_key
 from tessera.services.throttle import Locked, password_attempt, principal_id, principal_key
 from tessera.store.base import Transaction
@@ -76,17 +89,75 @@ WRONG_OLD_PASSWORD = "The old password is incorrect."
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 
 
+#: Operations doing argon2 work at once in the process: the cores, at most a quarter of
+#: the worker pool (each argon2 call holds a core and 19 MiB for tens of milliseconds).
+HASH_SLOTS = max(1, min(os.cpu_count() or 1, WORKER_THREADS // 4))
+#: How long a password operation waits for a free slot before ``Throttling``.
+HASH_WAIT_SECONDS = 2.0
+
+
+class HashGate:
+    """The process-wide bound on argon2 work: ``slots`` password operations at once, one
+    per user; ``in_flight`` / ``peak`` / ``calls`` count the argon2 calls themselves."""
+
+    def __init__(self, slots: int, wait: float) -> None:
+        self.slots = slots
+        self.wait = wait
+        self._slots = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._users: set[str] = set()
+        self.in_flight = 0
+        self.peak = 0
+        self.calls = 0
+
+    @contextmanager
+    def hold(self, user_id: str) -> Iterator[None]:
+        """One password operation on ``user_id``: Throttling when another one on that user
+        is in flight or when no slot frees up within ``wait`` seconds."""
+        with self._lock:
+            if user_id in self._users:
+                raise Throttling("Another password operation for this user is in progress")
+            self._users.add(user_id)
+        try:
+            if not self._slots.acquire(timeout=self.wait):
+                raise Throttling()
+            try:
+                yield
+            finally:
+                self._slots.release()
+        finally:
+            with self._lock:
+                self._users.discard(user_id)
+
+    @contextmanager
+    def counted(self) -> Iterator[None]:
+        with self._lock:
+            self.calls += 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+GATE = HashGate(HASH_SLOTS, HASH_WAIT_SECONDS)
+
+
 # -- hashing --------------------------------------------------------------------------
 def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
+    with GATE.counted():
+        return _HASHER.hash(password)
 
 
 def password_matches(stored_hash: str, password: str) -> bool:
     """Whether ``password`` is the one ``stored_hash`` was made from (constant time)."""
-    try:
-        return _HASHER.verify(stored_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    with GATE.counted():
+        try:
+            return _HASHER.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 # -- the policy -----------------------------------------------------------------------
@@ -213,7 +284,8 @@ def create_login_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[
     if view_profile(ctx, target.name) is not None:
         raise EntityAlreadyExistsException(f"Login Profile for user {target.name} already exists.")
     check_password(ctx, password, stored_policy(ctx))
-    hashed = hash_password(password)
+    with GATE.hold(str(target.record["id"])):
+        hashed = hash_password(password)
     with ctx.write(account) as tx:
         user = require_target(tx, account, target)
         key = name_key(user["name"])
@@ -260,8 +332,9 @@ def update_login_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[
     if password:
         policy = stored_policy(ctx)
         check_password(ctx, password, policy)
-        check_reuse(seen, password, policy)
-        hashed = hash_password(password)
+        with GATE.hold(str(target.record["id"])):
+            check_reuse(seen, password, policy)
+            hashed = hash_password(password)
     with ctx.write(account) as tx:
         user = require_target(tx, account, target)
         profile = _require_profile(tx, account, user, seen)
@@ -332,17 +405,18 @@ def change_password(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
     seen = view_profile(ctx, target.name)
     if seen is None or seen.get("user_id") != target.record["id"]:
         raise _no_profile(target.name)
-    try:
-        with password_attempt(ctx.runtime.extras, [principal_key(ctx.caller)], ctx.now) as attempt:
-            if not password_matches(seen["hash"], params["OldPassword"]):
-                attempt.fail()
-                raise AccessDenied(WRONG_OLD_PASSWORD)
-    except Locked:
-        raise LimitExceededException("Too many failed password change attempts. Try again later.") from None
     policy = stored_policy(ctx)
     check_password(ctx, params["NewPassword"], policy)
-    check_reuse(seen, params["NewPassword"], policy)
-    hashed = hash_password(params["NewPassword"])
+    with GATE.hold(str(target.record["id"])):
+        try:
+            with password_attempt(ctx.runtime.extras, [principal_key(ctx.caller)], ctx.now) as attempt:
+                if not password_matches(seen["hash"], params["OldPassword"]):
+                    attempt.fail()
+                    raise AccessDenied(WRONG_OLD_PASSWORD)
+        except Locked:
+            raise LimitExceededException("Too many failed password change attempts. Try again later.") from None
+        check_reuse(seen, params["NewPassword"], policy)
+        hashed = hash_password(params["NewPassword"])
     with ctx.write(account) as tx:
         user = require_target(tx, account, target)
         profile = _require_profile(tx, account, user, seen)

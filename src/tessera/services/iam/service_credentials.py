@@ -40,7 +40,7 @@ from tessera.services.iam.entities import (
     resolve,
     view_records,
 )
-from tessera.services.iam.paging import paginate
+from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.ids import SERVICE_CREDENTIAL_PREFIX, new_unique_id
 from tessera.services.state import name_key
 from tessera.store.base import Transaction
@@ -153,6 +153,7 @@ def create_service_specific_credential(ctx: OperationContext, params: dict[str, 
             "password_sealed": sealed,
             "status": "Active",
             "created": iso(ctx.now),
+            "seq": next_sequence(c for c in creds if _owned(c, owner)),
             "expires": iso(ctx.now + dt.timedelta(days=int(days))) if days is not None else None,
         }
         tx.insert(account, R.SERVICE_CREDENTIAL, cred_id, rec)
@@ -176,7 +177,7 @@ def list_service_specific_credentials(ctx: OperationContext, params: dict[str, A
     if service:
         require_supported(service)
         creds = [c for c in creds if c["service"] == service]
-    page = paginate(creds, lambda c: f"{name_key(c['user'])}|{c['created']}|{c['id']}", params.get("Marker"), params.get("MaxItems"))
+    page = paginate(creds, lambda c: f"{name_key(c['user'])}|{creation_key(c, 'created')}", params.get("Marker"), params.get("MaxItems"))
     return page.output("ServiceSpecificCredentials", lambda c: _metadata(c, ctx.now))
 
 

@@ -46,7 +46,7 @@ from tessera.services.iam.entities import (
     resolve,
     view_records,
 )
-from tessera.services.iam.paging import paginate
+from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.ids import new_certificate_id
 from tessera.services.state import name_key
 from tessera.store.base import Transaction
@@ -129,6 +129,7 @@ def upload_signing_certificate(ctx: OperationContext, params: dict[str, Any]) ->
             "body": body,
             "status": "Active",
             "uploaded": iso(ctx.now),
+            "seq": next_sequence(r for r in existing if _owned(r, owner)),
             "sha256": digest,
         }
         tx.insert(account, R.SIGNING_CERTIFICATE, rec["id"], rec)
@@ -140,7 +141,7 @@ def list_signing_certificates(ctx: OperationContext, params: dict[str, Any]) -> 
     target = _authorize(ctx, "iam:ListSigningCertificates", key_owner(ctx, params))
     owner = ROOT if target is None else require_resolved(target)["name"]
     certs = [c for c in view_records(ctx, R.SIGNING_CERTIFICATE) if _owned(c, owner)]
-    page = paginate(certs, lambda c: f"{c['uploaded']}|{c['id']}", params.get("Marker"), params.get("MaxItems"))
+    page = paginate(certs, lambda c: creation_key(c, "uploaded"), params.get("Marker"), params.get("MaxItems"))
     return page.output("Certificates", lambda c: certificate_shape(c, ctx))
 
 

@@ -324,8 +324,10 @@ def resource_account(sim: Simulation, resource: str, owner: str | None) -> str:
 
 
 def _statements(sim: Simulation, decision: Decision) -> list[dict[str, Any]]:
+    """The deciding statements, SCPs' left out: AWS reports an SCP's part only in
+    ``OrganizationsDecisionDetail``, never its policy id, statements or condition keys."""
     out = []
-    for match in decision.matched:
+    for match in decision.matched_without_scps:
         source_id, source_type = sim.sources.get(match.policy_id, (match.policy_id, "none"))
         out.append(
             {
@@ -358,7 +360,7 @@ def _resource_result(sim: Simulation, action: str, resource: str, context: Mappi
         "EvalResourceName": resource,
         "EvalResourceDecision": decision.result.value,
         "MatchedStatements": _statements(sim, decision),
-        "MissingContextValues": list(decision.missing_context_keys),
+        "MissingContextValues": list(decision.missing_context_keys_without_scps),
     }
     if sim.boundary is not None:
         allow_all = sim.add(ALLOW_ALL, PolicyType.IDENTITY, "boundary-probe", "none")

@@ -51,7 +51,7 @@ from tessera.services.iam.entities import (
     resolve,
     view_records,
 )
-from tessera.services.iam.paging import paginate
+from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.ids import SSH_PUBLIC_KEY_PREFIX, new_unique_id
 from tessera.services.state import name_key
 from tessera.store.base import Transaction
@@ -151,6 +151,7 @@ def upload_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict
             "fingerprint": print_,
             "status": "Active",
             "uploaded": iso(ctx.now),
+            "seq": next_sequence(owned),
         }
         tx.insert(account, R.SSH_PUBLIC_KEY, rec["id"], rec)
     return {"SSHPublicKey": _full(rec, body)}
@@ -180,7 +181,7 @@ def list_ssh_public_keys(ctx: OperationContext, params: dict[str, Any]) -> dict[
     target = _authorize(ctx, "iam:ListSSHPublicKeys", caller_user_name(ctx, params))
     owner = require_resolved(target)["name"]
     keys = [k for k in view_records(ctx, R.SSH_PUBLIC_KEY) if _owned(k, owner)]
-    page = paginate(keys, lambda k: f"{k['uploaded']}|{k['id']}", params.get("Marker"), params.get("MaxItems"))
+    page = paginate(keys, lambda k: creation_key(k, "uploaded"), params.get("Marker"), params.get("MaxItems"))
     return page.output("SSHPublicKeys", _metadata)
 
 
