@@ -29,9 +29,9 @@ from tessera.audit.sink import AuditWriter
 from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
+    InternalFailure,
     InvalidAction,
     RequestEntityTooLarge,
-    ServiceFailureException,
     TesseraError,
 )
 from tessera.protocol.errors import render_json_error, render_query_error
@@ -253,8 +253,7 @@ class TesseraApp:
             ex.error = error
         except Exception:
             log.exception("request %s failed", ex.request_id, extra={"request_id": ex.request_id})
-            ex.error = ServiceFailureException("")
-            ex.error.code = "InternalFailure"
+            ex.error = InternalFailure()
         return None
 
     def _prepare(self, ex: Exchange) -> OperationContext:
@@ -332,8 +331,7 @@ class TesseraApp:
             return 200, XML, serialize_query_response(ex.service, ex.operation, ex.result or {}, ex.request_id)
         except Exception:
             log.exception("serialising %s failed", ex.operation, extra={"request_id": ex.request_id})
-            ex.error = ServiceFailureException("")
-            ex.error.code = "InternalFailure"
+            ex.error = InternalFailure()
             return self._encode(ex)
 
     # -- after the response --------------------------------------------------------------

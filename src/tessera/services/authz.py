@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tessera.arn import assumed_role_arn
 from tessera.auth.caller import Caller
 from tessera.auth.memo import memoised
-from tessera.errors import AccessDenied
-from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
+from tessera.errors import AccessDenied, DecidingStatement, DeniedPrincipal, Denial
+from tessera.policy import Decision, DecisionResult, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
 from tessera.services.runtime import ALLOW_ALL, DENY_ALL, Runtime
 
@@ -211,9 +212,7 @@ def authorize(
         # STS answers a refused role assumption without saying which policy refused it
         # (observed AWS text ends at the role ARN); the encoded message still explains.
         trust = resource_policy is not None and resource_policy.type is PolicyType.TRUST
-        error = access_denied(caller, action, resource, decision, explain=not trust)
-        error.request = request  # type: ignore[attr-defined]  # for the encoded authorization message
-        raise error
+        raise access_denied(caller, action, resource, decision, explain=not trust, request=request)
     return decision
 
 
@@ -259,18 +258,47 @@ def refuse_session_kind(ctx: OperationContext, action: str, resource: str) -> No
         raise refusal
 
 
-def access_denied(caller: Caller, action: str, resource: str, decision: Decision | None, *, explain: bool = True) -> AccessDenied:
+def access_denied(
+    caller: Caller,
+    action: str,
+    resource: str,
+    decision: Decision | None,
+    *,
+    explain: bool = True,
+    request: Request | None = None,
+) -> AccessDenied:
     """AWS's AccessDenied: "User: ARN is not authorized to perform: ACTION on resource:
-    ARN", followed, when ``explain``, by the decision's "because …"/"with …" clause."""
+    ARN", followed, when ``explain``, by the decision's "because …"/"with …" clause.
+    Given the engine's ``request`` too, the error carries the decision as a ``Denial``
+    (for the encoded authorization message)."""
     shown = caller.arn
     if caller.kind == "assumed-role" and caller.session is not None:
         shown = assumed_role_arn(caller.account, caller.session.role_name, caller.session.session_name)
     message = f"User: {shown} is not authorized to perform: {action} on resource: {resource}"
     if decision is not None and explain:
         message += decision.message_suffix
-    error = AccessDenied(message)
-    error.decision = decision  # type: ignore[attr-defined]
-    return error
+    denial = denial_of(caller, request, decision) if decision is not None and request is not None else None
+    return AccessDenied(message, denial)
+
+
+_OWNER_POLICIES = (PolicyType.RESOURCE, PolicyType.TRUST)
+
+
+def denial_of(caller: Caller, request: Request, decision: Decision) -> Denial:
+    """The refusal ``decision`` of ``request`` as plain, immutable facts."""
+    return Denial(
+        action=request.action,
+        resource=request.resource,
+        principal=DeniedPrincipal(id=caller.user_id, name=caller.name, arn=caller.arn, account=caller.account),
+        explicit_deny=decision.result is DecisionResult.EXPLICIT_DENY,
+        reason=decision.reason,
+        statements=tuple(
+            DecidingStatement(m.policy_id, m.sid, m.statement_index, m.effect.value, m.policy_type in _OWNER_POLICIES)
+            for m in decision.matched
+        ),
+        context=MappingProxyType(dict(request.context)),
+        same_account=request.same_account,
+    )
 
 
 def compile_session_policy(runtime: Runtime, text: str) -> Policy:

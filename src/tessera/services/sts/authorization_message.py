@@ -43,10 +43,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from tessera.auth.caller import Caller
 from tessera.auth.tokens import TokenKey
-from tessera.errors import InvalidAuthorizationMessageException, TesseraError
-from tessera.policy import Decision, DecisionResult, PolicyType, Request
+from tessera.errors import AccessDenied, Denial, InvalidAuthorizationMessageException, TesseraError
 from tessera.services.context import OperationContext, operation
 from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
@@ -56,22 +54,19 @@ INVALID = "The encoded authorization message is invalid or has expired."
 _VERSION = 1
 _NONCE_BYTES = 12
 _INFO = b"tessera authorization message v1"
-_OWNER_POLICIES = (PolicyType.RESOURCE, PolicyType.TRUST)
 
 
 def authorization_message_headers(ctx: OperationContext, error: TesseraError) -> list[tuple[bytes, bytes]]:
     """The response header carrying the encoded message of a policy denial; empty for
     errors that no policy evaluation decided (bad input, credential-kind refusals)."""
-    decision = getattr(error, "decision", None)
-    request = getattr(error, "request", None)
-    if not isinstance(decision, Decision) or not isinstance(request, Request):
+    if not isinstance(error, AccessDenied) or error.decision is None:
         return []
-    encoded = encode_authorization_message(ctx.runtime, ctx.caller, request, decision)
+    encoded = encode_authorization_message(ctx.runtime, error.decision)
     return [(HEADER.encode("ascii"), encoded.encode("ascii"))]
 
 
-def encode_authorization_message(runtime: Runtime, caller: Caller, request: Request, decision: Decision) -> str:
-    document = {"account": caller.account, "message": _decoded_document(caller, request, decision)}
+def encode_authorization_message(runtime: Runtime, denial: Denial) -> str:
+    document = {"account": denial.principal.account, "message": _decoded_document(denial)}
     key = current_keyring(runtime).current
     header = bytes((_VERSION, len(key.key_id))) + key.key_id.encode("ascii")
     nonce = secrets.token_bytes(_NONCE_BYTES)
@@ -111,28 +106,27 @@ def _message_key(key: TokenKey) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key.secret)
 
 
-def _decoded_document(caller: Caller, request: Request, decision: Decision) -> dict[str, Any]:
-    matched = decision.matched
-    foreign = not request.same_account
+def _decoded_document(denial: Denial) -> dict[str, Any]:
+    foreign = not denial.same_account
     statements = [
-        {"policyId": m.policy_id, "statementId": m.sid, "statementIndex": m.statement_index, "effect": m.effect.value.upper()}
-        for m in matched
-        if m.policy_type not in _OWNER_POLICIES and not foreign
+        {"policyId": m.policy_id, "statementId": m.sid, "statementIndex": m.statement_index, "effect": m.effect.upper()}
+        for m in denial.statements
+        if not m.owner and not foreign
     ]
-    explicit_deny = decision.result is DecisionResult.EXPLICIT_DENY and not foreign
-    reason = f"no resource-based policy allows the {request.action} action" if foreign else decision.reason
-    shown = _shown_keys(request.context, foreign)
+    reason = f"no resource-based policy allows the {denial.action} action" if foreign else denial.reason
+    shown = _shown_keys(denial.context, foreign)
+    principal = denial.principal
     return {
-        "allowed": decision.allowed,
-        "explicitDeny": explicit_deny,
+        "allowed": False,
+        "explicitDeny": denial.explicit_deny and not foreign,
         "matchedStatements": {"items": statements},
         # why it was refused ("no identity-based policy allows …"): the text IAM puts after
         # "because" in its own messages, and STS leaves out of AssumeRole refusals
         "failures": {"items": [reason] if reason else []},
         "context": {
-            "principal": {"id": caller.user_id, "name": caller.name, "arn": caller.arn},
-            "action": request.action,
-            "resource": request.resource,
+            "principal": {"id": principal.id, "name": principal.name, "arn": principal.arn},
+            "action": denial.action,
+            "resource": denial.resource,
             "conditions": {"items": [_condition(k, v) for k, v in sorted(shown.items())]},
         },
     }
