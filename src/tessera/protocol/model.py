@@ -11,6 +11,7 @@ Public API::
     spec.api_version                      # "2011-06-15"
     spec.xml_namespace                    # "https://sts.amazonaws.com/doc/2011-06-15/"
     spec.operation("AssumeRole")          # botocore OperationModel, or None
+    spec.resolve("AssumeRole")            # Operation (service + model), or None
     compile_pattern(r"[\\w+=,.@-]*")       # re.Pattern with Java semantics, cached
 
 Model patterns are Java regular expressions. ``compile_pattern`` gives them Java's
@@ -52,6 +53,33 @@ class ServiceSpec:
         if name not in self.operation_names:
             return None
         return self.model.operation_model(name)
+
+    def resolve(self, name: str) -> Operation | None:
+        """The operation called ``name`` with its service, or None; one object per
+        operation, so stages may key their per-operation memos on it."""
+        if name not in self.operation_names:
+            return None
+        return _resolve(self.name, name)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Operation:
+    """One operation of one service, resolved once per request by the server and read
+    by every stage after it (parser, encoder, audit). Compared and hashed by identity:
+    there is one per operation (``ServiceSpec.resolve``)."""
+
+    service: ServiceSpec
+    model: OperationModel
+
+    @property
+    def name(self) -> str:
+        return str(self.model.name)
+
+
+@functools.cache
+def _resolve(service: str, name: str) -> Operation:
+    spec = service_spec(service)
+    return Operation(spec, spec.model.operation_model(name))
 
 
 @functools.cache

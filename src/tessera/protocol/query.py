@@ -35,7 +35,7 @@ import datetime as dt
 import functools
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -44,7 +44,7 @@ from botocore.model import Shape
 
 from tessera import errors
 from tessera.auth import sigv4
-from tessera.protocol.model import service_spec
+from tessera.protocol.model import Operation, service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path, validation_message
 from tessera.protocol.xml import escape_attribute, escape_text
 
@@ -126,27 +126,39 @@ def _decode_urlencoded(raw: str | bytes) -> list[tuple[str, str]]:
 
 
 def parse_query_request(service: str, form: Form) -> tuple[str, dict[str, Any]]:
-    """Resolve the operation and rebuild its typed, validated params from a form.
+    """Resolve the operation and rebuild its typed, validated params from a form
+    (``resolve_query_operation`` then ``read_query_params``)."""
+    pairs = list(_as_pairs(form))
+    operation = resolve_query_operation(service, pairs)
+    return operation.name, read_query_params(operation, pairs)
 
-    Raises ``MissingAction`` (no ``Action``), ``InvalidAction`` (unknown operation or
-    wrong ``Version``: ``Could not find operation X for version V``) and
-    ``ValidationError`` (unreadable value or model constraint violated).
+
+def resolve_query_operation(service: str, form: Mapping[str, list[str]] | Sequence[tuple[str, str]]) -> Operation:
+    """The operation a form names (``Action``, under the service's ``Version``).
+
+    Raises ``MissingAction`` (no ``Action``) and ``InvalidAction`` (unknown operation or
+    wrong ``Version``: ``Could not find operation X for version V``).
     """
     spec = service_spec(service)
-    pairs = list(_as_pairs(form))
-    action = _first(pairs, "Action")
+    action = _first(_as_pairs(form), "Action")
     if not action:
         raise errors.MissingAction("Missing Action")
-    version = _first(pairs, "Version") or NO_VERSION
-    operation = spec.operation(action) if version == spec.api_version else None
+    version = _first(_as_pairs(form), "Version") or NO_VERSION
+    operation = spec.resolve(action) if version == spec.api_version else None
     if operation is None:
         raise errors.InvalidAction(f"Could not find operation {action} for version {version}")
-    shape = operation.input_shape
-    params = _read_structure(shape, _build_tree(pairs, _member_names(shape)), "") if shape is not None else {}
+    return operation
+
+
+def read_query_params(operation: Operation, form: Form) -> dict[str, Any]:
+    """The typed params of ``operation`` rebuilt from a form and validated against the
+    model; ``ValidationError`` for an unreadable value or a violated constraint."""
+    shape = operation.model.input_shape
+    params = _read_structure(shape, _build_tree(_as_pairs(form), _member_names(shape)), "") if shape is not None else {}
     violations = find_violations(shape, params)
     if violations:
         raise errors.ValidationError(validation_message(violations))
-    return action, params
+    return params
 
 
 def read_params(shape: Shape, form: Form) -> dict[str, Any]:
@@ -383,7 +395,15 @@ class _Envelope:
 
 def serialize_query_response(service: str, operation: str, result: Mapping[str, Any], request_id: str) -> bytes:
     """The XML success body of ``operation`` for ``result`` (see the module docstring)."""
-    envelope = _envelope(service, operation)
+    resolved = service_spec(service).resolve(operation)
+    if resolved is None:
+        raise ValueError(f"{service} has no operation {operation!r}")
+    return encode_query_response(resolved, result, request_id)
+
+
+def encode_query_response(operation: Operation, result: Mapping[str, Any], request_id: str) -> bytes:
+    """``serialize_query_response`` for an operation already resolved."""
+    envelope = _envelope(operation)
     out = [envelope.head]
     if envelope.write_result is not None:
         envelope.write_result(out, result)
@@ -406,20 +426,17 @@ def serialize_query_error(service: str, error: errors.TesseraError, request_id: 
 
 
 @functools.cache
-def _envelope(service: str, operation: str) -> _Envelope:
-    spec = service_spec(service)
-    model = spec.operation(operation)
-    if model is None:
-        raise ValueError(f"{service} has no operation {operation!r}")
-    namespace = escape_attribute(spec.xml_namespace or "")
-    head = f'<{operation}Response xmlns="{namespace}">'
+def _envelope(operation: Operation) -> _Envelope:
+    name, model = operation.name, operation.model
+    namespace = escape_attribute(operation.service.xml_namespace or "")
+    head = f'<{name}Response xmlns="{namespace}">'
     middle = "<ResponseMetadata><RequestId>"
-    tail = f"</RequestId></ResponseMetadata></{operation}Response>"
+    tail = f"</RequestId></ResponseMetadata></{name}Response>"
     shape = model.output_shape
     if shape is None:
         return _Envelope(head, middle, tail, None)
-    wrapper = shape.serialization.get("resultWrapper", f"{operation}Result")
-    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(service), shape))
+    wrapper = shape.serialization.get("resultWrapper", f"{name}Result")
+    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(operation.service.name), shape))
 
 
 @functools.cache

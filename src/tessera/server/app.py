@@ -35,9 +35,9 @@ from tessera.errors import (
     TesseraError,
 )
 from tessera.protocol.errors import render_json_error, render_query_error
-from tessera.protocol.json import parse_json_request, serialize_json_response
-from tessera.protocol.model import service_spec
-from tessera.protocol.query import parse_query_request, read_form, serialize_query_response
+from tessera.protocol.json import encode_json_response, read_json_request, resolve_json_operation
+from tessera.protocol.model import Operation, service_spec
+from tessera.protocol.query import encode_query_response, read_form, read_query_params, resolve_query_operation
 from tessera.server import heap
 from tessera.server.addresses import SourceAddress
 from tessera.server.credentials import CredentialResolver
@@ -89,7 +89,8 @@ class Exchange:
     params: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     error: TesseraError | None = None
-    spec: OperationSpec | None = None
+    resolved: Operation | None = None  # the wire operation, resolved once by ``_prepare``
+    spec: OperationSpec | None = None  # its handler
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     encoded: tuple[int, bytes, bytes] | None = None  # the answer, when encoded off the event loop
 
@@ -286,10 +287,17 @@ class TesseraApp:
         check_service(verified, ex.service)
         if self.runtime.usage is not None:
             self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
+        # the operation is resolved here, once; the parser, the encoder and the audit
+        # event read ``ex.resolved``
         if ex.protocol == "json":
-            ex.operation, ex.params = parse_json_request(target or "", ex.body)
+            resolved = resolve_json_operation(target)
+            ex.operation = resolved.name
+            ex.params = read_json_request(resolved, ex.body)
         else:
-            ex.operation, ex.params = parse_query_request(ex.service, form)
+            resolved = resolve_query_operation(ex.service, form)
+            ex.operation = resolved.name
+            ex.params = read_query_params(resolved, form)
+        ex.resolved = resolved
         spec = lookup(ex.service, ex.operation)
         if spec is None:
             raise InvalidAction(f"Could not find operation {ex.operation} for version {_version(ex.service)}")
@@ -326,9 +334,11 @@ class TesseraApp:
             status, body = render_query_error(ex.service, ex.error, ex.request_id)
             return status, XML, body
         try:
+            resolved = ex.resolved
+            assert resolved is not None  # INVARIANT: a result means the operation was resolved
             if ex.protocol == "json":
-                return 200, JSON, serialize_json_response(ex.operation, ex.result or {})
-            return 200, XML, serialize_query_response(ex.service, ex.operation, ex.result or {}, ex.request_id)
+                return 200, JSON, encode_json_response(resolved, ex.result or {})
+            return 200, XML, encode_query_response(resolved, ex.result or {}, ex.request_id)
         except Exception:
             log.exception("serialising %s failed", ex.operation, extra={"request_id": ex.request_id})
             ex.error = InternalFailure()
@@ -347,6 +357,7 @@ class TesseraApp:
             build_event(
                 service=ex.service,
                 operation=operation,
+                resolved=ex.resolved if ex.spec is not None else None,
                 caller=ex.caller,
                 access_key_id=ex.access_key_id,
                 when=self.runtime.clock.now(),
