@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 PrincipalKind = Literal["root", "user", "assumed-role", "federated-user"]
@@ -57,7 +57,6 @@ class Caller:
     name: str  # user name, role name, or federated user name; "" for root
     access_key_id: str
     session: SessionClaims | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_temporary(self) -> bool:

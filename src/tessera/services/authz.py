@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera.arn import assumed_role_arn
 from tessera.auth.caller import Caller
@@ -20,11 +20,27 @@ from tessera.auth.memo import memoised
 from tessera.errors import AccessDenied, DecidingStatement, DeniedPrincipal, Denial
 from tessera.policy import Decision, DecisionResult, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
+from tessera.services.request_info import RequestInfo
 from tessera.services.runtime import ALLOW_ALL, DENY_ALL, Runtime
 
 if TYPE_CHECKING:
-    from tessera.services.context import OperationContext
     from tessera.services.state import AccountState
+
+
+class RequestContext(Protocol):
+    """What authorization reads of a request: ``services.context.OperationContext``
+    (which calls this module, hence a protocol rather than an import)."""
+
+    runtime: Runtime
+    caller: Caller
+    info: RequestInfo
+    operation: str
+    decisions: list[Decision]
+
+    def base_context(self) -> dict[str, object]:
+        """``base_context(self)``, computed once per request."""
+        ...
+
 
 PRINCIPAL_TYPE = {
     "root": "Account",
@@ -52,7 +68,7 @@ def principal_arn_key(caller: Caller) -> str:
     return caller.arn
 
 
-def principal_tags(ctx: OperationContext) -> dict[str, str]:
+def principal_tags(ctx: RequestContext) -> dict[str, str]:
     """User tags; for role sessions role tags overridden by session tags (keys case-insensitive)."""
     caller = ctx.caller
     account = ctx.runtime.view.account(caller.account)
@@ -103,10 +119,8 @@ def source_ip(text: str) -> object:
         return text
 
 
-def base_context(ctx: OperationContext) -> dict[str, object]:
-    """The global condition keys of this request (computed once per request)."""
-    if ctx._base_context is not None:
-        return ctx._base_context
+def base_context(ctx: RequestContext) -> dict[str, object]:
+    """The global condition keys of this request (``ctx.base_context()`` keeps them)."""
     caller, info = ctx.caller, ctx.info
     now = info.received_at
     keys: dict[str, object] = {
@@ -139,11 +153,10 @@ def base_context(ctx: OperationContext) -> dict[str, object]:
     if org is not None:
         keys["aws:PrincipalOrgID"] = org[0]
         keys["aws:PrincipalOrgPaths"] = list(org[1])
-    ctx._base_context = keys
     return keys
 
 
-def caller_policies(ctx: OperationContext, resource_policy: Policy | None = None) -> PolicySet:
+def caller_policies(ctx: RequestContext, resource_policy: Policy | None = None) -> PolicySet:
     """The policy set that governs the caller's requests
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)."""
     caller, runtime = ctx.caller, ctx.runtime
@@ -180,24 +193,27 @@ def caller_policies(ctx: OperationContext, resource_policy: Policy | None = None
 
 
 def authorize(
-    ctx: OperationContext,
+    ctx: RequestContext,
     action: str,
     resource: str,
     resource_account: str | None,
-    extra: Mapping[str, object] | None,
+    request_keys: Mapping[str, object] | None,
     resource_policy: Policy | None,
 ) -> Decision:
+    """Decide ``action`` on ``resource``: the request's global condition keys, the
+    resource's account and organization, and ``request_keys`` (the action's own keys,
+    e.g. ``aws:RequestTag/…``) against the caller's policies and ``resource_policy``."""
     caller = ctx.caller
     refuse_session_kind(ctx, action, resource)
     resource_account = resource_account or caller.account
-    context = dict(base_context(ctx))
+    context = dict(ctx.base_context())
     context["aws:ResourceAccount"] = resource_account
     resource_org = ctx.runtime.org.principal_org(resource_account)
     if resource_org is not None:
         context["aws:ResourceOrgID"] = resource_org[0]
         context["aws:ResourceOrgPaths"] = list(resource_org[1])
-    if extra:
-        context.update(extra)
+    if request_keys:
+        context.update(request_keys)
     request = Request(
         principal=engine_principal(caller),
         action=action,
@@ -251,7 +267,7 @@ def _refused_by_kind(caller: Caller, operation: str, service: str) -> bool:
     return caller.kind == "assumed-role" and operation in NO_SESSION_CREDENTIALS_OPERATIONS
 
 
-def refuse_session_kind(ctx: OperationContext, action: str, resource: str) -> None:
+def refuse_session_kind(ctx: RequestContext, action: str, resource: str) -> None:
     """Raise AccessDenied when the caller's kind of credentials forbids ``action``."""
     refusal = session_kind_refusal(ctx.caller, ctx.operation, action, resource)
     if refusal is not None:
