@@ -4,8 +4,9 @@
 When a request is denied, the edge attaches an *encoded* account of the decision to
 the response (header ``x-amzn-authorization-message``; IAM and STS put nothing in the
 AccessDenied text itself, so neither does Tessera). The encoding is opaque to the
-caller: JSON sealed with AES-GCM under a key derived from the active session-token key,
-so every node can open it and nobody can forge or read it without asking Tessera.
+caller: the JSON, compressed and sealed by the server's ``SecretBox`` (AES-GCM under the
+master key, with the caller's account as associated data), so every node can open it
+and nobody can forge or read it without asking Tessera.
 Only a principal of the same account that is allowed
 ``sts:DecodeAuthorizationMessage`` gets the JSON back.
 
@@ -33,27 +34,17 @@ import base64
 import binascii
 import datetime as dt
 import json
-import secrets
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from tessera.auth.tokens import TokenKey
 from tessera.errors import AccessDenied, Denial, InvalidAuthorizationMessageException, TesseraError
+from tessera.secrets import SecretError
 from tessera.services.context import OperationContext, operation
-from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
 
 HEADER = "x-amzn-authorization-message"
 INVALID = "The encoded authorization message is invalid or has expired."
-_VERSION = 1
-_NONCE_BYTES = 12
-_INFO = b"tessera authorization message v1"
 
 
 def authorization_message_headers(ctx: OperationContext, error: TesseraError) -> list[tuple[bytes, bytes]]:
@@ -66,44 +57,31 @@ def authorization_message_headers(ctx: OperationContext, error: TesseraError) ->
 
 
 def encode_authorization_message(runtime: Runtime, denial: Denial) -> str:
-    document = {"account": denial.principal.account, "message": _decoded_document(denial)}
-    key = current_keyring(runtime).current
-    header = bytes((_VERSION, len(key.key_id))) + key.key_id.encode("ascii")
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    payload = zlib.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), 9)
-    sealed = AESGCM(_message_key(key)).encrypt(nonce, payload, header)
-    return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
+    """The opaque message: the decoded document, compressed, sealed by the server's
+    ``SecretBox`` with the caller's account as context (so only that account's callers
+    get it opened)."""
+    document = json.dumps(_decoded_document(denial), separators=(",", ":")).encode("utf-8")
+    packed = base64.urlsafe_b64encode(zlib.compress(document, 9)).decode("ascii")
+    return runtime.secret_box.seal(packed, context=_context(denial.principal.account))
 
 
 def decode_message(runtime: Runtime, encoded: str, account: str) -> str:
     """The decoded JSON text, if ``encoded`` is ours and about ``account``."""
     try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        header_length = 2 + raw[1]
-        header = raw[:header_length]
-        key = current_keyring(runtime).get(header[2:].decode("ascii"))
-        if raw[0] != _VERSION or key is None:
-            raise InvalidAuthorizationMessageException(INVALID)
-        nonce = raw[header_length : header_length + _NONCE_BYTES]
-        plain = AESGCM(_message_key(key)).decrypt(nonce, raw[header_length + _NONCE_BYTES :], header)
-        document = json.loads(zlib.decompress(plain))
-    except (binascii.Error, ValueError, IndexError, InvalidTag, zlib.error, UnicodeError) as error:
+        packed = runtime.secret_box.open(encoded, context=_context(account))
+        return zlib.decompress(base64.urlsafe_b64decode(packed)).decode("utf-8")
+    except (SecretError, binascii.Error, ValueError, zlib.error) as error:
         raise InvalidAuthorizationMessageException(INVALID) from error
-    if document.get("account") != account:
-        raise InvalidAuthorizationMessageException(INVALID)
-    return json.dumps(document["message"], separators=(",", ":"))
+
+
+def _context(account: str) -> str:
+    return f"authorization-message:{account}"
 
 
 @operation("sts", "DecodeAuthorizationMessage", inline=True, read_only=True)
 def decode_authorization_message(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.authorize("sts:DecodeAuthorizationMessage", "*")
     return {"DecodedMessage": decode_message(ctx.runtime, params["EncodedMessage"], ctx.caller.account)}
-
-
-def _message_key(key: TokenKey) -> bytes:
-    """A subkey of the token key for this purpose only (HKDF), so messages and session
-    tokens never share an AES-GCM key and nonce space."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key.secret)
 
 
 def _decoded_document(denial: Denial) -> dict[str, Any]:
