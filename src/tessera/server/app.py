@@ -48,6 +48,7 @@ from tessera.services.context import OperationContext, OperationSpec, RequestInf
 from tessera.services.operations import lookup
 from tessera.services.runtime import Runtime
 from tessera.services.sts import authorization_message_headers
+from tessera.store.guard import LOOP_GUARD
 
 log = logging.getLogger("tessera.server")
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -227,14 +228,16 @@ class TesseraApp:
         if len(ex.body) > INLINE_BODY_BYTES:
             await loop.run_in_executor(self.executor, self._run, ex, None)
             return
-        ctx = self._guarded(ex, self._prepare, ex)
-        if ctx is None:
-            return
-        spec = ex.spec
-        assert spec is not None and ex.params is not None  # INVARIANT: _prepare sets both or raises
-        if spec.runs_inline(ex.params):
-            self._guarded(ex, self._execute, ex, ctx)
-        else:
+        LOOP_GUARD.enter()  # no store I/O on the event loop (tessera.store.guard)
+        try:
+            ctx = self._guarded(ex, self._prepare, ex)
+            spec = ex.spec
+            inline = ctx is not None and spec is not None and ex.params is not None and spec.runs_inline(ex.params)
+            if ctx is not None and inline:
+                self._guarded(ex, self._execute, ex, ctx)
+        finally:
+            LOOP_GUARD.leave()
+        if ctx is not None and not inline:
             await loop.run_in_executor(self.executor, self._run, ex, ctx)
 
     def _run(self, ex: Exchange, ctx: OperationContext | None) -> None:
