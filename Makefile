@@ -9,14 +9,20 @@ BSTAMP := $(VENV)/.installed-bench
 HOST   ?= 127.0.0.1
 PORT   ?= 8686
 DATA   ?= ./.tessera
+# Third-party tools of tests/tools, each in its own virtualenv (their boto3 is not ours).
+TOOLS_DIR ?= .venv-tools
+TOOLS     := ansible principalmapper scoutsuite cloudsplaining
+TOOL_STAMPS := $(TOOLS:%=$(TOOLS_DIR)/%/.installed)
 
-.PHONY: run test bench fuzz install clean
+.PHONY: run test bench fuzz install clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The distribution is tessera-iam; a venv made when it was still called tessera loses the old one.
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip uninstall --quiet --yes tessera 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
@@ -36,18 +42,33 @@ run: $(STAMP)
 $(JSDEPS): tests/js/package.json tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 
-test: $(TSTAMP) $(JSDEPS)
+# Exact pins of every package (tests/tools/requirements/<tool>.txt, from the package registry),
+# installed without the resolver; a <tool>.pth there is copied into the tool's site-packages
+# (principalmapper 1.1.5 still imports Mapping from collections, gone since Python 3.10).
+$(TOOLS_DIR)/%/.installed: tests/tools/requirements/%.txt
+	rm -rf $(TOOLS_DIR)/$*
+	$(PYTHON) -m venv $(TOOLS_DIR)/$*
+	$(TOOLS_DIR)/$*/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	if [ -f tests/tools/requirements/$*.pth ]; then \
+		cp tests/tools/requirements/$*.pth "$$($(TOOLS_DIR)/$*/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/"; fi
+	touch $@
+
+# The four installs wait on the network more than on the CPU: side by side (~3 min once).
+tools:
+	$(MAKE) --no-print-directory -j4 $(TOOL_STAMPS)
+
+test: $(TSTAMP) $(JSDEPS) tools
 	$(BIN)/ruff check --no-cache src tests bench
 	$(BIN)/ruff format --check --no-cache src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	TESSERA_TOOLS_DIR=$(abspath $(TOOLS_DIR)) $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: $(BSTAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(TOOLS_DIR) build *.egg-info src/*.egg-info
 
 # A long fuzzing run (the same generator as the short one in `make test`).
 FUZZ_REQUESTS ?= 50000

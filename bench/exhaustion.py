@@ -22,8 +22,9 @@ import time
 from collections.abc import Sequence
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from serverproc import TesseraServer, new_data_dir
 import contextlib
+
+from serverproc import TesseraServer, new_data_dir
 
 
 def open_sockets(pid: int) -> int:

@@ -6,6 +6,7 @@ handler runs in the worker pool, not on the event loop).
     .venv/bin/python -m bench.mfa_device_create 30
 """
 
+import contextlib
 import datetime as dt
 import io
 import statistics
@@ -20,7 +21,6 @@ from tessera.clock import FixedClock
 from tessera.errors import TesseraError
 from tessera.server.bootstrap import open_runtime
 from tessera.services.context import OperationContext, RequestInfo, lookup
-import contextlib
 
 A = "111122223333"
 clock = FixedClock(dt.datetime(2026, 1, 2, tzinfo=dt.UTC))

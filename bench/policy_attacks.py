@@ -218,7 +218,8 @@ def main() -> int:
                 jobs = [forms[i % len(forms)] for i in range(args.sim_clients * args.sim_rounds)]
                 attack = list(pool.map(simulate, jobs))
             report(
-                f"simulate: {args.sim_clients} clients x {args.sim_rounds} ({args.sim_actions} actions, context value {args.sim_value_bytes} B)",
+                f"simulate: {args.sim_clients} clients x {args.sim_rounds} "
+                f"({args.sim_actions} actions, context value {args.sim_value_bytes} B)",
                 probe,
                 since,
                 time.perf_counter(),

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 
 PARTITION = "aws"
+AWS_MANAGED_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
+"""Every AWS managed policy's ARN starts so (then its path, if any, and its name)."""
 ARN_TYPE_PATTERN = "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"
 _ARN_TYPE = re.compile("[\t\n\r\x20-\xff]+")
 _ACCOUNT = re.compile("[0-9]{12}")
@@ -93,3 +95,8 @@ def assumed_role_arn(account: str, role_name: str, session_name: str) -> str:
 
 def federated_user_arn(account: str, name: str) -> str:
     return f"arn:aws:sts::{account}:federated-user/{name}"
+
+
+def is_aws_managed_policy(arn: str) -> bool:
+    """Whether ``arn`` is (spelled as) an AWS managed policy's ARN."""
+    return arn.startswith(AWS_MANAGED_POLICY_PREFIX)

@@ -13,9 +13,23 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     DeleteConflictException                    DeleteConflict             409
     ConcurrentModificationException            ConcurrentModification     409
     InvalidAuthenticationCodeException         InvalidAuthenticationCode  403
+    PasswordPolicyViolationException           PasswordPolicyViolation    400
+    EntityTemporarilyUnmodifiableException     EntityTemporarilyUnmodifiable 409
+    InvalidUserTypeException                   InvalidUserType            400
+    CredentialReportNotPresentException        ReportNotPresent           410
+    CredentialReportExpiredException           ReportExpired              410
+    CredentialReportNotReadyException          ReportInProgress           404
     PolicyNotAttachableException               PolicyNotAttachable        400
     UnmodifiableEntityException                UnmodifiableEntity         400
     InvalidAuthorizationMessageException       InvalidAuthorizationMessageException 400
+    MalformedCertificateException              MalformedCertificate       400
+    InvalidCertificateException                InvalidCertificate         400
+    DuplicateCertificateException              DuplicateCertificate       409
+    InvalidPublicKeyException                  InvalidPublicKey           400
+    UnrecognizedPublicKeyEncodingException     UnrecognizedPublicKeyEncoding 400
+    DuplicateSSHPublicKeyException             DuplicateSSHPublicKey      400
+    ServiceNotSupportedException               NotSupportedService        404
+    KeyPairMismatchException                   KeyPairMismatch            400
     InvalidAction / MissingAction              InvalidAction / MissingAction 400
     Throttling                                 Throttling (ThrottlingException) 400
     MalformedRequest                           MalformedQueryString etc.  400
@@ -118,6 +132,34 @@ class InvalidAuthenticationCodeException(SenderError):
     status = 403
 
 
+class PasswordPolicyViolationException(SenderError):
+    code = "PasswordPolicyViolation"
+
+
+class EntityTemporarilyUnmodifiableException(SenderError):
+    code = "EntityTemporarilyUnmodifiable"
+    status = 409
+
+
+class InvalidUserTypeException(SenderError):
+    code = "InvalidUserType"
+
+
+class CredentialReportNotPresentException(SenderError):
+    code = "ReportNotPresent"
+    status = 410
+
+
+class CredentialReportExpiredException(SenderError):
+    code = "ReportExpired"
+    status = 410
+
+
+class CredentialReportNotReadyException(SenderError):
+    code = "ReportInProgress"
+    status = 404
+
+
 class PolicyNotAttachableException(SenderError):
     code = "PolicyNotAttachable"
 
@@ -128,6 +170,40 @@ class UnmodifiableEntityException(SenderError):
 
 class InvalidAuthorizationMessageException(SenderError):
     code = "InvalidAuthorizationMessageException"
+
+
+class MalformedCertificateException(SenderError):
+    code = "MalformedCertificate"
+
+
+class InvalidCertificateException(SenderError):
+    code = "InvalidCertificate"
+
+
+class DuplicateCertificateException(SenderError):
+    code = "DuplicateCertificate"
+    status = 409
+
+
+class InvalidPublicKeyException(SenderError):
+    code = "InvalidPublicKey"
+
+
+class UnrecognizedPublicKeyEncodingException(SenderError):
+    code = "UnrecognizedPublicKeyEncoding"
+
+
+class DuplicateSSHPublicKeyException(SenderError):
+    code = "DuplicateSSHPublicKey"
+
+
+class ServiceNotSupportedException(SenderError):
+    code = "NotSupportedService"
+    status = 404
+
+
+class KeyPairMismatchException(SenderError):
+    code = "KeyPairMismatch"
 
 
 class RegionDisabledException(SenderError):

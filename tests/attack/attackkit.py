@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
+from policies import allow as allow
+from policies import deny as deny
+from policies import policy as policy
+from policies import trust_account as trust_account
 from serverproc import REGION, Credentials, TesseraServer
 
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
@@ -134,24 +138,6 @@ class RawClient:
 
 
 # -- policy and identity helpers (the held-checks suite) -------------------------------
-def policy(*statements: Mapping[str, object]) -> str:
-    """A policy document (JSON text) of ``statements``."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [dict(s) for s in statements]})
-
-
-def allow(action: str | list[str], resource: str | list[str] = "*", **extra: object) -> dict[str, object]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str | list[str], resource: str | list[str] = "*", **extra: object) -> dict[str, object]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
-
-
-def trust_account(account: str) -> str:
-    """A trust policy that lets the principals of ``account`` (as their policies allow) assume a role."""
-    return policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"})
-
-
 def caller_arn(raw: RawClient, creds: Credentials) -> str:
     """The ARN GetCallerIdentity answers for ``creds`` (raises AssertionError if refused)."""
     reply = raw.send(raw.signed("sts", {"Action": "GetCallerIdentity"}, creds=creds))

@@ -10,12 +10,12 @@ with the 4xx AWS gives, and nothing is changed.
 
 from __future__ import annotations
 
-import itertools
 import json
-from typing import Any
 
 import pytest
 from attackkit import RawClient, Response
+from policies import policy as doc
+from policies import unique
 from serverproc import ACCOUNT_ID, Credentials, TesseraServer
 from spellings import case_variants, refused_spellings
 
@@ -24,15 +24,6 @@ LONG_S = "\u017f"  # str.casefold() folds it to "s"
 ALLOW_IAM = {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}
 ANYTHING = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
 ESCAPE = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-_ids = itertools.count()
-
-
-def doc(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_ids)}"
 
 
 def policy_arn(name: str) -> str:

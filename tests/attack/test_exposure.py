@@ -33,11 +33,10 @@ def test_metrics_are_served_only_on_the_configured_listener(fresh_target: Callab
     assert "tessera_requests" not in raw.request("GET", "/metrics", b"", []).text
     # and the metrics listener answers nothing but metrics (and health)
     request = urllib.request.Request(f"http://127.0.0.1:{metrics_port}/", data=b"Action=GetCallerIdentity&Version=2011-06-15")
-    try:
+    with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
-        raise AssertionError("the metrics listener served an API call")
-    except urllib.error.HTTPError as error:
-        assert error.code == 404
+    refused.value.close()
+    assert refused.value.code == 404, "the metrics listener served an API call"
 
 
 def test_every_file_in_a_0755_data_directory_is_created_0600() -> None:

@@ -8,21 +8,16 @@ with a 3 000-character name answered 500 and left a half-made device behind.
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
 from attackkit import RawClient, Response
+from policies import unique
 from serverproc import ACCOUNT_ID, TesseraServer
 
-_ids = itertools.count()
 MFA_PREFIX = f"arn:aws:iam::{ACCOUNT_ID}:mfa/"
 MAX_DEVICE_NAME = 256 - len(MFA_PREFIX)  # 226: the serial number must fit SerialNumber (256)
 ANYTHING = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_ids)}"
 
 
 def iam(raw: RawClient, action: str, **params: str) -> Response:

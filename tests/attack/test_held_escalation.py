@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from attackkit import allow, error_code_of, policy
+from botocore.exceptions import ClientError
 from serverproc import Credentials, TesseraServer
 
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -452,7 +453,7 @@ def server(target: TesseraServer) -> TesseraServer:
 def test_escalation_path_is_closed_without_its_permission(server: TesseraServer, path: Path) -> None:
     attack = _attacker(server, path, granted=False)
     assert _prize(attack, attack.creds)[0] in DENIED
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ClientError) as caught:
         path.exploit(attack)
     response = getattr(caught.value, "response", {})
     assert response.get("Error", {}).get("Code") in DENIED, caught.value

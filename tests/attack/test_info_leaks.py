@@ -148,7 +148,9 @@ def test_existing_and_missing_roles_and_accounts_are_refused_alike(world: World,
         extra: dict[str, Any] = {}
         if policy_arns:  # an AWS managed policy exists everywhere; a customer one nowhere
             extra["PolicyArns"] = [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}, {"arn": f"arn:aws:iam::{account}:policy/Probe"}]
-        code, message, decoded = world.refusal(lambda: sts.assume_role(RoleArn=role, RoleSessionName="probe", **extra))
+        code, message, decoded = world.refusal(
+            lambda role=role, extra=extra: sts.assume_role(RoleArn=role, RoleSessionName="probe", **extra)
+        )
         document = json.loads(decoded)
         conditions = [
             item

@@ -87,16 +87,16 @@ def test_spreading_guesses_over_access_keys_and_operations_does_not_help(target:
     for i in range(MFA_MAX_FAILURES):
         sts = target.client("sts", keys[i % 2])
         if i % 2:
-            call: Callable[[], Any] = lambda: sts.assume_role(  # noqa: E731
+            call: Callable[[], Any] = lambda sts=sts: sts.assume_role(  # noqa: E731
                 RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial, TokenCode=_wrong(totp)
             )
         else:
-            call = lambda: sts.get_session_token(SerialNumber=serial, TokenCode=_wrong(totp))  # noqa: E731
+            call = lambda sts=sts: sts.get_session_token(SerialNumber=serial, TokenCode=_wrong(totp))  # noqa: E731
         assert _error(call)[0] == "AccessDenied"
     for key in keys:
         sts = target.client("sts", key)
         assert (
-            _error(lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial, TokenCode=totp.now()))[0]
+            _error(lambda sts=sts: sts.assume_role(RoleArn=role_arn, RoleSessionName="s1", SerialNumber=serial, TokenCode=totp.now()))[0]
             == "Throttling"
         )
 
@@ -118,7 +118,7 @@ def test_guessing_enable_codes_is_locked_out(target: TesseraServer) -> None:
     for n in range(MFA_MAX_FAILURES):
         assert (
             _error(
-                lambda: iam.enable_mfa_device(
+                lambda n=n: iam.enable_mfa_device(
                     UserName="enroller", SerialNumber=serial, AuthenticationCode1=f"{n:06d}", AuthenticationCode2=f"{n:06d}"
                 )
             )[0]
@@ -200,7 +200,7 @@ def test_another_user_cannot_lock_a_victim_out_of_enrolling_a_device(target: Tes
     for n in range(MFA_MAX_FAILURES):
         assert (
             _error(
-                lambda: miam.enable_mfa_device(
+                lambda n=n: miam.enable_mfa_device(
                     UserName="enrol-mallory", SerialNumber=serial, AuthenticationCode1=f"{n:06d}", AuthenticationCode2=f"{n + 1:06d}"
                 )
             )[0]

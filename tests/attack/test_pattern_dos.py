@@ -138,7 +138,7 @@ def test_simulator_refuses_work_beyond_its_budget(raw: RawClient, chain: Chain) 
 def test_simulator_runs_a_long_context_value_within_budget(raw: RawClient, chain: Chain) -> None:
     """Within the budget the answer is exact: a long value matched in one pass."""
     document = question_mark_policy("*" + "?a" * 60 + "?b*")
-    status, code, text = simulate(raw, chain.user, [document], "a" * 15_000 + "b")
+    status, _code, text = simulate(raw, chain.user, [document], "a" * 15_000 + "b")
     assert status == 200, text
     assert "<EvalDecision>allowed</EvalDecision>" in text
     status, _code, text = simulate(raw, chain.user, [document], "a" * 15_000)

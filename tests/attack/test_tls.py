@@ -111,9 +111,11 @@ def https_target(ca: LocalCA) -> Iterator[TesseraServer]:
 
 def presented_certificate(server: TesseraServer, context: ssl.SSLContext | None = None) -> x509.Certificate:
     context = context or ssl.create_default_context(cafile=server.ca_file)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        with context.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-            der = tls.getpeercert(binary_form=True)
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der)
 

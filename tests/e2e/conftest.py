@@ -24,7 +24,10 @@ __all__ = ["Credentials", "TesseraServer"]
 
 def _start(backend: str, **kwargs: Any) -> tuple[TesseraServer, Callable[[], None]]:
     data_dir = new_data_dir()
-    drop: Callable[[], None] = lambda: None
+
+    def drop() -> None:
+        pass
+
     url = None
     if backend == "postgres":
         url, drop = fresh_pg_url(base_pg_url())

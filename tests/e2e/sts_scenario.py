@@ -14,26 +14,14 @@ import pyotp
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from policies import allow as allow
+from policies import deny as deny
+from policies import policy as doc
+from policies import trust as trust
 from serverproc import Credentials, TesseraServer
 
 UNVALIDATED = Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"})
 """A client config that sends what botocore would refuse, so the server's own checks run."""
-
-
-def doc(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
-
-
-def trust(principal: Any, action: Any = "sts:AssumeRole", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Principal": principal, "Action": action, **extra}
 
 
 def refusal(call: Callable[[], Any]) -> dict[str, Any]:

@@ -3,27 +3,12 @@ deny beats any allow, and conditions on IAM's keys apply."""
 
 from __future__ import annotations
 
-import itertools
-import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from policies import allow, policy, unique
 from serverproc import TesseraServer
-
-_names = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_names)}"
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str, resource: str = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
 
 def denied(call: Any) -> str:

@@ -7,34 +7,17 @@ on the very next request."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from policies import allow, deny, policy, trust_account, unique
 from serverproc import Credentials, TesseraServer
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 IAM_READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
 
 
 def denied(call: Callable[[], Any]) -> str:
@@ -53,10 +36,6 @@ def not_allowed(principal: str, action: str, resource: str, why: str = "no ident
 
 def explicitly_denied(principal: str, action: str, resource: str, where: str = "an identity-based policy") -> str:
     return f"User: {principal} is not authorized to perform: {action} on resource: {resource} with an explicit deny in {where}"
-
-
-def trust_account(account: str) -> str:
-    return policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"})
 
 
 @dataclass
@@ -344,7 +323,7 @@ def test_request_tag_and_tag_keys_conditions(iam: Any, server: TesseraServer) ->
     }
     for tags in cases.values():
         name = unique("refused")
-        assert "iam:CreateUser" in denied(lambda: actor.client.create_user(UserName=name, Tags=tags))
+        assert "iam:CreateUser" in denied(lambda name=name, tags=tags: actor.client.create_user(UserName=name, Tags=tags))
     actor.client.tag_user(UserName=blue, Tags=[{"Key": "team", "Value": "blue"}])
     assert "iam:TagUser" in denied(lambda: actor.client.tag_user(UserName=blue, Tags=[{"Key": "temp", "Value": "1"}]))
     iam.tag_user(UserName=blue, Tags=[{"Key": "temp", "Value": "1"}])

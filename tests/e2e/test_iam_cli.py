@@ -13,10 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import pytest
+from policies import unique
 from serverproc import REGION, Credentials, TesseraServer
 
 
@@ -48,10 +48,6 @@ def aws_json(server: TesseraServer, creds: Credentials, *args: str) -> dict[str,
     done = run_aws(server, creds, *args)
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def test_create_user_key_policy_and_list(sqlite_server: TesseraServer) -> None:
@@ -112,3 +108,31 @@ def test_get_role_decodes_the_trust_policy(sqlite_server: TesseraServer) -> None
     role = aws_json(server, root, "iam", "get-role", "--role-name", name)["Role"]
     assert role["AssumeRolePolicyDocument"] == trust
     assert (role["Description"], role["MaxSessionDuration"]) == ("made by the CLI", 7200)
+
+
+def test_simulator_and_context_keys_from_the_cli(sqlite_server: TesseraServer) -> None:
+    """The AWS CLI's own shorthand for ContextEntries reaches the simulator typed."""
+    server, root = sqlite_server, sqlite_server.root
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::home/${aws:username}/*",
+                    "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}},
+                }
+            ],
+        }
+    )
+    keys = aws_json(server, root, "iam", "get-context-keys-for-custom-policy", "--policy-input-list", policy)
+    assert keys["ContextKeyNames"] == ["aws:SourceIp", "aws:username"]
+    caller = f"arn:aws:iam::{server.account_id}:user/erin"
+    args = ["iam", "simulate-custom-policy", "--policy-input-list", policy, "--action-names", "s3:GetObject"]
+    args += ["--resource-arns", "arn:aws:s3:::home/erin/a", "arn:aws:s3:::home/frank/a", "--caller-arn", caller]
+    entry = "ContextKeyName=aws:SourceIp,ContextKeyValues=203.0.113.7,ContextKeyType=ip"
+    result = aws_json(server, root, *args, "--context-entries", entry)["EvaluationResults"][0]
+    assert [r["EvalResourceDecision"] for r in result["ResourceSpecificResults"]] == ["allowed", "implicitDeny"]
+    bad = run_aws(server, root, *args, "--context-entries", "ContextKeyName=aws:SourceIp,ContextKeyValues=nowhere,ContextKeyType=ip")
+    assert bad.returncode != 0 and "InvalidInput" in bad.stderr

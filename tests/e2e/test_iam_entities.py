@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from typing import Any
@@ -10,22 +9,13 @@ from typing import Any
 import pyotp
 import pytest
 from botocore.exceptions import ClientError
+from policies import trust_account as trust
+from policies import unique
 from serverproc import Credentials, TesseraServer
-
-_names = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_names)}"
 
 
 def code(error: pytest.ExceptionInfo[ClientError]) -> str:
     return str(error.value.response["Error"]["Code"])
-
-
-def trust(account: str) -> str:
-    statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def test_user_lifecycle(iam: Any, server: TesseraServer) -> None:

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 import pyotp
 import pytest
 from botocore.exceptions import ClientError
+from policies import unique
 from serverproc import TesseraServer
 from test_iam_cli import aws_json, run_aws
 
 EC2_TRUST = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 )
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def error(info: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:

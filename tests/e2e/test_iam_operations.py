@@ -12,7 +12,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +21,10 @@ import pyotp
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
-from serverproc import TesseraServer
+from credmaterial import certificate_pem, private_key_pem, ssh_rsa
+from policies import trust_account as trust
+from policies import unique
+from serverproc import Credentials, TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
 from tessera.services.context import registered
@@ -34,10 +36,6 @@ READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 # -- helpers ------------------------------------------------------------------------
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 def failure(call: Callable[[], Any]) -> tuple[str, int, str]:
     """(code, HTTP status, message) of the ClientError ``call`` raises."""
     with pytest.raises(ClientError) as error:
@@ -52,11 +50,6 @@ def code_of(call: Callable[[], Any]) -> str:
 
 def document(action: str = "s3:GetObject", effect: str = "Allow", resource: str = "*") -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": action, "Resource": resource}]})
-
-
-def trust(account: str) -> str:
-    statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def padded(size: int, action: str = "s3:GetObject") -> str:
@@ -189,7 +182,7 @@ def test_names_are_unique_case_insensitively(iam: Any, server: TesseraServer, cr
     name = unique("Dup")
     create(iam, server, name)
     for again in (name, name.upper(), name.lower()):
-        assert failure(lambda: create(iam, server, again))[:2] == ("EntityAlreadyExists", 409)
+        assert failure(lambda again=again: create(iam, server, again))[:2] == ("EntityAlreadyExists", 409)
 
 
 VALIDATION_CASES = [
@@ -326,6 +319,77 @@ def test_key_of_another_user_is_not_found(iam: Any) -> None:
     key = iam.create_access_key(UserName=owner)["AccessKey"]["AccessKeyId"]
     assert code_of(lambda: iam.update_access_key(UserName=other, AccessKeyId=key, Status="Inactive")) == "NoSuchEntity"
     assert code_of(lambda: iam.get_access_key_last_used(AccessKeyId="AKIA" + "Z" * 16)) == "NoSuchEntity"
+
+
+# -- signing certificates, SSH public keys, service-specific credentials --------------
+def test_signing_certificate_lifecycle(iam: Any) -> None:
+    name = unique("signer")
+    iam.create_user(UserName=name)
+    cert = iam.upload_signing_certificate(UserName=name, CertificateBody=certificate_pem(20))["Certificate"]
+    iam.update_signing_certificate(UserName=name, CertificateId=cert["CertificateId"], Status="Inactive")
+    listed = iam.list_signing_certificates(UserName=name)["Certificates"]
+    assert [(c["CertificateId"], c["Status"], c["UserName"]) for c in listed] == [(cert["CertificateId"], "Inactive", name)]
+    assert code_of(lambda: iam.list_signing_certificates(UserName=unique("nobody"))) == "NoSuchEntity"
+    iam.delete_signing_certificate(UserName=name, CertificateId=cert["CertificateId"])
+    assert failure(lambda: iam.delete_signing_certificate(UserName=name, CertificateId=cert["CertificateId"]))[:2] == ("NoSuchEntity", 404)
+
+
+def test_ssh_public_key_lifecycle(iam: Any) -> None:
+    name = unique("ssh")
+    iam.create_user(UserName=name)
+    key = iam.upload_ssh_public_key(UserName=name, SSHPublicKeyBody=ssh_rsa(20))["SSHPublicKey"]
+    key_id = key["SSHPublicKeyId"]
+    assert iam.get_ssh_public_key(UserName=name, SSHPublicKeyId=key_id, Encoding="SSH")["SSHPublicKey"]["Fingerprint"] == key["Fingerprint"]
+    iam.update_ssh_public_key(UserName=name, SSHPublicKeyId=key_id, Status="Inactive")
+    assert [k["Status"] for k in iam.list_ssh_public_keys(UserName=name)["SSHPublicKeys"]] == ["Inactive"]
+    assert code_of(lambda: iam.get_ssh_public_key(UserName=name, SSHPublicKeyId=key_id, Encoding="DER")) == "ValidationError"
+    iam.delete_ssh_public_key(UserName=name, SSHPublicKeyId=key_id)
+    assert iam.list_ssh_public_keys(UserName=name)["SSHPublicKeys"] == []
+
+
+def test_service_specific_credential_lifecycle(iam: Any, server: TesseraServer) -> None:
+    name = unique("svc")
+    iam.create_user(UserName=name)
+    cred = iam.create_service_specific_credential(UserName=name, ServiceName="cassandra.amazonaws.com")["ServiceSpecificCredential"]
+    cred_id = cred["ServiceSpecificCredentialId"]
+    assert cred["ServiceName"] == "cassandra.amazonaws.com" and cred["ServiceUserName"] == f"{name}-at-{server.account_id}"
+    new = iam.reset_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id)["ServiceSpecificCredential"]
+    assert new["ServicePassword"] != cred["ServicePassword"]
+    iam.update_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id, Status="Inactive")
+    listed = iam.list_service_specific_credentials(UserName=name)["ServiceSpecificCredentials"]
+    assert [(c["ServiceSpecificCredentialId"], c["Status"]) for c in listed] == [(cred_id, "Inactive")]
+    iam.delete_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id)
+    code, status, _ = failure(lambda: iam.delete_service_specific_credential(UserName=name, ServiceSpecificCredentialId=cred_id))
+    assert (code, status) == ("NoSuchEntity", 404)
+
+
+def test_server_certificate_lifecycle(iam: Any, server: TesseraServer) -> None:
+    name, path = unique("tls"), f"/{unique('srv')}/"
+    body, key = certificate_pem(21), private_key_pem(21)
+    up = iam.upload_server_certificate(ServerCertificateName=name, Path=path, CertificateBody=body, PrivateKey=key)
+    meta = up["ServerCertificateMetadata"]
+    assert meta["Arn"] == f"arn:aws:iam::{server.account_id}:server-certificate{path}{name}" and meta["ServerCertificateId"].startswith(
+        "ASCA"
+    )
+    got = iam.get_server_certificate(ServerCertificateName=name)["ServerCertificate"]
+    assert got["CertificateBody"] == body and got["ServerCertificateMetadata"]["ServerCertificateId"] == meta["ServerCertificateId"]
+    assert (
+        code_of(lambda: iam.upload_server_certificate(ServerCertificateName=name, CertificateBody=body, PrivateKey=key))
+        == "EntityAlreadyExists"
+    )
+    bad = failure(
+        lambda: iam.upload_server_certificate(ServerCertificateName=unique("x"), CertificateBody=body, PrivateKey=private_key_pem(22))
+    )
+    assert bad[:2] == ("KeyPairMismatch", 400)
+    iam.tag_server_certificate(ServerCertificateName=name, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    iam.untag_server_certificate(ServerCertificateName=name, TagKeys=["a"])
+    assert iam.list_server_certificate_tags(ServerCertificateName=name)["Tags"] == [{"Key": "b", "Value": "2"}]
+    renamed = unique("tls")
+    iam.update_server_certificate(ServerCertificateName=name, NewServerCertificateName=renamed)
+    listed = iam.list_server_certificates(PathPrefix=path)["ServerCertificateMetadataList"]
+    assert [m["ServerCertificateName"] for m in listed] == [renamed]
+    iam.delete_server_certificate(ServerCertificateName=renamed)
+    assert failure(lambda: iam.get_server_certificate(ServerCertificateName=renamed))[:2] == ("NoSuchEntity", 404)
 
 
 # -- groups ---------------------------------------------------------------------------
@@ -1007,6 +1071,121 @@ def test_get_mfa_device(iam: Any, server: TesseraServer) -> None:
     assert code_of(lambda: client.get_mfa_device(SerialNumber=serial, UserName=user)) == "AccessDenied"
 
 
+def test_simulator_answers_per_action_over_several_resources_as_aws(iam: Any, server: TesseraServer) -> None:
+    text = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::secret/*"},
+            ],
+        }
+    )
+    resources = ["arn:aws:s3:::public/a", "arn:aws:s3:::secret/b"]
+    results = iam.simulate_custom_policy(PolicyInputList=[text], ActionNames=["s3:GetObject", "s3:PutObject"], ResourceArns=resources)
+    get, put = results["EvaluationResults"]
+    assert (get["EvalActionName"], get["EvalDecision"], put["EvalDecision"]) == ("s3:GetObject", "explicitDeny", "implicitDeny")
+    assert [(r["EvalResourceName"], r["EvalResourceDecision"]) for r in get["ResourceSpecificResults"]] == [
+        ("arn:aws:s3:::public/a", "allowed"),
+        ("arn:aws:s3:::secret/b", "explicitDeny"),
+    ]
+    assert get["MatchedStatements"] == get["ResourceSpecificResults"][1]["MatchedStatements"] and len(get["MatchedStatements"]) == 1
+    assert get["EvalDecisionDetails"] == {}
+    alone = iam.simulate_custom_policy(PolicyInputList=[text], ActionNames=["s3:GetObject"])["EvaluationResults"][0]
+    assert alone["EvalResourceName"] == "*" and "ResourceSpecificResults" not in alone and "EvalDecisionDetails" not in alone
+
+
+def test_simulator_accounts_variables_and_typed_context(iam: Any, server: TesseraServer) -> None:
+    # a policy copied from AWS's docs (another account's table) is evaluated as written
+    table = "arn:aws:dynamodb:us-west-2:123456789012:table/Books"
+    assert server.account_id != "123456789012"
+    copied = document("dynamodb:GetItem", resource=table)
+    result = iam.simulate_custom_policy(PolicyInputList=[copied], ActionNames=["dynamodb:GetItem"], ResourceArns=[table])
+    assert result["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    # with a resource policy of another account both sides must allow
+    caller = f"arn:aws:iam::{server.account_id}:user/{unique('caller')}"
+    bucket_policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": caller}, "Action": "s3:GetObject", "Resource": "*"}],
+        }
+    )
+    cross = {"ResourcePolicy": bucket_policy, "ResourceOwner": "arn:aws:iam::444455556666:root", "CallerArn": caller}
+    both = iam.simulate_custom_policy(
+        PolicyInputList=[document()], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::b/k"], **cross
+    )
+    one = iam.simulate_custom_policy(
+        PolicyInputList=[document("s3:PutObject")], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::b/k"], **cross
+    )
+    assert both["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    assert both["EvaluationResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "allowed", "Resource Policy": "allowed"}
+    assert one["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"
+    assert one["EvaluationResults"][0]["EvalDecisionDetails"] == {"IAM Policy": "implicitDeny", "Resource Policy": "allowed"}
+    # ${aws:username} and ${aws:PrincipalTag/team} from the simulated user
+    user = unique("simvar")
+    iam.create_user(UserName=user, Tags=[{"Key": "team", "Value": "blue"}])
+    home = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/${aws:username}/*"},
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}, "NumericLessThan": {"s3:max-keys": "10"}},
+                },
+            ],
+        }
+    )
+    iam.put_user_policy(UserName=user, PolicyName="home", PolicyDocument=home)
+    arn = f"arn:aws:iam::{server.account_id}:user/{user}"
+    resources = [f"arn:aws:s3:::home/{user}/x", "arn:aws:s3:::home/other/x"]
+    got = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject"], ResourceArns=resources)["EvaluationResults"][0]
+    assert [r["EvalResourceDecision"] for r in got["ResourceSpecificResults"]] == ["allowed", "implicitDeny"]
+    put = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"])["EvaluationResults"][0]
+    assert put["EvalDecision"] == "implicitDeny" and put["MissingContextValues"] == ["s3:max-keys"]
+    entries = [{"ContextKeyName": "s3:max-keys", "ContextKeyValues": ["5"], "ContextKeyType": "numeric"}]
+    put = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"], ContextEntries=entries)["EvaluationResults"][0]
+    assert put["EvalDecision"] == "allowed" and put["MissingContextValues"] == []
+    bad = [{"ContextKeyName": "s3:max-keys", "ContextKeyValues": ["five"], "ContextKeyType": "numeric"}]
+    assert failure(lambda: iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:PutObject"], ContextEntries=bad))[:2] == (
+        "InvalidInput",
+        400,
+    )
+    # the context keys the policies use
+    assert iam.get_context_keys_for_principal_policy(PolicySourceArn=arn)["ContextKeyNames"] == [
+        "aws:username",
+        "aws:PrincipalTag/team",
+        "s3:max-keys",
+    ]
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[home, document()])["ContextKeyNames"] == [
+        "aws:username",
+        "aws:PrincipalTag/team",
+        "s3:max-keys",
+    ]
+    assert failure(lambda: iam.get_context_keys_for_custom_policy(PolicyInputList=["{"]))[:2] == ("InvalidInput", 400)
+    missing = f"arn:aws:iam::{server.account_id}:user/{unique('nobody')}"
+    assert code_of(lambda: iam.get_context_keys_for_principal_policy(PolicySourceArn=missing)) == "NoSuchEntity"
+
+
+def test_context_keys_for_principal_policy_needs_permission_on_the_principal(iam: Any, server: TesseraServer) -> None:
+    target, actor = unique("ckt"), unique("cka")
+    iam.create_user(UserName=target)
+    iam.create_user(UserName=actor)
+    target_arn = f"arn:aws:iam::{server.account_id}:user/{target}"
+    iam.put_user_policy(UserName=actor, PolicyName="p", PolicyDocument=document("iam:GetContextKeysForCustomPolicy"))
+    key = iam.create_access_key(UserName=actor)["AccessKey"]
+    client = server.client("iam", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert failure(lambda: client.get_context_keys_for_principal_policy(PolicySourceArn=target_arn))[:2] == ("AccessDenied", 403)
+    assert client.get_context_keys_for_custom_policy(PolicyInputList=[document()])["ContextKeyNames"] == []
+    iam.put_user_policy(
+        UserName=actor, PolicyName="p", PolicyDocument=document("iam:GetContextKeysForPrincipalPolicy", resource=target_arn)
+    )
+    assert client.get_context_keys_for_principal_policy(PolicySourceArn=target_arn)["ContextKeyNames"] == []
+    assert failure(lambda: client.get_context_keys_for_custom_policy(PolicyInputList=[document()]))[:2] == ("AccessDenied", 403)
+
+
 # -- pagination -----------------------------------------------------------------------
 Setup = Callable[[Any, TesseraServer], tuple[dict[str, Any], list[str]]]
 
@@ -1243,6 +1422,10 @@ def test_restart_keeps_every_kind_of_iam_state(fresh_server: Callable[..., Tesse
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName="kept-device")["VirtualMFADevice"]
     iam.create_instance_profile(InstanceProfileName="kept-profile", Tags=[{"Key": "team", "Value": "blue"}])
     iam.add_role_to_instance_profile(InstanceProfileName="kept-profile", RoleName="kept-role")
+
+    iam.create_login_profile(UserName="keeper", Password="Kept-Password-1", PasswordResetRequired=True)
+    iam.update_account_password_policy(MinimumPasswordLength=10, PasswordReusePrevention=3)
+    iam.create_account_alias(AccountAlias=f"kept-{backend}")
     before = iam.get_account_authorization_details()
     assert [p["InstanceProfileName"] for d in before["RoleDetailList"] for p in d["InstanceProfileList"]] == ["kept-profile"]
     server.restart()
@@ -1253,11 +1436,37 @@ def test_restart_keeps_every_kind_of_iam_state(fresh_server: Callable[..., Tesse
     assert iam.get_user(UserName="keeper")["User"]["Tags"] == [{"Key": "team", "Value": "blue"}]
     assert iam.get_instance_profile(InstanceProfileName="kept-profile")["InstanceProfile"]["Tags"] == [{"Key": "team", "Value": "blue"}]
     assert code_of(lambda: iam.delete_role(RoleName="kept-role")) == "DeleteConflict"
+
+    assert iam.get_login_profile(UserName="keeper")["LoginProfile"]["PasswordResetRequired"] is True
+    assert iam.get_account_password_policy()["PasswordPolicy"]["PasswordReusePrevention"] == 3
+    assert iam.list_account_aliases()["AccountAliases"] == [f"kept-{backend}"]
     client = server.client("iam", creds)  # the sealed secret still verifies, the policies still decide
     assert [u["UserName"] for u in client.list_users(PathPrefix="/kept/")["Users"]] == ["keeper"]
     assert code_of(lambda: client.create_user(UserName="refused")) == "AccessDenied"
     code1, code2 = totp_pair(device["Base32StringSeed"])  # and so does the sealed MFA seed
     iam.enable_mfa_device(UserName="keeper", SerialNumber=device["SerialNumber"], AuthenticationCode1=code1, AuthenticationCode2=code2)
+
+
+# -- passwords, aliases, credential report (details: test_iam_passwords.py) ----------------
+def test_password_alias_and_report_operations(iam: Any, server: TesseraServer) -> None:
+    name = unique("console")
+    creds = server.make_user(name)
+    iam.put_user_policy(UserName=name, PolicyName="self", PolicyDocument=document("iam:ChangePassword"))
+    iam.create_login_profile(UserName=name, Password="Console-Pass-1")
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["UserName"] == name
+    iam.update_login_profile(UserName=name, PasswordResetRequired=True)
+    server.client("iam", creds).change_password(OldPassword="Console-Pass-1", NewPassword="Console-Pass-2")
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"] is False
+    iam.delete_login_profile(UserName=name)
+    iam.update_account_password_policy(MinimumPasswordLength=9)
+    assert iam.get_account_password_policy()["PasswordPolicy"]["MinimumPasswordLength"] == 9
+    iam.delete_account_password_policy()
+    alias = unique("ops")
+    iam.create_account_alias(AccountAlias=alias)
+    assert iam.list_account_aliases()["AccountAliases"] == [alias]
+    iam.delete_account_alias(AccountAlias=alias)
+    assert iam.generate_credential_report()["State"] in ("STARTED", "COMPLETE")
+    assert iam.get_credential_report()["Content"].startswith(b"user,arn,user_creation_time,")
 
 
 # -- concurrency ----------------------------------------------------------------------
@@ -1323,3 +1532,14 @@ def test_concurrent_access_keys_never_exceed_two(iam: Any, clients: list[Any]) -
     errors = {r.response["Error"]["Code"] for r in results if isinstance(r, ClientError)}
     assert len(created) == 2 and errors == {"LimitExceeded"}
     assert sorted(k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]) == sorted(created)
+
+
+def test_concurrent_signing_certificates_never_exceed_two(iam: Any, clients: list[Any]) -> None:
+    name = unique("certrace")
+    iam.create_user(UserName=name)
+    bodies = [certificate_pem(30 + i) for i in range(THREADS)]
+    results = run_concurrently(THREADS, lambda i: clients[i].upload_signing_certificate(UserName=name, CertificateBody=bodies[i]))
+    created = [r["Certificate"]["CertificateId"] for r in results if isinstance(r, dict)]
+    errors = {r.response["Error"]["Code"] for r in results if isinstance(r, ClientError)}
+    assert len(created) == 2 and errors == {"LimitExceeded"}
+    assert sorted(c["CertificateId"] for c in iam.list_signing_certificates(UserName=name)["Certificates"]) == sorted(created)

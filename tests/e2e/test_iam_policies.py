@@ -3,21 +3,16 @@ end to end: real boto3 against ``tessera serve``."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from policies import unique
 from serverproc import TesseraServer
 
-_names = itertools.count()
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY_IAM = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_names)}"
 
 
 def code(error: pytest.ExceptionInfo[ClientError]) -> str:
@@ -164,3 +159,50 @@ def test_account_summary_and_authorization_details(iam: Any) -> None:
     details = list(iam.get_paginator("get_account_authorization_details").paginate(Filter=["User"]))
     users = {u["UserName"]: u for page in details for u in page["UserDetailList"]}
     assert users[user]["UserPolicyList"] == [{"PolicyName": "p", "PolicyDocument": json.loads(document())}]
+
+
+def test_short_arn_resources_with_a_trailing_star_are_accepted_and_match(iam: Any, server: TesseraServer) -> None:
+    """``arn:aws:sns:us-east-1:*``: the trailing ``*`` spans the parts the ARN leaves out."""
+
+    def statement(action: str, resource: str) -> dict[str, Any]:
+        return {"Effect": "Allow", "Action": action, "Resource": resource}
+
+    def doc(*statements: dict[str, Any]) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+    role = unique("shortarn")
+    trust = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"}, "Action": "sts:AssumeRole"}
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=doc(trust))
+    short = doc(statement("sns:Publish", "arn:aws:sns:us-east-1:*"), statement("dynamodb:GetItem", "arn:aws:dynamodb:*"))
+    iam.put_role_policy(RoleName=role, PolicyName="short", PolicyDocument=short)
+    assert iam.get_role_policy(RoleName=role, PolicyName="short")["PolicyDocument"] == json.loads(short)
+    role_arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    results = iam.simulate_principal_policy(
+        PolicySourceArn=role_arn,
+        ActionNames=["sns:Publish"],
+        ResourceArns=[f"arn:aws:sns:us-east-1:{server.account_id}:topic", f"arn:aws:sns:eu-west-1:{server.account_id}:topic"],
+    )["EvaluationResults"]
+    decisions = {r["EvalResourceName"]: r["EvalResourceDecision"] for r in results[0]["ResourceSpecificResults"]}
+    assert decisions == {
+        f"arn:aws:sns:us-east-1:{server.account_id}:topic": "allowed",
+        f"arn:aws:sns:eu-west-1:{server.account_id}:topic": "implicitDeny",
+    }
+    table = f"arn:aws:dynamodb:us-west-2:{server.account_id}:table/T"
+    results = iam.simulate_principal_policy(PolicySourceArn=role_arn, ActionNames=["dynamodb:GetItem"], ResourceArns=[table])
+    assert results["EvaluationResults"][0]["EvalDecision"] == "allowed"
+
+    # An IAM call allowed by ``arn:aws:iam::*`` and refused under ``arn:aws:sns:*``.
+    allowed_user, refused_user = unique("shortok"), unique("shortno")
+    allowed = server.make_user(allowed_user, doc(statement("iam:GetUser", "arn:aws:iam::*")))
+    refused = server.make_user(refused_user, doc(statement("iam:GetUser", "arn:aws:sns:*")))
+    assert server.client("iam", allowed).get_user(UserName=refused_user)["User"]["UserName"] == refused_user
+    with pytest.raises(ClientError) as denied:
+        server.client("iam", refused).get_user(UserName=allowed_user)
+    assert code(denied) == "AccessDenied"
+
+    # What AWS rejects stays rejected, and nothing is written.
+    for bad in ("arn:aws:sns", "arn:aws:sns:us-east-1", "arn:*"):
+        with pytest.raises(ClientError) as malformed:
+            iam.put_role_policy(RoleName=role, PolicyName="bad", PolicyDocument=doc(statement("sns:Publish", bad)))
+        assert code(malformed) == "MalformedPolicyDocument"
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["short"]

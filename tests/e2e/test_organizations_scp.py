@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from policies import allow, deny, trust
 from serverproc import Credentials, TesseraServer
 
 SCP = "SERVICE_CONTROL_POLICY"
@@ -21,18 +22,6 @@ _serial = itertools.count()
 
 def document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str | list[str], resource: str = "*") -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource}
-
-
-def deny(action: str | list[str], resource: str = "*") -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource}
-
-
-def trust(principal: Any, **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", **extra}
 
 
 def denied(call: Callable[..., Any], **params: Any) -> str:
@@ -230,3 +219,27 @@ def test_federated_user_of_the_root_user_has_the_passed_policy_and_nothing_more(
     assert world.server.client("sts", fed).get_caller_identity()["Arn"].endswith(":federated-user/org-reader")
     bare = Credentials.from_response(sts.get_federation_token(Name="no-policy")["Credentials"])
     denied(world.server.client("organizations", bare).describe_organization)
+
+
+def test_simulating_a_member_principal_reports_what_its_scps_allow(world: Organization) -> None:
+    ou = world.new_ou("simulated")
+    member = world.new_account("simulated", ou)
+    world.org.attach_policy(PolicyId=world.new_scp(deny("s3:DeleteObject", "arn:aws:s3:::kept/*")), TargetId=ou)
+    iam = world.client("iam", world.admin_in(member))
+    iam.create_user(UserName="sim")
+    iam.put_user_policy(UserName="sim", PolicyName="all", PolicyDocument=document(allow("s3:*")))
+    arn = f"arn:aws:iam::{member}:user/sim"
+    resources = ["arn:aws:s3:::free/a", "arn:aws:s3:::kept/a"]
+    results = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject", "s3:DeleteObject"], ResourceArns=resources)
+    get, delete = results["EvaluationResults"]
+    assert get["EvalDecision"] == "allowed" and get["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": True}
+    assert delete["EvalDecision"] == "explicitDeny" and delete["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
+    assert [r["EvalResourceDecision"] for r in delete["ResourceSpecificResults"]] == ["allowed", "explicitDeny"]
+    # the management account's principals are never limited by SCPs: no Organizations detail
+    root_iam = world.server.client("iam")
+    user = world.unique("mgmt-sim")
+    root_iam.create_user(UserName=user)
+    mine = root_iam.simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{world.server.account_id}:user/{user}", ActionNames=["s3:GetObject"]
+    )
+    assert "OrganizationsDecisionDetail" not in mine["EvaluationResults"][0]

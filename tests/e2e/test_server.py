@@ -290,8 +290,32 @@ def test_presigned_requests_authenticate(server: TesseraServer) -> None:
         assert f"<Arn>arn:aws:iam::{server.account_id}:root</Arn>" in body
 
 
-def test_presigned_url_is_bound_to_its_method(sqlite_server: TesseraServer) -> None:
-    status, body = fetch(presigned_url(sqlite_server, sqlite_server.root), "GET")
+def test_botocore_presigned_get_caller_identity_answers_a_plain_get(server: TesseraServer) -> None:
+    """botocore signs ``generate_presigned_url("get_caller_identity")`` for POST; the tools
+    that verify an identity fetch it with a plain GET, which Tessera accepts for this one
+    operation (docs/sts.md)."""
+    session = Credentials.from_response(server.client("sts").get_session_token(DurationSeconds=900)["Credentials"])
+    for creds, arn in ((server.root, f"arn:aws:iam::{server.account_id}:root"), (session, f"arn:aws:iam::{server.account_id}:root")):
+        status, body = fetch(presigned_url(server, creds), "GET")
+        assert status == 200 and f"<Arn>{arn}</Arn>" in body, body
+
+
+def test_presigned_url_is_otherwise_bound_to_its_method(sqlite_server: TesseraServer) -> None:
+    """Only GetCallerIdentity, fetched with no body, takes a POST signature for a GET: any
+    other operation, a GET-signed URL sent as POST, and a GET with a body stay refused."""
+    client = sqlite_server.client("sts", sqlite_server.root)
+    other = client.generate_presigned_url("get_session_token", ExpiresIn=300)  # signed for POST
+    status, body = fetch(other, "GET")
+    assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
+    status, body = fetch(presigned_get_url(sqlite_server, sqlite_server.root), "POST")
+    assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
+    request = urllib.request.Request(presigned_url(sqlite_server, sqlite_server.root), data=b"x=1", method="GET")
+    request.add_header("content-type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, body = response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        status, body = err.code, err.read().decode()
     assert (status, error_code(body)) == (403, "SignatureDoesNotMatch")
 
 

@@ -13,19 +13,13 @@ import pyotp
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from policies import allow as _allow
+from policies import trust as _trust
 from serverproc import Credentials, TesseraServer
 
 
 def _doc(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def _trust(principal: Any, action: Any = "sts:AssumeRole", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Principal": principal, "Action": action, **extra}
-
-
-def _allow(action: Any, resource: Any = "*") -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource}
 
 
 def _code(error: pytest.ExceptionInfo[ClientError]) -> str:

@@ -158,6 +158,19 @@ class TestTransitiveTags:
         third = both.role("Third", trust({"AWS": second}, TAGGING), policy=[_when_tag("team", "blue")])
         both.client("iam", both.assume(chained, third)).list_users()  # and stays transitive
 
+    def test_a_chain_carrying_transitive_tags_needs_tag_session_on_the_next_role(self, both: Scenario) -> None:
+        alice_arn, alice = both.user("alice")
+        first = both.role("First", trust({"AWS": alice_arn}, TAGGING))
+        untagging = both.role("Untagging", trust({"AWS": first}), policy=[allow("iam:ListUsers")])
+        tagging = both.role("Tagging", trust({"AWS": first}, TAGGING), policy=[_when_tag("team", "blue")])
+        both.assume(both.assume(alice, first), untagging)  # a chain without tags needs no sts:TagSession
+        both.assume(both.assume(alice, first, Tags=_tags(team="blue")), untagging)  # nor one with non-transitive tags
+        carrying = both.assume(alice, first, Tags=_tags(team="blue"), TransitiveTagKeys=["team"])
+        error = refusal(lambda: both.sts(carrying).assume_role(RoleArn=untagging, RoleSessionName="s1"))
+        assert error["Error"]["Code"] == "AccessDenied"
+        assert f"is not authorized to perform: sts:TagSession on resource: {untagging}" in error["Error"]["Message"]
+        both.client("iam", both.assume(carrying, tagging)).list_users()  # allowed, and team=blue came along
+
     @pytest.mark.parametrize(("key", "value"), [("team", "red"), ("TEAM", "blue")], ids=["other-value", "same-value-other-case"])
     def test_an_inherited_transitive_tag_cannot_be_restated(self, sc: Scenario, key: str, value: str) -> None:
         alice_arn, alice = sc.user("alice")

@@ -29,7 +29,7 @@ def test_lru_replacing_a_value_keeps_one_entry() -> None:
 
 
 def test_lru_needs_room_for_one_entry() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         LRU(0)
 
 

@@ -29,7 +29,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from tessera.audit.ids import new_id
 from tessera.auth.caller import Caller
-from tessera.protocol.model import Operation
+from tessera.service_models import Operation
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
@@ -47,6 +47,9 @@ ALWAYS_HIDDEN = frozenset(
         "Password",
         "OldPassword",
         "NewPassword",
+        "ServicePassword",
+        "ServiceCredentialSecret",
+        "PrivateKey",
     }
 )
 

@@ -224,9 +224,36 @@ def _verify_presigned(
     _check_scope(credential, params.timestamp, settings)
     presign.check_presigned_window(params, now, settings.clock_skew)
     resolved = resolver.resolve(credential.access_key_id, params.security_token)
-    creq = presign.canonical_request_of(request.method, request.path, query, request.headers, _payload_hash(request.headers, request.body))
-    _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
+    payload_hash = _payload_hash(request.headers, request.body)
+    creq = presign.canonical_request_of(request.method, request.path, query, request.headers, payload_hash)
+    try:
+        _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
+    except SignatureDoesNotMatch:
+        if not _identity_url_fetched_with_get(request, query, credential):
+            raise
+        creq = presign.canonical_request_of("POST", request.path, query, request.headers, payload_hash)
+        _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
     return _verified(resolved, credential, params.signed_headers)
+
+
+_GET_CALLER_IDENTITY = "Action=GetCallerIdentity"
+
+
+def _identity_url_fetched_with_get(request: HttpRequest, query: presign.PresignedQuery, credential: sigv4.Credential) -> bool:
+    """A presigned ``sts`` GetCallerIdentity URL signed for POST and fetched with a bodiless GET.
+
+    botocore presigns Query-protocol calls for POST unless told otherwise
+    (``generate_presigned_url("get_caller_identity")``), and the tools that verify an
+    identity by replaying such a URL (Vault-style logins, aws-iam-authenticator) fetch it
+    with GET. AWS refuses that pair as a method mismatch; Tessera accepts it for this one
+    operation, which reads nothing but the caller and changes nothing: the signature still
+    covers every parameter, the host and every signed header, and only the method (GET
+    with no body, or POST with an empty one) is taken as equivalent. Any other operation,
+    any body, and any other service keep the strict rule (docs/sts.md)."""
+    if request.method != "GET" or request.body or credential.service != "sts":
+        return False
+    actions = [pair for pair in query.canonical_query.split("&") if pair.startswith("Action=")]
+    return actions == [_GET_CALLER_IDENTITY]
 
 
 def _verified(resolved: ResolvedCredential, credential: sigv4.Credential, signed_headers: tuple[str, ...]) -> Verified:

@@ -57,7 +57,3 @@ class Caller:
     name: str  # user name, role name, or federated user name; "" for root
     access_key_id: str
     session: SessionClaims | None = None
-
-    @property
-    def is_temporary(self) -> bool:
-        return self.session is not None

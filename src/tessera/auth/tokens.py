@@ -15,11 +15,11 @@ Layout (URL-safe base64, no padding)::
 The header (version and key id, in clear so the right key is picked without trying each)
 is associated data, together with the session's ASIA access key id: a token presented
 with any other key id fails authentication, so the id is bound without being stored.
-The payload is one flag byte (0 raw, 1 zlib) then compact JSON: in version 2 (sealed
-now) a positional array of the claims, in version 1 (still opened) an object with short
-field names. Only payloads of ``_COMPRESS_FROM`` bytes or more are compressed (session
-policies and tags): on a plain role session compressing costs more CPU than the hundred
-characters it saves. Compression is safe here because everything in a token is known to
+The payload is one flag byte (0 raw, 1 zlib) then compact JSON: a positional array of
+the claims (version 2; version 1 tokens are no longer minted nor opened). Only payloads
+of ``_COMPRESS_FROM`` bytes or more are compressed (session policies and tags): on a
+plain role session compressing costs more CPU than the hundred characters it saves.
+Compression is safe here because everything in a token is known to
 the caller it is issued to (their own new secret included).
 
 Every failure to open a token (not base64, truncated, tampered, unknown key, another
@@ -73,7 +73,6 @@ __all__ = [
 ]
 
 TOKEN_VERSION = 2
-_OPENED_VERSIONS = frozenset({1, TOKEN_VERSION})
 MAX_TOKEN_LENGTH = 16384  # characters; bounds the work done on hostile input
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -168,7 +167,7 @@ def unseal(token: str, keyring: Keyring, access_key_id: str) -> SessionClaims:
     of ours, was altered, or belongs to another key id. Does not check expiry."""
     raw = _decode_base64(token)
     header_length = 2 + raw[1] if len(raw) >= 2 else 0
-    if not header_length or raw[0] not in _OPENED_VERSIONS or len(raw) < header_length + _NONCE_BYTES + _TAG_BYTES:
+    if not header_length or raw[0] != TOKEN_VERSION or len(raw) < header_length + _NONCE_BYTES + _TAG_BYTES:
         raise InvalidClientTokenId()
     header = raw[:header_length]
     cipher = keyring._cipher(header[2:].decode("ascii", "replace"))
@@ -177,7 +176,7 @@ def unseal(token: str, keyring: Keyring, access_key_id: str) -> SessionClaims:
     nonce, sealed = raw[header_length : header_length + _NONCE_BYTES], raw[header_length + _NONCE_BYTES :]
     try:
         payload = cipher.decrypt(nonce, sealed, _associated_data(header, access_key_id))
-        return _decode_claims(raw[0], payload, access_key_id)
+        return _decode_claims(payload, access_key_id)
     except (InvalidTag, ValueError, KeyError, TypeError, IndexError, zlib.error):
         raise InvalidClientTokenId() from None
 
@@ -218,7 +217,6 @@ _FROM_URLSAFE = str.maketrans("-_+/", "+/-_")  # '+' and '/' become invalid in s
 # --- Payload codec --------------------------------------------------------------------
 # Version 2 writes the claims as a JSON array in the order of _FIELDS (so new fields are
 # appended, never inserted: an older token's shorter array leaves them at their default).
-# Version 1 wrote an object with the short names of _FIELDS and omitted defaults.
 # tests/unit/auth/test_tokens.py pins that every SessionClaims field is covered.
 
 _Encode = Callable[[Any], Any]
@@ -264,34 +262,34 @@ def _decode_tags(pairs: Iterable[list[str]]) -> tuple[SessionTag, ...]:
     return tuple(SessionTag(key, value) for key, value in pairs)
 
 
-_FIELDS: dict[str, tuple[str, _Encode, _Encode]] = {
-    # field: (json name, encode, decode)
-    "kind": ("k", _KINDS.__getitem__, _KIND_NAMES.__getitem__),
-    "secret_access_key": ("s", _same, _same),
-    "account": ("a", _same, _same),
-    "issued_at": ("i", _encode_time, _decode_time),
-    "expires_at": ("e", _encode_time, _decode_time),
-    "session_name": ("n", _same, _same),
-    "role_arn": ("ra", _same, _same),
-    "role_id": ("ri", _same, _same),
-    "role_name": ("rn", _same, _same),
-    "source_arn": ("sa", _same, _same),
-    "source_user_id": ("su", _same, _same),
-    "session_policies": ("p", list, _strings),
-    "session_policy_arns": ("pa", list, _strings),
-    "tags": ("t", _encode_tags, _decode_tags),
-    "transitive_tag_keys": ("tt", list, _strings),
-    "source_identity": ("si", _same, _same),
-    "mfa_authenticated": ("m", _same, bool),
-    "mfa_auth_time": ("mt", _optional_time, _decode_optional_time),
-    "chained": ("c", _same, bool),
-    "source_ip": ("ip", _same, _same),
+_FIELDS: dict[str, tuple[_Encode, _Encode]] = {
+    # field: (encode, decode)
+    "kind": (_KINDS.__getitem__, _KIND_NAMES.__getitem__),
+    "secret_access_key": (_same, _same),
+    "account": (_same, _same),
+    "issued_at": (_encode_time, _decode_time),
+    "expires_at": (_encode_time, _decode_time),
+    "session_name": (_same, _same),
+    "role_arn": (_same, _same),
+    "role_id": (_same, _same),
+    "role_name": (_same, _same),
+    "source_arn": (_same, _same),
+    "source_user_id": (_same, _same),
+    "session_policies": (list, _strings),
+    "session_policy_arns": (list, _strings),
+    "tags": (_encode_tags, _decode_tags),
+    "transitive_tag_keys": (list, _strings),
+    "source_identity": (_same, _same),
+    "mfa_authenticated": (_same, bool),
+    "mfa_auth_time": (_optional_time, _decode_optional_time),
+    "chained": (_same, bool),
+    "source_ip": (_same, _same),
 }
 _POSITIONS = tuple(_FIELDS)
 _VALUES = operator.attrgetter(*_POSITIONS)
 # JSON writes str, bool, None and tuples of str as they are; only these need converting.
-_POSITIONAL_ENCODERS = tuple((index, encode) for index, (_, encode, _) in enumerate(_FIELDS.values()) if encode not in (_same, list))
-_POSITIONAL_DECODERS = tuple((index, decode) for index, (_, _, decode) in enumerate(_FIELDS.values()) if decode is not _same)
+_POSITIONAL_ENCODERS = tuple((index, encode) for index, (encode, _) in enumerate(_FIELDS.values()) if encode not in (_same, list))
+_POSITIONAL_DECODERS = tuple((index, decode) for index, (_, decode) in enumerate(_FIELDS.values()) if decode is not _same)
 _COMPRESS_FROM = 512  # payload bytes
 
 
@@ -315,11 +313,9 @@ def _compress(text: bytes) -> bytes:
     return compressor.compress(text) + compressor.flush()
 
 
-def _decode_claims(version: int, payload: bytes, access_key_id: str) -> SessionClaims:
+def _decode_claims(payload: bytes, access_key_id: str) -> SessionClaims:
     flag, body = payload[0], payload[1:]
     document = orjson.loads(zlib.decompress(body) if flag == 1 else body)
-    if version == 1:
-        return _decode_named(document, access_key_id)
     return _decode_positional(document, access_key_id)
 
 
@@ -330,11 +326,6 @@ def _decode_positional(values: list[Any], access_key_id: str) -> SessionClaims:
         if index < len(values):
             values[index] = decode(values[index])
     return SessionClaims(access_key_id=access_key_id, **dict(zip(_POSITIONS, values, strict=False)))
-
-
-def _decode_named(document: dict[str, Any], access_key_id: str) -> SessionClaims:
-    values = {attribute: decode(document[name]) for attribute, (name, _, decode) in _FIELDS.items() if name in document}
-    return SessionClaims(access_key_id=access_key_id, **values)
 
 
 # --- Access key ids and secrets -------------------------------------------------------

@@ -26,7 +26,7 @@ from tessera.policy.model import (
     PrincipalElement,
     Statement,
 )
-from tessera.policy.pattern import ArnPattern, Pattern
+from tessera.policy.pattern import ArnPattern, Pattern, is_spanning_arn
 from tessera.policy.source import JsonObject, SourceText
 
 VERSION_2012 = "2012-10-17"
@@ -345,9 +345,9 @@ class _Builder:
         name = self.exclusive(obj, path, "Resource", "NotResource", missing)
         values = self.string_list(obj[name], f"{path}.{name}", obj, allow_empty=False, empty_reason=missing)
         for value in values:
-            if value != "*" and (not value.startswith("arn:") or value.count(":") < 5):
+            if value != "*" and (not value.startswith("arn:") or value.count(":") < 5) and not is_spanning_arn(value):
                 raise self.fail(f'Resource {value} must be in ARN format or "*".', f"{path}.{name}", obj)
-        patterns = tuple(ArnPattern.compile(v, variables=self.variables) for v in values)
+        patterns = tuple(ArnPattern.compile(v, variables=self.variables, spanning=True) for v in values)
         return patterns, name == "NotResource"
 
     def exclusive(self, obj: JsonObject, path: str, name: str, negated: str, missing: str) -> str:

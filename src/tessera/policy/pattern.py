@@ -408,25 +408,38 @@ def _match_segments(segments: tuple[Segment, ...], text: str) -> bool:
     return True
 
 
+ARN_PARTS = 6
+MIN_SPANNING_PARTS = 3  # arn, partition and at least the service before the spanning part
+
+
 @dataclass(frozen=True, slots=True)
 class ArnPattern:
     """An ARN pattern matched segment-wise: the first five ``:``-separated parts each
     match on their own (a ``*`` there cannot cross a colon); the sixth, the resource id,
-    matches as a whole. ``"*"`` alone matches any resource, ARN or not."""
+    matches as a whole. ``"*"`` alone matches any resource, ARN or not.
+
+    A resource pattern (``spanning``) may stop before the sixth part when its last part
+    ends in ``*`` (``arn:aws:sns:us-east-1:*``, ``arn:aws:dynamodb:*``): that ``*`` crosses
+    colons, so the last part matches the rest of the ARN as a whole ("If the * wildcard is
+    the last character of a resource ARN segment, it can expand to match beyond the colon
+    boundaries", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html).
+    Condition patterns (``ArnLike``) compare all six parts separately."""
 
     source: str
     parts: tuple[Pattern, ...]
     match_all: bool
     exact: str | None
+    maxsplit: int = ARN_PARTS - 1
 
     @classmethod
-    def compile(cls, text: str, *, variables: bool, variables_everywhere: bool = False) -> ArnPattern:
+    def compile(cls, text: str, *, variables: bool, variables_everywhere: bool = False, spanning: bool = False) -> ArnPattern:
         if text == "*":
             return cls(text, (), True, None)
-        raw = text.split(":", 5)
+        raw = text.split(":", ARN_PARTS - 1)
         parts = tuple(Pattern.compile(part, variables=variables and (variables_everywhere or index == 5)) for index, part in enumerate(raw))
         exact = ":".join(p.literal for p in parts) if all(p.is_literal for p in parts) else None
-        return cls(text, parts, False, exact)
+        maxsplit = len(raw) - 1 if spanning and is_spanning_arn(text) else ARN_PARTS - 1
+        return cls(text, parts, False, exact, maxsplit)
 
     @property
     def variables(self) -> tuple[Variable, ...]:
@@ -437,7 +450,15 @@ class ArnPattern:
             return True
         if self.exact is not None:
             return arn == self.exact
-        pieces = arn.split(":", 5)
+        pieces = arn.split(":", self.maxsplit)
         if len(pieces) != len(self.parts):
             return False
         return all(part.matches(piece, context) for part, piece in zip(self.parts, pieces, strict=False))
+
+
+def is_spanning_arn(text: str) -> bool:
+    """A resource ARN cut short by a trailing ``*`` that spans the parts it leaves out
+    (``arn:aws:sns:us-east-1:*``): ``arn:``, the partition and at least a service part,
+    fewer than six parts in all, the last ending in ``*``."""
+    count = text.count(":") + 1
+    return text.startswith("arn:") and MIN_SPANNING_PARTS <= count < ARN_PARTS and text.endswith("*")

@@ -5,8 +5,8 @@
     status, body = render_query_error("iam", error, request_id)   # IAM, STS: <ErrorResponse> XML
     status, body = render_json_error(error)                       # Organizations: {"__type": …}
 
-The server adds Content-Type (``query.XML_CONTENT_TYPE`` / ``json.JSON_CONTENT_TYPE``)
-and ``x-amzn-RequestId``. A ``TesseraError`` is rendered as its code, status and
+The server adds Content-Type (``text/xml`` / ``json.JSON_CONTENT_TYPE``) and
+``x-amzn-RequestId``. A ``TesseraError`` is rendered as its code, status and
 message. Anything else becomes a bare 500 ``InternalFailure`` carrying AWS's fixed
 message and no detail at all, so no exception text or traceback reaches a client
 (the caller logs it).

@@ -39,8 +39,9 @@ from typing import Any, NoReturn
 from botocore.model import Shape
 
 from tessera import errors
-from tessera.protocol.model import Operation, service_spec
+from tessera.protocol.model import service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path
+from tessera.service_models import Operation
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 DEFAULT_SERVICE = "organizations"
@@ -241,7 +242,7 @@ def encode_json_response(operation: Operation, result: Mapping[str, Any] | None)
     shape = operation.model.output_shape
     if shape is None or not result:
         return b"{}"
-    return _dumps(_converter(operation.service.name, shape.name)(result))
+    return _dumps(_converter(operation.service, shape.name)(result))
 
 
 def serialize_json_error(error: errors.TesseraError) -> tuple[int, bytes]:

@@ -1,4 +1,4 @@
-"""botocore's service models, loaded once and indexed for the wire layer.
+"""botocore's service models (loaded by ``tessera.service_models``), indexed for the wire layer.
 
 The three service models shipped with the pinned botocore (``iam``, ``sts``,
 ``organizations``) are the exact wire contract: operation names, input and output
@@ -11,7 +11,7 @@ Public API::
     spec.api_version                      # "2011-06-15"
     spec.xml_namespace                    # "https://sts.amazonaws.com/doc/2011-06-15/"
     spec.operation("AssumeRole")          # botocore OperationModel, or None
-    spec.resolve("AssumeRole")            # Operation (service + model), or None
+    spec.resolve("AssumeRole")            # service_models.Operation (service + model), or None
     compile_pattern(r"[\\w+=,.@-]*")       # re.Pattern with Java semantics, cached
 
 Model patterns are Java regular expressions. ``compile_pattern`` gives them Java's
@@ -30,10 +30,9 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 
-from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel
 
-SERVICE_NAMES = ("iam", "sts", "organizations")
+from tessera.service_models import Operation, resolve_operation, service_model
 
 
 @dataclass(frozen=True)
@@ -56,40 +55,16 @@ class ServiceSpec:
 
     def resolve(self, name: str) -> Operation | None:
         """The operation called ``name`` with its service, or None; one object per
-        operation, so stages may key their per-operation memos on it."""
-        if name not in self.operation_names:
-            return None
-        return _resolve(self.name, name)
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class Operation:
-    """One operation of one service, resolved once per request by the server and read
-    by every stage after it (parser, encoder, audit). Compared and hashed by identity:
-    there is one per operation (``ServiceSpec.resolve``)."""
-
-    service: ServiceSpec
-    model: OperationModel
-
-    @property
-    def name(self) -> str:
-        return str(self.model.name)
-
-
-@functools.cache
-def _resolve(service: str, name: str) -> Operation:
-    spec = service_spec(service)
-    return Operation(spec, spec.model.operation_model(name))
+        operation (``tessera.service_models.resolve_operation``), so stages may key
+        their per-operation memos on it."""
+        return resolve_operation(self.name, name)
 
 
 @functools.cache
 def service_spec(name: str) -> ServiceSpec:
-    """Load ``name``'s service-2 model once per process and index it."""
-    if name not in SERVICE_NAMES:
-        raise ValueError(f"unknown service {name!r}; expected one of {SERVICE_NAMES}")
-    raw = Loader().load_service_model(name, "service-2")
-    model = ServiceModel(raw, service_name=name)
-    metadata = raw["metadata"]
+    """Index ``name``'s service-2 model once per process."""
+    model = service_model(name)
+    metadata = model.metadata
     return ServiceSpec(
         name=name,
         protocol=metadata["protocol"],

@@ -7,6 +7,8 @@ Public API (service is ``"iam"`` or ``"sts"``)::
     params = read_params(input_shape, pairs)                  # any shape, no validation
     body = serialize_query_response("sts", "AssumeRole", result, request_id)
     status, body = serialize_query_error("sts", error, request_id)
+    if answers_json("sts", "GetCallerIdentity", accept_header):        # Accept: application/json
+        body = serialize_query_response_json("sts", "GetCallerIdentity", result, request_id)
 
 ``parse_query_request`` is the exact inverse of botocore's ``query`` serializer:
 lists arrive as ``Name.member.N`` (an empty list as ``Name=``), maps as
@@ -25,6 +27,12 @@ checked against the model's constraints (``validate.py``); failures raise
 are URL-encoded here, as AWS sends them: services pass the document text as stored.
 Writers are compiled once per operation, so the hot calls (GetCallerIdentity,
 AssumeRole) cost a few list appends.
+
+STS also answers GetCallerIdentity in JSON when the request's ``Accept`` asks for
+``application/json``: ``{"GetCallerIdentityResponse": {"GetCallerIdentityResult":
+{...}, "ResponseMetadata": {"RequestId": ...}}}``, the envelope AWS STS returns and
+identity verifiers such as aws-iam-authenticator parse (they replay a presigned
+GetCallerIdentity with that header). Other operations, and every error, stay XML.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,12 +53,13 @@ from botocore.model import Shape
 
 from tessera import errors
 from tessera.auth import sigv4
-from tessera.protocol.model import Operation, service_spec
+from tessera.protocol.model import service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path, validation_message
 from tessera.protocol.xml import escape_attribute, escape_text
+from tessera.service_models import Operation
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-XML_CONTENT_TYPE = "text/xml"
+QUERY_JSON_CONTENT_TYPE = "application/json"
 NO_VERSION = "NO_VERSION_SPECIFIED"  # what AWS prints when Version is absent
 
 Form = Mapping[str, list[str]] | Iterable[tuple[str, str]]
@@ -413,6 +423,48 @@ def encode_query_response(operation: Operation, result: Mapping[str, Any], reque
     return "".join(out).encode("utf-8")
 
 
+# Operations answered in JSON on request: outputs of plain strings only, whose JSON
+# envelope is the one AWS STS sends (see the module docstring).
+_JSON_OPERATIONS = frozenset({("sts", "GetCallerIdentity")})
+
+
+def answers_json(service: str, operation: str | None, accept: str | None) -> bool:
+    """Whether the success answer is JSON: an operation of ``_JSON_OPERATIONS`` whose
+    request's ``Accept`` lists ``application/json`` (any parameters, not ``q=0``)."""
+    if not accept or (service, operation) not in _JSON_OPERATIONS:
+        return False
+    return _accepts_json(accept)
+
+
+def _accepts_json(accept: str) -> bool:
+    for media_range in accept[:1024].split(","):  # a few ranges at most in practice
+        media_type, *params = (item.strip().lower() for item in media_range.split(";"))
+        if media_type == QUERY_JSON_CONTENT_TYPE and not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+            return True
+    return False
+
+
+def serialize_query_response_json(service: str, operation: str, result: Mapping[str, Any], request_id: str) -> bytes:
+    """The JSON success body of an operation of ``_JSON_OPERATIONS`` (string members)."""
+    resolved = service_spec(service).resolve(operation)
+    if resolved is None:
+        raise ValueError(f"{service} has no operation {operation!r}")
+    return encode_query_response_json(resolved, result, request_id)
+
+
+def encode_query_response_json(operation: Operation, result: Mapping[str, Any], request_id: str) -> bytes:
+    """``serialize_query_response_json`` for an operation already resolved."""
+    name = operation.name
+    if (operation.service, name) not in _JSON_OPERATIONS:
+        raise ValueError(f"{operation.service} does not answer {name!r} in JSON")
+    shape = operation.model.output_shape
+    assert shape is not None  # INVARIANT: every operation of _JSON_OPERATIONS has an output
+    wrapper = shape.serialization.get("resultWrapper", f"{name}Result")
+    members = {member: str(result[member]) for member in shape.members if result.get(member) is not None}
+    body = {f"{name}Response": {wrapper: members, "ResponseMetadata": {"RequestId": request_id}}}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def serialize_query_error(service: str, error: errors.TesseraError, request_id: str) -> tuple[int, bytes]:
     """(HTTP status, ``<ErrorResponse>`` body) for ``error``; same layout for IAM and STS."""
     namespace = escape_attribute(service_spec(service).xml_namespace or "")
@@ -428,7 +480,7 @@ def serialize_query_error(service: str, error: errors.TesseraError, request_id: 
 @functools.cache
 def _envelope(operation: Operation) -> _Envelope:
     name, model = operation.name, operation.model
-    namespace = escape_attribute(operation.service.xml_namespace or "")
+    namespace = escape_attribute(service_spec(operation.service).xml_namespace or "")
     head = f'<{name}Response xmlns="{namespace}">'
     middle = "<ResponseMetadata><RequestId>"
     tail = f"</RequestId></ResponseMetadata></{name}Response>"
@@ -436,7 +488,7 @@ def _envelope(operation: Operation) -> _Envelope:
     if shape is None:
         return _Envelope(head, middle, tail, None)
     wrapper = shape.serialization.get("resultWrapper", f"{name}Result")
-    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(operation.service.name), shape))
+    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(operation.service), shape))
 
 
 @functools.cache

@@ -36,14 +36,23 @@ from tessera.errors import (
 )
 from tessera.protocol.errors import render_json_error, render_query_error
 from tessera.protocol.json import encode_json_response, read_json_request, resolve_json_operation
-from tessera.protocol.model import Operation, service_spec
-from tessera.protocol.query import encode_query_response, read_form, read_query_params, resolve_query_operation
+from tessera.protocol.model import service_spec
+from tessera.protocol.query import (
+    QUERY_JSON_CONTENT_TYPE,
+    answers_json,
+    encode_query_response,
+    encode_query_response_json,
+    read_form,
+    read_query_params,
+    resolve_query_operation,
+)
 from tessera.server import heap
 from tessera.server.addresses import SourceAddress
 from tessera.server.credentials import CredentialResolver
 from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
+from tessera.service_models import Operation
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
 from tessera.services.runtime import Runtime
@@ -60,6 +69,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 QUERY_VERSIONS = {"2011-06-15": "sts", "2010-05-08": "iam"}
 XML = b"text/xml"
 JSON = b"application/x-amz-json-1.1"
+QUERY_JSON = QUERY_JSON_CONTENT_TYPE.encode()
 INLINE_BODY_BYTES = 16 * 1024
 """Bodies larger than this are decoded off the event loop: the worst 1 MiB body (some
 116 000 tiny parameters) takes ~60 ms to decode and validate, ~1 ms per 16 KiB."""
@@ -341,6 +351,8 @@ class TesseraApp:
             assert resolved is not None  # INVARIANT: a result means the operation was resolved
             if ex.protocol == "json":
                 return 200, JSON, encode_json_response(resolved, ex.result or {})
+            if answers_json(resolved.service, resolved.name, ex.headers.get("accept")):  # identity verifiers
+                return 200, QUERY_JSON, encode_query_response_json(resolved, ex.result or {}, ex.request_id)
             return 200, XML, encode_query_response(resolved, ex.result or {}, ex.request_id)
         except Exception:
             log.exception("serialising %s failed", ex.operation, extra={"request_id": ex.request_id})

@@ -21,13 +21,13 @@ from typing import TextIO
 
 from tessera.auth.tokens import new_access_key_id, new_secret_access_key
 from tessera.clock import Clock, OffsetClock, SystemClock
-from tessera.errors import TesseraError
 from tessera.secrets import SecretBox, load_master_key
 from tessera.services.accounts import add_access_key, create_account, new_account_id
+from tessera.services.aws_managed import ManagedPolicies
 from tessera.services.keys import ensure_token_key
 from tessera.services.org_state import OrgState
 from tessera.services.runtime import Runtime, Settings
-from tessera.services.state import ManagedPolicies, PolicyCache, StateView
+from tessera.services.state import PolicyCache, StateView
 from tessera.services.usage import UsageTracker
 from tessera.store.base import GLOBAL
 from tessera.store.guard import GuardedStore
@@ -37,8 +37,13 @@ BOOTSTRAP = "bootstrap"
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
-class ConfigError(TesseraError):
-    """Bad start-up configuration (reported on the command line, never on the wire)."""
+class ConfigError(Exception):
+    """Bad start-up configuration, reported on the command line. Deliberately not a
+    ``TesseraError``: it is no AWS error, and nothing renders it to a client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)

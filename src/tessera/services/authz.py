@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tessera.arn import assumed_role_arn
 from tessera.auth.caller import Caller
 from tessera.auth.memo import memoised
-from tessera.errors import AccessDenied, DecidingStatement, DeniedPrincipal, Denial
+from tessera.errors import AccessDenied, DecidingStatement, Denial, DeniedPrincipal
 from tessera.policy import Decision, DecisionResult, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
 from tessera.services.request_info import RequestInfo
@@ -317,5 +317,13 @@ def denial_of(caller: Caller, request: Request, decision: Decision) -> Denial:
     )
 
 
-def compile_session_policy(runtime: Runtime, text: str) -> Policy:
-    return runtime.view.policies.get(text, PolicyType.SESSION, "session-policy")
+def request_of(caller: Caller, denial: Denial) -> Request:
+    """The request that ``denial`` refused, to evaluate again (``authorize`` records the
+    resource's account as ``aws:ResourceAccount``)."""
+    return Request(
+        principal=engine_principal(caller),
+        action=denial.action,
+        resource=denial.resource,
+        resource_account=str(denial.context.get("aws:ResourceAccount", "")),
+        context=dict(denial.context),
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,6 @@ from tessera.auth.tokens import Keyring, TokenKey, new_token_key
 from tessera.services import records as R
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL, Transaction
-import itertools
 
 __all__ = [
     "DEFAULT_ACTIVATION_DELAY",
@@ -184,10 +184,8 @@ class _KeyringCache:
             records = _key_records(self._runtime)
         keys = [self._open(data) for data in records]
         active = [data for data in records if _activation(data) <= now]
-        if active:
-            current = max(active, key=_order)
-        else:  # INVARIANT: the first key activates at creation; this only guards clock skew
-            current = min(records, key=_order)
+        # INVARIANT: the first key activates at creation; the fallback only guards clock skew
+        current = max(active, key=_order) if active else min(records, key=_order)
         pending = [_activation(d) for d in records if _activation(d) > now]
         built = _Built(version, Keyring(tuple(keys), current["id"]), min(pending) if pending else None)
         with self._lock:

@@ -29,10 +29,37 @@ kind ``access_key`` (key: the access key id; root keys have user "")
 kind ``mfa_device`` (key: the serial number ARN)
     {"serial", "name", "path", "seed_sealed", "user": name | None, "enabled_at": iso | None,
      "created", "tags", "last_counter": int}
+kind ``login_profile`` (key: name_key(user name))
+    {"user": user name, "user_id", "hash": argon2id hash (never the password), "created",
+     "changed", "reset_required": bool, "previous": [older argon2id hashes, newest first, at
+     most 24, for PasswordReusePrevention], "last_used": iso | None (console sign-in)}
+kind ``password_policy`` (key ``"password_policy"``)
+    {"minimum_length", "require_symbols", "require_numbers", "require_uppercase",
+     "require_lowercase", "allow_users_to_change", "max_age": int | None,
+     "reuse_prevention": int | None, "hard_expiry": bool | None}
+kind ``credential_report`` (key ``"credential_report"``)
+    {"generated": iso, "content": CSV text} (no secret in it: flags, dates and ARNs)
+scope ``global``, kind ``account_alias`` (key: the alias; an alias is unique across every
+    account this server holds, and an account has at most one)
+    {"alias", "account", "created"}
+
+kind ``signing_certificate`` (key: the certificate id; root's certificates have user "")
+    {"id", "user": name | "", "body": PEM as uploaded, "status": "Active" | "Inactive",
+     "uploaded", "sha256": hex digest of the DER (duplicate detection)}
+kind ``ssh_public_key`` (key: the key id, APKA…)
+    {"id", "user", "body": as uploaded (ssh-rsa or PEM), "fingerprint": MD5 of the key
+     blob as colon-separated hex, "status", "uploaded"}
+kind ``service_credential`` (key: the credential id, ACCA…)
+    {"id", "user", "service": e.g. "codecommit.amazonaws.com", "service_user_name": str | None,
+     "alias": str | None (API-key services), "password_sealed" (sealed under
+     ``service-credential:<id>``), "status", "created", "expires": iso | None}
+kind ``server_certificate`` (key: name_key(name))
+    {"name", "id" (ASCA…), "path", "arn", "body": PEM, "chain": PEM | None, "key_sealed"
+     (the private key, sealed under ``server-certificate:<id>``), "uploaded",
+     "expiration", "tags"}
 scope ``global``, kind ``token_key`` (key: key id)
     {"id", "secret_sealed", "created", "activates", "sequence"}: the key seals tokens from
-    ``activates`` until a later key activates (services/keys.py); kind ``token_keyring``
-    is reserved
+    ``activates`` until a later key activates (services/keys.py)
 
 scope ``global``: AWS Organizations (services/organizations/records.py; "o/" = "<org id>/")
     kind ``org`` (key: org id)
@@ -63,9 +90,18 @@ ROLE = "role"
 POLICY = "policy"
 ACCESS_KEY = "access_key"
 MFA_DEVICE = "mfa_device"
+SIGNING_CERTIFICATE = "signing_certificate"
+SSH_PUBLIC_KEY = "ssh_public_key"
+SERVICE_CREDENTIAL = "service_credential"
+SERVER_CERTIFICATE = "server_certificate"
 INSTANCE_PROFILE = "instance_profile"
+
+LOGIN_PROFILE = "login_profile"
+PASSWORD_POLICY = "password_policy"
+CREDENTIAL_REPORT = "credential_report"
+ACCOUNT_ALIAS = "account_alias"
+SIGNING_CERTIFICATE = "signing_certificate"  # written by the signing-certificate operations
 TOKEN_KEY = "token_key"
-TOKEN_KEYRING = "token_keyring"
 ORG = "org"
 ORG_OU = "org_ou"
 ORG_ACCOUNT = "org_account"

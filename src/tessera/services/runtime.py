@@ -79,9 +79,7 @@ class Runtime:
             out.append(self.view.policies.get(text, PolicyType.SESSION, "session-policy"))
         account = self.view.account(session.account)
         for arn in session.session_policy_arns:
-            document = self.view.managed_policy_text(account, arn) if account is not None else None
-            if document is None and arn.startswith("arn:aws:iam::aws:policy/"):
-                document = self.view.managed.document(arn)
+            document = self.view.managed_policy_text(account, arn)
             if document is not None:
                 out.append(self.view.policies.get(document, PolicyType.SESSION, arn))
         if (session.session_policies or session.session_policy_arns) and not out:

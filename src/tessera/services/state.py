@@ -12,13 +12,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tessera.arn import is_aws_managed_policy
 from tessera.policy import Policy, PolicyType, parse_policy
 from tessera.services import records as R
 from tessera.store.base import GLOBAL, Record, Store
 
-PolicyCompiler = Callable[[str, PolicyType, str], Policy]
+if TYPE_CHECKING:
+    from tessera.services.aws_managed import ManagedPolicies
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -113,7 +115,14 @@ class AccountState:
     policies_by_name: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     access_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # key id → record
     mfa_devices: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # serial → record
+    signing_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    ssh_public_keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    service_credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # id → record
+    server_certificates: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
     instance_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(name) → record
+
+    login_profiles: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # name_key(user) → record
+    password_policy: Mapping[str, Any] | None = None
     roles_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     users_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
@@ -153,8 +162,21 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.access_keys[rec.key] = data
         elif rec.kind == R.MFA_DEVICE:
             state.mfa_devices[rec.key] = data
+        elif rec.kind == R.SIGNING_CERTIFICATE:
+            state.signing_certificates[rec.key] = data
+        elif rec.kind == R.SSH_PUBLIC_KEY:
+            state.ssh_public_keys[rec.key] = data
+        elif rec.kind == R.SERVICE_CREDENTIAL:
+            state.service_credentials[rec.key] = data
+        elif rec.kind == R.SERVER_CERTIFICATE:
+            state.server_certificates[rec.key] = data
         elif rec.kind == R.INSTANCE_PROFILE:
             state.instance_profiles[rec.key] = data
+
+        elif rec.kind == R.LOGIN_PROFILE:
+            state.login_profiles[rec.key] = data
+        elif rec.kind == R.PASSWORD_POLICY:
+            state.password_policy = data
     return state
 
 
@@ -242,10 +264,14 @@ class StateView:
         self._global_records = {(r.kind, r.key): r.data for r in recs}
 
     # -- policies of principals ----------------------------------------------------
-    def managed_policy_text(self, account: AccountState, arn: str) -> str | None:
-        """The default version's document of a managed policy (customer or AWS)."""
-        if arn.startswith("arn:aws:iam::aws:policy/"):
+    def managed_policy_text(self, account: AccountState | None, arn: str) -> str | None:
+        """The default version's document of a managed policy: an AWS managed one, or a
+        customer policy of ``account`` (by its ARN as stored). The one lookup every
+        evaluation, simulation and session policy goes through."""
+        if is_aws_managed_policy(arn):
             return self.managed.document(arn)
+        if account is None:
+            return None
         rec = account.policies.get(arn)
         if rec is None:
             return None
@@ -283,28 +309,3 @@ class StateView:
             return None
         text = self.managed_policy_text(account, arn)
         return self.policies.get(text, PolicyType.BOUNDARY, arn) if text is not None else None
-
-
-class ManagedPolicies:
-    """AWS managed policies (``arn:aws:iam::aws:policy/…``), shipped as package data."""
-
-    def __init__(self, policies: Mapping[str, Mapping[str, Any]]) -> None:
-        self._policies = dict(policies)
-
-    @classmethod
-    def load(cls) -> ManagedPolicies:
-        import json
-        from importlib import resources
-
-        text = resources.files("tessera").joinpath("data/aws_managed_policies.json").read_text("utf-8")
-        return cls({p["arn"]: p for p in json.loads(text)})
-
-    def get(self, arn: str) -> Mapping[str, Any] | None:
-        return self._policies.get(arn)
-
-    def document(self, arn: str) -> str | None:
-        rec = self._policies.get(arn)
-        return rec["document"] if rec else None
-
-    def all(self) -> list[Mapping[str, Any]]:
-        return list(self._policies.values())

@@ -282,3 +282,26 @@ def principal_id(caller: Caller) -> str:
     if session is not None and session.source_user_id:
         return session.source_user_id
     return caller.user_id
+
+
+# -- passwords --------------------------------------------------------------------------
+# ChangePassword checks the caller's current password: without a limit, one access key
+# would be an online oracle for the console password. The same rules and numbers as MFA
+# codes apply, in budgets of their own (a wrong password does not use up MFA tries).
+_PASSWORD_EXTRAS_KEY = "throttle.password"
+_PASSWORD_DAILY_EXTRAS_KEY = "throttle.password-daily"
+
+
+@contextmanager
+def password_attempt(extras: dict[str, object], keys: Sequence[str], now: dt.datetime) -> Iterator[Attempt]:
+    """One password check against a short-window and a daily budget; raises ``Locked``
+    while either budget of any key is spent (the caller answers it)."""
+    day = Limits(max_failures=MFA_DAILY_FAILURES, window=MFA_DAY_SECONDS, lockout=MFA_DAY_SECONDS, max_lockout=MFA_DAY_SECONDS)
+    short_limiter = _limiter(extras, _PASSWORD_EXTRAS_KEY, Limits())
+    day_limiter = _limiter(extras, _PASSWORD_DAILY_EXTRAS_KEY, day)
+    with short_limiter.attempt(keys, now) as outcome, day_limiter.attempt(keys, now) as daily:
+        try:
+            yield outcome
+        finally:
+            if outcome.failed:
+                daily.fail()

@@ -37,7 +37,8 @@ SESSION = Caller(
 
 @dataclass
 class KeyTable:
-    """A resolver over a dict, with the rules the real one follows (sigv4.md §6)."""
+    """A resolver over a dict, with the rules the real one (``tessera.server.credentials``)
+    follows: an unknown key, or a session token that is not the key's, is InvalidClientTokenId."""
 
     keys: dict[str, tuple[str, Caller, str | None]]
 

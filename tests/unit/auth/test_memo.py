@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from tessera.auth import presign, sigv4
 from tessera.auth.memo import MAX_LENGTH, memoised
-import contextlib
 
 
 def counting_parser(maxsize: int = 4):

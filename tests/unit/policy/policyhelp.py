@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from policies import allow as allow
+from policies import deny as deny
+
 from tessera.policy import (
     Decision,
     Policy,
@@ -35,14 +38,6 @@ def policy(
     version: str | None = "2012-10-17",
 ) -> Policy:
     return parse_policy(doc(*statements, version=version), kind, policy_id=policy_id)
-
-
-def allow(action: str | list[str], resource: str | list[str] = "*", **extra: object) -> dict[str, object]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str | list[str], resource: str | list[str] = "*", **extra: object) -> dict[str, object]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
 
 
 def trust(principal: object, action: str | list[str] = "sts:AssumeRole", **extra: object) -> Policy:

@@ -48,6 +48,19 @@ RESOURCES = [
     ("different-type", "arn:aws:iam::111111111111:user/*", "arn:aws:iam::111111111111:role/x", False),
     ("exact", "arn:aws:iam::111111111111:policy/P", "arn:aws:iam::111111111111:policy/P", True),
     ("non-arn-request", "arn:aws:iam::*:user/*", "*", False),
+    # A trailing ``*`` ending an ARN cut short spans the parts left out (IAM User Guide,
+    # "IAM JSON policy elements: Resource", wildcards).
+    ("short-account-star", "arn:aws:sns:us-east-1:*", "arn:aws:sns:us-east-1:111111111111:topic", True),
+    ("short-account-star-other-region", "arn:aws:sns:us-east-1:*", "arn:aws:sns:us-west-2:111111111111:topic", False),
+    ("short-region-star", "arn:aws:dynamodb:*", "arn:aws:dynamodb:eu-west-1:111111111111:table/T", True),
+    ("short-region-star-other-service", "arn:aws:dynamodb:*", "arn:aws:sns:eu-west-1:111111111111:topic", False),
+    ("short-service-star", "arn:aws:*", "arn:aws:iam::111111111111:user/bob", True),
+    ("short-service-star-other-partition", "arn:aws:*", "arn:aws-cn:iam::111111111111:user/bob", False),
+    ("short-prefix-star", "arn:aws:sns:us-*", "arn:aws:sns:us-east-2:111111111111:a:b", True),
+    ("short-prefix-star-miss", "arn:aws:sns:us-*", "arn:aws:sns:eu-west-1:111111111111:a", False),
+    ("short-iam-star", "arn:aws:iam::*", "arn:aws:iam::111111111111:user/div/bob", True),
+    ("short-star-needs-the-leading-parts", "arn:aws:sns:us-east-1:*", "arn:aws:sns:us-east-1", False),
+    ("short-question-is-one-char", "arn:aws:sns:us-east-?:*", "arn:aws:sns:us-east-1:111111111111:t", True),
 ]
 
 
@@ -64,6 +77,31 @@ def test_string_like_star_crosses_colons_but_arn_like_does_not() -> None:
         statement = allow("iam:GetUser", Condition={operator: {"aws:SourceArn": pattern}})
         decision = decide(user(), "iam:GetUser", identity=[policy(statement)], context={"aws:SourceArn": arn})
         assert decision.allowed is expected, operator
+
+
+def test_short_arn_patterns_in_not_resource_resource_policies_scps_and_session_policies() -> None:
+    bob, topic = "arn:aws:iam::111111111111:user/bob", "arn:aws:sns:us-east-1:111111111111:topic"
+    not_sns = {"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:sns:*"}
+    assert decide(user(), "iam:GetUser", bob, identity=[policy(not_sns)]).allowed
+    assert not decide(user(), "sns:Publish", topic, identity=[policy(not_sns)]).allowed
+    everything = [policy(allow("*"))]
+    scp = [[policy(allow("*", "arn:aws:iam::*"), kind=PolicyType.SCP)]]
+    assert decide(user(), "iam:GetUser", bob, identity=everything, scps=scp).allowed
+    assert not decide(user(), "sns:Publish", topic, identity=everything, scps=scp).allowed
+    narrowed = [policy(allow("*", "arn:aws:sns:us-east-1:*"), kind=PolicyType.SESSION)]
+    assert decide(session("R", "s"), "sns:Publish", topic, identity=everything, session_policies=narrowed).allowed
+    assert not decide(session("R", "s"), "iam:GetUser", bob, identity=everything, session_policies=narrowed).allowed
+    on_role = policy(
+        {"Effect": "Allow", "Principal": {"AWS": user().arn}, "Action": "sns:Publish", "Resource": "arn:aws:sns:*"},
+        kind=PolicyType.RESOURCE,
+    )
+    assert decide(user(), "sns:Publish", topic, resource_policy=on_role, resource_account=A).allowed
+
+
+def test_arn_like_conditions_keep_comparing_six_parts() -> None:
+    statement = allow("iam:GetUser", Condition={"ArnLike": {"aws:SourceArn": "arn:aws:sns:*"}})
+    decision = decide(user(), "iam:GetUser", identity=[policy(statement)], context={"aws:SourceArn": "arn:aws:sns:us-east-1:1:t"})
+    assert not decision.allowed
 
 
 def test_not_resource_applies_to_everything_else() -> None:

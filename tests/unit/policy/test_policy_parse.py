@@ -18,7 +18,14 @@ from tessera.policy import (
     policy_size,
 )
 
-I, R, T, BND, S, SCP = (PolicyType.IDENTITY, PolicyType.RESOURCE, PolicyType.TRUST, PolicyType.BOUNDARY, PolicyType.SESSION, PolicyType.SCP)
+I, R, T, BND, S, SCP = (  # noqa: E741 -- the policy types by initial, to keep the tables below readable
+    PolicyType.IDENTITY,
+    PolicyType.RESOURCE,
+    PolicyType.TRUST,
+    PolicyType.BOUNDARY,
+    PolicyType.SESSION,
+    PolicyType.SCP,
+)
 ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 TRUST_OK = {"Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole"}
 
@@ -66,6 +73,11 @@ REJECTED = [
     ("no-resource-in-session", doc({"Effect": "Allow", "Action": "*"}), S, "Policy statement must contain resources."),
     ("resource-not-arn", doc({**ALLOW_ALL, "Resource": "bucket"}), I, 'Resource bucket must be in ARN format or "*".'),
     ("resource-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:iam"}), I, "must be in ARN format"),
+    ("resource-short-arn-no-star", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1"}), I, "must be in ARN format"),
+    ("resource-short-arn-star-inside", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:*:x"}), I, "must be in ARN format"),
+    ("resource-short-arn-only-partition", doc({**ALLOW_ALL, "Resource": "arn:*"}), I, 'Resource arn:* must be in ARN format or "*".'),
+    ("resource-star-not-arn", doc({**ALLOW_ALL, "Resource": "sns:*"}), I, "must be in ARN format"),
+    ("not-resource-short-arn-no-star", doc({"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:sns"}), I, "must be in ARN format"),
     ("bad-sid", doc({**ALLOW_ALL, "Sid": "no spaces"}), I, "Statement IDs (SID) must be alpha-numeric."),
     (
         "duplicate-sid",
@@ -192,7 +204,20 @@ ACCEPTED = [
         ),
         I,
     ),
+    ("resource-short-arn-account-star", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1:*"}), I),
+    ("resource-short-arn-region-star", doc({**ALLOW_ALL, "Resource": ["arn:aws:dynamodb:*", "arn:aws:iam::*"]}), I),
+    ("resource-short-arn-service-star", doc({**ALLOW_ALL, "Resource": "arn:aws:*"}), I),
+    ("not-resource-short-arn", doc({"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:sns:*"}), I),
+    ("resource-policy-short-arn", doc({**ALLOW_ALL, "Principal": {"AWS": "111111111111"}, "Resource": "arn:aws:sns:us-east-1:*"}), R),
+    ("boundary-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-*"}), BND),
+    ("session-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1:*"}), S),
+    ("scp-short-arn", doc({**ALLOW_ALL, "Resource": "arn:aws:dynamodb:*"}), SCP),
 ]
+
+
+def test_short_arn_resource_keeps_its_text() -> None:
+    statement = parse_policy(doc({**ALLOW_ALL, "Resource": "arn:aws:sns:us-east-1:*"}), I).statements[0]
+    assert statement.resources is not None and [r.source for r in statement.resources] == ["arn:aws:sns:us-east-1:*"]
 
 
 @pytest.mark.parametrize(("text", "kind"), [a[1:] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED])
@@ -297,8 +322,8 @@ def test_numbers_no_one_can_compare_are_malformed_not_a_crash(number: str) -> No
     """Well-formed JSON numbers beyond what Python converts (int digits) or ``decimal``
     represents (exponent) are a PolicyError, never a ValueError/InvalidOperation."""
     text = (
-        '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":"*",'
-        '"Condition":{{"NumericLessThan":{{"s3:max-keys":{}}}}}}}]}}'.format(number)
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",'
+        f'"Condition":{{"NumericLessThan":{{"s3:max-keys":{number}}}}}}}]}}'
     )
     with pytest.raises(PolicyError, match="Number out of range"):
         parse_policy(text, PolicyType.IDENTITY)

@@ -9,6 +9,7 @@ operation; botocore's ``query`` parser must read back the same values.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -21,11 +22,13 @@ from shape_examples import EXAMPLE_TIME, example_value, normalise
 from tessera import errors
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import (
+    answers_json,
     parse_query_request,
     read_form,
     read_params,
     serialize_query_error,
     serialize_query_response,
+    serialize_query_response_json,
 )
 
 FORM = "application/x-www-form-urlencoded; charset=utf-8"
@@ -514,3 +517,39 @@ def test_read_params_inverts_botocore_for_maps_timestamps_blobs_and_doubles(para
 def test_read_params_rejects_unreadable_values(name: str, raw: str) -> None:
     with pytest.raises(errors.ValidationError):
         read_params(SYNTHETIC_MODEL.operation_model("Put").input_shape, [(name, raw)])
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("text/html, application/json;q=0.5", True),
+        (None, False),
+        ("", False),
+        ("*/*", False),
+        ("text/xml", False),
+        ("application/json;q=0", False),
+        ("application/jsonx", False),
+    ],
+)
+def test_get_caller_identity_answers_json_only_when_asked(accept: str | None, expected: bool) -> None:
+    assert answers_json("sts", "GetCallerIdentity", accept) is expected
+
+
+@pytest.mark.parametrize(("service", "operation"), [("sts", "AssumeRole"), ("iam", "GetUser"), ("sts", None)])
+def test_other_operations_stay_xml_whatever_the_accept_header(service: str, operation: str | None) -> None:
+    assert not answers_json(service, operation, "application/json")
+
+
+def test_get_caller_identity_json_is_sts_envelope() -> None:
+    result = {"UserId": "AIDAEXAMPLE", "Account": "111122223333", "Arn": 'arn:aws:iam::111122223333:user/a"b'}
+    body = json.loads(serialize_query_response_json("sts", "GetCallerIdentity", result, "req-1"))
+    assert body == {
+        "GetCallerIdentityResponse": {
+            "GetCallerIdentityResult": result,
+            "ResponseMetadata": {"RequestId": "req-1"},
+        }
+    }
+    with pytest.raises(ValueError, match="AssumeRole"):
+        serialize_query_response_json("sts", "AssumeRole", {}, "req-1")

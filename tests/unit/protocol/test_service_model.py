@@ -115,7 +115,7 @@ def test_an_operation_resolves_to_one_object_that_every_stage_reads() -> None:
     form = [("Action", "GetUser"), ("Version", "2010-05-08"), ("UserName", "alice")]
     resolved = resolve_query_operation("iam", form)
     assert resolved is service_spec("iam").resolve("GetUser")
-    assert (resolved.name, resolved.service.name) == ("GetUser", "iam")
+    assert (resolved.name, resolved.service) == ("GetUser", "iam")
     assert read_query_params(resolved, form) == {"UserName": "alice"}
     assert encode_query_response(resolved, {}, "r").startswith(b'<GetUserResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">')
     described = resolve_json_operation("AWSOrganizationsV20161128.DescribeOrganization")

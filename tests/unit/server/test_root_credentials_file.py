@@ -28,6 +28,6 @@ def test_a_symbolic_link_in_its_place_is_not_followed(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.write_text("")
     (tmp_path / "root-credentials").symlink_to(elsewhere)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="symbolic links"):
         _announce_root_keys(str(tmp_path), BOOT, io.StringIO())
     assert elsewhere.read_text() == ""

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from policies import allow as allow
+from policies import deny as deny
+from policies import policy as doc  # noqa: F401  (re-exported: the STS tests build documents with it)
+from policies import trust as trust
 
 from tessera.arn import iam_arn, root_arn
 from tessera.auth.caller import Caller
@@ -33,22 +37,6 @@ ENV = {
     "TESSERA_ROOT_SECRET_ACCESS_KEY": "r" * 40,
     "TESSERA_MASTER_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 }
-
-
-def doc(*statements: Mapping[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
-
-
-def trust(principal: Any, action: str | list[str] = "sts:AssumeRole", **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Principal": principal, "Action": action, **extra}
 
 
 class World:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tessera.services import records as R
-from tessera.services.state import ManagedPolicies, StateView
+from tessera.services.aws_managed import ManagedPolicies
+from tessera.services.state import StateView
 from tessera.store.sql import SqlStore, default_url, open_store
 
 A = "111111111111"
@@ -29,7 +30,7 @@ def store(tmp_path: Path) -> Iterator[SqlStore]:
 
 
 def test_a_live_key_stays_known_while_its_account_is_rebuilt(store: SqlStore) -> None:
-    view = StateView(store, ManagedPolicies({}))
+    view = StateView(store, ManagedPolicies([]))
     view.load_all()
     misses: list[int] = []
     stop = threading.Event()
@@ -54,7 +55,7 @@ def test_a_live_key_stays_known_while_its_account_is_rebuilt(store: SqlStore) ->
 
 
 def test_a_deleted_key_is_forgotten(store: SqlStore) -> None:
-    view = StateView(store, ManagedPolicies({}))
+    view = StateView(store, ManagedPolicies([]))
     view.load_all()
     with store.write(A) as tx:
         tx.delete(A, R.ACCESS_KEY, KEY)

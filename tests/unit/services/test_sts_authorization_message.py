@@ -9,7 +9,7 @@ import pytest
 from sts_world import ROOT_KEY, A, B, World, allow, doc, trust
 
 from tessera.auth.caller import Caller
-from tessera.errors import AccessDenied, DeniedPrincipal, Denial, InvalidAuthorizationMessageException
+from tessera.errors import AccessDenied, Denial, DeniedPrincipal, InvalidAuthorizationMessageException
 from tessera.services.sts import AUTHORIZATION_MESSAGE_HEADER, authorization_message_headers
 
 DECODER = {"d": doc(allow("sts:DecodeAuthorizationMessage"))}

@@ -73,10 +73,11 @@ def test_assume_role_and_get_session_token_share_the_budget(world: World) -> Non
     role = world.add_role("R", doc(trust({"AWS": alice.arn})))
     serial, totp = add_device(world, alice, "alice-phone")
     for i in range(MFA_MAX_FAILURES):
-        with pytest.raises(AccessDenied):
-            if i % 2:
+        if i % 2:
+            with pytest.raises(AccessDenied):
                 session_token(world, alice, serial, wrong(totp, world))
-            else:
+        else:
+            with pytest.raises(AccessDenied):
                 world.assume(alice, role, SerialNumber=serial, TokenCode=wrong(totp, world))
     with pytest.raises(Throttling):
         world.assume(alice, role, SerialNumber=serial, TokenCode=totp.at(world.clock.now()))

@@ -284,11 +284,44 @@ class TestSessionTags:
         with pytest.raises(InvalidParameterValue):
             world.call(session, "AssumeRole", RoleArn=second, RoleSessionName="n", Tags=[{"Key": "PROJECT", "Value": "y"}])
 
+    def test_inherited_transitive_tags_need_tag_session_on_the_next_role(self, world: World) -> None:
+        alice = world.add_user("alice")
+        first = world.add_role("First", doc(trust({"AWS": ALICE_ARN}, TAG_TRUST)))
+        untagging = world.add_role("Untagging", doc(trust({"AWS": first})))
+        plain = world.assume(alice, first)
+        assert world.assume(plain, untagging, "n").kind == "assumed-role"  # no tags at all: no sts:TagSession
+        non_transitive = world.assume(alice, first, Tags=[{"Key": "team", "Value": "blue"}])
+        assert world.assume(non_transitive, untagging, "n").kind == "assumed-role"
+        transitive = world.assume(alice, first, Tags=[{"Key": "team", "Value": "blue"}], TransitiveTagKeys=["team"])
+        with pytest.raises(AccessDenied) as denied:
+            world.call(transitive, "AssumeRole", RoleArn=untagging, RoleSessionName="n")
+        assert "sts:TagSession" in denied.value.message
+        tagging = world.add_role("Tagging", doc(trust({"AWS": first}, TAG_TRUST)))
+        chained = world.assume(transitive, tagging, "n")
+        assert chained.session is not None and [(t.key, t.value) for t in chained.session.tags] == [("team", "blue")]
+
+    def test_tag_session_for_inherited_tags_sees_them_as_principal_tags_not_request_tags(self, world: World) -> None:
+        alice = world.add_user("alice")
+        first = world.add_role("First", doc(trust({"AWS": ALICE_ARN}, TAG_TRUST)))
+        on_principal = {"StringEquals": {"aws:PrincipalTag/team": "blue"}}
+        by_principal = world.add_role(
+            "ByPrincipal", doc(trust({"AWS": first}), trust({"AWS": first}, "sts:TagSession", Condition=on_principal))
+        )
+        on_request = {"StringEquals": {"aws:RequestTag/team": "blue"}}
+        by_request = world.add_role("ByRequest", doc(trust({"AWS": first}), trust({"AWS": first}, "sts:TagSession", Condition=on_request)))
+        blue = world.assume(alice, first, Tags=[{"Key": "team", "Value": "blue"}], TransitiveTagKeys=["team"])
+        red = world.assume(alice, first, Tags=[{"Key": "team", "Value": "red"}], TransitiveTagKeys=["team"])
+        assert world.assume(blue, by_principal, "n").kind == "assumed-role"
+        with pytest.raises(AccessDenied):
+            world.call(red, "AssumeRole", RoleArn=by_principal, RoleSessionName="n")
+        with pytest.raises(AccessDenied):
+            world.call(blue, "AssumeRole", RoleArn=by_request, RoleSessionName="n")
+
     def test_inherited_transitive_tags_replace_role_tags_in_trust_evaluation(self, world: World) -> None:
         alice = world.add_user("alice")
         first = world.add_role("First", doc(trust({"AWS": ALICE_ARN}, TAG_TRUST)))
         condition = {"StringEquals": {"aws:ResourceTag/env": "prod"}}
-        second = world.add_role("Second", doc(trust({"AWS": first}, Condition=condition)), tags=[("env", "dev")])
+        second = world.add_role("Second", doc(trust({"AWS": first}, TAG_TRUST, Condition=condition)), tags=[("env", "dev")])
         plain = world.assume(alice, first)
         with pytest.raises(AccessDenied):
             world.call(plain, "AssumeRole", RoleArn=second, RoleSessionName="n")

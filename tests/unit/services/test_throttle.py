@@ -251,10 +251,14 @@ def test_concurrent_successes_are_refused_beyond_the_budget_but_never_lock(limit
     """Each attempt in flight holds one of the key's tries until it ends, so a burst
     cannot overshoot the limit; a burst larger than the budget is refused (Throttling,
     which SDKs retry), but successes then give their tries back and nothing is counted."""
-    with limiter.attempt(["k"], clock.now()), limiter.attempt(["k"], clock.now()), limiter.attempt(["k"], clock.now()):
-        with pytest.raises(Locked):
-            with limiter.attempt(["k"], clock.now()):
-                pass
+    with (
+        limiter.attempt(["k"], clock.now()),
+        limiter.attempt(["k"], clock.now()),
+        limiter.attempt(["k"], clock.now()),
+        pytest.raises(Locked),
+        limiter.attempt(["k"], clock.now()),
+    ):
+        pass
     assert not limiter.locked("k", clock.now()) and len(limiter) == 0
     for _ in range(10):
         succeed(limiter, clock, "k")
@@ -266,9 +270,9 @@ def test_concurrent_successes_are_refused_beyond_the_budget_but_never_lock(limit
 def test_a_burst_of_wrong_guesses_cannot_overshoot_the_limit(limiter: FailureLimiter, clock: FixedClock) -> None:
     fail(limiter, clock, "k")
     with limiter.attempt(["k"], clock.now()) as first, limiter.attempt(["k"], clock.now()) as second:
-        with pytest.raises(Locked):  # two failures possible in flight + one recorded: no fourth try
-            with limiter.attempt(["k"], clock.now()):
-                pass
+        # two failures possible in flight + one recorded: no fourth try
+        with pytest.raises(Locked), limiter.attempt(["k"], clock.now()):
+            pass
         first.fail()
         second.fail()
     assert limiter.locked("k", clock.now())

@@ -66,7 +66,7 @@ def test_a_failed_write_keeps_the_notes_for_the_next_flush(store: SqlStore, monk
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "put_usage", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         tracker.flush()
     monkeypatch.undo()
     assert tracker.last_use(A, "access_key", "AKIAEXAMPLE000000001") is not None

@@ -175,7 +175,7 @@ def test_returned_documents_are_fresh_copies(store: SqlStore) -> None:
 
 
 def test_documents_must_be_strict_json(store: SqlStore) -> None:
-    with pytest.raises(ValueError), store.write(A) as tx:
+    with pytest.raises(ValueError, match="not JSON compliant"), store.write(A) as tx:
         tx.insert(A, "user", "alice", {"bad": float("nan")})
 
 
@@ -191,12 +191,17 @@ def test_an_exception_rolls_back_every_write_and_propagates_unchanged(store: Sql
         tx.insert(A, "user", "keep", {"v": 1})
     before = store.generations()
     raised = Boom("stop")
-    with pytest.raises(Boom) as caught, store.write(A, B) as tx:
-        tx.insert(A, "user", "new", {})
-        tx.update(A, "user", "keep", {"v": 2})
-        tx.insert(B, "role", "r", {})
-        tx.delete(A, "user", "keep")
-        raise raised
+
+    def write_then_fail() -> None:
+        with store.write(A, B) as tx:
+            tx.insert(A, "user", "new", {})
+            tx.update(A, "user", "keep", {"v": 2})
+            tx.insert(B, "role", "r", {})
+            tx.delete(A, "user", "keep")
+            raise raised
+
+    with pytest.raises(Boom) as caught:
+        write_then_fail()
     assert caught.value is raised
     with store.read() as tx:
         assert tx.get(A, "user", "new") is None
@@ -585,7 +590,7 @@ def test_appending_in_batches_with_repeats_stores_each_event_once(store: SqlStor
     ids=["no-event-id", "bad-time"],
 )
 def test_append_audit_rejects_malformed_events_without_writing_the_batch(store: SqlStore, event: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^(not an ISO-8601 time|audit event lacks)"):
         store.append_audit([audit_event("ok", "2024-05-01T12:00:00Z"), event])
     assert list(store.query_audit()) == []
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tessera.arn import is_aws_managed_policy
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
+    account_state,
     boundary_shape,
     group_shape,
     last_use,
@@ -19,7 +21,7 @@ from tessera.services.iam.entities import (
 from tessera.services.iam.instance_profiles import member_ids, profile_shape, view_profiles
 from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
-from tessera.services.iam.policies import Usage, policy_shape, version_number, version_shape, versions_of
+from tessera.services.iam.policies import Usage, policy_shape, version_document, version_number, version_shape, versions_of
 from tessera.services.state import name_key
 from tessera.services.trust import effective_trust_policy
 
@@ -32,6 +34,7 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
     users, groups, roles = view_records(ctx, R.USER), view_records(ctx, R.GROUP), view_records(ctx, R.ROLE)
     policies, devices = view_records(ctx, R.POLICY), view_records(ctx, R.MFA_DEVICE)
     keys = view_records(ctx, R.ACCESS_KEY)
+    state = account_state(ctx)
     summary = {
         "Users": len(users),
         "UsersQuota": quotas.USERS_PER_ACCOUNT,
@@ -59,12 +62,12 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
         "AccountMFAEnabled": 0,
         "AccountAccessKeysPresent": int(any(k["user"] == "" for k in keys)),
         "AccountPasswordPresent": 0,
-        "AccountSigningCertificatesPresent": 0,
+        "AccountSigningCertificatesPresent": int(any(c["user"] == "" for c in view_records(ctx, R.SIGNING_CERTIFICATE))),
         "SigningCertificatesPerUserQuota": quotas.SIGNING_CERTIFICATES_PER_USER,
         "InstanceProfiles": len(view_profiles(ctx)),
         "InstanceProfilesQuota": quotas.INSTANCE_PROFILES_PER_ACCOUNT,
         "Providers": 0,
-        "ServerCertificates": 0,
+        "ServerCertificates": len(state.server_certificates) if state is not None else 0,
         "ServerCertificatesQuota": quotas.SERVER_CERTIFICATES_PER_ACCOUNT,
         "GlobalEndpointTokenVersion": 1,
     }
@@ -136,9 +139,13 @@ def _role_detail(ctx: OperationContext, rec: Mapping[str, Any], profiles: Mappin
     return _with_boundary_and_tags(out, rec)
 
 
-def _policy_detail(rec: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
+def _policy_detail(ctx: OperationContext, rec: Mapping[str, Any], usage: Usage) -> dict[str, Any]:
+    """A customer policy with every version; an AWS managed policy with its default
+    version only (its history, up to ~190 versions of ~80 KB, is for GetPolicyVersion)."""
     out = policy_shape(rec, usage, tags=False)
-    out["PolicyVersionList"] = [version_shape(rec, v) for v in sorted(versions_of(rec), key=version_number, reverse=True)]
+    created = versions_of(rec)
+    ids = [rec["default_version"]] if is_aws_managed_policy(str(rec["arn"])) else sorted(created, key=version_number, reverse=True)
+    out["PolicyVersionList"] = [version_shape(rec, v, created[v], version_document(ctx, rec, v)) for v in ids]
     return out
 
 
@@ -151,8 +158,9 @@ def _items(ctx: OperationContext, wanted: set[str], usage: Usage) -> list[tuple[
     if "LocalManagedPolicy" in wanted:
         items += [(f"4|{p['arn']}", "Policy", p) for p in view_records(ctx, R.POLICY)]
     if "AWSManagedPolicy" in wanted:
-        used = [p for p in ctx.runtime.view.managed.all() if usage.in_use(p["arn"])]
-        items += [(f"5|{p['arn']}", "Policy", p) for p in used]
+        managed = ctx.runtime.view.managed
+        used = [managed.get(arn) for arn in usage.arns() if is_aws_managed_policy(arn)]
+        items += [(f"5|{p['arn']}", "Policy", p) for p in used if p is not None]
     return items
 
 
@@ -173,7 +181,7 @@ def get_account_authorization_details(ctx: OperationContext, params: dict[str, A
         elif kind == "Role":
             out["RoleDetailList"].append(_role_detail(ctx, rec, profiles))
         else:
-            out["Policies"].append(_policy_detail(rec, usage))
+            out["Policies"].append(_policy_detail(ctx, rec, usage))
     out["IsTruncated"] = page.is_truncated
     if page.next_marker:
         out["Marker"] = page.next_marker

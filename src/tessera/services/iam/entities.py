@@ -200,6 +200,10 @@ def view_records(ctx: OperationContext, kind: str) -> list[Mapping[str, Any]]:
         R.POLICY: state.policies,
         R.ACCESS_KEY: state.access_keys,
         R.MFA_DEVICE: state.mfa_devices,
+        R.LOGIN_PROFILE: state.login_profiles,
+        R.SIGNING_CERTIFICATE: state.signing_certificates,
+        R.SSH_PUBLIC_KEY: state.ssh_public_keys,
+        R.SERVICE_CREDENTIAL: state.service_credentials,
     }[kind]
     return list(table.values())
 

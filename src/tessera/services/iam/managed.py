@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tessera.arn import is_aws_managed_policy
 from tessera.errors import ConcurrentModificationException, InvalidInputException, NoSuchEntityException
 from tessera.services import records as R
 from tessera.services.context import OperationContext
@@ -24,12 +25,7 @@ from tessera.services.iam.entities import parse_policy_arn
 from tessera.services.state import name_key
 from tessera.store.base import Transaction
 
-AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
 CHANGED_MEANWHILE = "The policy changed while the request was processed. Please retry."
-
-
-def is_aws_managed(arn: str) -> bool:
-    return arn.startswith(AWS_MANAGED_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +42,7 @@ class PolicyRef:
 
     @property
     def aws_managed(self) -> bool:
-        return is_aws_managed(self.arn)
+        return is_aws_managed_policy(self.arn)
 
 
 def resolve_policy(ctx: OperationContext, text: str, member: str = "policyArn") -> PolicyRef:
@@ -85,7 +81,7 @@ def require_customer_policy(tx: Transaction, account: str, ref: PolicyRef) -> di
 def view_policy(ctx: OperationContext, arn: str, member: str = "policyArn") -> Mapping[str, Any] | None:
     """A customer policy of the caller's account, or an AWS managed policy, from the view."""
     owner, _, name = parse_policy_arn(arn, member)
-    if is_aws_managed(arn):
+    if is_aws_managed_policy(arn):
         return ctx.runtime.view.managed.get(arn)
     state = ctx.runtime.view.account(ctx.caller.account)
     if state is None or owner != ctx.caller.account:
@@ -120,5 +116,5 @@ def not_found(arn: str) -> NoSuchEntityException:
 
 def refuse_aws_policy_change(arn: str, what: str) -> None:
     """AWS managed policies cannot be changed by an account."""
-    if is_aws_managed(arn):
+    if is_aws_managed_policy(arn):
         raise InvalidInputException(f"Cannot {what} AWS managed policy {arn}.")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -74,6 +75,11 @@ def paginate(
     return Page(page, next_marker)
 
 
-def page_params(params: dict[str, Any]) -> tuple[str | None, int | None]:
-    """(Marker, MaxItems) of a request."""
-    return params.get("Marker"), params.get("MaxItems")
+def ordered_page(pairs: Iterable[tuple[str, T]], max_items: int | None = None) -> Page[T]:
+    """One page from ``(sort key, item)`` pairs already in key order and already past
+    the marker: reads at most one item beyond the page (so a long, presorted source
+    costs what the page costs)."""
+    limit = max_items or DEFAULT_MAX_ITEMS
+    taken = list(itertools.islice(pairs, limit + 1))
+    next_marker = encode_marker(taken[limit][0]) if len(taken) > limit else None
+    return Page([item for _, item in taken[:limit]], next_marker)

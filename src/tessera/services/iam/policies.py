@@ -10,10 +10,12 @@ that name the policy, so they cannot drift from the attachments themselves.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tessera.arn import is_aws_managed_policy
 from tessera.errors import (
     DeleteConflictException,
     EntityAlreadyExistsException,
@@ -22,6 +24,7 @@ from tessera.errors import (
 )
 from tessera.policy import PolicyType
 from tessera.services import records as R
+from tessera.services.aws_managed import list_key
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
@@ -41,7 +44,7 @@ from tessera.services.iam.managed import (
     require_customer_policy,
     resolve_policy,
 )
-from tessera.services.iam.paging import paginate
+from tessera.services.iam.paging import decode_marker, ordered_page, paginate
 from tessera.services.iam.tags import (
     authorize_creation,
     merge_tags,
@@ -86,6 +89,10 @@ class Usage:
     def in_use(self, arn: str) -> bool:
         return self.attached[arn] > 0 or self.boundary[arn] > 0
 
+    def arns(self) -> set[str]:
+        """Every policy ARN attached or used as a boundary."""
+        return {arn for arn, n in self.attached.items() if n} | {arn for arn, n in self.boundary.items() if n}
+
 
 # -- shapes -------------------------------------------------------------------------
 def policy_shape(rec: Mapping[str, Any], usage: Usage, *, tags: bool = True) -> dict[str, Any]:
@@ -110,22 +117,30 @@ def policy_shape(rec: Mapping[str, Any], usage: Usage, *, tags: bool = True) -> 
     return out
 
 
-def versions_of(rec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """version id → {"document", "created"}; AWS managed policies expose their default only."""
-    if "versions" in rec:
-        return dict(rec["versions"])
-    return {rec["default_version"]: {"document": rec["document"], "created": rec["updated"]}}
+def versions_of(rec: Mapping[str, Any]) -> dict[str, str]:
+    """version id → creation time. An AWS managed policy's record lists its versions as
+    ``[id, created]`` pairs (its documents stay compressed until asked for)."""
+    if is_aws_managed_policy(str(rec["arn"])):
+        return {str(v): str(created) for v, created in rec["versions"]}
+    return {v: str(version["created"]) for v, version in rec["versions"].items()}
 
 
-def version_shape(rec: Mapping[str, Any], version_id: str, *, document: bool = True) -> dict[str, Any]:
-    version = versions_of(rec)[version_id]
+def version_document(ctx: OperationContext, rec: Mapping[str, Any], version_id: str) -> str | None:
+    """A version's document: a customer policy's from its record, an AWS one's from the data."""
+    if is_aws_managed_policy(str(rec["arn"])):
+        return ctx.runtime.view.managed.version_document(str(rec["arn"]), version_id)
+    version = rec["versions"].get(version_id)
+    return str(version["document"]) if version is not None else None
+
+
+def version_shape(rec: Mapping[str, Any], version_id: str, created: str, document: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "VersionId": version_id,
         "IsDefaultVersion": version_id == rec["default_version"],
-        "CreateDate": parse_time(version["created"]),
+        "CreateDate": parse_time(created),
     }
-    if document:
-        out["Document"] = version["document"]
+    if document is not None:
+        out["Document"] = document
     return out
 
 
@@ -210,18 +225,34 @@ def delete_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
 
 @operation("iam", "ListPolicies", read_only=True)
 def list_policies(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Customer and AWS policies in one order (name, then ARN). AWS's ~1,600 are kept in
+    that order, so a page costs a bisection and the page itself, not a sort of them all;
+    with a usage filter only the policies the account uses are looked at."""
     prefix = params.get("PathPrefix")
     ctx.authorize("iam:ListPolicies", f"arn:aws:iam::{account_of(ctx)}:policy{prefix or '/'}")
     scope = params.get("Scope") or "All"
     usage = Usage.of_view(ctx)
-    candidates: list[Mapping[str, Any]] = []
+    marker = params.get("Marker")
+    start = decode_marker(marker) if marker else None
+    sources: list[Iterable[tuple[str, Mapping[str, Any]]]] = []
     if scope in ("All", "Local"):
-        candidates += view_records(ctx, R.POLICY)
+        sources.append(_from_key(view_records(ctx, R.POLICY), start))
     if scope in ("All", "AWS"):
-        candidates += ctx.runtime.view.managed.all()
-    chosen = [p for p in candidates if path_matches(p["path"], prefix) and _usage_filter(p, usage, params)]
-    page = paginate(chosen, lambda p: f"{p['name'].lower()}|{p['arn']}", params.get("Marker"), params.get("MaxItems"))
+        managed = ctx.runtime.view.managed
+        if params.get("OnlyAttached") or params.get("PolicyUsageFilter"):
+            used = (managed.get(arn) for arn in usage.arns() if is_aws_managed_policy(arn))
+            sources.append(_from_key([p for p in used if p is not None], start))
+        else:
+            sources.append(managed.from_key(start))
+    merged = heapq.merge(*sources, key=lambda kv: kv[0])
+    chosen = ((k, p) for k, p in merged if path_matches(p["path"], prefix) and _usage_filter(p, usage, params))
+    page = ordered_page(chosen, params.get("MaxItems"))
     return page.output("Policies", lambda p: policy_shape(p, usage, tags=False))
+
+
+def _from_key(recs: Iterable[Mapping[str, Any]], start: str | None) -> list[tuple[str, Mapping[str, Any]]]:
+    keyed = sorted(((list_key(p), p) for p in recs), key=lambda kv: kv[0])
+    return [kv for kv in keyed if start is None or kv[0] >= start]
 
 
 def _usage_filter(rec: Mapping[str, Any], usage: Usage, params: Mapping[str, Any]) -> bool:
@@ -255,7 +286,7 @@ def create_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict
             rec["default_version"] = version_id
             rec["updated"] = iso(ctx.now)
         _save(tx, account, rec)
-    return {"PolicyVersion": version_shape(rec, version_id)}
+    return {"PolicyVersion": version_shape(rec, version_id, rec["versions"][version_id]["created"], text)}
 
 
 def _no_such_version(arn: str, version_id: str) -> NoSuchEntityException:
@@ -267,18 +298,20 @@ def get_policy_version(ctx: OperationContext, params: dict[str, Any]) -> dict[st
     version_id = params["VersionId"]
     ref = _authorize(ctx, "iam:GetPolicyVersion", params["PolicyArn"])
     rec = _require_view_policy(ref)
-    if version_id not in versions_of(rec):
+    created = versions_of(rec).get(version_id)
+    document = version_document(ctx, rec, version_id) if created is not None else None
+    if created is None or document is None:
         raise _no_such_version(ref.arn, version_id)
-    return {"PolicyVersion": version_shape(rec, version_id)}
+    return {"PolicyVersion": version_shape(rec, version_id, created, document)}
 
 
 @operation("iam", "ListPolicyVersions", read_only=True)
 def list_policy_versions(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     """Newest first, as AWS lists them."""
     rec = _require_view_policy(_authorize(ctx, "iam:ListPolicyVersions", params["PolicyArn"]))
-    ids = list(versions_of(rec))
-    page = paginate(ids, lambda v: f"{10**9 - version_number(v):010d}", params.get("Marker"), params.get("MaxItems"))
-    return page.output("Versions", lambda v: version_shape(rec, v, document=False))
+    created = versions_of(rec)
+    page = paginate(list(created), lambda v: f"{10**9 - version_number(v):010d}", params.get("Marker"), params.get("MaxItems"))
+    return page.output("Versions", lambda v: version_shape(rec, v, created[v]))
 
 
 @operation("iam", "SetDefaultPolicyVersion")

@@ -1,14 +1,19 @@
-"""The policy simulator: SimulatePrincipalPolicy and SimulateCustomPolicy.
+"""The policy simulator (SimulatePrincipalPolicy, SimulateCustomPolicy) and the context
+key lists (GetContextKeysForPrincipalPolicy, GetContextKeysForCustomPolicy).
 
-Both run the real engine (``tessera.policy.evaluate``) on the policies AWS would use
-and report the engine's own explanation: the deciding statements with their source
-policy and position, and the condition keys the applicable statements needed but the
-request did not supply. As in AWS, no request-context key is filled in automatically:
-the context is exactly ``ContextEntries``.
+Both simulators run the real engine (``tessera.policy.evaluate``) on the policies AWS
+would use and report the engine's own explanation: the deciding statements with their
+source policy and position, and the condition keys the applicable statements needed but
+the request did not supply. The request context is the keys AWS derives from the
+simulated principal (``aws:username``, ``aws:userid``, ``aws:PrincipalArn``,
+``aws:PrincipalTag/…``; see ``principal_keys``) overridden by ``ContextEntries``, each
+read as its ``ContextKeyType``.
 
-Each action gets one ``EvaluationResult``; with several ``ResourceArns`` its decision
-combines the per-resource decisions (any explicit deny wins, else all must allow) and
-``ResourceSpecificResults`` gives each resource's own.
+Each action gets one ``EvaluationResult`` (as AWS now answers: see ``_action_result``);
+with ``ResourceArns`` its decision aggregates the per-resource decisions (any explicit
+deny wins, else all must allow) and ``ResourceSpecificResults`` gives each resource's
+own. Cross-account rules apply only when a ``ResourcePolicy`` takes part
+(``resource_account``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.arn import ArnError, parse_iam_arn
+from tessera.arn import ArnError, is_aws_managed_policy, parse_iam_arn
 from tessera.errors import InvalidInputException, NoSuchEntityException, Throttling
 from tessera.policy import (
     Decision,
@@ -36,12 +41,14 @@ from tessera.policy import (
     parse_policy,
     policy_size,
     policy_size_exceeds,
+    principal_context,
 )
+from tessera.policy.conditions import as_bytes, as_ip, parse_date, parse_number
 from tessera.policy.pattern import MASKS_KEPT_CHARACTERS, QMARK, SHIFT_AND_FROM, STAR, Variable, tokenize
 from tessera.services import records as R
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import account_of, view_record
-from tessera.services.iam.managed import is_aws_managed, view_policy
+from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
 
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
@@ -98,6 +105,7 @@ class Simulation:
     scps: Sequence[Sequence[Policy]] | None = None
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # engine id → (SourcePolicyId, type)
     texts: list[str] = field(default_factory=list)  # every policy given to the engine
+    keys: dict[str, object] = field(default_factory=dict)  # context keys derived from the principal
     pace: int = 0  # (action, resource) evaluations between pauses; 0: never pause
     evaluated: int = 0
 
@@ -135,8 +143,12 @@ def _managed(ctx: OperationContext, sim: Simulation, arn: str, policy_type: Poli
     rec = view_policy(ctx, arn)
     if rec is None:
         return None
-    text = rec["document"] if is_aws_managed(arn) else rec["versions"][rec["default_version"]]["document"]
-    return sim.add(text, policy_type, str(rec["name"]), "aws-managed" if is_aws_managed(arn) else "user-managed")
+    canonical = str(rec["arn"])
+    text = ctx.runtime.view.managed_policy_text(ctx.runtime.view.account(ctx.caller.account), canonical)
+    if text is None:
+        return None
+    aws = is_aws_managed_policy(canonical)
+    return sim.add(text, policy_type, str(rec["name"]), "aws-managed" if aws else "user-managed")
 
 
 def _holder_policies(ctx: OperationContext, sim: Simulation, holder: Mapping[str, Any], kind: str) -> None:
@@ -182,7 +194,14 @@ def _caller_principal(arn: str) -> Principal:
 def _principal_simulation(ctx: OperationContext, params: Mapping[str, Any]) -> Simulation:
     account = account_of(ctx)
     kind, rec = _source_entity(ctx, params["PolicySourceArn"])
-    sim = Simulation(_principal_for(account, kind, rec, params.get("CallerArn")))
+    caller = params.get("CallerArn")
+    principal = _principal_for(account, kind, rec, caller)
+    keys: dict[str, object] = {}
+    if caller:
+        keys = principal_keys(principal)  # only what the ARN says: the caller was not authorized
+    elif kind != R.GROUP:
+        keys = principal_keys(principal, rec.get("tags") or ())
+    sim = Simulation(principal, keys=keys)
     _holder_policies(ctx, sim, rec, kind)
     if kind == R.USER:
         state = ctx.runtime.view.account(account)
@@ -210,34 +229,89 @@ def _add_inputs(sim: Simulation, params: Mapping[str, Any]) -> None:
 
 
 # -- context ------------------------------------------------------------------------
+_SINGLE_TYPES = {"string", "numeric", "boolean", "ip", "binary", "date"}
+
+
 def context_from_entries(entries: Sequence[Mapping[str, Any]]) -> dict[str, object]:
-    """ContextEntries → engine context values, typed by ContextKeyType."""
+    """ContextEntries → engine context values (keyed by lower-cased name), typed by
+    ContextKeyType. A value its type cannot read, or several values for a single-valued
+    type, is ``InvalidInput`` (the simulation never runs on a value it misread)."""
     context: dict[str, object] = {}
     for entry in entries:
-        name, values = entry.get("ContextKeyName"), list(entry.get("ContextKeyValues") or ())
+        name, values = entry.get("ContextKeyName"), [str(v) for v in entry.get("ContextKeyValues") or ()]
         if not name:
             continue
         key_type = entry.get("ContextKeyType") or "string"
-        typed = [_typed(v, key_type) for v in values]
-        context[name] = typed if key_type in _LIST_TYPES else (typed[0] if typed else "")
+        if key_type not in _LIST_TYPES and key_type not in _SINGLE_TYPES:
+            raise InvalidInputException(f"Invalid ContextKeyType {key_type} for context key {name}.")
+        if key_type in _SINGLE_TYPES and len(values) > 1:
+            raise InvalidInputException(f"Context key {name} of type {key_type} accepts one value; use {key_type}List for several.")
+        typed = [_typed(str(name), v, key_type.removesuffix("List")) for v in values]
+        if key_type in _LIST_TYPES:
+            context[str(name).lower()] = typed
+        elif typed:
+            context[str(name).lower()] = typed[0]
+        elif key_type == "string":
+            context[str(name).lower()] = ""
     return context
 
 
-def _typed(value: str, key_type: str) -> object:
-    if key_type.startswith("boolean"):
-        return value.strip().lower() == "true"
-    return value
+def _typed(name: str, value: str, base_type: str) -> object:
+    """One ContextKeyValue read as its type: numbers as Decimal, booleans ``true`` /
+    ``false``, addresses, base64 binary, dates (ISO 8601 or epoch seconds)."""
+    typed: object | None
+    if base_type == "string":
+        return value
+    if base_type == "numeric":
+        typed = parse_number(value)
+    elif base_type == "boolean":
+        typed = {"true": True, "false": False}.get(value.strip().lower())
+    elif base_type == "ip":
+        typed = as_ip(value)
+    elif base_type == "binary":
+        typed = as_bytes(value)
+    else:
+        typed = parse_date(value)
+    if typed is None:
+        shown = value if len(value) <= 64 else value[:64] + "…"
+        raise InvalidInputException(f'Invalid value "{shown}" for context key {name} of type {base_type}.')
+    return typed
+
+
+def principal_keys(principal: Principal, tags: Sequence[Mapping[str, str]] = ()) -> dict[str, object]:
+    """The context keys AWS derives from the simulated principal (lower-cased):
+    ``aws:username``, ``aws:userid``, ``aws:PrincipalArn``, ``aws:PrincipalAccount``,
+    ``aws:PrincipalType`` and ``aws:PrincipalTag/<key>`` for each of its tags.
+    ContextEntries override any of them."""
+    keys = {k.lower(): v for k, v in principal_context(principal).items()}
+    for tag in tags:
+        keys[f"aws:principaltag/{tag['Key']}".lower()] = tag["Value"]
+    return keys
+
+
+def _key_entries(keys: Mapping[str, object]) -> list[dict[str, Any]]:
+    """Derived keys as ContextEntries, so the work estimate counts their values."""
+    return [{"ContextKeyName": k, "ContextKeyValues": [str(v)]} for k, v in keys.items()]
 
 
 # -- evaluation and results ---------------------------------------------------------
-def _resource_account(resource: str, owner: str | None, default: str) -> str:
-    parts = resource.split(":", 5)
-    if len(parts) == 6 and parts[4]:
-        return parts[4]
-    if owner:
-        owner_parts = owner.split(":", 5)
-        return owner_parts[4] if len(owner_parts) == 6 else default
-    return default
+def _account_of_arn(arn: str) -> str | None:
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[0] == "arn" and parts[4] else None
+
+
+def resource_account(sim: Simulation, resource: str, owner: str | None) -> str:
+    """The account that owns ``resource`` in the simulation.
+
+    Cross-account rules apply only when a resource-based policy takes part: without
+    ``ResourcePolicy`` the given policies are evaluated as the caller's own account's
+    (a policy copied from AWS's docs naming account 111122223333 allows what it says).
+    With one, the owner is the account the resource ARN names, else ``ResourceOwner``'s,
+    else the caller's (SimulateCustomPolicy / SimulatePrincipalPolicy ``ResourceOwner``:
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulateCustomPolicy.html)."""
+    if sim.resource is None:
+        return sim.principal.account
+    return _account_of_arn(resource) or (_account_of_arn(owner) if owner else None) or sim.principal.account
 
 
 def _statements(sim: Simulation, decision: Decision) -> list[dict[str, Any]]:
@@ -255,21 +329,22 @@ def _statements(sim: Simulation, decision: Decision) -> list[dict[str, Any]]:
     return out
 
 
-def _evaluate(sim: Simulation, action: str, resource: str, account: str, context: Mapping[str, object], owner: str | None) -> Decision:
-    request = Request(sim.principal, action, resource, _resource_account(resource, owner, account), context)
-    return evaluate(request, sim.policy_set())
-
-
 def _allowed_alone(sim: Simulation, policies: PolicySet, action: str, resource: str, context: Mapping[str, object]) -> bool:
     request = Request(sim.principal, action, resource, sim.principal.account, context)
     return evaluate(request, policies).allowed
 
 
-def _resource_result(
-    sim: Simulation, action: str, resource: str, account: str, context: Mapping[str, object], owner: str | None
-) -> tuple[dict[str, Any], Decision]:
+@dataclass
+class _PerResource:
+    result: dict[str, Any]
+    decision: Decision
+    cross_account: bool
+
+
+def _resource_result(sim: Simulation, action: str, resource: str, context: Mapping[str, object], owner: str | None) -> _PerResource:
     sim.step()
-    decision = _evaluate(sim, action, resource, account, context, owner)
+    account = resource_account(sim, resource, owner)
+    decision = evaluate(Request(sim.principal, action, resource, account, context), sim.policy_set())
     result: dict[str, Any] = {
         "EvalResourceName": resource,
         "EvalResourceDecision": decision.result.value,
@@ -280,19 +355,22 @@ def _resource_result(
         allow_all = sim.add(ALLOW_ALL, PolicyType.IDENTITY, "boundary-probe", "none")
         bounded = _allowed_alone(sim, PolicySet(identity=(allow_all,), boundary=sim.boundary), action, resource, context)
         result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": bounded}
-    if sim.resource is not None:
+    cross_account = sim.resource is not None and account != sim.principal.account
+    if cross_account:
         result["EvalDecisionDetails"] = _decision_details(sim, action, resource, context)
-    return result, decision
+    return _PerResource(result, decision, cross_account)
 
 
 def _decision_details(sim: Simulation, action: str, resource: str, context: Mapping[str, object]) -> dict[str, str]:
-    """How the identity policies and the resource policy each decide on their own."""
+    """Cross-account: how the caller's identity-based policies and the resource-based
+    policy each decide on their own (each as if it were the only side to ask)."""
     identity = evaluate(Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(identity=tuple(sim.identity)))
     alone = evaluate(Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(resource=sim.resource))
     return {"IAM Policy": identity.result.value, "Resource Policy": alone.result.value}
 
 
 def _combined(decisions: Sequence[Decision]) -> str:
+    """The most restrictive decision: any explicit deny, else allowed only if all are."""
     results = {d.result for d in decisions}
     if DecisionResult.EXPLICIT_DENY in results:
         return DecisionResult.EXPLICIT_DENY.value
@@ -301,30 +379,52 @@ def _combined(decisions: Sequence[Decision]) -> str:
     return DecisionResult.IMPLICIT_DENY.value
 
 
-def _action_result(
-    ctx: OperationContext, sim: Simulation, action: str, params: Mapping[str, Any], context: Mapping[str, object]
-) -> dict[str, Any]:
-    resources = list(params.get("ResourceArns") or ["*"])
-    owner, account = params.get("ResourceOwner"), account_of(ctx)
-    per_resource = [_resource_result(sim, action, r, account, context, owner) for r in resources]
-    decisions = [d for _, d in per_resource]
-    first = per_resource[0][0]
+def _action_result(sim: Simulation, action: str, params: Mapping[str, Any], context: Mapping[str, object]) -> dict[str, Any]:
+    """One EvaluationResult per action, as AWS returns it
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_EvaluationResult.html):
+    the top-level decision, statements and missing keys aggregate every requested
+    resource (the most restrictive decision wins); ``ResourceSpecificResults`` holds
+    each resource's own when ``ResourceArns`` names resources. ``EvalDecisionDetails``
+    is absent for ``*``, present and empty for a same-account resource, and filled for
+    a cross-account one."""
+    given = list(params.get("ResourceArns") or ())
+    resources = given or ["*"]
+    owner = params.get("ResourceOwner")
+    per_resource = [_resource_result(sim, action, r, context, owner) for r in resources]
+    decisions = [p.decision for p in per_resource]
+    combined = _combined(decisions)
+    deciding = [p for p in per_resource if p.decision.result.value == combined]
     result: dict[str, Any] = {
         "EvalActionName": action,
         "EvalResourceName": resources[0] if len(resources) == 1 else "*",
-        "EvalDecision": _combined(decisions),
-        "MatchedStatements": [s for r, _ in per_resource for s in r["MatchedStatements"]],
-        "MissingContextValues": sorted({k for r, _ in per_resource for k in r["MissingContextValues"]}),
-        "ResourceSpecificResults": [r for r, _ in per_resource],
+        "EvalDecision": combined,
+        "MatchedStatements": _unique([s for p in deciding for s in p.result["MatchedStatements"]]),
+        "MissingContextValues": _unique([k for p in per_resource for k in p.result["MissingContextValues"]]),
     }
+    if given:
+        result["ResourceSpecificResults"] = [p.result for p in per_resource]
+        details = next((p.result["EvalDecisionDetails"] for p in per_resource if p.cross_account), None)
+        if details is not None or given != ["*"]:
+            result["EvalDecisionDetails"] = details or {}
     if sim.scps is not None:
         allow_all = sim.add(ALLOW_ALL, PolicyType.IDENTITY, "organizations-probe", "none")
-        allowed = _allowed_alone(sim, PolicySet(identity=(allow_all,), scps=sim.scps), action, resources[0], context)
+        allowed = all(_allowed_alone(sim, PolicySet(identity=(allow_all,), scps=sim.scps), action, r, context) for r in resources)
         result["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": allowed}
-    for member in ("PermissionsBoundaryDecisionDetail", "EvalDecisionDetails"):
-        if member in first:
-            result[member] = first[member]
+    if sim.boundary is not None:
+        bounded = all(p.result["PermissionsBoundaryDecisionDetail"]["AllowedByPermissionsBoundary"] for p in per_resource)
+        result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": bounded}
     return result
+
+
+def _unique(items: Sequence[Any]) -> list[Any]:
+    seen: set[str] = set()
+    out: list[Any] = []
+    for item in items:
+        key = json.dumps(item, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
 
 
 # -- bounds -------------------------------------------------------------------------
@@ -457,34 +557,83 @@ def _turn() -> Iterator[None]:
         _RUNNING.release()
 
 
-def _run(ctx: OperationContext, sim: Simulation, params: Mapping[str, Any]) -> dict[str, Any]:
+def _run(sim: Simulation, params: Mapping[str, Any]) -> dict[str, Any]:
     check_input_size(params)
     with _turn():
         _add_inputs(sim, params)
-        check_work(sim, params)
-        context = context_from_entries(params.get("ContextEntries") or ())
-        results = [_action_result(ctx, sim, a, params, context) for a in params["ActionNames"]]
+        entries = params.get("ContextEntries") or ()
+        context = {**sim.keys, **context_from_entries(entries)}
+        check_work(sim, {**params, "ContextEntries": [*_key_entries(sim.keys), *entries]})
+        results = [_action_result(sim, a, params, context) for a in params["ActionNames"]]
     indexed = list(enumerate(results))
     page = paginate(indexed, lambda i: f"{i[0]:06d}", params.get("Marker"), params.get("MaxItems"))
     return page.output("EvaluationResults", lambda i: i[1])
 
 
-@operation("iam", "SimulatePrincipalPolicy", read_only=True)
-def simulate_principal_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    source = params["PolicySourceArn"]
+def _checked_source(params: Mapping[str, Any]) -> str:
+    source = str(params["PolicySourceArn"])
     try:
         parse_iam_arn(source, (R.USER, R.GROUP, R.ROLE))
     except ArnError as e:
         raise InvalidInputException(f"Invalid ARN: {source}") from e
+    return source
+
+
+@operation("iam", "SimulatePrincipalPolicy", read_only=True)
+def simulate_principal_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    source = _checked_source(params)
     ctx.authorize("iam:SimulatePrincipalPolicy", source)
-    return _run(ctx, _principal_simulation(ctx, params), params)
+    if params.get("ResourcePolicy") and not params.get("CallerArn") and ":user/" not in source:
+        raise InvalidInputException("CallerArn is required when a ResourcePolicy is given and PolicySourceArn is not an IAM user.")
+    return _run(_principal_simulation(ctx, params), params)
 
 
 @operation("iam", "SimulateCustomPolicy", read_only=True)
 def simulate_custom_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Only the given policies count; the principal is CallerArn, or a placeholder user."""
+    """Only the given policies count; the principal is CallerArn, or a placeholder user
+    (then no context key is derived from it)."""
     ctx.authorize("iam:SimulateCustomPolicy", "*")
     account = account_of(ctx)
     caller = params.get("CallerArn")
-    principal = _caller_principal(caller) if caller else Principal("user", f"arn:aws:iam::{account}:user/SimulatedUser", account)
-    return _run(ctx, Simulation(principal), params)
+    if params.get("ResourcePolicy") and not caller:
+        raise InvalidInputException("CallerArn is required when a ResourcePolicy is given.")
+    if caller:
+        principal = _caller_principal(caller)
+        sim = Simulation(principal, keys=principal_keys(principal))
+    else:
+        sim = Simulation(Principal("user", f"arn:aws:iam::{account}:user/SimulatedUser", account))
+    return _run(sim, params)
+
+
+# -- context keys -------------------------------------------------------------------
+def context_keys(policies: Sequence[Policy]) -> list[str]:
+    """The condition keys and policy variables the policies use, each once (compared
+    without case, spelled as first written), statement by statement: its condition
+    keys, then the variables of its ``Resource``."""
+    seen: dict[str, str] = {}
+    for policy in policies:
+        for statement in policy.statements:
+            for key in statement.referenced_keys:
+                seen.setdefault(key.lower(), key)
+    return list(seen.values())
+
+
+@operation("iam", "GetContextKeysForCustomPolicy", read_only=True)
+def get_context_keys_for_custom_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    ctx.authorize("iam:GetContextKeysForCustomPolicy", "*")
+    check_input_size(params)
+    account = account_of(ctx)
+    sim = Simulation(Principal("user", f"arn:aws:iam::{account}:user/SimulatedUser", account))
+    _add_inputs(sim, {"PolicyInputList": params["PolicyInputList"]})
+    return {"ContextKeyNames": context_keys(sim.identity)}
+
+
+@operation("iam", "GetContextKeysForPrincipalPolicy", read_only=True)
+def get_context_keys_for_principal_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The keys of the entity's identity-based policies (a user's groups' included) and
+    of PolicyInputList; permissions boundaries and SCPs are not part of the list."""
+    ctx.authorize("iam:GetContextKeysForPrincipalPolicy", _checked_source(params))
+    check_input_size(params)
+    sim = _principal_simulation(ctx, {"PolicySourceArn": params["PolicySourceArn"]})
+    _add_inputs(sim, {"PolicyInputList": params.get("PolicyInputList")})
+    return {"ContextKeyNames": context_keys(sim.identity)}

@@ -30,6 +30,7 @@ from tessera.services.iam.entities import (
 from tessera.services.iam.entity_tags import list_entity_tags, tag_entity, untag_entity
 from tessera.services.iam.managed import require_attachable, resolve_policy
 from tessera.services.iam.paging import paginate
+from tessera.services.iam.passwords import password_last_used
 from tessera.services.iam.tags import (
     authorize_creation,
     validate_request_tags,
@@ -78,7 +79,15 @@ def get_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError("Must specify userName when calling with non-User credentials")
     target = resolve(ctx, USER, name or ctx.caller.name)
     authorize_target(ctx, "iam:GetUser", target)
-    return {"User": user_shape(require_resolved(target))}
+    return {"User": _with_password_last_used(ctx, user_shape(require_resolved(target)), require_resolved(target))}
+
+
+def _with_password_last_used(ctx: OperationContext, out: dict[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
+    """``PasswordLastUsed`` only when the user's password was used to sign in (never faked)."""
+    used = password_last_used(ctx, rec)
+    if used is not None:
+        out["PasswordLastUsed"] = used
+    return out
 
 
 def _root_user(ctx: OperationContext) -> dict[str, Any]:
@@ -100,7 +109,7 @@ def list_users(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     ctx.authorize("iam:ListUsers", entity_arn(account_of(ctx), R.USER, prefix or "/", ""))
     users = [u for u in view_records(ctx, R.USER) if path_matches(u["path"], prefix)]
     page = paginate(users, lambda u: u["name"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Users", lambda u: user_shape(u, full=False))
+    return page.output("Users", lambda u: _with_password_last_used(ctx, user_shape(u, full=False), u))
 
 
 @operation("iam", "UpdateUser")
@@ -128,12 +137,22 @@ def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
             tx.update(account, R.USER, old_key, rec)
         if final_name != old_name:  # a change of case alone is a rename too
             _rename_user_references(tx, account, old_key, final_name)
+            _rename_login_profile(tx, account, old_key, final_name)
     return {}
 
 
+def _rename_login_profile(tx: Transaction, account: str, old_key: str, new_name: str) -> None:
+    """The login profile is keyed by its user's name: move it with the user."""
+    profile = tx.get(account, R.LOGIN_PROFILE, old_key)
+    if profile is not None:
+        tx.delete(account, R.LOGIN_PROFILE, old_key)
+        tx.put(account, R.LOGIN_PROFILE, name_key(new_name), {**profile.data, "user": new_name})
+
+
 def _rename_user_references(tx: Transaction, account: str, old_key: str, new_name: str) -> None:
-    """Access keys and MFA devices name their user; keep them pointing at it."""
-    for kind in (R.ACCESS_KEY, R.MFA_DEVICE):
+    """Access keys, MFA devices, signing certificates, SSH keys and service-specific
+    credentials name their user; keep them pointing at it."""
+    for kind in (R.ACCESS_KEY, R.MFA_DEVICE, R.SIGNING_CERTIFICATE, R.SSH_PUBLIC_KEY, R.SERVICE_CREDENTIAL):
         for rec in tx.list(account, kind):
             user = rec.data.get("user")
             if user and name_key(str(user)) == old_key:
@@ -156,10 +175,19 @@ def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: Mapping
     """AWS refuses to delete a user that still owns anything
     (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteUser.html)."""
     key = name_key(rec["name"])
+    if tx.get(account, R.LOGIN_PROFILE, key) is not None:
+        raise DeleteConflictException("Cannot delete entity, must delete login profile first.")
     if any(name_key(str(k.data.get("user", ""))) == key for k in tx.list(account, R.ACCESS_KEY)):
         raise DeleteConflictException("Cannot delete entity, must delete access keys first.")
     if any(name_key(str(d.data.get("user") or "")) == key for d in tx.list(account, R.MFA_DEVICE)):
         raise DeleteConflictException("Cannot delete entity, must delete MFA device first.")
+    for kind, what in (
+        (R.SIGNING_CERTIFICATE, "signing certificates"),
+        (R.SSH_PUBLIC_KEY, "SSH public keys"),
+        (R.SERVICE_CREDENTIAL, "service-specific credentials"),
+    ):
+        if any(name_key(str(c.data.get("user") or "")) == key for c in tx.list(account, kind)):
+            raise DeleteConflictException(f"Cannot delete entity, must delete {what} first.")
     if rec.get("inline_policies"):
         raise DeleteConflictException("Cannot delete entity, must delete policies first.")
     if rec.get("attached"):

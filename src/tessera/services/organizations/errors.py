@@ -20,15 +20,25 @@ MESSAGES = {
     "DuplicateOrganizationalUnitException": "An OU with the same name already exists.",
     "DuplicatePolicyAttachmentException": "The selected policy is already attached to the specified target.",
     "DuplicatePolicyException": "A policy with the same name already exists.",
-    "OrganizationNotEmptyException": "The organization isn't empty. To delete an organization, you must first remove all accounts except the management account.",
-    "OrganizationalUnitNotEmptyException": "The specified OU is not empty. Move all accounts to another root or to other OUs, remove all child OUs, and try the operation again.",
+    "OrganizationNotEmptyException": (
+        "The organization isn't empty. To delete an organization, you must first remove all accounts except the management account."
+    ),
+    "OrganizationalUnitNotEmptyException": (
+        "The specified OU is not empty. "
+        "Move all accounts to another root or to other OUs, remove all child OUs, and try the operation again."
+    ),
     "OrganizationalUnitNotFoundException": "We can't find an OU with the OrganizationalUnitId that you specified.",
     "ParentNotFoundException": "We can't find a root or OU with the ParentId that you specified.",
-    "PolicyInUseException": "The policy is attached to one or more entities. You must detach it from all roots, OUs, and accounts before performing this operation.",
+    "PolicyInUseException": (
+        "The policy is attached to one or more entities. "
+        "You must detach it from all roots, OUs, and accounts before performing this operation."
+    ),
     "PolicyNotAttachedException": "The policy isn't attached to the specified target in the specified root.",
     "PolicyNotFoundException": "We can't find a policy with the PolicyId that you specified.",
     "PolicyTypeAlreadyEnabledException": "The specified policy type is already enabled in the specified root.",
-    "PolicyTypeNotAvailableForOrganizationException": "You can't use the specified policy type with the feature set currently enabled for this organization.",
+    "PolicyTypeNotAvailableForOrganizationException": (
+        "You can't use the specified policy type with the feature set currently enabled for this organization."
+    ),
     "PolicyTypeNotEnabledException": "The specified policy type isn't currently enabled in this root.",
     "RootNotFoundException": "We can't find a root with the RootId that you specified.",
     "SourceParentNotFoundException": "We can't find a source root or OU with the ParentId that you specified.",
@@ -41,8 +51,13 @@ CONSTRAINT_MESSAGES = {
     "OU_DEPTH_LIMIT_EXCEEDED": "You attempted to create an OU tree that is too many levels deep.",
     "POLICY_NUMBER_LIMIT_EXCEEDED": "You have reached the limit on the number of policies that you can have in an organization.",
     "POLICY_CONTENT_LIMIT_EXCEEDED": "You attempted to create a policy larger than the maximum size.",
-    "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED": "You attempted to exceed the number of policies of a certain type that can be attached to an entity at one time.",
-    "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED": "You attempted to detach a policy from an entity that would cause the entity to have fewer than the minimum number of policies of a certain type required.",
+    "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED": (
+        "You attempted to exceed the number of policies of a certain type that can be attached to an entity at one time."
+    ),
+    "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED": (
+        "You attempted to detach a policy from an entity that would cause the entity to have fewer than the minimum "
+        "number of policies of a certain type required."
+    ),
     "MAX_TAG_LIMIT_EXCEEDED": "You have exceeded the number of tags allowed on this resource.",
 }
 

@@ -15,12 +15,10 @@ import string
 
 ALPHABET = string.ascii_lowercase + string.digits
 
-ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
 ROOT_ID = re.compile(r"r-[0-9a-z]{4,32}")
 OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
 ACCOUNT_ID = re.compile(r"\d{12}")
 POLICY_ID = re.compile(r"p-[0-9a-zA-Z_]{8,128}")
-REQUEST_ID = re.compile(r"car-[a-z0-9]{8,32}")
 
 ROOT = "ROOT"
 ORGANIZATIONAL_UNIT = "ORGANIZATIONAL_UNIT"

@@ -17,7 +17,6 @@ from tessera.services.organizations import ids
 
 SCP = "SERVICE_CONTROL_POLICY"
 ALL_FEATURES = "ALL"
-CONSOLIDATED_BILLING = "CONSOLIDATED_BILLING"
 FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
 FULL_AWS_ACCESS_CONTENT = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 FULL_AWS_ACCESS: Mapping[str, Any] = {

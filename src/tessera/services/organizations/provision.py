@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.arn import iam_arn, root_arn
+from tessera.arn import AWS_MANAGED_POLICY_PREFIX, iam_arn, root_arn
 from tessera.services import records as R
 from tessera.services.accounts import add_access_key, create_account, iso, new_account_id
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
@@ -29,7 +29,7 @@ from tessera.services.state import StateView
 from tessera.store.base import GLOBAL, Transaction
 
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
-ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+ADMINISTRATOR_ACCESS = f"{AWS_MANAGED_POLICY_PREFIX}AdministratorAccess"
 
 
 def create_organization(tx: Transaction, *, account_id: str, email: str, name: str, feature_set: str, now: dt.datetime) -> str:

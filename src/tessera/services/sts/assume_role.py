@@ -11,7 +11,8 @@ The hot path: without MFA the call reads only the in-memory view and writes noth
 4. authorization against the role's trust policy with the full trust context — an
    unknown role is evaluated against a trust policy that trusts no one, so the answer
    and its message are exactly those of a role that does not trust the caller;
-5. ``sts:TagSession`` / ``sts:SetSourceIdentity`` on the same role, when used;
+5. ``sts:TagSession`` / ``sts:SetSourceIdentity`` on the same role, when used (tags
+   passed, or transitive tags the calling session carries down the chain);
 6. the ``PolicyArns`` against the policies of the role's account, the duration against
    the role's MaxSessionDuration and the role-chaining cap (after authorization, so
    only a trusted caller learns whether a policy exists there, or the role's limit).
@@ -182,7 +183,7 @@ def _authorize(
     when the trust names the account, the caller's own policies)."""
     authorize = ctx.authorize
     authorize("sts:AssumeRole", role.arn, resource_account=role.account, context=context, resource_policy=role.trust)
-    if tags.requested:
+    if tags.tagging:  # inherited transitive tags too: they are set on the new session
         authorize("sts:TagSession", role.arn, resource_account=role.account, context=context, resource_policy=role.trust)
     if source_identity:
         authorize("sts:SetSourceIdentity", role.arn, resource_account=role.account, context=context, resource_policy=role.trust)

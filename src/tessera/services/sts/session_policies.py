@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tessera.arn import is_aws_managed_policy
 from tessera.auth.caller import SessionTag
 from tessera.errors import MalformedPolicyDocumentException, PackedPolicyTooLargeException, ValidationError
 from tessera.policy import PACKED_TOO_LARGE, PolicyError, PolicyType, policy_size, policy_size_exceeds
@@ -33,7 +34,6 @@ from tessera.services.runtime import Runtime
 PLAINTEXT_LIMIT = 2048
 PACKED_BUDGET = 1024
 MAX_POLICY_ARNS = 10
-AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +114,8 @@ def _packing_input(policies: SessionPolicies, tags: Sequence[SessionTag]) -> byt
 def _managed_text(runtime: Runtime, account_id: str, arn: str) -> str:
     view = runtime.view
     text: str | None = None
-    if arn.startswith(AWS_MANAGED_PREFIX):
-        text = view.managed.document(arn)
-    elif arn.startswith(f"arn:aws:iam::{account_id}:policy/"):
-        account = view.account(account_id)
-        text = view.managed_policy_text(account, arn) if account is not None else None
+    if is_aws_managed_policy(arn) or arn.startswith(f"arn:aws:iam::{account_id}:policy/"):
+        text = view.managed_policy_text(view.account(account_id), arn)
     if text is None:
         raise MalformedPolicyDocumentException(f"The policy {arn} does not exist or is not attachable.")
     return text

@@ -35,6 +35,13 @@ class SessionTags:
         return bool(self.passed or self.passed_transitive_keys)
 
     @property
+    def tagging(self) -> bool:
+        """Whether the new session gets session tags at all, passed or inherited: AWS
+        then requires ``sts:TagSession`` on the role, also when a chained call passes
+        none and the tags are only the calling session's transitive ones."""
+        return bool(self.passed or self.passed_transitive_keys or self.inherited)
+
+    @property
     def all(self) -> tuple[SessionTag, ...]:
         """Every tag the session carries (inherited ones cannot clash with passed ones)."""
         return self.passed + self.inherited

@@ -3,27 +3,19 @@ and a ``call`` helper that runs a registered IAM handler as a given caller."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from iamhandlers import ACCOUNT, NOW, Call, root_caller, user_caller
 
 import tessera.services.iam  # noqa: F401  (registers the handlers)
-from tessera.arn import iam_arn, root_arn
 from tessera.auth.caller import Caller
 from tessera.clock import FixedClock
 from tessera.server.bootstrap import open_runtime
 from tessera.services.context import OperationContext, RequestInfo, lookup
 from tessera.services.runtime import Runtime
-
-ACCOUNT = "111122223333"
-NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-ALLOW_ALL_IAM = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]})
-
-Call = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
@@ -41,16 +33,6 @@ def runtime(tmp_path: Any, clock: FixedClock) -> Iterator[Runtime]:
     rt = open_runtime(str(tmp_path / "data"), env=env, clock=clock, out=io.StringIO())
     yield rt
     rt.store.close()
-
-
-def root_caller() -> Caller:
-    return Caller("root", ACCOUNT, root_arn(ACCOUNT), ACCOUNT, "", "AKIAROOTUNITTEST0001")
-
-
-def user_caller(runtime: Runtime, name: str) -> Caller:
-    rec = runtime.view.account(ACCOUNT).user(name)  # type: ignore[union-attr]
-    assert rec is not None
-    return Caller("user", ACCOUNT, rec["arn"], rec["id"], rec["name"], "AKIAUSERUNITTEST0001")
 
 
 @pytest.fixture
@@ -80,7 +62,3 @@ def user_with_policy(runtime: Runtime, call: Call) -> Callable[[str, str | None]
         return user_caller(runtime, name)
 
     return make
-
-
-def user_arn(name: str, path: str = "/") -> str:
-    return iam_arn(ACCOUNT, "user", path, name)

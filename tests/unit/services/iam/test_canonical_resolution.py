@@ -9,13 +9,13 @@ must be refused before anything is looked up.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import spellings
-from conftest import ACCOUNT, Call, user_arn
+from iamhandlers import ACCOUNT, Call, user_arn
+from policies import policy as doc
 from spellings import case_variants
 
 from tessera.auth.caller import Caller
@@ -32,10 +32,6 @@ BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/PermissionsBoundary"
 KEEP = f"arn:aws:iam::{ACCOUNT}:policy/Keep"
 KELVIN = "\u212a"  # KELVIN SIGN: str.lower() maps it to "k"
 LONG_S = "\u017f"  # LATIN SMALL LETTER LONG S: casefolds to "s"
-
-
-def doc(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 ALLOW_IAM = {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}

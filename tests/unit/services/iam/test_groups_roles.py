@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from conftest import ACCOUNT, Call
+from iamhandlers import ACCOUNT, Call
 
 from tessera.errors import (
     DeleteConflictException,
@@ -159,7 +160,7 @@ def test_delete_role_refuses_policies(call: Call) -> None:
         call("DeleteRole", RoleName="r")
     call("DetachRolePolicy", RoleName="r", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     call("DeleteRole", RoleName="r")
-    with pytest.raises(NoSuchEntityException, match="The role with name r cannot be found."):
+    with pytest.raises(NoSuchEntityException, match=re.escape("The role with name r cannot be found.")):
         call("GetRole", RoleName="r")
 
 

@@ -4,7 +4,7 @@ and a write that checks it changes the entity that was authorized."""
 from __future__ import annotations
 
 import pytest
-from conftest import ACCOUNT, Call, user_arn, user_caller
+from iamhandlers import ACCOUNT, Call, user_arn, user_caller
 from test_canonical_resolution import BOUNDARY, KELVIN, LONG_S, refused_spellings
 
 from tessera.arn import ArnError, parse_iam_arn

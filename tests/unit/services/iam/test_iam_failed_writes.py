@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, Call
+from iamhandlers import ACCOUNT, Call
 
 from tessera.errors import (
     EntityAlreadyExistsException,
@@ -30,7 +30,7 @@ def stored(runtime: Runtime) -> dict[tuple[str, str], Any]:
 @pytest.mark.parametrize("length", [227, 3000])
 def test_overlong_virtual_mfa_device_name_is_a_validation_error_and_writes_nothing(call: Call, runtime: Runtime, length: int) -> None:
     before = stored(runtime)
-    with pytest.raises(ValidationError, match="at 'virtualMFADeviceName' .* less than or equal to 226"):
+    with pytest.raises(ValidationError, match=r"at 'virtualMFADeviceName' .* less than or equal to 226"):
         call("CreateVirtualMFADevice", VirtualMFADeviceName="d" * length)
     assert stored(runtime) == before
     assert call("ListVirtualMFADevices")["VirtualMFADevices"] == []
@@ -38,7 +38,7 @@ def test_overlong_virtual_mfa_device_name_is_a_validation_error_and_writes_nothi
 
 def test_device_name_and_path_must_leave_a_usable_serial_number(call: Call, runtime: Runtime) -> None:
     before = stored(runtime)
-    with pytest.raises(ValidationError, match="at 'serialNumber' .* less than or equal to 256"):
+    with pytest.raises(ValidationError, match=r"at 'serialNumber' .* less than or equal to 256"):
         call("CreateVirtualMFADevice", VirtualMFADeviceName="d" * 225, Path="/team/")
     assert stored(runtime) == before
     device = call("CreateVirtualMFADevice", VirtualMFADeviceName="d" * 226)["VirtualMFADevice"]

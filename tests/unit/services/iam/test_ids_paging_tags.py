@@ -30,7 +30,7 @@ def test_unique_ids_do_not_repeat() -> None:
 
 @pytest.mark.parametrize("prefix", ["AID", "aida", "AID1", "AIDAX"], ids=["short", "lower", "digit", "long"])
 def test_unique_id_refuses_malformed_prefix(prefix: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unique-id prefix must be four upper-case letters"):
         new_unique_id(prefix)
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from conftest import ACCOUNT, Call
+from iamhandlers import ACCOUNT, Call
 
 from tessera.auth.caller import Caller
 from tessera.errors import (

@@ -10,7 +10,7 @@ import struct
 import pyotp
 import pytest
 import segno
-from conftest import ACCOUNT, NOW, Call
+from iamhandlers import ACCOUNT, NOW, Call
 
 from tessera.clock import FixedClock
 from tessera.errors import (

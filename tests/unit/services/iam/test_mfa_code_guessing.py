@@ -9,7 +9,7 @@ import datetime as dt
 
 import pyotp
 import pytest
-from conftest import ACCOUNT, NOW, Call
+from iamhandlers import ACCOUNT, NOW, Call
 
 from tessera.auth.caller import Caller
 from tessera.clock import FixedClock

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pyotp
 import pytest
-from conftest import ACCOUNT, NOW, Call
+from iamhandlers import ACCOUNT, NOW, Call
 
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied, LimitExceededException, NoSuchEntityException

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from conftest import ACCOUNT, Call, user_arn
+from iamhandlers import ACCOUNT, Call, user_arn
+from policies import allow, deny, policy
 
 from tessera.errors import AccessDenied, InvalidInputException, NoSuchEntityException
-
-
-def policy(*statements: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: str, resource: str = "*", **extra: object) -> dict:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def deny(action: str, resource: str = "*") -> dict:
-    return {"Effect": "Deny", "Action": action, "Resource": resource}
 
 
 # -- SimulateCustomPolicy --------------------------------------------------------------------

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import Call
+from iamhandlers import Call
 
 from tessera.errors import InvalidInputException, Throttling
 from tessera.services.iam import simulate

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from conftest import ACCOUNT, NOW, Call, user_arn
+from iamhandlers import ACCOUNT, NOW, Call, user_arn
 
 from tessera.auth.caller import Caller
 from tessera.errors import (
@@ -27,13 +29,13 @@ def test_create_user_returns_aws_shape(call: Call) -> None:
 
 def test_user_names_are_unique_case_insensitively_and_keep_their_case(call: Call) -> None:
     call("CreateUser", UserName="Bob")
-    with pytest.raises(EntityAlreadyExistsException, match="User with name bob already exists."):
+    with pytest.raises(EntityAlreadyExistsException, match=re.escape("User with name bob already exists.")):
         call("CreateUser", UserName="bob")
     assert call("GetUser", UserName="BOB")["User"]["UserName"] == "Bob"
 
 
 def test_get_missing_user_is_no_such_entity(call: Call) -> None:
-    with pytest.raises(NoSuchEntityException, match="The user with name nobody cannot be found."):
+    with pytest.raises(NoSuchEntityException, match=re.escape("The user with name nobody cannot be found.")):
         call("GetUser", UserName="nobody")
 
 

@@ -1,0 +1,37 @@
+"""Policy documents and unique names, the small builders the unit, end-to-end and attack
+tests share (importable from every test directory, like ``serverproc``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+
+def policy(*statements: Mapping[str, Any]) -> str:
+    """A policy document (JSON text) of ``statements``."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [dict(s) for s in statements]})
+
+
+def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+def trust(principal: Any, action: str | list[str] = "sts:AssumeRole", **extra: Any) -> dict[str, Any]:
+    """A trust policy statement letting ``principal`` assume the role."""
+    return {"Effect": "Allow", "Principal": principal, "Action": action, **extra}
+
+
+def trust_account(account: str) -> str:
+    """A trust policy that lets the principals of ``account`` (as their policies allow) assume a role."""
+    return policy(trust({"AWS": f"arn:aws:iam::{account}:root"}))
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses, even on a shared server or database."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
