@@ -70,9 +70,11 @@ bench: $(BSTAMP)
 clean:
 	rm -rf $(VENV) $(TOOLS_DIR) build *.egg-info src/*.egg-info
 
-# A long fuzzing run (the same generator as the short one in `make test`).
+# A long fuzzing run (the same generator as the short one in `make test`), then the
+# property tests with random examples (`make test` runs them derandomized).
 FUZZ_REQUESTS ?= 50000
 FUZZ_SEED     ?= 20261202
 fuzz: $(TSTAMP)
 	TESSERA_FUZZ_REQUESTS=$(FUZZ_REQUESTS) TESSERA_FUZZ_SEED=$(FUZZ_SEED) \
 		$(BIN)/python -m pytest -p no:cacheprovider tests/attack/test_fuzz.py $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests/unit $(PYTEST_ARGS)

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.arn import iam_arn
+from tessera.clock import iso_seconds
 from tessera.server.bootstrap import open_runtime
 from tessera.services import records as R
-from tessera.services.accounts import create_account, iso
+from tessera.services.accounts import create_account
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
 from tessera.store.base import Store, Transaction
 
@@ -90,7 +91,7 @@ def role_record(account: str, name: str, trust: str, now: dt.datetime) -> dict[s
         "id": new_unique_id(ROLE_PREFIX),
         "path": "/",
         "arn": iam_arn(account, R.ROLE, "/", name),
-        "created": iso(now),
+        "created": iso_seconds(now),
         "trust_policy": trust,
         "description": "",
         "max_session_duration": 3600,

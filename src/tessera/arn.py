@@ -1,13 +1,17 @@
 """ARN value object: parse and format (pure).
 
-``Arn.parse`` splits any ARN; ``parse_iam_arn`` is the strict reading IAM applies to
-ARNs a client passes in a parameter: exactly the ``aws`` partition in lower case,
+``Arn.parse`` is the one place an ARN is split into its fields; ``parse_iam_arn`` is
+the strict reading IAM applies to ARNs a client passes in a parameter: exactly the ``aws`` partition in lower case,
 service ``iam``, no region, a 12-digit account (or ``aws`` where AWS managed policies
 are allowed), the resource type spelled exactly, and only the characters of the model's
 ``arnType`` pattern (``[\u0009\u000a\u000d\u0020-\u00ff]+``). A name in another case
 is a different ARN: IAM resolves names case-insensitively (in ASCII only), but what it
 authorizes and reports is always the ARN as stored
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html).
+
+The policy engine reads the ARNs in policies and requests itself: ``tessera.policy`` is a
+pure library that imports nothing of Tessera, and this module sits below it, so neither
+imports the other (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -42,20 +46,34 @@ class Arn:
     resource: str
 
     @classmethod
-    def parse(cls, text: str) -> Arn:
+    def parse(cls, text: str, *, any_prefix: bool = False) -> Arn | None:
+        """The five fields of ``arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE``, or None when
+        ``text`` has fewer than six colon-separated fields (the resource keeps any further
+        colons) or does not start with ``arn`` (any first field is taken with
+        ``any_prefix``). No field is judged: each reader checks the ones it cares about."""
         parts = text.split(":", 5)
-        if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2]:
-            raise ValueError(f"'{text}' is not a valid ARN")
+        if len(parts) != 6 or (parts[0] != "arn" and not any_prefix):
+            return None
         return cls(parts[1], parts[2], parts[3], parts[4], parts[5])
-
-    def __str__(self) -> str:
-        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
 
     @property
     def resource_type(self) -> str:
-        """``role`` for ``role/path/name``; empty when the resource has no type."""
-        head, sep, _ = self.resource.partition("/")
-        return head if sep else ""
+        """``role`` for ``role/path/name``: the resource up to its first ``/`` (all of it
+        when it has none, e.g. ``root``)."""
+        return self.resource.partition("/")[0]
+
+    @property
+    def resource_name(self) -> str:
+        """``name`` for ``role/path/name``: the resource after its last ``/`` (empty when it
+        ends with ``/``; all of it when it has none)."""
+        return self.resource.rpartition("/")[2]
+
+    @property
+    def resource_path(self) -> str:
+        """``/path/`` for ``role/path/name``: what lies between the type and the name, starting
+        and ending with ``/`` (IAM's path convention; ``/`` when there is nothing between)."""
+        rest = self.resource.partition("/")[2]
+        return ("/" + rest).rpartition("/")[0] + "/"
 
 
 def parse_iam_arn(text: str, resource_types: tuple[str, ...], *, aws_account: bool = False) -> tuple[Arn, str, str, str]:
@@ -65,19 +83,17 @@ def parse_iam_arn(text: str, resource_types: tuple[str, ...], *, aws_account: bo
     for anything IAM would refuse (see the module docstring)."""
     if _ARN_TYPE.fullmatch(text) is None:
         raise ArnError(text, pattern=True)
-    parts = text.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[1] != PARTITION or parts[2] != "iam" or parts[3] != "":
+    arn = Arn.parse(text)
+    if arn is None or arn.partition != PARTITION or arn.service != "iam" or arn.region != "":
         raise ArnError(text)
-    account = parts[4]
-    if _ACCOUNT.fullmatch(account) is None and not (aws_account and account == "aws"):
+    if _ACCOUNT.fullmatch(arn.account) is None and not (aws_account and arn.account == "aws"):
         raise ArnError(text)
-    kind, sep, rest = parts[5].partition("/")
-    if not sep or kind not in resource_types or not text.isascii():
+    kind, path, name = arn.resource_type, arn.resource_path, arn.resource_name
+    if "/" not in arn.resource or kind not in resource_types or not text.isascii():
         raise ArnError(text)
-    path, _, name = ("/" + rest).rpartition("/")
-    if not name or any(not segment for segment in path.split("/")[1:]):
+    if not name or "//" in path:
         raise ArnError(text)
-    return Arn(parts[1], parts[2], parts[3], account, parts[5]), kind, path + "/", name
+    return arn, kind, path, name
 
 
 def iam_arn(account: str, kind: str, path: str, name: str) -> str:

@@ -44,5 +44,24 @@ class OffsetClock:
         return _dt.datetime.now(_dt.UTC) + self._offset
 
 
+# -- UTC timestamps as AWS writes them --------------------------------------------------
+# ``isoformat`` costs a third of ``strftime``; after ``astimezone(UTC)`` it ends in
+# ``+00:00``, which becomes ``Z``. A naive ``when`` is read as local time (``astimezone``).
+# Years before 1000 keep four digits (ISO 8601), where ``strftime("%Y")`` drops the zeros.
+def iso_seconds(when: _dt.datetime) -> str:
+    """``2024-05-01T12:00:00Z``: IAM's and Organizations' dates, the audit trail's times."""
+    return when.astimezone(_dt.UTC).isoformat(timespec="seconds")[:-6] + "Z"
+
+
+def iso_millis(when: _dt.datetime) -> str:
+    """``2024-05-01T12:00:00.123Z`` (microseconds truncated)."""
+    return when.astimezone(_dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def iso_micros(when: _dt.datetime) -> str:
+    """``2024-05-01T12:00:00.123456Z``."""
+    return when.astimezone(_dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
 def monotonic() -> float:
     return _time.monotonic()

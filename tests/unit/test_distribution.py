@@ -53,7 +53,7 @@ def test_wheel_has_the_name_the_command_and_the_data(tmp_path: Path) -> None:
     assert dict(entry_points["console_scripts"]) == {"tessera": "tessera.cli.main:main"}
     shipped_data = {p.relative_to(source / "src").as_posix() for p in (source / "src" / "tessera" / "data").iterdir()}
     migrations = {p.relative_to(source / "src").as_posix() for p in (source / "src" / "tessera" / "store" / "migrations").rglob("*.py")}
-    assert "tessera/data/aws_managed_policies.json" in shipped_data
+    assert {"tessera/data/aws_managed_policies.json.gz", "tessera/data/aws_managed_policies.bin"} <= shipped_data
     assert "tessera/data/probe.json.gz" in shipped_data
     assert "tessera/store/migrations/env.py" in migrations
     assert "tessera/store/migrations/versions/0001_initial.py" in migrations

@@ -86,12 +86,14 @@ class HttpRequest:
 def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str, str]:
     """ASGI-style header pairs → ``HttpRequest.headers``.
 
-    Values are decoded as Latin-1 (what ``http.client`` sends), each trimmed, and repeated
-    headers joined with ``,`` in arrival order, as SigV4 canonicalises them."""
+    The one place request headers are merged (the server's request path and the tests
+    alike), by SigV4's canonical rule: names lower-cased, values decoded as Latin-1 (what
+    ``http.client`` sends), each value trimmed with its inner whitespace runs collapsed to
+    one space (``sigv4.trimall``), and repeated headers joined with ``,`` in arrival order."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw:
         name = (raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name).lower()
-        value = (raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value).strip()
+        value = sigv4.trimall(raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value)
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
 

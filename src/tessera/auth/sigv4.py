@@ -58,6 +58,7 @@ __all__ = [
     "signature",
     "signing_key",
     "string_to_sign",
+    "trimall",
 ]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -233,6 +234,12 @@ def canonical_query_string(raw_query: str | bytes, exclude: Collection[bytes] = 
     return canonical_query_from_pairs(query_pairs(raw_query), exclude)
 
 
+def trimall(value: str) -> str:
+    """SigV4's ``Trimall``: whitespace before and after removed, each run of it inside
+    turned into one space (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html)."""
+    return " ".join(value.split())
+
+
 def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
     """``name:value\\n`` for each signed header, values trimmed and inner whitespace runs
     collapsed.
@@ -240,7 +247,7 @@ def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str])
     ``headers`` maps lower-case names to values, repeated headers already joined with ``,``.
     A signed header the request lacks canonicalises as empty, so the signature cannot match,
     which is how AWS reports it."""
-    return "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers)
+    return "".join(f"{name}:{trimall(headers.get(name, ''))}\n" for name in signed_headers)
 
 
 def payload_hash(body: bytes) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from tessera.arn import Arn
 from tessera.policy import (
     Decision,
     Policy,
@@ -175,8 +176,8 @@ def _request(args: argparse.Namespace) -> Request:
         context[key] = value
     account = args.resource_account
     if account is None:
-        parts = args.resource.split(":")
-        account = parts[4] if len(parts) > 5 and parts[0] == "arn" else ""
+        arn = Arn.parse(args.resource)
+        account = arn.account if arn is not None else ""
     return Request(principal, args.action, args.resource, account, context)
 
 

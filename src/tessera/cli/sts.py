@@ -17,6 +17,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from tessera.arn import Arn
+from tessera.clock import iso_millis, iso_seconds
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:8686"
 DEFAULT_REGION = "us-east-1"
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
@@ -88,7 +91,7 @@ def _register_roles(subparsers: Any) -> None:
 
 def revoke_policy(issued_before: dt.datetime) -> str:
     """The inline policy AWS's console puts on a role to revoke its older sessions."""
-    stamp = issued_before.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    stamp = iso_millis(issued_before)
     document = {
         "Version": "2012-10-17",
         "Statement": [
@@ -239,10 +242,10 @@ def _fail(message: str) -> int:
 
 
 def _role_name(role_arn: str) -> str | None:
-    parts = role_arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+    arn = Arn.parse(role_arn, any_prefix=True)
+    if arn is None or arn.service != "iam" or not arn.resource.startswith("role/"):
         return None
-    return parts[5].rsplit("/", 1)[-1] or None
+    return arn.resource_name or None
 
 
 def _default_session_name() -> str:
@@ -251,9 +254,7 @@ def _default_session_name() -> str:
 
 
 def _iso(value: dt.datetime | str) -> str:
-    if isinstance(value, str):
-        return value
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value if isinstance(value, str) else iso_seconds(value)
 
 
 def _parse_time(text: str) -> dt.datetime | None:

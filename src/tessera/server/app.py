@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from tessera.audit.events import build_event
 from tessera.audit.ids import new_id
 from tessera.audit.sink import AuditWriter
-from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, verify
+from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, headers_from_raw, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
     InternalFailure,
@@ -207,11 +207,7 @@ class TesseraApp:
         self._record(ex, status)
 
     def _exchange(self, scope: Scope, method: str, path: str) -> Exchange:
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope.get("headers", ()):
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        headers = headers_from_raw(scope.get("headers", ()))
         client = scope.get("client") or ("", 0)
         resolver = self.source_address
         forwarded = headers.get(resolver.header) if resolver.header else None

@@ -6,13 +6,10 @@ import datetime as dt
 import secrets
 
 from tessera.auth.tokens import new_access_key_id, new_secret_access_key
+from tessera.clock import iso_seconds
 from tessera.secrets import SecretBox
 from tessera.services import records as R
 from tessera.store.base import Transaction
-
-
-def iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_account_id() -> str:
@@ -29,7 +26,7 @@ def create_account(
         "id": account_id,
         "name": name,
         "email": email,
-        "created": iso(now),
+        "created": iso_seconds(now),
         "status": "ACTIVE",
         "management": management,
     }
@@ -57,7 +54,7 @@ def add_access_key(
         "id": key_id,
         "user": user,
         "status": "Active",
-        "created": iso(now),
+        "created": iso_seconds(now),
         "secret_sealed": secret_box.seal(secret, context=f"access-key:{key_id}"),
     }
     tx.insert(account_id, R.ACCESS_KEY, key_id, record)

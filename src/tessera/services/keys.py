@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from tessera.auth.tokens import Keyring, TokenKey, new_token_key
+from tessera.clock import iso_micros
 from tessera.services import records as R
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL, Transaction
@@ -98,8 +99,8 @@ def _insert_key(tx: Transaction, runtime: Runtime, now: dt.datetime, *, activate
         {
             "id": key_id,
             "secret_sealed": sealed,
-            "created": _iso(now),
-            "activates": _iso(activates),
+            "created": iso_micros(now),
+            "activates": iso_micros(activates),
             "sequence": sequence,
         },
     )
@@ -132,10 +133,6 @@ def _order(data: Mapping[str, Any]) -> tuple[dt.datetime, int]:
 
 def _context(key_id: str) -> str:
     return f"token-key:{key_id}"
-
-
-def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse(text: str) -> dt.datetime:

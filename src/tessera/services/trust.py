@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tessera.arn import Arn
 from tessera.policy import Policy
 from tessera.services.state import StateView
 
@@ -61,14 +62,11 @@ def _replaced(entries: str | Iterable[str], stale: Mapping[str, str]) -> str | l
 
 def _current_id(view: StateView, arn: str) -> str | None:
     """The unique id of the user or role that has ``arn`` now, if any."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6:
+    parsed = Arn.parse(arn)
+    state = view.account(parsed.account) if parsed is not None else None
+    if parsed is None or state is None:
         return None
-    state = view.account(parts[4])
-    kind, _, rest = parts[5].partition("/")
-    if state is None or not rest:
-        return None
-    name = rest.rsplit("/", 1)[-1]
+    kind, name = parsed.resource_type, parsed.resource_name
     record = state.user(name) if kind == "user" else state.role(name) if kind == "role" else None
     if record is None or record.get("arn") != arn:
         return None

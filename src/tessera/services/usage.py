@@ -18,16 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from tessera.auth.caller import Caller
+from tessera.clock import iso_seconds
 from tessera.store.base import Store
 
 ACCESS_KEY = "access_key"
 ROLE = "role"
 UsageKey = tuple[str, str, str]
 Note = tuple[dt.datetime, str, str]  # when, service ("" for roles), region
-
-
-def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class UsageTracker:
@@ -78,7 +75,7 @@ class UsageTracker:
 def _document(note: Note) -> dict[str, Any]:
     """The stored form: ``{"date", "region"}`` plus ``"service"`` for access keys."""
     when, service, region = note
-    document: dict[str, Any] = {"date": _iso(when), "region": region}
+    document: dict[str, Any] = {"date": iso_seconds(when), "region": region}
     if service:
         document["service"] = service
     return document

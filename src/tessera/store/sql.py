@@ -58,7 +58,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from tessera.clock import Clock, SystemClock
+from tessera.clock import Clock, SystemClock, iso_seconds
 from tessera.store.base import (
     BackendError,
     Conflict,
@@ -502,7 +502,7 @@ def _utc_second(moment: str) -> str:
         raise ValueError(f"not an ISO-8601 time: {moment!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_dt.UTC)
-    return parsed.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_seconds(parsed)
 
 
 _AUDIT_COLUMNS = ("event_id", "event_time", "principal_arn", "access_key_id", "event_name", "error_code", "body")

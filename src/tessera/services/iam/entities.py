@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.arn import ARN_TYPE_PATTERN, ArnError, iam_arn, parse_iam_arn
+from tessera.clock import iso_seconds
 from tessera.errors import (
     ConcurrentModificationException,
     EntityAlreadyExistsException,
@@ -73,8 +74,7 @@ ROLE = EntityKind(R.ROLE, "Role")
 
 
 # -- time ---------------------------------------------------------------------------
-def iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+iso = iso_seconds  # the handlers' name for IAM's date format
 
 
 def parse_time(text: str) -> dt.datetime:

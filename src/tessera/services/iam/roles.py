@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tessera.arn import Arn
 from tessera.errors import DeleteConflictException, MalformedPolicyDocumentException
 from tessera.policy import Policy, PolicyType
 from tessera.services import records as R
@@ -66,13 +67,13 @@ def _refuse_unknown_principals(ctx: OperationContext, policy: Policy) -> None:
 
 
 def _principal_exists(ctx: OperationContext, arn: str) -> bool:
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "iam" or "*" in arn or "?" in arn:
+    parsed = Arn.parse(arn)
+    if parsed is None or parsed.service != "iam" or "*" in arn or "?" in arn:
         return True
-    state = ctx.runtime.view.account(parts[4])
+    state = ctx.runtime.view.account(parsed.account)
     if state is None:
         return True  # an account this server does not hold: AWS's problem, not ours
-    kind, _, _ = parts[5].partition("/")
+    kind = parsed.resource_type
     table = state.users if kind == "user" else state.roles if kind == "role" else None
     if table is None:
         return True

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.arn import ArnError, is_aws_managed_policy, parse_iam_arn
+from tessera.arn import Arn, ArnError, is_aws_managed_policy, parse_iam_arn
 from tessera.errors import InvalidInputException, NoSuchEntityException, Throttling
 from tessera.policy import (
     Decision,
@@ -185,10 +185,10 @@ def _principal_for(account: str, kind: str, rec: Mapping[str, Any], caller_arn: 
 
 def _caller_principal(arn: str) -> Principal:
     """CallerArn must be an IAM user (AWS rejects session ARNs here)."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("user/"):
+    parsed = Arn.parse(arn, any_prefix=True)
+    if parsed is None or parsed.service != "iam" or not parsed.resource.startswith("user/"):
         raise InvalidInputException(f"CallerArn {arn} must be the ARN of an IAM user.")
-    return Principal("user", arn, parts[4])
+    return Principal("user", arn, parsed.account)
 
 
 def _principal_simulation(ctx: OperationContext, params: Mapping[str, Any]) -> Simulation:
@@ -296,8 +296,8 @@ def _key_entries(keys: Mapping[str, object]) -> list[dict[str, Any]]:
 
 # -- evaluation and results ---------------------------------------------------------
 def _account_of_arn(arn: str) -> str | None:
-    parts = arn.split(":", 5)
-    return parts[4] if len(parts) == 6 and parts[0] == "arn" and parts[4] else None
+    parsed = Arn.parse(arn)
+    return parsed.account if parsed is not None and parsed.account else None
 
 
 def resource_account(sim: Simulation, resource: str, owner: str | None) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tessera.clock import iso_seconds
 from tessera.services import records as R
-from tessera.services.accounts import iso
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, shapes
 from tessera.services.organizations import records as store
@@ -94,7 +94,7 @@ def enable_policy_type(ctx: OperationContext, params: dict[str, Any]) -> dict[st
         if policy_type in org.policy_types:
             raise fault("PolicyTypeAlreadyEnabledException")
         record = store.replace(tx, R.ORG, org.id, org.record, policy_types=[*org.policy_types, policy_type])
-        when = iso(ctx.now)
+        when = iso_seconds(ctx.now)
         for target in [org.root_id, *org.ous, *org.accounts]:
             if FULL_AWS_ACCESS_ID not in org.policies_on(target):
                 store.attach(tx, org.id, target, FULL_AWS_ACCESS_ID, when)

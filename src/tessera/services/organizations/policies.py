@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tessera.clock import iso_seconds
 from tessera.errors import OrganizationsError
 from tessera.policy import PolicyError, PolicyType
 from tessera.services import records as R
-from tessera.services.accounts import iso
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, quotas, shapes
 from tessera.services.organizations import records as store
@@ -94,7 +94,7 @@ def create_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
             "name": params["Name"],
             "description": params["Description"],
             "content": params["Content"],
-            "created": iso(ctx.now),
+            "created": iso_seconds(ctx.now),
             "tags": tags,
         }
         tx.insert(GLOBAL, R.ORG_POLICY, store.policy_key(org.id, policy_id), rec)
@@ -163,7 +163,7 @@ def attach_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
             raise fault("DuplicatePolicyAttachmentException")
         if len(attached) >= quotas.SCPS_PER_TARGET:
             raise constraint("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
-        store.attach(tx, org.id, target_id, policy_id, iso(ctx.now))
+        store.attach(tx, org.id, target_id, policy_id, iso_seconds(ctx.now))
     return {}
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.arn import AWS_MANAGED_POLICY_PREFIX, iam_arn, root_arn
+from tessera.clock import iso_seconds
 from tessera.services import records as R
-from tessera.services.accounts import add_access_key, create_account, iso, new_account_id
+from tessera.services.accounts import add_access_key, create_account, new_account_id
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
 from tessera.services.organizations import ids
 from tessera.services.organizations import records as store
@@ -39,7 +40,7 @@ def create_organization(tx: Transaction, *, account_id: str, email: str, name: s
     the root and the management account. Raises ``store.base.Conflict`` when the
     account already belongs to an organization."""
     org_id, root_id = ids.new_organization_id(), ids.new_root_id()
-    when = iso(now)
+    when = iso_seconds(now)
     tx.insert(
         GLOBAL,
         R.ORG,
@@ -116,7 +117,7 @@ def create_member_account(
     """Create the account scope, its access role, and its membership under the root.
 
     ``tx`` must lock GLOBAL and ``account_id`` (a scope nobody has written)."""
-    when = iso(now)
+    when = iso_seconds(now)
     create_account(tx, account_id, name=name, email=email, now=now)
     tx.insert(account_id, R.ROLE, role_name.lower(), access_role(account_id, org.management_account, role_name, when))
     join(tx, org.id, org.root_id, account_id, name=name, email=email, method="CREATED", tags=tags, when=when)
@@ -169,8 +170,8 @@ def record_status(
         "org": org_id,
         "account_name": account_name,
         "state": "FAILED" if failure_reason else "SUCCEEDED",
-        "requested": iso(now),
-        "completed": iso(now),
+        "requested": iso_seconds(now),
+        "completed": iso_seconds(now),
         "account_id": account_id,
         "failure_reason": failure_reason,
     }

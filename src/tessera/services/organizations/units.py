@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tessera.clock import iso_seconds
 from tessera.services import records as R
-from tessera.services.accounts import iso
 from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, quotas, shapes
 from tessera.services.organizations import records as store
@@ -37,7 +37,7 @@ def create_organizational_unit(ctx: OperationContext, params: dict[str, Any]) ->
     with ctx.write(GLOBAL) as tx:
         org = access.reload(tx, org.id)
         check_new_ou(org, parent_id, name)
-        ou_id, when = ids.new_ou_id(org.root_id), iso(ctx.now)
+        ou_id, when = ids.new_ou_id(org.root_id), iso_seconds(ctx.now)
         rec = {"id": ou_id, "org": org.id, "name": name, "parent": parent_id, "created": when, "tags": tags}
         tx.insert(GLOBAL, R.ORG_OU, store.ou_key(org.id, ou_id), rec)
         if org.scps_enabled:

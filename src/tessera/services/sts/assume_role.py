@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.arn import assumed_role_arn
+from tessera.arn import Arn, assumed_role_arn
 from tessera.auth.caller import Caller
 from tessera.errors import ValidationError
 from tessera.policy import Policy, PolicyType
@@ -223,17 +223,16 @@ def _duration(params: Mapping[str, Any], role: TargetRole, *, chained: bool) -> 
 
 
 def _parse_role_arn(role_arn: str) -> tuple[str, str]:
-    parts = role_arn.split(":", 5)
+    arn = Arn.parse(role_arn)
     valid = (
-        len(parts) == 6
-        and parts[0] == "arn"
-        and parts[2] == "iam"
-        and parts[3] == ""
-        and len(parts[4]) == 12
-        and parts[4].isdigit()
-        and parts[5].startswith("role/")
-        and not parts[5].endswith("/")
+        arn is not None
+        and arn.service == "iam"
+        and arn.region == ""
+        and len(arn.account) == 12
+        and arn.account.isdigit()
+        and arn.resource.startswith("role/")
+        and arn.resource_name != ""
     )
-    if not valid:
+    if arn is None or not valid:
         raise ValidationError(f"{role_arn} is invalid")
-    return parts[4], parts[5].rsplit("/", 1)[-1]
+    return arn.account, arn.resource_name

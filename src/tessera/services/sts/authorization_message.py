@@ -38,6 +38,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from tessera.clock import iso_seconds
 from tessera.errors import AccessDenied, Denial, InvalidAuthorizationMessageException, TesseraError
 from tessera.secrets import SecretError
 from tessera.services.context import OperationContext, operation
@@ -140,5 +141,5 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return iso_seconds(value)
     return str(value)
