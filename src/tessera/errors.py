@@ -39,8 +39,9 @@ TesseraError                                   (Receiver, 500 InternalFailure)
       InvalidClientTokenId                     403
       SignatureDoesNotMatch                    403
       ExpiredToken                             403
-      AccessDenied                             403
+      AccessDenied                             403  (``decision``: the policy ``Denial``, if any)
   ServiceFailureException                      ServiceFailure             500
+  InternalFailure                              InternalFailure            500 (anything unexpected)
 
 Organizations (awsJson1_1) errors use ``OrganizationsError`` whose ``code`` is the
 botocore shape name (``__type``), HTTP 400, and the auth errors carry a separate
@@ -52,6 +53,9 @@ pinned by tests/unit/test_errors.py.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class TesseraError(Exception):
@@ -291,14 +295,68 @@ class ExpiredToken(AuthError):
         super().__init__(message)
 
 
+@dataclass(frozen=True, slots=True)
+class DeniedPrincipal:
+    """Who was refused, as the encoded authorization message names them."""
+
+    id: str
+    name: str
+    arn: str
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecidingStatement:
+    """A statement that decided a refusal (a matching Deny of an explicit deny)."""
+
+    policy_id: str
+    sid: str
+    statement_index: int
+    effect: str  # as written in the policy: "Allow" or "Deny"
+    owner: bool  # in a policy of the resource's owner (resource-based or trust policy)
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A refusal decided by the policy engine: what DecodeAuthorizationMessage explains
+    (https://docs.aws.amazon.com/STS/latest/APIReference/API_DecodeAuthorizationMessage.html).
+    ``context`` is the request's condition keys; ``same_account`` whether the resource
+    is the caller's account's (the owner's facts are hidden from the caller otherwise)."""
+
+    action: str
+    resource: str
+    principal: DeniedPrincipal
+    explicit_deny: bool
+    reason: str  # the text after "because"/"with" in AWS's messages; "" if none
+    statements: tuple[DecidingStatement, ...]
+    context: Mapping[str, object]
+    same_account: bool
+
+
 class AccessDenied(AuthError):
+    """Refused. ``decision`` is set when a policy evaluation decided the refusal; a
+    refusal that no policy can change (the kind of credentials, a wrong MFA code) has
+    none, and gets no encoded authorization message."""
+
     code = "AccessDenied"
     json_code = "AccessDeniedException"
     status = 403
 
+    def __init__(self, message: str = "", decision: Denial | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
 
 class ServiceFailureException(TesseraError):
     code = "ServiceFailure"
+    status = 500
+
+
+class InternalFailure(TesseraError):
+    """Anything that went wrong in Tessera rather than in the request: answered as a
+    bare 500 with no detail (the cause is logged, never sent)."""
+
+    code = "InternalFailure"
     status = 500
 
 

@@ -3,14 +3,19 @@
 The bottom layer, beside ``errors``, ``arn`` and ``clock``: the wire layer indexes them
 (``tessera.protocol.model.service_spec``) and the audit trail walks their shapes to hide
 sensitive members (``tessera.audit.events``), both from the same loaded copy.
+
+``resolve_operation(service, name)`` gives the one ``Operation`` of that name: the server
+resolves a request's operation once and every stage after it (the parser and encoder of
+``protocol``, the audit event) reads it.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from botocore.loaders import Loader
-from botocore.model import ServiceModel
+from botocore.model import OperationModel, ServiceModel
 
 SERVICE_NAMES = ("iam", "sts", "organizations")
 
@@ -21,3 +26,35 @@ def service_model(name: str) -> ServiceModel:
     if name not in SERVICE_NAMES:
         raise ValueError(f"unknown service {name!r}; expected one of {SERVICE_NAMES}")
     return ServiceModel(Loader().load_service_model(name, "service-2"), service_name=name)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Operation:
+    """One operation of one service, resolved once per request by the server and read
+    by every stage after it (parser, encoder, audit). Compared and hashed by identity:
+    there is one per operation (``resolve_operation``), so stages may key their
+    per-operation memos on it."""
+
+    service: str  # "iam", "sts" or "organizations"
+    model: OperationModel
+
+    @property
+    def name(self) -> str:
+        return str(self.model.name)
+
+
+def resolve_operation(service: str, name: str) -> Operation | None:
+    """The operation called ``name`` exactly (case-sensitive, as AWS) of ``service``, or None."""
+    if name not in _operation_names(service):
+        return None
+    return _operation(service, name)
+
+
+@functools.cache
+def _operation_names(service: str) -> frozenset[str]:
+    return frozenset(service_model(service).operation_names)
+
+
+@functools.cache
+def _operation(service: str, name: str) -> Operation:
+    return Operation(service, service_model(service).operation_model(name))

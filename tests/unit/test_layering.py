@@ -1,6 +1,6 @@
 """Import rules (docs/architecture.md): imports point one way,
 
-    cli → server → protocol → services → {auth, policy, store, audit, secrets} → {errors, arn, clock, service_models}
+    cli → server → protocol → services → {auth, policy, store, audit, secrets} → {errors, arn, clock, service_models, cache}
 
 so each package may import only itself and the layers after it (``audit`` also the caller
 model of ``auth``, which it describes as CloudTrail's ``userIdentity``). The policy engine is
@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "tessera"
 POLICY_DIR = SRC / "policy"
 FORBIDDEN = {"time", "logging", "socket", "sqlite3"}
 
-BOTTOM = {"errors", "arn", "clock", "service_models"}
+BOTTOM = {"errors", "arn", "clock", "service_models", "cache"}
 # package (or top-level module) -> the other parts of tessera it may import
 ALLOWED: dict[str, set[str]] = {
     "policy": set(),
@@ -131,3 +131,56 @@ def test_the_rule_sees_every_form_of_import() -> None:
         "import json\n"
     )
     assert sorted(_tessera_imports(source, "audit")) == sorted(["server", "errors", ROOT, "protocol", "cli", "audit"])
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """tessera module → the tessera modules it imports anywhere (functions and
+    ``TYPE_CHECKING`` blocks included), with the packages whose ``__init__`` runs."""
+    files = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        targets: set[str] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            found: list[str] = []
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for module in found:
+                parts = module.split(".")
+                targets.update(".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in files)
+        targets.discard(name)
+        graph[name] = targets
+    return graph
+
+
+def _reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in graph[todo.pop()]:
+            if nxt == goal or nxt.startswith(goal + "."):
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [("tessera.services.authz", "tessera.services.context"), ("tessera.services.organizations", "tessera.services.org_state")],
+    ids=["authz-context", "organizations-org_state"],
+)
+def test_no_import_cycle(low: str, high: str) -> None:
+    """``high`` builds on ``low``; ``low`` never imports ``high``, not even lazily or for
+    type checking."""
+    graph = _import_graph()
+    assert _reaches(graph, high, low)
+    lows = [m for m in graph if m == low or m.startswith(low + ".")]
+    assert [m for m in lows if _reaches(graph, m, high)] == []

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import orjson
@@ -30,7 +30,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from tessera.audit.ids import new_id
 from tessera.auth.caller import Caller
 from tessera.clock import iso_seconds
-from tessera.service_models import service_model
+from tessera.service_models import Operation
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
@@ -150,28 +150,25 @@ def _lower_first(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-@lru_cache(maxsize=2048)
-def _redactors(service: str, operation: str) -> tuple[Redactor | None, Redactor | None]:
-    model = service_model(service) if service in EVENT_SOURCES else None
-    if model is None or operation not in model.operation_names:
-        return None, None
-    op = model.operation_model(operation)
+@cache  # one entry per operation of the three models
+def _redactors(operation: Operation) -> tuple[Redactor | None, Redactor | None]:
+    op = operation.model
     request = _compile(op.input_shape) if op.input_shape is not None else None
     response = _compile(op.output_shape) if op.output_shape is not None else None
     return request, response
 
 
-def redact_request(service: str, operation: str, params: Mapping[str, Any] | None) -> Any:
+def redact_request(operation: Operation, params: Mapping[str, Any] | None) -> Any:
     if not params:
         return None
-    fn = _redactors(service, operation)[0]
+    fn = _redactors(operation)[0]
     return fn(params) if fn is not None else None
 
 
-def redact_response(service: str, operation: str, result: Mapping[str, Any] | None) -> Any:
+def redact_response(operation: Operation, result: Mapping[str, Any] | None) -> Any:
     if not result:
         return None
-    fn = _redactors(service, operation)[1]
+    fn = _redactors(operation)[1]
     return fn(result) if fn is not None else None
 
 
@@ -222,6 +219,7 @@ def build_event(
     *,
     service: str,
     operation: str,
+    resolved: Operation | None,
     caller: Caller | None,
     access_key_id: str,
     when: dt.datetime,
@@ -235,6 +233,8 @@ def build_event(
     error_message: str | None,
     read_only: bool,
 ) -> dict[str, Any]:
+    """The CloudTrail-shaped record of one request. ``resolved`` is the operation the
+    server resolved and serves (None otherwise: no parameters or elements recorded)."""
     user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
     source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
     region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
@@ -247,8 +247,8 @@ def build_event(
         "awsRegion": region or "us-east-1",
         "sourceIPAddress": source_ip,
         "userAgent": user_agent,
-        "requestParameters": redact_request(service, operation, params) if operation else None,
-        "responseElements": None if read_only or error_code else redact_response(service, operation, result),
+        "requestParameters": redact_request(resolved, params) if resolved is not None else None,
+        "responseElements": None if read_only or error_code or resolved is None else redact_response(resolved, result),
         "requestID": request_id,
         "eventID": new_id(),
         "readOnly": read_only,

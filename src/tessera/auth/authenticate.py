@@ -34,14 +34,13 @@ import email.utils
 import hashlib
 import hmac
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from tessera.auth import presign, sigv4
 from tessera.auth.caller import Caller
+from tessera.cache import LRU
 from tessera.errors import (
     SIGNATURE_MISMATCH_MESSAGE,
     AccessDenied,
@@ -139,12 +138,8 @@ class SigningKeyCache:
     under a per-process random key, so neither the secret nor a portable hash of it is held."""
 
     def __init__(self, maxsize: int = 4096) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be at least 1")
-        self._maxsize = maxsize
         self._salt = secrets.token_bytes(16)
-        self._keys: OrderedDict[tuple[bytes, str, str, str], sigv4.Signer] = OrderedDict()
-        self._lock = threading.Lock()
+        self._keys: LRU[tuple[bytes, str, str, str], sigv4.Signer] = LRU(maxsize)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -152,16 +147,10 @@ class SigningKeyCache:
     def signer(self, secret_access_key: str, date: str, region: str, service: str) -> sigv4.Signer:
         digest = hashlib.blake2b(secret_access_key.encode(), key=self._salt, digest_size=16).digest()
         entry = (digest, date, region, service)
-        with self._lock:
-            key = self._keys.get(entry)
-            if key is not None:
-                self._keys.move_to_end(entry)
-                return key
-        key = sigv4.Signer(sigv4.signing_key(secret_access_key, date, region, service))
-        with self._lock:
-            self._keys[entry] = key
-            if len(self._keys) > self._maxsize:
-                self._keys.popitem(last=False)
+        key = self._keys.get(entry)
+        if key is None:
+            key = sigv4.Signer(sigv4.signing_key(secret_access_key, date, region, service))
+            self._keys.put(entry, key)
         return key
 
 

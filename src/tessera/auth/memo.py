@@ -1,4 +1,4 @@
-"""Memoising parsers of text that clients send.
+"""Memoising parsers of text that clients send (``tessera.cache.memoised``).
 
 The request path memoises a few parsers (credential scopes, timestamps, signed-header
 lists, client addresses) because every request of a client repeats the same text. The
@@ -9,29 +9,6 @@ anything longer is parsed each time and forgotten.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import TypeVar
+from tessera.cache import MAX_LENGTH, memoised
 
 __all__ = ["MAX_LENGTH", "memoised"]
-
-MAX_LENGTH = 256
-"""Longest text kept; a credential scope is under 100 characters, an address under 50."""
-
-T = TypeVar("T")
-
-
-def memoised(maxsize: int) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
-    """Decorate a pure ``str -> T`` parser with an LRU of ``maxsize`` short texts.
-    Exceptions are not cached (as with ``functools.lru_cache``)."""
-
-    def decorate(parse: Callable[[str], T]) -> Callable[[str], T]:
-        cached = functools.lru_cache(maxsize=maxsize)(parse)
-
-        @functools.wraps(parse)
-        def call(text: str) -> T:
-            return cached(text) if len(text) <= MAX_LENGTH else parse(text)
-
-        return call
-
-    return decorate

@@ -41,6 +41,7 @@ from botocore.model import Shape
 from tessera import errors
 from tessera.protocol.model import service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path
+from tessera.service_models import Operation
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 DEFAULT_SERVICE = "organizations"
@@ -61,18 +62,30 @@ REASON_MESSAGES = {
 
 
 def parse_json_request(target_header: str | None, body: bytes, service: str = DEFAULT_SERVICE) -> tuple[str, dict[str, Any]]:
-    """Resolve the operation named by ``X-Amz-Target`` and its typed, validated params."""
+    """Resolve the operation named by ``X-Amz-Target`` and its typed, validated params
+    (``resolve_json_operation`` then ``read_json_request``)."""
+    operation = resolve_json_operation(target_header, service)
+    return operation.name, read_json_request(operation, body)
+
+
+def resolve_json_operation(target_header: str | None, service: str = DEFAULT_SERVICE) -> Operation:
+    """The operation ``X-Amz-Target`` names; ``InvalidAction`` if none."""
     spec = service_spec(service)
     prefix, _, name = (target_header or "").partition(".")
-    operation = spec.operation(name) if prefix == spec.target_prefix else None
+    operation = spec.resolve(name) if prefix == spec.target_prefix else None
     if operation is None:
         raise errors.InvalidAction(f"Operation '{target_header or ''}' is not recognized.")
-    shape = operation.input_shape
+    return operation
+
+
+def read_json_request(operation: Operation, body: bytes) -> dict[str, Any]:
+    """The typed params of ``operation`` decoded from ``body`` and validated."""
+    shape = operation.model.input_shape
     params = read_json_params(shape, _decode_body(body)) if shape is not None else {}
     violations = find_violations(shape, params)
     if violations:
         raise invalid_input(violations[0])
-    return name, params
+    return params
 
 
 def read_json_params(shape: Shape, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,13 +231,18 @@ _READERS: dict[str, Reader] = {
 
 def serialize_json_response(operation: str, result: Mapping[str, Any] | None, service: str = DEFAULT_SERVICE) -> bytes:
     """The JSON success body of ``operation``: output members at the top level."""
-    model = service_spec(service).operation(operation)
-    if model is None:
+    resolved = service_spec(service).resolve(operation)
+    if resolved is None:
         raise ValueError(f"{service} has no operation {operation!r}")
-    shape = model.output_shape
+    return encode_json_response(resolved, result)
+
+
+def encode_json_response(operation: Operation, result: Mapping[str, Any] | None) -> bytes:
+    """``serialize_json_response`` for an operation already resolved."""
+    shape = operation.model.output_shape
     if shape is None or not result:
         return b"{}"
-    return _dumps(_converter(service, shape.name)(result))
+    return _dumps(_converter(operation.service, shape.name)(result))
 
 
 def serialize_json_error(error: errors.TesseraError) -> tuple[int, bytes]:

@@ -11,6 +11,7 @@ Public API::
     spec.api_version                      # "2011-06-15"
     spec.xml_namespace                    # "https://sts.amazonaws.com/doc/2011-06-15/"
     spec.operation("AssumeRole")          # botocore OperationModel, or None
+    spec.resolve("AssumeRole")            # service_models.Operation (service + model), or None
     compile_pattern(r"[\\w+=,.@-]*")       # re.Pattern with Java semantics, cached
 
 Model patterns are Java regular expressions. ``compile_pattern`` gives them Java's
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 from botocore.model import OperationModel, ServiceModel
 
-from tessera.service_models import service_model
+from tessera.service_models import Operation, resolve_operation, service_model
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ class ServiceSpec:
         if name not in self.operation_names:
             return None
         return self.model.operation_model(name)
+
+    def resolve(self, name: str) -> Operation | None:
+        """The operation called ``name`` with its service, or None; one object per
+        operation (``tessera.service_models.resolve_operation``), so stages may key
+        their per-operation memos on it."""
+        return resolve_operation(self.name, name)
 
 
 @functools.cache

@@ -44,7 +44,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -56,6 +56,7 @@ from tessera.auth import sigv4
 from tessera.protocol.model import service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path, validation_message
 from tessera.protocol.xml import escape_attribute, escape_text
+from tessera.service_models import Operation
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 QUERY_JSON_CONTENT_TYPE = "application/json"
@@ -135,27 +136,39 @@ def _decode_urlencoded(raw: str | bytes) -> list[tuple[str, str]]:
 
 
 def parse_query_request(service: str, form: Form) -> tuple[str, dict[str, Any]]:
-    """Resolve the operation and rebuild its typed, validated params from a form.
+    """Resolve the operation and rebuild its typed, validated params from a form
+    (``resolve_query_operation`` then ``read_query_params``)."""
+    pairs = list(_as_pairs(form))
+    operation = resolve_query_operation(service, pairs)
+    return operation.name, read_query_params(operation, pairs)
 
-    Raises ``MissingAction`` (no ``Action``), ``InvalidAction`` (unknown operation or
-    wrong ``Version``: ``Could not find operation X for version V``) and
-    ``ValidationError`` (unreadable value or model constraint violated).
+
+def resolve_query_operation(service: str, form: Mapping[str, list[str]] | Sequence[tuple[str, str]]) -> Operation:
+    """The operation a form names (``Action``, under the service's ``Version``).
+
+    Raises ``MissingAction`` (no ``Action``) and ``InvalidAction`` (unknown operation or
+    wrong ``Version``: ``Could not find operation X for version V``).
     """
     spec = service_spec(service)
-    pairs = list(_as_pairs(form))
-    action = _first(pairs, "Action")
+    action = _first(_as_pairs(form), "Action")
     if not action:
         raise errors.MissingAction("Missing Action")
-    version = _first(pairs, "Version") or NO_VERSION
-    operation = spec.operation(action) if version == spec.api_version else None
+    version = _first(_as_pairs(form), "Version") or NO_VERSION
+    operation = spec.resolve(action) if version == spec.api_version else None
     if operation is None:
         raise errors.InvalidAction(f"Could not find operation {action} for version {version}")
-    shape = operation.input_shape
-    params = _read_structure(shape, _build_tree(pairs, _member_names(shape)), "") if shape is not None else {}
+    return operation
+
+
+def read_query_params(operation: Operation, form: Form) -> dict[str, Any]:
+    """The typed params of ``operation`` rebuilt from a form and validated against the
+    model; ``ValidationError`` for an unreadable value or a violated constraint."""
+    shape = operation.model.input_shape
+    params = _read_structure(shape, _build_tree(_as_pairs(form), _member_names(shape)), "") if shape is not None else {}
     violations = find_violations(shape, params)
     if violations:
         raise errors.ValidationError(validation_message(violations))
-    return action, params
+    return params
 
 
 def read_params(shape: Shape, form: Form) -> dict[str, Any]:
@@ -392,7 +405,15 @@ class _Envelope:
 
 def serialize_query_response(service: str, operation: str, result: Mapping[str, Any], request_id: str) -> bytes:
     """The XML success body of ``operation`` for ``result`` (see the module docstring)."""
-    envelope = _envelope(service, operation)
+    resolved = service_spec(service).resolve(operation)
+    if resolved is None:
+        raise ValueError(f"{service} has no operation {operation!r}")
+    return encode_query_response(resolved, result, request_id)
+
+
+def encode_query_response(operation: Operation, result: Mapping[str, Any], request_id: str) -> bytes:
+    """``serialize_query_response`` for an operation already resolved."""
+    envelope = _envelope(operation)
     out = [envelope.head]
     if envelope.write_result is not None:
         envelope.write_result(out, result)
@@ -425,12 +446,22 @@ def _accepts_json(accept: str) -> bool:
 
 def serialize_query_response_json(service: str, operation: str, result: Mapping[str, Any], request_id: str) -> bytes:
     """The JSON success body of an operation of ``_JSON_OPERATIONS`` (string members)."""
-    if (service, operation) not in _JSON_OPERATIONS:
-        raise ValueError(f"{service} does not answer {operation!r} in JSON")
-    shape = service_spec(service).operation(operation).output_shape  # type: ignore[union-attr]
-    wrapper = shape.serialization.get("resultWrapper", f"{operation}Result")
-    members = {name: str(result[name]) for name in shape.members if result.get(name) is not None}
-    body = {f"{operation}Response": {wrapper: members, "ResponseMetadata": {"RequestId": request_id}}}
+    resolved = service_spec(service).resolve(operation)
+    if resolved is None:
+        raise ValueError(f"{service} has no operation {operation!r}")
+    return encode_query_response_json(resolved, result, request_id)
+
+
+def encode_query_response_json(operation: Operation, result: Mapping[str, Any], request_id: str) -> bytes:
+    """``serialize_query_response_json`` for an operation already resolved."""
+    name = operation.name
+    if (operation.service, name) not in _JSON_OPERATIONS:
+        raise ValueError(f"{operation.service} does not answer {name!r} in JSON")
+    shape = operation.model.output_shape
+    assert shape is not None  # INVARIANT: every operation of _JSON_OPERATIONS has an output
+    wrapper = shape.serialization.get("resultWrapper", f"{name}Result")
+    members = {member: str(result[member]) for member in shape.members if result.get(member) is not None}
+    body = {f"{name}Response": {wrapper: members, "ResponseMetadata": {"RequestId": request_id}}}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -447,20 +478,17 @@ def serialize_query_error(service: str, error: errors.TesseraError, request_id: 
 
 
 @functools.cache
-def _envelope(service: str, operation: str) -> _Envelope:
-    spec = service_spec(service)
-    model = spec.operation(operation)
-    if model is None:
-        raise ValueError(f"{service} has no operation {operation!r}")
-    namespace = escape_attribute(spec.xml_namespace or "")
-    head = f'<{operation}Response xmlns="{namespace}">'
+def _envelope(operation: Operation) -> _Envelope:
+    name, model = operation.name, operation.model
+    namespace = escape_attribute(service_spec(operation.service).xml_namespace or "")
+    head = f'<{name}Response xmlns="{namespace}">'
     middle = "<ResponseMetadata><RequestId>"
-    tail = f"</RequestId></ResponseMetadata></{operation}Response>"
+    tail = f"</RequestId></ResponseMetadata></{name}Response>"
     shape = model.output_shape
     if shape is None:
         return _Envelope(head, middle, tail, None)
-    wrapper = shape.serialization.get("resultWrapper", f"{operation}Result")
-    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(service), shape))
+    wrapper = shape.serialization.get("resultWrapper", f"{name}Result")
+    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(operation.service), shape))
 
 
 @functools.cache

@@ -29,21 +29,22 @@ from tessera.audit.sink import AuditWriter
 from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, headers_from_raw, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
+    InternalFailure,
     InvalidAction,
     RequestEntityTooLarge,
-    ServiceFailureException,
     TesseraError,
 )
 from tessera.protocol.errors import render_json_error, render_query_error
-from tessera.protocol.json import parse_json_request, serialize_json_response
+from tessera.protocol.json import encode_json_response, read_json_request, resolve_json_operation
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import (
     QUERY_JSON_CONTENT_TYPE,
     answers_json,
-    parse_query_request,
+    encode_query_response,
+    encode_query_response_json,
     read_form,
-    serialize_query_response,
-    serialize_query_response_json,
+    read_query_params,
+    resolve_query_operation,
 )
 from tessera.server import heap
 from tessera.server.addresses import SourceAddress
@@ -51,10 +52,12 @@ from tessera.server.credentials import CredentialResolver
 from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
+from tessera.service_models import Operation
 from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
 from tessera.services.runtime import WORKER_THREADS, Runtime
 from tessera.services.sts import authorization_message_headers
+from tessera.store.guard import LOOP_GUARD
 
 log = logging.getLogger("tessera.server")
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -97,7 +100,8 @@ class Exchange:
     params: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     error: TesseraError | None = None
-    spec: OperationSpec | None = None
+    resolved: Operation | None = None  # the wire operation, resolved once by ``_prepare``
+    spec: OperationSpec | None = None  # its handler
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     encoded: tuple[int, bytes, bytes] | None = None  # the answer, when encoded off the event loop
 
@@ -230,14 +234,16 @@ class TesseraApp:
         if len(ex.body) > INLINE_BODY_BYTES:
             await loop.run_in_executor(self.executor, self._run, ex, None)
             return
-        ctx = self._guarded(ex, self._prepare, ex)
-        if ctx is None:
-            return
-        spec = ex.spec
-        assert spec is not None and ex.params is not None  # INVARIANT: _prepare sets both or raises
-        if spec.runs_inline(ex.params):
-            self._guarded(ex, self._execute, ex, ctx)
-        else:
+        LOOP_GUARD.enter()  # no store I/O on the event loop (tessera.store.guard)
+        try:
+            ctx = self._guarded(ex, self._prepare, ex)
+            spec = ex.spec
+            inline = ctx is not None and spec is not None and ex.params is not None and spec.runs_inline(ex.params)
+            if ctx is not None and inline:
+                self._guarded(ex, self._execute, ex, ctx)
+        finally:
+            LOOP_GUARD.leave()
+        if ctx is not None and not inline:
             await loop.run_in_executor(self.executor, self._run, ex, ctx)
 
     def _run(self, ex: Exchange, ctx: OperationContext | None) -> None:
@@ -257,8 +263,7 @@ class TesseraApp:
             ex.error = error
         except Exception:
             log.exception("request %s failed", ex.request_id, extra={"request_id": ex.request_id})
-            ex.error = ServiceFailureException("")
-            ex.error.code = "InternalFailure"
+            ex.error = InternalFailure()
         return None
 
     def _prepare(self, ex: Exchange) -> OperationContext:
@@ -291,10 +296,17 @@ class TesseraApp:
         check_service(verified, ex.service)
         if self.runtime.usage is not None:
             self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
+        # the operation is resolved here, once; the parser, the encoder and the audit
+        # event read ``ex.resolved``
         if ex.protocol == "json":
-            ex.operation, ex.params = parse_json_request(target or "", ex.body)
+            resolved = resolve_json_operation(target)
+            ex.operation = resolved.name
+            ex.params = read_json_request(resolved, ex.body)
         else:
-            ex.operation, ex.params = parse_query_request(ex.service, form)
+            resolved = resolve_query_operation(ex.service, form)
+            ex.operation = resolved.name
+            ex.params = read_query_params(resolved, form)
+        ex.resolved = resolved
         spec = lookup(ex.service, ex.operation)
         if spec is None:
             raise InvalidAction(f"Could not find operation {ex.operation} for version {_version(ex.service)}")
@@ -331,15 +343,16 @@ class TesseraApp:
             status, body = render_query_error(ex.service, ex.error, ex.request_id)
             return status, XML, body
         try:
+            resolved = ex.resolved
+            assert resolved is not None  # INVARIANT: a result means the operation was resolved
             if ex.protocol == "json":
-                return 200, JSON, serialize_json_response(ex.operation, ex.result or {})
-            if answers_json(ex.service, ex.operation, ex.headers.get("accept")):  # identity verifiers
-                return 200, QUERY_JSON, serialize_query_response_json(ex.service, ex.operation, ex.result or {}, ex.request_id)
-            return 200, XML, serialize_query_response(ex.service, ex.operation, ex.result or {}, ex.request_id)
+                return 200, JSON, encode_json_response(resolved, ex.result or {})
+            if answers_json(resolved.service, resolved.name, ex.headers.get("accept")):  # identity verifiers
+                return 200, QUERY_JSON, encode_query_response_json(resolved, ex.result or {}, ex.request_id)
+            return 200, XML, encode_query_response(resolved, ex.result or {}, ex.request_id)
         except Exception:
             log.exception("serialising %s failed", ex.operation, extra={"request_id": ex.request_id})
-            ex.error = ServiceFailureException("")
-            ex.error.code = "InternalFailure"
+            ex.error = InternalFailure()
             return self._encode(ex)
 
     # -- after the response --------------------------------------------------------------
@@ -355,6 +368,7 @@ class TesseraApp:
             build_event(
                 service=ex.service,
                 operation=operation,
+                resolved=ex.resolved if ex.spec is not None else None,
                 caller=ex.caller,
                 access_key_id=ex.access_key_id,
                 when=self.runtime.clock.now(),

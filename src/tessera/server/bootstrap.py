@@ -30,6 +30,7 @@ from tessera.services.runtime import Runtime, Settings
 from tessera.services.state import PolicyCache, StateView
 from tessera.services.usage import UsageTracker
 from tessera.store.base import GLOBAL
+from tessera.store.guard import GuardedStore
 from tessera.store.sql import default_url, open_store
 
 BOOTSTRAP = "bootstrap"
@@ -84,7 +85,7 @@ def open_runtime(
     """Everything a server process (or an admin command) needs, bootstrapped."""
     env = os.environ if env is None else env
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
-    store = open_store(database_url or default_url(data_dir))
+    store = GuardedStore(open_store(database_url or default_url(data_dir)))
     box = SecretBox(load_master_key(data_dir, env))
     view = StateView(store, ManagedPolicies.load(), policy_cache_from_env(env))
     runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box)

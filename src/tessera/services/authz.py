@@ -11,19 +11,36 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
 
 from tessera.arn import assumed_role_arn
 from tessera.auth.caller import Caller
 from tessera.auth.memo import memoised
-from tessera.errors import AccessDenied
-from tessera.policy import Decision, Policy, PolicySet, PolicyType, Principal, Request, evaluate
+from tessera.errors import AccessDenied, DecidingStatement, Denial, DeniedPrincipal
+from tessera.policy import Decision, DecisionResult, Policy, PolicySet, PolicyType, Principal, Request, evaluate
 from tessera.services import records as R
-from tessera.services.runtime import ALLOW_ALL, DENY_ALL
+from tessera.services.request_info import RequestInfo
+from tessera.services.runtime import ALLOW_ALL, DENY_ALL, Runtime
 
 if TYPE_CHECKING:
-    from tessera.services.context import OperationContext
     from tessera.services.state import AccountState
+
+
+class RequestContext(Protocol):
+    """What authorization reads of a request: ``services.context.OperationContext``
+    (which calls this module, hence a protocol rather than an import)."""
+
+    runtime: Runtime
+    caller: Caller
+    info: RequestInfo
+    operation: str
+    decisions: list[Decision]
+
+    def base_context(self) -> dict[str, object]:
+        """``base_context(self)``, computed once per request."""
+        ...
+
 
 PRINCIPAL_TYPE = {
     "root": "Account",
@@ -51,7 +68,7 @@ def principal_arn_key(caller: Caller) -> str:
     return caller.arn
 
 
-def principal_tags(ctx: OperationContext) -> dict[str, str]:
+def principal_tags(ctx: RequestContext) -> dict[str, str]:
     """User tags; for role sessions role tags overridden by session tags (keys case-insensitive)."""
     caller = ctx.caller
     account = ctx.runtime.view.account(caller.account)
@@ -103,10 +120,8 @@ def source_ip(text: str) -> object:
         return text
 
 
-def base_context(ctx: OperationContext) -> dict[str, object]:
-    """The global condition keys of this request (computed once per request)."""
-    if ctx._base_context is not None:
-        return ctx._base_context
+def base_context(ctx: RequestContext) -> dict[str, object]:
+    """The global condition keys of this request (``ctx.base_context()`` keeps them)."""
     caller, info = ctx.caller, ctx.info
     now = info.received_at
     keys: dict[str, object] = {
@@ -139,11 +154,10 @@ def base_context(ctx: OperationContext) -> dict[str, object]:
     if org is not None:
         keys["aws:PrincipalOrgID"] = org[0]
         keys["aws:PrincipalOrgPaths"] = list(org[1])
-    ctx._base_context = keys
     return keys
 
 
-def caller_policies(ctx: OperationContext, resource_policy: Policy | None = None) -> PolicySet:
+def caller_policies(ctx: RequestContext, resource_policy: Policy | None = None) -> PolicySet:
     """The policy set that governs the caller's requests
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)."""
     caller, runtime = ctx.caller, ctx.runtime
@@ -180,24 +194,27 @@ def caller_policies(ctx: OperationContext, resource_policy: Policy | None = None
 
 
 def authorize(
-    ctx: OperationContext,
+    ctx: RequestContext,
     action: str,
     resource: str,
     resource_account: str | None,
-    extra: Mapping[str, object] | None,
+    request_keys: Mapping[str, object] | None,
     resource_policy: Policy | None,
 ) -> Decision:
+    """Decide ``action`` on ``resource``: the request's global condition keys, the
+    resource's account and organization, and ``request_keys`` (the action's own keys,
+    e.g. ``aws:RequestTag/…``) against the caller's policies and ``resource_policy``."""
     caller = ctx.caller
     refuse_session_kind(ctx, action, resource)
     resource_account = resource_account or caller.account
-    context = dict(base_context(ctx))
+    context = dict(ctx.base_context())
     context["aws:ResourceAccount"] = resource_account
     resource_org = ctx.runtime.org.principal_org(resource_account)
     if resource_org is not None:
         context["aws:ResourceOrgID"] = resource_org[0]
         context["aws:ResourceOrgPaths"] = list(resource_org[1])
-    if extra:
-        context.update(extra)
+    if request_keys:
+        context.update(request_keys)
     request = Request(
         principal=engine_principal(caller),
         action=action,
@@ -212,9 +229,7 @@ def authorize(
         # STS answers a refused role assumption without saying which policy refused it
         # (observed AWS text ends at the role ARN); the encoded message still explains.
         trust = resource_policy is not None and resource_policy.type is PolicyType.TRUST
-        error = access_denied(caller, action, resource, decision, explain=not trust)
-        error.request = request  # type: ignore[attr-defined]  # for the encoded authorization message
-        raise error
+        raise access_denied(caller, action, resource, decision, explain=not trust, request=request)
     return decision
 
 
@@ -253,22 +268,63 @@ def _refused_by_kind(caller: Caller, operation: str, service: str) -> bool:
     return caller.kind == "assumed-role" and operation in NO_SESSION_CREDENTIALS_OPERATIONS
 
 
-def refuse_session_kind(ctx: OperationContext, action: str, resource: str) -> None:
+def refuse_session_kind(ctx: RequestContext, action: str, resource: str) -> None:
     """Raise AccessDenied when the caller's kind of credentials forbids ``action``."""
     refusal = session_kind_refusal(ctx.caller, ctx.operation, action, resource)
     if refusal is not None:
         raise refusal
 
 
-def access_denied(caller: Caller, action: str, resource: str, decision: Decision | None, *, explain: bool = True) -> AccessDenied:
+def access_denied(
+    caller: Caller,
+    action: str,
+    resource: str,
+    decision: Decision | None,
+    *,
+    explain: bool = True,
+    request: Request | None = None,
+) -> AccessDenied:
     """AWS's AccessDenied: "User: ARN is not authorized to perform: ACTION on resource:
-    ARN", followed, when ``explain``, by the decision's "because …"/"with …" clause."""
+    ARN", followed, when ``explain``, by the decision's "because …"/"with …" clause.
+    Given the engine's ``request`` too, the error carries the decision as a ``Denial``
+    (for the encoded authorization message)."""
     shown = caller.arn
     if caller.kind == "assumed-role" and caller.session is not None:
         shown = assumed_role_arn(caller.account, caller.session.role_name, caller.session.session_name)
     message = f"User: {shown} is not authorized to perform: {action} on resource: {resource}"
     if decision is not None and explain:
         message += decision.message_suffix
-    error = AccessDenied(message)
-    error.decision = decision  # type: ignore[attr-defined]
-    return error
+    denial = denial_of(caller, request, decision) if decision is not None and request is not None else None
+    return AccessDenied(message, denial)
+
+
+_OWNER_POLICIES = (PolicyType.RESOURCE, PolicyType.TRUST)
+
+
+def denial_of(caller: Caller, request: Request, decision: Decision) -> Denial:
+    """The refusal ``decision`` of ``request`` as plain, immutable facts."""
+    return Denial(
+        action=request.action,
+        resource=request.resource,
+        principal=DeniedPrincipal(id=caller.user_id, name=caller.name, arn=caller.arn, account=caller.account),
+        explicit_deny=decision.result is DecisionResult.EXPLICIT_DENY,
+        reason=decision.reason,
+        statements=tuple(
+            DecidingStatement(m.policy_id, m.sid, m.statement_index, m.effect.value, m.policy_type in _OWNER_POLICIES)
+            for m in decision.matched
+        ),
+        context=MappingProxyType(dict(request.context)),
+        same_account=request.same_account,
+    )
+
+
+def request_of(caller: Caller, denial: Denial) -> Request:
+    """The request that ``denial`` refused, to evaluate again (``authorize`` records the
+    resource's account as ``aws:ResourceAccount``)."""
+    return Request(
+        principal=engine_principal(caller),
+        action=denial.action,
+        resource=denial.resource,
+        resource_account=str(denial.context.get("aws:ResourceAccount", "")),
+        context=dict(denial.context),
+    )

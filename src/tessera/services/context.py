@@ -21,26 +21,18 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tessera.auth.caller import Caller
+from tessera.policy import Decision
+from tessera.services import authz
+from tessera.services.request_info import RequestInfo
+from tessera.services.runtime import Runtime
 from tessera.store.base import Transaction
 
-if TYPE_CHECKING:
-    from tessera.policy import Decision
-    from tessera.services.runtime import Runtime
+__all__ = ["Handler", "OperationContext", "OperationSpec", "RequestInfo", "lookup", "operation", "registered"]
 
 Handler = Callable[["OperationContext", dict[str, Any]], dict[str, Any]]
-
-
-@dataclass(slots=True)  # per request: frozen slots would cost a setattr call per field
-class RequestInfo:
-    request_id: str
-    received_at: dt.datetime
-    source_ip: str
-    user_agent: str
-    region: str
-    secure_transport: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +97,13 @@ class OperationContext:
     def now(self) -> dt.datetime:
         return self.info.received_at
 
+    def base_context(self) -> dict[str, object]:
+        """The global condition keys of this request, computed on first use."""
+        keys = self._base_context
+        if keys is None:
+            keys = self._base_context = authz.base_context(self)
+        return keys
+
     def authorize(
         self,
         action: str,
@@ -115,9 +114,7 @@ class OperationContext:
         resource_policy: Any = None,
     ) -> Decision:
         """Decide ``action`` on ``resource`` for the caller; raise AccessDenied unless allowed."""
-        from tessera.services.authz import authorize
-
-        decision = authorize(self, action, resource, resource_account, context, resource_policy)
+        decision = authz.authorize(self, action, resource, resource_account, context, resource_policy)
         self.authorized = True
         return decision
 

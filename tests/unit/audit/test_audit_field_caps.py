@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from tessera.audit.events import ELEMENTS_LIMIT, FIELD_LIMIT, bounded, build_event
+from tessera.protocol.model import service_spec
 
 WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -31,6 +32,7 @@ def event(**overrides: Any) -> dict[str, Any]:
         "read_only": True,
     }
     fields.update(overrides)
+    fields["resolved"] = service_spec(fields["service"]).resolve(fields["operation"])
     return build_event(**fields)
 
 

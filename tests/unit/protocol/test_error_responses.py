@@ -79,3 +79,11 @@ def test_json_error_hides_unexpected_exceptions(exc: Exception) -> None:
 
     assert status == 500
     assert json.loads(body) == {"__type": "InternalFailure", "Message": INTERNAL_FAILURE_MESSAGE}
+
+
+def test_internal_failure_is_a_bare_receiver_fault() -> None:
+    status, body = render_query_error("iam", errors.InternalFailure(), "req-3")
+
+    assert status == 500
+    assert parse_query_error("iam", status, body)["Error"] == {"Type": "Receiver", "Code": "InternalFailure", "Message": None}
+    assert render_json_error(errors.InternalFailure()) == (500, b'{"__type":"InternalFailure","Message":""}')

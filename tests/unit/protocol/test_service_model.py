@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from shape_examples import all_patterns, matches, string_matching
 
+from tessera.protocol.json import encode_json_response, resolve_json_operation
 from tessera.protocol.model import compile_pattern, service_spec
+from tessera.protocol.query import encode_query_response, read_query_params, resolve_query_operation
 
 
 @pytest.mark.parametrize(
@@ -107,3 +109,16 @@ def test_patterns_match_with_java_semantics(pattern: str, text: str, expected: b
 def test_unsupported_unicode_category_is_reported() -> None:
     with pytest.raises(ValueError, match="unsupported Unicode category"):
         compile_pattern(r"[\p{IsAlphabetic}]+")
+
+
+def test_an_operation_resolves_to_one_object_that_every_stage_reads() -> None:
+    form = [("Action", "GetUser"), ("Version", "2010-05-08"), ("UserName", "alice")]
+    resolved = resolve_query_operation("iam", form)
+    assert resolved is service_spec("iam").resolve("GetUser")
+    assert (resolved.name, resolved.service) == ("GetUser", "iam")
+    assert read_query_params(resolved, form) == {"UserName": "alice"}
+    assert encode_query_response(resolved, {}, "r").startswith(b'<GetUserResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">')
+    described = resolve_json_operation("AWSOrganizationsV20161128.DescribeOrganization")
+    assert described is service_spec("organizations").resolve("DescribeOrganization")
+    assert encode_json_response(described, None) == b"{}"
+    assert service_spec("iam").resolve("NoSuchOperation") is None

@@ -25,6 +25,7 @@ from tessera.services.accounts import create_account
 from tessera.services.context import OperationContext, RequestInfo, lookup
 from tessera.services.keys import current_keyring
 from tessera.services.sts import session_caller
+from tessera.store.guard import LOOP_GUARD
 
 A = "111111111111"
 B = "222222222222"
@@ -146,7 +147,14 @@ class World:
         spec = lookup("sts", operation)
         assert spec is not None
         ctx = self.context(caller, operation)
-        result = spec.handler(ctx, params)
+        if spec.runs_inline(params):  # as on the server's event loop: no store I/O
+            LOOP_GUARD.enter()
+            try:
+                result = spec.handler(ctx, params)
+            finally:
+                LOOP_GUARD.leave()
+        else:
+            result = spec.handler(ctx, params)
         assert ctx.authorized or not spec.authorize, f"{operation} returned without authorizing"
         return result
 

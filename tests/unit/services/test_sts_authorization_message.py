@@ -9,7 +9,7 @@ import pytest
 from sts_world import ROOT_KEY, A, B, World, allow, doc, trust
 
 from tessera.auth.caller import Caller
-from tessera.errors import AccessDenied, InvalidAuthorizationMessageException
+from tessera.errors import AccessDenied, Denial, DeniedPrincipal, InvalidAuthorizationMessageException
 from tessera.services.sts import AUTHORIZATION_MESSAGE_HEADER, authorization_message_headers
 
 DECODER = {"d": doc(allow("sts:DecodeAuthorizationMessage"))}
@@ -47,6 +47,17 @@ def test_decodes_into_the_decision_context(world: World) -> None:
     keys = {item["key"]: item["values"]["items"] for item in context["conditions"]["items"]}
     assert keys["aws:username"] == [{"value": "carol"}]
     assert keys["aws:SourceIp"] == [{"value": "203.0.113.5"}]
+
+
+def test_the_refusal_carries_its_decision_as_typed_fields(world: World) -> None:
+    denied, _ = _denial(world)
+    denial = denied.decision
+    assert isinstance(denial, Denial)
+    assert (denial.action, denial.resource, denial.explicit_deny, denial.same_account) == ("sts:GetAccessKeyInfo", "*", True, True)
+    assert denial.principal == DeniedPrincipal(id=denial.principal.id, name="carol", arn=f"arn:aws:iam::{A}:user/carol", account=A)
+    assert denial.reason == "an explicit deny in an identity-based policy"
+    assert [(s.sid, s.effect, s.owner) for s in denial.statements] == [("NoKeys", "Deny", False)]
+    assert denial.context["aws:username"] == "carol"
 
 
 def test_decoding_needs_permission(world: World) -> None:

@@ -58,7 +58,7 @@ from tessera.errors import (
 )
 from tessera.policy import PolicySet, PolicyType, evaluate
 from tessera.services import records as R
-from tessera.services.authz import caller_policies
+from tessera.services.authz import caller_policies, request_of
 from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import (
     USER,
@@ -371,9 +371,10 @@ def _allowed_by_password_policy(ctx: OperationContext, error: AccessDenied) -> b
     user's identity policies, so an explicit deny, an SCP, a permissions boundary or a
     session policy still refuse it."""
     policy = stored_policy(ctx)
-    request = getattr(error, "request", None)
-    if ctx.caller.kind != "user" or policy is None or not policy.get("allow_users_to_change") or request is None:
+    denial = error.decision
+    if ctx.caller.kind != "user" or policy is None or not policy.get("allow_users_to_change") or denial is None:
         return False
+    request = request_of(ctx.caller, denial)
     text = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": request.action, "Resource": request.resource}]})
     grant = ctx.runtime.view.policies.get(text, PolicyType.IDENTITY, "account-password-policy")
     base = caller_policies(ctx)

@@ -13,6 +13,8 @@ same state.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from tessera.services.context import OperationContext
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import member_denied, not_in_use
@@ -21,12 +23,18 @@ from tessera.services.runtime import Runtime
 from tessera.store.base import Transaction
 
 
-def organizations(runtime: Runtime) -> Organizations:
-    """The current snapshot (cached by ``OrgState`` when the runtime has one)."""
-    from tessera.services.org_state import OrgState  # org_state imports this package
+@runtime_checkable
+class OrganizationsSnapshot(Protocol):
+    """A ``runtime.org`` that keeps a built snapshot (``org_state.OrgState`` does)."""
 
-    if isinstance(runtime.org, OrgState):
-        return runtime.org.snapshot()
+    def snapshot(self) -> Organizations: ...
+
+
+def organizations(runtime: Runtime) -> Organizations:
+    """The current snapshot (cached by ``runtime.org`` when it keeps one)."""
+    org = runtime.org
+    if isinstance(org, OrganizationsSnapshot):
+        return org.snapshot()
     return store.from_view(runtime.view)
 
 

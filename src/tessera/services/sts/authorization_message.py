@@ -4,8 +4,9 @@
 When a request is denied, the edge attaches an *encoded* account of the decision to
 the response (header ``x-amzn-authorization-message``; IAM and STS put nothing in the
 AccessDenied text itself, so neither does Tessera). The encoding is opaque to the
-caller: JSON sealed with AES-GCM under a key derived from the active session-token key,
-so every node can open it and nobody can forge or read it without asking Tessera.
+caller: the JSON, compressed and sealed by the server's ``SecretBox`` (AES-GCM under the
+master key, with the caller's account as associated data), so every node can open it
+and nobody can forge or read it without asking Tessera.
 Only a principal of the same account that is allowed
 ``sts:DecodeAuthorizationMessage`` gets the JSON back.
 
@@ -33,71 +34,49 @@ import base64
 import binascii
 import datetime as dt
 import json
-import secrets
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from tessera.auth.caller import Caller
-from tessera.auth.tokens import TokenKey
 from tessera.clock import iso_seconds
-from tessera.errors import InvalidAuthorizationMessageException, TesseraError
-from tessera.policy import Decision, DecisionResult, PolicyType, Request
+from tessera.errors import AccessDenied, Denial, InvalidAuthorizationMessageException, TesseraError
+from tessera.secrets import SecretError
 from tessera.services.context import OperationContext, operation
-from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
 
 HEADER = "x-amzn-authorization-message"
 INVALID = "The encoded authorization message is invalid or has expired."
-_VERSION = 1
-_NONCE_BYTES = 12
-_INFO = b"tessera authorization message v1"
-_OWNER_POLICIES = (PolicyType.RESOURCE, PolicyType.TRUST)
 
 
 def authorization_message_headers(ctx: OperationContext, error: TesseraError) -> list[tuple[bytes, bytes]]:
     """The response header carrying the encoded message of a policy denial; empty for
     errors that no policy evaluation decided (bad input, credential-kind refusals)."""
-    decision = getattr(error, "decision", None)
-    request = getattr(error, "request", None)
-    if not isinstance(decision, Decision) or not isinstance(request, Request):
+    if not isinstance(error, AccessDenied) or error.decision is None:
         return []
-    encoded = encode_authorization_message(ctx.runtime, ctx.caller, request, decision)
+    encoded = encode_authorization_message(ctx.runtime, error.decision)
     return [(HEADER.encode("ascii"), encoded.encode("ascii"))]
 
 
-def encode_authorization_message(runtime: Runtime, caller: Caller, request: Request, decision: Decision) -> str:
-    document = {"account": caller.account, "message": _decoded_document(caller, request, decision)}
-    key = current_keyring(runtime).current
-    header = bytes((_VERSION, len(key.key_id))) + key.key_id.encode("ascii")
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    payload = zlib.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), 9)
-    sealed = AESGCM(_message_key(key)).encrypt(nonce, payload, header)
-    return base64.urlsafe_b64encode(header + nonce + sealed).rstrip(b"=").decode("ascii")
+def encode_authorization_message(runtime: Runtime, denial: Denial) -> str:
+    """The opaque message: the decoded document, compressed, sealed by the server's
+    ``SecretBox`` with the caller's account as context (so only that account's callers
+    get it opened)."""
+    document = json.dumps(_decoded_document(denial), separators=(",", ":")).encode("utf-8")
+    packed = base64.urlsafe_b64encode(zlib.compress(document, 9)).decode("ascii")
+    return runtime.secret_box.seal(packed, context=_context(denial.principal.account))
 
 
 def decode_message(runtime: Runtime, encoded: str, account: str) -> str:
     """The decoded JSON text, if ``encoded`` is ours and about ``account``."""
     try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        header_length = 2 + raw[1]
-        header = raw[:header_length]
-        key = current_keyring(runtime).get(header[2:].decode("ascii"))
-        if raw[0] != _VERSION or key is None:
-            raise InvalidAuthorizationMessageException(INVALID)
-        nonce = raw[header_length : header_length + _NONCE_BYTES]
-        plain = AESGCM(_message_key(key)).decrypt(nonce, raw[header_length + _NONCE_BYTES :], header)
-        document = json.loads(zlib.decompress(plain))
-    except (binascii.Error, ValueError, IndexError, InvalidTag, zlib.error, UnicodeError) as error:
+        packed = runtime.secret_box.open(encoded, context=_context(account))
+        return zlib.decompress(base64.urlsafe_b64decode(packed)).decode("utf-8")
+    except (SecretError, binascii.Error, ValueError, zlib.error) as error:
         raise InvalidAuthorizationMessageException(INVALID) from error
-    if document.get("account") != account:
-        raise InvalidAuthorizationMessageException(INVALID)
-    return json.dumps(document["message"], separators=(",", ":"))
+
+
+def _context(account: str) -> str:
+    return f"authorization-message:{account}"
 
 
 @operation("sts", "DecodeAuthorizationMessage", inline=True, read_only=True)
@@ -106,34 +85,27 @@ def decode_authorization_message(ctx: OperationContext, params: dict[str, Any]) 
     return {"DecodedMessage": decode_message(ctx.runtime, params["EncodedMessage"], ctx.caller.account)}
 
 
-def _message_key(key: TokenKey) -> bytes:
-    """A subkey of the token key for this purpose only (HKDF), so messages and session
-    tokens never share an AES-GCM key and nonce space."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key.secret)
-
-
-def _decoded_document(caller: Caller, request: Request, decision: Decision) -> dict[str, Any]:
-    matched = decision.matched
-    foreign = not request.same_account
+def _decoded_document(denial: Denial) -> dict[str, Any]:
+    foreign = not denial.same_account
     statements = [
-        {"policyId": m.policy_id, "statementId": m.sid, "statementIndex": m.statement_index, "effect": m.effect.value.upper()}
-        for m in matched
-        if m.policy_type not in _OWNER_POLICIES and not foreign
+        {"policyId": m.policy_id, "statementId": m.sid, "statementIndex": m.statement_index, "effect": m.effect.upper()}
+        for m in denial.statements
+        if not m.owner and not foreign
     ]
-    explicit_deny = decision.result is DecisionResult.EXPLICIT_DENY and not foreign
-    reason = f"no resource-based policy allows the {request.action} action" if foreign else decision.reason
-    shown = _shown_keys(request.context, foreign)
+    reason = f"no resource-based policy allows the {denial.action} action" if foreign else denial.reason
+    shown = _shown_keys(denial.context, foreign)
+    principal = denial.principal
     return {
-        "allowed": decision.allowed,
-        "explicitDeny": explicit_deny,
+        "allowed": False,
+        "explicitDeny": denial.explicit_deny and not foreign,
         "matchedStatements": {"items": statements},
         # why it was refused ("no identity-based policy allows …"): the text IAM puts after
         # "because" in its own messages, and STS leaves out of AssumeRole refusals
         "failures": {"items": [reason] if reason else []},
         "context": {
-            "principal": {"id": caller.user_id, "name": caller.name, "arn": caller.arn},
-            "action": request.action,
-            "resource": request.resource,
+            "principal": {"id": principal.id, "name": principal.name, "arn": principal.arn},
+            "action": denial.action,
+            "resource": denial.resource,
             "conditions": {"items": [_condition(k, v) for k, v in sorted(shown.items())]},
         },
     }

@@ -26,6 +26,7 @@ from tessera.errors import (
     NoSuchEntityException,
     PasswordPolicyViolationException,
 )
+from tessera.service_models import Operation, resolve_operation
 from tessera.services import records as R
 from tessera.services.context import lookup
 from tessera.services.iam.credential_report import COLUMNS
@@ -36,6 +37,12 @@ from tessera.services.throttle import MFA_MAX_FAILURES
 GOOD = "Correct-Horse-9"
 OTHER = "Battery-Staple-7"
 MakeUser = Callable[[str, str | None], Caller]
+
+
+def _operation(name: str) -> Operation:
+    resolved = resolve_operation("iam", name)
+    assert resolved is not None
+    return resolved
 
 
 def _policy(*statements: dict[str, object]) -> str:
@@ -133,7 +140,7 @@ def test_password_never_reaches_the_audit_parameters() -> None:
         ("UpdateLoginProfile", {"UserName": "u", "Password": GOOD}),
         ("ChangePassword", {"OldPassword": GOOD, "NewPassword": OTHER}),
     ):
-        recorded = json.dumps(redact_request("iam", operation, params))
+        recorded = json.dumps(redact_request(_operation(operation), params))
         assert GOOD not in recorded and OTHER not in recorded and HIDDEN in recorded
 
 

@@ -17,10 +17,17 @@ from tessera.errors import (
     MalformedCertificateException,
     NoSuchEntityException,
 )
+from tessera.service_models import Operation, resolve_operation
 from tessera.services.iam import quotas
 from tessera.services.runtime import Runtime
 
 ARN = f"arn:aws:iam::{ACCOUNT}:server-certificate"
+
+
+def _operation(name: str) -> Operation:
+    resolved = resolve_operation("iam", name)
+    assert resolved is not None
+    return resolved
 
 
 def _upload(call: Call, name: str, index: int = 0, **extra: object) -> dict[str, object]:
@@ -132,5 +139,5 @@ def test_audit_hides_the_private_key() -> None:
     from tessera.audit.events import HIDDEN, redact_request
 
     params = {"ServerCertificateName": "web", "CertificateBody": "cert", "PrivateKey": private_key_pem(0)}
-    out = redact_request("iam", "UploadServerCertificate", params)
+    out = redact_request(_operation("UploadServerCertificate"), params)
     assert out["privateKey"] == HIDDEN and out["certificateBody"] == "cert"

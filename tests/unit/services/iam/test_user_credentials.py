@@ -27,8 +27,15 @@ from tessera.errors import (
     UnrecognizedPublicKeyEncodingException,
     ValidationError,
 )
+from tessera.service_models import Operation, resolve_operation
 from tessera.services.iam import quotas
 from tessera.services.runtime import Runtime
+
+
+def _operation(name: str) -> Operation:
+    resolved = resolve_operation("iam", name)
+    assert resolved is not None
+    return resolved
 
 
 def _allow(*actions: str, resource: str = "*") -> str:
@@ -306,11 +313,11 @@ def test_caller_without_user_name_and_denied_side(call: Call, user_with_policy) 
 def test_audit_hides_the_service_password() -> None:
     created = {"ServiceSpecificCredential": {"ServicePassword": "pw-secret", "ServiceCredentialSecret": "ABSK-secret", "UserName": "j"}}
     for operation in ("CreateServiceSpecificCredential", "ResetServiceSpecificCredential"):
-        out = redact_response("iam", operation, created)
+        out = redact_response(_operation(operation), created)
         assert out["serviceSpecificCredential"]["servicePassword"] == HIDDEN
         assert out["serviceSpecificCredential"]["serviceCredentialSecret"] == HIDDEN
         assert "pw-secret" not in json.dumps(out) and "ABSK-secret" not in json.dumps(out)
-    assert redact_request("iam", "CreateServiceSpecificCredential", {"UserName": "j", "ServiceName": "x"}) == {
+    assert redact_request(_operation("CreateServiceSpecificCredential"), {"UserName": "j", "ServiceName": "x"}) == {
         "userName": "j",
         "serviceName": "x",
     }
