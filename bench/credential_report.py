@@ -21,8 +21,8 @@ from tessera.arn import iam_arn, root_arn
 from tessera.auth.caller import Caller
 from tessera.clock import FixedClock
 from tessera.server.bootstrap import open_runtime
-from tessera.services.context import OperationContext, RequestInfo
 from tessera.services.iam.credential_report import build_report
+from tessera.services.request import OperationContext, RequestInfo
 
 ACCOUNT = "111122223333"
 STAMP = "2026-01-02T03:04:05Z"

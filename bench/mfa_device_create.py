@@ -20,7 +20,7 @@ from tessera.auth.caller import Caller
 from tessera.clock import FixedClock
 from tessera.errors import TesseraError
 from tessera.server.bootstrap import open_runtime
-from tessera.services.context import OperationContext, RequestInfo, lookup
+from tessera.services.request import OperationContext, RequestInfo, lookup
 
 A = "111122223333"
 clock = FixedClock(dt.datetime(2026, 1, 2, tzinfo=dt.UTC))

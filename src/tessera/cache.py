@@ -13,7 +13,7 @@ machine (CPython 3.11): a hit through ``memoised`` costs ~0.15 µs, through ``LR
 
 What is not here, and why:
 
-* the policy compile cache (``services.state.PolicyCache``) is bounded by the bytes
+* the policy compile cache (``services.view.PolicyCache``) is bounded by the bytes
   of the compiled policies, not by an entry count;
 * ``services.throttle.FailureLimiter`` is not a cache: it may only forget an entry that
   holds no failure, lock-out or strike, whatever its age;

@@ -27,7 +27,7 @@ from policies import unique
 from serverproc import Credentials, TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
-from tessera.services.context import registered
+from tessera.services.request import registered
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 IAM_READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"

@@ -174,8 +174,8 @@ def _reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
 
 @pytest.mark.parametrize(
     ("low", "high"),
-    [("tessera.services.authz", "tessera.services.context"), ("tessera.services.organizations", "tessera.services.org_state")],
-    ids=["authz-context", "organizations-org_state"],
+    [("tessera.services.authorization", "tessera.services.request"), ("tessera.services.organizations", "tessera.services.org_view")],
+    ids=["authorization-request", "organizations-org_view"],
 )
 def test_no_import_cycle(low: str, high: str) -> None:
     """``high`` builds on ``low``; ``low`` never imports ``high``, not even lazily or for

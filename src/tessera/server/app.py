@@ -53,8 +53,8 @@ from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
 from tessera.service_models import Operation
-from tessera.services.context import OperationContext, OperationSpec, RequestInfo
 from tessera.services.operations import lookup
+from tessera.services.request import OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
 from tessera.services.sts import authorization_message_headers
 from tessera.store.guard import LOOP_GUARD

@@ -25,10 +25,10 @@ from tessera.secrets import SecretBox, load_master_key
 from tessera.services.accounts import add_access_key, create_account, new_account_id
 from tessera.services.aws_managed import ManagedPolicies
 from tessera.services.keys import ensure_token_key
-from tessera.services.org_state import OrgState
+from tessera.services.org_view import OrgState
 from tessera.services.runtime import Runtime, Settings
-from tessera.services.state import PolicyCache, StateView
 from tessera.services.usage import UsageTracker
+from tessera.services.view import PolicyCache, StateView
 from tessera.store.base import GLOBAL
 from tessera.store.guard import GuardedStore
 from tessera.store.sql import default_url, open_store

@@ -17,8 +17,8 @@ from tessera.auth.tokens import check_expiry, unseal
 from tessera.errors import InvalidClientTokenId
 from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
-from tessera.services.state import AccountState
 from tessera.services.sts import session_caller
+from tessera.services.view import AccountState
 
 
 class CredentialResolver:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.arn import AWS_MANAGED_POLICY_PREFIX
-from tessera.services.state import name_key
+from tessera.services.view import name_key
 
 INDEX = "data/aws_managed_policies.json.gz"
 BLOB = "data/aws_managed_policies.bin"

@@ -6,7 +6,8 @@ are ISO-8601 UTC strings (``"2026-01-02T03:04:05Z"``); tags are lists of ``{"Key
 "Value"}``; policy texts are stored exactly as submitted. Secrets are stored sealed
 (``secrets.SecretBox``), each under a context naming its record. A field added after a
 kind was first written is ``NotRequired`` (records of earlier versions lack it). The
-Organizations kinds (GLOBAL scope) are defined in ``services/organizations/records.py``.
+Organizations kinds (GLOBAL scope) are here too; their keys and helpers are in
+``services/organizations/records.py``.
 
 The store hands back ``Mapping[str, Any]``; ``load(kind, data)`` is the one place where
 such data becomes a typed record. No schema migration is needed for a new kind.
@@ -15,17 +16,7 @@ such data becomes a typed record. No schema migration is needed for a new kind.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, NotRequired, TypedDict, final, overload
-
-if TYPE_CHECKING:
-    from tessera.services.organizations.records import (
-        OrgAccountRecord,
-        OrgAttachmentRecord,
-        OrgCreateAccountStatusRecord,
-        OrgOuRecord,
-        OrgPolicyRecord,
-        OrgRecord,
-    )
+from typing import Any, Final, Literal, NotRequired, TypedDict, final, overload
 
 Tag = dict[str, str]  # {"Key": …, "Value": …}
 
@@ -292,6 +283,88 @@ ORG_CREATE_ACCOUNT_STATUS: Final = "org_create_account_status"
 
 
 # -- the store boundary ---------------------------------------------------------------
+
+
+# Organizations (scope GLOBAL; keys in services/organizations/records.py)
+
+
+@final
+class OrgRecord(TypedDict):
+    """kind ``org`` (key: org id)."""
+
+    id: str
+    feature_set: str  # "ALL" | "CONSOLIDATED_BILLING"
+    management_account: str
+    management_email: str  # "" for a bootstrapped account without one
+    root_id: str
+    root_tags: list[Tag]
+    policy_types: list[str]  # ["SERVICE_CONTROL_POLICY"] when enabled on the root
+    created: str
+
+
+@final
+class OrgOuRecord(TypedDict):
+    """kind ``org_ou`` (key: "o/ou-…")."""
+
+    id: str
+    org: str
+    name: str
+    parent: str  # r-… | ou-…
+    created: str
+    tags: list[Tag]
+
+
+@final
+class OrgAccountRecord(TypedDict):
+    """kind ``org_account`` (key: account id; an account is in at most one organization)."""
+
+    id: str
+    org: str
+    name: str
+    email: str
+    state: str  # "ACTIVE"
+    joined_method: str  # "CREATED" | "INVITED"
+    joined: str
+    parent: str
+    tags: list[Tag]
+
+
+@final
+class OrgPolicyRecord(TypedDict):
+    """kind ``org_policy`` (key: "o/p-…"; customer policies only — FullAWSAccess is implied)."""
+
+    id: str
+    org: str
+    type: str  # "SERVICE_CONTROL_POLICY"
+    name: str
+    description: str
+    content: str  # as submitted
+    created: str
+    tags: list[Tag]
+
+
+@final
+class OrgAttachmentRecord(TypedDict):
+    """kind ``org_attachment`` (key: "o/<target id>/<policy id>")."""
+
+    org: str
+    target: str
+    policy: str
+    attached: str
+
+
+@final
+class OrgCreateAccountStatusRecord(TypedDict):
+    """kind ``org_create_account_status`` (key: car-… request id)."""
+
+    id: str
+    org: str
+    account_name: str
+    state: str  # "IN_PROGRESS" | "SUCCEEDED" | "FAILED"
+    requested: str
+    completed: str
+    account_id: str | None
+    failure_reason: str | None
 
 
 @overload

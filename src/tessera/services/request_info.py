@@ -1,6 +1,6 @@
 """The facts of one request that authorization reads besides the caller (plain values).
 
-Kept apart from ``services.context`` so that ``services.authz`` can read them without
+Kept apart from ``services.request`` so that ``services.authorization`` can read them without
 importing the handler context that calls it.
 """
 

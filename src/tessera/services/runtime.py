@@ -15,8 +15,8 @@ from tessera.auth.caller import SessionClaims
 from tessera.clock import Clock
 from tessera.policy import Policy, PolicyType
 from tessera.secrets import SecretBox
-from tessera.services.state import StateView
 from tessera.services.usage import UsageTracker
+from tessera.services.view import StateView
 from tessera.store.base import Store
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from tessera.arn import Arn
 from tessera.policy import Policy
 from tessera.services import records as R
-from tessera.services.state import StateView
+from tessera.services.view import StateView
 
 
 def principal_ids(view: StateView, policy: Policy) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """A guard that keeps store I/O off the event loop.
 
-Handlers registered ``inline=True`` (``services.context.operation``) run on the event
+Handlers registered ``inline=True`` (``services.request.operation``) run on the event
 loop, between two awaits: one database round trip there stalls every connection of
 the process. The server marks the thread while it runs such a step
 (``LOOP_GUARD.enter()`` … ``leave()``), and the store ``open_runtime`` builds is a

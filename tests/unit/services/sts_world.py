@@ -22,8 +22,8 @@ from tessera.server.bootstrap import open_runtime
 from tessera.services import records as R
 from tessera.services import sts  # noqa: F401  (registers the handlers)
 from tessera.services.accounts import create_account
-from tessera.services.context import OperationContext, RequestInfo, lookup
 from tessera.services.keys import current_keyring
+from tessera.services.request import OperationContext, RequestInfo, lookup
 from tessera.services.sts import session_caller
 from tessera.store.guard import LOOP_GUARD
 

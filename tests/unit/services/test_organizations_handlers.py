@@ -17,9 +17,9 @@ from tessera.clock import FixedClock
 from tessera.errors import AccessDenied, OrganizationsError, TesseraError
 from tessera.server.bootstrap import open_runtime
 from tessera.services import organizations  # noqa: F401  (registers the handlers)
-from tessera.services.context import OperationContext, RequestInfo, lookup
 from tessera.services.organizations.model import FULL_AWS_ACCESS_ID
 from tessera.services.organizations.provision import create_account_as_admin
+from tessera.services.request import OperationContext, RequestInfo, lookup
 from tessera.services.runtime import Runtime
 
 MGMT = "111111111111"

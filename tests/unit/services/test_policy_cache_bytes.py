@@ -6,7 +6,7 @@ import json
 import tracemalloc
 
 from tessera.policy import PolicyType
-from tessera.services.state import PolicyCache, estimated_size
+from tessera.services.view import PolicyCache, estimated_size
 
 
 def session_policy(index: int, statements: int = 10) -> str:

@@ -11,8 +11,8 @@ from sts_world import ROOT_KEY, T0, A, B, World, allow, doc, trust
 
 from tessera.auth.tokens import new_access_key_id
 from tessera.errors import AccessDenied, ExpiredToken, InvalidParameterValue
-from tessera.services.authz import session_kind_refusal
-from tessera.services.context import lookup
+from tessera.services.authorization import session_kind_refusal
+from tessera.services.request import lookup
 
 ALICE_ARN = f"arn:aws:iam::{A}:user/alice"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tessera.services import sts  # noqa: F401  (registers the handlers)
-from tessera.services.context import registered
+from tessera.services.request import registered
 from tessera.store.base import GLOBAL
 from tessera.store.guard import EventLoopGuard, GuardedStore, StoreOnEventLoop
 from tessera.store.sql import default_url, open_store

@@ -1,5 +1,5 @@
 """IAM operations. Importing this package registers every IAM handler with
-``services.context.operation`` (one module per area)."""
+``services.request.operation`` (one module per area)."""
 
 from tessera.services.iam import (  # noqa: F401  (imported for registration)
     access_keys,

@@ -14,7 +14,6 @@ from tessera.arn import root_arn
 from tessera.errors import NoSuchEntityException, ValidationError
 from tessera.services import records as R
 from tessera.services.accounts import add_access_key
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
@@ -30,7 +29,8 @@ from tessera.services.iam.entities import (
     view_records,
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 ROOT = ""

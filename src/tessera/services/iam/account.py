@@ -8,7 +8,6 @@ from typing import Any
 
 from tessera.arn import is_aws_managed_policy
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     EntityRecord,
@@ -24,8 +23,9 @@ from tessera.services.iam.instance_profiles import member_ids, profile_shape, vi
 from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.policies import Usage, policy_shape, version_document, version_number, version_shape, versions_of
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
 from tessera.services.trust import effective_trust_policy
+from tessera.services.view import name_key
 
 _FILTERS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from tessera.errors import EntityAlreadyExistsException, NoSuchEntityException
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import account_of, iso
 from tessera.services.iam.paging import paginate
+from tessera.services.request import OperationContext, operation
 from tessera.store.base import GLOBAL
 
 

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from tessera.errors import LimitExceededException
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import (
     GROUP,
     ROLE,
@@ -34,7 +33,8 @@ from tessera.services.iam.entities import (
 )
 from tessera.services.iam.managed import PolicyRef, not_found, require_attachable, resolve_policy, view_policy
 from tessera.services.iam.paging import paginate
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 
 
 def _attach(ctx: OperationContext, params: Mapping[str, Any], kind: EntityKind[P]) -> dict[str, Any]:

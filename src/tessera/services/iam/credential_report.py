@@ -26,11 +26,11 @@ from typing import Any, TypeVar
 from tessera.arn import root_arn
 from tessera.errors import CredentialReportExpiredException, CredentialReportNotPresentException
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import account_of, iso, parse_time
 from tessera.services.iam.paging import creation_key
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
 from tessera.services.usage import ACCESS_KEY
+from tessera.services.view import name_key
 
 REPORT_KEY = "credential_report"
 MAX_AGE = dt.timedelta(hours=4)

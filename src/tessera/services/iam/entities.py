@@ -32,10 +32,10 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.context import OperationContext
 from tessera.services.iam import quotas
 from tessera.services.iam.tags import resource_tag_context
-from tessera.services.state import AccountState, name_key
+from tessera.services.request import OperationContext
+from tessera.services.view import AccountState, name_key
 from tessera.store.base import Conflict, NotFound, Transaction
 
 #: A user, group or role record: the three IAM entities that hold policies.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tessera.services.context import OperationContext
 from tessera.services.iam.entities import EntityKind, Tagged, account_of, authorize_target, require_resolved, require_target, resolve
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
@@ -15,6 +14,7 @@ from tessera.services.iam.tags import (
     tag_keys_context,
     validate_request_tags,
 )
+from tessera.services.request import OperationContext
 
 
 def tag_entity(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:

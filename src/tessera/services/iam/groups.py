@@ -11,7 +11,6 @@ from typing import Any
 
 from tessera.errors import DeleteConflictException, NoSuchEntityException
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     GROUP,
@@ -33,7 +32,8 @@ from tessera.services.iam.entities import (
 )
 from tessera.services.iam.paging import paginate
 from tessera.services.ids import GROUP_PREFIX, new_unique_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 

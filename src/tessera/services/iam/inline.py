@@ -12,7 +12,6 @@ from typing import Any
 
 from tessera.errors import NoSuchEntityException
 from tessera.policy import PolicyType
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
     GROUP,
@@ -28,7 +27,8 @@ from tessera.services.iam.entities import (
     resolve,
 )
 from tessera.services.iam.paging import paginate
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 
 
 def _authorize(ctx: OperationContext, action: str, kind: EntityKind[P], name: str) -> Target[P]:

@@ -35,7 +35,6 @@ from tessera.errors import (
     NoSuchEntityException,
 )
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     ROLE,
@@ -63,8 +62,9 @@ from tessera.services.iam.tags import (
     validate_request_tags,
 )
 from tessera.services.ids import INSTANCE_PROFILE_PREFIX, new_unique_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
 from tessera.services.trust import effective_trust_policy
+from tessera.services.view import name_key
 from tessera.store.base import Conflict, Transaction
 
 ARN_TYPE = "instance-profile"

@@ -20,9 +20,9 @@ from typing import Any
 from tessera.arn import is_aws_managed_policy
 from tessera.errors import ConcurrentModificationException, InvalidInputException, NoSuchEntityException
 from tessera.services import records as R
-from tessera.services.context import OperationContext
 from tessera.services.iam.entities import parse_policy_arn
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 CHANGED_MEANWHILE = "The policy changed while the request was processed. Please retry."

@@ -33,7 +33,6 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
@@ -58,9 +57,10 @@ from tessera.services.iam.tags import (
     tag_keys_context,
     validate_request_tags,
 )
+from tessera.services.request import OperationContext, operation
 from tessera.services.runtime import Runtime
-from tessera.services.state import name_key
 from tessera.services.throttle import device_key, mfa_attempt, principal_id, principal_key
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 STEP_SECONDS = 30

@@ -58,8 +58,7 @@ from tessera.errors import (
 )
 from tessera.policy import PolicySet, PolicyType, evaluate
 from tessera.services import records as R
-from tessera.services.authz import caller_policies, request_of
-from tessera.services.context import OperationContext, operation
+from tessera.services.authorization import caller_policies, request_of
 from tessera.services.iam.entities import (
     USER,
     Target,
@@ -72,9 +71,10 @@ from tessera.services.iam.entities import (
     require_target,
     resolve,
 )
+from tessera.services.request import OperationContext, operation
 from tessera.services.runtime import WORKER_THREADS
-from tessera.services.state import name_key
 from tessera.services.throttle import Locked, password_attempt, principal_id, principal_key
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 POLICY_KEY = "password_policy"

@@ -25,7 +25,6 @@ from tessera.errors import (
 from tessera.policy import PolicyType
 from tessera.services import records as R
 from tessera.services.aws_managed import list_key
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
@@ -54,7 +53,8 @@ from tessera.services.iam.tags import (
     validate_request_tags,
 )
 from tessera.services.ids import POLICY_PREFIX, new_unique_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 POLICY_SIZE_MESSAGE = f"Cannot exceed quota for PolicySize: {quotas.MANAGED_POLICY_SIZE}"

@@ -12,7 +12,6 @@ from tessera.arn import Arn
 from tessera.errors import DeleteConflictException, MalformedPolicyDocumentException
 from tessera.policy import Policy, PolicyType
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.documents import check_size, parse_document
 from tessera.services.iam.entities import (
@@ -39,8 +38,9 @@ from tessera.services.iam.tags import (
     validate_request_tags,
 )
 from tessera.services.ids import ROLE_PREFIX, new_unique_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
 from tessera.services.trust import effective_trust_policy, principal_ids
+from tessera.services.view import name_key
 
 DEFAULT_MAX_SESSION_DURATION = 3600
 

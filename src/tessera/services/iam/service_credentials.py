@@ -23,7 +23,6 @@ from typing import Any
 from tessera.auth.randomness import random_bytes
 from tessera.errors import InvalidInputException, NoSuchEntityException, ServiceNotSupportedException, ValidationError
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
@@ -42,7 +41,8 @@ from tessera.services.iam.entities import (
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.ids import SERVICE_CREDENTIAL_PREFIX, new_unique_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 #: Services with a user name and password.

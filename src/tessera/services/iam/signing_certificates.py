@@ -30,7 +30,6 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.access_keys import ROOT, key_owner
 from tessera.services.iam.entities import (
@@ -48,7 +47,8 @@ from tessera.services.iam.entities import (
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.ids import new_certificate_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 PEM_BEGIN = "-----BEGIN CERTIFICATE-----"

@@ -46,10 +46,10 @@ from tessera.policy import (
 from tessera.policy.conditions import as_bytes, as_ip, parse_date, parse_number
 from tessera.policy.pattern import MASKS_KEPT_CHARACTERS, QMARK, SHIFT_AND_FROM, STAR, Variable, tokenize
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam.entities import GROUP, ROLE, USER, EntityRecord, account_of, principal_boundary, principal_tags, view_record
 from tessera.services.iam.managed import view_policy
 from tessera.services.iam.paging import paginate
+from tessera.services.request import OperationContext, operation
 
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 

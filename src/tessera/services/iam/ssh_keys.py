@@ -35,7 +35,6 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
@@ -53,7 +52,8 @@ from tessera.services.iam.entities import (
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.ids import SSH_PUBLIC_KEY_PREFIX, new_unique_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 MIN_BITS = 2048

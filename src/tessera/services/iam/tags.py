@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tessera.errors import InvalidInputException, LimitExceededException
-from tessera.services.context import OperationContext
 from tessera.services.iam import quotas
+from tessera.services.request import OperationContext
 
 Tag = dict[str, str]
 

@@ -7,7 +7,6 @@ from typing import Any
 from tessera.arn import root_arn
 from tessera.errors import DeleteConflictException, ValidationError
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
     USER,
@@ -34,7 +33,8 @@ from tessera.services.iam.tags import (
     validate_request_tags,
 )
 from tessera.services.ids import USER_PREFIX, new_unique_id
-from tessera.services.state import name_key
+from tessera.services.request import OperationContext, operation
+from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 

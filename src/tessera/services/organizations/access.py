@@ -15,17 +15,17 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from tessera.services.context import OperationContext
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import member_denied, not_in_use
 from tessera.services.organizations.model import Organization, Organizations
+from tessera.services.request import OperationContext
 from tessera.services.runtime import Runtime
 from tessera.store.base import Transaction
 
 
 @runtime_checkable
 class OrganizationsSnapshot(Protocol):
-    """A ``runtime.org`` that keeps a built snapshot (``org_state.OrgState`` does)."""
+    """A ``runtime.org`` that keeps a built snapshot (``org_view.OrgState`` does)."""
 
     def snapshot(self) -> Organizations: ...
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, provision, quotas, shapes
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import concurrent_modification, constraint, fault
 from tessera.services.organizations.model import Organization
 from tessera.services.organizations.paging import page
-from tessera.services.organizations.records import OrgAccountRecord, OrgCreateAccountStatusRecord
 from tessera.services.organizations.tags import checked_tags
+from tessera.services.records import OrgAccountRecord, OrgCreateAccountStatusRecord
+from tessera.services.request import OperationContext, operation
 from tessera.store.base import GLOBAL
 
 

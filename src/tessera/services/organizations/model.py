@@ -16,7 +16,7 @@ from tessera.services import records as R
 from tessera.services.organizations import ids
 
 if TYPE_CHECKING:  # organizations.records builds organizations with this module
-    from tessera.services.organizations.records import (
+    from tessera.services.records import (
         OrgAccountRecord,
         OrgAttachmentRecord,
         OrgOuRecord,

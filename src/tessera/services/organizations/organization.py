@@ -7,7 +7,6 @@ from typing import Any
 
 from tessera.clock import iso_seconds
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, shapes
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import fault
@@ -19,7 +18,8 @@ from tessera.services.organizations.model import (
 )
 from tessera.services.organizations.paging import page
 from tessera.services.organizations.provision import create_organization as write_organization
-from tessera.services.organizations.records import OrgRecord
+from tessera.services.records import OrgRecord
+from tessera.services.request import OperationContext, operation
 from tessera.store.base import GLOBAL, Conflict, Transaction
 
 

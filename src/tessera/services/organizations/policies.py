@@ -17,14 +17,14 @@ from tessera.clock import iso_seconds
 from tessera.errors import OrganizationsError
 from tessera.policy import PolicyError, PolicyType
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, quotas, shapes
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import constraint, fault, invalid_input, malformed_policy
 from tessera.services.organizations.model import ALL_FEATURES, FULL_AWS_ACCESS_ID, SCP, AwsManagedScp, Organization
 from tessera.services.organizations.paging import page
-from tessera.services.organizations.records import OrgPolicyRecord
 from tessera.services.organizations.tags import checked_tags
+from tessera.services.records import OrgPolicyRecord
+from tessera.services.request import OperationContext, operation
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL
 

@@ -24,9 +24,9 @@ from tessera.services.organizations import ids
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import invalid_input
 from tessera.services.organizations.model import ALL_FEATURES, FULL_AWS_ACCESS_ID, SCP, Organization
-from tessera.services.organizations.records import OrgAccountRecord, OrgCreateAccountStatusRecord, OrgRecord
+from tessera.services.records import OrgAccountRecord, OrgCreateAccountStatusRecord, OrgRecord
 from tessera.services.runtime import Runtime
-from tessera.services.state import StateView
+from tessera.services.view import StateView
 from tessera.store.base import GLOBAL, Transaction
 
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"

@@ -11,93 +11,21 @@ these records locks the GLOBAL scope, so organization changes serialise.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypedDict, TypeVar, final
+from typing import TypeVar
 
 from tessera.services import records as R
 from tessera.services.organizations.model import Organizations, build_organizations
-from tessera.services.state import StateView
+from tessera.services.records import (
+    OrgAccountRecord,
+    OrgAttachmentRecord,
+    OrgOuRecord,
+    OrgPolicyRecord,
+    OrgRecord,
+)
+from tessera.services.view import StateView
 from tessera.store.base import GLOBAL, Transaction
 
 Tag = dict[str, str]  # {"Key": …, "Value": …}
-
-
-@final
-class OrgRecord(TypedDict):
-    """kind ``org`` (key: org id)."""
-
-    id: str
-    feature_set: str  # "ALL" | "CONSOLIDATED_BILLING"
-    management_account: str
-    management_email: str  # "" for a bootstrapped account without one
-    root_id: str
-    root_tags: list[Tag]
-    policy_types: list[str]  # ["SERVICE_CONTROL_POLICY"] when enabled on the root
-    created: str
-
-
-@final
-class OrgOuRecord(TypedDict):
-    """kind ``org_ou`` (key: "o/ou-…")."""
-
-    id: str
-    org: str
-    name: str
-    parent: str  # r-… | ou-…
-    created: str
-    tags: list[Tag]
-
-
-@final
-class OrgAccountRecord(TypedDict):
-    """kind ``org_account`` (key: account id; an account is in at most one organization)."""
-
-    id: str
-    org: str
-    name: str
-    email: str
-    state: str  # "ACTIVE"
-    joined_method: str  # "CREATED" | "INVITED"
-    joined: str
-    parent: str
-    tags: list[Tag]
-
-
-@final
-class OrgPolicyRecord(TypedDict):
-    """kind ``org_policy`` (key: "o/p-…"; customer policies only — FullAWSAccess is implied)."""
-
-    id: str
-    org: str
-    type: str  # "SERVICE_CONTROL_POLICY"
-    name: str
-    description: str
-    content: str  # as submitted
-    created: str
-    tags: list[Tag]
-
-
-@final
-class OrgAttachmentRecord(TypedDict):
-    """kind ``org_attachment`` (key: "o/<target id>/<policy id>")."""
-
-    org: str
-    target: str
-    policy: str
-    attached: str
-
-
-@final
-class OrgCreateAccountStatusRecord(TypedDict):
-    """kind ``org_create_account_status`` (key: car-… request id)."""
-
-    id: str
-    org: str
-    account_name: str
-    state: str  # "IN_PROGRESS" | "SUCCEEDED" | "FAILED"
-    requested: str
-    completed: str
-    account_id: str | None
-    failure_reason: str | None
 
 
 KINDS = (R.ORG, R.ORG_OU, R.ORG_ACCOUNT, R.ORG_POLICY, R.ORG_ATTACHMENT)

@@ -7,7 +7,7 @@ from typing import Any
 
 from tessera.services.organizations import ids
 from tessera.services.organizations.model import AwsManagedScp, Organization
-from tessera.services.organizations.records import OrgAccountRecord, OrgCreateAccountStatusRecord, OrgOuRecord, OrgPolicyRecord
+from tessera.services.records import OrgAccountRecord, OrgCreateAccountStatusRecord, OrgOuRecord, OrgPolicyRecord
 
 
 def parse_time(text: str) -> dt.datetime:

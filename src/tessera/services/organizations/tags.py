@@ -11,13 +11,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, quotas
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import constraint, fault, invalid_input
 from tessera.services.organizations.model import FULL_AWS_ACCESS_ID, Organization
 from tessera.services.organizations.paging import page
-from tessera.services.organizations.records import OrgAccountRecord, OrgOuRecord, OrgPolicyRecord, OrgRecord
+from tessera.services.records import OrgAccountRecord, OrgOuRecord, OrgPolicyRecord, OrgRecord
+from tessera.services.request import OperationContext, operation
 from tessera.store.base import GLOBAL, Transaction
 
 Tag = dict[str, str]

@@ -7,14 +7,14 @@ from typing import Any
 
 from tessera.clock import iso_seconds
 from tessera.services import records as R
-from tessera.services.context import OperationContext, operation
 from tessera.services.organizations import access, ids, quotas, shapes
 from tessera.services.organizations import records as store
 from tessera.services.organizations.errors import constraint, fault
 from tessera.services.organizations.model import FULL_AWS_ACCESS_ID, Organization
 from tessera.services.organizations.paging import page
-from tessera.services.organizations.records import OrgOuRecord
 from tessera.services.organizations.tags import checked_tags
+from tessera.services.records import OrgOuRecord
+from tessera.services.request import OperationContext, operation
 from tessera.store.base import GLOBAL
 
 

@@ -3,7 +3,7 @@
 The hot path: without MFA the call reads only the in-memory view and writes nothing
 (the session lives in its sealed token), so it runs on the event loop. Order of checks:
 
-1. the caller may assume roles at all (not root, not a federated user — authz.py);
+1. the caller may assume roles at all (not root, not a federated user — authorization.py);
 2. the request's own parameters (tags, source identity, inline session policy, number
    of policy ARNs, packed size), which say nothing about the role;
 3. MFA, when SerialNumber and TokenCode are given (store I/O: the code is consumed;
@@ -30,8 +30,8 @@ from tessera.auth.caller import Caller
 from tessera.errors import ValidationError
 from tessera.policy import Policy, PolicyType
 from tessera.services import records as R
-from tessera.services.authz import access_denied, refuse_session_kind
-from tessera.services.context import OperationContext, operation
+from tessera.services.authorization import access_denied, refuse_session_kind
+from tessera.services.request import OperationContext, operation
 from tessera.services.runtime import Runtime
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.mfa import authenticate_mfa, mfa_requested

@@ -41,7 +41,7 @@ from typing import Any
 from tessera.clock import iso_seconds
 from tessera.errors import AccessDenied, Denial, InvalidAuthorizationMessageException, TesseraError
 from tessera.secrets import SecretError
-from tessera.services.context import OperationContext, operation
+from tessera.services.request import OperationContext, operation
 from tessera.services.runtime import Runtime
 
 HEADER = "x-amzn-authorization-message"

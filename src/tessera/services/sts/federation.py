@@ -9,7 +9,7 @@ from typing import Any
 from tessera.arn import federated_user_arn
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
-from tessera.services.context import OperationContext, operation
+from tessera.services.request import OperationContext, operation
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.mfa import authenticate_mfa, mfa_requested
 from tessera.services.sts.session_policies import packed_policy_size, session_policies

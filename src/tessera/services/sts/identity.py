@@ -10,7 +10,7 @@ from tessera.arn import assumed_role_arn, federated_user_arn
 from tessera.auth.caller import Caller, SessionClaims
 from tessera.auth.tokens import account_from_access_key_id
 from tessera.errors import InvalidParameterValue
-from tessera.services.context import OperationContext, operation
+from tessera.services.request import OperationContext, operation
 
 
 def session_caller(claims: SessionClaims) -> Caller:

@@ -18,8 +18,8 @@ from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
 from tessera.services.iam.mfa import ACCEPTED, WRONG, check_mfa_code
 from tessera.services.runtime import Runtime
-from tessera.services.state import name_key
 from tessera.services.throttle import device_key, mfa_attempt, principal_id, principal_key
+from tessera.services.view import name_key
 
 UNKNOWN_DEVICE = (
     "MultiFactorAuthentication failed, unable to validate MFA code. "

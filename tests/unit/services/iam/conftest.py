@@ -14,7 +14,7 @@ import tessera.services.iam  # noqa: F401  (registers the handlers)
 from tessera.auth.caller import Caller
 from tessera.clock import FixedClock
 from tessera.server.bootstrap import open_runtime
-from tessera.services.context import OperationContext, RequestInfo, lookup
+from tessera.services.request import OperationContext, RequestInfo, lookup
 from tessera.services.runtime import Runtime
 
 

@@ -14,9 +14,9 @@ from conftest import ACCOUNT, NOW, Call, root_caller
 from tessera.cli.policy import _request
 from tessera.cli.sts import _role_name
 from tessera.errors import InvalidInputException, ValidationError
-from tessera.services.context import OperationContext, RequestInfo
 from tessera.services.iam.roles import _principal_exists
 from tessera.services.iam.simulate import _account_of_arn, _caller_principal
+from tessera.services.request import OperationContext, RequestInfo
 from tessera.services.runtime import Runtime
 from tessera.services.sts.assume_role import _parse_role_arn
 from tessera.services.trust import _current_id

@@ -10,10 +10,10 @@ from test_canonical_resolution import BOUNDARY, KELVIN, LONG_S, refused_spelling
 from tessera.arn import ArnError, parse_iam_arn
 from tessera.clock import FixedClock
 from tessera.errors import ConcurrentModificationException
-from tessera.services.context import OperationContext, RequestInfo
 from tessera.services.iam.entities import USER, require_target, resolve
+from tessera.services.request import OperationContext, RequestInfo
 from tessera.services.runtime import Runtime
-from tessera.services.state import name_key
+from tessera.services.view import name_key
 
 
 # -- the one key function -------------------------------------------------------------

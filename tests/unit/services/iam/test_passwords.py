@@ -28,9 +28,9 @@ from tessera.errors import (
 )
 from tessera.service_models import Operation, resolve_operation
 from tessera.services import records as R
-from tessera.services.context import lookup
 from tessera.services.iam.credential_report import COLUMNS
 from tessera.services.iam.passwords import password_matches
+from tessera.services.request import lookup
 from tessera.services.runtime import Runtime
 from tessera.services.throttle import MFA_MAX_FAILURES
 

@@ -12,7 +12,7 @@ import pytest
 
 from tessera.services import records as R
 from tessera.services.aws_managed import ManagedPolicies
-from tessera.services.state import StateView
+from tessera.services.view import StateView
 from tessera.store.sql import SqlStore, default_url, open_store
 
 A = "111111111111"

@@ -25,7 +25,7 @@ from typing import Any
 
 from tessera.auth.caller import Caller
 from tessera.policy import Decision
-from tessera.services import authz
+from tessera.services import authorization
 from tessera.services.request_info import RequestInfo
 from tessera.services.runtime import Runtime
 from tessera.store.base import Transaction
@@ -101,7 +101,7 @@ class OperationContext:
         """The global condition keys of this request, computed on first use."""
         keys = self._base_context
         if keys is None:
-            keys = self._base_context = authz.base_context(self)
+            keys = self._base_context = authorization.base_context(self)
         return keys
 
     def authorize(
@@ -114,7 +114,7 @@ class OperationContext:
         resource_policy: Any = None,
     ) -> Decision:
         """Decide ``action`` on ``resource`` for the caller; raise AccessDenied unless allowed."""
-        decision = authz.authorize(self, action, resource, resource_account, context, resource_policy)
+        decision = authorization.authorize(self, action, resource, resource_account, context, resource_policy)
         self.authorized = True
         return decision
 

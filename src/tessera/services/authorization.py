@@ -24,11 +24,11 @@ from tessera.services.request_info import RequestInfo
 from tessera.services.runtime import ALLOW_ALL, DENY_ALL, Runtime
 
 if TYPE_CHECKING:
-    from tessera.services.state import AccountState
+    from tessera.services.view import AccountState
 
 
 class RequestContext(Protocol):
-    """What authorization reads of a request: ``services.context.OperationContext``
+    """What authorization reads of a request: ``services.request.OperationContext``
     (which calls this module, hence a protocol rather than an import)."""
 
     runtime: Runtime
