@@ -132,7 +132,7 @@ class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def configure(log_format: str, level: str) -> None:
     # The formats use none of what CPython would otherwise gather for every record: the
     # calling frame (a walk up the stack), thread and process names (the "Optimization"
-    # section of the logging HOWTO).
+    # section of the logging HOWTO, which names the private ``logging._srcfile`` as the switch).
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False

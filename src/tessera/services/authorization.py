@@ -36,6 +36,7 @@ class RequestContext(Protocol):
     info: RequestInfo
     operation: str
     decisions: list[Decision]
+    kind_cleared: set[str]
 
     def base_context(self) -> dict[str, object]:
         """``base_context(self)``, computed once per request."""
@@ -205,7 +206,7 @@ def authorize(
     resource's account and organization, and ``request_keys`` (the action's own keys,
     e.g. ``aws:RequestTag/…``) against the caller's policies and ``resource_policy``."""
     caller = ctx.caller
-    refuse_session_kind(ctx, action, resource)
+    refuse_session_kind(ctx, action, resource)  # decided once per service per request
     resource_account = resource_account or caller.account
     context = dict(ctx.base_context())
     context["aws:ResourceAccount"] = resource_account
@@ -249,8 +250,11 @@ def session_kind_refusal(caller: Caller, operation: str, action: str, resource: 
       operations only AssumeRole (with its TagSession/SetSourceIdentity checks) and
       GetCallerIdentity;
     * role sessions cannot call GetFederationToken or GetSessionToken.
+
+    The answer depends on the caller, the operation and the action's service only
+    (``refuse_session_kind`` relies on it to decide once per service per request).
     """
-    if caller.kind == "root" and action.lower() == "sts:assumerole":
+    if caller.kind == "root" and operation == "AssumeRole":
         return AccessDenied(ROOT_CANNOT_ASSUME)
     if _refused_by_kind(caller, operation, action.partition(":")[0].lower()):
         return access_denied(caller, action, resource, None)
@@ -269,10 +273,20 @@ def _refused_by_kind(caller: Caller, operation: str, service: str) -> bool:
 
 
 def refuse_session_kind(ctx: RequestContext, action: str, resource: str) -> None:
-    """Raise AccessDenied when the caller's kind of credentials forbids ``action``."""
+    """Raise AccessDenied when the caller's kind of credentials forbids ``action``.
+
+    The one place that decides: ``authorize`` calls it for every action, and an
+    operation that must refuse a kind of caller before anything else (AssumeRole, see
+    there) calls it first; either way the decision is taken once per service per
+    request (``ctx.kind_cleared``), and the first call, whose resource is the one
+    named in the message, is the one that refuses."""
+    service = action.partition(":")[0].lower()
+    if service in ctx.kind_cleared:
+        return
     refusal = session_kind_refusal(ctx.caller, ctx.operation, action, resource)
     if refusal is not None:
         raise refusal
+    ctx.kind_cleared.add(service)
 
 
 def access_denied(

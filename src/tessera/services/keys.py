@@ -23,7 +23,6 @@ import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from tessera.auth.tokens import Keyring, TokenKey, new_token_key
 from tessera.clock import iso_micros
@@ -34,6 +33,7 @@ from tessera.store.base import GLOBAL, Transaction
 __all__ = [
     "DEFAULT_ACTIVATION_DELAY",
     "RETENTION",
+    "KeyringCache",
     "current_keyring",
     "ensure_token_key",
     "rotate_token_key",
@@ -44,7 +44,6 @@ RETENTION = LONGEST_SESSION + dt.timedelta(hours=1)
 """How long a superseded key keeps opening tokens: the longest session plus a margin
 for clock skew between nodes."""
 DEFAULT_ACTIVATION_DELAY = dt.timedelta(seconds=30)
-_CACHE = "tessera.services.keys.cache"
 _CACHE_LOCK = threading.Lock()
 
 
@@ -75,14 +74,13 @@ def rotate_token_key(runtime: Runtime, *, activation_delay: dt.timedelta = DEFAU
 
 def current_keyring(runtime: Runtime) -> Keyring:
     """The keyring that opens every live token and seals with the active key (cached)."""
-    cache = runtime.extras.get(_CACHE)
+    cache = runtime.token_keyring
     if cache is None:
         with _CACHE_LOCK:
-            cache = runtime.extras.get(_CACHE)
+            cache = runtime.token_keyring
             if cache is None:
-                cache = _KeyringCache(runtime)
-                runtime.extras[_CACHE] = cache
-    return cast(_KeyringCache, cache).get(runtime.clock.now())
+                cache = runtime.token_keyring = KeyringCache(runtime)
+    return cache.get(runtime.clock.now())
 
 
 # -- records --------------------------------------------------------------------------
@@ -145,7 +143,7 @@ class _Built:
     valid_until: dt.datetime | None  # when a staged key becomes active
 
 
-class _KeyringCache:
+class KeyringCache:
     """The opened keyring, rebuilt when the global scope is refreshed in the view (a
     listener bumps ``_version``) or when a staged key's activation time is reached."""
 

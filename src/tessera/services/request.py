@@ -91,6 +91,7 @@ class OperationContext:
     authorized: bool = False
     decisions: list[Decision] = field(default_factory=list)
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    kind_cleared: set[str] = field(default_factory=set)  # see authorization.refuse_session_kind
     _base_context: dict[str, object] | None = None
 
     @property

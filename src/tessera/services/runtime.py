@@ -9,15 +9,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tessera.auth.caller import SessionClaims
 from tessera.clock import Clock
 from tessera.policy import Policy, PolicyType
 from tessera.secrets import SecretBox
+from tessera.services.throttle import Limiters
 from tessera.services.usage import UsageTracker
 from tessera.services.view import StateView
 from tessera.store.base import Store
+
+if TYPE_CHECKING:  # keys.py builds on Runtime
+    from tessera.services.keys import KeyringCache
 
 
 class OrgPolicies(Protocol):
@@ -66,7 +70,8 @@ class Runtime:
     org: OrgPolicies = field(default_factory=NoOrganization)
     metrics: Metrics = field(default_factory=NullMetrics)
     usage: UsageTracker | None = None
-    extras: dict[str, object] = field(default_factory=dict)
+    limiters: Limiters = field(default_factory=Limiters)
+    token_keyring: KeyringCache | None = None  # created on first use by ``keys.current_keyring``
     _session_policy_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session_policies(self, session: SessionClaims) -> tuple[Policy, ...]:

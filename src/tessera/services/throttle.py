@@ -61,8 +61,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, field
 
 from tessera.auth.caller import Caller
 from tessera.errors import Throttling
@@ -78,9 +77,6 @@ EVICTION_SCAN = 64
 # the three codes valid at a time; with it, 20 a day (~0.006 %).
 MFA_DAILY_FAILURES = 20
 MFA_DAY_SECONDS = 86_400.0
-_EXTRAS_KEY = "throttle.mfa"
-_DAILY_EXTRAS_KEY = "throttle.mfa-daily"
-_CREATE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,41 +214,45 @@ class FailureLimiter:
                 entries.move_to_end(key)
 
 
-def mfa_limiter(extras: dict[str, object]) -> FailureLimiter:
-    """The process's MFA limiter, kept in ``Runtime.extras`` (created on first use)."""
-    return _limiter(extras, _EXTRAS_KEY, Limits())
+DAILY_LIMITS = Limits(max_failures=MFA_DAILY_FAILURES, window=MFA_DAY_SECONDS, lockout=MFA_DAY_SECONDS, max_lockout=MFA_DAY_SECONDS)
+"""The daily budget: ``MFA_DAILY_FAILURES`` failures in any 24 hours, then a day's lock-out."""
 
 
-def mfa_daily_limiter(extras: dict[str, object]) -> FailureLimiter:
-    """The process's daily MFA budget: ``MFA_DAILY_FAILURES`` failures in any 24 hours,
-    then a day's lock-out."""
-    day = Limits(max_failures=MFA_DAILY_FAILURES, window=MFA_DAY_SECONDS, lockout=MFA_DAY_SECONDS, max_lockout=MFA_DAY_SECONDS)
-    return _limiter(extras, _DAILY_EXTRAS_KEY, day)
+def _daily() -> FailureLimiter:
+    return FailureLimiter(DAILY_LIMITS)
 
 
-def _limiter(extras: dict[str, object], name: str, limits: Limits) -> FailureLimiter:
-    limiter = extras.get(name)
-    if limiter is None:
-        with _CREATE_LOCK:
-            limiter = extras.get(name)
-            if limiter is None:
-                limiter = extras[name] = FailureLimiter(limits)
-    return cast(FailureLimiter, limiter)
+@dataclass(frozen=True, slots=True)
+class Limiters:
+    """The process's failure limiters (``Runtime.limiters``): for MFA codes and for
+    passwords, each a short-window budget and a daily one."""
+
+    mfa: FailureLimiter = field(default_factory=FailureLimiter)
+    mfa_daily: FailureLimiter = field(default_factory=_daily)
+    password: FailureLimiter = field(default_factory=FailureLimiter)
+    password_daily: FailureLimiter = field(default_factory=_daily)
 
 
 @contextmanager
-def mfa_attempt(extras: dict[str, object], keys: Sequence[str], now: dt.datetime) -> Iterator[Attempt]:
+def mfa_attempt(limiters: Limiters, keys: Sequence[str], now: dt.datetime) -> Iterator[Attempt]:
     """One try against both MFA budgets (the short window and the day), with a lock-out
     of either answered as AWS's ``Throttling`` error; a failure counts in both."""
     try:
-        with mfa_limiter(extras).attempt(keys, now) as outcome, mfa_daily_limiter(extras).attempt(keys, now) as day:
-            try:
-                yield outcome
-            finally:
-                if outcome.failed:
-                    day.fail()
+        with _both(limiters.mfa, limiters.mfa_daily, keys, now) as outcome:
+            yield outcome
     except Locked:
         raise Throttling() from None
+
+
+@contextmanager
+def _both(short: FailureLimiter, daily: FailureLimiter, keys: Sequence[str], now: dt.datetime) -> Iterator[Attempt]:
+    """One try against a short-window and a daily limiter; a failure counts in both."""
+    with short.attempt(keys, now) as outcome, daily.attempt(keys, now) as day:
+        try:
+            yield outcome
+        finally:
+            if outcome.failed:
+                day.fail()
 
 
 def device_key(serial: str) -> str:
@@ -288,20 +288,11 @@ def principal_id(caller: Caller) -> str:
 # ChangePassword checks the caller's current password: without a limit, one access key
 # would be an online oracle for the console password. The same rules and numbers as MFA
 # codes apply, in budgets of their own (a wrong password does not use up MFA tries).
-_PASSWORD_EXTRAS_KEY = "throttle.password"
-_PASSWORD_DAILY_EXTRAS_KEY = "throttle.password-daily"
 
 
 @contextmanager
-def password_attempt(extras: dict[str, object], keys: Sequence[str], now: dt.datetime) -> Iterator[Attempt]:
+def password_attempt(limiters: Limiters, keys: Sequence[str], now: dt.datetime) -> Iterator[Attempt]:
     """One password check against a short-window and a daily budget; raises ``Locked``
     while either budget of any key is spent (the caller answers it)."""
-    day = Limits(max_failures=MFA_DAILY_FAILURES, window=MFA_DAY_SECONDS, lockout=MFA_DAY_SECONDS, max_lockout=MFA_DAY_SECONDS)
-    short_limiter = _limiter(extras, _PASSWORD_EXTRAS_KEY, Limits())
-    day_limiter = _limiter(extras, _PASSWORD_DAILY_EXTRAS_KEY, day)
-    with short_limiter.attempt(keys, now) as outcome, day_limiter.attempt(keys, now) as daily:
-        try:
-            yield outcome
-        finally:
-            if outcome.failed:
-                daily.fail()
+    with _both(limiters.password, limiters.password_daily, keys, now) as outcome:
+        yield outcome

@@ -16,6 +16,7 @@ from tessera.errors import (
     PackedPolicyTooLargeException,
     ValidationError,
 )
+from tessera.services.authorization import refuse_session_kind
 
 ALICE_ARN = f"arn:aws:iam::{A}:user/alice"
 
@@ -98,6 +99,30 @@ def test_root_cannot_assume_roles(world: World) -> None:
     with pytest.raises(AccessDenied) as denied:
         world.call(world.root(), "AssumeRole", RoleArn=role, RoleSessionName="s")
     assert denied.value.message == "Roles may not be assumed by root accounts."
+
+
+def test_roots_refusal_comes_before_anything_else_in_the_request(world: World) -> None:
+    # the kind of caller is decided before the RoleArn is parsed or an MFA code looked at
+    with pytest.raises(AccessDenied) as denied:
+        world.call(
+            world.root(),
+            "AssumeRole",
+            RoleArn="not-an-arn-at-all-really",
+            RoleSessionName="s",
+            SerialNumber=f"arn:aws:iam::{A}:mfa/x",
+            TokenCode="123456",
+        )
+    assert denied.value.message == "Roles may not be assumed by root accounts."
+
+
+def test_the_kind_of_caller_is_decided_once_per_service_per_request(world: World) -> None:
+    role = world.add_role("R", doc(trust({"AWS": ALICE_ARN})))
+    alice = world.add_user("alice")
+    ctx = world.context(alice, "AssumeRole")
+    refuse_session_kind(ctx, "sts:AssumeRole", role)
+    assert ctx.kind_cleared == {"sts"}
+    refuse_session_kind(ctx, "sts:TagSession", role)
+    assert ctx.kind_cleared == {"sts"}
 
 
 def test_explicit_deny_in_identity_policy_beats_direct_trust(world: World) -> None:

@@ -10,7 +10,16 @@ import pytest
 from tessera.auth.caller import Caller, SessionClaims, SessionKind
 from tessera.clock import FixedClock
 from tessera.errors import Throttling
-from tessera.services.throttle import EVICTION_SCAN, FailureLimiter, Limits, Locked, mfa_attempt, mfa_limiter, principal_key
+from tessera.services.throttle import (
+    DAILY_LIMITS,
+    EVICTION_SCAN,
+    FailureLimiter,
+    Limiters,
+    Limits,
+    Locked,
+    mfa_attempt,
+    principal_key,
+)
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 LIMITS = Limits(max_failures=3, window=60, lockout=100, max_lockout=350, max_entries=8)
@@ -189,14 +198,15 @@ def test_a_table_full_of_locked_keys_still_tracks_new_keys(clock: FixedClock) ->
     assert all(limiter.locked(f"k{i}", clock.now()) for i in range(6))
 
 
-def test_mfa_attempt_answers_throttling_and_the_limiter_lives_in_runtime_extras(clock: FixedClock) -> None:
-    extras: dict[str, object] = {}
-    limiter = mfa_limiter(extras)
-    assert mfa_limiter(extras) is limiter
-    for _ in range(limiter.limits.max_failures):
-        with mfa_attempt(extras, ["k"], clock.now()) as attempt:
+def test_mfa_attempt_answers_throttling_and_counts_in_both_mfa_budgets(clock: FixedClock) -> None:
+    limiters = Limiters()
+    assert limiters.mfa.limits == Limits() and limiters.mfa_daily.limits == DAILY_LIMITS
+    for _ in range(limiters.mfa.limits.max_failures):
+        with mfa_attempt(limiters, ["k"], clock.now()) as attempt:
             attempt.fail()
-    with pytest.raises(Throttling) as refused, mfa_attempt(extras, ["k"], clock.now()):
+    assert limiters.mfa.locked("k", clock.now())
+    assert len(limiters.mfa_daily) == 1 and len(limiters.password) == len(limiters.password_daily) == 0
+    with pytest.raises(Throttling) as refused, mfa_attempt(limiters, ["k"], clock.now()):
         pass
     assert (refused.value.code, refused.value.status, refused.value.message) == ("Throttling", 400, "Rate exceeded")
 

@@ -142,7 +142,7 @@ def _checked_counter(
     keys = [principal_key(ctx.caller)]
     if owner is not None and ctx.caller.kind == "user" and principal_id(ctx.caller) == owner["id"]:
         keys.append(device_key(serial))
-    with mfa_attempt(ctx.runtime.extras, keys, ctx.now) as attempt:
+    with mfa_attempt(ctx.runtime.limiters, keys, ctx.now) as attempt:
         counter = consecutive_counter(_seed(ctx.runtime, device), code1, code2, ctx.now)
         if counter is None or counter <= after:
             attempt.fail()

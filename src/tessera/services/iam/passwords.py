@@ -410,7 +410,7 @@ def change_password(ctx: OperationContext, params: dict[str, Any]) -> dict[str, 
     check_password(ctx, params["NewPassword"], policy)
     with GATE.hold(str(target.record["id"])):
         try:
-            with password_attempt(ctx.runtime.extras, [principal_key(ctx.caller)], ctx.now) as attempt:
+            with password_attempt(ctx.runtime.limiters, [principal_key(ctx.caller)], ctx.now) as attempt:
                 if not password_matches(seen["hash"], params["OldPassword"]):
                     attempt.fail()
                     raise AccessDenied(WRONG_OLD_PASSWORD)

@@ -80,6 +80,10 @@ class Mfa:
 @operation("sts", "AssumeRole", inline=True, inline_unless=("SerialNumber", "TokenCode"))
 def assume_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     caller, runtime = ctx.caller, ctx.runtime
+    # The kind of credentials is decided here, before the RoleArn is parsed or an MFA
+    # code looked at: root and federated callers get their AccessDenied whatever else
+    # is wrong with the request, and cannot use AssumeRole to try MFA codes. The checks
+    # of ``ctx.authorize`` below reuse this decision (``refuse_session_kind``).
     refuse_session_kind(ctx, "sts:AssumeRole", params["RoleArn"])
     role = target_role(runtime, params["RoleArn"])
     session_name = params["RoleSessionName"]

@@ -48,7 +48,7 @@ def authenticate_mfa(runtime: Runtime, caller: Caller, serial: str, code: str, n
     keys = [principal_key(caller)]
     if owned:
         keys.append(device_key(serial))
-    with mfa_attempt(runtime.extras, keys, now) as attempt:
+    with mfa_attempt(runtime.limiters, keys, now) as attempt:
         if not owned:
             attempt.fail()
             raise AccessDenied(UNKNOWN_DEVICE)
