@@ -1,9 +1,13 @@
 """Tag, Untag and List…Tags for users and roles: one implementation, parametrised by
-the entity kind (the handlers in users.py and roles.py only name the operation)."""
+the entity kind (the handlers in users.py and roles.py only name the operation); and
+the same three for the resources with their own resolution (instance profiles, server
+certificates), parametrised by a ``TaggedResource``."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from tessera.services.iam.entities import EntityKind, Tagged, account_of, authorize_target, require_resolved, require_target, resolve
 from tessera.services.iam.paging import paginate
@@ -15,6 +19,10 @@ from tessera.services.iam.tags import (
     validate_request_tags,
 )
 from tessera.services.request import OperationContext
+from tessera.services.view import name_key
+from tessera.store.base import Transaction
+
+H = TypeVar("H")
 
 
 def tag_entity(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
@@ -46,4 +54,54 @@ def list_entity_tags(ctx: OperationContext, params: dict[str, Any], kind: Entity
     authorize_target(ctx, f"iam:List{kind.title}Tags", target)
     rec = require_resolved(target)
     page = paginate(list(rec["tags"]), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
+    return page.output("Tags")
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedResource(Generic[H]):
+    """How the tag operations reach a resource kind resolved by its own module: ``resolve``
+    the name a request gives to a handle ``H``, ``authorize`` an action on it (with the
+    request's tag context), ``require`` the stored record inside the write (NoSuchEntity,
+    or ConcurrentModification when it is no longer the one authorized), and
+    ``require_resolved`` the record the view resolved."""
+
+    kind: str
+    label: str
+    title: str
+    name_param: str
+    resolve: Callable[[OperationContext, str], H]
+    authorize: Callable[[OperationContext, str, H, Mapping[str, object] | None], None]
+    require: Callable[[Transaction, str, H], Any]
+    require_resolved: Callable[[H], Any]
+
+
+def tag_resource(ctx: OperationContext, params: dict[str, Any], res: TaggedResource[H]) -> dict[str, Any]:
+    account = account_of(ctx)
+    tags = validate_request_tags(params["Tags"])
+    handle = res.resolve(ctx, params[res.name_param])
+    res.authorize(ctx, f"iam:Tag{res.title}", handle, request_tag_context(tags))
+    with ctx.write(account) as tx:
+        rec = res.require(tx, account, handle)
+        rec["tags"] = merge_tags(rec["tags"], tags, f"{res.label} {rec['name']}")
+        tx.update(account, res.kind, name_key(rec["name"]), rec)
+    return {}
+
+
+def untag_resource(ctx: OperationContext, params: dict[str, Any], res: TaggedResource[H]) -> dict[str, Any]:
+    account = account_of(ctx)
+    keys = list(params["TagKeys"])
+    handle = res.resolve(ctx, params[res.name_param])
+    res.authorize(ctx, f"iam:Untag{res.title}", handle, tag_keys_context(keys))
+    with ctx.write(account) as tx:
+        rec = res.require(tx, account, handle)
+        rec["tags"] = remove_tags(rec["tags"], keys)
+        tx.update(account, res.kind, name_key(rec["name"]), rec)
+    return {}
+
+
+def list_resource_tags(ctx: OperationContext, params: dict[str, Any], res: TaggedResource[H]) -> dict[str, Any]:
+    handle = res.resolve(ctx, params[res.name_param])
+    res.authorize(ctx, f"iam:List{res.title}Tags", handle, None)
+    rec = res.require_resolved(handle)
+    page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
     return page.output("Tags")
