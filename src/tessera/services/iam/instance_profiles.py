@@ -119,6 +119,11 @@ def require_profile(tx: Transaction, account: str, profile: Profile) -> R.Instan
     return data
 
 
+def _live_role_ids(tx: Transaction, account: str) -> set[str]:
+    """The ids of the account's roles as ``tx`` reads them (a profile may still name a deleted one)."""
+    return {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
+
+
 def require_resolved_profile(profile: Profile) -> R.InstanceProfileRecord:
     if profile.record is None:
         raise no_such_profile(profile.name)
@@ -221,7 +226,7 @@ def delete_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> di
     authorize_profile(ctx, "iam:DeleteInstanceProfile", profile)
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
-        live = {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
+        live = _live_role_ids(tx, account)
         if any(i in live for i in member_ids(rec)):
             raise DeleteConflictException(DELETE_CONFLICT)
         tx.delete(account, R.INSTANCE_PROFILE, name_key(rec["name"]))
@@ -239,7 +244,7 @@ def add_role_to_instance_profile(ctx: OperationContext, params: dict[str, Any]) 
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
         role_rec = require_target(tx, account, role)
-        live = {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
+        live = _live_role_ids(tx, account)
         held = [i for i in member_ids(rec) if i in live]
         if len(held) >= ROLES_PER_INSTANCE_PROFILE:
             raise LimitExceededException(f"Cannot exceed quota for InstanceSessionsPerInstanceProfile: {ROLES_PER_INSTANCE_PROFILE}")
