@@ -1,7 +1,7 @@
 """Tag, Untag and List…Tags for users and roles: one implementation, parametrised by
 the entity kind (the handlers in users.py and roles.py only name the operation); and
 the same three for the resources with their own resolution (instance profiles, server
-certificates), parametrised by a ``TaggedResource``."""
+certificates, MFA devices), parametrised by a ``TaggedResource``."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ class TaggedResource(Generic[H]):
     the name a request gives to a handle ``H``, ``authorize`` an action on it (with the
     request's tag context), ``require`` the stored record inside the write (NoSuchEntity,
     or ConcurrentModification when it is no longer the one authorized), and
-    ``require_resolved`` the record the view resolved."""
+    ``require_resolved`` the record the view resolved. A record is named by ``ident``
+    (in messages) and stored under ``key``: its name, case-folded, unless told otherwise."""
 
     kind: str
     label: str
@@ -73,6 +74,8 @@ class TaggedResource(Generic[H]):
     authorize: Callable[[OperationContext, str, H, Mapping[str, object] | None], None]
     require: Callable[[Transaction, str, H], Any]
     require_resolved: Callable[[H], Any]
+    ident: Callable[[Any], str] = lambda rec: str(rec["name"])
+    key: Callable[[Any], str] = lambda rec: name_key(str(rec["name"]))
 
 
 def tag_resource(ctx: OperationContext, params: dict[str, Any], res: TaggedResource[H]) -> dict[str, Any]:
@@ -82,8 +85,8 @@ def tag_resource(ctx: OperationContext, params: dict[str, Any], res: TaggedResou
     res.authorize(ctx, f"iam:Tag{res.title}", handle, request_tag_context(tags))
     with ctx.write(account) as tx:
         rec = res.require(tx, account, handle)
-        rec["tags"] = merge_tags(rec["tags"], tags, f"{res.label} {rec['name']}")
-        tx.update(account, res.kind, name_key(rec["name"]), rec)
+        rec["tags"] = merge_tags(rec["tags"], tags, f"{res.label} {res.ident(rec)}")
+        tx.update(account, res.kind, res.key(rec), rec)
     return {}
 
 
@@ -95,7 +98,7 @@ def untag_resource(ctx: OperationContext, params: dict[str, Any], res: TaggedRes
     with ctx.write(account) as tx:
         rec = res.require(tx, account, handle)
         rec["tags"] = remove_tags(rec["tags"], keys)
-        tx.update(account, res.kind, name_key(rec["name"]), rec)
+        tx.update(account, res.kind, res.key(rec), rec)
     return {}
 
 
