@@ -1,7 +1,7 @@
-"""Tag, Untag and List…Tags for users and roles: one implementation, parametrised by
-the entity kind (the handlers in users.py and roles.py only name the operation); and
-the same three for the resources with their own resolution (instance profiles, server
-certificates, MFA devices), parametrised by a ``TaggedResource``."""
+"""Tag, Untag and List…Tags for every taggable IAM resource: one implementation,
+parametrised by a ``TaggedResource`` (instance profiles, server certificates and MFA
+devices declare theirs; users and roles are made one from their entity kind, so the
+handlers in users.py and roles.py only name the operation)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from tessera.services.iam.entities import EntityKind, Tagged, account_of, authorize_target, require_resolved, require_target, resolve
+from tessera.services.iam.entities import (
+    EntityKind,
+    Tagged,
+    Target,
+    account_of,
+    authorize_target,
+    require_resolved,
+    require_target,
+    resolve,
+)
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     merge_tags,
@@ -23,38 +32,6 @@ from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
 H = TypeVar("H")
-
-
-def tag_entity(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
-    account = account_of(ctx)
-    tags = validate_request_tags(params["Tags"])
-    target = resolve(ctx, kind, params[kind.name_param])
-    authorize_target(ctx, f"iam:Tag{kind.title}", target, extra=request_tag_context(tags))
-    with ctx.write(account) as tx:
-        rec = require_target(tx, account, target)
-        rec["tags"] = merge_tags(rec["tags"], tags, f"{kind.kind} {rec['name']}")
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
-    return {}
-
-
-def untag_entity(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
-    account = account_of(ctx)
-    keys = list(params["TagKeys"])
-    target = resolve(ctx, kind, params[kind.name_param])
-    authorize_target(ctx, f"iam:Untag{kind.title}", target, extra=tag_keys_context(keys))
-    with ctx.write(account) as tx:
-        rec = require_target(tx, account, target)
-        rec["tags"] = remove_tags(rec["tags"], keys)
-        tx.update(account, kind.kind, rec["name"].lower(), rec)
-    return {}
-
-
-def list_entity_tags(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
-    target = resolve(ctx, kind, params[kind.name_param])
-    authorize_target(ctx, f"iam:List{kind.title}Tags", target)
-    rec = require_resolved(target)
-    page = paginate(list(rec["tags"]), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Tags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +85,33 @@ def list_resource_tags(ctx: OperationContext, params: dict[str, Any], res: Tagge
     rec = res.require_resolved(handle)
     page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
     return page.output("Tags")
+
+
+def _entity(kind: EntityKind[Tagged]) -> TaggedResource[Target[Tagged]]:
+    """Users and roles as tagged resources: resolved to a ``Target`` and authorized on it."""
+
+    def authorize(ctx: OperationContext, action: str, target: Target[Tagged], extra: Mapping[str, object] | None) -> None:
+        authorize_target(ctx, action, target, extra=extra)
+
+    return TaggedResource(
+        kind.kind,
+        kind.kind,
+        kind.title,
+        kind.name_param,
+        lambda ctx, name: resolve(ctx, kind, name),
+        authorize,
+        require_target,
+        require_resolved,
+    )
+
+
+def tag_entity(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
+    return tag_resource(ctx, params, _entity(kind))
+
+
+def untag_entity(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
+    return untag_resource(ctx, params, _entity(kind))
+
+
+def list_entity_tags(ctx: OperationContext, params: dict[str, Any], kind: EntityKind[Tagged]) -> dict[str, Any]:
+    return list_resource_tags(ctx, params, _entity(kind))
