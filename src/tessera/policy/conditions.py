@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from tessera.policy.pattern import ArnPattern, Pattern, Variable, format_datetime
+from tessera.policy.pattern import ArnPattern, Pattern, Variable, variable_value
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Compiled = tuple[object, ...]
@@ -35,17 +35,11 @@ _MISSING = object()
 
 
 def as_string(value: object) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
+    """A context value as the string operators compare it: the text it gives a policy
+    variable, and a decimal number's text as well."""
+    if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, dt.datetime):
-        return format_datetime(value)
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return str(value)
-    return None
+    return variable_value(value)
 
 
 def as_number(value: object) -> Decimal | None:

@@ -18,6 +18,20 @@ from tessera.policy.context import Principal, Request
 from tessera.policy.pattern import ArnPattern, Pattern
 from tessera.policy.source import Span
 
+#: A statement's elements, in the order AWS documents them and serialises them
+#: (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html).
+STATEMENT_FIELDS = (
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+)
+
 
 class PolicyType(enum.Enum):
     IDENTITY = "identity"

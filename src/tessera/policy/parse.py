@@ -19,6 +19,7 @@ from types import MappingProxyType
 from tessera.policy.conditions import Condition, compile_condition
 from tessera.policy.errors import LIMIT_EXCEEDED, PACKED_TOO_LARGE, PolicyError
 from tessera.policy.model import (
+    STATEMENT_FIELDS,
     ActionIndex,
     Effect,
     Policy,
@@ -34,17 +35,6 @@ VERSION_2008 = "2008-10-17"
 VERSIONS = (VERSION_2012, VERSION_2008)
 
 _TOP_LEVEL = ("Version", "Id", "Statement")
-_STATEMENT_FIELDS = (
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-)
 _PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 _SID = re.compile(r"[0-9A-Za-z]*", re.ASCII)
 _ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
@@ -202,7 +192,7 @@ class _Builder:
 
     def statement(self, obj: JsonObject, index: int, path: str) -> Statement:
         for name in obj:
-            if name not in _STATEMENT_FIELDS:
+            if name not in STATEMENT_FIELDS:
                 raise self.fail(f"Has prohibited field {name}", f"{path}.{name}", obj)
         sid = self.sid(obj, path)
         effect = self.effect(obj, path)

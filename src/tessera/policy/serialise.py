@@ -13,19 +13,7 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal
 
-from tessera.policy.model import Policy, Statement
-
-_STATEMENT_ORDER = (
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
-)
+from tessera.policy.model import STATEMENT_FIELDS, Policy, Statement
 
 
 def serialise(policy: Policy) -> str:
@@ -39,7 +27,7 @@ def serialise(policy: Policy) -> str:
 
 def statement_json(statement: Statement) -> str:
     element = statement.element
-    members = [f"{_dump(k)}:{_dump(element[k])}" for k in _STATEMENT_ORDER if k in element]
+    members = [f"{_dump(k)}:{_dump(element[k])}" for k in STATEMENT_FIELDS if k in element]
     return "{" + ",".join(members) + "}"
 
 

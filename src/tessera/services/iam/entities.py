@@ -25,6 +25,7 @@ from tessera.arn import ARN_TYPE_PATTERN, ArnError, iam_arn, parse_iam_arn
 from tessera.clock import iso_seconds
 from tessera.errors import (
     ConcurrentModificationException,
+    DeleteConflictException,
     EntityAlreadyExistsException,
     InvalidInputException,
     LimitExceededException,
@@ -288,6 +289,37 @@ def store_errors(kind: EntityKind[Any] | str, name: str) -> Iterator[None]:
         raise EntityAlreadyExistsException(f"{title} with name {name} already exists.") from e
     except NotFound as e:
         raise NoSuchEntityException(f"The {title.lower()} with name {name} cannot be found.") from e
+
+
+def move_entity(
+    ctx: OperationContext, tx: Transaction, kind: EntityKind[P], action: str, rec: P, new_name: str | None, new_path: str | None
+) -> str:
+    """Rename and/or move the stored entity ``rec`` (Update{User,Group}): a new ARN is
+    authorized too, a new name is a new key (EntityAlreadyExists when taken). Returns
+    the old name, for the records that refer to it."""
+    account = account_of(ctx)
+    old_name = rec["name"]
+    final_name = new_name or old_name
+    rec["path"] = new_path or rec["path"]
+    new_arn = entity_arn(account, kind.kind, rec["path"], final_name)
+    if new_arn != rec["arn"]:
+        ctx.authorize(action, new_arn)
+    rec["name"], rec["arn"] = final_name, new_arn
+    if name_key(final_name) != name_key(old_name):
+        with store_errors(kind, final_name):
+            tx.insert(account, kind.kind, name_key(final_name), rec)
+        tx.delete(account, kind.kind, name_key(old_name))
+    else:
+        tx.update(account, kind.kind, name_key(old_name), rec)
+    return old_name
+
+
+def refuse_delete_with_policies(rec: R.UserRecord | R.GroupRecord | R.RoleRecord) -> None:
+    """AWS refuses to delete a user, group or role that still has inline or attached policies."""
+    if rec.get("inline_policies"):
+        raise DeleteConflictException("Cannot delete entity, must delete policies first.")
+    if rec.get("attached"):
+        raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
 
 
 def ensure_quota(count: int, quota: int, name: str) -> None:

@@ -21,7 +21,9 @@ from tessera.services.iam.entities import (
     entity_arn,
     group_shape,
     iso,
+    move_entity,
     path_matches,
+    refuse_delete_with_policies,
     require,
     require_resolved,
     require_target,
@@ -101,19 +103,8 @@ def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
     authorize_target(ctx, "iam:UpdateGroup", target)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        old_name = rec["name"]
-        final_name = params.get("NewGroupName") or old_name
-        rec["path"] = params.get("NewPath") or rec["path"]
-        new_arn = entity_arn(account, R.GROUP, rec["path"], final_name)
-        if new_arn != rec["arn"]:
-            ctx.authorize("iam:UpdateGroup", new_arn)
-        rec["name"], rec["arn"] = final_name, new_arn
-        if name_key(final_name) != name_key(old_name):
-            with store_errors(GROUP, final_name):
-                tx.insert(account, R.GROUP, name_key(final_name), rec)
-            tx.delete(account, R.GROUP, name_key(old_name))
-        else:
-            tx.update(account, R.GROUP, name_key(old_name), rec)
+        old_name = move_entity(ctx, tx, GROUP, "iam:UpdateGroup", rec, params.get("NewGroupName"), params.get("NewPath"))
+        final_name = rec["name"]
         if final_name != old_name:
             _rename_memberships(tx, account, old_name, final_name)
     return {}
@@ -137,10 +128,7 @@ def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
         rec = require_target(tx, account, target)
         if any(_in_group(R.load(R.USER, u.data), rec["name"]) for u in tx.list(account, R.USER)):
             raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
-        if rec["inline_policies"]:
-            raise DeleteConflictException("Cannot delete entity, must delete policies first.")
-        if rec["attached"]:
-            raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+        refuse_delete_with_policies(rec)
         tx.delete(account, R.GROUP, name_key(rec["name"]))
     return {}
 

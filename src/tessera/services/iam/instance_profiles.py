@@ -51,14 +51,11 @@ from tessera.services.iam.entities import (
     resolve,
     role_shape,
 )
+from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
     authorize_creation,
-    merge_tags,
-    remove_tags,
-    request_tag_context,
     resource_tag_context,
-    tag_keys_context,
     validate_request_tags,
 )
 from tessera.services.ids import INSTANCE_PROFILE_PREFIX, new_unique_id
@@ -120,6 +117,11 @@ def require_profile(tx: Transaction, account: str, profile: Profile) -> R.Instan
     if authorized is None or data["id"] != authorized["id"] or data["tags"] != authorized["tags"]:
         raise ConcurrentModificationException(f"The instance profile {profile.name} changed while the request was processed. Please retry.")
     return data
+
+
+def _live_role_ids(tx: Transaction, account: str) -> set[str]:
+    """The ids of the account's roles as ``tx`` reads them (a profile may still name a deleted one)."""
+    return {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
 
 
 def require_resolved_profile(profile: Profile) -> R.InstanceProfileRecord:
@@ -224,7 +226,7 @@ def delete_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> di
     authorize_profile(ctx, "iam:DeleteInstanceProfile", profile)
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
-        live = {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
+        live = _live_role_ids(tx, account)
         if any(i in live for i in member_ids(rec)):
             raise DeleteConflictException(DELETE_CONFLICT)
         tx.delete(account, R.INSTANCE_PROFILE, name_key(rec["name"]))
@@ -242,7 +244,7 @@ def add_role_to_instance_profile(ctx: OperationContext, params: dict[str, Any]) 
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
         role_rec = require_target(tx, account, role)
-        live = {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
+        live = _live_role_ids(tx, account)
         held = [i for i in member_ids(rec) if i in live]
         if len(held) >= ROLES_PER_INSTANCE_PROFILE:
             raise LimitExceededException(f"Cannot exceed quota for InstanceSessionsPerInstanceProfile: {ROLES_PER_INSTANCE_PROFILE}")
@@ -272,36 +274,28 @@ def remove_role_from_instance_profile(ctx: OperationContext, params: dict[str, A
     return {}
 
 
+TAGGED = TaggedResource(
+    R.INSTANCE_PROFILE,
+    "instance profile",
+    "InstanceProfile",
+    "InstanceProfileName",
+    resolve_profile,
+    authorize_profile,
+    require_profile,
+    require_resolved_profile,
+)
+
+
 @operation("iam", "TagInstanceProfile")
 def tag_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account = account_of(ctx)
-    tags = validate_request_tags(params["Tags"])
-    profile = resolve_profile(ctx, params["InstanceProfileName"])
-    authorize_profile(ctx, "iam:TagInstanceProfile", profile, extra=request_tag_context(tags))
-    with ctx.write(account) as tx:
-        rec = require_profile(tx, account, profile)
-        rec["tags"] = merge_tags(rec["tags"], tags, f"instance profile {rec['name']}")
-        tx.update(account, R.INSTANCE_PROFILE, name_key(rec["name"]), rec)
-    return {}
+    return tag_resource(ctx, params, TAGGED)
 
 
 @operation("iam", "UntagInstanceProfile")
 def untag_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account = account_of(ctx)
-    keys = list(params["TagKeys"])
-    profile = resolve_profile(ctx, params["InstanceProfileName"])
-    authorize_profile(ctx, "iam:UntagInstanceProfile", profile, extra=tag_keys_context(keys))
-    with ctx.write(account) as tx:
-        rec = require_profile(tx, account, profile)
-        rec["tags"] = remove_tags(rec["tags"], keys)
-        tx.update(account, R.INSTANCE_PROFILE, name_key(rec["name"]), rec)
-    return {}
+    return untag_resource(ctx, params, TAGGED)
 
 
 @operation("iam", "ListInstanceProfileTags", read_only=True)
 def list_instance_profile_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    profile = resolve_profile(ctx, params["InstanceProfileName"])
-    authorize_profile(ctx, "iam:ListInstanceProfileTags", profile)
-    rec = require_resolved_profile(profile)
-    page = paginate(list(rec["tags"]), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Tags")
+    return list_resource_tags(ctx, params, TAGGED)

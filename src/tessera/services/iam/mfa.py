@@ -17,6 +17,7 @@ import datetime as dt
 import hmac
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -48,13 +49,11 @@ from tessera.services.iam.entities import (
     user_shape,
     view_records,
 )
+from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.tags import (
-    merge_tags,
-    remove_tags,
     request_tag_context,
     resource_tag_context,
-    tag_keys_context,
     validate_request_tags,
 )
 from tessera.services.request import OperationContext, operation
@@ -396,60 +395,66 @@ def get_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, A
 
 
 # -- device tags ------------------------------------------------------------------------
-def _resolve_device(ctx: OperationContext, serial: str) -> R.MfaDeviceRecord | None:
+@dataclass(frozen=True, slots=True)
+class _Device:
+    """An MFA device a request names by serial number, resolved before authorization."""
+
+    serial: str
+    record: R.MfaDeviceRecord | None
+
+
+def _resolve_device(ctx: OperationContext, serial: str) -> _Device:
     state = ctx.runtime.view.account(account_of(ctx))
-    return state.mfa_devices.get(serial) if state is not None else None
+    return _Device(serial, state.mfa_devices.get(serial) if state is not None else None)
 
 
-def _authorize_device(
-    ctx: OperationContext, action: str, serial: str, device: R.MfaDeviceRecord | None, extra: Mapping[str, object]
-) -> None:
+def _authorize_device(ctx: OperationContext, action: str, device: _Device, extra: Mapping[str, object] | None) -> None:
     """Authorize ``action`` on the device's stored serial number with its tags as
     ``aws:ResourceTag``/``iam:ResourceTag``."""
-    arn = device["serial"] if device is not None else serial
-    tags = device["tags"] if device is not None else []
-    ctx.authorize(action, arn, context={**resource_tag_context(tags), **extra})
+    rec = device.record
+    arn = rec["serial"] if rec is not None else device.serial
+    tags = rec["tags"] if rec is not None else []
+    ctx.authorize(action, arn, context={**resource_tag_context(tags), **(extra or {})})
 
 
-def _require_same_device(tx: Transaction, account: str, serial: str, device: R.MfaDeviceRecord | None) -> R.MfaDeviceRecord:
-    rec = _require_device(tx, account, serial)
-    if device is None or rec["created"] != device["created"] or rec["tags"] != device["tags"]:
-        raise ConcurrentModificationException(f"The MFA device {serial} changed while the request was processed. Please retry.")
+def _require_same_device(tx: Transaction, account: str, device: _Device) -> R.MfaDeviceRecord:
+    rec = _require_device(tx, account, device.serial)
+    authorized = device.record
+    if authorized is None or rec["created"] != authorized["created"] or rec["tags"] != authorized["tags"]:
+        raise ConcurrentModificationException(f"The MFA device {device.serial} changed while the request was processed. Please retry.")
     return rec
+
+
+def _require_resolved_device(device: _Device) -> R.MfaDeviceRecord:
+    if device.record is None:
+        raise _no_such_device(device.serial)
+    return device.record
+
+
+TAGGED = TaggedResource(
+    R.MFA_DEVICE,
+    "MFA device",
+    "MFADevice",
+    "SerialNumber",
+    _resolve_device,
+    _authorize_device,
+    _require_same_device,
+    _require_resolved_device,
+    ident=lambda rec: str(rec["serial"]),
+    key=lambda rec: str(rec["serial"]),
+)
 
 
 @operation("iam", "TagMFADevice")
 def tag_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, serial = account_of(ctx), params["SerialNumber"]
-    tags = validate_request_tags(params["Tags"])
-    device = _resolve_device(ctx, serial)
-    _authorize_device(ctx, "iam:TagMFADevice", serial, device, request_tag_context(tags))
-    with ctx.write(account) as tx:
-        rec = _require_same_device(tx, account, serial, device)
-        rec["tags"] = merge_tags(rec["tags"], tags, f"MFA device {serial}")
-        tx.update(account, R.MFA_DEVICE, serial, rec)
-    return {}
+    return tag_resource(ctx, params, TAGGED)
 
 
 @operation("iam", "UntagMFADevice")
 def untag_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, serial = account_of(ctx), params["SerialNumber"]
-    keys = list(params["TagKeys"])
-    device = _resolve_device(ctx, serial)
-    _authorize_device(ctx, "iam:UntagMFADevice", serial, device, tag_keys_context(keys))
-    with ctx.write(account) as tx:
-        rec = _require_same_device(tx, account, serial, device)
-        rec["tags"] = remove_tags(rec["tags"], keys)
-        tx.update(account, R.MFA_DEVICE, serial, rec)
-    return {}
+    return untag_resource(ctx, params, TAGGED)
 
 
 @operation("iam", "ListMFADeviceTags", read_only=True)
 def list_mfa_device_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    serial = params["SerialNumber"]
-    device = _resolve_device(ctx, serial)
-    _authorize_device(ctx, "iam:ListMFADeviceTags", serial, device, {})
-    if device is None:
-        raise _no_such_device(serial)
-    page = paginate(list(device["tags"]), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Tags")
+    return list_resource_tags(ctx, params, TAGGED)

@@ -23,6 +23,7 @@ from tessera.services.iam.entities import (
     iso,
     last_use,
     path_matches,
+    refuse_delete_with_policies,
     require_resolved,
     require_target,
     resolve,
@@ -188,10 +189,7 @@ def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     authorize_target(ctx, "iam:DeleteRole", target)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        if rec.get("inline_policies"):
-            raise DeleteConflictException("Cannot delete entity, must delete policies first.")
-        if rec.get("attached"):
-            raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+        refuse_delete_with_policies(rec)
         if any(rec["id"] in R.load(R.INSTANCE_PROFILE, p.data)["role_ids"] for p in tx.list(account, R.INSTANCE_PROFILE)):
             raise DeleteConflictException("Cannot delete entity, must remove roles from instance profile first.")
         tx.delete(account, R.ROLE, name_key(rec["name"]))

@@ -42,15 +42,12 @@ from tessera.services.iam.entities import (
     parse_time,
     path_matches,
 )
+from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
 from tessera.services.iam.paging import paginate
 from tessera.services.iam.signing_certificates import parse_certificate
 from tessera.services.iam.tags import (
     authorize_creation,
-    merge_tags,
-    remove_tags,
-    request_tag_context,
     resource_tag_context,
-    tag_keys_context,
     validate_request_tags,
 )
 from tessera.services.ids import SERVER_CERTIFICATE_PREFIX, new_unique_id
@@ -240,36 +237,28 @@ def delete_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> 
     return {}
 
 
+TAGGED = TaggedResource(
+    R.SERVER_CERTIFICATE,
+    "server certificate",
+    "ServerCertificate",
+    "ServerCertificateName",
+    _resolve,
+    _authorize,
+    _require,
+    _require_resolved,
+)
+
+
 @operation("iam", "TagServerCertificate")
 def tag_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account = account_of(ctx)
-    tags = validate_request_tags(params["Tags"])
-    cert = _resolve(ctx, params["ServerCertificateName"])
-    _authorize(ctx, "iam:TagServerCertificate", cert, request_tag_context(tags))
-    with ctx.write(account) as tx:
-        rec = _require(tx, account, cert)
-        rec["tags"] = merge_tags(rec["tags"], tags, f"server certificate {rec['name']}")
-        tx.update(account, R.SERVER_CERTIFICATE, name_key(rec["name"]), rec)
-    return {}
+    return tag_resource(ctx, params, TAGGED)
 
 
 @operation("iam", "UntagServerCertificate")
 def untag_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account = account_of(ctx)
-    keys = list(params["TagKeys"])
-    cert = _resolve(ctx, params["ServerCertificateName"])
-    _authorize(ctx, "iam:UntagServerCertificate", cert, tag_keys_context(keys))
-    with ctx.write(account) as tx:
-        rec = _require(tx, account, cert)
-        rec["tags"] = remove_tags(rec["tags"], keys)
-        tx.update(account, R.SERVER_CERTIFICATE, name_key(rec["name"]), rec)
-    return {}
+    return untag_resource(ctx, params, TAGGED)
 
 
 @operation("iam", "ListServerCertificateTags", read_only=True)
 def list_server_certificate_tags(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    cert = _resolve(ctx, params["ServerCertificateName"])
-    _authorize(ctx, "iam:ListServerCertificateTags", cert)
-    rec = _require_resolved(cert)
-    page = paginate(list(rec.get("tags", ())), lambda t: t["Key"].lower(), params.get("Marker"), params.get("MaxItems"))
-    return page.output("Tags")
+    return list_resource_tags(ctx, params, TAGGED)

@@ -21,36 +21,37 @@ import datetime as dt
 from typing import Any
 
 from tessera.auth.randomness import random_bytes
-from tessera.errors import InvalidInputException, NoSuchEntityException, ServiceNotSupportedException, ValidationError
+from tessera.errors import InvalidInputException, NoSuchEntityException, ServiceNotSupportedException
 from tessera.services import records as R
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
-    USER,
-    Target,
     account_of,
-    authorize_target,
     caller_user_name,
     ensure_quota,
     entity_arn,
     iso,
     parse_time,
-    require_resolved,
-    require_target,
-    resolve,
     view_records,
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
+from tessera.services.iam.user_credentials import (
+    authorize_owner,
+    delete_owned,
+    owned_by,
+    require_owned,
+    require_owner,
+    update_status,
+    view_owned,
+)
 from tessera.services.ids import SERVICE_CREDENTIAL_PREFIX, new_unique_id
 from tessera.services.request import OperationContext, operation
 from tessera.services.view import name_key
-from tessera.store.base import Transaction
 
 #: Services with a user name and password.
 PASSWORD_SERVICES = frozenset({"codecommit.amazonaws.com", "cassandra.amazonaws.com"})
 #: Services with long-term API keys (alias and secret, optional expiry).
 API_KEY_SERVICES = frozenset({"bedrock.amazonaws.com", "logs.amazonaws.com"})
 SERVICES = PASSWORD_SERVICES | API_KEY_SERVICES
-STATUSES = ("Active", "Inactive")
 PASSWORD_BYTES = 33  # 44 characters of base64, as CodeCommit's Git passwords
 
 
@@ -103,22 +104,8 @@ def _with_secret(rec: R.ServiceCredentialRecord, secret: str, now: dt.datetime) 
     return {**_metadata(rec, now), member: secret}
 
 
-def _authorize(ctx: OperationContext, action: str, name: str) -> Target[R.UserRecord]:
-    target = resolve(ctx, USER, name)
-    authorize_target(ctx, action, target)
-    return target
-
-
-def _owned(rec: R.ServiceCredentialRecord, owner: str) -> bool:
-    return name_key(rec["user"]) == name_key(owner)
-
-
-def _require_credential(tx: Transaction, account: str, owner: str, cred_id: str) -> R.ServiceCredentialRecord:
-    rec = tx.get(account, R.SERVICE_CREDENTIAL, cred_id)
-    cred = R.load(R.SERVICE_CREDENTIAL, dict(rec.data)) if rec is not None else None
-    if cred is None or not _owned(cred, owner):
-        raise NoSuchEntityException(f"No such credential {cred_id} exists for user {owner}.")
-    return cred
+def _not_found(cred_id: str, owner: str) -> NoSuchEntityException:
+    return NoSuchEntityException(f"No such credential {cred_id} exists for user {owner}.")
 
 
 def _seal(ctx: OperationContext, cred_id: str, alias: str | None) -> tuple[str, str]:
@@ -131,14 +118,14 @@ def _seal(ctx: OperationContext, cred_id: str, alias: str | None) -> tuple[str, 
 def create_service_specific_credential(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account, service = account_of(ctx), params["ServiceName"]
     days = params.get("CredentialAgeDays")
-    target = _authorize(ctx, "iam:CreateServiceSpecificCredential", params["UserName"])
+    target = authorize_owner(ctx, "iam:CreateServiceSpecificCredential", params["UserName"])
     require_supported(service)
     if days is not None and service not in API_KEY_SERVICES:
         raise InvalidInputException(f"CredentialAgeDays is not supported for service {service}.")
     with ctx.write(account) as tx:
-        owner = require_target(tx, account, target)["name"]
+        owner = require_owner(tx, account, target)
         creds = [R.load(R.SERVICE_CREDENTIAL, r.data) for r in tx.list(account, R.SERVICE_CREDENTIAL)]
-        same = [c for c in creds if _owned(c, owner) and c["service"] == service]
+        same = [c for c in creds if owned_by(c, owner) and c["service"] == service]
         ensure_quota(len(same), quotas.SERVICE_CREDENTIALS_PER_USER_PER_SERVICE, "ServiceSpecificCredentialsPerUserPerService")
         cred_id = new_unique_id(SERVICE_CREDENTIAL_PREFIX)
         api_key = service in API_KEY_SERVICES
@@ -153,7 +140,7 @@ def create_service_specific_credential(ctx: OperationContext, params: dict[str, 
             "password_sealed": sealed,
             "status": "Active",
             "created": iso(ctx.now),
-            "seq": next_sequence(c for c in creds if _owned(c, owner)),
+            "seq": next_sequence(c for c in creds if owned_by(c, owner)),
             "expires": iso(ctx.now + dt.timedelta(days=int(days))) if days is not None else None,
         }
         tx.insert(account, R.SERVICE_CREDENTIAL, cred_id, rec)
@@ -171,9 +158,8 @@ def list_service_specific_credentials(ctx: OperationContext, params: dict[str, A
         ctx.authorize("iam:ListServiceSpecificCredentials", entity_arn(account_of(ctx), R.USER, "/", "*"))
         creds = list(view_records(ctx, R.SERVICE_CREDENTIAL))
     else:
-        target = _authorize(ctx, "iam:ListServiceSpecificCredentials", caller_user_name(ctx, params))
-        owner = require_resolved(target)["name"]
-        creds = [c for c in view_records(ctx, R.SERVICE_CREDENTIAL) if _owned(c, owner)]
+        target = authorize_owner(ctx, "iam:ListServiceSpecificCredentials", caller_user_name(ctx, params))
+        creds = view_owned(ctx, R.SERVICE_CREDENTIAL, target)
     if service:
         require_supported(service)
         creds = [c for c in creds if c["service"] == service]
@@ -183,28 +169,19 @@ def list_service_specific_credentials(ctx: OperationContext, params: dict[str, A
 
 @operation("iam", "UpdateServiceSpecificCredential")
 def update_service_specific_credential(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, status = account_of(ctx), params["Status"]
-    target = _authorize(ctx, "iam:UpdateServiceSpecificCredential", caller_user_name(ctx, params))
-    if status not in STATUSES:
-        raise ValidationError(
-            f"1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: "
-            "Member must satisfy enum value set: [Active, Inactive]"
-        )
-    with ctx.write(account) as tx:
-        owner = require_target(tx, account, target)["name"]
-        rec = _require_credential(tx, account, owner, params["ServiceSpecificCredentialId"])
-        rec["status"] = status
-        tx.update(account, R.SERVICE_CREDENTIAL, rec["id"], rec)
-    return {}
+    owner, cred_id = caller_user_name(ctx, params), params["ServiceSpecificCredentialId"]
+    return update_status(ctx, "iam:UpdateServiceSpecificCredential", owner, R.SERVICE_CREDENTIAL, cred_id, params["Status"], _not_found)
 
 
 @operation("iam", "ResetServiceSpecificCredential")
 def reset_service_specific_credential(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account = account_of(ctx)
-    target = _authorize(ctx, "iam:ResetServiceSpecificCredential", caller_user_name(ctx, params))
+    target = authorize_owner(ctx, "iam:ResetServiceSpecificCredential", caller_user_name(ctx, params))
     with ctx.write(account) as tx:
-        owner = require_target(tx, account, target)["name"]
-        rec = _require_credential(tx, account, owner, params["ServiceSpecificCredentialId"])
+        owner = require_owner(tx, account, target)
+        rec: R.ServiceCredentialRecord = require_owned(
+            tx, account, R.SERVICE_CREDENTIAL, owner, params["ServiceSpecificCredentialId"], _not_found
+        )
         secret, rec["password_sealed"] = _seal(ctx, rec["id"], rec["alias"])
         tx.update(account, R.SERVICE_CREDENTIAL, rec["id"], rec)
     return {"ServiceSpecificCredential": _with_secret(rec, secret, ctx.now)}
@@ -212,10 +189,5 @@ def reset_service_specific_credential(ctx: OperationContext, params: dict[str, A
 
 @operation("iam", "DeleteServiceSpecificCredential")
 def delete_service_specific_credential(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account = account_of(ctx)
-    target = _authorize(ctx, "iam:DeleteServiceSpecificCredential", caller_user_name(ctx, params))
-    with ctx.write(account) as tx:
-        owner = require_target(tx, account, target)["name"]
-        rec = _require_credential(tx, account, owner, params["ServiceSpecificCredentialId"])
-        tx.delete(account, R.SERVICE_CREDENTIAL, rec["id"])
-    return {}
+    owner, cred_id = caller_user_name(ctx, params), params["ServiceSpecificCredentialId"]
+    return delete_owned(ctx, "iam:DeleteServiceSpecificCredential", owner, R.SERVICE_CREDENTIAL, cred_id, _not_found)

@@ -21,38 +21,34 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from tessera.arn import root_arn
 from tessera.errors import (
     DuplicateCertificateException,
     InvalidCertificateException,
     MalformedCertificateException,
     NoSuchEntityException,
-    ValidationError,
 )
 from tessera.services import records as R
 from tessera.services.iam import quotas
-from tessera.services.iam.access_keys import ROOT, key_owner
 from tessera.services.iam.entities import (
-    USER,
-    Target,
     account_of,
-    authorize_target,
     ensure_quota,
     iso,
     parse_time,
-    require_resolved,
-    require_target,
-    resolve,
-    view_records,
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
+from tessera.services.iam.user_credentials import (
+    authorize_owner,
+    delete_owned,
+    owned_by,
+    owner_or_root,
+    require_owner,
+    update_status,
+    view_owned,
+)
 from tessera.services.ids import new_certificate_id
 from tessera.services.request import OperationContext, operation
-from tessera.services.view import name_key
-from tessera.store.base import Transaction
 
 PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
-STATUSES = ("Active", "Inactive")
 
 
 def parse_certificate(body: str, now: dt.datetime) -> x509.Certificate:
@@ -83,53 +79,30 @@ def certificate_shape(rec: R.SigningCertificateRecord, ctx: OperationContext) ->
     }
 
 
-def _authorize(ctx: OperationContext, action: str, owner: str) -> Target[R.UserRecord] | None:
-    """Authorize ``action`` on the owner: root's ARN, or the resolved user (returned, so
-    the write checks it still changes that user)."""
-    if owner == ROOT:
-        ctx.authorize(action, root_arn(account_of(ctx)))
-        return None
-    target = resolve(ctx, USER, owner)
-    authorize_target(ctx, action, target)
-    return target
-
-
-def _require_owner(tx: Transaction, account: str, target: Target[R.UserRecord] | None) -> str:
-    return ROOT if target is None else require_target(tx, account, target)["name"]
-
-
-def _owned(rec: R.SigningCertificateRecord, owner: str) -> bool:
-    return name_key(rec["user"]) == name_key(owner)
-
-
-def _require_certificate(tx: Transaction, account: str, owner: str, cert_id: str) -> R.SigningCertificateRecord:
-    rec = tx.get(account, R.SIGNING_CERTIFICATE, cert_id)
-    cert = R.load(R.SIGNING_CERTIFICATE, dict(rec.data)) if rec is not None else None
-    if cert is None or not _owned(cert, owner):
-        raise NoSuchEntityException(f"The Certificate with id {cert_id} cannot be found.")
-    return cert
+def _not_found(cert_id: str, owner: str = "") -> NoSuchEntityException:
+    return NoSuchEntityException(f"The Certificate with id {cert_id} cannot be found.")
 
 
 @operation("iam", "UploadSigningCertificate")
 def upload_signing_certificate(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account, body = account_of(ctx), params["CertificateBody"]
-    target = _authorize(ctx, "iam:UploadSigningCertificate", key_owner(ctx, params))
+    target = authorize_owner(ctx, "iam:UploadSigningCertificate", owner_or_root(ctx, params), root=True)
     cert = parse_certificate(body, ctx.now)
     digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
     with ctx.write(account) as tx:
-        owner = _require_owner(tx, account, target)
+        owner = require_owner(tx, account, target)
         existing = [R.load(R.SIGNING_CERTIFICATE, r.data) for r in tx.list(account, R.SIGNING_CERTIFICATE)]
         if any(r["sha256"] == digest for r in existing):
             raise DuplicateCertificateException("The certificate is already associated with an entity in the account.")
-        owned = sum(1 for r in existing if _owned(r, owner))
-        ensure_quota(owned, quotas.SIGNING_CERTIFICATES_PER_USER, "SigningCertificatesPerUser")
+        count = sum(1 for r in existing if owned_by(r, owner))
+        ensure_quota(count, quotas.SIGNING_CERTIFICATES_PER_USER, "SigningCertificatesPerUser")
         rec: R.SigningCertificateRecord = {
             "id": new_certificate_id(),
             "user": owner,
             "body": body,
             "status": "Active",
             "uploaded": iso(ctx.now),
-            "seq": next_sequence(r for r in existing if _owned(r, owner)),
+            "seq": next_sequence(r for r in existing if owned_by(r, owner)),
             "sha256": digest,
         }
         tx.insert(account, R.SIGNING_CERTIFICATE, rec["id"], rec)
@@ -138,36 +111,21 @@ def upload_signing_certificate(ctx: OperationContext, params: dict[str, Any]) ->
 
 @operation("iam", "ListSigningCertificates", read_only=True)
 def list_signing_certificates(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    target = _authorize(ctx, "iam:ListSigningCertificates", key_owner(ctx, params))
-    owner = ROOT if target is None else require_resolved(target)["name"]
-    certs = [c for c in view_records(ctx, R.SIGNING_CERTIFICATE) if _owned(c, owner)]
+    target = authorize_owner(ctx, "iam:ListSigningCertificates", owner_or_root(ctx, params), root=True)
+    certs = view_owned(ctx, R.SIGNING_CERTIFICATE, target)
     page = paginate(certs, lambda c: creation_key(c, "uploaded"), params.get("Marker"), params.get("MaxItems"))
     return page.output("Certificates", lambda c: certificate_shape(c, ctx))
 
 
 @operation("iam", "UpdateSigningCertificate")
 def update_signing_certificate(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, status = account_of(ctx), params["Status"]
-    target = _authorize(ctx, "iam:UpdateSigningCertificate", key_owner(ctx, params))
-    if status not in STATUSES:
-        raise ValidationError(
-            f"1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: "
-            "Member must satisfy enum value set: [Active, Inactive]"
-        )
-    with ctx.write(account) as tx:
-        owner = _require_owner(tx, account, target)
-        rec = _require_certificate(tx, account, owner, params["CertificateId"])
-        rec["status"] = status
-        tx.update(account, R.SIGNING_CERTIFICATE, rec["id"], rec)
-    return {}
+    owner, cert_id = owner_or_root(ctx, params), params["CertificateId"]
+    return update_status(
+        ctx, "iam:UpdateSigningCertificate", owner, R.SIGNING_CERTIFICATE, cert_id, params["Status"], _not_found, root=True
+    )
 
 
 @operation("iam", "DeleteSigningCertificate")
 def delete_signing_certificate(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account = account_of(ctx)
-    target = _authorize(ctx, "iam:DeleteSigningCertificate", key_owner(ctx, params))
-    with ctx.write(account) as tx:
-        owner = _require_owner(tx, account, target)
-        rec = _require_certificate(tx, account, owner, params["CertificateId"])
-        tx.delete(account, R.SIGNING_CERTIFICATE, rec["id"])
-    return {}
+    owner, cert_id = owner_or_root(ctx, params), params["CertificateId"]
+    return delete_owned(ctx, "iam:DeleteSigningCertificate", owner, R.SIGNING_CERTIFICATE, cert_id, _not_found, root=True)

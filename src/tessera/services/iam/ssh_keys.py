@@ -37,27 +37,18 @@ from tessera.errors import (
 from tessera.services import records as R
 from tessera.services.iam import quotas
 from tessera.services.iam.entities import (
-    USER,
-    Target,
     account_of,
-    authorize_target,
     caller_user_name,
     ensure_quota,
     iso,
     parse_time,
-    require_resolved,
-    require_target,
-    resolve,
-    view_records,
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
+from tessera.services.iam.user_credentials import authorize_owner, delete_owned, owned_by, require_owner, update_status, view_owned
 from tessera.services.ids import SSH_PUBLIC_KEY_PREFIX, new_unique_id
 from tessera.services.request import OperationContext, operation
-from tessera.services.view import name_key
-from tessera.store.base import Transaction
 
 MIN_BITS = 2048
-STATUSES = ("Active", "Inactive")
 UNRECOGNIZED = "The public key encoding format is unsupported or unrecognized."
 INVALID = "The public key is malformed or otherwise invalid."
 
@@ -110,37 +101,19 @@ def _full(rec: R.SshPublicKeyRecord, body: str) -> dict[str, Any]:
     return {**_metadata(rec), "Fingerprint": rec["fingerprint"], "SSHPublicKeyBody": body}
 
 
-def _authorize(ctx: OperationContext, action: str, name: str) -> Target[R.UserRecord]:
-    target = resolve(ctx, USER, name)
-    authorize_target(ctx, action, target)
-    return target
-
-
-def _owned(rec: R.SshPublicKeyRecord, owner: str) -> bool:
-    return name_key(rec["user"]) == name_key(owner)
-
-
-def _not_found(key_id: str) -> NoSuchEntityException:
+def _not_found(key_id: str, owner: str = "") -> NoSuchEntityException:
     return NoSuchEntityException(f"The Public Key with id {key_id} cannot be found.")
-
-
-def _require_key(tx: Transaction, account: str, owner: str, key_id: str) -> R.SshPublicKeyRecord:
-    rec = tx.get(account, R.SSH_PUBLIC_KEY, key_id)
-    key = R.load(R.SSH_PUBLIC_KEY, dict(rec.data)) if rec is not None else None
-    if key is None or not _owned(key, owner):
-        raise _not_found(key_id)
-    return key
 
 
 @operation("iam", "UploadSSHPublicKey")
 def upload_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account, body = account_of(ctx), params["SSHPublicKeyBody"]
-    target = _authorize(ctx, "iam:UploadSSHPublicKey", params["UserName"])
+    target = authorize_owner(ctx, "iam:UploadSSHPublicKey", params["UserName"])
     print_ = fingerprint(parse_public_key(body))
     with ctx.write(account) as tx:
-        owner = require_target(tx, account, target)["name"]
+        owner = require_owner(tx, account, target)
         keys = [R.load(R.SSH_PUBLIC_KEY, r.data) for r in tx.list(account, R.SSH_PUBLIC_KEY)]
-        owned = [k for k in keys if _owned(k, owner)]
+        owned = [k for k in keys if owned_by(k, owner)]
         if any(r["fingerprint"] == print_ for r in owned):
             raise DuplicateSSHPublicKeyException("The SSH public key is already associated with the specified IAM user.")
         ensure_quota(len(owned), quotas.SSH_PUBLIC_KEYS_PER_USER, "SSHPublicKeysPerUser")
@@ -159,15 +132,14 @@ def upload_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict
 
 @operation("iam", "GetSSHPublicKey", read_only=True)
 def get_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    target = _authorize(ctx, "iam:GetSSHPublicKey", params["UserName"])
-    owner = require_resolved(target)["name"]
+    target = authorize_owner(ctx, "iam:GetSSHPublicKey", params["UserName"])
     encoding, key_id = params["Encoding"], params["SSHPublicKeyId"]
     if encoding not in ("SSH", "PEM"):
         raise ValidationError(
             f"1 validation error detected: Value '{encoding}' at 'encoding' failed to satisfy constraint: "
             "Member must satisfy enum value set: [SSH, PEM]"
         )
-    rec = next((k for k in view_records(ctx, R.SSH_PUBLIC_KEY) if k["id"] == key_id and _owned(k, owner)), None)
+    rec = next((k for k in view_owned(ctx, R.SSH_PUBLIC_KEY, target) if k["id"] == key_id), None)
     if rec is None:
         raise _not_found(key_id)
     key = parse_public_key(rec["body"])
@@ -178,36 +150,19 @@ def get_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[st
 
 @operation("iam", "ListSSHPublicKeys", read_only=True)
 def list_ssh_public_keys(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    target = _authorize(ctx, "iam:ListSSHPublicKeys", caller_user_name(ctx, params))
-    owner = require_resolved(target)["name"]
-    keys = [k for k in view_records(ctx, R.SSH_PUBLIC_KEY) if _owned(k, owner)]
+    target = authorize_owner(ctx, "iam:ListSSHPublicKeys", caller_user_name(ctx, params))
+    keys = view_owned(ctx, R.SSH_PUBLIC_KEY, target)
     page = paginate(keys, lambda k: creation_key(k, "uploaded"), params.get("Marker"), params.get("MaxItems"))
     return page.output("SSHPublicKeys", _metadata)
 
 
 @operation("iam", "UpdateSSHPublicKey")
 def update_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account, status = account_of(ctx), params["Status"]
-    target = _authorize(ctx, "iam:UpdateSSHPublicKey", params["UserName"])
-    if status not in STATUSES:
-        raise ValidationError(
-            f"1 validation error detected: Value '{status}' at 'status' failed to satisfy constraint: "
-            "Member must satisfy enum value set: [Active, Inactive]"
-        )
-    with ctx.write(account) as tx:
-        owner = require_target(tx, account, target)["name"]
-        rec = _require_key(tx, account, owner, params["SSHPublicKeyId"])
-        rec["status"] = status
-        tx.update(account, R.SSH_PUBLIC_KEY, rec["id"], rec)
-    return {}
+    owner, key_id = params["UserName"], params["SSHPublicKeyId"]
+    return update_status(ctx, "iam:UpdateSSHPublicKey", owner, R.SSH_PUBLIC_KEY, key_id, params["Status"], _not_found)
 
 
 @operation("iam", "DeleteSSHPublicKey")
 def delete_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    account = account_of(ctx)
-    target = _authorize(ctx, "iam:DeleteSSHPublicKey", params["UserName"])
-    with ctx.write(account) as tx:
-        owner = require_target(tx, account, target)["name"]
-        rec = _require_key(tx, account, owner, params["SSHPublicKeyId"])
-        tx.delete(account, R.SSH_PUBLIC_KEY, rec["id"])
-    return {}
+    owner, key_id = params["UserName"], params["SSHPublicKeyId"]
+    return delete_owned(ctx, "iam:DeleteSSHPublicKey", owner, R.SSH_PUBLIC_KEY, key_id, _not_found)

@@ -15,8 +15,10 @@ from tessera.services.iam.entities import (
     ensure_quota,
     entity_arn,
     iso,
+    move_entity,
     parse_time,
     path_matches,
+    refuse_delete_with_policies,
     require_resolved,
     require_target,
     resolve,
@@ -119,20 +121,8 @@ def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     authorize_target(ctx, "iam:UpdateUser", target)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        final_name = new_name or rec["name"]
-        rec["path"] = params.get("NewPath") or rec["path"]
-        new_arn = entity_arn(account, R.USER, rec["path"], final_name)
-        if new_arn != rec["arn"]:
-            ctx.authorize("iam:UpdateUser", new_arn)
-        old_name = rec["name"]
-        old_key = name_key(old_name)
-        rec["name"], rec["arn"] = final_name, new_arn
-        if name_key(final_name) != old_key:
-            with store_errors(USER, final_name):
-                tx.insert(account, R.USER, name_key(final_name), rec)
-            tx.delete(account, R.USER, old_key)
-        else:
-            tx.update(account, R.USER, old_key, rec)
+        old_name = move_entity(ctx, tx, USER, "iam:UpdateUser", rec, new_name, params.get("NewPath"))
+        final_name, old_key = rec["name"], name_key(old_name)
         if final_name != old_name:  # a change of case alone is a rename too
             _rename_user_references(tx, account, old_key, final_name)
             _rename_login_profile(tx, account, old_key, final_name)
@@ -187,10 +177,7 @@ def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: R.UserR
     ):
         if any(name_key(str(c.data.get("user") or "")) == key for c in tx.list(account, kind)):
             raise DeleteConflictException(f"Cannot delete entity, must delete {what} first.")
-    if rec["inline_policies"]:
-        raise DeleteConflictException("Cannot delete entity, must delete policies first.")
-    if rec["attached"]:
-        raise DeleteConflictException("Cannot delete entity, must detach all policies first.")
+    refuse_delete_with_policies(rec)
     if rec["groups"]:
         raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
 
