@@ -135,12 +135,22 @@ class SecretBox:
         return f"SecretBox(key_id={self._key_id!r})"
 
     def seal(self, plaintext: str, *, context: str) -> str:
-        nonce = os.urandom(NONCE_BYTES)
-        header = f"{FORMAT_VERSION}:{self._key_id}"
-        sealed = self._ciphers[self._key_id].encrypt(nonce, plaintext.encode("utf-8"), _associated_data(header, context))
-        return f"{header}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+        return self.seal_bytes(plaintext.encode("utf-8"), context=context)
 
     def open(self, sealed: str, *, context: str) -> str:
+        try:
+            return self.open_bytes(sealed, context=context).decode("utf-8")
+        except UnicodeError as exc:
+            raise SecretError("sealed value does not open: wrong context, or altered") from exc
+
+    def seal_bytes(self, data: bytes, *, context: str) -> str:
+        """``seal`` for binary data (no text encoding of its own inside the envelope)."""
+        nonce = os.urandom(NONCE_BYTES)
+        header = f"{FORMAT_VERSION}:{self._key_id}"
+        sealed = self._ciphers[self._key_id].encrypt(nonce, data, _associated_data(header, context))
+        return f"{header}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+
+    def open_bytes(self, sealed: str, *, context: str) -> bytes:
         version, key_id, body = _split(sealed)
         cipher = self._ciphers.get(key_id)
         if cipher is None:
@@ -148,9 +158,8 @@ class SecretBox:
         try:
             raw = base64.b64decode(body, altchars=b"-_", validate=True)
             associated = _associated_data(f"{version}:{key_id}", context)
-            plaintext = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated)
-            return plaintext.decode("utf-8")
-        except (InvalidTag, ValueError, UnicodeError) as exc:
+            return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated)
+        except (InvalidTag, ValueError) as exc:
             raise SecretError("sealed value does not open: wrong context, or altered") from exc
 
     def key_id_of(self, sealed: str) -> str:

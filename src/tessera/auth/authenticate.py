@@ -87,13 +87,16 @@ def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str
     """ASGI-style header pairs → ``HttpRequest.headers``.
 
     The one place request headers are merged (the server's request path and the tests
-    alike), by SigV4's canonical rule: names lower-cased, values decoded as Latin-1 (what
-    ``http.client`` sends), each value trimmed with its inner whitespace runs collapsed to
-    one space (``sigv4.trimall``), and repeated headers joined with ``,`` in arrival order."""
+    alike): names lower-cased, values decoded as Latin-1 (what ``http.client`` sends),
+    each value stripped of the whitespace around it (HTTP's optional whitespace), and
+    repeated headers joined with ``,`` in arrival order. Whitespace inside a value is
+    kept: what ``aws:UserAgent`` and the audit trail see is the text the client sent;
+    only the signature's canonical form collapses it (``sigv4.canonical_headers``), and
+    stripping each value first makes that the same as SigV4's per-value ``Trimall``."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw:
         name = (raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name).lower()
-        value = sigv4.trimall(raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value)
+        value = (raw_value.decode("latin-1") if isinstance(raw_value, bytes) else raw_value).strip(" \t")
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
 

@@ -469,7 +469,7 @@ def test_declared_payload_hash_must_be_the_body_digest(declared, message, oracle
 def test_repeated_headers_are_trimmed_and_joined_in_arrival_order():
     raw = [(b"Host", b"sts.amazonaws.com"), (b"X-Multi", b"  one "), (b"x-multi", b"two  three"), ("X-Latin", b"caf\xe9")]
     headers = headers_from_raw(raw)
-    assert headers == {"host": "sts.amazonaws.com", "x-multi": "one,two three", "x-latin": "café"}
+    assert headers == {"host": "sts.amazonaws.com", "x-multi": "one,two  three", "x-latin": "café"}
     assert sigv4.canonical_headers(headers, ("x-multi",)) == "x-multi:one,two three\n"
 
 

@@ -30,8 +30,6 @@ about another account's organization:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 import zlib
@@ -62,16 +60,14 @@ def encode_authorization_message(runtime: Runtime, denial: Denial) -> str:
     ``SecretBox`` with the caller's account as context (so only that account's callers
     get it opened)."""
     document = json.dumps(_decoded_document(denial), separators=(",", ":")).encode("utf-8")
-    packed = base64.urlsafe_b64encode(zlib.compress(document, 9)).decode("ascii")
-    return runtime.secret_box.seal(packed, context=_context(denial.principal.account))
+    return runtime.secret_box.seal_bytes(zlib.compress(document, 9), context=_context(denial.principal.account))
 
 
 def decode_message(runtime: Runtime, encoded: str, account: str) -> str:
     """The decoded JSON text, if ``encoded`` is ours and about ``account``."""
     try:
-        packed = runtime.secret_box.open(encoded, context=_context(account))
-        return zlib.decompress(base64.urlsafe_b64decode(packed)).decode("utf-8")
-    except (SecretError, binascii.Error, ValueError, zlib.error) as error:
+        return zlib.decompress(runtime.secret_box.open_bytes(encoded, context=_context(account))).decode("utf-8")
+    except (SecretError, ValueError, zlib.error) as error:
         raise InvalidAuthorizationMessageException(INVALID) from error
 
 
