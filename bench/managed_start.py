@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import gc
-import io
 import json
 import os
 import re
@@ -27,36 +25,13 @@ import shutil
 import statistics
 import sys
 import time
-import urllib.parse
-from collections.abc import MutableMapping
-from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from serverproc import TesseraServer, new_data_dir
 
-from tessera.audit.sink import AuditWriter
-from tessera.clock import FixedClock
-from tessera.server.app import TesseraApp
-from tessera.server.bootstrap import open_runtime
-from tessera.server.metrics import ServerMetrics
-
-ACCOUNT, KEY, SECRET = "111111111111", "AKIAROOTROOTROOT0001", "r" * 40
-ENV = {
-    "TESSERA_ACCOUNT_ID": ACCOUNT,
-    "TESSERA_ROOT_ACCESS_KEY_ID": KEY,
-    "TESSERA_ROOT_SECRET_ACCESS_KEY": SECRET,
-    "TESSERA_MASTER_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-}
-Exchange = tuple[dict[str, Any], Any, Any, list[MutableMapping[str, Any]]]
-
-
-class _NullSink:
-    def append_audit(self, events: Any) -> None:
-        pass
+from bench.inproc import ACCOUNT, KEY, SECRET, build_app, exchange
 
 
 def serve_start(starts: int) -> None:
@@ -82,41 +57,9 @@ def serve_start(starts: int) -> None:
     )
 
 
-def exchange(params: dict[str, str], service: str, key: str, secret: str) -> Exchange:
-    body = urllib.parse.urlencode(params).encode()
-    request = AWSRequest(
-        "POST", "http://127.0.0.1:8686/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-    )
-    SigV4Auth(Credentials(key, secret), service, "us-east-1").add_auth(request)
-    prepared = request.prepare()
-    headers = [(b"host", b"127.0.0.1:8686")] + [(k.lower().encode(), v.encode()) for k, v in prepared.headers.items()]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 5000),
-        "scheme": "http",
-        "server": ("127.0.0.1", 8686),
-    }
-    sent: list[MutableMapping[str, Any]] = []
-    messages = [{"type": "http.request", "body": prepared.body, "more_body": False}]
-
-    async def receive() -> MutableMapping[str, Any]:
-        return messages.pop(0)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    return scope, receive, send, sent
-
-
 def in_process(requests: int) -> None:
     data_dir = new_data_dir()
-    runtime = open_runtime(data_dir, env=ENV, clock=FixedClock(dt.datetime.now(dt.UTC)), out=io.StringIO())
-    app = TesseraApp(runtime, audit=AuditWriter(_NullSink()), metrics=ServerMetrics(), access_log_enabled=False)  # type: ignore[arg-type]
+    runtime, app = build_app(data_dir)
     loop = asyncio.new_event_loop()
 
     def run(params: dict[str, str], service: str = "iam", key: str = KEY, secret: str = SECRET) -> bytes:

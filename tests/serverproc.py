@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -12,12 +13,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from pgutil import base_pg_url, fresh_pg_url
 
 ACCOUNT_ID = "111122223333"
 ROOT_KEY_ID = "AKIAROOTTESTKEY00001"
@@ -182,3 +184,29 @@ class TesseraServer:
 
 def new_data_dir() -> str:
     return tempfile.mkdtemp(prefix="tessera-e2e-")
+
+
+def start_server(backend: str = "sqlite", **kwargs: Any) -> tuple[TesseraServer, Callable[[], None]]:
+    """A started ``tessera serve`` on ``backend`` ("sqlite", or "postgres" in a fresh schema
+    of the test PostgreSQL server) and the function that stops it and removes its data."""
+    data_dir = new_data_dir()
+    url = None
+
+    def drop() -> None:
+        pass
+
+    if backend == "postgres":
+        url, drop = fresh_pg_url(base_pg_url())
+    server = TesseraServer(data_dir=data_dir, database_url=url, **kwargs)
+    try:
+        server.start()
+    except Exception:
+        drop()
+        raise
+
+    def cleanup() -> None:
+        server.stop()
+        drop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    return server, cleanup

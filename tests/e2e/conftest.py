@@ -11,44 +11,18 @@ Fixtures:
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pgutil import base_pg_url, fresh_pg_url
-from serverproc import Credentials, TesseraServer, new_data_dir
+from serverproc import Credentials, TesseraServer, start_server
 
 __all__ = ["Credentials", "TesseraServer"]
 
 
-def _start(backend: str, **kwargs: Any) -> tuple[TesseraServer, Callable[[], None]]:
-    data_dir = new_data_dir()
-
-    def drop() -> None:
-        pass
-
-    url = None
-    if backend == "postgres":
-        url, drop = fresh_pg_url(base_pg_url())
-    server = TesseraServer(data_dir=data_dir, database_url=url, **kwargs)
-    try:
-        server.start()
-    except Exception:
-        drop()
-        raise
-
-    def cleanup() -> None:
-        server.stop()
-        drop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-    return server, cleanup
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest) -> Iterator[TesseraServer]:
-    srv, cleanup = _start(request.param)
+    srv, cleanup = start_server(request.param)
     try:
         yield srv
     finally:
@@ -57,7 +31,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[TesseraServer]:
 
 @pytest.fixture(scope="module")
 def sqlite_server() -> Iterator[TesseraServer]:
-    srv, cleanup = _start("sqlite")
+    srv, cleanup = start_server("sqlite")
     try:
         yield srv
     finally:
@@ -69,7 +43,7 @@ def fresh_server() -> Iterator[Callable[..., TesseraServer]]:
     cleanups: list[Callable[[], None]] = []
 
     def factory(backend: str = "sqlite", **kwargs: Any) -> TesseraServer:
-        srv, cleanup = _start(backend, **kwargs)
+        srv, cleanup = start_server(backend, **kwargs)
         cleanups.append(cleanup)
         return srv
 

@@ -24,42 +24,16 @@ that no configuration of the machine leaks in.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pgutil import base_pg_url, fresh_pg_url
-from serverproc import TesseraServer, new_data_dir
-
-
-def _start(backend: str) -> tuple[TesseraServer, Callable[[], None]]:
-    data_dir = new_data_dir()
-    url = None
-
-    def drop() -> None:
-        pass
-
-    if backend == "postgres":
-        url, drop = fresh_pg_url(base_pg_url())
-    server = TesseraServer(data_dir=data_dir, database_url=url)
-    try:
-        server.start()
-    except Exception:
-        drop()
-        raise
-
-    def cleanup() -> None:
-        server.stop()
-        drop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-    return server, cleanup
+from serverproc import TesseraServer, start_server
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[TesseraServer]:
-    srv, cleanup = _start("sqlite")
+    srv, cleanup = start_server("sqlite")
     try:
         yield srv
     finally:
@@ -71,7 +45,7 @@ def fresh_server() -> Iterator[Callable[[str], TesseraServer]]:
     cleanups: list[Callable[[], None]] = []
 
     def factory(backend: str = "sqlite") -> TesseraServer:
-        srv, cleanup = _start(backend)
+        srv, cleanup = start_server(backend)
         cleanups.append(cleanup)
         return srv
 

@@ -5,44 +5,20 @@ encoded in the thread pool, with the same answers as on the loop."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import io
 import threading
-import urllib.parse
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
-from tessera.audit.sink import AuditWriter
-from tessera.clock import FixedClock
+from bench.inproc import build_app, exchange
 from tessera.server.app import INLINE_BODY_BYTES, TesseraApp
-from tessera.server.bootstrap import open_runtime
-from tessera.server.metrics import ServerMetrics
-
-KEY, SECRET = "AKIAROOTROOTROOT0001", "r" * 40
-ENV = {
-    "TESSERA_ACCOUNT_ID": "111111111111",
-    "TESSERA_ROOT_ACCESS_KEY_ID": KEY,
-    "TESSERA_ROOT_SECRET_ACCESS_KEY": SECRET,
-    "TESSERA_MASTER_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-}
-
-
-class _NullSink:
-    def append_audit(self, events: Any) -> None:
-        pass
 
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TesseraApp, list[str]]]:
-    now = dt.datetime.now(dt.UTC)  # botocore signs at the real time
-    runtime = open_runtime(str(tmp_path), env=ENV, clock=FixedClock(now), out=io.StringIO())
-    application = TesseraApp(runtime, audit=AuditWriter(_NullSink()), metrics=ServerMetrics(), access_log_enabled=False)  # type: ignore[arg-type]
+    runtime, application = build_app(str(tmp_path))
     threads: list[str] = []
     prepare = application._prepare
 
@@ -57,33 +33,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Tesse
 
 
 def _call(app: TesseraApp, params: dict[str, str], service: str) -> tuple[int, bytes]:
-    body = urllib.parse.urlencode(params).encode()
-    request = AWSRequest(
-        "POST", "http://127.0.0.1:8686/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-    )
-    SigV4Auth(Credentials(KEY, SECRET), service, "us-east-1").add_auth(request)
-    prepared = request.prepare()
-    headers = [(b"host", b"127.0.0.1:8686")] + [(k.lower().encode(), v.encode()) for k, v in prepared.headers.items()]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "headers": headers,
-        "client": ("127.0.0.1", 5000),
-        "scheme": "http",
-        "server": ("127.0.0.1", 8686),
-    }
-    sent: list[MutableMapping[str, Any]] = []
-    messages = [{"type": "http.request", "body": prepared.body, "more_body": False}]
-
-    async def receive() -> MutableMapping[str, Any]:
-        return messages.pop(0)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
+    scope, receive, send, sent = exchange(params, service)
     asyncio.run(app(scope, receive, send))
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
