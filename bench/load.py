@@ -328,12 +328,12 @@ def tessera_server(name: str, data_dir: Path, logs: Path, *, access_log: bool = 
         yield server
 
 
-def bench_ceiling(settings: Settings, work: Path) -> ServerReport:
-    report = ServerReport(CEILING)
-    port = servers.free_port()
-    command = [
+def uvicorn_command(app: str, port: int) -> list[str]:
+    """One uvicorn worker serving ``app`` as the baselines run: uvloop, httptools, no
+    access log, no extra headers."""
+    return [
         executable("uvicorn"),
-        "bench.ceiling:app",
+        app,
         "--host",
         "127.0.0.1",
         "--port",
@@ -350,6 +350,12 @@ def bench_ceiling(settings: Settings, work: Path) -> ServerReport:
         "--log-level",
         "warning",
     ]
+
+
+def bench_ceiling(settings: Settings, work: Path) -> ServerReport:
+    report = ServerReport(CEILING)
+    port = servers.free_port()
+    command = uvicorn_command("bench.ceiling:app", port)
     targets_file = work / "ceiling.txt"
     targets_file.write_text("".join(f"/?Action={CALLER_IDENTITY}&Version={STS_VERSION}&n={i}\n" for i in range(settings.urls)))
     with servers.start(CEILING, command, port=port, health_path="/", log_dir=work, cwd=REPO) as server:
@@ -370,25 +376,7 @@ def bench_floor(settings: Settings, work: Path) -> ServerReport:
         f"arn:aws:iam::{ACCOUNT}:role/{seed.role_names(settings.roles)[-1]}",
     )
     port = servers.free_port()
-    command = [
-        executable("uvicorn"),
-        "bench.floor:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--no-server-header",
-        "--no-date-header",
-        "--log-level",
-        "warning",
-    ]
+    command = uvicorn_command("bench.floor:app", port)
     env = {floor.KEY_ID_VARIABLE: principal.access_key_id, floor.SECRET_VARIABLE: principal.secret_access_key}
     with servers.start(FLOOR, command, port=port, health_path="/", log_dir=work, cwd=REPO, env=env) as server:
         run_operations(report, server, principal, settings, work)

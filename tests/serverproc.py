@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,3 +210,18 @@ def start_server(backend: str = "sqlite", **kwargs: Any) -> tuple[TesseraServer,
         shutil.rmtree(data_dir, ignore_errors=True)
 
     return server, cleanup
+
+
+def server_factory() -> Iterator[Callable[..., TesseraServer]]:
+    """For a function-scoped fixture (``yield from server_factory()``): a factory of started
+    servers (``factory(backend="sqlite", **kwargs)``), each stopped and removed afterwards."""
+    cleanups: list[Callable[[], None]] = []
+
+    def factory(backend: str = "sqlite", **kwargs: Any) -> TesseraServer:
+        srv, cleanup = start_server(backend, **kwargs)
+        cleanups.append(cleanup)
+        return srv
+
+    yield factory
+    for cleanup in reversed(cleanups):
+        cleanup()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from serverproc import Credentials, TesseraServer, start_server
+from serverproc import Credentials, TesseraServer, server_factory, start_server
 
 __all__ = ["Credentials", "TesseraServer"]
 
@@ -40,16 +40,7 @@ def sqlite_server() -> Iterator[TesseraServer]:
 
 @pytest.fixture
 def fresh_server() -> Iterator[Callable[..., TesseraServer]]:
-    cleanups: list[Callable[[], None]] = []
-
-    def factory(backend: str = "sqlite", **kwargs: Any) -> TesseraServer:
-        srv, cleanup = start_server(backend, **kwargs)
-        cleanups.append(cleanup)
-        return srv
-
-    yield factory
-    for cleanup in reversed(cleanups):
-        cleanup()
+    yield from server_factory()
 
 
 @pytest.fixture

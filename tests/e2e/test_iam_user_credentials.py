@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from credmaterial import certificate_pem, pem_public, private_key_pem, ssh_rsa
-from serverproc import REGION, Credentials, TesseraServer
+from serverproc import TesseraServer
+from test_iam_cli import aws_json
 
 _names = itertools.count()
 
@@ -141,39 +142,21 @@ def test_denied_callers_write_nothing(iam: Any, server: TesseraServer) -> None:
     assert error_of(lambda: mine.list_ssh_public_keys(UserName=victim)) == ("AccessDenied", 403)
 
 
-def _run_aws(server: TesseraServer, creds: Credentials, *args: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=creds.access_key_id,
-        AWS_SECRET_ACCESS_KEY=creds.secret_access_key,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_MAX_ATTEMPTS="1",
-        AWS_PAGER="",
-    )
-    aws = os.path.join(os.path.dirname(sys.executable), "aws")
-    command = [aws, *args, "--endpoint-url", server.endpoint, "--output", "json"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
-
-
 def test_ssh_keys_and_audit_through_the_cli(fresh_server: Any, tmp_path: Any) -> None:
     server = fresh_server()
     root = server.root
-    _run_aws(server, root, "iam", "create-user", "--user-name", "cli-ssh")
+    aws_json(server, root, "iam", "create-user", "--user-name", "cli-ssh")
     key_file = tmp_path / "id_rsa.pub"
     key_file.write_text(ssh_rsa(13) + "\n")
-    uploaded = _run_aws(
+    uploaded = aws_json(
         server, root, "iam", "upload-ssh-public-key", "--user-name", "cli-ssh", "--ssh-public-key-body", f"file://{key_file}"
     )
     key_id = uploaded["SSHPublicKey"]["SSHPublicKeyId"]
-    got = _run_aws(server, root, "iam", "get-ssh-public-key", "--user-name", "cli-ssh", "--ssh-public-key-id", key_id, "--encoding", "SSH")
+    got = aws_json(server, root, "iam", "get-ssh-public-key", "--user-name", "cli-ssh", "--ssh-public-key-id", key_id, "--encoding", "SSH")
     assert got["SSHPublicKey"]["SSHPublicKeyBody"].startswith("ssh-rsa ")
-    listed = _run_aws(server, root, "iam", "list-ssh-public-keys", "--user-name", "cli-ssh")
+    listed = aws_json(server, root, "iam", "list-ssh-public-keys", "--user-name", "cli-ssh")
     assert [k["SSHPublicKeyId"] for k in listed["SSHPublicKeys"]] == [key_id]
-    cred = _run_aws(
+    cred = aws_json(
         server, root, "iam", "create-service-specific-credential", "--user-name", "cli-ssh", "--service-name", "codecommit.amazonaws.com"
     )["ServiceSpecificCredential"]
     password = cred["ServicePassword"]

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from serverproc import TesseraServer, start_server
+from serverproc import TesseraServer, server_factory, start_server
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +42,7 @@ def server() -> Iterator[TesseraServer]:
 
 @pytest.fixture
 def fresh_server() -> Iterator[Callable[[str], TesseraServer]]:
-    cleanups: list[Callable[[], None]] = []
-
-    def factory(backend: str = "sqlite") -> TesseraServer:
-        srv, cleanup = start_server(backend)
-        cleanups.append(cleanup)
-        return srv
-
-    yield factory
-    for cleanup in reversed(cleanups):
-        cleanup()
+    yield from server_factory()
 
 
 @pytest.fixture
