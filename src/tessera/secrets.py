@@ -19,6 +19,8 @@ Where the master key comes from (``load_master_key``):
    key. An existing file that its group or others may access is **refused**, as
    OpenSSH refuses such private keys: silently tightening the mode would hide that
    the key may already have leaked. Fix it with ``chmod 600`` (or use the variable).
+   The file is never created for a store that already holds sealed secrets: a new key
+   could not open them (``server/bootstrap.py`` checks the key against the store first).
 
 Nothing here logs, and ``MasterKey``'s repr shows only its id.
 """
@@ -108,15 +110,18 @@ class MasterKey:
         return hash(self._key_id)
 
 
-def load_master_key(data_dir: str, env: Mapping[str, str]) -> MasterKey:
+def load_master_key(data_dir: str, env: Mapping[str, str], *, create: bool = True) -> MasterKey:
     """The master key from ``env[TESSERA_MASTER_KEY]`` (set but empty or malformed is
     an error, not a fallback), else from ``<data_dir>/master.key``, creating that file
-    (and the directory) on first use."""
+    (and the directory) on first use — unless ``create`` is false (a store that already
+    holds sealed secrets), when a missing file is an error."""
     if ENV_VAR in env:
         return MasterKey.from_base64(env[ENV_VAR])
     path = Path(data_dir) / KEY_FILE
     try:
         if not path.exists():
+            if not create:
+                raise SecretError(f"there is no master key: {str(path)!r} does not exist and {ENV_VAR} is not set")
             _create_key_file(path)
         return _read_key_file(path)
     except OSError as exc:

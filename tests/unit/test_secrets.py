@@ -181,3 +181,11 @@ def test_processes_starting_together_agree_on_one_key(tmp_path) -> None:
             process.wait()
     assert key_ids == {load_master_key(str(tmp_path), {}).key_id}
     assert sorted(p.name for p in tmp_path.iterdir()) == [KEY_FILE]
+
+
+def test_key_file_is_not_created_when_creation_is_off(tmp_path) -> None:
+    with pytest.raises(SecretError, match="does not exist"):
+        load_master_key(str(tmp_path), {}, create=False)
+    assert not (tmp_path / KEY_FILE).exists()
+    env_key = MasterKey.generate()
+    assert load_master_key(str(tmp_path), {ENV_VAR: env_key.to_base64()}, create=False) == env_key

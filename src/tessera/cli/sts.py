@@ -56,10 +56,14 @@ def _register_keys(subparsers: Any) -> None:
 
 
 def keys_rotate(args: argparse.Namespace) -> int:
-    from tessera.server.bootstrap import open_runtime
+    from tessera.server.bootstrap import ConfigError, open_runtime
     from tessera.services.keys import rotate_token_key
 
-    runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
+    try:
+        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
+    except ConfigError as error:
+        print(f"tessera keys rotate: {error.message}", file=sys.stderr)
+        return 2
     try:
         key_id = rotate_token_key(runtime, activation_delay=dt.timedelta(seconds=args.activate_in))
     finally:

@@ -8,6 +8,13 @@ keys are printed once and saved to ``DATA_DIR/root-credentials`` (mode 0600) as 
 AWS shared-credentials file, so ``AWS_SHARED_CREDENTIALS_FILE=DATA_DIR/root-credentials``
 works as is. Later starts change nothing. Several nodes starting at once against one
 PostgreSQL database bootstrap exactly once (the global scope's write lock).
+
+Before anything is written, the master key is checked against the store
+(``check_master_key``): when the store already holds sealed secrets, the key must open
+one of each kind present (the newest session-token key, the root access key), and a
+missing ``master.key`` is an error instead of being created. A server or admin command
+given the wrong key thus stops with a clear message (``ConfigError``) rather than
+sealing new secrets under a key the server does not have.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from typing import TextIO
 
 from tessera.auth.tokens import new_access_key_id, new_secret_access_key
 from tessera.clock import Clock, OffsetClock, SystemClock
-from tessera.secrets import SecretBox, load_master_key
+from tessera.secrets import ENV_VAR, KEY_FILE, SecretBox, SecretError, load_master_key
+from tessera.services import records as R
 from tessera.services.accounts import add_access_key, create_account, new_account_id
 from tessera.services.aws_managed import ManagedPolicies
 from tessera.services.keys import ensure_token_key
@@ -29,7 +37,7 @@ from tessera.services.org_view import OrgState
 from tessera.services.runtime import Runtime, Settings
 from tessera.services.usage import UsageTracker
 from tessera.services.view import PolicyCache, StateView
-from tessera.store.base import GLOBAL
+from tessera.store.base import GLOBAL, Store
 from tessera.store.guard import GuardedStore
 from tessera.store.sql import default_url, open_store
 
@@ -86,7 +94,11 @@ def open_runtime(
     env = os.environ if env is None else env
     os.makedirs(data_dir, mode=0o700, exist_ok=True)
     store = GuardedStore(open_store(database_url or default_url(data_dir)))
-    box = SecretBox(load_master_key(data_dir, env))
+    try:
+        box = check_master_key(store, data_dir, env)
+    except ConfigError:
+        store.close()
+        raise
     view = StateView(store, ManagedPolicies.load(), policy_cache_from_env(env))
     runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box)
     boot = bootstrap(runtime, env)
@@ -98,6 +110,47 @@ def open_runtime(
     if boot.created and boot.secret_access_key is not None:
         _announce_root_keys(data_dir, boot, out or sys.stdout)
     return runtime
+
+
+def check_master_key(store: Store, data_dir: str, env: Mapping[str, str]) -> SecretBox:
+    """The ``SecretBox`` of the master key given (``TESSERA_MASTER_KEY`` or
+    ``DATA_DIR/master.key``), once it is known to open the secrets the store already
+    holds; a new master key is created only for a store that holds none."""
+    samples = _sealed_samples(store)
+    source = ENV_VAR if ENV_VAR in env else os.path.join(data_dir, KEY_FILE)
+    try:
+        box = SecretBox(load_master_key(data_dir, env, create=not samples))
+    except SecretError as error:
+        raise ConfigError(f"{error}; this database already holds sealed secrets: give this command the server's master key") from error
+    for sealed, context in samples:
+        try:
+            box.open(sealed, context=context)
+        except SecretError as error:
+            raise ConfigError(
+                f"the master key in {source} does not open the secrets already stored in this database "
+                f"({context.split(':', 1)[0]}): refusing to start or write; give this command the server's master key "
+                f"({ENV_VAR} or {KEY_FILE} in the server's data directory)"
+            ) from error
+    return box
+
+
+def _sealed_samples(store: Store) -> list[tuple[str, str]]:
+    """One sealed value (and its context) per kind of secret the store surely holds once
+    used: the newest session-token key and the management account's root access key
+    (or another of its keys if root's was deleted). Empty for a fresh store."""
+    samples: list[tuple[str, str]] = []
+    with store.read() as tx:
+        token_keys = [R.load(R.TOKEN_KEY, rec.data) for rec in tx.list(GLOBAL, R.TOKEN_KEY)]
+        if token_keys:
+            newest = max(token_keys, key=lambda data: data["sequence"])
+            samples.append((newest["secret_sealed"], f"token-key:{newest['id']}"))
+        management = tx.get(GLOBAL, BOOTSTRAP, "management")
+        if management is not None:
+            account = management.data["account"]
+            root = tx.get(account, R.ACCESS_KEY, management.data["root_access_key_id"])
+            keys = [root] if root is not None else tx.list(account, R.ACCESS_KEY)[:1]
+            samples += [(rec.data["secret_sealed"], f"access-key:{rec.key}") for rec in keys]
+    return samples
 
 
 def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
