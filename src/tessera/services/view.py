@@ -212,28 +212,28 @@ class StateView:
     # if the store is still down that raises BackendError (answered 503).
     def account(self, account_id: str) -> AccountState | None:
         if self._stale:
-            self._reload_stale()
+            self.reload_stale()
         return self._accounts.get(account_id)
 
     def accounts(self) -> list[AccountState]:
         if self._stale:
-            self._reload_stale()
+            self.reload_stale()
         return list(self._accounts.values())
 
     def account_for_key(self, access_key_id: str) -> AccountState | None:
         if self._stale:
-            self._reload_stale()
+            self.reload_stale()
         account_id = self._key_index.get(access_key_id)
         return self._accounts.get(account_id) if account_id else None
 
     def global_record(self, kind: str, key: str) -> Mapping[str, Any] | None:
         if self._stale:
-            self._reload_stale()
+            self.reload_stale()
         return self._global_records.get((kind, key))
 
     def global_records(self, kind: str) -> list[Mapping[str, Any]]:
         if self._stale:
-            self._reload_stale()
+            self.reload_stale()
         return [d for (k, _), d in sorted(self._global_records.items()) if k == kind]
 
     @property
@@ -246,7 +246,8 @@ class StateView:
         """The scopes committed to whose rebuild failed and is still owed."""
         return frozenset(self._stale)
 
-    def _reload_stale(self) -> None:
+    def reload_stale(self) -> None:
+        """Reload the scopes a failed post-commit refresh left stale (BackendError if the store is still down)."""
         self.refresh(sorted(self._stale))
 
     # -- refreshing ----------------------------------------------------------------

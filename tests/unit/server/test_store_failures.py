@@ -23,7 +23,7 @@ from bench.inproc import ACCOUNT, build_app, exchange
 from tessera.server.app import TesseraApp
 from tessera.services import records as R
 from tessera.services.runtime import Runtime
-from tessera.store.base import BackendError, Snapshot, Store, Transaction
+from tessera.store.base import GLOBAL, BackendError, Snapshot, Store, Transaction
 from tessera.store.guard import GuardedStore
 from tessera.store.sql import _backend_errors
 
@@ -189,3 +189,16 @@ def test_authentication_while_the_view_owes_a_reload_runs_off_the_event_loop(ser
     failing.reads_fail = False
     status, root = _call(app, {"Action": "GetCallerIdentity"}, "sts")
     assert status == 200 and root.findtext(".//{*}Account") == ACCOUNT
+
+
+def test_organizations_reads_reload_a_stale_global_scope_first(served: tuple[Runtime, TesseraApp, FailingStore]) -> None:
+    runtime, _, failing = served
+    runtime.org.snapshot()  # built and cached
+    failing.reads_fail = True
+    runtime.view.refresh_committed([GLOBAL])  # as after a commit to the global scope
+    assert runtime.view.stale_scopes == {GLOBAL}
+    with pytest.raises(BackendError):
+        runtime.org.snapshot()  # never the cached snapshot from before the commit
+    failing.reads_fail = False
+    runtime.org.snapshot()
+    assert runtime.view.stale_scopes == frozenset()
