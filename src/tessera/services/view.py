@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from tessera.arn import is_aws_managed_policy
 from tessera.policy import Policy, PolicyType, parse_policy
 from tessera.services import records as R
-from tessera.store.base import GLOBAL, Record, Store
+from tessera.store.base import GLOBAL, BackendError, Record, Store
+from tessera.store.guard import LOOP_GUARD
 
 if TYPE_CHECKING:
     from tessera.services.aws_managed import ManagedPolicies
@@ -247,7 +248,13 @@ class StateView:
         return frozenset(self._stale)
 
     def reload_stale(self) -> None:
-        """Reload the scopes a failed post-commit refresh left stale (BackendError if the store is still down)."""
+        """Reload the scopes a failed post-commit refresh left stale (BackendError if the store is still down).
+
+        The app prepares requests off the event loop while any scope is stale; one that
+        became stale after that check (a concurrent failed refresh) is answered 503 here
+        rather than doing store I/O on the loop."""
+        if LOOP_GUARD.thread == threading.get_ident():
+            raise BackendError("the state view owes a reload from the store", operation="read", reason="state reload pending")
         self.refresh(sorted(self._stale))
 
     # -- refreshing ----------------------------------------------------------------

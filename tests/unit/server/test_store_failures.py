@@ -24,7 +24,7 @@ from tessera.server.app import TesseraApp
 from tessera.services import records as R
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL, BackendError, Snapshot, Store, Transaction
-from tessera.store.guard import GuardedStore
+from tessera.store.guard import LOOP_GUARD, GuardedStore
 from tessera.store.sql import _backend_errors
 
 NS = {"aws": "https://iam.amazonaws.com/doc/2010-05-08/"}
@@ -201,4 +201,22 @@ def test_organizations_reads_reload_a_stale_global_scope_first(served: tuple[Run
         runtime.org.snapshot()  # never the cached snapshot from before the commit
     failing.reads_fail = False
     runtime.org.snapshot()
+    assert runtime.view.stale_scopes == frozenset()
+
+
+def test_a_stale_view_is_never_reloaded_on_the_event_loop(served: tuple[Runtime, TesseraApp, FailingStore]) -> None:
+    """A scope that went stale after the app chose to prepare a request on the loop is a
+    503 there (store I/O on the loop would be a 500 StoreOnEventLoop)."""
+    runtime, _, failing = served
+    failing.reads_fail = True
+    runtime.view.refresh_committed([ACCOUNT])
+    failing.reads_fail = False
+    LOOP_GUARD.enter()
+    try:
+        with pytest.raises(BackendError) as raised:
+            runtime.view.account(ACCOUNT)
+    finally:
+        LOOP_GUARD.leave()
+    assert raised.value.client_message() == "The identity store is unavailable: could not read (state reload pending). Retry later."
+    assert runtime.view.account(ACCOUNT) is not None  # off the loop it reloads
     assert runtime.view.stale_scopes == frozenset()
