@@ -9,9 +9,9 @@ The server adds Content-Type (``text/xml`` / ``json.JSON_CONTENT_TYPE``) and
 ``x-amzn-RequestId``. A ``TesseraError`` is rendered as its code, status and
 message. A store failure (``BackendError``) becomes a 503 ``ServiceUnavailable``
 saying what failed (``BackendError.client_message``: never the driver's text, a
-connection string or a statement). Anything else becomes a bare 500 ``InternalFailure`` carrying AWS's fixed
-message and no detail at all, so no exception text or traceback reaches a client
-(the caller logs it).
+connection string or a statement). Anything else becomes a bare 500
+``InternalFailure`` carrying AWS's fixed message and no detail at all, so no
+exception text or traceback reaches a client (the caller logs it).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Authentication and authorization never touch the database: they read an
 account's generation moves (after a local write at once, and from other nodes by
 ``StateView.poll``). A rebuild after a commit that fails (the database went away
 right after the commit) never fails the write: the scope is marked stale and is
-reloaded before it is read again (``StateView.refresh_committed``). Policies are compiled by the policy engine once per distinct
-text and reused across rebuilds.
+reloaded before it is read again (``StateView.refresh_committed``). Policies are
+compiled by the policy engine once per distinct text and reused across rebuilds.
 """
 
 from __future__ import annotations
