@@ -41,6 +41,7 @@ TesseraError                                   (Receiver, 500 InternalFailure)
       ExpiredToken                             403
       AccessDenied                             403  (``decision``: the policy ``Denial``, if any)
   ServiceFailureException                      ServiceFailure             500
+  ServiceUnavailable                           ServiceUnavailable         503 (the store failed; JSON: ServiceException)
   InternalFailure                              InternalFailure            500 (anything unexpected)
 
 Organizations (awsJson1_1) errors use ``OrganizationsError`` whose ``code`` is the
@@ -350,6 +351,18 @@ class AccessDenied(AuthError):
 class ServiceFailureException(TesseraError):
     code = "ServiceFailure"
     status = 500
+
+
+class ServiceUnavailable(TesseraError):
+    """The identity store failed (unreachable, connection lost, …): AWS's common
+    ``ServiceUnavailable`` (HTTP 503, "the request has failed due to a temporary
+    failure of the server", https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html).
+    The message says what failed and never quotes a connection string or a statement.
+    Organizations' model spells it ``ServiceException``."""
+
+    code = "ServiceUnavailable"
+    json_code = "ServiceException"
+    status = 503
 
 
 class InternalFailure(TesseraError):

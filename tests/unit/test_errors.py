@@ -158,3 +158,29 @@ def test_start_up_configuration_errors_are_not_client_errors() -> None:
 
     assert not issubclass(ConfigError, errors.TesseraError)
     assert client_visible(ConfigError("TESSERA_ACCOUNT_ID must be 12 digits")).code == "InternalFailure"
+
+
+def test_a_store_failure_is_a_503_service_unavailable_saying_what_failed() -> None:
+    import json
+
+    from sqlalchemy.exc import OperationalError
+
+    from tessera.protocol.errors import render_json_error, render_query_error
+    from tessera.store.base import BackendError
+    from tessera.store.sql import _backend_errors
+
+    driver_error = OperationalError(
+        "UPDATE scopes SET generation = 1", {}, Exception("connection to server at db.internal (10.0.0.5), port 5432 failed")
+    )
+    with pytest.raises(BackendError) as raised, _backend_errors("write"):
+        raise driver_error
+    shown = client_visible(raised.value)
+    assert (shown.code, shown.status, shown.json_code) == ("ServiceUnavailable", 503, "ServiceException")
+    assert shown.status == QUERY_COMMON[shown.code] and shown.json_code in ORG_SHAPES
+    assert shown.message == "The identity store is unavailable: could not write (database unreachable or not answering). Retry later."
+    status, body = render_query_error("iam", raised.value, "req-1")
+    assert status == 503 and b"<Code>ServiceUnavailable</Code>" in body and b"could not write" in body
+    status, body = render_json_error(raised.value)
+    assert status == 503 and json.loads(body)["__type"] == "ServiceException"
+    for leak in (b"db.internal", b"10.0.0.5", b"UPDATE", b"scopes"):
+        assert leak not in body

@@ -7,9 +7,11 @@
 
 The server adds Content-Type (``text/xml`` / ``json.JSON_CONTENT_TYPE``) and
 ``x-amzn-RequestId``. A ``TesseraError`` is rendered as its code, status and
-message. Anything else becomes a bare 500 ``InternalFailure`` carrying AWS's fixed
-message and no detail at all, so no exception text or traceback reaches a client
-(the caller logs it).
+message. A store failure (``BackendError``) becomes a 503 ``ServiceUnavailable``
+saying what failed (``BackendError.client_message``: never the driver's text, a
+connection string or a statement). Anything else becomes a bare 500
+``InternalFailure`` carrying AWS's fixed message and no detail at all, so no
+exception text or traceback reaches a client (the caller logs it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from tessera import errors
 from tessera.protocol.json import serialize_json_error
 from tessera.protocol.query import serialize_query_error
+from tessera.store.base import BackendError
 
 # AWS's documented wording for InternalFailure (Common Errors): fixed, says nothing.
 INTERNAL_FAILURE_MESSAGE = "The request processing has failed because of an unknown error, exception or failure."
@@ -33,7 +36,10 @@ def render_json_error(error: BaseException) -> tuple[int, bytes]:
 
 
 def client_visible(error: BaseException) -> errors.TesseraError:
-    """``error`` itself if clients may see it, else a detail-free 500 InternalFailure."""
+    """``error`` itself if clients may see it, a 503 ServiceUnavailable for a store
+    failure, else a detail-free 500 InternalFailure."""
     if isinstance(error, errors.TesseraError):
         return error
+    if isinstance(error, BackendError):
+        return errors.ServiceUnavailable(error.client_message())
     return errors.TesseraError(INTERNAL_FAILURE_MESSAGE)

@@ -34,7 +34,7 @@ from tessera.errors import (
     RequestEntityTooLarge,
     TesseraError,
 )
-from tessera.protocol.errors import render_json_error, render_query_error
+from tessera.protocol.errors import client_visible, render_json_error, render_query_error
 from tessera.protocol.json import encode_json_response, read_json_request, resolve_json_operation
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import (
@@ -57,6 +57,7 @@ from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
 from tessera.services.sts import authorization_message_headers
+from tessera.store.base import BackendError
 from tessera.store.guard import LOOP_GUARD
 
 log = logging.getLogger("tessera.server")
@@ -229,9 +230,11 @@ class TesseraApp:
     async def _process(self, ex: Exchange) -> None:
         """Run the request on the event loop only when it is cheap: a large body (its
         decoding and validation alone can take tens of milliseconds) or a handler with
-        store I/O runs, with the encoding of its answer, in the thread pool."""
+        store I/O runs, with the encoding of its answer, in the thread pool; so does every
+        request while the view owes a reload (a failed refresh after a commit), since
+        authentication's first read then reloads from the store."""
         loop = asyncio.get_running_loop()
-        if len(ex.body) > INLINE_BODY_BYTES:
+        if len(ex.body) > INLINE_BODY_BYTES or self.runtime.view.has_stale:
             await loop.run_in_executor(self.executor, self._run, ex, None)
             return
         LOOP_GUARD.enter()  # no store I/O on the event loop (tessera.store.guard)
@@ -256,11 +259,15 @@ class TesseraApp:
 
     def _guarded(self, ex: Exchange, step: Callable[..., _T], *args: Any) -> _T | None:
         """``step(*args)``, with a ``TesseraError`` kept as the answer and anything else
-        logged and answered as a bare InternalFailure; None when it raised."""
+        logged and answered as a bare InternalFailure (a store failure as a 503
+        ServiceUnavailable saying what failed); None when it raised."""
         try:
             return step(*args)
         except TesseraError as error:
             ex.error = error
+        except BackendError as error:
+            log.warning("request %s: the store failed: %s", ex.request_id, error, extra={"request_id": ex.request_id})
+            ex.error = client_visible(error)
         except Exception:
             log.exception("request %s failed", ex.request_id, extra={"request_id": ex.request_id})
             ex.error = InternalFailure()

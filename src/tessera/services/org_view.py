@@ -48,6 +48,8 @@ class OrgState:
                 self._cache = None
 
     def _current(self) -> _Cache:
+        if self._view.has_stale:  # a failed refresh after a commit: reload before reading
+            self._view.reload_stale()
         cache = self._cache
         if cache is not None:
             return cache

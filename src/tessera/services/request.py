@@ -12,7 +12,8 @@ result from a handler that never authorized (unless registered ``authorize=False
 which only GetCallerIdentity-like calls are), so forgetting is a 500, not a hole.
 
 Writes go through ``ctx.write(*scopes)``; on commit the in-memory view is refreshed
-for the scopes written, so the next request sees the change.
+for the scopes written, so the next request sees the change (if that refresh fails, the
+write still succeeds and the scopes are reloaded before they are read again).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class OperationContext:
 
     @contextmanager
     def write(self, *scopes: str) -> Iterator[Transaction]:
-        """A store transaction over ``scopes``; the view is refreshed after commit."""
+        """A store transaction over ``scopes``; the view is refreshed after commit. Once
+        committed the write answers success: a failed refresh only marks the view stale."""
         with self.runtime.store.write(*scopes) as tx:
             yield tx
-        self.runtime.view.refresh(scopes)
+        self.runtime.view.refresh_committed(scopes)

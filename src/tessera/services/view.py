@@ -3,12 +3,15 @@
 Authentication and authorization never touch the database: they read an
 ``AccountState`` per account, built from a store snapshot and rebuilt when the
 account's generation moves (after a local write at once, and from other nodes by
-``StateView.poll``). Policies are compiled by the policy engine once per distinct
-text and reused across rebuilds.
+``StateView.poll``). A rebuild after a commit that fails (the database went away
+right after the commit) never fails the write: the scope is marked stale and is
+reloaded before it is read again (``StateView.refresh_committed``). Policies are
+compiled by the policy engine once per distinct text and reused across rebuilds.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 from tessera.arn import is_aws_managed_policy
 from tessera.policy import Policy, PolicyType, parse_policy
 from tessera.services import records as R
-from tessera.store.base import GLOBAL, Record, Store
+from tessera.store.base import GLOBAL, BackendError, Record, Store
+from tessera.store.guard import LOOP_GUARD
 
 if TYPE_CHECKING:
     from tessera.services.aws_managed import ManagedPolicies
+
+log = logging.getLogger(__name__)
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -184,8 +190,8 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
 class StateView:
     """Every account's ``AccountState`` plus the global scope, kept fresh.
 
-    ``refresh(scopes)`` is called by the write path after a commit; ``poll()`` picks up
-    writes by other nodes (one cheap query of generations)."""
+    ``refresh_committed(scopes)`` is called by the write path after a commit; ``poll()``
+    picks up writes by other nodes (one cheap query of generations) and stale scopes."""
 
     def __init__(self, store: Store, managed: ManagedPolicies, cache: PolicyCache | None = None) -> None:
         self._store = store
@@ -197,23 +203,59 @@ class StateView:
         self._key_index: dict[str, str] = {}  # access key id → account id
         self._lock = threading.Lock()
         self.listeners: list[Callable[[str], None]] = []
+        # scope → mark number: committed to but not reloaded; read methods reload first
+        self._stale: dict[str, int] = {}
+        self._marks = 0
 
     # -- reading -------------------------------------------------------------------
+    # Each read first reloads the scopes a failed post-commit refresh left stale (one
+    # dict test when there are none), so nobody reads a committed write as missing;
+    # if the store is still down that raises BackendError (answered 503).
     def account(self, account_id: str) -> AccountState | None:
+        if self._stale:
+            self.reload_stale()
         return self._accounts.get(account_id)
 
     def accounts(self) -> list[AccountState]:
+        if self._stale:
+            self.reload_stale()
         return list(self._accounts.values())
 
     def account_for_key(self, access_key_id: str) -> AccountState | None:
+        if self._stale:
+            self.reload_stale()
         account_id = self._key_index.get(access_key_id)
         return self._accounts.get(account_id) if account_id else None
 
     def global_record(self, kind: str, key: str) -> Mapping[str, Any] | None:
+        if self._stale:
+            self.reload_stale()
         return self._global_records.get((kind, key))
 
     def global_records(self, kind: str) -> list[Mapping[str, Any]]:
+        if self._stale:
+            self.reload_stale()
         return [d for (k, _), d in sorted(self._global_records.items()) if k == kind]
+
+    @property
+    def has_stale(self) -> bool:
+        """Whether a read would first reload from the store (so must not run on the event loop)."""
+        return bool(self._stale)
+
+    @property
+    def stale_scopes(self) -> frozenset[str]:
+        """The scopes committed to whose rebuild failed and is still owed."""
+        return frozenset(self._stale)
+
+    def reload_stale(self) -> None:
+        """Reload the scopes a failed post-commit refresh left stale (BackendError if the store is still down).
+
+        The app prepares requests off the event loop while any scope is stale; one that
+        became stale after that check (a concurrent failed refresh) is answered 503 here
+        rather than doing store I/O on the loop."""
+        if LOOP_GUARD.thread == threading.get_ident():
+            raise BackendError("the state view owes a reload from the store", operation="read", reason="state reload pending")
+        self.refresh(sorted(self._stale))
 
     # -- refreshing ----------------------------------------------------------------
     def load_all(self) -> None:
@@ -222,15 +264,18 @@ class StateView:
     def poll(self) -> list[str]:
         """Rebuild every scope whose generation moved; returns the scopes rebuilt."""
         gens = self._store.generations()
-        stale = [s for s, g in gens.items() if self._generation(s) != g]
+        stale = [s for s, g in gens.items() if self._generation(s) != g or s in self._stale]
         if stale:
             self.refresh(stale)
         return stale
 
     def refresh(self, scopes: Iterable[str]) -> None:
         for scope in scopes:
+            mark = self._marks  # a stale mark made after this point is not cleared below
             snap = self._store.snapshot(scope)
             with self._lock:
+                if self._stale.get(scope, mark + 1) <= mark:
+                    del self._stale[scope]
                 if snap.generation < self._generation(scope):
                     continue  # a newer snapshot was installed meanwhile
                 if scope == GLOBAL:
@@ -239,6 +284,23 @@ class StateView:
                     self._install_account(build_account_state(scope, snap.generation, snap.records))
             for listener in self.listeners:
                 listener(scope)
+
+    def refresh_committed(self, scopes: Iterable[str]) -> None:
+        """``refresh`` after a commit, which must not turn the committed write into an
+        error: if it fails (the database went away just after the commit), the failure
+        is logged and ``scopes`` are marked stale, to be reloaded before they are read
+        again (and by the next ``poll``)."""
+        scopes = list(scopes)
+        try:
+            self.refresh(scopes)
+        except Exception as exc:
+            with self._lock:
+                self._marks += 1
+                for scope in scopes:
+                    self._stale[scope] = self._marks
+            log.warning(
+                "refreshing %s after a commit failed (%s: %s); reloading before the next read", ", ".join(scopes), type(exc).__name__, exc
+            )
 
     def _generation(self, scope: str) -> int:
         if scope == GLOBAL:

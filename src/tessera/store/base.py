@@ -42,7 +42,18 @@ class NotFound(StoreError):
 class BackendError(StoreError):
     """The database itself failed (unreachable, disk full, …); the driver's error is
     chained as ``__cause__`` for the log; the message never quotes a statement
-    or its parameters."""
+    or its parameters. ``operation`` (``read``, ``write`` or empty) and ``reason`` (a
+    fixed phrase such as ``database connection lost``) are safe to show a client."""
+
+    def __init__(self, message: str, *, operation: str = "", reason: str = "database error") -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.reason = reason
+
+    def client_message(self) -> str:
+        """What a client is told: what failed, with nothing of the driver's text."""
+        what = f"could not {self.operation}" if self.operation else "request failed"
+        return f"The identity store is unavailable: {what} ({self.reason}). Retry later."
 
 
 @dataclass(frozen=True, slots=True)

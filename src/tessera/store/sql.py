@@ -56,7 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from tessera.clock import Clock, SystemClock, iso_seconds
 from tessera.store.base import (
@@ -137,7 +137,7 @@ class SqlStore:
     @contextmanager
     def write(self, *scopes: str) -> Iterator[Transaction]:
         names = _scope_names(scopes)
-        with self._single_writer(), _backend_errors(), self._transaction(write=True) as conn:
+        with self._single_writer(), _backend_errors("write"), self._transaction(write=True) as conn:
             self._lock_scopes(conn, names)
             tx = _SqlTransaction(conn, self._insert, self._clock, frozenset(names))
             try:
@@ -148,7 +148,7 @@ class SqlStore:
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
-        with _backend_errors(), self._transaction(write=False) as conn:
+        with _backend_errors("read"), self._transaction(write=False) as conn:
             tx = _SqlTransaction(conn, self._insert, self._clock, None)
             try:
                 yield tx
@@ -160,7 +160,7 @@ class SqlStore:
 
     def generations(self) -> dict[str, int]:
         query = select(scopes_table.c.scope, scopes_table.c.generation).order_by(scopes_table.c.scope)
-        with _backend_errors(), self._transaction(write=False) as conn:
+        with _backend_errors("read"), self._transaction(write=False) as conn:
             return dict(conn.execute(query).tuples().all())
 
     def snapshot(self, scope: str) -> Snapshot:
@@ -170,7 +170,7 @@ class SqlStore:
             .where(records.c.scope == scope)
             .order_by(records.c.kind, records.c.key)
         )
-        with _backend_errors(), self._transaction(write=False) as conn:
+        with _backend_errors("read"), self._transaction(write=False) as conn:
             generation = conn.execute(generation_query).scalar_one_or_none()
             rows = conn.execute(records_query).all()
         return Snapshot(scope, generation or 0, tuple(_record(row) for row in rows))
@@ -183,7 +183,7 @@ class SqlStore:
             return
         # The trail's one hot write: straight to the driver's executemany (SQLAlchemy's
         # per-row parameter processing cost more than the insert itself).
-        with _backend_errors(), self._transaction(write=True) as conn:
+        with _backend_errors("write"), self._transaction(write=True) as conn:
             conn.exec_driver_sql(self._audit_insert, rows)
 
     def query_audit(
@@ -199,7 +199,7 @@ class SqlStore:
         """Both time bounds are inclusive, at one-second resolution (CloudTrail's)."""
         conditions = _audit_conditions(principal, event_name, start, end, errors_only)
         query = select(audit_events.c.body).where(*conditions).order_by(audit_events.c.event_time, audit_events.c.seq).limit(max(limit, 0))
-        with _backend_errors(), self._transaction(write=False) as conn:
+        with _backend_errors("read"), self._transaction(write=False) as conn:
             bodies = conn.execute(query).scalars().all()
         return iter([json.loads(body) for body in bodies])
 
@@ -209,18 +209,18 @@ class SqlStore:
             return
         statement = self._insert(usage)
         upsert = statement.on_conflict_do_update(index_elements=["scope", "kind", "key"], set_={"data": statement.excluded.data})
-        with _backend_errors(), self._transaction(write=True) as conn:
+        with _backend_errors("write"), self._transaction(write=True) as conn:
             conn.execute(upsert, rows)
 
     def get_usage(self, scope: str, kind: str, key: str) -> Mapping[str, Any] | None:
         query = select(usage.c.data).where(usage.c.scope == scope, usage.c.kind == kind, usage.c.key == key)
-        with _backend_errors(), self._transaction(write=False) as conn:
+        with _backend_errors("read"), self._transaction(write=False) as conn:
             text = conn.execute(query).scalar_one_or_none()
         return None if text is None else dict(json.loads(text))
 
     def list_usage(self, scope: str, kind: str) -> dict[str, Mapping[str, Any]]:
         query = select(usage.c.key, usage.c.data).where(usage.c.scope == scope, usage.c.kind == kind)
-        with _backend_errors(), self._transaction(write=False) as conn:
+        with _backend_errors("read"), self._transaction(write=False) as conn:
             rows = conn.execute(query).all()
         return {str(key): dict(json.loads(text)) for key, text in rows}
 
@@ -462,15 +462,30 @@ def _upgrade_schema(engine: Engine) -> None:
 
 
 @contextmanager
-def _backend_errors() -> Iterator[None]:
+def _backend_errors(operation: str = "") -> Iterator[None]:
     """Database failures leave the store as ``BackendError``. The message is the
-    driver's first line (never the statement or its parameters)."""
+    driver's first line (never the statement or its parameters), for the log; the
+    ``operation`` (``read``/``write``, set by the outermost call) and ``reason``, a
+    fixed phrase from the error's class, are what a client may be told."""
     try:
         yield
+    except BackendError as exc:
+        if operation and not exc.operation:
+            exc.operation = operation
+        raise
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise BackendError(f"database error: {first_line}") from exc
+        raise BackendError(f"database error: {first_line}", operation=operation, reason=_reason(exc)) from exc
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """A fixed phrase for what kind of database failure ``exc`` is (nothing of its text)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "database connection lost"
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return "database unreachable or not answering"
+    return "database error"
 
 
 def _scope_names(scopes: tuple[str, ...]) -> list[str]:

@@ -188,7 +188,7 @@ def check_mfa_code(runtime: Runtime, account_id: str, serial: str, code: str, no
             return REPLAYED
         used: R.MfaDeviceRecord = {**rec, "last_counter": counter}
         tx.update(account_id, R.MFA_DEVICE, serial, used)
-    runtime.view.refresh([account_id])
+    runtime.view.refresh_committed([account_id])
     return ACCEPTED
 
 

@@ -216,7 +216,7 @@ def create_account_as_admin(
             record_status(tx, org.id, ids.new_request_id(), account_name=name, now=now, account_id=account_id)
             org_id, role_arn = org.id, iam_arn(account_id, "role", "/", role_name)
         key_id, secret = _root_key(tx, runtime, account_id, now) if (root_key or standalone) else (None, None)
-    runtime.view.refresh([GLOBAL, account_id])
+    runtime.view.refresh_committed([GLOBAL, account_id])
     return CreatedAccount(account_id, name, email, org_id, role_arn, key_id, secret)
 
 
