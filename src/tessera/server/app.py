@@ -296,7 +296,10 @@ class TesseraApp:
         rebuilt, is opened in the thread pool (never store I/O on the event loop)."""
         # first: opening the keyring may reload a stale view (in the thread pool)
         try:
-            keyring = await asyncio.get_running_loop().run_in_executor(self.executor, current_keyring, self.runtime)
+            cache = self.runtime.token_keyring
+            keyring = cache.cached(self.runtime.clock.now()) if cache is not None else None
+            if keyring is None:
+                keyring = await asyncio.get_running_loop().run_in_executor(self.executor, current_keyring, self.runtime)
             keys = (True, f"{len(keyring.keys)} token key(s) open")
         except Exception as error:  # reported as not ready; the cause goes to the log only
             log.warning("readiness: the session-token keyring could not be opened: %s", type(error).__name__)

@@ -62,9 +62,11 @@ def failing_checks(body: dict[str, Any]) -> set[str]:
 
 
 def test_ready_when_everything_works_and_healthz_is_unchanged(served: tuple[Runtime, TesseraApp, FailingStore]) -> None:
-    _runtime, app, _failing = served
+    runtime, app, _failing = served
     status, body = readyz(app)
     assert (status, body["ready"], failing_checks(body)) == (200, True, set())
+    cache = runtime.token_keyring
+    assert cache is not None and cache.cached(runtime.clock.now()) is not None  # later probes read the cache only
     assert asyncio.run(_get(app, "/healthz")) == (200, {"status": "ok"})
 
 
