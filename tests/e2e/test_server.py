@@ -72,6 +72,18 @@ def test_healthz_needs_no_credentials(sqlite_server: TesseraServer) -> None:
     assert status == 200 and json.loads(body) == {"status": "ok"}
 
 
+def test_readyz_answers_ready_with_every_check_ok(sqlite_server: TesseraServer) -> None:
+    status, _headers, body = raw(sqlite_server, b"", method="GET", path="/readyz")
+    answer = json.loads(body)
+    assert status == 200 and answer["ready"] is True
+    assert set(answer["checks"]) == {"store_reads", "store_writes", "audit", "signing_keys"}
+    assert all(check["ok"] is True and check["detail"] for check in answer["checks"].values())
+    assert sqlite_server.data_dir not in body  # no paths or connection strings
+    # liveness is unchanged next to it
+    status, _headers, body = raw(sqlite_server, b"", method="GET", path="/healthz")
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+
+
 def test_get_caller_identity_as_root(server: TesseraServer) -> None:
     ident = server.client("sts").get_caller_identity()
     assert ident["Account"] == server.account_id

@@ -42,6 +42,13 @@ class AuditWriter:
         self._thread = threading.Thread(target=self._run, name="tessera-audit", daemon=True)
         self._started = False
         self.written = 0
+        self._last_write_ok = True
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the last write to the sink succeeded (False after events were dropped
+        because the sink kept failing, until a later write succeeds)."""
+        return self._last_write_ok
 
     def start(self) -> None:
         if not self._started:
@@ -81,9 +88,11 @@ class AuditWriter:
             try:
                 self._sink.append_audit(batch)
                 self.written += len(batch)
+                self._last_write_ok = True
                 return
             except Exception:  # the store is briefly unavailable: retry, then report
                 if attempt == 4:
+                    self._last_write_ok = False
                     log.exception("could not write %d audit events", len(batch))
                 else:
                     self._stop.wait(0.1 * (attempt + 1))
@@ -92,5 +101,6 @@ class AuditWriter:
                 try:
                     self._sink.append_audit([event])
                     self.written += 1
+                    self._last_write_ok = True
                 except Exception:
                     log.exception("could not write audit event %s", event.get("eventID"))

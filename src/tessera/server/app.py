@@ -5,9 +5,10 @@ This is the one place where ``TesseraError`` becomes a wire error (through
 bare 500 ``InternalFailure`` that reveals nothing.
 
 ``/metrics`` is served only on the separate listener given by ``--metrics-listen``,
-which serves nothing else but ``/healthz``; the API listener never serves it.
+which serves nothing else but ``/healthz`` and ``/readyz``; the API listener never serves it.
 
-Routes: ``GET /healthz`` (no auth, no secrets), ``GET /metrics`` (Prometheus text),
+Routes: ``GET /healthz`` (liveness: no auth, no secrets), ``GET /readyz`` (readiness,
+from in-memory indicators only: no auth, no secrets), ``GET /metrics`` (Prometheus text),
 and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
 (Organizations), the Query protocol otherwise (IAM and STS, told apart by
 ``Version``); the credential scope of the signature must name that same service.
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -53,6 +56,7 @@ from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
 from tessera.service_models import Operation
+from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
@@ -74,6 +78,8 @@ QUERY_JSON = QUERY_JSON_CONTENT_TYPE.encode()
 INLINE_BODY_BYTES = 16 * 1024
 """Bodies larger than this are decoded off the event loop: the worst 1 MiB body (some
 116 000 tiny parameters) takes ~60 ms to decode and validate, ~1 ms per 16 KiB."""
+STORE_FAILURE_WINDOW = 30.0
+"""Seconds during which a store failure (with no success since) makes ``/readyz`` not ready."""
 _T = TypeVar("_T")
 _WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations")]
 """Long-lived data built on first use, loaded before the heap is settled."""
@@ -131,6 +137,10 @@ class TesseraApp:
         self.metrics_port = metrics_port
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="tessera-op")
         self._poller: asyncio.Task[None] | None = None
+        # readiness indicators (``/readyz``), monotonic seconds
+        self.poll_ok = True
+        self.store_failed_at: float | None = None
+        self.store_succeeded_at: float | None = None
 
     # -- ASGI ------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -177,7 +187,9 @@ class TesseraApp:
             await asyncio.sleep(self.poll_interval)
             try:
                 await loop.run_in_executor(None, self.runtime.view.poll)
+                self.poll_ok = True
             except Exception:  # a transient database error must not stop polling
+                self.poll_ok = False
                 log.exception("refreshing the state view failed")
             await loop.run_in_executor(None, self._flush_usage)
 
@@ -186,6 +198,10 @@ class TesseraApp:
         method = scope.get("method", "GET")
         if method == "GET" and path == "/healthz":
             await _respond(send, 200, b"application/json", b'{"status":"ok"}', [])
+            return
+        if method == "GET" and path == "/readyz":
+            status, body = await self.readiness()
+            await _respond(send, status, b"application/json", body, [])
             return
         if self.metrics_port is not None and _local_port(scope) == self.metrics_port:
             if method == "GET" and path == "/metrics":
@@ -266,12 +282,51 @@ class TesseraApp:
         except TesseraError as error:
             ex.error = error
         except BackendError as error:
+            self.store_failed_at = time.monotonic()
             log.warning("request %s: the store failed: %s", ex.request_id, error, extra={"request_id": ex.request_id})
             ex.error = client_visible(error)
         except Exception:
             log.exception("request %s failed", ex.request_id, extra={"request_id": ex.request_id})
             ex.error = InternalFailure()
         return None
+
+    async def readiness(self) -> tuple[int, bytes]:
+        """``/readyz``: 200 when every check passes, 503 otherwise, with each check's
+        result. Reads in-memory indicators only; the keyring, when its cache must be
+        rebuilt, is opened in the thread pool (never store I/O on the event loop)."""
+        # first: opening the keyring may reload a stale view (in the thread pool)
+        try:
+            cache = self.runtime.token_keyring
+            keyring = cache.cached(self.runtime.clock.now()) if cache is not None else None
+            if keyring is None:
+                keyring = await asyncio.get_running_loop().run_in_executor(self.executor, current_keyring, self.runtime)
+            keys = (True, f"{len(keyring.keys)} token key(s) open")
+        except Exception as error:  # reported as not ready; the cause goes to the log only
+            log.warning("readiness: the session-token keyring could not be opened: %s", type(error).__name__)
+            keys = (False, "the session-token keyring could not be opened")
+        view = self.runtime.view
+        stale = view.stale_scopes
+        if stale:
+            reads = (False, f"{len(stale)} scope(s) owe a reload from the store")
+        elif not self.poll_ok:
+            reads = (False, "the last refresh of the state view failed")
+        else:
+            reads = (True, "the state view is current")
+        failed, succeeded = self.store_failed_at, self.store_succeeded_at
+        if failed is not None and time.monotonic() - failed < STORE_FAILURE_WINDOW and (succeeded is None or succeeded < failed):
+            writes = (False, f"the store failed within the last {STORE_FAILURE_WINDOW:g} seconds")
+        else:
+            writes = (True, "no recent store failure")
+        audit = (True, "the audit trail is being written") if self.audit.healthy else (False, "the last audit write failed")
+        checks = {
+            "store_reads": reads,
+            "store_writes": writes,
+            "audit": audit,
+            "signing_keys": keys,
+        }
+        ready = all(ok for ok, _ in checks.values())
+        body = {"ready": ready, "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()}}
+        return (200 if ready else 503), json.dumps(body).encode()
 
     def _prepare(self, ex: Exchange) -> OperationContext:
         """Authenticate, then parse and validate: everything before the handler.
@@ -334,13 +389,21 @@ class TesseraApp:
         try:
             result = spec.handler(ctx, ex.params)
         except TesseraError as error:
+            self._note_store_success()
             ex.error = error
             ex.extra_headers.extend(authorization_message_headers(ctx, error))
             return
         if spec.authorize and not ctx.authorized:
             raise RuntimeError(f"handler for {spec.service}:{spec.name} returned without authorizing")
+        self._note_store_success()
         ex.result = result
         ex.extra_headers.extend(ctx.response_headers)
+
+    def _note_store_success(self) -> None:
+        """A handler that ran off the event loop (where store I/O happens) finished
+        without a store failure (for ``/readyz``)."""
+        if LOOP_GUARD.thread != threading.get_ident():
+            self.store_succeeded_at = time.monotonic()
 
     def _encode(self, ex: Exchange) -> tuple[int, bytes, bytes]:
         if ex.error is not None:

@@ -160,11 +160,16 @@ class KeyringCache:
             with self._lock:
                 self._version += 1
 
-    def get(self, now: dt.datetime) -> Keyring:
+    def cached(self, now: dt.datetime) -> Keyring | None:
+        """The keyring if the cache holds a current one, else None (never reads the view or the store)."""
         built = self._built
         if built is not None and built.version == self._version and (built.valid_until is None or now < built.valid_until):
             return built.keyring
-        return self._rebuild(now)
+        return None
+
+    def get(self, now: dt.datetime) -> Keyring:
+        keyring = self.cached(now)
+        return keyring if keyring is not None else self._rebuild(now)
 
     def _rebuild(self, now: dt.datetime) -> Keyring:
         with self._lock:
