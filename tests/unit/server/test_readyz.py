@@ -6,33 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
-import pytest
-from test_store_failures import DRIVER_TEXT, FailingStore, _call
+from storefaults import DRIVER_TEXT, FailingStore, call
 
-from bench.inproc import ACCOUNT, build_app
+from bench.inproc import ACCOUNT
 from tessera.audit.sink import AuditWriter
 from tessera.server.app import TesseraApp
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL
-from tessera.store.guard import GuardedStore
 
 CHECKS = {"store_reads", "store_writes", "audit", "signing_keys"}
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Runtime, TesseraApp, FailingStore]]:
-    runtime, app = build_app(str(tmp_path))
-    guarded = runtime.store
-    assert isinstance(guarded, GuardedStore)
-    failing = FailingStore(guarded.inner)
-    guarded.inner = failing  # type: ignore[assignment]
-    yield runtime, app, failing
-    app.executor.shutdown(wait=True)
-    failing.inner.close()
 
 
 async def _get(app: TesseraApp, path: str) -> tuple[int, dict[str, Any]]:
@@ -111,18 +96,18 @@ def test_a_failed_poll_is_not_ready_until_a_poll_succeeds(served: tuple[Runtime,
 def test_a_failed_store_write_is_not_ready_until_a_write_succeeds(served: tuple[Runtime, TesseraApp, FailingStore]) -> None:
     _runtime, app, failing = served
     failing.writes_fail = True
-    assert _call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 503
+    assert call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 503
     status, body = readyz(app)
     assert (status, failing_checks(body)) == (503, {"store_writes"})
     failing.writes_fail = False
-    assert _call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 200
+    assert call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 200
     assert readyz(app)[0] == 200
 
 
 def test_a_store_failure_older_than_the_window_is_ready(served: tuple[Runtime, TesseraApp, FailingStore]) -> None:
     _runtime, app, failing = served
     failing.writes_fail = True
-    assert _call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 503
+    assert call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 503
     assert app.store_failed_at is not None
     app.store_failed_at -= 31.0  # what the monotonic clock reads 31 seconds later
     assert readyz(app)[0] == 200

@@ -9,88 +9,20 @@ failure a client does see is AWS's ``ServiceUnavailable`` (503) saying what fail
 
 from __future__ import annotations
 
-import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from storefaults import FailingStore, call
 
-from bench.inproc import ACCOUNT, build_app, exchange
+from bench.inproc import ACCOUNT
 from tessera.server.app import TesseraApp
 from tessera.services import records as R
 from tessera.services.runtime import Runtime
-from tessera.store.base import GLOBAL, BackendError, Snapshot, Store, Transaction
-from tessera.store.guard import LOOP_GUARD, GuardedStore
-from tessera.store.sql import _backend_errors
+from tessera.store.base import GLOBAL, BackendError
+from tessera.store.guard import LOOP_GUARD
 
 NS = {"aws": "https://iam.amazonaws.com/doc/2010-05-08/"}
-# What the driver says when the server closed the connection; the statement and the
-# host must never reach a client.
-DRIVER_TEXT = "server closed the connection unexpectedly (host db.internal.example, port 5432)"
-
-
-def lost_connection(operation: str) -> BackendError:
-    """The ``BackendError`` the store raises when its connection died mid-call."""
-    driver_error = OperationalError("SELECT data FROM records WHERE scope = %(scope)s", {"scope": ACCOUNT}, Exception(DRIVER_TEXT))
-    driver_error.connection_invalidated = True
-    try:
-        with _backend_errors(operation):
-            raise driver_error
-    except BackendError as error:
-        return error
-    raise AssertionError("not translated")
-
-
-class FailingStore:
-    """``inner``, with reads (``snapshot``, ``generations``) or writes failing on demand."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.reads_fail = False
-        self.writes_fail = False
-
-    def snapshot(self, scope: str) -> Snapshot:
-        if self.reads_fail:
-            raise lost_connection("read")
-        return self.inner.snapshot(scope)
-
-    def generations(self) -> dict[str, int]:
-        if self.reads_fail:
-            raise lost_connection("read")
-        return self.inner.generations()
-
-    def write(self, *scopes: str) -> AbstractContextManager[Transaction]:
-        if self.writes_fail:
-            raise lost_connection("write")
-        return self.inner.write(*scopes)
-
-    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
-        self.inner.append_audit(events)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Runtime, TesseraApp, FailingStore]]:
-    runtime, app = build_app(str(tmp_path))
-    guarded = runtime.store
-    assert isinstance(guarded, GuardedStore)
-    failing = FailingStore(guarded.inner)
-    guarded.inner = failing  # type: ignore[assignment]
-    yield runtime, app, failing
-    app.executor.shutdown(wait=True)
-    failing.inner.close()
-
-
-def _call(app: TesseraApp, params: dict[str, str], service: str = "iam") -> tuple[int, ET.Element]:
-    scope, receive, send, sent = exchange({**params, "Version": "2010-05-08" if service == "iam" else "2011-06-15"}, service)
-    asyncio.run(app(scope, receive, send))
-    return int(sent[0]["status"]), ET.fromstring(bytes(sent[1]["body"]))
 
 
 def _error(root: ET.Element) -> tuple[str, str]:
@@ -108,7 +40,7 @@ def test_a_failed_refresh_after_commit_still_answers_the_committed_key(
     served: tuple[Runtime, TesseraApp, FailingStore], caplog: pytest.LogCaptureFixture
 ) -> None:
     runtime, app, failing = served
-    assert _call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 200
+    assert call(app, {"Action": "CreateUser", "UserName": "bob"})[0] == 200
     original = runtime.view.refresh
 
     def refresh_then_lose_the_connection(scopes: Any) -> None:
@@ -116,7 +48,7 @@ def test_a_failed_refresh_after_commit_still_answers_the_committed_key(
         original(scopes)
 
     runtime.view.refresh = refresh_then_lose_the_connection  # type: ignore[method-assign]
-    status, root = _call(app, {"Action": "CreateAccessKey", "UserName": "bob"})
+    status, root = call(app, {"Action": "CreateAccessKey", "UserName": "bob"})
     runtime.view.refresh = original  # type: ignore[method-assign]
     assert status == 200
     key_id = root.findtext(".//aws:AccessKeyId", namespaces=NS)
@@ -126,13 +58,13 @@ def test_a_failed_refresh_after_commit_still_answers_the_committed_key(
     assert warnings and all(key_id not in r.getMessage() for r in warnings)
 
     # while the store is still down, a read is a 503 saying so, never the key missing
-    status, root = _call(app, {"Action": "ListAccessKeys", "UserName": "bob"})
+    status, root = call(app, {"Action": "ListAccessKeys", "UserName": "bob"})
     code, message = _error(root)
     assert (status, code) == (503, "ServiceUnavailable")
     assert message == "The identity store is unavailable: could not read (database connection lost). Retry later."
 
     failing.reads_fail = False  # the store is back: the next read reloads the account first
-    status, root = _call(app, {"Action": "ListAccessKeys", "UserName": "bob"})
+    status, root = call(app, {"Action": "ListAccessKeys", "UserName": "bob"})
     assert status == 200
     assert [e.text for e in root.iterfind(".//aws:AccessKeyId", NS)] == [key_id]
     assert runtime.view.stale_scopes == frozenset()
@@ -148,7 +80,7 @@ def test_a_stale_account_is_reloaded_by_the_next_poll(served: tuple[Runtime, Tes
         original(scopes)
 
     runtime.view.refresh = refresh_then_lose_the_connection  # type: ignore[method-assign]
-    assert _call(app, {"Action": "CreateUser", "UserName": "carol"})[0] == 200
+    assert call(app, {"Action": "CreateUser", "UserName": "carol"})[0] == 200
     runtime.view.refresh = original  # type: ignore[method-assign]
     with pytest.raises(BackendError):
         runtime.view.poll()  # still down: the poll fails (and is retried by the poller), the mark stays
@@ -161,9 +93,9 @@ def test_a_stale_account_is_reloaded_by_the_next_poll(served: tuple[Runtime, Tes
 
 def test_a_write_the_store_cannot_make_is_a_503_and_writes_nothing(served: tuple[Runtime, TesseraApp, FailingStore]) -> None:
     runtime, app, failing = served
-    assert _call(app, {"Action": "CreateUser", "UserName": "dave"})[0] == 200
+    assert call(app, {"Action": "CreateUser", "UserName": "dave"})[0] == 200
     failing.writes_fail = True
-    status, root = _call(app, {"Action": "CreateAccessKey", "UserName": "dave"})
+    status, root = call(app, {"Action": "CreateAccessKey", "UserName": "dave"})
     code, message = _error(root)
     assert (status, code) == (503, "ServiceUnavailable")
     assert message == "The identity store is unavailable: could not write (database connection lost). Retry later."
@@ -182,12 +114,12 @@ def test_authentication_while_the_view_owes_a_reload_runs_off_the_event_loop(ser
         original(scopes)
 
     runtime.view.refresh = refresh_then_lose_the_connection  # type: ignore[method-assign]
-    assert _call(app, {"Action": "CreateUser", "UserName": "erin"})[0] == 200
+    assert call(app, {"Action": "CreateUser", "UserName": "erin"})[0] == 200
     runtime.view.refresh = original  # type: ignore[method-assign]
-    status, root = _call(app, {"Action": "GetCallerIdentity"}, "sts")
+    status, root = call(app, {"Action": "GetCallerIdentity"}, "sts")
     assert (status, _error(root)[0]) == (503, "ServiceUnavailable")
     failing.reads_fail = False
-    status, root = _call(app, {"Action": "GetCallerIdentity"}, "sts")
+    status, root = call(app, {"Action": "GetCallerIdentity"}, "sts")
     assert status == 200 and root.findtext(".//{*}Account") == ACCOUNT
 
 

@@ -1,0 +1,71 @@
+"""A real store that fails on demand, through the store's own error translation: what the
+store-failure and readiness tests build the app over (the ``served`` fixture is in this
+folder's conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from bench.inproc import ACCOUNT, exchange
+from tessera.server.app import TesseraApp
+from tessera.store.base import BackendError, Snapshot, Store, Transaction
+from tessera.store.sql import _backend_errors
+
+# What the driver says when the server closed the connection; the statement and the
+# host must never reach a client.
+DRIVER_TEXT = "server closed the connection unexpectedly (host db.internal.example, port 5432)"
+
+
+def lost_connection(operation: str) -> BackendError:
+    """The ``BackendError`` the store raises when its connection died mid-call."""
+    driver_error = OperationalError("SELECT data FROM records WHERE scope = %(scope)s", {"scope": ACCOUNT}, Exception(DRIVER_TEXT))
+    driver_error.connection_invalidated = True
+    try:
+        with _backend_errors(operation):
+            raise driver_error
+    except BackendError as error:
+        return error
+    raise AssertionError("not translated")
+
+
+class FailingStore:
+    """``inner``, with reads (``snapshot``, ``generations``) or writes failing on demand."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.reads_fail = False
+        self.writes_fail = False
+
+    def snapshot(self, scope: str) -> Snapshot:
+        if self.reads_fail:
+            raise lost_connection("read")
+        return self.inner.snapshot(scope)
+
+    def generations(self) -> dict[str, int]:
+        if self.reads_fail:
+            raise lost_connection("read")
+        return self.inner.generations()
+
+    def write(self, *scopes: str) -> AbstractContextManager[Transaction]:
+        if self.writes_fail:
+            raise lost_connection("write")
+        return self.inner.write(*scopes)
+
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        self.inner.append_audit(events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def call(app: TesseraApp, params: dict[str, str], service: str = "iam") -> tuple[int, ET.Element]:
+    """One signed Query call through ``app``: its status and parsed XML body."""
+    scope, receive, send, sent = exchange({**params, "Version": "2010-05-08" if service == "iam" else "2011-06-15"}, service)
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"]), ET.fromstring(bytes(sent[1]["body"]))
