@@ -232,9 +232,11 @@ def build_event(
     error_code: str | None,
     error_message: str | None,
     read_only: bool,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     """The CloudTrail-shaped record of one request. ``resolved`` is the operation the
-    server resolved and serves (None otherwise: no parameters or elements recorded)."""
+    server resolved and serves (None otherwise: no parameters or elements recorded);
+    ``event_id`` is the id drawn for the request (a fresh one when None)."""
     user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
     source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
     region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
@@ -250,7 +252,7 @@ def build_event(
         "requestParameters": redact_request(resolved, params) if resolved is not None else None,
         "responseElements": None if read_only or error_code or resolved is None else redact_response(resolved, result),
         "requestID": request_id,
-        "eventID": new_id(),
+        "eventID": event_id or new_id(),
         "readOnly": read_only,
         "eventType": "AwsApiCall",
         "managementEvent": True,

@@ -10,6 +10,8 @@ every other flag is optional:
   header written by a reverse proxy at one of these addresses (``server/addresses.py``).
 - ``--metrics-listen HOST:PORT``: serve Prometheus ``/metrics`` on a separate listener
   (off by default; the API listener never serves it).
+- ``--audit-retention DURATION``: delete audit events older than this (days, or
+  ``36h``, ``30m``…), at start-up and every minute, in small batches (default: keep all).
 - ``--max-header-bytes``, ``--max-header-count``, ``--header-timeout`` (also the TLS
   handshake deadline),
   ``--body-timeout``, ``--max-connections``: limits on connections and what they may
@@ -93,6 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="most connections open at once; more are answered 503 and closed (default: %(default)s)",
     )
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks for writes by other nodes")
+    parser.add_argument(
+        "--audit-retention",
+        metavar="DURATION",
+        help="delete audit events older than this: days (90) or a number with s, m, h or d (36h); default: keep every event",
+    )
     parser.set_defaults(func=run)
 
 
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         access_log_enabled=not args.no_access_log,
         source_address=SourceAddress(args.trusted_proxy_header, options["trusted"]),
         metrics_port=metrics_socket.getsockname()[1] if metrics_socket else None,
+        audit_retention=options["retention"],
     )
     limits = HttpLimits(
         max_header_bytes=args.max_header_bytes,
@@ -221,7 +229,15 @@ def _check(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError("--metrics-listen needs a port of its own, not the API's --port")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ConfigError("--tls-cert and --tls-key go together")
-    return {"trusted": trusted, "metrics": metrics}
+    retention = None
+    if args.audit_retention is not None:
+        from tessera.audit.retention import parse_retention
+
+        try:
+            retention = parse_retention(args.audit_retention)
+        except ValueError as error:
+            raise ConfigError(f"--audit-retention: {error}") from None
+    return {"trusted": trusted, "metrics": metrics, "retention": retention}
 
 
 def _tls(args: argparse.Namespace) -> CertificateReloader | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import json
 import logging
 import threading
@@ -26,15 +27,17 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tessera.audit.events import build_event
+from tessera.audit import retention
+from tessera.audit.events import bounded, build_event
 from tessera.audit.ids import new_id
-from tessera.audit.sink import AuditWriter
+from tessera.audit.sink import UNAVAILABLE_MESSAGE, AuditUnavailable, AuditWriter
 from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, headers_from_raw, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
     InternalFailure,
     InvalidAction,
     RequestEntityTooLarge,
+    ServiceUnavailable,
     TesseraError,
 )
 from tessera.protocol.errors import client_visible, render_json_error, render_query_error
@@ -111,6 +114,10 @@ class Exchange:
     spec: OperationSpec | None = None  # its handler
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     encoded: tuple[int, bytes, bytes] | None = None  # the answer, when encoded off the event loop
+    event_id: str = ""  # the audit event's, drawn with the request id
+    received_at: dt.datetime | None = None  # the event's time, read once authenticated
+    audited: bool = False  # its complete event is already committed (durable_audit)
+    unaudited: bool = False  # refused because the trail cannot be written: no event
 
 
 class TesseraApp:
@@ -125,6 +132,7 @@ class TesseraApp:
         trusted_proxy_header: str | None = None,
         source_address: SourceAddress | None = None,
         metrics_port: int | None = None,
+        audit_retention: dt.timedelta | None = None,
     ) -> None:
         self.runtime = runtime
         self.audit = audit
@@ -135,6 +143,8 @@ class TesseraApp:
         self.access_log_enabled = access_log_enabled
         self.source_address = source_address or SourceAddress(trusted_proxy_header)
         self.metrics_port = metrics_port
+        self.audit_retention = audit_retention
+        self._pruner: asyncio.Task[None] | None = None
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="tessera-op")
         self._poller: asyncio.Task[None] | None = None
         # readiness indicators (``/readyz``), monotonic seconds
@@ -158,10 +168,13 @@ class TesseraApp:
                 log.debug("%d start-up objects frozen out of the cycle collector's walks", frozen)
                 self.audit.start()
                 self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+                if self.audit_retention is not None:
+                    self._pruner = asyncio.get_running_loop().create_task(self._prune_forever(self.audit_retention))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._poller is not None:
-                    self._poller.cancel()
+                for task in (self._poller, self._pruner):
+                    if task is not None:
+                        task.cancel()
                 await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -193,6 +206,19 @@ class TesseraApp:
                 log.exception("refreshing the state view failed")
             await loop.run_in_executor(None, self._flush_usage)
 
+    async def _prune_forever(self, keep: dt.timedelta) -> None:
+        """Delete audit events older than ``keep``: at start-up, then every
+        ``retention.PRUNE_INTERVAL`` seconds, in small batches off the request path."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                deleted = await loop.run_in_executor(None, retention.prune, self.runtime.store, self.runtime.clock.now(), keep)
+                if deleted:
+                    log.info("deleted %d audit events older than the retention period", deleted)
+            except Exception:  # a transient database error: the next round deletes them
+                log.exception("deleting old audit events failed")
+            await asyncio.sleep(retention.PRUNE_INTERVAL)
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "/")
         method = scope.get("method", "GET")
@@ -217,7 +243,13 @@ class TesseraApp:
         except _Disconnected:
             return  # the client left (or was timed out) before its body arrived: nothing to do
         if ex.error is None:
-            await self._process(ex)
+            if not self.audit.accepting:
+                # the trail cannot be written: serve nothing unaudited, queue nothing more
+                ex.error, ex.unaudited = ServiceUnavailable(UNAVAILABLE_MESSAGE), True
+            else:
+                await self._process(ex)
+                if ex.error is None and ex.spec is not None and ex.spec.durable_audit:
+                    await self._commit_event(ex)
         status, content_type, body = ex.encoded or self._encode(ex)
         headers = [(b"x-amzn-requestid", ex.request_id.encode()), *ex.extra_headers]
         await _respond(send, status, content_type, body, headers)
@@ -232,6 +264,7 @@ class TesseraApp:
         raw_query = scope.get("query_string", b"").decode("latin-1")
         return Exchange(
             request_id=new_id(),
+            event_id=new_id(),
             started=time.perf_counter(),
             method=method,
             path=scope.get("raw_path", path.encode()).decode("latin-1") if scope.get("raw_path") else path,
@@ -317,7 +350,12 @@ class TesseraApp:
             writes = (False, f"the store failed within the last {STORE_FAILURE_WINDOW:g} seconds")
         else:
             writes = (True, "no recent store failure")
-        audit = (True, "the audit trail is being written") if self.audit.healthy else (False, "the last audit write failed")
+        if not self.audit.healthy:
+            audit = (False, "the last audit write failed: requests are refused")
+        elif not self.audit.accepting:
+            audit = (False, f"{self.audit.backlog} audit events wait to be written: requests are refused")
+        else:
+            audit = (True, "the audit trail is being written")
         checks = {
             "store_reads": reads,
             "store_writes": writes,
@@ -341,7 +379,7 @@ class TesseraApp:
             ex.protocol, ex.service = "json", "organizations"
         else:
             ex.service = _service_hint(ex.raw_query, ex.body)
-        now = self.runtime.clock.now()
+        now = ex.received_at = self.runtime.clock.now()
         request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
         verified = verify(request, now, self.resolver, self.auth_settings)
         form: list[tuple[str, str]] = []
@@ -381,7 +419,9 @@ class TesseraApp:
             region=ex.region,
             secure_transport=ex.secure,
         )
-        return OperationContext(runtime=self.runtime, caller=verified.caller, info=info, operation=ex.operation)
+        ctx = OperationContext(runtime=self.runtime, caller=verified.caller, info=info, operation=ex.operation)
+        ctx.audit_event = lambda: self._event(ex, complete=False)
+        return ctx
 
     def _execute(self, ex: Exchange, ctx: OperationContext) -> None:
         spec = ex.spec
@@ -426,33 +466,52 @@ class TesseraApp:
             return self._encode(ex)
 
     # -- after the response --------------------------------------------------------------
-    def _record(self, ex: Exchange, status: int) -> None:
-        elapsed = time.perf_counter() - ex.started
-        outcome = "success" if status < 400 else ("client_error" if status < 500 else "server_error")
-        operation = ex.operation if ex.spec is not None else (ex.operation or "Unknown")[:64]
-        if ex.spec is None and ex.operation:
-            operation = "Unknown"  # never let arbitrary client text become a metric label
-        self.metrics.observe(ex.service, operation, outcome, elapsed)
-        error = ex.error
-        self.audit.submit(
+    async def _commit_event(self, ex: Exchange) -> None:
+        """Answer credentials only once their event is committed: await (never blocking
+        the event loop) the writer's next group commit; if it fails, refuse with 503."""
+        try:
+            await asyncio.wrap_future(self.audit.submit_durable(self._event(ex)))
+        except AuditUnavailable:
+            log.warning("request %s: refused, its audit event could not be committed", ex.request_id, extra={"request_id": ex.request_id})
+            ex.error, ex.result, ex.encoded, ex.extra_headers = ServiceUnavailable(UNAVAILABLE_MESSAGE), None, None, []
+            return
+        ex.audited = True
+
+    def _event(self, ex: Exchange, *, complete: bool = True) -> dict[str, Any]:
+        """The request's CloudTrail event. Not ``complete``: what a write commits with its
+        change, before the answer is known (no response elements, no error); the writer
+        replaces it with the complete event, of the same ``eventID``, after the answer."""
+        error = ex.error if complete else None
+        spec = ex.spec
+        return bounded(
             build_event(
                 service=ex.service,
-                operation=operation,
-                resolved=ex.resolved if ex.spec is not None else None,
+                operation=_event_name(ex),
+                resolved=ex.resolved if spec is not None else None,
                 caller=ex.caller,
                 access_key_id=ex.access_key_id,
-                when=self.runtime.clock.now(),
+                when=ex.received_at or self.runtime.clock.now(),
                 region=ex.region,
                 source_ip=ex.source_ip,
                 user_agent=ex.headers.get("user-agent", ""),
                 request_id=ex.request_id,
                 params=ex.params,
-                result=ex.result,
+                result=ex.result if complete else None,
                 error_code=(error.json_code or error.code) if error and ex.protocol == "json" else (error.code if error else None),
                 error_message=error.message if error else None,
-                read_only=bool(ex.spec and ex.spec.read_only),
+                read_only=bool(spec and spec.read_only),
+                event_id=ex.event_id,
             )
         )
+
+    def _record(self, ex: Exchange, status: int) -> None:
+        elapsed = time.perf_counter() - ex.started
+        outcome = "success" if status < 400 else ("client_error" if status < 500 else "server_error")
+        operation = _event_name(ex)
+        self.metrics.observe(ex.service, operation, outcome, elapsed)
+        error = ex.error
+        if not (ex.audited or ex.unaudited):
+            self.audit.submit(self._event(ex))
         if self.access_log_enabled:
             access_log.info(
                 "%s %s %s",
@@ -470,6 +529,11 @@ class TesseraApp:
                     "error_code": error.code if error else "",
                 },
             )
+
+
+def _event_name(ex: Exchange) -> str:
+    """The operation served, else ``Unknown``: never arbitrary client text (a metric label)."""
+    return ex.operation if ex.spec is not None else "Unknown"
 
 
 def _service_hint(raw_query: str, body: bytes) -> str:

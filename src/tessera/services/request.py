@@ -13,7 +13,13 @@ which only GetCallerIdentity-like calls are), so forgetting is a 500, not a hole
 
 Writes go through ``ctx.write(*scopes)``; on commit the in-memory view is refreshed
 for the scopes written, so the next request sees the change (if that refresh fails, the
-write still succeeds and the scopes are reloaded before they are read again).
+write still succeeds and the scopes are reloaded before they are read again). The
+request's audit event (``ctx.audit_event``, built by the server) is inserted by that
+same transaction, so a change is never committed without its event.
+
+An operation that issues credentials (its output has a ``Credentials`` member:
+AssumeRole, GetSessionToken, GetFederationToken, and any such operation registered
+later) is ``durable_audit``: the server answers only once its event is committed.
 """
 
 from __future__ import annotations
@@ -25,15 +31,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.auth.caller import Caller
+from tessera.errors import ServiceUnavailable
 from tessera.policy import Decision
+from tessera.service_models import resolve_operation
 from tessera.services import authorization
 from tessera.services.request_info import RequestInfo
 from tessera.services.runtime import Runtime
-from tessera.store.base import Transaction
+from tessera.store.base import BackendError, Transaction
 
 __all__ = ["Handler", "OperationContext", "OperationSpec", "RequestInfo", "lookup", "operation", "registered"]
 
 Handler = Callable[["OperationContext", dict[str, Any]], dict[str, Any]]
+
+AUDIT_UNAVAILABLE = "The audit trail is unavailable: the change was not made. Retry later."
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,7 @@ class OperationSpec:
     inline: bool = False  # True: no store I/O, safe to run on the event loop
     read_only: bool = False
     inline_unless: tuple[str, ...] = ()  # input members whose presence means store I/O
+    durable_audit: bool = False  # answered only once its audit event is committed
 
     def runs_inline(self, params: Mapping[str, Any]) -> bool:
         """Whether this request may run on the event loop: ``inline`` operations run
@@ -64,15 +75,27 @@ def operation(
     inline: bool = False,
     read_only: bool = False,
     inline_unless: tuple[str, ...] = (),
+    durable_audit: bool | None = None,
 ) -> Callable[[Handler], Handler]:
+    """Register a handler. ``durable_audit`` defaults to whether the operation returns
+    credentials (``issues_credentials``)."""
+
     def register(fn: Handler) -> Handler:
         key = (service, name)
         if key in _REGISTRY:
             raise RuntimeError(f"operation {service}:{name} registered twice")
-        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless)
+        durable = issues_credentials(service, name) if durable_audit is None else durable_audit
+        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless, durable)
         return fn
 
     return register
+
+
+def issues_credentials(service: str, name: str) -> bool:
+    """Whether the operation's output, in botocore's model, has a ``Credentials`` member."""
+    resolved = resolve_operation(service, name)
+    output = resolved.model.output_shape if resolved is not None else None
+    return output is not None and "Credentials" in getattr(output, "members", {})
 
 
 def lookup(service: str, name: str) -> OperationSpec | None:
@@ -93,6 +116,8 @@ class OperationContext:
     decisions: list[Decision] = field(default_factory=list)
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     kind_cleared: set[str] = field(default_factory=set)  # see authorization.refuse_session_kind
+    audit_event: Callable[[], dict[str, Any]] | None = None  # the event a write commits with its change
+    audit_committed: bool = False  # a write has committed the event
     _base_context: dict[str, object] | None = None
 
     @property
@@ -123,7 +148,17 @@ class OperationContext:
     @contextmanager
     def write(self, *scopes: str) -> Iterator[Transaction]:
         """A store transaction over ``scopes``; the view is refreshed after commit. Once
-        committed the write answers success: a failed refresh only marks the view stale."""
+        committed the write answers success: a failed refresh only marks the view stale.
+
+        The request's audit event is inserted last, in the same transaction: if it
+        cannot be, nothing is committed and the request is refused (503)."""
         with self.runtime.store.write(*scopes) as tx:
             yield tx
+            if self.audit_event is not None and not self.audit_committed:
+                try:
+                    tx.append_audit([self.audit_event()])
+                except BackendError as error:
+                    raise ServiceUnavailable(AUDIT_UNAVAILABLE) from error
+        if self.audit_event is not None:
+            self.audit_committed = True
         self.runtime.view.refresh_committed(scopes)

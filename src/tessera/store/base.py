@@ -56,6 +56,11 @@ class BackendError(StoreError):
         return f"The identity store is unavailable: {what} ({self.reason}). Retry later."
 
 
+AUDIT_OUTCOMES = ("success", "error", "denied")
+DENIED_ERROR_CODES = ("AccessDenied", "AccessDeniedException")
+"""The error codes of a refusal by policy (IAM and STS; Organizations): ``denied``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     scope: str
@@ -94,6 +99,12 @@ class Transaction(Protocol):
         """Raises ``NotFound`` when absent."""
         ...
 
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Insert CloudTrail-format events in this write transaction: committed with the
+        change they record, or rolled back with it. An event whose ``eventID`` is
+        already stored is left as it is."""
+        ...
+
 
 class Store(Protocol):
     def write(self, *scopes: str) -> AbstractContextManager[Transaction]:
@@ -121,7 +132,11 @@ class Store(Protocol):
         ...
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Durably append CloudTrail-format event dicts (one transaction per batch)."""
+        """Durably write CloudTrail-format event dicts in one transaction. An event whose
+        ``eventID`` is stored replaces it (the completed form of an event committed with
+        its change), so a batch whose commit is unsure may be written again. An empty
+        batch still opens and commits a write transaction: it tells whether the trail
+        can be written at all."""
         ...
 
     def query_audit(
@@ -131,11 +146,20 @@ class Store(Protocol):
         event_name: str | None = None,
         start: str | None = None,
         end: str | None = None,
+        outcome: str | None = None,
         errors_only: bool = False,
-        limit: int = 1000,
+        limit: int | None = 1000,
     ) -> Iterator[Mapping[str, Any]]:
-        """Events, oldest first, filtered: ``principal`` matches userIdentity.arn or
-        accessKeyId; ``start``/``end`` are ISO-8601 UTC bounds on eventTime."""
+        """Events, oldest first, filtered, read lazily page by page (keyset pagination:
+        memory stays constant however many match): ``principal`` matches userIdentity.arn
+        or accessKeyId; ``start``/``end`` are ISO-8601 UTC bounds on eventTime;
+        ``outcome`` is ``success``, ``error`` or ``denied`` (``AUDIT_OUTCOMES``);
+        ``limit`` None means every match."""
+        ...
+
+    def delete_audit_before(self, before: str, limit: int) -> int:
+        """Delete at most ``limit`` of the oldest events whose eventTime is before
+        ``before`` (ISO-8601 UTC), in one short transaction; how many were deleted."""
         ...
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:

@@ -90,13 +90,18 @@ class GuardedStore:
         event_name: str | None = None,
         start: str | None = None,
         end: str | None = None,
+        outcome: str | None = None,
         errors_only: bool = False,
-        limit: int = 1000,
+        limit: int | None = 1000,
     ) -> Iterator[Mapping[str, Any]]:
         self.guard.check()
         return self.inner.query_audit(
-            principal=principal, event_name=event_name, start=start, end=end, errors_only=errors_only, limit=limit
+            principal=principal, event_name=event_name, start=start, end=end, outcome=outcome, errors_only=errors_only, limit=limit
         )
+
+    def delete_audit_before(self, before: str, limit: int) -> int:
+        self.guard.check()
+        return self.inner.delete_audit_before(before, limit)
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         self.guard.check()

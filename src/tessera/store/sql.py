@@ -60,6 +60,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, Operationa
 
 from tessera.clock import Clock, SystemClock, iso_seconds
 from tessera.store.base import (
+    AUDIT_OUTCOMES,
+    DENIED_ERROR_CODES,
     BackendError,
     Conflict,
     NotFound,
@@ -119,10 +121,10 @@ class SqlStore:
         self._postgres = engine.dialect.name == "postgresql"
         self._insert: _Insert = postgresql.insert if self._postgres else sqlite.insert
         mark = "%s" if self._postgres else "?"
-        self._audit_insert = (
-            f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(_AUDIT_COLUMNS))}) ON CONFLICT (event_id) DO NOTHING"
-        )
+        insert = f"INSERT INTO audit_events ({', '.join(_AUDIT_COLUMNS)}) VALUES ({', '.join([mark] * len(_AUDIT_COLUMNS))})"
+        self._audit_insert = f"{insert} ON CONFLICT (event_id) DO NOTHING"
+        replaced = ", ".join(f"{column} = excluded.{column}" for column in _AUDIT_COLUMNS[1:])
+        self._audit_upsert = f"{insert} ON CONFLICT (event_id) DO UPDATE SET {replaced}"
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -139,7 +141,7 @@ class SqlStore:
         names = _scope_names(scopes)
         with self._single_writer(), _backend_errors("write"), self._transaction(write=True) as conn:
             self._lock_scopes(conn, names)
-            tx = _SqlTransaction(conn, self._insert, self._clock, frozenset(names))
+            tx = _SqlTransaction(conn, self._insert, self._clock, frozenset(names), self._audit_insert)
             try:
                 yield tx
             finally:
@@ -149,7 +151,7 @@ class SqlStore:
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         with _backend_errors("read"), self._transaction(write=False) as conn:
-            tx = _SqlTransaction(conn, self._insert, self._clock, None)
+            tx = _SqlTransaction(conn, self._insert, self._clock, None, self._audit_insert)
             try:
                 yield tx
             finally:
@@ -176,15 +178,16 @@ class SqlStore:
         return Snapshot(scope, generation or 0, tuple(_record(row) for row in rows))
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """Appending an event whose ``eventID`` is already stored is a no-op, so a sink
-        may safely retry a batch whose commit it is unsure of."""
+        """An event whose ``eventID`` is already stored is replaced: the writer completes
+        the events committed with their change, and may safely write again a batch whose
+        commit it is unsure of. An empty batch commits an empty write transaction (the
+        writer's probe of whether the trail can be written)."""
         rows = [_audit_row(event) for event in events]
-        if not rows:
-            return
         # The trail's one hot write: straight to the driver's executemany (SQLAlchemy's
         # per-row parameter processing cost more than the insert itself).
         with _backend_errors("write"), self._transaction(write=True) as conn:
-            conn.exec_driver_sql(self._audit_insert, rows)
+            if rows:
+                conn.exec_driver_sql(self._audit_upsert, rows)
 
     def query_audit(
         self,
@@ -193,15 +196,49 @@ class SqlStore:
         event_name: str | None = None,
         start: str | None = None,
         end: str | None = None,
+        outcome: str | None = None,
         errors_only: bool = False,
-        limit: int = 1000,
+        limit: int | None = 1000,
     ) -> Iterator[Mapping[str, Any]]:
-        """Both time bounds are inclusive, at one-second resolution (CloudTrail's)."""
+        """Both time bounds are inclusive, at one-second resolution (CloudTrail's). Pages
+        of ``AUDIT_PAGE`` events, each read in its own short transaction and resumed after
+        the last (eventTime, seq) seen: nothing holds more than a page, and no
+        transaction stays open while the caller consumes the events. Bad bounds or
+        outcome raise ``ValueError`` at once, not on first iteration."""
         conditions = _audit_conditions(principal, event_name, start, end, errors_only)
-        query = select(audit_events.c.body).where(*conditions).order_by(audit_events.c.event_time, audit_events.c.seq).limit(max(limit, 0))
-        with _backend_errors("read"), self._transaction(write=False) as conn:
-            bodies = conn.execute(query).scalars().all()
-        return iter([json.loads(body) for body in bodies])
+        conditions.extend(_outcome_conditions(outcome))
+        return self._audit_pages(conditions, limit)
+
+    def _audit_pages(self, conditions: list[ColumnElement[bool]], limit: int | None) -> Iterator[Mapping[str, Any]]:
+        columns = audit_events.c
+        remaining = None if limit is None else max(limit, 0)
+        after: tuple[str, int] | None = None
+        while remaining is None or remaining > 0:
+            page = AUDIT_PAGE if remaining is None else min(AUDIT_PAGE, remaining)
+            keyset = (
+                [] if after is None else [or_(columns.event_time > after[0], and_(columns.event_time == after[0], columns.seq > after[1]))]
+            )
+            query = (
+                select(columns.event_time, columns.seq, columns.body)
+                .where(*conditions, *keyset)
+                .order_by(columns.event_time, columns.seq)
+                .limit(page)
+            )
+            with _backend_errors("read"), self._transaction(write=False) as conn:
+                rows = conn.execute(query).all()
+            for _time, _seq, body in rows:
+                yield orjson.loads(body)
+            if len(rows) < page:
+                return
+            after = (rows[-1][0], rows[-1][1])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def delete_audit_before(self, before: str, limit: int) -> int:
+        columns = audit_events.c
+        oldest = select(columns.seq).where(columns.event_time < _utc_second(before)).order_by(columns.event_time, columns.seq).limit(limit)
+        with _backend_errors("write"), self._transaction(write=True) as conn:
+            return int(conn.execute(delete(audit_events).where(columns.seq.in_(oldest.scalar_subquery()))).rowcount)
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         rows = [{"scope": scope, "kind": kind, "key": key, "data": _dump(data)} for scope, kind, key, data in entries]
@@ -286,11 +323,13 @@ class _SqlTransaction:
         insert: _Insert,
         clock: Clock,
         scopes: frozenset[str] | None,
+        audit_insert: str,
     ) -> None:
         self._conn = conn
         self._insert = insert
         self._clock = clock
         self._scopes = scopes
+        self._audit_insert = audit_insert
         self._open = True
 
     def close(self) -> None:
@@ -349,6 +388,16 @@ class _SqlTransaction:
         self._check(scope, writing=True)
         if self._conn.execute(delete(records).where(_record_key(scope, kind, key))).rowcount == 0:
             raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
+
+    @_backend_errors_wrapped
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        if not self._open:
+            raise StoreError("transaction used after its block ended")
+        if self._scopes is None:
+            raise StoreError("read() transactions cannot write: use write(scope)")
+        rows = [_audit_row(event) for event in events]
+        if rows:
+            self._conn.exec_driver_sql(self._audit_insert, rows)
 
     def _check(self, scope: str, *, writing: bool) -> None:
         if not self._open:
@@ -526,6 +575,8 @@ def _utc_second(moment: str) -> str:
     return iso_seconds(parsed)
 
 
+AUDIT_PAGE = 500
+"""Events read per query by ``query_audit`` (a page is its only memory)."""
 _AUDIT_COLUMNS = ("event_id", "event_time", "principal_arn", "access_key_id", "event_name", "error_code", "body")
 
 
@@ -568,3 +619,17 @@ def _audit_conditions(
     if errors_only:
         conditions.append(columns.error_code.is_not(None))
     return conditions
+
+
+def _outcome_conditions(outcome: str | None) -> list[ColumnElement[bool]]:
+    """``success``: no error code; ``denied``: refused by policy; ``error``: any other error."""
+    code = audit_events.c.error_code
+    if outcome is None:
+        return []
+    if outcome == "success":
+        return [code.is_(None)]
+    if outcome == "denied":
+        return [code.in_(DENIED_ERROR_CODES)]
+    if outcome == "error":
+        return [code.is_not(None), code.not_in(DENIED_ERROR_CODES)]
+    raise ValueError(f"unknown outcome {outcome!r}: expected one of {', '.join(AUDIT_OUTCOMES)}")
