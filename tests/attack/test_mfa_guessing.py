@@ -160,7 +160,7 @@ def test_failed_and_throttled_attempts_are_audited_with_the_serial_never_the_cod
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    records = json.loads(out.stdout)["Records"]
+    records = [json.loads(line) for line in out.stdout.splitlines()]
     codes = [r.get("errorCode") for r in records]
     assert codes.count("AccessDenied") == MFA_MAX_FAILURES
     assert codes.count("Throttling") >= 1 and set(codes) == {"AccessDenied", "Throttling"}  # botocore may retry

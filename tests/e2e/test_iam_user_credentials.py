@@ -166,7 +166,7 @@ def test_ssh_keys_and_audit_through_the_cli(fresh_server: Any, tmp_path: Any) ->
     )
     assert out.returncode == 0, out.stderr
     assert password not in out.stdout and password not in server.log()
-    events = [r for r in json.loads(out.stdout)["Records"] if r["eventName"] == "CreateServiceSpecificCredential"]
+    events = [r for r in [json.loads(line) for line in out.stdout.splitlines()] if r["eventName"] == "CreateServiceSpecificCredential"]
     assert events[0]["responseElements"]["serviceSpecificCredential"]["servicePassword"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
     for name in os.listdir(server.data_dir):
         path = os.path.join(server.data_dir, name)

@@ -235,7 +235,7 @@ def test_audit_trail_records_allowed_and_failed_calls(fresh_server: Any) -> None
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    records = json.loads(out.stdout)["Records"]
+    records = [json.loads(line) for line in out.stdout.splitlines()]
     names = [(r["eventName"], r.get("errorCode")) for r in records]
     assert ("GetCallerIdentity", None) in names
     assert ("GetUser", "NoSuchEntity") in names
@@ -384,7 +384,7 @@ def test_audit_command_filters_by_principal_event_and_time(fresh_server: Any) ->
             timeout=60,
         )
         assert out.returncode == 0, out.stderr
-        return list(json.loads(out.stdout)["Records"])
+        return [json.loads(line) for line in out.stdout.splitlines()]
 
     alice_arn = f"arn:aws:iam::{server.account_id}:user/alice"
     by_alice = audit("--principal", alice_arn)

@@ -129,9 +129,10 @@ class AuditWriter:
         """Queue ``event`` for the next commit, at once; the future completes when that
         commit has, or fails with ``AuditUnavailable``."""
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if not self._started or self._stop.is_set():
-            done.set_exception(AuditUnavailable("the audit writer is not running"))
+        if self._stop.is_set():
+            done.set_exception(AuditUnavailable("the audit writer is closed"))
             return done
+        self.start()  # a server starts it at start-up; an embedded app on first need
         self._urgent.append(_Entry(event, done))
         self._wake.set()
         return done

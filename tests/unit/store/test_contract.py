@@ -535,21 +535,26 @@ AUDIT_EVENTS = [
     audit_event("e1", "2024-05-01T12:00:00Z"),
     audit_event("e2", "2024-05-01T14:00:01+02:00", arn="arn:aws:iam::111111111111:user/bob", access_key="AKIABOB"),
     audit_event("e4", "2024-05-01T12:00:03Z", name="GetCallerIdentity", access_key="ASIATEMP"),
+    audit_event("e5", "2024-05-01T12:00:04Z", name="GetUser", error="AccessDenied"),
 ]
 
 
 @pytest.mark.parametrize(
     ("filters", "expected"),
     [
-        ({}, ["e1", "e2", "e3", "e4"]),
+        ({}, ["e1", "e2", "e3", "e4", "e5"]),
         ({"principal": "arn:aws:iam::111111111111:user/bob"}, ["e2"]),
         ({"principal": "ASIATEMP"}, ["e4"]),
         ({"event_name": "DeleteUser"}, ["e3"]),
-        ({"start": "2024-05-01T12:00:02Z"}, ["e3", "e4"]),
+        ({"start": "2024-05-01T12:00:02Z"}, ["e3", "e4", "e5"]),
         ({"end": "2024-05-01T12:00:01Z"}, ["e1", "e2"]),
         ({"start": "2024-05-01T14:00:01+02:00", "end": "2024-05-01T12:00:02"}, ["e2", "e3"]),
-        ({"errors_only": True}, ["e3"]),
+        ({"errors_only": True}, ["e3", "e5"]),
+        ({"outcome": "success"}, ["e1", "e2", "e4"]),
+        ({"outcome": "error"}, ["e3"]),
+        ({"outcome": "denied"}, ["e5"]),
         ({"limit": 2}, ["e1", "e2"]),
+        ({"limit": None}, ["e1", "e2", "e3", "e4", "e5"]),
         ({"principal": "arn:aws:iam::111111111111:user/alice", "event_name": "CreateUser"}, ["e1"]),
     ],
     ids=[
@@ -561,7 +566,11 @@ AUDIT_EVENTS = [
         "end-inclusive",
         "bounds-in-other-offsets",
         "errors-only",
+        "outcome-success",
+        "outcome-error",
+        "outcome-denied",
         "limit",
+        "no-limit",
         "combined",
     ],
 )
@@ -579,6 +588,60 @@ def test_appending_in_batches_with_repeats_stores_each_event_once(store: SqlStor
     store.append_audit(AUDIT_EVENTS[:3])
     store.append_audit([])
     assert [e["eventID"] for e in store.query_audit()] == ["e1", "e2", "e3"]
+
+
+def test_an_appended_event_replaces_the_stored_one_of_its_id(store: SqlStore) -> None:
+    """The writer completes an event a write committed (response elements, error)."""
+    store.append_audit([audit_event("e1", "2024-05-01T12:00:00Z")])
+    store.append_audit([{**audit_event("e1", "2024-05-01T12:00:00Z", error="AccessDenied"), "responseElements": {"x": 1}}])
+    (event,) = store.query_audit()
+    assert event["errorCode"] == "AccessDenied" and event["responseElements"] == {"x": 1}
+    assert [e["eventID"] for e in store.query_audit(outcome="denied")] == ["e1"]
+
+
+def test_a_write_transaction_commits_its_audit_event_with_its_change_or_neither(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "kept", {"n": 1})
+        tx.append_audit([audit_event("kept", "2024-05-01T12:00:00Z")])
+        tx.append_audit([audit_event("kept", "2024-05-01T12:00:00Z", error="Ignored")])  # already there: left as is
+
+    def failing_write() -> None:
+        with store.write(A) as tx:
+            tx.insert(A, "user", "lost", {"n": 1})
+            tx.append_audit([audit_event("lost", "2024-05-01T12:00:01Z")])
+            raise RuntimeError("the handler failed after writing")
+
+    with pytest.raises(RuntimeError):
+        failing_write()
+    with store.read() as tx:
+        assert tx.get(A, "user", "kept") is not None and tx.get(A, "user", "lost") is None
+        with pytest.raises(StoreError, match="cannot write"):
+            tx.append_audit([audit_event("read", "2024-05-01T12:00:02Z")])
+    assert [(e["eventID"], e.get("errorCode")) for e in store.query_audit()] == [("kept", None)]
+
+
+def test_query_audit_reads_page_by_page_in_order(store: SqlStore) -> None:
+    """More events than a page, many in one second: keyset pagination on (time, seq)
+    neither repeats nor skips one, and a limit cuts across pages."""
+    events = [
+        audit_event(f"p{n:04d}", f"2024-05-01T12:00:{n // 400:02d}Z", error="AccessDenied" if n % 7 == 0 else None) for n in range(1234)
+    ]
+    for start in range(0, len(events), 300):
+        store.append_audit(events[start : start + 300])
+    assert [e["eventID"] for e in store.query_audit(limit=None)] == [e["eventID"] for e in events]
+    assert [e["eventID"] for e in store.query_audit(limit=777)] == [e["eventID"] for e in events[:777]]
+    denied = [e["eventID"] for e in events if e.get("errorCode")]
+    assert [e["eventID"] for e in store.query_audit(outcome="denied", limit=None)] == denied
+    with pytest.raises(ValueError, match="unknown outcome"):
+        store.query_audit(outcome="maybe")
+
+
+def test_delete_audit_before_removes_only_older_events_in_bounded_batches(store: SqlStore) -> None:
+    store.append_audit([audit_event(f"d{n}", f"2024-05-01T12:00:{n:02d}Z") for n in range(10)])
+    assert store.delete_audit_before("2024-05-01T12:00:05Z", 3) == 3
+    assert store.delete_audit_before("2024-05-01T12:00:05Z", 3) == 2
+    assert store.delete_audit_before("2024-05-01T12:00:05Z", 3) == 0
+    assert [e["eventID"] for e in store.query_audit()] == [f"d{n}" for n in range(5, 10)]
 
 
 @pytest.mark.parametrize(
