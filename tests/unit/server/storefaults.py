@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -35,12 +35,15 @@ def lost_connection(operation: str) -> BackendError:
 
 
 class FailingStore:
-    """``inner``, with reads (``snapshot``, ``generations``) or writes failing on demand."""
+    """``inner``, with reads (``snapshot``, ``generations``), writes, or writes to the
+    audit trail alone (``audit_fails``: in a write transaction and by the writer) failing
+    on demand."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.reads_fail = False
         self.writes_fail = False
+        self.audit_fails = False
 
     def snapshot(self, scope: str) -> Snapshot:
         if self.reads_fail:
@@ -52,12 +55,32 @@ class FailingStore:
             raise lost_connection("read")
         return self.inner.generations()
 
-    def write(self, *scopes: str) -> AbstractContextManager[Transaction]:
+    @contextmanager
+    def write(self, *scopes: str) -> Iterator[Transaction]:
         if self.writes_fail:
             raise lost_connection("write")
-        return self.inner.write(*scopes)
+        with self.inner.write(*scopes) as tx:
+            yield _AuditRefusing(tx, self)
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        if self.audit_fails:
+            raise lost_connection("write")
+        self.inner.append_audit(events)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _AuditRefusing:
+    """A write transaction whose audit inserts fail while its store's ``audit_fails``."""
+
+    def __init__(self, inner: Transaction, store: FailingStore) -> None:
+        self.inner = inner
+        self.store = store
+
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        if self.store.audit_fails:
+            raise lost_connection("write")
         self.inner.append_audit(events)
 
     def __getattr__(self, name: str) -> Any:
