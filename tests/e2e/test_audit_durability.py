@@ -3,6 +3,7 @@
 * ``kill -9`` under concurrent writes and credential requests, a few rounds on SQLite
   and PostgreSQL: afterwards every write a client got a 200 for is in the store with
   its event, and every credential returned has its event naming it.
+* ``--audit-retention`` deletes the events older than the period, and only those.
 * A store that refuses audit writes (a trigger on the audit table): requests are
   refused 503 "The audit trail is unavailable…", credentials are not returned, writes
   are rolled back, ``/readyz`` fails on ``audit``; once the store takes writes again the
@@ -12,8 +13,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -28,6 +32,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
+from tessera.clock import iso_seconds
 from tessera.store.sql import default_url, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -235,3 +240,36 @@ def test_a_store_refusing_audit_writes_refuses_requests_then_recovers_without_re
     # its event failed to commit, its event records the refusal: never credentials
     refused_event = trail.get(refused["ResponseMetadata"]["RequestId"])
     assert refused_event is None or refused_event["errorCode"] == "ServiceUnavailable"
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+def test_audit_retention_deletes_only_older_events_off_the_request_path(fresh_server: Any) -> None:
+    server: TesseraServer = fresh_server()
+    served = server.client("sts").get_caller_identity()["ResponseMetadata"]["RequestId"]
+    assert server.stop() == 0
+    now = dt.datetime.now(dt.UTC)
+    aged = {"old": now - dt.timedelta(days=3), "kept": now - dt.timedelta(days=1)}
+    with open_store(store_url(server)) as store:
+        store.append_audit(
+            [{"eventID": name, "requestID": name, "eventTime": iso_seconds(when), "eventName": "GetUser"} for name, when in aged.items()]
+        )
+    server.start(args=["--audit-retention", "2d"])
+    deadline = time.monotonic() + 60
+    while True:  # the server prunes at start-up, in the background
+        with open_store(store_url(server)) as store:
+            left = {event["requestID"] for event in store.query_audit(limit=None)}
+        if "old" not in left:
+            break
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+    assert {"kept", served} <= left
+    bad = subprocess.run(
+        [sys.executable, "-m", "tessera", "serve", "--data-dir", server.data_dir, "--audit-retention", "forever"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server.environment(),
+    )
+    assert bad.returncode == 2 and "--audit-retention" in bad.stderr
