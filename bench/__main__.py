@@ -1,6 +1,6 @@
-"""``python -m bench [policy|load|all] [options]``: run the benchmarks (default: all).
+"""``python -m bench [policy|load|audit|all] [options]``: run the benchmarks (default: all).
 
-Options after the choice go to each benchmark run (both accept ``--quick``).
+Options after the choice go to each benchmark run (all accept ``--quick``).
 """
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import load, policy_bench
+from bench import audit_durable, load, policy_bench
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "policy": policy_bench.main,
     "load": load.main,
+    "audit": audit_durable.main,
 }
 
 
