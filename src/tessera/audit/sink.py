@@ -145,7 +145,7 @@ class AuditWriter:
         if self._started:
             self._thread.join(self._close_timeout)
         deadline = time.monotonic() + self._close_timeout
-        while not self.flush() and time.monotonic() < deadline:
+        while not self.flush() and self.backlog and time.monotonic() < deadline:
             time.sleep(self._retry_interval)
         if self.backlog:
             log.error("%d audit events could not be written before shutdown", self.backlog)

@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_time_range(export)
     export.add_argument("--out", required=True, help="directory to write the AWSLogs/ tree into")
     export.set_defaults(func=run_export)
+    for action in export._actions:  # given before ``export`` (to ``audit``), they must stay
+        if action.dest in ("data_dir", "database_url", "start", "end"):
+            action.default = argparse.SUPPRESS
 
 
 def _add_time_range(parser: argparse.ArgumentParser) -> None:

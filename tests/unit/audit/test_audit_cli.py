@@ -126,10 +126,13 @@ def test_export_writes_cloudtrail_log_files_per_account_region_and_window(data_d
     }
 
 
-def test_export_takes_a_time_range(data_dir: Path, tmp_path: Path) -> None:
+def test_export_takes_a_time_range_given_after_or_before_export(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "export"
     assert main(["audit", "export", "--data-dir", str(data_dir), "--out", str(out), "--start", "2026-03-01T10:05:00Z"]) == 0
     assert sorted(e for ids in exported(out).values() for e in ids) == ["a3", "b2", "x1"]
+    out = tmp_path / "export-2"
+    assert main(["audit", "--data-dir", str(data_dir), "--end", "2026-03-01T10:03:00Z", "export", "--out", str(out)]) == 0
+    assert sorted(e for ids in exported(out).values() for e in ids) == ["a1", "a2"]
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90 * 86400), ("36h", 36 * 3600), ("30m", 1800), ("45s", 45), ("1.5d", 129600)])

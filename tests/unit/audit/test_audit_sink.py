@@ -210,3 +210,15 @@ def test_close_keeps_retrying_a_store_that_comes_back() -> None:
         writer.submit(event)
     writer.close()
     assert sink.batches == [["e0", "e1"]] and writer.backlog == 0
+
+
+def test_close_does_not_wait_for_a_down_store_when_nothing_is_queued() -> None:
+    sink = SwitchableSink()
+    writer = AuditWriter(sink, retry_interval=3600, close_timeout=3600)
+    sink.down = True
+    with pytest.raises(AuditUnavailable):
+        writer.submit_durable({"eventID": "credentials"}).result(timeout=30)
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    closing.join(timeout=30)
+    assert not closing.is_alive(), "close() waited for a store it has nothing to write to"
