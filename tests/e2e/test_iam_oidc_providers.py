@@ -187,7 +187,7 @@ def test_writes_are_audited(fresh_server: Any) -> None:
         [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    events = {r["eventName"]: r for r in json.loads(out.stdout)["Records"] if "OpenIDConnect" in r["eventName"]}
+    events = {r["eventName"]: r for r in map(json.loads, out.stdout.splitlines()) if "OpenIDConnect" in r["eventName"]}
     assert set(events) == {"CreateOpenIDConnectProvider", "AddClientIDToOpenIDConnectProvider", "DeleteOpenIDConnectProvider"}
     assert events["CreateOpenIDConnectProvider"]["requestParameters"]["url"] == "https://audit.example.com"
     assert events["CreateOpenIDConnectProvider"]["responseElements"]["openIDConnectProviderArn"] == arn
