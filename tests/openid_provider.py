@@ -82,8 +82,9 @@ class OpenIDProvider:
         return int(self.get("/test/jwks-requests")["count"])
 
     def ca_thumbprint(self) -> str:
-        """SHA-1 of the CA certificate that signed the server certificate (hex, lower
-        case): what IAM's ThumbprintList holds for a chain without intermediates."""
+        """SHA-1 of the last certificate the server presents, the CA's (hex, lower case):
+        what IAM's ThumbprintList holds for this provider. See
+        https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_oidc_verify-thumbprint.html"""
         certificate = x509.load_pem_x509_certificate(self.ca_pem)
         return certificate.fingerprint(hashes.SHA1()).hex()
 
@@ -112,7 +113,9 @@ def openid_provider(
     leaf = ca.issue_cert("127.0.0.1", "localhost")
     ca_file, cert_file, key_file = directory / "idp-ca.pem", directory / "idp-cert.pem", directory / "idp-key.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    leaf.cert_chain_pems[0].write_to_path(str(cert_file))
+    # the chain as servers present it: the leaf, then the CA that signed it (what IAM's
+    # thumbprint names: the last certificate of the presented chain)
+    cert_file.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems) + ca.cert_pem.bytes())
     leaf.private_key_pem.write_to_path(str(key_file))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
@@ -142,3 +145,28 @@ def openid_provider(
         if process.stdout is not None:
             process.stdout.close()
         log.close()
+
+
+def register(iam: Any, idp: OpenIDProvider, *, thumbprint: bool = True) -> str:
+    """The provider registered in IAM (once: a second call finds it), trusted by its CA's
+    thumbprint unless ``thumbprint`` is false (then the server must trust the CA file);
+    returns its ARN."""
+    thumbprints = [idp.ca_thumbprint()] if thumbprint else []
+    try:
+        created = iam.create_open_id_connect_provider(Url=idp.issuer, ClientIDList=[idp.audience], ThumbprintList=thumbprints)
+        return str(created["OpenIDConnectProviderArn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+        return next(arn for arn in arns if arn.endswith(f":oidc-provider/{idp.host}"))
+
+
+def web_identity_trust(provider_arn: str, conditions: dict[str, str]) -> str:
+    """A trust policy letting ``provider_arn``'s tokens assume the role when every
+    ``StringEquals`` condition (``HOST:sub``, ``HOST:aud``...) holds."""
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": conditions},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
