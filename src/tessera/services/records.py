@@ -245,6 +245,18 @@ class ServerCertificateRecord(TypedDict):
     tags: list[Tag]
 
 
+class OidcProviderRecord(TypedDict):
+    """kind ``oidc_provider`` (key: the provider's identifier, ``url``): an OpenID Connect
+    identity provider (services/iam/oidc_providers.py). Its ARN is
+    ``arn:aws:iam::<account>:oidc-provider/<url>``."""
+
+    url: str  # "HOST[:PORT]/PATH": https:// stripped, host lower-cased, no trailing slash
+    client_ids: list[str]  # audiences, in the order added
+    thumbprints: list[str]  # SHA-1 of the IdP's certificate, 40 lower-case hex digits each
+    create_date: str
+    tags: list[Tag]
+
+
 class TokenKeyRecord(TypedDict):
     """scope ``global``, kind ``token_key`` (key: key id): the key seals tokens from
     ``activates`` until a later key activates (services/keys.py)."""
@@ -268,6 +280,7 @@ SSH_PUBLIC_KEY: Final = "ssh_public_key"
 SERVICE_CREDENTIAL: Final = "service_credential"
 SERVER_CERTIFICATE: Final = "server_certificate"
 INSTANCE_PROFILE: Final = "instance_profile"
+OIDC_PROVIDER: Final = "oidc_provider"
 
 LOGIN_PROFILE: Final = "login_profile"
 PASSWORD_POLICY: Final = "password_policy"
@@ -413,6 +426,10 @@ def load(kind: Literal["server_certificate"], data: Mapping[str, Any]) -> Server
 
 @overload
 def load(kind: Literal["instance_profile"], data: Mapping[str, Any]) -> InstanceProfileRecord: ...
+
+
+@overload
+def load(kind: Literal["oidc_provider"], data: Mapping[str, Any]) -> OidcProviderRecord: ...
 
 
 @overload
