@@ -16,8 +16,9 @@ RoleSessionName of its own per target. The role trusts the provider with conditi
 ``:aud`` and ``:sub``, like the AssumeRole trust policy's conditions.
 
 The flood: tokens signed by the provider's key but naming a key id it never published,
-sent as fast as wrk can at concurrency 16. Every one must be refused; what matters is
-how often Tessera asks the provider for its JWKS meanwhile, against its refetch limit.
+sent as fast as wrk can at concurrency 16 for five refetch periods. Every one must be
+refused; what matters is how often Tessera asks the provider for its JWKS meanwhile,
+against its refetch limit.
 """
 
 from __future__ import annotations
