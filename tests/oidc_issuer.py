@@ -138,7 +138,7 @@ class OidcIssuer:
         key: Any = (
             rsa.generate_private_key(public_exponent=65537, key_size=2048)
             if alg[:2] in ("RS", "PS")
-            else ec.generate_private_key({"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}[alg]())
+            else ec.generate_private_key({"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}[alg])
         )
         kid = f"key-{len(self.keys) + 1}"
         with self._lock:
@@ -167,8 +167,9 @@ class OidcIssuer:
 
     def claims(self, claims: Mapping[str, Any] | None = None, *, now: float | None = None, lifetime: int = 600) -> dict[str, Any]:
         at = int(time.time() if now is None else now)
-        full: dict[str, Any] = {"iss": self.issuer, "iat": at, "exp": at + lifetime}
-        full.update(claims or {})
+        full: dict[str, Any] = {"iat": at, "exp": at + lifetime, **(claims or {})}
+        if "iss" not in full:
+            full["iss"] = self.issuer
         return full
 
     def sign(

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-PrincipalKind = Literal["root", "user", "assumed-role", "federated-user"]
+PrincipalKind = Literal["root", "user", "assumed-role", "federated-user", "web-identity"]
 SessionKind = Literal["assumed-role", "session-token", "federation-token"]
 
 
@@ -46,10 +46,16 @@ class SessionClaims:
     mfa_auth_time: dt.datetime | None = None
     chained: bool = False  # minted by a role session assuming a role
     source_ip: str = ""
+    federated_provider: str = ""  # AssumeRoleWithWebIdentity: the OIDC provider's ARN
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """A verified caller. ``web-identity`` is the unsigned caller of
+    AssumeRoleWithWebIdentity once its token verified: ``arn`` the OIDC provider's ARN,
+    ``user_id`` CloudTrail's ``PROVIDER:AUDIENCE:SUBJECT``, ``name`` the subject; it
+    never reaches ordinary authorization (its trust-policy check is its own)."""
+
     kind: PrincipalKind
     account: str
     arn: str

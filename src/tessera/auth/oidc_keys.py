@@ -57,7 +57,7 @@ from OpenSSL import SSL
 
 from tessera.errors import IDPCommunicationErrorException, InvalidIdentityTokenException
 
-__all__ = ["THUMBPRINT_MISMATCH", "OidcKeys", "OidcSettings", "discovery_url", "thumbprint"]
+__all__ = ["DEFAULT_REFETCH_SECONDS", "THUMBPRINT_MISMATCH", "OidcKeys", "OidcSettings", "discovery_url", "thumbprint"]
 
 log = logging.getLogger("tessera.oidc")
 
@@ -68,10 +68,13 @@ _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d{1,10})\s*(?:,|$)", re.IGNORE
 _HEADER_ALLOWANCE = 64 * 1024
 
 
+DEFAULT_REFETCH_SECONDS = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class OidcSettings:
     extra_ca_file: str | None = None  # PEM CA certificates trusted besides the system's
-    refetch_interval: float = 10.0  # seconds between two fetches of one issuer's keys, at least
+    refetch_interval: float = DEFAULT_REFETCH_SECONDS  # seconds between two fetches of one issuer's keys, at least
     timeout: float = 5.0  # seconds for connecting, the TLS handshake and each document
     max_document_bytes: int = 512 * 1024
     default_ttl: float = 3600.0

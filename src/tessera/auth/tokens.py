@@ -284,6 +284,7 @@ _FIELDS: dict[str, tuple[_Encode, _Encode]] = {
     "mfa_auth_time": (_optional_time, _decode_optional_time),
     "chained": (_same, bool),
     "source_ip": (_same, _same),
+    "federated_provider": (_same, _same),
 }
 _POSITIONS = tuple(_FIELDS)
 _VALUES = operator.attrgetter(*_POSITIONS)

@@ -45,6 +45,7 @@ class OperationSpec:
     inline: bool = False  # True: no store I/O, safe to run on the event loop
     read_only: bool = False
     inline_unless: tuple[str, ...] = ()  # input members whose presence means store I/O
+    unsigned: bool = False  # may be called without a signature (AssumeRoleWithWebIdentity)
 
     def runs_inline(self, params: Mapping[str, Any]) -> bool:
         """Whether this request may run on the event loop: ``inline`` operations run
@@ -64,12 +65,13 @@ def operation(
     inline: bool = False,
     read_only: bool = False,
     inline_unless: tuple[str, ...] = (),
+    unsigned: bool = False,
 ) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         key = (service, name)
         if key in _REGISTRY:
             raise RuntimeError(f"operation {service}:{name} registered twice")
-        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless)
+        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless, unsigned)
         return fn
 
     return register
@@ -117,6 +119,21 @@ class OperationContext:
     ) -> Decision:
         """Decide ``action`` on ``resource`` for the caller; raise AccessDenied unless allowed."""
         decision = authorization.authorize(self, action, resource, resource_account, context, resource_policy)
+        self.authorized = True
+        return decision
+
+    def authorize_federated(
+        self,
+        provider_arn: str,
+        action: str,
+        role_arn: str,
+        role_account: str,
+        context: Mapping[str, object],
+        trust: Any,
+    ) -> Decision:
+        """Decide ``action`` on a role's trust policy for a caller federated by
+        ``provider_arn``; raise AccessDenied unless allowed."""
+        decision = authorization.authorize_federated(self, provider_arn, action, role_arn, role_account, context, trust)
         self.authorized = True
         return decision
 
