@@ -174,7 +174,7 @@ def test_readme_examples_run_as_written(fresh_server: Any, tmp_path: Path, issue
         "denied by the SCP",
         "ReadTeamUsers",
         "assumed-role/gha-deploy/run-4242",
-        "assumed-role/checkout/",
+        "assumed-role/checkout/system-serviceaccount-shop-checkout-",
         "explicitly denied (exit status 1)",
     ):
         assert expected in output, f"{expected!r} missing from:\n{output[-6000:]}"
