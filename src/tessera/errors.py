@@ -30,6 +30,9 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     DuplicateSSHPublicKeyException             DuplicateSSHPublicKey      400
     ServiceNotSupportedException               NotSupportedService        404
     KeyPairMismatchException                   KeyPairMismatch            400
+    InvalidIdentityTokenException              InvalidIdentityToken       400
+    ExpiredTokenException                      ExpiredTokenException      400 (an expired SAML assertion or web identity token)
+    IDPRejectedClaimException                  IDPRejectedClaim           403
     InvalidAction / MissingAction              InvalidAction / MissingAction 400
     Throttling                                 Throttling (ThrottlingException) 400
     MalformedRequest                           MalformedQueryString etc.  400
@@ -205,6 +208,21 @@ class ServiceNotSupportedException(SenderError):
 
 class KeyPairMismatchException(SenderError):
     code = "KeyPairMismatch"
+
+
+class InvalidIdentityTokenException(SenderError):
+    code = "InvalidIdentityToken"
+
+
+class ExpiredTokenException(SenderError):
+    """An expired identity token or SAML assertion (not ExpiredToken: expired credentials)."""
+
+    code = "ExpiredTokenException"
+
+
+class IDPRejectedClaimException(SenderError):
+    code = "IDPRejectedClaim"
+    status = 403
 
 
 class RegionDisabledException(SenderError):

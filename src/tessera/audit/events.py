@@ -177,6 +177,11 @@ def user_identity(caller: Caller | None, access_key_id: str = "") -> dict[str, A
         # the key id a failed request named: client text, never longer than a real one
         access_key_id = access_key_id[:ACCESS_KEY_LIMIT]
         return {"type": "Unknown", "accessKeyId": access_key_id} if access_key_id else {"type": "Unknown"}
+    if caller.kind == "anonymous":
+        return {"type": "Unknown"}
+    if caller.kind == "saml-user":  # CloudTrail's SAMLUser: no ARN, no key
+        qualifier = caller.user_id.partition(":")[0]
+        return {"type": "SAMLUser", "principalId": caller.user_id, "userName": caller.name, "identityProvider": qualifier}
     ident: dict[str, Any] = {
         "type": IDENTITY_TYPES[caller.kind],
         "principalId": caller.user_id,

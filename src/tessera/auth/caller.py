@@ -6,7 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-PrincipalKind = Literal["root", "user", "assumed-role", "federated-user"]
+#: ``anonymous``: an unsigned request (AssumeRoleWithSAML) before its credential is
+#: verified; ``saml-user``: the federated user a verified SAML assertion names (``arn`` is
+#: the provider's, ``user_id`` ``<name qualifier>:<subject>``). Neither makes signed requests.
+PrincipalKind = Literal["root", "user", "assumed-role", "federated-user", "anonymous", "saml-user"]
 SessionKind = Literal["assumed-role", "session-token", "federation-token"]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import json
 import logging
 import threading
@@ -34,6 +35,7 @@ from tessera.auth.caller import Caller
 from tessera.errors import (
     InternalFailure,
     InvalidAction,
+    MissingAuthenticationToken,
     RequestEntityTooLarge,
     TesseraError,
 )
@@ -60,7 +62,7 @@ from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
-from tessera.services.sts import authorization_message_headers
+from tessera.services.sts import ANONYMOUS, authorization_message_headers
 from tessera.store.base import BackendError
 from tessera.store.guard import LOOP_GUARD
 
@@ -343,7 +345,12 @@ class TesseraApp:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = self.runtime.clock.now()
         request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
-        verified = verify(request, now, self.resolver, self.auth_settings)
+        try:
+            verified = verify(request, now, self.resolver, self.auth_settings)
+        except MissingAuthenticationToken as missing:
+            if ex.protocol != "query":
+                raise
+            return self._prepare_unsigned(ex, now, missing)
         form: list[tuple[str, str]] = []
         ex.caller = verified.caller
         ex.access_key_id = verified.access_key_id
@@ -383,6 +390,33 @@ class TesseraApp:
         )
         return OperationContext(runtime=self.runtime, caller=verified.caller, info=info, operation=ex.operation)
 
+    def _prepare_unsigned(self, ex: Exchange, now: dt.datetime, missing: MissingAuthenticationToken) -> OperationContext:
+        """A request without any signature: only an operation that carries its own
+        credential (``@operation(unsigned=True)``: AssumeRoleWithSAML) may be one;
+        anything else is refused as ``verify`` refused it (MissingAuthenticationToken).
+        The body is decoded only after that refusal was the answer for a signed service."""
+        form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+        version = next((v for k, v in form if k == "Version"), "")
+        action = next((v for k, v in form if k == "Action"), "")
+        service = QUERY_VERSIONS.get(version, "")
+        spec = lookup(service, action) if service else None
+        if spec is None or not spec.unsigned:
+            raise missing
+        ex.service = service
+        resolved = resolve_query_operation(service, form)
+        ex.operation = resolved.name
+        ex.params = read_query_params(resolved, form)
+        ex.resolved, ex.spec = resolved, spec
+        info = RequestInfo(
+            request_id=ex.request_id,
+            received_at=now,
+            source_ip=ex.source_ip,
+            user_agent=ex.headers.get("user-agent", ""),
+            region=ex.region,
+            secure_transport=ex.secure,
+        )
+        return OperationContext(runtime=self.runtime, caller=ANONYMOUS, info=info, operation=ex.operation)
+
     def _execute(self, ex: Exchange, ctx: OperationContext) -> None:
         spec = ex.spec
         assert spec is not None and ex.params is not None  # INVARIANT: set by _prepare
@@ -390,12 +424,16 @@ class TesseraApp:
             result = spec.handler(ctx, ex.params)
         except TesseraError as error:
             self._note_store_success()
+            if spec.unsigned and ctx.caller is not ANONYMOUS:
+                ex.caller = ctx.caller  # the identity the request's own credential named
             ex.error = error
             ex.extra_headers.extend(authorization_message_headers(ctx, error))
             return
         if spec.authorize and not ctx.authorized:
             raise RuntimeError(f"handler for {spec.service}:{spec.name} returned without authorizing")
         self._note_store_success()
+        if spec.unsigned and ctx.caller is not ANONYMOUS:
+            ex.caller = ctx.caller
         ex.result = result
         ex.extra_headers.extend(ctx.response_headers)
 

@@ -45,6 +45,7 @@ class OperationSpec:
     inline: bool = False  # True: no store I/O, safe to run on the event loop
     read_only: bool = False
     inline_unless: tuple[str, ...] = ()  # input members whose presence means store I/O
+    unsigned: bool = False  # callable without a signature (AssumeRoleWithSAML): the request carries its own credential
 
     def runs_inline(self, params: Mapping[str, Any]) -> bool:
         """Whether this request may run on the event loop: ``inline`` operations run
@@ -64,12 +65,13 @@ def operation(
     inline: bool = False,
     read_only: bool = False,
     inline_unless: tuple[str, ...] = (),
+    unsigned: bool = False,
 ) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         key = (service, name)
         if key in _REGISTRY:
             raise RuntimeError(f"operation {service}:{name} registered twice")
-        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless)
+        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless, unsigned)
         return fn
 
     return register

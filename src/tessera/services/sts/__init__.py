@@ -1,4 +1,4 @@
-"""STS: AssumeRole, GetCallerIdentity, GetSessionToken, GetFederationToken,
+"""STS: AssumeRole, AssumeRoleWithSAML, GetCallerIdentity, GetSessionToken, GetFederationToken,
 GetAccessKeyInfo and DecodeAuthorizationMessage
 (https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html).
 
@@ -19,10 +19,13 @@ from tessera.services.sts.authorization_message import (
 )
 from tessera.services.sts.federation import get_federation_token, get_session_token
 from tessera.services.sts.identity import get_access_key_info, get_caller_identity, session_caller
+from tessera.services.sts.saml import ANONYMOUS, assume_role_with_saml
 
 __all__ = [
+    "ANONYMOUS",
     "AUTHORIZATION_MESSAGE_HEADER",
     "assume_role",
+    "assume_role_with_saml",
     "authorization_message_headers",
     "decode_authorization_message",
     "encode_authorization_message",
