@@ -395,7 +395,10 @@ class TesseraApp:
         credential (``@operation(unsigned=True)``: AssumeRoleWithSAML) may be one;
         anything else is refused as ``verify`` refused it (MissingAuthenticationToken).
         The body is decoded only after that refusal was the answer for a signed service."""
-        form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+        try:
+            form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+        except TesseraError:
+            raise missing from None  # an unreadable unsigned request is answered as before
         version = next((v for k, v in form if k == "Version"), "")
         action = next((v for k, v in form if k == "Action"), "")
         service = QUERY_VERSIONS.get(version, "")
