@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # pysaml2 imports a cipher mode cryptography de
     from saml2.metadata import entity_descriptor
     from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
     from saml2.server import Server
-    from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+    from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256  # noqa: F401  (SHA-1: for tests)
 
 ENDPOINT = "https://signin.aws.amazon.com/saml"
 AUDIENCE = "urn:amazon:webservices"
@@ -113,6 +113,8 @@ class Idp:
         *,
         sign_response: bool = False,
         sign_assertion: bool = True,
+        sig_alg: str = SIG_RSA_SHA256,
+        digest_alg: str = DIGEST_SHA256,
     ) -> str:
         """A base64 SAMLResponse issued by pysaml2 (signed with xmlsec1, RSA-SHA256)."""
         with warnings.catch_warnings():
@@ -125,8 +127,8 @@ class Idp:
                 name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=subject),
                 sign_assertion=sign_assertion,
                 sign_response=sign_response,
-                sign_alg=SIG_RSA_SHA256,
-                digest_alg=DIGEST_SHA256,
+                sign_alg=sig_alg,
+                digest_alg=digest_alg,
                 authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"},
             )
         return base64.b64encode(str(resp).encode("utf-8")).decode("ascii")

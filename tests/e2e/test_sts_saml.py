@@ -125,7 +125,7 @@ def test_assume_role_with_saml_and_use_the_session(server: TesseraServer, idp: I
         idp.entity_id,
         ENDPOINT,
     )
-    digest = hashlib.sha1((idp.entity_id + server.account_id + "Corp").encode(), usedforsecurity=False).digest()
+    digest = hashlib.sha1((idp.entity_id + server.account_id + "/Corp").encode(), usedforsecurity=False).digest()
     assert out["NameQualifier"] == base64.b64encode(digest).decode()
     assert out["SourceIdentity"] == "alice"
     session = server.client("sts", Credentials.from_response(out["Credentials"]))

@@ -41,10 +41,8 @@ SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-NAMEID_SHORT = {
-    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "persistent",
-    "urn:oasis:names:tc:SAML:2.0:nameid-format:transient": "transient",
-}
+NAMEID_2_0 = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
+NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"  # a NameID without Format
 CLOCK_SKEW = dt.timedelta(minutes=5)
 """Tolerance for the IdP's clock on NotBefore and NotOnOrAfter (AWS documents none;
 five minutes is the usual SAML service-provider allowance)."""
@@ -173,8 +171,11 @@ class Assertion:
 
     @property
     def subject_type(self) -> str:
-        """``SAML:sub_type``: persistent, transient, or the full Format URI."""
-        return NAMEID_SHORT.get(self.subject_format, self.subject_format or "unspecified")
+        """``SubjectType`` and ``SAML:sub_type``: the NameID Format without the
+        ``urn:oasis:names:tc:SAML:2.0:nameid-format:`` prefix (``persistent``,
+        ``transient``, …); any other Format in full."""
+        fmt = self.subject_format or NAMEID_UNSPECIFIED
+        return fmt.removeprefix(NAMEID_2_0) if fmt.startswith(NAMEID_2_0) else fmt
 
 
 def decode_response(b64: str) -> Any:

@@ -6,15 +6,25 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
-import sys
-from pathlib import Path
+import hashlib
 from typing import Any
 
 import pytest
 from lxml import etree
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from samlidp import ATTR, AUDIENCE, ENDPOINT, SAML, Idp, assertion_element, crafted, encode, response_element, sign
+from samlidp import (
+    ATTR,
+    AUDIENCE,
+    DIGEST_SHA1,
+    ENDPOINT,
+    SAML,
+    SIG_RSA_SHA1,
+    Idp,
+    assertion_element,
+    crafted,
+    encode,
+    response_element,
+    sign,
+)
 
 from tessera.auth.saml import (
     Expected,
@@ -25,6 +35,7 @@ from tessera.auth.saml import (
     parse_metadata,
     verify_response,
 )
+from tessera.services.sts.saml import name_qualifier
 
 ROLE = "arn:aws:iam::111122223333:role/SamlRole"
 PROVIDER = "arn:aws:iam::111122223333:saml-provider/Corp"
@@ -186,3 +197,37 @@ def test_not_base64_or_not_a_response(idp: Idp) -> None:
     element = copy.deepcopy(assertion_element(idp.entity_id, ATTRS))
     with pytest.raises(SamlInvalid):
         decode_response(encode(element))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", "persistent"),
+        ("urn:oasis:names:tc:SAML:2.0:nameid-format:transient", "transient"),
+        ("urn:oasis:names:tc:SAML:2.0:nameid-format:entity", "entity"),
+        ("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"),
+        ("", "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"),
+    ],
+)
+def test_subject_type(idp: Idp, fmt: str, expected: str) -> None:
+    element = assertion_element(idp.entity_id, ATTRS)
+    name_id = element.find(f".//{{{SAML}}}NameID")
+    if fmt:
+        name_id.set("Format", fmt)
+    else:
+        del name_id.attrib["Format"]
+    signed = sign(element, idp.key_pem, idp.cert_pem)
+    assert verify(idp, encode(response_element(idp.entity_id, signed))).subject_type == expected
+
+
+def test_sha1_signatures_are_refused(idp: Idp) -> None:
+    """pysaml2's default algorithm is RSA-SHA1; Tessera accepts SHA-2 signatures only."""
+    b64 = idp.response(ATTRS, sig_alg=SIG_RSA_SHA1, digest_alg=DIGEST_SHA1)
+    with pytest.raises(SamlInvalid, match="signature"):
+        verify(idp, b64)
+
+
+def test_name_qualifier_formula() -> None:
+    """The API reference's example: BASE64(SHA1("https://example.com/saml" + "123456789012" + "/MySAMLIdP"))."""
+    digest = hashlib.sha1(b"https://example.com/saml123456789012/MySAMLIdP", usedforsecurity=False).digest()
+    assert name_qualifier("https://example.com/saml", "123456789012", "MySAMLIdP") == base64.b64encode(digest).decode()

@@ -102,8 +102,10 @@ class SamlIdentity:
 
 
 def name_qualifier(issuer: str, account: str, provider_name: str) -> str:
-    """``SAML:namequalifier``: base64(SHA1(Issuer + account id + provider name))."""
-    digest = hashlib.sha1((issuer + account + provider_name).encode("utf-8"), usedforsecurity=False).digest()
+    """``NameQualifier`` and ``SAML:namequalifier``: base64(SHA1(Issuer + account id +
+    "/" + provider name)), as the API reference's pseudocode computes it
+    (``BASE64(SHA1("https://example.com/saml" + "123456789012" + "/MySAMLIdP"))``)."""
+    digest = hashlib.sha1((issuer + account + "/" + provider_name).encode("utf-8"), usedforsecurity=False).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
