@@ -38,10 +38,10 @@ SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 XMLSEC1 = "/usr/bin/xmlsec1"
 
 
-def _key_and_cert(cn: str) -> tuple[bytes, bytes]:
+def _key_and_cert(cn: str, valid_from: dt.datetime | None = None) -> tuple[bytes, bytes]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime.now(dt.UTC)
+    now = valid_from or dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -49,7 +49,7 @@ def _key_and_cert(cn: str) -> tuple[bytes, bytes]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
+        .not_valid_after(now + dt.timedelta(days=365))
         .sign(key, hashes.SHA256())
     )
     pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -64,9 +64,10 @@ def role_pair(role_arn: str, provider_arn: str) -> str:
 class Idp:
     entity_id: str = "https://idp.example.test/saml"
     directory: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="tessera-idp-"))
+    cert_valid_from: dt.datetime | None = None  # default: a day ago (valid for a year)
 
     def __post_init__(self) -> None:
-        self.key_pem, self.cert_pem = _key_and_cert("idp.example.test")
+        self.key_pem, self.cert_pem = _key_and_cert("idp.example.test", self.cert_valid_from)
         self.key_file = os.path.join(self.directory, "key.pem")
         self.cert_file = os.path.join(self.directory, "cert.pem")
         with open(self.key_file, "wb") as f:

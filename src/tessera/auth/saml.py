@@ -14,7 +14,8 @@ huge trees; a document that declares a DOCTYPE at all is refused):
   (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_saml_assertions.html).
 
 The signature may cover the whole Response or its single Assertion; it must be made by
-one of the provider's certificates, with an RSA or ECDSA SHA-2 algorithm. Times are
+one of the provider's certificates, valid at the time of the request, with an RSA or
+ECDSA SHA-2 algorithm (SHA-1 is refused). Times are
 checked with ``CLOCK_SKEW`` of tolerance either way. Failures raise ``SamlInvalid``
 (bad document or signature), ``SamlExpired`` or ``SamlRejected`` (the IdP's status is
 not Success); the STS operation turns them into AWS's errors.
@@ -211,7 +212,7 @@ def verify_response(root: Any, certificates: tuple[str, ...], entity_id: str, no
         raise SamlInvalid("Invalid SAML response: encrypted assertions are not supported")
     if len(root.findall(f".//{{{SAML}}}Assertion")) != 1 or len(root.findall(f"{{{SAML}}}Assertion")) != 1:
         raise SamlInvalid("Invalid SAML response: it must contain exactly one Assertion")
-    signed = _signed_assertion(root, certificates)
+    signed = _signed_assertion(root, certificates, now)
     destination = root.get("Destination")
     if destination is not None and destination != expected.recipient:
         raise SamlInvalid("Invalid SAML response: Destination is not this service's SAML endpoint")
@@ -225,16 +226,19 @@ def _check_status(root: Any) -> None:
         raise SamlRejected("The identity provider reported that authentication failed.")
 
 
-def _signed_assertion(root: Any, certificates: tuple[str, ...]) -> Any:
+def _signed_assertion(root: Any, certificates: tuple[str, ...], now: dt.datetime) -> Any:
     """The Assertion element exactly as signed: the signed Response's one Assertion, or
-    the signed Assertion itself."""
+    the signed Assertion itself. The certificate must be valid at ``now`` (the service's
+    clock, not the system's)."""
     if root.find(f"{{{DS}}}Signature") is not None:
         location, whole_response = "./", True
     elif root.find(f"{{{SAML}}}Assertion/{{{DS}}}Signature") is not None:
         location, whole_response = f"./{{{SAML}}}Assertion/", False
     else:
         raise SamlInvalid("Response signature invalid")
-    config = SignatureConfiguration(location=location, signature_methods=_SIGNATURE_METHODS, digest_algorithms=_DIGESTS)
+    config = SignatureConfiguration(
+        location=location, signature_methods=_SIGNATURE_METHODS, digest_algorithms=_DIGESTS, verification_time=now
+    )
     signed = None
     for pem in certificates:
         try:

@@ -231,3 +231,13 @@ def test_name_qualifier_formula() -> None:
     """The API reference's example: BASE64(SHA1("https://example.com/saml" + "123456789012" + "/MySAMLIdP"))."""
     digest = hashlib.sha1(b"https://example.com/saml123456789012/MySAMLIdP", usedforsecurity=False).digest()
     assert name_qualifier("https://example.com/saml", "123456789012", "MySAMLIdP") == base64.b64encode(digest).decode()
+
+
+def test_certificate_validity_is_judged_by_the_given_clock() -> None:
+    """The signing certificate must be valid at the request's time (the injected clock)."""
+    old = Idp(cert_valid_from=dt.datetime.now(dt.UTC) - dt.timedelta(days=400))  # expired 35 days ago
+    b64 = crafted(old, ATTRS)
+    with pytest.raises(SamlInvalid, match="signature"):
+        verify(old, b64)
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(days=100)
+    verify(old, crafted(old, ATTRS, now=then), now=then)

@@ -301,7 +301,6 @@ def _trust_context(
         "aws:SecureTransport": info.secure_transport,
         "aws:RequestedRegion": info.region,
         "aws:UserAgent": info.user_agent[:1024],
-        "aws:PrincipalType": "WebIdentityUser",
         "aws:ResourceAccount": role.account,
         "sts:RoleSessionName": session_name,
     }
