@@ -215,3 +215,82 @@ def test_aws_cli(server: TesseraServer, idp: Idp, setup: dict[str, str], tmp_pat
     assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{server.account_id}:assumed-role/SamlRole/alice"
     session = server.client("sts", Credentials.from_response(out["Credentials"]))
     assert session.get_caller_identity()["Arn"] == out["AssumedRoleUser"]["Arn"]
+
+
+def _pem_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def test_private_keys_and_quota(fresh_server: Any, idp: Idp) -> None:
+    server = fresh_server()
+    iam = server.client("iam")
+    metadata = idp.metadata()
+    with pytest.raises(iam.exceptions.InvalidInputException, match="no private key is provided"):
+        iam.create_saml_provider(Name="Enc", SAMLMetadataDocument=metadata, AssertionEncryptionMode="Required")
+    with pytest.raises(iam.exceptions.InvalidInputException, match="Invalid private key"):
+        iam.create_saml_provider(Name="Enc", SAMLMetadataDocument=metadata, AddPrivateKey="not a key")
+    arn = iam.create_saml_provider(Name="Enc", SAMLMetadataDocument=metadata, AddPrivateKey=_pem_key())["SAMLProviderArn"]
+    iam.update_saml_provider(SAMLProviderArn=arn, AddPrivateKey=_pem_key(), AssertionEncryptionMode="Required")
+    got = iam.get_saml_provider(SAMLProviderArn=arn)
+    assert got["AssertionEncryptionMode"] == "Required"
+    keys = [k["KeyId"] for k in got["PrivateKeyList"]]
+    assert len(keys) == 2
+    with pytest.raises(iam.exceptions.LimitExceededException, match="Private key limit of 2"):
+        iam.update_saml_provider(SAMLProviderArn=arn, AddPrivateKey=_pem_key())
+    with pytest.raises(iam.exceptions.InvalidInputException, match="does not match a private key"):
+        iam.update_saml_provider(SAMLProviderArn=arn, RemovePrivateKey="A" * 26)
+    iam.update_saml_provider(SAMLProviderArn=arn, RemovePrivateKey=keys[0])
+    assert [k["KeyId"] for k in iam.get_saml_provider(SAMLProviderArn=arn)["PrivateKeyList"]] == keys[1:]
+    # Tessera does not decrypt assertions: a provider that requires encryption accepts none
+    role = iam.create_role(
+        RoleName="EncRole",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithSAML"}],
+            }
+        ),
+    )["Role"]["Arn"]
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidIdentityToken"):
+        _unsigned_sts(server).assume_role_with_saml(RoleArn=role, PrincipalArn=arn, SAMLAssertion=idp.response(_attrs(role, arn)))
+    for n in range(99):
+        iam.create_saml_provider(Name=f"P{n}", SAMLMetadataDocument=metadata)
+    with pytest.raises(iam.exceptions.LimitExceededException, match="SAMLProvidersPerAccount: 100"):
+        iam.create_saml_provider(Name="OneTooMany", SAMLMetadataDocument=metadata)
+
+
+def test_configured_endpoint_and_the_audit_trail(fresh_server: Any, idp: Idp) -> None:
+    endpoint = "https://sso.example.test/saml"
+    server = fresh_server(extra_args=["--saml-endpoint", endpoint])
+    iam = server.client("iam")
+    arn = iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=idp.metadata())["SAMLProviderArn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithSAML"}],
+    }
+    role = iam.create_role(RoleName="R", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    sts = _unsigned_sts(server)
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidIdentityToken"):  # names AWS's endpoint
+        sts.assume_role_with_saml(RoleArn=role, PrincipalArn=arn, SAMLAssertion=crafted(idp, _attrs(role, arn)))
+    assertion = crafted(idp, _attrs(role, arn), recipient=endpoint, destination=endpoint)
+    out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=arn, SAMLAssertion=assertion)
+    assert out["Audience"] == endpoint
+    secret = out["Credentials"]["SecretAccessKey"]
+    assert server.stop() == 0  # flushes the audit trail
+    run = subprocess.run(
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert secret not in run.stdout and assertion[:200] not in run.stdout
+    events = [r for r in json.loads(run.stdout)["Records"] if r["eventName"] == "AssumeRoleWithSAML"]
+    assert [e.get("errorCode") for e in events] == ["InvalidIdentityToken", None]
+    assert events[1]["userIdentity"] == {
+        "type": "SAMLUser",
+        "principalId": f"{out['NameQualifier']}:alice@example.test",
+        "userName": "alice@example.test",
+        "identityProvider": out["NameQualifier"],
+    }
