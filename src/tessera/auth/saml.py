@@ -212,8 +212,8 @@ def verify_response(root: Any, certificates: tuple[str, ...], entity_id: str, no
         raise SamlInvalid("Invalid SAML response: encrypted assertions are not supported")
     if len(root.findall(f".//{{{SAML}}}Assertion")) != 1 or len(root.findall(f"{{{SAML}}}Assertion")) != 1:
         raise SamlInvalid("Invalid SAML response: it must contain exactly one Assertion")
-    signed = _signed_assertion(root, certificates, now)
-    destination = root.get("Destination")
+    signed, signed_response = _signed_assertion(root, certificates, now)
+    destination = (signed_response if signed_response is not None else root).get("Destination")
     if destination is not None and destination != expected.recipient:
         raise SamlInvalid("Invalid SAML response: Destination is not this service's SAML endpoint")
     return _read_assertion(signed, entity_id, now, expected)
@@ -222,13 +222,16 @@ def verify_response(root: Any, certificates: tuple[str, ...], entity_id: str, no
 def _check_status(root: Any) -> None:
     code = root.find(f"{{{SAMLP}}}Status/{{{SAMLP}}}StatusCode")
     value = code.get("Value") if code is not None else None
+    if value is None:
+        raise SamlInvalid("Invalid SAML response: it has no Status")
     if value != SUCCESS:
         raise SamlRejected("The identity provider reported that authentication failed.")
 
 
-def _signed_assertion(root: Any, certificates: tuple[str, ...], now: dt.datetime) -> Any:
-    """The Assertion element exactly as signed: the signed Response's one Assertion, or
-    the signed Assertion itself. The certificate must be valid at ``now`` (the service's
+def _signed_assertion(root: Any, certificates: tuple[str, ...], now: dt.datetime) -> tuple[Any, Any]:
+    """The Assertion element exactly as signed (the signed Response's one Assertion, or
+    the signed Assertion itself) and the signed Response (None when only the Assertion
+    is signed). The certificate must be valid at ``now`` (the service's
     clock, not the system's)."""
     if root.find(f"{{{DS}}}Signature") is not None:
         location, whole_response = "./", True
@@ -255,19 +258,28 @@ def _signed_assertion(root: Any, certificates: tuple[str, ...], now: dt.datetime
         assertions = signed.findall(f"{{{SAML}}}Assertion")
         if len(assertions) != 1 or len(signed.findall(f".//{{{SAML}}}Assertion")) != 1:
             raise SamlInvalid("Invalid SAML response: it must contain exactly one Assertion")
-        return assertions[0]
+        return assertions[0], signed
     if signed.tag != f"{{{SAML}}}Assertion":
         raise SamlInvalid("Response signature invalid")
-    return signed
+    return signed, None
 
 
 def _text(node: Any) -> str:
     """The whole character content of a leaf element: comments (kept out of the signed
     form by exclusive canonicalisation) cannot split it, and child elements are refused."""
+    text = _leaf_text(node)
+    if text is None:
+        raise SamlInvalid("Invalid SAML response: unexpected element content")
+    return text
+
+
+def _leaf_text(node: Any) -> str | None:
+    """``node``'s character content, or None when it holds elements (an AttributeValue
+    may hold a NameID, as eduPersonTargetedID does: such values are not text)."""
     parts = [node.text or ""]
     for child in node:
         if not isinstance(child, etree._Comment | etree._ProcessingInstruction):
-            raise SamlInvalid("Invalid SAML response: unexpected element content")
+            return None
         parts.append(child.tail or "")
     return "".join(parts).strip()
 
@@ -318,7 +330,8 @@ def _read_assertion(assertion: Any, entity_id: str, now: dt.datetime, expected: 
         name = attribute.get("Name")
         if name:
             values = attributes.setdefault(name, [])
-            values.extend(_text(v) for v in attribute.iterfind(f"{{{SAML}}}AttributeValue"))
+            texts = (_leaf_text(v) for v in attribute.iterfind(f"{{{SAML}}}AttributeValue"))
+            values.extend(text for text in texts if text is not None)
     return Assertion(
         issuer=issuer,
         subject=_text(name_id),

@@ -241,3 +241,16 @@ def test_certificate_validity_is_judged_by_the_given_clock() -> None:
         verify(old, b64)
     then = dt.datetime.now(dt.UTC) - dt.timedelta(days=100)
     verify(old, crafted(old, ATTRS, now=then), now=then)
+
+
+def test_structured_attribute_values_are_skipped_not_fatal(idp: Idp) -> None:
+    """eduPersonTargetedID carries a NameID element, not text: the value is not read, the
+    assertion still is."""
+    element = assertion_element(idp.entity_id, {**ATTRS, "urn:oid:1.3.6.1.4.1.5923.1.1.1.10": ["placeholder"]})
+    value = element.find(f".//{{{SAML}}}Attribute[@Name='urn:oid:1.3.6.1.4.1.5923.1.1.1.10']/{{{SAML}}}AttributeValue")
+    value.text = None
+    etree.SubElement(value, f"{{{SAML}}}NameID").text = "opaque-id"
+    signed = sign(element, idp.key_pem, idp.cert_pem)
+    a = verify(idp, encode(response_element(idp.entity_id, signed)))
+    assert a.attributes["urn:oid:1.3.6.1.4.1.5923.1.1.1.10"] == []
+    assert a.attributes[ATTR + "RoleSessionName"] == ["alice"]
