@@ -62,7 +62,25 @@ def setup(server: TesseraServer, idp: Idp) -> dict[str, str]:
         ],
     }
     strict_role = iam.create_role(RoleName="BobOnly", AssumeRolePolicyDocument=json.dumps(strict))["Role"]["Arn"]
-    return {"provider": arn, "role": role, "strict": strict_role}
+    keyed = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": arn},
+                "Action": "sts:AssumeRoleWithSAML",
+                "Condition": {
+                    "StringEquals": {"SAML:iss": idp.entity_id, "SAML:sub_type": "persistent", "SAML:doc": f"{server.account_id}/Corp"},
+                    "ForAnyValue:StringEquals": {"SAML:eduPersonAffiliation": "staff"},
+                },
+            }
+        ],
+    }
+    keyed_role = iam.create_role(RoleName="StaffOnly", AssumeRolePolicyDocument=json.dumps(keyed))["Role"]["Arn"]
+    other_aud = json.loads(json.dumps(trust))
+    other_aud["Statement"][0]["Condition"]["StringEquals"]["SAML:aud"] = "https://other.example.test/saml"
+    aud_role = iam.create_role(RoleName="OtherAudience", AssumeRolePolicyDocument=json.dumps(other_aud))["Role"]["Arn"]
+    return {"provider": arn, "role": role, "strict": strict_role, "keyed": keyed_role, "aud": aud_role}
 
 
 def _attrs(role: str, provider: str, **extra: list[str]) -> dict[str, list[str]]:
@@ -154,6 +172,26 @@ def test_trust_conditions_on_saml_keys(server: TesseraServer, idp: Idp, setup: d
         RoleArn=setup["strict"], PrincipalArn=setup["provider"], SAMLAssertion=idp.response(attrs, subject="bob@example.test")
     )
     assert out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/BobOnly/alice")
+    with pytest.raises(botocore.exceptions.ClientError, match="Not authorized to perform sts:SetSourceIdentity"):
+        sts.assume_role_with_saml(
+            RoleArn=setup["strict"],
+            PrincipalArn=setup["provider"],
+            SAMLAssertion=idp.response({**attrs, ATTR + "SourceIdentity": ["bob"]}, subject="bob@example.test"),
+        )
+    aud = _attrs(setup["aud"], setup["provider"])
+    with pytest.raises(botocore.exceptions.ClientError, match="Not authorized to perform sts:AssumeRoleWithSAML"):
+        sts.assume_role_with_saml(RoleArn=setup["aud"], PrincipalArn=setup["provider"], SAMLAssertion=idp.response(aud))
+
+
+def test_trust_conditions_on_mapped_attributes(server: TesseraServer, idp: Idp, setup: dict[str, str]) -> None:
+    sts = _unsigned_sts(server)
+    affiliation = "urn:oid:1.3.6.1.4.1.5923.1.1.1.1"
+    staff = {**_attrs(setup["keyed"], setup["provider"]), affiliation: ["member", "staff"]}
+    out = sts.assume_role_with_saml(RoleArn=setup["keyed"], PrincipalArn=setup["provider"], SAMLAssertion=idp.response(staff))
+    assert out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/StaffOnly/alice")
+    student = {**_attrs(setup["keyed"], setup["provider"]), affiliation: ["student"]}
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        sts.assume_role_with_saml(RoleArn=setup["keyed"], PrincipalArn=setup["provider"], SAMLAssertion=idp.response(student))
 
 
 @pytest.mark.parametrize(
