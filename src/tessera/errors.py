@@ -8,7 +8,7 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     MalformedPolicyDocumentException           MalformedPolicyDocument    400
     PackedPolicyTooLargeException              PackedPolicyTooLarge       400
     InvalidIdentityTokenException              InvalidIdentityToken       400
-    ExpiredTokenException                      ExpiredTokenException      400 (a web identity token)
+    ExpiredTokenException                      ExpiredTokenException      400 (an expired SAML assertion or web identity token)
     IDPRejectedClaimException                  IDPRejectedClaim           403
     IDPCommunicationErrorException             IDPCommunicationError      400
     NoSuchEntityException                      NoSuchEntity               404
@@ -108,13 +108,13 @@ class PackedPolicyTooLargeException(SenderError):
 
 
 class InvalidIdentityTokenException(SenderError):
-    """A web identity token that does not verify (format, signature, issuer, audience)."""
+    """A web identity token or SAML assertion that does not verify."""
 
     code = "InvalidIdentityToken"
 
 
 class ExpiredTokenException(SenderError):
-    """A web identity token past its ``exp`` (not the signed request's ``ExpiredToken``)."""
+    """An expired identity token or SAML assertion (not the signed request's ``ExpiredToken``)."""
 
     code = "ExpiredTokenException"
 

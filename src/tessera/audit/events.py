@@ -185,6 +185,11 @@ def user_identity(caller: Caller | None, access_key_id: str = "") -> dict[str, A
         return {"type": "Unknown", "accessKeyId": access_key_id} if access_key_id else {"type": "Unknown"}
     if caller.kind == "web-identity":
         return _web_identity_user(caller)
+    if caller.kind == "anonymous":
+        return {"type": "Unknown"}
+    if caller.kind == "saml-user":  # CloudTrail's SAMLUser: no ARN, no key
+        qualifier = caller.user_id.partition(":")[0]
+        return {"type": "SAMLUser", "principalId": caller.user_id, "userName": caller.name, "identityProvider": qualifier}
     ident: dict[str, Any] = {
         "type": IDENTITY_TYPES[caller.kind],
         "principalId": caller.user_id,

@@ -6,7 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-PrincipalKind = Literal["root", "user", "assumed-role", "federated-user", "web-identity"]
+#: ``anonymous``: an unsigned request (AssumeRoleWithSAML) before its credential is
+#: verified; ``saml-user``: the federated user a verified SAML assertion names (``arn`` is
+#: the provider's, ``user_id`` ``<name qualifier>:<subject>``); ``web-identity``: the
+#: caller of AssumeRoleWithWebIdentity (services/sts/web_identity.py). None of them makes
+#: signed requests.
+PrincipalKind = Literal["root", "user", "assumed-role", "federated-user", "web-identity", "anonymous", "saml-user"]
 SessionKind = Literal["assumed-role", "session-token", "federation-token"]
 
 

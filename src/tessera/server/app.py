@@ -63,7 +63,7 @@ from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
-from tessera.services.sts import authorization_message_headers
+from tessera.services.sts import ANONYMOUS, authorization_message_headers
 from tessera.services.sts.web_identity import anonymous
 from tessera.store.base import BackendError
 from tessera.store.guard import LOOP_GUARD
@@ -393,9 +393,12 @@ class TesseraApp:
         try:
             verified = verify(request, now, self.resolver, self.auth_settings)
         except MissingAuthenticationToken:
-            if not _unsigned_operation(ex):
+            unsigned = _unsigned_operation(ex)
+            if unsigned is None:
                 raise
-            verified = Verified(caller=anonymous(), access_key_id="", region=ex.region, service="sts", signed_headers=())
+            # until its handler verifies the credential the request carries
+            caller = anonymous() if unsigned.name == "AssumeRoleWithWebIdentity" else ANONYMOUS
+            verified = Verified(caller=caller, access_key_id="", region=ex.region, service="sts", signed_headers=())
         form: list[tuple[str, str]] = []
         ex.caller = verified.caller
         ex.access_key_id = verified.access_key_id
@@ -532,20 +535,20 @@ def _service_hint(raw_query: str, body: bytes) -> str:
     return "sts" if "Version=2011-06-15" in raw_query or b"Version=2011-06-15" in body else "iam"
 
 
-def _unsigned_operation(ex: Exchange) -> bool:
-    """Whether an unsigned request names an operation AWS serves without a signature
-    (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity). Only a Query request whose
-    raw text names such an operation is decoded to find out."""
+def _unsigned_operation(ex: Exchange) -> OperationSpec | None:
+    """The operation an unsigned request names if AWS serves it without a signature
+    (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity, AssumeRoleWithSAML), else
+    None. Only a Query request whose raw text names such an operation is decoded to find out."""
     if ex.protocol != "query" or (UNSIGNED_HINT not in ex.raw_query and UNSIGNED_HINT.encode() not in ex.body):
-        return False
+        return None
     try:
         form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
     except MalformedRequest:
-        return False
+        return None
     version = next((v for k, v in form if k == "Version"), "")
     action = next((v for k, v in form if k == "Action"), "")
     spec = lookup(QUERY_VERSIONS.get(version, ""), action)
-    return spec is not None and spec.unsigned
+    return spec if spec is not None and spec.unsigned else None
 
 
 def _version(service: str) -> str:

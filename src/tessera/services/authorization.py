@@ -48,6 +48,8 @@ PRINCIPAL_TYPE = {
     "user": "User",
     "assumed-role": "AssumedRole",
     "federated-user": "FederatedUser",
+    "anonymous": "Anonymous",
+    "saml-user": "WebIdentityUser",
 }
 
 

@@ -45,7 +45,9 @@ class OperationSpec:
     inline: bool = False  # True: no store I/O, safe to run on the event loop
     read_only: bool = False
     inline_unless: tuple[str, ...] = ()  # input members whose presence means store I/O
-    unsigned: bool = False  # may be called without a signature (AssumeRoleWithWebIdentity)
+    # callable without a signature (AssumeRoleWithWebIdentity, AssumeRoleWithSAML): the
+    # request carries its own credential
+    unsigned: bool = False
 
     def runs_inline(self, params: Mapping[str, Any]) -> bool:
         """Whether this request may run on the event loop: ``inline`` operations run

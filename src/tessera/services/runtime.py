@@ -59,6 +59,11 @@ class Settings:
     management_account: str = ""
     debug_signatures: bool = False
     max_body_bytes: int = 1 << 20
+    #: AssumeRoleWithSAML: the SAML endpoint URL a response's Destination and its
+    #: SubjectConfirmationData Recipient must name, and the Audience it must include
+    #: (``tessera serve --saml-endpoint/--saml-audience``; AWS's values by default).
+    saml_endpoint: str = "https://signin.aws.amazon.com/saml"
+    saml_audience: str = "urn:amazon:webservices"
 
 
 @dataclass
