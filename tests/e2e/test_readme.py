@@ -16,10 +16,16 @@ loopback, so their hosts become the stand-ins' `127.0.0.1:PORT`:
   the same small server.
 
 The server trusts the stand-ins' CA through `TESSERA_OIDC_CA_BUNDLE` (GitHub's and a
-real cluster's certificates chain to public CAs, or are given by thumbprint)."""
+real cluster's certificates chain to public CAs, or are given by thumbprint).
+
+The SAML example reads the IdP's metadata and a response it issued from files the
+reader saves; here pysaml2 (tests/samlidp.py) is the IdP and writes both before the
+script runs, the response naming the README's role and provider in the account the
+server generated."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -33,8 +39,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 from oidc_issuer import OidcIssuer
+from samlidp import ATTR, Idp, role_pair
+from serverproc import CLIENT_CONFIG, REGION
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^```(sh|python)\n(.*?)^```", re.S | re.M)
@@ -122,6 +131,28 @@ def readme_script(port: int, workdir: Path, hosts: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def write_saml_files(server: Any, demo: Path) -> None:
+    """The IdP's metadata and a response for the README's role, as a reader saves them."""
+    root = configparser.ConfigParser()
+    root.read(Path(server.data_dir) / "root-credentials")
+    keys = root[root.sections()[0]]
+    sts = boto3.client(
+        "sts",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=keys["aws_access_key_id"],
+        aws_secret_access_key=keys["aws_secret_access_key"],
+        config=CLIENT_CONFIG,
+    )
+    account = sts.get_caller_identity()["Account"]
+    idp = Idp()
+    demo.mkdir()
+    (demo / "idp-metadata.xml").write_text(idp.metadata(), encoding="utf-8")
+    pair = role_pair(f"arn:aws:iam::{account}:role/saml-admin", f"arn:aws:iam::{account}:saml-provider/Corp")
+    response = idp.response({f"{ATTR}Role": [pair], f"{ATTR}RoleSessionName": ["alice@example.test"]})
+    (demo / "saml-response.b64").write_text(response, encoding="ascii")
+
+
 @pytest.fixture
 def issuers() -> Iterator[tuple[OidcIssuer, OidcIssuer]]:
     with OidcIssuer(path="") as github, OidcIssuer(path=K8S_PATH) as k8s:
@@ -136,6 +167,7 @@ def test_readme_examples_run_as_written(fresh_server: Any, tmp_path: Path, issue
     (tmp_path / ".tessera").symlink_to(server.data_dir)
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
     hosts = {GITHUB_HOST: f"127.0.0.1:{github.port}", K8S_HOST: f"127.0.0.1:{k8s.port}"}
+    write_saml_files(server, tmp_path / "demo")
     with token_services(github, k8s) as tokens:
         stand_ins = tmp_path / "stand-ins"
         stand_ins.mkdir()
@@ -175,6 +207,7 @@ def test_readme_examples_run_as_written(fresh_server: Any, tmp_path: Path, issue
         "ReadTeamUsers",
         "assumed-role/gha-deploy/run-4242",
         "assumed-role/checkout/system-serviceaccount-shop-checkout-",
+        "assumed-role/saml-admin/alice@example.test",
         "explicitly denied (exit status 1)",
     ):
         assert expected in output, f"{expected!r} missing from:\n{output[-6000:]}"
