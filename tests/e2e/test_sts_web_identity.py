@@ -112,9 +112,19 @@ def unsigned_sts(server: TesseraServer) -> Any:
 # -- the call ----------------------------------------------------------------------------------
 def test_a_token_from_a_registered_provider_assumes_the_role(server: TesseraServer, issuer: OidcIssuer, provider: str) -> None:
     ident = identifier(issuer)
-    role = make_role(
-        server, provider, condition={"StringEquals": {f"{ident}:aud": CLIENT_ID, f"{ident}:sub": "system:serviceaccount:ci:deploy"}}
-    )
+    only_federated = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListRoles",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:FederatedProvider": provider}},
+            }
+        ],
+    }
+    condition = {"StringEquals": {f"{ident}:aud": CLIENT_ID, f"{ident}:sub": "system:serviceaccount:ci:deploy"}}
+    role = make_role(server, provider, condition=condition, permissions=only_federated)
     token = issuer.sign({"sub": "system:serviceaccount:ci:deploy", "aud": CLIENT_ID})
     answer = unsigned_sts(server).assume_role_with_web_identity(
         RoleArn=role, RoleSessionName="deploy", WebIdentityToken=token, DurationSeconds=900
@@ -132,7 +142,7 @@ def test_a_token_from_a_registered_provider_assumes_the_role(server: TesseraServ
     session = Credentials.from_response(credentials)
     me = server.client("sts", session).get_caller_identity()
     assert me["Arn"] == answer["AssumedRoleUser"]["Arn"]
-    assert server.client("iam", session).list_roles()["Roles"]  # the role's permissions apply
+    assert server.client("iam", session).list_roles()["Roles"]  # the role's permissions, aws:FederatedProvider in the session
     code, _, _ = error_of(lambda: server.client("iam", session).list_users())
     assert code == "AccessDenied"
 
