@@ -45,6 +45,22 @@ def test_provider_keys() -> None:
     assert provider_keys("i", {"sub": "s", "aud": "app"}, "app") == {"i:aud": "app", "i:sub": "s"}
 
 
+def test_github_actions_claims_are_keys_of_its_issuers_only() -> None:
+    claims: dict[str, Any] = {
+        "sub": "repo:o/r:ref:refs/heads/main",
+        "aud": "sts.amazonaws.com",
+        "repository": "o/r",
+        "repository_id": 42,
+        "run_id": "7",
+    }
+    keys = provider_keys("token.actions.githubusercontent.com", claims, "sts.amazonaws.com")
+    assert keys["token.actions.githubusercontent.com:repository"] == "o/r"
+    assert keys["token.actions.githubusercontent.com:repository_id"] == "42"
+    assert "token.actions.githubusercontent.com:run_id" not in keys  # not one AWS exposes
+    assert "token.actions.octo.ghe.com:repository" in provider_keys("token.actions.octo.ghe.com", claims, "sts.amazonaws.com")
+    assert "idp.example.com:repository" not in provider_keys("idp.example.com", claims, "sts.amazonaws.com")
+
+
 def test_tags_from_the_token() -> None:
     claim = {"principal_tags": {"team": ["blue"], "cost center": ["4 2"]}, "transitive_tag_keys": ["team"]}
     tags = claimed_tags({TAGS_CLAIM: claim}, anonymous())
