@@ -578,3 +578,44 @@ def audit_events(server: TesseraServer) -> list[dict[str, Any]]:
     )
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout)["Records"])
+
+
+def raw_call(server: TesseraServer, body: bytes | None, query: str = "", headers: Mapping[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"{server.endpoint}/{'?' + query if query else ''}", data=body, method="POST" if body is not None else "GET"
+    )
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_only_the_unsigned_operation_is_served_unsigned(server: TesseraServer) -> None:
+    missing = (403, "MissingAuthenticationToken")
+    cases = [
+        b"Action=GetCallerIdentity&Version=2011-06-15&Note=AssumeRoleWithWebIdentity",
+        b"Action=AssumeRoleWithWebIdentity&Version=2010-05-08&RoleArn=x&RoleSessionName=xx&WebIdentityToken=abcd",
+        b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::111122223333:role/AssumeRoleWith&RoleSessionName=xx",
+        b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15&X=%ZZ",
+    ]
+    for body in cases:
+        status, text = raw_call(server, body)
+        assert (status, "MissingAuthenticationToken" in text) == (missing[0], True), (body, text)
+    status, text = raw_call(server, b"Action=AssumeRoleWithWebIdentity", headers={"X-Amz-Target": "AWSOrganizationsV20161128.ListAccounts"})
+    assert "MissingAuthenticationToken" in text  # the Organizations protocol's own rendering of it
+    role = f"arn:aws:iam::{server.account_id}:role/nobody"
+    query = urllib.parse.urlencode(
+        {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": role,
+            "RoleSessionName": "get",
+            "WebIdentityToken": "a.b.c",
+        }
+    )
+    status, text = raw_call(server, None, query)  # a GET, as AWS also takes it
+    assert status == 400 and "<Code>InvalidIdentityToken</Code>" in text
