@@ -129,3 +129,14 @@ def test_a_silent_server_times_out() -> None:
 def test_a_non_https_jwks_uri_or_missing_document_is_refused(issuer: OidcIssuer, bundle: str) -> None:
     with pytest.raises(IDPCommunicationErrorException, match="HTTP 404"):
         OidcKeys(OidcSettings(extra_ca_file=bundle)).keys(issuer.issuer + "/nothing-here", [], None, NOW)
+
+
+def test_while_one_request_fetches_others_answer_from_the_keys_at_hand(issuer: OidcIssuer, bundle: str) -> None:
+    ticks = Ticks()
+    keys = OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=0), monotonic=ticks)
+    cached = keys.keys(issuer.issuer, [], issuer.kid, NOW)
+    before = issuer.request_count
+    entry = keys._entries[(issuer.issuer, ())]
+    with entry.lock:  # as a fetch in progress holds it
+        assert keys.keys(issuer.issuer, [], "rotated-in-the-meantime", NOW) is cached
+    assert issuer.request_count == before
