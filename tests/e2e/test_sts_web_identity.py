@@ -25,11 +25,14 @@ from typing import Any
 import boto3
 import botocore
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
 from oidc_issuer import OidcIssuer
 from policies import unique
-from serverproc import CLIENT_CONFIG, REGION, Credentials, TesseraServer, free_port, start_server
+from serverproc import CLIENT_CONFIG, REGION, ROOT_SECRET, Credentials, TesseraServer, free_port, start_server
 from test_iam_cli import aws_json, run_aws
 
 CLIENT_ID = "sts.amazonaws.com"
@@ -152,6 +155,27 @@ def test_a_signed_request_is_accepted_too_and_the_signer_plays_no_part(server: T
     token = issuer.sign({"sub": "signed", "aud": CLIENT_ID})
     sts = server.client("sts")  # root keys: botocore still sends the call unsigned (its model says no auth)
     assert sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="s1", WebIdentityToken=token)["Audience"] == CLIENT_ID
+    form = {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": "2011-06-15",
+        "RoleArn": role,
+        "RoleSessionName": "s2",
+        "WebIdentityToken": token,
+    }
+    body = urllib.parse.urlencode(form)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    for secret, expected in ((ROOT_SECRET, 200), ("not-the-secret", 403)):
+        request = AWSRequest("POST", server.endpoint + "/", data=body, headers=headers)
+        SigV4Auth(BotoCredentials(server.root.access_key_id, secret), "sts", REGION).add_auth(request)
+        prepared = request.prepare()
+        sent = urllib.request.Request(prepared.url, data=body.encode(), headers=dict(prepared.headers.items()), method="POST")
+        try:
+            with urllib.request.urlopen(sent, timeout=30) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode()
+        assert status == expected, text  # a signature, when sent, must hold
+        assert ("<SubjectFromWebIdentityToken>signed</SubjectFromWebIdentityToken>" in text) == (expected == 200)
 
 
 def test_other_unsigned_calls_still_need_a_signature(server: TesseraServer) -> None:
