@@ -140,3 +140,9 @@ def test_while_one_request_fetches_others_answer_from_the_keys_at_hand(issuer: O
     with entry.lock:  # as a fetch in progress holds it
         assert keys.keys(issuer.issuer, [], "rotated-in-the-meantime", NOW) is cached
     assert issuer.request_count == before
+
+
+def test_chunked_answers_are_read(tmp_path: Path) -> None:
+    with OidcIssuer(chunked=True) as chunked:
+        keys = OidcKeys(OidcSettings(extra_ca_file=str(chunked.ca_file(tmp_path)))).keys(chunked.issuer, [], chunked.kid, NOW)
+        assert chunked.kid in {k["kid"] for k in keys}
