@@ -35,8 +35,17 @@ __all__ = ["OidcIssuer"]
 
 
 class OidcIssuer:
-    def __init__(self, *, path: str = "/tenant", alg: str = "RS256", cache_control: str = "max-age=300", host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        path: str = "/tenant",
+        alg: str = "RS256",
+        cache_control: str = "max-age=300",
+        host: str = "127.0.0.1",
+        chunked: bool = False,
+    ) -> None:
         self.path = path.rstrip("/")
+        self.chunked = chunked  # answer with Transfer-Encoding: chunked
         self.host = host
         self.cache_control = cache_control
         self.ca = trustme.CA()
@@ -63,11 +72,20 @@ class OidcIssuer:
                 status, body, headers = issuer._answer(self.path)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                if issuer.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if issuer.chunked:  # in pieces of 100 bytes, as many servers stream JSON
+                    for start in range(0, len(body), 100):
+                        piece = body[start : start + 100]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

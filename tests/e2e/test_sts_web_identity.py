@@ -25,11 +25,14 @@ from typing import Any
 import boto3
 import botocore
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
 from oidc_issuer import OidcIssuer
 from policies import unique
-from serverproc import CLIENT_CONFIG, REGION, Credentials, TesseraServer, free_port, start_server
+from serverproc import CLIENT_CONFIG, REGION, ROOT_SECRET, Credentials, TesseraServer, free_port, start_server
 from test_iam_cli import aws_json, run_aws
 
 CLIENT_ID = "sts.amazonaws.com"
@@ -112,9 +115,19 @@ def unsigned_sts(server: TesseraServer) -> Any:
 # -- the call ----------------------------------------------------------------------------------
 def test_a_token_from_a_registered_provider_assumes_the_role(server: TesseraServer, issuer: OidcIssuer, provider: str) -> None:
     ident = identifier(issuer)
-    role = make_role(
-        server, provider, condition={"StringEquals": {f"{ident}:aud": CLIENT_ID, f"{ident}:sub": "system:serviceaccount:ci:deploy"}}
-    )
+    only_federated = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListRoles",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:FederatedProvider": provider}},
+            }
+        ],
+    }
+    condition = {"StringEquals": {f"{ident}:aud": CLIENT_ID, f"{ident}:sub": "system:serviceaccount:ci:deploy"}}
+    role = make_role(server, provider, condition=condition, permissions=only_federated)
     token = issuer.sign({"sub": "system:serviceaccount:ci:deploy", "aud": CLIENT_ID})
     answer = unsigned_sts(server).assume_role_with_web_identity(
         RoleArn=role, RoleSessionName="deploy", WebIdentityToken=token, DurationSeconds=900
@@ -132,7 +145,7 @@ def test_a_token_from_a_registered_provider_assumes_the_role(server: TesseraServ
     session = Credentials.from_response(credentials)
     me = server.client("sts", session).get_caller_identity()
     assert me["Arn"] == answer["AssumedRoleUser"]["Arn"]
-    assert server.client("iam", session).list_roles()["Roles"]  # the role's permissions apply
+    assert server.client("iam", session).list_roles()["Roles"]  # the role's permissions, aws:FederatedProvider in the session
     code, _, _ = error_of(lambda: server.client("iam", session).list_users())
     assert code == "AccessDenied"
 
@@ -142,6 +155,27 @@ def test_a_signed_request_is_accepted_too_and_the_signer_plays_no_part(server: T
     token = issuer.sign({"sub": "signed", "aud": CLIENT_ID})
     sts = server.client("sts")  # root keys: botocore still sends the call unsigned (its model says no auth)
     assert sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="s1", WebIdentityToken=token)["Audience"] == CLIENT_ID
+    form = {
+        "Action": "AssumeRoleWithWebIdentity",
+        "Version": "2011-06-15",
+        "RoleArn": role,
+        "RoleSessionName": "s2",
+        "WebIdentityToken": token,
+    }
+    body = urllib.parse.urlencode(form)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    for secret, expected in ((ROOT_SECRET, 200), ("not-the-secret", 403)):
+        request = AWSRequest("POST", server.endpoint + "/", data=body, headers=headers)
+        SigV4Auth(BotoCredentials(server.root.access_key_id, secret), "sts", REGION).add_auth(request)
+        prepared = request.prepare()
+        sent = urllib.request.Request(prepared.url, data=body.encode(), headers=dict(prepared.headers.items()), method="POST")
+        try:
+            with urllib.request.urlopen(sent, timeout=30) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode()
+        assert status == expected, text  # a signature, when sent, must hold
+        assert ("<SubjectFromWebIdentityToken>signed</SubjectFromWebIdentityToken>" in text) == (expected == 200)
 
 
 def test_other_unsigned_calls_still_need_a_signature(server: TesseraServer) -> None:
@@ -568,3 +602,44 @@ def audit_events(server: TesseraServer) -> list[dict[str, Any]]:
     )
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout)["Records"])
+
+
+def raw_call(server: TesseraServer, body: bytes | None, query: str = "", headers: Mapping[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"{server.endpoint}/{'?' + query if query else ''}", data=body, method="POST" if body is not None else "GET"
+    )
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_only_the_unsigned_operation_is_served_unsigned(server: TesseraServer) -> None:
+    missing = (403, "MissingAuthenticationToken")
+    cases = [
+        b"Action=GetCallerIdentity&Version=2011-06-15&Note=AssumeRoleWithWebIdentity",
+        b"Action=AssumeRoleWithWebIdentity&Version=2010-05-08&RoleArn=x&RoleSessionName=xx&WebIdentityToken=abcd",
+        b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::111122223333:role/AssumeRoleWith&RoleSessionName=xx",
+        b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15&X=%ZZ",
+    ]
+    for body in cases:
+        status, text = raw_call(server, body)
+        assert (status, "MissingAuthenticationToken" in text) == (missing[0], True), (body, text)
+    status, text = raw_call(server, b"Action=AssumeRoleWithWebIdentity", headers={"X-Amz-Target": "AWSOrganizationsV20161128.ListAccounts"})
+    assert "MissingAuthenticationToken" in text  # the Organizations protocol's own rendering of it
+    role = f"arn:aws:iam::{server.account_id}:role/nobody"
+    query = urllib.parse.urlencode(
+        {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": role,
+            "RoleSessionName": "get",
+            "WebIdentityToken": "a.b.c",
+        }
+    )
+    status, text = raw_call(server, None, query)  # a GET, as AWS also takes it
+    assert status == 400 and "<Code>InvalidIdentityToken</Code>" in text

@@ -117,24 +117,43 @@ class OidcKeys:
         prints = tuple(sorted({p.lower() for p in thumbprints}))
         with self._entries_lock:
             entry = self._entries.setdefault((issuer, prints), _Entry())
-        with entry.lock:  # one fetch per issuer at a time; the others wait for its result
-            clock = self._monotonic()
-            fresh = entry.keys is not None and clock < entry.expires
-            if fresh and entry.keys is not None and _has(entry.keys, kid):
-                return entry.keys
-            if entry.attempted is not None and clock - entry.attempted < self.settings.refetch_interval:
-                if entry.keys is not None:
-                    return entry.keys  # the caller finds no key for ``kid``: InvalidIdentityToken
-                assert entry.failure is not None  # INVARIANT: a fetch without keys failed
-                raise entry.failure
-            entry.attempted = clock
-            try:
-                keys, ttl = self._fetch(issuer, prints, now)
-            except (IDPCommunicationErrorException, InvalidIdentityTokenException) as error:
-                entry.failure = error
-                raise
-            entry.keys, entry.expires, entry.failure = keys, clock + ttl, None
+        keys = entry.keys
+        if keys is not None and self._monotonic() < entry.expires and _has(keys, kid):
+            return keys  # the common case: no lock taken
+        if not entry.lock.acquire(blocking=keys is None):
+            # another request is fetching this issuer's keys: answer from the keys at hand
+            # rather than hold a worker thread for as long as the issuer takes
+            assert keys is not None  # INVARIANT: a blocking acquire without timeout succeeds
             return keys
+        try:
+            return self._refresh(entry, issuer, prints, kid, now)
+        finally:
+            entry.lock.release()
+
+    def _refresh(self, entry: _Entry, issuer: str, prints: Sequence[str], kid: str | None, now: dt.datetime) -> list[Mapping[str, Any]]:
+        """Under ``entry.lock``: the cached keys, or freshly fetched ones when they are stale
+        or lack ``kid`` and the refetch limit allows."""
+        clock = self._monotonic()
+        fresh = entry.keys is not None and clock < entry.expires
+        if fresh and entry.keys is not None and _has(entry.keys, kid):
+            return entry.keys
+        if entry.attempted is not None and clock - entry.attempted < self.settings.refetch_interval:
+            if entry.keys is not None:
+                return entry.keys  # the caller finds no key for ``kid``: InvalidIdentityToken
+            if entry.failure is not None:
+                raise entry.failure
+        entry.attempted = clock
+        try:
+            keys, ttl = self._fetch(issuer, prints, now)
+        except (IDPCommunicationErrorException, InvalidIdentityTokenException) as error:
+            entry.failure = error
+            raise
+        except Exception:  # a defect, not the issuer's doing: logged, and answered as unreachable
+            log.exception("fetching the keys of %s failed", issuer[:256])
+            entry.failure = IDPCommunicationErrorException(f"The keys of the identity provider {issuer[:256]} could not be fetched.")
+            raise entry.failure from None
+        entry.keys, entry.expires, entry.failure = keys, clock + ttl, None
+        return keys
 
     # -- fetching -------------------------------------------------------------------------
     def _fetch(self, issuer: str, prints: Sequence[str], now: dt.datetime) -> tuple[list[Mapping[str, Any]], float]:

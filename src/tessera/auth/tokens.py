@@ -291,6 +291,7 @@ _VALUES = operator.attrgetter(*_POSITIONS)
 # JSON writes str, bool, None and tuples of str as they are; only these need converting.
 _POSITIONAL_ENCODERS = tuple((index, encode) for index, (encode, _) in enumerate(_FIELDS.values()) if encode not in (_same, list))
 _POSITIONAL_DECODERS = tuple((index, decode) for index, (_, decode) in enumerate(_FIELDS.values()) if decode is not _same)
+_ALWAYS_WRITTEN = _POSITIONS.index("source_ip") + 1  # the fields of the first version 2 tokens
 _COMPRESS_FROM = 512  # payload bytes
 
 
@@ -298,6 +299,8 @@ def _encode_claims(claims: SessionClaims) -> bytes:
     values = list(_VALUES(claims))
     for index, encode in _POSITIONAL_ENCODERS:
         values[index] = encode(values[index])
+    while len(values) > _ALWAYS_WRITTEN and values[-1] == "":
+        values.pop()  # a later field at its default: tokens stay readable by nodes that predate it
     text = orjson.dumps(values)  # compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False)
     if len(text) >= _COMPRESS_FROM:
         packed = _compress(text)

@@ -10,9 +10,10 @@ which serves nothing else but ``/healthz`` and ``/readyz``; the API listener nev
 Routes: ``GET /healthz`` (liveness: no auth, no secrets), ``GET /readyz`` (readiness,
 from in-memory indicators only: no auth, no secrets), ``GET /metrics`` (Prometheus text),
 ``GET /workload-credentials`` (container credentials for an OIDC token:
-``server/workload.py``), and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
-(Organizations), the Query protocol otherwise (IAM and STS, told apart by
-``Version``); the credential scope of the signature must name that same service.
+``server/workload.py``), and everything else is an AWS API call — awsJson1_1 when
+``X-Amz-Target`` is present (Organizations), the Query protocol otherwise (IAM and STS,
+told apart by ``Version``); the credential scope of the signature must name that same
+service. AssumeRoleWithWebIdentity and AssumeRoleWithSAML are also served unsigned (``_unsigned_operation``).
 """
 
 from __future__ import annotations
@@ -86,10 +87,10 @@ STORE_FAILURE_WINDOW = 30.0
 """Seconds during which a store failure (with no success since) makes ``/readyz`` not ready."""
 _T = TypeVar("_T")
 _WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations")]
+"""Long-lived data built on first use, loaded before the heap is settled."""
 UNSIGNED_HINT = "AssumeRoleWith"
 """Every operation served unsigned has this in its name: a request without it is refused
 MissingAuthenticationToken before anything of it is decoded."""
-"""Long-lived data built on first use, loaded before the heap is settled."""
 
 
 @dataclass

@@ -180,3 +180,21 @@ def test_the_audience_is_azp_when_present_else_one_of_aud() -> None:
 def test_tokens_over_the_aws_limit_are_refused() -> None:
     with pytest.raises(InvalidIdentityTokenException):
         id_tokens.parse("a" * (id_tokens.MAX_TOKEN_CHARS + 1))
+
+
+def test_deeply_nested_json_is_not_a_jwt() -> None:
+    deep = b'{"alg":"RS256","x":' + b"[" * 6000 + b"]" * 6000 + b"}"
+    with pytest.raises(InvalidIdentityTokenException, match="not a valid JWT"):
+        id_tokens.parse(f"{b64(deep)}.{b64(b'{}')}.AAAA")
+
+
+def test_keys_that_do_not_load_are_skipped() -> None:
+    junk = [
+        {"kid": "rsa", "kty": "RSA", "n": "!!", "e": "AQAB"},
+        {"kid": "rsa", "kty": "RSA", "n": 5, "e": None},
+        {"kid": "rsa", "kty": "RSA"},
+        {"kid": "rsa", "kty": "RSA", "n": b64(b"\x01\x00"), "e": "AQAB"},  # a 9-bit modulus
+    ]
+    with pytest.raises(InvalidIdentityTokenException, match="signature"):
+        id_tokens.verify_signature(id_tokens.parse(sign()), junk)
+    id_tokens.verify_signature(id_tokens.parse(sign()), [*junk, jwk(RSA_KEY, "rsa")])

@@ -16,7 +16,9 @@ Every call that names a provider resolves its ARN to the stored record first and
 authorized on the stored ARN with the provider's tags as ``aws:ResourceTag/…``; its write
 re-reads the record and refuses (ConcurrentModification) if it is no longer the one
 authorized. An unknown ARN is NoSuchEntity for every call, DeleteOpenIDConnectProvider
-included (AWS's documentation calls Delete idempotent, but AWS answers NoSuchEntity).
+included: its API reference calls it idempotent but lists NoSuchEntity among its errors,
+and tools that delete providers (Terraform's AWS provider) expect that error for a
+provider already gone.
 
 Limits (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html):
 ``quotas.OIDC_PROVIDERS_PER_ACCOUNT`` providers, ``quotas.CLIENT_IDS_PER_OIDC_PROVIDER``

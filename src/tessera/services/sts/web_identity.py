@@ -59,6 +59,21 @@ PROVIDER_ID_REFUSED = (
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _NOT_SESSION_NAME = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
+GITHUB_CLAIM_KEYS = (
+    "actor",
+    "actor_id",
+    "enterprise_id",
+    "environment",
+    "job_workflow_ref",
+    "ref",
+    "repository",
+    "repository_id",
+    "repository_owner_id",
+    "workflow",
+)
+"""The GitHub Actions claims AWS makes condition keys of, besides ``aud`` and ``sub``
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif)."""
+_GITHUB_ACTIONS = re.compile(r"token\.actions\.githubusercontent\.com(?:/.*)?|token\.actions\.[a-z0-9-]+\.ghe\.com")
 _MAX_TAGS = 50
 
 
@@ -158,7 +173,8 @@ def provider_keys(identifier: str, claims: Mapping[str, Any], client_id: str) ->
     """The condition keys of the provider's claims, named ``IDENTIFIER:claim``
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif):
     ``aud`` is the client id the token was accepted for (its ``azp`` when it has one,
-    the original audience then in ``oaud``), ``sub``, ``azp`` and ``amr`` as claimed."""
+    the original audience then in ``oaud``), ``sub``, ``azp`` and ``amr`` as claimed, and
+    for GitHub Actions' issuers the claims of ``GITHUB_CLAIM_KEYS``."""
     keys: dict[str, object] = {f"{identifier}:aud": client_id, f"{identifier}:sub": str(claims["sub"])}
     azp = claims.get("azp")
     if isinstance(azp, str) and azp:
@@ -170,6 +186,11 @@ def provider_keys(identifier: str, claims: Mapping[str, Any], client_id: str) ->
         keys[f"{identifier}:amr"] = [amr]
     elif isinstance(amr, list) and all(isinstance(v, str) for v in amr):
         keys[f"{identifier}:amr"] = list(amr)
+    if _GITHUB_ACTIONS.fullmatch(identifier):
+        for claim in GITHUB_CLAIM_KEYS:
+            value = claims.get(claim)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                keys[f"{identifier}:{claim}"] = str(value)
     return keys
 
 

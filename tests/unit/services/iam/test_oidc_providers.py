@@ -6,11 +6,13 @@ import json
 from collections.abc import Callable
 
 import pytest
-from iamhandlers import ACCOUNT, NOW, Call
+from iamhandlers import ACCOUNT, NOW, Call, root_caller
 
 from tessera.auth.caller import Caller
+from tessera.clock import FixedClock
 from tessera.errors import (
     AccessDenied,
+    ConcurrentModificationException,
     EntityAlreadyExistsException,
     InvalidInputException,
     LimitExceededException,
@@ -18,7 +20,8 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services.iam import quotas
-from tessera.services.iam.oidc_providers import parse_provider_arn, provider_identifier
+from tessera.services.iam.oidc_providers import parse_provider_arn, provider_identifier, require_provider, resolve_provider
+from tessera.services.request import OperationContext, RequestInfo
 from tessera.services.runtime import Runtime
 
 ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider"
@@ -308,3 +311,35 @@ def test_creating_with_tags_needs_the_tag_action(call: Call, user_with_policy: C
     with pytest.raises(AccessDenied):
         _create(call_as(call, carol), "https://carol.example.com")
     assert len(call("ListOpenIDConnectProviders")["OpenIDConnectProviderList"]) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda call, arn: call("TagOpenIDConnectProvider", OpenIDConnectProviderArn=arn, Tags=[{"Key": "env", "Value": "prod"}]),
+        lambda call, arn: (
+            call("DeleteOpenIDConnectProvider", OpenIDConnectProviderArn=arn),
+            call("CreateOpenIDConnectProvider", Url=GITHUB),  # the same tags (none): a later create date
+        ),
+    ],
+    ids=["tagged", "recreated"],
+)
+def test_write_refuses_a_provider_changed_since_authorization(
+    call: Call, runtime: Runtime, clock: FixedClock, change: Callable[[Call, str], object]
+) -> None:
+    arn = _create(call)
+    ctx = OperationContext(runtime, root_caller(), RequestInfo("req-1", clock.now(), "127.0.0.1", "pytest", "us-east-1"))
+    provider = resolve_provider(ctx, arn)
+    clock.advance(1)
+    change(call, arn)  # between authorization and write
+    with pytest.raises(ConcurrentModificationException), runtime.store.write(ACCOUNT) as tx:
+        require_provider(tx, ACCOUNT, provider)
+
+
+def test_write_refuses_a_provider_deleted_since_authorization(call: Call, runtime: Runtime, clock: FixedClock) -> None:
+    arn = _create(call)
+    ctx = OperationContext(runtime, root_caller(), RequestInfo("req-1", clock.now(), "127.0.0.1", "pytest", "us-east-1"))
+    provider = resolve_provider(ctx, arn)
+    call("DeleteOpenIDConnectProvider", OpenIDConnectProviderArn=arn)
+    with pytest.raises(NoSuchEntityException), runtime.store.write(ACCOUNT) as tx:
+        require_provider(tx, ACCOUNT, provider)
