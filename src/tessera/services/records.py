@@ -270,6 +270,18 @@ class SamlProviderRecord(TypedDict):
     tags: list[Tag]
 
 
+class OidcProviderRecord(TypedDict):
+    """kind ``oidc_provider`` (key: the provider's identifier, ``url``): an OpenID Connect
+    identity provider (services/iam/oidc_providers.py). Its ARN is
+    ``arn:aws:iam::<account>:oidc-provider/<url>``."""
+
+    url: str  # "HOST[:PORT]/PATH": https:// stripped, host lower-cased, no trailing slash
+    client_ids: list[str]  # audiences, in the order added
+    thumbprints: list[str]  # SHA-1 of the IdP's certificate, 40 lower-case hex digits each
+    create_date: str
+    tags: list[Tag]
+
+
 class TokenKeyRecord(TypedDict):
     """scope ``global``, kind ``token_key`` (key: key id): the key seals tokens from
     ``activates`` until a later key activates (services/keys.py)."""
@@ -294,6 +306,7 @@ SERVICE_CREDENTIAL: Final = "service_credential"
 SERVER_CERTIFICATE: Final = "server_certificate"
 INSTANCE_PROFILE: Final = "instance_profile"
 SAML_PROVIDER: Final = "saml_provider"
+OIDC_PROVIDER: Final = "oidc_provider"
 
 LOGIN_PROFILE: Final = "login_profile"
 PASSWORD_POLICY: Final = "password_policy"
@@ -443,6 +456,10 @@ def load(kind: Literal["instance_profile"], data: Mapping[str, Any]) -> Instance
 
 @overload
 def load(kind: Literal["saml_provider"], data: Mapping[str, Any]) -> SamlProviderRecord: ...
+
+
+@overload
+def load(kind: Literal["oidc_provider"], data: Mapping[str, Any]) -> OidcProviderRecord: ...
 
 
 @overload

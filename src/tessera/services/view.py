@@ -126,6 +126,7 @@ class AccountState:
     service_credentials: dict[str, R.ServiceCredentialRecord] = field(default_factory=dict)  # id → record
     server_certificates: dict[str, R.ServerCertificateRecord] = field(default_factory=dict)  # name_key(name) → record
     instance_profiles: dict[str, R.InstanceProfileRecord] = field(default_factory=dict)  # name_key(name) → record
+    oidc_providers: dict[str, R.OidcProviderRecord] = field(default_factory=dict)  # identifier (url) → record
     login_profiles: dict[str, R.LoginProfileRecord] = field(default_factory=dict)  # name_key(user) → record
     saml_providers: dict[str, R.SamlProviderRecord] = field(default_factory=dict)  # name_key(name) → record
     password_policy: R.PasswordPolicyRecord | None = None
@@ -181,6 +182,8 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.server_certificates[rec.key] = R.load(R.SERVER_CERTIFICATE, data)
         elif rec.kind == R.INSTANCE_PROFILE:
             state.instance_profiles[rec.key] = R.load(R.INSTANCE_PROFILE, data)
+        elif rec.kind == R.OIDC_PROVIDER:
+            state.oidc_providers[rec.key] = R.load(R.OIDC_PROVIDER, data)
         elif rec.kind == R.LOGIN_PROFILE:
             state.login_profiles[rec.key] = R.load(R.LOGIN_PROFILE, data)
         elif rec.kind == R.PASSWORD_POLICY:

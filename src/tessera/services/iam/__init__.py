@@ -11,6 +11,7 @@ from tessera.services.iam import (  # noqa: F401  (imported for registration)
     inline,
     instance_profiles,
     mfa,
+    oidc_providers,
     passwords,
     policies,
     roles,
