@@ -7,6 +7,9 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     InvalidParameterValue                      InvalidParameterValue      400
     MalformedPolicyDocumentException           MalformedPolicyDocument    400
     PackedPolicyTooLargeException              PackedPolicyTooLarge       400
+    InvalidIdentityTokenException              InvalidIdentityToken       400
+    ExpiredTokenException                      ExpiredTokenException      400 (an expired SAML assertion)
+    IDPRejectedClaimException                  IDPRejectedClaim           403
     NoSuchEntityException                      NoSuchEntity               404
     EntityAlreadyExistsException               EntityAlreadyExists        409
     LimitExceededException                     LimitExceeded              409
@@ -30,9 +33,6 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     DuplicateSSHPublicKeyException             DuplicateSSHPublicKey      400
     ServiceNotSupportedException               NotSupportedService        404
     KeyPairMismatchException                   KeyPairMismatch            400
-    InvalidIdentityTokenException              InvalidIdentityToken       400
-    ExpiredTokenException                      ExpiredTokenException      400 (an expired SAML assertion or web identity token)
-    IDPRejectedClaimException                  IDPRejectedClaim           403
     InvalidAction / MissingAction              InvalidAction / MissingAction 400
     Throttling                                 Throttling (ThrottlingException) 400
     MalformedRequest                           MalformedQueryString etc.  400
@@ -104,6 +104,23 @@ class MalformedPolicyDocumentException(SenderError):
 
 class PackedPolicyTooLargeException(SenderError):
     code = "PackedPolicyTooLarge"
+
+
+class InvalidIdentityTokenException(SenderError):
+    """A SAML assertion that does not verify (format, signature, issuer, audience)."""
+
+    code = "InvalidIdentityToken"
+
+
+class ExpiredTokenException(SenderError):
+    """A SAML assertion past its ``NotOnOrAfter`` (not the signed request's ``ExpiredToken``)."""
+
+    code = "ExpiredTokenException"
+
+
+class IDPRejectedClaimException(SenderError):
+    code = "IDPRejectedClaim"
+    status = 403
 
 
 class NoSuchEntityException(SenderError):
@@ -208,21 +225,6 @@ class ServiceNotSupportedException(SenderError):
 
 class KeyPairMismatchException(SenderError):
     code = "KeyPairMismatch"
-
-
-class InvalidIdentityTokenException(SenderError):
-    code = "InvalidIdentityToken"
-
-
-class ExpiredTokenException(SenderError):
-    """An expired identity token or SAML assertion (not ExpiredToken: expired credentials)."""
-
-    code = "ExpiredTokenException"
-
-
-class IDPRejectedClaimException(SenderError):
-    code = "IDPRejectedClaim"
-    status = 403
 
 
 class RegionDisabledException(SenderError):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import datetime as dt
 import json
 import logging
 import threading
@@ -30,11 +29,12 @@ from typing import Any, TypeVar
 from tessera.audit.events import build_event
 from tessera.audit.ids import new_id
 from tessera.audit.sink import AuditWriter
-from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, headers_from_raw, verify
+from tessera.auth.authenticate import AuthSettings, HttpRequest, Verified, check_service, headers_from_raw, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
     InternalFailure,
     InvalidAction,
+    MalformedRequest,
     MissingAuthenticationToken,
     RequestEntityTooLarge,
     TesseraError,
@@ -62,7 +62,8 @@ from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
-from tessera.services.sts import ANONYMOUS, authorization_message_headers
+from tessera.services.sts import authorization_message_headers
+from tessera.services.sts.saml import anonymous
 from tessera.store.base import BackendError
 from tessera.store.guard import LOOP_GUARD
 
@@ -84,6 +85,9 @@ STORE_FAILURE_WINDOW = 30.0
 """Seconds during which a store failure (with no success since) makes ``/readyz`` not ready."""
 _T = TypeVar("_T")
 _WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations")]
+UNSIGNED_HINT = "AssumeRoleWith"
+"""Every operation served unsigned has this in its name: a request without it is refused
+MissingAuthenticationToken before anything of it is decoded."""
 """Long-lived data built on first use, loaded before the heap is settled."""
 
 
@@ -347,10 +351,10 @@ class TesseraApp:
         request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
         try:
             verified = verify(request, now, self.resolver, self.auth_settings)
-        except MissingAuthenticationToken as missing:
-            if ex.protocol != "query":
+        except MissingAuthenticationToken:
+            if not _unsigned_operation(ex):
                 raise
-            return self._prepare_unsigned(ex, now, missing)
+            verified = Verified(caller=anonymous(), access_key_id="", region=ex.region, service="sts", signed_headers=())
         form: list[tuple[str, str]] = []
         ex.caller = verified.caller
         ex.access_key_id = verified.access_key_id
@@ -363,7 +367,7 @@ class TesseraApp:
             ex.operation = next((v for k, v in form if k == "Action"), "")
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
         check_service(verified, ex.service)
-        if self.runtime.usage is not None:
+        if self.runtime.usage is not None and verified.access_key_id:
             self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
         # the operation is resolved here, once; the parser, the encoder and the audit
         # event read ``ex.resolved``
@@ -390,53 +394,21 @@ class TesseraApp:
         )
         return OperationContext(runtime=self.runtime, caller=verified.caller, info=info, operation=ex.operation)
 
-    def _prepare_unsigned(self, ex: Exchange, now: dt.datetime, missing: MissingAuthenticationToken) -> OperationContext:
-        """A request without any signature: only an operation that carries its own
-        credential (``@operation(unsigned=True)``: AssumeRoleWithSAML) may be one;
-        anything else is refused as ``verify`` refused it (MissingAuthenticationToken).
-        The body is decoded only after that refusal was the answer for a signed service."""
-        try:
-            form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
-        except TesseraError:
-            raise missing from None  # an unreadable unsigned request is answered as before
-        version = next((v for k, v in form if k == "Version"), "")
-        action = next((v for k, v in form if k == "Action"), "")
-        service = QUERY_VERSIONS.get(version, "")
-        spec = lookup(service, action) if service else None
-        if spec is None or not spec.unsigned:
-            raise missing
-        ex.service = service
-        resolved = resolve_query_operation(service, form)
-        ex.operation = resolved.name
-        ex.params = read_query_params(resolved, form)
-        ex.resolved, ex.spec = resolved, spec
-        info = RequestInfo(
-            request_id=ex.request_id,
-            received_at=now,
-            source_ip=ex.source_ip,
-            user_agent=ex.headers.get("user-agent", ""),
-            region=ex.region,
-            secure_transport=ex.secure,
-        )
-        return OperationContext(runtime=self.runtime, caller=ANONYMOUS, info=info, operation=ex.operation)
-
     def _execute(self, ex: Exchange, ctx: OperationContext) -> None:
         spec = ex.spec
         assert spec is not None and ex.params is not None  # INVARIANT: set by _prepare
         try:
             result = spec.handler(ctx, ex.params)
         except TesseraError as error:
+            ex.caller = ctx.caller  # an unsigned caller is identified by its handler
             self._note_store_success()
-            if spec.unsigned and ctx.caller is not ANONYMOUS:
-                ex.caller = ctx.caller  # the identity the request's own credential named
             ex.error = error
             ex.extra_headers.extend(authorization_message_headers(ctx, error))
             return
         if spec.authorize and not ctx.authorized:
             raise RuntimeError(f"handler for {spec.service}:{spec.name} returned without authorizing")
+        ex.caller = ctx.caller
         self._note_store_success()
-        if spec.unsigned and ctx.caller is not ANONYMOUS:
-            ex.caller = ctx.caller
         ex.result = result
         ex.extra_headers.extend(ctx.response_headers)
 
@@ -517,6 +489,22 @@ def _service_hint(raw_query: str, body: bytes) -> str:
     """IAM or STS, guessed from the raw request without decoding it, only to render the
     error of a request that fails authentication in its service's namespace."""
     return "sts" if "Version=2011-06-15" in raw_query or b"Version=2011-06-15" in body else "iam"
+
+
+def _unsigned_operation(ex: Exchange) -> bool:
+    """Whether an unsigned request names an operation AWS serves without a signature
+    (``OperationSpec.unsigned``: AssumeRoleWithSAML). Only a Query request whose
+    raw text names such an operation is decoded to find out."""
+    if ex.protocol != "query" or (UNSIGNED_HINT not in ex.raw_query and UNSIGNED_HINT.encode() not in ex.body):
+        return False
+    try:
+        form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+    except MalformedRequest:
+        return False
+    version = next((v for k, v in form if k == "Version"), "")
+    action = next((v for k, v in form if k == "Action"), "")
+    spec = lookup(QUERY_VERSIONS.get(version, ""), action)
+    return spec is not None and spec.unsigned
 
 
 def _version(service: str) -> str:
