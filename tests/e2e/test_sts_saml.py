@@ -332,3 +332,11 @@ def test_configured_endpoint_and_the_audit_trail(fresh_server: Any, idp: Idp) ->
         "userName": "alice@example.test",
         "identityProvider": out["NameQualifier"],
     }
+
+
+@pytest.mark.parametrize(("sign_response", "sign_assertion"), [(True, False), (True, True)])
+def test_signed_response(server: TesseraServer, idp: Idp, setup: dict[str, str], sign_response: bool, sign_assertion: bool) -> None:
+    """pysaml2 signing the whole Response (with or without the Assertion signed too)."""
+    b64 = idp.response(_attrs(setup["role"], setup["provider"]), sign_response=sign_response, sign_assertion=sign_assertion)
+    out = _unsigned_sts(server).assume_role_with_saml(RoleArn=setup["role"], PrincipalArn=setup["provider"], SAMLAssertion=b64)
+    assert out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/SamlRole/alice")
