@@ -149,10 +149,12 @@ def assertion_element(
     audience: str = AUDIENCE,
     recipient: str = ENDPOINT,
     assertion_id: str = "_assertion1",
+    session_not_on_or_after: dt.datetime | None = None,
 ) -> Any:
     """An unsigned ``saml:Assertion`` with the given facts."""
     now = now or dt.datetime.now(dt.UTC)
     until = _iso(now + lifetime)
+    session_end = f' SessionNotOnOrAfter="{_iso(session_not_on_or_after)}"' if session_not_on_or_after else ""
     attrs = "".join(
         f'<saml:Attribute Name="{name}">' + "".join(f"<saml:AttributeValue>{v}</saml:AttributeValue>" for v in values) + "</saml:Attribute>"
         for name, values in attributes.items()
@@ -165,7 +167,7 @@ def assertion_element(
         f'<saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject>'
         f'<saml:Conditions NotBefore="{_iso(now - dt.timedelta(seconds=30))}" NotOnOrAfter="{until}">'
         f"<saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"
-        f'<saml:AuthnStatement AuthnInstant="{_iso(now)}"><saml:AuthnContext><saml:AuthnContextClassRef>'
+        f'<saml:AuthnStatement AuthnInstant="{_iso(now)}"{session_end}><saml:AuthnContext><saml:AuthnContextClassRef>'
         "urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"
         f"<saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>"
     )

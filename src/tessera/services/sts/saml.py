@@ -146,8 +146,11 @@ def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict
     resolve_managed_policies(runtime, policies, role.account)
     duration = _duration(params, assertion, record)
     issued, expires = session_window(ctx.now, duration)
-    if assertion.session_not_on_or_after is not None and assertion.session_not_on_or_after < expires:
-        expires = max(issued, assertion.session_not_on_or_after)
+    session_end = assertion.session_not_on_or_after
+    if session_end is not None and session_end <= issued:
+        raise ExpiredTokenException("The SAML session has ended (SessionNotOnOrAfter has passed).")
+    if session_end is not None and session_end < expires:
+        expires = session_end
     _, credentials = issue_credentials(
         runtime,
         kind="assumed-role",
