@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import shutil
 import tempfile
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +69,7 @@ class Idp:
     cert_valid_from: dt.datetime | None = None  # default: a day ago (valid for a year)
 
     def __post_init__(self) -> None:
+        weakref.finalize(self, shutil.rmtree, self.directory, True)  # the key files go with the IdP
         self.key_pem, self.cert_pem = _key_and_cert("idp.example.test", self.cert_valid_from)
         self.key_file = os.path.join(self.directory, "key.pem")
         self.cert_file = os.path.join(self.directory, "cert.pem")
