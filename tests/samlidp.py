@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import shutil
 import tempfile
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +69,7 @@ class Idp:
     cert_valid_from: dt.datetime | None = None  # default: a day ago (valid for a year)
 
     def __post_init__(self) -> None:
+        weakref.finalize(self, shutil.rmtree, self.directory, True)  # the key files go with the IdP
         self.key_pem, self.cert_pem = _key_and_cert("idp.example.test", self.cert_valid_from)
         self.key_file = os.path.join(self.directory, "key.pem")
         self.cert_file = os.path.join(self.directory, "cert.pem")
@@ -149,10 +152,12 @@ def assertion_element(
     audience: str = AUDIENCE,
     recipient: str = ENDPOINT,
     assertion_id: str = "_assertion1",
+    session_not_on_or_after: dt.datetime | None = None,
 ) -> Any:
     """An unsigned ``saml:Assertion`` with the given facts."""
     now = now or dt.datetime.now(dt.UTC)
     until = _iso(now + lifetime)
+    session_end = f' SessionNotOnOrAfter="{_iso(session_not_on_or_after)}"' if session_not_on_or_after else ""
     attrs = "".join(
         f'<saml:Attribute Name="{name}">' + "".join(f"<saml:AttributeValue>{v}</saml:AttributeValue>" for v in values) + "</saml:Attribute>"
         for name, values in attributes.items()
@@ -165,7 +170,7 @@ def assertion_element(
         f'<saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject>'
         f'<saml:Conditions NotBefore="{_iso(now - dt.timedelta(seconds=30))}" NotOnOrAfter="{until}">'
         f"<saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"
-        f'<saml:AuthnStatement AuthnInstant="{_iso(now)}"><saml:AuthnContext><saml:AuthnContextClassRef>'
+        f'<saml:AuthnStatement AuthnInstant="{_iso(now)}"{session_end}><saml:AuthnContext><saml:AuthnContextClassRef>'
         "urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"
         f"<saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>"
     )

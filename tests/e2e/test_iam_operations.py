@@ -410,6 +410,24 @@ def test_saml_provider_lifecycle(iam: Any, server: TesseraServer) -> None:
     assert failure(lambda: iam.get_saml_provider(SAMLProviderArn=arn))[:2] == ("NoSuchEntity", 404)
 
 
+# -- OpenID Connect providers (more in test_iam_oidc_providers.py) ----------------------
+def test_oidc_provider_lifecycle(iam: Any, server: TesseraServer) -> None:
+    url = f"https://{unique('idp').lower()}.example.test/realm"
+    arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=["app"], ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::{server.account_id}:oidc-provider/{url.removeprefix('https://')}"
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="other")
+    iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="app")
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["b" * 40])
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["ClientIDList"] == ["other"] and got["ThumbprintList"] == ["b" * 40]
+    assert arn in [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    iam.untag_open_id_connect_provider(OpenIDConnectProviderArn=arn, TagKeys=["a"])
+    assert iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=arn)["Tags"] == [{"Key": "b", "Value": "2"}]
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert failure(lambda: iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn))[:2] == ("NoSuchEntity", 404)
+
+
 # -- groups ---------------------------------------------------------------------------
 def test_group_lifecycle_and_membership(iam: Any, server: TesseraServer) -> None:
     group, user, path = unique("Grp"), unique("guser"), f"/{unique('gp')}/"

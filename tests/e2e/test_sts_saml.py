@@ -6,6 +6,7 @@ used (GetCallerIdentity names the assumed role)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import os
@@ -199,7 +200,7 @@ def test_trust_conditions_on_mapped_attributes(server: TesseraServer, idp: Idp, 
     [
         ({"audience": "urn:other:sp"}, "InvalidIdentityToken"),
         ({"recipient": "https://evil.test/saml"}, "InvalidIdentityToken"),
-        ({"lifetime": __import__("datetime").timedelta(minutes=-30)}, "ExpiredTokenException"),
+        ({"lifetime": dt.timedelta(minutes=-30)}, "ExpiredTokenException"),
         ({"status": "Responder"}, "IDPRejectedClaim"),
     ],
 )
@@ -332,3 +333,36 @@ def test_configured_endpoint_and_the_audit_trail(fresh_server: Any, idp: Idp) ->
         "userName": "alice@example.test",
         "identityProvider": out["NameQualifier"],
     }
+
+
+@pytest.mark.parametrize(("sign_response", "sign_assertion"), [(True, False), (True, True)])
+def test_signed_response(server: TesseraServer, idp: Idp, setup: dict[str, str], sign_response: bool, sign_assertion: bool) -> None:
+    """pysaml2 signing the whole Response (with or without the Assertion signed too)."""
+    b64 = idp.response(_attrs(setup["role"], setup["provider"]), sign_response=sign_response, sign_assertion=sign_assertion)
+    out = _unsigned_sts(server).assume_role_with_saml(RoleArn=setup["role"], PrincipalArn=setup["provider"], SAMLAssertion=b64)
+    assert out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/SamlRole/alice")
+
+
+def test_session_duration_and_session_end(server: TesseraServer, idp: Idp, setup: dict[str, str]) -> None:
+    """SessionDuration sets the session's length when DurationSeconds is absent, the
+    shorter of the two wins, and the AuthnStatement's SessionNotOnOrAfter caps both."""
+    sts = _unsigned_sts(server)
+    role, provider = setup["role"], setup["provider"]
+
+    def expiration(b64: str, **kwargs: Any) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=b64, **kwargs)
+        after = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
+        return before, out["Credentials"]["Expiration"], after
+
+    before, expires, after = expiration(crafted(idp, _attrs(role, provider, SessionDuration=["1200"])))
+    assert before + dt.timedelta(seconds=1200) <= expires <= after + dt.timedelta(seconds=1200)
+    before, expires, after = expiration(crafted(idp, _attrs(role, provider, SessionDuration=["1200"])), DurationSeconds=3000)
+    assert before + dt.timedelta(seconds=1200) <= expires <= after + dt.timedelta(seconds=1200)
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1000)).replace(microsecond=0)
+    _, expires, _ = expiration(crafted(idp, _attrs(role, provider), session_not_on_or_after=end))
+    assert expires == end
+    with pytest.raises(botocore.exceptions.ClientError, match="ExpiredTokenException"):
+        expiration(crafted(idp, _attrs(role, provider), session_not_on_or_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+    with pytest.raises(botocore.exceptions.ClientError, match="InvalidIdentityToken"):
+        expiration(crafted(idp, _attrs(role, provider, SessionDuration=["60"])))

@@ -65,6 +65,12 @@ NO_PROVIDER = "Specified provider doesn't exist."
 ANONYMOUS = Caller(kind="anonymous", account="", arn="", user_id="anonymous", name="", access_key_id="")
 """The caller of an unsigned request, until its assertion names one."""
 
+
+def anonymous() -> Caller:
+    """The caller of an unsigned request whose SAML response has not verified (yet)."""
+    return ANONYMOUS
+
+
 #: SAML attributes AWS maps to ``SAML:`` condition keys, by attribute name (OID URN):
 #: key, and whether the key is multivalued (a list) or a single string
 #: (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-saml).
@@ -112,6 +118,7 @@ def name_qualifier(issuer: str, account: str, provider_name: str) -> str:
 @operation("sts", "AssumeRoleWithSAML", unsigned=True)
 def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
+    ctx.caller = ANONYMOUS  # whoever signed (if anyone) plays no part: the assertion is the credential
     policies = requested_session_policies(runtime, params)
     identity = _verified_identity(ctx, params["PrincipalArn"], params["SAMLAssertion"])
     assertion = identity.assertion
@@ -139,8 +146,11 @@ def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict
     resolve_managed_policies(runtime, policies, role.account)
     duration = _duration(params, assertion, record)
     issued, expires = session_window(ctx.now, duration)
-    if assertion.session_not_on_or_after is not None and assertion.session_not_on_or_after < expires:
-        expires = max(issued, assertion.session_not_on_or_after)
+    session_end = assertion.session_not_on_or_after
+    if session_end is not None and session_end <= issued:
+        raise ExpiredTokenException("The SAML session has ended (SessionNotOnOrAfter has passed).")
+    if session_end is not None and session_end < expires:
+        expires = session_end
     _, credentials = issue_credentials(
         runtime,
         kind="assumed-role",
