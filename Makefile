@@ -58,6 +58,9 @@ tools:
 	$(MAKE) --no-print-directory -j4 $(TOOL_STAMPS)
 
 test: $(TSTAMP) $(JSDEPS) tools
+	command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq)
+	command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)
+	command -v xmlsec1 >/dev/null || (apt-get update -qq && apt-get install -y -qq xmlsec1)
 	$(BIN)/ruff check --no-cache src tests bench
 	$(BIN)/ruff format --check --no-cache src tests bench
 	$(BIN)/mypy

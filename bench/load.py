@@ -8,7 +8,11 @@ verified and evaluated on its own. Each operation runs at concurrency 1, 16 and 
 
 Servers, all measured in the same run:
 
-* ``tessera``: ``tessera serve`` with 10 roles (created through CreateRole);
+* ``tessera``: ``tessera serve`` with 10 roles (created through CreateRole); on the
+  same server, after AssumeRole and GetCallerIdentity: AssumeRoleWithWebIdentity with
+  RS256 tokens, the workload credentials endpoint, and a flood of tokens with unknown
+  key ids (``bench/federation.py``: the identity provider is the bench's own, its JWKS
+  fetched once and then cached);
 * ``tessera-scale``: the same with 100 000 roles in 1 000 accounts, seeded through the
   store before start (``bench/seed.py``), AssumeRole aimed at one of them;
 * ``moto``: ``moto_server`` given the same user, policy and role through boto3;
@@ -35,11 +39,12 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,7 +55,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from bench import seed, servers, wrk
+from bench import federation, seed, servers, wrk
 from tessera.auth import tokens
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,7 +70,21 @@ ASSUME_ROLE = "AssumeRole"
 CALLER_IDENTITY = "GetCallerIdentity"
 FIXED = "fixed body"
 OPERATIONS = (ASSUME_ROLE, CALLER_IDENTITY)
-EXPECTED_ROOT = {ASSUME_ROLE: b"<AssumeRoleResponse", CALLER_IDENTITY: b"<GetCallerIdentityResponse"}
+WEB_IDENTITY = "AssumeRoleWithWebIdentity"
+WORKLOAD = "workload-creds"  # GET /workload-credentials
+FLOOD = "unknown-kid flood"
+FEDERATION = (WEB_IDENTITY, WORKLOAD)
+EXPECTED_ROOT = {
+    ASSUME_ROLE: b"<AssumeRoleResponse",
+    CALLER_IDENTITY: b"<GetCallerIdentityResponse",
+    WEB_IDENTITY: b"<AssumeRoleWithWebIdentityResponse",
+    WORKLOAD: b'"AccessKeyId"',
+}
+JWKS_REFETCH_SECONDS = 2.0
+"""The least time between two JWKS fetches of one issuer that Tessera is run with here
+(``TESSERA_OIDC_REFETCH_SECONDS``; 10 by default): short, so that the flood spans
+several periods and shows the limit holding in each."""
+FLOOD_SECONDS = 5 * JWKS_REFETCH_SECONDS
 TESSERA, TESSERA_SCALE, MOTO, CEILING, FLOOR = "tessera", "tessera-scale", "moto", "ceiling", "floor"
 BASE_EXPIRES = 1800
 """Seconds a pre-signed URL lives (plus its index, which makes each URL distinct); the
@@ -219,6 +238,7 @@ class ServerReport:
     rss_kib: int | None = None
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    flood: Flood | None = None
 
 
 class SmokeFailed(Exception):
@@ -311,7 +331,9 @@ def tessera_env() -> dict[str, str]:
 
 
 @contextmanager
-def tessera_server(name: str, data_dir: Path, logs: Path, *, access_log: bool = False) -> Iterator[servers.Server]:
+def tessera_server(
+    name: str, data_dir: Path, logs: Path, *, access_log: bool = False, env: dict[str, str] | None = None
+) -> Iterator[servers.Server]:
     port = servers.free_port()
     command = [
         executable("tessera"),
@@ -324,7 +346,7 @@ def tessera_server(name: str, data_dir: Path, logs: Path, *, access_log: bool = 
         str(data_dir),
         *([] if access_log else ["--no-access-log"]),
     ]
-    with servers.start(name, command, port=port, health_path="/healthz", log_dir=logs, env=tessera_env()) as server:
+    with servers.start(name, command, port=port, health_path="/healthz", log_dir=logs, env=tessera_env() | (env or {})) as server:
         yield server
 
 
@@ -408,11 +430,74 @@ def bench_tessera(settings: Settings, work: Path) -> ServerReport:
     data_dir = work / "tessera-data"
     if settings.access_log:
         report.notes.append("access log on")
-    with tessera_server(TESSERA, data_dir, work, access_log=settings.access_log) as server:
+    with (
+        federation.issuer(work) as idp,
+        tessera_server(TESSERA, data_dir, work, access_log=settings.access_log, env=federation_env(idp)) as server,
+    ):
         target = f"arn:aws:iam::{ACCOUNT}:role/{seed.role_names(settings.roles)[-1]}"
         principal = provision(server.base_url, create_roles=settings.roles, target_role=target)
         run_operations(report, server, principal, settings, work)
+        run_federation(report, server, idp, settings, work)
     return report
+
+
+def federation_env(idp: federation.Issuer) -> dict[str, str]:
+    return {"TESSERA_OIDC_CA_BUNDLE": str(idp.ca_file), "TESSERA_OIDC_REFETCH_SECONDS": f"{JWKS_REFETCH_SECONDS:g}"}
+
+
+def run_federation(report: ServerReport, server: servers.Server, idp: federation.Issuer, settings: Settings, work: Path) -> None:
+    """AssumeRoleWithWebIdentity and the workload endpoint measured as AssumeRole is, then
+    the unknown-kid flood (at concurrency 16 only) with the JWKS requests it caused."""
+    role_arn = federation.provision(client("iam", server.base_url), idp)
+    workloads: list[tuple[str, list[str], tuple[str, ...]]] = [
+        (WEB_IDENTITY, federation.web_identity_targets(work / "web-identity.txt", idp, role_arn, settings.urls), ()),
+        (WORKLOAD, federation.workload_targets(work / "workload.txt", role_arn, settings.urls), (f"Authorization: {idp.token()}",)),
+    ]
+    for operation, targets, headers in workloads:
+        targets_file = work / ("web-identity.txt" if operation == WEB_IDENTITY else "workload.txt")
+        try:
+            smoke(server, targets[0], operation, headers)
+        except SmokeFailed as error:
+            report.failures.append(str(error))
+            print(f"  {error}", file=sys.stderr)
+            continue
+        measure_workload(report, server, operation, targets_file, settings, headers)
+    flood_file = work / "flood.txt"
+    federation.web_identity_targets(flood_file, idp, role_arn, settings.urls, unknown_kid=True)
+    start = time.monotonic()
+    result = wrk.run(server.base_url, flood_file, connections=16, seconds=FLOOD_SECONDS)
+    fetched = idp.jwks_requests_between(start, time.monotonic())
+    report.measurements.append(Measurement(report.name, FLOOD, 16, result, 0.0))
+    report.flood = Flood(result.requests, result.refused, fetched, result.seconds, JWKS_REFETCH_SECONDS)
+    print(f"  {report.flood.describe()}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Flood:
+    """What a flood of unknown-kid tokens cost the identity provider."""
+
+    requests: int
+    refused: int
+    jwks_requests: int
+    seconds: float
+    refetch_seconds: float
+
+    @property
+    def allowed(self) -> int:
+        """The most JWKS fetches the refetch limit lets through in the flood's time (the
+        first one may come at once)."""
+        return int(self.seconds // self.refetch_seconds) + 1
+
+    @property
+    def met(self) -> bool:
+        return self.requests > 0 and self.refused == self.requests and self.jwks_requests <= self.allowed
+
+    def describe(self) -> str:
+        return (
+            f"unknown-kid flood: {self.refused}/{self.requests} refused in {self.seconds:.1f}s, "
+            f"{self.jwks_requests} JWKS requests at the IdP ({self.jwks_requests / self.seconds:.2f}/s; "
+            f"limit 1 per {self.refetch_seconds:g}s: at most {self.allowed})"
+        )
 
 
 def bench_tessera_at_scale(settings: Settings, work: Path) -> ServerReport:
@@ -518,6 +603,31 @@ def _missing_reason(results: Results, names: Sequence[str], operation: str, conc
     return "not measured"
 
 
+def operation_ratio_target(results: Results, operation: str, least: float) -> Target:
+    """Tessera's ``operation`` against its own AssumeRole in the same run, at c=16."""
+    name, goal = f"{operation} vs AssumeRole (c=16)", f">= {least:g}"
+    mine, base = results.get(TESSERA, operation, 16), results.get(TESSERA, ASSUME_ROLE, 16)
+    for m, label in ((mine, operation), (base, ASSUME_ROLE)):
+        if m is None:
+            return Target(name, goal, None, False, f"{TESSERA} {label} c=16 not measured")
+        if not m.result.clean:
+            return Target(name, goal, None, False, f"{label} c=16: {m.result.refused} refused, {m.result.socket_errors} socket errors")
+    assert mine is not None and base is not None
+    ratio = mine.result.rps / base.result.rps if base.result.rps else 0.0
+    return Target(name, goal, round(ratio, 3), ratio >= least)
+
+
+def flood_target(results: Results) -> Target:
+    name = "unknown-kid flood: JWKS requests at the IdP"
+    report = results.report(TESSERA)
+    flood = report.flood if report is not None else None
+    if flood is None:
+        return Target(name, "within the refetch limit", None, False, "not measured")
+    goal = f"<= {flood.allowed}"
+    why = "" if flood.refused == flood.requests else f"{flood.requests - flood.refused} flood tokens accepted"
+    return Target(name, goal, float(flood.jwks_requests), flood.met, why)
+
+
 def targets(results: Results) -> list[Target]:
     """The goals of the issue, at concurrency 16 with one server process."""
     return [
@@ -528,6 +638,9 @@ def targets(results: Results) -> list[Target]:
         latency_target(results, CALLER_IDENTITY, 10.0),
         throughput_target(results, "AssumeRole 100k roles vs 10 (c=16)", ">= 0.90", (TESSERA_SCALE, TESSERA), ASSUME_ROLE, 0.90),
         throughput_target(results, "GetCallerIdentity 100k roles vs 10 (c=16)", ">= 0.90", (TESSERA_SCALE, TESSERA), CALLER_IDENTITY, 0.90),
+        operation_ratio_target(results, WEB_IDENTITY, 0.8),
+        operation_ratio_target(results, WORKLOAD, 0.8),
+        flood_target(results),
     ]
 
 
@@ -538,13 +651,14 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(results: Results, concurrency: Sequence[int]) -> str:
     """The measurements, one line per server, operation and concurrency."""
     head = (
-        f"{'operation':<18} {'server':<13} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'operation':<25} {'server':<13} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'non-2xx':>8} {'cpu':>5} {'/ceiling':>9} {'/moto':>7}"
     )
     lines = [head, "-" * len(head)]
     rows: list[tuple[str, str]] = [(CEILING, FIXED)] + [
         (server, op) for op in OPERATIONS for server in (FLOOR, TESSERA, TESSERA_SCALE, MOTO)
     ]
+    rows += [(TESSERA, op) for op in (*FEDERATION, FLOOD)]
     for server, operation in rows:
         for c in concurrency:
             m = results.get(server, operation, c)
@@ -555,7 +669,7 @@ def table(results: Results, concurrency: Sequence[int]) -> str:
             vs_ceiling = None if server == CEILING else results.ratio(server, CEILING, operation, c)
             vs_moto = None if server in (CEILING, MOTO) else results.ratio(server, MOTO, operation, c)
             lines.append(
-                f"{operation:<18} {server:<13} {c:>4} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+                f"{operation:<25} {server:<13} {c:>4} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
                 f"{refused:>8} {m.server_cpu:>5.0%} {_fmt(vs_ceiling, '.2f'):>9} {_fmt(vs_moto, '.1f'):>7}"
             )
     return "\n".join(lines)
@@ -575,7 +689,7 @@ def targets_table(found: Sequence[Target]) -> str:
         value = "-" if t.value is None else f"{t.value:g}"
         verdict = "met" if t.met else "NOT MET"
         floor = "" if t.floor is None else f"  (floor {t.floor:g})"
-        lines.append(f"  {t.name:<44} {value:>8}  goal {t.goal:<8} {verdict}{floor}" + (f"  ({t.why})" if t.why else ""))
+        lines.append(f"  {t.name:<50} {value:>8}  goal {t.goal:<8} {verdict}{floor}" + (f"  ({t.why})" if t.why else ""))
     return "\n".join(lines)
 
 
@@ -604,7 +718,10 @@ def write_json(path: Path, settings: Settings, results: Results, found: Sequence
             "generator_core": servers.GENERATOR_CORE,
             "access_log": settings.access_log,
         },
-        "servers": {r.name: {"rss_kib": r.rss_kib, "failures": r.failures, "notes": r.notes} for r in results.reports},
+        "servers": {
+            r.name: {"rss_kib": r.rss_kib, "failures": r.failures, "notes": r.notes, "flood": asdict(r.flood) if r.flood else None}
+            for r in results.reports
+        },
         "measurements": [m.as_dict() for r in results.reports for m in r.measurements],
         "ratios": ratios(results, settings.concurrency),
         "targets": [t.as_dict() for t in found],
@@ -701,6 +818,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results, settings.concurrency))
     print()
     print(memory_table(results))
+    floods = [r.flood.describe() for r in results.reports if r.flood is not None]
+    if floods:
+        print("\n" + "\n".join(floods))
     failures = [f"  {r.name}: {f}" for r in results.reports for f in r.failures]
     if failures:
         print("\nfailures:\n" + "\n".join(failures))

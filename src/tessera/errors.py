@@ -7,6 +7,10 @@ TesseraError                                   (Receiver, 500 InternalFailure)
     InvalidParameterValue                      InvalidParameterValue      400
     MalformedPolicyDocumentException           MalformedPolicyDocument    400
     PackedPolicyTooLargeException              PackedPolicyTooLarge       400
+    InvalidIdentityTokenException              InvalidIdentityToken       400
+    ExpiredTokenException                      ExpiredTokenException      400 (an expired SAML assertion or web identity token)
+    IDPRejectedClaimException                  IDPRejectedClaim           403
+    IDPCommunicationErrorException             IDPCommunicationError      400
     NoSuchEntityException                      NoSuchEntity               404
     EntityAlreadyExistsException               EntityAlreadyExists        409
     LimitExceededException                     LimitExceeded              409
@@ -101,6 +105,29 @@ class MalformedPolicyDocumentException(SenderError):
 
 class PackedPolicyTooLargeException(SenderError):
     code = "PackedPolicyTooLarge"
+
+
+class InvalidIdentityTokenException(SenderError):
+    """A web identity token or SAML assertion that does not verify."""
+
+    code = "InvalidIdentityToken"
+
+
+class ExpiredTokenException(SenderError):
+    """An expired identity token or SAML assertion (not the signed request's ``ExpiredToken``)."""
+
+    code = "ExpiredTokenException"
+
+
+class IDPRejectedClaimException(SenderError):
+    code = "IDPRejectedClaim"
+    status = 403
+
+
+class IDPCommunicationErrorException(SenderError):
+    """The identity provider's keys could not be fetched (or not trusted)."""
+
+    code = "IDPCommunicationError"
 
 
 class NoSuchEntityException(SenderError):

@@ -51,12 +51,22 @@ def measurement(server: str, operation: str, concurrency: int, rps: float, *, p9
     return load.Measurement(server, operation, concurrency, result, server_cpu=1.0)
 
 
-def results(*, assume_rps: float = 13_000, refused: int = 0, with_moto: bool = True) -> load.Results:
+def results(
+    *,
+    assume_rps: float = 13_000,
+    refused: int = 0,
+    with_moto: bool = True,
+    web_identity_rps: float = 12_000,
+    flood: load.Flood | None = None,
+) -> load.Results:
     reports = [load.ServerReport(load.CEILING, [measurement(load.CEILING, load.FIXED, c, 30_000) for c in (16, 64)])]
     for server in (load.TESSERA, load.TESSERA_SCALE):
         rows = [measurement(server, load.ASSUME_ROLE, c, assume_rps, refused=refused if c == 16 else 0) for c in (16, 64)]
         rows += [measurement(server, load.CALLER_IDENTITY, c, 17_000) for c in (16, 64)]
         reports.append(load.ServerReport(server, rows))
+    tessera = reports[1]
+    tessera.measurements += [measurement(load.TESSERA, op, c, web_identity_rps) for op in load.FEDERATION for c in (16, 64)]
+    tessera.flood = flood or load.Flood(requests=5000, refused=5000, jwks_requests=1, seconds=5.0, refetch_seconds=10.0)
     if with_moto:
         reports.append(load.ServerReport(load.MOTO, [measurement(load.MOTO, op, 16, 300) for op in load.OPERATIONS]))
     return load.Results(reports)
@@ -109,3 +119,29 @@ def test_targets_show_what_the_floor_reached() -> None:
     assert found["GetCallerIdentity vs ceiling (c=16)"].floor is None  # the floor did not run it
     assert found["AssumeRole 100k roles vs 10 (c=16)"].floor is None  # no floor for a scale ratio
     assert "(floor 0.3)" in load.targets_table(list(found.values()))
+
+
+def test_federation_is_measured_against_assume_role_in_the_same_run() -> None:
+    found = {t.name: t for t in load.targets(results(web_identity_rps=9_000))}
+    target = found["AssumeRoleWithWebIdentity vs AssumeRole (c=16)"]
+    assert target.value == pytest.approx(9_000 / 13_000, abs=1e-3)
+    assert not target.met
+    assert not found["workload-creds vs AssumeRole (c=16)"].met
+    assert found["unknown-kid flood: JWKS requests at the IdP"].met
+
+
+@pytest.mark.parametrize(
+    ("flood", "why"),
+    [
+        (load.Flood(requests=5000, refused=5000, jwks_requests=3, seconds=5.0, refetch_seconds=10.0), ""),
+        (load.Flood(requests=5000, refused=4990, jwks_requests=1, seconds=5.0, refetch_seconds=10.0), "10 flood tokens accepted"),
+    ],
+)
+def test_a_flood_that_reaches_the_idp_too_often_or_is_accepted_is_not_met(flood: load.Flood, why: str) -> None:
+    target = {t.name: t for t in load.targets(results(flood=flood))}["unknown-kid flood: JWKS requests at the IdP"]
+    assert (target.met, target.why, target.goal) == (False, why, "<= 1")
+
+
+def test_the_flood_allows_one_fetch_per_refetch_period_and_one_at_once() -> None:
+    flood = load.Flood(requests=100, refused=100, jwks_requests=4, seconds=30.5, refetch_seconds=10.0)
+    assert (flood.allowed, flood.met) == (4, True)

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from credmaterial import certificate_pem, private_key_pem, ssh_rsa
 from policies import trust_account as trust
 from policies import unique
+from samlidp import Idp
 from serverproc import Credentials, TesseraServer
 
 import tessera.services.operations  # noqa: F401  (registers every handler)
@@ -390,6 +391,41 @@ def test_server_certificate_lifecycle(iam: Any, server: TesseraServer) -> None:
     assert [m["ServerCertificateName"] for m in listed] == [renamed]
     iam.delete_server_certificate(ServerCertificateName=renamed)
     assert failure(lambda: iam.get_server_certificate(ServerCertificateName=renamed))[:2] == ("NoSuchEntity", 404)
+
+
+# -- SAML providers (more in test_sts_saml.py) ----------------------------------------
+def test_saml_provider_lifecycle(iam: Any, server: TesseraServer) -> None:
+    metadata = Idp().metadata()
+    name = unique("saml")
+    arn = iam.create_saml_provider(Name=name, SAMLMetadataDocument=metadata)["SAMLProviderArn"]
+    assert arn == f"arn:aws:iam::{server.account_id}:saml-provider/{name}"
+    assert iam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"] == metadata
+    assert arn in [p["Arn"] for p in iam.list_saml_providers()["SAMLProviderList"]]
+    assert code_of(lambda: iam.create_saml_provider(Name=name.upper(), SAMLMetadataDocument=metadata)) == "EntityAlreadyExists"
+    iam.tag_saml_provider(SAMLProviderArn=arn, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    iam.untag_saml_provider(SAMLProviderArn=arn, TagKeys=["a"])
+    assert iam.list_saml_provider_tags(SAMLProviderArn=arn)["Tags"] == [{"Key": "b", "Value": "2"}]
+    iam.update_saml_provider(SAMLProviderArn=arn, SAMLMetadataDocument=metadata)
+    iam.delete_saml_provider(SAMLProviderArn=arn)
+    assert failure(lambda: iam.get_saml_provider(SAMLProviderArn=arn))[:2] == ("NoSuchEntity", 404)
+
+
+# -- OpenID Connect providers (more in test_iam_oidc_providers.py) ----------------------
+def test_oidc_provider_lifecycle(iam: Any, server: TesseraServer) -> None:
+    url = f"https://{unique('idp').lower()}.example.test/realm"
+    arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=["app"], ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::{server.account_id}:oidc-provider/{url.removeprefix('https://')}"
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="other")
+    iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="app")
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["b" * 40])
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["ClientIDList"] == ["other"] and got["ThumbprintList"] == ["b" * 40]
+    assert arn in [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    iam.untag_open_id_connect_provider(OpenIDConnectProviderArn=arn, TagKeys=["a"])
+    assert iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=arn)["Tags"] == [{"Key": "b", "Value": "2"}]
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert failure(lambda: iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn))[:2] == ("NoSuchEntity", 404)
 
 
 # -- groups ---------------------------------------------------------------------------

@@ -34,7 +34,13 @@ from tessera.service_models import Operation
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
-IDENTITY_TYPES = {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "federated-user": "FederatedUser"}
+IDENTITY_TYPES = {
+    "root": "Root",
+    "user": "IAMUser",
+    "assumed-role": "AssumedRole",
+    "federated-user": "FederatedUser",
+    "web-identity": "WebIdentityUser",
+}
 # Extra members never recorded even though the model does not mark them sensitive.
 ALWAYS_HIDDEN = frozenset(
     {
@@ -177,6 +183,13 @@ def user_identity(caller: Caller | None, access_key_id: str = "") -> dict[str, A
         # the key id a failed request named: client text, never longer than a real one
         access_key_id = access_key_id[:ACCESS_KEY_LIMIT]
         return {"type": "Unknown", "accessKeyId": access_key_id} if access_key_id else {"type": "Unknown"}
+    if caller.kind == "web-identity":
+        return _web_identity_user(caller)
+    if caller.kind == "anonymous":
+        return {"type": "Unknown"}
+    if caller.kind == "saml-user":  # CloudTrail's SAMLUser: no ARN, no key
+        qualifier = caller.user_id.partition(":")[0]
+        return {"type": "SAMLUser", "principalId": caller.user_id, "userName": caller.name, "identityProvider": qualifier}
     ident: dict[str, Any] = {
         "type": IDENTITY_TYPES[caller.kind],
         "principalId": caller.user_id,
@@ -209,9 +222,24 @@ def user_identity(caller: Caller | None, access_key_id: str = "") -> dict[str, A
                 "arn": session.source_arn,
                 "accountId": session.account,
             }
+        if session.federated_provider:
+            ctx["webIdFederationData"] = {"federatedProvider": session.federated_provider, "attributes": {}}
         if session.source_identity:
             ctx["sourceIdentity"] = session.source_identity
         ident["sessionContext"] = ctx
+    return ident
+
+
+def _web_identity_user(caller: Caller) -> dict[str, Any]:
+    """An AssumeRoleWithWebIdentity caller: ``principalId`` is ``PROVIDER:AUDIENCE:SUBJECT``,
+    ``userName`` the subject and ``identityProvider`` the provider's ARN
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html);
+    only the type is known of a caller whose token did not verify."""
+    ident: dict[str, Any] = {"type": "WebIdentityUser"}
+    if caller.user_id:
+        ident["principalId"] = caller.user_id
+        ident["userName"] = caller.name
+        ident["identityProvider"] = caller.arn
     return ident
 
 

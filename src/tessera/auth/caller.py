@@ -6,7 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-PrincipalKind = Literal["root", "user", "assumed-role", "federated-user"]
+#: ``anonymous``: an unsigned request (AssumeRoleWithSAML) before its credential is
+#: verified; ``saml-user``: the federated user a verified SAML assertion names (``arn`` is
+#: the provider's, ``user_id`` ``<name qualifier>:<subject>``); ``web-identity``: the
+#: caller of AssumeRoleWithWebIdentity (services/sts/web_identity.py). None of them makes
+#: signed requests.
+PrincipalKind = Literal["root", "user", "assumed-role", "federated-user", "web-identity", "anonymous", "saml-user"]
 SessionKind = Literal["assumed-role", "session-token", "federation-token"]
 
 
@@ -46,10 +51,16 @@ class SessionClaims:
     mfa_auth_time: dt.datetime | None = None
     chained: bool = False  # minted by a role session assuming a role
     source_ip: str = ""
+    federated_provider: str = ""  # AssumeRoleWithWebIdentity: the OIDC provider's ARN
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """A verified caller. ``web-identity`` is the unsigned caller of
+    AssumeRoleWithWebIdentity once its token verified: ``arn`` the OIDC provider's ARN,
+    ``user_id`` CloudTrail's ``PROVIDER:AUDIENCE:SUBJECT``, ``name`` the subject; it
+    never reaches ordinary authorization (its trust-policy check is its own)."""
+
     kind: PrincipalKind
     account: str
     arn: str

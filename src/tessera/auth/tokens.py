@@ -284,12 +284,14 @@ _FIELDS: dict[str, tuple[_Encode, _Encode]] = {
     "mfa_auth_time": (_optional_time, _decode_optional_time),
     "chained": (_same, bool),
     "source_ip": (_same, _same),
+    "federated_provider": (_same, _same),
 }
 _POSITIONS = tuple(_FIELDS)
 _VALUES = operator.attrgetter(*_POSITIONS)
 # JSON writes str, bool, None and tuples of str as they are; only these need converting.
 _POSITIONAL_ENCODERS = tuple((index, encode) for index, (encode, _) in enumerate(_FIELDS.values()) if encode not in (_same, list))
 _POSITIONAL_DECODERS = tuple((index, decode) for index, (_, decode) in enumerate(_FIELDS.values()) if decode is not _same)
+_ALWAYS_WRITTEN = _POSITIONS.index("source_ip") + 1  # the fields of the first version 2 tokens
 _COMPRESS_FROM = 512  # payload bytes
 
 
@@ -297,6 +299,8 @@ def _encode_claims(claims: SessionClaims) -> bytes:
     values = list(_VALUES(claims))
     for index, encode in _POSITIONAL_ENCODERS:
         values[index] = encode(values[index])
+    while len(values) > _ALWAYS_WRITTEN and values[-1] == "":
+        values.pop()  # a later field at its default: tokens stay readable by nodes that predate it
     text = orjson.dumps(values)  # compact UTF-8 JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False)
     if len(text) >= _COMPRESS_FROM:
         packed = _compress(text)

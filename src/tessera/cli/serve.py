@@ -64,6 +64,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     parser.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS (reloaded on SIGHUP)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--saml-endpoint",
+        default=os.environ.get("TESSERA_SAML_ENDPOINT", "https://signin.aws.amazon.com/saml"),
+        help="AssumeRoleWithSAML: the URL SAML responses must name as Destination and Recipient "
+        "(env TESSERA_SAML_ENDPOINT; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--saml-audience",
+        default=os.environ.get("TESSERA_SAML_AUDIENCE", "urn:amazon:webservices"),
+        help="AssumeRoleWithSAML: the Audience SAML assertions must include (env TESSERA_SAML_AUDIENCE; default: %(default)s)",
+    )
     parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve Prometheus /metrics on this address (default: not served)")
     defaults = HttpLimits()
     parser.add_argument(
@@ -121,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         tls = _tls(args)
         metrics_socket = _bind(*options["metrics"]) if options["metrics"] else None
         runtime = open_runtime(args.data_dir, args.database_url)
+        runtime.settings.saml_endpoint, runtime.settings.saml_audience = args.saml_endpoint, args.saml_audience
     except ConfigError as error:
         print(f"tessera: {error.message}", file=sys.stderr)
         return 2

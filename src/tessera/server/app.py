@@ -9,9 +9,11 @@ which serves nothing else but ``/healthz`` and ``/readyz``; the API listener nev
 
 Routes: ``GET /healthz`` (liveness: no auth, no secrets), ``GET /readyz`` (readiness,
 from in-memory indicators only: no auth, no secrets), ``GET /metrics`` (Prometheus text),
-and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
-(Organizations), the Query protocol otherwise (IAM and STS, told apart by
-``Version``); the credential scope of the signature must name that same service.
+``GET /workload-credentials`` (container credentials for an OIDC token:
+``server/workload.py``), and everything else is an AWS API call — awsJson1_1 when
+``X-Amz-Target`` is present (Organizations), the Query protocol otherwise (IAM and STS,
+told apart by ``Version``); the credential scope of the signature must name that same
+service. AssumeRoleWithWebIdentity and AssumeRoleWithSAML are also served unsigned (``_unsigned_operation``).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from tessera.audit import retention
 from tessera.audit.events import bounded, build_event
 from tessera.audit.ids import new_id
 from tessera.audit.sink import UNAVAILABLE_MESSAGE, AuditUnavailable, AuditWriter
-from tessera.auth.authenticate import AuthSettings, HttpRequest, check_service, headers_from_raw, verify
+from tessera.auth.authenticate import AuthSettings, HttpRequest, Verified, check_service, headers_from_raw, verify
 from tessera.auth.caller import Caller
 from tessera.errors import (
     InternalFailure,
     InvalidAction,
+    MalformedRequest,
+    MissingAuthenticationToken,
     RequestEntityTooLarge,
     ServiceUnavailable,
     TesseraError,
@@ -52,7 +56,7 @@ from tessera.protocol.query import (
     read_query_params,
     resolve_query_operation,
 )
-from tessera.server import heap
+from tessera.server import heap, workload
 from tessera.server.addresses import SourceAddress
 from tessera.server.credentials import CredentialResolver
 from tessera.server.http import declared_length
@@ -63,7 +67,8 @@ from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
-from tessera.services.sts import authorization_message_headers
+from tessera.services.sts import ANONYMOUS, authorization_message_headers
+from tessera.services.sts.web_identity import anonymous
 from tessera.store.base import BackendError
 from tessera.store.guard import LOOP_GUARD
 
@@ -86,6 +91,9 @@ STORE_FAILURE_WINDOW = 30.0
 _T = TypeVar("_T")
 _WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations")]
 """Long-lived data built on first use, loaded before the heap is settled."""
+UNSIGNED_HINT = "AssumeRoleWith"
+"""Every operation served unsigned has this in its name: a request without it is refused
+MissingAuthenticationToken before anything of it is decoded."""
 
 
 @dataclass
@@ -235,6 +243,9 @@ class TesseraApp:
             else:
                 await _respond(send, 404, b"text/plain", b"Not Found", [])
             return
+        if method == "GET" and path == workload.PATH:
+            await self._workload(scope, send)
+            return
         ex = self._exchange(scope, method, path)
         try:
             ex.body = await _read_body(receive, self.runtime.settings.max_body_bytes, declared_length(scope["headers"]))
@@ -254,6 +265,48 @@ class TesseraApp:
         headers = [(b"x-amzn-requestid", ex.request_id.encode()), *ex.extra_headers]
         await _respond(send, status, content_type, body, headers)
         self._record(ex, status)
+
+    async def _workload(self, scope: Scope, send: Send) -> None:
+        """``GET /workload-credentials``: AssumeRoleWithWebIdentity for a container
+        credentials client, in the thread pool (the provider's keys may need fetching)."""
+        ex = self._exchange(scope, "GET", workload.PATH)
+        ex.service, ex.operation, ex.caller = "sts", workload.OPERATION, anonymous()
+        if not self.audit.accepting:
+            # the trail cannot be written: no credentials unaudited (as for the STS call)
+            ex.error, ex.unaudited = ServiceUnavailable(UNAVAILABLE_MESSAGE), True
+        else:
+            await asyncio.get_running_loop().run_in_executor(self.executor, self._run_workload, ex)
+            if ex.error is None and ex.result is not None:
+                await self._commit_event(ex)  # answered only once the fetch's event is committed
+        if ex.error is not None or ex.result is None or ex.caller is None:
+            status, body = workload.error_body(ex.error or InternalFailure())
+        else:
+            status, body = 200, workload.credentials_body(ex.result, ex.caller.account)
+        content_type = b"application/json"
+        await _respond(send, status, content_type, body, [(b"x-amzn-requestid", ex.request_id.encode())])
+        self._record(ex, status)
+
+    def _run_workload(self, ex: Exchange) -> None:
+        def fetch() -> None:
+            # the operation first, so that a fetch refused before its parameters are read is
+            # still recorded as the STS call it stands for
+            resolved = ex.resolved = resolve_query_operation("sts", workload.OPERATION_FORM)
+            ex.spec = lookup("sts", resolved.name)
+            assert ex.spec is not None and ex.spec.unsigned  # INVARIANT: registered by services.sts
+            form = workload.sts_form(ex.raw_query, ex.headers.get("authorization"))
+            ex.params = read_query_params(resolved, form)
+            info = RequestInfo(
+                request_id=ex.request_id,
+                received_at=self.runtime.clock.now(),
+                source_ip=ex.source_ip,
+                user_agent=ex.headers.get("user-agent", ""),
+                region=ex.region,
+                secure_transport=ex.secure,
+            )
+            ctx = OperationContext(runtime=self.runtime, caller=anonymous(), info=info, operation=resolved.name)
+            self._execute(ex, ctx)
+
+        self._guarded(ex, fetch)
 
     def _exchange(self, scope: Scope, method: str, path: str) -> Exchange:
         headers = headers_from_raw(scope.get("headers", ()))
@@ -381,7 +434,15 @@ class TesseraApp:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = ex.received_at = self.runtime.clock.now()
         request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
-        verified = verify(request, now, self.resolver, self.auth_settings)
+        try:
+            verified = verify(request, now, self.resolver, self.auth_settings)
+        except MissingAuthenticationToken:
+            unsigned = _unsigned_operation(ex)
+            if unsigned is None:
+                raise
+            # until its handler verifies the credential the request carries
+            caller = anonymous() if unsigned.name == "AssumeRoleWithWebIdentity" else ANONYMOUS
+            verified = Verified(caller=caller, access_key_id="", region=ex.region, service="sts", signed_headers=())
         form: list[tuple[str, str]] = []
         ex.caller = verified.caller
         ex.access_key_id = verified.access_key_id
@@ -394,7 +455,7 @@ class TesseraApp:
             ex.operation = next((v for k, v in form if k == "Action"), "")
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
         check_service(verified, ex.service)
-        if self.runtime.usage is not None:
+        if self.runtime.usage is not None and verified.access_key_id:
             self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
         # the operation is resolved here, once; the parser, the encoder and the audit
         # event read ``ex.resolved``
@@ -429,12 +490,14 @@ class TesseraApp:
         try:
             result = spec.handler(ctx, ex.params)
         except TesseraError as error:
+            ex.caller = ctx.caller  # an unsigned caller is identified by its handler
             self._note_store_success()
             ex.error = error
             ex.extra_headers.extend(authorization_message_headers(ctx, error))
             return
         if spec.authorize and not ctx.authorized:
             raise RuntimeError(f"handler for {spec.service}:{spec.name} returned without authorizing")
+        ex.caller = ctx.caller
         self._note_store_success()
         ex.result = result
         ex.extra_headers.extend(ctx.response_headers)
@@ -540,6 +603,22 @@ def _service_hint(raw_query: str, body: bytes) -> str:
     """IAM or STS, guessed from the raw request without decoding it, only to render the
     error of a request that fails authentication in its service's namespace."""
     return "sts" if "Version=2011-06-15" in raw_query or b"Version=2011-06-15" in body else "iam"
+
+
+def _unsigned_operation(ex: Exchange) -> OperationSpec | None:
+    """The operation an unsigned request names if AWS serves it without a signature
+    (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity, AssumeRoleWithSAML), else
+    None. Only a Query request whose raw text names such an operation is decoded to find out."""
+    if ex.protocol != "query" or (UNSIGNED_HINT not in ex.raw_query and UNSIGNED_HINT.encode() not in ex.body):
+        return None
+    try:
+        form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+    except MalformedRequest:
+        return None
+    version = next((v for k, v in form if k == "Version"), "")
+    action = next((v for k, v in form if k == "Action"), "")
+    spec = lookup(QUERY_VERSIONS.get(version, ""), action)
+    return spec if spec is not None and spec.unsigned else None
 
 
 def _version(service: str) -> str:

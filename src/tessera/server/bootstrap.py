@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from tessera.auth.oidc_keys import DEFAULT_REFETCH_SECONDS, OidcKeys, OidcSettings
 from tessera.auth.tokens import new_access_key_id, new_secret_access_key
 from tessera.clock import Clock, OffsetClock, SystemClock
 from tessera.secrets import ENV_VAR, KEY_FILE, SecretBox, SecretError, load_master_key
@@ -82,6 +83,23 @@ def policy_cache_from_env(env: Mapping[str, str]) -> PolicyCache:
     return PolicyCache(max_bytes=int(budget))
 
 
+def oidc_from_env(env: Mapping[str, str]) -> OidcKeys:
+    """``TESSERA_OIDC_CA_BUNDLE`` (a PEM file of CA certificates trusted for OIDC
+    providers besides the system's) and ``TESSERA_OIDC_REFETCH_SECONDS`` (the least time
+    between two fetches of one issuer's keys; 10 by default)."""
+    bundle = env.get("TESSERA_OIDC_CA_BUNDLE") or None
+    if bundle is not None and not os.path.isfile(bundle):
+        raise ConfigError(f"TESSERA_OIDC_CA_BUNDLE must name a PEM file, not '{bundle[:256]}'")
+    interval = env.get("TESSERA_OIDC_REFETCH_SECONDS")
+    try:
+        refetch = float(interval) if interval else DEFAULT_REFETCH_SECONDS
+    except ValueError:
+        refetch = -1.0
+    if not 0 <= refetch <= 86400:
+        raise ConfigError(f"TESSERA_OIDC_REFETCH_SECONDS must be a number of seconds from 0 to 86400, not '{(interval or '')[:32]}'")
+    return OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=refetch))
+
+
 def open_runtime(
     data_dir: str,
     database_url: str | None = None,
@@ -100,7 +118,12 @@ def open_runtime(
         store.close()
         raise
     view = StateView(store, ManagedPolicies.load(), policy_cache_from_env(env))
-    runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box)
+    try:
+        oidc = oidc_from_env(env)
+    except ConfigError:
+        store.close()
+        raise
+    runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box, oidc=oidc)
     boot = bootstrap(runtime, env)
     runtime.settings = Settings(management_account=boot.account_id)
     view.load_all()

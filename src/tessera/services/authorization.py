@@ -48,6 +48,8 @@ PRINCIPAL_TYPE = {
     "user": "User",
     "assumed-role": "AssumedRole",
     "federated-user": "FederatedUser",
+    "anonymous": "Anonymous",
+    "saml-user": "WebIdentityUser",
 }
 
 
@@ -151,6 +153,8 @@ def base_context(ctx: RequestContext) -> dict[str, object]:
             keys["aws:MultiFactorAuthAge"] = max(0, int((now - session.mfa_auth_time).total_seconds()))
         if session.source_identity:
             keys["aws:SourceIdentity"] = session.source_identity
+        if session.federated_provider:
+            keys["aws:FederatedProvider"] = session.federated_provider
     org = ctx.runtime.org.principal_org(caller.account)
     if org is not None:
         keys["aws:PrincipalOrgID"] = org[0]
@@ -231,6 +235,49 @@ def authorize(
         # (observed AWS text ends at the role ARN); the encoded message still explains.
         trust = resource_policy is not None and resource_policy.type is PolicyType.TRUST
         raise access_denied(caller, action, resource, decision, explain=not trust, request=request)
+    return decision
+
+
+def authorize_federated(
+    ctx: RequestContext,
+    provider_arn: str,
+    action: str,
+    role_arn: str,
+    role_account: str,
+    request_keys: Mapping[str, object],
+    trust: Policy,
+) -> Decision:
+    """Decide ``action`` on a role for a caller federated by the identity provider
+    ``provider_arn`` (AssumeRoleWithWebIdentity): the role's trust policy alone decides,
+    as for any web-identity principal, with the request's global keys, the provider
+    (``aws:FederatedProvider``) and ``request_keys`` (the provider's claims, the session's
+    name and tags). A refusal is AWS's bare "Not authorized to perform ACTION"."""
+    info = ctx.info
+    now = info.received_at
+    context: dict[str, object] = {
+        "aws:FederatedProvider": provider_arn,
+        "aws:PrincipalIsAWSService": False,
+        "aws:ViaAWSService": False,
+        "aws:SourceIp": source_ip(info.source_ip),
+        "aws:SecureTransport": info.secure_transport,
+        "aws:CurrentTime": now,
+        "aws:EpochTime": int(now.timestamp()),
+        "aws:RequestedRegion": info.region,
+        "aws:UserAgent": info.user_agent[:USER_AGENT_CONTEXT_LIMIT],
+        "aws:ResourceAccount": role_account,
+    }
+    resource_org = ctx.runtime.org.principal_org(role_account)
+    if resource_org is not None:
+        context["aws:ResourceOrgID"] = resource_org[0]
+        context["aws:ResourceOrgPaths"] = list(resource_org[1])
+    context.update(request_keys)
+    principal = Principal(kind="web-identity", arn=provider_arn, account=role_account)
+    request = Request(principal=principal, action=action, resource=role_arn, resource_account=role_account, context=context)
+    decision = evaluate(request, PolicySet(resource=trust))
+    ctx.decisions.append(decision)
+    ctx.runtime.metrics.decision(decision.result.value)
+    if not decision.allowed:
+        raise AccessDenied(f"Not authorized to perform {action}")
     return decision
 
 

@@ -257,6 +257,31 @@ class OidcProviderRecord(TypedDict):
     tags: list[Tag]
 
 
+# -- SAML identity providers -----------------------------------------------------------
+
+
+class SamlPrivateKey(TypedDict):
+    id: str  # KeyId: upper-case letters and digits
+    key_sealed: str  # PEM private key, under ``saml-provider-key:<provider uuid>:<id>``
+    added: str
+
+
+class SamlProviderRecord(TypedDict):
+    """kind ``saml_provider`` (key: name_key(name)); services/iam/saml_providers.py."""
+
+    name: str
+    arn: str  # arn:aws:iam::<account>:saml-provider/<name>
+    uuid: str  # SAMLProviderUUID
+    metadata: str  # the SAMLMetadataDocument as submitted
+    entity_id: str  # from the metadata: the Issuer assertions must carry
+    certificates: list[str]  # the IdP's signing certificates (PEM), from the metadata
+    valid_until: str | None  # the metadata's validUntil
+    encryption_mode: str  # AssertionEncryptionMode: "Allowed" | "Required"
+    private_keys: list[SamlPrivateKey]
+    created: str
+    tags: list[Tag]
+
+
 class TokenKeyRecord(TypedDict):
     """scope ``global``, kind ``token_key`` (key: key id): the key seals tokens from
     ``activates`` until a later key activates (services/keys.py)."""
@@ -281,6 +306,7 @@ SERVICE_CREDENTIAL: Final = "service_credential"
 SERVER_CERTIFICATE: Final = "server_certificate"
 INSTANCE_PROFILE: Final = "instance_profile"
 OIDC_PROVIDER: Final = "oidc_provider"
+SAML_PROVIDER: Final = "saml_provider"
 
 LOGIN_PROFILE: Final = "login_profile"
 PASSWORD_POLICY: Final = "password_policy"
@@ -430,6 +456,10 @@ def load(kind: Literal["instance_profile"], data: Mapping[str, Any]) -> Instance
 
 @overload
 def load(kind: Literal["oidc_provider"], data: Mapping[str, Any]) -> OidcProviderRecord: ...
+
+
+@overload
+def load(kind: Literal["saml_provider"], data: Mapping[str, Any]) -> SamlProviderRecord: ...
 
 
 @overload

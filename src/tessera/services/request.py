@@ -56,6 +56,9 @@ class OperationSpec:
     read_only: bool = False
     inline_unless: tuple[str, ...] = ()  # input members whose presence means store I/O
     durable_audit: bool = False  # answered only once its audit event is committed
+    # callable without a signature (AssumeRoleWithWebIdentity, AssumeRoleWithSAML): the
+    # request carries its own credential
+    unsigned: bool = False
 
     def runs_inline(self, params: Mapping[str, Any]) -> bool:
         """Whether this request may run on the event loop: ``inline`` operations run
@@ -76,6 +79,7 @@ def operation(
     read_only: bool = False,
     inline_unless: tuple[str, ...] = (),
     durable_audit: bool | None = None,
+    unsigned: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler. ``durable_audit`` defaults to whether the operation returns
     credentials (``issues_credentials``)."""
@@ -85,7 +89,7 @@ def operation(
         if key in _REGISTRY:
             raise RuntimeError(f"operation {service}:{name} registered twice")
         durable = issues_credentials(service, name) if durable_audit is None else durable_audit
-        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless, durable)
+        _REGISTRY[key] = OperationSpec(service, name, fn, authorize, inline, read_only, inline_unless, durable, unsigned)
         return fn
 
     return register
@@ -142,6 +146,21 @@ class OperationContext:
     ) -> Decision:
         """Decide ``action`` on ``resource`` for the caller; raise AccessDenied unless allowed."""
         decision = authorization.authorize(self, action, resource, resource_account, context, resource_policy)
+        self.authorized = True
+        return decision
+
+    def authorize_federated(
+        self,
+        provider_arn: str,
+        action: str,
+        role_arn: str,
+        role_account: str,
+        context: Mapping[str, object],
+        trust: Any,
+    ) -> Decision:
+        """Decide ``action`` on a role's trust policy for a caller federated by
+        ``provider_arn``; raise AccessDenied unless allowed."""
+        decision = authorization.authorize_federated(self, provider_arn, action, role_arn, role_account, context, trust)
         self.authorized = True
         return decision
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from tessera.auth.caller import SessionClaims
+from tessera.auth.oidc_keys import OidcKeys
 from tessera.clock import Clock
 from tessera.policy import Policy, PolicyType
 from tessera.secrets import SecretBox
@@ -58,6 +59,11 @@ class Settings:
     management_account: str = ""
     debug_signatures: bool = False
     max_body_bytes: int = 1 << 20
+    #: AssumeRoleWithSAML: the SAML endpoint URL a response's Destination and its
+    #: SubjectConfirmationData Recipient must name, and the Audience it must include
+    #: (``tessera serve --saml-endpoint/--saml-audience``; AWS's values by default).
+    saml_endpoint: str = "https://signin.aws.amazon.com/saml"
+    saml_audience: str = "urn:amazon:webservices"
 
 
 @dataclass
@@ -72,6 +78,7 @@ class Runtime:
     usage: UsageTracker | None = None
     limiters: Limiters = field(default_factory=Limiters)
     token_keyring: KeyringCache | None = None  # created on first use by ``keys.current_keyring``
+    oidc: OidcKeys = field(default_factory=OidcKeys)  # the keys of OIDC providers' issuers
     _session_policy_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session_policies(self, session: SessionClaims) -> tuple[Policy, ...]:

@@ -128,6 +128,7 @@ class AccountState:
     instance_profiles: dict[str, R.InstanceProfileRecord] = field(default_factory=dict)  # name_key(name) → record
     oidc_providers: dict[str, R.OidcProviderRecord] = field(default_factory=dict)  # identifier (url) → record
     login_profiles: dict[str, R.LoginProfileRecord] = field(default_factory=dict)  # name_key(user) → record
+    saml_providers: dict[str, R.SamlProviderRecord] = field(default_factory=dict)  # name_key(name) → record
     password_policy: R.PasswordPolicyRecord | None = None
     roles_by_id: dict[str, R.RoleRecord] = field(default_factory=dict)
     users_by_id: dict[str, R.UserRecord] = field(default_factory=dict)
@@ -187,6 +188,8 @@ def build_account_state(account_id: str, generation: int, recs: Iterable[Record]
             state.login_profiles[rec.key] = R.load(R.LOGIN_PROFILE, data)
         elif rec.kind == R.PASSWORD_POLICY:
             state.password_policy = R.load(R.PASSWORD_POLICY, data)
+        elif rec.kind == R.SAML_PROVIDER:
+            state.saml_providers[rec.key] = R.load(R.SAML_PROVIDER, data)
     return state
 
 

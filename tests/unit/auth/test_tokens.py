@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import re
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,6 +74,16 @@ def test_every_claim_field_round_trips(keyring):
     values["access_key_id"] = ASIA
     claims = SessionClaims(**values)
     assert unseal(seal(claims, keyring.current), keyring, ASIA) == claims
+
+
+def test_fields_added_later_are_left_out_at_their_default(keyring):
+    """A token written without the provider of a web identity session holds the first version
+    2 fields only, so nodes that predate the field still read it; with one it round-trips."""
+    from tessera.auth import tokens
+
+    assert len(orjson.loads(tokens._encode_claims(ROLE_SESSION)[1:])) == tokens._ALWAYS_WRITTEN
+    federated = dataclasses.replace(ROLE_SESSION, federated_provider="arn:aws:iam::123456789012:oidc-provider/idp.example.com")
+    assert unseal(seal(federated, keyring.current), keyring, ASIA) == federated
 
 
 def test_token_is_url_safe_and_reasonably_short(keyring):

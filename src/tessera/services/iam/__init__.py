@@ -15,6 +15,7 @@ from tessera.services.iam import (  # noqa: F401  (imported for registration)
     passwords,
     policies,
     roles,
+    saml_providers,
     server_certificates,
     service_credentials,
     signing_certificates,

@@ -68,7 +68,7 @@ def get_account_summary(ctx: OperationContext, params: dict[str, Any]) -> dict[s
         "SigningCertificatesPerUserQuota": quotas.SIGNING_CERTIFICATES_PER_USER,
         "InstanceProfiles": len(view_profiles(ctx)),
         "InstanceProfilesQuota": quotas.INSTANCE_PROFILES_PER_ACCOUNT,
-        "Providers": 0,
+        "Providers": len(state.saml_providers) if state is not None else 0,  # SAML providers
         "ServerCertificates": len(state.server_certificates) if state is not None else 0,
         "ServerCertificatesQuota": quotas.SERVER_CERTIFICATES_PER_ACCOUNT,
         "GlobalEndpointTokenVersion": 1,

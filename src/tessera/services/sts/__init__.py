@@ -1,5 +1,5 @@
-"""STS: AssumeRole, GetCallerIdentity, GetSessionToken, GetFederationToken,
-GetAccessKeyInfo and DecodeAuthorizationMessage
+"""STS: AssumeRole, AssumeRoleWithWebIdentity, AssumeRoleWithSAML, GetCallerIdentity, GetSessionToken,
+GetFederationToken, GetAccessKeyInfo and DecodeAuthorizationMessage
 (https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html).
 
 Importing this package registers every handler. Sessions are stateless: each call
@@ -19,10 +19,15 @@ from tessera.services.sts.authorization_message import (
 )
 from tessera.services.sts.federation import get_federation_token, get_session_token
 from tessera.services.sts.identity import get_access_key_info, get_caller_identity, session_caller
+from tessera.services.sts.saml import ANONYMOUS, assume_role_with_saml
+from tessera.services.sts.web_identity import assume_role_with_web_identity, session_name_for
 
 __all__ = [
+    "ANONYMOUS",
     "AUTHORIZATION_MESSAGE_HEADER",
     "assume_role",
+    "assume_role_with_saml",
+    "assume_role_with_web_identity",
     "authorization_message_headers",
     "decode_authorization_message",
     "encode_authorization_message",
@@ -31,4 +36,5 @@ __all__ = [
     "get_federation_token",
     "get_session_token",
     "session_caller",
+    "session_name_for",
 ]

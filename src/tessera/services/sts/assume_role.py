@@ -96,7 +96,7 @@ def assume_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     _authorize(ctx, role, context, tags, source_identity)
     resolve_managed_policies(runtime, policies, role.account)
     chained = caller.kind == "assumed-role"  # role chaining: a role session assuming a role
-    duration = _duration(params, role, chained=chained)
+    duration = role_session_duration(params, role, chained=chained)
     record = role.record
     assert record is not None  # INVARIANT: authorization against NO_TRUST never allows
     issued, expires = session_window(ctx.now, duration)
@@ -216,7 +216,7 @@ def _mfa(ctx: OperationContext, params: Mapping[str, Any]) -> Mfa:
     return Mfa(False, None)
 
 
-def _duration(params: Mapping[str, Any], role: TargetRole, *, chained: bool) -> int:
+def role_session_duration(params: Mapping[str, Any], role: TargetRole, *, chained: bool) -> int:
     requested = params.get("DurationSeconds")
     duration = requested if requested is not None else DEFAULT_DURATION
     if chained and duration > CHAINED_MAX_DURATION:

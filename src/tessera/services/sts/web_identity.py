@@ -1,0 +1,256 @@
+"""AssumeRoleWithWebIdentity: an OpenID Connect ID token in, a role session out
+(https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
+
+No signature is needed (the server dispatches the call unsigned; a signed one is
+accepted too, and its signer plays no part). The token is the caller. Order of checks:
+
+1. RoleArn well formed (ValidationError); ProviderId refused: it is for the OAuth 2.0
+   access tokens of Login with Amazon and Facebook, which this server cannot verify;
+2. the token: a compact JWS with an accepted algorithm and the claims STS needs
+   (``tessera.auth.id_tokens``; InvalidIdentityToken);
+3. its ``iss`` must be an OIDC provider registered in the role's account
+   (``https://`` + the provider's identifier), whose keys are fetched or taken from the
+   cache off the event loop (``tessera.auth.oidc_keys``; IDPCommunicationError when the
+   issuer cannot be reached, InvalidIdentityToken when it is not trusted or the key is
+   unknown), then the signature, ``exp`` (ExpiredTokenException), ``nbf``/``iat``, and the
+   audience (``azp`` when present, else ``aud``) against the provider's client ids;
+4. session tags (claim ``https://aws.amazon.com/tags``) and source identity (claim
+   ``https://aws.amazon.com/source_identity``), session policies and their packed size;
+5. the role's trust policy for the provider's principal with ``sts:AssumeRoleWithWebIdentity``
+   (and ``sts:TagSession``/``sts:SetSourceIdentity`` when the token carries tags or a source
+   identity), with the provider's keys ``ID:aud``, ``ID:sub``, ``ID:azp``, ``ID:oaud``,
+   ``ID:amr`` (ID: the provider's identifier) and ``aws:FederatedProvider``. An unknown role
+   answers exactly as a role that does not trust the provider;
+6. PolicyArns in the role's account, DurationSeconds against the role's MaxSessionDuration.
+
+The session is an assumed-role session like AssumeRole's (same token, same revocation),
+marked with its provider (``aws:FederatedProvider`` in its requests; CloudTrail's
+``webIdFederationData``). The calling identity becomes a ``web-identity`` caller once its
+token verified, which the audit event records as CloudTrail's ``WebIdentityUser``.
+``assume_role_with_web_identity`` is also what the workload credentials endpoint runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from tessera.arn import assumed_role_arn
+from tessera.auth import id_tokens
+from tessera.auth.caller import Caller
+from tessera.errors import InvalidIdentityTokenException
+from tessera.services import records as R
+from tessera.services.iam.oidc_providers import provider_arn, provider_identifier
+from tessera.services.request import OperationContext, operation
+from tessera.services.sts.assume_role import Mfa, role_session_duration, target_role, trust_context
+from tessera.services.sts.credentials import issue_credentials, session_window
+from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
+from tessera.services.sts.session_tags import SessionTags, session_tags
+
+TAGS_CLAIM = "https://aws.amazon.com/tags"
+SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
+PROVIDER_ID_REFUSED = (
+    "ProviderId is only for the OAuth 2.0 access tokens of www.amazon.com and graph.facebook.com, "
+    "which this server does not verify; omit it for OpenID Connect ID tokens."
+)
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_NOT_SESSION_NAME = re.compile(r"[^\w+=,.@-]", re.ASCII)
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+GITHUB_CLAIM_KEYS = (
+    "actor",
+    "actor_id",
+    "enterprise_id",
+    "environment",
+    "job_workflow_ref",
+    "ref",
+    "repository",
+    "repository_id",
+    "repository_owner_id",
+    "workflow",
+)
+"""The GitHub Actions claims AWS makes condition keys of, besides ``aud`` and ``sub``
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif)."""
+_GITHUB_ACTIONS = re.compile(r"token\.actions\.githubusercontent\.com(?:/.*)?|token\.actions\.[a-z0-9-]+\.ghe\.com")
+_MAX_TAGS = 50
+
+
+def anonymous(account: str = "") -> Caller:
+    """The caller of a web identity request whose token has not verified (yet)."""
+    return Caller(kind="web-identity", account=account, arn="", user_id="", name="", access_key_id="")
+
+
+@operation("sts", "AssumeRoleWithWebIdentity", unsigned=True)  # not inline: the IdP's keys may need fetching
+def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
+    runtime = ctx.runtime
+    role = target_role(runtime, params["RoleArn"])
+    ctx.caller = anonymous(role.account)  # whoever signed (if anyone) plays no part
+    if params.get("ProviderId") is not None:
+        raise InvalidIdentityTokenException(PROVIDER_ID_REFUSED)
+    token = id_tokens.parse(params["WebIdentityToken"])
+    provider = _provider(ctx, role.account, token.issuer)
+    keys = runtime.oidc.keys(_issuer_url(provider), provider["thumbprints"], token.kid, ctx.now)
+    id_tokens.verify_signature(token, keys)
+    id_tokens.check_times(token.claims, ctx.now)
+    client_id = id_tokens.audience(token.claims, provider["client_ids"])
+    arn = provider_arn(role.account, provider["url"])
+    subject = token.subject
+    ctx.caller = Caller("web-identity", role.account, arn, f"{arn}:{client_id}:{subject}", subject, "")
+    tags = claimed_tags(token.claims, ctx.caller)
+    source_identity = claimed_source_identity(token.claims)
+    policies = requested_session_policies(runtime, params)
+    packed = packed_policy_size(policies, tags.passed)
+    context = trust_context(params, role, tags, source_identity, Mfa(False, None))
+    context.update(provider_keys(provider["url"], token.claims, client_id))
+    authorize = ctx.authorize_federated
+    authorize(arn, "sts:AssumeRoleWithWebIdentity", role.arn, role.account, context, role.trust)
+    if tags.tagging:
+        authorize(arn, "sts:TagSession", role.arn, role.account, context, role.trust)
+    if source_identity:
+        authorize(arn, "sts:SetSourceIdentity", role.arn, role.account, context, role.trust)
+    resolve_managed_policies(runtime, policies, role.account)
+    duration = role_session_duration(params, role, chained=False)
+    record = role.record
+    assert record is not None  # INVARIANT: authorization against NO_TRUST never allows
+    session_name = params["RoleSessionName"]
+    issued, expires = session_window(ctx.now, duration)
+    _, credentials = issue_credentials(
+        runtime,
+        kind="assumed-role",
+        account=role.account,
+        issued_at=issued,
+        expires_at=expires,
+        session_name=session_name,
+        role_arn=record["arn"],
+        role_id=record["id"],
+        role_name=record["name"],
+        session_policies=policies.inline,
+        session_policy_arns=policies.arns,
+        tags=tags.all,
+        transitive_tag_keys=tags.transitive_keys,
+        source_identity=source_identity,
+        source_ip=ctx.info.source_ip,
+        federated_provider=arn,
+    )
+    result: dict[str, Any] = {
+        "Credentials": credentials,
+        "SubjectFromWebIdentityToken": subject,
+        "AssumedRoleUser": {
+            "AssumedRoleId": f"{record['id']}:{session_name}",
+            "Arn": assumed_role_arn(role.account, record["name"], session_name),
+        },
+        "Provider": arn,
+        "Audience": client_id,
+    }
+    if packed is not None:
+        result["PackedPolicySize"] = packed
+    if source_identity:
+        result["SourceIdentity"] = source_identity
+    return result
+
+
+def _provider(ctx: OperationContext, account_id: str, issuer: str) -> R.OidcProviderRecord:
+    """The provider of the role's account whose URL is the token's ``iss``."""
+    missing = InvalidIdentityTokenException(f"No OpenIDConnect provider found in your account for {issuer[:256]}")
+    try:
+        identifier = provider_identifier(issuer)
+    except Exception:  # not a URL IAM would register: no provider can have it
+        raise missing from None
+    account = ctx.runtime.view.account(account_id)
+    provider = account.oidc_providers.get(identifier) if account is not None else None
+    if provider is None:
+        raise missing
+    return provider
+
+
+def _issuer_url(provider: R.OidcProviderRecord) -> str:
+    return f"https://{provider['url']}"
+
+
+def provider_keys(identifier: str, claims: Mapping[str, Any], client_id: str) -> dict[str, object]:
+    """The condition keys of the provider's claims, named ``IDENTIFIER:claim``
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif):
+    ``aud`` is the client id the token was accepted for (its ``azp`` when it has one,
+    the original audience then in ``oaud``), ``sub``, ``azp`` and ``amr`` as claimed, and
+    for GitHub Actions' issuers the claims of ``GITHUB_CLAIM_KEYS``."""
+    keys: dict[str, object] = {f"{identifier}:aud": client_id, f"{identifier}:sub": str(claims["sub"])}
+    azp = claims.get("azp")
+    if isinstance(azp, str) and azp:
+        keys[f"{identifier}:azp"] = azp
+        aud = claims["aud"]
+        keys[f"{identifier}:oaud"] = aud if isinstance(aud, str) else list(aud)
+    amr = claims.get("amr")
+    if isinstance(amr, str):
+        keys[f"{identifier}:amr"] = [amr]
+    elif isinstance(amr, list) and all(isinstance(v, str) for v in amr):
+        keys[f"{identifier}:amr"] = list(amr)
+    if _GITHUB_ACTIONS.fullmatch(identifier):
+        for claim in GITHUB_CLAIM_KEYS:
+            value = claims.get(claim)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                keys[f"{identifier}:{claim}"] = str(value)
+    return keys
+
+
+def claimed_tags(claims: Mapping[str, Any], caller: Caller) -> SessionTags:
+    """Session tags from the ``https://aws.amazon.com/tags`` claim
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_adding-assume-role-idp):
+    ``principal_tags`` maps each key to a list of one value, ``transitive_tag_keys`` lists
+    keys that stay with role chaining. Held to the rules of tags passed to AssumeRole."""
+    claim = claims.get(TAGS_CLAIM)
+    if claim is None:
+        return SessionTags()
+    if not isinstance(claim, dict):
+        raise _bad_tags("the claim must be a JSON object")
+    principal_tags = claim.get("principal_tags", {})
+    transitive = claim.get("transitive_tag_keys", [])
+    if not isinstance(principal_tags, dict) or len(principal_tags) > _MAX_TAGS:
+        raise _bad_tags(f"principal_tags must be an object of at most {_MAX_TAGS} tags")
+    if not isinstance(transitive, list) or not all(isinstance(k, str) for k in transitive):
+        raise _bad_tags("transitive_tag_keys must be a list of tag keys")
+    tags = []
+    for key, value in principal_tags.items():
+        values = value if isinstance(value, list) else [value]
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise _bad_tags(f"the value of tag '{key[:128]}' must be a list of one string")
+        if not _valid_tag_text(key, 1, 128) or not _valid_tag_text(values[0], 0, 256):
+            raise _bad_tags(f"tag '{key[:128]}' has a key or value that is not a valid session tag")
+        tags.append({"Key": key, "Value": values[0]})
+    return session_tags({"Tags": tags, "TransitiveTagKeys": transitive}, caller)
+
+
+def claimed_source_identity(claims: Mapping[str, Any]) -> str:
+    """The ``https://aws.amazon.com/source_identity`` claim, held to SourceIdentity's rules."""
+    value = claims.get(SOURCE_IDENTITY_CLAIM)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or _SESSION_NAME.fullmatch(value) is None or value.lower().startswith("aws:"):
+        raise InvalidIdentityTokenException(
+            f"The claim {SOURCE_IDENTITY_CLAIM} must be 2 to 64 characters of letters, digits and _+=,.@- not beginning with aws:."
+        )
+    return value
+
+
+def session_name_for(subject: str) -> str:
+    """A RoleSessionName for a token's ``sub`` when none is given: the subject itself when
+    it is a valid session name (2-64 of ``[\\w+=,.@-]``), otherwise its valid characters
+    (others as ``-``, at most 47) followed by ``-`` and 16 hex digits of its SHA-256, so
+    that distinct subjects keep distinct names and the same subject always gets the same."""
+    if _SESSION_NAME.fullmatch(subject):
+        return subject
+    digest = hashlib.sha256(subject.encode("utf-8")).hexdigest()[:16]
+    readable = _NOT_SESSION_NAME.sub("-", subject)[:47]
+    return f"{readable}-{digest}" if readable else f"web-identity-{digest}"
+
+
+def _valid_tag_text(text: str, shortest: int, longest: int) -> bool:
+    """Session tag text: letters, digits, white space and ``_.:/=+-@`` (IAM's pattern)."""
+    if not shortest <= len(text) <= longest:
+        return False
+    return all(c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LNZ" for c in text)
+
+
+def _bad_tags(why: str) -> InvalidIdentityTokenException:
+    return InvalidIdentityTokenException(f"The claim {TAGS_CLAIM} is not valid: {why}.")
