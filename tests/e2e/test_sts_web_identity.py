@@ -601,7 +601,7 @@ def audit_events(server: TesseraServer) -> list[dict[str, Any]]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout)["Records"])
+    return [json.loads(line) for line in done.stdout.splitlines()]  # one JSON record a line
 
 
 def raw_call(server: TesseraServer, body: bytes | None, query: str = "", headers: Mapping[str, str] | None = None) -> tuple[int, str]:
