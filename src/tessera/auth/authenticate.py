@@ -74,13 +74,16 @@ class HttpRequest:
 
     ``path`` is the raw, still percent-encoded path; ``raw_query`` the raw query string;
     ``headers`` maps lower-case names to values, repeated headers joined with ``,``
-    (build it with ``headers_from_raw``); ``body`` the exact bytes, hashed before parsing."""
+    (build it with ``headers_from_raw``); ``body`` the exact bytes, hashed before parsing,
+    or, when only their digest is at hand (a request received by another service),
+    ``body_sha256``, the hex SHA-256 of the bytes received."""
 
     method: str
     path: str
     raw_query: str | bytes
     headers: Mapping[str, str]
     body: bytes = b""
+    body_sha256: str | None = None
 
 
 def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str, str]:
@@ -207,7 +210,7 @@ def _verify_header(
         sigv4.canonical_query_string(request.raw_query),
         sigv4.canonical_headers(headers, auth.signed_headers),
         signed_headers,
-        _payload_hash(headers, request.body),
+        _payload_hash(headers, request),
     )
     _check_signature(creq, timestamp, credential, auth.signature, resolved, settings, cache)
     return _verified(resolved, credential, auth.signed_headers)
@@ -229,7 +232,7 @@ def _verify_presigned(
     _check_scope(credential, params.timestamp, settings)
     presign.check_presigned_window(params, now, settings.clock_skew)
     resolved = resolver.resolve(credential.access_key_id, params.security_token)
-    payload_hash = _payload_hash(request.headers, request.body)
+    payload_hash = _payload_hash(request.headers, request)
     creq = presign.canonical_request_of(request.method, request.path, query, request.headers, payload_hash)
     try:
         _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
@@ -347,11 +350,12 @@ def _check_clock_skew(timestamp: str, signed_at: dt.datetime, now: dt.datetime, 
         raise SignatureDoesNotMatch(presign.not_yet_current_message(timestamp, now, skew))
 
 
-def _payload_hash(headers: Mapping[str, str], body: bytes) -> str:
+def _payload_hash(headers: Mapping[str, str], request: HttpRequest) -> str:
     """The body's SHA-256. A declared ``x-amz-content-sha256`` is used verbatim (the client
     signed that text) but only when it is the body's digest: IAM, STS and Organizations
     take no unsigned or streaming payloads, and a stale digest would leave the body unsigned."""
-    actual = sigv4.payload_hash(body)
+    known = request.body_sha256
+    actual = known.lower() if known is not None else sigv4.payload_hash(request.body)
     declared = headers.get("x-amz-content-sha256")
     if declared is None:
         return actual
