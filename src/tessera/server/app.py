@@ -51,11 +51,11 @@ from tessera.protocol.query import (
 )
 from tessera.server import heap
 from tessera.server.addresses import SourceAddress
-from tessera.server.credentials import CredentialResolver
 from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
 from tessera.service_models import Operation
+from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
@@ -129,7 +129,7 @@ class TesseraApp:
         self.runtime = runtime
         self.audit = audit
         self.metrics = metrics
-        self.resolver = CredentialResolver(runtime)
+        self.resolver = credential_resolver(runtime)
         self.auth_settings = AuthSettings(debug=runtime.settings.debug_signatures)
         self.poll_interval = poll_interval
         self.access_log_enabled = access_log_enabled

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from tessera.auth.authenticate import CredentialResolver
 from tessera.auth.caller import SessionClaims
 from tessera.clock import Clock
 from tessera.policy import Policy, PolicyType
@@ -72,6 +73,7 @@ class Runtime:
     usage: UsageTracker | None = None
     limiters: Limiters = field(default_factory=Limiters)
     token_keyring: KeyringCache | None = None  # created on first use by ``keys.current_keyring``
+    credentials: CredentialResolver | None = None  # created on first use by ``credentials.credential_resolver``
     _session_policy_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session_policies(self, session: SessionClaims) -> tuple[Policy, ...]:
