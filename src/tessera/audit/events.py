@@ -33,7 +33,12 @@ from tessera.clock import iso_seconds
 from tessera.service_models import Operation
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
-EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
+EVENT_SOURCES = {
+    "iam": "iam.amazonaws.com",
+    "sts": "sts.amazonaws.com",
+    "organizations": "organizations.amazonaws.com",
+    "tessera-authz": "authz.tessera.amazonaws.com",
+}
 IDENTITY_TYPES = {"root": "Root", "user": "IAMUser", "assumed-role": "AssumedRole", "federated-user": "FederatedUser"}
 # Extra members never recorded even though the model does not mark them sensitive.
 ALWAYS_HIDDEN = frozenset(
@@ -232,9 +237,11 @@ def build_event(
     error_code: str | None,
     error_message: str | None,
     read_only: bool,
+    additional_data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The CloudTrail-shaped record of one request. ``resolved`` is the operation the
-    server resolved and serves (None otherwise: no parameters or elements recorded)."""
+    server resolved and serves (None otherwise: no parameters or elements recorded);
+    ``additional_data`` is what the handler adds as ``additionalEventData``."""
     user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
     source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
     region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
@@ -257,6 +264,8 @@ def build_event(
         "recipientAccountId": caller.account if caller else "",
         "eventCategory": "Management",
     }
+    if additional_data:
+        event["additionalEventData"] = dict(additional_data)
     omitted = cut_agent or cut_source or cut_region
     if error_code:
         event["errorCode"], cut_code = _cap(error_code, FIELD_LIMIT)

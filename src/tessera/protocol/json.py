@@ -1,4 +1,4 @@
-"""awsJson1_1 (Organizations): X-Amz-Target dispatch, JSON in and out.
+"""awsJson1_1 (Organizations, and Tessera's authorization API): X-Amz-Target dispatch, JSON in and out.
 
 Public API::
 
@@ -66,6 +66,19 @@ def parse_json_request(target_header: str | None, body: bytes, service: str = DE
     (``resolve_json_operation`` then ``read_json_request``)."""
     operation = resolve_json_operation(target_header, service)
     return operation.name, read_json_request(operation, body)
+
+
+JSON_SERVICES = ("organizations", "tessera-authz")
+
+
+def json_service(target_header: str) -> str:
+    """The awsJson1_1 service whose target prefix ``X-Amz-Target`` carries (Organizations
+    unless another's prefix matches, so an unknown target is Organizations' error)."""
+    prefix = target_header.partition(".")[0]
+    for name in JSON_SERVICES[1:]:
+        if service_spec(name).target_prefix == prefix:
+            return name
+    return DEFAULT_SERVICE
 
 
 def resolve_json_operation(target_header: str | None, service: str = DEFAULT_SERVICE) -> Operation:

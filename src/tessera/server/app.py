@@ -10,8 +10,9 @@ which serves nothing else but ``/healthz`` and ``/readyz``; the API listener nev
 Routes: ``GET /healthz`` (liveness: no auth, no secrets), ``GET /readyz`` (readiness,
 from in-memory indicators only: no auth, no secrets), ``GET /metrics`` (Prometheus text),
 and everything else is an AWS API call — awsJson1_1 when ``X-Amz-Target`` is present
-(Organizations), the Query protocol otherwise (IAM and STS, told apart by
-``Version``); the credential scope of the signature must name that same service.
+(Organizations, or Tessera's authorization API, told apart by the target's prefix),
+the Query protocol otherwise (IAM and STS, told apart by ``Version``); the credential
+scope of the signature must name that same service (its signing name).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from tessera.errors import (
     TesseraError,
 )
 from tessera.protocol.errors import client_visible, render_json_error, render_query_error
-from tessera.protocol.json import encode_json_response, read_json_request, resolve_json_operation
+from tessera.protocol.json import encode_json_response, json_service, read_json_request, resolve_json_operation
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import (
     QUERY_JSON_CONTENT_TYPE,
@@ -54,7 +55,7 @@ from tessera.server.addresses import SourceAddress
 from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
-from tessera.service_models import Operation
+from tessera.service_models import Operation, signing_name
 from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
@@ -81,7 +82,7 @@ INLINE_BODY_BYTES = 16 * 1024
 STORE_FAILURE_WINDOW = 30.0
 """Seconds during which a store failure (with no success since) makes ``/readyz`` not ready."""
 _T = TypeVar("_T")
-_WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations")]
+_WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations", "tessera-authz")]
 """Long-lived data built on first use, loaded before the heap is settled."""
 
 
@@ -111,6 +112,7 @@ class Exchange:
     spec: OperationSpec | None = None  # its handler
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     encoded: tuple[int, bytes, bytes] | None = None  # the answer, when encoded off the event loop
+    audit_data: dict[str, Any] | None = None  # the event's ``additionalEventData``, from the handler
 
 
 class TesseraApp:
@@ -130,7 +132,10 @@ class TesseraApp:
         self.audit = audit
         self.metrics = metrics
         self.resolver = credential_resolver(runtime)
-        self.auth_settings = AuthSettings(debug=runtime.settings.debug_signatures)
+        self.auth_settings = AuthSettings(
+            services=frozenset(signing_name(name) for name in ("iam", "sts", "organizations", "tessera-authz")),
+            debug=runtime.settings.debug_signatures,
+        )
         self.poll_interval = poll_interval
         self.access_log_enabled = access_log_enabled
         self.source_address = source_address or SourceAddress(trusted_proxy_header)
@@ -335,10 +340,11 @@ class TesseraApp:
         request costs a SHA-256 of the body, never a decode of it): the service is only
         guessed beforehand, for the error an unauthenticated request gets. After
         verification the service comes from the request (``X-Amz-Target`` for
-        Organizations, ``Version`` for IAM and STS) and must be the credential scope's."""
+        Organizations and the authorization API, ``Version`` for IAM and STS) and must be
+        the credential scope's (its signing name)."""
         target = ex.headers.get("x-amz-target")
         if target is not None:
-            ex.protocol, ex.service = "json", "organizations"
+            ex.protocol, ex.service = "json", json_service(target)
         else:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = self.runtime.clock.now()
@@ -355,13 +361,13 @@ class TesseraApp:
             version = next((v for k, v in form if k == "Version"), "")
             ex.operation = next((v for k, v in form if k == "Action"), "")
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
-        check_service(verified, ex.service)
+        check_service(verified, signing_name(ex.service))
         if self.runtime.usage is not None:
             self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
         # the operation is resolved here, once; the parser, the encoder and the audit
         # event read ``ex.resolved``
         if ex.protocol == "json":
-            resolved = resolve_json_operation(target)
+            resolved = resolve_json_operation(target, ex.service)
             ex.operation = resolved.name
             ex.params = read_json_request(resolved, ex.body)
         else:
@@ -397,6 +403,7 @@ class TesseraApp:
             raise RuntimeError(f"handler for {spec.service}:{spec.name} returned without authorizing")
         self._note_store_success()
         ex.result = result
+        ex.audit_data = ctx.audit_data
         ex.extra_headers.extend(ctx.response_headers)
 
     def _note_store_success(self) -> None:
@@ -451,6 +458,7 @@ class TesseraApp:
                 error_code=(error.json_code or error.code) if error and ex.protocol == "json" else (error.code if error else None),
                 error_message=error.message if error else None,
                 read_only=bool(ex.spec and ex.spec.read_only),
+                additional_data=ex.audit_data,
             )
         )
         if self.access_log_enabled:

@@ -38,7 +38,7 @@ Handler = Callable[["OperationContext", dict[str, Any]], dict[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class OperationSpec:
-    service: str  # "iam" | "sts" | "organizations"
+    service: str  # "iam" | "sts" | "organizations" | "tessera-authz"
     name: str  # AWS operation name, e.g. "CreateUser"
     handler: Handler
     authorize: bool = True  # False only for calls AWS never authorizes (GetCallerIdentity)
@@ -93,6 +93,7 @@ class OperationContext:
     decisions: list[Decision] = field(default_factory=list)
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     kind_cleared: set[str] = field(default_factory=set)  # see authorization.refuse_session_kind
+    audit_data: dict[str, Any] | None = None  # recorded as the audit event's ``additionalEventData``
     _base_context: dict[str, object] | None = None
 
     @property
