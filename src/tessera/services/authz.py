@@ -33,6 +33,7 @@ when the client is of its account.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -96,15 +97,15 @@ def _decide(
     client = params["Request"]
     source_ip = _source_ip(client.get("SourceIp"))
     inputs = [_EntryInput.read(ctx, entry) for entry in entries]
+    headers = headers_from_raw((h["Name"], h["Value"]) for h in client["Headers"])
     try:
-        verified = _verify_client(ctx, client, service, params.get("Region"))
+        verified = _verify_client(ctx, client, headers, service, params.get("Region"))
     except AuthError as error:
         ctx.audit_data = {"service": service, "client": {"errorCode": error.code}}
         return _client_error(error)
     caller = verified.caller
     if ctx.runtime.usage is not None:
         ctx.runtime.usage.note(caller, service, verified.region, ctx.now)
-    headers = _headers(client)
     info = RequestInfo(
         request_id=ctx.info.request_id,
         received_at=ctx.now,
@@ -137,26 +138,26 @@ def _source_ip(text: str | None) -> str:
         raise InvalidInputException(f"SourceIp {text} is not an IP address.") from None
 
 
-def _headers(client: Mapping[str, Any]) -> dict[str, str]:
-    return headers_from_raw((h["Name"], h["Value"]) for h in client["Headers"])
-
-
-def _verify_client(ctx: OperationContext, client: Mapping[str, Any], service: str, region: str | None) -> Verified:
+def _verify_client(
+    ctx: OperationContext, client: Mapping[str, Any], headers: Mapping[str, str], service: str, region: str | None
+) -> Verified:
     """The client's signature, verified as Tessera verifies its own requests; the
     credential scope must name ``service`` (and ``region``, when given)."""
     request = HttpRequest(
         method=client["Method"],
         path=client["Path"],
         raw_query=client.get("QueryString", ""),
-        headers=_headers(client),
+        headers=headers,
         body_sha256=client.get("BodySha256"),
     )
-    settings = AuthSettings(
-        services=frozenset({service}),
-        regions=frozenset({region}) if region else None,
-        debug=ctx.runtime.settings.debug_signatures,
-    )
+    settings = _settings(service, region, ctx.runtime.settings.debug_signatures)
     return verify(request, ctx.now, credential_resolver(ctx.runtime), settings)
+
+
+@functools.lru_cache(maxsize=256)
+def _settings(service: str, region: str | None, debug: bool) -> AuthSettings:
+    """What the client's credential scope must name (a few per resource server)."""
+    return AuthSettings(services=frozenset({service}), regions=frozenset({region}) if region else None, debug=debug)
 
 
 class _EntryInput:
