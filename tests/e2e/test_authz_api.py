@@ -274,6 +274,15 @@ def test_revoked_role_sessions_are_denied(world: World) -> None:
     assert "with an explicit deny in an identity-based policy" in answer["Error"]["Message"]
 
 
+def test_session_of_a_deleted_role_is_denied(world: World) -> None:
+    role, creds = world.role_session(policy(allow("notes:*")))
+    assert decide(world.rs, signed(creds))["Decision"] == "Allow"
+    world.iam.delete_role_policy(RoleName=role, PolicyName="p")
+    world.iam.delete_role(RoleName=role)
+    answer = decide(world.rs, signed(creds))
+    assert answer["Decision"] == "Deny" and answer["Principal"]["Type"] == "AssumedRole"
+
+
 # -- SCPs and resource policies ---------------------------------------------------------------
 
 
@@ -317,6 +326,15 @@ def test_cross_account_needs_both_the_identity_and_the_resource_policy(world: Wo
     assert {m["PolicyType"] for m in allowed["MatchedStatements"]} == {"resource"}  # the client's own policies are its account's
     _, bare = world.user(iam=world.member_iam)
     assert decide(world.rs, signed(bare), ResourcePolicy=grant)["Decision"] == "Deny"
+
+
+def test_resource_policy_may_admit_the_organization(world: World) -> None:
+    org_id = world.org.describe_organization()["Organization"]["Id"]
+    _, member = world.user(policy(allow("notes:*")), iam=world.member_iam)
+    orgwide = policy(allow("notes:GetNote", NOTE, Principal="*", Condition={"StringEquals": {"aws:PrincipalOrgID": org_id}}))
+    assert decide(world.rs, signed(member), ResourcePolicy=orgwide)["Decision"] == "Allow"
+    elsewhere = policy(allow("notes:GetNote", NOTE, Principal="*", Condition={"StringEquals": {"aws:PrincipalOrgID": "o-nothere000"}}))
+    assert decide(world.rs, signed(member), ResourcePolicy=elsewhere)["Decision"] == "Deny"
 
 
 # -- the signature ---------------------------------------------------------------------------
