@@ -66,10 +66,13 @@ def signed(
     service: str = "notes",
     region: str = REGION,
     presign: bool = False,
+    unsigned_body: bool = False,
 ) -> dict[str, Any]:
-    """The client's request as the notes service receives it, signed by botocore."""
+    """The client's request as the notes service receives it, signed by botocore (with
+    ``unsigned_body``, as botocore signs S3 over HTTPS with payload signing off)."""
     url = f"https://{HOST}{path}" + (f"?{query}" if query else "")
     request = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"} if body else {})
+    request.context["payload_signing_enabled"] = not unsigned_body
     boto_creds = BotoCredentials(creds.access_key_id, creds.secret_access_key, creds.session_token)
     if presign:
         SigV4QueryAuth(boto_creds, service, region, expires=300).add_auth(request)
@@ -359,6 +362,20 @@ def test_tampered_and_replayed_requests_fail_the_signature(world: World) -> None
         assert client_error(decide(world.rs, replay, "notes:CreateNote"))[0] == "SignatureDoesNotMatch"
     answer = decide(world.rs, tampered, "notes:CreateNote")
     assert (answer["Error"]["JsonCode"], answer["Error"]["HttpStatus"]) == ("InvalidSignatureException", 403)
+
+
+def test_an_unsigned_body_only_where_the_service_takes_it(world: World) -> None:
+    _, creds = world.user(policy(allow("notes:*")))
+    request = signed(creds, "/notes/n1", method="PUT", body=b"note text", unsigned_body=True)
+    code, message = client_error(decide(world.rs, request, "notes:PutNote"))
+    assert (code, message) == (
+        "SignatureDoesNotMatch",
+        "x-amz-content-sha256 'UNSIGNED-PAYLOAD' is not accepted by this service; sign the payload.",
+    )
+    taken = {**request, "UnsignedPayload": True}
+    assert decide(world.rs, taken, "notes:PutNote")["Decision"] == "Allow"
+    assert decide(world.rs, {**taken, "BodySha256": hashlib.sha256(b"other").hexdigest()}, "notes:PutNote")["Decision"] == "Allow"
+    assert client_error(decide(world.rs, {**taken, "Path": "/notes/n2"}, "notes:PutNote"))[0] == "SignatureDoesNotMatch"
 
 
 def test_scope_must_name_the_expected_service_and_region(world: World) -> None:

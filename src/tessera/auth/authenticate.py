@@ -76,7 +76,11 @@ class HttpRequest:
     ``headers`` maps lower-case names to values, repeated headers joined with ``,``
     (build it with ``headers_from_raw``); ``body`` the exact bytes, hashed before parsing,
     or, when only their digest is at hand (a request received by another service),
-    ``body_sha256``, the hex SHA-256 of the bytes received."""
+    ``body_sha256``, the hex SHA-256 of the bytes received. ``unsigned_payload`` is for
+    a service that, like S3, takes bodies its clients leave unsigned: the payload hash
+    ``UNSIGNED-PAYLOAD`` is then accepted, declared in ``x-amz-content-sha256`` or, for a
+    presigned URL that declares none, assumed (as S3's presigned URLs are signed); IAM,
+    STS and Organizations never set it."""
 
     method: str
     path: str
@@ -84,6 +88,7 @@ class HttpRequest:
     headers: Mapping[str, str]
     body: bytes = b""
     body_sha256: str | None = None
+    unsigned_payload: bool = False
 
 
 def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str, str]:
@@ -232,7 +237,10 @@ def _verify_presigned(
     _check_scope(credential, params.timestamp, settings)
     presign.check_presigned_window(params, now, settings.clock_skew)
     resolved = resolver.resolve(credential.access_key_id, params.security_token)
-    payload_hash = _payload_hash(request.headers, request)
+    if request.unsigned_payload and "x-amz-content-sha256" not in request.headers:
+        payload_hash = sigv4.UNSIGNED_PAYLOAD
+    else:
+        payload_hash = _payload_hash(request.headers, request)
     creq = presign.canonical_request_of(request.method, request.path, query, request.headers, payload_hash)
     try:
         _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
@@ -359,7 +367,7 @@ def _payload_hash(headers: Mapping[str, str], request: HttpRequest) -> str:
     declared = headers.get("x-amz-content-sha256")
     if declared is None:
         return actual
-    if declared.lower() == actual:
+    if declared.lower() == actual or (declared == sigv4.UNSIGNED_PAYLOAD and request.unsigned_payload):
         return declared
     if declared == sigv4.UNSIGNED_PAYLOAD or declared.startswith("STREAMING-"):
         raise SignatureDoesNotMatch(f"x-amz-content-sha256 '{declared}' is not accepted by this service; sign the payload.")

@@ -149,6 +149,7 @@ def _verify_client(
         raw_query=client.get("QueryString", ""),
         headers=headers,
         body_sha256=client.get("BodySha256"),
+        unsigned_payload=bool(client.get("UnsignedPayload")),
     )
     settings = _settings(service, region, ctx.runtime.settings.debug_signatures)
     return verify(request, ctx.now, credential_resolver(ctx.runtime), settings)
