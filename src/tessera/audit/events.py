@@ -11,10 +11,10 @@ field if the field's contents exceeds the maximum field size. If a field is trun
 omitted is present with a value of true":
 https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html):
 ``userAgent``, ``errorCode`` and ``errorMessage`` are cut to 1 KB (``FIELD_LIMIT``), the
-few short identity fields to their longest valid form, and ``requestParameters`` /
-``responseElements`` larger than 100 KB (``ELEMENTS_LIMIT``) are omitted. One event thus
-stores at most about 210 KB whatever the request held (``bounded``, applied by the
-writer off the request path, checks the two large fields).
+few short identity fields to their longest valid form, and ``requestParameters``,
+``responseElements`` and ``additionalEventData`` larger than 100 KB (``ELEMENTS_LIMIT``)
+are omitted. One event thus stores at most about 310 KB whatever the request held
+(``bounded``, applied by the writer off the request path, checks the three large fields).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _cap(text: str, limit: int) -> tuple[str, bool]:
 
 
 def bounded(event: dict[str, Any]) -> dict[str, Any]:
-    """``event`` with ``requestParameters``/``responseElements`` omitted when larger than
+    """``event`` with ``requestParameters``/``responseElements``/``additionalEventData`` omitted when larger than
     ``ELEMENTS_LIMIT`` as JSON (``omitted`` then true). Costs one JSON encoding of each,
     so the audit writer calls it, not the request path (orjson: ~2 µs an event, against
     ~7 µs with the standard library's encoder, measured on an AssumeRole event)."""
@@ -88,7 +88,7 @@ def bounded(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _omit_large_elements(event: dict[str, Any]) -> None:
-    for name in ("requestParameters", "responseElements"):
+    for name in ("requestParameters", "responseElements", "additionalEventData"):
         value = event.get(name)
         if value is not None and len(orjson.dumps(value, default=str)) > ELEMENTS_LIMIT:
             event[name] = None
