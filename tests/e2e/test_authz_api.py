@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -427,6 +429,33 @@ def test_resource_server_must_be_allowed_for_the_namespace(world: World) -> None
     _, user = world.user(policy(allow("notes:*")))
     stranger = authz_client(world.server, user)
     assert refused(stranger, Service="notes", Request=signed(user), Action="notes:GetNote", Resource=NOTE)[0] == "AccessDeniedException"
+
+
+def _raw_call(world: World, target: str, signing_name: str) -> tuple[int, dict[str, Any]]:
+    body = json.dumps({"Service": "notes", "Request": signed(world.rs_creds), "Action": "notes:GetNote", "Resource": NOTE}).encode()
+    request = AWSRequest(
+        "POST", world.server.endpoint + "/", data=body, headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target}
+    )
+    SigV4Auth(BotoCredentials(world.rs_creds.access_key_id, world.rs_creds.secret_access_key), signing_name, REGION).add_auth(request)
+    prepared = request.prepare()
+    call = urllib.request.Request(prepared.url, data=body, headers=dict(prepared.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(call, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_the_api_is_signed_for_tessera_and_its_targets_are_its_own(world: World) -> None:
+    status, answer = _raw_call(world, "TesseraAuthorization_20261201.AuthorizeRequest", "tessera")
+    assert status == 200 and answer["Principal"]["Arn"].endswith(":user/notes-service")  # it asks about itself
+    status, answer = _raw_call(world, "TesseraAuthorization_20261201.AuthorizeRequest", "organizations")
+    assert (status, answer["__type"]) == (400, "InvalidSignatureException")
+    assert answer["Message"] == "Credential should be scoped to correct service: 'tessera'."
+    status, answer = _raw_call(world, "TesseraAuthorization_20261201.ListRoots", "tessera")
+    assert (status, answer["__type"]) == (400, "UnknownOperationException")
+    status, answer = _raw_call(world, "AWSOrganizationsV20161128.ListRoots", "tessera")
+    assert (status, answer["__type"]) == (400, "InvalidSignatureException")
 
 
 def test_bad_input_is_the_resource_servers_error(world: World) -> None:
