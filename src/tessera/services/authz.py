@@ -130,12 +130,16 @@ def _namespace(action: str) -> str:
 
 
 def _source_ip(text: str | None) -> str:
+    """The client's address as ``aws:SourceIp`` reads it: an IPv4 client of a dual-stack
+    listener (``::ffff:a.b.c.d``) as its IPv4 address, as for Tessera's own requests."""
     if text is None:
         return ""
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise InvalidInputException(f"SourceIp {text} is not an IP address.") from None
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return str(mapped or address)
 
 
 def _verify_client(

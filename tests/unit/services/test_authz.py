@@ -201,16 +201,32 @@ def test_a_resource_policy_that_does_not_parse_is_malformed(authz: Authz, docume
         authz.call(**params(ResourcePolicy=document))
 
 
+def test_an_ipv4_client_of_a_dual_stack_listener_is_its_ipv4_address(authz: Authz, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = authz.world
+    inside = {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}
+    client = world.add_user("client", policies={"p": doc(allow("sts:AssumeRole"))})
+    role = world.add_role("Reader", doc(trust({"AWS": client.arn})), policies={"p": doc(allow("notes:GetNote", Condition=inside))})
+    creds = world.call(client, "AssumeRole", RoleArn=role, RoleSessionName="s")["Credentials"]
+    request = _signed_at_t0(monkeypatch, creds)
+    assert authz.call(**params(Request={**request, "SourceIp": "::ffff:192.0.2.7"}))["Decision"] == "Allow"
+    assert authz.call(**params(Request={**request, "SourceIp": "::ffff:198.51.100.7"}))["Decision"] == "Deny"
+
+
+def _signed_at_t0(monkeypatch: pytest.MonkeyPatch, creds: dict[str, Any]) -> dict[str, Any]:
+    """A ``GET /notes/n1`` signed by botocore with ``creds``, its clock at the world's."""
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: T0.replace(tzinfo=None) + dt.timedelta(seconds=5))
+    request = AWSRequest(method="GET", url="https://notes.example.com/notes/n1")
+    SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]), "notes", "us-east-1").add_auth(request)
+    headers = [{"Name": "Host", "Value": "notes.example.com"}, *({"Name": k, "Value": v} for k, v in request.headers.items())]
+    return unsigned(Headers=headers, BodySha256=EMPTY_SHA)
+
+
 def test_a_signed_request_is_decided_without_touching_the_store(authz: Authz, monkeypatch: pytest.MonkeyPatch) -> None:
     world = authz.world
     client = world.add_user("client", policies={"p": doc(allow("sts:AssumeRole"))})
     role = world.add_role("Reader", doc(trust({"AWS": client.arn})), policies={"p": doc(allow("notes:GetNote", NOTE))})
     creds = world.call(client, "AssumeRole", RoleArn=role, RoleSessionName="s")["Credentials"]
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: T0.replace(tzinfo=None) + dt.timedelta(seconds=5))
-    request = AWSRequest(method="GET", url="https://notes.example.com/notes/n1")
-    SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]), "notes", "us-east-1").add_auth(request)
-    headers = [{"Name": "Host", "Value": "notes.example.com"}, *({"Name": k, "Value": v} for k, v in request.headers.items())]
-    client_request = unsigned(Headers=headers, BodySha256=EMPTY_SHA)
+    client_request = _signed_at_t0(monkeypatch, creds)
     allowed = authz.call(**params(Request=client_request))
     assert allowed["Decision"] == "Allow"
     assert allowed["Principal"]["Arn"] == f"arn:aws:sts::{A}:assumed-role/Reader/s"
