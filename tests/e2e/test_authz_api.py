@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.auth
 import pytest
-from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
@@ -378,6 +378,20 @@ def test_an_unsigned_body_only_where_the_service_takes_it(world: World) -> None:
     assert decide(world.rs, taken, "notes:PutNote")["Decision"] == "Allow"
     assert decide(world.rs, {**taken, "BodySha256": hashlib.sha256(b"other").hexdigest()}, "notes:PutNote")["Decision"] == "Allow"
     assert client_error(decide(world.rs, {**taken, "Path": "/notes/n2"}, "notes:PutNote"))[0] == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_s3_style_clients_sign_the_path_as_sent(world: World, presign: bool) -> None:
+    _, creds = world.user(policy(allow("notes:*")))
+    path = "/notes/my%20note%2Bdraft"
+    request = AWSRequest(method="GET", url=f"https://{HOST}{path}")
+    boto_creds = BotoCredentials(creds.access_key_id, creds.secret_access_key)
+    signer = S3SigV4QueryAuth(boto_creds, "notes", REGION, expires=300) if presign else S3SigV4Auth(boto_creds, "notes", REGION)
+    signer.add_auth(request)
+    headers = [{"Name": "Host", "Value": HOST}, *({"Name": k, "Value": v} for k, v in request.headers.items())]
+    received = {"Method": "GET", "Path": path, "QueryString": urlsplit(request.url).query, "Headers": headers}
+    assert client_error(decide(world.rs, received))[0] == "SignatureDoesNotMatch"
+    assert decide(world.rs, {**received, "PathAsSent": True, "UnsignedPayload": True})["Decision"] == "Allow"
 
 
 def test_scope_must_name_the_expected_service_and_region(world: World) -> None:

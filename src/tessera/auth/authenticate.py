@@ -79,8 +79,10 @@ class HttpRequest:
     ``body_sha256``, the hex SHA-256 of the bytes received. ``unsigned_payload`` is for
     a service that, like S3, takes bodies its clients leave unsigned: the payload hash
     ``UNSIGNED-PAYLOAD`` is then accepted, declared in ``x-amz-content-sha256`` or, for a
-    presigned URL that declares none, assumed (as S3's presigned URLs are signed); IAM,
-    STS and Organizations never set it."""
+    presigned URL that declares none, assumed (as S3's presigned URLs are signed); and
+    ``path_as_sent`` for one that, like S3, signs the path as sent rather than normalised
+    and encoded again (``sigv4.canonical_uri_as_sent``). IAM, STS and Organizations never
+    set either."""
 
     method: str
     path: str
@@ -89,6 +91,7 @@ class HttpRequest:
     body: bytes = b""
     body_sha256: str | None = None
     unsigned_payload: bool = False
+    path_as_sent: bool = False
 
 
 def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str, str]:
@@ -211,7 +214,7 @@ def _verify_header(
     signed_headers = ";".join(auth.signed_headers)
     creq = sigv4.canonical_request(
         request.method,
-        sigv4.canonical_uri(request.path),
+        sigv4.canonical_uri_as_sent(request.path) if request.path_as_sent else sigv4.canonical_uri(request.path),
         sigv4.canonical_query_string(request.raw_query),
         sigv4.canonical_headers(headers, auth.signed_headers),
         signed_headers,
@@ -241,13 +244,14 @@ def _verify_presigned(
         payload_hash = sigv4.UNSIGNED_PAYLOAD
     else:
         payload_hash = _payload_hash(request.headers, request)
-    creq = presign.canonical_request_of(request.method, request.path, query, request.headers, payload_hash)
+    as_sent = request.path_as_sent
+    creq = presign.canonical_request_of(request.method, request.path, query, request.headers, payload_hash, path_as_sent=as_sent)
     try:
         _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
     except SignatureDoesNotMatch:
         if not _identity_url_fetched_with_get(request, query, credential):
             raise
-        creq = presign.canonical_request_of("POST", request.path, query, request.headers, payload_hash)
+        creq = presign.canonical_request_of("POST", request.path, query, request.headers, payload_hash, path_as_sent=as_sent)
         _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
     return _verified(resolved, credential, params.signed_headers)
 

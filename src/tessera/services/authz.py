@@ -154,6 +154,7 @@ def _verify_client(
         headers=headers,
         body_sha256=client.get("BodySha256"),
         unsigned_payload=bool(client.get("UnsignedPayload")),
+        path_as_sent=bool(client.get("PathAsSent")),
     )
     settings = _settings(service, region, ctx.runtime.settings.debug_signatures)
     return verify(request, ctx.now, credential_resolver(ctx.runtime), settings)

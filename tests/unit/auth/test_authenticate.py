@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from botocore.auth import S3SigV4QueryAuth, SigV4Auth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from tessera.auth import sigv4
@@ -492,6 +492,24 @@ def test_unsigned_payload_only_where_the_service_takes_it(oracle, resolver, pres
     other_path = dataclasses.replace(taken, path="/other")
     with pytest.raises(SignatureDoesNotMatch):
         verify(other_path, now, resolver, settings)
+
+
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_the_path_as_sent_only_where_the_service_signs_it_so(oracle, resolver, presign):
+    """S3's signers neither normalise the path nor encode it again; other services do both."""
+    request = AWSRequest("GET", "https://bucket.example.com/photos/my%20cat%2Bdog.jpg")
+    auth = (
+        S3SigV4QueryAuth(oracle.credentials(False), "s3", "us-east-1", expires=300)
+        if presign
+        else S3SigV4Auth(oracle.credentials(False), "s3", "us-east-1")
+    )
+    auth.add_auth(request)
+    received = dataclasses.replace(oracle.received(request), unsigned_payload=True)
+    settings = AuthSettings(services=frozenset({"s3"}))
+    now = oracle.signed_at(request)
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(received, now, resolver, settings)
+    assert verify(dataclasses.replace(received, path_as_sent=True), now, resolver, settings).caller == oracle.ALICE
 
 
 def test_a_body_digest_stands_for_the_body(oracle, resolver):
