@@ -6,6 +6,12 @@ the generator only sends bytes; each AssumeRole URL carries its own RoleSessionN
 every URL its own X-Amz-Expires, so no two requests are the same and every one is
 verified and evaluated on its own. Each operation runs at concurrency 1, 16 and 64.
 
+In the same run, ``tessera`` also answers AuthorizeRequest (the authorization API) at
+concurrency 16: a resource server's header-signed POST, each carrying its own request
+of the bench user to a made-up ``notes`` service, signed for it; Tessera verifies both
+signatures and decides ``notes:GetNote`` for the bench user (an identity policy with a
+condition). Its target is a share of GetCallerIdentity's rate on the same server.
+
 Servers, all measured in the same run:
 
 * ``tessera``: ``tessera serve`` with 10 roles (created through CreateRole); on the
@@ -32,6 +38,7 @@ Run: ``python -m bench.load`` (``--quick`` for a short run).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -50,7 +57,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-from botocore.auth import SigV4QueryAuth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
@@ -85,6 +92,11 @@ JWKS_REFETCH_SECONDS = 2.0
 (``TESSERA_OIDC_REFETCH_SECONDS``; 10 by default): short, so that the flood spans
 several periods and shows the limit holding in each."""
 FLOOD_SECONDS = 5 * JWKS_REFETCH_SECONDS
+AUTHORIZE = "AuthorizeRequest"
+AUTHORIZE_TARGET = "TesseraAuthorization_20261201.AuthorizeRequest"
+AUTHORIZE_CONCURRENCY = 16
+NOTES_SERVICE = "bench-notes-service"
+NOTES_HOST = "notes.example.com"
 TESSERA, TESSERA_SCALE, MOTO, CEILING, FLOOR = "tessera", "tessera-scale", "moto", "ceiling", "floor"
 BASE_EXPIRES = 1800
 """Seconds a pre-signed URL lives (plus its index, which makes each URL distinct); the
@@ -210,6 +222,99 @@ def write_targets(path: Path, endpoint: str, principal: Principal, operation: st
     return targets
 
 
+# -- AuthorizeRequest: a resource server's signed POSTs, each with a signed client request --
+
+
+def notes_policy() -> str:
+    """The bench user may read notes, from loopback (the address its resource server reports)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadNotes",
+                    "Effect": "Allow",
+                    "Action": "notes:GetNote",
+                    "Resource": f"arn:aws:notes:{REGION}:{ACCOUNT}:note/*",
+                    "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+                },
+                {"Sid": "NeverDelete", "Effect": "Deny", "Action": "notes:DeleteNote", "Resource": "*"},
+            ],
+        }
+    )
+
+
+def provision_authorizer(endpoint: str) -> Credentials:
+    """The notes resource server (a user allowed to authorize for ``notes``) and the bench
+    user's permission to read notes; returns the resource server's keys."""
+    iam = client("iam", endpoint)
+    authorizer = f"arn:aws:tessera::{ACCOUNT}:authorizer/notes"
+    allowed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "tessera:AuthorizeRequest", "Resource": authorizer}]}
+    iam.create_user(UserName=NOTES_SERVICE)
+    iam.put_user_policy(UserName=NOTES_SERVICE, PolicyName="authorize-notes", PolicyDocument=json.dumps(allowed))
+    iam.put_user_policy(UserName=USER, PolicyName="read-notes", PolicyDocument=notes_policy())
+    key = iam.create_access_key(UserName=NOTES_SERVICE)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def authorize_body(principal: Principal, index: int) -> bytes:
+    """An AuthorizeRequest for the bench user's signed ``GET /notes/nINDEX``."""
+    note = AWSRequest(method="GET", url=f"https://{NOTES_HOST}/notes/n{index}")
+    SigV4Auth(Credentials(principal.access_key_id, principal.secret_access_key), "notes", REGION).add_auth(note)
+    headers = [{"Name": "Host", "Value": NOTES_HOST}, *({"Name": k, "Value": v} for k, v in note.headers.items())]
+    request = {"Method": "GET", "Path": f"/notes/n{index}", "Headers": headers, "SourceIp": "127.0.0.1", "SecureTransport": True}
+    params = {
+        "Service": "notes",
+        "Request": request,
+        "Action": "notes:GetNote",
+        "Resource": f"arn:aws:notes:{REGION}:{ACCOUNT}:note/n{index}",
+    }
+    return json.dumps(params, separators=(",", ":")).encode()
+
+
+def write_authorize_requests(path: Path, endpoint: str, server_creds: Credentials, principal: Principal, count: int) -> list[str]:
+    """``count`` distinct header-signed AuthorizeRequest POSTs, one per line (``requests.lua``)."""
+    lines = []
+    for index in range(count):
+        body = authorize_body(principal, index)
+        headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": AUTHORIZE_TARGET}
+        request = AWSRequest(method="POST", url=endpoint + "/", data=body, headers=headers)
+        SigV4Auth(server_creds, "tessera", REGION).add_auth(request)
+        fields = ["POST", "/", body.decode(), *(f"{k}: {v}" for k, v in request.headers.items())]
+        lines.append("\t".join(fields))
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def smoke_authorize(server: servers.Server, line: str) -> None:
+    method, path, body, *headers = line.split("\t")
+    request = urllib.request.Request(
+        server.base_url + path, data=body.encode(), method=method, headers=dict(h.split(": ", 1) for h in headers)
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = response.read()
+    except urllib.error.HTTPError as error:
+        raise SmokeFailed(f"{server.name} {AUTHORIZE}: HTTP {error.code}: {error.read()[:300]!r}") from error
+    if b'"Decision":"Allow"' not in answer:
+        raise SmokeFailed(f"{server.name} {AUTHORIZE}: not allowed: {answer[:300]!r}")
+
+
+def run_authorize(report: ServerReport, server: servers.Server, principal: Principal, settings: Settings, work: Path) -> None:
+    """AuthorizeRequest at concurrency 16 on a server already measured for the STS calls."""
+    server_creds = provision_authorizer(server.base_url)
+    requests_file = work / f"{report.name}-{AUTHORIZE}.txt"
+    lines = write_authorize_requests(requests_file, server.base_url, server_creds, principal, settings.urls)
+    try:
+        smoke_authorize(server, lines[0])
+    except SmokeFailed as error:
+        report.failures.append(str(error))
+        print(f"  {error}", file=sys.stderr)
+        return
+    at_16 = dataclasses.replace(settings, concurrency=(AUTHORIZE_CONCURRENCY,))
+    measure_workload(report, server, AUTHORIZE, requests_file, at_16, script=wrk.REQUESTS_SCRIPT)
+
+
 # -- measuring -------------------------------------------------------------------------
 
 
@@ -270,12 +375,14 @@ def measure_workload(
     targets_file: Path,
     settings: Settings,
     headers: Sequence[str] = (),
+    script: Path = wrk.SCRIPT,
 ) -> None:
     """Warm up, then one wrk run per concurrency; progress on stderr."""
-    wrk.run(server.base_url, targets_file, connections=max(settings.concurrency), seconds=settings.warmup, headers=headers)
+    warmup = max(settings.concurrency)
+    wrk.run(server.base_url, targets_file, connections=warmup, seconds=settings.warmup, headers=headers, script=script)
     for connections in settings.concurrency:
         before = cpu_seconds(server.pid)
-        result = wrk.run(server.base_url, targets_file, connections=connections, seconds=settings.seconds, headers=headers)
+        result = wrk.run(server.base_url, targets_file, connections=connections, seconds=settings.seconds, headers=headers, script=script)
         cpu = (cpu_seconds(server.pid) - before) / result.seconds if result.seconds else 0.0
         report.measurements.append(Measurement(report.name, operation, connections, result, cpu))
         print(
@@ -438,6 +545,7 @@ def bench_tessera(settings: Settings, work: Path) -> ServerReport:
         principal = provision(server.base_url, create_roles=settings.roles, target_role=target)
         run_operations(report, server, principal, settings, work)
         run_federation(report, server, idp, settings, work)
+        run_authorize(report, server, principal, settings, work)
     return report
 
 
@@ -641,7 +749,19 @@ def targets(results: Results) -> list[Target]:
         operation_ratio_target(results, WEB_IDENTITY, 0.8),
         operation_ratio_target(results, WORKLOAD, 0.8),
         flood_target(results),
+        authorize_target(results, 0.80),
     ]
+
+
+def authorize_target(results: Results, least: float) -> Target:
+    """AuthorizeRequest's rate over GetCallerIdentity's, both at c=16 on the same server."""
+    name, goal = "AuthorizeRequest vs GetCallerIdentity (c=16)", f">= {least:.2f}"
+    mine = results.get(TESSERA, AUTHORIZE, AUTHORIZE_CONCURRENCY)
+    theirs = results.get(TESSERA, CALLER_IDENTITY, AUTHORIZE_CONCURRENCY)
+    if mine is None or theirs is None or not mine.result.clean or not theirs.result.clean or theirs.result.rps == 0:
+        return Target(name, goal, None, False, _missing_reason(results, (TESSERA,), AUTHORIZE, AUTHORIZE_CONCURRENCY))
+    ratio = mine.result.rps / theirs.result.rps
+    return Target(name, goal, round(ratio, 3), ratio >= least)
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -659,6 +779,7 @@ def table(results: Results, concurrency: Sequence[int]) -> str:
         (server, op) for op in OPERATIONS for server in (FLOOR, TESSERA, TESSERA_SCALE, MOTO)
     ]
     rows += [(TESSERA, op) for op in (*FEDERATION, FLOOD)]
+    rows += [(TESSERA, AUTHORIZE)]
     for server, operation in rows:
         for c in concurrency:
             m = results.get(server, operation, c)

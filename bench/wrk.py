@@ -19,6 +19,7 @@ from pathlib import Path
 from bench.servers import GENERATOR_CORE, pinned
 
 SCRIPT = Path(__file__).with_name("cycle.lua")
+REQUESTS_SCRIPT = Path(__file__).with_name("requests.lua")
 TIMEOUT = "10s"
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -66,8 +67,10 @@ def run(
     connections: int,
     seconds: float,
     headers: Sequence[str] = (),
+    script: Path = SCRIPT,
 ) -> WrkResult:
-    """Load ``url``'s server with the targets in ``targets_file`` for ``seconds``."""
+    """Load ``url``'s server with the targets in ``targets_file`` for ``seconds``
+    (``script``: ``cycle.lua`` for pre-signed GETs, ``requests.lua`` for whole requests)."""
     command = [
         "wrk",
         "--threads",
@@ -80,7 +83,7 @@ def run(
         TIMEOUT,
         "--latency",
         "--script",
-        str(SCRIPT),
+        str(script),
     ]
     for header in headers:
         command += ["--header", header]

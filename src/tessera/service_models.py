@@ -1,5 +1,9 @@
 """botocore's models of the services Tessera speaks, loaded once per process.
 
+IAM, STS and Organizations are the models botocore ships; Tessera's own authorization
+API (``tessera-authz``) is a model in the same format shipped in this package
+(``data/models``, the directory a client names in ``AWS_DATA_PATH``).
+
 The bottom layer, beside ``errors``, ``arn`` and ``clock``: the wire layer indexes them
 (``tessera.protocol.model.service_spec``) and the audit trail walks their shapes to hide
 sensitive members (``tessera.audit.events``), both from the same loaded copy.
@@ -13,19 +17,30 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel
 
-SERVICE_NAMES = ("iam", "sts", "organizations")
+SERVICE_NAMES = ("iam", "sts", "organizations", "tessera-authz")
+MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
+"""Tessera's own service models, laid out as botocore's data path expects."""
+SIGNING_NAMES = {"tessera-authz": "tessera"}
+"""The credential-scope service of each service whose signing name is not its name."""
 
 
 @functools.cache
 def service_model(name: str) -> ServiceModel:
-    """``name``'s service-2 model, as botocore ships it."""
+    """``name``'s service-2 model, as botocore ships it (Tessera's own from ``MODELS_DIR``)."""
     if name not in SERVICE_NAMES:
         raise ValueError(f"unknown service {name!r}; expected one of {SERVICE_NAMES}")
-    return ServiceModel(Loader().load_service_model(name, "service-2"), service_name=name)
+    loader = Loader(extra_search_paths=[str(MODELS_DIR)], include_default_search_paths=name != "tessera-authz")
+    return ServiceModel(loader.load_service_model(name, "service-2"), service_name=name)
+
+
+def signing_name(service: str) -> str:
+    """The service a request's credential scope names for ``service``."""
+    return SIGNING_NAMES.get(service, service)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -35,7 +50,7 @@ class Operation:
     there is one per operation (``resolve_operation``), so stages may key their
     per-operation memos on it."""
 
-    service: str  # "iam", "sts" or "organizations"
+    service: str  # "iam", "sts", "organizations" or "tessera-authz"
     model: OperationModel
 
     @property

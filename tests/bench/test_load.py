@@ -3,14 +3,19 @@ verdicts drawn from measurements (a refused run is never a result)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
+from botocore.credentials import Credentials
 
 from bench import load
 from bench.wrk import WrkResult
 from tessera.auth import presign, sigv4
+from tessera.auth.authenticate import AuthSettings, HttpRequest, ResolvedCredential, headers_from_raw, verify
+from tessera.auth.caller import Caller
 
 PRINCIPAL = load.Principal(
     "AKIAEXAMPLEBENCH0001", "benchSecretKey000000000000000000000000000", "arn:aws:iam::123456789012:role/bench-role-009"
@@ -58,11 +63,14 @@ def results(
     with_moto: bool = True,
     web_identity_rps: float = 12_000,
     flood: load.Flood | None = None,
+    authorize_rps: float = 14_000,
 ) -> load.Results:
     reports = [load.ServerReport(load.CEILING, [measurement(load.CEILING, load.FIXED, c, 30_000) for c in (16, 64)])]
     for server in (load.TESSERA, load.TESSERA_SCALE):
         rows = [measurement(server, load.ASSUME_ROLE, c, assume_rps, refused=refused if c == 16 else 0) for c in (16, 64)]
         rows += [measurement(server, load.CALLER_IDENTITY, c, 17_000) for c in (16, 64)]
+        if server == load.TESSERA:
+            rows.append(measurement(server, load.AUTHORIZE, 16, authorize_rps))
         reports.append(load.ServerReport(server, rows))
     tessera = reports[1]
     tessera.measurements += [measurement(load.TESSERA, op, c, web_identity_rps) for op in load.FEDERATION for c in (16, 64)]
@@ -70,6 +78,42 @@ def results(
     if with_moto:
         reports.append(load.ServerReport(load.MOTO, [measurement(load.MOTO, op, 16, 300) for op in load.OPERATIONS]))
     return load.Results(reports)
+
+
+class _Keys:
+    """Two key pairs, as a credential resolver: the resource server's and the bench user's."""
+
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.secrets = dict(pairs)
+
+    def resolve(self, access_key_id: str, security_token: str | None) -> ResolvedCredential:
+        caller = Caller("user", "123456789012", f"arn:aws:iam::123456789012:user/{access_key_id}", "AIDA0", access_key_id, access_key_id)
+        return ResolvedCredential(self.secrets[access_key_id], caller)
+
+
+def test_authorize_requests_are_distinct_and_both_signatures_verify(tmp_path: Path) -> None:
+    server = Credentials("AKIAEXAMPLENOTES0001", "notesSecretKey00000000000000000000000000")
+    lines = load.write_authorize_requests(tmp_path / "r.txt", f"http://{HOST}", server, PRINCIPAL, 5)
+    assert len(set(lines)) == 5 and (tmp_path / "r.txt").read_text().splitlines() == lines
+    keys = _Keys((server.access_key, server.secret_key), (PRINCIPAL.access_key_id, PRINCIPAL.secret_access_key))
+    now = dt.datetime.now(dt.UTC)
+    for line in lines[:2]:
+        method, path, body, *header_lines = line.split("\t")
+        headers = headers_from_raw([("host", HOST), *(tuple(h.split(": ", 1)) for h in header_lines)])
+        outer = verify(HttpRequest(method, path, "", headers, body.encode()), now, keys, AuthSettings(services=frozenset({"tessera"})))
+        assert outer.caller.access_key_id == server.access_key
+        assert headers["x-amz-target"] == load.AUTHORIZE_TARGET
+        client = json.loads(body)["Request"]
+        inner_headers = headers_from_raw((h["Name"], h["Value"]) for h in client["Headers"])
+        inner = verify(
+            HttpRequest(client["Method"], client["Path"], "", inner_headers), now, keys, AuthSettings(services=frozenset({"notes"}))
+        )
+        assert inner.caller.access_key_id == PRINCIPAL.access_key_id
+
+
+def test_authorize_below_four_fifths_of_get_caller_identity_is_not_met() -> None:
+    assert verdicts(load.targets(results(authorize_rps=13_600)))["AuthorizeRequest vs GetCallerIdentity (c=16)"] is True
+    assert verdicts(load.targets(results(authorize_rps=13_500)))["AuthorizeRequest vs GetCallerIdentity (c=16)"] is False
 
 
 def verdicts(found: list[load.Target]) -> dict[str, bool]:

@@ -51,10 +51,12 @@ def test_wheel_has_the_name_the_command_and_the_data(tmp_path: Path) -> None:
         entry_points.read_string(archive.read(f"{dist_info}/entry_points.txt").decode())
     assert "Name: tessera-iam\n" in metadata
     assert dict(entry_points["console_scripts"]) == {"tessera": "tessera.cli.main:main"}
-    shipped_data = {p.relative_to(source / "src").as_posix() for p in (source / "src" / "tessera" / "data").iterdir()}
+    data = source / "src" / "tessera" / "data"
+    shipped_data = {p.relative_to(source / "src").as_posix() for p in data.rglob("*") if p.is_file()}
     migrations = {p.relative_to(source / "src").as_posix() for p in (source / "src" / "tessera" / "store" / "migrations").rglob("*.py")}
     assert {"tessera/data/aws_managed_policies.json.gz", "tessera/data/aws_managed_policies.bin"} <= shipped_data
     assert "tessera/data/probe.json.gz" in shipped_data
+    assert "tessera/data/models/tessera-authz/2026-12-01/service-2.json" in shipped_data
     assert "tessera/store/migrations/env.py" in migrations
     assert "tessera/store/migrations/versions/0001_initial.py" in migrations
     assert shipped_data | migrations | {"tessera/py.typed", "tessera/__init__.py", "tessera/cli/main.py"} <= names

@@ -11,10 +11,10 @@ field if the field's contents exceeds the maximum field size. If a field is trun
 omitted is present with a value of true":
 https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html):
 ``userAgent``, ``errorCode`` and ``errorMessage`` are cut to 1 KB (``FIELD_LIMIT``), the
-few short identity fields to their longest valid form, and ``requestParameters`` /
-``responseElements`` larger than 100 KB (``ELEMENTS_LIMIT``) are omitted. One event thus
-stores at most about 210 KB whatever the request held (``bounded``, applied by the
-writer off the request path, checks the two large fields).
+few short identity fields to their longest valid form, and ``requestParameters``,
+``responseElements`` and ``additionalEventData`` larger than 100 KB (``ELEMENTS_LIMIT``)
+are omitted. One event thus stores at most about 310 KB whatever the request held
+(``bounded``, applied by the writer off the request path, checks the three large fields).
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ from tessera.clock import iso_seconds
 from tessera.service_models import Operation
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
-EVENT_SOURCES = {"iam": "iam.amazonaws.com", "sts": "sts.amazonaws.com", "organizations": "organizations.amazonaws.com"}
+EVENT_SOURCES = {
+    "iam": "iam.amazonaws.com",
+    "sts": "sts.amazonaws.com",
+    "organizations": "organizations.amazonaws.com",
+    "tessera-authz": "authz.tessera.amazonaws.com",
+}
 IDENTITY_TYPES = {
     "root": "Root",
     "user": "IAMUser",
@@ -74,7 +79,7 @@ def _cap(text: str, limit: int) -> tuple[str, bool]:
 
 
 def bounded(event: dict[str, Any]) -> dict[str, Any]:
-    """``event`` with ``requestParameters``/``responseElements`` omitted when larger than
+    """``event`` with ``requestParameters``/``responseElements``/``additionalEventData`` omitted when larger than
     ``ELEMENTS_LIMIT`` as JSON (``omitted`` then true). Costs one JSON encoding of each,
     so the audit writer calls it, not the request path (orjson: ~2 µs an event, against
     ~7 µs with the standard library's encoder, measured on an AssumeRole event)."""
@@ -89,7 +94,7 @@ def bounded(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _omit_large_elements(event: dict[str, Any]) -> None:
-    for name in ("requestParameters", "responseElements"):
+    for name in ("requestParameters", "responseElements", "additionalEventData"):
         value = event.get(name)
         if value is not None and len(orjson.dumps(value, default=str)) > ELEMENTS_LIMIT:
             event[name] = None
@@ -261,10 +266,12 @@ def build_event(
     error_message: str | None,
     read_only: bool,
     event_id: str | None = None,
+    additional_data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The CloudTrail-shaped record of one request. ``resolved`` is the operation the
     server resolved and serves (None otherwise: no parameters or elements recorded);
-    ``event_id`` is the id drawn for the request (a fresh one when None)."""
+    ``event_id`` is the id drawn for the request (a fresh one when None);
+    ``additional_data`` is what the handler adds as ``additionalEventData``."""
     user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
     source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
     region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
@@ -287,6 +294,8 @@ def build_event(
         "recipientAccountId": caller.account if caller else "",
         "eventCategory": "Management",
     }
+    if additional_data:
+        event["additionalEventData"] = dict(additional_data)
     omitted = cut_agent or cut_source or cut_region
     if error_code:
         event["errorCode"], cut_code = _cap(error_code, FIELD_LIMIT)

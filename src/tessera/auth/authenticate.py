@@ -74,13 +74,24 @@ class HttpRequest:
 
     ``path`` is the raw, still percent-encoded path; ``raw_query`` the raw query string;
     ``headers`` maps lower-case names to values, repeated headers joined with ``,``
-    (build it with ``headers_from_raw``); ``body`` the exact bytes, hashed before parsing."""
+    (build it with ``headers_from_raw``); ``body`` the exact bytes, hashed before parsing,
+    or, when only their digest is at hand (a request received by another service),
+    ``body_sha256``, the hex SHA-256 of the bytes received. ``unsigned_payload`` is for
+    a service that, like S3, takes bodies its clients leave unsigned: the payload hash
+    ``UNSIGNED-PAYLOAD`` is then accepted, declared in ``x-amz-content-sha256`` or, for a
+    presigned URL that declares none, assumed (as S3's presigned URLs are signed); and
+    ``path_as_sent`` for one that, like S3, signs the path as sent rather than normalised
+    and encoded again (``sigv4.canonical_uri_as_sent``). IAM, STS and Organizations never
+    set either."""
 
     method: str
     path: str
     raw_query: str | bytes
     headers: Mapping[str, str]
     body: bytes = b""
+    body_sha256: str | None = None
+    unsigned_payload: bool = False
+    path_as_sent: bool = False
 
 
 def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str, str]:
@@ -203,11 +214,11 @@ def _verify_header(
     signed_headers = ";".join(auth.signed_headers)
     creq = sigv4.canonical_request(
         request.method,
-        sigv4.canonical_uri(request.path),
+        sigv4.canonical_uri_as_sent(request.path) if request.path_as_sent else sigv4.canonical_uri(request.path),
         sigv4.canonical_query_string(request.raw_query),
         sigv4.canonical_headers(headers, auth.signed_headers),
         signed_headers,
-        _payload_hash(headers, request.body),
+        _payload_hash(headers, request),
     )
     _check_signature(creq, timestamp, credential, auth.signature, resolved, settings, cache)
     return _verified(resolved, credential, auth.signed_headers)
@@ -229,14 +240,18 @@ def _verify_presigned(
     _check_scope(credential, params.timestamp, settings)
     presign.check_presigned_window(params, now, settings.clock_skew)
     resolved = resolver.resolve(credential.access_key_id, params.security_token)
-    payload_hash = _payload_hash(request.headers, request.body)
-    creq = presign.canonical_request_of(request.method, request.path, query, request.headers, payload_hash)
+    if request.unsigned_payload and "x-amz-content-sha256" not in request.headers:
+        payload_hash = sigv4.UNSIGNED_PAYLOAD
+    else:
+        payload_hash = _payload_hash(request.headers, request)
+    as_sent = request.path_as_sent
+    creq = presign.canonical_request_of(request.method, request.path, query, request.headers, payload_hash, path_as_sent=as_sent)
     try:
         _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
     except SignatureDoesNotMatch:
         if not _identity_url_fetched_with_get(request, query, credential):
             raise
-        creq = presign.canonical_request_of("POST", request.path, query, request.headers, payload_hash)
+        creq = presign.canonical_request_of("POST", request.path, query, request.headers, payload_hash, path_as_sent=as_sent)
         _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
     return _verified(resolved, credential, params.signed_headers)
 
@@ -347,15 +362,16 @@ def _check_clock_skew(timestamp: str, signed_at: dt.datetime, now: dt.datetime, 
         raise SignatureDoesNotMatch(presign.not_yet_current_message(timestamp, now, skew))
 
 
-def _payload_hash(headers: Mapping[str, str], body: bytes) -> str:
+def _payload_hash(headers: Mapping[str, str], request: HttpRequest) -> str:
     """The body's SHA-256. A declared ``x-amz-content-sha256`` is used verbatim (the client
     signed that text) but only when it is the body's digest: IAM, STS and Organizations
     take no unsigned or streaming payloads, and a stale digest would leave the body unsigned."""
-    actual = sigv4.payload_hash(body)
+    known = request.body_sha256
+    actual = known.lower() if known is not None else sigv4.payload_hash(request.body)
     declared = headers.get("x-amz-content-sha256")
     if declared is None:
         return actual
-    if declared.lower() == actual:
+    if declared.lower() == actual or (declared == sigv4.UNSIGNED_PAYLOAD and request.unsigned_payload):
         return declared
     if declared == sigv4.UNSIGNED_PAYLOAD or declared.startswith("STREAMING-"):
         raise SignatureDoesNotMatch(f"x-amz-content-sha256 '{declared}' is not accepted by this service; sign the payload.")

@@ -208,12 +208,15 @@ def canonical_request_of(
     query: PresignedQuery,
     headers: Mapping[str, str],
     payload_hash: str,
+    *,
+    path_as_sent: bool = False,
 ) -> str:
-    """The canonical request of a presigned URL read by ``read_presigned``."""
+    """The canonical request of a presigned URL read by ``read_presigned`` (its path by
+    S3's rule when ``path_as_sent``: ``sigv4.canonical_uri_as_sent``)."""
     signed_headers = query.params.signed_headers
     return sigv4.canonical_request(
         method,
-        sigv4.canonical_uri(raw_path),
+        sigv4.canonical_uri_as_sent(raw_path) if path_as_sent else sigv4.canonical_uri(raw_path),
         query.canonical_query,
         sigv4.canonical_headers(headers, signed_headers),
         ";".join(signed_headers),

@@ -46,6 +46,7 @@ __all__ = [
     "canonical_query_string",
     "canonical_request",
     "canonical_uri",
+    "canonical_uri_as_sent",
     "credential_scope",
     "format_timestamp",
     "parse_authorization",
@@ -124,6 +125,12 @@ def canonical_uri(raw_path: str) -> str:
     if raw_path == "/" or not raw_path:
         return "/"
     return quote(_remove_dot_segments(raw_path), safe="/~")
+
+
+def canonical_uri_as_sent(raw_path: str) -> str:
+    """S3's rule: the path exactly as received (still percent-encoded), neither
+    normalised nor encoded again."""
+    return raw_path or "/"
 
 
 def _remove_dot_segments(path: str) -> str:

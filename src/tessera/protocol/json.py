@@ -1,4 +1,4 @@
-"""awsJson1_1 (Organizations): X-Amz-Target dispatch, JSON in and out.
+"""awsJson1_1 (Organizations, and Tessera's authorization API): X-Amz-Target dispatch, JSON in and out.
 
 Public API::
 
@@ -40,12 +40,12 @@ from botocore.model import Shape
 
 from tessera import errors
 from tessera.protocol.model import service_spec
-from tessera.protocol.validate import Violation, element_path, find_violations, member_path
+from tessera.protocol.validate import Violation, Where, find_violations, spell
 from tessera.service_models import Operation
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 DEFAULT_SERVICE = "organizations"
-Reader = Callable[[Shape, Any, str], Any]
+Reader = Callable[[Shape, Any, Where], Any]
 
 # The sentence the Organizations model documents for each InvalidInputException reason.
 REASON_MESSAGES = {
@@ -66,6 +66,19 @@ def parse_json_request(target_header: str | None, body: bytes, service: str = DE
     (``resolve_json_operation`` then ``read_json_request``)."""
     operation = resolve_json_operation(target_header, service)
     return operation.name, read_json_request(operation, body)
+
+
+JSON_SERVICES = ("organizations", "tessera-authz")
+
+
+def json_service(target_header: str) -> str:
+    """The awsJson1_1 service whose target prefix ``X-Amz-Target`` carries (Organizations
+    unless another's prefix matches, so an unknown target is Organizations' error)."""
+    prefix = target_header.partition(".")[0]
+    for name in JSON_SERVICES[1:]:
+        if service_spec(name).target_prefix == prefix:
+            return name
+    return DEFAULT_SERVICE
 
 
 def resolve_json_operation(target_header: str | None, service: str = DEFAULT_SERVICE) -> Operation:
@@ -119,35 +132,35 @@ def _decode_body(body: bytes) -> Mapping[str, Any]:
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _read(shape: Shape, value: Any, path: str) -> Any:
+def _read(shape: Shape, value: Any, path: Where) -> Any:
     reader: Reader = _READERS.get(shape.type_name, _read_string)
     return reader(shape, value, path)
 
 
-def _read_structure(shape: Shape, value: Any, path: str) -> dict[str, Any]:
+def _read_structure(shape: Shape, value: Any, path: Where) -> dict[str, Any]:
     if not isinstance(value, dict):
         _wrong_type(path, "an object")
     params: dict[str, Any] = {}
     for name, member in shape.members.items():
         item = value.get(name)
         if item is not None:
-            params[name] = _read(member, item, member_path(path, name))
+            params[name] = _read(member, item, (path, name))
     return params
 
 
-def _read_list(shape: Shape, value: Any, path: str) -> list[Any]:
+def _read_list(shape: Shape, value: Any, path: Where) -> list[Any]:
     if not isinstance(value, list):
         _wrong_type(path, "an array")
-    return [_read(shape.member, item, element_path(path, i)) for i, item in enumerate(value, 1) if item is not None]
+    return [_read(shape.member, item, (path, i)) for i, item in enumerate(value, 1) if item is not None]
 
 
-def _read_map(shape: Shape, value: Any, path: str) -> dict[str, Any]:
+def _read_map(shape: Shape, value: Any, path: Where) -> dict[str, Any]:
     if not isinstance(value, dict):
         _wrong_type(path, "an object")
-    return {key: _read(shape.value, item, f"{path}.{key}") for key, item in value.items() if item is not None}
+    return {key: _read(shape.value, item, f"{spell(path)}.{key}") for key, item in value.items() if item is not None}
 
 
-def _read_string(shape: Shape, value: Any, path: str) -> str:
+def _read_string(shape: Shape, value: Any, path: Where) -> str:
     if not isinstance(value, str):
         _wrong_type(path, "a string")
     return value
@@ -157,7 +170,7 @@ _INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 
 """What botocore's ``integer`` and ``long`` shapes can hold (Java's int and long)."""
 
 
-def _read_integer(shape: Shape, value: Any, path: str) -> int:
+def _read_integer(shape: Shape, value: Any, path: Where) -> int:
     """A JSON number with no fraction that the member's type can hold: a number of
     thousands of digits is a SerializationException here, never a value handed on."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -171,7 +184,7 @@ def _read_integer(shape: Shape, value: Any, path: str) -> int:
     return number
 
 
-def _read_float(shape: Shape, value: Any, path: str) -> float:
+def _read_float(shape: Shape, value: Any, path: Where) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _wrong_type(path, "a number")
     try:
@@ -183,13 +196,13 @@ def _read_float(shape: Shape, value: Any, path: str) -> float:
     return number
 
 
-def _read_boolean(shape: Shape, value: Any, path: str) -> bool:
+def _read_boolean(shape: Shape, value: Any, path: Where) -> bool:
     if not isinstance(value, bool):
         _wrong_type(path, "a boolean")
     return value
 
 
-def _read_timestamp(shape: Shape, value: Any, path: str) -> dt.datetime:
+def _read_timestamp(shape: Shape, value: Any, path: Where) -> dt.datetime:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _wrong_type(path, "a timestamp in epoch seconds")
     try:
@@ -198,7 +211,7 @@ def _read_timestamp(shape: Shape, value: Any, path: str) -> dt.datetime:
         _wrong_type(path, "a timestamp in epoch seconds")
 
 
-def _read_blob(shape: Shape, value: Any, path: str) -> bytes:
+def _read_blob(shape: Shape, value: Any, path: Where) -> bytes:
     if not isinstance(value, str):
         _wrong_type(path, "a base64 string")
     try:
@@ -207,8 +220,9 @@ def _read_blob(shape: Shape, value: Any, path: str) -> bytes:
         _wrong_type(path, "a base64 string")
 
 
-def _wrong_type(path: str, expected: str) -> NoReturn:
-    where = f"'{path}'" if path else "the request body"
+def _wrong_type(path: Where, expected: str) -> NoReturn:
+    spelled = spell(path)
+    where = f"'{spelled}'" if spelled else "the request body"
     raise errors.MalformedRequest(f"Unexpected value at {where}: expected {expected}.")
 
 

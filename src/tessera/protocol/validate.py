@@ -62,6 +62,20 @@ def validation_message(violations: list[Violation]) -> str:
     return f"{count} validation {noun} detected: " + "; ".join(v.describe() for v in violations)
 
 
+Where = str | tuple["Where", str | int]
+"""Where a value is: ``""`` at the top, else (its parent's ``Where``, the member's name or
+the element's 1-based index). Spelled out (``spell``) only when reported: most requests
+break no constraint, and spelling every member's path cost more than checking it."""
+
+
+def spell(where: Where) -> str:
+    """The path AWS prints for ``where``."""
+    if isinstance(where, str):
+        return where
+    parent, step = where
+    return element_path(spell(parent), step) if isinstance(step, int) else member_path(spell(parent), step)
+
+
 def member_path(parent: str, member_name: str) -> str:
     """The path AWS prints for ``member_name`` below ``parent`` (``''`` at the top)."""
     name = member_name[:1].lower() + member_name[1:]
@@ -98,7 +112,7 @@ def find_violations(shape: Shape | None, params: Mapping[str, object]) -> list[V
     return found
 
 
-def _check(shape: Shape, value: object, path: str, sensitive: bool, found: list[Violation]) -> None:
+def _check(shape: Shape, value: object, path: Where, sensitive: bool, found: list[Violation]) -> None:
     sensitive = sensitive or bool(shape.metadata.get("sensitive"))
     kind = shape.type_name
     if kind == "structure" and isinstance(value, Mapping):
@@ -106,11 +120,11 @@ def _check(shape: Shape, value: object, path: str, sensitive: bool, found: list[
     elif kind == "list" and isinstance(value, list):
         _check_length(shape, value, len(value), path, sensitive, found)
         for index, item in enumerate(value, 1):
-            _check(shape.member, item, element_path(path, index), sensitive, found)
+            _check(shape.member, item, (path, index), sensitive, found)
     elif kind == "map" and isinstance(value, Mapping):
         _check_length(shape, value, len(value), path, sensitive, found)
         for key, item in value.items():
-            entry = f"{path}.{key}"
+            entry = f"{spell(path)}.{key}"
             _check(shape.key, key, f"{entry}.key", sensitive, found)
             _check(shape.value, item, f"{entry}.value", sensitive, found)
     elif kind == "string" and isinstance(value, str):
@@ -121,14 +135,14 @@ def _check(shape: Shape, value: object, path: str, sensitive: bool, found: list[
         _check_range(shape, value, path, sensitive, found)
 
 
-def _check_structure(shape: Shape, value: Mapping[str, object], path: str, sensitive: bool, found: list[Violation]) -> None:
+def _check_structure(shape: Shape, value: Mapping[str, object], path: Where, sensitive: bool, found: list[Violation]) -> None:
     for name, member, required in _members(shape):
         item = value.get(name)
         if item is None:
             if required:
-                found.append(Violation(member_path(path, name), None, False, "Member must not be null", "INPUT_REQUIRED"))
+                found.append(Violation(spell((path, name)), None, False, "Member must not be null", "INPUT_REQUIRED"))
             continue
-        _check(member, item, member_path(path, name), sensitive, found)
+        _check(member, item, (path, name), sensitive, found)
 
 
 @functools.cache
@@ -139,15 +153,15 @@ def _members(shape: Shape) -> tuple[tuple[str, Shape, bool], ...]:
     return tuple((name, member, name in required) for name, member in shape.members.items())
 
 
-def _check_string(shape: Shape, value: str, path: str, sensitive: bool, found: list[Violation]) -> None:
+def _check_string(shape: Shape, value: str, path: Where, sensitive: bool, found: list[Violation]) -> None:
     pattern, compiled, enum = _string_rules(shape)
     if compiled is not None and compiled.fullmatch(value) is None:
         constraint = f"Member must satisfy regular expression pattern: {pattern}"
-        found.append(Violation(path, value, sensitive, constraint, "INVALID_PATTERN"))
+        found.append(Violation(spell(path), value, sensitive, constraint, "INVALID_PATTERN"))
     _check_length(shape, value, len(value), path, sensitive, found)
     if enum and value not in enum:
         constraint = f"Member must satisfy enum value set: [{', '.join(enum)}]"
-        found.append(Violation(path, value, sensitive, constraint, "INVALID_ENUM"))
+        found.append(Violation(spell(path), value, sensitive, constraint, "INVALID_ENUM"))
 
 
 @functools.cache
@@ -157,21 +171,21 @@ def _string_rules(shape: Shape) -> tuple[str | None, re.Pattern[str] | None, lis
     return pattern, (compile_pattern(pattern) if pattern is not None else None), shape.metadata.get("enum")
 
 
-def _check_length(shape: Shape, value: object, length: int, path: str, sensitive: bool, found: list[Violation]) -> None:
+def _check_length(shape: Shape, value: object, length: int, path: Where, sensitive: bool, found: list[Violation]) -> None:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and length < low:
         constraint = f"Member must have length greater than or equal to {low}"
-        found.append(Violation(path, value, sensitive, constraint, "MIN_LENGTH_EXCEEDED"))
+        found.append(Violation(spell(path), value, sensitive, constraint, "MIN_LENGTH_EXCEEDED"))
     if high is not None and length > high:
         constraint = f"Member must have length less than or equal to {high}"
-        found.append(Violation(path, value, sensitive, constraint, "MAX_LENGTH_EXCEEDED"))
+        found.append(Violation(spell(path), value, sensitive, constraint, "MAX_LENGTH_EXCEEDED"))
 
 
-def _check_range(shape: Shape, value: int, path: str, sensitive: bool, found: list[Violation]) -> None:
+def _check_range(shape: Shape, value: int, path: Where, sensitive: bool, found: list[Violation]) -> None:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and value < low:
         constraint = f"Member must have value greater than or equal to {low}"
-        found.append(Violation(path, value, sensitive, constraint, "MIN_VALUE_EXCEEDED"))
+        found.append(Violation(spell(path), value, sensitive, constraint, "MIN_VALUE_EXCEEDED"))
     if high is not None and value > high:
         constraint = f"Member must have value less than or equal to {high}"
-        found.append(Violation(path, value, sensitive, constraint, "MAX_VALUE_EXCEEDED"))
+        found.append(Violation(spell(path), value, sensitive, constraint, "MAX_VALUE_EXCEEDED"))

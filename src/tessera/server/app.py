@@ -11,9 +11,11 @@ Routes: ``GET /healthz`` (liveness: no auth, no secrets), ``GET /readyz`` (readi
 from in-memory indicators only: no auth, no secrets), ``GET /metrics`` (Prometheus text),
 ``GET /workload-credentials`` (container credentials for an OIDC token:
 ``server/workload.py``), and everything else is an AWS API call — awsJson1_1 when
-``X-Amz-Target`` is present (Organizations), the Query protocol otherwise (IAM and STS,
-told apart by ``Version``); the credential scope of the signature must name that same
-service. AssumeRoleWithWebIdentity and AssumeRoleWithSAML are also served unsigned (``_unsigned_operation``).
+``X-Amz-Target`` is present (Organizations, or Tessera's authorization API, told apart
+by the target's prefix), the Query protocol otherwise (IAM and STS, told apart by
+``Version``); the credential scope of the signature must name that same service (its
+signing name). AssumeRoleWithWebIdentity and AssumeRoleWithSAML are also served unsigned
+(``_unsigned_operation``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from tessera.errors import (
     TesseraError,
 )
 from tessera.protocol.errors import client_visible, render_json_error, render_query_error
-from tessera.protocol.json import encode_json_response, read_json_request, resolve_json_operation
+from tessera.protocol.json import encode_json_response, json_service, read_json_request, resolve_json_operation
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import (
     QUERY_JSON_CONTENT_TYPE,
@@ -58,11 +60,11 @@ from tessera.protocol.query import (
 )
 from tessera.server import heap, workload
 from tessera.server.addresses import SourceAddress
-from tessera.server.credentials import CredentialResolver
 from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
-from tessera.service_models import Operation
+from tessera.service_models import Operation, signing_name
+from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
 from tessera.services.request import OperationContext, OperationSpec, RequestInfo
@@ -89,7 +91,7 @@ INLINE_BODY_BYTES = 16 * 1024
 STORE_FAILURE_WINDOW = 30.0
 """Seconds during which a store failure (with no success since) makes ``/readyz`` not ready."""
 _T = TypeVar("_T")
-_WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations")]
+_WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations", "tessera-authz")]
 """Long-lived data built on first use, loaded before the heap is settled."""
 UNSIGNED_HINT = "AssumeRoleWith"
 """Every operation served unsigned has this in its name: a request without it is refused
@@ -126,6 +128,7 @@ class Exchange:
     received_at: dt.datetime | None = None  # the event's time, read once authenticated
     audited: bool = False  # its complete event is already committed (durable_audit)
     unaudited: bool = False  # refused because the trail cannot be written: no event
+    audit_data: dict[str, Any] | None = None  # the event's ``additionalEventData``, from the handler
 
 
 class TesseraApp:
@@ -145,8 +148,11 @@ class TesseraApp:
         self.runtime = runtime
         self.audit = audit
         self.metrics = metrics
-        self.resolver = CredentialResolver(runtime)
-        self.auth_settings = AuthSettings(debug=runtime.settings.debug_signatures)
+        self.resolver = credential_resolver(runtime)
+        self.auth_settings = AuthSettings(
+            services=frozenset(signing_name(name) for name in ("iam", "sts", "organizations", "tessera-authz")),
+            debug=runtime.settings.debug_signatures,
+        )
         self.poll_interval = poll_interval
         self.access_log_enabled = access_log_enabled
         self.source_address = source_address or SourceAddress(trusted_proxy_header)
@@ -426,10 +432,11 @@ class TesseraApp:
         request costs a SHA-256 of the body, never a decode of it): the service is only
         guessed beforehand, for the error an unauthenticated request gets. After
         verification the service comes from the request (``X-Amz-Target`` for
-        Organizations, ``Version`` for IAM and STS) and must be the credential scope's."""
+        Organizations and the authorization API, ``Version`` for IAM and STS) and must be
+        the credential scope's (its signing name)."""
         target = ex.headers.get("x-amz-target")
         if target is not None:
-            ex.protocol, ex.service = "json", "organizations"
+            ex.protocol, ex.service = "json", json_service(target)
         else:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = ex.received_at = self.runtime.clock.now()
@@ -454,13 +461,13 @@ class TesseraApp:
             version = next((v for k, v in form if k == "Version"), "")
             ex.operation = next((v for k, v in form if k == "Action"), "")
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
-        check_service(verified, ex.service)
+        check_service(verified, signing_name(ex.service))
         if self.runtime.usage is not None and verified.access_key_id:
             self.runtime.usage.note(verified.caller, ex.service, ex.region, now)
         # the operation is resolved here, once; the parser, the encoder and the audit
         # event read ``ex.resolved``
         if ex.protocol == "json":
-            resolved = resolve_json_operation(target)
+            resolved = resolve_json_operation(target, ex.service)
             ex.operation = resolved.name
             ex.params = read_json_request(resolved, ex.body)
         else:
@@ -500,6 +507,7 @@ class TesseraApp:
         ex.caller = ctx.caller
         self._note_store_success()
         ex.result = result
+        ex.audit_data = ctx.audit_data
         ex.extra_headers.extend(ctx.response_headers)
 
     def _note_store_success(self) -> None:
@@ -564,6 +572,7 @@ class TesseraApp:
                 error_message=error.message if error else None,
                 read_only=bool(spec and spec.read_only),
                 event_id=ex.event_id,
+                additional_data=ex.audit_data,
             )
         )
 

@@ -48,7 +48,7 @@ AUDIT_UNAVAILABLE = "The audit trail is unavailable: the change was not made. Re
 
 @dataclass(frozen=True, slots=True)
 class OperationSpec:
-    service: str  # "iam" | "sts" | "organizations"
+    service: str  # "iam" | "sts" | "organizations" | "tessera-authz"
     name: str  # AWS operation name, e.g. "CreateUser"
     handler: Handler
     authorize: bool = True  # False only for calls AWS never authorizes (GetCallerIdentity)
@@ -122,6 +122,7 @@ class OperationContext:
     kind_cleared: set[str] = field(default_factory=set)  # see authorization.refuse_session_kind
     audit_event: Callable[[], dict[str, Any]] | None = None  # the event a write commits with its change
     audit_committed: bool = False  # a write has committed the event
+    audit_data: dict[str, Any] | None = None  # recorded as the audit event's ``additionalEventData``
     _base_context: dict[str, object] | None = None
 
     @property

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from tessera.auth.authenticate import CredentialResolver
 from tessera.auth.caller import SessionClaims
 from tessera.auth.oidc_keys import OidcKeys
 from tessera.clock import Clock
@@ -79,6 +80,7 @@ class Runtime:
     limiters: Limiters = field(default_factory=Limiters)
     token_keyring: KeyringCache | None = None  # created on first use by ``keys.current_keyring``
     oidc: OidcKeys = field(default_factory=OidcKeys)  # the keys of OIDC providers' issuers
+    credentials: CredentialResolver | None = None  # created on first use by ``credentials.credential_resolver``
     _session_policy_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session_policies(self, session: SessionClaims) -> tuple[Policy, ...]:

@@ -68,6 +68,15 @@ def test_request_parameters_over_100_kb_are_omitted() -> None:
     assert bounded(small)["requestParameters"] == {"policyName": "p", "policyDocument": "{}"}
 
 
+def test_additional_event_data_is_recorded_and_omitted_over_100_kb() -> None:
+    decisions = [{"action": "notes:GetNote", "resource": "r" * 2048, "decision": "Deny"}] * 50
+    big = event(service="tessera-authz", operation="BatchAuthorizeRequest", additional_data={"decisions": decisions})
+    small = event(service="tessera-authz", operation="AuthorizeRequest", additional_data={"decisions": decisions[:1]})
+    assert bounded(big)["additionalEventData"] is None and big["omitted"] is True
+    assert bounded(small)["additionalEventData"] == {"decisions": decisions[:1]} and "omitted" not in small
+    assert "additionalEventData" not in event()
+
+
 def test_the_stored_size_of_any_event_is_bounded() -> None:
     record = bounded(
         event(

@@ -37,7 +37,7 @@ SESSION = Caller(
 
 @dataclass
 class KeyTable:
-    """A resolver over a dict, with the rules the real one (``tessera.server.credentials``)
+    """A resolver over a dict, with the rules the real one (``tessera.services.credentials``)
     follows: an unknown key, or a session token that is not the key's, is InvalidClientTokenId."""
 
     keys: dict[str, tuple[str, Caller, str | None]]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from tessera.auth import sigv4
@@ -461,6 +462,65 @@ def test_declared_payload_hash_must_be_the_body_digest(declared, message, oracle
     with pytest.raises(SignatureDoesNotMatch) as raised:
         verify(oracle.received(request), oracle.signed_at(request), resolver)
     assert raised.value.message == message
+
+
+def _s3_signed(oracle, *, presign: bool) -> AWSRequest:
+    """A PUT signed as botocore signs S3 over HTTPS with payload signing off (the body left
+    unsigned: ``X-Amz-Content-SHA256: UNSIGNED-PAYLOAD``), or a presigned S3 GET URL."""
+    request = AWSRequest("GET" if presign else "PUT", "https://bucket.example.com/key", data=None if presign else b"object body")
+    request.context["payload_signing_enabled"] = False
+    if presign:
+        S3SigV4QueryAuth(oracle.credentials(False), "s3", "us-east-1", expires=300).add_auth(request)
+    else:
+        SigV4Auth(oracle.credentials(False), "s3", "us-east-1").add_auth(request)
+        assert request.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
+    return request
+
+
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_unsigned_payload_only_where_the_service_takes_it(oracle, resolver, presign):
+    request = _s3_signed(oracle, presign=presign)
+    received = oracle.received(request)
+    settings = AuthSettings(services=frozenset({"s3"}))
+    now = oracle.signed_at(request)
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(received, now, resolver, settings)
+    taken = dataclasses.replace(received, unsigned_payload=True)
+    assert verify(taken, now, resolver, settings).caller == oracle.ALICE
+    other_body = dataclasses.replace(taken, body=b"another body")  # the body is not signed
+    assert verify(other_body, now, resolver, settings).caller == oracle.ALICE
+    other_path = dataclasses.replace(taken, path="/other")
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(other_path, now, resolver, settings)
+
+
+@pytest.mark.parametrize("presign", [False, True], ids=["header", "presigned"])
+def test_the_path_as_sent_only_where_the_service_signs_it_so(oracle, resolver, presign):
+    """S3's signers neither normalise the path nor encode it again; other services do both."""
+    request = AWSRequest("GET", "https://bucket.example.com/photos/my%20cat%2Bdog.jpg")
+    auth = (
+        S3SigV4QueryAuth(oracle.credentials(False), "s3", "us-east-1", expires=300)
+        if presign
+        else S3SigV4Auth(oracle.credentials(False), "s3", "us-east-1")
+    )
+    auth.add_auth(request)
+    received = dataclasses.replace(oracle.received(request), unsigned_payload=True)
+    settings = AuthSettings(services=frozenset({"s3"}))
+    now = oracle.signed_at(request)
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(received, now, resolver, settings)
+    assert verify(dataclasses.replace(received, path_as_sent=True), now, resolver, settings).caller == oracle.ALICE
+
+
+def test_a_body_digest_stands_for_the_body(oracle, resolver):
+    request = AWSRequest("POST", STS, data={"Action": "GetCallerIdentity", "Version": "2011-06-15"}, headers={"Content-Type": FORM})
+    oracle.sign_header(request, "sts")
+    received = oracle.received(request)
+    digest = dataclasses.replace(received, body=b"", body_sha256=hashlib.sha256(received.body).hexdigest().upper())
+    assert verify(digest, oracle.signed_at(request), resolver).caller == oracle.ALICE
+    wrong = dataclasses.replace(digest, body_sha256=sigv4.EMPTY_PAYLOAD_SHA256)
+    with pytest.raises(SignatureDoesNotMatch):
+        verify(wrong, oracle.signed_at(request), resolver)
 
 
 # --- Headers and the signing-key cache ------------------------------------------------

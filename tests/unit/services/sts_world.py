@@ -1,5 +1,5 @@
 """A real runtime (SQLite store, view, secret box, token keys) with a fixed clock, plus
-helpers to put IAM records in it and call STS handlers as the server would."""
+helpers to put IAM records in it and call STS (and other inline) handlers as the server would."""
 
 from __future__ import annotations
 
@@ -143,8 +143,8 @@ class World:
         )
         return OperationContext(runtime=self.runtime, caller=caller, info=info, operation=operation)
 
-    def call(self, caller: Caller, operation: str, **params: Any) -> dict[str, Any]:
-        spec = lookup("sts", operation)
+    def call(self, caller: Caller, operation: str, *, service: str = "sts", **params: Any) -> dict[str, Any]:
+        spec = lookup(service, operation)
         assert spec is not None
         ctx = self.context(caller, operation)
         if spec.runs_inline(params):  # as on the server's event loop: no store I/O

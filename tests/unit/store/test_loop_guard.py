@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tessera.services import sts  # noqa: F401  (registers the handlers)
+from tessera.services import authz, sts  # noqa: F401  (registers the handlers)
 from tessera.services.request import registered
 from tessera.store.base import GLOBAL
 from tessera.store.guard import EventLoopGuard, GuardedStore, StoreOnEventLoop
@@ -53,12 +53,12 @@ def test_other_threads_use_the_store_while_the_loop_is_marked(guarded: tuple[Gua
     assert seen == [store.scopes()]
 
 
-def test_every_inline_operation_is_an_sts_one_exercised_under_the_guard() -> None:
+def test_every_inline_operation_is_one_exercised_under_the_guard() -> None:
     """tests/unit/services/sts_world.World.call runs inline handlers under the guard, so
-    the STS unit tests fail if one touches the store; an inline operation of another
-    service would need the same."""
+    the STS and authorization API unit tests fail if one touches the store; an inline
+    operation of another service would need the same."""
     inline = {spec.service for spec in registered() if spec.inline}
-    assert inline == {"sts"}
+    assert inline == {"sts", "tessera-authz"}
 
 
 def test_every_store_method_is_guarded() -> None:

@@ -4,6 +4,10 @@ Long-term keys (AKIA…) are looked up in the in-memory view; their secrets are 
 from the sealed form once and kept in process memory (never logged, never written in
 clear). Temporary keys (ASIA…) carry everything in their sealed session token, so no
 store read happens for them at all.
+
+One resolver serves a process (``credential_resolver(runtime)``): the server's request
+path and the authorization API, which verifies the signatures of requests made to
+users' own services, share its caches.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import threading
 
 from tessera.arn import root_arn
+from tessera.auth import authenticate
 from tessera.auth.authenticate import ResolvedCredential
 from tessera.auth.caller import Caller, SessionClaims
 from tessera.auth.tokens import check_expiry, unseal
@@ -19,6 +24,14 @@ from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
 from tessera.services.sts import session_caller
 from tessera.services.view import AccountState
+
+
+def credential_resolver(runtime: Runtime) -> authenticate.CredentialResolver:
+    """The process's resolver, created on first use."""
+    resolver = runtime.credentials
+    if resolver is None:
+        resolver = runtime.credentials = CredentialResolver(runtime)
+    return resolver
 
 
 class CredentialResolver:
