@@ -540,7 +540,7 @@ def test_each_call_is_one_audit_event_naming_both_principals(fresh_server: Any) 
         [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    events = [r for r in json.loads(out.stdout)["Records"] if r["eventName"] == "AuthorizeRequest"]
+    events = [r for r in map(json.loads, out.stdout.splitlines()) if r["eventName"] == "AuthorizeRequest"]
     assert len(events) == 2
     first = events[0]
     assert first["eventSource"] == "authz.tessera.amazonaws.com"
