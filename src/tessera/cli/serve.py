@@ -10,6 +10,10 @@ every other flag is optional:
   header written by a reverse proxy at one of these addresses (``server/addresses.py``).
 - ``--metrics-listen HOST:PORT``: serve Prometheus ``/metrics`` on a separate listener
   (off by default; the API listener never serves it).
+- ``--workers N``: N server processes on one listening socket, bootstrapped and
+  supervised by this one (``server/workers.py``); ``--poll-interval`` and
+  ``--change-check-interval``: how soon a process sees writes made by the others
+  (and by other nodes on the same database).
 - ``--max-header-bytes``, ``--max-header-count``, ``--header-timeout`` (also the TLS
   handshake deadline),
   ``--body-timeout``, ``--max-connections``: limits on connections and what they may
@@ -33,6 +37,7 @@ from tessera.server.http import HttpLimits
 
 if TYPE_CHECKING:
     from tessera.server.tls import CertificateReloader
+    from tessera.services.runtime import Runtime
 
 log = logging.getLogger("tessera")
 
@@ -92,20 +97,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=defaults.max_connections,
         help="most connections open at once; more are answered 503 and closed (default: %(default)s)",
     )
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks for writes by other nodes")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="seconds between full checks for writes by other nodes and workers, the fallback of "
+        "--change-check-interval; also how often last-use notes are written (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--change-check-interval",
+        type=float,
+        default=0.025,
+        help="SQLite: seconds between cheap checks for commits by other processes (PostgreSQL: any value "
+        "above 0 listens for change notifications instead); 0: --poll-interval alone (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes answering on one listening socket, supervised by this one (default: %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from tessera.audit.sink import AuditWriter
     from tessera.server import logs
-    from tessera.server.addresses import SourceAddress
-    from tessera.server.app import TesseraApp
     from tessera.server.bootstrap import open_runtime
-    from tessera.server.http import BoundedHttpProtocol, loop_factory
-    from tessera.server.metrics import ServerMetrics
 
     logs.configure(args.log_format, args.log_level)
     os.umask(0o077)  # whatever the server creates in the data directory is the owner's alone
@@ -113,13 +130,87 @@ def run(args: argparse.Namespace) -> int:
         options = _check(args)
         tls = _tls(args)
         metrics_socket = _bind(*options["metrics"]) if options["metrics"] else None
+        api_sockets = _bind_api(args.host, args.port, args.workers) if args.workers > 1 else []
         runtime = open_runtime(args.data_dir, args.database_url)
     except ConfigError as error:
         print(f"tessera: {error.message}", file=sys.stderr)
         return 2
+    scheme = "https" if tls is not None else "http"
+    log.info(
+        "serving account %s on %s://%s:%d (pid %d%s)",
+        runtime.settings.management_account,
+        scheme,
+        args.host,
+        args.port,
+        os.getpid(),
+        f", {args.workers} workers" if args.workers > 1 else "",
+    )
+    if tls is None and not is_loopback_host(args.host):
+        log.warning(
+            "listening on %s without TLS: access keys, secrets and session credentials cross the "
+            "network in clear text; give --tls-cert and --tls-key, or bind to 127.0.0.1 behind a TLS proxy",
+            args.host,
+        )
+    if args.trusted_proxy_header:
+        log.info("source addresses from %s written by %s", args.trusted_proxy_header, describe(options["trusted"]))
+    if metrics_socket is not None:
+        log.info("metrics on %s://%s:%d/metrics", scheme, *metrics_socket.getsockname()[:2])
+    if not api_sockets:
+        return _serve(args, options, tls, runtime, metrics_socket, None)
+    from tessera.server.workers import Supervisor
+
+    # The workers open their own database connections: none of the parent's may be
+    # shared across fork. The parent touches the store no more.
+    runtime.store.close()
+    status = Supervisor(args.workers, lambda slot: _worker(args, options, tls, runtime, metrics_socket, api_sockets[slot])).run()
+    log.info("stopped")
+    return status
+
+
+def _worker(
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    tls: CertificateReloader | None,
+    runtime: Runtime,
+    metrics_socket: socket.socket | None,
+    api_socket: socket.socket,
+) -> int:
+    """One of ``--workers``, just forked: it catches up with writes made since the
+    parent read the store (a replacement worker starts long after), then serves."""
+    from tessera.server import logs
+
+    logs.configure(args.log_format, args.log_level)  # a handler of its own (no inherited flusher)
+    try:
+        runtime.view.poll()
+    except Exception:  # the store is down: the first poll of the running worker retries
+        log.exception("worker %d: refreshing the state view failed", os.getpid())
+    return _serve(args, options, tls, runtime, metrics_socket, api_socket)
+
+
+def _serve(
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    tls: CertificateReloader | None,
+    runtime: Runtime,
+    metrics_socket: socket.socket | None,
+    api_socket: socket.socket | None,
+) -> int:
+    """Serve until SIGTERM/SIGINT on ``api_socket`` (bound here when None)."""
+    import uvicorn
+
+    from tessera.audit.sink import AuditWriter
+    from tessera.server.addresses import SourceAddress
+    from tessera.server.app import TesseraApp
+    from tessera.server.http import BoundedHttpProtocol, loop_factory
+    from tessera.server.metrics import ServerMetrics
+    from tessera.store.notify import change_watcher
+    from tessera.store.sql import default_url
+
     audit = AuditWriter(runtime.store)
     metrics = ServerMetrics(audit_backlog=lambda: audit.backlog)
     runtime.metrics = metrics
+    url = args.database_url or default_url(args.data_dir)
+    interval = args.change_check_interval
     app = TesseraApp(
         runtime,
         audit=audit,
@@ -128,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         access_log_enabled=not args.no_access_log,
         source_address=SourceAddress(args.trusted_proxy_header, options["trusted"]),
         metrics_port=metrics_socket.getsockname()[1] if metrics_socket else None,
+        watch_changes=(lambda on_change: change_watcher(url, on_change, sqlite_interval=interval)) if interval > 0 else None,
     )
     limits = HttpLimits(
         max_header_bytes=args.max_header_bytes,
@@ -156,26 +248,9 @@ def run(args: argparse.Namespace) -> int:
         proxy_headers=False,
         ssl_context_factory=(lambda _config, _default: tls.context) if tls is not None else None,
     )
-    scheme = "https" if tls is not None else "http"
-    log.info(
-        "serving account %s on %s://%s:%d (pid %d)",
-        runtime.settings.management_account,
-        scheme,
-        args.host,
-        args.port,
-        os.getpid(),
-    )
-    if tls is None and not is_loopback_host(args.host):
-        log.warning(
-            "listening on %s without TLS: access keys, secrets and session credentials cross the "
-            "network in clear text; give --tls-cert and --tls-key, or bind to 127.0.0.1 behind a TLS proxy",
-            args.host,
-        )
-    if args.trusted_proxy_header:
-        log.info("source addresses from %s written by %s", args.trusted_proxy_header, describe(options["trusted"]))
-    if metrics_socket is not None:
-        log.info("metrics on %s://%s:%d/metrics", scheme, *metrics_socket.getsockname()[:2])
-    sockets = [config.bind_socket(), metrics_socket] if metrics_socket is not None else None
+    if api_socket is None and metrics_socket is not None:
+        api_socket = config.bind_socket()
+    sockets = [s for s in (api_socket, metrics_socket) if s is not None] or None
     # uvicorn shuts down gracefully on SIGTERM/SIGINT (in-flight requests finish, the
     # lifespan shutdown flushes the audit trail) and then re-raises the signal with the
     # handlers that were in place before it started: these turn it into a clean exit.
@@ -200,6 +275,12 @@ def _check(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("max_header_bytes", "max_header_count", "max_connections"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number")
+    if args.workers < 1:
+        raise ConfigError("--workers must be a positive number")
+    if not args.poll_interval > 0:
+        raise ConfigError("--poll-interval must be a positive number of seconds")
+    if not args.change_check_interval >= 0:
+        raise ConfigError("--change-check-interval must be 0 or a positive number of seconds")
     for name in ("header_timeout", "body_timeout"):
         if not getattr(args, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")
@@ -245,6 +326,27 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConfigError(f"cannot listen on --metrics-listen {host}:{port}: {error}") from None
     return sock
+
+
+def _bind_api(host: str, port: int, count: int) -> list[socket.socket]:
+    """The API's listening sockets, one per worker, all on ``host:port`` with
+    ``SO_REUSEPORT`` (``server/workers.py``), bound by the parent of ``--workers``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            sock.listen(2048)
+            port = sock.getsockname()[1]  # port 0: the others join the port the first got
+    except OSError as error:
+        for sock in sockets:
+            sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {error}") from None
+    return sockets
 
 
 class _Stopped(Exception):

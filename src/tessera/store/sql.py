@@ -14,6 +14,8 @@ between them is in this module:
 * **Read isolation.** Readers never block writers: SQLite in WAL mode reads a
   snapshot as of the first statement; PostgreSQL reads at REPEATABLE READ, READ ONLY,
   so a snapshot's records and generation agree.
+* **Change notices.** On PostgreSQL a write transaction also sends ``NOTIFY`` with
+  the generations it moved, delivered to the other nodes on commit (``store/notify.py``).
 * **Durability.** SQLite runs with ``synchronous=FULL``: a commit that returned
   survives a power cut.
 * **Migrations** (Alembic, applied by ``open_store``) run in one transaction; on
@@ -59,6 +61,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from tessera.clock import Clock, SystemClock, iso_seconds
+from tessera.store import notify
 from tessera.store.base import (
     BackendError,
     Conflict,
@@ -145,6 +148,8 @@ class SqlStore:
             finally:
                 tx.close()
             self._bump_generations(conn, names)
+            if self._postgres:
+                self._announce(conn, names)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -261,6 +266,12 @@ class SqlStore:
             conn.execute(
                 select(scopes_table.c.scope).where(scopes_table.c.scope.in_(names)).order_by(scopes_table.c.scope).with_for_update()
             ).all()
+
+    @staticmethod
+    def _announce(conn: Connection, names: list[str]) -> None:
+        """Tell the other nodes' listeners, on commit, which generations moved (``store/notify.py``)."""
+        query = select(scopes_table.c.scope, scopes_table.c.generation).where(scopes_table.c.scope.in_(names))
+        notify.announce(conn, dict(conn.execute(query).tuples().all()))
 
     @staticmethod
     def _bump_generations(conn: Connection, names: list[str]) -> None:
