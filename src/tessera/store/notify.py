@@ -25,6 +25,7 @@ wakes its refresher, which polls off the event loop).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -45,7 +46,8 @@ _NOTIFY = text(f"SELECT pg_notify({_CHANNEL}, :payload)")
 #: NOTIFY payloads must be shorter than 8000 bytes; a longer list is sent empty,
 #: which listeners read as "poll every scope".
 MAX_PAYLOAD = 7999
-#: Application name of the listening connection (``pg_stat_activity.application_name``).
+#: Application name of the listening connection (``pg_stat_activity.application_name``),
+#: followed by the server process's id.
 LISTENER_NAME = "tessera-listener"
 
 OnChange = Callable[[Mapping[str, int] | None], None]
@@ -132,7 +134,7 @@ class PostgresListener:
     def _listen(self) -> None:
         import psycopg
 
-        with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5, application_name=LISTENER_NAME) as conn:
+        with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5, application_name=f"{LISTENER_NAME} {os.getpid()}") as conn:
             channel = conn.execute(f"SELECT {_CHANNEL}").fetchone()
             assert channel is not None  # INVARIANT: a SELECT of one expression returns one row
             conn.execute(f'LISTEN "{channel[0]}"')  # an identifier of hex digits: nothing to escape
