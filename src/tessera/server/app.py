@@ -143,6 +143,8 @@ class TesseraApp:
         self._watch_changes = watch_changes
         self._watcher: ChangeWatcher | None = None
         self._changed = asyncio.Event()  # set when another node may have written
+        self._notices: dict[str, int] | None = {}  # what moved, by change notices; None: anything
+        self._notices_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         # readiness indicators (``/readyz``), monotonic seconds
         self.poll_ok = True
@@ -198,6 +200,12 @@ class TesseraApp:
         view already holds every generation it names (this node's own writes)."""
         if generations is not None and not self.runtime.view.behind(generations):
             return
+        with self._notices_lock:
+            if generations is None or self._notices is None:
+                self._notices = None
+            else:
+                for scope, generation in generations.items():
+                    self._notices[scope] = max(generation, self._notices.get(scope, generation))
         loop, changed = self._loop, self._changed
         if loop is not None and not changed.is_set():
             loop.call_soon_threadsafe(changed.set)
@@ -215,13 +223,17 @@ class TesseraApp:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), max(0.0, next_flush - loop.time()))
             changed.clear()
+            with self._notices_lock:
+                moved, self._notices = self._notices, {}
+            flush_due = loop.time() >= next_flush
             try:
-                await loop.run_in_executor(None, self.runtime.view.poll)
+                # the scopes notices named, unless a poll of every scope is due or owed
+                await loop.run_in_executor(None, self.runtime.view.poll, None if flush_due or not moved else moved)
                 self.poll_ok = True
             except Exception:  # a transient database error must not stop polling
                 self.poll_ok = False
                 log.exception("refreshing the state view failed")
-            if loop.time() >= next_flush:
+            if flush_due:
                 await loop.run_in_executor(None, self._flush_usage)
                 next_flush = loop.time() + self.poll_interval
 

@@ -262,9 +262,12 @@ class StateView:
     def load_all(self) -> None:
         self.refresh(self._store.scopes())
 
-    def poll(self) -> list[str]:
-        """Rebuild every scope whose generation moved; returns the scopes rebuilt."""
-        gens = self._store.generations()
+    def poll(self, generations: Mapping[str, int] | None = None) -> list[str]:
+        """Rebuild every scope whose generation moved; returns the scopes rebuilt.
+
+        ``generations`` (from a change notice) names the scopes that moved and saves
+        the query of every scope's generation."""
+        gens = self._store.generations() if generations is None else generations
         stale = [s for s, g in gens.items() if self._generation(s) != g or s in self._stale]
         if stale:
             self.refresh(stale)
