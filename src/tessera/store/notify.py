@@ -149,7 +149,8 @@ class PostgresListener:
 
 
 class SqliteProbe:
-    """``PRAGMA data_version`` every ``interval`` seconds, in a daemon thread."""
+    """``PRAGMA data_version`` every ``interval`` seconds, in a daemon thread; every
+    commit made by another connection after ``start()`` returns is noticed."""
 
     def __init__(self, path: str, on_change: OnChange, *, interval: float) -> None:
         self._path = path
@@ -157,29 +158,36 @@ class SqliteProbe:
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tessera-probe", daemon=True)
+        self._connection: sqlite3.Connection | None = None
+        self._seen: int | None = None
+        self._lost = False  # the connection failed since the last good check
 
     def start(self) -> None:
+        self._check()  # the version to compare with, read before start() returns
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(self._interval + 5.0)
+        if self._connection is not None:
+            self._connection.close()
 
     def _run(self) -> None:
-        connection: sqlite3.Connection | None = None
-        seen = None
         while not self._stop.wait(self._interval):
-            try:
-                if connection is None:
-                    connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-                version = connection.execute("PRAGMA data_version").fetchone()[0]
-            except sqlite3.Error as exc:  # polling still keeps the view correct
-                log.warning("checking the database for changes failed (%s)", exc)
-                connection = None
-                continue
-            if version != seen:
-                if seen is not None:
-                    self._on_change(None)
-                seen = version
-        if connection is not None:
-            connection.close()
+            if self._check():
+                self._on_change(None)
+
+    def _check(self) -> bool:
+        """Whether another connection committed since the last check."""
+        try:
+            if self._connection is None:
+                self._connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            version = int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:  # polling still keeps the view correct
+            log.warning("checking the database for changes failed (%s)", exc)
+            self._connection, self._lost = None, True
+            return False
+        # a new connection counts versions of its own: after a failure, catch up once
+        changed = self._lost or (self._seen is not None and version != self._seen)
+        self._seen, self._lost = version, False
+        return changed
