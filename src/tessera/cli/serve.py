@@ -36,6 +36,10 @@ from tessera.server.bootstrap import ConfigError
 from tessera.server.http import HttpLimits
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    import uvicorn
+
     from tessera.server.tls import CertificateReloader
     from tessera.services.runtime import Runtime
 
@@ -184,7 +188,7 @@ def _worker(
         runtime.view.poll()
     except Exception:  # the store is down: the first poll of the running worker retries
         log.exception("worker %d: refreshing the state view failed", os.getpid())
-    return _serve(args, options, tls, runtime, metrics_socket, api_socket)
+    return _serve(args, options, tls, runtime, metrics_socket, api_socket, worker=True)
 
 
 def _serve(
@@ -194,6 +198,8 @@ def _serve(
     runtime: Runtime,
     metrics_socket: socket.socket | None,
     api_socket: socket.socket | None,
+    *,
+    worker: bool = False,
 ) -> int:
     """Serve until SIGTERM/SIGINT on ``api_socket`` (bound here when None)."""
     import uvicorn
@@ -259,7 +265,8 @@ def _serve(
         reloader = tls
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.reload())
     try:
-        uvicorn.Server(config).run(sockets=sockets)
+        server: uvicorn.Server = (_graceful_server() if worker else uvicorn.Server)(config)
+        server.run(sockets=sockets)
     except _Stopped:
         pass
     finally:
@@ -347,6 +354,20 @@ def _bind_api(host: str, port: int, count: int) -> list[socket.socket]:
             sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {error}") from None
     return sockets
+
+
+def _graceful_server() -> type[uvicorn.Server]:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """A worker's server: a terminal's Ctrl-C reaches the workers and the parent,
+        which passes SIGTERM on; uvicorn would take a SIGINT after it for a second
+        Ctrl-C and stop at once, dropping the audit queue. Here SIGINT is SIGTERM."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(signal.SIGTERM if sig == signal.SIGINT else sig, frame)
+
+    return GracefulServer
 
 
 class _Stopped(Exception):
