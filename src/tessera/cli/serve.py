@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     # The workers open their own database connections: none of the parent's may be
     # shared across fork. The parent touches the store no more.
     runtime.store.close()
-    status = Supervisor(args.workers, lambda slot: _worker(args, options, tls, runtime, metrics_socket, api_sockets[slot])).run()
+    status = Supervisor(args.workers, lambda slot: _worker(args, options, tls, runtime, metrics_socket, api_sockets, slot)).run()
     log.info("stopped")
     return status
 
@@ -177,18 +177,24 @@ def _worker(
     tls: CertificateReloader | None,
     runtime: Runtime,
     metrics_socket: socket.socket | None,
-    api_socket: socket.socket,
+    api_sockets: list[socket.socket],
+    slot: int,
 ) -> int:
-    """One of ``--workers``, just forked: it catches up with writes made since the
-    parent read the store (a replacement worker starts long after), then serves."""
+    """One of ``--workers``, just forked: it keeps its slot's socket only, catches up
+    with writes made since the parent read the store (a replacement worker starts long
+    after), then serves."""
     from tessera.server import logs
+
+    for index, sock in enumerate(api_sockets):
+        if index != slot:
+            sock.close()  # the parent's copy stays open for that slot's worker
 
     logs.configure(args.log_format, args.log_level)  # a handler of its own (no inherited flusher)
     try:
         runtime.view.poll()
     except Exception:  # the store is down: the first poll of the running worker retries
         log.exception("worker %d: refreshing the state view failed", os.getpid())
-    return _serve(args, options, tls, runtime, metrics_socket, api_socket, worker=True)
+    return _serve(args, options, tls, runtime, metrics_socket, api_sockets[slot], worker=True)
 
 
 def _serve(
