@@ -16,7 +16,7 @@ as soon as another process may have committed:
   reads ``PRAGMA data_version`` on a connection of its own every few milliseconds; the
   value changes when any other connection has committed
   (https://www.sqlite.org/pragma.html#pragma_data_version). Reading it touches no
-  table and takes no lock: ~2 µs of the core per check.
+  table and takes no lock: ~3 µs per check, plus the thread's wake-up.
 
 ``on_change`` runs in the watcher's thread and must only hand the news on (the server
 wakes its refresher, which polls off the event loop).
@@ -28,6 +28,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -173,7 +174,13 @@ class SqliteProbe:
             self._connection.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        # time.sleep, not Event.wait: a timed wait costs ~80 µs of CPU per wake-up here
+        # against ~45 µs for a sleep, and the wake-ups are nearly all the probe costs
+        # (the PRAGMA itself ~3 µs); stop() is noticed within one interval.
+        while True:
+            time.sleep(self._interval)
+            if self._stop.is_set():
+                return
             if self._check():
                 self._on_change(None)
 
