@@ -29,11 +29,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
+
+from tessera.store.tables import scopes as scopes_table
 
 __all__ = ["PostgresListener", "SqliteProbe", "announce", "change_watcher", "parse_payload"]
 
@@ -43,10 +45,15 @@ log = logging.getLogger("tessera.store.notify")
 #: sharing one database in different schemas (the test suite) do not wake each other.
 #: Channel names are identifiers of at most 63 bytes: "tessera_" and 32 hex digits.
 _CHANNEL = "'tessera_' || md5(current_schema())"
-_NOTIFY = text(f"SELECT pg_notify({_CHANNEL}, :payload)")
 #: NOTIFY payloads must be shorter than 8000 bytes; a longer list is sent empty,
-#: which listeners read as "poll every scope".
+#: which listeners read as "poll every scope". Scopes are ASCII (account ids, "global").
 MAX_PAYLOAD = 7999
+#: One round trip: the pairs of the scopes just bumped, read back in the transaction.
+_ANNOUNCE = text(
+    f"SELECT pg_notify({_CHANNEL}, CASE WHEN length(pairs) <= {MAX_PAYLOAD} THEN pairs ELSE '' END) "
+    "FROM (SELECT string_agg(scope || '=' || generation, ',' ORDER BY scope) AS pairs "
+    f"FROM {scopes_table.name} WHERE scope = ANY(:scopes)) AS moved"
+)
 #: Application name of the listening connection (``pg_stat_activity.application_name``),
 #: followed by the server process's id.
 LISTENER_NAME = "tessera-listener"
@@ -62,11 +69,10 @@ class ChangeWatcher(Protocol):
     def stop(self) -> None: ...
 
 
-def announce(conn: Connection, generations: Mapping[str, int]) -> None:
-    """Queue the notification of ``generations`` in the open write transaction
-    (PostgreSQL sends it on commit)."""
-    payload = ",".join(f"{scope}={generation}" for scope, generation in sorted(generations.items()))
-    conn.execute(_NOTIFY, {"payload": payload if len(payload.encode()) <= MAX_PAYLOAD else ""})
+def announce(conn: Connection, scopes: Sequence[str]) -> None:
+    """Queue the notice of ``scopes``' generations in the open write transaction, after
+    their bump (PostgreSQL sends it on commit)."""
+    conn.execute(_ANNOUNCE, {"scopes": list(scopes)})
 
 
 def parse_payload(payload: str) -> dict[str, int] | None:

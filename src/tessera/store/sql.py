@@ -148,8 +148,8 @@ class SqlStore:
             finally:
                 tx.close()
             self._bump_generations(conn, names)
-            if self._postgres:
-                self._announce(conn, names)
+            if self._postgres:  # tell the other nodes' listeners on commit (store/notify.py)
+                notify.announce(conn, names)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -266,12 +266,6 @@ class SqlStore:
             conn.execute(
                 select(scopes_table.c.scope).where(scopes_table.c.scope.in_(names)).order_by(scopes_table.c.scope).with_for_update()
             ).all()
-
-    @staticmethod
-    def _announce(conn: Connection, names: list[str]) -> None:
-        """Tell the other nodes' listeners, on commit, which generations moved (``store/notify.py``)."""
-        query = select(scopes_table.c.scope, scopes_table.c.generation).where(scopes_table.c.scope.in_(names))
-        notify.announce(conn, dict(conn.execute(query).tuples().all()))
 
     @staticmethod
     def _bump_generations(conn: Connection, names: list[str]) -> None:
