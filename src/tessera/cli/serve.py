@@ -10,7 +10,7 @@ every other flag is optional:
   header written by a reverse proxy at one of these addresses (``server/addresses.py``).
 - ``--metrics-listen HOST:PORT``: serve Prometheus ``/metrics`` on a separate listener
   (off by default; the API listener never serves it).
-- ``--workers N``: N server processes on one listening socket, bootstrapped and
+- ``--workers N``: N server processes on one port, bootstrapped and
   supervised by this one (``server/workers.py``); ``--poll-interval`` and
   ``--change-check-interval``: how soon a process sees writes made by the others
   (and by other nodes on the same database).
@@ -119,7 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--workers",
         type=int,
         default=1,
-        help="server processes answering on one listening socket, supervised by this one (default: %(default)s)",
+        help="server processes answering on one port, supervised by this one (default: %(default)s)",
     )
     parser.set_defaults(func=run)
 

@@ -1,4 +1,4 @@
-"""``tessera serve --workers N``: N server processes answering on one listening socket.
+"""``tessera serve --workers N``: N server processes answering on one port.
 
 The parent bootstraps the data directory and binds the listening sockets once, then
 forks the workers. Each worker slot has a socket of its own, all bound to the one
