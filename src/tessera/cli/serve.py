@@ -133,8 +133,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = _check(args)
         tls = _tls(args)
-        metrics_socket = _bind(*options["metrics"]) if options["metrics"] else None
-        api_sockets = _bind_api(args.host, args.port, args.workers) if args.workers > 1 else []
+        metrics = options["metrics"]
+        metrics_sockets = _listeners(metrics[0], metrics[1], args.workers, "--metrics-listen") if metrics else []
+        api_sockets = _listeners(args.host, args.port, args.workers, "--host/--port") if args.workers > 1 else []
         runtime = open_runtime(args.data_dir, args.database_url)
     except ConfigError as error:
         print(f"tessera: {error.message}", file=sys.stderr)
@@ -157,16 +158,16 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.trusted_proxy_header:
         log.info("source addresses from %s written by %s", args.trusted_proxy_header, describe(options["trusted"]))
-    if metrics_socket is not None:
-        log.info("metrics on %s://%s:%d/metrics", scheme, *metrics_socket.getsockname()[:2])
+    if metrics_sockets:
+        log.info("metrics on %s://%s:%d/metrics", scheme, *metrics_sockets[0].getsockname()[:2])
     if not api_sockets:
-        return _serve(args, options, tls, runtime, metrics_socket, None)
+        return _serve(args, options, tls, runtime, metrics_sockets[0] if metrics_sockets else None, None)
     from tessera.server.workers import Supervisor
 
     # The workers open their own database connections: none of the parent's may be
     # shared across fork. The parent touches the store no more.
     runtime.store.close()
-    status = Supervisor(args.workers, lambda slot: _worker(args, options, tls, runtime, metrics_socket, api_sockets, slot)).run()
+    status = Supervisor(args.workers, lambda slot: _worker(args, options, tls, runtime, metrics_sockets, api_sockets, slot)).run()
     log.info("stopped")
     return status
 
@@ -176,17 +177,17 @@ def _worker(
     options: dict[str, Any],
     tls: CertificateReloader | None,
     runtime: Runtime,
-    metrics_socket: socket.socket | None,
+    metrics_sockets: list[socket.socket],
     api_sockets: list[socket.socket],
     slot: int,
 ) -> int:
-    """One of ``--workers``, just forked: it keeps its slot's socket only, catches up
+    """One of ``--workers``, just forked: it keeps its slot's sockets only, catches up
     with writes made since the parent read the store (a replacement worker starts long
     after), then serves."""
     from tessera.server import logs
 
-    for index, sock in enumerate(api_sockets):
-        if index != slot:
+    for index, sock in enumerate([*api_sockets, *metrics_sockets]):
+        if index % len(api_sockets) != slot:
             sock.close()  # the parent's copy stays open for that slot's worker
 
     logs.configure(args.log_format, args.log_level)  # a handler of its own (no inherited flusher)
@@ -194,6 +195,7 @@ def _worker(
         runtime.view.poll()
     except Exception:  # the store is down: the first poll of the running worker retries
         log.exception("worker %d: refreshing the state view failed", os.getpid())
+    metrics_socket = metrics_sockets[slot] if metrics_sockets else None
     return _serve(args, options, tls, runtime, metrics_socket, api_sockets[slot], worker=True)
 
 
@@ -329,21 +331,9 @@ def _tls(args: argparse.Namespace) -> CertificateReloader | None:
         raise ConfigError(f"cannot load --tls-cert/--tls-key: {error}") from None
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise ConfigError(f"cannot listen on --metrics-listen {host}:{port}: {error}") from None
-    return sock
-
-
-def _bind_api(host: str, port: int, count: int) -> list[socket.socket]:
-    """The API's listening sockets, one per worker, all on ``host:port`` with
-    ``SO_REUSEPORT`` (``server/workers.py``), bound by the parent of ``--workers``."""
+def _listeners(host: str, port: int, count: int, flag: str) -> list[socket.socket]:
+    """``count`` listening sockets on ``host:port``: one, or one per worker of
+    ``--workers``, all with ``SO_REUSEPORT`` (``server/workers.py``), bound by the parent."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sockets: list[socket.socket] = []
     try:
@@ -351,14 +341,16 @@ def _bind_api(host: str, port: int, count: int) -> list[socket.socket]:
             sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
-            sock.listen(2048)
-            port = sock.getsockname()[1]  # port 0: the others join the port the first got
+            if count > 1:
+                sock.listen(2048)  # connections queue while the slot's worker (re)starts
+                port = sock.getsockname()[1]  # port 0: the others join the port the first got
     except OSError as error:
         for sock in sockets:
             sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {error}") from None
+        raise ConfigError(f"cannot listen on {flag} {host}:{port}: {error}") from None
     return sockets
 
 
