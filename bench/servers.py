@@ -36,8 +36,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def pinned(core: int, command: Sequence[str]) -> list[str]:
-    """``command`` run on one CPU core."""
+def pinned(core: int | str, command: Sequence[str]) -> list[str]:
+    """``command`` run on one CPU core (or the cores of a list such as ``"0,1"``)."""
     return ["taskset", "-c", str(core), *command]
 
 
@@ -93,13 +93,14 @@ def start(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    cores: int | str = SERVER_CORE,
 ) -> Server:
-    """Start ``command`` pinned to the server core and wait until ``health_path``
-    answers (any HTTP status counts: it proves the socket serves)."""
+    """Start ``command`` pinned to the server core (or ``cores``) and wait until
+    ``health_path`` answers (any HTTP status counts: it proves the socket serves)."""
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        pinned(SERVER_CORE, command),
+        pinned(cores, command),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

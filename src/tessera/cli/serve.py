@@ -12,6 +12,10 @@ every other flag is optional:
   (off by default; the API listener never serves it).
 - ``--audit-retention DURATION``: delete audit events older than this (days, or
   ``36h``, ``30m``…), at start-up and every minute, in small batches (default: keep all).
+- ``--workers N``: N server processes on one port, bootstrapped and
+  supervised by this one (``server/workers.py``); ``--poll-interval`` and
+  ``--change-check-interval``: how soon a process sees writes made by the others
+  (and by other nodes on the same database).
 - ``--max-header-bytes``, ``--max-header-count``, ``--header-timeout`` (also the TLS
   handshake deadline),
   ``--body-timeout``, ``--max-connections``: limits on connections and what they may
@@ -34,7 +38,12 @@ from tessera.server.bootstrap import ConfigError
 from tessera.server.http import HttpLimits
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    import uvicorn
+
     from tessera.server.tls import CertificateReloader
+    from tessera.services.runtime import Runtime
 
 log = logging.getLogger("tessera")
 
@@ -105,7 +114,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=defaults.max_connections,
         help="most connections open at once; more are answered 503 and closed (default: %(default)s)",
     )
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between checks for writes by other nodes")
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="seconds between full checks for writes by other nodes and workers, the fallback of "
+        "--change-check-interval; also how often last-use notes are written (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--change-check-interval",
+        type=float,
+        default=0.025,
+        help="SQLite: seconds between cheap checks for commits by other processes (PostgreSQL: any value "
+        "above 0 listens for change notifications instead); 0: --poll-interval alone (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes answering on one port, supervised by this one (default: %(default)s)",
+    )
     parser.add_argument(
         "--audit-retention",
         metavar="DURATION",
@@ -115,30 +143,107 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from tessera.audit.sink import AuditWriter
     from tessera.server import logs
-    from tessera.server.addresses import SourceAddress
-    from tessera.server.app import TesseraApp
     from tessera.server.bootstrap import open_runtime
-    from tessera.server.http import BoundedHttpProtocol, loop_factory
-    from tessera.server.metrics import ServerMetrics
 
     logs.configure(args.log_format, args.log_level)
     os.umask(0o077)  # whatever the server creates in the data directory is the owner's alone
     try:
         options = _check(args)
         tls = _tls(args)
-        metrics_socket = _bind(*options["metrics"]) if options["metrics"] else None
+        metrics = options["metrics"]
+        metrics_sockets = _listeners(metrics[0], metrics[1], args.workers, "--metrics-listen") if metrics else []
+        api_sockets = _listeners(args.host, args.port, args.workers, "--host/--port") if args.workers > 1 else []
         runtime = open_runtime(args.data_dir, args.database_url)
         runtime.settings.saml_endpoint, runtime.settings.saml_audience = args.saml_endpoint, args.saml_audience
     except ConfigError as error:
         print(f"tessera: {error.message}", file=sys.stderr)
         return 2
+    scheme = "https" if tls is not None else "http"
+    log.info(
+        "serving account %s on %s://%s:%d (pid %d%s)",
+        runtime.settings.management_account,
+        scheme,
+        args.host,
+        args.port,
+        os.getpid(),
+        f", {args.workers} workers" if args.workers > 1 else "",
+    )
+    if tls is None and not is_loopback_host(args.host):
+        log.warning(
+            "listening on %s without TLS: access keys, secrets and session credentials cross the "
+            "network in clear text; give --tls-cert and --tls-key, or bind to 127.0.0.1 behind a TLS proxy",
+            args.host,
+        )
+    if args.trusted_proxy_header:
+        log.info("source addresses from %s written by %s", args.trusted_proxy_header, describe(options["trusted"]))
+    if metrics_sockets:
+        log.info("metrics on %s://%s:%d/metrics", scheme, *metrics_sockets[0].getsockname()[:2])
+    if not api_sockets:
+        return _serve(args, options, tls, runtime, metrics_sockets[0] if metrics_sockets else None, None)
+    from tessera.server.workers import Supervisor
+
+    # The workers open their own database connections: none of the parent's may be
+    # shared across fork. The parent touches the store no more.
+    runtime.store.close()
+    status = Supervisor(args.workers, lambda slot: _worker(args, options, tls, runtime, metrics_sockets, api_sockets, slot)).run()
+    log.info("stopped")
+    return status
+
+
+def _worker(
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    tls: CertificateReloader | None,
+    runtime: Runtime,
+    metrics_sockets: list[socket.socket],
+    api_sockets: list[socket.socket],
+    slot: int,
+) -> int:
+    """One of ``--workers``, just forked: it keeps its slot's sockets only, catches up
+    with writes made since the parent read the store (a replacement worker starts long
+    after), then serves."""
+    from tessera.server import logs
+
+    for index, sock in enumerate([*api_sockets, *metrics_sockets]):
+        if index % len(api_sockets) != slot:
+            sock.close()  # the parent's copy stays open for that slot's worker
+
+    logs.configure(args.log_format, args.log_level)  # a handler of its own (no inherited flusher)
+    try:
+        runtime.view.poll()
+    except Exception:  # the store is down: the first poll of the running worker retries
+        log.exception("worker %d: refreshing the state view failed", os.getpid())
+    metrics_socket = metrics_sockets[slot] if metrics_sockets else None
+    return _serve(args, options, tls, runtime, metrics_socket, api_sockets[slot], worker=True)
+
+
+def _serve(
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    tls: CertificateReloader | None,
+    runtime: Runtime,
+    metrics_socket: socket.socket | None,
+    api_socket: socket.socket | None,
+    *,
+    worker: bool = False,
+) -> int:
+    """Serve until SIGTERM/SIGINT on ``api_socket`` (bound here when None)."""
+    import uvicorn
+
+    from tessera.audit.sink import AuditWriter
+    from tessera.server.addresses import SourceAddress
+    from tessera.server.app import TesseraApp
+    from tessera.server.http import BoundedHttpProtocol, loop_factory
+    from tessera.server.metrics import ServerMetrics
+    from tessera.store.notify import change_watcher
+    from tessera.store.sql import default_url
+
     audit = AuditWriter(runtime.store)
     metrics = ServerMetrics(audit_backlog=lambda: audit.backlog)
     runtime.metrics = metrics
+    url = args.database_url or default_url(args.data_dir)
+    interval = args.change_check_interval
     app = TesseraApp(
         runtime,
         audit=audit,
@@ -148,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
         source_address=SourceAddress(args.trusted_proxy_header, options["trusted"]),
         metrics_port=metrics_socket.getsockname()[1] if metrics_socket else None,
         audit_retention=options["retention"],
+        watch_changes=(lambda on_change: change_watcher(url, on_change, sqlite_interval=interval)) if interval > 0 else None,
     )
     limits = HttpLimits(
         max_header_bytes=args.max_header_bytes,
@@ -176,26 +282,9 @@ def run(args: argparse.Namespace) -> int:
         proxy_headers=False,
         ssl_context_factory=(lambda _config, _default: tls.context) if tls is not None else None,
     )
-    scheme = "https" if tls is not None else "http"
-    log.info(
-        "serving account %s on %s://%s:%d (pid %d)",
-        runtime.settings.management_account,
-        scheme,
-        args.host,
-        args.port,
-        os.getpid(),
-    )
-    if tls is None and not is_loopback_host(args.host):
-        log.warning(
-            "listening on %s without TLS: access keys, secrets and session credentials cross the "
-            "network in clear text; give --tls-cert and --tls-key, or bind to 127.0.0.1 behind a TLS proxy",
-            args.host,
-        )
-    if args.trusted_proxy_header:
-        log.info("source addresses from %s written by %s", args.trusted_proxy_header, describe(options["trusted"]))
-    if metrics_socket is not None:
-        log.info("metrics on %s://%s:%d/metrics", scheme, *metrics_socket.getsockname()[:2])
-    sockets = [config.bind_socket(), metrics_socket] if metrics_socket is not None else None
+    if api_socket is None and metrics_socket is not None:
+        api_socket = config.bind_socket()
+    sockets = [s for s in (api_socket, metrics_socket) if s is not None] or None
     # uvicorn shuts down gracefully on SIGTERM/SIGINT (in-flight requests finish, the
     # lifespan shutdown flushes the audit trail) and then re-raises the signal with the
     # handlers that were in place before it started: these turn it into a clean exit.
@@ -204,7 +293,8 @@ def run(args: argparse.Namespace) -> int:
         reloader = tls
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.reload())
     try:
-        uvicorn.Server(config).run(sockets=sockets)
+        server: uvicorn.Server = (_graceful_server() if worker else uvicorn.Server)(config)
+        server.run(sockets=sockets)
     except _Stopped:
         pass
     finally:
@@ -220,6 +310,12 @@ def _check(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("max_header_bytes", "max_header_count", "max_connections"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number")
+    if args.workers < 1:
+        raise ConfigError("--workers must be a positive number")
+    if not args.poll_interval > 0:
+        raise ConfigError("--poll-interval must be a positive number of seconds")
+    if not args.change_check_interval >= 0:
+        raise ConfigError("--change-check-interval must be 0 or a positive number of seconds")
     for name in ("header_timeout", "body_timeout"):
         if not getattr(args, name) > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")
@@ -263,16 +359,41 @@ def _tls(args: argparse.Namespace) -> CertificateReloader | None:
         raise ConfigError(f"cannot load --tls-cert/--tls-key: {error}") from None
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _listeners(host: str, port: int, count: int, flag: str) -> list[socket.socket]:
+    """``count`` listening sockets on ``host:port``: one, or one per worker of
+    ``--workers``, all with ``SO_REUSEPORT`` (``server/workers.py``), bound by the parent."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sockets: list[socket.socket] = []
     try:
-        sock.bind((host, port))
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            if count > 1:
+                sock.listen(2048)  # connections queue while the slot's worker (re)starts
+                port = sock.getsockname()[1]  # port 0: the others join the port the first got
     except OSError as error:
-        sock.close()
-        raise ConfigError(f"cannot listen on --metrics-listen {host}:{port}: {error}") from None
-    return sock
+        for sock in sockets:
+            sock.close()
+        raise ConfigError(f"cannot listen on {flag} {host}:{port}: {error}") from None
+    return sockets
+
+
+def _graceful_server() -> type[uvicorn.Server]:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """A worker's server: a terminal's Ctrl-C reaches the workers and the parent,
+        which passes SIGTERM on; uvicorn would take a SIGINT after it for a second
+        Ctrl-C and stop at once, dropping the audit queue. Here SIGINT is SIGTERM."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(signal.SIGTERM if sig == signal.SIGINT else sig, frame)
+
+    return GracefulServer
 
 
 class _Stopped(Exception):

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -73,6 +74,7 @@ from tessera.services.sts import ANONYMOUS, authorization_message_headers
 from tessera.services.sts.web_identity import anonymous
 from tessera.store.base import BackendError
 from tessera.store.guard import LOOP_GUARD
+from tessera.store.notify import ChangeWatcher, OnChange
 
 log = logging.getLogger("tessera.server")
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -144,6 +146,7 @@ class TesseraApp:
         source_address: SourceAddress | None = None,
         metrics_port: int | None = None,
         audit_retention: dt.timedelta | None = None,
+        watch_changes: Callable[[OnChange], ChangeWatcher] | None = None,
     ) -> None:
         self.runtime = runtime
         self.audit = audit
@@ -161,6 +164,12 @@ class TesseraApp:
         self._pruner: asyncio.Task[None] | None = None
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="tessera-op")
         self._poller: asyncio.Task[None] | None = None
+        self._watch_changes = watch_changes
+        self._watcher: ChangeWatcher | None = None
+        self._changed = asyncio.Event()  # set when another node may have written
+        self._notices: dict[str, int] | None = {}  # what moved, by change notices; None: anything
+        self._notices_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         # readiness indicators (``/readyz``), monotonic seconds
         self.poll_ok = True
         self.store_failed_at: float | None = None
@@ -181,14 +190,20 @@ class TesseraApp:
                 frozen = heap.settle(_WARM_UP)
                 log.debug("%d start-up objects frozen out of the cycle collector's walks", frozen)
                 self.audit.start()
-                self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+                self._loop = asyncio.get_running_loop()
+                self._poller = self._loop.create_task(self._poll_forever())
                 if self.audit_retention is not None:
-                    self._pruner = asyncio.get_running_loop().create_task(self._prune_forever(self.audit_retention))
+                    self._pruner = self._loop.create_task(self._prune_forever(self.audit_retention))
+                if self._watch_changes is not None:
+                    self._watcher = self._watch_changes(self._on_change)
+                    self._watcher.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in (self._poller, self._pruner):
                     if task is not None:
                         task.cancel()
+                if self._watcher is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self._watcher.stop)
                 await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -207,18 +222,47 @@ class TesseraApp:
             except Exception:  # last use is advisory: a failed write must not stop the server
                 log.exception("recording last use of keys and roles failed")
 
+    def _on_change(self, generations: Mapping[str, int] | None) -> None:
+        """A change notice (from the watcher's thread): wake the refresher unless the
+        view already holds every generation it names (this node's own writes)."""
+        if generations is not None and not self.runtime.view.behind(generations):
+            return
+        with self._notices_lock:
+            if generations is None or self._notices is None:
+                self._notices = None
+            else:
+                for scope, generation in generations.items():
+                    self._notices[scope] = max(generation, self._notices.get(scope, generation))
+        loop, changed = self._loop, self._changed
+        if loop is not None and not changed.is_set():
+            loop.call_soon_threadsafe(changed.set)
+
     async def _poll_forever(self) -> None:
-        """Pick up writes made by other nodes sharing the database."""
-        loop = asyncio.get_running_loop()
+        """Pick up writes made by other nodes sharing the database: at once when a change
+        notice wakes us, and every ``poll_interval`` regardless (notices are an
+        optimisation; polling is what keeps the view correct). Notices arriving while a
+        poll runs are coalesced into one more poll. The last-use notes are written on the
+        ``poll_interval`` cadence."""
+        loop = self._loop = asyncio.get_running_loop()
+        changed = self._changed
+        next_flush = loop.time() + self.poll_interval
         while True:
-            await asyncio.sleep(self.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), max(0.0, next_flush - loop.time()))
+            changed.clear()
+            with self._notices_lock:
+                moved, self._notices = self._notices, {}
+            flush_due = loop.time() >= next_flush
             try:
-                await loop.run_in_executor(None, self.runtime.view.poll)
+                # the scopes notices named, unless a poll of every scope is due or owed
+                await loop.run_in_executor(None, self.runtime.view.poll, None if flush_due or not moved else moved)
                 self.poll_ok = True
             except Exception:  # a transient database error must not stop polling
                 self.poll_ok = False
                 log.exception("refreshing the state view failed")
-            await loop.run_in_executor(None, self._flush_usage)
+            if flush_due:
+                await loop.run_in_executor(None, self._flush_usage)
+                next_flush = loop.time() + self.poll_interval
 
     async def _prune_forever(self, keep: dt.timedelta) -> None:
         """Delete audit events older than ``keep``: at start-up, then every

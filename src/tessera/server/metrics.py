@@ -9,6 +9,7 @@ lock per value and walk the bucket list in Python on every request.
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Callable, Iterator
 
@@ -82,6 +83,11 @@ class ServerMetrics:
         backlog = GaugeMetricFamily("tessera_audit_backlog", "Audit events accepted but not yet written.")
         backlog.add_metric([], float(self._audit_backlog()) if self._audit_backlog is not None else 0.0)
         yield backlog
+        worker = GaugeMetricFamily(
+            "tessera_worker", "The server process answering this scrape (one of --workers), by process id.", labels=["pid"]
+        )
+        worker.add_metric([str(os.getpid())], 1.0)
+        yield worker
 
 
 class _Collector(Collector):

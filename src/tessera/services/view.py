@@ -3,7 +3,8 @@
 Authentication and authorization never touch the database: they read an
 ``AccountState`` per account, built from a store snapshot and rebuilt when the
 account's generation moves (after a local write at once, and from other nodes by
-``StateView.poll``). A rebuild after a commit that fails (the database went away
+``StateView.poll``, run when a change notice arrives and as a fallback every poll
+interval). A rebuild after a commit that fails (the database went away
 right after the commit) never fails the write: the scope is marked stale and is
 reloaded before it is read again (``StateView.refresh_committed``). Policies are
 compiled by the policy engine once per distinct text and reused across rebuilds.
@@ -267,13 +268,21 @@ class StateView:
     def load_all(self) -> None:
         self.refresh(self._store.scopes())
 
-    def poll(self) -> list[str]:
-        """Rebuild every scope whose generation moved; returns the scopes rebuilt."""
-        gens = self._store.generations()
+    def poll(self, generations: Mapping[str, int] | None = None) -> list[str]:
+        """Rebuild every scope whose generation moved; returns the scopes rebuilt.
+
+        ``generations`` (from a change notice) names the scopes that moved and saves
+        the query of every scope's generation."""
+        gens = self._store.generations() if generations is None else generations
         stale = [s for s, g in gens.items() if self._generation(s) != g or s in self._stale]
         if stale:
             self.refresh(stale)
         return stale
+
+    def behind(self, generations: Mapping[str, int]) -> bool:
+        """Whether any of ``generations`` (a change notice) is newer than what this view
+        holds: a node's own writes, already refreshed after their commit, are not."""
+        return any(self._generation(scope) < generation for scope, generation in generations.items())
 
     def refresh(self, scopes: Iterable[str]) -> None:
         for scope in scopes:

@@ -14,6 +14,8 @@ between them is in this module:
 * **Read isolation.** Readers never block writers: SQLite in WAL mode reads a
   snapshot as of the first statement; PostgreSQL reads at REPEATABLE READ, READ ONLY,
   so a snapshot's records and generation agree.
+* **Change notices.** On PostgreSQL a write transaction also sends ``NOTIFY`` with
+  the generations it moved, delivered to the other nodes on commit (``store/notify.py``).
 * **Durability.** SQLite runs with ``synchronous=FULL``: a commit that returned
   survives a power cut.
 * **Migrations** (Alembic, applied by ``open_store``) run in one transaction; on
@@ -59,6 +61,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from tessera.clock import Clock, SystemClock, iso_seconds
+from tessera.store import notify
 from tessera.store.base import (
     AUDIT_OUTCOMES,
     DENIED_ERROR_CODES,
@@ -147,6 +150,8 @@ class SqlStore:
             finally:
                 tx.close()
             self._bump_generations(conn, names)
+            if self._postgres:  # tell the other nodes' listeners on commit (store/notify.py)
+                notify.announce(conn, names)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
