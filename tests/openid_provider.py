@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import selectors
 import shutil
 import ssl
 import subprocess
@@ -27,6 +28,7 @@ from typing import Any
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 JS = Path(__file__).resolve().parent / "js"
 START_TIMEOUT = 60.0
@@ -89,6 +91,31 @@ class OpenIDProvider:
         return certificate.fingerprint(hashes.SHA1()).hex()
 
 
+def signing_jwk(key: rsa.RSAPrivateKey) -> dict[str, str]:
+    """The provider's private signing key as a JWK (RFC 7518 section 6.3)."""
+    private = key.private_numbers()
+    public = private.public_numbers
+
+    def uint(value: int) -> str:
+        return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+    fields = {"n": public.n, "e": public.e, "d": private.d, "p": private.p, "q": private.q}
+    fields |= {"dp": private.dmp1, "dq": private.dmq1, "qi": private.iqmp}
+    return {"kty": "RSA", "kid": "idp-rs256-1", "alg": "RS256", "use": "sig"} | {k: uint(v) for k, v in fields.items()}
+
+
+def _first_line(process: subprocess.Popen[str], timeout: float, log: Path) -> str:
+    """The one line the provider prints once it listens, within ``timeout`` seconds."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout)
+    line = process.stdout.readline() if ready else ""
+    if not line:
+        raise RuntimeError(f"oidc_idp.mjs did not start within {timeout:g}s (exit status {process.poll()}): {log.read_text()}")
+    return line
+
+
 def claims(token: str) -> dict[str, Any]:
     """The payload of a JWT (unverified: for assertions only)."""
     payload = token.split(".")[1]
@@ -117,10 +144,13 @@ def openid_provider(
     # thumbprint names: the last certificate of the presented chain)
     cert_file.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems) + ca.cert_pem.bytes())
     leaf.private_key_pem.write_to_path(str(key_file))
+    jwk_file = directory / "idp-signing-jwk.json"
+    jwk_file.write_text(json.dumps(signing_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048))))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         IDP_CERT=str(cert_file),
         IDP_KEY=str(key_file),
+        IDP_SIGNING_JWK=str(jwk_file),
         IDP_HOST=host,
         IDP_AUDIENCE=audience,
         IDP_CLIENTS=json.dumps([{"client_id": c.client_id, "client_secret": c.client_secret} for c in clients]),
@@ -128,12 +158,7 @@ def openid_provider(
     log = (directory / "idp.log").open("w")
     process = subprocess.Popen([node, "oidc_idp.mjs"], cwd=JS, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # the one line it prints once it listens (or nothing: it died)
-        if not line:
-            process.wait(START_TIMEOUT)
-            raise RuntimeError(f"oidc_idp.mjs exited with {process.returncode}: {(directory / 'idp.log').read_text()}")
-        issuer = json.loads(line)["issuer"]
+        issuer = json.loads(_first_line(process, START_TIMEOUT, directory / "idp.log"))["issuer"]
         yield OpenIDProvider(issuer, ca_file, ca.cert_pem.bytes(), audience, tuple(clients), process)
     finally:
         process.terminate()

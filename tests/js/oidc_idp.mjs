@@ -4,12 +4,12 @@
 // signed RS256 by the provider's key, whose public half is at the discovered jwks_uri.
 //
 // Environment: IDP_CERT, IDP_KEY (PEM files of the server certificate, from the test's CA),
+// IDP_SIGNING_JWK (a file holding the private RSA signing key as a JWK, with its kid),
 // IDP_CLIENTS (JSON list of {"client_id", "client_secret"}; a token's sub is its client_id),
 // IDP_AUDIENCE (the aud of every token), IDP_PORT (0 or absent: any free port),
 // IDP_HOST (the host name in the issuer URL: 127.0.0.1 unless set).
 // Prints one JSON line {"issuer": ...} once it listens; stops on SIGTERM.
 // GET /test/jwks-requests answers how many times the JWKS document was fetched.
-import { generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
 import Provider from "oidc-provider";
@@ -22,8 +22,9 @@ const clients = JSON.parse(process.env.IDP_CLIENTS ?? "[]").map((client) => ({
   response_types: [],
   token_endpoint_auth_method: "client_secret_basic",
 }));
-const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: "jwk" }), kid: "idp-rs256-1", alg: "RS256", use: "sig" };
+// made by the test, not here: Node 20 can deadlock exporting a key generateKeyPairSync made
+// when a garbage collection runs during the export
+const signingKey = JSON.parse(readFileSync(process.env.IDP_SIGNING_JWK, "utf8"));
 
 let jwksRequests = 0;
 let handler = null;
