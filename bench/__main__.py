@@ -1,4 +1,4 @@
-"""``python -m bench [policy|load|all] [options]``: run the benchmarks (default: all).
+"""``python -m bench [policy|load|write|all] [options]``: run the benchmarks (default: all).
 
 Options after the choice go to each benchmark run (both accept ``--quick``).
 """
@@ -8,11 +8,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import load, policy_bench
+from bench import load, policy_bench, write_scale
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "policy": policy_bench.main,
     "load": load.main,
+    "write": write_scale.main,
 }
 
 
