@@ -162,7 +162,7 @@ class AccountState:
         def index(attr: str) -> dict[str, Any]:
             table: dict[str, Any] = getattr(new, attr)
             if attr not in copied:
-                table = dict(table)
+                table = table.copy()
                 setattr(new, attr, table)
                 copied.add(attr)
             return table
