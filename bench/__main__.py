@@ -1,4 +1,4 @@
-"""``python -m bench [policy|load|audit|node_delay|all] [options]``: run the benchmarks (default: all).
+"""``python -m bench [policy|load|audit|node_delay|write|all] [options]``: run the benchmarks (default: all).
 
 Options after the choice go to each benchmark run (all accept ``--quick``).
 """
@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import audit_durable, load, node_delay, policy_bench
+from bench import audit_durable, load, node_delay, policy_bench, write_scale
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "policy": policy_bench.main,
     "load": load.main,
     "audit": audit_durable.main,
     "node_delay": node_delay.main,
+    "write": write_scale.main,
 }
 
 

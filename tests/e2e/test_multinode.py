@@ -1,5 +1,6 @@
-"""Several nodes on one PostgreSQL database: a write on one node reaches the others'
-in-memory views within the poll interval, and sessions minted on one node work on all."""
+"""Several nodes on one database (a SQLite file or PostgreSQL): a write on one node
+reaches the others' in-memory views by their next poll (which reads only the changes
+since the generation they hold), and sessions minted on one node work on all."""
 
 from __future__ import annotations
 
@@ -32,8 +33,19 @@ def authenticates(node: TesseraServer, creds: Credentials) -> bool:
     return True
 
 
-def test_two_nodes_share_state_and_sessions(fresh_server: Any) -> None:
-    first: TesseraServer = fresh_server("postgres")
+def has_user(node: TesseraServer, name: str) -> bool:
+    try:
+        node.client("iam").get_user(UserName=name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchEntity":
+            raise
+        return False
+    return True
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_nodes_share_state_and_sessions(fresh_server: Any, backend: str) -> None:
+    first: TesseraServer = fresh_server(backend)
     second = TesseraServer(data_dir=first.data_dir, database_url=first.database_url).start()
     try:
         iam_first = first.client("iam")
@@ -64,7 +76,12 @@ def test_two_nodes_share_state_and_sessions(fresh_server: Any) -> None:
         )
         assert second.client("sts", session).get_caller_identity()["Arn"].endswith("/shared-role/minted-on-first")
 
-        iam_first.update_access_key(UserName="shared", AccessKeyId=creds.access_key_id, Status="Inactive")
+        # writes flow the other way too, and a rename keeps the user's key working
+        second.client("iam").update_user(UserName="shared", NewUserName="renamed")
+        eventually(lambda: has_user(first, "renamed"))
+        assert first.client("sts", creds).get_caller_identity()["Arn"].endswith(":user/renamed")
+
+        iam_first.update_access_key(UserName="renamed", AccessKeyId=creds.access_key_id, Status="Inactive")
         eventually(lambda: not authenticates(second, creds))
     finally:
         second.stop()

@@ -1,17 +1,23 @@
 """The in-memory view of IAM state that the request path reads.
 
 Authentication and authorization never touch the database: they read an
-``AccountState`` per account, built from a store snapshot and rebuilt when the
-account's generation moves (after a local write at once, and from other nodes by
-``StateView.poll``, run when a change notice arrives and as a fallback every poll
-interval). A rebuild after a commit that fails (the database went away
+``AccountState`` per account, built once from a store snapshot and then moved forward
+by the store's change feed when the account's generation moves (after a local write
+at once, and from other nodes by ``StateView.poll``, run when a change notice
+arrives and as a fallback every poll interval): only the records a write
+changed are read and applied (``AccountState.apply``), so a write costs the same in
+an account of ten users or of ten thousand. A view that the feed no longer reaches
+back to is rebuilt from a snapshot. Readers take no lock: a change is applied to a
+new ``AccountState`` (copying only the indexes it touches) that replaces the old one
+in one assignment. A refresh after a commit that fails (the database went away
 right after the commit) never fails the write: the scope is marked stale and is
 reloaded before it is read again (``StateView.refresh_committed``). Policies are
-compiled by the policy engine once per distinct text and reused across rebuilds.
+compiled by the policy engine once per distinct text and reused across refreshes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -21,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from tessera.arn import is_aws_managed_policy
 from tessera.policy import Policy, PolicyType, parse_policy
 from tessera.services import records as R
-from tessera.store.base import GLOBAL, BackendError, Record, Store
+from tessera.store.base import GLOBAL, BackendError, Change, Record, Store
 from tessera.store.guard import LOOP_GUARD
 
 if TYPE_CHECKING:
@@ -148,6 +154,64 @@ class AccountState:
     def group(self, name: str) -> R.GroupRecord | None:
         return self.groups.get(name_key(name))
 
+    def apply(self, changes: Iterable[Change], generation: int) -> AccountState:
+        """This state with ``changes`` (the store's feed from this state's generation to
+        ``generation``) applied, as ``build_account_state`` would build it from the
+        records as of ``generation``. A new state: this one is left as it was, for the
+        readers that hold it; the indexes no change touches are shared, not copied."""
+        new = dataclasses.replace(self, generation=generation, _identity_cache={})
+        copied: set[str] = set()
+
+        def index(attr: str) -> dict[str, Any]:
+            table: dict[str, Any] = getattr(new, attr)
+            if attr not in copied:
+                table = table.copy()
+                setattr(new, attr, table)
+                copied.add(attr)
+            return table
+
+        for change in changes:
+            kind, data = change.kind, change.data
+            if kind == R.ACCOUNT:
+                new.info = None if data is None else R.load(R.ACCOUNT, data)
+            elif kind == R.PASSWORD_POLICY:
+                new.password_policy = None if data is None else R.load(R.PASSWORD_POLICY, data)
+            elif kind in _INDEXES:
+                attr, by_field, by_attr = _INDEXES[kind]
+                primary = index(attr)
+                old: Mapping[str, Any] | None = primary.pop(change.key, None)
+                if data is not None:
+                    primary[change.key] = data
+                if by_attr:
+                    secondary = index(by_attr)
+                    # drop the old record's entry only if it is still that record's (a
+                    # rename puts the new key, with the same id, before or after the delete)
+                    if old is not None:
+                        old_id = old[by_field]
+                        if secondary.get(old_id) is old:
+                            del secondary[old_id]
+                    if data is not None:
+                        secondary[data[by_field]] = data
+        return new
+
+
+#: kind → (the index by store key, the field of a second index, that index) for the
+#: kinds ``AccountState`` keeps in dicts (``build_account_state`` is their reference).
+_INDEXES: dict[str, tuple[str, str, str]] = {
+    R.USER: ("users", "id", "users_by_id"),
+    R.GROUP: ("groups", "", ""),
+    R.ROLE: ("roles", "id", "roles_by_id"),
+    R.POLICY: ("policies_by_name", "arn", "policies"),
+    R.ACCESS_KEY: ("access_keys", "", ""),
+    R.MFA_DEVICE: ("mfa_devices", "", ""),
+    R.SIGNING_CERTIFICATE: ("signing_certificates", "", ""),
+    R.SSH_PUBLIC_KEY: ("ssh_public_keys", "", ""),
+    R.SERVICE_CREDENTIAL: ("service_credentials", "", ""),
+    R.SERVER_CERTIFICATE: ("server_certificates", "", ""),
+    R.INSTANCE_PROFILE: ("instance_profiles", "", ""),
+    R.LOGIN_PROFILE: ("login_profiles", "", ""),
+}
+
 
 def build_account_state(account_id: str, generation: int, recs: Iterable[Record]) -> AccountState:
     state = AccountState(account_id=account_id, generation=generation)
@@ -269,10 +333,11 @@ class StateView:
         self.refresh(self._store.scopes())
 
     def poll(self, generations: Mapping[str, int] | None = None) -> list[str]:
-        """Rebuild every scope whose generation moved; returns the scopes rebuilt.
-
-        ``generations`` (from a change notice) names the scopes that moved and saves
-        the query of every scope's generation."""
+        """Bring forward every scope whose generation moved (or that is stale) by its
+        changes since the view's generation; returns those scopes. The one entry point
+        for picking up other nodes' writes, however they are noticed: ``generations``
+        (from a change notice) names the scopes that moved and saves the query of every
+        scope's generation."""
         gens = self._store.generations() if generations is None else generations
         stale = [s for s, g in gens.items() if self._generation(s) != g or s in self._stale]
         if stale:
@@ -285,18 +350,31 @@ class StateView:
         return any(self._generation(scope) < generation for scope, generation in generations.items())
 
     def refresh(self, scopes: Iterable[str]) -> None:
+        """Bring ``scopes`` up to the store's generation: by the changes since the view's
+        generation (one indexed query), or from a snapshot when the view holds no state
+        of the scope yet or the feed no longer reaches back to it."""
         for scope in scopes:
             mark = self._marks  # a stale mark made after this point is not cleared below
-            snap = self._store.snapshot(scope)
+            since = self._generation(scope)
+            feed = self._store.changes(scope, since) if since >= 0 else None
+            snap = self._store.snapshot(scope) if feed is None else None
             with self._lock:
                 if self._stale.get(scope, mark + 1) <= mark:
                     del self._stale[scope]
-                if snap.generation < self._generation(scope):
-                    continue  # a newer snapshot was installed meanwhile
-                if scope == GLOBAL:
-                    self._install_global(snap.generation, snap.records)
-                else:
-                    self._install_account(build_account_state(scope, snap.generation, snap.records))
+                current = self._generation(scope)
+                if feed is not None:
+                    if feed.generation < current:
+                        continue  # a newer state was installed meanwhile
+                    # another refresh may have moved the scope past ``since``: the
+                    # changes it applied are skipped
+                    self._advance(scope, feed.generation, [c for c in feed.changes if c.generation > current])
+                elif snap is not None:
+                    if snap.generation < current:
+                        continue  # a newer snapshot was installed meanwhile
+                    if scope == GLOBAL:
+                        self._install_global(snap.generation, {(r.kind, r.key): r.data for r in snap.records})
+                    else:
+                        self._install_account(build_account_state(scope, snap.generation, snap.records))
             for listener in self.listeners:
                 listener(scope)
 
@@ -323,23 +401,43 @@ class StateView:
         state = self._accounts.get(scope)
         return state.generation if state else -1
 
-    def _install_account(self, state: AccountState) -> None:
+    def _advance(self, scope: str, generation: int, changes: list[Change]) -> None:
+        """Apply ``changes`` to the scope's state (lock held)."""
+        if scope == GLOBAL:
+            records = dict(self._global_records)
+            for change in changes:
+                if change.data is None:
+                    records.pop((change.kind, change.key), None)
+                else:
+                    records[(change.kind, change.key)] = change.data
+            self._install_global(generation, records)
+            return
+        state = self._accounts.get(scope) or AccountState(scope, -1)
+        keys = {c.key for c in changes if c.kind == R.ACCESS_KEY}
+        self._install_account(state.apply(changes, generation), keys)
+
+    def _install_account(self, state: AccountState, keys: Iterable[str] | None = None) -> None:
         """Readers take no lock, so every step leaves a consistent answer: keys of the new
         state are indexed before the state is installed, and only keys it no longer has
         are dropped afterwards (dropping all and re-adding left a moment in which a live
-        key was unknown, and a request signed with it failed as InvalidClientTokenId)."""
+        key was unknown, and a request signed with it failed as InvalidClientTokenId).
+        ``keys``: the only access keys that may differ from the installed state's (the
+        ones a change touched); ``None``: any."""
         old = self._accounts.get(state.account_id)
-        for key_id in state.access_keys:
-            self._key_index[key_id] = state.account_id
+        for key_id in state.access_keys if keys is None else keys:
+            if key_id in state.access_keys:
+                self._key_index[key_id] = state.account_id
         self._accounts[state.account_id] = state
         if old is not None:
-            for key_id in old.access_keys:
-                if key_id not in state.access_keys:
-                    self._key_index.pop(key_id, None)
+            for key_id in old.access_keys if keys is None else keys:
+                if key_id in old.access_keys and key_id not in state.access_keys and self._key_index.get(key_id) == state.account_id:
+                    del self._key_index[key_id]
 
-    def _install_global(self, generation: int, recs: Iterable[Record]) -> None:
+    def _install_global(self, generation: int, records: dict[tuple[str, str], Mapping[str, Any]]) -> None:
+        """One assignment after the other: a reader may see the new records with the
+        old generation for a moment, never a half-built dict."""
+        self._global_records = records
         self._global = AccountState(GLOBAL, generation)
-        self._global_records = {(r.kind, r.key): r.data for r in recs}
 
     # -- policies of principals ----------------------------------------------------
     def managed_policy_text(self, account: AccountState | None, arn: str) -> str | None:

@@ -10,8 +10,11 @@ carries a JSON-serialisable ``data`` dict. Services own the shape of ``data``.
 Writes happen inside ``Store.write(*scopes)``: a transaction that holds an exclusive
 lock on each scope it names (so concurrent writers to one account serialise and never
 interleave a read-modify-write), commits atomically or not at all, and bumps each
-written scope's *generation*. Readers build in-memory views from ``snapshot`` and
-refresh them when ``generations`` shows a scope has moved.
+written scope's *generation*. Every record a transaction inserts, replaces or deletes
+is also written, in that transaction, to the scope's *change feed* under the new
+generation. Readers build in-memory views from ``snapshot`` once, and when
+``generations`` shows a scope has moved they read only ``changes`` since the
+generation they hold (a snapshot again if the feed no longer reaches back that far).
 
 Secrets never reach this layer in clear: services seal them with
 ``tessera.secrets.SecretBox`` before ``put``.
@@ -76,11 +79,38 @@ class Snapshot:
     records: tuple[Record, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One record written by a committed transaction: ``data`` as stored, or ``None``
+    when the record was deleted. ``generation`` is the one the commit gave the scope."""
+
+    generation: int
+    kind: str
+    key: str
+    data: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFeed:
+    """Every change to ``scope`` after generation ``since`` up to ``generation`` (its
+    generation when read), in commit order: applied in order to the records as of
+    ``since`` they give the records as of ``generation``."""
+
+    scope: str
+    since: int
+    generation: int
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+
 class Transaction(Protocol):
     def get(self, scope: str, kind: str, key: str) -> Record | None: ...
 
     def list(self, scope: str, kind: str) -> list[Record]:
         """All records of a kind in a scope, ordered by key."""
+        ...
+
+    def count(self, scope: str, kind: str) -> int:
+        """How many records of a kind a scope holds (without reading them)."""
         ...
 
     def insert(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
@@ -129,6 +159,12 @@ class Store(Protocol):
 
     def snapshot(self, scope: str) -> Snapshot:
         """Every record of one scope with the generation they belong to."""
+        ...
+
+    def changes(self, scope: str, since: int) -> ChangeFeed | None:
+        """The changes to ``scope`` after generation ``since`` (one indexed query), or
+        ``None`` when the feed no longer holds them all (trimmed, recorded only from a
+        later generation, or ``since`` is ahead of the store): read a ``snapshot``."""
         ...
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from tessera.store.base import Snapshot, Store, Transaction
+from tessera.store.base import ChangeFeed, Snapshot, Store, Transaction
 
 __all__ = ["LOOP_GUARD", "EventLoopGuard", "GuardedStore", "StoreOnEventLoop"]
 
@@ -78,6 +78,10 @@ class GuardedStore:
     def snapshot(self, scope: str) -> Snapshot:
         self.guard.check()
         return self.inner.snapshot(scope)
+
+    def changes(self, scope: str, since: int) -> ChangeFeed | None:
+        self.guard.check()
+        return self.inner.changes(scope, since)
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
         self.guard.check()

@@ -18,6 +18,10 @@ between them is in this module:
   the generations it moved, delivered to the other nodes on commit (``store/notify.py``).
 * **Durability.** SQLite runs with ``synchronous=FULL``: a commit that returned
   survives a power cut.
+* **Change feed.** Each write inserts the records it changed into ``changes`` under the
+  generation it gives their scope, in the same transaction; every ``TRIM_EVERY``
+  generations a scope's feed is cut back to its last ``FEED_GENERATIONS``, and
+  ``scopes.feed_floor`` says where it now starts.
 * **Migrations** (Alembic, applied by ``open_store``) run in one transaction; on
   PostgreSQL under an advisory lock, so processes starting together upgrade one
   after the other and the later ones find nothing to do.
@@ -51,6 +55,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     or_,
     select,
     text,
@@ -66,6 +71,8 @@ from tessera.store.base import (
     AUDIT_OUTCOMES,
     DENIED_ERROR_CODES,
     BackendError,
+    Change,
+    ChangeFeed,
     Conflict,
     NotFound,
     Record,
@@ -74,6 +81,7 @@ from tessera.store.base import (
     Transaction,
 )
 from tessera.store.tables import audit_events, records, usage
+from tessera.store.tables import changes as changes_table
 from tessera.store.tables import scopes as scopes_table
 
 __all__ = ["SqlStore", "default_url", "open_store"]
@@ -90,6 +98,12 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 # one process at once (servers started in threads, each on its own database) would
 # drive each other's connections. The database lock covers other processes.
 _ALEMBIC_IN_PROCESS = threading.Lock()
+
+#: How many generations of changes each scope's feed keeps: a view further behind
+#: than this reads a snapshot instead.
+FEED_GENERATIONS = 1000
+#: A scope's feed is trimmed when its generation is a multiple of this.
+TRIM_EVERY = 100
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -149,7 +163,7 @@ class SqlStore:
                 yield tx
             finally:
                 tx.close()
-            self._bump_generations(conn, names)
+            self._commit_changes(conn, names, tx.feed)
             if self._postgres:  # tell the other nodes' listeners on commit (store/notify.py)
                 notify.announce(conn, names)
 
@@ -181,6 +195,24 @@ class SqlStore:
             generation = conn.execute(generation_query).scalar_one_or_none()
             rows = conn.execute(records_query).all()
         return Snapshot(scope, generation or 0, tuple(_record(row) for row in rows))
+
+    def changes(self, scope: str, since: int) -> ChangeFeed | None:
+        floor_query = select(scopes_table.c.generation, scopes_table.c.feed_floor).where(scopes_table.c.scope == scope)
+        feed_query = (
+            select(changes_table.c.generation, changes_table.c.kind, changes_table.c.key, changes_table.c.data)
+            .where(changes_table.c.scope == scope, changes_table.c.generation > since)
+            .order_by(changes_table.c.seq)
+        )
+        with _backend_errors("read"), self._transaction(write=False) as conn:
+            row = conn.execute(floor_query).one_or_none()
+            generation, floor = (0, 0) if row is None else (int(row.generation), int(row.feed_floor))
+            if since < floor or since > generation:
+                return None
+            if since == generation:
+                return ChangeFeed(scope, since, generation)
+            rows = conn.execute(feed_query).all()
+        found = tuple(Change(int(r.generation), r.kind, r.key, None if r.data is None else json.loads(r.data)) for r in rows)
+        return ChangeFeed(scope, since, generation, found)
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """An event whose ``eventID`` is already stored is replaced: the writer completes
@@ -305,8 +337,26 @@ class SqlStore:
             ).all()
 
     @staticmethod
-    def _bump_generations(conn: Connection, names: list[str]) -> None:
-        conn.execute(update(scopes_table).where(scopes_table.c.scope.in_(names)).values(generation=scopes_table.c.generation + 1))
+    def _commit_changes(conn: Connection, names: list[str], feed: list[dict[str, str | None]]) -> None:
+        """Bump each locked scope's generation, record ``feed`` under the new ones, and
+        trim the feeds of the scopes whose turn it is."""
+        bump = (
+            update(scopes_table)
+            .where(scopes_table.c.scope.in_(names))
+            .values(generation=scopes_table.c.generation + 1)
+            .returning(scopes_table.c.scope, scopes_table.c.generation)
+        )
+        generations: dict[str, int] = {scope: int(generation) for scope, generation in conn.execute(bump).tuples()}
+        if feed:
+            conn.execute(changes_table.insert(), [{**row, "generation": generations[str(row["scope"])]} for row in feed])
+        for scope, generation in generations.items():
+            if generation % TRIM_EVERY or generation <= FEED_GENERATIONS:
+                continue
+            floor = generation - FEED_GENERATIONS
+            conn.execute(delete(changes_table).where(changes_table.c.scope == scope, changes_table.c.generation <= floor))
+            conn.execute(
+                update(scopes_table).where(scopes_table.c.scope == scope, scopes_table.c.feed_floor < floor).values(feed_floor=floor)
+            )
 
 
 def _backend_errors_wrapped(method: Callable[_P, _T]) -> Callable[_P, _T]:
@@ -336,6 +386,7 @@ class _SqlTransaction:
         self._scopes = scopes
         self._audit_insert = audit_insert
         self._open = True
+        self.feed: list[dict[str, str | None]] = []  # what this transaction wrote, in order
 
     def close(self) -> None:
         self._open = False
@@ -358,16 +409,24 @@ class _SqlTransaction:
         return [_record(row) for row in self._conn.execute(query)]
 
     @_backend_errors_wrapped
+    def count(self, scope: str, kind: str) -> int:
+        self._check(scope, writing=False)
+        query = select(func.count()).select_from(records).where(records.c.scope == scope, records.c.kind == kind)
+        return int(self._conn.execute(query).scalar_one())
+
+    @_backend_errors_wrapped
     def insert(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
         self._check(scope, writing=True)
+        row = self._row(scope, kind, key, data)
         statement = (
             self._insert(records)
-            .values(self._row(scope, kind, key, data))
+            .values(row)
             .on_conflict_do_nothing(index_elements=["scope", "kind", "key"])
             .returning(records.c.key)  # a row comes back only if one was inserted
         )
         if self._conn.execute(statement).first() is None:
             raise Conflict(f"{kind} {key!r} already exists in scope {scope!r}")
+        self._record_change(row)
 
     @_backend_errors_wrapped
     def update(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
@@ -376,23 +435,30 @@ class _SqlTransaction:
         statement = update(records).where(_record_key(scope, kind, key)).values(data=row["data"], updated_at=row["updated_at"])
         if self._conn.execute(statement).rowcount == 0:
             raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
+        self._record_change(row)
 
     @_backend_errors_wrapped
     def put(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
         self._check(scope, writing=True)
-        statement = self._insert(records).values(self._row(scope, kind, key, data))
+        row = self._row(scope, kind, key, data)
+        statement = self._insert(records).values(row)
         self._conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["scope", "kind", "key"],
                 set_={"data": statement.excluded.data, "updated_at": statement.excluded.updated_at},
             )
         )
+        self._record_change(row)
 
     @_backend_errors_wrapped
     def delete(self, scope: str, kind: str, key: str) -> None:
         self._check(scope, writing=True)
         if self._conn.execute(delete(records).where(_record_key(scope, kind, key))).rowcount == 0:
             raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
+        self.feed.append({"scope": scope, "kind": kind, "key": key, "data": None})
+
+    def _record_change(self, row: Mapping[str, str]) -> None:
+        self.feed.append({"scope": row["scope"], "kind": row["kind"], "key": row["key"], "data": row["data"]})
 
     @_backend_errors_wrapped
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:

@@ -9,6 +9,12 @@ Kept deliberately plain so both backends behave alike:
   code-point order there as it is (``BINARY``) on SQLite, whatever the database's
   locale.
 
+``changes`` is the change feed: every record a write transaction inserted, replaced or
+deleted (``data`` NULL), with the generation that transaction gave its scope, so a view
+at generation *g* catches up by reading the changes after *g* instead of the whole
+scope. It is trimmed as it grows; ``scopes.feed_floor`` is the generation from which the
+feed of a scope is complete (older views read a snapshot).
+
 ``usage`` holds when access keys and roles were last used: written in batches off the
 request path and never part of a scope's generation.
 
@@ -50,6 +56,7 @@ scopes = Table(
     metadata,
     Column("scope", identifier(), primary_key=True),
     Column("generation", BigInteger(), nullable=False),
+    Column("feed_floor", BigInteger(), nullable=False, server_default="0"),
 )
 
 records = Table(
@@ -60,6 +67,18 @@ records = Table(
     Column("key", identifier(), primary_key=True),
     Column("data", Text(), nullable=False),
     Column("updated_at", String(), nullable=False),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", sequence_number(), primary_key=True, autoincrement=True),
+    Column("scope", identifier(), nullable=False),
+    Column("generation", BigInteger(), nullable=False),
+    Column("kind", identifier(), nullable=False),
+    Column("key", identifier(), nullable=False),
+    Column("data", Text(), nullable=True),
+    Index("ix_changes_scope_generation", "scope", "generation"),
 )
 
 audit_events = Table(

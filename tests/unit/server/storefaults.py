@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from bench.inproc import ACCOUNT, exchange
 from tessera.server.app import TesseraApp
-from tessera.store.base import BackendError, Snapshot, Store, Transaction
+from tessera.store.base import BackendError, ChangeFeed, Snapshot, Store, Transaction
 from tessera.store.sql import _backend_errors
 
 # What the driver says when the server closed the connection; the statement and the
@@ -35,9 +35,9 @@ def lost_connection(operation: str) -> BackendError:
 
 
 class FailingStore:
-    """``inner``, with reads (``snapshot``, ``generations``), writes, or writes to the
-    audit trail alone (``audit_fails``: in a write transaction and by the writer) failing
-    on demand."""
+    """``inner``, with reads (``snapshot``, ``changes``, ``generations``), writes, or writes
+    to the audit trail alone (``audit_fails``: in a write transaction and by the writer)
+    failing on demand."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
@@ -49,6 +49,11 @@ class FailingStore:
         if self.reads_fail:
             raise lost_connection("read")
         return self.inner.snapshot(scope)
+
+    def changes(self, scope: str, since: int) -> ChangeFeed | None:
+        if self.reads_fail:
+            raise lost_connection("read")
+        return self.inner.changes(scope, since)
 
     def generations(self) -> dict[str, int]:
         if self.reads_fail:

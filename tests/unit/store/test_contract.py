@@ -16,13 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from pgutil import base_pg_url, fresh_pg_url
 from sqlalchemy import create_engine, text
 
 from tessera.clock import FixedClock
-from tessera.store.base import GLOBAL, BackendError, Conflict, NotFound, StoreError, Transaction
+from tessera.store import sql
+from tessera.store.base import GLOBAL, BackendError, ChangeFeed, Conflict, NotFound, StoreError, Transaction
 from tessera.store.sql import SqlStore, default_url, open_store
 from tessera.store.tables import metadata
 
@@ -220,6 +223,124 @@ def test_commit_bumps_the_generation_of_written_scopes_only(store: SqlStore) -> 
         tx.put(A, "user", "u", {"v": 3})
     assert store.generations() == {A: 3, B: 1}
     assert store.scopes() == [A, B]
+
+
+# -- the change feed ---------------------------------------------------------------
+
+
+def test_each_commit_records_its_changes_under_the_generation_it_gives(store: SqlStore) -> None:
+    with store.write(A, B) as tx:
+        tx.insert(A, "user", "alice", {"v": 1})
+        tx.put(A, "user", "bob", {"v": 1})
+        tx.put(B, "role", "r", {"v": 1})
+    with store.write(A) as tx:
+        tx.update(A, "user", "alice", {"v": 2})
+        tx.delete(A, "user", "bob")
+        tx.put(A, "user", "bob", {"v": 3})
+    feed = store.changes(A, 0)
+    assert feed is not None and (feed.scope, feed.since, feed.generation) == (A, 0, 2)
+    assert [(c.generation, c.kind, c.key, c.data) for c in feed.changes] == [
+        (1, "user", "alice", {"v": 1}),
+        (1, "user", "bob", {"v": 1}),
+        (2, "user", "alice", {"v": 2}),
+        (2, "user", "bob", None),
+        (2, "user", "bob", {"v": 3}),
+    ]
+    since_one = store.changes(A, 1)
+    assert since_one is not None and [c.generation for c in since_one.changes] == [2, 2, 2]
+    other = store.changes(B, 0)
+    assert other is not None and [(c.kind, c.key, c.data) for c in other.changes] == [("role", "r", {"v": 1})]
+
+
+def test_the_feed_replays_to_the_snapshot(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        for i in range(5):
+            tx.put(A, "user", f"u{i}", {"v": i})
+    with store.write(A) as tx:
+        tx.delete(A, "user", "u1")
+        tx.update(A, "user", "u2", {"v": 20})
+    feed = store.changes(A, 0)
+    assert feed is not None
+    replayed: dict[tuple[str, str], object] = {}
+    for change in feed.changes:
+        if change.data is None:
+            del replayed[(change.kind, change.key)]
+        else:
+            replayed[(change.kind, change.key)] = change.data
+    snapshot = store.snapshot(A)
+    assert snapshot.generation == feed.generation
+    assert replayed == {(r.kind, r.key): r.data for r in snapshot.records}
+
+
+def test_refused_and_rolled_back_writes_record_nothing(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "alice", {"v": 1})
+    with store.write(A) as tx:
+        with pytest.raises(Conflict):
+            tx.insert(A, "user", "alice", {"v": 2})
+        with pytest.raises(NotFound):
+            tx.delete(A, "user", "nobody")
+
+    def rolled_back() -> None:
+        with store.write(A) as tx:
+            tx.put(A, "user", "carol", {})
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    feed = store.changes(A, 0)
+    assert feed is not None and feed.generation == 2
+    assert [(c.generation, c.key, c.data) for c in feed.changes] == [(1, "alice", {"v": 1})]
+
+
+def test_a_feed_since_the_current_generation_is_empty_and_one_from_the_future_is_refused(store: SqlStore) -> None:
+    assert store.changes(A, 0) == ChangeFeed(A, 0, 0)  # a scope never written
+    assert store.changes(A, 1) is None
+    with store.write(A) as tx:
+        tx.put(A, "user", "u", {})
+    assert store.changes(A, 1) == ChangeFeed(A, 1, 1)
+    assert store.changes(A, 2) is None
+
+
+def test_the_feed_is_trimmed_to_its_last_generations(store: SqlStore, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql, "FEED_GENERATIONS", 4)
+    monkeypatch.setattr(sql, "TRIM_EVERY", 3)
+    for i in range(1, 10):
+        with store.write(A) as tx:
+            tx.put(A, "user", "u", {"v": i})
+    # trimmed at generations 6 (floor 2) and 9 (floor 5)
+    assert store.changes(A, 4) is None
+    feed = store.changes(A, 5)
+    assert feed is not None and [c.data for c in feed.changes] == [{"v": 6}, {"v": 7}, {"v": 8}, {"v": 9}]
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT min(generation) FROM changes")).scalar_one() == 6
+    finally:
+        engine.dispose()
+
+
+def test_a_database_from_before_the_feed_starts_its_feed_at_the_current_generation(store_url: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path(sql.__file__).with_name("migrations")))
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0002")
+            conn.execute(text("INSERT INTO scopes (scope, generation) VALUES (:a, 7)"), {"a": A})
+            conn.execute(
+                text("INSERT INTO records (scope, kind, key, data, updated_at) VALUES (:a, 'user', 'u', '{}', '2024-01-01')"), {"a": A}
+            )
+    finally:
+        engine.dispose()
+    with open_store(store_url) as store:
+        assert store.changes(A, 6) is None  # never recorded: read a snapshot
+        assert store.changes(A, 7) == ChangeFeed(A, 7, 7)
+        with store.write(A) as tx:
+            tx.put(A, "user", "v", {})
+        feed = store.changes(A, 7)
+        assert feed is not None and [(c.generation, c.key) for c in feed.changes] == [(8, "v")]
 
 
 def test_a_fresh_store_has_no_scopes(store: SqlStore) -> None:
@@ -450,7 +571,7 @@ def test_postgres_processes_starting_together_migrate_once_in_their_own_schema(p
     finally:
         engine.dispose()
     assert schema.startswith("tessera_test_")
-    assert set(tables) == {"alembic_version", "scopes", "records", "audit_events", "usage"}
+    assert set(tables) == {"alembic_version", "scopes", "records", "changes", "audit_events", "usage"}
     assert versions == [HEAD]
 
 

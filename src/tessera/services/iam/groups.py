@@ -50,7 +50,7 @@ def create_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
     arn = entity_arn(account, R.GROUP, path, name)
     ctx.authorize("iam:CreateGroup", arn)
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.GROUP)), quotas.GROUPS_PER_ACCOUNT, "GroupsPerAccount")
+        ensure_quota(tx.count(account, R.GROUP), quotas.GROUPS_PER_ACCOUNT, "GroupsPerAccount")
         rec: R.GroupRecord = {
             "name": name,
             "id": new_unique_id(GROUP_PREFIX),

@@ -185,7 +185,7 @@ def create_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> di
         "tags": tags,
     }
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.INSTANCE_PROFILE)), quotas.INSTANCE_PROFILES_PER_ACCOUNT, "InstanceProfilesPerAccount")
+        ensure_quota(tx.count(account, R.INSTANCE_PROFILE), quotas.INSTANCE_PROFILES_PER_ACCOUNT, "InstanceProfilesPerAccount")
         try:
             tx.insert(account, R.INSTANCE_PROFILE, name_key(name), rec)
         except Conflict as e:

@@ -194,7 +194,7 @@ def create_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
         "versions": {"v1": {"document": text, "created": now}},
     }
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.POLICY)), quotas.POLICIES_PER_ACCOUNT, "PoliciesPerAccount")
+        ensure_quota(tx.count(account, R.POLICY), quotas.POLICIES_PER_ACCOUNT, "PoliciesPerAccount")
         if tx.get(account, R.POLICY, name_key(name)) is not None:
             raise EntityAlreadyExistsException(f"A policy called {name} already exists. Duplicate names are not allowed.")
         tx.insert(account, R.POLICY, name_key(name), rec)

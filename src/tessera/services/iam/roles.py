@@ -92,7 +92,7 @@ def create_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     trust = params["AssumeRolePolicyDocument"]
     bound = principal_ids(ctx.runtime.view, check_trust_policy(ctx, trust, arn))
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.ROLE)), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
+        ensure_quota(tx.count(account, R.ROLE), quotas.ROLES_PER_ACCOUNT, "RolesPerAccount")
         if boundary_ref is not None:
             boundary = require_attachable(ctx, tx, boundary_ref)
         rec: R.RoleRecord = {

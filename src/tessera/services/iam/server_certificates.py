@@ -153,7 +153,7 @@ def upload_server_certificate(ctx: OperationContext, params: dict[str, Any]) -> 
     if chain:
         _check_chain(chain)
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.SERVER_CERTIFICATE)), quotas.SERVER_CERTIFICATES_PER_ACCOUNT, "ServerCertificatesPerAccount")
+        ensure_quota(tx.count(account, R.SERVER_CERTIFICATE), quotas.SERVER_CERTIFICATES_PER_ACCOUNT, "ServerCertificatesPerAccount")
         cert_id = new_unique_id(SERVER_CERTIFICATE_PREFIX)
         rec: R.ServerCertificateRecord = {
             "name": name,

@@ -50,7 +50,7 @@ def create_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     boundary = boundary_ref.arn if boundary_ref is not None else None
     authorize_creation(ctx, "iam:CreateUser", "iam:TagUser", arn, tags, boundary)
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.USER)), quotas.USERS_PER_ACCOUNT, "UsersPerAccount")
+        ensure_quota(tx.count(account, R.USER), quotas.USERS_PER_ACCOUNT, "UsersPerAccount")
         if boundary_ref is not None:
             boundary = require_attachable(ctx, tx, boundary_ref)
         rec: R.UserRecord = {
