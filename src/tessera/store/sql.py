@@ -385,6 +385,7 @@ def _create_engine(url: str) -> Engine:
     if backend == "postgresql":
         engine = create_engine(parsed, pool_pre_ping=True)
         event.listen(engine, "handle_error", _read_only_is_disconnect)
+        event.listen(engine.pool, "checkin", _database_default_access_mode)
         return engine
     raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
 
@@ -525,6 +526,18 @@ def _read_only_is_disconnect(context: ExceptionContext) -> None:
     them after the database takes writes again; a new one reads the setting again."""
     if getattr(context.original_exception, "sqlstate", None) == _PG_READ_ONLY:
         context.is_disconnect = True
+
+
+def _database_default_access_mode(dbapi_connection: Any, _record: object) -> None:
+    """A connection back in the pool begins its next transaction in the database's own
+    default access mode. Reads run READ ONLY, and SQLAlchemy's reset afterwards sets
+    psycopg's ``read_only`` to False, which makes every later transaction on that
+    connection begin ``READ WRITE`` explicitly: writes would then go through on a
+    database whose ``default_transaction_read_only`` is on, or not, depending on
+    whether their connection had served a read before. ``None`` is psycopg's "say
+    nothing": the server's default decides."""
+    if dbapi_connection is not None and getattr(dbapi_connection, "read_only", None) is not None:
+        dbapi_connection.read_only = None
 
 
 def _scope_names(scopes: tuple[str, ...]) -> list[str]:
