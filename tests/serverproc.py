@@ -58,6 +58,7 @@ class TesseraServer:
     log_path: str = ""
     extra_args: list[str] = field(default_factory=list)  # flags given on every start
     ca_file: str | None = None  # set when the server serves HTTPS (``extra_args`` has --tls-cert)
+    log_dir: str | None = None  # where the server's output goes (default: the data directory)
 
     @property
     def scheme(self) -> str:
@@ -104,7 +105,7 @@ class TesseraServer:
         if self.database_url:
             command += ["--database-url", self.database_url]
         command += self.extra_args + (args or [])
-        self.log_path = os.path.join(self.data_dir, f"server-{self.port}.log")
+        self.log_path = os.path.join(self.log_dir or self.data_dir, f"server-{self.port}.log")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=self.environment(extra_env), stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()

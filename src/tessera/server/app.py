@@ -655,7 +655,7 @@ def _event_name(ex: Exchange) -> str:
 def _service_hint(raw_query: str, body: bytes) -> str:
     """IAM or STS, guessed from the raw request without decoding it, only to render the
     error of a request that fails authentication in its service's namespace."""
-    return "sts" if "Version=2011-06-15" in raw_query or b"Version=2011-06-15" in body else "iam"
+    return "sts" if "Version=2011-06-15" in raw_query or body.find(b"Version=2011-06-15") >= 0 else "iam"
 
 
 def _unsigned_operation(ex: Exchange) -> OperationSpec | None:

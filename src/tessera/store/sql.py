@@ -62,7 +62,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from tessera.clock import Clock, SystemClock, iso_seconds
@@ -503,7 +503,10 @@ def _create_engine(url: str) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(parsed)
     if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True)
+        event.listen(engine, "handle_error", _read_only_is_disconnect)
+        event.listen(engine.pool, "checkin", _database_default_access_mode)
+        return engine
     raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
 
 
@@ -601,11 +604,60 @@ def _backend_errors(operation: str = "") -> Iterator[None]:
 
 def _reason(exc: SQLAlchemyError) -> str:
     """A fixed phrase for what kind of database failure ``exc`` is (nothing of its text)."""
+    storage = _storage_refusal(getattr(exc, "orig", None))
+    if storage is not None:
+        return storage
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return "database connection lost"
     if isinstance(exc, (OperationalError, InterfaceError)):
         return "database unreachable or not answering"
     return "database error"
+
+
+_SQLITE_FULL, _SQLITE_READONLY = 13, 8  # primary result codes (https://www.sqlite.org/rescode.html)
+_PG_DISK_FULL, _PG_READ_ONLY = "53100", "25006"  # SQLSTATEs disk_full, read_only_sql_transaction
+# (https://www.postgresql.org/docs/current/errcodes-appendix.html)
+
+
+def _storage_refusal(driver_error: object) -> str | None:
+    """The phrase for a database that refuses writes because of its storage (full, or
+    read-only), from the driver's error code; None for any other error."""
+    code = getattr(driver_error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        primary = code & 0xFF  # extended codes keep the primary code in their low byte
+        if primary == _SQLITE_FULL:
+            return "database storage full"
+        if primary == _SQLITE_READONLY:
+            return "database is read-only"
+        return None
+    state = getattr(driver_error, "sqlstate", None)
+    if state == _PG_DISK_FULL:
+        return "database storage full"
+    if state == _PG_READ_ONLY:
+        return "database is read-only"
+    return None
+
+
+def _read_only_is_disconnect(context: ExceptionContext) -> None:
+    """A PostgreSQL connection that answers ``read_only_sql_transaction`` is dropped
+    from the pool, as a lost one is: ``default_transaction_read_only`` (set on a
+    database, a role, or by a server turned into a standby) is read when a session
+    starts, so a connection opened while writes were refused would go on refusing
+    them after the database takes writes again; a new one reads the setting again."""
+    if getattr(context.original_exception, "sqlstate", None) == _PG_READ_ONLY:
+        context.is_disconnect = True
+
+
+def _database_default_access_mode(dbapi_connection: Any, _record: object) -> None:
+    """A connection back in the pool begins its next transaction in the database's own
+    default access mode. Reads run READ ONLY, and SQLAlchemy's reset afterwards sets
+    psycopg's ``read_only`` to False, which makes every later transaction on that
+    connection begin ``READ WRITE`` explicitly: writes would then go through on a
+    database whose ``default_transaction_read_only`` is on, or not, depending on
+    whether their connection had served a read before. ``None`` is psycopg's "say
+    nothing": the server's default decides."""
+    if dbapi_connection is not None and getattr(dbapi_connection, "read_only", None) is not None:
+        dbapi_connection.read_only = None
 
 
 def _scope_names(scopes: tuple[str, ...]) -> list[str]:

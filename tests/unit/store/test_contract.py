@@ -765,6 +765,13 @@ def test_delete_audit_before_removes_only_older_events_in_bounded_batches(store:
     assert [e["eventID"] for e in store.query_audit()] == [f"d{n}" for n in range(5, 10)]
 
 
+def test_a_batch_larger_than_one_statement_keeps_its_order_and_skips_repeats(store: SqlStore) -> None:
+    events = [audit_event(f"big-{i:03d}", "2024-05-01T12:00:00Z") for i in range(250)]
+    store.append_audit(events[:5])
+    store.append_audit([*events, events[7], events[120]])  # repeats: stored before, and within the batch
+    assert [e["eventID"] for e in store.query_audit(limit=1000)] == [e["eventID"] for e in events]
+
+
 @pytest.mark.parametrize(
     "event",
     [
