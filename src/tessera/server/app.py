@@ -64,6 +64,7 @@ from tessera.server.addresses import SourceAddress
 from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
+from tessera.server.unsigned import may_be_unsigned
 from tessera.service_models import Operation, signing_name
 from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
@@ -95,9 +96,6 @@ STORE_FAILURE_WINDOW = 30.0
 _T = TypeVar("_T")
 _WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations", "tessera-authz")]
 """Long-lived data built on first use, loaded before the heap is settled."""
-UNSIGNED_HINT = "AssumeRoleWith"
-"""Every operation served unsigned has this in its name: a request without it is refused
-MissingAuthenticationToken before anything of it is decoded."""
 
 
 @dataclass
@@ -661,8 +659,9 @@ def _service_hint(raw_query: str, body: bytes) -> str:
 def _unsigned_operation(ex: Exchange) -> OperationSpec | None:
     """The operation an unsigned request names if AWS serves it without a signature
     (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity, AssumeRoleWithSAML), else
-    None. Only a Query request whose raw text names such an operation is decoded to find out."""
-    if ex.protocol != "query" or (UNSIGNED_HINT not in ex.raw_query and UNSIGNED_HINT.encode() not in ex.body):
+    None. Only a Query request whose raw ``Action=`` item names such an operation, within
+    the size and item count of a legal one (``server.unsigned``), is decoded to find out."""
+    if ex.protocol != "query" or not may_be_unsigned(ex.raw_query, ex.body):
         return None
     try:
         form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
