@@ -210,6 +210,8 @@ _INDEXES: dict[str, tuple[str, str, str]] = {
     R.SERVER_CERTIFICATE: ("server_certificates", "", ""),
     R.INSTANCE_PROFILE: ("instance_profiles", "", ""),
     R.LOGIN_PROFILE: ("login_profiles", "", ""),
+    R.OIDC_PROVIDER: ("oidc_providers", "", ""),
+    R.SAML_PROVIDER: ("saml_providers", "", ""),
 }
 
 

@@ -262,3 +262,23 @@ def test_a_reader_never_sees_a_write_half_applied(tmp_path: Path) -> None:
         assert torn == []
         state = view.account(account)
         assert state is not None and state.users["alice"]["version"] == 199
+
+
+def test_identity_providers_follow_the_feed(store: SqlStore) -> None:
+    account = next(_accounts)
+    with store.write(account) as tx:
+        tx.put(account, R.ACCOUNT, "account", {"id": account})
+    view = StateView(store, ManagedPolicies([]))
+    view.refresh([account])
+    with store.write(account) as tx:
+        tx.put(account, R.OIDC_PROVIDER, "idp.example.com", {"url": "idp.example.com", "client_ids": [], "thumbprints": []})
+        tx.put(account, R.SAML_PROVIDER, "corp", {"name": "corp"})
+    view.refresh_committed([account])
+    state = view.account(account)
+    assert state is not None and set(state.oidc_providers) == {"idp.example.com"} and set(state.saml_providers) == {"corp"}
+    with store.write(account) as tx:
+        tx.delete(account, R.OIDC_PROVIDER, "idp.example.com")
+        tx.delete(account, R.SAML_PROVIDER, "corp")
+    view.refresh_committed([account])
+    state = view.account(account)
+    assert state is not None and not state.oidc_providers and not state.saml_providers
