@@ -9,8 +9,17 @@ thumbprint of the last certificate it presents (the top intermediate or the root
 of the provider's ``ThumbprintList`` and the rest of the chain verifies up to that
 certificate for the host name.
 
-Fetching is blocking I/O: callers run it off the event loop. Each document is read
-within ``timeout`` seconds and at most ``max_document_bytes``. Keys are cached per
+Fetching is blocking I/O: callers run it off the event loop, on the server's worker
+threads, so fetches are bounded so that no issuer, however slow, can hold those threads:
+one fetch (the discovery document, then the JWKS) is given ``timeout`` seconds in all,
+name resolution, connecting to each address, TLS and reading both documents included,
+and each document is at most ``max_document_bytes``; at most one fetch per issuer and
+``max_fetches`` across issuers are in flight (a request that would start another gets
+IDPCommunicationError at once); a request finding no cached keys while another fetches
+them waits at most ``wait`` seconds, and at most ``max_waiters`` requests wait at once
+(the others get IDPCommunicationError at once). Name resolution (``getaddrinfo``)
+cannot be interrupted: it runs on a thread of its own, which the fetch abandons at the
+deadline; at most ``max_resolutions`` such threads run at once. Keys are cached per
 issuer and thumbprint list for the JWKS response's ``Cache-Control: max-age`` (bounded
 by ``min_ttl``/``max_ttl``; ``default_ttl`` without one). A token naming a key the cache
 lacks causes one refetch, and refetches (failed fetches too) of one issuer are at most
@@ -75,7 +84,11 @@ DEFAULT_REFETCH_SECONDS = 10.0
 class OidcSettings:
     extra_ca_file: str | None = None  # PEM CA certificates trusted besides the system's
     refetch_interval: float = DEFAULT_REFETCH_SECONDS  # seconds between two fetches of one issuer's keys, at least
-    timeout: float = 5.0  # seconds for connecting, the TLS handshake and each document
+    timeout: float = 5.0  # seconds for one fetch: resolving, connecting, TLS, both documents
+    wait: float = 2.0  # seconds a request without cached keys waits for another's fetch of them
+    max_fetches: int = 2  # fetches in flight at once, across issuers
+    max_waiters: int = 2  # requests waiting at once for another request's fetch
+    max_resolutions: int = 4  # name resolutions running at once (abandoned ones included)
     max_document_bytes: int = 512 * 1024
     default_ttl: float = 3600.0
     min_ttl: float = 60.0
@@ -109,6 +122,10 @@ class OidcKeys:
         self._entries: dict[tuple[str, tuple[str, ...]], _Entry] = {}
         self._entries_lock = threading.Lock()
         self._store: Store | None = None
+        s = self.settings
+        self._fetches = threading.BoundedSemaphore(s.max_fetches)
+        self._waiters = threading.BoundedSemaphore(s.max_waiters)
+        self._resolutions = threading.BoundedSemaphore(s.max_resolutions)
 
     def keys(self, issuer: str, thumbprints: Iterable[str], kid: str | None, now: dt.datetime) -> list[Mapping[str, Any]]:
         """The issuer's published JWKs, refetched once when ``kid`` is not among them
@@ -120,15 +137,27 @@ class OidcKeys:
         keys = entry.keys
         if keys is not None and self._monotonic() < entry.expires and _has(keys, kid):
             return keys  # the common case: no lock taken
-        if not entry.lock.acquire(blocking=keys is None):
+        if not entry.lock.acquire(blocking=False):
             # another request is fetching this issuer's keys: answer from the keys at hand
             # rather than hold a worker thread for as long as the issuer takes
-            assert keys is not None  # INVARIANT: a blocking acquire without timeout succeeds
-            return keys
+            if keys is not None:
+                return keys
+            if not self._wait_for_fetch(entry):
+                raise _busy(issuer)
         try:
             return self._refresh(entry, issuer, prints, kid, now)
         finally:
             entry.lock.release()
+
+    def _wait_for_fetch(self, entry: _Entry) -> bool:
+        """Whether ``entry.lock`` was acquired within ``wait`` seconds, by one of at most
+        ``max_waiters`` requests waiting at once."""
+        if not self._waiters.acquire(blocking=False):
+            return False
+        try:
+            return entry.lock.acquire(timeout=self.settings.wait)
+        finally:
+            self._waiters.release()
 
     def _refresh(self, entry: _Entry, issuer: str, prints: Sequence[str], kid: str | None, now: dt.datetime) -> list[Mapping[str, Any]]:
         """Under ``entry.lock``: the cached keys, or freshly fetched ones when they are stale
@@ -142,6 +171,10 @@ class OidcKeys:
                 return entry.keys  # the caller finds no key for ``kid``: InvalidIdentityToken
             if entry.failure is not None:
                 raise entry.failure
+        if not self._fetches.acquire(blocking=False):
+            if entry.keys is not None:
+                return entry.keys
+            raise _busy(issuer)
         entry.attempted = clock
         try:
             keys, ttl = self._fetch(issuer, prints, now)
@@ -152,16 +185,19 @@ class OidcKeys:
             log.exception("fetching the keys of %s failed", issuer[:256])
             entry.failure = IDPCommunicationErrorException(f"The keys of the identity provider {issuer[:256]} could not be fetched.")
             raise entry.failure from None
+        finally:
+            self._fetches.release()
         entry.keys, entry.expires, entry.failure = keys, clock + ttl, None
         return keys
 
     # -- fetching -------------------------------------------------------------------------
     def _fetch(self, issuer: str, prints: Sequence[str], now: dt.datetime) -> tuple[list[Mapping[str, Any]], float]:
-        config, _ = self._get_json(discovery_url(issuer), prints, now)
+        deadline = self._monotonic() + self.settings.timeout
+        config, _ = self._get_json(discovery_url(issuer), prints, now, deadline)
         jwks_uri = config.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri.startswith("https://"):
             raise IDPCommunicationErrorException(f"The OpenID configuration of {issuer} names no HTTPS jwks_uri.")
-        document, cache_control = self._get_json(jwks_uri, prints, now)
+        document, cache_control = self._get_json(jwks_uri, prints, now, deadline)
         keys = document.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
             raise IDPCommunicationErrorException(f"The JWKS of {issuer} is not a JSON Web Key Set.")
@@ -177,8 +213,8 @@ class OidcKeys:
             return s.default_ttl
         return min(max(float(found.group(1)), s.min_ttl), s.max_ttl)
 
-    def _get_json(self, url: str, prints: Sequence[str], now: dt.datetime) -> tuple[dict[str, Any], str]:
-        status, headers, body = self._get(url, prints, now)
+    def _get_json(self, url: str, prints: Sequence[str], now: dt.datetime, deadline: float) -> tuple[dict[str, Any], str]:
+        status, headers, body = self._get(url, prints, now, deadline)
         if status != 200:
             raise IDPCommunicationErrorException(f"The identity provider answered HTTP {status} for {_shown(url)}.")
         try:
@@ -189,17 +225,13 @@ class OidcKeys:
             raise IDPCommunicationErrorException(f"The identity provider's {_shown(url)} is not a JSON object.")
         return document, headers.get("cache-control", "")
 
-    def _get(self, url: str, prints: Sequence[str], now: dt.datetime) -> tuple[int, dict[str, str], bytes]:
+    def _get(self, url: str, prints: Sequence[str], now: dt.datetime, deadline: float) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise IDPCommunicationErrorException(f"{_shown(url)} is not an HTTPS URL.")
         host, port = parts.hostname, parts.port or 443
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        deadline = self._monotonic() + self.settings.timeout
-        try:
-            sock = socket.create_connection((host, port), timeout=self.settings.timeout)
-        except OSError as error:
-            raise _unreachable(host, port, "could not be reached", error) from None
+        sock = self._connect(host, port, deadline)
         try:
             sock.setblocking(False)
             conn = SSL.Connection(self._context(), sock)
@@ -222,6 +254,55 @@ class OidcKeys:
         finally:
             sock.close()
         return _parse_response(raw, self.settings.max_document_bytes, url)
+
+    def _connect(self, host: str, port: int, deadline: float) -> socket.socket:
+        """A TCP connection to one of ``host``'s addresses, tried in turn, all within ``deadline``."""
+        error: BaseException | None = None
+        for family, kind, proto, _, address in self._resolve(host, port, deadline):
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                break
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(remaining)
+                sock.connect(address)
+                return sock
+            except OSError as failed:
+                sock.close()
+                error = failed
+        if error is None:
+            raise self._timed_out()
+        raise _unreachable(host, port, "could not be reached", error)
+
+    def _resolve(self, host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
+        """``getaddrinfo``, given up at ``deadline``: it runs on a thread of its own, since
+        it cannot be interrupted (one of at most ``max_resolutions`` at once)."""
+        if _is_ip(host):
+            return list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST))
+        if not self._resolutions.acquire(blocking=False):
+            raise _busy(host)
+        found: list[list[tuple[Any, ...]]] = []
+        failed: list[OSError] = []
+        done = threading.Event()
+
+        def resolve() -> None:
+            try:
+                found.append(list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+            except OSError as error:
+                failed.append(error)
+            finally:
+                self._resolutions.release()
+                done.set()
+
+        threading.Thread(target=resolve, name="tessera-oidc-resolve", daemon=True).start()
+        if not done.wait(max(0.0, deadline - self._monotonic())):
+            raise self._timed_out()
+        if failed:
+            raise _unreachable(host, port, "could not be resolved", failed[0])
+        return found[0]
+
+    def _timed_out(self) -> IDPCommunicationErrorException:
+        return IDPCommunicationErrorException(f"The identity provider did not answer within {self.settings.timeout:g} seconds.")
 
     def _read_all(self, conn: SSL.Connection, sock: socket.socket, deadline: float) -> bytes:
         limit = self.settings.max_document_bytes + _HEADER_ALLOWANCE
@@ -251,7 +332,7 @@ class OidcKeys:
                 readable, writable = [], [sock]
             remaining = deadline - self._monotonic()
             if remaining <= 0 or not any(select.select(readable, writable, [], remaining)):
-                raise IDPCommunicationErrorException(f"The identity provider did not answer within {self.settings.timeout:g} seconds.")
+                raise self._timed_out()
 
     def _context(self) -> SSL.Context:
         context = SSL.Context(SSL.TLS_CLIENT_METHOD)
@@ -365,6 +446,10 @@ def _is_ip(host: str) -> bool:
 
 def _shown(url: str) -> str:
     return url[:256]
+
+
+def _busy(issuer: str) -> IDPCommunicationErrorException:
+    return IDPCommunicationErrorException(f"The keys of the identity provider {issuer[:256]} are being fetched; retry later.")
 
 
 def _unreachable(host: str, port: int, what: str, error: BaseException) -> IDPCommunicationErrorException:

@@ -85,8 +85,10 @@ def policy_cache_from_env(env: Mapping[str, str]) -> PolicyCache:
 
 def oidc_from_env(env: Mapping[str, str]) -> OidcKeys:
     """``TESSERA_OIDC_CA_BUNDLE`` (a PEM file of CA certificates trusted for OIDC
-    providers besides the system's) and ``TESSERA_OIDC_REFETCH_SECONDS`` (the least time
-    between two fetches of one issuer's keys; 10 by default)."""
+    providers besides the system's), ``TESSERA_OIDC_REFETCH_SECONDS`` (the least time
+    between two fetches of one issuer's keys; 10 by default) and
+    ``TESSERA_OIDC_TIMEOUT_SECONDS`` (the time one fetch of an issuer's keys is given in
+    all; 5 by default)."""
     bundle = env.get("TESSERA_OIDC_CA_BUNDLE") or None
     if bundle is not None and not os.path.isfile(bundle):
         raise ConfigError(f"TESSERA_OIDC_CA_BUNDLE must name a PEM file, not '{bundle[:256]}'")
@@ -97,7 +99,14 @@ def oidc_from_env(env: Mapping[str, str]) -> OidcKeys:
         refetch = -1.0
     if not 0 <= refetch <= 86400:
         raise ConfigError(f"TESSERA_OIDC_REFETCH_SECONDS must be a number of seconds from 0 to 86400, not '{(interval or '')[:32]}'")
-    return OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=refetch))
+    given = env.get("TESSERA_OIDC_TIMEOUT_SECONDS")
+    try:
+        timeout = float(given) if given else OidcSettings().timeout
+    except ValueError:
+        timeout = -1.0
+    if not 0.1 <= timeout <= 600:
+        raise ConfigError(f"TESSERA_OIDC_TIMEOUT_SECONDS must be a number of seconds from 0.1 to 600, not '{(given or '')[:32]}'")
+    return OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=refetch, timeout=timeout))
 
 
 def open_runtime(

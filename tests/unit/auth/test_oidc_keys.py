@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from oidc_issuer import OidcIssuer
+from tarpit import Tarpit
 
 from tessera.auth.oidc_keys import THUMBPRINT_MISMATCH, OidcKeys, OidcSettings
 from tessera.errors import IDPCommunicationErrorException, InvalidIdentityTokenException
@@ -146,3 +147,73 @@ def test_chunked_answers_are_read(tmp_path: Path) -> None:
     with OidcIssuer(chunked=True) as chunked:
         keys = OidcKeys(OidcSettings(extra_ca_file=str(chunked.ca_file(tmp_path)))).keys(chunked.issuer, [], chunked.kid, NOW)
         assert chunked.kid in {k["kid"] for k in keys}
+
+
+def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as error:  # reported to the test
+            errors.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def test_one_fetch_per_issuer_and_bounded_waiters() -> None:
+    """While one request fetches a silent issuer's keys, a request for the same issuer
+    waits at most ``wait`` seconds, and beyond ``max_waiters`` it is refused at once."""
+    tarpit = Tarpit()
+    keys = OidcKeys(OidcSettings(timeout=600, wait=0.05, max_waiters=1))
+    issuer = f"https://127.0.0.1:{tarpit.port}/one"
+    try:
+        fetching, fetch_errors = _in_thread(lambda: keys.keys(issuer, [], None, NOW))
+        assert tarpit.connected.acquire(timeout=30)
+        with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+            keys.keys(issuer, [], None, NOW)  # waited 0.05 s for the lock, in vain
+        keys._waiters.acquire()  # as another waiting request holds the one waiter's place
+        assert keys._entries[(issuer, ())].lock.locked()  # the fetch still holds it
+        try:
+            with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+                keys.keys(issuer, [], None, NOW)
+        finally:
+            keys._waiters.release()
+        assert fetching.is_alive() and len(tarpit.accepted) == 1  # one fetch per issuer
+    finally:
+        tarpit.close()
+    fetching.join(timeout=30)
+    assert fetch_errors and isinstance(fetch_errors[0], IDPCommunicationErrorException)
+
+
+def test_fetches_across_issuers_are_bounded() -> None:
+    tarpit = Tarpit()
+    keys = OidcKeys(OidcSettings(timeout=600, max_fetches=2))
+    issuers = [f"https://127.0.0.1:{tarpit.port}/p{n}" for n in range(3)]
+    try:
+        threads = [_in_thread(lambda issuer=issuer: keys.keys(issuer, [], None, NOW))[0] for issuer in issuers[:2]]
+        assert tarpit.connected.acquire(timeout=30) and tarpit.connected.acquire(timeout=30)
+        with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+            keys.keys(issuers[2], [], None, NOW)
+        assert len(tarpit.accepted) == 2 and all(thread.is_alive() for thread in threads)
+    finally:
+        tarpit.close()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def test_the_deadline_covers_the_whole_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name resolution that never returns is given up at the fetch's deadline."""
+    release = threading.Event()
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: release.wait(60) and [])
+    keys = OidcKeys(OidcSettings(timeout=0.2, max_resolutions=1))
+    try:
+        with pytest.raises(IDPCommunicationErrorException, match=r"did not answer within 0\.2 seconds"):
+            keys.keys("https://idp.example.com/a", [], None, NOW)
+        # the abandoned resolution still runs: another one is refused at once
+        with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+            keys.keys("https://idp.example.com/b", [], None, NOW)
+    finally:
+        release.set()
