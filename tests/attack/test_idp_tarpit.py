@@ -21,6 +21,8 @@ from botocore.exceptions import ClientError
 from serverproc import CLIENT_CONFIG, REGION, TesseraServer
 from tarpit import Tarpit
 
+from tessera.auth.oidc_keys import UNREACHABLE
+
 CALLS = 16
 
 
@@ -78,3 +80,32 @@ def test_a_tarpit_issuer_cannot_take_the_worker_threads(fresh_target: Any) -> No
     for thread in threads:
         thread.join(timeout=120)
     assert outcomes == ["IDPCommunicationError"] * CALLS
+
+
+def test_the_caller_learns_nothing_of_the_address(target: TesseraServer) -> None:
+    """A closed port and a silent one answer alike: the generic message, no host, port or
+    reason (STS is no port scanner)."""
+    tarpit = Tarpit()
+    closed = Tarpit()
+    closed_port, silent_port = closed.port, tarpit.port
+    closed.close()
+    iam = target.client("iam")
+    issuers = [f"https://127.0.0.1:{tarpit.port}/silent", f"https://127.0.0.1:{closed_port}/closed"]
+    statement = {"Effect": "Allow", "Principal": {"AWS": target.account_id}, "Action": "sts:AssumeRole"}
+    iam.create_role(RoleName="scan", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+    config = CLIENT_CONFIG.merge(Config(signature_version=botocore.UNSIGNED, read_timeout=120))
+    sts = boto3.client("sts", endpoint_url=target.endpoint, region_name=REGION, config=config)
+    messages = []
+    try:
+        for issuer in issuers:
+            iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"])
+            try:
+                sts.assume_role_with_web_identity(
+                    RoleArn=f"arn:aws:iam::{target.account_id}:role/scan", RoleSessionName="ss", WebIdentityToken=_token(issuer)
+                )
+            except ClientError as error:
+                messages.append((error.response["Error"]["Code"], error.response["Error"]["Message"]))
+    finally:
+        tarpit.close()
+    assert messages == [("IDPCommunicationError", UNREACHABLE)] * 2
+    assert not any(str(port) in message for port in (silent_port, closed_port) for _, message in messages)

@@ -17,7 +17,10 @@ and each document is at most ``max_document_bytes``; at most one fetch per issue
 ``max_fetches`` across issuers are in flight (a request that would start another gets
 IDPCommunicationError at once); a request finding no cached keys while another fetches
 them waits at most ``wait`` seconds, and at most ``max_waiters`` requests wait at once
-(the others get IDPCommunicationError at once). Name resolution (``getaddrinfo``)
+(the others get IDPCommunicationError at once). With ``allow_private`` off, only public
+unicast addresses are connected to (an issuer or ``jwks_uri`` resolving to loopback,
+private, link-local or reserved addresses only is unreachable). A client is told only
+``UNREACHABLE``, whatever failed; the details are logged. Name resolution (``getaddrinfo``)
 cannot be interrupted: it runs on a thread of its own, which the fetch abandons at the
 deadline; at most ``max_resolutions`` such threads run at once. Keys are cached per
 issuer and thumbprint list for the JWKS response's ``Cache-Control: max-age`` (bounded
@@ -78,6 +81,13 @@ _HEADER_ALLOWANCE = 64 * 1024
 
 
 DEFAULT_REFETCH_SECONDS = 10.0
+UNREACHABLE = (
+    "The identity provider could not be reached to verify the token. "
+    "This is often transient: retry a limited number of times; if it persists, the identity provider may be down."
+)
+"""What a client is told whenever an issuer's keys cannot be fetched: never the host,
+port, address or the operating system's or TLS library's reason, which would make the
+server a port scanner for anyone (the details go to the server's log)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,7 @@ class OidcSettings:
     max_fetches: int = 2  # fetches in flight at once, across issuers
     max_waiters: int = 2  # requests waiting at once for another request's fetch
     max_resolutions: int = 4  # name resolutions running at once (abandoned ones included)
+    allow_private: bool = True  # fetch from loopback, private, link-local and other non-public addresses
     max_document_bytes: int = 512 * 1024
     default_ttl: float = 3600.0
     min_ttl: float = 60.0
@@ -143,7 +154,8 @@ class OidcKeys:
             if keys is not None:
                 return keys
             if not self._wait_for_fetch(entry):
-                raise _busy(issuer)
+                log.info("the keys of %s are being fetched by another request; refused after waiting", issuer[:256])
+                raise IDPCommunicationErrorException(UNREACHABLE)
         try:
             return self._refresh(entry, issuer, prints, kid, now)
         finally:
@@ -174,16 +186,21 @@ class OidcKeys:
         if not self._fetches.acquire(blocking=False):
             if entry.keys is not None:
                 return entry.keys
-            raise _busy(issuer)
+            log.info("not fetching the keys of %s: %d fetches in flight", issuer[:256], self.settings.max_fetches)
+            raise IDPCommunicationErrorException(UNREACHABLE)
         entry.attempted = clock
         try:
             keys, ttl = self._fetch(issuer, prints, now)
-        except (IDPCommunicationErrorException, InvalidIdentityTokenException) as error:
+        except InvalidIdentityTokenException as error:
             entry.failure = error
             raise
+        except IDPCommunicationErrorException as error:
+            log.warning("fetching the keys of %s failed: %s", issuer[:256], error.message)
+            entry.failure = IDPCommunicationErrorException(UNREACHABLE)
+            raise entry.failure from None
         except Exception:  # a defect, not the issuer's doing: logged, and answered as unreachable
             log.exception("fetching the keys of %s failed", issuer[:256])
-            entry.failure = IDPCommunicationErrorException(f"The keys of the identity provider {issuer[:256]} could not be fetched.")
+            entry.failure = IDPCommunicationErrorException(UNREACHABLE)
             raise entry.failure from None
         finally:
             self._fetches.release()
@@ -258,7 +275,14 @@ class OidcKeys:
     def _connect(self, host: str, port: int, deadline: float) -> socket.socket:
         """A TCP connection to one of ``host``'s addresses, tried in turn, all within ``deadline``."""
         error: BaseException | None = None
-        for family, kind, proto, _, address in self._resolve(host, port, deadline):
+        addresses = self._resolve(host, port, deadline)
+        if not self.settings.allow_private:
+            refused = [a for a in addresses if not _public(a[4][0])]
+            addresses = [a for a in addresses if _public(a[4][0])]
+            if refused and not addresses:
+                shown = refused[0][4][0]
+                raise IDPCommunicationErrorException(f"{host} resolves only to non-public addresses ({shown}), which are not allowed")
+        for family, kind, proto, _, address in addresses:
             remaining = deadline - self._monotonic()
             if remaining <= 0:
                 break
@@ -280,7 +304,7 @@ class OidcKeys:
         if _is_ip(host):
             return list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST))
         if not self._resolutions.acquire(blocking=False):
-            raise _busy(host)
+            raise IDPCommunicationErrorException(f"not resolving {host}: {self.settings.max_resolutions} name resolutions already running")
         found: list[list[tuple[Any, ...]]] = []
         failed: list[OSError] = []
         done = threading.Event()
@@ -448,8 +472,13 @@ def _shown(url: str) -> str:
     return url[:256]
 
 
-def _busy(issuer: str) -> IDPCommunicationErrorException:
-    return IDPCommunicationErrorException(f"The keys of the identity provider {issuer[:256]} are being fetched; retry later.")
+def _public(address: str) -> bool:
+    """Whether an address is a public unicast one: not loopback, private, link-local,
+    shared (100.64/10), multicast, reserved or unspecified (IPv4-mapped IPv6 judged as IPv4)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 def _unreachable(host: str, port: int, what: str, error: BaseException) -> IDPCommunicationErrorException:

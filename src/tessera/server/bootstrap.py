@@ -88,7 +88,8 @@ def oidc_from_env(env: Mapping[str, str]) -> OidcKeys:
     providers besides the system's), ``TESSERA_OIDC_REFETCH_SECONDS`` (the least time
     between two fetches of one issuer's keys; 10 by default) and
     ``TESSERA_OIDC_TIMEOUT_SECONDS`` (the time one fetch of an issuer's keys is given in
-    all; 5 by default)."""
+    all; 5 by default) and ``TESSERA_OIDC_ALLOW_PRIVATE`` (``0``: never fetch from
+    loopback, private, link-local or reserved addresses; ``1``, the default: do)."""
     bundle = env.get("TESSERA_OIDC_CA_BUNDLE") or None
     if bundle is not None and not os.path.isfile(bundle):
         raise ConfigError(f"TESSERA_OIDC_CA_BUNDLE must name a PEM file, not '{bundle[:256]}'")
@@ -106,7 +107,10 @@ def oidc_from_env(env: Mapping[str, str]) -> OidcKeys:
         timeout = -1.0
     if not 0.1 <= timeout <= 600:
         raise ConfigError(f"TESSERA_OIDC_TIMEOUT_SECONDS must be a number of seconds from 0.1 to 600, not '{(given or '')[:32]}'")
-    return OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=refetch, timeout=timeout))
+    private = env.get("TESSERA_OIDC_ALLOW_PRIVATE", "1")
+    if private not in ("0", "1"):
+        raise ConfigError(f"TESSERA_OIDC_ALLOW_PRIVATE must be 0 or 1, not '{private[:32]}'")
+    return OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=refetch, timeout=timeout, allow_private=private == "1"))
 
 
 def open_runtime(

@@ -4,7 +4,10 @@ and the refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -14,10 +17,22 @@ import pytest
 from oidc_issuer import OidcIssuer
 from tarpit import Tarpit
 
-from tessera.auth.oidc_keys import THUMBPRINT_MISMATCH, OidcKeys, OidcSettings
+from tessera.auth import oidc_keys
+from tessera.auth.oidc_keys import THUMBPRINT_MISMATCH, UNREACHABLE, OidcKeys, OidcSettings
 from tessera.errors import IDPCommunicationErrorException, InvalidIdentityTokenException
 
 NOW = dt.datetime.now(dt.UTC)
+
+
+@contextlib.contextmanager
+def unreachable(caplog: pytest.LogCaptureFixture, detail: str) -> Iterator[None]:
+    """The call fails IDPCommunicationError with the generic message; ``detail`` (a
+    regular expression) is only in the server's log."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tessera.oidc"), pytest.raises(IDPCommunicationErrorException) as raised:
+        yield
+    assert raised.value.message == UNREACHABLE
+    assert re.search(detail, caplog.text), caplog.text
 
 
 class Ticks:
@@ -95,30 +110,30 @@ def test_unknown_kids_refetch_at_most_once_per_interval(issuer: OidcIssuer, bund
     assert issuer.request_count - before == 4
 
 
-def test_failures_are_remembered_for_the_interval(tmp_path: Path) -> None:
+def test_failures_are_remembered_for_the_interval(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     ticks = Ticks()
     with OidcIssuer() as gone:
         issuer_url, ca = gone.issuer, str(gone.ca_file(tmp_path))
     keys = OidcKeys(OidcSettings(extra_ca_file=ca), monotonic=ticks)
-    with pytest.raises(IDPCommunicationErrorException, match="could not be reached"):
+    with unreachable(caplog, "could not be reached"):
         keys.keys(issuer_url, [], None, NOW)
-    with pytest.raises(IDPCommunicationErrorException, match="could not be reached"):
+    with pytest.raises(IDPCommunicationErrorException, match=UNREACHABLE):
         keys.keys(issuer_url, [], None, NOW)  # not tried again: the remembered failure
 
 
-def test_documents_over_the_size_limit_are_refused(issuer: OidcIssuer, bundle: str) -> None:
-    with pytest.raises(IDPCommunicationErrorException, match="exceeds 64 bytes"):
+def test_documents_over_the_size_limit_are_refused(issuer: OidcIssuer, bundle: str, caplog: pytest.LogCaptureFixture) -> None:
+    with unreachable(caplog, "exceeds 64 bytes"):
         OidcKeys(OidcSettings(extra_ca_file=bundle, max_document_bytes=64)).keys(issuer.issuer, [], issuer.kid, NOW)
 
 
-def test_a_silent_server_times_out() -> None:
+def test_a_silent_server_times_out(caplog: pytest.LogCaptureFixture) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
     thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
     thread.start()
     try:
         port = listener.getsockname()[1]
-        with pytest.raises(IDPCommunicationErrorException, match=r"did not answer within 0\.3 seconds"):
+        with unreachable(caplog, r"did not answer within 0\.3 seconds"):
             OidcKeys(OidcSettings(timeout=0.3)).keys(f"https://127.0.0.1:{port}/x", [], None, NOW)
     finally:
         thread.join(timeout=5)
@@ -127,8 +142,8 @@ def test_a_silent_server_times_out() -> None:
         listener.close()
 
 
-def test_a_non_https_jwks_uri_or_missing_document_is_refused(issuer: OidcIssuer, bundle: str) -> None:
-    with pytest.raises(IDPCommunicationErrorException, match="HTTP 404"):
+def test_a_non_https_jwks_uri_or_missing_document_is_refused(issuer: OidcIssuer, bundle: str, caplog: pytest.LogCaptureFixture) -> None:
+    with unreachable(caplog, "HTTP 404"):
         OidcKeys(OidcSettings(extra_ca_file=bundle)).keys(issuer.issuer + "/nothing-here", [], None, NOW)
 
 
@@ -163,7 +178,7 @@ def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[BaseE
     return thread, errors
 
 
-def test_one_fetch_per_issuer_and_bounded_waiters() -> None:
+def test_one_fetch_per_issuer_and_bounded_waiters(caplog: pytest.LogCaptureFixture) -> None:
     """While one request fetches a silent issuer's keys, a request for the same issuer
     waits at most ``wait`` seconds, and beyond ``max_waiters`` it is refused at once."""
     tarpit = Tarpit()
@@ -172,12 +187,12 @@ def test_one_fetch_per_issuer_and_bounded_waiters() -> None:
     try:
         fetching, fetch_errors = _in_thread(lambda: keys.keys(issuer, [], None, NOW))
         assert tarpit.connected.acquire(timeout=30)
-        with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+        with unreachable(caplog, "being fetched|fetches in flight|name resolutions already running"):
             keys.keys(issuer, [], None, NOW)  # waited 0.05 s for the lock, in vain
         keys._waiters.acquire()  # as another waiting request holds the one waiter's place
         assert keys._entries[(issuer, ())].lock.locked()  # the fetch still holds it
         try:
-            with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+            with unreachable(caplog, "being fetched|fetches in flight|name resolutions already running"):
                 keys.keys(issuer, [], None, NOW)
         finally:
             keys._waiters.release()
@@ -188,14 +203,14 @@ def test_one_fetch_per_issuer_and_bounded_waiters() -> None:
     assert fetch_errors and isinstance(fetch_errors[0], IDPCommunicationErrorException)
 
 
-def test_fetches_across_issuers_are_bounded() -> None:
+def test_fetches_across_issuers_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
     tarpit = Tarpit()
     keys = OidcKeys(OidcSettings(timeout=600, max_fetches=2))
     issuers = [f"https://127.0.0.1:{tarpit.port}/p{n}" for n in range(3)]
     try:
         threads = [_in_thread(lambda issuer=issuer: keys.keys(issuer, [], None, NOW))[0] for issuer in issuers[:2]]
         assert tarpit.connected.acquire(timeout=30) and tarpit.connected.acquire(timeout=30)
-        with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+        with unreachable(caplog, "being fetched|fetches in flight|name resolutions already running"):
             keys.keys(issuers[2], [], None, NOW)
         assert len(tarpit.accepted) == 2 and all(thread.is_alive() for thread in threads)
     finally:
@@ -204,16 +219,58 @@ def test_fetches_across_issuers_are_bounded() -> None:
         thread.join(timeout=30)
 
 
-def test_the_deadline_covers_the_whole_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_deadline_covers_the_whole_fetch(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Name resolution that never returns is given up at the fetch's deadline."""
     release = threading.Event()
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: release.wait(60) and [])
     keys = OidcKeys(OidcSettings(timeout=0.2, max_resolutions=1))
     try:
-        with pytest.raises(IDPCommunicationErrorException, match=r"did not answer within 0\.2 seconds"):
+        with unreachable(caplog, r"did not answer within 0\.2 seconds"):
             keys.keys("https://idp.example.com/a", [], None, NOW)
         # the abandoned resolution still runs: another one is refused at once
-        with pytest.raises(IDPCommunicationErrorException, match="being fetched"):
+        with unreachable(caplog, "being fetched|fetches in flight|name resolutions already running"):
             keys.keys("https://idp.example.com/b", [], None, NOW)
     finally:
         release.set()
+
+
+def test_the_client_is_never_told_where_or_why(caplog: pytest.LogCaptureFixture) -> None:
+    """A closed port, a silent one and an address that is not allowed all read alike to
+    the client: nothing of the host, port or reason (no port scanning through STS)."""
+    with OidcIssuer() as gone:
+        closed = gone.issuer
+    with unreachable(caplog, "could not be reached"):
+        OidcKeys().keys(closed, [], None, NOW)
+    with unreachable(caplog, r"resolves only to non-public addresses \(127\.0\.0\.1\)"):
+        OidcKeys(OidcSettings(allow_private=False)).keys("https://127.0.0.1:1/x", [], None, NOW)
+
+
+def test_private_addresses_can_be_refused(issuer: OidcIssuer, bundle: str, caplog: pytest.LogCaptureFixture) -> None:
+    assert OidcKeys(OidcSettings(extra_ca_file=bundle)).keys(issuer.issuer, [], issuer.kid, NOW)
+    before = issuer.request_count
+    with unreachable(caplog, "non-public"):
+        OidcKeys(OidcSettings(extra_ca_file=bundle, allow_private=False)).keys(issuer.issuer, [], issuer.kid, NOW)
+    assert issuer.request_count == before
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("8.8.8.8", True),
+        ("2606:4700:4700::1111", True),
+    ],
+)
+def test_public_addresses(address: str, public: bool) -> None:
+    assert oidc_keys._public(address) is public
