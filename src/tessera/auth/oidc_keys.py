@@ -27,7 +27,10 @@ issuer and thumbprint list for the JWKS response's ``Cache-Control: max-age`` (b
 by ``min_ttl``/``max_ttl``; ``default_ttl`` without one). A token naming a key the cache
 lacks causes one refetch, and refetches (failed fetches too) of one issuer are at most
 one per ``refetch_interval`` seconds, so a flood of tokens with unknown ``kid``\\s costs
-the identity provider one request pair per interval.
+the identity provider one request pair per interval. Keys are never used past their
+expiry (no grace): while the issuer cannot be reached, tokens it signed are refused
+IDPCommunicationError once its cached keys expire (keys live at least
+``refetch_interval`` seconds, so they never expire while a refetch is still refused).
 """
 
 from __future__ import annotations
@@ -149,9 +152,10 @@ class OidcKeys:
         if keys is not None and self._monotonic() < entry.expires and _has(keys, kid):
             return keys  # the common case: no lock taken
         if not entry.lock.acquire(blocking=False):
-            # another request is fetching this issuer's keys: answer from the keys at hand
-            # rather than hold a worker thread for as long as the issuer takes
-            if keys is not None:
+            # another request is fetching this issuer's keys: answer from the keys at hand,
+            # if they have not expired, rather than hold a worker thread for as long as the
+            # issuer takes
+            if keys is not None and self._monotonic() < entry.expires:
                 return keys
             if not self._wait_for_fetch(entry):
                 log.info("the keys of %s are being fetched by another request; refused after waiting", issuer[:256])
@@ -179,12 +183,12 @@ class OidcKeys:
         if fresh and entry.keys is not None and _has(entry.keys, kid):
             return entry.keys
         if entry.attempted is not None and clock - entry.attempted < self.settings.refetch_interval:
-            if entry.keys is not None:
+            if fresh and entry.keys is not None:
                 return entry.keys  # the caller finds no key for ``kid``: InvalidIdentityToken
             if entry.failure is not None:
-                raise entry.failure
+                raise entry.failure  # expired keys are never served, reachable issuer or not
         if not self._fetches.acquire(blocking=False):
-            if entry.keys is not None:
+            if fresh and entry.keys is not None:
                 return entry.keys
             log.info("not fetching the keys of %s: %d fetches in flight", issuer[:256], self.settings.max_fetches)
             raise IDPCommunicationErrorException(UNREACHABLE)
@@ -204,7 +208,9 @@ class OidcKeys:
             raise entry.failure from None
         finally:
             self._fetches.release()
-        entry.keys, entry.expires, entry.failure = keys, clock + ttl, None
+        # keys live at least until the next fetch is allowed, so they are never expired
+        # while a refetch is still refused
+        entry.keys, entry.expires, entry.failure = keys, clock + max(ttl, self.settings.refetch_interval), None
         return keys
 
     # -- fetching -------------------------------------------------------------------------

@@ -274,3 +274,32 @@ def test_private_addresses_can_be_refused(issuer: OidcIssuer, bundle: str, caplo
 )
 def test_public_addresses(address: str, public: bool) -> None:
     assert oidc_keys._public(address) is public
+
+
+def test_expired_keys_are_not_served_while_the_issuer_is_unreachable(tmp_path: Path) -> None:
+    ticks = Ticks()
+    with OidcIssuer(cache_control="max-age=120") as going:
+        keys = OidcKeys(OidcSettings(extra_ca_file=str(going.ca_file(tmp_path)), refetch_interval=10, wait=0), monotonic=ticks)
+        assert keys.keys(going.issuer, [], going.kid, NOW)
+        issuer_url, kid = going.issuer, going.kid
+    entry = keys._entries[(issuer_url, ())]
+    ticks.now += 119
+    assert keys.keys(issuer_url, [], kid, NOW)  # not expired yet: no fetch
+    ticks.now += 1
+    with pytest.raises(IDPCommunicationErrorException, match=UNREACHABLE):
+        keys.keys(issuer_url, [], kid, NOW)  # expired: refetched, unreachable
+    ticks.now += 1
+    with pytest.raises(IDPCommunicationErrorException, match=UNREACHABLE):
+        keys.keys(issuer_url, [], kid, NOW)  # within the refetch interval: still not the old keys
+    with entry.lock, pytest.raises(IDPCommunicationErrorException, match=UNREACHABLE):
+        keys.keys(issuer_url, [], kid, NOW)  # nor while another request fetches
+
+
+def test_keys_outlive_a_short_max_age_until_a_refetch_is_allowed(issuer: OidcIssuer, bundle: str) -> None:
+    ticks = Ticks()
+    keys = OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=300), monotonic=ticks)
+    before = issuer.request_count
+    keys.keys(issuer.issuer, [], issuer.kid, NOW)
+    ticks.now += 299  # max-age=120 has passed, a refetch is not allowed yet
+    assert issuer.kid in {k["kid"] for k in keys.keys(issuer.issuer, [], issuer.kid, NOW)}
+    assert issuer.request_count - before == 2
