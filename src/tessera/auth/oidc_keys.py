@@ -23,8 +23,12 @@ private, link-local or reserved addresses only is unreachable). A client is told
 ``UNREACHABLE``, whatever failed; the details are logged. Name resolution (``getaddrinfo``)
 cannot be interrupted: it runs on a thread of its own, which the fetch abandons at the
 deadline; at most ``max_resolutions`` such threads run at once. Keys are cached per
-issuer and thumbprint list for the JWKS response's ``Cache-Control: max-age`` (bounded
-by ``min_ttl``/``max_ttl``; ``default_ttl`` without one). A token naming a key the cache
+issuer (at most ``max_issuers``, the least recently used dropped first) for the JWKS
+response's ``Cache-Control: max-age`` (bounded by ``min_ttl``/``max_ttl``;
+``default_ttl`` without one), with what the servers they came from proved (a CA-verified
+chain, the thumbprint they may be pinned by): each request decides trust with its own
+provider's ``ThumbprintList``, so providers of one issuer share one fetch and one
+refetch limit. A token naming a key the cache
 lacks causes one refetch, and refetches (failed fetches too) of one issuer are at most
 one per ``refetch_interval`` seconds, so a flood of tokens with unknown ``kid``\\s costs
 the identity provider one request pair per interval. Keys are never used past their
@@ -70,6 +74,7 @@ from cryptography.x509.verification import (
 )
 from OpenSSL import SSL
 
+from tessera.cache import LRU
 from tessera.errors import IDPCommunicationErrorException, InvalidIdentityTokenException
 
 __all__ = ["DEFAULT_REFETCH_SECONDS", "THUMBPRINT_MISMATCH", "OidcKeys", "OidcSettings", "discovery_url", "thumbprint"]
@@ -103,16 +108,34 @@ class OidcSettings:
     max_waiters: int = 2  # requests waiting at once for another request's fetch
     max_resolutions: int = 4  # name resolutions running at once (abandoned ones included)
     allow_private: bool = True  # fetch from loopback, private, link-local and other non-public addresses
+    max_issuers: int = 1024  # issuers whose keys are cached (least recently used dropped first)
     max_document_bytes: int = 512 * 1024
     default_ttl: float = 3600.0
     min_ttl: float = 60.0
     max_ttl: float = 86400.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Trust:
+    """What one TLS server proved of itself when a document was fetched from it."""
+
+    ca: bool  # its chain verifies, for its host name, against the trusted CAs
+    pinned: str | None  # the thumbprint of its top certificate, when the rest verifies up to it for its host name
+
+    def allows(self, prints: frozenset[str]) -> bool:
+        return self.ca or (self.pinned is not None and self.pinned in prints)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    keys: list[Mapping[str, Any]]
+    trust: tuple[_Trust, ...]  # of the servers of the discovery document and the JWKS
+
+
 @dataclass
 class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    keys: list[Mapping[str, Any]] | None = None
+    fetched: _Fetched | None = None
     expires: float = 0.0  # monotonic
     attempted: float | None = None  # monotonic time of the last fetch
     failure: Exception | None = None  # of that fetch
@@ -133,7 +156,7 @@ class OidcKeys:
     def __init__(self, settings: OidcSettings | None = None, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings or OidcSettings()
         self._monotonic = monotonic
-        self._entries: dict[tuple[str, tuple[str, ...]], _Entry] = {}
+        self._entries: LRU[str, _Entry] = LRU(self.settings.max_issuers)
         self._entries_lock = threading.Lock()
         self._store: Store | None = None
         s = self.settings
@@ -144,24 +167,31 @@ class OidcKeys:
     def keys(self, issuer: str, thumbprints: Iterable[str], kid: str | None, now: dt.datetime) -> list[Mapping[str, Any]]:
         """The issuer's published JWKs, refetched once when ``kid`` is not among them
         (within the rate limit). Raises IDPCommunicationError when they cannot be
-        fetched, InvalidIdentityToken when the server is not trusted."""
-        prints = tuple(sorted({p.lower() for p in thumbprints}))
+        fetched, InvalidIdentityToken when the servers they came from are trusted
+        neither by a CA nor by one of ``thumbprints``."""
+        prints = frozenset(p.lower() for p in thumbprints)
+        return _trusted(self._fetched(issuer, kid, now), prints)
+
+    def _fetched(self, issuer: str, kid: str | None, now: dt.datetime) -> _Fetched:
         with self._entries_lock:
-            entry = self._entries.setdefault((issuer, prints), _Entry())
-        keys = entry.keys
-        if keys is not None and self._monotonic() < entry.expires and _has(keys, kid):
-            return keys  # the common case: no lock taken
+            entry = self._entries.get(issuer)
+            if entry is None:
+                entry = _Entry()
+                self._entries.put(issuer, entry)
+        fetched = entry.fetched
+        if fetched is not None and self._monotonic() < entry.expires and _has(fetched.keys, kid):
+            return fetched  # the common case: no lock taken
         if not entry.lock.acquire(blocking=False):
             # another request is fetching this issuer's keys: answer from the keys at hand,
             # if they have not expired, rather than hold a worker thread for as long as the
             # issuer takes
-            if keys is not None and self._monotonic() < entry.expires:
-                return keys
+            if fetched is not None and self._monotonic() < entry.expires:
+                return fetched
             if not self._wait_for_fetch(entry):
                 log.info("the keys of %s are being fetched by another request; refused after waiting", issuer[:256])
                 raise IDPCommunicationErrorException(UNREACHABLE)
         try:
-            return self._refresh(entry, issuer, prints, kid, now)
+            return self._refresh(entry, issuer, kid, now)
         finally:
             entry.lock.release()
 
@@ -175,29 +205,26 @@ class OidcKeys:
         finally:
             self._waiters.release()
 
-    def _refresh(self, entry: _Entry, issuer: str, prints: Sequence[str], kid: str | None, now: dt.datetime) -> list[Mapping[str, Any]]:
+    def _refresh(self, entry: _Entry, issuer: str, kid: str | None, now: dt.datetime) -> _Fetched:
         """Under ``entry.lock``: the cached keys, or freshly fetched ones when they are stale
         or lack ``kid`` and the refetch limit allows."""
         clock = self._monotonic()
-        fresh = entry.keys is not None and clock < entry.expires
-        if fresh and entry.keys is not None and _has(entry.keys, kid):
-            return entry.keys
+        fetched = entry.fetched if clock < entry.expires else None
+        if fetched is not None and _has(fetched.keys, kid):
+            return fetched
         if entry.attempted is not None and clock - entry.attempted < self.settings.refetch_interval:
-            if fresh and entry.keys is not None:
-                return entry.keys  # the caller finds no key for ``kid``: InvalidIdentityToken
+            if fetched is not None:
+                return fetched  # the caller finds no key for ``kid``: InvalidIdentityToken
             if entry.failure is not None:
                 raise entry.failure  # expired keys are never served, reachable issuer or not
         if not self._fetches.acquire(blocking=False):
-            if fresh and entry.keys is not None:
-                return entry.keys
+            if fetched is not None:
+                return fetched
             log.info("not fetching the keys of %s: %d fetches in flight", issuer[:256], self.settings.max_fetches)
             raise IDPCommunicationErrorException(UNREACHABLE)
         entry.attempted = clock
         try:
-            keys, ttl = self._fetch(issuer, prints, now)
-        except InvalidIdentityTokenException as error:
-            entry.failure = error
-            raise
+            fetched, ttl = self._fetch(issuer, now)
         except IDPCommunicationErrorException as error:
             log.warning("fetching the keys of %s failed: %s", issuer[:256], error.message)
             entry.failure = IDPCommunicationErrorException(UNREACHABLE)
@@ -210,21 +237,21 @@ class OidcKeys:
             self._fetches.release()
         # keys live at least until the next fetch is allowed, so they are never expired
         # while a refetch is still refused
-        entry.keys, entry.expires, entry.failure = keys, clock + max(ttl, self.settings.refetch_interval), None
-        return keys
+        entry.fetched, entry.expires, entry.failure = fetched, clock + max(ttl, self.settings.refetch_interval), None
+        return fetched
 
     # -- fetching -------------------------------------------------------------------------
-    def _fetch(self, issuer: str, prints: Sequence[str], now: dt.datetime) -> tuple[list[Mapping[str, Any]], float]:
+    def _fetch(self, issuer: str, now: dt.datetime) -> tuple[_Fetched, float]:
         deadline = self._monotonic() + self.settings.timeout
-        config, _ = self._get_json(discovery_url(issuer), prints, now, deadline)
+        config, _, config_trust = self._get_json(discovery_url(issuer), now, deadline)
         jwks_uri = config.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri.startswith("https://"):
             raise IDPCommunicationErrorException(f"The OpenID configuration of {issuer} names no HTTPS jwks_uri.")
-        document, cache_control = self._get_json(jwks_uri, prints, now, deadline)
+        document, cache_control, jwks_trust = self._get_json(jwks_uri, now, deadline)
         keys = document.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
             raise IDPCommunicationErrorException(f"The JWKS of {issuer} is not a JSON Web Key Set.")
-        return keys, self._ttl(cache_control)
+        return _Fetched(keys, (config_trust, jwks_trust)), self._ttl(cache_control)
 
     def _ttl(self, cache_control: str) -> float:
         s = self.settings
@@ -236,8 +263,8 @@ class OidcKeys:
             return s.default_ttl
         return min(max(float(found.group(1)), s.min_ttl), s.max_ttl)
 
-    def _get_json(self, url: str, prints: Sequence[str], now: dt.datetime, deadline: float) -> tuple[dict[str, Any], str]:
-        status, headers, body = self._get(url, prints, now, deadline)
+    def _get_json(self, url: str, now: dt.datetime, deadline: float) -> tuple[dict[str, Any], str, _Trust]:
+        (status, headers, body), trust = self._get(url, now, deadline)
         if status != 200:
             raise IDPCommunicationErrorException(f"The identity provider answered HTTP {status} for {_shown(url)}.")
         try:
@@ -246,9 +273,9 @@ class OidcKeys:
             raise IDPCommunicationErrorException(f"The identity provider's {_shown(url)} is not JSON.") from None
         if not isinstance(document, dict):
             raise IDPCommunicationErrorException(f"The identity provider's {_shown(url)} is not a JSON object.")
-        return document, headers.get("cache-control", "")
+        return document, headers.get("cache-control", ""), trust
 
-    def _get(self, url: str, prints: Sequence[str], now: dt.datetime, deadline: float) -> tuple[int, dict[str, str], bytes]:
+    def _get(self, url: str, now: dt.datetime, deadline: float) -> tuple[tuple[int, dict[str, str], bytes], _Trust]:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise IDPCommunicationErrorException(f"{_shown(url)} is not an HTTPS URL.")
@@ -263,7 +290,7 @@ class OidcKeys:
             conn.set_connect_state()
             self._io(conn, sock, conn.do_handshake, deadline)
             chain = conn.get_peer_cert_chain(as_cryptography=True) or []
-            self._trust(chain, host, prints, now)
+            trust = self._assess(chain, host, now)
             request = (
                 f"GET {target} HTTP/1.1\r\nHost: {parts.netloc.rpartition('@')[2]}\r\n"
                 "Accept: application/json\r\nConnection: close\r\nUser-Agent: tessera-oidc\r\n\r\n"
@@ -276,7 +303,7 @@ class OidcKeys:
             raise _unreachable(host, port, "could not be read", error) from None
         finally:
             sock.close()
-        return _parse_response(raw, self.settings.max_document_bytes, url)
+        return _parse_response(raw, self.settings.max_document_bytes, url), trust
 
     def _connect(self, host: str, port: int, deadline: float) -> socket.socket:
         """A TCP connection to one of ``host``'s addresses, tried in turn, all within ``deadline``."""
@@ -371,26 +398,28 @@ class OidcKeys:
         return context
 
     # -- trust ------------------------------------------------------------------------------
-    def _trust(self, chain: Sequence[x509.Certificate], host: str, prints: Sequence[str], now: dt.datetime) -> None:
+    def _assess(self, chain: Sequence[x509.Certificate], host: str, now: dt.datetime) -> _Trust:
+        """What the chain a server presented proves: verified by a CA for ``host``, and
+        the thumbprint a provider may pin it by (each request decides with its
+        provider's ``ThumbprintList``, ``_trusted``)."""
         if not chain:
-            raise InvalidIdentityTokenException(THUMBPRINT_MISMATCH)
+            return _Trust(ca=False, pinned=None)
         leaf, intermediates = chain[0], list(chain[1:])
         subject: DNSName | IPAddress = IPAddress(ipaddress.ip_address(host)) if _is_ip(host) else DNSName(host)
         when = now.astimezone(dt.UTC).replace(tzinfo=None)
+        top = chain[-1]
         try:
             _verifier(self._ca_store(), subject, when).verify(leaf, intermediates)
-            return
+            return _Trust(ca=True, pinned=thumbprint(top))
         except VerificationError:
             pass
-        top = chain[-1]
-        if thumbprint(top) not in prints:
-            raise InvalidIdentityTokenException(THUMBPRINT_MISMATCH)
         if len(chain) == 1:
-            return  # the pinned certificate is the server's own
+            return _Trust(ca=False, pinned=thumbprint(top))  # a pinned certificate is the server's own
         try:
             _verifier(Store([top]), subject, when).verify(leaf, intermediates[:-1])
         except VerificationError:
-            raise InvalidIdentityTokenException(THUMBPRINT_MISMATCH) from None
+            return _Trust(ca=False, pinned=None)
+        return _Trust(ca=False, pinned=thumbprint(top))
 
     def _ca_store(self) -> Store:
         store = self._store
@@ -460,6 +489,12 @@ def _parse_response(raw: bytes, limit: int, url: str) -> tuple[int, dict[str, st
         raise IDPCommunicationErrorException(f"The identity provider's answer exceeds {limit} bytes.")
     headers = {name.lower(): value for name, value in response.getheaders()}
     return response.status, headers, body
+
+
+def _trusted(fetched: _Fetched, prints: frozenset[str]) -> list[Mapping[str, Any]]:
+    if not all(trust.allows(prints) for trust in fetched.trust):
+        raise InvalidIdentityTokenException(THUMBPRINT_MISMATCH)
+    return fetched.keys
 
 
 def _has(keys: Sequence[Mapping[str, Any]], kid: str | None) -> bool:

@@ -152,7 +152,7 @@ def test_while_one_request_fetches_others_answer_from_the_keys_at_hand(issuer: O
     keys = OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=0), monotonic=ticks)
     cached = keys.keys(issuer.issuer, [], issuer.kid, NOW)
     before = issuer.request_count
-    entry = keys._entries[(issuer.issuer, ())]
+    entry = keys._entries.get(issuer.issuer)
     with entry.lock:  # as a fetch in progress holds it
         assert keys.keys(issuer.issuer, [], "rotated-in-the-meantime", NOW) is cached
     assert issuer.request_count == before
@@ -190,7 +190,7 @@ def test_one_fetch_per_issuer_and_bounded_waiters(caplog: pytest.LogCaptureFixtu
         with unreachable(caplog, "being fetched|fetches in flight|name resolutions already running"):
             keys.keys(issuer, [], None, NOW)  # waited 0.05 s for the lock, in vain
         keys._waiters.acquire()  # as another waiting request holds the one waiter's place
-        assert keys._entries[(issuer, ())].lock.locked()  # the fetch still holds it
+        assert keys._entries.get(issuer).lock.locked()  # the fetch still holds it
         try:
             with unreachable(caplog, "being fetched|fetches in flight|name resolutions already running"):
                 keys.keys(issuer, [], None, NOW)
@@ -282,7 +282,7 @@ def test_expired_keys_are_not_served_while_the_issuer_is_unreachable(tmp_path: P
         keys = OidcKeys(OidcSettings(extra_ca_file=str(going.ca_file(tmp_path)), refetch_interval=10, wait=0), monotonic=ticks)
         assert keys.keys(going.issuer, [], going.kid, NOW)
         issuer_url, kid = going.issuer, going.kid
-    entry = keys._entries[(issuer_url, ())]
+    entry = keys._entries.get(issuer_url)
     ticks.now += 119
     assert keys.keys(issuer_url, [], kid, NOW)  # not expired yet: no fetch
     ticks.now += 1
@@ -303,3 +303,34 @@ def test_keys_outlive_a_short_max_age_until_a_refetch_is_allowed(issuer: OidcIss
     ticks.now += 299  # max-age=120 has passed, a refetch is not allowed yet
     assert issuer.kid in {k["kid"] for k in keys.keys(issuer.issuer, [], issuer.kid, NOW)}
     assert issuer.request_count - before == 2
+
+
+def test_keys_are_cached_per_issuer_and_trusted_per_request(issuer: OidcIssuer) -> None:
+    """One fetch serves every provider of the issuer; each request's thumbprints decide
+    whether it trusts the servers the keys came from."""
+    ticks = Ticks()
+    keys = OidcKeys(OidcSettings(refetch_interval=10), monotonic=ticks)
+    before = issuer.request_count
+    assert keys.keys(issuer.issuer, [issuer.thumbprint], issuer.kid, NOW)
+    with pytest.raises(InvalidIdentityTokenException, match=THUMBPRINT_MISMATCH):
+        keys.keys(issuer.issuer, ["0" * 40], issuer.kid, NOW)
+    with pytest.raises(InvalidIdentityTokenException, match=THUMBPRINT_MISMATCH):
+        keys.keys(issuer.issuer, [], issuer.kid, NOW)
+    assert keys.keys(issuer.issuer, ["0" * 40, issuer.thumbprint.upper()], issuer.kid, NOW)
+    assert issuer.request_count - before == 2  # one fetch for all of them
+    # the refetch limit is the issuer's, whatever thumbprint list a request names
+    ticks.now += 11  # a refetch is allowed again
+    keys.keys(issuer.issuer, [issuer.thumbprint], "unknown-1", NOW)
+    keys.keys(issuer.issuer, [issuer.thumbprint, "1" * 40], "unknown-2", NOW)
+    keys.keys(issuer.issuer, [issuer.thumbprint, "2" * 40], "unknown-3", NOW)
+    assert issuer.request_count - before == 4
+
+
+def test_the_cache_holds_a_bounded_number_of_issuers(issuer: OidcIssuer, bundle: str) -> None:
+    keys = OidcKeys(OidcSettings(extra_ca_file=bundle, max_issuers=2))
+    for n in range(5):
+        with pytest.raises(IDPCommunicationErrorException):
+            keys.keys(f"{issuer.issuer}/missing-{n}", [], None, NOW)
+    assert keys.keys(issuer.issuer, [], issuer.kid, NOW)
+    assert len(keys._entries) == 2
+    assert keys._entries.get(issuer.issuer) is not None
