@@ -643,3 +643,42 @@ def test_only_the_unsigned_operation_is_served_unsigned(server: TesseraServer) -
     )
     status, text = raw_call(server, None, query)  # a GET, as AWS also takes it
     assert status == 400 and "<Code>InvalidIdentityToken</Code>" in text
+
+
+def test_the_audit_trail_keeps_the_signer_of_a_signed_federated_call(issuer: OidcIssuer, ca_dir: Path) -> None:
+    """A signed AssumeRoleWithWebIdentity or AssumeRoleWithSAML is recorded as the
+    federated user (CloudTrail's userIdentity), with the key that signed it in
+    ``additionalEventData.signedBy``; an unsigned one has no signer."""
+    srv, cleanup = start_server("sqlite", env_extra={"TESSERA_OIDC_CA_BUNDLE": str(ca_dir / "oidc-ca.pem")})
+    try:
+        arn = srv.client("iam").create_open_id_connect_provider(Url=issuer.issuer, ClientIDList=[CLIENT_ID])["OpenIDConnectProviderArn"]
+        role = make_role(srv, arn)
+        token = issuer.sign({"sub": "audited", "aud": CLIENT_ID})
+        unsigned_sts(srv).assume_role_with_web_identity(RoleArn=role, RoleSessionName="unsigned", WebIdentityToken=token)
+        calls = [
+            {"Action": "AssumeRoleWithWebIdentity", "RoleArn": role, "RoleSessionName": "signed", "WebIdentityToken": token},
+            {"Action": "AssumeRoleWithWebIdentity", "RoleArn": role, "RoleSessionName": "bad", "WebIdentityToken": "not.a.jwt"},
+            {"Action": "AssumeRoleWithSAML", "RoleArn": role, "PrincipalArn": arn, "SAMLAssertion": "bm90IGEgcmVzcG9uc2U="},
+        ]
+        statuses = []
+        for form in calls:
+            body = urllib.parse.urlencode({**form, "Version": "2011-06-15"})
+            request = AWSRequest("POST", srv.endpoint + "/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+            SigV4Auth(BotoCredentials(srv.root.access_key_id, ROOT_SECRET), "sts", REGION).add_auth(request)
+            sent = urllib.request.Request(srv.endpoint + "/", data=body.encode(), headers=dict(request.prepare().headers.items()))
+            try:
+                with urllib.request.urlopen(sent, timeout=30) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as error:
+                statuses.append(error.code)
+        assert statuses == [200, 400, 400]
+        srv.stop()  # flushes the audit trail
+        events = [e for e in audit_events(srv) if e["eventName"].startswith("AssumeRoleWith")]
+    finally:
+        cleanup()
+    by_session = {e["requestParameters"].get("roleSessionName", "saml"): e for e in events}
+    assert "signedBy" not in by_session["unsigned"].get("additionalEventData", {})
+    for name in ("signed", "bad", "saml"):
+        assert by_session[name]["additionalEventData"]["signedBy"] == srv.root.access_key_id
+    assert by_session["signed"]["userIdentity"]["type"] == "WebIdentityUser"
+    assert by_session["signed"]["recipientAccountId"] == srv.account_id

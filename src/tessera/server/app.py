@@ -540,6 +540,7 @@ class TesseraApp:
             result = spec.handler(ctx, ex.params)
         except TesseraError as error:
             ex.caller = ctx.caller  # an unsigned caller is identified by its handler
+            ex.audit_data = ctx.audit_data
             self._note_store_success()
             ex.error = error
             ex.extra_headers.extend(authorization_message_headers(ctx, error))

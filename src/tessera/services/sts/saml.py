@@ -50,6 +50,7 @@ from tessera.services.sts.assume_role import DEFAULT_DURATION, OVER_ROLE_MAX, Ta
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
 from tessera.services.sts.session_tags import SessionTags, session_tags
+from tessera.services.sts.web_identity import record_signer
 from tessera.services.view import name_key
 
 ATTRIBUTES = "https://aws.amazon.com/SAML/Attributes/"
@@ -118,6 +119,7 @@ def name_qualifier(issuer: str, account: str, provider_name: str) -> str:
 @operation("sts", "AssumeRoleWithSAML", unsigned=True)
 def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
+    record_signer(ctx)
     ctx.caller = ANONYMOUS  # whoever signed (if anyone) plays no part: the assertion is the credential
     policies = requested_session_policies(runtime, params)
     identity = _verified_identity(ctx, params["PrincipalArn"], params["SAMLAssertion"])

@@ -77,6 +77,15 @@ _GITHUB_ACTIONS = re.compile(r"token\.actions\.githubusercontent\.com(?:/.*)?|to
 _MAX_TAGS = 50
 
 
+def record_signer(ctx: OperationContext) -> None:
+    """The access key that signed a call served unsigned, kept for the audit trail as
+    ``additionalEventData.signedBy``: the event's ``userIdentity`` is the federated user
+    (as CloudTrail records it), and the signer, though it plays no part, is not lost."""
+    signer = ctx.caller.access_key_id
+    if signer:
+        ctx.audit_data = {**(ctx.audit_data or {}), "signedBy": signer}
+
+
 def anonymous(account: str = "") -> Caller:
     """The caller of a web identity request whose token has not verified (yet)."""
     return Caller(kind="web-identity", account=account, arn="", user_id="", name="", access_key_id="")
@@ -85,6 +94,7 @@ def anonymous(account: str = "") -> Caller:
 @operation("sts", "AssumeRoleWithWebIdentity", unsigned=True)  # not inline: the IdP's keys may need fetching
 def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
+    record_signer(ctx)
     role = target_role(runtime, params["RoleArn"])
     ctx.caller = anonymous(role.account)  # whoever signed (if anyone) plays no part
     if params.get("ProviderId") is not None:
