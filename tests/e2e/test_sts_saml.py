@@ -121,6 +121,17 @@ def test_provider_operations(server: TesseraServer, idp: Idp, setup: dict[str, s
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.delete_saml_provider(SAMLProviderArn=temp)
     assert iam.get_account_summary()["SummaryMap"]["Providers"] == 1
+    # an ARN spelled in another case names no provider (names are case-insensitive, ARNs are not)
+    other_case = arn.replace("saml-provider/Corp", "saml-provider/CORP")
+    for call in (
+        lambda: iam.delete_saml_provider(SAMLProviderArn=other_case),
+        lambda: iam.tag_saml_provider(SAMLProviderArn=other_case, Tags=[{"Key": "k", "Value": "v"}]),
+        lambda: iam.untag_saml_provider(SAMLProviderArn=other_case, TagKeys=["team"]),
+        lambda: iam.get_saml_provider(SAMLProviderArn=other_case),
+    ):
+        with pytest.raises(iam.exceptions.NoSuchEntityException, match="does not exist"):
+            call()
+    assert iam.get_saml_provider(SAMLProviderArn=arn)["Tags"] == [{"Key": "team", "Value": "id"}]
 
 
 def test_provider_operations_are_authorized(server: TesseraServer, setup: dict[str, str]) -> None:

@@ -99,12 +99,14 @@ def _require_resolved(provider: Provider) -> R.SamlProviderRecord:
 
 def _require(tx: Transaction, account: str, provider: Provider) -> R.SamlProviderRecord:
     """The record ``provider`` resolved to, read in ``tx``; refused if it changed since."""
+    authorized = provider.record
     found = tx.get(account, R.SAML_PROVIDER, name_key(provider.name))
-    if found is None:
+    if found is None or authorized is None:
+        # no provider, or one whose ARN is spelled otherwise (names are case-insensitive,
+        # ARNs are not): the ARN given names no provider
         raise _not_found(provider)
     rec = R.load(R.SAML_PROVIDER, copy.deepcopy(dict(found.data)))
-    authorized = provider.record
-    if authorized is None or rec["uuid"] != authorized["uuid"] or rec["tags"] != authorized["tags"]:
+    if rec["uuid"] != authorized["uuid"] or rec["tags"] != authorized["tags"]:
         raise ConcurrentModificationException(f"The SAML provider {provider.name} changed while the request was processed. Please retry.")
     return rec
 
