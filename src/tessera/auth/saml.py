@@ -136,14 +136,19 @@ def _certificate_pem(b64: str) -> str:
     return cert.public_bytes(Encoding.PEM).decode("ascii")
 
 
-def parse_instant(text: str) -> dt.datetime:
-    """An xs:dateTime in UTC (SAML requires UTC: ``Z`` or an explicit offset)."""
+def parse_instant(text: str, *, zoned: bool = False) -> dt.datetime:
+    """An xs:dateTime in UTC (SAML requires UTC: ``Z`` or an explicit offset). With
+    ``zoned``, one without a time zone is refused rather than read as UTC: SAML time
+    values "MUST be expressed in UTC form" (SAML core 1.3.3), and a time without a zone
+    means the IdP's local time, which is unknown here."""
     value = text.strip()
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as e:
         raise ValueError(f"not a dateTime: {value[:64]}") from e
     if parsed.tzinfo is None:
+        if zoned:
+            raise ValueError(f"a dateTime without a time zone: {value[:64]}")
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
 
@@ -289,9 +294,9 @@ def _instant(node: Any, name: str) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        return parse_instant(value)
+        return parse_instant(value, zoned=True)
     except ValueError as e:
-        raise SamlInvalid(f"Invalid SAML response: {name} is not a dateTime") from e
+        raise SamlInvalid(f"Invalid SAML response: {name} is not a dateTime in UTC") from e
 
 
 def _read_assertion(assertion: Any, entity_id: str, now: dt.datetime, expected: Expected) -> Assertion:
@@ -310,6 +315,10 @@ def _read_assertion(assertion: Any, entity_id: str, now: dt.datetime, expected: 
     confirm_until = _instant(data, "NotOnOrAfter")
     if recipient is None or confirm_until is None:
         raise SamlInvalid("Invalid SAML response: SubjectConfirmationData needs Recipient and NotOnOrAfter")
+    if data is not None and data.get("NotBefore") is not None:
+        # the Web Browser SSO profile (SAML profiles 4.1.4.2): bearer confirmation data
+        # MUST NOT have NotBefore
+        raise SamlInvalid("Invalid SAML response: a bearer SubjectConfirmationData must not have NotBefore")
     if recipient != expected.recipient:
         raise SamlInvalid("Invalid SAML response: the Recipient is not this service's SAML endpoint")
     conditions = assertion.find(f"{{{SAML}}}Conditions")
@@ -319,10 +328,11 @@ def _read_assertion(assertion: Any, entity_id: str, now: dt.datetime, expected: 
         raise SamlExpired("The SAML assertion is not yet valid (NotBefore is in the future).")
     if now - CLOCK_SKEW >= until:
         raise SamlExpired("The SAML assertion has expired (NotOnOrAfter has passed).")
-    audiences = tuple(
-        _text(a) for a in (conditions.iterfind(f"{{{SAML}}}AudienceRestriction/{{{SAML}}}Audience") if conditions is not None else ())
-    )
-    if expected.audience not in audiences:
+    restrictions = list(conditions.iterfind(f"{{{SAML}}}AudienceRestriction")) if conditions is not None else []
+    audiences = tuple(_text(a) for r in restrictions for a in r.iterfind(f"{{{SAML}}}Audience"))
+    # each AudienceRestriction must name this service provider (SAML core 2.5.1.4: the
+    # assertion is addressed to the intersection of the restrictions)
+    if not restrictions or any(expected.audience not in (_text(a) for a in r.iterfind(f"{{{SAML}}}Audience")) for r in restrictions):
         raise SamlInvalid("Response does not contain the required audience.")
     authn = assertion.find(f"{{{SAML}}}AuthnStatement")
     attributes: dict[str, list[str]] = {}

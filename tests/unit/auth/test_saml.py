@@ -254,3 +254,56 @@ def test_structured_attribute_values_are_skipped_not_fatal(idp: Idp) -> None:
     a = verify(idp, encode(response_element(idp.entity_id, signed)))
     assert a.attributes["urn:oid:1.3.6.1.4.1.5923.1.1.1.10"] == []
     assert a.attributes[ATTR + "RoleSessionName"] == ["alice"]
+
+
+def _edited(idp: Idp, edit: Any) -> str:
+    """A signed response whose assertion ``edit`` changed before it was signed."""
+    element = assertion_element(idp.entity_id, ATTRS)
+    edit(element)
+    return encode(response_element(idp.entity_id, sign(element, idp.key_pem, idp.cert_pem)))
+
+
+def _conditions(element: Any) -> Any:
+    return element.find(f"{{{SAML}}}Conditions")
+
+
+def _confirmation_data(element: Any) -> Any:
+    return element.find(f"{{{SAML}}}Subject/{{{SAML}}}SubjectConfirmation/{{{SAML}}}SubjectConfirmationData")
+
+
+def _add_restriction(element: Any, *audiences: str) -> None:
+    restriction = etree.SubElement(_conditions(element), f"{{{SAML}}}AudienceRestriction")
+    for audience in audiences:
+        etree.SubElement(restriction, f"{{{SAML}}}Audience").text = audience
+
+
+def test_every_audience_restriction_must_name_this_service_provider(idp: Idp) -> None:
+    """Several AudienceRestriction elements all apply (SAML core 2.5.1.4)."""
+    with pytest.raises(SamlInvalid, match="audience"):
+        verify(idp, _edited(idp, lambda e: _add_restriction(e, "urn:other:sp")))
+    assert verify(idp, _edited(idp, lambda e: _add_restriction(e, "urn:other:sp", AUDIENCE)))
+
+    def no_restriction(element: Any) -> None:
+        for restriction in list(_conditions(element)):
+            _conditions(element).remove(restriction)
+
+    with pytest.raises(SamlInvalid, match="audience"):
+        verify(idp, _edited(idp, no_restriction))
+
+
+def test_bearer_confirmation_data_with_not_before_is_refused(idp: Idp) -> None:
+    def not_before(element: Any) -> None:
+        _confirmation_data(element).set("NotBefore", "2000-01-01T00:00:00Z")
+
+    with pytest.raises(SamlInvalid, match="NotBefore"):
+        verify(idp, _edited(idp, not_before))
+
+
+@pytest.mark.parametrize("where", ["confirmation", "conditions"])
+def test_times_without_a_time_zone_are_refused(idp: Idp, where: str) -> None:
+    def local_time(element: Any) -> None:
+        node = _confirmation_data(element) if where == "confirmation" else _conditions(element)
+        node.set("NotOnOrAfter", node.get("NotOnOrAfter").removesuffix("Z"))
+
+    with pytest.raises(SamlInvalid, match="NotOnOrAfter is not a dateTime in UTC"):
+        verify(idp, _edited(idp, local_time))
