@@ -17,7 +17,7 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
-from samlidp import ATTR, ENDPOINT, Idp, crafted
+from samlidp import ATTR, ENDPOINT, Idp, _key_and_cert, crafted
 from serverproc import REGION, Credentials, TesseraServer
 
 AWS_CLI = str(Path(sys.executable).with_name("aws"))
@@ -377,3 +377,34 @@ def test_session_duration_and_session_end(server: TesseraServer, idp: Idp, setup
         expiration(crafted(idp, _attrs(role, provider), session_not_on_or_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidIdentityToken"):
         expiration(crafted(idp, _attrs(role, provider, SessionDuration=["60"])))
+
+
+def _with_certificates(metadata: str, count: int) -> str:
+    """``metadata`` with its signing KeyDescriptor repeated to hold ``count`` certificates."""
+    from lxml import etree
+
+    root = etree.fromstring(metadata.encode())
+    md = "urn:oasis:names:tc:SAML:2.0:metadata"
+    descriptor = root.find(f"{{{md}}}IDPSSODescriptor")
+    key = descriptor.find(f"{{{md}}}KeyDescriptor")
+    for n in range(count - len(descriptor.findall(f"{{{md}}}KeyDescriptor"))):
+        copy = etree.fromstring(etree.tostring(key))
+        certificate = copy.find(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate")
+        _, pem = _key_and_cert(f"extra-{n}")
+        certificate.text = "".join(line for line in pem.decode().splitlines() if "-----" not in line)
+        key.addnext(copy)
+    return str(etree.tostring(root).decode())
+
+
+def test_a_provider_takes_at_most_ten_certificates(server: TesseraServer, idp: Idp) -> None:
+    iam = server.client("iam")
+    ten, eleven = _with_certificates(idp.metadata(), 10), _with_certificates(idp.metadata(), 11)
+    arn = iam.create_saml_provider(Name="TenCerts", SAMLMetadataDocument=ten)["SAMLProviderArn"]
+    try:
+        with pytest.raises(iam.exceptions.LimitExceededException, match="at most 10"):
+            iam.create_saml_provider(Name="ElevenCerts", SAMLMetadataDocument=eleven)
+        with pytest.raises(iam.exceptions.LimitExceededException, match="at most 10"):
+            iam.update_saml_provider(SAMLProviderArn=arn, SAMLMetadataDocument=eleven)
+        assert iam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"] == ten
+    finally:
+        iam.delete_saml_provider(SAMLProviderArn=arn)

@@ -49,6 +49,11 @@ from tessera.store.base import Conflict, Transaction
 
 ARN_TYPE = "saml-provider"
 PRIVATE_KEYS_PER_PROVIDER = 2
+CERTIFICATES_PER_PROVIDER = 10
+"""Signing certificates a provider's metadata may hold: IAM's quota of keys per SAML
+provider (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+Each is tried on every AssumeRoleWithSAML that names the provider, so the bound is also
+the most signature checks one unsigned call can cost."""
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 BAD_METADATA = "Could not parse metadata."
 
@@ -116,6 +121,11 @@ def _metadata_fields(document: str) -> tuple[str, list[str], str | None]:
         meta = parse_metadata(document)
     except ValueError as e:
         raise InvalidInputException(BAD_METADATA) from e
+    if len(meta.certificates) > CERTIFICATES_PER_PROVIDER:
+        raise LimitExceededException(
+            f"The metadata document holds {len(meta.certificates)} signing certificates; "
+            f"a SAML provider takes at most {CERTIFICATES_PER_PROVIDER}."
+        )
     return meta.entity_id, list(meta.certificates), iso(meta.valid_until) if meta.valid_until else None
 
 
