@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,39 @@ class SamlExpired(ValueError):
 
 class SamlRejected(ValueError):
     """The IdP's response says authentication failed."""
+
+
+ONE_TIME_USE_CAPACITY = 100_000
+
+
+class OneTimeUse:
+    """The assertions carrying ``<OneTimeUse/>`` (SAML core 2.5.1.5: the relying party
+    must not use them twice) accepted so far, by issuer and assertion ``ID``, each kept
+    until its ``NotOnOrAfter`` (plus the clock allowance) has passed, when it can no
+    longer be accepted anyway. At most ``capacity`` at once: when that many unexpired
+    ones are held, a new one is refused rather than let an old one be replayed. Kept in
+    the process: with several processes (``--workers``, nodes) each keeps its own."""
+
+    def __init__(self, capacity: int = ONE_TIME_USE_CAPACITY) -> None:
+        self.capacity = capacity
+        self._seen: dict[tuple[str, str], dt.datetime] = {}
+        self._lock = threading.Lock()
+
+    def consume(self, issuer: str, assertion_id: str, until: dt.datetime, now: dt.datetime) -> None:
+        key = (issuer, assertion_id)
+        with self._lock:
+            held = self._seen.get(key)
+            if held is not None and now < held:
+                raise SamlInvalid("Invalid SAML response: this OneTimeUse assertion has already been used")
+            if len(self._seen) >= self.capacity:
+                self._seen = {k: t for k, t in self._seen.items() if now < t}
+                if len(self._seen) >= self.capacity:
+                    raise SamlInvalid("Invalid SAML response: too many OneTimeUse assertions are in use; retry later")
+            self._seen[key] = until + CLOCK_SKEW
+
+
+ONE_TIME_USE = OneTimeUse()
+"""The process's record of OneTimeUse assertions (``verify_response``'s default)."""
 
 
 def _parser() -> etree.XMLParser:
@@ -174,6 +208,8 @@ class Assertion:
     not_on_or_after: dt.datetime  # the earliest of Conditions' and SubjectConfirmationData's
     session_not_on_or_after: dt.datetime | None
     attributes: dict[str, list[str]] = field(default_factory=dict)  # Name → values
+    assertion_id: str = ""
+    one_time_use: bool = False  # Conditions carry ``<OneTimeUse/>``
 
     @property
     def subject_type(self) -> str:
@@ -209,9 +245,18 @@ def response_issuer(root: Any) -> str:
     return ""
 
 
-def verify_response(root: Any, certificates: tuple[str, ...], entity_id: str, now: dt.datetime, expected: Expected) -> Assertion:
+def verify_response(
+    root: Any,
+    certificates: tuple[str, ...],
+    entity_id: str,
+    now: dt.datetime,
+    expected: Expected,
+    one_time_use: OneTimeUse = ONE_TIME_USE,
+) -> Assertion:
     """Verify the signature of ``root`` (from ``decode_response``) with one of
-    ``certificates`` and read the signed assertion; see the module docstring."""
+    ``certificates`` and read the signed assertion; see the module docstring. A
+    OneTimeUse assertion is recorded in ``one_time_use`` once it has verified, and
+    refused if it was already."""
     _check_status(root)
     if root.find(f".//{{{SAML}}}EncryptedAssertion") is not None:
         raise SamlInvalid("Invalid SAML response: encrypted assertions are not supported")
@@ -221,7 +266,10 @@ def verify_response(root: Any, certificates: tuple[str, ...], entity_id: str, no
     destination = (signed_response if signed_response is not None else root).get("Destination")
     if destination is not None and destination != expected.recipient:
         raise SamlInvalid("Invalid SAML response: Destination is not this service's SAML endpoint")
-    return _read_assertion(signed, entity_id, now, expected)
+    assertion = _read_assertion(signed, entity_id, now, expected)
+    if assertion.one_time_use:
+        one_time_use.consume(assertion.issuer, assertion.assertion_id, assertion.not_on_or_after, now)
+    return assertion
 
 
 def _check_status(root: Any) -> None:
@@ -351,4 +399,6 @@ def _read_assertion(assertion: Any, entity_id: str, now: dt.datetime, expected: 
         not_on_or_after=until,
         session_not_on_or_after=_instant(authn, "SessionNotOnOrAfter"),
         attributes=attributes,
+        assertion_id=assertion.get("ID") or "",
+        one_time_use=conditions is not None and conditions.find(f"{{{SAML}}}OneTimeUse") is not None,
     )

@@ -28,6 +28,7 @@ from samlidp import (
 
 from tessera.auth.saml import (
     Expected,
+    OneTimeUse,
     SamlExpired,
     SamlInvalid,
     SamlRejected,
@@ -307,3 +308,41 @@ def test_times_without_a_time_zone_are_refused(idp: Idp, where: str) -> None:
 
     with pytest.raises(SamlInvalid, match="NotOnOrAfter is not a dateTime in UTC"):
         verify(idp, _edited(idp, local_time))
+
+
+def _one_time(element: Any) -> None:
+    etree.SubElement(_conditions(element), f"{{{SAML}}}OneTimeUse")
+
+
+def _verify_once(idp: Idp, b64: str, record: OneTimeUse, now: dt.datetime | None = None) -> Any:
+    meta = parse_metadata(idp.metadata())
+    return verify_response(decode_response(b64), meta.certificates, meta.entity_id, now or dt.datetime.now(dt.UTC), EXPECTED, record)
+
+
+def test_a_one_time_use_assertion_is_accepted_once(idp: Idp) -> None:
+    record = OneTimeUse()
+    once = _edited(idp, _one_time)
+    assertion = _verify_once(idp, once, record)
+    assert assertion.one_time_use and assertion.assertion_id == "_assertion1"
+    with pytest.raises(SamlInvalid, match="already been used"):
+        _verify_once(idp, once, record)
+    # an ordinary assertion may be presented again (AWS keeps no record of them)
+    ordinary = crafted(idp, ATTRS)
+    _verify_once(idp, ordinary, record)
+    _verify_once(idp, ordinary, record)
+
+
+def test_the_one_time_use_record_is_bounded(idp: Idp) -> None:
+    record = OneTimeUse(capacity=1)
+    _verify_once(idp, _edited(idp, _one_time), record)
+
+    def second(element: Any) -> None:
+        _one_time(element)
+        element.set("ID", "_assertion2")
+
+    other = _edited(idp, second)
+    with pytest.raises(SamlInvalid, match="retry later"):
+        _verify_once(idp, other, record)  # the first has not expired: refused, never forgotten
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # the first one has expired: it is dropped
+    record.consume("issuer", "x", later + dt.timedelta(minutes=5), later)
+    assert list(record._seen) == [("issuer", "x")]
