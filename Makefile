@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(TSTAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# The resource servers' client library (clients/python) is its own distribution; tests use it.
+$(TSTAMP): pyproject.toml clients/python/pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e clients/python
 	touch $@
 
 $(BSTAMP): pyproject.toml $(TSTAMP)
