@@ -62,8 +62,8 @@ test: $(TSTAMP) $(JSDEPS) tools
 	command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq)
 	command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)
 	command -v xmlsec1 >/dev/null || (apt-get update -qq && apt-get install -y -qq xmlsec1)
-	$(BIN)/ruff check --no-cache src tests bench
-	$(BIN)/ruff format --check --no-cache src tests bench
+	$(BIN)/ruff check --no-cache src tests bench clients examples
+	$(BIN)/ruff format --check --no-cache src tests bench clients examples
 	$(BIN)/mypy
 	TESSERA_TOOLS_DIR=$(abspath $(TOOLS_DIR)) $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
