@@ -2,18 +2,20 @@
 and PostgreSQL, the service under a real uvicorn with the ``tessera_authz`` middleware, and
 stock clients — boto3 and the AWS CLI through ``AWS_DATA_PATH`` and the example's model —
 allowed and denied by identity policies, a cross-account notebook policy, tags (ABAC),
-revoked sessions, a bad signature, a presigned GetNote, and Tessera unreachable."""
+revoked sessions, a bad signature, a presigned GetNote, and Tessera stopped (503)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from notesproc import MODELS, NotesService
 from policies import allow, deny, policy, trust, unique
-from serverproc import ACCOUNT_ID, REGION, Credentials, TesseraServer, free_port
+from serverproc import ACCOUNT_ID, REGION, Credentials, TesseraServer
 
 
 class World:
@@ -224,11 +226,20 @@ def test_the_aws_cli(world: World) -> None:
     assert "An error occurred (AccessDeniedException) when calling the DeleteNote operation: User: " in denied.stderr
 
 
-def test_tessera_unreachable_fails_closed(world: World, tmp_path: Path) -> None:
-    _, creds = world.user(policy(allow("notes:*")))
-    down = NotesService(f"http://127.0.0.1:{free_port()}", ACCOUNT_ID, world.notes.creds, world.notes.db_path).start()
+def test_tessera_down_fails_closed(fresh_server: Callable[..., TesseraServer], tmp_path: Path) -> None:
+    """Allowed while Tessera runs; once it stops, 503 and the handler never runs."""
+    server = fresh_server()
+    rs = server.make_user("notes-service", policy(allow("tessera:AuthorizeRequest", f"arn:aws:tessera::{ACCOUNT_ID}:authorizer/notes")))
+    creds = server.make_user("writer", policy(allow("notes:*")))
+    notes = NotesService(server.endpoint, ACCOUNT_ID, rs, str(tmp_path / "notes.db")).start()
     try:
-        response = error_of(down.client(creds).get_note, NotebookName=world.notebook(), NoteId="n1")
+        client = notes.client(creds)
+        client.create_notebook(NotebookName="nb")
+        server.stop()
+        response = error_of(client.put_note, NotebookName="nb", NoteId="n1", Text="lost")
+        assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailableException", 503)
+        assert "Tessera unreachable, request denied" in notes.log()
     finally:
-        down.stop()
-    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("ServiceUnavailableException", 503)
+        notes.stop()
+    with closing(sqlite3.connect(tmp_path / "notes.db")) as db:
+        assert db.execute("SELECT count(*) FROM notes").fetchone() == (0,)
