@@ -1,4 +1,4 @@
-"""``python -m bench [policy|load|audit|all] [options]``: run the benchmarks (default: all).
+"""``python -m bench [policy|load|audit|notes|all] [options]``: run the benchmarks (default: all).
 
 Options after the choice go to each benchmark run (all accept ``--quick``).
 """
@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import audit_durable, load, policy_bench
+from bench import audit_durable, load, notes_example, policy_bench
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "policy": policy_bench.main,
     "load": load.main,
     "audit": audit_durable.main,
+    "notes": notes_example.main,
 }
 
 
