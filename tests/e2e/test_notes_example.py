@@ -12,18 +12,22 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
+import wsgiref.simple_server
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from notesproc import MODELS, NotesService
 from policies import allow, deny, policy, trust, unique
 from serverproc import ACCOUNT_ID, REGION, Credentials, TesseraServer
+from tessera_authz import Authorizer, AuthzWSGIMiddleware, Route, RouteTable, make_client
 
 
 class World:
@@ -224,6 +228,47 @@ def test_the_aws_cli(world: World) -> None:
     denied = _aws(world, creds, "delete-note", "--notebook-name", name, "--note-id", "cli")
     assert denied.returncode != 0
     assert "An error occurred (AccessDeniedException) when calling the DeleteNote operation: User: " in denied.stderr
+
+
+class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_wsgi_middleware_over_a_real_server(world: World) -> None:
+    """The WSGI middleware in front of a WSGI app served by wsgiref, asking the real Tessera."""
+    session = botocore.session.Session()
+    session.set_credentials(world.notes.creds.access_key_id, world.notes.creds.secret_access_key)
+    route = Route(
+        "GET", "/notebooks/{notebook}/notes/{note}", "notes:GetNote", "arn:aws:notes:{region}:{account}:notebook/{notebook}/note/{note}"
+    )
+    authorizer = Authorizer(
+        RouteTable([route]),
+        service="notes",
+        region=REGION,
+        account=ACCOUNT_ID,
+        client=make_client(world.server.endpoint, REGION, session=session),
+    )
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        note = {"NoteId": environ["tessera.params"]["note"], "Text": "from wsgi", "Author": environ["tessera.principal"]["Arn"]}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"Note": note}).encode()]
+
+    httpd = wsgiref.simple_server.make_server("127.0.0.1", 0, AuthzWSGIMiddleware(app, authorizer), handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{httpd.server_port}"
+        user_arn, creds = world.user(policy(allow("notes:GetNote", arn("w") + "/note/allowed")))
+        client = NotesService(endpoint, ACCOUNT_ID, creds, "", port=httpd.server_port).client(creds)
+        assert client.get_note(NotebookName="w", NoteId="allowed")["Note"] == {"NoteId": "allowed", "Text": "from wsgi", "Author": user_arn}
+        response = error_of(client.get_note, NotebookName="w", NoteId="other")
+        assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDeniedException", 403)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
 def test_tessera_down_fails_closed(fresh_server: Callable[..., TesseraServer], tmp_path: Path) -> None:
