@@ -29,6 +29,7 @@ from bench.federation import AUDIENCE, STS_VERSION, issuer, provision
 from bench.inproc import ACCOUNT, build_app, signed_scope
 from tessera.server.app import TesseraApp
 
+
 class _Iam:
     """The few IAM calls ``bench.federation.provision`` makes, through the app."""
 
@@ -41,13 +42,18 @@ class _Iam:
         assert status == 200, answer[:300]
         return answer.decode()
 
-    def create_open_id_connect_provider(self, Url: str, ClientIDList: list[str], ThumbprintList: list[str]) -> dict[str, str]:  # noqa: N803
+    def create_open_id_connect_provider(self, Url: str, ClientIDList: list[str], ThumbprintList: list[str]) -> dict[str, str]:
         answer = self._call(
-            {"Action": "CreateOpenIDConnectProvider", "Url": Url, "ClientIDList.member.1": ClientIDList[0], "ThumbprintList.member.1": ThumbprintList[0]}
+            {
+                "Action": "CreateOpenIDConnectProvider",
+                "Url": Url,
+                "ClientIDList.member.1": ClientIDList[0],
+                "ThumbprintList.member.1": ThumbprintList[0],
+            }
         )
         return {"OpenIDConnectProviderArn": _element(answer, "OpenIDConnectProviderArn")}
 
-    def create_role(self, RoleName: str, AssumeRolePolicyDocument: str) -> dict[str, dict[str, str]]:  # noqa: N803
+    def create_role(self, RoleName: str, AssumeRolePolicyDocument: str) -> dict[str, dict[str, str]]:
         answer = self._call({"Action": "CreateRole", "RoleName": RoleName, "AssumeRolePolicyDocument": AssumeRolePolicyDocument})
         return {"Role": {"Arn": _element(answer, "Arn")}}
 
@@ -102,7 +108,12 @@ def main(argv: Sequence[str]) -> int:
             role_arn = provision(iam, idp)
             key, secret = assumer(app)  # may assume the role ``bench``
             signed = signed_scope(
-                {"Action": "AssumeRole", "Version": STS_VERSION, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/bench", "RoleSessionName": "bench"},
+                {
+                    "Action": "AssumeRole",
+                    "Version": STS_VERSION,
+                    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/bench",
+                    "RoleSessionName": "bench",
+                },
                 "sts",
                 key,
                 secret,
