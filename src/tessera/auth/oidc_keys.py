@@ -9,7 +9,8 @@ thumbprint of the last certificate it presents (the top intermediate or the root
 of the provider's ``ThumbprintList`` and the rest of the chain verifies up to that
 certificate for the host name.
 
-Fetching is blocking I/O: callers run it off the event loop. Each document is read
+Fetching is blocking I/O: callers run it off the event loop; ``OidcKeys.cached``, which
+never fetches, waits or raises, is what the event loop may ask. Each document is read
 within ``timeout`` seconds and at most ``max_document_bytes``. Keys are cached per
 issuer and thumbprint list for the JWKS response's ``Cache-Control: max-age`` (bounded
 by ``min_ttl``/``max_ttl``; ``default_ttl`` without one). A token naming a key the cache
