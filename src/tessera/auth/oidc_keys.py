@@ -9,7 +9,8 @@ thumbprint of the last certificate it presents (the top intermediate or the root
 of the provider's ``ThumbprintList`` and the rest of the chain verifies up to that
 certificate for the host name.
 
-Fetching is blocking I/O: callers run it off the event loop. Each document is read
+Fetching is blocking I/O: callers run it off the event loop; ``OidcKeys.cached``, which
+never fetches, waits or raises, is what the event loop may ask. Each document is read
 within ``timeout`` seconds and at most ``max_document_bytes``. Keys are cached per
 issuer and thumbprint list for the JWKS response's ``Cache-Control: max-age`` (bounded
 by ``min_ttl``/``max_ttl``; ``default_ttl`` without one). A token naming a key the cache
@@ -114,12 +115,13 @@ class OidcKeys:
         """The issuer's published JWKs, refetched once when ``kid`` is not among them
         (within the rate limit). Raises IDPCommunicationError when they cannot be
         fetched, InvalidIdentityToken when the server is not trusted."""
-        prints = tuple(sorted({p.lower() for p in thumbprints}))
+        prints = _prints(thumbprints)
         with self._entries_lock:
             entry = self._entries.setdefault((issuer, prints), _Entry())
+        at_hand = self._at_hand(entry, kid)
+        if at_hand is not None:
+            return at_hand  # the common case: no lock taken, nothing fetched
         keys = entry.keys
-        if keys is not None and self._monotonic() < entry.expires and _has(keys, kid):
-            return keys  # the common case: no lock taken
         if not entry.lock.acquire(blocking=keys is None):
             # another request is fetching this issuer's keys: answer from the keys at hand
             # rather than hold a worker thread for as long as the issuer takes
@@ -129,6 +131,30 @@ class OidcKeys:
             return self._refresh(entry, issuer, prints, kid, now)
         finally:
             entry.lock.release()
+
+    def cached(self, issuer: str, thumbprints: Iterable[str], kid: str | None) -> list[Mapping[str, Any]] | None:
+        """What ``keys`` answers without fetching, waiting or raising: the cached keys
+        when they are fresh and hold ``kid``, when a refetch is not allowed yet (the
+        refetch limit: the caller then finds no key for an unknown ``kid``) or while
+        another request fetches; else None (``keys`` must be called, off the event
+        loop). Takes no lock: it may run on the event loop."""
+        entry = self._entries.get((issuer, _prints(thumbprints)))
+        return None if entry is None else self._at_hand(entry, kid)
+
+    def _at_hand(self, entry: _Entry, kid: str | None) -> list[Mapping[str, Any]] | None:
+        """The keys that answer for ``kid`` with no fetch: fresh ones holding it, or
+        any held within the refetch limit or while a fetch is under way; None when a
+        fetch is due."""
+        keys = entry.keys
+        if keys is None:
+            return None
+        clock = self._monotonic()
+        if clock < entry.expires and _has(keys, kid):
+            return keys
+        attempted = entry.attempted
+        if (attempted is not None and clock - attempted < self.settings.refetch_interval) or entry.lock.locked():
+            return keys
+        return None
 
     def _refresh(self, entry: _Entry, issuer: str, prints: Sequence[str], kid: str | None, now: dt.datetime) -> list[Mapping[str, Any]]:
         """Under ``entry.lock``: the cached keys, or freshly fetched ones when they are stale
@@ -349,6 +375,10 @@ def _parse_response(raw: bytes, limit: int, url: str) -> tuple[int, dict[str, st
         raise IDPCommunicationErrorException(f"The identity provider's answer exceeds {limit} bytes.")
     headers = {name.lower(): value for name, value in response.getheaders()}
     return response.status, headers, body
+
+
+def _prints(thumbprints: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({p.lower() for p in thumbprints}))
 
 
 def _has(keys: Sequence[Mapping[str, Any]], kid: str | None) -> bool:

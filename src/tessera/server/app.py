@@ -68,7 +68,7 @@ from tessera.service_models import Operation, signing_name
 from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
-from tessera.services.request import OperationContext, OperationSpec, RequestInfo
+from tessera.services.request import NeedsThread, OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
 from tessera.services.sts import ANONYMOUS, authorization_message_headers
 from tessera.services.sts.web_identity import anonymous
@@ -384,7 +384,9 @@ class TesseraApp:
         decoding and validation alone can take tens of milliseconds) or a handler with
         store I/O runs, with the encoding of its answer, in the thread pool; so does every
         request while the view owes a reload (a failed refresh after a commit), since
-        authentication's first read then reloads from the store."""
+        authentication's first read then reloads from the store, and an inline handler
+        that finds it needs blocking I/O (``NeedsThread``: an identity provider's keys to
+        fetch) is run again there."""
         loop = asyncio.get_running_loop()
         if len(ex.body) > INLINE_BODY_BYTES or self.runtime.view.has_stale:
             await loop.run_in_executor(self.executor, self._run, ex, None)
@@ -395,7 +397,10 @@ class TesseraApp:
             spec = ex.spec
             inline = ctx is not None and spec is not None and ex.params is not None and spec.runs_inline(ex.params)
             if ctx is not None and inline:
-                self._guarded(ex, self._execute, ex, ctx)
+                try:
+                    self._guarded(ex, self._execute, ex, ctx)
+                except NeedsThread:  # blocking I/O after all: the handler runs again in the pool
+                    inline = False
         finally:
             LOOP_GUARD.leave()
         if ctx is not None and not inline:
@@ -415,6 +420,8 @@ class TesseraApp:
         ServiceUnavailable saying what failed); None when it raised."""
         try:
             return step(*args)
+        except NeedsThread:
+            raise
         except TesseraError as error:
             ex.error = error
         except BackendError as error:
@@ -485,23 +492,25 @@ class TesseraApp:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = ex.received_at = self.runtime.clock.now()
         request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
+        form: list[tuple[str, str]] | None = None
         try:
             verified = verify(request, now, self.resolver, self.auth_settings)
         except MissingAuthenticationToken:
             unsigned = _unsigned_operation(ex)
             if unsigned is None:
                 raise
+            named, form = unsigned  # decoded once: the request is parsed from this form
             # until its handler verifies the credential the request carries
-            caller = anonymous() if unsigned.name == "AssumeRoleWithWebIdentity" else ANONYMOUS
+            caller = anonymous() if named.name == "AssumeRoleWithWebIdentity" else ANONYMOUS
             verified = Verified(caller=caller, access_key_id="", region=ex.region, service="sts", signed_headers=())
-        form: list[tuple[str, str]] = []
         ex.caller = verified.caller
         ex.access_key_id = verified.access_key_id
         ex.region = verified.region
         if ex.protocol == "json":
             ex.operation = (target or "").rpartition(".")[2]
         else:
-            form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+            if form is None:
+                form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
             version = next((v for k, v in form if k == "Version"), "")
             ex.operation = next((v for k, v in form if k == "Action"), "")
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
@@ -515,6 +524,7 @@ class TesseraApp:
             ex.operation = resolved.name
             ex.params = read_json_request(resolved, ex.body)
         else:
+            assert form is not None  # INVARIANT: a Query request's form is read above
             resolved = resolve_query_operation(ex.service, form)
             ex.operation = resolved.name
             ex.params = read_query_params(resolved, form)
@@ -658,10 +668,11 @@ def _service_hint(raw_query: str, body: bytes) -> str:
     return "sts" if "Version=2011-06-15" in raw_query or body.find(b"Version=2011-06-15") >= 0 else "iam"
 
 
-def _unsigned_operation(ex: Exchange) -> OperationSpec | None:
+def _unsigned_operation(ex: Exchange) -> tuple[OperationSpec, list[tuple[str, str]]] | None:
     """The operation an unsigned request names if AWS serves it without a signature
-    (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity, AssumeRoleWithSAML), else
-    None. Only a Query request whose raw text names such an operation is decoded to find out."""
+    (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity, AssumeRoleWithSAML), with the
+    request's decoded form (which the request is then parsed from), else None. Only a
+    Query request whose raw text names such an operation is decoded to find out."""
     if ex.protocol != "query" or (UNSIGNED_HINT not in ex.raw_query and UNSIGNED_HINT.encode() not in ex.body):
         return None
     try:
@@ -671,7 +682,7 @@ def _unsigned_operation(ex: Exchange) -> OperationSpec | None:
     version = next((v for k, v in form if k == "Version"), "")
     action = next((v for k, v in form if k == "Action"), "")
     spec = lookup(QUERY_VERSIONS.get(version, ""), action)
-    return spec if spec is not None and spec.unsigned else None
+    return (spec, form) if spec is not None and spec.unsigned else None
 
 
 def _version(service: str) -> str:

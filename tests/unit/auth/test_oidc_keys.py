@@ -146,3 +146,26 @@ def test_chunked_answers_are_read(tmp_path: Path) -> None:
     with OidcIssuer(chunked=True) as chunked:
         keys = OidcKeys(OidcSettings(extra_ca_file=str(chunked.ca_file(tmp_path)))).keys(chunked.issuer, [], chunked.kid, NOW)
         assert chunked.kid in {k["kid"] for k in keys}
+
+
+def test_cached_answers_what_keys_would_without_fetching(issuer: OidcIssuer, bundle: str) -> None:
+    """``cached`` (what the event loop may call): the keys ``keys`` would answer with no
+    fetch, else None; it never fetches."""
+    ticks = Ticks()
+    keys = OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=10), monotonic=ticks)
+    before = issuer.request_count
+    assert keys.cached(issuer.issuer, [], issuer.kid) is None  # nothing fetched yet
+    fetched = keys.keys(issuer.issuer, [], issuer.kid, NOW)
+    assert keys.cached(issuer.issuer, [], issuer.kid) is fetched
+    assert keys.cached(issuer.issuer, [], None) is fetched  # a token without kid: any key
+    assert keys.cached(issuer.issuer, ["AB" * 20], issuer.kid) is None  # another provider's thumbprints
+    assert keys.cached(issuer.issuer, [], "unknown") is fetched  # within the refetch limit: no fetch due
+    ticks.now += 10
+    assert keys.cached(issuer.issuer, [], "unknown") is None  # a refetch is allowed: keys() must run
+    entry = keys._entries[(issuer.issuer, ())]
+    with entry.lock:  # as a fetch in progress holds it: the keys at hand
+        assert keys.cached(issuer.issuer, [], "unknown") is fetched
+    assert keys.cached(issuer.issuer, [], issuer.kid) is fetched
+    ticks.now += 110  # max-age=120 has passed
+    assert keys.cached(issuer.issuer, [], issuer.kid) is None
+    assert issuer.request_count - before == 2  # only keys() fetched

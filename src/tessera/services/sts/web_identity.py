@@ -9,8 +9,9 @@ accepted too, and its signer plays no part). The token is the caller. Order of c
 2. the token: a compact JWS with an accepted algorithm and the claims STS needs
    (``tessera.auth.id_tokens``; InvalidIdentityToken);
 3. its ``iss`` must be an OIDC provider registered in the role's account
-   (``https://`` + the provider's identifier), whose keys are fetched or taken from the
-   cache off the event loop (``tessera.auth.oidc_keys``; IDPCommunicationError when the
+   (``https://`` + the provider's identifier), whose keys are taken from the cache
+   on the event loop or fetched in the thread pool (``request.needs_thread``;
+   ``tessera.auth.oidc_keys``; IDPCommunicationError when the
    issuer cannot be reached, InvalidIdentityToken when it is not trusted or the key is
    unknown), then the signature, ``exp`` (ExpiredTokenException), ``nbf``/``iat``, and the
    audience (``azp`` when present, else ``aud``) against the provider's client ids;
@@ -44,7 +45,7 @@ from tessera.auth.caller import Caller
 from tessera.errors import InvalidIdentityTokenException
 from tessera.services import records as R
 from tessera.services.iam.oidc_providers import provider_arn, provider_identifier
-from tessera.services.request import OperationContext, operation
+from tessera.services.request import OperationContext, needs_thread, operation
 from tessera.services.sts.assume_role import Mfa, role_session_duration, target_role, trust_context
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
@@ -82,7 +83,9 @@ def anonymous(account: str = "") -> Caller:
     return Caller(kind="web-identity", account=account, arn="", user_id="", name="", access_key_id="")
 
 
-@operation("sts", "AssumeRoleWithWebIdentity", unsigned=True)  # not inline: the IdP's keys may need fetching
+# inline: the provider's keys are most often cached; when they must be fetched the
+# request moves to the thread pool (``needs_thread``)
+@operation("sts", "AssumeRoleWithWebIdentity", inline=True, unsigned=True)
 def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
     role = target_role(runtime, params["RoleArn"])
@@ -91,7 +94,10 @@ def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any])
         raise InvalidIdentityTokenException(PROVIDER_ID_REFUSED)
     token = id_tokens.parse(params["WebIdentityToken"])
     provider = _provider(ctx, role.account, token.issuer)
-    keys = runtime.oidc.keys(_issuer_url(provider), provider["thumbprints"], token.kid, ctx.now)
+    keys = runtime.oidc.cached(_issuer_url(provider), provider["thumbprints"], token.kid)
+    if keys is None:  # to be fetched (or a failure to answer): blocking I/O
+        needs_thread()
+        keys = runtime.oidc.keys(_issuer_url(provider), provider["thumbprints"], token.kid, ctx.now)
     id_tokens.verify_signature(token, keys)
     id_tokens.check_times(token.claims, ctx.now)
     client_id = id_tokens.audience(token.claims, provider["client_ids"])
