@@ -344,14 +344,15 @@ def test_signed_response(server: TesseraServer, idp: Idp, setup: dict[str, str],
 
 
 def test_session_duration_and_session_end(server: TesseraServer, idp: Idp, setup: dict[str, str]) -> None:
-    """SessionDuration sets the session's length when DurationSeconds is absent, the
-    shorter of the two wins, and the AuthnStatement's SessionNotOnOrAfter caps both."""
+    """SessionDuration only shortens API credentials (it extends console sessions, never
+    these): without DurationSeconds the session lasts min(SessionDuration, one hour), with
+    it the shorter of the two; the AuthnStatement's SessionNotOnOrAfter caps both."""
     sts = _unsigned_sts(server)
     role, provider = setup["role"], setup["provider"]
 
-    def expiration(b64: str, **kwargs: Any) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    def expiration(b64: str, role_arn: str = role, **kwargs: Any) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
         before = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=b64, **kwargs)
+        out = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider, SAMLAssertion=b64, **kwargs)
         after = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
         return before, out["Credentials"]["Expiration"], after
 
@@ -359,6 +360,18 @@ def test_session_duration_and_session_end(server: TesseraServer, idp: Idp, setup
     assert before + dt.timedelta(seconds=1200) <= expires <= after + dt.timedelta(seconds=1200)
     before, expires, after = expiration(crafted(idp, _attrs(role, provider, SessionDuration=["1200"])), DurationSeconds=3000)
     assert before + dt.timedelta(seconds=1200) <= expires <= after + dt.timedelta(seconds=1200)
+    # a role allowing 12 hours and an assertion asking for 12 hours: still one hour by default
+    trust = server.client("iam").get_role(RoleName="SamlRole")["Role"]["AssumeRolePolicyDocument"]
+    long_role = server.client("iam").create_role(RoleName="SamlLong", AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=43200)
+    long_arn = long_role["Role"]["Arn"]
+    long_attrs = _attrs(long_arn, provider, SessionDuration=["43200"])
+    try:
+        before, expires, after = expiration(crafted(idp, long_attrs), long_arn)
+        assert before + dt.timedelta(seconds=3600) <= expires <= after + dt.timedelta(seconds=3600)
+        before, expires, after = expiration(crafted(idp, long_attrs), long_arn, DurationSeconds=7200)
+        assert before + dt.timedelta(seconds=7200) <= expires <= after + dt.timedelta(seconds=7200)
+    finally:
+        server.client("iam").delete_role(RoleName="SamlLong")
     end = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1000)).replace(microsecond=0)
     _, expires, _ = expiration(crafted(idp, _attrs(role, provider), session_not_on_or_after=end))
     assert expires == end

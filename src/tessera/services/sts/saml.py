@@ -349,9 +349,10 @@ def _authorize(
 
 
 def _duration(params: Mapping[str, Any], assertion: Assertion, role: R.RoleRecord) -> int:
-    """DurationSeconds (at most the role's MaxSessionDuration), else the assertion's
-    SessionDuration (capped at the role's maximum), else one hour; a SessionDuration
-    shorter than DurationSeconds wins."""
+    """DurationSeconds (at most the role's MaxSessionDuration), else one hour; the
+    assertion's SessionDuration may only shorten either: it extends console sessions,
+    never API credentials
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_saml_assertions.html)."""
     role_max = int(role["max_session_duration"] or DEFAULT_DURATION)
     requested = params.get("DurationSeconds")
     if requested is not None and requested > role_max:
@@ -362,8 +363,5 @@ def _duration(params: Mapping[str, Any], assertion: Assertion, role: R.RoleRecor
         if not attribute.isascii() or not attribute.isdigit() or not 900 <= int(attribute) <= 43200:
             raise InvalidIdentityTokenException("SessionDuration in the SAML assertion must be a number of seconds from 900 to 43200.")
         from_assertion = int(attribute)
-    if requested is not None:
-        return min(requested, from_assertion) if from_assertion is not None else int(requested)
-    if from_assertion is not None:
-        return min(from_assertion, role_max)
-    return DEFAULT_DURATION
+    duration = DEFAULT_DURATION if requested is None else int(requested)
+    return duration if from_assertion is None else min(duration, from_assertion)
