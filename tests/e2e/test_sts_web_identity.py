@@ -358,6 +358,36 @@ def test_the_issuer_must_be_a_provider_of_the_roles_account(server: TesseraServe
     )
 
 
+def test_the_issuer_must_match_the_provider_url_exactly(server: TesseraServer, issuer: OidcIssuer, provider: str) -> None:
+    """A trailing slash is part of a provider's identity (Auth0's issuers end in one): a
+    token whose ``iss`` differs from the registered URL by a slash names no provider."""
+    bare_role = make_role(server, provider)
+    slashed_iss = issuer.issuer + "/"
+    token = issuer.sign({"sub": "x", "aud": CLIENT_ID, "iss": slashed_iss})
+    code, message, _ = error_of(
+        lambda: unsigned_sts(server).assume_role_with_web_identity(RoleArn=bare_role, RoleSessionName="xx", WebIdentityToken=token)
+    )
+    assert (code, message) == ("InvalidIdentityToken", f"No OpenIDConnect provider found in your account for {slashed_iss}")
+
+    iam = server.client("iam")
+    slashed = iam.create_open_id_connect_provider(Url=slashed_iss, ClientIDList=[CLIENT_ID])["OpenIDConnectProviderArn"]
+    try:
+        ident = identifier(issuer) + "/"
+        assert slashed == f"arn:aws:iam::{server.account_id}:oidc-provider/{ident}"
+        assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=slashed)["Url"] == ident
+        role = make_role(server, slashed, condition={"StringEquals": {f"{ident}:aud": CLIENT_ID, f"{ident}:sub": "x"}})
+        answer = unsigned_sts(server).assume_role_with_web_identity(RoleArn=role, RoleSessionName="xx", WebIdentityToken=token)
+        assert answer["Provider"] == slashed
+        code, _, _ = error_of(  # the bare issuer is the other provider, which this role does not trust
+            lambda: unsigned_sts(server).assume_role_with_web_identity(
+                RoleArn=role, RoleSessionName="xx", WebIdentityToken=issuer.sign({"sub": "x", "aud": CLIENT_ID})
+            )
+        )
+        assert code == "AccessDenied"
+    finally:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=slashed)
+
+
 def test_an_unreachable_identity_provider(server: TesseraServer, issuer: OidcIssuer) -> None:
     down = f"https://127.0.0.1:{free_port()}/{unique('down')}"
     arn = server.client("iam").create_open_id_connect_provider(Url=down, ClientIDList=[CLIENT_ID])["OpenIDConnectProviderArn"]

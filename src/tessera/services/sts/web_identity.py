@@ -152,7 +152,8 @@ def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any])
 
 
 def _provider(ctx: OperationContext, account_id: str, issuer: str) -> R.OidcProviderRecord:
-    """The provider of the role's account whose URL is the token's ``iss``."""
+    """The provider of the role's account whose URL is exactly the token's ``iss``
+    (``https://`` and the identifier: a trailing slash must match as registered)."""
     missing = InvalidIdentityTokenException(f"No OpenIDConnect provider found in your account for {issuer[:256]}")
     try:
         identifier = provider_identifier(issuer)
@@ -160,7 +161,7 @@ def _provider(ctx: OperationContext, account_id: str, issuer: str) -> R.OidcProv
         raise missing from None
     account = ctx.runtime.view.account(account_id)
     provider = account.oidc_providers.get(identifier) if account is not None else None
-    if provider is None:
+    if provider is None or _issuer_url(provider) != issuer:
         raise missing
     return provider
 
