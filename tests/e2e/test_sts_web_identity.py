@@ -528,18 +528,18 @@ def test_the_workload_endpoint_answers_and_refuses_in_json(server: TesseraServer
 
     assert fetch(server, {"RoleArn": role}, None) == (
         400,
-        {"code": "InvalidIdentityToken", "message": "The Authorization header must carry the workload's OpenID Connect ID token."},
+        {"Code": "InvalidIdentityToken", "Message": "The Authorization header must carry the workload's OpenID Connect ID token."},
     )
     assert fetch(server, {}, token)[0] == 400
-    assert fetch(server, {"RoleArn": role, "Other": "x"}, token)[1]["code"] == "ValidationError"
-    assert fetch(server, {"RoleArn": role, "RoleSessionName": "bad name"}, token)[1]["code"] == "ValidationError"
-    assert fetch(server, {"RoleArn": role}, "garbage")[1]["code"] == "InvalidIdentityToken"
+    assert fetch(server, {"RoleArn": role, "Other": "x"}, token)[1]["Code"] == "ValidationError"
+    assert fetch(server, {"RoleArn": role, "RoleSessionName": "bad name"}, token)[1]["Code"] == "ValidationError"
+    assert fetch(server, {"RoleArn": role}, "garbage")[1]["Code"] == "InvalidIdentityToken"
     assert (
-        fetch(server, {"RoleArn": role}, issuer.sign({"sub": "worker", "aud": CLIENT_ID}, now=time.time() - 7200))[1]["code"]
+        fetch(server, {"RoleArn": role}, issuer.sign({"sub": "worker", "aud": CLIENT_ID}, now=time.time() - 7200))[1]["Code"]
         == "ExpiredTokenException"
     )
     denied = fetch(server, {"RoleArn": role}, issuer.sign({"sub": "intruder", "aud": CLIENT_ID}))
-    assert denied == (403, {"code": "AccessDenied", "message": "Not authorized to perform sts:AssumeRoleWithWebIdentity"})
+    assert denied == (403, {"Code": "AccessDenied", "Message": "Not authorized to perform sts:AssumeRoleWithWebIdentity"})
 
 
 # -- processes of their own: the thumbprint, the refetch limit, renewal, the audit trail -----------

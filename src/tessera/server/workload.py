@@ -11,8 +11,9 @@ so a workload points ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` here and its token f
 by the same handler on parameters validated by the same model: RoleArn, the token as
 WebIdentityToken, RoleSessionName, by default derived from the token's ``sub``
 (``services.sts.session_name_for``), and DurationSeconds (900 to the role's
-MaxSessionDuration; 3600 by default). Errors are ``{"code": …, "message": …}`` with the
-status the STS error has (400, 403; 503 when the store is down). Every fetch is one
+MaxSessionDuration; 3600 by default). Errors are ``{"Code": …, "Message": …}`` (what the
+JavaScript SDK's HTTP credential provider reads into its error's ``Code`` and
+``Message``) with the status the STS error has (400, 403; 503 when the store is down). Every fetch is one
 audit event, as the STS call.
 """
 
@@ -76,4 +77,4 @@ def credentials_body(result: dict[str, Any], account: str) -> bytes:
 
 
 def error_body(error: TesseraError) -> tuple[int, bytes]:
-    return error.status, json.dumps({"code": error.code, "message": error.message}).encode()
+    return error.status, json.dumps({"Code": error.code, "Message": error.message}).encode()
