@@ -309,13 +309,20 @@ def test_configured_endpoint_and_the_audit_trail(fresh_server: Any, idp: Idp) ->
     arn = iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=idp.metadata())["SAMLProviderArn"]
     trust = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithSAML"}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": arn},
+                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
+            }
+        ],
     }
     role = iam.create_role(RoleName="R", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     sts = _unsigned_sts(server)
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidIdentityToken"):  # names AWS's endpoint
         sts.assume_role_with_saml(RoleArn=role, PrincipalArn=arn, SAMLAssertion=crafted(idp, _attrs(role, arn)))
-    assertion = crafted(idp, _attrs(role, arn), recipient=endpoint, destination=endpoint)
+    attrs = _attrs(role, arn, SourceIdentity=["alice"], TransitiveTagKeys=["team"], **{"PrincipalTag:team": ["id"]})
+    assertion = crafted(idp, attrs, recipient=endpoint, destination=endpoint)
     out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=arn, SAMLAssertion=assertion)
     assert out["Audience"] == endpoint
     secret = out["Credentials"]["SecretAccessKey"]
@@ -326,13 +333,33 @@ def test_configured_endpoint_and_the_audit_trail(fresh_server: Any, idp: Idp) ->
     assert run.returncode == 0, run.stderr
     assert secret not in run.stdout and assertion[:200] not in run.stdout
     events = [r for r in map(json.loads, run.stdout.splitlines()) if r["eventName"] == "AssumeRoleWithSAML"]
-    assert [e.get("errorCode") for e in events] == ["InvalidIdentityToken", None]
-    assert events[1]["userIdentity"] == {
+    events.sort(key=lambda e: "errorCode" in e)  # the one that succeeded first (both in the same second)
+    assert [e.get("errorCode") for e in events] == [None, "InvalidIdentityToken"]
+    assert events[0]["userIdentity"] == {
         "type": "SAMLUser",
         "principalId": f"{out['NameQualifier']}:alice@example.test",
         "userName": "alice@example.test",
         "identityProvider": out["NameQualifier"],
     }
+    # as CloudTrail records it: read-only, the credentials recorded with the secret hidden,
+    # what the assertion set among the request's parameters, the role and the provider
+    event = events[0]
+    assert event["readOnly"] is True
+    assert event["responseElements"]["credentials"]["accessKeyId"] == out["Credentials"]["AccessKeyId"]
+    assert event["responseElements"]["credentials"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert event["requestParameters"]["sAMLAssertion"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert {k: event["requestParameters"][k] for k in ("roleArn", "principalArn", "roleSessionName", "sourceIdentity")} == {
+        "roleArn": role,
+        "principalArn": arn,
+        "roleSessionName": "alice",
+        "sourceIdentity": "alice",
+    }
+    assert event["requestParameters"]["principalTags"] == {"team": "id"}
+    assert event["requestParameters"]["transitiveTagKeys"] == ["team"]
+    assert event["resources"] == [
+        {"ARN": role, "accountId": server.account_id, "type": "AWS::IAM::Role"},
+        {"ARN": arn, "accountId": server.account_id, "type": "AWS::IAM::SAMLProvider"},
+    ]
 
 
 @pytest.mark.parametrize(("sign_response", "sign_assertion"), [(True, False), (True, True)])

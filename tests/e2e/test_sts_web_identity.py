@@ -591,9 +591,15 @@ def test_container_credentials_are_renewed_and_every_fetch_is_audited(issuer: Oi
     srv, cleanup = start_server("sqlite", env_extra=env)
     try:
         arn = srv.client("iam").create_open_id_connect_provider(Url=issuer.issuer, ClientIDList=[CLIENT_ID])["OpenIDConnectProviderArn"]
-        role = make_role(srv, arn)
+        role = make_role(srv, arn, actions=["sts:AssumeRoleWithWebIdentity", "sts:TagSession", "sts:SetSourceIdentity"])
         token_file = tmp_path / "token"
-        token_file.write_text(issuer.sign({"sub": "renewed", "aud": CLIENT_ID}, now=time.time() + offset))
+        claims = {
+            "sub": "renewed",
+            "aud": CLIENT_ID,
+            "https://aws.amazon.com/tags": {"principal_tags": {"team": ["web"]}, "transitive_tag_keys": ["team"]},
+            "https://aws.amazon.com/source_identity": "renewer",
+        }
+        token_file.write_text(issuer.sign(claims, now=time.time() + offset))
         query = {"RoleArn": role, "RoleSessionName": "renew", "DurationSeconds": "900"}
         uri = f"{srv.endpoint}/workload-credentials?{urllib.parse.urlencode(query)}"
         found = who_am_i(
@@ -616,6 +622,15 @@ def test_container_credentials_are_renewed_and_every_fetch_is_audited(issuer: Oi
         }
         assert fetched[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
         assert fetched[0]["recipientAccountId"] == srv.account_id
+        # as CloudTrail records it: read-only, the secret hidden, what the token set, the role,
+        # and how the identity provider's server was trusted (here the CA bundle: the trust store)
+        assert fetched[0]["readOnly"] is True
+        assert fetched[0]["responseElements"]["credentials"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+        parameters = fetched[0]["requestParameters"]
+        assert (parameters["roleSessionName"], parameters["sourceIdentity"]) == ("renew", "renewer")
+        assert (parameters["principalTags"], parameters["transitiveTagKeys"]) == ({"team": "web"}, ["team"])
+        assert fetched[0]["resources"] == [{"ARN": role, "accountId": srv.account_id, "type": "AWS::IAM::Role"}]
+        assert fetched[0]["additionalEventData"] == {"identityProviderConnectionVerificationMethod": "IAMTrustStore"}
         failed = [e for e in events if e["eventName"] == "AssumeRoleWithWebIdentity" and e.get("errorCode") == "InvalidIdentityToken"]
         assert failed and failed[0]["userIdentity"] == {"type": "WebIdentityUser"}
     finally:

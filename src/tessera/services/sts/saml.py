@@ -49,7 +49,7 @@ from tessera.services.request import OperationContext, operation
 from tessera.services.sts.assume_role import DEFAULT_DURATION, OVER_ROLE_MAX, TargetRole, target_role
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
-from tessera.services.sts.session_tags import SessionTags, session_tags
+from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 from tessera.services.view import name_key
 
 ATTRIBUTES = "https://aws.amazon.com/SAML/Attributes/"
@@ -115,7 +115,7 @@ def name_qualifier(issuer: str, account: str, provider_name: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-@operation("sts", "AssumeRoleWithSAML", unsigned=True)
+@operation("sts", "AssumeRoleWithSAML", unsigned=True, read_only=True)  # readOnly, as CloudTrail records it
 def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
     ctx.caller = ANONYMOUS  # whoever signed (if anyone) plays no part: the assertion is the credential
@@ -134,11 +134,14 @@ def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict
     session_name = _session_name(assertion)
     source_identity = _source_identity(assertion)
     tags = _session_tags(assertion)
+    ctx.audit_request = audit_parameters(session_name, source_identity, tags)
     packed = packed_policy_size(policies, tags.passed)
     try:
         role = target_role(runtime, params["RoleArn"])
     except ValidationError:
         raise AccessDenied(NOT_AUTHORIZED) from None
+    provider = {"ARN": identity.provider["arn"], "accountId": identity.provider_account, "type": "AWS::IAM::SAMLProvider"}
+    ctx.audit_resources = [role_resource(role.arn, role.account), provider]
     context = _trust_context(ctx, identity, session_name, source_identity, tags, role)
     _authorize(ctx, identity, role, context, tags, source_identity)
     record = role.record

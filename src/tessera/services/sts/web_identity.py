@@ -48,7 +48,7 @@ from tessera.services.request import OperationContext, operation
 from tessera.services.sts.assume_role import Mfa, role_session_duration, target_role, trust_context
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
-from tessera.services.sts.session_tags import SessionTags, session_tags
+from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
@@ -82,16 +82,21 @@ def anonymous(account: str = "") -> Caller:
     return Caller(kind="web-identity", account=account, arn="", user_id="", name="", access_key_id="")
 
 
-@operation("sts", "AssumeRoleWithWebIdentity", unsigned=True)  # not inline: the IdP's keys may need fetching
+# not inline: the IdP's keys may need fetching; readOnly, as CloudTrail records it
+@operation("sts", "AssumeRoleWithWebIdentity", unsigned=True, read_only=True)
 def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
     role = target_role(runtime, params["RoleArn"])
     ctx.caller = anonymous(role.account)  # whoever signed (if anyone) plays no part
+    ctx.audit_resources = [role_resource(role.arn, role.account)]
     if params.get("ProviderId") is not None:
         raise InvalidIdentityTokenException(PROVIDER_ID_REFUSED)
     token = id_tokens.parse(params["WebIdentityToken"])
     provider = _provider(ctx, role.account, token.issuer)
     keys = runtime.oidc.keys(_issuer_url(provider), provider["thumbprints"], token.kid, ctx.now)
+    method = runtime.oidc.verification_method(_issuer_url(provider), provider["thumbprints"])
+    if method is not None:
+        ctx.audit_data = {"identityProviderConnectionVerificationMethod": method}
     id_tokens.verify_signature(token, keys)
     id_tokens.check_times(token.claims, ctx.now)
     client_id = id_tokens.audience(token.claims, provider["client_ids"])
@@ -100,6 +105,7 @@ def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any])
     ctx.caller = Caller("web-identity", role.account, arn, f"{arn}:{client_id}:{subject}", subject, "")
     tags = claimed_tags(token.claims, ctx.caller)
     source_identity = claimed_source_identity(token.claims)
+    ctx.audit_request = audit_parameters("", source_identity, tags)
     policies = requested_session_policies(runtime, params)
     packed = packed_policy_size(policies, tags.passed)
     context = trust_context(params, role, tags, source_identity, Mfa(False, None))
