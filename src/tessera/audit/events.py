@@ -68,6 +68,12 @@ ALWAYS_HIDDEN = frozenset(
 )
 
 
+# Global services: CloudTrail records their events in us-east-1 whatever region the
+# client signed for
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events)
+GLOBAL_SERVICES = frozenset({"iam", "organizations"})
+GLOBAL_REGION = "us-east-1"
+
 FIELD_LIMIT = 1024  # userAgent, errorCode, errorMessage
 ELEMENTS_LIMIT = 100 * 1024  # requestParameters, responseElements (as JSON)
 SHORT_LIMITS = {"sourceIPAddress": 64, "awsRegion": 64}  # an IPv6 text form is at most 45
@@ -287,14 +293,17 @@ def build_event(
         request = {**(request or {}), **extra_request}
     user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
     source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
-    region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
+    if service in GLOBAL_SERVICES:
+        region, cut_region = GLOBAL_REGION, False
+    else:
+        region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
     event: dict[str, Any] = {
         "eventVersion": "1.09",
         "userIdentity": user_identity(caller, access_key_id),
         "eventTime": iso_seconds(when),
         "eventSource": EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
         "eventName": operation or "Unknown",
-        "awsRegion": region or "us-east-1",
+        "awsRegion": region or GLOBAL_REGION,
         "sourceIPAddress": source_ip,
         "userAgent": user_agent,
         "requestParameters": request,
