@@ -208,4 +208,6 @@ def _file_path(out: Path, account: str, region: str, window: dt.datetime) -> Pat
     delivered = window + dt.timedelta(minutes=WINDOW_MINUTES)
     unique = "".join(secrets.choice(_UNIQUE_ALPHABET) for _ in range(16))
     name = f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{unique}.json.gz"
-    return out / "AWSLogs" / account / "CloudTrail" / region / f"{window:%Y/%m/%d}" / name
+    # the folder is dated by the delivery time, as the name is (the last window of a day is
+    # delivered at midnight: the next day's folder)
+    return out / "AWSLogs" / account / "CloudTrail" / region / f"{delivered:%Y/%m/%d}" / name

@@ -126,6 +126,17 @@ def test_export_writes_cloudtrail_log_files_per_account_region_and_window(data_d
     }
 
 
+def test_export_files_of_the_last_window_of_a_day_are_in_the_next_days_folder(tmp_path: Path) -> None:
+    """The folder's date is the delivery time's, as the file name's: an event at 23:57:10
+    is delivered at 00:00 the next day (``exported`` checks folder and name agree)."""
+    with open_store(default_url(str(tmp_path))) as store:
+        store.append_audit([event("late", "2026-03-01T23:57:10Z", "GetUser", ALICE)])
+    out = tmp_path / "export"
+    assert main(["audit", "export", "--data-dir", str(tmp_path), "--out", str(out)]) == 0
+    assert exported(out) == {"111111111111_us-east-1_20260302T0000Z": ["late"]}
+    assert [p.parent.relative_to(out).parts[-3:] for p in out.rglob("*.json.gz")] == [("2026", "03", "02")]
+
+
 def test_export_takes_a_time_range_given_after_or_before_export(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "export"
     assert main(["audit", "export", "--data-dir", str(data_dir), "--out", str(out), "--start", "2026-03-01T10:05:00Z"]) == 0
