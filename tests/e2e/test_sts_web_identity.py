@@ -608,6 +608,7 @@ def test_container_credentials_are_renewed_and_every_fetch_is_audited(issuer: Oi
         assert len(set(found["arns"])) == 1 and found["arns"][0].endswith("/renew")
         status, _ = fetch(srv, {"RoleArn": role}, "garbage")
         assert status == 400
+        assert fetch(srv, {"RoleArn": role}, None)[1]["Code"] == "InvalidIdentityToken"
         srv.stop()  # flushes the audit trail
         events = audit_events(srv)
         fetched = [e for e in events if e["eventName"] == "AssumeRoleWithWebIdentity" and "errorCode" not in e]
@@ -632,7 +633,12 @@ def test_container_credentials_are_renewed_and_every_fetch_is_audited(issuer: Oi
         assert fetched[0]["resources"] == [{"ARN": role, "accountId": srv.account_id, "type": "AWS::IAM::Role"}]
         assert fetched[0]["additionalEventData"] == {"identityProviderConnectionVerificationMethod": "IAMTrustStore"}
         failed = [e for e in events if e["eventName"] == "AssumeRoleWithWebIdentity" and e.get("errorCode") == "InvalidIdentityToken"]
-        assert failed and failed[0]["userIdentity"] == {"type": "WebIdentityUser"}
+        assert len(failed) == 2 and all(e["userIdentity"] == {"type": "WebIdentityUser"} for e in failed)
+        # refused before the token was read (garbage, then none): the role and its account are still named
+        for refused in failed:
+            assert refused["recipientAccountId"] == srv.account_id
+            assert refused["requestParameters"]["roleArn"] == role
+            assert refused["resources"] == [{"ARN": role, "accountId": srv.account_id, "type": "AWS::IAM::Role"}]
     finally:
         cleanup()
 

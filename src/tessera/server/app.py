@@ -345,8 +345,10 @@ class TesseraApp:
             resolved = ex.resolved = resolve_query_operation("sts", workload.OPERATION_FORM)
             ex.spec = lookup("sts", resolved.name)
             assert ex.spec is not None and ex.spec.unsigned  # INVARIANT: registered by services.sts
-            form = workload.sts_form(ex.raw_query, ex.headers.get("authorization"))
+            form, absent = workload.sts_form(ex.raw_query, ex.headers.get("authorization"))
             ex.params = read_query_params(resolved, form)
+            for name in absent:  # the handler resolves the role, then deals with them
+                del ex.params[name]
             info = RequestInfo(
                 request_id=ex.request_id,
                 received_at=self.runtime.clock.now(),

@@ -50,6 +50,7 @@ from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
 from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 
+NO_TOKEN = "The Authorization header must carry the workload's OpenID Connect ID token."
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
 PROVIDER_ID_REFUSED = (
@@ -91,7 +92,13 @@ def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any])
     ctx.audit_resources = [role_resource(role.arn, role.account)]
     if params.get("ProviderId") is not None:
         raise InvalidIdentityTokenException(PROVIDER_ID_REFUSED)
+    # a workload fetch (server/workload.py) may come without a token or a session name:
+    # refused, or named after the token's subject, once the role is known
+    if not params.get("WebIdentityToken"):
+        raise InvalidIdentityTokenException(NO_TOKEN)
     token = id_tokens.parse(params["WebIdentityToken"])
+    if not params.get("RoleSessionName"):
+        params["RoleSessionName"] = session_name_for(token.subject)
     provider = _provider(ctx, role.account, token.issuer)
     keys = runtime.oidc.keys(_issuer_url(provider), provider["thumbprints"], token.kid, ctx.now)
     method = runtime.oidc.verification_method(_issuer_url(provider), provider["thumbprints"])
