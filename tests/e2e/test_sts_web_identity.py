@@ -238,6 +238,15 @@ def test_session_tags_and_source_identity_from_the_token(server: TesseraServer, 
         )
         assert (code, message, status) == ("AccessDenied", f"Not authorized to perform {missing}", 403)
 
+    # tags breaking the session-tag rules are the token's fault, as for a SAML assertion
+    duplicated = {**claims, "https://aws.amazon.com/tags": {"principal_tags": {"team": ["blue"], "Team": ["red"]}}}
+    code, _, status = error_of(
+        lambda: unsigned_sts(server).assume_role_with_web_identity(
+            RoleArn=role, RoleSessionName="tt", WebIdentityToken=issuer.sign(duplicated)
+        )
+    )
+    assert (code, status) == ("InvalidIdentityToken", 400)
+
 
 def test_duration_up_to_the_roles_maximum(server: TesseraServer, issuer: OidcIssuer, provider: str) -> None:
     role = make_role(server, provider, max_session=7200)

@@ -41,7 +41,7 @@ from typing import Any
 from tessera.arn import assumed_role_arn
 from tessera.auth import id_tokens
 from tessera.auth.caller import Caller
-from tessera.errors import InvalidIdentityTokenException
+from tessera.errors import InvalidIdentityTokenException, InvalidParameterValue
 from tessera.services import records as R
 from tessera.services.iam.oidc_providers import provider_arn, provider_identifier
 from tessera.services.request import OperationContext, operation
@@ -212,7 +212,8 @@ def claimed_tags(claims: Mapping[str, Any], caller: Caller) -> SessionTags:
     """Session tags from the ``https://aws.amazon.com/tags`` claim
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_adding-assume-role-idp):
     ``principal_tags`` maps each key to a list of one value, ``transitive_tag_keys`` lists
-    keys that stay with role chaining. Held to the rules of tags passed to AssumeRole."""
+    keys that stay with role chaining. Held to the rules of tags passed to AssumeRole,
+    a breach being the token's fault: InvalidIdentityToken (as for a SAML assertion)."""
     claim = claims.get(TAGS_CLAIM)
     if claim is None:
         return SessionTags()
@@ -232,7 +233,10 @@ def claimed_tags(claims: Mapping[str, Any], caller: Caller) -> SessionTags:
         if not _valid_tag_text(key, 1, 128) or not _valid_tag_text(values[0], 0, 256):
             raise _bad_tags(f"tag '{key[:128]}' has a key or value that is not a valid session tag")
         tags.append({"Key": key, "Value": values[0]})
-    return session_tags({"Tags": tags, "TransitiveTagKeys": transitive}, caller)
+    try:
+        return session_tags({"Tags": tags, "TransitiveTagKeys": transitive}, caller)
+    except InvalidParameterValue as e:
+        raise InvalidIdentityTokenException(e.message) from None
 
 
 def claimed_source_identity(claims: Mapping[str, Any]) -> str:
