@@ -587,6 +587,11 @@ def test_thumbprint_trust_and_the_refetch_limit(issuer: OidcIssuer) -> None:
                 )
             assert pinned.request_count - before <= 2  # at most one discovery + JWKS pair
             assert sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="tt", WebIdentityToken=token)  # cached keys still serve
+            srv.stop()  # flushes the audit trail
+            accepted = [e for e in audit_events(srv) if e["eventName"] == "AssumeRoleWithWebIdentity" and "errorCode" not in e]
+            assert accepted and all(
+                e["additionalEventData"] == {"identityProviderConnectionVerificationMethod": "Thumbprint"} for e in accepted
+            )
         finally:
             cleanup()
 
