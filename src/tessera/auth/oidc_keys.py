@@ -63,6 +63,9 @@ __all__ = ["DEFAULT_REFETCH_SECONDS", "THUMBPRINT_MISMATCH", "OidcKeys", "OidcSe
 log = logging.getLogger("tessera.oidc")
 
 THUMBPRINT_MISMATCH = "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"
+# how a server was trusted, named as CloudTrail's identityProviderConnectionVerificationMethod
+TRUST_STORE = "IAMTrustStore"
+THUMBPRINT = "Thumbprint"
 _T = TypeVar("_T")
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----")
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d{1,10})\s*(?:,|$)", re.IGNORECASE)
@@ -90,6 +93,7 @@ class _Entry:
     expires: float = 0.0  # monotonic
     attempted: float | None = None  # monotonic time of the last fetch
     failure: Exception | None = None  # of that fetch
+    method: str | None = None  # how the server of the keys held was trusted (``TRUST_STORE``, ``THUMBPRINT``)
 
 
 def discovery_url(issuer: str) -> str:
@@ -156,6 +160,15 @@ class OidcKeys:
             return keys
         return None
 
+    def verification_method(self, issuer: str, thumbprints: Iterable[str]) -> str | None:
+        """How the server of the issuer's cached keys was trusted: ``TRUST_STORE`` (its
+        chain verified against the CA certificates) or ``THUMBPRINT`` (the provider's
+        ThumbprintList); None when no keys are cached."""
+        prints = tuple(sorted({p.lower() for p in thumbprints}))
+        with self._entries_lock:
+            entry = self._entries.get((issuer, prints))
+        return entry.method if entry is not None and entry.keys is not None else None
+
     def _refresh(self, entry: _Entry, issuer: str, prints: Sequence[str], kid: str | None, now: dt.datetime) -> list[Mapping[str, Any]]:
         """Under ``entry.lock``: the cached keys, or freshly fetched ones when they are stale
         or lack ``kid`` and the refetch limit allows."""
@@ -170,7 +183,7 @@ class OidcKeys:
                 raise entry.failure
         entry.attempted = clock
         try:
-            keys, ttl = self._fetch(issuer, prints, now)
+            keys, ttl, method = self._fetch(issuer, prints, now)
         except (IDPCommunicationErrorException, InvalidIdentityTokenException) as error:
             entry.failure = error
             raise
@@ -178,20 +191,21 @@ class OidcKeys:
             log.exception("fetching the keys of %s failed", issuer[:256])
             entry.failure = IDPCommunicationErrorException(f"The keys of the identity provider {issuer[:256]} could not be fetched.")
             raise entry.failure from None
-        entry.keys, entry.expires, entry.failure = keys, clock + ttl, None
+        entry.keys, entry.expires, entry.failure, entry.method = keys, clock + ttl, None, method
         return keys
 
     # -- fetching -------------------------------------------------------------------------
-    def _fetch(self, issuer: str, prints: Sequence[str], now: dt.datetime) -> tuple[list[Mapping[str, Any]], float]:
-        config, _ = self._get_json(discovery_url(issuer), prints, now)
+    def _fetch(self, issuer: str, prints: Sequence[str], now: dt.datetime) -> tuple[list[Mapping[str, Any]], float, str]:
+        """The keys, how long to keep them, and how the server of the JWKS was trusted."""
+        config, _, _ = self._get_json(discovery_url(issuer), prints, now)
         jwks_uri = config.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri.startswith("https://"):
             raise IDPCommunicationErrorException(f"The OpenID configuration of {issuer} names no HTTPS jwks_uri.")
-        document, cache_control = self._get_json(jwks_uri, prints, now)
+        document, cache_control, method = self._get_json(jwks_uri, prints, now)
         keys = document.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
             raise IDPCommunicationErrorException(f"The JWKS of {issuer} is not a JSON Web Key Set.")
-        return keys, self._ttl(cache_control)
+        return keys, self._ttl(cache_control), method
 
     def _ttl(self, cache_control: str) -> float:
         s = self.settings
@@ -203,8 +217,8 @@ class OidcKeys:
             return s.default_ttl
         return min(max(float(found.group(1)), s.min_ttl), s.max_ttl)
 
-    def _get_json(self, url: str, prints: Sequence[str], now: dt.datetime) -> tuple[dict[str, Any], str]:
-        status, headers, body = self._get(url, prints, now)
+    def _get_json(self, url: str, prints: Sequence[str], now: dt.datetime) -> tuple[dict[str, Any], str, str]:
+        status, headers, body, method = self._get(url, prints, now)
         if status != 200:
             raise IDPCommunicationErrorException(f"The identity provider answered HTTP {status} for {_shown(url)}.")
         try:
@@ -213,9 +227,9 @@ class OidcKeys:
             raise IDPCommunicationErrorException(f"The identity provider's {_shown(url)} is not JSON.") from None
         if not isinstance(document, dict):
             raise IDPCommunicationErrorException(f"The identity provider's {_shown(url)} is not a JSON object.")
-        return document, headers.get("cache-control", "")
+        return document, headers.get("cache-control", ""), method
 
-    def _get(self, url: str, prints: Sequence[str], now: dt.datetime) -> tuple[int, dict[str, str], bytes]:
+    def _get(self, url: str, prints: Sequence[str], now: dt.datetime) -> tuple[int, dict[str, str], bytes, str]:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             raise IDPCommunicationErrorException(f"{_shown(url)} is not an HTTPS URL.")
@@ -234,7 +248,7 @@ class OidcKeys:
             conn.set_connect_state()
             self._io(conn, sock, conn.do_handshake, deadline)
             chain = conn.get_peer_cert_chain(as_cryptography=True) or []
-            self._trust(chain, host, prints, now)
+            method = self._trust(chain, host, prints, now)
             request = (
                 f"GET {target} HTTP/1.1\r\nHost: {parts.netloc.rpartition('@')[2]}\r\n"
                 "Accept: application/json\r\nConnection: close\r\nUser-Agent: tessera-oidc\r\n\r\n"
@@ -247,7 +261,7 @@ class OidcKeys:
             raise _unreachable(host, port, "could not be read", error) from None
         finally:
             sock.close()
-        return _parse_response(raw, self.settings.max_document_bytes, url)
+        return (*_parse_response(raw, self.settings.max_document_bytes, url), method)
 
     def _read_all(self, conn: SSL.Connection, sock: socket.socket, deadline: float) -> bytes:
         limit = self.settings.max_document_bytes + _HEADER_ALLOWANCE
@@ -286,7 +300,8 @@ class OidcKeys:
         return context
 
     # -- trust ------------------------------------------------------------------------------
-    def _trust(self, chain: Sequence[x509.Certificate], host: str, prints: Sequence[str], now: dt.datetime) -> None:
+    def _trust(self, chain: Sequence[x509.Certificate], host: str, prints: Sequence[str], now: dt.datetime) -> str:
+        """``TRUST_STORE`` or ``THUMBPRINT``: how the server is trusted; InvalidIdentityToken if not."""
         if not chain:
             raise InvalidIdentityTokenException(THUMBPRINT_MISMATCH)
         leaf, intermediates = chain[0], list(chain[1:])
@@ -294,18 +309,19 @@ class OidcKeys:
         when = now.astimezone(dt.UTC).replace(tzinfo=None)
         try:
             _verifier(self._ca_store(), subject, when).verify(leaf, intermediates)
-            return
+            return TRUST_STORE
         except VerificationError:
             pass
         top = chain[-1]
         if thumbprint(top) not in prints:
             raise InvalidIdentityTokenException(THUMBPRINT_MISMATCH)
         if len(chain) == 1:
-            return  # the pinned certificate is the server's own
+            return THUMBPRINT  # the pinned certificate is the server's own
         try:
             _verifier(Store([top]), subject, when).verify(leaf, intermediates[:-1])
         except VerificationError:
             raise InvalidIdentityTokenException(THUMBPRINT_MISMATCH) from None
+        return THUMBPRINT
 
     def _ca_store(self) -> Store:
         store = self._store

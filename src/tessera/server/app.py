@@ -131,6 +131,8 @@ class Exchange:
     audited: bool = False  # its complete event is already committed (durable_audit)
     unaudited: bool = False  # refused because the trail cannot be written: no event
     audit_data: dict[str, Any] | None = None  # the event's ``additionalEventData``, from the handler
+    audit_request: dict[str, Any] | None = None  # requestParameters the handler adds
+    audit_resources: list[dict[str, str]] | None = None  # the event's ``resources``, from the handler
 
 
 class TesseraApp:
@@ -343,8 +345,10 @@ class TesseraApp:
             resolved = ex.resolved = resolve_query_operation("sts", workload.OPERATION_FORM)
             ex.spec = lookup("sts", resolved.name)
             assert ex.spec is not None and ex.spec.unsigned  # INVARIANT: registered by services.sts
-            form = workload.sts_form(ex.raw_query, ex.headers.get("authorization"))
+            form, absent = workload.sts_form(ex.raw_query, ex.headers.get("authorization"))
             ex.params = read_query_params(resolved, form)
+            for name in absent:  # the handler resolves the role, then deals with them
+                del ex.params[name]
             info = RequestInfo(
                 request_id=ex.request_id,
                 received_at=self.runtime.clock.now(),
@@ -552,6 +556,7 @@ class TesseraApp:
             result = spec.handler(ctx, ex.params)
         except TesseraError as error:
             ex.caller = ctx.caller  # an unsigned caller is identified by its handler
+            ex.audit_request, ex.audit_resources = ctx.audit_request, ctx.audit_resources
             self._note_store_success()
             ex.error = error
             ex.extra_headers.extend(authorization_message_headers(ctx, error))
@@ -562,6 +567,7 @@ class TesseraApp:
         self._note_store_success()
         ex.result = result
         ex.audit_data = ctx.audit_data
+        ex.audit_request, ex.audit_resources = ctx.audit_request, ctx.audit_resources
         ex.extra_headers.extend(ctx.response_headers)
 
     def _note_store_success(self) -> None:
@@ -625,8 +631,12 @@ class TesseraApp:
                 error_code=(error.json_code or error.code) if error and ex.protocol == "json" else (error.code if error else None),
                 error_message=error.message if error else None,
                 read_only=bool(spec and spec.read_only),
+                # credentials are recorded (secrets hidden) even by a read-only call
+                record_response=bool(spec and (not spec.read_only or spec.durable_audit)),
                 event_id=ex.event_id,
                 additional_data=ex.audit_data,
+                extra_request=ex.audit_request,
+                resources=ex.audit_resources,
             )
         )
 

@@ -151,6 +151,10 @@ class OperationContext:
     audit_event: Callable[[], dict[str, Any]] | None = None  # the event a write commits with its change
     audit_committed: bool = False  # a write has committed the event
     audit_data: dict[str, Any] | None = None  # recorded as the audit event's ``additionalEventData``
+    # what the handler learnt that CloudTrail records beside the request's own parameters
+    # (``roleSessionName`` of an assertion…) and the event's ``resources``
+    audit_request: dict[str, Any] | None = None
+    audit_resources: list[dict[str, str]] | None = None
     _base_context: dict[str, object] | None = None
 
     @property

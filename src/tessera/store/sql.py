@@ -703,17 +703,25 @@ AUDIT_PAGE = 500
 _AUDIT_COLUMNS = ("event_id", "event_time", "principal_arn", "access_key_id", "event_name", "error_code", "body")
 
 
+_INDEXED_PRINCIPAL_ID = 1024  # far below PostgreSQL's B-tree entry limit (about 2700 bytes)
+
+
 def _audit_row(event: Mapping[str, Any]) -> tuple[str | None, ...]:
     """The values of ``_AUDIT_COLUMNS`` for one event."""
     missing = [field for field in ("eventID", "eventTime", "eventName") if not event.get(field)]
     if missing:
         raise ValueError(f"audit event lacks {', '.join(missing)}")
     identity = event.get("userIdentity") or {}
+    # federated callers (WebIdentityUser, SAMLUser) have no ARN and no key: they are found
+    # by their identity provider (the OIDC provider's ARN, the SAML name qualifier) and
+    # their principalId (when short enough for an index entry)
+    principal_id = identity.get("principalId")
+    fallback_id = principal_id if isinstance(principal_id, str) and len(principal_id) <= _INDEXED_PRINCIPAL_ID else None
     return (
         str(event["eventID"]),
         _utc_second(event["eventTime"]),
-        identity.get("arn"),
-        identity.get("accessKeyId"),
+        identity.get("arn") or identity.get("identityProvider"),
+        identity.get("accessKeyId") or fallback_id,
         str(event["eventName"]),
         event.get("errorCode"),
         # insertion order, not sorted: events are written once per request and read rarely
