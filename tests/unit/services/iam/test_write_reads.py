@@ -92,7 +92,11 @@ def _writes(tag: str) -> list[tuple[str, dict[str, Any]]]:
         ("CreateUser", {"UserName": f"bob-{tag}"}),
         ("DeleteUser", {"UserName": f"bob-{tag}"}),
         ("CreateRole", {"RoleName": f"lonely-{tag}", "AssumeRolePolicyDocument": TRUST}),
+        ("CreateInstanceProfile", {"InstanceProfileName": f"box-{tag}"}),
+        ("AddRoleToInstanceProfile", {"InstanceProfileName": f"box-{tag}", "RoleName": f"lonely-{tag}"}),
+        ("RemoveRoleFromInstanceProfile", {"InstanceProfileName": f"box-{tag}", "RoleName": f"lonely-{tag}"}),
         ("DeleteRole", {"RoleName": f"lonely-{tag}"}),
+        ("DeleteInstanceProfile", {"InstanceProfileName": f"box-{tag}"}),
         ("CreatePolicy", {"PolicyName": f"unused-{tag}", "PolicyDocument": POLICY}),
         ("DeletePolicy", {"PolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/unused-{tag}"}),
     ]
