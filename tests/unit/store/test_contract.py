@@ -245,11 +245,14 @@ def test_a_database_from_before_the_indexed_fields_has_its_records_indexed(store
             conn.execute(text("INSERT INTO scopes (scope, generation) VALUES (:a, 3)"), {"a": A})
             conn.execute(insert, {"a": A, "kind": "access_key", "key": "k1", "data": '{"user":"alice"}'})
             conn.execute(insert, {"a": A, "kind": "user", "key": "u1", "data": '{"groups":["g","g"],"name":"u1"}'})
+            many = [{"a": A, "kind": "access_key", "key": f"m{i:04d}", "data": '{"user":"many"}'} for i in range(2500)]
+            conn.execute(insert, many)  # more than one batch of the migration's
     finally:
         engine.dispose()
     with open_store(store_url) as store, store.read() as tx:
         assert _keys_by(tx, A, "access_key", "user", "alice") == ["k1"]
         assert _keys_by(tx, A, "user", "groups", "g") == ["u1"]
+        assert tx.count_by(A, "access_key", "user", "many") == 2500
 
 
 def test_returned_documents_are_fresh_copies(store: SqlStore) -> None:
