@@ -215,7 +215,7 @@ def create_open_id_connect_provider(ctx: OperationContext, params: dict[str, Any
         "tags": tags,
     }
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.OIDC_PROVIDER)), quotas.OIDC_PROVIDERS_PER_ACCOUNT, "OpenIdConnectProvidersPerAccount")
+        ensure_quota(tx.count(account, R.OIDC_PROVIDER), quotas.OIDC_PROVIDERS_PER_ACCOUNT, "OpenIdConnectProvidersPerAccount")
         try:
             tx.insert(account, R.OIDC_PROVIDER, identifier, rec)
         except Conflict as e:
