@@ -161,7 +161,7 @@ def _read_list(shape: Shape, value: Any, path: Where) -> list[Any]:
     if not isinstance(value, list):
         _wrong_type(path, "an array")
     member = shape.member
-    reader = _READERS.get(member.type_name, _read_string)
+    reader: Reader = _READERS.get(member.type_name, _read_string)
     return [reader(member, item, (path, i)) for i, item in enumerate(value, 1) if item is not None]
 
 
