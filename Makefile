@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(TSTAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# The resource servers' client library (clients/python) is its own distribution; tests use it.
+$(TSTAMP): pyproject.toml clients/python/pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e clients/python
 	touch $@
 
 $(BSTAMP): pyproject.toml $(TSTAMP)
@@ -61,8 +62,8 @@ test: $(TSTAMP) $(JSDEPS) tools
 	command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq)
 	command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)
 	command -v xmlsec1 >/dev/null || (apt-get update -qq && apt-get install -y -qq xmlsec1)
-	$(BIN)/ruff check --no-cache src tests bench
-	$(BIN)/ruff format --check --no-cache src tests bench
+	$(BIN)/ruff check --no-cache src tests bench clients examples
+	$(BIN)/ruff format --check --no-cache src tests bench clients examples
 	$(BIN)/mypy
 	TESSERA_TOOLS_DIR=$(abspath $(TOOLS_DIR)) $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 

@@ -1,4 +1,4 @@
-"""``python -m bench [policy|load|audit|node_delay|write|all] [options]``: run the benchmarks (default: all).
+"""``python -m bench [policy|load|audit|node_delay|write|notes|all] [options]``: run the benchmarks (default: all).
 
 Options after the choice go to each benchmark run (all accept ``--quick``).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import audit_durable, load, node_delay, policy_bench, write_scale
+from bench import audit_durable, load, node_delay, notes_example, policy_bench, write_scale
 
 BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "policy": policy_bench.main,
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str]], int]] = {
     "audit": audit_durable.main,
     "node_delay": node_delay.main,
     "write": write_scale.main,
+    "notes": notes_example.main,
 }
 
 

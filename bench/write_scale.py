@@ -1,11 +1,13 @@
 """``python -m bench write [--quick] [--users N] [--pg URL]``: what one write costs as the
 account grows.
 
-CreateUser, PutRolePolicy and CreateAccessKey, driven through ``TesseraApp`` in-process
-(signed with botocore, the handlers in the app's thread pool, the store and the
-in-memory view real), in an empty account and in one seeded with N users and N roles
-(10 000 each by default; written straight through the store, shaped as the handlers
-write them). Prints p50/p99 wall-clock latency per operation in milliseconds, on SQLite
+CreateUser, PutRolePolicy, CreateAccessKey (the user's first key: its quota is counted)
+and DeleteUser (of a user with nothing attached: every kind of credential it might own
+is checked), driven through ``TesseraApp`` in-process (signed with botocore, the
+handlers in the app's thread pool, the store and the in-memory view real), in an empty
+account and in one seeded with N users, each with an access key, and N roles (10 000
+each by default; written straight through the store, shaped as the handlers write
+them). Prints p50/p99 wall-clock latency per operation in milliseconds, on SQLite
 and, with ``--pg`` (or ``TESSERA_BENCH_POSTGRES_URL``), on PostgreSQL in a fresh schema
 dropped afterwards. The writes land in one account, so the numbers measure a write's
 own cost (the store, and bringing the view forward), not contention. AWS's default
@@ -41,6 +43,7 @@ from tessera.server.app import TesseraApp
 from tessera.server.bootstrap import open_runtime
 from tessera.server.metrics import ServerMetrics
 from tessera.services import records as R
+from tessera.services.accounts import add_access_key
 from tessera.services.iam import quotas
 from tessera.services.ids import USER_PREFIX, new_unique_id
 
@@ -100,11 +103,15 @@ def measure(database_url: str | None, seeded: int, runs: int) -> dict[str, Timin
             with runtime.store.write(ACCOUNT) as tx:
                 for i in range(start, min(start + SEED_BATCH, seeded)):
                     tx.insert(ACCOUNT, R.USER, f"seed-user-{i:06d}", user_record(f"seed-user-{i:06d}", now))
+                    add_access_key(tx, runtime.secret_box, ACCOUNT, user=f"seed-user-{i:06d}", now=now)
                     tx.insert(ACCOUNT, R.ROLE, f"seed-role-{i:06d}", role_record(ACCOUNT, f"seed-role-{i:06d}", TRUST, now))
+        names = [f"bench-user-{i:05d}" for i in range(runs)]
+        doomed = [f"bench-doomed-{i:05d}" for i in range(runs)]
         with runtime.store.write(ACCOUNT) as tx:
             tx.insert(ACCOUNT, R.ROLE, "bench-role", role_record(ACCOUNT, "bench-role", TRUST, now))
+            for name in doomed:
+                tx.insert(ACCOUNT, R.USER, name, user_record(name, now))
         runtime.view.refresh([ACCOUNT])
-        names = [f"bench-user-{i:05d}" for i in range(runs)]
         operations: dict[str, Callable[[int], dict[str, str]]] = {
             "CreateUser": lambda i: {"Action": "CreateUser", "UserName": names[i]},
             "PutRolePolicy": lambda i: {
@@ -114,6 +121,7 @@ def measure(database_url: str | None, seeded: int, runs: int) -> dict[str, Timin
                 "PolicyDocument": INLINE % i,
             },
             "CreateAccessKey": lambda i: {"Action": "CreateAccessKey", "UserName": names[i]},
+            "DeleteUser": lambda i: {"Action": "DeleteUser", "UserName": doomed[i]},
         }
         return {name: asyncio.run(_timed(app, [params(i) for i in range(runs)])) for name, params in operations.items()}
     finally:
@@ -161,7 +169,8 @@ def main(argv: Sequence[str]) -> int:
     backends: list[tuple[str, str | None]] = [("sqlite", None)]
     if args.pg:
         backends.append(("postgresql", args.pg))
-    print(f"write latency, ms: wall p50 / p99 and process CPU p50 of {runs} calls; empty account vs {users} users + {users} roles")
+    seeded = f"{users} users (one access key each) + {users} roles"
+    print(f"write latency, ms: wall p50 / p99 and process CPU p50 of {runs} calls; empty account vs {seeded}")
     heading = ("backend", "operation", "empty p50", "p99", "cpu", "large p50", "p99", "cpu", "ratio", "cpu")
     print("  {:<11} {:<16} {:>9} {:>7} {:>6} {:>10} {:>7} {:>6} {:>6} {:>6}".format(*heading))
     for backend, url in backends:

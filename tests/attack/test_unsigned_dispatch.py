@@ -82,11 +82,12 @@ def test_the_largest_legal_requests_are_decoded(decodes: list[int]) -> None:
     for form in (saml, oidc):
         body = urllib.parse.urlencode(form, quote_via=urllib.parse.quote).encode()
         assert len(body) <= unsigned_bounds().max_bytes
-        spec = app._unsigned_operation(_exchange(body))
-        assert spec is not None and spec.name == form[0][1]
+        found = app._unsigned_operation(_exchange(body))
+        assert found is not None and found[0].name == form[0][1]
+        assert found[1] == form  # the decoded form, which the request is then parsed from
         # in the query string too
-        spec = app._unsigned_operation(_exchange(b"", body.decode()))
-        assert spec is not None and spec.name == form[0][1]
+        found = app._unsigned_operation(_exchange(b"", body.decode()))
+        assert found is not None and found[0].name == form[0][1]
     assert len(decodes) == 4
 
 

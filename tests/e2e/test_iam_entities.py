@@ -121,6 +121,21 @@ def test_malformed_trust_policy(iam: Any, document: str) -> None:
     assert code(error) == "MalformedPolicyDocument"
 
 
+def test_federated_principals_must_be_domain_names_or_provider_arns(iam: Any, server: TesseraServer) -> None:
+    def trust_federated(principal: str) -> str:
+        statement = {"Effect": "Allow", "Principal": {"Federated": principal}, "Action": "sts:AssumeRoleWithWebIdentity"}
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    with pytest.raises(ClientError) as error:
+        iam.create_role(RoleName=unique("fed"), AssumeRolePolicyDocument=trust_federated("https://accounts.google.com"))
+    assert code(error) == "MalformedPolicyDocument"
+    assert error.value.response["Error"]["Message"].startswith("Federated principals must be valid domain names or SAML metadata ARNs")
+    for good in ("accounts.google.com", f"arn:aws:iam::{server.account_id}:oidc-provider/tenant.auth0.com/"):
+        name = unique("fed")
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_federated(good))
+        iam.delete_role(RoleName=name)
+
+
 def test_virtual_mfa_device_enable_and_list(iam: Any, server: TesseraServer) -> None:
     user, device_name = unique("mfauser"), unique("phone")
     iam.create_user(UserName=user)

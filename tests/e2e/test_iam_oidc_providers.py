@@ -38,10 +38,10 @@ def test_provider_lifecycle(iam: Any, server: TesseraServer) -> None:
         Url=url, ClientIDList=["sts.amazonaws.com", "app"], ThumbprintList=[THUMB.upper()], Tags=[{"Key": "team", "Value": "ci"}]
     )
     arn = made["OpenIDConnectProviderArn"]
-    assert arn == f"arn:aws:iam::{server.account_id}:oidc-provider/{host}:8443/realms/Main"
+    assert arn == f"arn:aws:iam::{server.account_id}:oidc-provider/{host}:8443/realms/Main/"
     assert made["Tags"] == [{"Key": "team", "Value": "ci"}]
     got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
-    assert (got["Url"], got["ClientIDList"], got["ThumbprintList"]) == (f"{host}:8443/realms/Main", ["sts.amazonaws.com", "app"], [THUMB])
+    assert (got["Url"], got["ClientIDList"], got["ThumbprintList"]) == (f"{host}:8443/realms/Main/", ["sts.amazonaws.com", "app"], [THUMB])
     assert got["Tags"] == [{"Key": "team", "Value": "ci"}] and got["CreateDate"].tzinfo is not None
     assert {"Arn": arn} in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
 
@@ -70,7 +70,7 @@ def test_refusals_on_the_wire(iam: Any, server: TesseraServer) -> None:
     arn = iam.create_open_id_connect_provider(Url=url)["OpenIDConnectProviderArn"]
     unchecked = server.client("iam", config=CLIENT_CONFIG.merge(Config(parameter_validation=False)))
     with pytest.raises(ClientError) as dup:
-        iam.create_open_id_connect_provider(Url=url + "/")
+        iam.create_open_id_connect_provider(Url=url.upper().replace("HTTPS", "https"))
     assert dup.value.response["Error"]["Code"] == "EntityAlreadyExists"
     assert dup.value.response["Error"]["Message"] == f"Provider with url {url} already exists."
     assert error_of(lambda: iam.create_open_id_connect_provider(Url="http://insecure.example.com")) == ("InvalidInput", 400)

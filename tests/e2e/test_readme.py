@@ -2,7 +2,8 @@
 started the way `make run` starts it (generated root keys in `.tessera/`).
 
 The changes made to the text are addresses: the test server listens on a free port
-instead of 8686, and the federation examples' identity providers are stand-ins on
+instead of 8686 (and the example notes service on another instead of 8700, with
+`examples/` linked into the working directory), and the federation examples' identity providers are stand-ins on
 loopback, so their hosts become the stand-ins' `127.0.0.1:PORT`:
 
 - `token.actions.githubusercontent.com` is an OpenID Connect issuer on loopback
@@ -43,7 +44,7 @@ import boto3
 import pytest
 from oidc_issuer import OidcIssuer
 from samlidp import ATTR, Idp, role_pair
-from serverproc import CLIENT_CONFIG, REGION
+from serverproc import CLIENT_CONFIG, REGION, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^```(sh|python)\n(.*?)^```", re.S | re.M)
@@ -113,13 +114,14 @@ def token_services(github: OidcIssuer, k8s: OidcIssuer) -> Iterator[str]:
         thread.join()
 
 
-def readme_script(port: int, workdir: Path, hosts: dict[str, str]) -> str:
+def readme_script(port: int, workdir: Path, hosts: dict[str, str], notes_port: int) -> str:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     blocks = BLOCK.findall(text)
     assert blocks and "make run" in blocks[0][1], "the README must open with the set-up commands"
     lines = ["set -euo pipefail"]
     for index, (language, code) in enumerate(blocks[1:], start=1):
         code = code.replace("127.0.0.1:8686", f"127.0.0.1:{port}")
+        code = code.replace("127.0.0.1:8700", f"127.0.0.1:{notes_port}").replace("--port 8700", f"--port {notes_port}")
         for host, stand_in in hosts.items():
             code = code.replace(host, stand_in)
         if language == "python":
@@ -166,6 +168,7 @@ def test_readme_examples_run_as_written(fresh_server: Any, tmp_path: Path, issue
     server = fresh_server(env_extra=GENERATED_ROOT | {"TESSERA_OIDC_CA_BUNDLE": str(ca_bundle)})
     (tmp_path / ".tessera").symlink_to(server.data_dir)
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
+    (tmp_path / "examples").symlink_to(REPO / "examples")
     hosts = {GITHUB_HOST: f"127.0.0.1:{github.port}", K8S_HOST: f"127.0.0.1:{k8s.port}"}
     write_saml_files(server, tmp_path / "demo")
     with token_services(github, k8s) as tokens:
@@ -183,7 +186,7 @@ def test_readme_examples_run_as_written(fresh_server: Any, tmp_path: Path, issue
             "GITHUB_RUN_ID": "4242",
         }
         result = subprocess.run(
-            ["bash", "-c", readme_script(server.port, tmp_path, hosts)],
+            ["bash", "-c", readme_script(server.port, tmp_path, hosts, free_port())],
             cwd=tmp_path,
             env=env,
             capture_output=True,
@@ -209,5 +212,10 @@ def test_readme_examples_run_as_written(fresh_server: Any, tmp_path: Path, issue
         "assumed-role/checkout/system-serviceaccount-shop-checkout-",
         "assumed-role/saml-admin/alice@example.test",
         "explicitly denied (exit status 1)",
+        "assumed-role/notes-writer/alice-notes",
+        "delete denied, as expected",
+        "presigned: hello",
+        "decoded: allowed False notes:DeleteNote arn:aws:notes:us-east-1:",
+        "refused after revocation",
     ):
         assert expected in output, f"{expected!r} missing from:\n{output[-6000:]}"

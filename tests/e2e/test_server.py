@@ -252,6 +252,26 @@ def test_audit_trail_records_allowed_and_failed_calls(fresh_server: Any) -> None
     assert "NoSuchEntity" in table.stdout and "GetCallerIdentity" not in table.stdout
 
 
+def test_global_services_are_recorded_in_us_east_1(fresh_server: Any) -> None:
+    """IAM and Organizations are global: CloudTrail records their events in us-east-1
+    whatever region the client signed for; STS is regional."""
+    server = fresh_server()
+    region = "eu-west-1"
+    server.client("iam", region_name=region).list_users()
+    with pytest.raises(ClientError):
+        server.client("organizations", region_name=region).describe_organization()
+    server.client("sts", region_name=region).get_caller_identity()
+    assert server.stop() == 0  # flushes the trail
+    out = subprocess.run(
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    regions = {r["eventName"]: r["awsRegion"] for r in map(json.loads, out.stdout.splitlines())}
+    assert regions["ListUsers"] == "us-east-1"
+    assert regions["DescribeOrganization"] == "us-east-1"
+    assert regions["GetCallerIdentity"] == region
+
+
 def test_secrets_never_reach_the_audit_trail_or_logs(fresh_server: Any) -> None:
     server = fresh_server()
     iam = server.client("iam")

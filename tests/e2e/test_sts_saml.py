@@ -320,13 +320,20 @@ def test_configured_endpoint_and_the_audit_trail(fresh_server: Any, idp: Idp) ->
     arn = iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=idp.metadata())["SAMLProviderArn"]
     trust = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithSAML"}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": arn},
+                "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession", "sts:SetSourceIdentity"],
+            }
+        ],
     }
     role = iam.create_role(RoleName="R", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     sts = _unsigned_sts(server)
     with pytest.raises(botocore.exceptions.ClientError, match="InvalidIdentityToken"):  # names AWS's endpoint
         sts.assume_role_with_saml(RoleArn=role, PrincipalArn=arn, SAMLAssertion=crafted(idp, _attrs(role, arn)))
-    assertion = crafted(idp, _attrs(role, arn), recipient=endpoint, destination=endpoint)
+    attrs = _attrs(role, arn, SourceIdentity=["alice"], TransitiveTagKeys=["team"], **{"PrincipalTag:team": ["id"]})
+    assertion = crafted(idp, attrs, recipient=endpoint, destination=endpoint)
     out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=arn, SAMLAssertion=assertion)
     assert out["Audience"] == endpoint
     secret = out["Credentials"]["SecretAccessKey"]
@@ -337,16 +344,33 @@ def test_configured_endpoint_and_the_audit_trail(fresh_server: Any, idp: Idp) ->
     assert run.returncode == 0, run.stderr
     assert secret not in run.stdout and assertion[:200] not in run.stdout
     events = [r for r in map(json.loads, run.stdout.splitlines()) if r["eventName"] == "AssumeRoleWithSAML"]
-    # the refused call's event is written by the audit writer, the granted call's in its
-    # own transaction: their order in the trail within one second is not the calls'
-    events.sort(key=lambda e: e.get("errorCode") is None)
-    assert [e.get("errorCode") for e in events] == ["InvalidIdentityToken", None]
-    assert events[1]["userIdentity"] == {
+    events.sort(key=lambda e: "errorCode" in e)  # the one that succeeded first (both in the same second)
+    assert [e.get("errorCode") for e in events] == [None, "InvalidIdentityToken"]
+    assert events[0]["userIdentity"] == {
         "type": "SAMLUser",
         "principalId": f"{out['NameQualifier']}:alice@example.test",
         "userName": "alice@example.test",
         "identityProvider": out["NameQualifier"],
     }
+    # as CloudTrail records it: read-only, the credentials recorded with the secret hidden,
+    # what the assertion set among the request's parameters, the role and the provider
+    event = events[0]
+    assert event["readOnly"] is True
+    assert event["responseElements"]["credentials"]["accessKeyId"] == out["Credentials"]["AccessKeyId"]
+    assert event["responseElements"]["credentials"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert event["requestParameters"]["sAMLAssertion"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert {k: event["requestParameters"][k] for k in ("roleArn", "principalArn", "roleSessionName", "sourceIdentity")} == {
+        "roleArn": role,
+        "principalArn": arn,
+        "roleSessionName": "alice",
+        "sourceIdentity": "alice",
+    }
+    assert event["requestParameters"]["principalTags"] == {"team": "id"}
+    assert event["requestParameters"]["transitiveTagKeys"] == ["team"]
+    assert event["resources"] == [
+        {"ARN": role, "accountId": server.account_id, "type": "AWS::IAM::Role"},
+        {"ARN": arn, "accountId": server.account_id, "type": "AWS::IAM::SAMLProvider"},
+    ]
 
 
 @pytest.mark.parametrize(("sign_response", "sign_assertion"), [(True, False), (True, True)])
@@ -358,14 +382,15 @@ def test_signed_response(server: TesseraServer, idp: Idp, setup: dict[str, str],
 
 
 def test_session_duration_and_session_end(server: TesseraServer, idp: Idp, setup: dict[str, str]) -> None:
-    """SessionDuration sets the session's length when DurationSeconds is absent, the
-    shorter of the two wins, and the AuthnStatement's SessionNotOnOrAfter caps both."""
+    """SessionDuration only shortens API credentials (it extends console sessions, never
+    these): without DurationSeconds the session lasts min(SessionDuration, one hour), with
+    it the shorter of the two; the AuthnStatement's SessionNotOnOrAfter caps both."""
     sts = _unsigned_sts(server)
     role, provider = setup["role"], setup["provider"]
 
-    def expiration(b64: str, **kwargs: Any) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    def expiration(b64: str, role_arn: str = role, **kwargs: Any) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
         before = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        out = sts.assume_role_with_saml(RoleArn=role, PrincipalArn=provider, SAMLAssertion=b64, **kwargs)
+        out = sts.assume_role_with_saml(RoleArn=role_arn, PrincipalArn=provider, SAMLAssertion=b64, **kwargs)
         after = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=1)
         return before, out["Credentials"]["Expiration"], after
 
@@ -373,6 +398,18 @@ def test_session_duration_and_session_end(server: TesseraServer, idp: Idp, setup
     assert before + dt.timedelta(seconds=1200) <= expires <= after + dt.timedelta(seconds=1200)
     before, expires, after = expiration(crafted(idp, _attrs(role, provider, SessionDuration=["1200"])), DurationSeconds=3000)
     assert before + dt.timedelta(seconds=1200) <= expires <= after + dt.timedelta(seconds=1200)
+    # a role allowing 12 hours and an assertion asking for 12 hours: still one hour by default
+    trust = server.client("iam").get_role(RoleName="SamlRole")["Role"]["AssumeRolePolicyDocument"]
+    long_role = server.client("iam").create_role(RoleName="SamlLong", AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=43200)
+    long_arn = long_role["Role"]["Arn"]
+    long_attrs = _attrs(long_arn, provider, SessionDuration=["43200"])
+    try:
+        before, expires, after = expiration(crafted(idp, long_attrs), long_arn)
+        assert before + dt.timedelta(seconds=3600) <= expires <= after + dt.timedelta(seconds=3600)
+        before, expires, after = expiration(crafted(idp, long_attrs), long_arn, DurationSeconds=7200)
+        assert before + dt.timedelta(seconds=7200) <= expires <= after + dt.timedelta(seconds=7200)
+    finally:
+        server.client("iam").delete_role(RoleName="SamlLong")
     end = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1000)).replace(microsecond=0)
     _, expires, _ = expiration(crafted(idp, _attrs(role, provider), session_not_on_or_after=end))
     assert expires == end

@@ -238,6 +238,15 @@ def test_session_tags_and_source_identity_from_the_token(server: TesseraServer, 
         )
         assert (code, message, status) == ("AccessDenied", f"Not authorized to perform {missing}", 403)
 
+    # tags breaking the session-tag rules are the token's fault, as for a SAML assertion
+    duplicated = {**claims, "https://aws.amazon.com/tags": {"principal_tags": {"team": ["blue"], "Team": ["red"]}}}
+    code, _, status = error_of(
+        lambda: unsigned_sts(server).assume_role_with_web_identity(
+            RoleArn=role, RoleSessionName="tt", WebIdentityToken=issuer.sign(duplicated)
+        )
+    )
+    assert (code, status) == ("InvalidIdentityToken", 400)
+
 
 def test_duration_up_to_the_roles_maximum(server: TesseraServer, issuer: OidcIssuer, provider: str) -> None:
     role = make_role(server, provider, max_session=7200)
@@ -356,6 +365,36 @@ def test_the_issuer_must_be_a_provider_of_the_roles_account(server: TesseraServe
         "InvalidIdentityToken",
         "No OpenIDConnect provider found in your account for https://unregistered.example.com/a",
     )
+
+
+def test_the_issuer_must_match_the_provider_url_exactly(server: TesseraServer, issuer: OidcIssuer, provider: str) -> None:
+    """A trailing slash is part of a provider's identity (Auth0's issuers end in one): a
+    token whose ``iss`` differs from the registered URL by a slash names no provider."""
+    bare_role = make_role(server, provider)
+    slashed_iss = issuer.issuer + "/"
+    token = issuer.sign({"sub": "x", "aud": CLIENT_ID, "iss": slashed_iss})
+    code, message, _ = error_of(
+        lambda: unsigned_sts(server).assume_role_with_web_identity(RoleArn=bare_role, RoleSessionName="xx", WebIdentityToken=token)
+    )
+    assert (code, message) == ("InvalidIdentityToken", f"No OpenIDConnect provider found in your account for {slashed_iss}")
+
+    iam = server.client("iam")
+    slashed = iam.create_open_id_connect_provider(Url=slashed_iss, ClientIDList=[CLIENT_ID])["OpenIDConnectProviderArn"]
+    try:
+        ident = identifier(issuer) + "/"
+        assert slashed == f"arn:aws:iam::{server.account_id}:oidc-provider/{ident}"
+        assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=slashed)["Url"] == ident
+        role = make_role(server, slashed, condition={"StringEquals": {f"{ident}:aud": CLIENT_ID, f"{ident}:sub": "x"}})
+        answer = unsigned_sts(server).assume_role_with_web_identity(RoleArn=role, RoleSessionName="xx", WebIdentityToken=token)
+        assert answer["Provider"] == slashed
+        code, _, _ = error_of(  # the bare issuer is the other provider, which this role does not trust
+            lambda: unsigned_sts(server).assume_role_with_web_identity(
+                RoleArn=role, RoleSessionName="xx", WebIdentityToken=issuer.sign({"sub": "x", "aud": CLIENT_ID})
+            )
+        )
+        assert code == "AccessDenied"
+    finally:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=slashed)
 
 
 def test_an_unreachable_identity_provider(server: TesseraServer, issuer: OidcIssuer) -> None:
@@ -498,18 +537,18 @@ def test_the_workload_endpoint_answers_and_refuses_in_json(server: TesseraServer
 
     assert fetch(server, {"RoleArn": role}, None) == (
         400,
-        {"code": "InvalidIdentityToken", "message": "The Authorization header must carry the workload's OpenID Connect ID token."},
+        {"Code": "InvalidIdentityToken", "Message": "The Authorization header must carry the workload's OpenID Connect ID token."},
     )
     assert fetch(server, {}, token)[0] == 400
-    assert fetch(server, {"RoleArn": role, "Other": "x"}, token)[1]["code"] == "ValidationError"
-    assert fetch(server, {"RoleArn": role, "RoleSessionName": "bad name"}, token)[1]["code"] == "ValidationError"
-    assert fetch(server, {"RoleArn": role}, "garbage")[1]["code"] == "InvalidIdentityToken"
+    assert fetch(server, {"RoleArn": role, "Other": "x"}, token)[1]["Code"] == "ValidationError"
+    assert fetch(server, {"RoleArn": role, "RoleSessionName": "bad name"}, token)[1]["Code"] == "ValidationError"
+    assert fetch(server, {"RoleArn": role}, "garbage")[1]["Code"] == "InvalidIdentityToken"
     assert (
-        fetch(server, {"RoleArn": role}, issuer.sign({"sub": "worker", "aud": CLIENT_ID}, now=time.time() - 7200))[1]["code"]
+        fetch(server, {"RoleArn": role}, issuer.sign({"sub": "worker", "aud": CLIENT_ID}, now=time.time() - 7200))[1]["Code"]
         == "ExpiredTokenException"
     )
     denied = fetch(server, {"RoleArn": role}, issuer.sign({"sub": "intruder", "aud": CLIENT_ID}))
-    assert denied == (403, {"code": "AccessDenied", "message": "Not authorized to perform sts:AssumeRoleWithWebIdentity"})
+    assert denied == (403, {"Code": "AccessDenied", "Message": "Not authorized to perform sts:AssumeRoleWithWebIdentity"})
 
 
 # -- processes of their own: the thumbprint, the refetch limit, renewal, the audit trail -----------
@@ -548,6 +587,11 @@ def test_thumbprint_trust_and_the_refetch_limit(issuer: OidcIssuer) -> None:
                 )
             assert pinned.request_count - before <= 2  # at most one discovery + JWKS pair
             assert sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="tt", WebIdentityToken=token)  # cached keys still serve
+            srv.stop()  # flushes the audit trail
+            accepted = [e for e in audit_events(srv) if e["eventName"] == "AssumeRoleWithWebIdentity" and "errorCode" not in e]
+            assert accepted and all(
+                e["additionalEventData"] == {"identityProviderConnectionVerificationMethod": "Thumbprint"} for e in accepted
+            )
         finally:
             cleanup()
 
@@ -561,9 +605,15 @@ def test_container_credentials_are_renewed_and_every_fetch_is_audited(issuer: Oi
     srv, cleanup = start_server("sqlite", env_extra=env)
     try:
         arn = srv.client("iam").create_open_id_connect_provider(Url=issuer.issuer, ClientIDList=[CLIENT_ID])["OpenIDConnectProviderArn"]
-        role = make_role(srv, arn)
+        role = make_role(srv, arn, actions=["sts:AssumeRoleWithWebIdentity", "sts:TagSession", "sts:SetSourceIdentity"])
         token_file = tmp_path / "token"
-        token_file.write_text(issuer.sign({"sub": "renewed", "aud": CLIENT_ID}, now=time.time() + offset))
+        claims = {
+            "sub": "renewed",
+            "aud": CLIENT_ID,
+            "https://aws.amazon.com/tags": {"principal_tags": {"team": ["web"]}, "transitive_tag_keys": ["team"]},
+            "https://aws.amazon.com/source_identity": "renewer",
+        }
+        token_file.write_text(issuer.sign(claims, now=time.time() + offset))
         query = {"RoleArn": role, "RoleSessionName": "renew", "DurationSeconds": "900"}
         uri = f"{srv.endpoint}/workload-credentials?{urllib.parse.urlencode(query)}"
         found = who_am_i(
@@ -572,6 +622,7 @@ def test_container_credentials_are_renewed_and_every_fetch_is_audited(issuer: Oi
         assert len(set(found["arns"])) == 1 and found["arns"][0].endswith("/renew")
         status, _ = fetch(srv, {"RoleArn": role}, "garbage")
         assert status == 400
+        assert fetch(srv, {"RoleArn": role}, None)[1]["Code"] == "InvalidIdentityToken"
         srv.stop()  # flushes the audit trail
         events = audit_events(srv)
         fetched = [e for e in events if e["eventName"] == "AssumeRoleWithWebIdentity" and "errorCode" not in e]
@@ -586,8 +637,22 @@ def test_container_credentials_are_renewed_and_every_fetch_is_audited(issuer: Oi
         }
         assert fetched[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
         assert fetched[0]["recipientAccountId"] == srv.account_id
+        # as CloudTrail records it: read-only, the secret hidden, what the token set, the role,
+        # and how the identity provider's server was trusted (here the CA bundle: the trust store)
+        assert fetched[0]["readOnly"] is True
+        assert fetched[0]["responseElements"]["credentials"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+        parameters = fetched[0]["requestParameters"]
+        assert (parameters["roleSessionName"], parameters["sourceIdentity"]) == ("renew", "renewer")
+        assert (parameters["principalTags"], parameters["transitiveTagKeys"]) == ({"team": "web"}, ["team"])
+        assert fetched[0]["resources"] == [{"ARN": role, "accountId": srv.account_id, "type": "AWS::IAM::Role"}]
+        assert fetched[0]["additionalEventData"] == {"identityProviderConnectionVerificationMethod": "IAMTrustStore"}
         failed = [e for e in events if e["eventName"] == "AssumeRoleWithWebIdentity" and e.get("errorCode") == "InvalidIdentityToken"]
-        assert failed and failed[0]["userIdentity"] == {"type": "WebIdentityUser"}
+        assert len(failed) == 2 and all(e["userIdentity"] == {"type": "WebIdentityUser"} for e in failed)
+        # refused before the token was read (garbage, then none): the role and its account are still named
+        for refused in failed:
+            assert refused["recipientAccountId"] == srv.account_id
+            assert refused["requestParameters"]["roleArn"] == role
+            assert refused["resources"] == [{"ARN": role, "accountId": srv.account_id, "type": "AWS::IAM::Role"}]
     finally:
         cleanup()
 
@@ -654,7 +719,8 @@ def test_the_audit_trail_keeps_the_signer_of_a_signed_federated_call(issuer: Oid
         arn = srv.client("iam").create_open_id_connect_provider(Url=issuer.issuer, ClientIDList=[CLIENT_ID])["OpenIDConnectProviderArn"]
         role = make_role(srv, arn)
         token = issuer.sign({"sub": "audited", "aud": CLIENT_ID})
-        unsigned_sts(srv).assume_role_with_web_identity(RoleArn=role, RoleSessionName="unsigned", WebIdentityToken=token)
+        # the signed call comes first: the issuer's keys are not cached yet, so its handler
+        # starts on the event loop and runs again in the thread pool to fetch them
         calls = [
             {"Action": "AssumeRoleWithWebIdentity", "RoleArn": role, "RoleSessionName": "signed", "WebIdentityToken": token},
             {"Action": "AssumeRoleWithWebIdentity", "RoleArn": role, "RoleSessionName": "bad", "WebIdentityToken": "not.a.jwt"},
@@ -672,6 +738,7 @@ def test_the_audit_trail_keeps_the_signer_of_a_signed_federated_call(issuer: Oid
             except urllib.error.HTTPError as error:
                 statuses.append(error.code)
         assert statuses == [200, 400, 400]
+        unsigned_sts(srv).assume_role_with_web_identity(RoleArn=role, RoleSessionName="unsigned", WebIdentityToken=token)
         srv.stop()  # flushes the audit trail
         events = [e for e in audit_events(srv) if e["eventName"].startswith("AssumeRoleWith")]
     finally:
@@ -680,5 +747,11 @@ def test_the_audit_trail_keeps_the_signer_of_a_signed_federated_call(issuer: Oid
     assert "signedBy" not in by_session["unsigned"].get("additionalEventData", {})
     for name in ("signed", "bad", "saml"):
         assert by_session[name]["additionalEventData"]["signedBy"] == srv.root.access_key_id
+    # the signer and how the identity provider's server was trusted, side by side
+    assert by_session["signed"]["additionalEventData"] == {
+        "signedBy": srv.root.access_key_id,
+        "identityProviderConnectionVerificationMethod": "IAMTrustStore",
+    }
+    assert by_session["unsigned"]["additionalEventData"] == {"identityProviderConnectionVerificationMethod": "IAMTrustStore"}
     assert by_session["signed"]["userIdentity"]["type"] == "WebIdentityUser"
     assert by_session["signed"]["recipientAccountId"] == srv.account_id

@@ -102,6 +102,7 @@ def test_the_javascript_sdk_providers_are_refused_a_token_the_role_does_not_trus
     assert out["tokenFile"]["error"] == "AccessDenied", out
     assert out["http"]["error"] == "CredentialsProviderError", out
     assert "403" in out["http"]["message"], out
+    assert out["http"]["code"] == "AccessDenied", out  # the SDK reads the body's Code
     assert "error" in out["containerMetadata"], out
 
 

@@ -4,7 +4,9 @@ Secrets never enter an event: request parameters and response elements are walke
 along the operation's botocore shapes and every member whose shape is marked
 ``sensitive`` (secret access keys, session tokens, MFA seeds, policy-free passwords…)
 is replaced by ``HIDDEN_DUE_TO_SECURITY_REASONS`` as CloudTrail does. Response
-elements are recorded for write calls only (CloudTrail omits them for reads).
+elements are recorded for write calls and for calls that issue credentials (CloudTrail
+omits them for other reads; AssumeRoleWithSAML and AssumeRoleWithWebIdentity are
+``readOnly`` yet record their credentials, the secret hidden).
 
 What a client sends is capped per field as CloudTrail caps it ("CloudTrail truncates a
 field if the field's contents exceeds the maximum field size. If a field is truncated,
@@ -66,6 +68,12 @@ ALWAYS_HIDDEN = frozenset(
 )
 
 
+# Global services: CloudTrail records their events in us-east-1 whatever region the
+# client signed for
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events)
+GLOBAL_SERVICES = frozenset({"iam", "organizations"})
+GLOBAL_REGION = "us-east-1"
+
 FIELD_LIMIT = 1024  # userAgent, errorCode, errorMessage
 ELEMENTS_LIMIT = 100 * 1024  # requestParameters, responseElements (as JSON)
 SHORT_LIMITS = {"sourceIPAddress": 64, "awsRegion": 64}  # an IPv6 text form is at most 45
@@ -80,12 +88,15 @@ def _cap(text: str, limit: int) -> tuple[str, bool]:
 
 def bounded(event: dict[str, Any]) -> dict[str, Any]:
     """``event`` with ``requestParameters``/``responseElements``/``additionalEventData`` omitted when larger than
-    ``ELEMENTS_LIMIT`` as JSON (``omitted`` then true). Costs one JSON encoding of each,
-    so the audit writer calls it, not the request path (orjson: ~2 µs an event, against
-    ~7 µs with the standard library's encoder, measured on an AssumeRole event)."""
+    ``ELEMENTS_LIMIT`` as JSON (``omitted`` then true). Costs one JSON encoding of the
+    event, and of each element when the event is over the limit (orjson: ~2 µs an event,
+    against ~7 µs with the standard library's encoder, measured on an AssumeRole event)."""
     try:
-        _omit_large_elements(event)
-        orjson.dumps(event, default=str)
+        # One encoding of the whole event, then of each element only when the whole is
+        # over the limit (an element's JSON is part of the event's): an AuthorizeRequest
+        # event, whose parameters hold the client's headers, encoded four times before.
+        if len(orjson.dumps(event, default=str)) > ELEMENTS_LIMIT:
+            _omit_large_elements(event)
     except orjson.JSONEncodeError:  # text that is not Unicode (a lone surrogate): the trail must still take it
         event = _unicode_only(event)
         event["omitted"] = True
@@ -265,27 +276,41 @@ def build_event(
     error_code: str | None,
     error_message: str | None,
     read_only: bool,
+    record_response: bool | None = None,
     event_id: str | None = None,
     additional_data: Mapping[str, Any] | None = None,
+    extra_request: Mapping[str, Any] | None = None,
+    resources: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The CloudTrail-shaped record of one request. ``resolved`` is the operation the
     server resolved and serves (None otherwise: no parameters or elements recorded);
-    ``event_id`` is the id drawn for the request (a fresh one when None);
-    ``additional_data`` is what the handler adds as ``additionalEventData``."""
+    ``record_response`` whether its response elements are recorded (by default those
+    of calls that are not ``read_only``); ``event_id`` is the id drawn for the request
+    (a fresh one when None); ``additional_data`` is what the handler adds as
+    ``additionalEventData``, ``extra_request`` to ``requestParameters`` (what it read
+    from an assertion or token) and ``resources`` as ``resources``."""
+    if record_response is None:
+        record_response = not read_only
+    request = redact_request(resolved, params) if resolved is not None else None
+    if extra_request:
+        request = {**(request or {}), **extra_request}
     user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
     source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
-    region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
+    if service in GLOBAL_SERVICES:
+        region, cut_region = GLOBAL_REGION, False
+    else:
+        region, cut_region = _cap(region, SHORT_LIMITS["awsRegion"])
     event: dict[str, Any] = {
         "eventVersion": "1.09",
         "userIdentity": user_identity(caller, access_key_id),
         "eventTime": iso_seconds(when),
         "eventSource": EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
         "eventName": operation or "Unknown",
-        "awsRegion": region or "us-east-1",
+        "awsRegion": region or GLOBAL_REGION,
         "sourceIPAddress": source_ip,
         "userAgent": user_agent,
-        "requestParameters": redact_request(resolved, params) if resolved is not None else None,
-        "responseElements": None if read_only or error_code or resolved is None else redact_response(resolved, result),
+        "requestParameters": request,
+        "responseElements": redact_response(resolved, result) if record_response and not error_code and resolved is not None else None,
         "requestID": request_id,
         "eventID": event_id or new_id(),
         "readOnly": read_only,
@@ -296,6 +321,8 @@ def build_event(
     }
     if additional_data:
         event["additionalEventData"] = dict(additional_data)
+    if resources:
+        event["resources"] = [dict(resource) for resource in resources]
     omitted = cut_agent or cut_source or cut_region
     if error_code:
         event["errorCode"], cut_code = _cap(error_code, FIELD_LIMIT)

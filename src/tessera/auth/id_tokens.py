@@ -26,6 +26,7 @@ from typing import Any
 
 from jwt.algorithms import Algorithm, ECAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 
+from tessera.cache import LRU
 from tessera.errors import ExpiredTokenException, InvalidIdentityTokenException
 
 __all__ = [
@@ -219,8 +220,29 @@ def audience(claims: Mapping[str, Any], client_ids: Iterable[str]) -> str:
     raise InvalidIdentityTokenException(AUDIENCE)
 
 
+_KEYS: LRU[tuple[object, ...], Any] = LRU(256)
+"""Public keys loaded from JWKs, by the members that make them: an issuer's JWKS is
+read once per request, its keys are loaded once (loading an RSA key costs about as much
+as verifying with it)."""
+_KEY_MEMBERS = ("kty", "crv", "n", "e", "x", "y")
+
+
 def _public_key(verifier: Algorithm, jwk: Mapping[str, Any], curve: str | None) -> Any:
-    """The public key of ``jwk`` for ``verifier``, or None when it is not one."""
+    """The public key of ``jwk`` for ``verifier``, or None when it is not one; loaded
+    once per key (a JWK with private members, or members that are not text, each time)."""
+    members = tuple(jwk.get(name) for name in _KEY_MEMBERS)
+    if "d" in jwk or not all(value is None or isinstance(value, str) for value in members):
+        return _load_public_key(verifier, jwk, curve)
+    cache_key = (type(verifier), curve, *members)
+    key = _KEYS.get(cache_key)
+    if key is None:
+        key = _load_public_key(verifier, jwk, curve)
+        if key is not None:
+            _KEYS.put(cache_key, key)
+    return key
+
+
+def _load_public_key(verifier: Algorithm, jwk: Mapping[str, Any], curve: str | None) -> Any:
     try:
         key = verifier.from_jwk(dict(jwk))
     except Exception:  # whatever an issuer publishes, a key that does not load is no key
@@ -263,10 +285,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_JSON = json.JSONDecoder(parse_constant=_no_constant)  # one decoder: ``json.loads`` with options makes one a call
+
+
 def _json_part(part: str) -> dict[str, Any]:
     raw = _b64(part)
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        value = _JSON.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting too deep
         raise InvalidIdentityTokenException(NOT_A_JWT) from None
     if not isinstance(value, dict):

@@ -10,7 +10,8 @@ of the provider's ``ThumbprintList`` and the rest of the chain verifies up to th
 certificate for the host name.
 
 Fetching is blocking I/O: callers run it off the event loop, on the server's worker
-threads, so fetches are bounded so that no issuer, however slow, can hold those threads:
+threads; ``OidcKeys.cached``, which never fetches, waits, blocks on a fetch or raises, is
+what the event loop may ask (it answers only unexpired keys). Fetches are bounded so that no issuer, however slow, can hold those threads:
 one fetch (the discovery document, then the JWKS) is given ``timeout`` seconds in all,
 name resolution, connecting to each address, TLS and reading both documents included,
 and each document is at most ``max_document_bytes``; at most one fetch per issuer and
@@ -82,6 +83,9 @@ __all__ = ["DEFAULT_REFETCH_SECONDS", "THUMBPRINT_MISMATCH", "OidcKeys", "OidcSe
 log = logging.getLogger("tessera.oidc")
 
 THUMBPRINT_MISMATCH = "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"
+# how a server was trusted, named as CloudTrail's identityProviderConnectionVerificationMethod
+TRUST_STORE = "IAMTrustStore"
+THUMBPRINT = "Thumbprint"
 _T = TypeVar("_T")
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----")
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d{1,10})\s*(?:,|$)", re.IGNORECASE)
@@ -124,6 +128,14 @@ class _Trust:
 
     def allows(self, prints: frozenset[str]) -> bool:
         return self.ca or (self.pinned is not None and self.pinned in prints)
+
+    def method(self, prints: frozenset[str]) -> str | None:
+        """How a provider with ``prints`` trusts this server: ``TRUST_STORE`` when a CA
+        verifies it (its thumbprints then play no part), ``THUMBPRINT`` when one of them
+        pins it, None when neither."""
+        if self.ca:
+            return TRUST_STORE
+        return THUMBPRINT if self.pinned is not None and self.pinned in prints else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +181,7 @@ class OidcKeys:
         (within the rate limit). Raises IDPCommunicationError when they cannot be
         fetched, InvalidIdentityToken when the servers they came from are trusted
         neither by a CA nor by one of ``thumbprints``."""
-        prints = frozenset(p.lower() for p in thumbprints)
-        return _trusted(self._fetched(issuer, kid, now), prints)
+        return _trusted(self._fetched(issuer, kid, now), _lowered(thumbprints))
 
     def _fetched(self, issuer: str, kid: str | None, now: dt.datetime) -> _Fetched:
         with self._entries_lock:
@@ -194,6 +205,50 @@ class OidcKeys:
             return self._refresh(entry, issuer, kid, now)
         finally:
             entry.lock.release()
+
+    def cached(self, issuer: str, thumbprints: Iterable[str], kid: str | None) -> list[Mapping[str, Any]] | None:
+        """What ``keys`` answers without fetching, waiting or raising: the issuer's
+        unexpired keys, when the servers they came from are trusted by a CA or one of
+        ``thumbprints`` and the keys hold ``kid``, or (the caller then finds no key for
+        an unknown ``kid``) while a refetch is not allowed yet or another request
+        fetches; else None (``keys`` must be called, off the event loop). Never takes a
+        fetch lock (only the cache map's own, held for a dictionary look-up): it may run
+        on the event loop."""
+        entry = self._entries.get(issuer)
+        if entry is None:
+            return None
+        # ``expires`` is read before ``fetched`` (``_refresh`` writes them in the other
+        # order), so a concurrent refresh can pair newer keys with an older expiry, never
+        # older keys with a newer one
+        expires = entry.expires
+        fetched = entry.fetched
+        clock = self._monotonic()
+        if fetched is None or clock >= expires:
+            return None  # a fetch is due, or ``keys`` raises (expired keys are never served)
+        prints = _lowered(thumbprints)
+        if not all(t.allows(prints) for t in fetched.trust):
+            return None  # ``keys`` raises InvalidIdentityToken
+        if _has(fetched.keys, kid):
+            return fetched.keys
+        attempted = entry.attempted
+        if (attempted is not None and clock - attempted < self.settings.refetch_interval) or entry.lock.locked():
+            return fetched.keys
+        return None
+
+    def verification_method(self, issuer: str, thumbprints: Iterable[str]) -> str | None:
+        """How a provider with ``thumbprints`` trusts the servers of the issuer's cached
+        keys: ``TRUST_STORE`` when a CA verified each of them, else ``THUMBPRINT`` when
+        each is trusted by a CA or one of ``thumbprints``; None when no keys are cached
+        (or they are not trusted)."""
+        entry = self._entries.get(issuer)
+        fetched = entry.fetched if entry is not None else None
+        if fetched is None:
+            return None
+        prints = _lowered(thumbprints)
+        methods = {t.method(prints) for t in fetched.trust}
+        if None in methods:
+            return None
+        return THUMBPRINT if THUMBPRINT in methods else TRUST_STORE
 
     def _wait_for_fetch(self, entry: _Entry) -> bool:
         """Whether ``entry.lock`` was acquired within ``wait`` seconds, by one of at most
@@ -489,6 +544,10 @@ def _parse_response(raw: bytes, limit: int, url: str) -> tuple[int, dict[str, st
         raise IDPCommunicationErrorException(f"The identity provider's answer exceeds {limit} bytes.")
     headers = {name.lower(): value for name, value in response.getheaders()}
     return response.status, headers, body
+
+
+def _lowered(thumbprints: Iterable[str]) -> frozenset[str]:
+    return frozenset(p.lower() for p in thumbprints)
 
 
 def _trusted(fetched: _Fetched, prints: frozenset[str]) -> list[Mapping[str, Any]]:

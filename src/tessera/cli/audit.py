@@ -46,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("audit", help="stream, filter or export audit events (CloudTrail format)")
     add_store_arguments(parser, required_data_dir=False)
     _add_time_range(parser)
-    parser.add_argument("--principal", help="an ARN or access key id")
+    parser.add_argument(
+        "--principal",
+        help="an ARN or access key id; for web identity and SAML users their identity provider (ARN or name qualifier) or principalId",
+    )
     parser.add_argument("--event-name", "--action", dest="event_name", help="an operation name, e.g. AssumeRole")
     parser.add_argument("--outcome", choices=OUTCOMES, help="success, error (any error but a refusal by policy) or denied")
     parser.add_argument("--errors-only", action="store_true", help="any error, denied or not")
@@ -121,11 +124,21 @@ def print_table(events: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
         cells = [
             str(event.get("eventTime", "")),
             f"{str(event.get('eventSource', '')).split('.')[0]}:{event.get('eventName', '')}",
-            str(ident.get("arn") or ident.get("accessKeyId") or "-"),
+            _principal(ident),
             str(event.get("sourceIPAddress", "")),
             str(event.get("errorCode") or "OK"),
         ]
         out.write(_row(cells))
+
+
+def _principal(identity: Mapping[str, Any]) -> str:
+    """The ARN, else (a WebIdentityUser or SAMLUser) the user name and its identity
+    provider, else the access key id."""
+    if identity.get("arn"):
+        return str(identity["arn"])
+    if identity.get("identityProvider"):
+        return f"{identity.get('userName') or '-'} ({identity['identityProvider']})"
+    return str(identity.get("accessKeyId") or "-")
 
 
 def _row(cells: list[str]) -> str:
@@ -208,4 +221,6 @@ def _file_path(out: Path, account: str, region: str, window: dt.datetime) -> Pat
     delivered = window + dt.timedelta(minutes=WINDOW_MINUTES)
     unique = "".join(secrets.choice(_UNIQUE_ALPHABET) for _ in range(16))
     name = f"{account}_CloudTrail_{region}_{delivered:%Y%m%dT%H%MZ}_{unique}.json.gz"
-    return out / "AWSLogs" / account / "CloudTrail" / region / f"{window:%Y/%m/%d}" / name
+    # the folder is dated by the delivery time, as the name is (the last window of a day is
+    # delivered at midnight: the next day's folder)
+    return out / "AWSLogs" / account / "CloudTrail" / region / f"{delivered:%Y/%m/%d}" / name

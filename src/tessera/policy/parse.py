@@ -39,6 +39,14 @@ _PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 _SID = re.compile(r"[0-9A-Za-z]*", re.ASCII)
 _ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 _UNIQUE_ID = re.compile(r"A[A-Z0-9]{15,127}", re.ASCII)
+# A Federated principal: a domain name (``accounts.google.com``, ``cognito-identity.amazonaws.com``)
+# or the ARN of an IAM SAML or OpenID Connect provider; anything else is refused with AWS's
+# "Federated principals must be valid domain names or SAML metadata ARNs"
+_DOMAIN_NAME = re.compile(
+    r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", re.ASCII
+)
+_PROVIDER_ARN = re.compile(r"arn:[a-z-]+:iam::\d{12}:(?:saml-provider/[\w+=,.@-]{1,128}|oidc-provider/[^\s*?]+)", re.ASCII)
+FEDERATED_INVALID = "Federated principals must be valid domain names or SAML metadata ARNs"
 _IAM_PRINCIPAL_ARN = re.compile(r"arn:[a-z-]+:(iam|sts)::(\d{12}):(.+)", re.ASCII)
 _TRUST_ACTIONS = (
     "sts:assumerole",
@@ -288,6 +296,8 @@ class _Builder:
         elif kind == "Federated":
             if not entry or "*" in entry:
                 raise invalid
+            if _DOMAIN_NAME.fullmatch(entry) is None and _PROVIDER_ARN.fullmatch(entry) is None:
+                raise self.fail(FEDERATED_INVALID, path, obj)
             groups["federated"].add(entry)
         elif kind == "CanonicalUser":
             if not entry or "*" in entry:

@@ -112,31 +112,81 @@ def find_violations(shape: Shape | None, params: Mapping[str, object]) -> list[V
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """What a shape's values are checked against, read from the model once per shape:
+    botocore's ``metadata``, ``type_name`` and ``members`` are lookups through
+    properties, and a request of a few dozen members read them a hundred times."""
+
+    kind: str
+    sensitive: bool
+    low: int | None
+    high: int | None
+    pattern: str | None
+    compiled: re.Pattern[str] | None
+    enum: list[str] | None
+    members: tuple[tuple[str, Shape, bool], ...]  # (name, shape, required) in model order
+
+
+@functools.cache
+def _rules(shape: Shape) -> _Rules:
+    metadata = shape.metadata
+    pattern = metadata.get("pattern")
+    members: tuple[tuple[str, Shape, bool], ...] = ()
+    if shape.type_name == "structure":
+        required = set(shape.required_members)
+        members = tuple((name, member, name in required) for name, member in shape.members.items())
+    return _Rules(
+        kind=shape.type_name,
+        sensitive=bool(metadata.get("sensitive")),
+        low=metadata.get("min"),
+        high=metadata.get("max"),
+        pattern=pattern,
+        compiled=compile_pattern(pattern) if pattern is not None else None,
+        enum=metadata.get("enum"),
+        members=members,
+    )
+
+
 def _check(shape: Shape, value: object, path: Where, sensitive: bool, found: list[Violation]) -> None:
-    sensitive = sensitive or bool(shape.metadata.get("sensitive"))
-    kind = shape.type_name
-    if kind == "structure" and isinstance(value, Mapping):
-        _check_structure(shape, value, path, sensitive, found)
-    elif kind == "list" and isinstance(value, list):
-        _check_length(shape, value, len(value), path, sensitive, found)
-        for index, item in enumerate(value, 1):
-            _check(shape.member, item, (path, index), sensitive, found)
-    elif kind == "map" and isinstance(value, Mapping):
-        _check_length(shape, value, len(value), path, sensitive, found)
-        for key, item in value.items():
-            entry = f"{spell(path)}.{key}"
-            _check(shape.key, key, f"{entry}.key", sensitive, found)
-            _check(shape.value, item, f"{entry}.value", sensitive, found)
-    elif kind == "string" and isinstance(value, str):
-        _check_string(shape, value, path, sensitive, found)
-    elif kind == "blob" and isinstance(value, bytes):
-        _check_length(shape, value, len(value), path, sensitive, found)
+    # One cached ``_Rules`` per shape instead of reading botocore's properties per value:
+    # AuthorizeRequest's input (bench.load's body, 9 headers): find_violations 24.0 µs
+    # before, 19.9 µs after (best of 5 x 20 000 with timeit, this machine).
+    rules = _rules(shape)
+    sensitive = sensitive or rules.sensitive
+    kind = rules.kind
+    if kind == "string":
+        if isinstance(value, str):
+            _check_string(rules, value, path, sensitive, found)
+    elif kind == "structure":
+        if isinstance(value, Mapping):
+            _check_members(rules, value, path, sensitive, found)
+    elif kind == "list":
+        if isinstance(value, list):
+            _check_length(rules, value, len(value), path, sensitive, found)
+            member = shape.member
+            for index, item in enumerate(value, 1):
+                _check(member, item, (path, index), sensitive, found)
+    elif kind == "map":
+        if isinstance(value, Mapping):
+            _check_length(rules, value, len(value), path, sensitive, found)
+            for key, item in value.items():
+                entry = f"{spell(path)}.{key}"
+                _check(shape.key, key, f"{entry}.key", sensitive, found)
+                _check(shape.value, item, f"{entry}.value", sensitive, found)
+    elif kind == "blob":
+        if isinstance(value, bytes):
+            _check_length(rules, value, len(value), path, sensitive, found)
     elif kind in ("integer", "long") and isinstance(value, int):
-        _check_range(shape, value, path, sensitive, found)
+        _check_range(rules, value, path, sensitive, found)
 
 
 def _check_structure(shape: Shape, value: Mapping[str, object], path: Where, sensitive: bool, found: list[Violation]) -> None:
-    for name, member, required in _members(shape):
+    _check_members(_rules(shape), value, path, sensitive, found)
+
+
+def _check_members(rules: _Rules, value: Mapping[str, object], path: Where, sensitive: bool, found: list[Violation]) -> None:
+    for name, member, required in rules.members:
         item = value.get(name)
         if item is None:
             if required:
@@ -145,34 +195,20 @@ def _check_structure(shape: Shape, value: Mapping[str, object], path: Where, sen
         _check(member, item, (path, name), sensitive, found)
 
 
-@functools.cache
-def _members(shape: Shape) -> tuple[tuple[str, Shape, bool], ...]:
-    """(name, shape, required) of each member in model order, read from the model once:
-    most members of a request are absent, and checking them should cost one lookup."""
-    required = set(shape.required_members)
-    return tuple((name, member, name in required) for name, member in shape.members.items())
-
-
-def _check_string(shape: Shape, value: str, path: Where, sensitive: bool, found: list[Violation]) -> None:
-    pattern, compiled, enum = _string_rules(shape)
+def _check_string(rules: _Rules, value: str, path: Where, sensitive: bool, found: list[Violation]) -> None:
+    compiled = rules.compiled
     if compiled is not None and compiled.fullmatch(value) is None:
-        constraint = f"Member must satisfy regular expression pattern: {pattern}"
+        constraint = f"Member must satisfy regular expression pattern: {rules.pattern}"
         found.append(Violation(spell(path), value, sensitive, constraint, "INVALID_PATTERN"))
-    _check_length(shape, value, len(value), path, sensitive, found)
+    _check_length(rules, value, len(value), path, sensitive, found)
+    enum = rules.enum
     if enum and value not in enum:
         constraint = f"Member must satisfy enum value set: [{', '.join(enum)}]"
         found.append(Violation(spell(path), value, sensitive, constraint, "INVALID_ENUM"))
 
 
-@functools.cache
-def _string_rules(shape: Shape) -> tuple[str | None, re.Pattern[str] | None, list[str] | None]:
-    """(pattern as written, compiled, enum) of a string shape, read from the model once."""
-    pattern = shape.metadata.get("pattern")
-    return pattern, (compile_pattern(pattern) if pattern is not None else None), shape.metadata.get("enum")
-
-
-def _check_length(shape: Shape, value: object, length: int, path: Where, sensitive: bool, found: list[Violation]) -> None:
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+def _check_length(rules: _Rules, value: object, length: int, path: Where, sensitive: bool, found: list[Violation]) -> None:
+    low, high = rules.low, rules.high
     if low is not None and length < low:
         constraint = f"Member must have length greater than or equal to {low}"
         found.append(Violation(spell(path), value, sensitive, constraint, "MIN_LENGTH_EXCEEDED"))
@@ -181,8 +217,8 @@ def _check_length(shape: Shape, value: object, length: int, path: Where, sensiti
         found.append(Violation(spell(path), value, sensitive, constraint, "MAX_LENGTH_EXCEEDED"))
 
 
-def _check_range(shape: Shape, value: int, path: Where, sensitive: bool, found: list[Violation]) -> None:
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+def _check_range(rules: _Rules, value: int, path: Where, sensitive: bool, found: list[Violation]) -> None:
+    low, high = rules.low, rules.high
     if low is not None and value < low:
         constraint = f"Member must have value greater than or equal to {low}"
         found.append(Violation(spell(path), value, sensitive, constraint, "MIN_VALUE_EXCEEDED"))

@@ -69,7 +69,7 @@ from tessera.service_models import Operation, signing_name
 from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
-from tessera.services.request import OperationContext, OperationSpec, RequestInfo
+from tessera.services.request import NeedsThread, OperationContext, OperationSpec, RequestInfo
 from tessera.services.runtime import WORKER_THREADS, Runtime
 from tessera.services.sts import ANONYMOUS, authorization_message_headers
 from tessera.services.sts.web_identity import anonymous
@@ -129,6 +129,8 @@ class Exchange:
     audited: bool = False  # its complete event is already committed (durable_audit)
     unaudited: bool = False  # refused because the trail cannot be written: no event
     audit_data: dict[str, Any] | None = None  # the event's ``additionalEventData``, from the handler
+    audit_request: dict[str, Any] | None = None  # requestParameters the handler adds
+    audit_resources: list[dict[str, str]] | None = None  # the event's ``resources``, from the handler
 
 
 class TesseraApp:
@@ -341,8 +343,10 @@ class TesseraApp:
             resolved = ex.resolved = resolve_query_operation("sts", workload.OPERATION_FORM)
             ex.spec = lookup("sts", resolved.name)
             assert ex.spec is not None and ex.spec.unsigned  # INVARIANT: registered by services.sts
-            form = workload.sts_form(ex.raw_query, ex.headers.get("authorization"))
+            form, absent = workload.sts_form(ex.raw_query, ex.headers.get("authorization"))
             ex.params = read_query_params(resolved, form)
+            for name in absent:  # the handler resolves the role, then deals with them
+                del ex.params[name]
             info = RequestInfo(
                 request_id=ex.request_id,
                 received_at=self.runtime.clock.now(),
@@ -382,7 +386,9 @@ class TesseraApp:
         decoding and validation alone can take tens of milliseconds) or a handler with
         store I/O runs, with the encoding of its answer, in the thread pool; so does every
         request while the view owes a reload (a failed refresh after a commit), since
-        authentication's first read then reloads from the store."""
+        authentication's first read then reloads from the store, and an inline handler
+        that finds it needs blocking I/O (``NeedsThread``: an identity provider's keys to
+        fetch) is run again there."""
         loop = asyncio.get_running_loop()
         if len(ex.body) > INLINE_BODY_BYTES or self.runtime.view.has_stale:
             await loop.run_in_executor(self.executor, self._run, ex, None)
@@ -393,7 +399,10 @@ class TesseraApp:
             spec = ex.spec
             inline = ctx is not None and spec is not None and ex.params is not None and spec.runs_inline(ex.params)
             if ctx is not None and inline:
-                self._guarded(ex, self._execute, ex, ctx)
+                try:
+                    self._guarded(ex, self._execute, ex, ctx)
+                except NeedsThread:  # blocking I/O after all: the handler runs again in the pool
+                    inline = False
         finally:
             LOOP_GUARD.leave()
         if ctx is not None and not inline:
@@ -413,6 +422,8 @@ class TesseraApp:
         ServiceUnavailable saying what failed); None when it raised."""
         try:
             return step(*args)
+        except NeedsThread:
+            raise
         except TesseraError as error:
             ex.error = error
         except BackendError as error:
@@ -483,23 +494,25 @@ class TesseraApp:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = ex.received_at = self.runtime.clock.now()
         request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
+        form: list[tuple[str, str]] | None = None
         try:
             verified = verify(request, now, self.resolver, self.auth_settings)
         except MissingAuthenticationToken:
             unsigned = _unsigned_operation(ex)
             if unsigned is None:
                 raise
+            named, form = unsigned  # decoded once: the request is parsed from this form
             # until its handler verifies the credential the request carries
-            caller = anonymous() if unsigned.name == "AssumeRoleWithWebIdentity" else ANONYMOUS
+            caller = anonymous() if named.name == "AssumeRoleWithWebIdentity" else ANONYMOUS
             verified = Verified(caller=caller, access_key_id="", region=ex.region, service="sts", signed_headers=())
-        form: list[tuple[str, str]] = []
         ex.caller = verified.caller
         ex.access_key_id = verified.access_key_id
         ex.region = verified.region
         if ex.protocol == "json":
             ex.operation = (target or "").rpartition(".")[2]
         else:
-            form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+            if form is None:
+                form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
             version = next((v for k, v in form if k == "Version"), "")
             ex.operation = next((v for k, v in form if k == "Action"), "")
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
@@ -513,6 +526,7 @@ class TesseraApp:
             ex.operation = resolved.name
             ex.params = read_json_request(resolved, ex.body)
         else:
+            assert form is not None  # INVARIANT: a Query request's form is read above
             resolved = resolve_query_operation(ex.service, form)
             ex.operation = resolved.name
             ex.params = read_query_params(resolved, form)
@@ -541,6 +555,7 @@ class TesseraApp:
         except TesseraError as error:
             ex.caller = ctx.caller  # an unsigned caller is identified by its handler
             ex.audit_data = ctx.audit_data
+            ex.audit_request, ex.audit_resources = ctx.audit_request, ctx.audit_resources
             self._note_store_success()
             ex.error = error
             ex.extra_headers.extend(authorization_message_headers(ctx, error))
@@ -551,6 +566,7 @@ class TesseraApp:
         self._note_store_success()
         ex.result = result
         ex.audit_data = ctx.audit_data
+        ex.audit_request, ex.audit_resources = ctx.audit_request, ctx.audit_resources
         ex.extra_headers.extend(ctx.response_headers)
 
     def _note_store_success(self) -> None:
@@ -614,8 +630,12 @@ class TesseraApp:
                 error_code=(error.json_code or error.code) if error and ex.protocol == "json" else (error.code if error else None),
                 error_message=error.message if error else None,
                 read_only=bool(spec and spec.read_only),
+                # credentials are recorded (secrets hidden) even by a read-only call
+                record_response=bool(spec and (not spec.read_only or spec.durable_audit)),
                 event_id=ex.event_id,
                 additional_data=ex.audit_data,
+                extra_request=ex.audit_request,
+                resources=ex.audit_resources,
             )
         )
 
@@ -657,11 +677,12 @@ def _service_hint(raw_query: str, body: bytes) -> str:
     return "sts" if "Version=2011-06-15" in raw_query or body.find(b"Version=2011-06-15") >= 0 else "iam"
 
 
-def _unsigned_operation(ex: Exchange) -> OperationSpec | None:
+def _unsigned_operation(ex: Exchange) -> tuple[OperationSpec, list[tuple[str, str]]] | None:
     """The operation an unsigned request names if AWS serves it without a signature
-    (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity, AssumeRoleWithSAML), else
-    None. Only a Query request whose raw ``Action=`` item names such an operation, within
-    the size and item count of a legal one (``server.unsigned``), is decoded to find out."""
+    (``OperationSpec.unsigned``: AssumeRoleWithWebIdentity, AssumeRoleWithSAML), with the
+    request's decoded form (which the request is then parsed from), else None. Only a
+    Query request whose raw ``Action=`` item names such an operation, within the size and
+    item count of a legal one (``server.unsigned``), is decoded to find out."""
     if ex.protocol != "query" or not may_be_unsigned(ex.raw_query, ex.body):
         return None
     try:
@@ -671,7 +692,7 @@ def _unsigned_operation(ex: Exchange) -> OperationSpec | None:
     version = next((v for k, v in form if k == "Version"), "")
     action = next((v for k, v in form if k == "Action"), "")
     spec = lookup(QUERY_VERSIONS.get(version, ""), action)
-    return spec if spec is not None and spec.unsigned else None
+    return (spec, form) if spec is not None and spec.unsigned else None
 
 
 def _version(service: str) -> str:

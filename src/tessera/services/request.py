@@ -20,6 +20,11 @@ same transaction, so a change is never committed without its event.
 An operation that issues credentials (its output has a ``Credentials`` member:
 AssumeRole, GetSessionToken, GetFederationToken, and any such operation registered
 later) is ``durable_audit``: the server answers only once its event is committed.
+
+An ``inline`` handler runs on the event loop; one that finds it needs blocking I/O
+after all (AssumeRoleWithWebIdentity when the provider's keys must be fetched) calls
+``needs_thread()`` before it has done anything but read, which raises ``NeedsThread``
+there: the server then runs the handler again, from its start, in the thread pool.
 """
 
 from __future__ import annotations
@@ -38,12 +43,35 @@ from tessera.services import authorization
 from tessera.services.request_info import RequestInfo
 from tessera.services.runtime import Runtime
 from tessera.store.base import BackendError, Transaction
+from tessera.store.guard import LOOP_GUARD
 
-__all__ = ["Handler", "OperationContext", "OperationSpec", "RequestInfo", "lookup", "operation", "registered"]
+__all__ = [
+    "Handler",
+    "NeedsThread",
+    "OperationContext",
+    "OperationSpec",
+    "RequestInfo",
+    "lookup",
+    "needs_thread",
+    "operation",
+    "registered",
+]
 
 Handler = Callable[["OperationContext", dict[str, Any]], dict[str, Any]]
 
 AUDIT_UNAVAILABLE = "The audit trail is unavailable: the change was not made. Retry later."
+
+
+class NeedsThread(Exception):
+    """An inline handler running on the event loop needs blocking I/O: run it again,
+    from its start, in the thread pool (``needs_thread``)."""
+
+
+def needs_thread() -> None:
+    """Raise ``NeedsThread`` when running on the event loop (a step ``LOOP_GUARD``
+    marks); return when blocking I/O is allowed here."""
+    if LOOP_GUARD.active():
+        raise NeedsThread()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +151,10 @@ class OperationContext:
     audit_event: Callable[[], dict[str, Any]] | None = None  # the event a write commits with its change
     audit_committed: bool = False  # a write has committed the event
     audit_data: dict[str, Any] | None = None  # recorded as the audit event's ``additionalEventData``
+    # what the handler learnt that CloudTrail records beside the request's own parameters
+    # (``roleSessionName`` of an assertion…) and the event's ``resources``
+    audit_request: dict[str, Any] | None = None
+    audit_resources: list[dict[str, str]] | None = None
     _base_context: dict[str, object] | None = None
 
     @property

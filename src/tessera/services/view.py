@@ -196,7 +196,8 @@ class AccountState:
 
 
 #: kind → (the index by store key, the field of a second index, that index) for the
-#: kinds ``AccountState`` keeps in dicts (``build_account_state`` is their reference).
+#: kinds ``AccountState`` keeps in dicts; both a full build (``build_account_state``)
+#: and the change feed go through ``AccountState.apply`` and this table.
 _INDEXES: dict[str, tuple[str, str, str]] = {
     R.USER: ("users", "id", "users_by_id"),
     R.GROUP: ("groups", "", ""),
@@ -216,48 +217,11 @@ _INDEXES: dict[str, tuple[str, str, str]] = {
 
 
 def build_account_state(account_id: str, generation: int, recs: Iterable[Record]) -> AccountState:
-    state = AccountState(account_id=account_id, generation=generation)
-    for rec in recs:
-        data = rec.data
-        if rec.kind == R.ACCOUNT:
-            state.info = R.load(R.ACCOUNT, data)
-        elif rec.kind == R.USER:
-            user = R.load(R.USER, data)
-            state.users[rec.key] = user
-            state.users_by_id[user["id"]] = user
-        elif rec.kind == R.GROUP:
-            state.groups[rec.key] = R.load(R.GROUP, data)
-        elif rec.kind == R.ROLE:
-            role = R.load(R.ROLE, data)
-            state.roles[rec.key] = role
-            state.roles_by_id[role["id"]] = role
-        elif rec.kind == R.POLICY:
-            policy = R.load(R.POLICY, data)
-            state.policies[policy["arn"]] = policy
-            state.policies_by_name[rec.key] = policy
-        elif rec.kind == R.ACCESS_KEY:
-            state.access_keys[rec.key] = R.load(R.ACCESS_KEY, data)
-        elif rec.kind == R.MFA_DEVICE:
-            state.mfa_devices[rec.key] = R.load(R.MFA_DEVICE, data)
-        elif rec.kind == R.SIGNING_CERTIFICATE:
-            state.signing_certificates[rec.key] = R.load(R.SIGNING_CERTIFICATE, data)
-        elif rec.kind == R.SSH_PUBLIC_KEY:
-            state.ssh_public_keys[rec.key] = R.load(R.SSH_PUBLIC_KEY, data)
-        elif rec.kind == R.SERVICE_CREDENTIAL:
-            state.service_credentials[rec.key] = R.load(R.SERVICE_CREDENTIAL, data)
-        elif rec.kind == R.SERVER_CERTIFICATE:
-            state.server_certificates[rec.key] = R.load(R.SERVER_CERTIFICATE, data)
-        elif rec.kind == R.INSTANCE_PROFILE:
-            state.instance_profiles[rec.key] = R.load(R.INSTANCE_PROFILE, data)
-        elif rec.kind == R.OIDC_PROVIDER:
-            state.oidc_providers[rec.key] = R.load(R.OIDC_PROVIDER, data)
-        elif rec.kind == R.LOGIN_PROFILE:
-            state.login_profiles[rec.key] = R.load(R.LOGIN_PROFILE, data)
-        elif rec.kind == R.PASSWORD_POLICY:
-            state.password_policy = R.load(R.PASSWORD_POLICY, data)
-        elif rec.kind == R.SAML_PROVIDER:
-            state.saml_providers[rec.key] = R.load(R.SAML_PROVIDER, data)
-    return state
+    """The state of an account from a snapshot of its records: the changes that would
+    create them, applied to an empty state, so that a full build and the change feed
+    (``AccountState.apply``) can never disagree about a kind."""
+    changes = (Change(generation, rec.kind, rec.key, rec.data) for rec in recs)
+    return AccountState(account_id=account_id, generation=generation).apply(changes, generation)
 
 
 class StateView:

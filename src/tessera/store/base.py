@@ -16,18 +16,33 @@ generation. Readers build in-memory views from ``snapshot`` once, and when
 ``generations`` shows a scope has moved they read only ``changes`` since the
 generation they hold (a snapshot again if the feed no longer reaches back that far).
 
+A few top-level fields of ``data`` are indexed (``INDEXED_FIELDS``): a write finds
+the records of a kind that name a value there (``list_by``, ``count_by``) at the cost
+of the matches, not of every record of the kind, so that quotas and conflict checks
+made inside a write transaction cost the same in an account of ten users as in one of
+ten thousand.
+
 Secrets never reach this layer in clear: services seal them with
 ``tessera.secrets.SecretBox`` before ``put``.
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 GLOBAL = "global"
+
+INDEXED_FIELDS = ("user", "groups", "role_ids", "attached", "boundary", "sha256")
+"""The top-level ``data`` fields the store indexes in every record: a string field by
+its value, a list field by each string in it (anything else is not indexed). The
+records that refer to a user (``user``: its stored name, ``""`` for the root user), a
+group (``groups``), a role (``role_ids``), a managed policy (``attached``, ``boundary``)
+or carry a certificate's digest (``sha256``). Adding a field needs a migration that
+indexes the records already stored."""
 
 
 class StoreError(Exception):
@@ -111,6 +126,16 @@ class Transaction(Protocol):
 
     def count(self, scope: str, kind: str) -> int:
         """How many records of a kind a scope holds (without reading them)."""
+        ...
+
+    def list_by(self, scope: str, kind: str, field: str, value: str) -> builtins.list[Record]:
+        """The records of a kind in a scope whose ``field`` (one of ``INDEXED_FIELDS``)
+        is ``value`` or, for a list, holds it; ordered by key. Reads only the matches
+        (an index range scan). Raises ``StoreError`` for a field that is not indexed."""
+        ...
+
+    def count_by(self, scope: str, kind: str, field: str, value: str) -> int:
+        """How many records ``list_by`` would return (without reading them)."""
         ...
 
     def insert(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:

@@ -43,6 +43,10 @@ class EventLoopGuard:
     def leave(self) -> None:
         self.thread = 0
 
+    def active(self) -> bool:
+        """Whether the calling thread is running a marked step (so must not block)."""
+        return self.thread == threading.get_ident()
+
     def check(self) -> None:
         if self.thread == threading.get_ident():
             raise StoreOnEventLoop("store used by a step running on the event loop (an inline handler)")

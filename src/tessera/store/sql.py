@@ -22,6 +22,9 @@ between them is in this module:
   generation it gives their scope, in the same transaction; every ``TRIM_EVERY``
   generations a scope's feed is cut back to its last ``FEED_GENERATIONS``, and
   ``scopes.feed_floor`` says where it now starts.
+* **Indexed fields.** Each write also replaces the record's rows in ``record_refs``
+  (one per value of its ``INDEXED_FIELDS``), so ``list_by``/``count_by`` are primary-key
+  range scans.
 * **Migrations** (Alembic, applied by ``open_store``) run in one transaction; on
   PostgreSQL under an advisory lock, so processes starting together upgrade one
   after the other and the later ones find nothing to do.
@@ -31,6 +34,7 @@ Documents are stored as compact, key-sorted JSON text, the same bytes on both ba
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import functools
 import json
@@ -70,6 +74,7 @@ from tessera.store import notify
 from tessera.store.base import (
     AUDIT_OUTCOMES,
     DENIED_ERROR_CODES,
+    INDEXED_FIELDS,
     BackendError,
     Change,
     ChangeFeed,
@@ -80,7 +85,7 @@ from tessera.store.base import (
     StoreError,
     Transaction,
 )
-from tessera.store.tables import audit_events, records, usage
+from tessera.store.tables import audit_events, record_refs, records, usage
 from tessera.store.tables import changes as changes_table
 from tessera.store.tables import scopes as scopes_table
 
@@ -415,6 +420,26 @@ class _SqlTransaction:
         return int(self._conn.execute(query).scalar_one())
 
     @_backend_errors_wrapped
+    def list_by(self, scope: str, kind: str, field: str, value: str) -> builtins.list[Record]:
+        self._check(scope, writing=False)
+        query = (
+            select(records.c.scope, records.c.kind, records.c.key, records.c.data)
+            .join(
+                record_refs,
+                and_(records.c.scope == record_refs.c.scope, records.c.kind == record_refs.c.kind, records.c.key == record_refs.c.key),
+            )
+            .where(*_refs_matching(scope, kind, field, value))
+            .order_by(record_refs.c.key)
+        )
+        return [_record(row) for row in self._conn.execute(query)]
+
+    @_backend_errors_wrapped
+    def count_by(self, scope: str, kind: str, field: str, value: str) -> int:
+        self._check(scope, writing=False)
+        query = select(func.count()).select_from(record_refs).where(*_refs_matching(scope, kind, field, value))
+        return int(self._conn.execute(query).scalar_one())
+
+    @_backend_errors_wrapped
     def insert(self, scope: str, kind: str, key: str, data: Mapping[str, Any]) -> None:
         self._check(scope, writing=True)
         row = self._row(scope, kind, key, data)
@@ -426,6 +451,7 @@ class _SqlTransaction:
         )
         if self._conn.execute(statement).first() is None:
             raise Conflict(f"{kind} {key!r} already exists in scope {scope!r}")
+        self._index(scope, kind, key, data, replacing=False)
         self._record_change(row)
 
     @_backend_errors_wrapped
@@ -435,6 +461,7 @@ class _SqlTransaction:
         statement = update(records).where(_record_key(scope, kind, key)).values(data=row["data"], updated_at=row["updated_at"])
         if self._conn.execute(statement).rowcount == 0:
             raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
+        self._index(scope, kind, key, data, replacing=True)
         self._record_change(row)
 
     @_backend_errors_wrapped
@@ -448,6 +475,7 @@ class _SqlTransaction:
                 set_={"data": statement.excluded.data, "updated_at": statement.excluded.updated_at},
             )
         )
+        self._index(scope, kind, key, data, replacing=True)
         self._record_change(row)
 
     @_backend_errors_wrapped
@@ -455,7 +483,18 @@ class _SqlTransaction:
         self._check(scope, writing=True)
         if self._conn.execute(delete(records).where(_record_key(scope, kind, key))).rowcount == 0:
             raise NotFound(f"{kind} {key!r} does not exist in scope {scope!r}")
+        self._index(scope, kind, key, {}, replacing=True)
         self.feed.append({"scope": scope, "kind": kind, "key": key, "data": None})
+
+    def _index(self, scope: str, kind: str, key: str, data: Mapping[str, Any], *, replacing: bool) -> None:
+        """Make the record's ``record_refs`` rows those of ``data``."""
+        if replacing:
+            owned = and_(record_refs.c.scope == scope, record_refs.c.kind == kind, record_refs.c.key == key)
+            self._conn.execute(delete(record_refs).where(owned))
+        refs = indexed_values(data)
+        if refs:
+            rows = [{"scope": scope, "kind": kind, "field": field, "value": value, "key": key} for field, value in refs]
+            self._conn.execute(record_refs.insert(), rows)
 
     def _record_change(self, row: Mapping[str, str]) -> None:
         self.feed.append({"scope": row["scope"], "kind": row["kind"], "key": row["key"], "data": row["data"]})
@@ -669,6 +708,25 @@ def _scope_names(scopes: tuple[str, ...]) -> list[str]:
     return sorted(set(scopes))
 
 
+def indexed_values(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The ``(field, value)`` pairs ``record_refs`` holds for a record's ``data``."""
+    found: set[tuple[str, str]] = set()
+    for field in INDEXED_FIELDS:
+        value = data.get(field)
+        if isinstance(value, str):
+            found.add((field, value))
+        elif isinstance(value, list):
+            found.update((field, item) for item in value if isinstance(item, str))
+    return sorted(found)
+
+
+def _refs_matching(scope: str, kind: str, field: str, value: str) -> tuple[ColumnElement[bool], ...]:
+    if field not in INDEXED_FIELDS:
+        raise StoreError(f"{field!r} is not an indexed field: one of {', '.join(INDEXED_FIELDS)}")
+    columns = record_refs.c
+    return (columns.scope == scope, columns.kind == kind, columns.field == field, columns.value == value)
+
+
 def _record_key(scope: str, kind: str, key: str) -> ColumnElement[bool]:
     return and_(records.c.scope == scope, records.c.kind == kind, records.c.key == key)
 
@@ -703,17 +761,25 @@ AUDIT_PAGE = 500
 _AUDIT_COLUMNS = ("event_id", "event_time", "principal_arn", "access_key_id", "event_name", "error_code", "body")
 
 
+_INDEXED_PRINCIPAL_ID = 1024  # far below PostgreSQL's B-tree entry limit (about 2700 bytes)
+
+
 def _audit_row(event: Mapping[str, Any]) -> tuple[str | None, ...]:
     """The values of ``_AUDIT_COLUMNS`` for one event."""
     missing = [field for field in ("eventID", "eventTime", "eventName") if not event.get(field)]
     if missing:
         raise ValueError(f"audit event lacks {', '.join(missing)}")
     identity = event.get("userIdentity") or {}
+    # federated callers (WebIdentityUser, SAMLUser) have no ARN and no key: they are found
+    # by their identity provider (the OIDC provider's ARN, the SAML name qualifier) and
+    # their principalId (when short enough for an index entry)
+    principal_id = identity.get("principalId")
+    fallback_id = principal_id if isinstance(principal_id, str) and len(principal_id) <= _INDEXED_PRINCIPAL_ID else None
     return (
         str(event["eventID"]),
         _utc_second(event["eventTime"]),
-        identity.get("arn"),
-        identity.get("accessKeyId"),
+        identity.get("arn") or identity.get("identityProvider"),
+        identity.get("accessKeyId") or fallback_id,
         str(event["eventName"]),
         event.get("errorCode"),
         # insertion order, not sorted: events are written once per request and read rarely

@@ -15,6 +15,10 @@ at generation *g* catches up by reading the changes after *g* instead of the who
 scope. It is trimmed as it grows; ``scopes.feed_floor`` is the generation from which the
 feed of a scope is complete (older views read a snapshot).
 
+``record_refs`` indexes the values of the ``INDEXED_FIELDS`` of each record (one row
+per value), written with the record in the same transaction: ``list_by``/``count_by``
+find the records naming a value by its primary key, never by reading a whole kind.
+
 ``usage`` holds when access keys and roles were last used: written in batches off the
 request path and never part of a scope's generation.
 
@@ -79,6 +83,17 @@ changes = Table(
     Column("key", identifier(), nullable=False),
     Column("data", Text(), nullable=True),
     Index("ix_changes_scope_generation", "scope", "generation"),
+)
+
+record_refs = Table(
+    "record_refs",
+    metadata,
+    Column("scope", identifier(), primary_key=True),
+    Column("kind", identifier(), primary_key=True),
+    Column("field", identifier(), primary_key=True),
+    Column("value", identifier(), primary_key=True),
+    Column("key", identifier(), primary_key=True),
+    Index("ix_record_refs_record", "scope", "kind", "key"),
 )
 
 audit_events = Table(

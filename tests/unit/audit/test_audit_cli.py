@@ -92,6 +92,45 @@ def test_audit_prints_a_table_and_refuses_bad_input(data_dir: Path, capsys: pyte
         main(["audit", "--data-dir", str(data_dir), "--outcome", "maybe"])
 
 
+OIDC = "arn:aws:iam::111111111111:oidc-provider/idp.example.com"
+FEDERATED = [
+    {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "WebIdentityUser", "principalId": f"{OIDC}:app:dev", "userName": "dev", "identityProvider": OIDC},
+        "eventTime": "2026-03-01T11:00:00Z",
+        "eventName": "AssumeRoleWithWebIdentity",
+        "eventID": "w1",
+    },
+    {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "SAMLUser",
+            "principalId": "Q+qualifier=:alice@corp",
+            "userName": "alice@corp",
+            "identityProvider": "Q+qualifier=",
+        },
+        "eventTime": "2026-03-01T11:01:00Z",
+        "eventName": "AssumeRoleWithSAML",
+        "eventID": "s1",
+    },
+]
+
+
+def test_federated_users_are_found_by_identity_provider_or_principal_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """WebIdentityUser and SAMLUser events have no ARN and no key: --principal finds them
+    by identity provider or principalId, and the table names the user and its provider."""
+    with open_store(default_url(str(tmp_path))) as store:
+        store.append_audit(FEDERATED)
+    data = ["--data-dir", str(tmp_path)]
+    assert [e["eventID"] for e in lines(capsys, *data, "--principal", OIDC)] == ["w1"]
+    assert [e["eventID"] for e in lines(capsys, *data, "--principal", f"{OIDC}:app:dev")] == ["w1"]
+    assert [e["eventID"] for e in lines(capsys, *data, "--principal", "Q+qualifier=")] == ["s1"]
+    assert [e["eventID"] for e in lines(capsys, *data, "--principal", "Q+qualifier=:alice@corp")] == ["s1"]
+    assert main(["audit", *data]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert f"dev ({OIDC})" in rows[0] and "alice@corp (Q+qualifier=)" in rows[1]
+
+
 NAME = re.compile(r"(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8}T\d{4}Z)_([A-Za-z0-9]{16})\.json\.gz")
 
 
@@ -124,6 +163,17 @@ def test_export_writes_cloudtrail_log_files_per_account_region_and_window(data_d
         "222222222222_us-east-1_20260301T1010Z": ["b2"],
         "111111111111_unknown_20260301T1010Z": ["x1"],  # a region that cannot name a file
     }
+
+
+def test_export_files_of_the_last_window_of_a_day_are_in_the_next_days_folder(tmp_path: Path) -> None:
+    """The folder's date is the delivery time's, as the file name's: an event at 23:57:10
+    is delivered at 00:00 the next day (``exported`` checks folder and name agree)."""
+    with open_store(default_url(str(tmp_path))) as store:
+        store.append_audit([event("late", "2026-03-01T23:57:10Z", "GetUser", ALICE)])
+    out = tmp_path / "export"
+    assert main(["audit", "export", "--data-dir", str(tmp_path), "--out", str(out)]) == 0
+    assert exported(out) == {"111111111111_us-east-1_20260302T0000Z": ["late"]}
+    assert [p.parent.relative_to(out).parts[-3:] for p in out.rglob("*.json.gz")] == [("2026", "03", "02")]
 
 
 def test_export_takes_a_time_range_given_after_or_before_export(data_dir: Path, tmp_path: Path) -> None:

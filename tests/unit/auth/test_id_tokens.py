@@ -198,3 +198,27 @@ def test_keys_that_do_not_load_are_skipped() -> None:
     with pytest.raises(InvalidIdentityTokenException, match="signature"):
         id_tokens.verify_signature(id_tokens.parse(sign()), junk)
     id_tokens.verify_signature(id_tokens.parse(sign()), [*junk, jwk(RSA_KEY, "rsa")])
+
+
+def test_a_published_key_is_loaded_once_and_by_its_own_members(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loaded keys are kept by the members that make them: the same JWK is loaded once,
+    and a key republished under the same kid with other members is loaded anew (never
+    the old key)."""
+    loads: list[str] = []
+    load = id_tokens._load_public_key
+
+    def counting(verifier: Any, published: Any, curve: str | None) -> Any:
+        loads.append(str(published.get("kid")))
+        return load(verifier, published, curve)
+
+    monkeypatch.setattr(id_tokens, "_load_public_key", counting)
+    first = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = id_tokens.parse(sign(key=first, kid="same"))
+    for _ in range(3):
+        id_tokens.verify_signature(token, [jwk(first, "same")])
+    assert loads == ["same"]
+    with pytest.raises(InvalidIdentityTokenException, match="signature does not verify"):
+        id_tokens.verify_signature(token, [jwk(rotated, "same")])  # the kid's new key: not the cached one
+    id_tokens.verify_signature(id_tokens.parse(sign(key=rotated, kid="same")), [jwk(rotated, "same")])
+    assert loads == ["same", "same"]

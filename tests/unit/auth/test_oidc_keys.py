@@ -334,3 +334,54 @@ def test_the_cache_holds_a_bounded_number_of_issuers(issuer: OidcIssuer, bundle:
     assert keys.keys(issuer.issuer, [], issuer.kid, NOW)
     assert len(keys._entries) == 2
     assert keys._entries.get(issuer.issuer) is not None
+
+
+def test_cached_answers_what_keys_would_without_fetching(issuer: OidcIssuer, bundle: str) -> None:
+    """``cached`` (what the event loop may call): the keys ``keys`` would answer with no
+    fetch, else None; it never fetches."""
+    ticks = Ticks()
+    keys = OidcKeys(OidcSettings(extra_ca_file=bundle, refetch_interval=10), monotonic=ticks)
+    before = issuer.request_count
+    assert keys.cached(issuer.issuer, [], issuer.kid) is None  # nothing fetched yet
+    fetched = keys.keys(issuer.issuer, [], issuer.kid, NOW)
+    assert keys.cached(issuer.issuer, [], issuer.kid) is fetched
+    assert keys.cached(issuer.issuer, [], None) is fetched  # a token without kid: any key
+    assert keys.cached(issuer.issuer, ["AB" * 20], issuer.kid) is fetched  # CA-trusted: thumbprints play no part
+    assert keys.cached(issuer.issuer, [], "unknown") is fetched  # within the refetch limit: no fetch due
+    ticks.now += 10
+    assert keys.cached(issuer.issuer, [], "unknown") is None  # a refetch is allowed: keys() must run
+    entry = keys._entries.get(issuer.issuer)
+    with entry.lock:  # as a fetch in progress holds it: the keys at hand
+        assert keys.cached(issuer.issuer, [], "unknown") is fetched
+    assert keys.cached(issuer.issuer, [], issuer.kid) is fetched
+    ticks.now += 110  # max-age=120 has passed
+    assert keys.cached(issuer.issuer, [], issuer.kid) is None
+    with entry.lock:  # expired keys are not served, even while another request fetches
+        assert keys.cached(issuer.issuer, [], issuer.kid) is None
+    assert issuer.request_count - before == 2  # only keys() fetched
+
+
+def test_cached_decides_trust_per_request(issuer: OidcIssuer) -> None:
+    """Without a CA to trust the issuer, ``cached`` answers only a request whose provider
+    pins the server by thumbprint (``keys`` refuses the others: InvalidIdentityToken)."""
+    keys = OidcKeys(OidcSettings(refetch_interval=10), monotonic=Ticks())
+    fetched = keys.keys(issuer.issuer, [issuer.thumbprint], issuer.kid, NOW)
+    assert keys.cached(issuer.issuer, [issuer.thumbprint.upper()], issuer.kid) is fetched
+    assert keys.cached(issuer.issuer, ["0" * 40], issuer.kid) is None
+    assert keys.cached(issuer.issuer, [], issuer.kid) is None
+    with pytest.raises(InvalidIdentityTokenException, match=THUMBPRINT_MISMATCH):
+        keys.keys(issuer.issuer, ["0" * 40], issuer.kid, NOW)
+
+
+def test_verification_method_is_the_requesting_providers(issuer: OidcIssuer, bundle: str) -> None:
+    """One issuer's keys, trusted by a CA for every provider (IAMTrustStore), or by
+    thumbprint for a provider that pins the server when no CA trusts it (Thumbprint)."""
+    by_ca = OidcKeys(OidcSettings(extra_ca_file=bundle))
+    assert by_ca.verification_method(issuer.issuer, []) is None  # nothing cached
+    by_ca.keys(issuer.issuer, [], issuer.kid, NOW)
+    assert by_ca.verification_method(issuer.issuer, []) == oidc_keys.TRUST_STORE
+    assert by_ca.verification_method(issuer.issuer, [issuer.thumbprint]) == oidc_keys.TRUST_STORE
+    pinned = OidcKeys()
+    pinned.keys(issuer.issuer, [issuer.thumbprint], issuer.kid, NOW)
+    assert pinned.verification_method(issuer.issuer, [issuer.thumbprint]) == oidc_keys.THUMBPRINT
+    assert pinned.verification_method(issuer.issuer, ["0" * 40]) is None  # not trusted by this provider

@@ -134,6 +134,21 @@ REJECTED = [
     ("principal-not-arn", doc({**TRUST_OK, "Principal": {"AWS": "alice"}}), T, "Invalid principal in policy"),
     ("principal-unknown-type", doc({**TRUST_OK, "Principal": {"Amazon": "*"}}), T, "unknown principal type"),
     ("principal-plain-string", doc({**TRUST_OK, "Principal": "111111111111"}), T, "Invalid principal"),
+    *(
+        (
+            f"federated-{name}",
+            doc({**TRUST_OK, "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": value}}),
+            T,
+            "Federated principals must be valid domain names or SAML metadata ARNs",
+        )
+        for name, value in (
+            ("space", "not a domain"),
+            ("url", "https://accounts.google.com"),
+            ("other-arn", "arn:aws:iam::111111111111:role/R"),
+            ("leading-dot", ".example.com"),
+            ("underscore", "idp_example.com"),
+        )
+    ),
 ]
 
 
@@ -174,6 +189,25 @@ ACCEPTED = [
         T,
     ),
     ("trust-federated", doc({**TRUST_OK, "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": "accounts.google.com"}}), T),
+    (
+        "trust-federated-forms",
+        doc(
+            {
+                **TRUST_OK,
+                "Action": ["sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"],
+                "Principal": {
+                    "Federated": [
+                        "cognito-identity.amazonaws.com",
+                        "arn:aws:iam::111111111111:saml-provider/Corp",
+                        "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com",
+                        "arn:aws:iam::111111111111:oidc-provider/idp.example.com:8443/realms/main",
+                        "arn:aws:iam::111111111111:oidc-provider/tenant.auth0.com/",
+                    ]
+                },
+            }
+        ),
+        T,
+    ),
     ("trust-wildcard-action", doc({**TRUST_OK, "Action": "sts:*"}), T),
     ("resource-not-principal", doc({**ALLOW_ALL, "NotPrincipal": {"AWS": "111111111111"}}), R),
     ("scp", doc(ALLOW_ALL), SCP),

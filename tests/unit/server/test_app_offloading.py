@@ -1,16 +1,20 @@
 """Which requests the app runs on the event loop: only cheap ones. A large body (whose
 decoding alone takes milliseconds) and handlers with store I/O are prepared, executed and
-encoded in the thread pool, with the same answers as on the loop."""
+encoded in the thread pool, with the same answers as on the loop; an inline handler that
+needs blocking I/O after all (an identity provider's keys to fetch) is run again there."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from oidc_issuer import OidcIssuer
 
 from bench.inproc import build_app, exchange
 from tessera.server.app import INLINE_BODY_BYTES, TesseraApp
@@ -59,3 +63,86 @@ def test_a_large_body_that_fails_validation_gets_the_same_error_off_the_loop(app
     status, body = _call(application, {"Action": "CreateUser", "Version": "2010-05-08", "UserName": long_name}, "iam")
     assert status == 400 and b"<Code>ValidationError</Code>" in body
     assert threads[0].startswith("tessera-op")
+
+
+def test_web_identity_runs_on_the_loop_once_the_providers_keys_are_cached(
+    app: tuple[TesseraApp, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AssumeRoleWithWebIdentity is inline: the first call, whose provider keys must be
+    fetched, starts on the event loop, stops there before fetching (NeedsThread) and runs
+    again in the thread pool; later calls, with the keys cached, run on the loop only."""
+    application, _ = app
+    executed: list[str] = []
+    execute = application._execute
+
+    def recording_execute(ex: Any, ctx: Any) -> None:
+        executed.append(threading.current_thread().name)
+        execute(ex, ctx)
+
+    monkeypatch.setattr(application, "_execute", recording_execute)
+    with OidcIssuer() as idp:
+        status, body = _call(
+            application,
+            {
+                "Action": "CreateOpenIDConnectProvider",
+                "Version": "2010-05-08",
+                "Url": idp.issuer,
+                "ClientIDList.member.1": "my-app",
+                "ThumbprintList.member.1": idp.thumbprint,
+            },
+            "iam",
+        )
+        assert status == 200, body
+        provider = body.split(b"<OpenIDConnectProviderArn>")[1].split(b"<")[0].decode()
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity"}],
+        }
+        role = {"RoleName": "fed", "AssumeRolePolicyDocument": json.dumps(trust)}
+        status, body = _call(application, {"Action": "CreateRole", "Version": "2010-05-08", **role}, "iam")
+        assert status == 200, body
+        executed.clear()
+
+        def web_identity() -> tuple[int, bytes]:
+            params = {
+                "Action": "AssumeRoleWithWebIdentity",
+                "Version": "2011-06-15",
+                "RoleArn": "arn:aws:iam::111111111111:role/fed",
+                "RoleSessionName": "alice-session",
+                "WebIdentityToken": idp.sign({"sub": "alice", "aud": "my-app"}),
+            }
+            return _unsigned_get(application, urllib.parse.urlencode(params))
+
+        status, body = web_identity()
+        assert status == 200 and b"<SubjectFromWebIdentityToken>alice</SubjectFromWebIdentityToken>" in body, body
+        assert executed[0] == "MainThread" and len(executed) == 2 and executed[1].startswith("tessera-op")
+        fetches = idp.request_count
+        executed.clear()
+        status, body = web_identity()
+        assert status == 200 and b"<SubjectFromWebIdentityToken>alice</SubjectFromWebIdentityToken>" in body, body
+        assert executed == ["MainThread"]
+        assert idp.request_count == fetches
+
+
+def _unsigned_get(app: TesseraApp, query: str) -> tuple[int, bytes]:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": query.encode(),
+        "headers": [(b"host", b"127.0.0.1:8686")],
+        "client": ("127.0.0.1", 5000),
+        "scheme": "http",
+        "server": ("127.0.0.1", 8686),
+    }
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"]), bytes(sent[1]["body"])

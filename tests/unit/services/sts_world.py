@@ -23,7 +23,7 @@ from tessera.services import records as R
 from tessera.services import sts  # noqa: F401  (registers the handlers)
 from tessera.services.accounts import create_account
 from tessera.services.keys import current_keyring
-from tessera.services.request import OperationContext, RequestInfo, lookup
+from tessera.services.request import NeedsThread, OperationContext, RequestInfo, lookup
 from tessera.services.sts import session_caller
 from tessera.store.guard import LOOP_GUARD
 
@@ -147,13 +147,16 @@ class World:
         spec = lookup(service, operation)
         assert spec is not None
         ctx = self.context(caller, operation)
+        result: dict[str, Any] | None = None
         if spec.runs_inline(params):  # as on the server's event loop: no store I/O
             LOOP_GUARD.enter()
             try:
                 result = spec.handler(ctx, params)
+            except NeedsThread:  # blocking I/O after all: run again off the loop, as the server does
+                result = None
             finally:
                 LOOP_GUARD.leave()
-        else:
+        if result is None:
             result = spec.handler(ctx, params)
         assert ctx.authorized or not spec.authorize, f"{operation} returned without authorizing"
         return result

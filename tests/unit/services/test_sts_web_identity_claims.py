@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tessera.errors import InvalidIdentityTokenException, InvalidParameterValue
+from tessera.errors import InvalidIdentityTokenException
 from tessera.services.sts.web_identity import (
     SOURCE_IDENTITY_CLAIM,
     TAGS_CLAIM,
@@ -86,10 +86,13 @@ def test_malformed_tag_claims_are_invalid_tokens(claim: object) -> None:
         claimed_tags({TAGS_CLAIM: claim}, anonymous())
 
 
-def test_tag_rules_of_assume_role_apply() -> None:
-    with pytest.raises(InvalidParameterValue):
+def test_tag_rules_of_assume_role_apply_and_a_breach_is_an_invalid_token() -> None:
+    """As for a SAML assertion's tags: the token is at fault, not a request parameter."""
+    with pytest.raises(InvalidIdentityTokenException):
         claimed_tags({TAGS_CLAIM: {"principal_tags": {"aws:x": ["v"]}}}, anonymous())
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(InvalidIdentityTokenException):
+        claimed_tags({TAGS_CLAIM: {"principal_tags": {"Team": ["a"], "team": ["b"]}}}, anonymous())
+    with pytest.raises(InvalidIdentityTokenException):
         claimed_tags({TAGS_CLAIM: {"principal_tags": {"k": ["v"]}, "transitive_tag_keys": ["other"]}}, anonymous())
 
 

@@ -169,6 +169,92 @@ def test_list_returns_one_kind_of_one_scope_in_code_point_order(store: SqlStore)
     assert [r.data["key"] for r in listed] == sorted(keys)
 
 
+def _keys_by(tx: Transaction, scope: str, kind: str, field: str, value: str) -> list[str]:
+    listed = [r.key for r in tx.list_by(scope, kind, field, value)]
+    assert tx.count_by(scope, kind, field, value) == len(listed)
+    return listed
+
+
+def test_list_by_finds_the_records_naming_a_value_in_a_string_or_list_field(store: SqlStore) -> None:
+    with store.write(A, B) as tx:
+        tx.insert(A, "access_key", "k2", {"user": "alice", "n": 2})
+        tx.insert(A, "access_key", "k1", {"user": "alice", "n": 1})
+        tx.insert(A, "access_key", "k3", {"user": "Alice"})  # exact values: no case folding
+        tx.insert(A, "access_key", "root", {"user": ""})
+        tx.insert(A, "mfa_device", "m", {"user": "alice"})
+        tx.insert(B, "access_key", "k4", {"user": "alice"})
+        tx.insert(A, "user", "u1", {"groups": ["admins", "devs", "devs"], "attached": ["arn:p"], "boundary": "arn:p"})
+        tx.insert(A, "user", "u2", {"groups": ["devs"], "user": None, "attached": [7]})
+    with store.read() as tx:
+        assert [r.data["n"] for r in tx.list_by(A, "access_key", "user", "alice")] == [1, 2]
+        assert _keys_by(tx, A, "access_key", "user", "alice") == ["k1", "k2"]
+        assert _keys_by(tx, A, "access_key", "user", "") == ["root"]
+        assert _keys_by(tx, A, "access_key", "user", "bob") == []
+        assert _keys_by(tx, A, "user", "groups", "devs") == ["u1", "u2"]
+        assert _keys_by(tx, A, "user", "groups", "admins") == ["u1"]
+        assert _keys_by(tx, A, "user", "attached", "arn:p") == ["u1"]
+        assert _keys_by(tx, A, "user", "boundary", "arn:p") == ["u1"]
+        assert _keys_by(tx, B, "access_key", "user", "alice") == ["k4"]
+
+
+def test_list_by_follows_updates_puts_and_deletes_and_rollbacks(store: SqlStore) -> None:
+    with store.write(A) as tx:
+        tx.insert(A, "user", "u1", {"groups": ["a", "b"]})
+        tx.insert(A, "user", "u2", {"groups": ["a"]})
+    with store.write(A) as tx:
+        tx.update(A, "user", "u1", {"groups": ["b", "c"]})
+        tx.put(A, "user", "u2", {"groups": []})
+        tx.put(A, "user", "u3", {"groups": ["a"]})
+        assert _keys_by(tx, A, "user", "groups", "a") == ["u3"]  # the transaction sees its own writes
+
+    def rolled_back() -> None:
+        with store.write(A) as tx:
+            tx.delete(A, "user", "u3")
+            tx.insert(A, "user", "u4", {"groups": ["b"]})
+            raise Boom
+
+    with pytest.raises(Boom):
+        rolled_back()
+    with store.read() as tx:
+        assert _keys_by(tx, A, "user", "groups", "a") == ["u3"]
+        assert _keys_by(tx, A, "user", "groups", "b") == ["u1"]
+        assert _keys_by(tx, A, "user", "groups", "c") == ["u1"]
+    with store.write(A) as tx:
+        tx.delete(A, "user", "u1")
+    with store.read() as tx:
+        assert _keys_by(tx, A, "user", "groups", "b") == []
+
+
+def test_list_by_refuses_a_field_that_is_not_indexed(shared_store: SqlStore) -> None:
+    with shared_store.read() as tx:
+        with pytest.raises(StoreError, match="not an indexed field"):
+            tx.list_by(A, "user", "name", "alice")
+        with pytest.raises(StoreError, match="not an indexed field"):
+            tx.count_by(A, "user", "name", "alice")
+
+
+def test_a_database_from_before_the_indexed_fields_has_its_records_indexed(store_url: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(Path(sql.__file__).with_name("migrations")))
+    engine = create_engine(store_url)
+    insert = text("INSERT INTO records (scope, kind, key, data, updated_at) VALUES (:a, :kind, :key, :data, '2024-01-01')")
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0003")
+            conn.execute(text("INSERT INTO scopes (scope, generation) VALUES (:a, 3)"), {"a": A})
+            conn.execute(insert, {"a": A, "kind": "access_key", "key": "k1", "data": '{"user":"alice"}'})
+            conn.execute(insert, {"a": A, "kind": "user", "key": "u1", "data": '{"groups":["g","g"],"name":"u1"}'})
+            many = [{"a": A, "kind": "access_key", "key": f"m{i:04d}", "data": '{"user":"many"}'} for i in range(2500)]
+            conn.execute(insert, many)  # more than one batch of the migration's
+    finally:
+        engine.dispose()
+    with open_store(store_url) as store, store.read() as tx:
+        assert _keys_by(tx, A, "access_key", "user", "alice") == ["k1"]
+        assert _keys_by(tx, A, "user", "groups", "g") == ["u1"]
+        assert tx.count_by(A, "access_key", "user", "many") == 2500
+
+
 def test_returned_documents_are_fresh_copies(store: SqlStore) -> None:
     with store.write(A) as tx:
         tx.insert(A, "user", "alice", {"groups": ["g1"]})
@@ -353,12 +439,14 @@ def test_a_fresh_store_has_no_scopes(store: SqlStore) -> None:
     [
         lambda tx: tx.get(B, "user", "x"),
         lambda tx: tx.list(B, "user"),
+        lambda tx: tx.list_by(B, "user", "groups", "g"),
+        lambda tx: tx.count_by(B, "user", "groups", "g"),
         lambda tx: tx.insert(B, "user", "x", {}),
         lambda tx: tx.update(B, "user", "x", {}),
         lambda tx: tx.put(B, "user", "x", {}),
         lambda tx: tx.delete(B, "user", "x"),
     ],
-    ids=["get", "list", "insert", "update", "put", "delete"],
+    ids=["get", "list", "list_by", "count_by", "insert", "update", "put", "delete"],
 )
 def test_write_refuses_any_access_to_a_scope_it_did_not_lock(shared_store: SqlStore, operation: Callable[[Transaction], object]) -> None:
     with pytest.raises(StoreError, match="not locked"), shared_store.write(A) as tx:
@@ -571,7 +659,7 @@ def test_postgres_processes_starting_together_migrate_once_in_their_own_schema(p
     finally:
         engine.dispose()
     assert schema.startswith("tessera_test_")
-    assert set(tables) == {"alembic_version", "scopes", "records", "changes", "audit_events", "usage"}
+    assert set(tables) == {"alembic_version", "scopes", "records", "changes", "record_refs", "audit_events", "usage"}
     assert versions == [HEAD]
 
 

@@ -23,7 +23,6 @@ from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.iam.user_credentials import (
     authorize_owner,
     delete_owned,
-    owned_by,
     owner_or_root,
     require_owner,
     update_status,
@@ -49,7 +48,7 @@ def create_access_key(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     target = authorize_owner(ctx, "iam:CreateAccessKey", owner_or_root(ctx, params), root=True)
     with ctx.write(account) as tx:
         owner = require_owner(tx, account, target)
-        keys = [k for k in (R.load(R.ACCESS_KEY, dict(r.data)) for r in tx.list(account, R.ACCESS_KEY)) if owned_by(k, owner)]
+        keys = [R.load(R.ACCESS_KEY, r.data) for r in tx.list_by(account, R.ACCESS_KEY, "user", owner)]
         ensure_quota(len(keys), quotas.ACCESS_KEYS_PER_USER, "AccessKeysPerUser")
         rec, secret = add_access_key(tx, ctx.runtime.secret_box, account, user=owner, now=ctx.now, seq=next_sequence(keys))
     return {"AccessKey": {**_metadata(rec), "SecretAccessKey": secret}}

@@ -111,12 +111,12 @@ def update_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
 
 
 def _rename_memberships(tx: Transaction, account: str, old: str, new: str) -> None:
-    for stored in tx.list(account, R.USER):
+    """Members name their groups by stored name: keep them pointing at the group."""
+    for stored in tx.list_by(account, R.USER, "groups", old):
         user = R.load(R.USER, stored.data)
-        if _in_group(user, old):
-            groups = [new if name_key(g) == name_key(old) else g for g in user["groups"]]
-            renamed: R.UserRecord = {**user, "groups": groups}
-            tx.update(account, R.USER, stored.key, renamed)
+        groups = [new if name_key(g) == name_key(old) else g for g in user["groups"]]
+        renamed: R.UserRecord = {**user, "groups": groups}
+        tx.update(account, R.USER, stored.key, renamed)
 
 
 @operation("iam", "DeleteGroup")
@@ -126,7 +126,7 @@ def delete_group(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any
     authorize_target(ctx, "iam:DeleteGroup", target)
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
-        if any(_in_group(R.load(R.USER, u.data), rec["name"]) for u in tx.list(account, R.USER)):
+        if tx.count_by(account, R.USER, "groups", rec["name"]):
             raise DeleteConflictException("Cannot delete entity, must remove users from group first.")
         refuse_delete_with_policies(rec)
         tx.delete(account, R.GROUP, name_key(rec["name"]))

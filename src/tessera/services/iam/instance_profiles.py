@@ -119,9 +119,16 @@ def require_profile(tx: Transaction, account: str, profile: Profile) -> R.Instan
     return data
 
 
-def _live_role_ids(tx: Transaction, account: str) -> set[str]:
-    """The ids of the account's roles as ``tx`` reads them (a profile may still name a deleted one)."""
-    return {R.load(R.ROLE, r.data)["id"] for r in tx.list(account, R.ROLE)}
+def _live_role_ids(tx: Transaction, account: str, rec: R.InstanceProfileRecord) -> set[str]:
+    """The ids of the profile's roles that still exist as ``tx`` reads them (a profile may
+    still name a deleted role, or one deleted and created again under its name): each is
+    read by its name, so the cost is the profile's, not the account's."""
+    live: set[str] = set()
+    for name, role_id in zip(rec["roles"], member_ids(rec), strict=False):
+        role = tx.get(account, R.ROLE, name_key(name))
+        if role is not None and R.load(R.ROLE, role.data)["id"] == role_id:
+            live.add(role_id)
+    return live
 
 
 def require_resolved_profile(profile: Profile) -> R.InstanceProfileRecord:
@@ -226,7 +233,7 @@ def delete_instance_profile(ctx: OperationContext, params: dict[str, Any]) -> di
     authorize_profile(ctx, "iam:DeleteInstanceProfile", profile)
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
-        live = _live_role_ids(tx, account)
+        live = _live_role_ids(tx, account, rec)
         if any(i in live for i in member_ids(rec)):
             raise DeleteConflictException(DELETE_CONFLICT)
         tx.delete(account, R.INSTANCE_PROFILE, name_key(rec["name"]))
@@ -244,7 +251,7 @@ def add_role_to_instance_profile(ctx: OperationContext, params: dict[str, Any]) 
     with ctx.write(account) as tx:
         rec = require_profile(tx, account, profile)
         role_rec = require_target(tx, account, role)
-        live = _live_role_ids(tx, account)
+        live = _live_role_ids(tx, account, rec)
         held = [i for i in member_ids(rec) if i in live]
         if len(held) >= ROLES_PER_INSTANCE_PROFILE:
             raise LimitExceededException(f"Cannot exceed quota for InstanceSessionsPerInstanceProfile: {ROLES_PER_INSTANCE_PROFILE}")

@@ -265,14 +265,12 @@ def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     account, serial = account_of(ctx), params["SerialNumber"]
     target = resolve(ctx, USER, params["UserName"])
     authorize_target(ctx, "iam:EnableMFADevice", target)
-    name = target.name
     with ctx.write(account) as tx:
         user = require_target(tx, account, target)
         device = _require_device(tx, account, serial)
         if device["user"]:
             raise EntityAlreadyExistsException("MFA Device is already in use.")
-        in_use = [d for d in tx.list(account, R.MFA_DEVICE) if name_key(R.load(R.MFA_DEVICE, d.data)["user"] or "") == name_key(name)]
-        if len(in_use) >= quotas.MFA_DEVICES_PER_USER:
+        if tx.count_by(account, R.MFA_DEVICE, "user", user["name"]) >= quotas.MFA_DEVICES_PER_USER:
             raise LimitExceededException(f"Cannot exceed quota for MFADevicesPerUser: {quotas.MFA_DEVICES_PER_USER}")
         counter = _checked_counter(ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"])
         device["user"], device["enabled_at"], device["last_counter"] = user["name"], iso(ctx.now), counter

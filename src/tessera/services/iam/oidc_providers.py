@@ -5,8 +5,9 @@ TagOpenIDConnectProvider, UntagOpenIDConnectProvider, ListOpenIDConnectProviderT
 (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html).
 
 A provider is named by its URL: its identifier is the URL without ``https://``, the host
-lower-cased and no trailing slash (``token.actions.githubusercontent.com``,
-``idp.example.com:8443/realms/main``), its ARN
+lower-cased and the path kept as given, a trailing slash included
+(``token.actions.githubusercontent.com``, ``idp.example.com:8443/realms/main``,
+``tenant.auth0.com/``: Auth0's issuers end in a slash), its ARN
 ``arn:aws:iam::<account>:oidc-provider/<identifier>``, and one URL is one provider
 (EntityAlreadyExists). The record (``records.OidcProviderRecord``) is stored under the
 identifier and the view holds it in ``AccountState.oidc_providers`` by the same key, so
@@ -73,8 +74,10 @@ def _bad_url(url: str, why: str) -> InvalidInputException:
 def provider_identifier(url: str) -> str:
     """The identifier of the provider at ``url``, ``HOST[:PORT]/PATH``; InvalidInput for a URL
     IAM refuses. AWS's rules: ``https://`` only, no query or fragment, at most 255
-    characters; the host is case-insensitive (lower-cased here) and a trailing slash is
-    not part of the identity. A port is accepted (AWS refuses one)."""
+    characters; the host is case-insensitive (lower-cased here) and the path is kept as
+    given, a trailing slash included (``https://tenant.auth0.com/`` is
+    ``tenant.auth0.com/``, another provider than ``tenant.auth0.com``). A port is
+    accepted (AWS refuses one)."""
     if len(url) > URL_MAX_LENGTH:
         raise _bad_url(url, f"it must be at most {URL_MAX_LENGTH} characters")
     if not url.isascii() or url[: len(SCHEME)].lower() != SCHEME:
@@ -89,10 +92,11 @@ def provider_identifier(url: str) -> str:
         raise _bad_url(url, "it must name a host")
     if colon and (_PORT.fullmatch(port) is None or int(port) > 65535):
         raise _bad_url(url, "its port must be a number from 1 to 65535")
-    segments = path.rstrip("/").split("/") if path.rstrip("/") else []
+    trailing = "/" if rest.endswith("/") else ""
+    segments = path.removesuffix("/").split("/") if path else []
     if any(s in (".", "..") or _SEGMENT.fullmatch(s) is None for s in segments):
         raise _bad_url(url, "its path must be non-empty segments of URL characters")
-    return "/".join([f"{host}{colon}{port}", *segments])
+    return "/".join([f"{host}{colon}{port}", *segments]) + trailing
 
 
 def provider_arn(account: str, identifier: str) -> str:
@@ -104,8 +108,9 @@ def parse_provider_arn(arn: str, member: str = "openIDConnectProviderArn") -> tu
     (``arn.parse_iam_arn``): ValidationError for characters outside the model's
     ``arnType`` pattern, InvalidInput for anything else that is not such an ARN. The
     identifier's host is lower-cased, as stored."""
+    slash = "/" if arn.endswith("/") else ""  # kept as registered (``tenant.auth0.com/``)
     try:
-        parsed, _, _, _ = parse_iam_arn(arn, (ARN_TYPE,))
+        parsed, _, _, _ = parse_iam_arn(arn.removesuffix("/"), (ARN_TYPE,))
     except ArnError as e:
         if e.pattern:
             raise ValidationError(
@@ -113,7 +118,7 @@ def parse_provider_arn(arn: str, member: str = "openIDConnectProviderArn") -> tu
                 f"Member must satisfy regular expression pattern: {ARN_TYPE_PATTERN}"
             ) from e
         raise InvalidInputException(f"ARN {arn} is not valid.") from e
-    written = parsed.resource[len(ARN_TYPE) + 1 :]
+    written = parsed.resource[len(ARN_TYPE) + 1 :] + slash
     try:
         identifier = provider_identifier(SCHEME + written)
     except InvalidInputException as e:
@@ -210,7 +215,7 @@ def create_open_id_connect_provider(ctx: OperationContext, params: dict[str, Any
         "tags": tags,
     }
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.OIDC_PROVIDER)), quotas.OIDC_PROVIDERS_PER_ACCOUNT, "OpenIdConnectProvidersPerAccount")
+        ensure_quota(tx.count(account, R.OIDC_PROVIDER), quotas.OIDC_PROVIDERS_PER_ACCOUNT, "OpenIdConnectProvidersPerAccount")
         try:
             tx.insert(account, R.OIDC_PROVIDER, identifier, rec)
         except Conflict as e:

@@ -81,9 +81,12 @@ class Usage:
     def of_view(cls, ctx: OperationContext) -> Usage:
         return cls([*view_records(ctx, R.USER), *view_records(ctx, R.GROUP), *view_records(ctx, R.ROLE)])
 
-    @classmethod
-    def of_tx(cls, tx: Transaction, account: str) -> Usage:
-        return cls(r.data for kind in (R.USER, R.GROUP, R.ROLE) for r in tx.list(account, kind))
+    @staticmethod
+    def in_use_in(tx: Transaction, account: str, arn: str) -> bool:
+        """Whether any user, group or role of ``tx`` attaches ``arn`` or has it as its
+        boundary (indexed lookups: the cost does not grow with the account)."""
+        holders = ((kind, field) for kind in (R.USER, R.GROUP, R.ROLE) for field in ("attached", "boundary"))
+        return any(tx.count_by(account, kind, field, arn) for kind, field in holders)
 
     def in_use(self, arn: str) -> bool:
         return self.attached[arn] > 0 or self.boundary[arn] > 0
@@ -214,7 +217,7 @@ def delete_policy(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
     refuse_aws_policy_change(ref.arn, "delete")
     with ctx.write(account) as tx:
         rec = require_customer_policy(tx, account, ref)
-        if Usage.of_tx(tx, account).in_use(rec["arn"]):
+        if Usage.in_use_in(tx, account, rec["arn"]):
             raise DeleteConflictException("Cannot delete a policy attached to entities.")
         if len(rec["versions"]) > 1:
             raise DeleteConflictException(HAS_VERSIONS)

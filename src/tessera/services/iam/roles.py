@@ -190,7 +190,7 @@ def delete_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     with ctx.write(account) as tx:
         rec = require_target(tx, account, target)
         refuse_delete_with_policies(rec)
-        if any(rec["id"] in R.load(R.INSTANCE_PROFILE, p.data)["role_ids"] for p in tx.list(account, R.INSTANCE_PROFILE)):
+        if tx.count_by(account, R.INSTANCE_PROFILE, "role_ids", rec["id"]):
             raise DeleteConflictException("Cannot delete entity, must remove roles from instance profile first.")
         tx.delete(account, R.ROLE, name_key(rec["name"]))
     return {}

@@ -177,7 +177,7 @@ def create_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[
         _add_key(ctx, rec, key)
     _check_mode(rec["encryption_mode"], rec)
     with ctx.write(account) as tx:
-        ensure_quota(len(tx.list(account, R.SAML_PROVIDER)), quotas.SAML_PROVIDERS_PER_ACCOUNT, "SAMLProvidersPerAccount")
+        ensure_quota(tx.count(account, R.SAML_PROVIDER), quotas.SAML_PROVIDERS_PER_ACCOUNT, "SAMLProvidersPerAccount")
         try:
             tx.insert(account, R.SAML_PROVIDER, name_key(name), rec)
         except Conflict as e:

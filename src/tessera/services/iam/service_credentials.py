@@ -37,7 +37,6 @@ from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.iam.user_credentials import (
     authorize_owner,
     delete_owned,
-    owned_by,
     require_owned,
     require_owner,
     update_status,
@@ -124,8 +123,8 @@ def create_service_specific_credential(ctx: OperationContext, params: dict[str, 
         raise InvalidInputException(f"CredentialAgeDays is not supported for service {service}.")
     with ctx.write(account) as tx:
         owner = require_owner(tx, account, target)
-        creds = [R.load(R.SERVICE_CREDENTIAL, r.data) for r in tx.list(account, R.SERVICE_CREDENTIAL)]
-        same = [c for c in creds if owned_by(c, owner) and c["service"] == service]
+        creds = [R.load(R.SERVICE_CREDENTIAL, r.data) for r in tx.list_by(account, R.SERVICE_CREDENTIAL, "user", owner)]
+        same = [c for c in creds if c["service"] == service]
         ensure_quota(len(same), quotas.SERVICE_CREDENTIALS_PER_USER_PER_SERVICE, "ServiceSpecificCredentialsPerUserPerService")
         cred_id = new_unique_id(SERVICE_CREDENTIAL_PREFIX)
         api_key = service in API_KEY_SERVICES
@@ -140,7 +139,7 @@ def create_service_specific_credential(ctx: OperationContext, params: dict[str, 
             "password_sealed": sealed,
             "status": "Active",
             "created": iso(ctx.now),
-            "seq": next_sequence(c for c in creds if owned_by(c, owner)),
+            "seq": next_sequence(creds),
             "expires": iso(ctx.now + dt.timedelta(days=int(days))) if days is not None else None,
         }
         tx.insert(account, R.SERVICE_CREDENTIAL, cred_id, rec)

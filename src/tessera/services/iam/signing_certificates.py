@@ -39,7 +39,6 @@ from tessera.services.iam.paging import creation_key, next_sequence, paginate
 from tessera.services.iam.user_credentials import (
     authorize_owner,
     delete_owned,
-    owned_by,
     owner_or_root,
     require_owner,
     update_status,
@@ -91,18 +90,17 @@ def upload_signing_certificate(ctx: OperationContext, params: dict[str, Any]) ->
     digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
     with ctx.write(account) as tx:
         owner = require_owner(tx, account, target)
-        existing = [R.load(R.SIGNING_CERTIFICATE, r.data) for r in tx.list(account, R.SIGNING_CERTIFICATE)]
-        if any(r["sha256"] == digest for r in existing):
+        if tx.count_by(account, R.SIGNING_CERTIFICATE, "sha256", digest):
             raise DuplicateCertificateException("The certificate is already associated with an entity in the account.")
-        count = sum(1 for r in existing if owned_by(r, owner))
-        ensure_quota(count, quotas.SIGNING_CERTIFICATES_PER_USER, "SigningCertificatesPerUser")
+        owned = [R.load(R.SIGNING_CERTIFICATE, r.data) for r in tx.list_by(account, R.SIGNING_CERTIFICATE, "user", owner)]
+        ensure_quota(len(owned), quotas.SIGNING_CERTIFICATES_PER_USER, "SigningCertificatesPerUser")
         rec: R.SigningCertificateRecord = {
             "id": new_certificate_id(),
             "user": owner,
             "body": body,
             "status": "Active",
             "uploaded": iso(ctx.now),
-            "seq": next_sequence(r for r in existing if owned_by(r, owner)),
+            "seq": next_sequence(owned),
             "sha256": digest,
         }
         tx.insert(account, R.SIGNING_CERTIFICATE, rec["id"], rec)

@@ -44,7 +44,7 @@ from tessera.services.iam.entities import (
     parse_time,
 )
 from tessera.services.iam.paging import creation_key, next_sequence, paginate
-from tessera.services.iam.user_credentials import authorize_owner, delete_owned, owned_by, require_owner, update_status, view_owned
+from tessera.services.iam.user_credentials import authorize_owner, delete_owned, require_owner, update_status, view_owned
 from tessera.services.ids import SSH_PUBLIC_KEY_PREFIX, new_unique_id
 from tessera.services.request import OperationContext, operation
 
@@ -112,8 +112,7 @@ def upload_ssh_public_key(ctx: OperationContext, params: dict[str, Any]) -> dict
     print_ = fingerprint(parse_public_key(body))
     with ctx.write(account) as tx:
         owner = require_owner(tx, account, target)
-        keys = [R.load(R.SSH_PUBLIC_KEY, r.data) for r in tx.list(account, R.SSH_PUBLIC_KEY)]
-        owned = [k for k in keys if owned_by(k, owner)]
+        owned = [R.load(R.SSH_PUBLIC_KEY, r.data) for r in tx.list_by(account, R.SSH_PUBLIC_KEY, "user", owner)]
         if any(r["fingerprint"] == print_ for r in owned):
             raise DuplicateSSHPublicKeyException("The SSH public key is already associated with the specified IAM user.")
         ensure_quota(len(owned), quotas.SSH_PUBLIC_KEYS_PER_USER, "SSHPublicKeysPerUser")

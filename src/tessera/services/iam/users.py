@@ -124,7 +124,7 @@ def update_user(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         old_name = move_entity(ctx, tx, USER, "iam:UpdateUser", rec, new_name, params.get("NewPath"))
         final_name, old_key = rec["name"], name_key(old_name)
         if final_name != old_name:  # a change of case alone is a rename too
-            _rename_user_references(tx, account, old_key, final_name)
+            _rename_user_references(tx, account, old_name, final_name)
             _rename_login_profile(tx, account, old_key, final_name)
     return {}
 
@@ -138,14 +138,12 @@ def _rename_login_profile(tx: Transaction, account: str, old_key: str, new_name:
         tx.put(account, R.LOGIN_PROFILE, name_key(new_name), moved)
 
 
-def _rename_user_references(tx: Transaction, account: str, old_key: str, new_name: str) -> None:
+def _rename_user_references(tx: Transaction, account: str, old_name: str, new_name: str) -> None:
     """Access keys, MFA devices, signing certificates, SSH keys and service-specific
-    credentials name their user; keep them pointing at it."""
+    credentials name their user (its stored name); keep them pointing at it."""
     for kind in (R.ACCESS_KEY, R.MFA_DEVICE, R.SIGNING_CERTIFICATE, R.SSH_PUBLIC_KEY, R.SERVICE_CREDENTIAL):
-        for rec in tx.list(account, kind):
-            user = rec.data.get("user")
-            if user and name_key(str(user)) == old_key:
-                tx.update(account, kind, rec.key, {**rec.data, "user": new_name})
+        for rec in tx.list_by(account, kind, "user", old_name):
+            tx.update(account, kind, rec.key, {**rec.data, "user": new_name})
 
 
 @operation("iam", "DeleteUser")
@@ -166,16 +164,14 @@ def _refuse_delete_with_subordinates(tx: Transaction, account: str, rec: R.UserR
     key = name_key(rec["name"])
     if tx.get(account, R.LOGIN_PROFILE, key) is not None:
         raise DeleteConflictException("Cannot delete entity, must delete login profile first.")
-    if any(name_key(R.load(R.ACCESS_KEY, k.data)["user"]) == key for k in tx.list(account, R.ACCESS_KEY)):
-        raise DeleteConflictException("Cannot delete entity, must delete access keys first.")
-    if any(name_key(R.load(R.MFA_DEVICE, d.data)["user"] or "") == key for d in tx.list(account, R.MFA_DEVICE)):
-        raise DeleteConflictException("Cannot delete entity, must delete MFA device first.")
     for kind, what in (
+        (R.ACCESS_KEY, "access keys"),
+        (R.MFA_DEVICE, "MFA device"),
         (R.SIGNING_CERTIFICATE, "signing certificates"),
         (R.SSH_PUBLIC_KEY, "SSH public keys"),
         (R.SERVICE_CREDENTIAL, "service-specific credentials"),
     ):
-        if any(name_key(str(c.data.get("user") or "")) == key for c in tx.list(account, kind)):
+        if tx.count_by(account, kind, "user", rec["name"]):
             raise DeleteConflictException(f"Cannot delete entity, must delete {what} first.")
     refuse_delete_with_policies(rec)
     if rec["groups"]:

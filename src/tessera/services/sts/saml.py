@@ -49,7 +49,7 @@ from tessera.services.request import OperationContext, operation
 from tessera.services.sts.assume_role import DEFAULT_DURATION, OVER_ROLE_MAX, TargetRole, target_role
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
-from tessera.services.sts.session_tags import SessionTags, session_tags
+from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 from tessera.services.sts.web_identity import record_signer
 from tessera.services.view import name_key
 
@@ -116,7 +116,7 @@ def name_qualifier(issuer: str, account: str, provider_name: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-@operation("sts", "AssumeRoleWithSAML", unsigned=True)
+@operation("sts", "AssumeRoleWithSAML", unsigned=True, read_only=True)  # readOnly, as CloudTrail records it
 def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
     record_signer(ctx)
@@ -136,11 +136,14 @@ def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict
     session_name = _session_name(assertion)
     source_identity = _source_identity(assertion)
     tags = _session_tags(assertion)
+    ctx.audit_request = audit_parameters(session_name, source_identity, tags)
     packed = packed_policy_size(policies, tags.passed)
     try:
         role = target_role(runtime, params["RoleArn"])
     except ValidationError:
         raise AccessDenied(NOT_AUTHORIZED) from None
+    provider = {"ARN": identity.provider["arn"], "accountId": identity.provider_account, "type": "AWS::IAM::SAMLProvider"}
+    ctx.audit_resources = [role_resource(role.arn, role.account), provider]
     context = _trust_context(ctx, identity, session_name, source_identity, tags, role)
     _authorize(ctx, identity, role, context, tags, source_identity)
     record = role.record
@@ -351,9 +354,10 @@ def _authorize(
 
 
 def _duration(params: Mapping[str, Any], assertion: Assertion, role: R.RoleRecord) -> int:
-    """DurationSeconds (at most the role's MaxSessionDuration), else the assertion's
-    SessionDuration (capped at the role's maximum), else one hour; a SessionDuration
-    shorter than DurationSeconds wins."""
+    """DurationSeconds (at most the role's MaxSessionDuration), else one hour; the
+    assertion's SessionDuration may only shorten either: it extends console sessions,
+    never API credentials
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_saml_assertions.html)."""
     role_max = int(role["max_session_duration"] or DEFAULT_DURATION)
     requested = params.get("DurationSeconds")
     if requested is not None and requested > role_max:
@@ -364,8 +368,5 @@ def _duration(params: Mapping[str, Any], assertion: Assertion, role: R.RoleRecor
         if not attribute.isascii() or not attribute.isdigit() or not 900 <= int(attribute) <= 43200:
             raise InvalidIdentityTokenException("SessionDuration in the SAML assertion must be a number of seconds from 900 to 43200.")
         from_assertion = int(attribute)
-    if requested is not None:
-        return min(requested, from_assertion) if from_assertion is not None else int(requested)
-    if from_assertion is not None:
-        return min(from_assertion, role_max)
-    return DEFAULT_DURATION
+    duration = DEFAULT_DURATION if requested is None else int(requested)
+    return duration if from_assertion is None else min(duration, from_assertion)

@@ -17,6 +17,27 @@ from typing import Any
 from tessera.auth.caller import Caller, SessionTag
 from tessera.errors import InvalidParameterValue
 
+
+def audit_parameters(session_name: str, source_identity: str, tags: SessionTags) -> dict[str, Any]:
+    """What CloudTrail records in ``requestParameters`` of a call whose session name,
+    source identity and tags come from an assertion or token, not the request."""
+    recorded: dict[str, Any] = {}
+    if session_name:
+        recorded["roleSessionName"] = session_name
+    if source_identity:
+        recorded["sourceIdentity"] = source_identity
+    if tags.passed:
+        recorded["principalTags"] = {tag.key: tag.value for tag in tags.passed}
+    if tags.passed_transitive_keys:
+        recorded["transitiveTagKeys"] = list(tags.passed_transitive_keys)
+    return recorded
+
+
+def role_resource(arn: str, account: str) -> dict[str, str]:
+    """A role as an audit event's ``resources`` entry."""
+    return {"ARN": arn, "accountId": account, "type": "AWS::IAM::Role"}
+
+
 DUPLICATE_KEYS = "Duplicate tag keys found. Please note that Tag keys are case insensitive."
 
 

@@ -9,8 +9,9 @@ accepted too, and its signer plays no part). The token is the caller. Order of c
 2. the token: a compact JWS with an accepted algorithm and the claims STS needs
    (``tessera.auth.id_tokens``; InvalidIdentityToken);
 3. its ``iss`` must be an OIDC provider registered in the role's account
-   (``https://`` + the provider's identifier), whose keys are fetched or taken from the
-   cache off the event loop (``tessera.auth.oidc_keys``; IDPCommunicationError when the
+   (``https://`` + the provider's identifier), whose keys are taken from the cache
+   on the event loop or fetched in the thread pool (``request.needs_thread``;
+   ``tessera.auth.oidc_keys``; IDPCommunicationError when the
    issuer cannot be reached, InvalidIdentityToken when it is not trusted or the key is
    unknown), then the signature, ``exp`` (ExpiredTokenException), ``nbf``/``iat``, and the
    audience (``azp`` when present, else ``aud``) against the provider's client ids;
@@ -41,15 +42,16 @@ from typing import Any
 from tessera.arn import assumed_role_arn
 from tessera.auth import id_tokens
 from tessera.auth.caller import Caller
-from tessera.errors import InvalidIdentityTokenException
+from tessera.errors import InvalidIdentityTokenException, InvalidParameterValue
 from tessera.services import records as R
 from tessera.services.iam.oidc_providers import provider_arn, provider_identifier
-from tessera.services.request import OperationContext, operation
+from tessera.services.request import OperationContext, needs_thread, operation
 from tessera.services.sts.assume_role import Mfa, role_session_duration, target_role, trust_context
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
-from tessera.services.sts.session_tags import SessionTags, session_tags
+from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 
+NO_TOKEN = "The Authorization header must carry the workload's OpenID Connect ID token."
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
 PROVIDER_ID_REFUSED = (
@@ -91,17 +93,32 @@ def anonymous(account: str = "") -> Caller:
     return Caller(kind="web-identity", account=account, arn="", user_id="", name="", access_key_id="")
 
 
-@operation("sts", "AssumeRoleWithWebIdentity", unsigned=True)  # not inline: the IdP's keys may need fetching
+# inline: the provider's keys are most often cached; when they must be fetched the
+# request moves to the thread pool (``needs_thread``); readOnly, as CloudTrail records it
+@operation("sts", "AssumeRoleWithWebIdentity", inline=True, unsigned=True, read_only=True)
 def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     runtime = ctx.runtime
     record_signer(ctx)
     role = target_role(runtime, params["RoleArn"])
     ctx.caller = anonymous(role.account)  # whoever signed (if anyone) plays no part
+    ctx.audit_resources = [role_resource(role.arn, role.account)]
     if params.get("ProviderId") is not None:
         raise InvalidIdentityTokenException(PROVIDER_ID_REFUSED)
+    # a workload fetch (server/workload.py) may come without a token or a session name:
+    # refused, or named after the token's subject, once the role is known
+    if not params.get("WebIdentityToken"):
+        raise InvalidIdentityTokenException(NO_TOKEN)
     token = id_tokens.parse(params["WebIdentityToken"])
+    if not params.get("RoleSessionName"):
+        params["RoleSessionName"] = session_name_for(token.subject)
     provider = _provider(ctx, role.account, token.issuer)
-    keys = runtime.oidc.keys(_issuer_url(provider), provider["thumbprints"], token.kid, ctx.now)
+    keys = runtime.oidc.cached(_issuer_url(provider), provider["thumbprints"], token.kid)
+    if keys is None:  # to be fetched (or a failure to answer): blocking I/O
+        needs_thread()
+        keys = runtime.oidc.keys(_issuer_url(provider), provider["thumbprints"], token.kid, ctx.now)
+    method = runtime.oidc.verification_method(_issuer_url(provider), provider["thumbprints"])
+    if method is not None:
+        ctx.audit_data = {**(ctx.audit_data or {}), "identityProviderConnectionVerificationMethod": method}
     id_tokens.verify_signature(token, keys)
     id_tokens.check_times(token.claims, ctx.now)
     client_id = id_tokens.audience(token.claims, provider["client_ids"])
@@ -110,6 +127,7 @@ def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any])
     ctx.caller = Caller("web-identity", role.account, arn, f"{arn}:{client_id}:{subject}", subject, "")
     tags = claimed_tags(token.claims, ctx.caller)
     source_identity = claimed_source_identity(token.claims)
+    ctx.audit_request = audit_parameters("", source_identity, tags)
     policies = requested_session_policies(runtime, params)
     packed = packed_policy_size(policies, tags.passed)
     context = trust_context(params, role, tags, source_identity, Mfa(False, None))
@@ -162,7 +180,8 @@ def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any])
 
 
 def _provider(ctx: OperationContext, account_id: str, issuer: str) -> R.OidcProviderRecord:
-    """The provider of the role's account whose URL is the token's ``iss``."""
+    """The provider of the role's account whose URL is exactly the token's ``iss``
+    (``https://`` and the identifier: a trailing slash must match as registered)."""
     missing = InvalidIdentityTokenException(f"No OpenIDConnect provider found in your account for {issuer[:256]}")
     try:
         identifier = provider_identifier(issuer)
@@ -170,7 +189,7 @@ def _provider(ctx: OperationContext, account_id: str, issuer: str) -> R.OidcProv
         raise missing from None
     account = ctx.runtime.view.account(account_id)
     provider = account.oidc_providers.get(identifier) if account is not None else None
-    if provider is None:
+    if provider is None or _issuer_url(provider) != issuer:
         raise missing
     return provider
 
@@ -208,7 +227,8 @@ def claimed_tags(claims: Mapping[str, Any], caller: Caller) -> SessionTags:
     """Session tags from the ``https://aws.amazon.com/tags`` claim
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_adding-assume-role-idp):
     ``principal_tags`` maps each key to a list of one value, ``transitive_tag_keys`` lists
-    keys that stay with role chaining. Held to the rules of tags passed to AssumeRole."""
+    keys that stay with role chaining. Held to the rules of tags passed to AssumeRole,
+    a breach being the token's fault: InvalidIdentityToken (as for a SAML assertion)."""
     claim = claims.get(TAGS_CLAIM)
     if claim is None:
         return SessionTags()
@@ -228,7 +248,10 @@ def claimed_tags(claims: Mapping[str, Any], caller: Caller) -> SessionTags:
         if not _valid_tag_text(key, 1, 128) or not _valid_tag_text(values[0], 0, 256):
             raise _bad_tags(f"tag '{key[:128]}' has a key or value that is not a valid session tag")
         tags.append({"Key": key, "Value": values[0]})
-    return session_tags({"Tags": tags, "TransitiveTagKeys": transitive}, caller)
+    try:
+        return session_tags({"Tags": tags, "TransitiveTagKeys": transitive}, caller)
+    except InvalidParameterValue as e:
+        raise InvalidIdentityTokenException(e.message) from None
 
 
 def claimed_source_identity(claims: Mapping[str, Any]) -> str:

@@ -39,14 +39,15 @@ def _create(call: Call, url: str = GITHUB, **extra: object) -> str:
     ("url", "identifier"),
     [
         ("https://token.actions.githubusercontent.com", "token.actions.githubusercontent.com"),
-        ("https://Token.Actions.GitHubUserContent.com/", "token.actions.githubusercontent.com"),
-        ("HTTPS://idp.example.com/Realms/Main//", "idp.example.com/Realms/Main"),
+        ("https://Token.Actions.GitHubUserContent.com/", "token.actions.githubusercontent.com/"),
+        ("HTTPS://idp.example.com/Realms/Main/", "idp.example.com/Realms/Main/"),
+        ("https://tenant.auth0.com/", "tenant.auth0.com/"),
         ("https://idp.example.com:8443/realms/main", "idp.example.com:8443/realms/main"),
         ("https://oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123", "oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123"),
         ("https://accounts.google.com", "accounts.google.com"),
         ("https://idp.example.com/a%2Fb/~c", "idp.example.com/a%2Fb/~c"),
     ],
-    ids=["plain", "host-case-and-slash", "path-case-kept", "port", "eks", "google", "pchars"],
+    ids=["plain", "host-case-slash-kept", "path-case-and-slash-kept", "auth0", "port", "eks", "google", "pchars"],
 )
 def test_identifier_of_url(url: str, identifier: str) -> None:
     assert provider_identifier(url) == identifier
@@ -70,6 +71,8 @@ def test_identifier_of_url(url: str, identifier: str) -> None:
         "https://idp_example.com",
         "https://-idp.example.com",
         "https://idp.example.com/a//b",
+        "https://idp.example.com//",
+        "https://idp.example.com/a//",
         "https://idp.example.com/a/../b",
         "https://idp.example.com/a b",
         "https://idp.exämple.com",
@@ -91,6 +94,8 @@ def test_identifier_of_url(url: str, identifier: str) -> None:
         "underscore",
         "leading-hyphen",
         "empty-segment",
+        "empty-path-slashes",
+        "empty-trailing-segment",
         "dot-segment",
         "space",
         "non-ascii",
@@ -108,7 +113,7 @@ def test_refused_urls(url: str, call: Call) -> None:
 def test_create_get_list_delete(call: Call, runtime: Runtime) -> None:
     arn = _create(
         call,
-        GITHUB + "/",
+        GITHUB,
         ClientIDList=["sts.amazonaws.com", "b", "sts.amazonaws.com"],
         ThumbprintList=[THUMB.upper()],
         Tags=[{"Key": "team", "Value": "ci"}],
@@ -150,9 +155,19 @@ def test_thumbprints_are_optional_and_tags_only_echoed_when_given(call: Call) ->
 
 def test_duplicate_url_in_any_spelling(call: Call) -> None:
     _create(call)
-    for url in (GITHUB, GITHUB.upper().replace("HTTPS", "https"), GITHUB + "/"):
+    for url in (GITHUB, GITHUB.upper().replace("HTTPS", "https")):
         with pytest.raises(EntityAlreadyExistsException, match=f"^Provider with url {GITHUB} already exists\\.$"):
             _create(call, url)
+
+
+def test_trailing_slash_is_part_of_the_identity(call: Call) -> None:
+    """Auth0's issuers end in a slash: the provider keeps it, in its ARN and its URL."""
+    bare = _create(call, "https://tenant.auth0.com")
+    slashed = _create(call, "https://Tenant.auth0.com/")
+    assert (bare, slashed) == (f"{ARN}/tenant.auth0.com", f"{ARN}/tenant.auth0.com/")
+    assert call("GetOpenIDConnectProvider", OpenIDConnectProviderArn=slashed)["Url"] == "tenant.auth0.com/"
+    with pytest.raises(EntityAlreadyExistsException, match=r"^Provider with url https://tenant\.auth0\.com/ already exists\.$"):
+        _create(call, "https://tenant.auth0.com/")
 
 
 def test_arn_lookup_is_by_identifier(call: Call) -> None:
