@@ -6,8 +6,10 @@ What every case holds to:
 * a write the store refuses answers 503 ``ServiceUnavailable`` with a message saying
   what failed (never a 500, never an empty message), and leaves nothing behind;
 * a write answered 200 is there afterwards (through the API, and after a restart);
-* ``/readyz`` reports ``store_writes`` failing while writes fail;
-* reads (served from the in-memory view, and STS calls that need no store) go on;
+* ``/readyz`` is not ready while writes fail (``store_writes``, and ``audit`` once the
+  trail cannot be written either);
+* nothing is served unaudited: while the trail cannot be written, every request (reads
+  too) is refused 503 saying so, and any request answered 200 has its event;
 * once the store takes writes again, so does the server, without a restart.
 
 The full disk is a real one: the SQLite database on a small tmpfs, filled with a file
@@ -20,8 +22,8 @@ server's own database, its connections terminated so new ones read the setting).
 
 Whether the audit trail holds an event for every acknowledged write is checked by
 ``assert_events_for_acknowledged_writes``, in test functions of its own (the
-``…_audit_…`` ones): events are written after the response by a background writer
-that drops a batch the store keeps refusing.
+``…_audit_…`` ones): a write commits its event with its change, and the writer keeps
+every other event queued until the store takes it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -52,6 +55,10 @@ from sqlalchemy.pool import NullPool
 from tessera.store.sql import default_url, open_store
 
 STORE_UNAVAILABLE = "The identity store is unavailable: "
+AUDIT_UNAVAILABLE = "The audit trail is unavailable: "
+RECOVERY_SECONDS = 60
+"""How long a recovered store may take to be noticed (the writer retries every 0.5 s):
+a bound on the wait, not a measurement."""
 TMPFS_BYTES = 4 * 1024 * 1024
 MAX_WRITES_TO_FILL = 400
 """Writes tried on a full disk before giving up: each commits a few 4 KiB pages of
@@ -85,13 +92,25 @@ class Ledger:
         return True
 
     def check_refusals(self, reason: str | None = None) -> None:
+        """Every refusal is a 503 saying what failed: the store (with ``reason``), or the
+        audit trail, which the same fault leaves unwritable (whichever of the write and
+        the audit writer meets it first)."""
         for answer in self.answers:
             assert answer["ResponseMetadata"]["HTTPStatusCode"] == 503, answer
             assert answer["Error"]["Code"] == "ServiceUnavailable", answer
             message = answer["Error"]["Message"]
-            assert message.startswith(STORE_UNAVAILABLE) and message.endswith("Retry later."), message
-            if reason is not None:
+            assert message.startswith((STORE_UNAVAILABLE, AUDIT_UNAVAILABLE)) and message.endswith("Retry later."), message
+            if reason is not None and message.startswith(STORE_UNAVAILABLE):
                 assert f"({reason})" in message, message
+
+    def create_user_once_recovered(self, iam: Any, name: str) -> None:
+        """CreateUser ``name`` until it is answered 200 (the server noticing on its own that
+        the store is back), at most ``RECOVERY_SECONDS``; every refusal meanwhile is a 503."""
+        deadline = time.monotonic() + RECOVERY_SECONDS
+        while not self.create_user(iam, name):
+            assert time.monotonic() < deadline, self.answers[-1]
+            self.refused.remove(name)  # refused this time: asked again under the same name
+            time.sleep(0.2)
 
 
 def user_names(iam: Any) -> set[str]:
@@ -131,12 +150,42 @@ def readiness(server: TesseraServer) -> tuple[int, dict[str, Any]]:
         return error.code, json.load(error)
 
 
-def assert_reads_work(server: TesseraServer, ledger: Ledger) -> None:
+def assert_reads_answered_or_refused_as_unaudited(server: TesseraServer, ledger: Ledger) -> None:
+    """Reads come from the in-memory view, but nothing is served unaudited: each read is
+    answered (200, with what was acknowledged) or refused 503 because the trail cannot be
+    written, never anything else."""
     iam, sts = server.client("iam"), server.client("sts")
-    assert sts.get_caller_identity()["Account"] == server.account_id
     some = next(iter(ledger.acknowledged))
-    assert iam.get_user(UserName=some)["User"]["UserName"] == some
-    assert set(ledger.acknowledged) <= user_names(iam)
+    for read in (
+        lambda: sts.get_caller_identity()["Account"] == server.account_id,
+        lambda: iam.get_user(UserName=some)["User"]["UserName"] == some,
+    ):
+        try:
+            answered = read()
+        except ClientError as error:
+            refusal = error.response
+        else:
+            assert answered
+            continue
+        assert refusal["ResponseMetadata"]["HTTPStatusCode"] == 503, refusal
+        assert refusal["Error"]["Message"].startswith(AUDIT_UNAVAILABLE), refusal
+
+
+def assert_ready_again(server: TesseraServer) -> None:
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while True:
+        status, body = readiness(server)
+        if status == 200:
+            assert body["checks"]["store_writes"]["ok"] and body["checks"]["audit"]["ok"], body
+            return
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+
+def assert_not_ready(server: TesseraServer) -> None:
+    status, body = readiness(server)
+    checks = body["checks"]
+    assert status == 503 and not (checks["store_writes"]["ok"] and checks["audit"]["ok"]), body
 
 
 # -- a full disk (SQLite on a small tmpfs) -----------------------------------------------
@@ -211,14 +260,13 @@ def run_full_disk(server: TesseraServer, data_dir: str) -> Ledger:
         assert ledger.create_user(iam, f"before-{i}")
     filler = fill_until_writes_fail(server, data_dir, ledger)
     ledger.check_refusals("database storage full")
-    status, body = readiness(server)
-    assert status == 503 and not body["checks"]["store_writes"]["ok"], body
-    assert_reads_work(server, ledger)
+    assert_not_ready(server)
+    assert_reads_answered_or_refused_as_unaudited(server, ledger)
 
     os.remove(filler)
-    assert ledger.create_user(iam, "after-free"), ledger.answers[-1]
-    status, body = readiness(server)
-    assert body["checks"]["store_writes"]["ok"], body
+    ledger.create_user_once_recovered(iam, "after-free")
+    assert_ready_again(server)
+    ledger.check_refusals("database storage full")
     return ledger
 
 
@@ -297,14 +345,13 @@ def run_read_only(node: PgNode) -> Ledger:
     for i in range(3):
         assert not ledger.create_user(iam, f"read-only-{i}")
     ledger.check_refusals("database is read-only")
-    status, body = readiness(server)
-    assert status == 503 and not body["checks"]["store_writes"]["ok"], body
-    assert_reads_work(server, ledger)
+    assert_not_ready(server)
+    assert_reads_answered_or_refused_as_unaudited(server, ledger)
 
     node.set_read_only(False)  # no restart, no terminated connections: the server recovers alone
-    assert ledger.create_user(iam, "writable-again"), ledger.answers[-1]
-    status, body = readiness(server)
-    assert body["checks"]["store_writes"]["ok"], body
+    ledger.create_user_once_recovered(iam, "writable-again")
+    assert_ready_again(server)
+    ledger.check_refusals("database is read-only")
     return ledger
 
 
@@ -363,7 +410,7 @@ def test_connections_killed_under_load_lose_no_acknowledged_write(pg_node: PgNod
     assert killed >= 1
     ledger.check_refusals()
     assert len(ledger.acknowledged) + len(ledger.refused) == WRITERS * WRITES_PER_WRITER
-    assert ledger.create_user(pg_node.server.client("iam"), "after-the-kills"), ledger.answers[-1]  # recovered
+    ledger.create_user_once_recovered(pg_node.server.client("iam"), "after-the-kills")  # recovered
     assert_writes_kept(pg_node.server, ledger)
 
 
