@@ -5,12 +5,16 @@ until it can be written again, with no restart."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import pytest
+from oidc_issuer import OidcIssuer
 from storefaults import FailingStore, call
 from test_readyz import failing_checks, readyz
 
@@ -128,3 +132,68 @@ def test_every_operation_that_returns_credentials_is_durable_and_no_other() -> N
     assert {("sts", "AssumeRole"), ("sts", "GetSessionToken"), ("sts", "GetFederationToken")} <= durable
     assert durable == {(spec.service, spec.name) for spec in registered() if issues_credentials(spec.service, spec.name)}
     assert issues_credentials("sts", "AssumeRoleWithWebIdentity") and issues_credentials("sts", "AssumeRoleWithSAML")
+
+
+def _workload_fetch(app: TesseraApp, role_arn: str, token: str) -> tuple[int, dict[str, Any]]:
+    """``GET /workload-credentials`` as the SDKs' container provider sends it."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/workload-credentials",
+        "raw_path": b"/workload-credentials",
+        "query_string": urllib.parse.urlencode({"RoleArn": role_arn, "RoleSessionName": "pod"}).encode(),
+        "headers": [(b"host", b"127.0.0.1:8686"), (b"authorization", token.encode())],
+        "client": ("127.0.0.1", 5000),
+        "scheme": "http",
+        "server": ("127.0.0.1", 8686),
+    }
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"]), json.loads(bytes(sent[1]["body"]))
+
+
+def test_workload_credentials_wait_for_their_event_and_are_refused_while_the_trail_cannot_be_written(trail: Served) -> None:
+    """The workload endpoint issues credentials like AssumeRoleWithWebIdentity, so it keeps
+    the same rule: answered only once the fetch's event is committed, refused (503, no
+    credentials) while the trail cannot be written."""
+    runtime, app, failing = trail
+    with OidcIssuer() as idp:
+        status, body = call(
+            app,
+            {
+                "Action": "CreateOpenIDConnectProvider",
+                "Url": idp.issuer,
+                "ClientIDList.member.1": "pods",
+                "ThumbprintList.member.1": idp.thumbprint,
+            },
+        )
+        assert status == 200, ET.tostring(body)
+        provider = text(body, "iam:CreateOpenIDConnectProviderResult/iam:OpenIDConnectProviderArn")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity"}],
+        }
+        assert call(app, {"Action": "CreateRole", "RoleName": "pod", "AssumeRolePolicyDocument": json.dumps(trust)})[0] == 200
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/pod"
+        token = idp.sign({"sub": "system:serviceaccount:default:app", "aud": "pods"})
+
+        status, answer = _workload_fetch(app, role_arn, token)
+        assert status == 200, answer
+        (event,) = events(runtime, "AssumeRoleWithWebIdentity")  # committed before the answer
+        assert event["responseElements"]["credentials"]["accessKeyId"] == answer["AccessKeyId"]
+
+        failing.audit_fails = True
+        status, answer = _workload_fetch(app, role_arn, token)
+        assert status == 503 and "AccessKeyId" not in answer, answer
+        assert answer["Code"] == "ServiceUnavailable" and answer["Message"].startswith("The audit trail is unavailable"), answer
+        failing.audit_fails = False
+        wait_until(lambda: app.audit.accepting)
+        status, answer = _workload_fetch(app, role_arn, token)
+        assert status == 200, answer
