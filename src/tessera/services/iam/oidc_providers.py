@@ -33,18 +33,17 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tessera.arn import ARN_TYPE_PATTERN, ArnError, parse_iam_arn
+from tessera.arn import ArnError, parse_iam_arn
 from tessera.errors import (
     ConcurrentModificationException,
     EntityAlreadyExistsException,
     InvalidInputException,
     LimitExceededException,
     NoSuchEntityException,
-    ValidationError,
 )
 from tessera.services import records as R
 from tessera.services.iam import providers, quotas
-from tessera.services.iam.entities import account_of, account_state, ensure_quota, iso, parse_time
+from tessera.services.iam.entities import account_of, account_state, arn_refused, ensure_quota, iso, parse_time
 from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
 from tessera.services.iam.tags import authorize_creation, validate_request_tags
 from tessera.services.request import OperationContext, operation
@@ -110,12 +109,7 @@ def parse_provider_arn(arn: str, member: str = "openIDConnectProviderArn") -> tu
     try:
         parsed, _, _, _ = parse_iam_arn(arn.removesuffix("/"), (ARN_TYPE,))
     except ArnError as e:
-        if e.pattern:
-            raise ValidationError(
-                f"1 validation error detected: Value '{arn}' at '{member}' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {ARN_TYPE_PATTERN}"
-            ) from e
-        raise InvalidInputException(f"ARN {arn} is not valid.") from e
+        raise arn_refused(arn, member, e) from e
     written = parsed.resource[len(ARN_TYPE) + 1 :] + slash
     try:
         identifier = provider_identifier(SCHEME + written)
