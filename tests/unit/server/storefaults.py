@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
 from bench.inproc import ACCOUNT, exchange
+from bench.inproc import call as inproc_call
 from tessera.server.app import TesseraApp
 from tessera.store.base import BackendError, ChangeFeed, Snapshot, Store, Transaction
 from tessera.store.sql import _backend_errors
@@ -112,13 +113,4 @@ def unsigned_get(app: TesseraApp, path: str, query: str, headers: Sequence[tuple
         "scheme": "http",
         "server": ("127.0.0.1", 8686),
     }
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return int(sent[0]["status"]), bytes(sent[1]["body"])
+    return asyncio.run(inproc_call(app, scope))
