@@ -26,10 +26,10 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from bench.inproc import ACCOUNT, ENV, signed_scope
+from bench.inproc import ACCOUNT, ENV, call, signed_scope
 from tessera.audit.sink import AuditWriter
 from tessera.clock import SystemClock
 from tessera.server.app import TesseraApp
@@ -45,25 +45,11 @@ TRUST = {
 }
 
 
-async def _call(app: TesseraApp, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
-    message = {"type": "http.request", "body": body, "more_body": False}
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return message
-
-    async def send(out: MutableMapping[str, Any]) -> None:
-        sent.append(out)
-
-    await app(scope, receive, send)
-    return int(sent[0]["status"]), bytes(sent[1]["body"])
-
-
 def _setup(app: TesseraApp) -> tuple[str, str]:
     """A user allowed to assume the role ``bench``; its access key."""
 
     def iam(params: dict[str, str]) -> bytes:
-        status, body = asyncio.run(_call(app, *signed_scope({**params, "Version": "2010-05-08"}, "iam")))
+        status, body = asyncio.run(call(app, *signed_scope({**params, "Version": "2010-05-08"}, "iam")))
         assert status == 200, body
         return body
 
@@ -85,7 +71,7 @@ async def _load(app: TesseraApp, scope: dict[str, Any], body: bytes, requests: i
         while remaining[0] > 0:
             remaining[0] -= 1
             started = time.perf_counter()
-            status, answer = await _call(app, scope, body)
+            status, answer = await call(app, scope, body)
             latencies.append(time.perf_counter() - started)
             assert status == 200, answer[:300]
 

@@ -18,7 +18,7 @@ import re
 import statistics
 import sys
 import tempfile
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -26,7 +26,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from bench.app_call import _run
-from bench.inproc import ACCOUNT, build_app, exchange, signed_scope
+from bench.inproc import ACCOUNT, build_app, call, exchange, signed_scope
 from bench.load import AUTHORIZE_TARGET, NOTES_SERVICE, REGION, Principal, authorize_body, notes_policy
 from tessera.server.app import TesseraApp
 
@@ -72,26 +72,13 @@ def authorize_scope(server: Credentials, user: Credentials) -> tuple[dict[str, A
     return scope, body
 
 
-async def _answer(app: TesseraApp, scope: dict[str, Any], body: bytes) -> bytes:
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return b"".join(m.get("body", b"") for m in sent[1:])
-
-
 def main(argv: Sequence[str]) -> int:
     n = int(argv[0]) if argv else 10_000
     with tempfile.TemporaryDirectory() as data_dir:
         runtime, app = build_app(data_dir)
         try:
             scope, body = authorize_scope(*provision(app))
-            answer = asyncio.run(_answer(app, scope, body))
+            answer = asyncio.run(call(app, scope, body))[1]
             assert b'"Decision":"Allow"' in answer, answer
             gci_scope, gci_body = signed_scope({"Action": "GetCallerIdentity", "Version": "2011-06-15"}, "sts")
             authz: list[float] = []

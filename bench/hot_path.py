@@ -43,6 +43,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from bench import floor, load, seed
+from bench.inproc import call
 from tessera.audit.sink import AuditWriter
 from tessera.auth import tokens
 from tessera.clock import FixedClock
@@ -87,22 +88,9 @@ def _signed_post(params: dict[str, str], service: str) -> tuple[dict[str, Any], 
     return scope, prepared.body
 
 
-async def _call(app: App, scope: dict[str, Any], body: bytes = b"") -> tuple[int, bytes]:
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
-
-
 def _iam(app: TesseraApp, **params: str) -> bytes:
     scope, body = _signed_post({**params, "Version": "2010-05-08"}, "iam")
-    status, answer = asyncio.run(_call(app, scope, body))
+    status, answer = asyncio.run(call(app, scope, body))
     if status != 200:
         raise RuntimeError(f"{params['Action']}: {status} {answer[:300]!r}")
     return answer

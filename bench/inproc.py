@@ -84,3 +84,18 @@ def exchange(params: dict[str, str], service: str, key: str = KEY, secret: str =
         sent.append(message)
 
     return scope, receive, send, sent
+
+
+async def call(app: Any, scope: dict[str, Any], body: bytes = b"") -> tuple[int, bytes]:
+    """One request through the ASGI callable ``app`` (``TesseraApp`` or another): its
+    status and its body, every body message joined."""
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"]), b"".join(m.get("body", b"") for m in sent[1:])

@@ -185,6 +185,17 @@ def client(service: str, endpoint: str, key_id: str = ROOT_KEY_ID, secret: str =
     )
 
 
+def model_client(service: str, models: str | Path, **kwargs: Any) -> Any:
+    """A boto3 client of a service whose model is under ``models`` (not one botocore
+    ships): a fresh session reads ``AWS_DATA_PATH``, set only while it is made."""
+    os.environ["AWS_DATA_PATH"] = str(models)
+    try:
+        session = boto3.session.Session()
+    finally:
+        del os.environ["AWS_DATA_PATH"]
+    return session.client(service, **kwargs)
+
+
 def provision(endpoint: str, *, create_roles: int, target_role: str) -> Principal:
     """Create the bench user (inline policy, access key) and ``create_roles`` roles
     through IAM; the target role is ``target_role`` (created here or seeded before)."""

@@ -25,10 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from bench import servers, wrk
-from bench.load import ACCOUNT, REGION, REPO, client, tessera_server, uvicorn_command
+from bench.load import ACCOUNT, REGION, REPO, client, model_client, tessera_server, uvicorn_command
 
 EXAMPLE = REPO / "examples" / "notes"
 NOTEBOOK = "bench"
@@ -51,13 +49,9 @@ def provision(endpoint: str) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def notes_client(endpoint: str, keys: dict[str, str]) -> Any:
-    os.environ["AWS_DATA_PATH"] = str(EXAMPLE / "models")
-    try:
-        session = boto3.session.Session()
-    finally:
-        del os.environ["AWS_DATA_PATH"]
-    return session.client(
+    return model_client(
         "notes",
+        EXAMPLE / "models",
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],

@@ -20,14 +20,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from bench.audit_durable import _setup as assumer
 from bench.federation import AUDIENCE, STS_VERSION, issuer, provision
-from bench.inproc import ACCOUNT, build_app, signed_scope
+from bench.inproc import ACCOUNT, build_app, call, signed_scope
 from tessera.server.app import TesseraApp
 
 
@@ -39,7 +39,7 @@ class _Iam:
 
     def _call(self, params: dict[str, str]) -> str:
         scope, body = signed_scope({**params, "Version": "2010-05-08"}, "iam")
-        status, answer = asyncio.run(_call(self.app, scope, body))
+        status, answer = asyncio.run(call(self.app, scope, body))
         assert status == 200, answer[:300]
         return answer.decode()
 
@@ -77,24 +77,10 @@ def _scope(method: str, query: str, headers: list[tuple[bytes, bytes]]) -> dict[
     }
 
 
-async def _call(app: TesseraApp, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
-    message = {"type": "http.request", "body": body, "more_body": False}
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return message
-
-    async def send(out: MutableMapping[str, Any]) -> None:
-        sent.append(out)
-
-    await app(scope, receive, send)
-    return int(sent[0]["status"]), bytes(sent[1]["body"])
-
-
 async def _run(app: TesseraApp, requests: list[tuple[dict[str, Any], bytes]]) -> float:
     started = time.process_time()  # CPU time: a busy shared machine inflates wall time
     for scope, body in requests:
-        status, answer = await _call(app, scope, body)
+        status, answer = await call(app, scope, body)
         assert status == 200, answer[:300]
     return (time.process_time() - started) / len(requests) * 1e6
 

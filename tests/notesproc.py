@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 from serverproc import CLIENT_CONFIG, REGION, Credentials, free_port
+
+from bench.load import model_client
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "notes"
 MODELS = str(EXAMPLE / "models")
@@ -85,13 +86,9 @@ class NotesService:
 
     def client(self, creds: Credentials) -> Any:
         """A stock boto3 client of the example's model (``AWS_DATA_PATH`` read by a fresh session)."""
-        os.environ["AWS_DATA_PATH"] = MODELS
-        try:
-            session = boto3.session.Session()
-        finally:
-            del os.environ["AWS_DATA_PATH"]
-        return session.client(
+        return model_client(
             "notes",
+            MODELS,
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id=creds.access_key_id,

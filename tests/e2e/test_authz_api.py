@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import os
 import subprocess
 import sys
 import urllib.error
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import botocore.auth
 import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
@@ -32,6 +30,7 @@ from policies import allow, deny, policy, trust
 from serverproc import ACCOUNT_ID, CLIENT_CONFIG, REGION, Credentials, TesseraServer
 
 import tessera
+from bench.load import model_client
 
 MODELS = str(Path(tessera.__file__).resolve().parent / "data" / "models")
 HOST = "notes.example.com"
@@ -42,13 +41,9 @@ _serial = itertools.count()
 
 def authz_client(server: TesseraServer, creds: Credentials) -> Any:
     """A stock boto3 client of the shipped model: a fresh session, so ``AWS_DATA_PATH`` is read."""
-    os.environ["AWS_DATA_PATH"] = MODELS
-    try:
-        session = boto3.session.Session()
-    finally:
-        del os.environ["AWS_DATA_PATH"]
-    return session.client(
+    return model_client(
         "tessera-authz",
+        MODELS,
         endpoint_url=server.endpoint,
         region_name=REGION,
         aws_access_key_id=creds.access_key_id,

@@ -123,6 +123,21 @@ def source_ip(text: str) -> object:
         return text
 
 
+def _request_keys(info: RequestInfo) -> dict[str, object]:
+    """The global condition keys a request has whoever makes it: how and when it came."""
+    now = info.received_at
+    return {
+        "aws:PrincipalIsAWSService": False,
+        "aws:ViaAWSService": False,
+        "aws:SourceIp": source_ip(info.source_ip),
+        "aws:SecureTransport": info.secure_transport,
+        "aws:CurrentTime": now,
+        "aws:EpochTime": int(now.timestamp()),
+        "aws:RequestedRegion": info.region,
+        "aws:UserAgent": info.user_agent[:USER_AGENT_CONTEXT_LIMIT],
+    }
+
+
 def base_context(ctx: RequestContext) -> dict[str, object]:
     """The global condition keys of this request (``ctx.base_context()`` keeps them)."""
     caller, info = ctx.caller, ctx.info
@@ -132,14 +147,7 @@ def base_context(ctx: RequestContext) -> dict[str, object]:
         "aws:PrincipalAccount": caller.account,
         "aws:PrincipalType": PRINCIPAL_TYPE[caller.kind],
         "aws:userid": caller.user_id,
-        "aws:PrincipalIsAWSService": False,
-        "aws:ViaAWSService": False,
-        "aws:SourceIp": source_ip(info.source_ip),
-        "aws:SecureTransport": info.secure_transport,
-        "aws:CurrentTime": now,
-        "aws:EpochTime": int(now.timestamp()),
-        "aws:RequestedRegion": info.region,
-        "aws:UserAgent": info.user_agent[:USER_AGENT_CONTEXT_LIMIT],
+        **_request_keys(info),
     }
     if caller.kind == "user":
         keys["aws:username"] = caller.name
@@ -252,18 +260,9 @@ def authorize_federated(
     as for any web-identity principal, with the request's global keys, the provider
     (``aws:FederatedProvider``) and ``request_keys`` (the provider's claims, the session's
     name and tags). A refusal is AWS's bare "Not authorized to perform ACTION"."""
-    info = ctx.info
-    now = info.received_at
     context: dict[str, object] = {
         "aws:FederatedProvider": provider_arn,
-        "aws:PrincipalIsAWSService": False,
-        "aws:ViaAWSService": False,
-        "aws:SourceIp": source_ip(info.source_ip),
-        "aws:SecureTransport": info.secure_transport,
-        "aws:CurrentTime": now,
-        "aws:EpochTime": int(now.timestamp()),
-        "aws:RequestedRegion": info.region,
-        "aws:UserAgent": info.user_agent[:USER_AGENT_CONTEXT_LIMIT],
+        **_request_keys(ctx.info),
         "aws:ResourceAccount": role_account,
     }
     resource_org = ctx.runtime.org.principal_org(role_account)

@@ -1,6 +1,6 @@
 """A real store that fails on demand, through the store's own error translation: what the
 store-failure and readiness tests build the app over (the ``served`` fixture is in this
-folder's conftest)."""
+folder's conftest), and the ASGI requests these tests send it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from bench.inproc import ACCOUNT, exchange
+from bench.inproc import call as inproc_call
 from tessera.server.app import TesseraApp
 from tessera.store.base import BackendError, ChangeFeed, Snapshot, Store, Transaction
 from tessera.store.sql import _backend_errors
@@ -97,3 +98,19 @@ def call(app: TesseraApp, params: dict[str, str], service: str = "iam") -> tuple
     scope, receive, send, sent = exchange({**params, "Version": "2010-05-08" if service == "iam" else "2011-06-15"}, service)
     asyncio.run(app(scope, receive, send))
     return int(sent[0]["status"]), ET.fromstring(bytes(sent[1]["body"]))
+
+
+def unsigned_get(app: TesseraApp, path: str, query: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, bytes]:
+    """An unsigned ``GET path?query`` through the app's ASGI interface: status and body."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": [(b"host", b"127.0.0.1:8686"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "scheme": "http",
+        "server": ("127.0.0.1", 8686),
+    }
+    return asyncio.run(inproc_call(app, scope))

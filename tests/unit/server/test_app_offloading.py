@@ -9,12 +9,13 @@ import asyncio
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from oidc_issuer import OidcIssuer
+from storefaults import unsigned_get
 
 from bench.inproc import build_app, exchange
 from tessera.server.app import INLINE_BODY_BYTES, TesseraApp
@@ -111,7 +112,7 @@ def test_web_identity_runs_on_the_loop_once_the_providers_keys_are_cached(
                 "RoleSessionName": "alice-session",
                 "WebIdentityToken": idp.sign({"sub": "alice", "aud": "my-app"}),
             }
-            return _unsigned_get(application, urllib.parse.urlencode(params))
+            return unsigned_get(application, "/", urllib.parse.urlencode(params))
 
         status, body = web_identity()
         assert status == 200 and b"<SubjectFromWebIdentityToken>alice</SubjectFromWebIdentityToken>" in body, body
@@ -122,27 +123,3 @@ def test_web_identity_runs_on_the_loop_once_the_providers_keys_are_cached(
         assert status == 200 and b"<SubjectFromWebIdentityToken>alice</SubjectFromWebIdentityToken>" in body, body
         assert executed == ["MainThread"]
         assert idp.request_count == fetches
-
-
-def _unsigned_get(app: TesseraApp, query: str) -> tuple[int, bytes]:
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": query.encode(),
-        "headers": [(b"host", b"127.0.0.1:8686")],
-        "client": ("127.0.0.1", 5000),
-        "scheme": "http",
-        "server": ("127.0.0.1", 8686),
-    }
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return int(sent[0]["status"]), bytes(sent[1]["body"])

@@ -5,17 +5,16 @@ until it can be written again, with no restart."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 from oidc_issuer import OidcIssuer
-from storefaults import FailingStore, call
+from storefaults import FailingStore, call, unsigned_get
 from test_readyz import failing_checks, readyz
 
 from bench.inproc import ACCOUNT
@@ -136,27 +135,9 @@ def test_every_operation_that_returns_credentials_is_durable_and_no_other() -> N
 
 def _workload_fetch(app: TesseraApp, role_arn: str, token: str) -> tuple[int, dict[str, Any]]:
     """``GET /workload-credentials`` as the SDKs' container provider sends it."""
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/workload-credentials",
-        "raw_path": b"/workload-credentials",
-        "query_string": urllib.parse.urlencode({"RoleArn": role_arn, "RoleSessionName": "pod"}).encode(),
-        "headers": [(b"host", b"127.0.0.1:8686"), (b"authorization", token.encode())],
-        "client": ("127.0.0.1", 5000),
-        "scheme": "http",
-        "server": ("127.0.0.1", 8686),
-    }
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> MutableMapping[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return int(sent[0]["status"]), json.loads(bytes(sent[1]["body"]))
+    query = urllib.parse.urlencode({"RoleArn": role_arn, "RoleSessionName": "pod"})
+    status, body = unsigned_get(app, "/workload-credentials", query, [(b"authorization", token.encode())])
+    return status, json.loads(body)
 
 
 def test_workload_credentials_wait_for_their_event_and_are_refused_while_the_trail_cannot_be_written(trail: Served) -> None:

@@ -401,6 +401,18 @@ def role_shape(rec: R.RoleRecord, *, full: bool = True, last_used: Mapping[str, 
     return out
 
 
+def arn_refused(arn: str, member: str, error: ArnError) -> ValidationError | InvalidInputException:
+    """How IAM refuses ``arn`` (request member ``member``) that ``parse_iam_arn`` did not
+    accept: ValidationError for characters outside the model's ``arnType`` pattern,
+    InvalidInput for anything else."""
+    if error.pattern:
+        return ValidationError(
+            f"1 validation error detected: Value '{arn}' at '{member}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {ARN_TYPE_PATTERN}"
+        )
+    return InvalidInputException(f"ARN {arn} is not valid.")
+
+
 def parse_policy_arn(arn: str, member: str = "policyArn") -> tuple[str, str, str]:
     """(account or "aws", path, name) of a managed-policy ARN, read as strictly as IAM
     reads it (``tessera.arn.parse_iam_arn``): ValidationError for characters outside the
@@ -408,12 +420,7 @@ def parse_policy_arn(arn: str, member: str = "policyArn") -> tuple[str, str, str
     try:
         parsed, _, path, name = parse_iam_arn(arn, ("policy",), aws_account=True)
     except ArnError as e:
-        if e.pattern:
-            raise ValidationError(
-                f"1 validation error detected: Value '{arn}' at '{member}' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {ARN_TYPE_PATTERN}"
-            ) from e
-        raise InvalidInputException(f"ARN {arn} is not valid.") from e
+        raise arn_refused(arn, member, e) from e
     if parsed.account == "aws" and not arn.startswith(AWS_POLICY_PREFIX + "/"):
         raise InvalidInputException(f"ARN {arn} is not valid.")
     return parsed.account, path, name

@@ -29,28 +29,25 @@ client ids each (LimitExceeded), ``quotas.THUMBPRINTS_PER_OIDC_PROVIDER`` thumbp
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tessera.arn import ARN_TYPE_PATTERN, ArnError, parse_iam_arn
+from tessera.arn import ArnError, parse_iam_arn
 from tessera.errors import (
     ConcurrentModificationException,
     EntityAlreadyExistsException,
     InvalidInputException,
     LimitExceededException,
     NoSuchEntityException,
-    ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.iam import quotas
-from tessera.services.iam.entities import account_of, account_state, ensure_quota, iso, parse_time
+from tessera.services.iam import providers, quotas
+from tessera.services.iam.entities import account_of, account_state, arn_refused, ensure_quota, iso, parse_time
 from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
-from tessera.services.iam.tags import authorize_creation, resource_tag_context, validate_request_tags
+from tessera.services.iam.tags import authorize_creation, validate_request_tags
 from tessera.services.request import OperationContext, operation
-from tessera.store.base import Conflict, Transaction
+from tessera.store.base import Conflict
 
 ARN_TYPE = "oidc-provider"
 SCHEME = "https://"
@@ -112,12 +109,7 @@ def parse_provider_arn(arn: str, member: str = "openIDConnectProviderArn") -> tu
     try:
         parsed, _, _, _ = parse_iam_arn(arn.removesuffix("/"), (ARN_TYPE,))
     except ArnError as e:
-        if e.pattern:
-            raise ValidationError(
-                f"1 validation error detected: Value '{arn}' at '{member}' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {ARN_TYPE_PATTERN}"
-            ) from e
-        raise InvalidInputException(f"ARN {arn} is not valid.") from e
+        raise arn_refused(arn, member, e) from e
     written = parsed.resource[len(ARN_TYPE) + 1 :] + slash
     try:
         identifier = provider_identifier(SCHEME + written)
@@ -127,53 +119,36 @@ def parse_provider_arn(arn: str, member: str = "openIDConnectProviderArn") -> tu
 
 
 # -- resolution -------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Provider:
-    """A provider a request names by ARN, resolved before authorization (as
-    ``entities.Target`` for users): ``arn`` is the ARN it is authorized on (the stored one
-    when the provider exists), ``record`` the view's record (None when absent)."""
-
-    identifier: str
-    arn: str
-    record: R.OidcProviderRecord | None
+OidcProvider = providers.Provider[R.OidcProviderRecord]  # key: the identifier
 
 
-def resolve_provider(ctx: OperationContext, arn: str) -> Provider:
+def resolve_provider(ctx: OperationContext, arn: str) -> OidcProvider:
     account, identifier = parse_provider_arn(arn)
     state = account_state(ctx) if account == account_of(ctx) else None
     rec = state.oidc_providers.get(identifier) if state is not None else None
-    return Provider(identifier, provider_arn(account, identifier), rec)
+    return providers.Provider(identifier, provider_arn(account, identifier), rec)
 
 
-def authorize_provider(ctx: OperationContext, action: str, provider: Provider, extra: Mapping[str, object] | None = None) -> None:
-    tags = provider.record["tags"] if provider.record is not None else ()
-    ctx.authorize(action, provider.arn, context={**resource_tag_context(tags), **(extra or {})})
+def _same(rec: R.OidcProviderRecord, authorized: R.OidcProviderRecord) -> bool:
+    return rec["create_date"] == authorized["create_date"] and rec["tags"] == authorized["tags"]
 
 
-def _not_found(provider: Provider) -> NoSuchEntityException:
-    return NoSuchEntityException(f"OpenIDConnect Provider not found for arn {provider.arn}")
+def _changed(provider: OidcProvider, _: R.OidcProviderRecord) -> ConcurrentModificationException:
+    return ConcurrentModificationException(
+        f"The OpenID Connect provider {provider.arn} changed while the request was processed. Please retry."
+    )
 
 
-def require_resolved_provider(provider: Provider) -> R.OidcProviderRecord:
-    if provider.record is None:
-        raise _not_found(provider)
-    return provider.record
-
-
-def require_provider(tx: Transaction, account: str, provider: Provider) -> R.OidcProviderRecord:
-    """A mutable copy of the provider read inside ``tx``: NoSuchEntity when absent,
-    ConcurrentModification when it is no longer the provider that was authorized (created
-    again since, or its tags changed)."""
-    authorized = provider.record
-    found = tx.get(account, R.OIDC_PROVIDER, provider.identifier) if authorized is not None else None
-    if authorized is None or found is None:
-        raise _not_found(provider)
-    rec = R.load(R.OIDC_PROVIDER, copy.deepcopy(dict(found.data)))
-    if rec["create_date"] != authorized["create_date"] or rec["tags"] != authorized["tags"]:
-        raise ConcurrentModificationException(
-            f"The OpenID Connect provider {provider.arn} changed while the request was processed. Please retry."
-        )
-    return rec
+KIND = providers.ProviderKind(
+    R.OIDC_PROVIDER,
+    lambda data: R.load(R.OIDC_PROVIDER, data),
+    lambda provider: NoSuchEntityException(f"OpenIDConnect Provider not found for arn {provider.arn}"),
+    _same,
+    _changed,
+)
+authorize_provider = KIND.authorize
+require_resolved_provider = KIND.require_resolved
+require_provider = KIND.require
 
 
 # -- client ids and thumbprints -----------------------------------------------------------

@@ -19,10 +19,7 @@ whose mode is ``Required`` accepts none (docs/federation.md).
 
 from __future__ import annotations
 
-import copy
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -39,13 +36,13 @@ from tessera.errors import (
     ValidationError,
 )
 from tessera.services import records as R
-from tessera.services.iam import quotas
+from tessera.services.iam import providers, quotas
 from tessera.services.iam.entities import account_of, account_state, ensure_quota, entity_arn, iso, parse_time
 from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
-from tessera.services.iam.tags import authorize_creation, resource_tag_context, validate_request_tags
+from tessera.services.iam.tags import authorize_creation, validate_request_tags
 from tessera.services.request import OperationContext, operation
 from tessera.services.view import name_key
-from tessera.store.base import Conflict, Transaction
+from tessera.store.base import Conflict
 
 ARN_TYPE = "saml-provider"
 PRIVATE_KEYS_PER_PROVIDER = 2
@@ -58,20 +55,14 @@ _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 BAD_METADATA = "Could not parse metadata."
 
 
-@dataclass(frozen=True, slots=True)
-class Provider:
-    """A provider a request names by ARN, resolved before authorization."""
-
-    name: str
-    arn: str
-    record: R.SamlProviderRecord | None
+SamlProvider = providers.Provider[R.SamlProviderRecord]  # key: name_key(name)
 
 
 def _new_id(length: int) -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
-def _resolve(ctx: OperationContext, arn: str) -> Provider:
+def _resolve(ctx: OperationContext, arn: str) -> SamlProvider:
     """The provider ``arn`` names in the caller's account (a malformed ARN is refused;
     one of another account names nothing here)."""
     try:
@@ -83,37 +74,27 @@ def _resolve(ctx: OperationContext, arn: str) -> Provider:
     state = account_state(ctx)
     rec = state.saml_providers.get(name_key(name)) if state is not None and parsed.account == account_of(ctx) else None
     if rec is not None and rec["arn"] == arn:
-        return Provider(rec["name"], rec["arn"], rec)
-    return Provider(name, arn, None)
+        return providers.Provider(name_key(rec["name"]), rec["arn"], rec)
+    return providers.Provider(name_key(name), arn, None)
 
 
-def _authorize(ctx: OperationContext, action: str, provider: Provider, extra: Mapping[str, object] | None = None) -> None:
-    tags = provider.record["tags"] if provider.record is not None else []
-    ctx.authorize(action, provider.arn, context={**resource_tag_context(tags), **(extra or {})})
+def _same(rec: R.SamlProviderRecord, authorized: R.SamlProviderRecord) -> bool:
+    return rec["uuid"] == authorized["uuid"] and rec["tags"] == authorized["tags"]
 
 
-def _not_found(provider: Provider) -> NoSuchEntityException:
-    return NoSuchEntityException(f"SAMLProvider {provider.arn} does not exist.")
+def _changed(_: SamlProvider, authorized: R.SamlProviderRecord) -> ConcurrentModificationException:
+    return ConcurrentModificationException(f"The SAML provider {authorized['name']} changed while the request was processed. Please retry.")
 
 
-def _require_resolved(provider: Provider) -> R.SamlProviderRecord:
-    if provider.record is None:
-        raise _not_found(provider)
-    return provider.record
-
-
-def _require(tx: Transaction, account: str, provider: Provider) -> R.SamlProviderRecord:
-    """The record ``provider`` resolved to, read in ``tx``; refused if it changed since."""
-    authorized = provider.record
-    found = tx.get(account, R.SAML_PROVIDER, name_key(provider.name))
-    if found is None or authorized is None:
-        # no provider, or one whose ARN is spelled otherwise (names are case-insensitive,
-        # ARNs are not): the ARN given names no provider
-        raise _not_found(provider)
-    rec = R.load(R.SAML_PROVIDER, copy.deepcopy(dict(found.data)))
-    if rec["uuid"] != authorized["uuid"] or rec["tags"] != authorized["tags"]:
-        raise ConcurrentModificationException(f"The SAML provider {provider.name} changed while the request was processed. Please retry.")
-    return rec
+# a provider whose ARN is spelled otherwise than the stored one (names are
+# case-insensitive, ARNs are not) resolves to no record: the ARN given names no provider
+KIND = providers.ProviderKind(
+    R.SAML_PROVIDER,
+    lambda data: R.load(R.SAML_PROVIDER, data),
+    lambda provider: NoSuchEntityException(f"SAMLProvider {provider.arn} does not exist."),
+    _same,
+    _changed,
+)
 
 
 def _metadata_fields(document: str) -> tuple[str, list[str], str | None]:
@@ -191,8 +172,8 @@ def create_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[
 @operation("iam", "GetSAMLProvider", read_only=True)
 def get_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     provider = _resolve(ctx, params["SAMLProviderArn"])
-    _authorize(ctx, "iam:GetSAMLProvider", provider)
-    rec = _require_resolved(provider)
+    KIND.authorize(ctx, "iam:GetSAMLProvider", provider)
+    rec = KIND.require_resolved(provider)
     out: dict[str, Any] = {
         "SAMLProviderUUID": rec["uuid"],
         "SAMLMetadataDocument": rec["metadata"],
@@ -225,8 +206,8 @@ def list_saml_providers(ctx: OperationContext, params: dict[str, Any]) -> dict[s
 def update_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account = account_of(ctx)
     provider = _resolve(ctx, params["SAMLProviderArn"])
-    _authorize(ctx, "iam:UpdateSAMLProvider", provider)
-    _require_resolved(provider)
+    KIND.authorize(ctx, "iam:UpdateSAMLProvider", provider)
+    KIND.require_resolved(provider)
     document, mode = params.get("SAMLMetadataDocument"), params.get("AssertionEncryptionMode")
     add, remove = params.get("AddPrivateKey"), params.get("RemovePrivateKey")
     if document is None and mode is None and add is None and remove is None:
@@ -239,7 +220,7 @@ def update_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[
     if add is not None:
         _check_private_key(add)
     with ctx.write(account) as tx:
-        rec = _require(tx, account, provider)
+        rec = KIND.require(tx, account, provider)
         if document is not None and metadata is not None:
             rec["metadata"] = document
             rec["entity_id"], rec["certificates"], rec["valid_until"] = metadata
@@ -261,9 +242,9 @@ def update_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[
 def delete_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
     account = account_of(ctx)
     provider = _resolve(ctx, params["SAMLProviderArn"])
-    _authorize(ctx, "iam:DeleteSAMLProvider", provider)
+    KIND.authorize(ctx, "iam:DeleteSAMLProvider", provider)
     with ctx.write(account) as tx:
-        rec = _require(tx, account, provider)
+        rec = KIND.require(tx, account, provider)
         tx.delete(account, R.SAML_PROVIDER, name_key(rec["name"]))
     return {}
 
@@ -274,9 +255,9 @@ TAGGED = TaggedResource(
     "SAMLProvider",
     "SAMLProviderArn",
     _resolve,
-    _authorize,
-    _require,
-    _require_resolved,
+    KIND.authorize,
+    KIND.require,
+    KIND.require_resolved,
 )
 
 

@@ -36,6 +36,7 @@ from tessera.services.runtime import Runtime
 from tessera.services.sts.credentials import issue_credentials, session_window
 from tessera.services.sts.mfa import authenticate_mfa, mfa_requested
 from tessera.services.sts.session_policies import (
+    SessionPolicies,
     packed_policy_size,
     requested_session_policies,
     resolve_managed_policies,
@@ -97,15 +98,45 @@ def assume_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
     resolve_managed_policies(runtime, policies, role.account)
     chained = caller.kind == "assumed-role"  # role chaining: a role session assuming a role
     duration = role_session_duration(params, role, chained=chained)
+    return issue_role_session(
+        ctx,
+        role,
+        session_name,
+        policies=policies,
+        tags=tags,
+        source_identity=source_identity,
+        window=session_window(ctx.now, duration),
+        packed=packed,
+        mfa=mfa,
+        chained=chained,
+    )
+
+
+def issue_role_session(
+    ctx: OperationContext,
+    role: TargetRole,
+    session_name: str,
+    *,
+    policies: SessionPolicies,
+    tags: SessionTags,
+    source_identity: str,
+    window: tuple[dt.datetime, dt.datetime],
+    packed: int | None,
+    mfa: Mfa | None = None,
+    chained: bool = False,
+    federated_provider: str = "",
+) -> dict[str, Any]:
+    """Issue the assumed-role session of AssumeRole, AssumeRoleWithSAML and
+    AssumeRoleWithWebIdentity; returns the output members they share (``Credentials``,
+    ``AssumedRoleUser``, ``PackedPolicySize``, ``SourceIdentity``)."""
     record = role.record
     assert record is not None  # INVARIANT: authorization against NO_TRUST never allows
-    issued, expires = session_window(ctx.now, duration)
     _, credentials = issue_credentials(
-        runtime,
+        ctx.runtime,
         kind="assumed-role",
         account=role.account,
-        issued_at=issued,
-        expires_at=expires,
+        issued_at=window[0],
+        expires_at=window[1],
         session_name=session_name,
         role_arn=record["arn"],
         role_id=record["id"],
@@ -115,10 +146,11 @@ def assume_role(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]
         tags=tags.all,
         transitive_tag_keys=tags.transitive_keys,
         source_identity=source_identity,
-        mfa_authenticated=mfa.present,
-        mfa_auth_time=mfa.auth_time,
+        mfa_authenticated=mfa is not None and mfa.present,
+        mfa_auth_time=mfa.auth_time if mfa is not None else None,
         chained=chained,
         source_ip=ctx.info.source_ip,
+        federated_provider=federated_provider,
     )
     result: dict[str, Any] = {
         "Credentials": credentials,

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.arn import ArnError, assumed_role_arn, parse_iam_arn
+from tessera.arn import ArnError, parse_iam_arn
 from tessera.auth.caller import Caller
 from tessera.auth.saml import Assertion, Expected, SamlExpired, SamlInvalid, SamlRejected, decode_response, verify_response
 from tessera.errors import (
@@ -46,8 +46,8 @@ from tessera.policy import PolicySet, Principal, Request, evaluate
 from tessera.services import records as R
 from tessera.services.authorization import source_ip
 from tessera.services.request import OperationContext, operation
-from tessera.services.sts.assume_role import DEFAULT_DURATION, OVER_ROLE_MAX, TargetRole, target_role
-from tessera.services.sts.credentials import issue_credentials, session_window
+from tessera.services.sts.assume_role import DEFAULT_DURATION, OVER_ROLE_MAX, TargetRole, issue_role_session, target_role
+from tessera.services.sts.credentials import session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
 from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 from tessera.services.sts.web_identity import record_signer
@@ -156,39 +156,25 @@ def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict
         raise ExpiredTokenException("The SAML session has ended (SessionNotOnOrAfter has passed).")
     if session_end is not None and session_end < expires:
         expires = session_end
-    _, credentials = issue_credentials(
-        runtime,
-        kind="assumed-role",
-        account=role.account,
-        issued_at=issued,
-        expires_at=expires,
-        session_name=session_name,
-        role_arn=record["arn"],
-        role_id=record["id"],
-        role_name=record["name"],
-        session_policies=policies.inline,
-        session_policy_arns=policies.arns,
-        tags=tags.all,
-        transitive_tag_keys=tags.transitive_keys,
+    result = issue_role_session(
+        ctx,
+        role,
+        session_name,
+        policies=policies,
+        tags=tags,
         source_identity=source_identity,
-        source_ip=ctx.info.source_ip,
+        window=(issued, expires),
+        packed=packed,
     )
-    result: dict[str, Any] = {
-        "Credentials": credentials,
-        "AssumedRoleUser": {
-            "AssumedRoleId": f"{record['id']}:{session_name}",
-            "Arn": assumed_role_arn(role.account, record["name"], session_name),
-        },
-        "Subject": assertion.subject,
-        "SubjectType": assertion.subject_type,
-        "Issuer": assertion.issuer,
-        "Audience": assertion.recipient,
-        "NameQualifier": identity.name_qualifier,
-    }
-    if packed is not None:
-        result["PackedPolicySize"] = packed
-    if source_identity:
-        result["SourceIdentity"] = source_identity
+    result.update(
+        {
+            "Subject": assertion.subject,
+            "SubjectType": assertion.subject_type,
+            "Issuer": assertion.issuer,
+            "Audience": assertion.recipient,
+            "NameQualifier": identity.name_qualifier,
+        }
+    )
     return result
 
 

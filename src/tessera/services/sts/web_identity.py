@@ -39,15 +39,14 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from tessera.arn import assumed_role_arn
 from tessera.auth import id_tokens
 from tessera.auth.caller import Caller
 from tessera.errors import InvalidIdentityTokenException, InvalidParameterValue
 from tessera.services import records as R
 from tessera.services.iam.oidc_providers import provider_arn, provider_identifier
 from tessera.services.request import OperationContext, needs_thread, operation
-from tessera.services.sts.assume_role import Mfa, role_session_duration, target_role, trust_context
-from tessera.services.sts.credentials import issue_credentials, session_window
+from tessera.services.sts.assume_role import Mfa, issue_role_session, role_session_duration, target_role, trust_context
+from tessera.services.sts.credentials import session_window
 from tessera.services.sts.session_policies import packed_policy_size, requested_session_policies, resolve_managed_policies
 from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 
@@ -140,42 +139,18 @@ def assume_role_with_web_identity(ctx: OperationContext, params: dict[str, Any])
         authorize(arn, "sts:SetSourceIdentity", role.arn, role.account, context, role.trust)
     resolve_managed_policies(runtime, policies, role.account)
     duration = role_session_duration(params, role, chained=False)
-    record = role.record
-    assert record is not None  # INVARIANT: authorization against NO_TRUST never allows
-    session_name = params["RoleSessionName"]
-    issued, expires = session_window(ctx.now, duration)
-    _, credentials = issue_credentials(
-        runtime,
-        kind="assumed-role",
-        account=role.account,
-        issued_at=issued,
-        expires_at=expires,
-        session_name=session_name,
-        role_arn=record["arn"],
-        role_id=record["id"],
-        role_name=record["name"],
-        session_policies=policies.inline,
-        session_policy_arns=policies.arns,
-        tags=tags.all,
-        transitive_tag_keys=tags.transitive_keys,
+    result = issue_role_session(
+        ctx,
+        role,
+        params["RoleSessionName"],
+        policies=policies,
+        tags=tags,
         source_identity=source_identity,
-        source_ip=ctx.info.source_ip,
+        window=session_window(ctx.now, duration),
+        packed=packed,
         federated_provider=arn,
     )
-    result: dict[str, Any] = {
-        "Credentials": credentials,
-        "SubjectFromWebIdentityToken": subject,
-        "AssumedRoleUser": {
-            "AssumedRoleId": f"{record['id']}:{session_name}",
-            "Arn": assumed_role_arn(role.account, record["name"], session_name),
-        },
-        "Provider": arn,
-        "Audience": client_id,
-    }
-    if packed is not None:
-        result["PackedPolicySize"] = packed
-    if source_identity:
-        result["SourceIdentity"] = source_identity
+    result.update({"SubjectFromWebIdentityToken": subject, "Provider": arn, "Audience": client_id})
     return result
 
 
