@@ -36,18 +36,16 @@ from typing import Any
 from tessera.arn import ArnError, parse_iam_arn
 from tessera.errors import (
     ConcurrentModificationException,
-    EntityAlreadyExistsException,
     InvalidInputException,
     LimitExceededException,
     NoSuchEntityException,
 )
 from tessera.services import records as R
 from tessera.services.iam import providers, quotas
-from tessera.services.iam.entities import account_of, account_state, arn_refused, ensure_quota, iso, parse_time
+from tessera.services.iam.entities import account_of, account_state, arn_refused, iso, parse_time
 from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
 from tessera.services.iam.tags import authorize_creation, validate_request_tags
 from tessera.services.request import OperationContext, operation
-from tessera.store.base import Conflict
 
 ARN_TYPE = "oidc-provider"
 SCHEME = "https://"
@@ -189,12 +187,14 @@ def create_open_id_connect_provider(ctx: OperationContext, params: dict[str, Any
         "create_date": iso(ctx.now),
         "tags": tags,
     }
-    with ctx.write(account) as tx:
-        ensure_quota(tx.count(account, R.OIDC_PROVIDER), quotas.OIDC_PROVIDERS_PER_ACCOUNT, "OpenIdConnectProvidersPerAccount")
-        try:
-            tx.insert(account, R.OIDC_PROVIDER, identifier, rec)
-        except Conflict as e:
-            raise EntityAlreadyExistsException(f"Provider with url {SCHEME}{identifier} already exists.") from e
+    KIND.insert(
+        ctx,
+        account,
+        identifier,
+        rec,
+        (quotas.OIDC_PROVIDERS_PER_ACCOUNT, "OpenIdConnectProvidersPerAccount"),
+        f"Provider with url {SCHEME}{identifier} already exists.",
+    )
     out: dict[str, Any] = {"OpenIDConnectProviderArn": arn}
     if tags:
         out["Tags"] = tags

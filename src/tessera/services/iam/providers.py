@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from tessera.errors import ConcurrentModificationException, NoSuchEntityException
+from tessera.errors import ConcurrentModificationException, EntityAlreadyExistsException, NoSuchEntityException
 from tessera.services import records as R
+from tessera.services.iam.entities import ensure_quota
 from tessera.services.iam.tags import resource_tag_context
 from tessera.services.request import OperationContext
-from tessera.store.base import Transaction
+from tessera.store.base import Conflict, Transaction
 
 Rec = TypeVar("Rec", R.OidcProviderRecord, R.SamlProviderRecord)
 
@@ -51,6 +52,18 @@ class ProviderKind(Generic[Rec]):
         if provider.record is None:
             raise self.not_found(provider)
         return provider.record
+
+    def insert(self, ctx: OperationContext, account: str, key: str, rec: Rec, quota: tuple[int, str], exists: str) -> None:
+        """Store a new provider under ``key`` in one write: LimitExceeded past ``quota``
+        (the limit and its name), EntityAlreadyExists saying ``exists`` when ``key`` is
+        taken."""
+        limit, name = quota
+        with ctx.write(account) as tx:
+            ensure_quota(tx.count(account, self.kind), limit, name)
+            try:
+                tx.insert(account, self.kind, key, rec)
+            except Conflict as e:
+                raise EntityAlreadyExistsException(exists) from e
 
     def require(self, tx: Transaction, account: str, provider: Provider[Rec]) -> Rec:
         """A mutable copy of the provider read inside ``tx``: NoSuchEntity when absent,

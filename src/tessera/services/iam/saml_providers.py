@@ -29,7 +29,6 @@ from tessera.arn import ArnError, parse_iam_arn
 from tessera.auth.saml import parse_metadata
 from tessera.errors import (
     ConcurrentModificationException,
-    EntityAlreadyExistsException,
     InvalidInputException,
     LimitExceededException,
     NoSuchEntityException,
@@ -37,12 +36,11 @@ from tessera.errors import (
 )
 from tessera.services import records as R
 from tessera.services.iam import providers, quotas
-from tessera.services.iam.entities import account_of, account_state, ensure_quota, entity_arn, iso, parse_time
+from tessera.services.iam.entities import account_of, account_state, entity_arn, iso, parse_time
 from tessera.services.iam.entity_tags import TaggedResource, list_resource_tags, tag_resource, untag_resource
 from tessera.services.iam.tags import authorize_creation, validate_request_tags
 from tessera.services.request import OperationContext, operation
 from tessera.services.view import name_key
-from tessera.store.base import Conflict
 
 ARN_TYPE = "saml-provider"
 PRIVATE_KEYS_PER_PROVIDER = 2
@@ -157,12 +155,8 @@ def create_saml_provider(ctx: OperationContext, params: dict[str, Any]) -> dict[
     if key is not None:
         _add_key(ctx, rec, key)
     _check_mode(rec["encryption_mode"], rec)
-    with ctx.write(account) as tx:
-        ensure_quota(tx.count(account, R.SAML_PROVIDER), quotas.SAML_PROVIDERS_PER_ACCOUNT, "SAMLProvidersPerAccount")
-        try:
-            tx.insert(account, R.SAML_PROVIDER, name_key(name), rec)
-        except Conflict as e:
-            raise EntityAlreadyExistsException(f"SAMLProvider {name} already exists.") from e
+    quota = (quotas.SAML_PROVIDERS_PER_ACCOUNT, "SAMLProvidersPerAccount")
+    KIND.insert(ctx, account, name_key(name), rec, quota, f"SAMLProvider {name} already exists.")
     out: dict[str, Any] = {"SAMLProviderArn": arn}
     if tags:
         out["Tags"] = tags
