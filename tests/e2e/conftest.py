@@ -56,3 +56,12 @@ def sts(server: TesseraServer) -> Any:
 @pytest.fixture
 def org(server: TesseraServer) -> Any:
     return server.client("organizations")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for the module's console tests (tests/consoleui.py)."""
+    from consoleui import open_browser
+
+    with open_browser() as opened:
+        yield opened

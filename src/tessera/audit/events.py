@@ -281,6 +281,7 @@ def build_event(
     additional_data: Mapping[str, Any] | None = None,
     extra_request: Mapping[str, Any] | None = None,
     resources: list[dict[str, str]] | None = None,
+    from_console: bool = False,
 ) -> dict[str, Any]:
     """The CloudTrail-shaped record of one request. ``resolved`` is the operation the
     server resolved and serves (None otherwise: no parameters or elements recorded);
@@ -288,7 +289,8 @@ def build_event(
     of calls that are not ``read_only``); ``event_id`` is the id drawn for the request
     (a fresh one when None); ``additional_data`` is what the handler adds as
     ``additionalEventData``, ``extra_request`` to ``requestParameters`` (what it read
-    from an assertion or token) and ``resources`` as ``resources``."""
+    from an assertion or token) and ``resources`` as ``resources``; ``from_console``
+    marks a call the console made (``sessionCredentialFromConsole``)."""
     if record_response is None:
         record_response = not read_only
     request = redact_request(resolved, params) if resolved is not None else None
@@ -323,6 +325,8 @@ def build_event(
         event["additionalEventData"] = dict(additional_data)
     if resources:
         event["resources"] = [dict(resource) for resource in resources]
+    if from_console:
+        event["sessionCredentialFromConsole"] = "true"
     omitted = cut_agent or cut_source or cut_region
     if error_code:
         event["errorCode"], cut_code = _cap(error_code, FIELD_LIMIT)

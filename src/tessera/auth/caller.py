@@ -12,7 +12,7 @@ from typing import Literal
 #: caller of AssumeRoleWithWebIdentity (services/sts/web_identity.py). None of them makes
 #: signed requests.
 PrincipalKind = Literal["root", "user", "assumed-role", "federated-user", "web-identity", "anonymous", "saml-user"]
-SessionKind = Literal["assumed-role", "session-token", "federation-token"]
+SessionKind = Literal["assumed-role", "session-token", "federation-token", "console"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,9 @@ class SessionClaims:
 
     ``kind`` says which STS call minted it. For ``assumed-role`` the role is named by
     ``role_arn``/``role_id``/``role_name``; for ``session-token`` and ``federation-token``
-    the long-term identity that called is ``source_arn``/``source_user_id``."""
+    the long-term identity that called is ``source_arn``/``source_user_id``. ``console``
+    is the session a console sign-in opens: it acts as the user (or root) that signed in,
+    as its own, unrestricted by what limits GetSessionToken's (tessera.console)."""
 
     kind: SessionKind
     access_key_id: str

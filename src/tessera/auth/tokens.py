@@ -234,7 +234,7 @@ def _decode_time(value: int | list[int]) -> dt.datetime:
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _SECOND = dt.timedelta(seconds=1)
-_KINDS = {"assumed-role": "r", "session-token": "s", "federation-token": "f"}
+_KINDS = {"assumed-role": "r", "session-token": "s", "federation-token": "f", "console": "c"}
 _KIND_NAMES = {code: kind for kind, code in _KINDS.items()}
 
 

@@ -17,6 +17,7 @@ so it always gets a root access key (printed once).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Sequence
@@ -44,6 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     create.add_argument("--json", action="store_true", help="print the result as JSON")
     add_store_arguments(create)
     create.set_defaults(func=run_create)
+
+    root_password = commands.add_parser(
+        "set-root-password",
+        help="set the root user's console password (read from standard input, or asked for on a terminal)",
+    )
+    root_password.add_argument("--account", help="the account (default: the management account)")
+    add_store_arguments(root_password)
+    root_password.set_defaults(func=run_set_root_password)
 
     listing = commands.add_parser("list", help="list every account and its organization")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -90,6 +99,68 @@ def run_create(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         print_created(result)
+    return 0
+
+
+def root_password_problem(password: str) -> str | None:
+    """AWS's rules for a root user's password: 8 to 128 characters, with at least three of
+    upper-case letters, lower-case letters, numbers and symbols
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/root-user-password.html)."""
+    if not 8 <= len(password) <= 128:
+        return "the password must be 8 to 128 characters"
+    classes = (
+        any(c.isupper() for c in password),
+        any(c.islower() for c in password),
+        any(c.isdigit() for c in password),
+        any(not c.isalnum() for c in password),
+    )
+    if sum(classes) < 3:
+        return "the password needs three of: upper-case letters, lower-case letters, numbers, symbols"
+    return None
+
+
+def read_new_password() -> str | None:
+    """The new password: asked twice on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("New root password: ")
+        if getpass.getpass("Again: ") != first:
+            return None
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def run_set_root_password(args: argparse.Namespace) -> int:
+    from tessera.console.signin import set_root_password
+    from tessera.server.bootstrap import ConfigError, open_runtime
+
+    password = read_new_password()
+    if password is None:
+        print("tessera accounts set-root-password: the passwords do not match", file=sys.stderr)
+        return 2
+    problem = root_password_problem(password)
+    if problem:
+        print(f"tessera accounts set-root-password: {problem}", file=sys.stderr)
+        return 2
+    try:
+        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
+    except ConfigError as error:
+        print(f"tessera: {error.message}", file=sys.stderr)
+        return 2
+    try:
+        account = args.account or next(
+            (state.account_id for state in runtime.view.accounts() if state.info is not None and state.info["management"]), ""
+        )
+        state = runtime.view.account(account) if account else None
+        if state is None or not state.exists:
+            print(f"tessera accounts set-root-password: no account {account or '(management)'}", file=sys.stderr)
+            return 1
+        set_root_password(runtime, account, password, runtime.clock.now())
+    except TesseraError as error:
+        print(f"tessera accounts set-root-password: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        runtime.store.close()
+    print(f"Set the root user's console password of account {account}")
     return 0
 
 

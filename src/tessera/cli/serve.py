@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
+    parser.add_argument("--no-console", action="store_true", help="do not serve the web console (/console/)")
     parser.add_argument(
         "--trusted-proxy-header",
         help="take aws:SourceIp from this header (X-Forwarded-For or Forwarded) when the connection "
@@ -254,6 +255,7 @@ def _serve(
         metrics_port=metrics_socket.getsockname()[1] if metrics_socket else None,
         audit_retention=options["retention"],
         watch_changes=(lambda on_change: change_watcher(url, on_change, sqlite_interval=interval)) if interval > 0 else None,
+        console=not args.no_console,
     )
     limits = HttpLimits(
         max_header_bytes=args.max_header_bytes,

@@ -38,6 +38,9 @@ from tessera.audit.ids import new_id
 from tessera.audit.sink import UNAVAILABLE_MESSAGE, AuditUnavailable, AuditWriter
 from tessera.auth.authenticate import AuthSettings, HttpRequest, Verified, check_service, headers_from_raw, verify
 from tessera.auth.caller import Caller
+from tessera.console.app import Console
+from tessera.console.calls import client_form, client_request
+from tessera.console.web import PREFIX as CONSOLE_PREFIX
 from tessera.errors import (
     InternalFailure,
     InvalidAction,
@@ -131,6 +134,7 @@ class Exchange:
     audit_data: dict[str, Any] | None = None  # the event's ``additionalEventData``, from the handler
     audit_request: dict[str, Any] | None = None  # requestParameters the handler adds
     audit_resources: list[dict[str, str]] | None = None  # the event's ``resources``, from the handler
+    console: bool = False  # made by the console for its signed-in principal (``call_as``)
 
 
 class TesseraApp:
@@ -147,6 +151,7 @@ class TesseraApp:
         metrics_port: int | None = None,
         audit_retention: dt.timedelta | None = None,
         watch_changes: Callable[[OnChange], ChangeWatcher] | None = None,
+        console: bool = True,
     ) -> None:
         self.runtime = runtime
         self.audit = audit
@@ -174,6 +179,7 @@ class TesseraApp:
         self.poll_ok = True
         self.store_failed_at: float | None = None
         self.store_succeeded_at: float | None = None
+        self.console = Console(self) if console else None
 
     # -- ASGI ------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -295,6 +301,9 @@ class TesseraApp:
             return
         if method == "GET" and path == workload.PATH:
             await self._workload(scope, send)
+            return
+        if self.console is not None and (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
+            await self.console.handle(scope, receive, send)
             return
         ex = self._exchange(scope, method, path)
         try:
@@ -595,6 +604,89 @@ class TesseraApp:
             ex.error = InternalFailure()
             return self._encode(ex)
 
+    # -- the console's calls -------------------------------------------------------------
+    def call_as(
+        self,
+        caller: Caller,
+        service: str,
+        operation: str,
+        params: Mapping[str, Any],
+        *,
+        source_ip: str,
+        user_agent: str,
+        secure: bool,
+    ) -> Exchange:
+        """One API call the console makes for its signed-in principal, in a worker thread:
+        the parameters are serialised as a client would send them and read back by the
+        same parser (so the same validation and errors), then authorized, run and
+        audited exactly as a signed request of ``caller``'s credentials, save that the
+        signature is the console session's (verified when the page was asked for) and
+        the event says ``sessionCredentialFromConsole``."""
+        ex = Exchange(
+            request_id=new_id(),
+            event_id=new_id(),
+            started=time.perf_counter(),
+            method="POST",
+            path="/",
+            raw_query="",
+            headers={"user-agent": user_agent},
+            body=b"",
+            source_ip=source_ip,
+            secure=secure,
+            protocol="json" if service in ("organizations",) else "query",
+            service=service,
+            operation=operation,
+            caller=caller,
+            access_key_id=caller.access_key_id,
+            console=True,
+        )
+        if not self.audit.accepting:
+            ex.error, ex.unaudited = ServiceUnavailable(UNAVAILABLE_MESSAGE), True
+        else:
+            ctx = self._guarded(ex, self._prepare_call, ex, params)
+            if ctx is not None:
+                self._guarded(ex, self._execute, ex, ctx)
+            if ex.error is None and ex.spec is not None and ex.spec.durable_audit:
+                try:
+                    self.audit.submit_durable(self._event(ex)).result()
+                except AuditUnavailable:
+                    ex.error, ex.result = ServiceUnavailable(UNAVAILABLE_MESSAGE), None
+                else:
+                    ex.audited = True
+        self._record(ex, ex.error.status if ex.error is not None else 200)
+        return ex
+
+    def _prepare_call(self, ex: Exchange, params: Mapping[str, Any]) -> OperationContext:
+        now = ex.received_at = self.runtime.clock.now()
+        caller = ex.caller
+        assert caller is not None  # INVARIANT: call_as names its caller
+        if self.runtime.usage is not None and caller.access_key_id:
+            self.runtime.usage.note(caller, ex.service, ex.region, now)
+        if ex.protocol == "json":
+            target, body = client_request(ex.service, ex.operation, params)
+            resolved = resolve_json_operation(target, ex.service)
+            ex.params = read_json_request(resolved, body)
+        else:
+            form = client_form(ex.service, ex.operation, params)
+            resolved = resolve_query_operation(ex.service, form)
+            ex.params = read_query_params(resolved, form)
+        ex.resolved = resolved
+        spec = lookup(ex.service, resolved.name)
+        if spec is None:
+            raise InvalidAction(f"Could not find operation {ex.operation} for version {_version(ex.service)}")
+        ex.spec = spec
+        info = RequestInfo(
+            request_id=ex.request_id,
+            received_at=now,
+            source_ip=ex.source_ip,
+            user_agent=ex.headers.get("user-agent", ""),
+            region=ex.region,
+            secure_transport=ex.secure,
+        )
+        ctx = OperationContext(runtime=self.runtime, caller=caller, info=info, operation=ex.operation)
+        ctx.audit_event = lambda: self._event(ex, complete=False)
+        return ctx
+
     # -- after the response --------------------------------------------------------------
     async def _commit_event(self, ex: Exchange) -> None:
         """Answer credentials only once their event is committed: await (never blocking
@@ -636,6 +728,7 @@ class TesseraApp:
                 additional_data=ex.audit_data,
                 extra_request=ex.audit_request,
                 resources=ex.audit_resources,
+                from_console=ex.console,
             )
         )
 

@@ -160,6 +160,23 @@ class LoginProfileRecord(TypedDict):
     last_used: str | None  # console sign-in
 
 
+class RootPasswordRecord(TypedDict):
+    """kind ``root_password`` (key ``"root"``): the root user's console password, set by
+    ``tessera accounts set-root-password`` (AWS sets it by e-mail, which Tessera has not)."""
+
+    hash: str  # argon2id hash, never the password
+    changed: str
+    last_used: str | None  # console sign-in
+
+
+class ConsoleSignoutRecord(TypedDict):
+    """kind ``console_signout`` (key: the console session's ASIA access key id): a console
+    session signed out before it expired, refused from then on by every node. Kept until
+    ``expires`` (the session's own expiry), then pruned."""
+
+    expires: str
+
+
 class PasswordPolicyRecord(TypedDict):
     """kind ``password_policy`` (key ``"password_policy"``)."""
 
@@ -310,6 +327,8 @@ SAML_PROVIDER: Final = "saml_provider"
 
 LOGIN_PROFILE: Final = "login_profile"
 PASSWORD_POLICY: Final = "password_policy"
+ROOT_PASSWORD: Final = "root_password"
+CONSOLE_SIGNOUT: Final = "console_signout"
 CREDENTIAL_REPORT: Final = "credential_report"
 ACCOUNT_ALIAS: Final = "account_alias"
 TOKEN_KEY: Final = "token_key"
@@ -468,6 +487,14 @@ def load(kind: Literal["login_profile"], data: Mapping[str, Any]) -> LoginProfil
 
 @overload
 def load(kind: Literal["password_policy"], data: Mapping[str, Any]) -> PasswordPolicyRecord: ...
+
+
+@overload
+def load(kind: Literal["root_password"], data: Mapping[str, Any]) -> RootPasswordRecord: ...
+
+
+@overload
+def load(kind: Literal["console_signout"], data: Mapping[str, Any]) -> ConsoleSignoutRecord: ...
 
 
 @overload

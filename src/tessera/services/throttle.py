@@ -222,15 +222,26 @@ def _daily() -> FailureLimiter:
     return FailureLimiter(DAILY_LIMITS)
 
 
+SIGNIN_ADDRESS_LIMITS = Limits(max_failures=40, window=900.0, lockout=900.0, max_lockout=3600.0)
+"""Console sign-in failures from one address (an IPv4 address or an IPv6 /64): enough
+for an office behind one NAT, too few to spray passwords over many users."""
+
+
+def _signin_address() -> FailureLimiter:
+    return FailureLimiter(SIGNIN_ADDRESS_LIMITS)
+
+
 @dataclass(frozen=True, slots=True)
 class Limiters:
     """The process's failure limiters (``Runtime.limiters``): for MFA codes and for
-    passwords, each a short-window budget and a daily one."""
+    passwords, each a short-window budget and a daily one; and console sign-in failures
+    by source address (``tessera.console.signin``)."""
 
     mfa: FailureLimiter = field(default_factory=FailureLimiter)
     mfa_daily: FailureLimiter = field(default_factory=_daily)
     password: FailureLimiter = field(default_factory=FailureLimiter)
     password_daily: FailureLimiter = field(default_factory=_daily)
+    signin_address: FailureLimiter = field(default_factory=_signin_address)
 
 
 @contextmanager

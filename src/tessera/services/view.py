@@ -137,6 +137,8 @@ class AccountState:
     login_profiles: dict[str, R.LoginProfileRecord] = field(default_factory=dict)  # name_key(user) → record
     saml_providers: dict[str, R.SamlProviderRecord] = field(default_factory=dict)  # name_key(name) → record
     password_policy: R.PasswordPolicyRecord | None = None
+    root_password: R.RootPasswordRecord | None = None
+    console_signouts: dict[str, R.ConsoleSignoutRecord] = field(default_factory=dict)  # access key id → record
     roles_by_id: dict[str, R.RoleRecord] = field(default_factory=dict)
     users_by_id: dict[str, R.UserRecord] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
@@ -176,6 +178,8 @@ class AccountState:
                 new.info = None if data is None else R.load(R.ACCOUNT, data)
             elif kind == R.PASSWORD_POLICY:
                 new.password_policy = None if data is None else R.load(R.PASSWORD_POLICY, data)
+            elif kind == R.ROOT_PASSWORD:
+                new.root_password = None if data is None else R.load(R.ROOT_PASSWORD, data)
             elif kind in _INDEXES:
                 attr, by_field, by_attr = _INDEXES[kind]
                 primary = index(attr)
@@ -213,6 +217,7 @@ _INDEXES: dict[str, tuple[str, str, str]] = {
     R.LOGIN_PROFILE: ("login_profiles", "", ""),
     R.OIDC_PROVIDER: ("oidc_providers", "", ""),
     R.SAML_PROVIDER: ("saml_providers", "", ""),
+    R.CONSOLE_SIGNOUT: ("console_signouts", "", ""),
 }
 
 

@@ -1,0 +1,84 @@
+"""Driving the web console in a real browser: Debian's Chromium, headless, through
+Playwright (its Python package talks to the browser over the DevTools protocol; no
+browser is downloaded: ``CHROMIUM`` is the system's).
+
+``open_browser()`` starts one Chromium per test module (cheap contexts per test);
+``Console`` wraps a page signed in (or not) at a server, with the few steps every test
+repeats. Screenshots go to ``$TESSERA_CONSOLE_SCREENSHOTS`` when it is set (``make
+screenshots`` writes them to ``docs/console/``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.sync_api import Browser, Page, sync_playwright
+from serverproc import TesseraServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+NARROW = {"width": 390, "height": 844}  # a phone's viewport
+
+
+@contextmanager
+def open_browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Console:
+    """One browser context (its own cookies) on one server's console."""
+
+    server: TesseraServer
+    page: Page
+
+    @classmethod
+    def open(cls, browser: Browser, server: TesseraServer, **context: Any) -> Console:
+        ctx = browser.new_context(base_url=server.endpoint, **context)
+        ctx.set_default_timeout(15_000)
+        return cls(server, ctx.new_page())
+
+    def close(self) -> None:
+        self.page.context.close()
+
+    def goto(self, path: str) -> Page:
+        self.page.goto(f"/console{path}")
+        return self.page
+
+    def sign_in(self, user: str, password: str, *, account: str | None = None, root: bool = False) -> Page:
+        """Fill and send the sign-in form (whatever comes next: the dashboard, the MFA
+        step, an error)."""
+        page = self.goto("/signin")
+        if root:
+            page.get_by_label("Root user", exact=True).check()
+        page.get_by_label("Account ID or alias").fill(account or self.server.account_id)
+        if not root:
+            page.get_by_label("IAM user name").fill(user)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        return page
+
+    def sign_out(self) -> None:
+        self.page.get_by_role("button", name="Sign out").click()
+
+    def cookie(self, name: str) -> str | None:
+        for cookie in self.page.context.cookies():
+            if cookie["name"] == name:
+                return str(cookie["value"])
+        return None
+
+    def screenshot(self, name: str) -> None:
+        """Save a full-page screenshot as ``NAME.png`` when screenshots are asked for."""
+        directory = os.environ.get("TESSERA_CONSOLE_SCREENSHOTS")
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+            self.page.screenshot(path=os.path.join(directory, f"{name}.png"), full_page=True)
