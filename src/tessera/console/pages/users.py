@@ -1,0 +1,302 @@
+"""IAM users: the list (with a create form) and one user's page, with its access keys
+and their last use, groups, MFA devices, policies, permissions boundary, console access
+and tags, each edit one POST made as the signed-in principal.
+
+A user's page is one GET (``user``) and one POST (``user_action``) whose ``action`` field
+names the edit (``USER_ACTIONS``); the POST answers with the page itself, showing what was
+done, or AWS's error in the panel of the form that failed, the form keeping what was
+typed (passwords excepted). A new access key's secret is shown in that answer only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+from tessera.console.calls import Api
+from tessera.console.page import Page, route, url
+from tessera.console.pages import principal_policies
+from tessera.console.pages.principal_policies import Target
+from tessera.console.web import Request, Response
+from tessera.errors import NoSuchEntityException, TesseraError
+
+LIST_PAGE_SIZE = 100
+"""Users per page of the list: each row costs two more calls (ListAccessKeys and
+ListMFADevices), so a page stays a bounded amount of work."""
+
+T = TypeVar("T")
+
+
+def attempt(call: Callable[[], T]) -> tuple[T | None, str]:
+    """``call()``'s value and ""; or None and AWS's message when it is refused."""
+    try:
+        return call(), ""
+    except TesseraError as error:
+        return None, error.message
+
+
+@dataclass
+class Done:
+    message: str
+    new_key: dict[str, Any] | None = None  # CreateAccessKey's key, secret included, shown once
+
+
+# -- the list ---------------------------------------------------------------------------
+
+
+@route("GET", "/users")
+def users(page: Page) -> Response:
+    return _render_list(page)
+
+
+@route("POST", "/users")
+def create_user(page: Page) -> Response:
+    """CreateUser, then CreateLoginProfile when a password was given."""
+    request = page.request
+    name = request.field("user_name").strip()
+    params: dict[str, Any] = {"UserName": name}
+    if request.field("path").strip():
+        params["Path"] = request.field("path").strip()
+    try:
+        page.api.iam("CreateUser", **params)
+    except TesseraError as error:
+        return _render_list(page, error=error.message, status=error.status, typed=request.field)
+    if request.field("password"):
+        try:
+            _save_login_profile(page.api, name, request, exists=False)
+        except TesseraError as error:
+            message = f"The user was created, but its console password was refused: {error.message}"
+            return _render_user(page, name, errors={"login": message}, status=error.status)
+    return Response.redirect(url("users", name))
+
+
+def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None) -> Response:
+    api = page.api
+    params: dict[str, Any] = {"MaxItems": LIST_PAGE_SIZE}
+    if page.request.arg("marker"):
+        params["Marker"] = page.request.arg("marker")
+    listed = api.iam("ListUsers", **params)
+    rows, row_error = list_rows(api, listed.get("Users", []))
+    following = listed.get("Marker", "") if listed.get("IsTruncated") else ""
+    return page.render(
+        "users_list.html",
+        status=status,
+        rows=rows,
+        row_error=row_error,
+        following=following,
+        error=error,
+        typed=typed or (lambda _name: ""),
+    )
+
+
+def list_rows(api: Api, users: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Each user with its number of access keys and whether it has an MFA device (None
+    where the call was refused), and the first refusal's message."""
+    rows: list[dict[str, Any]] = []
+    first_error = ""
+    for user in users:
+        name = user["UserName"]
+        keys, keys_error = attempt(partial(api.pages, "iam", "ListAccessKeys", "AccessKeyMetadata", UserName=name))
+        mfa, mfa_error = attempt(partial(api.pages, "iam", "ListMFADevices", "MFADevices", UserName=name))
+        first_error = first_error or keys_error or mfa_error
+        rows.append({**user, "keys": None if keys is None else len(keys), "mfa": None if mfa is None else bool(mfa)})
+    return rows, first_error
+
+
+# -- one user ---------------------------------------------------------------------------
+
+
+@route("GET", "/users/{name}")
+def user(page: Page, name: str) -> Response:
+    return _render_user(page, name)
+
+
+@route("POST", "/users/{name}")
+def user_action(page: Page, name: str) -> Response:
+    action = USER_ACTIONS.get(page.request.field("action"))
+    if action is None:
+        return page.render("error.html", status=400, title="Unknown action", message="The form asked for no known change.")
+    panel, change = action
+    try:
+        done = change(page.api, name, page.request)
+    except TesseraError as error:
+        return _render_user(page, name, errors={panel: error.message}, status=error.status, typed=page.request.field)
+    if done is None:  # the user was deleted
+        return Response.redirect(url("users"))
+    if isinstance(done, str):
+        done = Done(done)
+    page.flash.append(done.message)
+    return _render_user(page, name, new_key=done.new_key)
+
+
+@dataclass
+class UserView:
+    """Everything a user's page shows; each part's refusal as ``errors[part]``."""
+
+    user: dict[str, Any]
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    other_groups: list[str] = field(default_factory=list)  # the groups it could be added to
+    mfa: list[dict[str, Any]] = field(default_factory=list)
+    login: dict[str, Any] | None = None
+    tags: list[dict[str, str]] = field(default_factory=list)
+    policies: principal_policies.Policies = field(default_factory=principal_policies.Policies)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def load_user(api: Api, name: str) -> UserView:
+    """GetUser (refused: the error page), then one or more calls per panel."""
+    view = UserView(user=api.iam("GetUser", UserName=name)["User"])
+    errors = view.errors
+    keys, errors["keys"] = attempt(partial(_keys, api, name))
+    groups, errors["groups"] = attempt(partial(api.pages, "iam", "ListGroupsForUser", "Groups", UserName=name))
+    every_group, errors["all-groups"] = attempt(partial(api.pages, "iam", "ListGroups", "Groups"))
+    mfa, errors["mfa"] = attempt(partial(api.pages, "iam", "ListMFADevices", "MFADevices", UserName=name))
+    view.login, errors["login"] = attempt(partial(_login_profile, api, name))
+    tags, errors["tags"] = attempt(partial(api.pages, "iam", "ListUserTags", "Tags", UserName=name))
+    view.keys, view.groups, view.mfa, view.tags = keys or [], groups or [], mfa or [], tags or []
+    member = {group["GroupName"] for group in view.groups}
+    view.other_groups = sorted(group["GroupName"] for group in every_group or [] if group["GroupName"] not in member)
+    view.policies = principal_policies.load(api, Target("User", name))
+    return view
+
+
+def _keys(api: Api, name: str) -> list[dict[str, Any]]:
+    """ListAccessKeys, each key with GetAccessKeyLastUsed's answer (or its refusal)."""
+    keys = api.pages("iam", "ListAccessKeys", "AccessKeyMetadata", UserName=name)
+    for key in keys:
+        used, error = attempt(partial(api.iam, "GetAccessKeyLastUsed", AccessKeyId=key["AccessKeyId"]))
+        key["LastUsed"], key["LastUsedError"] = (used or {}).get("AccessKeyLastUsed", {}), error
+    return keys
+
+
+def _login_profile(api: Api, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(api.iam("GetLoginProfile", UserName=name)["LoginProfile"])
+    except NoSuchEntityException:
+        return None
+
+
+def _render_user(
+    page: Page,
+    name: str,
+    *,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    new_key: dict[str, Any] | None = None,
+    typed: Callable[[str], str] | None = None,
+) -> Response:
+    view = load_user(page.api, name)
+    shown = {part: message for part, message in view.errors.items() if message}
+    return page.render(
+        "users_detail.html",
+        status=status,
+        view=view,
+        user=view.user,
+        policies=view.policies,
+        loaded=shown,
+        errors=errors or {},
+        new_key=new_key,
+        typed=typed or (lambda _name: ""),
+        target=("users", view.user["UserName"]),
+    )
+
+
+# -- the edits: each takes the API, the user's name and the form ----------------------
+
+
+def _create_key(api: Api, name: str, request: Request) -> Done:
+    key = api.iam("CreateAccessKey", UserName=name)["AccessKey"]
+    return Done(f"Created the access key {key['AccessKeyId']}.", new_key=key)
+
+
+def _key_status(api: Api, name: str, request: Request) -> str:
+    key_id, status = request.field("access_key_id"), request.field("status")
+    api.iam("UpdateAccessKey", UserName=name, AccessKeyId=key_id, Status=status)
+    return f"The access key {key_id} is now {status.lower()}."
+
+
+def _delete_key(api: Api, name: str, request: Request) -> str:
+    key_id = request.field("access_key_id")
+    api.iam("DeleteAccessKey", UserName=name, AccessKeyId=key_id)
+    return f"Deleted the access key {key_id}."
+
+
+def _add_to_group(api: Api, name: str, request: Request) -> str:
+    group = request.field("group_name")
+    api.iam("AddUserToGroup", UserName=name, GroupName=group)
+    return f"Added {name} to {group}."
+
+
+def _remove_from_group(api: Api, name: str, request: Request) -> str:
+    group = request.field("group_name")
+    api.iam("RemoveUserFromGroup", UserName=name, GroupName=group)
+    return f"Removed {name} from {group}."
+
+
+def _policy_action(action: str) -> Callable[[Api, str, Request], str]:
+    change = principal_policies.ACTIONS[action]
+    return lambda api, name, request: change(api, Target("User", name), request)
+
+
+def _set_boundary(api: Api, name: str, request: Request) -> str:
+    arn = request.field("boundary_arn").strip()
+    api.iam("PutUserPermissionsBoundary", UserName=name, PermissionsBoundary=arn)
+    return f"The permissions boundary is now {arn}."
+
+
+def _remove_boundary(api: Api, name: str, request: Request) -> str:
+    api.iam("DeleteUserPermissionsBoundary", UserName=name)
+    return "Removed the permissions boundary."
+
+
+def _save_login_profile(api: Api, name: str, request: Request, *, exists: bool) -> str:
+    reset = request.field("require_reset") == "on"
+    params: dict[str, Any] = {"UserName": name, "Password": request.field("password"), "PasswordResetRequired": reset}
+    api.iam("UpdateLoginProfile" if exists else "CreateLoginProfile", **params)
+    return "Saved the console password" + (" (to be changed at the next sign-in)." if reset else ".")
+
+
+def _save_login(api: Api, name: str, request: Request) -> str:
+    return _save_login_profile(api, name, request, exists=request.field("exists") == "yes")
+
+
+def _delete_login(api: Api, name: str, request: Request) -> str:
+    api.iam("DeleteLoginProfile", UserName=name)
+    return "Removed console access: the user has no password."
+
+
+def _tag(api: Api, name: str, request: Request) -> str:
+    key = request.field("tag_key").strip()
+    api.iam("TagUser", UserName=name, Tags=[{"Key": key, "Value": request.field("tag_value")}])
+    return f"Tagged with {key}."
+
+
+def _untag(api: Api, name: str, request: Request) -> str:
+    key = request.field("tag_key")
+    api.iam("UntagUser", UserName=name, TagKeys=[key])
+    return f"Removed the tag {key}."
+
+
+def _delete_user(api: Api, name: str, request: Request) -> None:
+    api.iam("DeleteUser", UserName=name)
+
+
+USER_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str | Done | None]]] = {
+    "create-key": ("keys", _create_key),
+    "key-status": ("keys", _key_status),
+    "delete-key": ("keys", _delete_key),
+    "add-group": ("groups", _add_to_group),
+    "remove-group": ("groups", _remove_from_group),
+    **{action: ("policies", _policy_action(action)) for action in principal_policies.ACTIONS},
+    "set-boundary": ("boundary", _set_boundary),
+    "remove-boundary": ("boundary", _remove_boundary),
+    "save-login": ("login", _save_login),
+    "delete-login": ("login", _delete_login),
+    "tag": ("tags", _tag),
+    "untag": ("tags", _untag),
+    "delete": ("delete", _delete_user),
+}
+"""``action`` field → (the panel that shows its error, the edit)."""
