@@ -1,7 +1,8 @@
 """IAM groups: the list (with a create form) and one group's page: its members (add and
 remove users), its attached and inline policies, and deleting it. As on a user's page,
-a POST's ``action`` names the edit and the answer is the page itself, with what was done
-or AWS's error in the panel of the form that failed."""
+a POST's ``action`` names the edit; done, it redirects back to the page, which says what
+was done; refused, the answer is the page with AWS's error in the panel of the form that
+failed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from tessera.console.calls import Api
 from tessera.console.page import Page, route, url
-from tessera.console.pages import principal_policies
+from tessera.console.pages import flash, principal_policies
 from tessera.console.pages.principal_policies import Target
 from tessera.console.pages.users import LIST_PAGE_SIZE, attempt
 from tessera.console.web import Request, Response
@@ -20,7 +21,7 @@ from tessera.errors import TesseraError
 
 @route("GET", "/groups")
 def groups(page: Page) -> Response:
-    return _render_list(page)
+    return flash.showing(page, lambda: _render_list(page))
 
 
 @route("POST", "/groups")
@@ -34,7 +35,7 @@ def create_group(page: Page) -> Response:
         page.api.iam("CreateGroup", **params)
     except TesseraError as error:
         return _render_list(page, error=error.message, status=error.status, typed=request.field)
-    return Response.redirect(url("groups", name))
+    return flash.redirect(page, url("groups", name), f"Created the group {name}.")
 
 
 def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None) -> Response:
@@ -62,7 +63,7 @@ def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Calla
 
 @route("GET", "/groups/{name}")
 def group(page: Page, name: str) -> Response:
-    return _render_group(page, name)
+    return flash.showing(page, lambda: _render_group(page, name))
 
 
 @route("POST", "/groups/{name}")
@@ -75,10 +76,9 @@ def group_action(page: Page, name: str) -> Response:
         message = change(page.api, name, page.request)
     except TesseraError as error:
         return _render_group(page, name, errors={panel: error.message}, status=error.status, typed=page.request.field)
-    if message is None:  # the group was deleted
-        return Response.redirect(url("groups"))
-    page.flash.append(message)
-    return _render_group(page, name)
+    if panel == "delete":
+        return flash.redirect(page, url("groups"), message)
+    return flash.redirect(page, url("groups", name), message)
 
 
 def _render_group(
@@ -123,11 +123,12 @@ def _policy_action(action: str) -> Callable[[Api, str, Request], str]:
     return lambda api, name, request: change(api, Target("Group", name), request)
 
 
-def _delete_group(api: Api, name: str, request: Request) -> None:
+def _delete_group(api: Api, name: str, request: Request) -> str:
     api.iam("DeleteGroup", GroupName=name)
+    return f"Deleted the group {name}."
 
 
-GROUP_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str | None]]] = {
+GROUP_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str]]] = {
     "add-user": ("members", _add_user),
     "remove-user": ("members", _remove_user),
     **{action: ("policies", _policy_action(action)) for action in principal_policies.ACTIONS},

@@ -3,9 +3,11 @@ and their last use, groups, MFA devices, policies, permissions boundary, console
 and tags, each edit one POST made as the signed-in principal.
 
 A user's page is one GET (``user``) and one POST (``user_action``) whose ``action`` field
-names the edit (``USER_ACTIONS``); the POST answers with the page itself, showing what was
-done, or AWS's error in the panel of the form that failed, the form keeping what was
-typed (passwords excepted). A new access key's secret is shown in that answer only.
+names the edit (``USER_ACTIONS``). Done, the POST redirects back to the page, which says
+what was done (``flash``); refused, it answers with the page showing AWS's error in the
+panel of the form that failed, the form keeping what was typed (passwords excepted). A
+new access key is the exception: its answer is the page itself, the only one showing the
+key's secret.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 
 from tessera.console.calls import Api
 from tessera.console.page import Page, route, url
-from tessera.console.pages import principal_policies
+from tessera.console.pages import flash, principal_policies
 from tessera.console.pages.principal_policies import Target
 from tessera.console.web import Request, Response
 from tessera.errors import NoSuchEntityException, TesseraError
@@ -41,6 +43,7 @@ def attempt(call: Callable[[], T]) -> tuple[T | None, str]:
 class Done:
     message: str
     new_key: dict[str, Any] | None = None  # CreateAccessKey's key, secret included, shown once
+    location: str = ""  # where to go next, if not back to the page
 
 
 # -- the list ---------------------------------------------------------------------------
@@ -48,7 +51,7 @@ class Done:
 
 @route("GET", "/users")
 def users(page: Page) -> Response:
-    return _render_list(page)
+    return flash.showing(page, lambda: _render_list(page))
 
 
 @route("POST", "/users")
@@ -69,7 +72,7 @@ def create_user(page: Page) -> Response:
         except TesseraError as error:
             message = f"The user was created, but its console password was refused: {error.message}"
             return _render_user(page, name, errors={"login": message}, status=error.status)
-    return Response.redirect(url("users", name))
+    return flash.redirect(page, url("users", name), f"Created the user {name}.")
 
 
 def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None) -> Response:
@@ -110,7 +113,7 @@ def list_rows(api: Api, users: list[dict[str, Any]]) -> tuple[list[dict[str, Any
 
 @route("GET", "/users/{name}")
 def user(page: Page, name: str) -> Response:
-    return _render_user(page, name)
+    return flash.showing(page, lambda: _render_user(page, name))
 
 
 @route("POST", "/users/{name}")
@@ -123,12 +126,12 @@ def user_action(page: Page, name: str) -> Response:
         done = change(page.api, name, page.request)
     except TesseraError as error:
         return _render_user(page, name, errors={panel: error.message}, status=error.status, typed=page.request.field)
-    if done is None:  # the user was deleted
-        return Response.redirect(url("users"))
     if isinstance(done, str):
         done = Done(done)
-    page.flash.append(done.message)
-    return _render_user(page, name, new_key=done.new_key)
+    if done.new_key is not None:  # its secret is shown in this answer, and never again
+        page.flash.append(done.message)
+        return _render_user(page, name, new_key=done.new_key)
+    return flash.redirect(page, done.location or url("users", name), done.message)
 
 
 @dataclass
@@ -280,11 +283,12 @@ def _untag(api: Api, name: str, request: Request) -> str:
     return f"Removed the tag {key}."
 
 
-def _delete_user(api: Api, name: str, request: Request) -> None:
+def _delete_user(api: Api, name: str, request: Request) -> Done:
     api.iam("DeleteUser", UserName=name)
+    return Done(f"Deleted the user {name}.", location=url("users"))
 
 
-USER_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str | Done | None]]] = {
+USER_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str | Done]]] = {
     "create-key": ("keys", _create_key),
     "key-status": ("keys", _key_status),
     "delete-key": ("keys", _delete_key),
