@@ -273,3 +273,14 @@ def test_the_users_pages_fit_a_narrow_screen(browser: Any, server: TesseraServer
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
     finally:
         console.close()
+
+
+def test_the_dashboard_links_to_the_users_pages(console: Console, admin: str) -> None:
+    page = console.goto("/")
+    warnings = page.get_by_role("region", name="Security warnings")
+    expect(warnings).to_contain_text("have no MFA device")
+    warnings.get_by_role("link", name=admin, exact=True).click()
+    expect(page.get_by_role("heading", name=f"User {admin}")).to_be_visible()
+    page = console.goto("/")
+    page.get_by_role("region", name="IAM resources").get_by_role("link", name="Groups", exact=True).click()
+    expect(page.get_by_role("heading", name="Groups", exact=True)).to_be_visible()

@@ -10,13 +10,15 @@ from tessera.console.web import Response
 from tessera.errors import TesseraError
 
 SUMMARY_ROWS = (
-    ("Users", "Users", "UsersQuota"),
-    ("Groups", "Groups", "GroupsQuota"),
-    ("Roles", "Roles", "RolesQuota"),
-    ("Customer managed policies", "Policies", "PoliciesQuota"),
-    ("Identity providers", "Providers", None),
-    ("MFA devices in use", "MFADevicesInUse", None),
+    ("Users", "Users", "UsersQuota", "users"),
+    ("Groups", "Groups", "GroupsQuota", "groups"),
+    ("Roles", "Roles", "RolesQuota", "roles"),
+    ("Customer managed policies", "Policies", "PoliciesQuota", "policies"),
+    ("Identity providers", "Providers", None, None),
+    ("MFA devices in use", "MFADevicesInUse", None, None),
 )
+MFA_NAMES_SHOWN = 10
+"""Users without MFA named on the dashboard (each a link to its page); the rest counted."""
 
 
 @route("GET", "/")
@@ -36,15 +38,19 @@ def dashboard(page: Page) -> Response:
         if not summary.get("AccountMFAEnabled"):
             warnings.append("The root user has no MFA device.")
     without_mfa, report_error = _users_without_mfa(page)
-    if without_mfa:
-        warnings.append(f"{len(without_mfa)} user(s) have no MFA device: {', '.join(without_mfa[:10])}.")
-    rows = [(label, summary.get(key, 0), summary.get(quota) if quota else None) for label, key, quota in SUMMARY_ROWS] if summary else []
+    rows = (
+        [(label, summary.get(key, 0), summary.get(quota) if quota else None, area) for label, key, quota, area in SUMMARY_ROWS]
+        if summary
+        else []
+    )
     return page.render(
         "dashboard.html",
         identity=identity,
         rows=rows,
         summary_error=summary_error,
         warnings=warnings,
+        without_mfa=without_mfa[:MFA_NAMES_SHOWN],
+        more_without_mfa=max(0, len(without_mfa) - MFA_NAMES_SHOWN),
         report_error=report_error,
     )
 
