@@ -7,12 +7,14 @@ new page) before boto3 looks at the result."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import pyotp
 import pytest
 from botocore.exceptions import ClientError
 from consoleui import NARROW, Console
@@ -284,3 +286,42 @@ def test_the_dashboard_links_to_the_users_pages(console: Console, admin: str) ->
     page = console.goto("/")
     page.get_by_role("region", name="IAM resources").get_by_role("link", name="Groups", exact=True).click()
     expect(page.get_by_role("heading", name="Groups", exact=True)).to_be_visible()
+
+
+def test_forged_forms_get_aws_errors(console: Console, server: TesseraServer, admin: str) -> None:
+    """Whatever a form carries, the answer is AWS's error on the page, never a failure."""
+    page = console.goto(f"/users/{admin}")
+    csrf = page.locator("input[name=csrf]").first.input_value()
+    endpoint = f"{server.endpoint}/console/users/{admin}"
+    forms = [
+        {"action": "key-status", "access_key_id": "AKIA-not-a-key", "status": "Sideways"},
+        {"action": "delete-key", "access_key_id": ""},
+        {"action": "tag", "tag_key": "", "tag_value": "x" * 300},
+        {"action": "attach", "policy_arn": "not an arn"},
+        {"action": "put-inline", "policy_name": "", "policy_document": "{"},
+        {"action": "set-boundary", "boundary_arn": "arn:aws:iam::aws:policy/NoSuchPolicy"},
+        {"action": "add-group", "group_name": "no-such-group"},
+        {"action": "save-login", "exists": "no", "password": ""},
+    ]
+    for form in forms:
+        response = console.page.request.post(endpoint, form={"csrf": csrf, **form}, headers={"Origin": server.endpoint})
+        assert 400 <= response.status < 500, (form, response.status)
+        assert 'role="alert"' in response.text(), form
+    unknown = console.page.request.post(endpoint, form={"csrf": csrf, "action": "explode"}, headers={"Origin": server.endpoint})
+    assert unknown.status == 400
+
+
+def test_a_users_mfa_device_is_shown(console: Console, server: TesseraServer) -> None:
+    name = _name("mfa")
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+    totp = pyotp.TOTP(device["Base32StringSeed"].decode())
+    now = dt.datetime.now(dt.UTC)
+    first, second = totp.at(now - dt.timedelta(seconds=30)), totp.at(now)
+    iam.enable_mfa_device(UserName=name, SerialNumber=device["SerialNumber"], AuthenticationCode1=first, AuthenticationCode2=second)
+    page = console.goto("/users")
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=name, exact=True))
+    assert _cells(row)[3] == "Yes"
+    page = console.goto(f"/users/{name}")
+    expect(page.get_by_role("region", name="MFA devices")).to_contain_text(device["SerialNumber"])

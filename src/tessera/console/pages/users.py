@@ -25,8 +25,8 @@ from tessera.console.web import Request, Response
 from tessera.errors import NoSuchEntityException, TesseraError
 
 LIST_PAGE_SIZE = 100
-"""Users per page of the list: each row costs two more calls (ListAccessKeys and
-ListMFADevices), so a page stays a bounded amount of work."""
+"""Users per page of the list: each row costs one more call (ListAccessKeys), so a page
+stays a bounded amount of work."""
 
 T = TypeVar("T")
 
@@ -95,16 +95,17 @@ def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Calla
 
 
 def list_rows(api: Api, users: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
-    """Each user with its number of access keys and whether it has an MFA device (None
-    where the call was refused), and the first refusal's message."""
+    """Each user with its number of access keys (ListAccessKeys) and whether it has an
+    MFA device (one ListVirtualMFADevices for the page: every device is virtual), None
+    where the call was refused; and the first refusal's message."""
+    devices, first_error = attempt(partial(api.pages, "iam", "ListVirtualMFADevices", "VirtualMFADevices", AssignmentStatus="Assigned"))
+    with_mfa = {device["User"]["UserId"] for device in devices or [] if device.get("User")}
     rows: list[dict[str, Any]] = []
-    first_error = ""
     for user in users:
-        name = user["UserName"]
-        keys, keys_error = attempt(partial(api.pages, "iam", "ListAccessKeys", "AccessKeyMetadata", UserName=name))
-        mfa, mfa_error = attempt(partial(api.pages, "iam", "ListMFADevices", "MFADevices", UserName=name))
-        first_error = first_error or keys_error or mfa_error
-        rows.append({**user, "keys": None if keys is None else len(keys), "mfa": None if mfa is None else bool(mfa)})
+        keys, keys_error = attempt(partial(api.pages, "iam", "ListAccessKeys", "AccessKeyMetadata", UserName=user["UserName"]))
+        first_error = first_error or keys_error
+        mfa = None if devices is None else user["UserId"] in with_mfa
+        rows.append({**user, "keys": None if keys is None else len(keys), "mfa": mfa})
     return rows, first_error
 
 
@@ -257,7 +258,9 @@ def _remove_boundary(api: Api, name: str, request: Request) -> str:
 
 def _save_login_profile(api: Api, name: str, request: Request, *, exists: bool) -> str:
     reset = request.field("require_reset") == "on"
-    params: dict[str, Any] = {"UserName": name, "Password": request.field("password"), "PasswordResetRequired": reset}
+    params: dict[str, Any] = {"UserName": name, "PasswordResetRequired": reset}
+    if request.field("password") or not exists:  # an update may change only the reset flag
+        params["Password"] = request.field("password")
     api.iam("UpdateLoginProfile" if exists else "CreateLoginProfile", **params)
     return "Saved the console password" + (" (to be changed at the next sign-in)." if reset else ".")
 
