@@ -12,9 +12,10 @@ import asyncio
 import logging
 import urllib.parse
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tessera.console import pages  # noqa: F401  (registers every page)
+from tessera.console.calls import Host
 from tessera.console.page import Page, match
 from tessera.console.session import (
     COOKIE,
@@ -28,10 +29,6 @@ from tessera.console.session import (
 )
 from tessera.console.web import PREFIX, SECURITY_HEADERS, Request, Response, parse_cookies, parse_form, parse_query
 from tessera.errors import AccessDenied, TesseraError
-from tessera.server.http import declared_length
-
-if TYPE_CHECKING:
-    from tessera.server.app import TesseraApp
 
 log = logging.getLogger("tessera.console")
 
@@ -42,11 +39,24 @@ STATIC: dict[str, str] = {"console.css": "text/css; charset=utf-8", "console.js"
 
 
 class Console:
-    def __init__(self, app: TesseraApp) -> None:
+    def __init__(self, app: Host) -> None:
         self.app = app
         self._static = {name: (resources.files("tessera.console") / "static" / name).read_bytes() for name in STATIC}
 
-    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+    async def handle(
+        self,
+        scope: Any,
+        receive: Any,
+        send: Any,
+        *,
+        headers: dict[str, str],
+        source_ip: str,
+        secure: bool,
+        raw_query: str,
+        declared: int,
+    ) -> None:
+        """Serve one request; the server has read its headers, its client's address
+        (behind a trusted proxy, the forwarded one) and whether it came over TLS."""
         method = scope.get("method", "GET")
         path = scope.get("path", "/")
         if method == "GET" and path.startswith(PREFIX + "/static/"):
@@ -57,12 +67,10 @@ class Console:
             else:
                 await _send(send, _plain(404, "Not Found"))
             return
-        body, too_large = await _read_body(receive, MAX_BODY_BYTES, declared_length(scope.get("headers", ())))
+        body, too_large = await _read_body(receive, MAX_BODY_BYTES, declared)
         if too_large:
             await _send(send, _plain(413, "The request is too large."))
             return
-        exchange = self.app._exchange(scope, method, path)
-        headers = exchange.headers
         form = parse_form(body, headers.get("content-type", "")) if method == "POST" else {}
         if form is None:
             await _send(send, _plain(400, "The form could not be read."))
@@ -70,12 +78,12 @@ class Console:
         request = Request(
             method=method,
             path=path,
-            query=parse_query(exchange.raw_query),
+            query=parse_query(raw_query),
             form=form,
             cookies=parse_cookies(headers.get("cookie", "")),
             headers=headers,
-            source_ip=exchange.source_ip,
-            secure=exchange.secure,
+            source_ip=source_ip,
+            secure=secure,
             host=headers.get("host", ""),
         )
         loop = asyncio.get_running_loop()
