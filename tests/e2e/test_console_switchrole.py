@@ -112,7 +112,6 @@ def test_switch_into_another_accounts_role_and_back(console: Console, world: Wor
     main = page.inner_text("main")
     assert world.member in main and world.member_user in main
     assert console.cookie("tessera-console-role") is not None
-    console.screenshot("switch-role")
     # back to the user: its own account again, the role's cookies gone
     page.get_by_role("button", name=f"Back to {name}").click()
     page.wait_for_url("**/console/")
@@ -182,6 +181,7 @@ def test_the_role_history_switches_again_in_one_click(console: Console, world: W
     assert "Current role" in page.inner_text("main")
     history = page.get_by_role("region", name="Role history").get_by_role("button")
     assert history.all_inner_texts() == [f"Target @ {world.alias}", "Second"]
+    console.screenshot("switch-role")
     page.get_by_role("button", name=f"Back to {name}").click()
     page.wait_for_url("**/console/")
     # one click switches again (a POST with the form's token) and moves it to the top
