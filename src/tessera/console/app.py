@@ -22,11 +22,11 @@ from tessera.console.session import (
     ROLE_COOKIE,
     ROLE_DISPLAY_COOKIE,
     ROLE_DISPLAY_PURPOSE,
-    Identity,
     csrf_matches,
     open_note,
     read_identity,
 )
+from tessera.console.switchrole import belongs_to
 from tessera.console.web import PREFIX, SECURITY_HEADERS, Request, Response, parse_cookies, parse_form, parse_query
 from tessera.errors import AccessDenied, TesseraError
 
@@ -112,11 +112,11 @@ class Console:
                 return Response.redirect(PREFIX + "/signin")
             page.signed_in = page.acting = signed_in
             role = read_identity(self.app.runtime, request.cookies.get(ROLE_COOKIE))
-            if role is not None and _switched_from(role, signed_in):
-                page.acting = role
-                page.role_display = open_note(
-                    self.app.runtime, ROLE_DISPLAY_PURPOSE, request.cookies.get(ROLE_DISPLAY_COOKIE), self.app.runtime.clock.now()
-                )
+            if role is not None:
+                now = self.app.runtime.clock.now()
+                note = open_note(self.app.runtime, ROLE_DISPLAY_PURPOSE, request.cookies.get(ROLE_DISPLAY_COOKIE), now)
+                if belongs_to(role, signed_in, note):
+                    page.acting, page.role_display = role, note
             if request.method == "POST" and not csrf_matches(signed_in, request.field("csrf")):
                 return page.render(
                     "error.html", status=403, title="Refused", message="The form has expired. Reload the page and try again."
@@ -130,15 +130,6 @@ class Console:
         except Exception:
             log.exception("console page %s %s failed", request.method, request.path)
             return _plain(500, "The console could not show this page.")
-
-
-def _switched_from(role: Identity, signed_in: Identity) -> bool:
-    """Whether a role session was opened by this very console session (its source
-    identity is not trusted from the cookie: the session's ``source_ip`` and issue time
-    are, and the role's session name is the signed-in principal's)."""
-    session = role.caller.session
-    base = signed_in.caller.session
-    return session is not None and base is not None and session.issued_at >= base.issued_at
 
 
 def same_origin(request: Request) -> bool:
