@@ -325,3 +325,29 @@ def test_a_users_mfa_device_is_shown(console: Console, server: TesseraServer) ->
     assert _cells(row)[3] == "Yes"
     page = console.goto(f"/users/{name}")
     expect(page.get_by_role("region", name="MFA devices")).to_contain_text(device["SerialNumber"])
+
+
+def test_a_password_the_policy_refuses_leaves_the_user_without_console_access(console: Console, server: TesseraServer) -> None:
+    iam = server.client("iam")
+    iam.update_account_password_policy(MinimumPasswordLength=20)
+    try:
+        name = _name("weak")
+        page = console.goto("/users")
+        page.get_by_label("User name").fill(name)
+        page.get_by_label("Console password").fill("Short-pass-1")
+        page.get_by_role("button", name="Create user").click()
+        alert = page.get_by_role("region", name="Console access").get_by_role("alert")
+        expect(alert).to_contain_text("The user was created, but its console password was refused:")
+        assert iam.get_user(UserName=name)["User"]["UserName"] == name
+        with pytest.raises(ClientError) as none:
+            iam.get_login_profile(UserName=name)
+        assert none.value.response["Error"]["Code"] == "NoSuchEntity"
+        # the page's forms are the user's (though the address is still the list's)
+        access = page.get_by_role("region", name="Console access")
+        access.get_by_label("Console password").fill("A-long-enough-password-42")
+        access.get_by_role("button", name="Enable console access").click()
+        page.wait_for_url(f"**/console/users/{name}")
+        _done(page, "Saved the console password.")
+        assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"] is False
+    finally:
+        iam.delete_account_password_policy()

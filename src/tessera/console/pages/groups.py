@@ -97,6 +97,7 @@ def _render_group(
         "groups_detail.html",
         status=status,
         group=first["Group"],
+        form_url=url("groups", first["Group"]["GroupName"]),
         members=members,
         others=sorted(user["UserName"] for user in every_user or [] if user["UserName"] not in member_names),
         users_error=users_error,

@@ -204,7 +204,7 @@ def _render_user(
         errors=errors or {},
         new_key=new_key,
         typed=typed or (lambda _name: ""),
-        target=("users", view.user["UserName"]),
+        form_url=url("users", view.user["UserName"]),
     )
 
 
