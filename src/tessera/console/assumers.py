@@ -152,7 +152,7 @@ def outside_principals(document: str, account: str) -> list[Outside]:
 
 def _principals(element: object, account: str) -> list[Outside]:
     if element == "*":
-        return [Outside("everyone", "*", 'Any principal of any account whose own policies allow it (Principal "*").')]
+        return [_EVERYONE]
     if not isinstance(element, dict):
         return []
     out: list[Outside] = []
