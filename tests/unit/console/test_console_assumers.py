@@ -82,7 +82,11 @@ def test_user_verdict_is_the_simulators_decision(result: dict[str, Any], outcome
         # SCPs
         (trust(allow({"AWS": CALLER["Arn"]})), identity("allowed", OrganizationsDecisionDetail={"AllowedByOrganizations": False}), DENIED),
         # a condition the request has to meet
-        (trust(allow({"AWS": CALLER["Arn"]}, Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})), identity("allowed"), CONDITIONAL),
+        (
+            trust(allow({"AWS": CALLER["Arn"]}, Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})),
+            identity("allowed"),
+            CONDITIONAL,
+        ),
     ],
     ids=[
         "role-named",
