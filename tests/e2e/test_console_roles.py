@@ -145,9 +145,7 @@ def test_who_can_assume_the_role_is_what_assume_role_does(console: Console, serv
         iam.create_role(RoleName=f"{role}-{uid}", Path=path, AssumeRolePolicyDocument=_trust(operator))
     iam.put_role_policy(RoleName=f"stranger-{uid}", PolicyName="assume", PolicyDocument=_allow("sts:AssumeRole"))
     target = f"target-{uid}"
-    trust = _trust(
-        arn("user", f"named-{uid}"), arn("role", f"hop-{uid}"), f"arn:aws:iam::{account}:root", "arn:aws:iam::444455556666:root"
-    )
+    trust = _trust(arn("user", f"named-{uid}"), arn("role", f"hop-{uid}"), f"arn:aws:iam::{account}:root", "arn:aws:iam::444455556666:root")
     target_arn = iam.create_role(RoleName=target, Path=path, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
 
     page = console.goto(f"/roles/{target}")
@@ -214,3 +212,34 @@ def test_revoking_sessions_denies_a_session_already_issued(console: Console, ser
         held.get_role(RoleName=role)
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert "explicit deny in an identity-based policy" in refused.value.response["Error"]["Message"]
+
+
+def test_a_read_only_user_sees_the_role_and_cannot_change_it(browser: Any, server: TesseraServer) -> None:
+    iam = server.client("iam")
+    uid = _uid()
+    reader = f"reader-{uid}"
+    iam.create_user(UserName=reader)
+    iam.create_login_profile(UserName=reader, Password=PASSWORD)
+    iam.attach_user_policy(UserName=reader, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    role = f"watched-{uid}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{server.account_id}:root"))
+    console = Console.open(browser, server)
+    try:
+        console.sign_in(reader, PASSWORD).wait_for_url("**/console/")
+        console.page.on("dialog", lambda dialog: dialog.accept())
+        page = console.goto(f"/roles/{role}")
+        assert page.get_by_role("heading", name=f"Role {role}").is_visible()
+        changed = _trust(f"arn:aws:iam::{server.account_id}:user/{reader}")
+        page.get_by_label("Trust policy document").fill(changed)
+        page.get_by_role("button", name="Update trust policy").click()
+        alert = page.locator("#trust-error")
+        assert f"is not authorized to perform: iam:UpdateAssumeRolePolicy on resource: arn:aws:iam::{server.account_id}:role/{role}" in (
+            alert.inner_text()
+        )
+        assert page.get_by_label("Trust policy document").input_value() == changed
+        assert page.locator("li.line-error").count() == 0
+        page.get_by_role("button", name="Revoke active sessions").click()
+        assert "iam:PutRolePolicy" in page.locator("#sessions-error").inner_text()
+        assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+    finally:
+        console.close()

@@ -76,14 +76,19 @@ def _list(page: Page, form: dict[str, str], error: str = "", status: int = 200) 
     api = page.api
     account = api.sts("GetCallerIdentity")["Account"]
     items = api.pages("iam", "ListRoles", "Roles")
-    rows = []
-    for item in items:
-        # RoleLastUsed comes with GetRole only
-        full, _ = _attempt(lambda name=item["RoleName"]: api.iam("GetRole", RoleName=name)["Role"])
-        rows.append({**item, "RoleLastUsed": (full or {}).get("RoleLastUsed") or {}})
+    rows = [{**item, "RoleLastUsed": _last_used(page, item["RoleName"])} for item in items]
     values = {"name": "", "trust": same_account_trust(account), "description": "", "max_session": "3600", "policy_arn": ""}
     values.update({k: v for k, v in form.items() if k in values})
     return page.render("roles_list.html", status=status, rows=rows, form=values, error=error)
+
+
+def _last_used(page: Page, name: str) -> dict[str, Any]:
+    """RoleLastUsed, which only GetRole returns ({} when GetRole is refused)."""
+    try:
+        last: dict[str, Any] = page.api.iam("GetRole", RoleName=name)["Role"].get("RoleLastUsed") or {}
+    except TesseraError:
+        return {}
+    return last
 
 
 # -- one role -------------------------------------------------------------------------
