@@ -243,3 +243,31 @@ def test_a_read_only_user_sees_the_role_and_cannot_change_it(browser: Any, serve
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
     finally:
         console.close()
+
+
+def test_who_can_assume_shows_only_what_the_signed_in_user_may_simulate(browser: Any, server: TesseraServer) -> None:
+    iam = server.client("iam")
+    uid = _uid()
+    auditor = f"auditor-{uid}"
+    me = iam.create_user(UserName=auditor)["User"]["Arn"]
+    iam.create_login_profile(UserName=auditor, Password=PASSWORD)
+    reads = {"Effect": "Allow", "Action": ["iam:GetRole", "iam:List*", "iam:GetRolePolicy"], "Resource": "*"}
+    own = {"Effect": "Allow", "Action": "iam:SimulatePrincipalPolicy", "Resource": me}
+    iam.put_user_policy(
+        UserName=auditor, PolicyName="audit", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [reads, own]})
+    )
+    other = iam.create_user(UserName=f"other-{uid}")["User"]["Arn"]
+    role = f"audited-{uid}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=_trust(me))
+    console = Console.open(browser, server)
+    try:
+        console.sign_in(auditor, PASSWORD).wait_for_url("**/console/")
+        page = console.goto(f"/roles/{role}")
+        rows = page.locator("#assumers tbody tr")
+        mine = rows.filter(has=page.get_by_role("rowheader", name=me, exact=True))
+        assert mine.get_attribute("data-outcome") == "allowed"  # named by the trust policy
+        theirs = rows.filter(has=page.get_by_role("rowheader", name=other, exact=True))
+        assert theirs.get_attribute("data-outcome") == "unknown"
+        assert "is not authorized to perform: iam:SimulatePrincipalPolicy" in theirs.inner_text()
+    finally:
+        console.close()

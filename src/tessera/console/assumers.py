@@ -43,7 +43,7 @@ from tessera.policy import (
 )
 
 ACTION = "sts:AssumeRole"
-ALLOWED, CONDITIONAL, DENIED = "allowed", "conditional", "denied"
+ALLOWED, CONDITIONAL, DENIED, UNKNOWN = "allowed", "conditional", "denied", "unknown"
 _ALLOW_ALL = parse_policy('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}', PolicyType.IDENTITY)
 _ALLOW_NOTHING = parse_policy(
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"none:none","Resource":"*"}]}', PolicyType.BOUNDARY
@@ -53,7 +53,8 @@ _ALLOW_NOTHING = parse_policy(
 @dataclass(frozen=True)
 class Verdict:
     """Whether one principal can assume the role: ``allowed``, ``conditional`` (only
-    with the condition keys in ``keys`` set right: MFA, external id…) or ``denied``."""
+    with the condition keys in ``keys`` set right: MFA, external id…), ``denied``, or
+    ``unknown`` (the simulation was refused; ``reason`` is AWS's message)."""
 
     outcome: str
     reason: str

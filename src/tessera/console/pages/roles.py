@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tessera.arn import Arn
-from tessera.console.assumers import ACTION, Outside, Verdict, outside_principals, role_verdict, trust_policy, user_verdict
+from tessera.console.assumers import ACTION, UNKNOWN, Outside, Verdict, outside_principals, role_verdict, trust_policy, user_verdict
 from tessera.console.page import Page, route, url
 from tessera.console.policy_lines import locate, numbered
 from tessera.console.web import Response
@@ -159,17 +159,23 @@ def _assumers(page: Page, info: dict[str, Any]) -> tuple[list[tuple[str, str, Ve
     try:
         users = page.api.pages("iam", "ListUsers", "Users")
         roles = page.api.pages("iam", "ListRoles", "Roles")
-        verdicts: list[tuple[str, str, Verdict]] = []
-        for user in users[:MAX_ANALYSED]:
-            result = _simulate(page, user["Arn"], arn, ResourcePolicy=document)
-            verdicts.append(("user", user["Arn"], user_verdict(result)))
-        for other in roles[: max(0, MAX_ANALYSED - len(users))]:
-            if trust is None:
-                break
-            result = _simulate(page, other["Arn"], arn)
-            verdicts.append(("role", other["Arn"], role_verdict(trust, arn, other, result)))
     except TesseraError as error:
         return [], outside, error.message
+    verdicts: list[tuple[str, str, Verdict]] = []
+    for user in users[:MAX_ANALYSED]:
+        try:
+            verdict = user_verdict(_simulate(page, user["Arn"], arn, ResourcePolicy=document))
+        except TesseraError as error:  # this user's policies are not the signed-in principal's to see
+            verdict = Verdict(UNKNOWN, error.message)
+        verdicts.append(("user", user["Arn"], verdict))
+    for other in roles[: max(0, MAX_ANALYSED - len(users))]:
+        if trust is None:  # a stored trust policy the engine cannot read: nothing to judge by
+            break
+        try:
+            verdict = role_verdict(trust, arn, other, _simulate(page, other["Arn"], arn))
+        except TesseraError as error:
+            verdict = Verdict(UNKNOWN, error.message)
+        verdicts.append(("role", other["Arn"], verdict))
     return verdicts, outside, ""
 
 
