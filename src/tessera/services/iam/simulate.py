@@ -136,14 +136,17 @@ class Simulation:
         return policy
 
     def policy_set(self, action: str = "", resource: str = "") -> PolicySet:
-        """The policies of one evaluation: for a role-assuming ``action`` on a role
-        ``resource``, the resource-based policy is that role's trust policy; a trust
-        policy given as ``ResourcePolicy`` takes no part in other actions."""
+        """The policies of one evaluation of ``action`` on ``resource``."""
+        return PolicySet(
+            identity=tuple(self.identity), resource=self.resource_policy(action, resource), boundary=self.boundary, scps=self.scps
+        )
+
+    def resource_policy(self, action: str, resource: str) -> Policy | None:
+        """For a role-assuming ``action`` on a role ``resource``, the role's trust
+        policy; a trust policy given as ``ResourcePolicy`` takes no part in other actions."""
         if assumes_role(action, resource):
-            resource_policy = self.trust
-        else:
-            resource_policy = self.resource if self.resource is not self.trust else None
-        return PolicySet(identity=tuple(self.identity), resource=resource_policy, boundary=self.boundary, scps=self.scps)
+            return self.trust
+        return self.resource if self.resource is not self.trust else None
 
 
 _ROLE_ACTIONS = frozenset(
@@ -434,7 +437,7 @@ def _decision_details(sim: Simulation, action: str, resource: str, context: Mapp
     policy each decide on their own (each as if it were the only side to ask)."""
     identity = evaluate(Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(identity=tuple(sim.identity)))
     alone = evaluate(
-        Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(resource=sim.policy_set(action, resource).resource)
+        Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(resource=sim.resource_policy(action, resource))
     )
     return {"IAM Policy": identity.result.value, "Resource Policy": alone.result.value}
 
