@@ -76,6 +76,12 @@ def test_create_a_role_then_fix_a_syntax_error_in_its_trust_policy(console: Cons
     row = page.get_by_role("row", name=name)
     assert "The application's role" in row.inner_text() and "Never" in row.inner_text()
     console.screenshot("roles")
+    # the same name again: AWS's refusal above the form, what was typed kept
+    page.get_by_label("Role name").fill(name)
+    page.get_by_label("Description").fill("A second one")
+    page.get_by_role("button", name="Create role").click()
+    assert f"Role with name {name} already exists." in page.locator("#create-error").inner_text()
+    assert page.get_by_label("Role name").input_value() == name and page.get_by_label("Description").input_value() == "A second one"
 
     # a comma missing at the end of line 6: the API refuses, the page points at the line
     page = console.goto(f"/roles/{name}")
