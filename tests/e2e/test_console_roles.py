@@ -128,7 +128,8 @@ def test_create_a_role_then_fix_a_syntax_error_in_its_trust_policy(console: Cons
     page.get_by_role("button", name="Detach ReadOnlyAccess").click()
     page.wait_for_url("**?done=detached")
     page.get_by_role("button", name="Delete role").click()
-    page.wait_for_url(f"**/console/roles?deleted={name}")
+    page.wait_for_url("**/console/roles?done=deleted")
+    assert page.get_by_role("status").inner_text() == "Role deleted."
     assert page.get_by_role("row", name=name).count() == 0
 
 
