@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from tessera.cli.sts import revoke_policy
 from tessera.clock import iso_micros, iso_millis, iso_seconds
 from tessera.services.iam.entities import iso
+from tessera.services.revocation import revoke_policy
 from tessera.services.sts.authorization_message import _text
 from tessera.store.sql import _utc_second
 

@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from tessera.arn import Arn
-from tessera.clock import iso_millis, iso_seconds
+from tessera.clock import iso_seconds
+from tessera.services.revocation import REVOKE_POLICY_NAME, revoke_policy
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8686"
 DEFAULT_REGION = "us-east-1"
-REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 
 
 def register(subparsers: Any) -> None:
@@ -91,23 +91,6 @@ def _register_roles(subparsers: Any) -> None:
     )
     _client_options(revoke)
     revoke.set_defaults(func=roles_revoke_sessions)
-
-
-def revoke_policy(issued_before: dt.datetime) -> str:
-    """The inline policy AWS's console puts on a role to revoke its older sessions."""
-    stamp = iso_millis(issued_before)
-    document = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Action": ["*"],
-                "Resource": ["*"],
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": stamp}},
-            }
-        ],
-    }
-    return json.dumps(document, separators=(",", ":"))
 
 
 def roles_revoke_sessions(args: argparse.Namespace) -> int:

@@ -437,7 +437,7 @@ class TestSessions:
         assert world.call(free, "GetAccessKeyInfo", AccessKeyId="AKIAROOTROOTROOT0001") == {"Account": A}
 
     def test_revocation_policy_denies_sessions_issued_before_it(self, world: World) -> None:
-        from tessera.cli.sts import REVOKE_POLICY_NAME, revoke_policy
+        from tessera.services.revocation import REVOKE_POLICY_NAME, revoke_policy
 
         alice = world.add_user("alice")
         role = world.add_role("R", doc(trust({"AWS": ALICE_ARN})), policies={"p": doc(allow("sts:GetAccessKeyInfo"))})

@@ -14,10 +14,19 @@ with ``ResourceArns`` its decision aggregates the per-resource decisions (any ex
 deny wins, else all must allow) and ``ResourceSpecificResults`` gives each resource's
 own. Cross-account rules apply only when a ``ResourcePolicy`` takes part
 (``resource_account``).
+
+A role's resource-based policy is its trust policy: for a role-assuming action
+(``sts:AssumeRole`` …) on a role ARN, ``ResourcePolicy`` is evaluated as that role's
+trust policy, exactly as AssumeRole evaluates it (the trust policy must allow the caller
+even in the same account; naming the account delegates to the caller's own policies),
+and a trust policy (no ``Resource`` element) is accepted as ``ResourcePolicy``. AWS's
+simulator is reported to ignore the trust policy for these actions
+(https://github.com/aws/aws-cli/issues/10314); Tessera's answer is the one AssumeRole gives.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -102,6 +111,7 @@ class Simulation:
     identity: list[Policy] = field(default_factory=list)
     boundary: Policy | None = None
     resource: Policy | None = None
+    trust: Policy | None = None  # ``resource`` as a role's trust policy
     scps: Sequence[Sequence[Policy]] | None = None
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # engine id → (SourcePolicyId, type)
     texts: list[str] = field(default_factory=list)  # every policy given to the engine
@@ -125,8 +135,39 @@ class Simulation:
             self.texts.append(text)
         return policy
 
-    def policy_set(self) -> PolicySet:
-        return PolicySet(identity=tuple(self.identity), resource=self.resource, boundary=self.boundary, scps=self.scps)
+    def policy_set(self, action: str = "", resource: str = "") -> PolicySet:
+        """The policies of one evaluation of ``action`` on ``resource``."""
+        return PolicySet(
+            identity=tuple(self.identity), resource=self.resource_policy(action, resource), boundary=self.boundary, scps=self.scps
+        )
+
+    def resource_policy(self, action: str, resource: str) -> Policy | None:
+        """For a role-assuming ``action`` on a role ``resource``, the role's trust
+        policy; a trust policy given as ``ResourcePolicy`` takes no part in other actions."""
+        if assumes_role(action, resource):
+            return self.trust
+        return self.resource if self.resource is not self.trust else None
+
+
+_ROLE_ACTIONS = frozenset(
+    a.lower()
+    for a in (
+        "sts:AssumeRole",
+        "sts:AssumeRoleWithSAML",
+        "sts:AssumeRoleWithWebIdentity",
+        "sts:TagSession",
+        "sts:SetSourceIdentity",
+        "sts:SetContext",
+    )
+)
+
+
+def assumes_role(action: str, resource: str) -> bool:
+    """Whether ``action`` on ``resource`` is authorized by a role's trust policy."""
+    if action.lower() not in _ROLE_ACTIONS:
+        return False
+    parsed = Arn.parse(resource)
+    return parsed is not None and parsed.service == "iam" and parsed.resource.startswith("role/")
 
 
 @contextmanager
@@ -234,7 +275,26 @@ def _add_inputs(sim: Simulation, params: Mapping[str, Any]) -> None:
     if boundaries:
         sim.boundary = sim.add(boundaries[0], PolicyType.BOUNDARY, "PermissionsBoundaryPolicyInputList.1", "none")
     if params.get("ResourcePolicy"):
-        sim.resource = sim.add(params["ResourcePolicy"], PolicyType.RESOURCE, "ResourcePolicy", "resource")
+        _add_resource_policy(sim, params["ResourcePolicy"])
+
+
+def _add_resource_policy(sim: Simulation, text: str) -> None:
+    """``ResourcePolicy`` as a resource-based policy, or (no ``Resource`` element) as a
+    role trust policy; either way also as the trust policy of role-assuming actions."""
+    try:
+        sim.resource = sim.add(text, PolicyType.RESOURCE, "ResourcePolicy", "resource")
+    except InvalidInputException as refused:
+        sim.resource = sim.trust = _trust_or(sim, text, refused)
+        return
+    sim.trust = dataclasses.replace(sim.resource, type=PolicyType.TRUST)
+
+
+def _trust_or(sim: Simulation, text: str, refused: InvalidInputException) -> Policy:
+    """``text`` read as a trust policy, or the resource-based policy's refusal."""
+    try:
+        return sim.add(text, PolicyType.TRUST, "ResourcePolicy", "resource")
+    except InvalidInputException:
+        raise refused from None
 
 
 # -- context ------------------------------------------------------------------------
@@ -355,7 +415,7 @@ class _PerResource:
 def _resource_result(sim: Simulation, action: str, resource: str, context: Mapping[str, object], owner: str | None) -> _PerResource:
     sim.step()
     account = resource_account(sim, resource, owner)
-    decision = evaluate(Request(sim.principal, action, resource, account, context), sim.policy_set())
+    decision = evaluate(Request(sim.principal, action, resource, account, context), sim.policy_set(action, resource))
     result: dict[str, Any] = {
         "EvalResourceName": resource,
         "EvalResourceDecision": decision.result.value,
@@ -376,7 +436,9 @@ def _decision_details(sim: Simulation, action: str, resource: str, context: Mapp
     """Cross-account: how the caller's identity-based policies and the resource-based
     policy each decide on their own (each as if it were the only side to ask)."""
     identity = evaluate(Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(identity=tuple(sim.identity)))
-    alone = evaluate(Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(resource=sim.resource))
+    alone = evaluate(
+        Request(sim.principal, action, resource, sim.principal.account, context), PolicySet(resource=sim.resource_policy(action, resource))
+    )
     return {"IAM Policy": identity.result.value, "Resource Policy": alone.result.value}
 
 

@@ -240,3 +240,31 @@ def test_a_resource_policy_needs_a_caller_unless_the_source_is_a_user(call: Call
     assert call("SimulatePrincipalPolicy", PolicySourceArn=role, CallerArn=user_arn("gina"), **params)["EvaluationResults"]
     result = call("SimulatePrincipalPolicy", PolicySourceArn=user_arn("gina"), **params)["EvaluationResults"][0]
     assert result["EvalDecision"] == "allowed"  # the resource policy names everyone, in the user's own account
+
+
+def test_a_trust_policy_as_resource_policy_decides_assume_role_as_assume_role_does(call: Call) -> None:
+    """A role's resource-based policy is its trust policy: mandatory even in the same
+    account; naming the user is enough alone; naming the account needs the user's own
+    policy; an explicit deny wins."""
+    for name in ("named", "admin", "plain", "denied"):
+        call("CreateUser", UserName=name)
+    call("PutUserPolicy", UserName="admin", PolicyName="all", PolicyDocument=policy(allow("*")))
+    call("PutUserPolicy", UserName="denied", PolicyName="all", PolicyDocument=policy(allow("*")))
+    role = f"arn:aws:iam::{ACCOUNT}:role/target"
+    by_name = policy({"Effect": "Allow", "Principal": {"AWS": user_arn("named")}, "Action": "sts:AssumeRole"})
+    by_account = policy(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "Principal": {"AWS": user_arn("denied")}, "Action": "sts:AssumeRole"},
+    )
+
+    def decision(user: str, trust: str, action: str = "sts:AssumeRole") -> str:
+        params = {"ActionNames": [action], "ResourceArns": [role], "ResourcePolicy": trust}
+        return str(call("SimulatePrincipalPolicy", PolicySourceArn=user_arn(user), **params)["EvaluationResults"][0]["EvalDecision"])
+
+    assert decision("named", by_name) == "allowed"  # no identity policy needed
+    assert decision("admin", by_name) == "implicitDeny"  # allowed by its own policy, but not trusted
+    assert decision("admin", by_account) == "allowed"
+    assert decision("plain", by_account) == "implicitDeny"  # the account delegates to the user's own policies
+    assert decision("denied", by_account) == "explicitDeny"
+    # another action on the role: the trust policy does not grant it
+    assert decision("admin", by_name, "iam:GetRole") == "allowed"
