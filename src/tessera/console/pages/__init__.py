@@ -4,3 +4,4 @@
 from tessera.console.pages import dashboard, signin
 
 __all__ = ["dashboard", "signin"]
+from tessera.console.pages import organizations, policies  # noqa: F401
