@@ -92,7 +92,8 @@ def _walk(page: Page, entity: dict[str, Any], kind: str) -> Node:
     then its accounts. OUs nest at most five deep, so the recursion is shallow."""
     node = Node(kind, str(entity["Id"]), str(entity.get("Name", entity["Id"])))
     try:
-        node.policies = page.api.pages("organizations", "ListPoliciesForTarget", "Policies", TargetId=node.id, Filter=SCP)
+        found = page.api.pages("organizations", "ListPoliciesForTarget", "Policies", TargetId=node.id, Filter=SCP)
+        node.policies = sorted(found, key=lambda policy: str(policy["Name"]).casefold())
     except TesseraError as error:
         node.policies_error = error.message
     if kind == "Account":
@@ -116,7 +117,8 @@ def _scps(page: Page) -> tuple[list[dict[str, Any]], str]:
         try:
             described = page.api.org("DescribePolicy", PolicyId=summary["Id"])["Policy"]
             scp["content"] = pretty_json(str(described["Content"]))
-            scp["targets"] = page.api.pages("organizations", "ListTargetsForPolicy", "Targets", PolicyId=summary["Id"])
+            targets = page.api.pages("organizations", "ListTargetsForPolicy", "Targets", PolicyId=summary["Id"])
+            scp["targets"] = sorted(targets, key=lambda target: str(target["Name"]).casefold())
         except TesseraError as error:
             scp["error"] = error.message
         scps.append(scp)

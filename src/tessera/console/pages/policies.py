@@ -20,6 +20,7 @@ from tessera.console.web import Response
 from tessera.errors import TesseraError
 
 SCOPES = {"Local": "Customer managed", "AWS": "AWS managed", "All": "All"}
+KINDS = {"Local": "customer managed policies", "AWS": "AWS managed policies", "All": "managed policies"}
 PER_PAGE = 100
 LIST_CHUNK = 1000  # ListPolicies' largest MaxItems: the ~1 400 AWS managed policies in two calls
 DONE = {
@@ -73,7 +74,9 @@ def policies(page: Page) -> Response:
     shown = page_of(named_like(found, name) if name else found, _number(arg("page")))
     query = {"scope": scope, "name": name, **({"attached": "1"} if attached else {})}
     _done(page)
-    return page.render("policies_list.html", listing=shown, scope=scope, scopes=SCOPES, name=name, attached=attached, query=query)
+    return page.render(
+        "policies_list.html", listing=shown, scope=scope, scopes=SCOPES, kind=KINDS[scope], name=name, attached=attached, query=query
+    )
 
 
 @route("GET", "/policies/new")
