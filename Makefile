@@ -14,7 +14,7 @@ TOOLS_DIR ?= .venv-tools
 TOOLS     := ansible principalmapper scoutsuite cloudsplaining
 TOOL_STAMPS := $(TOOLS:%=$(TOOLS_DIR)/%/.installed)
 
-.PHONY: run test bench fuzz install clean tools
+.PHONY: run test bench fuzz install clean tools screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ test: $(TSTAMP) $(JSDEPS) tools
 	$(BIN)/ruff format --check --no-cache src tests bench clients examples
 	$(BIN)/mypy
 	TESSERA_TOOLS_DIR=$(abspath $(TOOLS_DIR)) $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# The console's screenshots in docs/console/, taken by its browser tests (SQLite).
+screenshots: $(TSTAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	TESSERA_CONSOLE_SCREENSHOTS=$(abspath docs/console) $(BIN)/python -m pytest -q tests/e2e -k "console and (sqlite or not postgres)"
 
 bench: $(BSTAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -59,5 +59,8 @@ def test_wheel_has_the_name_the_command_and_the_data(tmp_path: Path) -> None:
     assert "tessera/data/models/tessera-authz/2026-12-01/service-2.json" in shipped_data
     assert "tessera/store/migrations/env.py" in migrations
     assert "tessera/store/migrations/versions/0001_initial.py" in migrations
-    assert shipped_data | migrations | {"tessera/py.typed", "tessera/__init__.py", "tessera/cli/main.py"} <= names
+    console = source / "src" / "tessera" / "console"
+    assets = {p.relative_to(source / "src").as_posix() for d in ("templates", "static") for p in (console / d).iterdir()}
+    assert {"tessera/console/templates/base.html", "tessera/console/static/console.css"} <= assets
+    assert shipped_data | migrations | assets | {"tessera/py.typed", "tessera/__init__.py", "tessera/cli/main.py"} <= names
     assert not any(name.startswith(("tests/", "bench/")) for name in names)

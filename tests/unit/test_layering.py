@@ -1,6 +1,6 @@
 """Import rules (docs/architecture.md): imports point one way,
 
-    cli → server → protocol → services → {auth, policy, store, audit, secrets} → {errors, arn, clock, service_models, cache}
+    cli → server → console → protocol → services → {auth, policy, store, audit, secrets} → {errors, arn, clock, service_models, cache}
 
 so each package may import only itself and the layers after it (``audit`` also the caller
 model of ``auth``, which it describes as CloudTrail's ``userIdentity``). The policy engine is
@@ -34,8 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "audit": BOTTOM | {"auth"},
     "services": BOTTOM | {"auth", "policy", "store", "audit", "secrets"},
     "protocol": BOTTOM | {"auth", "policy", "store", "audit", "secrets", "services"},
-    "server": BOTTOM | {"auth", "policy", "store", "audit", "secrets", "services", "protocol"},
-    "cli": BOTTOM | {"auth", "policy", "store", "audit", "secrets", "services", "protocol", "server"},
+    "console": BOTTOM | {"auth", "policy", "store", "audit", "secrets", "services", "protocol"},
+    "server": BOTTOM | {"auth", "policy", "store", "audit", "secrets", "services", "protocol", "console"},
+    "cli": BOTTOM | {"auth", "policy", "store", "audit", "secrets", "services", "protocol", "console", "server"},
     "__main__": {"cli"},
 }
 ROOT = "__init__"  # tessera/__init__.py: the version, importable from anywhere

@@ -12,26 +12,23 @@ import asyncio
 import logging
 import urllib.parse
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tessera.console import pages  # noqa: F401  (registers every page)
+from tessera.console.calls import Host
 from tessera.console.page import Page, match
 from tessera.console.session import (
     COOKIE,
     ROLE_COOKIE,
     ROLE_DISPLAY_COOKIE,
     ROLE_DISPLAY_PURPOSE,
-    Identity,
     csrf_matches,
     open_note,
     read_identity,
 )
+from tessera.console.switchrole import belongs_to
 from tessera.console.web import PREFIX, SECURITY_HEADERS, Request, Response, parse_cookies, parse_form, parse_query
 from tessera.errors import AccessDenied, TesseraError
-from tessera.server.http import declared_length
-
-if TYPE_CHECKING:
-    from tessera.server.app import TesseraApp
 
 log = logging.getLogger("tessera.console")
 
@@ -42,11 +39,24 @@ STATIC: dict[str, str] = {"console.css": "text/css; charset=utf-8", "console.js"
 
 
 class Console:
-    def __init__(self, app: TesseraApp) -> None:
+    def __init__(self, app: Host) -> None:
         self.app = app
         self._static = {name: (resources.files("tessera.console") / "static" / name).read_bytes() for name in STATIC}
 
-    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+    async def handle(
+        self,
+        scope: Any,
+        receive: Any,
+        send: Any,
+        *,
+        headers: dict[str, str],
+        source_ip: str,
+        secure: bool,
+        raw_query: str,
+        declared: int,
+    ) -> None:
+        """Serve one request; the server has read its headers, its client's address
+        (behind a trusted proxy, the forwarded one) and whether it came over TLS."""
         method = scope.get("method", "GET")
         path = scope.get("path", "/")
         if method == "GET" and path.startswith(PREFIX + "/static/"):
@@ -57,12 +67,10 @@ class Console:
             else:
                 await _send(send, _plain(404, "Not Found"))
             return
-        body, too_large = await _read_body(receive, MAX_BODY_BYTES, declared_length(scope.get("headers", ())))
+        body, too_large = await _read_body(receive, MAX_BODY_BYTES, declared)
         if too_large:
             await _send(send, _plain(413, "The request is too large."))
             return
-        exchange = self.app._exchange(scope, method, path)
-        headers = exchange.headers
         form = parse_form(body, headers.get("content-type", "")) if method == "POST" else {}
         if form is None:
             await _send(send, _plain(400, "The form could not be read."))
@@ -70,12 +78,12 @@ class Console:
         request = Request(
             method=method,
             path=path,
-            query=parse_query(exchange.raw_query),
+            query=parse_query(raw_query),
             form=form,
             cookies=parse_cookies(headers.get("cookie", "")),
             headers=headers,
-            source_ip=exchange.source_ip,
-            secure=exchange.secure,
+            source_ip=source_ip,
+            secure=secure,
             host=headers.get("host", ""),
         )
         loop = asyncio.get_running_loop()
@@ -104,11 +112,11 @@ class Console:
                 return Response.redirect(PREFIX + "/signin")
             page.signed_in = page.acting = signed_in
             role = read_identity(self.app.runtime, request.cookies.get(ROLE_COOKIE))
-            if role is not None and _switched_from(role, signed_in):
-                page.acting = role
-                page.role_display = open_note(
-                    self.app.runtime, ROLE_DISPLAY_PURPOSE, request.cookies.get(ROLE_DISPLAY_COOKIE), self.app.runtime.clock.now()
-                )
+            if role is not None:
+                now = self.app.runtime.clock.now()
+                note = open_note(self.app.runtime, ROLE_DISPLAY_PURPOSE, request.cookies.get(ROLE_DISPLAY_COOKIE), now)
+                if belongs_to(role, signed_in, note):
+                    page.acting, page.role_display = role, note
             if request.method == "POST" and not csrf_matches(signed_in, request.field("csrf")):
                 return page.render(
                     "error.html", status=403, title="Refused", message="The form has expired. Reload the page and try again."
@@ -122,15 +130,6 @@ class Console:
         except Exception:
             log.exception("console page %s %s failed", request.method, request.path)
             return _plain(500, "The console could not show this page.")
-
-
-def _switched_from(role: Identity, signed_in: Identity) -> bool:
-    """Whether a role session was opened by this very console session (its source
-    identity is not trusted from the cookie: the session's ``source_ip`` and issue time
-    are, and the role's session name is the signed-in principal's)."""
-    session = role.caller.session
-    base = signed_in.caller.session
-    return session is not None and base is not None and session.issued_at >= base.issued_at
 
 
 def same_origin(request: Request) -> bool:

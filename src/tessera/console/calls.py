@@ -10,18 +10,46 @@ exactly as an SDK call is.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from botocore.serialize import Serializer, create_serializer
 
+from tessera.audit.sink import AuditWriter
 from tessera.auth.caller import Caller
+from tessera.errors import TesseraError
 from tessera.service_models import service_model
+from tessera.services.runtime import Runtime
 
-if TYPE_CHECKING:
-    from tessera.server.app import TesseraApp
+
+class Outcome(Protocol):
+    """What one call came to: its result, or its error."""
+
+    error: TesseraError | None
+    result: dict[str, Any] | None
+
+
+class Host(Protocol):
+    """What the console needs of the server that mounts it (``TesseraApp``)."""
+
+    runtime: Runtime
+    audit: AuditWriter
+    executor: concurrent.futures.ThreadPoolExecutor
+
+    def call_as(
+        self,
+        caller: Caller,
+        service: str,
+        operation: str,
+        params: Mapping[str, Any],
+        *,
+        source_ip: str,
+        user_agent: str,
+        secure: bool,
+    ) -> Outcome: ...
 
 
 @functools.cache
@@ -49,7 +77,7 @@ def client_request(service: str, operation: str, params: Mapping[str, Any]) -> t
 class Api:
     """The calls of one page, made as ``caller`` from the browser's address."""
 
-    app: TesseraApp
+    app: Host
     caller: Caller
     source_ip: str
     user_agent: str

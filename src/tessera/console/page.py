@@ -13,17 +13,14 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
-from tessera.console.calls import Api
+from tessera.console.calls import Api, Host
 from tessera.console.session import Identity, csrf_token
 from tessera.console.web import PREFIX, Request, Response
 from tessera.services.runtime import Runtime
-
-if TYPE_CHECKING:
-    from tessera.server.app import TesseraApp
 
 Handler = Callable[..., Response]
 
@@ -93,7 +90,7 @@ _ENVIRONMENT.filters["when"] = _when
 
 @dataclass
 class Page:
-    app: TesseraApp
+    app: Host
     request: Request
     signed_in: Identity | None  # the identity that signed in
     acting: Identity | None  # the identity pages act as: a switched role, or ``signed_in``

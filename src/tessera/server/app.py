@@ -303,7 +303,17 @@ class TesseraApp:
             await self._workload(scope, send)
             return
         if self.console is not None and (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
-            await self.console.handle(scope, receive, send)
+            ex = self._exchange(scope, method, path)
+            await self.console.handle(
+                scope,
+                receive,
+                send,
+                headers=ex.headers,
+                source_ip=ex.source_ip,
+                secure=ex.secure,
+                raw_query=ex.raw_query,
+                declared=declared_length(scope["headers"]),
+            )
             return
         ex = self._exchange(scope, method, path)
         try:

@@ -1,7 +1,7 @@
 """The console's pages, one module per area; importing this package registers them all
 (``tessera.console.page.route``)."""
 
-from tessera.console.pages import dashboard, signin
+from tessera.console.pages import dashboard, signin, switchrole
 
-__all__ = ["dashboard", "signin"]
+__all__ = ["dashboard", "signin", "switchrole"]
 from tessera.console.pages import organizations, policies  # noqa: F401

@@ -16,6 +16,7 @@ from tessera.console.session import (
     PENDING_PURPOSE,
     PENDING_SECONDS,
     ROLE_COOKIE,
+    ROLE_DISPLAY_COOKIE,
     identity_from_credentials,
     open_note,
     read_identity,
@@ -179,6 +180,7 @@ def _opened(page: Page, step: signin.Step, nxt: str, now: dt.datetime) -> Respon
     response.set_cookie(COOKIE, identity.cookie, secure=request.secure, max_age=_seconds_left(identity.expires_at, page))
     response.delete_cookie(PENDING_COOKIE, secure=request.secure)
     response.delete_cookie(ROLE_COOKIE, secure=request.secure)
+    response.delete_cookie(ROLE_DISPLAY_COOKIE, secure=request.secure)
     return response
 
 

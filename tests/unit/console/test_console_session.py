@@ -1,0 +1,201 @@
+"""Console sessions: sealed notes, CSRF tokens, the identities cookies hold, sign-in's
+pure rules (password state, address keys), and the edge's parsing and redirects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tessera.clock import FixedClock
+from tessera.console import pages, signin
+from tessera.console.page import match
+from tessera.console.session import csrf_matches, csrf_token, open_note, read_identity, seal_note
+from tessera.console.web import PREFIX, Response, parse_cookies, parse_form
+from tessera.server.bootstrap import open_runtime
+from tessera.services import records as R
+from tessera.services.runtime import Runtime
+
+ACCOUNT = "123456789012"
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, clock: FixedClock) -> Iterator[Runtime]:
+    env = {
+        "TESSERA_ACCOUNT_ID": ACCOUNT,
+        "TESSERA_ROOT_ACCESS_KEY_ID": "AKIAROOTUNITTEST0001",
+        "TESSERA_ROOT_SECRET_ACCESS_KEY": "rootSecretForUnitTests00000000000000000",
+    }
+    rt = open_runtime(str(tmp_path / "data"), env=env, clock=clock, out=io.StringIO())
+    yield rt
+    rt.store.close()
+
+
+def test_a_note_opens_only_for_its_purpose_untampered_and_unexpired(runtime: Runtime) -> None:
+    note = seal_note(runtime, "pending-signin", {"stage": "mfa", "user_id": "AIDA1"}, NOW + dt.timedelta(minutes=5))
+    assert open_note(runtime, "pending-signin", note, NOW) == {"stage": "mfa", "user_id": "AIDA1"}
+    assert open_note(runtime, "recent-roles", note, NOW) is None  # another purpose's key
+    assert open_note(runtime, "pending-signin", note, NOW + dt.timedelta(minutes=5)) is None  # expired
+    key_id, _, body = note.partition("~")
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    assert open_note(runtime, "pending-signin", f"{key_id}~{flipped}", NOW) is None
+    assert open_note(runtime, "pending-signin", f"unknown-key~{body}", NOW) is None
+    for junk in ("", "~", "no-separator", "k~!!!", "x" * 5000):
+        assert open_note(runtime, "pending-signin", junk, NOW) is None
+
+
+def _signed_in(runtime: Runtime) -> signin.Step:
+    signin.set_root_password(runtime, ACCOUNT, "Root-Password-77", NOW)
+    runtime.view.refresh_committed((ACCOUNT,))
+    who = signin.find_principal(runtime, ACCOUNT, "", root=True)
+    assert who is not None
+    return signin.finish(runtime, who, mfa=False, source_ip="192.0.2.1", user_agent="pytest", now=NOW)
+
+
+def test_a_console_session_is_read_back_until_it_expires_or_signs_out(runtime: Runtime, clock: FixedClock) -> None:
+    step = _signed_in(runtime)
+    assert step.kind == "done" and step.credentials is not None
+    cookie = f"{step.credentials['AccessKeyId']}.{step.credentials['SessionToken']}"
+    identity = read_identity(runtime, cookie)
+    assert identity is not None and identity.caller.kind == "root" and identity.caller.account == ACCOUNT
+    assert identity.caller.session is not None and identity.caller.session.kind == "console"
+    # CSRF: bound to the session, constant-time compared
+    token = csrf_token(identity)
+    assert csrf_matches(identity, token) and not csrf_matches(identity, token[:-1] + "0") and not csrf_matches(identity, "")
+    # tampered or foreign cookies open nothing
+    for bad in ("", cookie.replace(".", "-", 1), "AKIA" + cookie[4:], cookie[:-3] + "abc", "ASIA.x"):
+        assert read_identity(runtime, bad) is None
+    # signed out: refused from the view, as every node's
+    with runtime.store.write(ACCOUNT) as tx:
+        tx.put(ACCOUNT, R.CONSOLE_SIGNOUT, identity.access_key_id, {"expires": "2026-12-02T13:00:00Z"})
+    runtime.view.refresh_committed((ACCOUNT,))
+    assert read_identity(runtime, cookie) is None
+
+
+def test_an_expired_console_session_opens_nothing(runtime: Runtime, clock: FixedClock) -> None:
+    step = _signed_in(runtime)
+    assert step.credentials is not None
+    cookie = f"{step.credentials['AccessKeyId']}.{step.credentials['SessionToken']}"
+    clock.advance(3601)  # root's console session lasts an hour
+    assert read_identity(runtime, cookie) is None
+
+
+def test_root_cannot_sign_in_without_a_password(runtime: Runtime) -> None:
+    events: list[dict[str, object]] = []
+    step, who = signin.check_password(
+        runtime,
+        events.append,
+        account_text=ACCOUNT,
+        user_name="",
+        root=True,
+        password="anything-at-all",
+        source_ip="192.0.2.1",
+        user_agent="pytest",
+        now=NOW,
+    )
+    assert step.kind == "refused" and step.message == signin.WRONG and who is None
+    assert events[0]["eventName"] == "ConsoleLogin" and events[0]["responseElements"] == {"ConsoleLogin": "Failure"}
+
+
+def test_root_signs_in_with_its_password_and_the_event_is_committed(runtime: Runtime) -> None:
+    signin.set_root_password(runtime, ACCOUNT, "Root-Password-77", NOW)
+    runtime.view.refresh_committed((ACCOUNT,))
+    step, who = signin.check_password(
+        runtime,
+        lambda event: None,
+        account_text=ACCOUNT,
+        user_name="",
+        root=True,
+        password="Root-Password-77",
+        source_ip="192.0.2.1",
+        user_agent="pytest",
+        now=NOW,
+    )
+    assert step.kind == "done" and who is not None and who.root
+    events = list(runtime.store.query_audit())
+    login = [e for e in events if e["eventName"] == "ConsoleLogin"]
+    assert login and login[-1]["responseElements"] == {"ConsoleLogin": "Success"} and login[-1]["eventType"] == "AwsConsoleSignIn"
+    state = runtime.view.account(ACCOUNT)
+    assert state is not None and state.root_password is not None and state.root_password["last_used"] == "2026-12-02T12:00:00Z"
+
+
+def _profile(changed: str, reset: bool = False) -> R.LoginProfileRecord:
+    return {
+        "user": "alice",
+        "user_id": "AIDA1",
+        "hash": "x",
+        "created": changed,
+        "changed": changed,
+        "reset_required": reset,
+        "previous": [],
+        "last_used": None,
+    }
+
+
+def _policy(max_age: int | None, hard: bool | None) -> R.PasswordPolicyRecord:
+    return {
+        "minimum_length": 8,
+        "require_symbols": False,
+        "require_numbers": False,
+        "require_uppercase": False,
+        "require_lowercase": False,
+        "allow_users_to_change": True,
+        "max_age": max_age,
+        "reuse_prevention": None,
+        "hard_expiry": hard,
+    }
+
+
+@pytest.mark.parametrize(
+    ("changed", "reset", "policy", "state"),
+    [
+        ("2026-12-01T12:00:00Z", False, None, "ok"),
+        ("2026-12-01T12:00:00Z", True, None, "reset"),
+        ("2026-11-01T12:00:00Z", False, _policy(30, None), "expired"),
+        ("2026-11-01T12:00:00Z", False, _policy(30, True), "hard-expired"),
+        ("2026-11-02T12:00:01Z", False, _policy(30, True), "ok"),
+        ("2026-11-01T12:00:00Z", True, _policy(None, True), "reset"),
+    ],
+)
+def test_password_state_follows_the_password_policy(changed: str, reset: bool, policy: R.PasswordPolicyRecord | None, state: str) -> None:
+    assert signin.password_state(_profile(changed, reset), policy, NOW) == state
+
+
+def test_addresses_are_limited_by_host_and_ipv6_by_slash_64() -> None:
+    assert signin.address_key("192.0.2.7") == "signin-address:192.0.2.7"
+    assert signin.address_key("2001:db8::1") == signin.address_key("2001:db8::ffff:1") == "signin-address:2001:db8::/64"
+    assert signin.address_key("2001:db8:0:1::1") != signin.address_key("2001:db8::1")
+    assert signin.address_key("not an address") == "signin-address:not an address"
+
+
+def test_cookies_and_forms_are_parsed_within_bounds() -> None:
+    assert parse_cookies('a=1; b="2"; a=3; junk; =x') == {"a": "1", "b": "2"}
+    assert parse_form(b"a=1&a=2&b=%C3%A9", "application/x-www-form-urlencoded; charset=utf-8") == {"a": ["1", "2"], "b": ["é"]}
+    assert parse_form(b"a=1", "multipart/form-data") is None
+    assert parse_form(b"a=%FF", "application/x-www-form-urlencoded") is None
+    assert parse_form(b"&".join(b"f%d=1" % i for i in range(1001)), "application/x-www-form-urlencoded") is None
+    assert parse_form(b"", "") == {}
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/console/", "/elsewhere", "/consolex"])
+def test_redirects_stay_in_the_console(target: str) -> None:
+    assert dict(Response.redirect(target).headers)["location"] == PREFIX + "/"
+
+
+def test_routes_match_by_method_and_path() -> None:
+    assert pages.signin is not None  # importing the pages registers them
+    found = match("GET", PREFIX + "/signin")
+    assert found and not isinstance(found, bool) and found[0].public
+    assert match("DELETE", PREFIX + "/signin") is False
+    assert match("GET", PREFIX + "/no-such-page") is None
+    head = match("HEAD", PREFIX + "/")
+    assert head and not isinstance(head, bool) and not head[0].public
