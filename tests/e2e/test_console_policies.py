@@ -173,6 +173,14 @@ def test_the_list_pages_aws_managed_policies_and_filters_by_name(console: Consol
     assert READ_ONLY in page.inner_text("main") and "AWS managed" in page.inner_text("main")
     # an AWS managed policy cannot be changed: no forms for that
     expect(page.get_by_role("button", name="Create version")).to_have_count(0)
+    # only the attached ones: the signed-in user's AdministratorAccess among them
+    page = console.goto("/policies?scope=AWS")
+    page.get_by_label("Only attached").check()
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**attached=1**")
+    names = page.get_by_role("table", name=re.compile("Managed policies")).locator("tbody th").all_inner_texts()
+    attached = server.client("iam").list_policies(Scope="AWS", OnlyAttached=True)["Policies"]
+    assert "AdministratorAccess" in names and sorted(names) == sorted(p["PolicyName"] for p in attached)
 
 
 def test_a_read_only_user_sees_and_cannot_change(console: Console, server: TesseraServer) -> None:
