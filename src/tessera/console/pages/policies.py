@@ -17,7 +17,7 @@ from typing import Any
 from tessera.console.diff import diff_documents, pretty_json
 from tessera.console.page import Page, route, url
 from tessera.console.web import Response
-from tessera.errors import TesseraError
+from tessera.errors import InvalidInputException, TesseraError
 
 SCOPES = {"Local": "Customer managed", "AWS": "AWS managed", "All": "All"}
 KINDS = {"Local": "customer managed policies", "AWS": "AWS managed policies", "All": "managed policies"}
@@ -145,7 +145,10 @@ def _delete_version(page: Page, arn: str) -> str:
 
 
 def _detach(page: Page, arn: str) -> str:
-    operation, member = DETACH.get(page.request.field("kind"), DETACH["user"])
+    kind = page.request.field("kind")
+    if kind not in DETACH:
+        raise InvalidInputException(f"Cannot detach a policy from a '{kind}': only from a user, a group or a role.")
+    operation, member = DETACH[kind]
     page.api.iam(operation, PolicyArn=arn, **{member: page.request.field("name")})
     return "detached"
 
