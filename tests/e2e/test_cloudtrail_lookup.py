@@ -128,6 +128,8 @@ def test_aws_errors(server: TesseraServer, activity: dict[str, Any]) -> None:
     assert _code(unvalidated.lookup_events, MaxResults=0) == "InvalidMaxResultsException"
     bad_key = [{"AttributeKey": "Colour", "AttributeValue": "red"}]
     assert _code(unvalidated.lookup_events, LookupAttributes=bad_key) == "InvalidLookupAttributesException"
+    # the other CloudTrail operations are not served
+    assert _code(server.client("cloudtrail").describe_trails) == "UnknownOperationException"
 
 
 def test_needs_cloudtrail_lookup_events(server: TesseraServer) -> None:

@@ -799,7 +799,8 @@ def _unsigned_operation(ex: Exchange) -> tuple[OperationSpec, list[tuple[str, st
 
 
 def _version(service: str) -> str:
-    return "2011-06-15" if service == "sts" else "2010-05-08"
+    """The service's API version, as its model gives it (``2010-05-08`` for IAM)."""
+    return service_spec(service).api_version
 
 
 class _Disconnected(Exception):
