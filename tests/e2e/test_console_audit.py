@@ -112,6 +112,22 @@ def test_audit_trail_finds_activity_by_principal_action_outcome_and_time(console
     console.screenshot("audit-event")
 
 
+def test_audit_trail_pages_older_events(console: Console, server: TesseraServer) -> None:
+    root = server.client("iam")
+    for n in range(26):
+        root.create_user(UserName=f"page-{uuid.uuid4().hex[:6]}-{n}")
+    admin, _ = _user(server)
+    console.sign_in(admin, PASSWORD).wait_for_url("**/console/")
+    _search(console, **{"Action (event name)": "CreateUser"})
+    first = [link.get_attribute("href") for link in console.page.get_by_role("link", name="CreateUser").all()]
+    assert len(first) == 25
+    console.page.get_by_role("link", name="Older events").click()
+    console.page.wait_for_url("**token=**")
+    second = [link.get_attribute("href") for link in console.page.get_by_role("link", name="CreateUser").all()]
+    assert second and not set(first) & set(second)
+    assert console.page.get_by_label("Action (event name)").input_value() == "CreateUser"
+
+
 def test_audit_trail_needs_cloudtrail_lookup_events(console: Console, server: TesseraServer) -> None:
     reader, _ = _user(server, "arn:aws:iam::aws:policy/IAMReadOnlyAccess")
     console.sign_in(reader, PASSWORD).wait_for_url("**/console/")

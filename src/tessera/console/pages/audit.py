@@ -12,7 +12,8 @@ from tessera.console.page import Page, route
 from tessera.console.web import Response
 
 PAGE_EVENTS = 25
-"""Events a page aims to show: LookupEvents is called until it has them (or its calls run out)."""
+"""Events a page aims to show: LookupEvents (this many a call) is called until the page
+has them, or ``CALLS_PER_PAGE`` calls are made (the page's own filters may keep few)."""
 CALLS_PER_PAGE = 5
 
 
@@ -30,7 +31,7 @@ def audit(page: Page) -> Response:
     for _ in range(CALLS_PER_PAGE):
         if token:
             params["NextToken"] = token
-        result = page.api.call("cloudtrail", "LookupEvents", MaxResults=50, **params)
+        result = page.api.call("cloudtrail", "LookupEvents", MaxResults=PAGE_EVENTS, **params)
         for item in result.get("Events", []):
             record = json.loads(item["CloudTrailEvent"])
             if wanted.keep(record):
