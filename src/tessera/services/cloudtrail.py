@@ -70,15 +70,16 @@ def lookup_events(ctx: OperationContext, params: dict[str, Any]) -> dict[str, An
         return {"Events": []}  # Insights events: Tessera records none
     fingerprint = _fingerprint(attribute, start, end)
     before = _read_token(params["NextToken"], fingerprint) if params.get("NextToken") else None
+    wanted = params.get("MaxResults") or DEFAULT_RESULTS
+    exact = attribute is None or attribute[0] in INDEXED  # the store's rows are (nearly) all answers
     query = AuditLookup(
         account=ctx.caller.account,
-        limit=STORE_PAGE,
+        limit=min(STORE_PAGE, wanted + 1) if exact else STORE_PAGE,
         before=before,
         start=iso_seconds(start) if start is not None else None,
         end=iso_seconds(end) if end is not None else None,
         **({INDEXED[attribute[0]]: attribute[1]} if attribute and attribute[0] in INDEXED else {}),
     )
-    wanted = params.get("MaxResults") or DEFAULT_RESULTS
     found: list[dict[str, Any]] = []
     last: AuditPosition | None = None
     more = False
