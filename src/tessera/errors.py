@@ -409,3 +409,12 @@ class OrganizationsError(SenderError):
         self.json_code = code
         self.status = status
         self.reason = reason  # the modeled ``Reason`` member (ConstraintViolation, InvalidInput)
+
+
+class CloudTrailError(SenderError):
+    """A CloudTrail error (awsJson1_1); ``code`` is the botocore shape name (wire ``__type``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.json_code = code

@@ -1,6 +1,7 @@
 """botocore's models of the services Tessera speaks, loaded once per process.
 
-IAM, STS and Organizations are the models botocore ships; Tessera's own authorization
+IAM, STS, Organizations and CloudTrail (whose LookupEvents reads the audit trail) are
+the models botocore ships; Tessera's own authorization
 API (``tessera-authz``) is a model in the same format shipped in this package
 (``data/models``, the directory a client names in ``AWS_DATA_PATH``).
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel
 
-SERVICE_NAMES = ("iam", "sts", "organizations", "tessera-authz")
+SERVICE_NAMES = ("iam", "sts", "organizations", "tessera-authz", "cloudtrail")
 MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 """Tessera's own service models, laid out as botocore's data path expects."""
 SIGNING_NAMES = {"tessera-authz": "tessera"}
@@ -50,7 +51,7 @@ class Operation:
     there is one per operation (``resolve_operation``), so stages may key their
     per-operation memos on it."""
 
-    service: str  # "iam", "sts", "organizations" or "tessera-authz"
+    service: str  # one of SERVICE_NAMES
     model: OperationModel
 
     @property

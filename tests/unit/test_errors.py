@@ -88,8 +88,9 @@ def _error_classes() -> list[type[errors.TesseraError]]:
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        # the abstract bases are never raised; OrganizationsError takes its code per instance
-        if cls not in (errors.SenderError, errors.AuthError, errors.OrganizationsError) and cls.__module__ == "tessera.errors":
+        # the abstract bases are never raised; OrganizationsError and CloudTrailError take their code per instance
+        abstract = (errors.SenderError, errors.AuthError, errors.OrganizationsError, errors.CloudTrailError)
+        if cls not in abstract and cls.__module__ == "tessera.errors":
             found.append(cls)
     return sorted(found, key=lambda c: c.__name__)
 

@@ -1,4 +1,4 @@
-"""awsJson1_1 (Organizations, and Tessera's authorization API): X-Amz-Target dispatch, JSON in and out.
+"""awsJson1_1 (Organizations, CloudTrail's LookupEvents, and Tessera's authorization API): X-Amz-Target dispatch, JSON in and out.
 
 Public API::
 
@@ -15,7 +15,8 @@ turns timestamps (epoch seconds) into UTC datetimes and blobs (base64) into byte
 and checks the model's constraints. Organizations reports a constraint violation as
 ``InvalidInputException`` with a ``Reason`` (``INPUT_REQUIRED``, ``INVALID_PATTERN``,
 ``MIN_LENGTH_EXCEEDED``, …) and the model's sentence for that reason, for the first
-violation found.
+violation found; CloudTrail reports it as the member's own exception
+(``InvalidMaxResultsException``, ``InvalidLookupAttributesException``, …).
 
 ``serialize_json_response`` writes the output members at the top level, timestamps as
 epoch-second numbers and blobs as base64; ``serialize_json_error`` writes
@@ -68,13 +69,14 @@ def parse_json_request(target_header: str | None, body: bytes, service: str = DE
     return operation.name, read_json_request(operation, body)
 
 
-JSON_SERVICES = ("organizations", "tessera-authz")
+JSON_SERVICES = ("organizations", "tessera-authz", "cloudtrail")
 
 
 def json_service(target_header: str) -> str:
     """The awsJson1_1 service whose target prefix ``X-Amz-Target`` carries (Organizations
-    unless another's prefix matches, so an unknown target is Organizations' error)."""
-    prefix = target_header.partition(".")[0]
+    unless another's prefix matches, so an unknown target is Organizations' error). The
+    operation follows the last dot: CloudTrail's prefix has dots of its own."""
+    prefix = target_header.rpartition(".")[0]
     for name in JSON_SERVICES[1:]:
         if service_spec(name).target_prefix == prefix:
             return name
@@ -84,7 +86,7 @@ def json_service(target_header: str) -> str:
 def resolve_json_operation(target_header: str | None, service: str = DEFAULT_SERVICE) -> Operation:
     """The operation ``X-Amz-Target`` names; ``InvalidAction`` if none."""
     spec = service_spec(service)
-    prefix, _, name = (target_header or "").partition(".")
+    prefix, _, name = (target_header or "").rpartition(".")
     operation = spec.resolve(name) if prefix == spec.target_prefix else None
     if operation is None:
         raise errors.InvalidAction(f"Operation '{target_header or ''}' is not recognized.")
@@ -97,6 +99,8 @@ def read_json_request(operation: Operation, body: bytes) -> dict[str, Any]:
     params = read_json_params(shape, _decode_body(body)) if shape is not None else {}
     violations = find_violations(shape, params)
     if violations:
+        if operation.service == "cloudtrail":
+            raise cloudtrail_invalid(violations[0])
         raise invalid_input(violations[0])
     return params
 
@@ -110,6 +114,19 @@ def invalid_input(violation: Violation) -> errors.OrganizationsError:
     """Organizations' ``InvalidInputException`` for a constraint violation."""
     message = REASON_MESSAGES[violation.reason]
     return errors.OrganizationsError("InvalidInputException", message, reason=violation.reason)
+
+
+CLOUDTRAIL_INVALID = {
+    "maxResults": ("InvalidMaxResultsException", "MaxResults must be between 1 and 50."),
+    "eventCategory": ("InvalidEventCategoryException", "EventCategory must be insight."),
+}
+
+
+def cloudtrail_invalid(violation: Violation) -> errors.CloudTrailError:
+    """CloudTrail's error for a constraint violation: each member has its own exception
+    (a lookup attribute's is InvalidLookupAttributesException)."""
+    code, message = CLOUDTRAIL_INVALID.get(violation.path, ("InvalidLookupAttributesException", ""))
+    return errors.CloudTrailError(code, message or violation.describe())
 
 
 def _decode_body(body: bytes) -> Mapping[str, Any]:

@@ -11,8 +11,8 @@ Routes: ``GET /healthz`` (liveness: no auth, no secrets), ``GET /readyz`` (readi
 from in-memory indicators only: no auth, no secrets), ``GET /metrics`` (Prometheus text),
 ``GET /workload-credentials`` (container credentials for an OIDC token:
 ``server/workload.py``), and everything else is an AWS API call — awsJson1_1 when
-``X-Amz-Target`` is present (Organizations, or Tessera's authorization API, told apart
-by the target's prefix), the Query protocol otherwise (IAM and STS, told apart by
+``X-Amz-Target`` is present (Organizations, CloudTrail, or Tessera's authorization API,
+told apart by the target's prefix), the Query protocol otherwise (IAM and STS, told apart by
 ``Version``); the credential scope of the signature must name that same service (its
 signing name). AssumeRoleWithWebIdentity and AssumeRoleWithSAML are also served unsigned
 (``_unsigned_operation``).
@@ -51,7 +51,7 @@ from tessera.errors import (
     TesseraError,
 )
 from tessera.protocol.errors import client_visible, render_json_error, render_query_error
-from tessera.protocol.json import encode_json_response, json_service, read_json_request, resolve_json_operation
+from tessera.protocol.json import JSON_SERVICES, encode_json_response, json_service, read_json_request, resolve_json_operation
 from tessera.protocol.model import service_spec
 from tessera.protocol.query import (
     QUERY_JSON_CONTENT_TYPE,
@@ -68,7 +68,7 @@ from tessera.server.http import declared_length
 from tessera.server.logs import ACCESS_LOGGER
 from tessera.server.metrics import ServerMetrics
 from tessera.server.unsigned import may_be_unsigned
-from tessera.service_models import Operation, signing_name
+from tessera.service_models import SERVICE_NAMES, Operation, signing_name
 from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
@@ -97,7 +97,7 @@ INLINE_BODY_BYTES = 16 * 1024
 STORE_FAILURE_WINDOW = 30.0
 """Seconds during which a store failure (with no success since) makes ``/readyz`` not ready."""
 _T = TypeVar("_T")
-_WARM_UP = [lambda name=name: service_spec(name) for name in ("iam", "sts", "organizations", "tessera-authz")]
+_WARM_UP = [lambda name=name: service_spec(name) for name in SERVICE_NAMES]
 """Long-lived data built on first use, loaded before the heap is settled."""
 
 
@@ -158,7 +158,7 @@ class TesseraApp:
         self.metrics = metrics
         self.resolver = credential_resolver(runtime)
         self.auth_settings = AuthSettings(
-            services=frozenset(signing_name(name) for name in ("iam", "sts", "organizations", "tessera-authz")),
+            services=frozenset(signing_name(name) for name in SERVICE_NAMES),
             debug=runtime.settings.debug_signatures,
         )
         self.poll_interval = poll_interval
@@ -643,7 +643,7 @@ class TesseraApp:
             body=b"",
             source_ip=source_ip,
             secure=secure,
-            protocol="json" if service in ("organizations",) else "query",
+            protocol="json" if service in JSON_SERVICES else "query",
             service=service,
             operation=operation,
             caller=caller,
@@ -799,7 +799,8 @@ def _unsigned_operation(ex: Exchange) -> tuple[OperationSpec, list[tuple[str, st
 
 
 def _version(service: str) -> str:
-    return "2011-06-15" if service == "sts" else "2010-05-08"
+    """The service's API version, as its model gives it (``2010-05-08`` for IAM)."""
+    return service_spec(service).api_version
 
 
 class _Disconnected(Exception):

@@ -7,6 +7,7 @@ module only makes sure each package has been imported once.
 from __future__ import annotations
 
 import tessera.services.authz
+import tessera.services.cloudtrail
 import tessera.services.iam
 import tessera.services.organizations
 import tessera.services.sts  # noqa: F401  (registers the STS handlers)

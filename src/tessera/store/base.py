@@ -79,6 +79,27 @@ DENIED_ERROR_CODES = ("AccessDenied", "AccessDeniedException")
 """The error codes of a refusal by policy (IAM and STS; Organizations): ``denied``."""
 
 
+AuditPosition = tuple[str, int]
+"""Where an event lies in the trail: (eventTime, insertion sequence)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLookup:
+    """What ``Store.lookup_audit`` reads: exact matches on indexed columns (None: any),
+    eventTime bounds (ISO-8601 UTC, inclusive), and ``account``: events whose caller's
+    ARN names that account, plus those whose caller has no ARN (a SAML user's issuer
+    qualifier), which the reader checks against ``recipientAccountId`` itself."""
+
+    account: str
+    limit: int
+    before: AuditPosition | None = None
+    start: str | None = None
+    end: str | None = None
+    event_id: str | None = None
+    event_name: str | None = None
+    access_key_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     scope: str
@@ -216,6 +237,13 @@ class Store(Protocol):
         or accessKeyId; ``start``/``end`` are ISO-8601 UTC bounds on eventTime;
         ``outcome`` is ``success``, ``error`` or ``denied`` (``AUDIT_OUTCOMES``);
         ``limit`` None means every match."""
+        ...
+
+    def lookup_audit(self, query: AuditLookup) -> list[tuple[AuditPosition, Mapping[str, Any]]]:
+        """One page of at most ``query.limit`` events, newest first, strictly older than
+        ``query.before`` (a position this method returned) when given, each with its
+        position: the keyset CloudTrail's LookupEvents pages on, in one short
+        transaction."""
         ...
 
     def delete_audit_before(self, before: str, limit: int) -> int:

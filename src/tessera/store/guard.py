@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from tessera.store.base import ChangeFeed, Snapshot, Store, Transaction
+from tessera.store.base import AuditLookup, AuditPosition, ChangeFeed, Snapshot, Store, Transaction
 
 __all__ = ["LOOP_GUARD", "EventLoopGuard", "GuardedStore", "StoreOnEventLoop"]
 
@@ -106,6 +106,10 @@ class GuardedStore:
         return self.inner.query_audit(
             principal=principal, event_name=event_name, start=start, end=end, outcome=outcome, errors_only=errors_only, limit=limit
         )
+
+    def lookup_audit(self, query: AuditLookup) -> list[tuple[AuditPosition, Mapping[str, Any]]]:
+        self.guard.check()
+        return self.inner.lookup_audit(query)
 
     def delete_audit_before(self, before: str, limit: int) -> int:
         self.guard.check()

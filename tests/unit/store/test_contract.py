@@ -7,6 +7,7 @@ skipped: an unreachable server fails these tests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from sqlalchemy import create_engine, text
 
 from tessera.clock import FixedClock
 from tessera.store import sql
-from tessera.store.base import GLOBAL, BackendError, ChangeFeed, Conflict, NotFound, StoreError, Transaction
+from tessera.store.base import GLOBAL, AuditLookup, BackendError, ChangeFeed, Conflict, NotFound, StoreError, Transaction
 from tessera.store.sql import SqlStore, default_url, open_store
 from tessera.store.tables import metadata
 
@@ -843,6 +844,38 @@ def test_query_audit_reads_page_by_page_in_order(store: SqlStore) -> None:
     assert [e["eventID"] for e in store.query_audit(outcome="denied", limit=None)] == denied
     with pytest.raises(ValueError, match="unknown outcome"):
         store.query_audit(outcome="maybe")
+
+
+def test_lookup_audit_pages_newest_first_over_one_accounts_events(store: SqlStore) -> None:
+    """LookupEvents' reads: one account's events (and those whose caller has no ARN, for
+    the reader to check), newest first, resumed strictly before a position, filtered by
+    the indexed columns."""
+    other = "arn:aws:iam::222222222222:user/carol"
+    events = [audit_event(f"m{n:03d}", f"2024-05-01T12:00:{n // 50:02d}Z", name="GetUser" if n % 3 else "CreateUser") for n in range(250)]
+    events += [audit_event(f"o{n}", "2024-05-01T12:00:01Z", arn=other) for n in range(5)]
+    saml = {
+        **audit_event("s1", "2024-05-01T12:00:02Z", name="ListRoles"),
+        "userIdentity": {"type": "SAMLUser", "identityProvider": "Q1w2E3r4"},
+    }
+    store.append_audit([*events, saml])
+    mine = [e["eventID"] for e in reversed(events) if e["eventID"].startswith("m")]
+    seen: list[str] = []
+    query = AuditLookup(account="111111111111", limit=40)
+    while True:
+        rows = store.lookup_audit(query)
+        seen += [event["eventID"] for _, event in rows]
+        if len(rows) < query.limit:
+            break
+        query = dataclasses.replace(query, before=rows[-1][0])
+    assert [i for i in seen if i != "s1"] == mine and "s1" in seen
+    created = store.lookup_audit(AuditLookup(account="111111111111", limit=500, event_name="CreateUser"))
+    assert [e["eventID"] for _, e in created] == [i for i in mine if int(i[1:]) % 3 == 0]
+    window = store.lookup_audit(AuditLookup(account="222222222222", limit=10, start="2024-05-01T12:00:01Z", end="2024-05-01T12:00:01Z"))
+    assert sorted(e["eventID"] for _, e in window) == [f"o{n}" for n in range(5)]
+    by_id = store.lookup_audit(AuditLookup(account="111111111111", limit=10, event_id="m007"))
+    assert [e["eventID"] for _, e in by_id] == ["m007"]
+    with pytest.raises(ValueError, match="account"):
+        store.lookup_audit(AuditLookup(account="1%", limit=1))
 
 
 def test_delete_audit_before_removes_only_older_events_in_bounded_batches(store: SqlStore) -> None:
