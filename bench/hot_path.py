@@ -10,7 +10,13 @@ URLs, each distinct (its own ``X-Amz-Expires``, and for AssumeRole its own
 Tessera runs as ``tessera serve`` runs it, minus the sockets: a runtime over a
 temporary SQLite data directory, its audit writer writing to that store (flushed every
 ``AUDIT_EVERY`` requests, as its thread would under load, so the trail's cost is
-counted), its metrics, the access log off (as the load bench runs it).
+counted), its metrics, the access log off (as the load bench runs it). The floor runs
+as the load bench serves it, its AssumeRole journal (``floor.Journal``) in the same
+temporary directory.
+
+Instruction counts under callgrind are those of the thread that runs the loop: the
+threads that commit durable records (Tessera's audit writer for AssumeRole's events,
+the floor's journal) are not counted, while process CPU time counts every thread.
 
     python -m bench.hot_path                      # both apps, both operations: µs CPU/request and the ratio
     python -m bench.hot_path --only tessera --operation AssumeRole -n 20000   # one loop, for a profiler
@@ -115,10 +121,12 @@ def build_tessera(data_dir: str) -> tuple[Runtime, TesseraApp, load.Principal]:
     return runtime, app, load.Principal(key_id, secret, f"arn:aws:iam::{load.ACCOUNT}:role/{names[-1]}")
 
 
-def build_floor() -> tuple[floor.Floor, load.Principal]:
+def build_floor(data_dir: str) -> tuple[floor.Floor, load.Principal]:
+    """The floor as the load bench serves it, its journal (AssumeRole's durable record) in ``data_dir``."""
     key_id, secret = tokens.new_access_key_id("AKIA", account=load.ACCOUNT), tokens.new_secret_access_key()
     role = f"arn:aws:iam::{load.ACCOUNT}:role/{seed.role_names(10)[-1]}"
-    return floor.Floor(key_id, secret), load.Principal(key_id, secret, role)
+    journal = floor.Journal(f"{data_dir}/floor-journal.db")
+    return floor.Floor(key_id, secret, journal=journal), load.Principal(key_id, secret, role)
 
 
 def targets(principal: load.Principal, operation: str, count: int) -> list[dict[str, Any]]:
@@ -170,7 +178,7 @@ def main(argv: Sequence[str]) -> int:
     apps = [args.only] if args.only else ["floor", "tessera"]
     with tempfile.TemporaryDirectory(prefix="tessera-hot-path-") as data_dir:
         runtime, tessera, tessera_principal = build_tessera(data_dir)
-        floor_app, floor_principal = build_floor()
+        floor_app, floor_principal = build_floor(data_dir)
         try:
             for operation in operations:
                 costs: dict[str, float] = {}
@@ -189,6 +197,8 @@ def main(argv: Sequence[str]) -> int:
             tessera.executor.shutdown(wait=True)
             tessera.audit.close()
             runtime.store.close()
+            if floor_app.journal is not None:
+                floor_app.journal.close()
     return 0
 
 

@@ -507,7 +507,7 @@ def bench_ceiling(settings: Settings, work: Path) -> ServerReport:
 def bench_floor(settings: Settings, work: Path) -> ServerReport:
     """The floor app with a key pair of its own, sent the same kind of requests."""
     report = ServerReport(FLOOR)
-    report.notes.append("SigV4 + (AssumeRole) trust and identity decisions + sealed session; nothing else")
+    report.notes.append("SigV4 + (AssumeRole) trust and identity decisions + sealed session + its record committed (fsync); nothing else")
     from bench import floor  # it reads this module's policies
 
     principal = Principal(
@@ -517,7 +517,11 @@ def bench_floor(settings: Settings, work: Path) -> ServerReport:
     )
     port = servers.free_port()
     command = uvicorn_command("bench.floor:app", port)
-    env = {floor.KEY_ID_VARIABLE: principal.access_key_id, floor.SECRET_VARIABLE: principal.secret_access_key}
+    env = {
+        floor.KEY_ID_VARIABLE: principal.access_key_id,
+        floor.SECRET_VARIABLE: principal.secret_access_key,
+        floor.JOURNAL_VARIABLE: str(work / "floor-journal.db"),
+    }
     with servers.start(FLOOR, command, port=port, health_path="/", log_dir=work, cwd=REPO, env=env) as server:
         run_operations(report, server, principal, settings, work)
     return report

@@ -108,7 +108,11 @@ class TesseraServer:
         self.log_path = os.path.join(self.log_dir or self.data_dir, f"server-{self.port}.log")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=self.environment(extra_env), stdout=log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # a server that did not become ready in time must not outlive the test
+            raise
         return self
 
     def _wait_ready(self, timeout: float = 30.0) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -103,3 +104,17 @@ def test_assume_role_is_decided_by_both_policies(app: floor.Floor) -> None:
 def test_a_non_ascii_signature_is_refused_not_an_error(app: floor.Floor, tmp_path: Path) -> None:
     target = targets(tmp_path, load.CALLER_IDENTITY)[0]
     assert call(app, target[:-1] + "\u00e9")[0] == 403
+
+
+def test_assume_role_is_answered_once_its_record_is_committed(tmp_path: Path) -> None:
+    journal = floor.Journal(str(tmp_path / "journal.db"))
+    try:
+        status, body = call(floor.Floor(KEY_ID, SECRET, journal=journal), targets(tmp_path, load.ASSUME_ROLE)[2])
+        assert status == 200
+        [record] = [json.loads(text) for text in journal.records()]
+        assert (record["roleArn"], record["roleSessionName"], record["callerKeyId"]) == (ROLE, "bench-00002", KEY_ID)
+        assert f"<AccessKeyId>{record['issuedKeyId']}</AccessKeyId>".encode() in body
+        assert call(floor.Floor(KEY_ID, SECRET, journal=journal), targets(tmp_path, load.CALLER_IDENTITY)[0])[0] == 200
+        assert len(journal.records()) == 1  # GetCallerIdentity issues nothing to record
+    finally:
+        journal.close()

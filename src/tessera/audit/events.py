@@ -78,6 +78,7 @@ FIELD_LIMIT = 1024  # userAgent, errorCode, errorMessage
 ELEMENTS_LIMIT = 100 * 1024  # requestParameters, responseElements (as JSON)
 SHORT_LIMITS = {"sourceIPAddress": 64, "awsRegion": 64}  # an IPv6 text form is at most 45
 ACCESS_KEY_LIMIT = 128  # the longest access key id IAM accepts
+_SOURCE_LIMIT = SHORT_LIMITS["sourceIPAddress"]
 
 Redactor = Callable[[Any], Any]
 
@@ -296,8 +297,13 @@ def build_event(
     request = redact_request(resolved, params) if resolved is not None else None
     if extra_request:
         request = {**(request or {}), **extra_request}
-    user_agent, cut_agent = _cap(user_agent, FIELD_LIMIT)
-    source_ip, cut_source = _cap(source_ip, SHORT_LIMITS["sourceIPAddress"])
+    # the caps inline (no call, no tuple): one event per request
+    cut_agent = len(user_agent) > FIELD_LIMIT
+    if cut_agent:
+        user_agent = user_agent[:FIELD_LIMIT]
+    cut_source = len(source_ip) > _SOURCE_LIMIT
+    if cut_source:
+        source_ip = source_ip[:_SOURCE_LIMIT]
     if service in GLOBAL_SERVICES:
         region, cut_region = GLOBAL_REGION, False
     else:

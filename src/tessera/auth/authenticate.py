@@ -114,8 +114,14 @@ def headers_from_raw(raw: Iterable[tuple[bytes | str, bytes | str]]) -> dict[str
 
 @dataclass(frozen=True, slots=True)
 class ResolvedCredential:
+    """A key's secret and caller. A resolver that answers a key with the same object
+    each time (as the server's does for a long-term key while its account is unchanged)
+    lets verification reuse the key's signers (``signers``) without deriving the
+    ``SigningKeyCache`` entry's key from the secret on every request."""
+
     secret_access_key: str = field(repr=False)
     caller: Caller
+    signers: dict[tuple[str, str, str], sigv4.Signer] = field(default_factory=dict, repr=False, compare=False)
 
 
 class CredentialResolver(Protocol):
@@ -169,6 +175,9 @@ class SigningKeyCache:
 
 
 _SHARED_CACHE = SigningKeyCache()
+_SIGNERS_PER_CREDENTIAL = 8
+"""Scopes (date, region, service) a ``ResolvedCredential`` keeps signers for: the
+server's own three services in a region or two, for a day."""
 
 
 def verify(
@@ -388,7 +397,13 @@ def _check_signature(
     cache: SigningKeyCache,
 ) -> None:
     sts = sigv4.string_to_sign(timestamp, credential.scope, creq)
-    signer = cache.signer(resolved.secret_access_key, credential.date, credential.region, credential.service)
+    scope = (credential.date, credential.region, credential.service)
+    signer = resolved.signers.get(scope)
+    if signer is None:
+        signer = cache.signer(resolved.secret_access_key, *scope)
+        if len(resolved.signers) >= _SIGNERS_PER_CREDENTIAL:  # a new day's scope: forget the old ones
+            resolved.signers.clear()
+        resolved.signers[scope] = signer
     expected = signer.signature(sts)
     if not hmac.compare_digest(expected.encode(), provided.lower().encode("utf-8", "surrogateescape")):
         raise SignatureDoesNotMatch(_mismatch_message(creq, sts) if settings.debug else SIGNATURE_MISMATCH_MESSAGE)

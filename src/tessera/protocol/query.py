@@ -149,11 +149,16 @@ def resolve_query_operation(service: str, form: Mapping[str, list[str]] | Sequen
     Raises ``MissingAction`` (no ``Action``) and ``InvalidAction`` (unknown operation or
     wrong ``Version``: ``Could not find operation X for version V``).
     """
-    spec = service_spec(service)
-    action = _first(_as_pairs(form), "Action")
+    return resolve_query_action(service, _first(_as_pairs(form), "Action"), _first(_as_pairs(form), "Version"))
+
+
+def resolve_query_action(service: str, action: str | None, version: str | None) -> Operation:
+    """``resolve_query_operation`` for a form whose first ``Action`` and ``Version`` the
+    caller has already read (None or empty when absent): the server's request path."""
     if not action:
         raise errors.MissingAction("Missing Action")
-    version = _first(_as_pairs(form), "Version") or NO_VERSION
+    spec = service_spec(service)
+    version = version or NO_VERSION
     operation = spec.resolve(action) if version == spec.api_version else None
     if operation is None:
         raise errors.InvalidAction(f"Could not find operation {action} for version {version}")

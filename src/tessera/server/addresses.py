@@ -60,9 +60,11 @@ class SourceAddress:
         self.trusted = tuple(trusted)
 
     def resolve(self, peer: str, header_value: str | None) -> str:
+        if self.header is None or header_value is None:
+            return _text(peer)  # every request without a forwarded header: one memo lookup
         peer_address = _address(peer)
-        source = str(peer_address) if peer_address is not None else peer
-        if self.header is None or header_value is None or not self._is_trusted(peer_address):
+        source = _text(peer)
+        if not self._is_trusted(peer_address):
             return source
         entries = _forwarded_for(header_value) if self.header == "forwarded" else header_value.split(",")
         for raw in reversed(entries[-MAX_HOPS:]):
@@ -76,6 +78,14 @@ class SourceAddress:
 
     def _is_trusted(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.trusted)
+
+
+@memoised(4096)
+def _text(peer: str) -> str:
+    """``peer``'s address in canonical text form, or ``peer`` itself if it is none
+    (memoised, as ``_address`` is: formatting an address costs about as much as parsing it)."""
+    address = _address(peer)
+    return str(address) if address is not None else peer
 
 
 @memoised(4096)  # every request of a client names the same peer (ipaddress parses it in ~5 µs)

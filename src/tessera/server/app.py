@@ -60,6 +60,7 @@ from tessera.protocol.query import (
     encode_query_response_json,
     read_form,
     read_query_params,
+    resolve_query_action,
     resolve_query_operation,
 )
 from tessera.server import heap, workload
@@ -101,7 +102,7 @@ _WARM_UP = [lambda name=name: service_spec(name) for name in SERVICE_NAMES]
 """Long-lived data built on first use, loaded before the heap is settled."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per request: slots make its 30 fields cheaper to set and read
 class Exchange:
     """One request as it moves through the pipeline (for audit, metrics and logs)."""
 
@@ -386,12 +387,13 @@ class TesseraApp:
         forwarded = headers.get(resolver.header) if resolver.header else None
         source_ip = resolver.resolve(client[0] or "", forwarded)
         raw_query = scope.get("query_string", b"").decode("latin-1")
+        raw_path = scope.get("raw_path")
         return Exchange(
             request_id=new_id(),
             event_id=new_id(),
             started=time.perf_counter(),
             method=method,
-            path=scope.get("raw_path", path.encode()).decode("latin-1") if scope.get("raw_path") else path,
+            path=raw_path.decode("latin-1") if raw_path else path,
             raw_query=raw_query,
             headers=headers,
             body=b"",
@@ -512,7 +514,7 @@ class TesseraApp:
         else:
             ex.service = _service_hint(ex.raw_query, ex.body)
         now = ex.received_at = self.runtime.clock.now()
-        request = HttpRequest(method=ex.method, path=ex.path, raw_query=ex.raw_query, headers=ex.headers, body=ex.body)
+        request = HttpRequest(ex.method, ex.path, ex.raw_query, ex.headers, ex.body)
         form: list[tuple[str, str]] | None = None
         try:
             verified = verify(request, now, self.resolver, self.auth_settings)
@@ -532,8 +534,7 @@ class TesseraApp:
         else:
             if form is None:
                 form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
-            version = next((v for k, v in form if k == "Version"), "")
-            ex.operation = next((v for k, v in form if k == "Action"), "")
+            version, ex.operation = _version_and_action(form)
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
         check_service(verified, signing_name(ex.service))
         if self.runtime.usage is not None and verified.access_key_id:
@@ -546,7 +547,7 @@ class TesseraApp:
             ex.params = read_json_request(resolved, ex.body)
         else:
             assert form is not None  # INVARIANT: a Query request's form is read above
-            resolved = resolve_query_operation(ex.service, form)
+            resolved = resolve_query_action(ex.service, ex.operation, version)  # as read above
             ex.operation = resolved.name
             ex.params = read_query_params(resolved, form)
         ex.resolved = resolved
@@ -712,7 +713,10 @@ class TesseraApp:
     def _event(self, ex: Exchange, *, complete: bool = True) -> dict[str, Any]:
         """The request's CloudTrail event. Not ``complete``: what a write commits with its
         change, before the answer is known (no response elements, no error); the writer
-        replaces it with the complete event, of the same ``eventID``, after the answer."""
+        replaces it with the complete event, of the same ``eventID``, after the answer.
+        Only the incomplete event, which the write's own transaction inserts, is
+        ``bounded`` here: the complete one goes to the writer, which bounds each event
+        it writes (once: bounding it here too encoded every event twice)."""
         error = ex.error if complete else None
         spec = ex.spec
         return bounded(
@@ -740,7 +744,30 @@ class TesseraApp:
                 resources=ex.audit_resources,
                 from_console=ex.console,
             )
+        event = build_event(
+            service=ex.service,
+            operation=_event_name(ex),
+            resolved=ex.resolved if spec is not None else None,
+            caller=ex.caller,
+            access_key_id=ex.access_key_id,
+            when=ex.received_at or self.runtime.clock.now(),
+            region=ex.region,
+            source_ip=ex.source_ip,
+            user_agent=ex.headers.get("user-agent", ""),
+            request_id=ex.request_id,
+            params=ex.params,
+            result=ex.result if complete else None,
+            error_code=(error.json_code or error.code) if error and ex.protocol == "json" else (error.code if error else None),
+            error_message=error.message if error else None,
+            read_only=bool(spec and spec.read_only),
+            # credentials are recorded (secrets hidden) even by a read-only call
+            record_response=bool(spec and (not spec.read_only or spec.durable_audit)),
+            event_id=ex.event_id,
+            additional_data=ex.audit_data,
+            extra_request=ex.audit_request,
+            resources=ex.audit_resources,
         )
+        return event if complete else bounded(event)
 
     def _record(self, ex: Exchange, status: int) -> None:
         elapsed = time.perf_counter() - ex.started
@@ -792,10 +819,25 @@ def _unsigned_operation(ex: Exchange) -> tuple[OperationSpec, list[tuple[str, st
         form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
     except MalformedRequest:
         return None
-    version = next((v for k, v in form if k == "Version"), "")
-    action = next((v for k, v in form if k == "Action"), "")
+    version, action = _version_and_action(form)
     spec = lookup(QUERY_VERSIONS.get(version, ""), action)
     return (spec, form) if spec is not None and spec.unsigned else None
+
+
+def _version_and_action(form: list[tuple[str, str]]) -> tuple[str, str]:
+    """The first ``Version`` and ``Action`` of a decoded form ("" when absent), in one pass."""
+    version = action = None
+    for name, value in form:
+        if name == "Version":
+            if version is None:
+                version = value
+                if action is not None:
+                    break
+        elif name == "Action" and action is None:
+            action = value
+            if version is not None:
+                break
+    return version or "", action or ""
 
 
 def _version(service: str) -> str:

@@ -138,7 +138,7 @@ def registered() -> list[OperationSpec]:
     return list(_REGISTRY.values())
 
 
-@dataclass
+@dataclass(slots=True)  # one per request
 class OperationContext:
     runtime: Runtime
     caller: Caller
