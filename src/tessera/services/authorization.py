@@ -235,7 +235,7 @@ def authorize(
         resource_account=resource_account,
         context=context,
     )
-    decision = evaluate(request, caller_policies(ctx, resource_policy))
+    decision = ctx.runtime.decisions.evaluate(request, caller_policies(ctx, resource_policy))
     ctx.decisions.append(decision)
     ctx.runtime.metrics.decision(decision.result.value)
     if not decision.allowed:
