@@ -440,6 +440,37 @@ def test_resource_server_must_be_allowed_for_the_namespace(world: World) -> None
     assert refused(stranger, Service="notes", Request=signed(user), Action="notes:GetNote", Resource=NOTE)[0] == "AccessDeniedException"
 
 
+# -- remembered decisions (tessera.policy.memo) follow every IAM change -------------------------
+
+
+def test_repeated_questions_follow_tag_and_policy_changes(world: World) -> None:
+    condition = {"StringEquals": {"aws:PrincipalTag/team": "blue"}}
+    name_arn, creds = world.user(policy(allow("notes:GetNote", Condition=condition)), Tags=[{"Key": "team", "Value": "blue"}])
+    name = name_arn.rsplit("/", 1)[1]
+    answers = [decide(world.rs, signed(creds))["Decision"] for _ in range(2)]
+    world.iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "red"}])
+    answers.append(decide(world.rs, signed(creds))["Decision"])
+    world.iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "blue"}])
+    answers.append(decide(world.rs, signed(creds))["Decision"])
+    world.iam.put_user_policy(UserName=name, PolicyName="no", PolicyDocument=policy(deny("notes:GetNote")))
+    answers.append(decide(world.rs, signed(creds))["Decision"])
+    world.iam.delete_user_policy(UserName=name, PolicyName="no")
+    answers.append(decide(world.rs, signed(creds))["Decision"])
+    assert answers == ["Allow", "Allow", "Deny", "Allow", "Deny", "Allow"]
+
+
+def test_the_resource_servers_own_permission_is_decided_again_after_a_change(world: World) -> None:
+    rs_policy = policy(allow("tessera:AuthorizeRequest", f"arn:aws:tessera::{ACCOUNT_ID}:authorizer/notes"))
+    name = f"rs{next(_serial)}"
+    rs = authz_client(world.server, world.server.make_user(name, rs_policy))
+    _, creds = world.user(policy(allow("notes:GetNote")))
+    assert decide(rs, signed(creds))["Decision"] == "Allow"
+    world.iam.put_user_policy(UserName=name, PolicyName="stop", PolicyDocument=policy(deny("tessera:AuthorizeRequest")))
+    assert refused(rs, Service="notes", Request=signed(creds), Action="notes:GetNote", Resource=NOTE)[0] == "AccessDeniedException"
+    world.iam.delete_user_policy(UserName=name, PolicyName="stop")
+    assert decide(rs, signed(creds))["Decision"] == "Allow"
+
+
 def _raw_call(world: World, target: str, signing_name: str) -> tuple[int, dict[str, Any]]:
     body = json.dumps({"Service": "notes", "Request": signed(world.rs_creds), "Action": "notes:GetNote", "Resource": NOTE}).encode()
     request = AWSRequest(

@@ -118,6 +118,13 @@ class Decision:
         return self.result is DecisionResult.ALLOWED
 
     @property
+    def statements(self) -> tuple[tuple[tuple[Policy, Statement], ...], Sequence[Statement], Sequence[Statement]]:
+        """What the decision is built of: the deciding (policy, statement) pairs, and the
+        statements that applied to the action, of every policy but the SCPs and of the
+        SCPs (``DecisionMemo`` stores them by position)."""
+        return self._deciding, self._considered, self._considered_scps
+
+    @property
     def matched(self) -> tuple[MatchedStatement, ...]:
         return tuple(_located(p, s) for p, s in self._deciding)
 

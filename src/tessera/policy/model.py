@@ -191,9 +191,12 @@ class ActionIndex:
         return tuple(sorted(pool.values(), key=lambda s: s.index))
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Policy:
-    """A parsed, validated, compiled policy document. Build it with ``parse_policy``."""
+    """A parsed, validated, compiled policy document. Build it with ``parse_policy``.
+
+    ``read_keys``: every condition key and policy variable its statements name,
+    lower-cased (what ``evaluate`` may read of ``Request.keys`` for this policy)."""
 
     text: str
     id: str
@@ -203,6 +206,11 @@ class Policy:
     statements: tuple[Statement, ...]
     statement_is_list: bool
     index: ActionIndex = field(repr=False)
+    read_keys: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        keys = {key.lower(): None for statement in self.statements for key in statement.referenced_keys}
+        object.__setattr__(self, "read_keys", tuple(keys))
 
     def candidates(self, action_lower: str) -> tuple[Statement, ...]:
         return self.index.candidates(action_lower)

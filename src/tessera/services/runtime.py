@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 from tessera.auth.authenticate import CredentialResolver
 from tessera.auth.caller import SessionClaims
 from tessera.auth.oidc_keys import OidcKeys
+from tessera.cache import LRU
 from tessera.clock import Clock
-from tessera.policy import Policy, PolicyType
+from tessera.policy import DecisionMemo, Policy, PolicyType
 from tessera.secrets import SecretBox
 from tessera.services.throttle import Limiters
 from tessera.services.usage import UsageTracker
@@ -67,6 +68,12 @@ class Settings:
     saml_audience: str = "urn:amazon:webservices"
 
 
+#: Decisions remembered by ``Runtime.decisions`` (``tessera.policy.memo``): each entry
+#: holds at most ``memo.MAX_KEY_TEXT`` characters of request values and no policy, so
+#: a few KiB at the very most (~20 MiB in all).
+DECISION_MEMO_SIZE = 4096
+
+
 @dataclass
 class Runtime:
     store: Store
@@ -81,6 +88,7 @@ class Runtime:
     token_keyring: KeyringCache | None = None  # created on first use by ``keys.current_keyring``
     oidc: OidcKeys = field(default_factory=OidcKeys)  # the keys of OIDC providers' issuers
     credentials: CredentialResolver | None = None  # created on first use by ``credentials.credential_resolver``
+    decisions: DecisionMemo = field(default_factory=lambda: DecisionMemo(LRU(DECISION_MEMO_SIZE)))
     _session_policy_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session_policies(self, session: SessionClaims) -> tuple[Policy, ...]:

@@ -12,6 +12,7 @@ EXPECTED = {
     "VERSION_2008",
     "VERSION_2012",
     "Decision",
+    "DecisionMemo",
     "DecisionResult",
     "Effect",
     "MatchedStatement",

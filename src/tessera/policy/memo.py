@@ -1,0 +1,164 @@
+"""An exact memo of ``evaluate``: the same policies asked the same question decide alike.
+
+``evaluate(request, policies)`` reads nothing but the policies (immutable once
+compiled), the request's principal, action, resource and resource account, and the
+values in ``request.keys`` of the condition keys and policy variables that the policies'
+statements name (``Policy.read_keys``). ``DecisionMemo`` keys each decision on exactly
+those, so a hit is the decision that evaluating again would return: no generation or
+expiry is needed for correctness. A change of IAM state reaches the memo as what it
+changes: a new or edited policy is a new ``Policy`` object (a different key), a tag, a
+session's MFA age or the time is a different value of a key some policy reads, and a
+revoked session is a new policy in its set. A key no policy reads does not split the
+memo, so the question a resource server asks about itself with a fresh timestamp,
+address and user agent each time is decided once.
+
+What the memo holds: policies weakly (identified by object, so a policy dropped by
+the compile cache is not kept alive, and a key whose policy is gone matches nothing),
+and each decision as positions of its statements in the policy set, not the
+statements themselves; the entries live in a bounded store the caller provides (the
+engine keeps no state of its own). A request whose keys hold a value the memo cannot
+compare exactly (not hashable, or long text) is evaluated and not stored.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Hashable, Sequence
+from typing import Protocol
+
+from tessera.policy.context import Request
+from tessera.policy.evaluate import Decision, DecisionResult, PolicySet, evaluate
+from tessera.policy.model import Policy, Statement
+
+#: The most characters of request values one entry may hold (action, resource, and the
+#: read keys' text); a request over it is evaluated and not stored, so that a bounded
+#: number of entries is also a bounded amount of memory.
+MAX_KEY_TEXT = 4096
+
+_MISSING = object()
+Position = tuple[int, int]  # (policy's position in the set, statement's index in the policy)
+Recipe = tuple[tuple["weakref.ref[Policy]", ...], DecisionResult, str, tuple[Position, ...], tuple[Position, ...], tuple[Position, ...]]
+
+
+class MemoStore(Protocol):
+    """Where ``DecisionMemo`` keeps its entries: a bounded map (``tessera.cache.LRU``)."""
+
+    def get(self, key: Hashable, /) -> Recipe | None: ...
+
+    def put(self, key: Hashable, value: Recipe, /) -> None: ...
+
+
+class DecisionMemo:
+    """``evaluate``, remembered in ``store``."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: MemoStore) -> None:
+        self._store = store
+
+    def evaluate(self, request: Request, policies: PolicySet) -> Decision:
+        flat = _flatten(policies)
+        key = _key(request, policies, flat)
+        if key is None:
+            return evaluate(request, policies)
+        try:
+            recipe = self._store.get(key)
+        except TypeError:  # a value that is not hashable
+            return evaluate(request, policies)
+        if recipe is not None and all(ref() is policy for ref, policy in zip(recipe[0], flat, strict=True)):
+            return _replay(recipe, flat, request)
+        decision = evaluate(request, policies)
+        self._store.put(key, _recipe(decision, flat))
+        return decision
+
+
+def _flatten(policies: PolicySet) -> tuple[Policy, ...]:
+    """Every policy of the set, in a fixed order (the set's shape is in the key)."""
+    flat = [*policies.identity]
+    if policies.resource is not None:
+        flat.append(policies.resource)
+    if policies.boundary is not None:
+        flat.append(policies.boundary)
+    flat.extend(policies.session)
+    for level in policies.scps or ():
+        flat.extend(level)
+    return tuple(flat)
+
+
+def _key(request: Request, policies: PolicySet, flat: tuple[Policy, ...]) -> Hashable | None:
+    """Everything ``evaluate`` reads, as a hashable value; None when not comparable exactly."""
+    keys = request.keys
+    size = len(request.action) + len(request.resource)
+    values: list[object] = []
+    for policy in flat:
+        for name in policy.read_keys:
+            value = _exact(keys.get(name, _MISSING))
+            if isinstance(value, str):
+                size += len(value)
+            elif value is None:
+                return None
+            values.append(value)
+    if size > MAX_KEY_TEXT:
+        return None
+    scps = None if policies.scps is None else tuple(len(level) for level in policies.scps)
+    shape = (len(policies.identity), policies.resource is not None, policies.boundary is not None, len(policies.session), scps)
+    return (
+        shape,
+        tuple(map(id, flat)),
+        request.principal,
+        request.action,
+        request.resource,
+        request.resource_account,
+        tuple(values),
+    )
+
+
+def _exact(value: object) -> object:
+    """``value`` in a form equal only to values the engine treats alike (``True``,
+    ``1`` and ``1.0`` are equal in Python, not to a condition operator); None for a
+    value that cannot be compared this way."""
+    if value.__class__ is str or value is _MISSING:
+        return value
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_exact(item) for item in value]
+        if any(item is None for item in items):
+            return None
+        text = sum(len(item) for item in items if isinstance(item, str))
+        return None if text > MAX_KEY_TEXT else (value.__class__, tuple(items))
+    if value is None:
+        return (None,)
+    return (value.__class__, value)
+
+
+def _recipe(decision: Decision, flat: tuple[Policy, ...]) -> Recipe:
+    deciding, considered, considered_scps = decision.statements
+    positions = {id(policy): index for index, policy in enumerate(flat)}
+    return (
+        tuple(weakref.ref(policy) for policy in flat),
+        decision.result,
+        decision.reason,
+        tuple((positions[id(policy)], statement.index) for policy, statement in deciding),
+        _positions(considered, flat),
+        _positions(considered_scps, flat),
+    )
+
+
+def _positions(statements: Sequence[Statement], flat: tuple[Policy, ...]) -> tuple[Position, ...]:
+    found = []
+    for statement in statements:
+        index = statement.index
+        owner = next(n for n, policy in enumerate(flat) if index < len(policy.statements) and policy.statements[index] is statement)
+        found.append((owner, index))
+    return tuple(found)
+
+
+def _replay(recipe: Recipe, flat: tuple[Policy, ...], request: Request) -> Decision:
+    _, result, reason, deciding, considered, considered_scps = recipe
+    return Decision(
+        result,
+        reason,
+        tuple((flat[p], flat[p].statements[s]) for p, s in deciding),
+        [flat[p].statements[s] for p, s in considered],
+        request.keys,
+        tuple(flat[p].statements[s] for p, s in considered_scps),
+    )
