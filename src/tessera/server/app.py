@@ -719,31 +719,6 @@ class TesseraApp:
         it writes (once: bounding it here too encoded every event twice)."""
         error = ex.error if complete else None
         spec = ex.spec
-        return bounded(
-            build_event(
-                service=ex.service,
-                operation=_event_name(ex),
-                resolved=ex.resolved if spec is not None else None,
-                caller=ex.caller,
-                access_key_id=ex.access_key_id,
-                when=ex.received_at or self.runtime.clock.now(),
-                region=ex.region,
-                source_ip=ex.source_ip,
-                user_agent=ex.headers.get("user-agent", ""),
-                request_id=ex.request_id,
-                params=ex.params,
-                result=ex.result if complete else None,
-                error_code=(error.json_code or error.code) if error and ex.protocol == "json" else (error.code if error else None),
-                error_message=error.message if error else None,
-                read_only=bool(spec and spec.read_only),
-                # credentials are recorded (secrets hidden) even by a read-only call
-                record_response=bool(spec and (not spec.read_only or spec.durable_audit)),
-                event_id=ex.event_id,
-                additional_data=ex.audit_data,
-                extra_request=ex.audit_request,
-                resources=ex.audit_resources,
-                from_console=ex.console,
-            )
         event = build_event(
             service=ex.service,
             operation=_event_name(ex),
@@ -766,6 +741,7 @@ class TesseraApp:
             additional_data=ex.audit_data,
             extra_request=ex.audit_request,
             resources=ex.audit_resources,
+            from_console=ex.console,
         )
         return event if complete else bounded(event)
 
