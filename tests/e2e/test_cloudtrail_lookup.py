@@ -4,6 +4,7 @@ without cloudtrail:LookupEvents; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import time
@@ -123,6 +124,11 @@ def test_aws_errors(server: TesseraServer, activity: dict[str, Any]) -> None:
     # a token is good only with the parameters it was given with
     other = [{"AttributeKey": "EventName", "AttributeValue": "CreateUser"}]
     assert _code(lookup, LookupAttributes=other, NextToken=first["NextToken"]) == "InvalidNextTokenException"
+    # a token rewritten to a position no event can have is refused, never a 500
+    _time, _seq, fingerprint = json.loads(base64.urlsafe_b64decode(first["NextToken"]))
+    for position in (["9999-12-31T00:00:00Z", 2**64 - 1], ["not a time", 1], ["2026-01-01T00:00:00Z", -1]):
+        forged = base64.urlsafe_b64encode(json.dumps([*position, fingerprint]).encode()).decode()
+        assert _code(lookup, NextToken=forged) == "InvalidNextTokenException"
     unvalidated = server.client("cloudtrail", config=CLIENT_CONFIG.merge(Config(parameter_validation=False)))
     assert _code(unvalidated.lookup_events, MaxResults=51) == "InvalidMaxResultsException"
     assert _code(unvalidated.lookup_events, MaxResults=0) == "InvalidMaxResultsException"

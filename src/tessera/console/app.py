@@ -111,7 +111,7 @@ class Console:
                     return Response.redirect(PREFIX + "/signin?" + urllib.parse.urlencode({"next": path}))
                 return Response.redirect(PREFIX + "/signin")
             page.signed_in = page.acting = signed_in
-            role = read_identity(self.app.runtime, request.cookies.get(ROLE_COOKIE))
+            role = read_identity(self.app.runtime, request.cookies.get(ROLE_COOKIE), "assumed-role")
             if role is not None:
                 now = self.app.runtime.clock.now()
                 note = open_note(self.app.runtime, ROLE_DISPLAY_PURPOSE, request.cookies.get(ROLE_DISPLAY_COOKIE), now)

@@ -15,8 +15,14 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+Opcode = tuple[Literal["replace", "delete", "insert", "equal"], int, int, int, int]
+
 CONTEXT = 3
 """Unchanged lines shown around each change."""
+MATCH_LIMIT = 250_000
+"""The most line pairs (old lines × new lines) compared for a minimal diff: difflib's
+matching is quadratic in the worst case (two 6 KB documents of one-item lines took 30 s);
+past this, the lines between the common beginning and end are shown as replaced."""
 
 Kind = Literal["same", "added", "removed", "gap"]
 
@@ -53,7 +59,12 @@ def diff_documents(old: str, new: str, context: int = CONTEXT) -> Diff:
     """The differences from policy document ``old`` to ``new`` (JSON texts)."""
     before = pretty_json(old).splitlines()
     after = pretty_json(new).splitlines()
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    if before == after:
+        return Diff([], 0, 0)
+    if len(before) * len(after) > MATCH_LIMIT:
+        matcher: difflib.SequenceMatcher[str] = _Coarse(before, after)
+    else:
+        matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
     if before == after:
         return Diff([], 0, 0)
     lines: list[DiffLine] = []
@@ -72,6 +83,25 @@ def diff_documents(old: str, new: str, context: int = CONTEXT) -> Diff:
     if lines and lines[-1].kind != "gap" and _last_old(lines) < len(before):
         lines.append(DiffLine("gap", ""))
     return Diff(lines, added, removed)
+
+
+class _Coarse(difflib.SequenceMatcher):  # type: ignore[type-arg]
+    """A linear diff: the common first and last lines kept, everything between replaced."""
+
+    def __init__(self, before: list[str], after: list[str]) -> None:
+        super().__init__(None, before, after, autojunk=False)
+        head = 0
+        while head < min(len(before), len(after)) and before[head] == after[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(before), len(after)) - head and before[-1 - tail] == after[-1 - tail]:
+            tail += 1
+        ops: list[Opcode] = [("equal", 0, head, 0, head), ("replace", head, len(before) - tail, head, len(after) - tail)]
+        ops.append(("equal", len(before) - tail, len(before), len(after) - tail, len(after)))
+        self._coarse = [op for op in ops if op[2] > op[1] or op[4] > op[3]]
+
+    def get_opcodes(self) -> list[Opcode]:
+        return self._coarse
 
 
 def _last_old(lines: list[DiffLine]) -> int:

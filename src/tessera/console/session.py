@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from tessera.auth.caller import Caller
+from tessera.auth.caller import Caller, SessionKind
 from tessera.auth.randomness import random_bytes
 from tessera.auth.tokens import Keyring, TokenKey
 from tessera.errors import TesseraError
@@ -83,9 +83,14 @@ class Identity:
         return self.caller.session.expires_at
 
 
-def read_identity(runtime: Runtime, value: str | None) -> Identity | None:
+def read_identity(runtime: Runtime, value: str | None, kind: SessionKind = "console") -> Identity | None:
     """The identity a cookie holds, or None: absent, malformed, tampered, expired,
-    signed out, or of an account that no longer exists."""
+    signed out, of an account that no longer exists, or not a session of ``kind``.
+
+    The kind matters: a session's key id and token (without its secret) are what a
+    presigned URL or a logged request shows, so a cookie must name a session that only a
+    console sign-in (``console``) or the console's own switch (``assumed-role``, bound
+    further by its sealed note) can have opened."""
     if not value:
         return None
     access_key_id, sep, token = value.partition(".")
@@ -97,14 +102,14 @@ def read_identity(runtime: Runtime, value: str | None) -> Identity | None:
         return None
     caller = resolved.caller
     account = runtime.view.account(caller.account)
-    if caller.session is None or account is None or access_key_id in account.console_signouts:
+    if caller.session is None or caller.session.kind != kind or account is None or access_key_id in account.console_signouts:
         return None
     return Identity(caller=caller, access_key_id=access_key_id, token=token, secret=resolved.secret_access_key)
 
 
-def identity_from_credentials(runtime: Runtime, credentials: dict[str, Any]) -> Identity | None:
-    """The identity of STS ``Credentials`` just issued (AssumeRole's, a sign-in's)."""
-    return read_identity(runtime, f"{credentials['AccessKeyId']}.{credentials['SessionToken']}")
+def identity_from_credentials(runtime: Runtime, credentials: dict[str, Any], kind: SessionKind = "console") -> Identity | None:
+    """The identity of STS ``Credentials`` just issued (a sign-in's, or AssumeRole's)."""
+    return read_identity(runtime, f"{credentials['AccessKeyId']}.{credentials['SessionToken']}", kind)
 
 
 # -- CSRF ---------------------------------------------------------------------------------

@@ -61,10 +61,6 @@ class Who:
     def root(self) -> bool:
         return self.user is None
 
-    @property
-    def limiter_key(self) -> str:
-        return f"signin-user:{self.caller.user_id}"
-
 
 @dataclass(frozen=True)
 class Step:
@@ -77,6 +73,7 @@ class Step:
     credentials: Mapping[str, Any] | None = None
     devices: tuple[str, ...] = ()
     status: int = 200
+    password_changed: str | None = None  # ``mfa``: when the password checked was set
 
 
 def find_account(runtime: Runtime, text: str) -> AccountState | None:
@@ -150,32 +147,39 @@ def check_password(
     user_agent: str,
     now: dt.datetime,
 ) -> tuple[Step, Who | None]:
-    """The first step: the password. Refused, or what comes next (``continue_signin``)."""
+    """The first step: the password. Refused, or what comes next.
+
+    Failures count against the name signed in as (whether or not it names a user) from
+    this address, against that name from anywhere, and against the address: a name that
+    is no user is limited exactly like one that is, so neither the answer, nor its
+    timing, nor when the lock-out starts tells which users exist."""
     who = find_principal(runtime, account_text, user_name, root)
     address = address_key(source_ip)
-    user_keys = [who.limiter_key] if who is not None else []
-    stored = _stored_hash(who)
+    name = name_key_of(who, account_text, user_name, root)
+    stored = _stored(who)
     try:
         with (
             runtime.limiters.signin_address.attempt([address], now) as by_address,
-            password_attempt(runtime.limiters, user_keys, now) as by_user,
-            GATE.hold(user_keys[0] if user_keys else address),
+            runtime.limiters.signin_name.attempt([name], now) as by_name,
+            password_attempt(runtime.limiters, [f"{name}@{address}"], now) as by_name_here,
+            GATE.hold(name),
         ):
             if stored is None:
                 password_matches(_dummy_hash(), password)  # the same work as a real check
                 matched = False
             else:
-                matched = password_matches(stored, password)
+                matched = password_matches(stored[0], password)
             if not matched:
                 by_address.fail()
-                by_user.fail()
-    except Locked:
-        sink(_event(who, account_text, user_name, root, source_ip, user_agent, now, failure=LOCKED))
+                by_name.fail()
+                by_name_here.fail()
+    except (Locked, Throttling):
+        # no event: the failures that locked it out are recorded, and a refusal that
+        # costs the server nothing must not cost the audit trail anything either
         return Step("refused", LOCKED, status=429), None
-    except Throttling:
-        return Step("refused", LOCKED, status=429), None
-    if not matched or who is None:
-        sink(_event(who, account_text, user_name, root, source_ip, user_agent, now, failure="Failed authentication"))
+    if not matched or who is None or stored is None:
+        if who is not None or find_account(runtime, account_text) is not None:
+            sink(_event(who, account_text, user_name, root, source_ip, user_agent, now, failure="Failed authentication"))
         return Step("refused", WRONG, status=401), None
     if who.user is not None:
         profile = who.account.login_profiles.get(name_key(who.user["name"]))
@@ -184,12 +188,25 @@ def check_password(
             return Step("refused", HARD_EXPIRED, status=403), None
     devices = mfa_devices(who)
     if devices:
-        return Step("mfa", devices=devices), who
-    return finish(runtime, who, mfa=False, source_ip=source_ip, user_agent=user_agent, now=now), who
+        return Step("mfa", devices=devices, password_changed=stored[1]), who
+    step = finish(runtime, who, mfa=False, source_ip=source_ip, user_agent=user_agent, now=now, password_changed=stored[1])
+    return step, who
 
 
-def check_mfa(runtime: Runtime, sink: Sink, who: Who, serial: str, code: str, *, source_ip: str, user_agent: str, now: dt.datetime) -> Step:
-    """The second step: a code of one of the user's enabled MFA devices."""
+def check_mfa(
+    runtime: Runtime,
+    sink: Sink,
+    who: Who,
+    serial: str,
+    code: str,
+    *,
+    source_ip: str,
+    user_agent: str,
+    now: dt.datetime,
+    password_changed: str | None,
+) -> Step:
+    """The second step: a code of one of the user's enabled MFA devices, for the
+    password checked (set at ``password_changed``)."""
     if serial not in mfa_devices(who):
         serial = ""
     try:
@@ -210,13 +227,24 @@ def check_mfa(runtime: Runtime, sink: Sink, who: Who, serial: str, code: str, *,
             )
         )
         return Step("refused", message, devices=mfa_devices(who), status=429 if isinstance(error, Throttling) else 401)
-    return finish(runtime, who, mfa=True, source_ip=source_ip, user_agent=user_agent, now=now)
+    return finish(runtime, who, mfa=True, source_ip=source_ip, user_agent=user_agent, now=now, password_changed=password_changed)
 
 
-def finish(runtime: Runtime, who: Who, *, mfa: bool, source_ip: str, user_agent: str, now: dt.datetime) -> Step:
+def finish(
+    runtime: Runtime,
+    who: Who,
+    *,
+    mfa: bool,
+    source_ip: str,
+    user_agent: str,
+    now: dt.datetime,
+    password_changed: str | None = None,
+) -> Step:
     """Open the console session: record the password's use and the ``ConsoleLogin``
     event in one transaction, then mint the session's credentials. ``new-password`` when
-    the password must be changed before anything else."""
+    the password must be changed before anything else. ``password_changed`` is when the
+    password checked was set: a sign-in whose password was replaced since (while its MFA
+    code was owed) is refused, as is one whose password has hard-expired since."""
     issued, expires = session_window(now, ROOT_SESSION_SECONDS if who.root else USER_SESSION_SECONDS)
     caller = who.caller
     _, credentials = issue_credentials(
@@ -242,6 +270,8 @@ def finish(runtime: Runtime, who: Who, *, mfa: bool, source_ip: str, user_agent:
                 if rec is None:
                     return Step("refused", WRONG, status=401)
                 root_rec = R.load(R.ROOT_PASSWORD, dict(rec.data))
+                if password_changed is not None and root_rec["changed"] != password_changed:
+                    return Step("refused", WRONG, status=401)
                 root_rec["last_used"] = _iso(now)
                 tx.update(account, R.ROOT_PASSWORD, "root", root_rec)
             else:
@@ -250,9 +280,13 @@ def finish(runtime: Runtime, who: Who, *, mfa: bool, source_ip: str, user_agent:
                 if rec is None or rec.data.get("user_id") != who.user["id"]:
                     return Step("refused", WRONG, status=401)  # deleted since the check
                 profile = R.load(R.LOGIN_PROFILE, dict(rec.data))
+                if password_changed is not None and profile["changed"] != password_changed:
+                    return Step("refused", WRONG, status=401)  # a new password was set since the check
                 policy_rec = tx.get(account, R.PASSWORD_POLICY, R.PASSWORD_POLICY)
                 policy = R.load(R.PASSWORD_POLICY, policy_rec.data) if policy_rec is not None else None
                 state = password_state(profile, policy, now)
+                if state == "hard-expired":  # expired (or HardExpiry set) while an MFA code was owed
+                    return Step("refused", HARD_EXPIRED, status=403)
                 profile["last_used"] = _iso(now)
                 tx.update(account, R.LOGIN_PROFILE, key, profile)
             tx.append_audit([event])
@@ -275,16 +309,24 @@ def set_root_password(runtime: Runtime, account: str, password: str, now: dt.dat
         tx.put(account, R.ROOT_PASSWORD, "root", rec)
 
 
-def _stored_hash(who: Who | None) -> str | None:
+def name_key_of(who: Who | None, account_text: str, user_name: str, root: bool) -> str:
+    """The limiter key of the name a sign-in names: its account (the id when the account
+    exists, so an alias and the id share a budget) and the user (or root), found or not."""
+    account = who.account.account_id if who is not None else account_text.strip().lower()[:64]
+    return f"signin-name:{account}:{'root' if root else name_key(user_name)[:64]}"
+
+
+def _stored(who: Who | None) -> tuple[str, str] | None:
+    """The password's hash and when it was set, for the principal a sign-in names."""
     if who is None:
         return None
     if who.user is None:
         root = who.account.root_password
-        return root["hash"] if root is not None else None
+        return (root["hash"], root["changed"]) if root is not None else None
     profile = who.account.login_profiles.get(name_key(who.user["name"]))
     if profile is None or profile.get("user_id") != who.user["id"]:
         return None
-    return profile["hash"]
+    return profile["hash"], profile["changed"]
 
 
 def _dummy_hash() -> str:

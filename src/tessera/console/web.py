@@ -65,7 +65,8 @@ class Response:
     def redirect(cls, location: str, status: int = 303) -> Response:
         """To a console path (never to another site: ``location`` must start with the
         console's prefix)."""
-        if not (location == PREFIX or location.startswith(PREFIX + "/")) or location.startswith("//"):
+        inside = location == PREFIX or location.startswith(PREFIX + "/")
+        if not inside or not all(" " < c < "\x7f" for c in location):
             location = PREFIX + "/"
         return cls(status=status, headers=[("location", location)])
 

@@ -28,6 +28,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -189,6 +190,9 @@ def _fingerprint(attribute: tuple[str, str] | None, start: dt.datetime | None, e
     return hashlib.sha256(text).hexdigest()[:16]
 
 
+_TOKEN_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+
+
 def _write_token(position: AuditPosition, fingerprint: str) -> str:
     """A position in the trail and the filters it was found with. Not sealed: it only says
     where to resume reading the caller's own account's events."""
@@ -202,5 +206,7 @@ def _read_token(token: str, fingerprint: str) -> AuditPosition:
     except (binascii.Error, ValueError, TypeError, UnicodeEncodeError) as error:
         raise invalid from error
     if given != fingerprint or not isinstance(time, str) or not isinstance(seq, int) or isinstance(seq, bool):
+        raise invalid
+    if not 0 <= seq < 2**63 or not _TOKEN_TIME.fullmatch(time):  # the store's integer, an event time
         raise invalid
     return time, seq

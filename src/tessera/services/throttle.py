@@ -231,6 +231,17 @@ def _signin_address() -> FailureLimiter:
     return FailureLimiter(SIGNIN_ADDRESS_LIMITS)
 
 
+SIGNIN_NAME_LIMITS = Limits(max_failures=100, window=900.0, lockout=900.0, max_lockout=3600.0)
+"""Console sign-in failures for one user name from every address together: the bound on
+guessing spread over many addresses, high enough that nobody else's failures lock a user
+out unless they keep up a hundred every quarter of an hour (the tight budget is per user
+and address)."""
+
+
+def _signin_name() -> FailureLimiter:
+    return FailureLimiter(SIGNIN_NAME_LIMITS)
+
+
 @dataclass(frozen=True, slots=True)
 class Limiters:
     """The process's failure limiters (``Runtime.limiters``): for MFA codes and for
@@ -242,6 +253,7 @@ class Limiters:
     password: FailureLimiter = field(default_factory=FailureLimiter)
     password_daily: FailureLimiter = field(default_factory=_daily)
     signin_address: FailureLimiter = field(default_factory=_signin_address)
+    signin_name: FailureLimiter = field(default_factory=_signin_name)
 
 
 @contextmanager

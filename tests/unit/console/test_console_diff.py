@@ -65,3 +65,13 @@ def test_an_added_statement_is_all_additions() -> None:
     diff = diff_documents(json.dumps(V1), json.dumps(v2))
     assert (diff.added, diff.removed) == (5, 0)  # "}," and the new statement's four lines
     assert any(line.kind == "added" and '"Effect": "Deny"' in line.text for line in diff.lines)
+
+
+def test_large_documents_get_a_linear_diff() -> None:
+    """Past MATCH_LIMIT line pairs the lines between the common start and end show as
+    replaced: the quadratic matcher is never run on what a policy page can be fed."""
+    old = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:a"] * 800, "Resource": "*"}]})
+    new = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:a", "s3:b"] * 400, "Resource": "*"}]})
+    diff = diff_documents(old, new)
+    assert diff.changed and diff.removed == diff.added == 799  # all but the first action line
+    assert [line.text for line in diff.lines if line.kind == "same"][:3] == ["    {", '      "Effect": "Allow",', '      "Action": [']

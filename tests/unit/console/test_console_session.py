@@ -13,11 +13,14 @@ import pytest
 from tessera.clock import FixedClock
 from tessera.console import pages, signin
 from tessera.console.page import match
+from tessera.console.pages import signin as signin_pages
 from tessera.console.session import csrf_matches, csrf_token, open_note, read_identity, seal_note
 from tessera.console.web import PREFIX, Response, parse_cookies, parse_form
 from tessera.server.bootstrap import open_runtime
 from tessera.services import records as R
+from tessera.services.iam.passwords import hash_password
 from tessera.services.runtime import Runtime
+from tessera.services.sts.credentials import issue_credentials
 
 ACCOUNT = "123456789012"
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -199,3 +202,93 @@ def test_routes_match_by_method_and_path() -> None:
     assert match("GET", PREFIX + "/no-such-page") is None
     head = match("HEAD", PREFIX + "/")
     assert head and not isinstance(head, bool) and not head[0].public
+
+
+def test_a_session_of_another_kind_opens_no_console(runtime: Runtime) -> None:
+    """A session's key id and token without its secret (what a presigned URL shows) are
+    no console sign-in: only a console session is one, and only an assumed role a
+    switched role."""
+    for kind in ("session-token", "federation-token", "assumed-role"):
+        _, credentials = issue_credentials(
+            runtime,
+            kind=kind,
+            account=ACCOUNT,
+            issued_at=NOW,
+            expires_at=NOW + dt.timedelta(hours=1),
+            session_name="probe",
+            source_arn=f"arn:aws:iam::{ACCOUNT}:root",
+            source_user_id=ACCOUNT,
+        )
+        cookie = f"{credentials['AccessKeyId']}.{credentials['SessionToken']}"
+        assert read_identity(runtime, cookie) is None
+        assert read_identity(runtime, cookie, kind) is not None
+
+
+def _sign_in(runtime: Runtime, name: str, password: str, source_ip: str = "192.0.2.1") -> signin.Step:
+    return signin.check_password(
+        runtime,
+        lambda event: None,
+        account_text=ACCOUNT,
+        user_name=name,
+        root=False,
+        password=password,
+        source_ip=source_ip,
+        user_agent="pytest",
+        now=NOW,
+    )[0]
+
+
+def test_unknown_names_are_locked_out_exactly_like_users(runtime: Runtime) -> None:
+    _make_user(runtime, "alice", "Alice-Password-1")
+    for name in ("alice", "nobody"):
+        answers = [_sign_in(runtime, name, "wrong-password").message for _ in range(6)]
+        assert answers == [signin.WRONG] * 5 + [signin.LOCKED], name
+    # the lock-out is the name's from this address: another address still signs in
+    assert _sign_in(runtime, "alice", "Alice-Password-1", source_ip="198.51.100.9").kind == "done"
+    assert _sign_in(runtime, "alice", "Alice-Password-1").message == signin.LOCKED
+
+
+def test_a_sign_in_whose_password_changed_or_hard_expired_meanwhile_is_refused(runtime: Runtime) -> None:
+    _make_user(runtime, "bob", "Bob-Password-1")
+    state = runtime.view.account(ACCOUNT)
+    assert state is not None
+    who = signin.find_principal(runtime, ACCOUNT, "bob", root=False)
+    assert who is not None
+    changed = state.login_profiles["bob"]["changed"]
+    refused = signin.finish(
+        runtime, who, mfa=True, source_ip="192.0.2.1", user_agent="pytest", now=NOW, password_changed="2020-01-01T00:00:00Z"
+    )
+    assert refused.kind == "refused" and refused.message == signin.WRONG
+    with runtime.store.write(ACCOUNT) as tx:
+        tx.put(ACCOUNT, R.PASSWORD_POLICY, R.PASSWORD_POLICY, {**_policy(1, True)})
+    runtime.view.refresh_committed((ACCOUNT,))
+    later = NOW + dt.timedelta(days=2)
+    expired = signin.finish(runtime, who, mfa=True, source_ip="192.0.2.1", user_agent="pytest", now=later, password_changed=changed)
+    assert expired.kind == "refused" and expired.message == signin.HARD_EXPIRED
+
+
+@pytest.mark.parametrize("target", ["/console/x\r\nSet-Cookie: a=1", "/console/\x7f", "/console/é"])
+def test_redirects_carry_no_control_characters(target: str) -> None:
+    assert dict(Response.redirect(target).headers)["location"] == PREFIX + "/"
+    assert signin_pages._next(target) == PREFIX + "/"
+
+
+def _make_user(runtime: Runtime, name: str, password: str) -> None:
+    with runtime.store.write(ACCOUNT) as tx:
+        user: R.UserRecord = {
+            "name": name,
+            "id": f"AIDA{name.upper():0<17}"[:21],
+            "path": "/",
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/{name}",
+            "created": "2026-12-01T00:00:00Z",
+            "tags": [],
+            "inline_policies": {},
+            "attached": [],
+            "boundary": None,
+            "groups": [],
+        }
+        tx.put(ACCOUNT, R.USER, name, user)
+        profile = _profile("2026-12-02T11:00:00Z")
+        profile.update(user=name, user_id=user["id"], hash=hash_password(password))
+        tx.put(ACCOUNT, R.LOGIN_PROFILE, name, profile)
+    runtime.view.refresh_committed((ACCOUNT,))

@@ -31,7 +31,12 @@ from tessera.store.base import BackendError
 
 def _next(value: str) -> str:
     """Where to go after signing in: a console path, never another site."""
-    if value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value and "/signin" not in value:
+    if (
+        value.startswith(PREFIX + "/")
+        and "\\" not in value
+        and "/signin" not in value
+        and all(" " < c < "\x7f" for c in value)  # no control characters, spaces or non-ASCII
+    ):
         return value
     return PREFIX + "/"
 
@@ -63,7 +68,13 @@ def signin_submit(page: Page) -> Response:
     if step.kind == "refused" or who is None:
         return page.render("signin.html", status=step.status, error=step.message, account=account, user=user, root=root, next=nxt)
     if step.kind == "mfa":
-        note = {"stage": "mfa", "account": who.account.account_id, "user_id": who.caller.user_id, "next": nxt}
+        note = {
+            "stage": "mfa",
+            "account": who.account.account_id,
+            "user_id": who.caller.user_id,
+            "changed": step.password_changed,
+            "next": nxt,
+        }
         response = Response.redirect(PREFIX + "/signin/mfa")
         _set_pending(page, response, note, now)
         return response
@@ -96,6 +107,7 @@ def mfa_submit(page: Page) -> Response:
         source_ip=request.source_ip,
         user_agent=request.headers.get("user-agent", ""),
         now=now,
+        password_changed=str(pending.get("changed") or "") or None,
     )
     if step.kind == "refused":
         return page.render("signin_mfa.html", status=step.status, error=step.message, devices=devices, user=who.caller.name)

@@ -38,6 +38,10 @@ DECISIONS = {"allowed": "Allowed", "explicitDeny": "Denied (explicit deny)", "im
 MANAGED_TYPES = ("user-managed", "aws-managed")
 
 
+MAX_ACTIONS = 100
+"""Actions one console simulation may ask about (each has one result)."""
+
+
 @dataclass
 class SimForm:
     """What the simulator form holds (kept as typed when the page is shown again)."""
@@ -104,8 +108,12 @@ def simulator(page: Page) -> Response:
 def simulate(page: Page) -> Response:
     form = SimForm.read(page.request)
     operation = "SimulatePrincipalPolicy" if form.mode == "principal" else "SimulateCustomPolicy"
+    params = form.params()
+    if len(params["ActionNames"]) > MAX_ACTIONS:
+        return _show(page, form, None, f"Simulate at most {MAX_ACTIONS} actions at a time.", status=400)
     try:
-        results = page.api.pages("iam", operation, "EvaluationResults", **form.params())
+        # one call: every result on one page, so the simulator's own limits bound the page
+        results = page.api.iam(operation, MaxItems=MAX_ACTIONS, **params)["EvaluationResults"]
     except TesseraError as error:
         return _show(page, form, None, error.message, status=400 if error.status < 500 else error.status)
     return _show(page, form, results, "")

@@ -66,7 +66,7 @@ def switchrole_submit(page: Page) -> Response:
         result = api.sts("AssumeRole", RoleArn=arn, RoleSessionName=session_name(signed_in), DurationSeconds=SESSION_SECONDS)
     except TesseraError as failure:
         return _form(page, target, error=failure.message or failure.code, status=failure.status)
-    role = identity_from_credentials(page.runtime, result["Credentials"])
+    role = identity_from_credentials(page.runtime, result["Credentials"], "assumed-role")
     if role is None:  # signed out or deleted in between
         return _form(page, target, error=INVALID, status=400)
     return _switched(page, signed_in, role, target)
