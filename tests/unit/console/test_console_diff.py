@@ -74,4 +74,6 @@ def test_large_documents_get_a_linear_diff() -> None:
     new = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:a", "s3:b"] * 400, "Resource": "*"}]})
     diff = diff_documents(old, new)
     assert diff.changed and diff.removed == diff.added == 799  # all but the first action line
-    assert [line.text for line in diff.lines if line.kind == "same"][:3] == ["    {", '      "Effect": "Allow",', '      "Action": [']
+    # three lines of context before the change, the rest folded into a gap
+    assert [line.kind for line in diff.lines[:4]] == ["gap", "same", "same", "same"]
+    assert [line.text for line in diff.lines[1:4]] == ['      "Effect": "Allow",', '      "Action": [', '        "s3:a",']
