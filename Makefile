@@ -63,6 +63,7 @@ test: $(TSTAMP) $(JSDEPS) tools
 	command -v curl >/dev/null || (apt-get update -qq && apt-get install -y -qq curl)
 	command -v xmlsec1 >/dev/null || (apt-get update -qq && apt-get install -y -qq xmlsec1)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/ruff check --no-cache src tests bench clients examples
 	$(BIN)/ruff format --check --no-cache src tests bench clients examples
 	$(BIN)/mypy

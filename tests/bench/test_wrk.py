@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,6 @@ def test_report_missing_a_required_line_is_refused(cut: str) -> None:
         wrk.parse(text)
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None or shutil.which("taskset") is None, reason="wrk not installed")
 def test_wrk_cycles_targets_against_the_ceiling(tmp_path: Path) -> None:
     port = servers.free_port()
     command = [
