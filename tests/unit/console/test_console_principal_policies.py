@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tessera.console.pages.principal_policies import ACTIONS, Target, pretty
-from tessera.console.pages.users import USER_ACTIONS, attempt
+from tessera.console.pages.principals import attempt
+from tessera.console.pages.users import USER_ACTIONS
 from tessera.errors import AccessDenied
 
 

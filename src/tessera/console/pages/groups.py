@@ -12,38 +12,25 @@ from typing import Any
 
 from tessera.console.calls import Api
 from tessera.console.page import Page, route, url
-from tessera.console.pages import flash, principal_policies
+from tessera.console.pages import flash, principal_policies, principals
 from tessera.console.pages.principal_policies import Target
-from tessera.console.pages.users import LIST_PAGE_SIZE, attempt
+from tessera.console.pages.principals import Done, Edit, attempt
 from tessera.console.web import Request, Response
 from tessera.errors import TesseraError
 
 
-@route("GET", "/groups")
-def groups(page: Page) -> Response:
-    return flash.showing(page, lambda: _render_list(page))
-
-
 @route("POST", "/groups")
 def create_group(page: Page) -> Response:
-    request = page.request
-    name = request.field("group_name").strip()
-    params: dict[str, Any] = {"GroupName": name}
-    if request.field("path").strip():
-        params["Path"] = request.field("path").strip()
     try:
-        page.api.iam("CreateGroup", **params)
+        name = principals.create(page, "Group")
     except TesseraError as error:
-        return _render_list(page, error=error.message, status=error.status, typed=request.field)
+        return _render_list(page, error=error.message, status=error.status, typed=page.request.field)
     return flash.redirect(page, url("groups", name), f"Created the group {name}.")
 
 
 def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None) -> Response:
     api = page.api
-    params: dict[str, Any] = {"MaxItems": LIST_PAGE_SIZE}
-    if page.request.arg("marker"):
-        params["Marker"] = page.request.arg("marker")
-    listed = api.iam("ListGroups", **params)
+    listed, following = principals.list_page(page, "ListGroups")
     rows: list[dict[str, Any]] = []
     row_error = ""
     for group in listed.get("Groups", []):
@@ -55,30 +42,10 @@ def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Calla
         status=status,
         rows=rows,
         row_error=row_error,
-        following=listed.get("Marker", "") if listed.get("IsTruncated") else "",
+        following=following,
         error=error,
         typed=typed or (lambda _name: ""),
     )
-
-
-@route("GET", "/groups/{name}")
-def group(page: Page, name: str) -> Response:
-    return flash.showing(page, lambda: _render_group(page, name))
-
-
-@route("POST", "/groups/{name}")
-def group_action(page: Page, name: str) -> Response:
-    action = GROUP_ACTIONS.get(page.request.field("action"))
-    if action is None:
-        return page.render("error.html", status=400, title="Unknown action", message="The form asked for no known change.")
-    panel, change = action
-    try:
-        message = change(page.api, name, page.request)
-    except TesseraError as error:
-        return _render_group(page, name, errors={panel: error.message}, status=error.status, typed=page.request.field)
-    if panel == "delete":
-        return flash.redirect(page, url("groups"), message)
-    return flash.redirect(page, url("groups", name), message)
 
 
 def _render_group(
@@ -107,32 +74,17 @@ def _render_group(
     )
 
 
-def _add_user(api: Api, name: str, request: Request) -> str:
-    user = request.field("user_name")
-    api.iam("AddUserToGroup", GroupName=name, UserName=user)
-    return f"Added {user} to {name}."
-
-
-def _remove_user(api: Api, name: str, request: Request) -> str:
-    user = request.field("user_name")
-    api.iam("RemoveUserFromGroup", GroupName=name, UserName=user)
-    return f"Removed {user} from {name}."
-
-
-def _policy_action(action: str) -> Callable[[Api, str, Request], str]:
-    change = principal_policies.ACTIONS[action]
-    return lambda api, name, request: change(api, Target("Group", name), request)
-
-
-def _delete_group(api: Api, name: str, request: Request) -> str:
+def _delete_group(api: Api, name: str, request: Request) -> Done:
     api.iam("DeleteGroup", GroupName=name)
-    return f"Deleted the group {name}."
+    return Done(f"Deleted the group {name}.", location=url("groups"))
 
 
-GROUP_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str]]] = {
-    "add-user": ("members", _add_user),
-    "remove-user": ("members", _remove_user),
-    **{action: ("policies", _policy_action(action)) for action in principal_policies.ACTIONS},
+GROUP_ACTIONS: dict[str, tuple[str, Edit]] = {
+    "add-user": ("members", principals.membership("Group", add=True)),
+    "remove-user": ("members", principals.membership("Group", add=False)),
+    **principal_policies.page_edits("Group"),
     "delete": ("delete", _delete_group),
 }
 """``action`` field → (the panel that shows its error, the edit)."""
+
+principals.routes("groups", _render_list, _render_group, GROUP_ACTIONS)

@@ -6,6 +6,7 @@ principal. ``Target`` names the principal and the operations of its kind."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,3 +84,13 @@ def delete_inline(api: Api, target: Target, request: Request) -> str:
 
 
 ACTIONS = {"attach": attach, "detach": detach, "put-inline": put_inline, "delete-inline": delete_inline}
+
+
+def page_edits(kind: str) -> dict[str, tuple[str, Callable[[Api, str, Request], str]]]:
+    """``ACTIONS`` as edits of the page of a ``kind`` ("User" or "Group"), which takes the
+    principal's name: ``action`` → ("policies", the panel that shows its error; the edit)."""
+
+    def on_page(change: Callable[[Api, Target, Request], str]) -> Callable[[Api, str, Request], str]:
+        return lambda api, name, request: change(api, Target(kind, name), request)
+
+    return {action: ("policies", on_page(change)) for action, change in ACTIONS.items()}

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from tessera.arn import Arn
 from tessera.console.assumers import ACTION, UNKNOWN, Outside, Verdict, outside_principals, role_verdict, trust_policy, user_verdict
 from tessera.console.page import Page, route, url
+from tessera.console.pages.principals import attempt
 from tessera.console.policy_lines import locate, numbered
 from tessera.console.web import Response
 from tessera.errors import TesseraError
@@ -33,14 +35,6 @@ def same_account_trust(account: str) -> str:
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}],
     }
     return json.dumps(document, indent=2)
-
-
-def _attempt(call: Callable[[], Any]) -> tuple[Any, str]:
-    """(result, "") or (None, the API's refusal message)."""
-    try:
-        return call(), ""
-    except TesseraError as error:
-        return None, error.message
 
 
 # -- the list -------------------------------------------------------------------------
@@ -66,7 +60,7 @@ def create_role(page: Page) -> Response:
     except TesseraError as error:
         return _list(page, form, error.message, status=error.status)
     if form["policy_arn"]:
-        _, refused = _attempt(lambda: page.api.iam("AttachRolePolicy", RoleName=form["name"], PolicyArn=form["policy_arn"]))
+        _, refused = attempt(lambda: page.api.iam("AttachRolePolicy", RoleName=form["name"], PolicyArn=form["policy_arn"]))
         if refused:
             return _role(page, form["name"], flash=f"Role {form['name']} created; the policy was not attached: {refused}")
     return Response.redirect(url("roles", form["name"]))
@@ -112,7 +106,7 @@ def _role(page: Page, name: str, edit: Edit | None = None, status: int = 200, fl
     info = api.iam("GetRole", RoleName=name)["Role"]
     trust_text = edit.values.get("trust", info["AssumeRolePolicyDocument"])
     location = locate(edit.message, trust_text, PolicyType.TRUST) if edit.section == "trust" else None
-    attached, attached_error = _attempt(lambda: api.pages("iam", "ListAttachedRolePolicies", "AttachedPolicies", RoleName=name))
+    attached, attached_error = attempt(lambda: api.pages("iam", "ListAttachedRolePolicies", "AttachedPolicies", RoleName=name))
     inline, inline_error = _inline_policies(page, name)
     revoked = revoked_before(json.loads(inline[REVOKE_POLICY_NAME])) if inline and REVOKE_POLICY_NAME in inline else None
     assumers, outside, assumers_error = _assumers(page, info)
@@ -144,7 +138,7 @@ def _inline_policies(page: Page, name: str) -> tuple[dict[str, str] | None, str]
         names = page.api.pages("iam", "ListRolePolicies", "PolicyNames", RoleName=name)
         return {n: page.api.iam("GetRolePolicy", RoleName=name, PolicyName=n)["PolicyDocument"] for n in names}
 
-    return _attempt(read)
+    return attempt(read)
 
 
 def _assumers(page: Page, info: dict[str, Any]) -> tuple[list[tuple[str, str, Verdict]], list[Outside], str]:
@@ -199,6 +193,19 @@ DONE = {
 }
 
 
+@dataclass(frozen=True)
+class RoleEdit:
+    """A form of the role page that makes one change: ``operation`` with ``params(page)``
+    (read from the form); done, back to the role page saying ``DONE[done]``; refused, the
+    page again with the API's message at ``section`` and what was typed in ``kept``."""
+
+    section: str
+    done: str
+    operation: str
+    params: Callable[[Page], dict[str, Any]]
+    kept: tuple[str, ...] = ()
+
+
 def _edit(page: Page, name: str, section: str, done: str, values: dict[str, str], operation: str, **params: Any) -> Response:
     """Make one change; back to the role page saying ``DONE[done]``, or the form again
     with the API's message and what was typed."""
@@ -209,10 +216,48 @@ def _edit(page: Page, name: str, section: str, done: str, values: dict[str, str]
     return Response.redirect(url("roles", name, done=done))
 
 
-@route("POST", "/roles/{name}/trust")
-def update_trust(page: Page, name: str) -> Response:
-    text = page.request.field("trust")
-    return _edit(page, name, "trust", "trust", {"trust": text}, "UpdateAssumeRolePolicy", PolicyDocument=text)
+def _form_edit(edit: RoleEdit, page: Page, name: str) -> Response:
+    values = {field_name: page.request.field(field_name) for field_name in edit.kept}
+    return _edit(page, name, edit.section, edit.done, values, edit.operation, **edit.params(page))
+
+
+def _fields(page: Page, **params: str) -> dict[str, str]:
+    """The API's parameters named after the form's fields: {param: field's value}."""
+    return {param: page.request.field(field_name) for param, field_name in params.items()}
+
+
+EDITS = {
+    "trust": RoleEdit("trust", "trust", "UpdateAssumeRolePolicy", lambda page: _fields(page, PolicyDocument="trust"), ("trust",)),
+    "attach": RoleEdit("attach", "attached", "AttachRolePolicy", lambda page: _fields(page, PolicyArn="policy_arn"), ("policy_arn",)),
+    "detach": RoleEdit("attached", "detached", "DetachRolePolicy", lambda page: _fields(page, PolicyArn="policy_arn")),
+    "inline": RoleEdit(
+        "inline",
+        "inline",
+        "PutRolePolicy",
+        lambda page: _fields(page, PolicyName="policy_name", PolicyDocument="document"),
+        ("policy_name", "document"),
+    ),
+    "inline/delete": RoleEdit("inline-list", "inline-deleted", "DeleteRolePolicy", lambda page: _fields(page, PolicyName="policy_name")),
+    "tags": RoleEdit(
+        "tags",
+        "tagged",
+        "TagRole",
+        lambda page: {"Tags": [{"Key": page.request.field("key"), "Value": page.request.field("value")}]},
+        ("key", "value"),
+    ),
+    "untag": RoleEdit("tag-list", "untagged", "UntagRole", lambda page: {"TagKeys": [page.request.field("key")]}),
+    # AWS's "Revoke active sessions": deny everything to sessions issued before now
+    "revoke": RoleEdit(
+        "sessions",
+        "revoked",
+        "PutRolePolicy",
+        lambda page: {"PolicyName": REVOKE_POLICY_NAME, "PolicyDocument": revoke_policy(page.runtime.clock.now())},
+    ),
+}
+"""The path under ``/roles/{name}/`` a form posts to → its change."""
+
+for _path, _edit_form in EDITS.items():
+    route("POST", f"/roles/{{name}}/{_path}")(partial(_form_edit, _edit_form))
 
 
 @route("POST", "/roles/{name}/settings")
@@ -222,47 +267,6 @@ def update_settings(page: Page, name: str) -> Response:
     if not seconds.isdigit():
         return _role(page, name, Edit("settings", "Maximum session duration must be a number of seconds.", values), status=400)
     return _edit(page, name, "settings", "settings", values, "UpdateRole", Description=description, MaxSessionDuration=int(seconds))
-
-
-@route("POST", "/roles/{name}/attach")
-def attach(page: Page, name: str) -> Response:
-    arn = page.request.field("policy_arn")
-    return _edit(page, name, "attach", "attached", {"policy_arn": arn}, "AttachRolePolicy", PolicyArn=arn)
-
-
-@route("POST", "/roles/{name}/detach")
-def detach(page: Page, name: str) -> Response:
-    return _edit(page, name, "attached", "detached", {}, "DetachRolePolicy", PolicyArn=page.request.field("policy_arn"))
-
-
-@route("POST", "/roles/{name}/inline")
-def put_inline(page: Page, name: str) -> Response:
-    policy_name, text = page.request.field("policy_name"), page.request.field("document")
-    values = {"policy_name": policy_name, "document": text}
-    return _edit(page, name, "inline", "inline", values, "PutRolePolicy", PolicyName=policy_name, PolicyDocument=text)
-
-
-@route("POST", "/roles/{name}/inline/delete")
-def delete_inline(page: Page, name: str) -> Response:
-    return _edit(page, name, "inline-list", "inline-deleted", {}, "DeleteRolePolicy", PolicyName=page.request.field("policy_name"))
-
-
-@route("POST", "/roles/{name}/tags")
-def tag(page: Page, name: str) -> Response:
-    key, value = page.request.field("key"), page.request.field("value")
-    return _edit(page, name, "tags", "tagged", {"key": key, "value": value}, "TagRole", Tags=[{"Key": key, "Value": value}])
-
-
-@route("POST", "/roles/{name}/untag")
-def untag(page: Page, name: str) -> Response:
-    return _edit(page, name, "tag-list", "untagged", {}, "UntagRole", TagKeys=[page.request.field("key")])
-
-
-@route("POST", "/roles/{name}/revoke")
-def revoke(page: Page, name: str) -> Response:
-    """AWS's "Revoke active sessions": deny everything to sessions issued before now."""
-    text = revoke_policy(page.runtime.clock.now())
-    return _edit(page, name, "sessions", "revoked", {}, "PutRolePolicy", PolicyName=REVOKE_POLICY_NAME, PolicyDocument=text)
 
 
 @route("POST", "/roles/{name}/delete")

@@ -15,55 +15,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from tessera.console.calls import Api
 from tessera.console.page import Page, route, url
-from tessera.console.pages import flash, principal_policies
+from tessera.console.pages import flash, principal_policies, principals
 from tessera.console.pages.principal_policies import Target
+from tessera.console.pages.principals import Done, Edit, attempt
 from tessera.console.web import Request, Response
 from tessera.errors import NoSuchEntityException, TesseraError
 
-LIST_PAGE_SIZE = 100
-"""Users per page of the list: each row costs one more call (ListAccessKeys), so a page
-stays a bounded amount of work."""
-
-T = TypeVar("T")
-
-
-def attempt(call: Callable[[], T]) -> tuple[T | None, str]:
-    """``call()``'s value and ""; or None and AWS's message when it is refused."""
-    try:
-        return call(), ""
-    except TesseraError as error:
-        return None, error.message
-
-
-@dataclass
-class Done:
-    message: str
-    new_key: dict[str, Any] | None = None  # CreateAccessKey's key, secret included, shown once
-    location: str = ""  # where to go next, if not back to the page
-
-
 # -- the list ---------------------------------------------------------------------------
-
-
-@route("GET", "/users")
-def users(page: Page) -> Response:
-    return flash.showing(page, lambda: _render_list(page))
 
 
 @route("POST", "/users")
 def create_user(page: Page) -> Response:
     """CreateUser, then CreateLoginProfile when a password was given."""
     request = page.request
-    name = request.field("user_name").strip()
-    params: dict[str, Any] = {"UserName": name}
-    if request.field("path").strip():
-        params["Path"] = request.field("path").strip()
     try:
-        page.api.iam("CreateUser", **params)
+        name = principals.create(page, "User")
     except TesseraError as error:
         return _render_list(page, error=error.message, status=error.status, typed=request.field)
     if request.field("password"):
@@ -77,12 +47,8 @@ def create_user(page: Page) -> Response:
 
 def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None) -> Response:
     api = page.api
-    params: dict[str, Any] = {"MaxItems": LIST_PAGE_SIZE}
-    if page.request.arg("marker"):
-        params["Marker"] = page.request.arg("marker")
-    listed = api.iam("ListUsers", **params)
+    listed, following = principals.list_page(page, "ListUsers")
     rows, row_error = list_rows(api, listed.get("Users", []))
-    following = listed.get("Marker", "") if listed.get("IsTruncated") else ""
     return page.render(
         "users_list.html",
         status=status,
@@ -110,29 +76,6 @@ def list_rows(api: Api, users: list[dict[str, Any]]) -> tuple[list[dict[str, Any
 
 
 # -- one user ---------------------------------------------------------------------------
-
-
-@route("GET", "/users/{name}")
-def user(page: Page, name: str) -> Response:
-    return flash.showing(page, lambda: _render_user(page, name))
-
-
-@route("POST", "/users/{name}")
-def user_action(page: Page, name: str) -> Response:
-    action = USER_ACTIONS.get(page.request.field("action"))
-    if action is None:
-        return page.render("error.html", status=400, title="Unknown action", message="The form asked for no known change.")
-    panel, change = action
-    try:
-        done = change(page.api, name, page.request)
-    except TesseraError as error:
-        return _render_user(page, name, errors={panel: error.message}, status=error.status, typed=page.request.field)
-    if isinstance(done, str):
-        done = Done(done)
-    if done.new_key is not None:  # its secret is shown in this answer, and never again
-        page.flash.append(done.message)
-        return _render_user(page, name, new_key=done.new_key)
-    return flash.redirect(page, done.location or url("users", name), done.message)
 
 
 @dataclass
@@ -228,23 +171,6 @@ def _delete_key(api: Api, name: str, request: Request) -> str:
     return f"Deleted the access key {key_id}."
 
 
-def _add_to_group(api: Api, name: str, request: Request) -> str:
-    group = request.field("group_name")
-    api.iam("AddUserToGroup", UserName=name, GroupName=group)
-    return f"Added {name} to {group}."
-
-
-def _remove_from_group(api: Api, name: str, request: Request) -> str:
-    group = request.field("group_name")
-    api.iam("RemoveUserFromGroup", UserName=name, GroupName=group)
-    return f"Removed {name} from {group}."
-
-
-def _policy_action(action: str) -> Callable[[Api, str, Request], str]:
-    change = principal_policies.ACTIONS[action]
-    return lambda api, name, request: change(api, Target("User", name), request)
-
-
 def _set_boundary(api: Api, name: str, request: Request) -> str:
     arn = request.field("boundary_arn").strip()
     api.iam("PutUserPermissionsBoundary", UserName=name, PermissionsBoundary=arn)
@@ -291,13 +217,13 @@ def _delete_user(api: Api, name: str, request: Request) -> Done:
     return Done(f"Deleted the user {name}.", location=url("users"))
 
 
-USER_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str | Done]]] = {
+USER_ACTIONS: dict[str, tuple[str, Edit]] = {
     "create-key": ("keys", _create_key),
     "key-status": ("keys", _key_status),
     "delete-key": ("keys", _delete_key),
-    "add-group": ("groups", _add_to_group),
-    "remove-group": ("groups", _remove_from_group),
-    **{action: ("policies", _policy_action(action)) for action in principal_policies.ACTIONS},
+    "add-group": ("groups", principals.membership("User", add=True)),
+    "remove-group": ("groups", principals.membership("User", add=False)),
+    **principal_policies.page_edits("User"),
     "set-boundary": ("boundary", _set_boundary),
     "remove-boundary": ("boundary", _remove_boundary),
     "save-login": ("login", _save_login),
@@ -307,3 +233,5 @@ USER_ACTIONS: dict[str, tuple[str, Callable[[Api, str, Request], str | Done]]] =
     "delete": ("delete", _delete_user),
 }
 """``action`` field → (the panel that shows its error, the edit)."""
+
+principals.routes("users", _render_list, _render_user, USER_ACTIONS)
