@@ -4,15 +4,17 @@ browser is downloaded: ``CHROMIUM`` is the system's).
 
 ``open_browser()`` starts one Chromium per test module (cheap contexts per test);
 ``Console`` wraps a page signed in (or not) at a server, with the few steps every test
-repeats. Screenshots go to ``$TESSERA_CONSOLE_SCREENSHOTS`` when it is set (``make
-screenshots`` writes them to ``docs/console/``).
+repeats; ``console_user`` makes a user who can sign in with ``PASSWORD``. Screenshots go
+to ``$TESSERA_CONSOLE_SCREENSHOTS`` when it is set (``make screenshots`` writes them to
+``docs/console/``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,30 @@ from serverproc import TesseraServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NARROW = {"width": 390, "height": 844}  # a phone's viewport
+PASSWORD = "Correct-Horse-9-battery"
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def console_user(
+    server: TesseraServer,
+    policy: str | None = ADMIN,
+    *,
+    prefix: str = "u",
+    inline: Mapping[str, str] | None = None,
+    **profile: Any,
+) -> str:
+    """A new user of ``server``'s account (named ``prefix-`` and a random suffix) with the
+    console password ``PASSWORD`` (``profile``: more of CreateLoginProfile's parameters),
+    the managed ``policy`` attached and the ``inline`` policies (name → document) put."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    iam.create_login_profile(UserName=name, Password=PASSWORD, **profile)
+    if policy:
+        iam.attach_user_policy(UserName=name, PolicyArn=policy)
+    for policy_name, document in (inline or {}).items():
+        iam.put_user_policy(UserName=name, PolicyName=policy_name, PolicyDocument=document)
+    return name
 
 
 @contextmanager
@@ -47,6 +73,16 @@ class Console:
         ctx.set_default_timeout(15_000)
         return cls(server, ctx.new_page())
 
+    @classmethod
+    @contextmanager
+    def opened(cls, browser: Browser, server: TesseraServer, **context: Any) -> Iterator[Console]:
+        """``open``, closed when the block ends."""
+        console = cls.open(browser, server, **context)
+        try:
+            yield console
+        finally:
+            console.close()
+
     def close(self) -> None:
         self.page.context.close()
 
@@ -67,8 +103,25 @@ class Console:
         page.get_by_role("button", name="Sign in").click()
         return page
 
+    def signed_in(self, user: str, password: str = PASSWORD) -> Page:
+        """Sign in, and wait for the dashboard."""
+        page = self.sign_in(user, password)
+        page.wait_for_url("**/console/")
+        return page
+
     def sign_out(self) -> None:
         self.page.get_by_role("button", name="Sign out").click()
+
+    def sign_out_and_replay(self, browser: Browser, path: str = "/") -> None:
+        """Sign out; then this browser's cookies, replayed in another one, open ``path``
+        on nothing but the sign-in page."""
+        stolen = self.page.context.cookies()
+        self.sign_out()
+        self.page.wait_for_url("**/console/signin")
+        with Console.opened(browser, self.server) as replay:
+            replay.page.context.add_cookies(stolen)
+            replay.goto(path)
+            replay.page.wait_for_url("**/console/signin**")
 
     def cookie(self, name: str) -> str | None:
         for cookie in self.page.context.cookies():

@@ -7,6 +7,8 @@ Fixtures:
 - ``fresh_server``: function-scoped factory ``fresh_server(backend="sqlite", **kw)``
   for tests that restart or reconfigure a server.
 - ``iam``, ``sts``, ``org``: root clients of ``server``.
+- ``browser``: module-scoped headless Chromium; ``console``: a browser context on
+  ``server``'s console, not signed in (tests/consoleui.py).
 """
 
 from __future__ import annotations
@@ -64,4 +66,13 @@ def browser() -> Iterator[Any]:
     from consoleui import open_browser
 
     with open_browser() as opened:
+        yield opened
+
+
+@pytest.fixture
+def console(browser: Any, server: TesseraServer) -> Iterator[Any]:
+    """A fresh browser context (its own cookies) on ``server``'s console, not signed in."""
+    from consoleui import Console
+
+    with Console.opened(browser, server) as opened:
         yield opened

@@ -64,16 +64,11 @@ def people(server: TesseraServer) -> tuple[str, str]:
     return user, role
 
 
-def _open(browser: Any, server: TesseraServer, **context: Any) -> Console:
-    return Console.open(browser, server, **context)
-
-
 def test_every_page_reads_and_edits_without_javascript_on_a_narrow_screen(
     browser: Any, server: TesseraServer, people: tuple[str, str]
 ) -> None:
     user, role = people
-    console = _open(browser, server, java_script_enabled=False, viewport=NARROW)
-    try:
+    with Console.opened(browser, server, java_script_enabled=False, viewport=NARROW) as console:
         console.sign_in(user, PASSWORD).wait_for_url("**/console/")
         for path in _pages(user, role):
             page = console.goto(path)
@@ -88,14 +83,11 @@ def test_every_page_reads_and_edits_without_javascript_on_a_narrow_screen(
         tags.get_by_role("button", name="Add tag").click()
         expect(page.get_by_role("status")).to_be_visible()
         assert {"Key": "team", "Value": "blue"} in server.client("iam").list_role_tags(RoleName=role)["Tags"]
-    finally:
-        console.close()
 
 
 def test_every_control_has_a_name(browser: Any, server: TesseraServer, people: tuple[str, str]) -> None:
     user, role = people
-    console = _open(browser, server)
-    try:
+    with Console.opened(browser, server) as console:
         page = console.goto("/signin")
         assert page.evaluate(_UNNAMED) == []
         console.sign_in(user, PASSWORD).wait_for_url("**/console/")
@@ -104,8 +96,6 @@ def test_every_control_has_a_name(browser: Any, server: TesseraServer, people: t
             assert page.evaluate(_UNNAMED) == [], path
             assert page.locator("html").get_attribute("lang") == "en"
             assert page.get_by_role("navigation", name="Main").count() == 1, path
-    finally:
-        console.close()
 
 
 def _tab_to(page: Page, selector: str, *, limit: int = 30) -> None:
@@ -119,8 +109,7 @@ def _tab_to(page: Page, selector: str, *, limit: int = 30) -> None:
 
 def test_the_keyboard_alone_signs_in_and_moves_around(browser: Any, server: TesseraServer, people: tuple[str, str]) -> None:
     user, _ = people
-    console = _open(browser, server)
-    try:
+    with Console.opened(browser, server) as console:
         page = console.goto("/signin")
         _tab_to(page, "#account")
         page.keyboard.type(server.account_id)
@@ -145,5 +134,3 @@ def test_the_keyboard_alone_signs_in_and_moves_around(browser: Any, server: Tess
         _tab_to(page, "nav a[href$='/console/roles']")
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline not in ("", "none")
-    finally:
-        console.close()

@@ -6,17 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from consoleui import Console
+from consoleui import ADMIN, Console, console_user
 from serverproc import Credentials, TesseraServer
 from test_cloudtrail_lookup import wait_for
 
-PASSWORD = "Correct-Horse-9-battery"
-ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 TARGET_POLICY = """{
   "Version": "2012-10-17",
   "Statement": [
@@ -32,24 +29,12 @@ TARGET_POLICY = """{
 
 
 def _user(server: TesseraServer, policy: str | None = ADMIN, *, keys: bool = False) -> tuple[str, Any]:
-    name = f"a-{uuid.uuid4().hex[:8]}"
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.create_login_profile(UserName=name, Password=PASSWORD)
-    if policy:
-        iam.attach_user_policy(UserName=name, PolicyArn=policy)
+    name = console_user(server, policy, prefix="a")
     client = None
     if keys:
-        key = iam.create_access_key(UserName=name)["AccessKey"]
+        key = server.client("iam").create_access_key(UserName=name)["AccessKey"]
         client = server.client("iam", Credentials(key["AccessKeyId"], key["SecretAccessKey"]))
     return name, client
-
-
-@pytest.fixture
-def console(browser: Any, server: TesseraServer) -> Iterator[Console]:
-    opened = Console.open(browser, server)
-    yield opened
-    opened.close()
 
 
 def _search(console: Console, **fields: str) -> str:
@@ -73,8 +58,7 @@ def test_audit_trail_finds_activity_by_principal_action_outcome_and_time(console
     with pytest.raises(ClientError):
         limited_iam.list_users()
     admin, _ = _user(server)
-    page = console.sign_in(admin, PASSWORD)
-    page.wait_for_url("**/console/")
+    page = console.signed_in(admin)
     cloudtrail = server.client("cloudtrail")
     wait_for(cloudtrail, "Username", limited, lambda events: any(e["EventName"] == "ListUsers" for e in events))
     wait_for(cloudtrail, "Username", admin, lambda events: any(e["EventName"] == "ConsoleLogin" for e in events))
@@ -117,7 +101,7 @@ def test_audit_trail_pages_older_events(console: Console, server: TesseraServer)
     for n in range(26):
         root.create_user(UserName=f"page-{uuid.uuid4().hex[:6]}-{n}")
     admin, _ = _user(server)
-    console.sign_in(admin, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(admin)
     _search(console, **{"Action (event name)": "CreateUser"})
     first = [link.get_attribute("href") for link in console.page.get_by_role("link", name="CreateUser").all()]
     assert len(first) == 25
@@ -130,7 +114,7 @@ def test_audit_trail_pages_older_events(console: Console, server: TesseraServer)
 
 def test_audit_trail_needs_cloudtrail_lookup_events(console: Console, server: TesseraServer) -> None:
     reader, _ = _user(server, "arn:aws:iam::aws:policy/IAMReadOnlyAccess")
-    console.sign_in(reader, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(reader)
     response = console.page.goto("/console/audit")
     assert response is not None and response.status == 403
     assert console.page.get_by_role("heading", name="Not authorized").is_visible()
@@ -143,7 +127,7 @@ def test_simulator_marks_the_deciding_statements(console: Console, server: Tesse
     root.create_user(UserName=target)
     root.put_user_policy(UserName=target, PolicyName="s3-rules", PolicyDocument=TARGET_POLICY)
     admin, _ = _user(server)
-    console.sign_in(admin, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(admin)
     page = console.goto("/simulator")
     page.get_by_label("A user or role of this account").check()
     page.get_by_label("Principal", exact=True).select_option(label=f"User: {target}")

@@ -9,36 +9,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from consoleui import Console
+from consoleui import ADMIN, Console, console_user
 from playwright.sync_api import expect
 from serverproc import TesseraServer
 
-PASSWORD = "Correct-Horse-9-battery"
 DENY_USERS = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"}]}
 
 
-def _user(server: TesseraServer, policy: str = "arn:aws:iam::aws:policy/AdministratorAccess") -> str:
-    name = f"u-{uuid.uuid4().hex[:8]}"
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.create_login_profile(UserName=name, Password=PASSWORD)
-    iam.attach_user_policy(UserName=name, PolicyArn=policy)
-    return name
-
-
-@pytest.fixture
-def console(browser: Any, server: TesseraServer) -> Iterator[Console]:
-    opened = Console.open(browser, server)
-    yield opened
-    opened.close()
-
-
-def _open(console: Console, server: TesseraServer, policy: str = "arn:aws:iam::aws:policy/AdministratorAccess") -> Any:
-    console.sign_in(_user(server, policy), PASSWORD).wait_for_url("**/console/")
+def _open(console: Console, server: TesseraServer, policy: str = ADMIN) -> Any:
+    console.signed_in(console_user(server, policy))
     return console.goto("/organizations")
 
 

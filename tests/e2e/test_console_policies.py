@@ -8,15 +8,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
-from consoleui import Console
+from consoleui import ADMIN, Console, console_user
 from playwright.sync_api import expect
 from serverproc import TesseraServer
 
-PASSWORD = "Correct-Horse-9-battery"
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
@@ -24,25 +20,9 @@ def _document(*actions: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]})
 
 
-def _user(server: TesseraServer, policy: str = "arn:aws:iam::aws:policy/AdministratorAccess") -> str:
-    name = f"u-{uuid.uuid4().hex[:8]}"
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.create_login_profile(UserName=name, Password=PASSWORD)
-    iam.attach_user_policy(UserName=name, PolicyArn=policy)
-    return name
-
-
-@pytest.fixture
-def console(browser: Any, server: TesseraServer) -> Iterator[Console]:
-    opened = Console.open(browser, server)
-    yield opened
-    opened.close()
-
-
-def _signed_in(console: Console, server: TesseraServer, policy: str = "arn:aws:iam::aws:policy/AdministratorAccess") -> str:
-    name = _user(server, policy)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+def _signed_in(console: Console, server: TesseraServer, policy: str = ADMIN) -> str:
+    name = console_user(server, policy)
+    console.signed_in(name)
     return name
 
 

@@ -6,29 +6,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from consoleui import Console
+from consoleui import Console, console_user
 from serverproc import Credentials, TesseraServer
-
-PASSWORD = "Correct-Horse-9-battery"
-ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
 def _uid() -> str:
     return uuid.uuid4().hex[:8]
-
-
-def _admin(server: TesseraServer) -> str:
-    name = f"admin-{_uid()}"
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.create_login_profile(UserName=name, Password=PASSWORD)
-    iam.attach_user_policy(UserName=name, PolicyArn=ADMIN)
-    return name
 
 
 def _keys(server: TesseraServer, user: str) -> Credentials:
@@ -46,12 +33,11 @@ def _allow(action: str, resource: str = "*") -> str:
 
 
 @pytest.fixture
-def console(browser: Any, server: TesseraServer) -> Iterator[Console]:
-    opened = Console.open(browser, server)
-    opened.sign_in(_admin(server), PASSWORD).wait_for_url("**/console/")
-    opened.page.on("dialog", lambda dialog: dialog.accept())  # the destructive forms' confirmation
-    yield opened
-    opened.close()
+def console(console: Console, server: TesseraServer) -> Console:
+    """Signed in as an administrator."""
+    console.signed_in(console_user(server, prefix="admin"))
+    console.page.on("dialog", lambda dialog: dialog.accept())  # the destructive forms' confirmation
+    return console
 
 
 def test_create_a_role_then_fix_a_syntax_error_in_its_trust_policy(console: Console, server: TesseraServer) -> None:
@@ -223,16 +209,11 @@ def test_revoking_sessions_denies_a_session_already_issued(console: Console, ser
 
 def test_a_read_only_user_sees_the_role_and_cannot_change_it(browser: Any, server: TesseraServer) -> None:
     iam = server.client("iam")
-    uid = _uid()
-    reader = f"reader-{uid}"
-    iam.create_user(UserName=reader)
-    iam.create_login_profile(UserName=reader, Password=PASSWORD)
-    iam.attach_user_policy(UserName=reader, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
-    role = f"watched-{uid}"
+    reader = console_user(server, "arn:aws:iam::aws:policy/ReadOnlyAccess", prefix="reader")
+    role = f"watched-{_uid()}"
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{server.account_id}:root"))
-    console = Console.open(browser, server)
-    try:
-        console.sign_in(reader, PASSWORD).wait_for_url("**/console/")
+    with Console.opened(browser, server) as console:
+        console.signed_in(reader)
         console.page.on("dialog", lambda dialog: dialog.accept())
         page = console.goto(f"/roles/{role}")
         assert page.get_by_role("heading", name=f"Role {role}").is_visible()
@@ -248,16 +229,13 @@ def test_a_read_only_user_sees_the_role_and_cannot_change_it(browser: Any, serve
         page.get_by_role("button", name="Revoke active sessions").click()
         assert "iam:PutRolePolicy" in page.locator("#sessions-error").inner_text()
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
-    finally:
-        console.close()
 
 
 def test_who_can_assume_shows_only_what_the_signed_in_user_may_simulate(browser: Any, server: TesseraServer) -> None:
     iam = server.client("iam")
     uid = _uid()
-    auditor = f"auditor-{uid}"
-    me = iam.create_user(UserName=auditor)["User"]["Arn"]
-    iam.create_login_profile(UserName=auditor, Password=PASSWORD)
+    auditor = console_user(server, None, prefix="auditor")
+    me = iam.get_user(UserName=auditor)["User"]["Arn"]
     reads = {"Effect": "Allow", "Action": ["iam:GetRole", "iam:List*", "iam:GetRolePolicy"], "Resource": "*"}
     own = {"Effect": "Allow", "Action": "iam:SimulatePrincipalPolicy", "Resource": me}
     iam.put_user_policy(
@@ -266,9 +244,8 @@ def test_who_can_assume_shows_only_what_the_signed_in_user_may_simulate(browser:
     other = iam.create_user(UserName=f"other-{uid}")["User"]["Arn"]
     role = f"audited-{uid}"
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=_trust(me))
-    console = Console.open(browser, server)
-    try:
-        console.sign_in(auditor, PASSWORD).wait_for_url("**/console/")
+    with Console.opened(browser, server) as console:
+        console.signed_in(auditor)
         page = console.goto(f"/roles/{role}")
         rows = page.locator("#assumers tbody tr")
         mine = rows.filter(has=page.get_by_role("rowheader", name=me, exact=True))
@@ -276,5 +253,3 @@ def test_who_can_assume_shows_only_what_the_signed_in_user_may_simulate(browser:
         theirs = rows.filter(has=page.get_by_role("rowheader", name=other, exact=True))
         assert theirs.get_attribute("data-outcome") == "unknown"
         assert "is not authorized to perform: iam:SimulatePrincipalPolicy" in theirs.inner_text()
-    finally:
-        console.close()

@@ -10,39 +10,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pyotp
 import pytest
-from consoleui import Console
+from consoleui import PASSWORD, Console, console_user
 from serverproc import TesseraServer
-
-PASSWORD = "Correct-Horse-9-battery"
-
-
-def _user(server: TesseraServer, policy: str | None = "arn:aws:iam::aws:policy/AdministratorAccess", **profile: Any) -> str:
-    name = f"u-{uuid.uuid4().hex[:8]}"
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.create_login_profile(UserName=name, Password=PASSWORD, **profile)
-    if policy:
-        iam.attach_user_policy(UserName=name, PolicyArn=policy)
-    return name
-
-
-@pytest.fixture
-def console(browser: Any, server: TesseraServer) -> Iterator[Console]:
-    opened = Console.open(browser, server)
-    yield opened
-    opened.close()
 
 
 def test_sign_in_with_password_opens_the_dashboard(console: Console, server: TesseraServer) -> None:
-    name = _user(server)
-    page = console.sign_in(name, PASSWORD)
-    page.wait_for_url("**/console/")
+    name = console_user(server)
+    page = console.signed_in(name)
     assert page.get_by_role("heading", name="Dashboard").is_visible()
     assert f"arn:aws:iam::{server.account_id}:user/{name}" in page.inner_text("main")
     cookie = console.cookie("tessera-console")
@@ -63,7 +42,7 @@ def test_sign_in_with_password_opens_the_dashboard(console: Console, server: Tes
 
 
 def test_wrong_password_is_refused_then_locked_out(console: Console, server: TesseraServer) -> None:
-    name = _user(server)
+    name = console_user(server)
     page = console.sign_in(name, "wrong-password-1")
     assert page.locator("#signin-error").inner_text() == "Your authentication information is incorrect. Please try again."
     assert console.cookie("tessera-console") is None
@@ -82,7 +61,7 @@ def test_wrong_password_is_refused_then_locked_out(console: Console, server: Tes
 
 
 def test_mfa_is_asked_of_a_user_with_a_device(console: Console, server: TesseraServer) -> None:
-    name = _user(server)
+    name = console_user(server)
     iam = server.client("iam")
     device = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
     totp = pyotp.TOTP(device["Base32StringSeed"].decode())
@@ -110,7 +89,7 @@ def test_mfa_is_asked_of_a_user_with_a_device(console: Console, server: TesseraS
 def test_a_password_reset_is_required_before_anything_else(console: Console, server: TesseraServer) -> None:
     server.client("iam").update_account_password_policy(MinimumPasswordLength=12, AllowUsersToChangePassword=True)
     try:
-        name = _user(server, PasswordResetRequired=True)
+        name = console_user(server, PasswordResetRequired=True)
         page = console.sign_in(name, PASSWORD)
         page.wait_for_url("**/console/signin/password")
         assert console.cookie("tessera-console") is None
@@ -135,36 +114,26 @@ def test_a_password_reset_is_required_before_anything_else(console: Console, ser
 
 
 def test_a_hard_expired_password_cannot_sign_in(console: Console, server: TesseraServer) -> None:
-    name = _user(server)
+    name = console_user(server)
     iam = server.client("iam")
     iam.update_account_password_policy(MaxPasswordAge=1, HardExpiry=True)
     try:
         # the password was set now: not expired yet
-        page = console.sign_in(name, PASSWORD)
-        page.wait_for_url("**/console/")
+        console.signed_in(name)
     finally:
         iam.delete_account_password_policy()
 
 
 def test_sign_out_ends_the_session_everywhere(console: Console, browser: Any, server: TesseraServer) -> None:
-    name = _user(server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
-    stolen = console.page.context.cookies()
-    console.sign_out()
-    console.page.wait_for_url("**/console/signin")
+    name = console_user(server)
+    console.signed_in(name)
     # the cookie, replayed in another browser, opens nothing
-    other = Console.open(browser, server)
-    try:
-        other.page.context.add_cookies(stolen)
-        other.goto("/")
-        other.page.wait_for_url("**/console/signin**")
-    finally:
-        other.close()
+    console.sign_out_and_replay(browser)
 
 
 def test_revoking_the_users_sessions_ends_the_console_session(console: Console, server: TesseraServer) -> None:
-    name = _user(server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    name = console_user(server)
+    console.signed_in(name)
     revoke = {
         "Version": "2012-10-17",
         "Statement": [
@@ -185,8 +154,8 @@ def test_revoking_the_users_sessions_ends_the_console_session(console: Console, 
 
 
 def test_a_post_without_the_csrf_token_is_refused(console: Console, server: TesseraServer) -> None:
-    name = _user(server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    name = console_user(server)
+    console.signed_in(name)
     response = console.page.request.post(f"{server.endpoint}/console/signout", form={"csrf": "forged"}, headers={"Origin": server.endpoint})
     assert response.status == 403
     response = console.page.request.post(

@@ -10,17 +10,14 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pyotp
 import pytest
-from consoleui import Console
+from consoleui import PASSWORD, Console, console_user
 from policies import allow, policy, trust
 from serverproc import Credentials, TesseraServer
-
-PASSWORD = "Correct-Horse-9-battery"
 
 
 @dataclass
@@ -65,19 +62,7 @@ def world(server: TesseraServer) -> World:
 def _user(server: TesseraServer) -> str:
     """A user of the management account allowed to assume any role (its policies'
     side of a cross-account switch)."""
-    name = f"u-{uuid.uuid4().hex[:8]}"
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.create_login_profile(UserName=name, Password=PASSWORD)
-    iam.put_user_policy(UserName=name, PolicyName="switch", PolicyDocument=policy(allow("sts:AssumeRole", "arn:aws:iam::*:role/*")))
-    return name
-
-
-@pytest.fixture
-def console(browser: Any, server: TesseraServer) -> Iterator[Console]:
-    opened = Console.open(browser, server)
-    yield opened
-    opened.close()
+    return console_user(server, None, inline={"switch": policy(allow("sts:AssumeRole", "arn:aws:iam::*:role/*"))})
 
 
 def _switch(console: Console, account: str, role: str, display: str = "", colour: str = "") -> Any:
@@ -99,7 +84,7 @@ def _header(console: Console) -> str:
 def test_switch_into_another_accounts_role_and_back(console: Console, world: World) -> None:
     server = world.server
     name = _user(server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(name)
     page = _switch(console, world.member, "ops/Target", "Production", "Red")
     page.wait_for_url("**/console/")
     # the header names the role session in the other account, in the chosen colour
@@ -122,7 +107,7 @@ def test_switch_into_another_accounts_role_and_back(console: Console, world: Wor
 
 def test_a_role_that_does_not_trust_the_user_is_refused_with_awss_message(console: Console, world: World) -> None:
     name = _user(world.server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(name)
     page = _switch(console, world.member, "Refusing")
     error = page.locator("#switch-error").inner_text()
     assert error == (
@@ -140,7 +125,7 @@ def test_a_role_that_does_not_trust_the_user_is_refused_with_awss_message(consol
 def test_a_role_that_requires_mfa_needs_a_sign_in_with_mfa(console: Console, browser: Any, world: World) -> None:
     server = world.server
     name = _user(server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(name)
     page = _switch(console, world.member, "NeedsMfa")
     assert "is not authorized to perform: sts:AssumeRole" in page.locator("#switch-error").inner_text()
     # the same user signed in with MFA: the console session carries it into the switch
@@ -154,8 +139,7 @@ def test_a_role_that_requires_mfa_needs_a_sign_in_with_mfa(console: Console, bro
         AuthenticationCode1=totp.at(now - dt.timedelta(seconds=30)),
         AuthenticationCode2=totp.at(now),
     )
-    other = Console.open(browser, server)
-    try:
+    with Console.opened(browser, server) as other:
         page = other.sign_in(name, PASSWORD)
         page.wait_for_url("**/console/signin/mfa")
         page.get_by_label("MFA code").fill(totp.at(now + dt.timedelta(seconds=30)))
@@ -163,13 +147,11 @@ def test_a_role_that_requires_mfa_needs_a_sign_in_with_mfa(console: Console, bro
         page.wait_for_url("**/console/")
         _switch(other, world.member, "NeedsMfa").wait_for_url("**/console/")
         assert f"assumed-role/NeedsMfa/{name}" in _header(other)
-    finally:
-        other.close()
 
 
 def test_the_role_history_switches_again_in_one_click(console: Console, world: World) -> None:
     name = _user(world.server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(name)
     page = console.goto("/switchrole")
     assert "The roles you switch to are listed here" in page.inner_text("main")
     _switch(console, world.member, "ops/Target", "First", "Blue").wait_for_url("**/console/")
@@ -196,7 +178,7 @@ def test_the_role_history_switches_again_in_one_click(console: Console, world: W
 
 def test_the_link_form_prefills_and_never_switches(console: Console, world: World) -> None:
     name = _user(world.server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(name)
     page = console.goto(f"/switchrole?account={world.member}&roleName=ops/Target&displayName=Linked&color=efda95")
     assert page.get_by_label("Account ID or alias").input_value() == world.member
     assert page.get_by_label("Role name").input_value() == "ops/Target"
@@ -210,7 +192,7 @@ def test_the_link_form_prefills_and_never_switches(console: Console, world: Worl
 
 def test_revoking_the_roles_sessions_refuses_the_switched_pages(console: Console, world: World) -> None:
     name = _user(world.server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(name)
     role = f"Revoked-{name}"
     management = {"AWS": f"arn:aws:iam::{world.server.account_id}:root"}
     world.member_iam.create_role(RoleName=role, AssumeRolePolicyDocument=policy(trust(management)))
@@ -240,30 +222,18 @@ def test_revoking_the_roles_sessions_refuses_the_switched_pages(console: Console
 def test_a_role_cookie_serves_only_the_console_session_that_switched(console: Console, browser: Any, world: World) -> None:
     server = world.server
     name = _user(server)
-    console.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    console.signed_in(name)
     _switch(console, world.member, "ops/Target").wait_for_url("**/console/")
     role_cookies = [c for c in console.page.context.cookies() if c["name"].startswith("tessera-console-role")]
     assert len(role_cookies) == 2
     # the same user, signed in elsewhere, given this browser's role cookies, acts as itself
-    other = Console.open(browser, server)
-    try:
-        other.sign_in(name, PASSWORD).wait_for_url("**/console/")
+    with Console.opened(browser, server) as other:
+        other.signed_in(name)
         other.page.context.add_cookies(role_cookies)
         other.goto("/")
         assert f"arn:aws:iam::{server.account_id}:user/{name}" in _header(other) and "assumed-role" not in _header(other)
-    finally:
-        other.close()
     # signing out ends the role session too: the cookies replayed open nothing
-    stolen = console.page.context.cookies()
-    console.sign_out()
-    console.page.wait_for_url("**/console/signin")
-    replay = Console.open(browser, server)
-    try:
-        replay.page.context.add_cookies(stolen)
-        replay.goto("/switchrole")
-        replay.page.wait_for_url("**/console/signin**")
-    finally:
-        replay.close()
+    console.sign_out_and_replay(browser, "/switchrole")
 
 
 def test_the_root_user_cannot_switch_roles(console: Console, world: World) -> None:

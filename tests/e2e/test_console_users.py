@@ -11,32 +11,21 @@ import datetime as dt
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pyotp
 import pytest
 from botocore.exceptions import ClientError
-from consoleui import NARROW, Console
+from consoleui import ADMIN, NARROW, PASSWORD, Console, console_user
 from playwright.sync_api import Page, expect
 from serverproc import Credentials, TesseraServer
 
-PASSWORD = "Correct-Horse-9-battery"
 ALLOW_GET_USER = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}]}
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def _signed_in_user(server: TesseraServer, policy: str) -> str:
-    name = _name("console")
-    iam = server.client("iam")
-    iam.create_user(UserName=name)
-    iam.create_login_profile(UserName=name, Password=PASSWORD)
-    iam.attach_user_policy(UserName=name, PolicyArn=policy)
-    return name
 
 
 def _done(page: Page, message: str) -> None:
@@ -50,20 +39,19 @@ def _cells(row: Any) -> list[str]:
 
 @pytest.fixture(scope="module")
 def admin(server: TesseraServer) -> str:
-    return _signed_in_user(server, "arn:aws:iam::aws:policy/AdministratorAccess")
+    return console_user(server, ADMIN, prefix="console")
 
 
 @pytest.fixture(scope="module")
 def reader(server: TesseraServer) -> str:
-    return _signed_in_user(server, "arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+    return console_user(server, "arn:aws:iam::aws:policy/IAMReadOnlyAccess", prefix="console")
 
 
 @pytest.fixture
-def console(browser: Any, server: TesseraServer, admin: str) -> Iterator[Console]:
-    opened = Console.open(browser, server)
-    opened.sign_in(admin, PASSWORD).wait_for_url("**/console/")
-    yield opened
-    opened.close()
+def console(console: Console, admin: str) -> Console:
+    """Signed in as ``admin``."""
+    console.signed_in(admin)
+    return console
 
 
 def test_create_a_user_with_a_password_that_must_be_reset(console: Console, server: TesseraServer) -> None:
@@ -240,9 +228,8 @@ def test_a_read_only_user_sees_and_cannot_change(browser: Any, server: TesseraSe
     iam.create_user(UserName=target)
     iam.create_access_key(UserName=target)
     iam.put_user_policy(UserName=target, PolicyName="inline", PolicyDocument=json.dumps(ALLOW_GET_USER))
-    console = Console.open(browser, server)
-    try:
-        console.sign_in(reader, PASSWORD).wait_for_url("**/console/")
+    with Console.opened(browser, server) as console:
+        console.signed_in(reader)
         page = console.goto("/users")
         row = page.get_by_role("row").filter(has=page.get_by_role("link", name=target, exact=True))
         assert _cells(row)[-2:] == ["No", "1"]  # its MFA and its access key, read
@@ -262,19 +249,14 @@ def test_a_read_only_user_sees_and_cannot_change(browser: Any, server: TesseraSe
         policies.get_by_role("button", name="Attach policy").click()
         expect(policies.get_by_role("alert")).to_contain_text("is not authorized to perform: iam:AttachUserPolicy")
         assert iam.list_attached_user_policies(UserName=target)["AttachedPolicies"] == []
-    finally:
-        console.close()
 
 
 def test_the_users_pages_fit_a_narrow_screen(browser: Any, server: TesseraServer, admin: str) -> None:
-    console = Console.open(browser, server, viewport=NARROW)
-    try:
-        console.sign_in(admin, PASSWORD).wait_for_url("**/console/")
+    with Console.opened(browser, server, viewport=NARROW) as console:
+        console.signed_in(admin)
         for path in ("/users", f"/users/{admin}", "/groups"):
             page = console.goto(path)
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
-    finally:
-        console.close()
 
 
 def test_the_dashboard_links_to_the_users_pages(console: Console, admin: str) -> None:
