@@ -4,9 +4,6 @@ pure rules (password state, address keys), and the edge's parsing and redirects.
 from __future__ import annotations
 
 import datetime as dt
-import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +13,6 @@ from tessera.console.page import match
 from tessera.console.pages import signin as signin_pages
 from tessera.console.session import csrf_matches, csrf_token, open_note, read_identity, seal_note
 from tessera.console.web import PREFIX, Response, parse_cookies, parse_form
-from tessera.server.bootstrap import open_runtime
 from tessera.services import records as R
 from tessera.services.iam.passwords import hash_password
 from tessera.services.runtime import Runtime
@@ -32,15 +28,9 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, clock: FixedClock) -> Iterator[Runtime]:
-    env = {
-        "TESSERA_ACCOUNT_ID": ACCOUNT,
-        "TESSERA_ROOT_ACCESS_KEY_ID": "AKIAROOTUNITTEST0001",
-        "TESSERA_ROOT_SECRET_ACCESS_KEY": "rootSecretForUnitTests00000000000000000",
-    }
-    rt = open_runtime(str(tmp_path / "data"), env=env, clock=clock, out=io.StringIO())
-    yield rt
-    rt.store.close()
+def account() -> str:
+    """The account of ``runtime`` (tests/unit/conftest.py)."""
+    return ACCOUNT
 
 
 def test_a_note_opens_only_for_its_purpose_untampered_and_unexpired(runtime: Runtime) -> None:
@@ -99,19 +89,24 @@ def test_an_expired_console_session_opens_nothing(runtime: Runtime, clock: Fixed
     assert read_identity(runtime, cookie) is None
 
 
-def test_root_cannot_sign_in_without_a_password(runtime: Runtime) -> None:
-    events: list[dict[str, object]] = []
-    step, who = signin.check_password(
+def _root_sign_in(runtime: Runtime, password: str, record: signin.Sink) -> tuple[signin.Step, signin.Who | None]:
+    """``check_password`` for the root user of ``ACCOUNT``."""
+    return signin.check_password(
         runtime,
-        events.append,
+        record,
         account_text=ACCOUNT,
         user_name="",
         root=True,
-        password="anything-at-all",
+        password=password,
         source_ip="192.0.2.1",
         user_agent="pytest",
         now=NOW,
     )
+
+
+def test_root_cannot_sign_in_without_a_password(runtime: Runtime) -> None:
+    events: list[dict[str, object]] = []
+    step, who = _root_sign_in(runtime, "anything-at-all", events.append)
     assert step.kind == "refused" and step.message == signin.WRONG and who is None
     assert events[0]["eventName"] == "ConsoleLogin" and events[0]["responseElements"] == {"ConsoleLogin": "Failure"}
 
@@ -119,17 +114,7 @@ def test_root_cannot_sign_in_without_a_password(runtime: Runtime) -> None:
 def test_root_signs_in_with_its_password_and_the_event_is_committed(runtime: Runtime) -> None:
     signin.set_root_password(runtime, ACCOUNT, "Root-Password-77", NOW)
     runtime.view.refresh_committed((ACCOUNT,))
-    step, who = signin.check_password(
-        runtime,
-        lambda event: None,
-        account_text=ACCOUNT,
-        user_name="",
-        root=True,
-        password="Root-Password-77",
-        source_ip="192.0.2.1",
-        user_agent="pytest",
-        now=NOW,
-    )
+    step, who = _root_sign_in(runtime, "Root-Password-77", lambda event: None)
     assert step.kind == "done" and who is not None and who.root
     events = list(runtime.store.query_audit())
     login = [e for e in events if e["eventName"] == "ConsoleLogin"]

@@ -1,10 +1,10 @@
-"""Handler-level fixtures: a real Runtime over a real SQLite store in ``tmp_path``,
-and a ``call`` helper that runs a registered IAM handler as a given caller."""
+"""Handler-level fixtures: the account and clock of ``runtime`` (a real Runtime over a
+real SQLite store in ``tmp_path``, tests/unit/conftest.py), and a ``call`` helper that
+runs a registered IAM handler as a given caller."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +13,6 @@ from iamhandlers import ACCOUNT, NOW, Call, root_caller, user_caller
 import tessera.services.iam  # noqa: F401  (registers the handlers)
 from tessera.auth.caller import Caller
 from tessera.clock import FixedClock
-from tessera.server.bootstrap import open_runtime
 from tessera.services.request import OperationContext, RequestInfo, lookup
 from tessera.services.runtime import Runtime
 
@@ -24,15 +23,9 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def runtime(tmp_path: Any, clock: FixedClock) -> Iterator[Runtime]:
-    env = {
-        "TESSERA_ACCOUNT_ID": ACCOUNT,
-        "TESSERA_ROOT_ACCESS_KEY_ID": "AKIAROOTUNITTEST0001",
-        "TESSERA_ROOT_SECRET_ACCESS_KEY": "rootSecretForUnitTests00000000000000000",
-    }
-    rt = open_runtime(str(tmp_path / "data"), env=env, clock=clock, out=io.StringIO())
-    yield rt
-    rt.store.close()
+def account() -> str:
+    """The account of ``runtime`` (tests/unit/conftest.py)."""
+    return ACCOUNT
 
 
 @pytest.fixture
