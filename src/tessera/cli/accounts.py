@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tessera.cli.serve import add_store_arguments
+from tessera.cli.serve import add_store_arguments, store_runtime
 from tessera.errors import TesseraError
 
 if TYPE_CHECKING:
@@ -68,32 +68,25 @@ def valid_name(name: str) -> str | None:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from tessera.server.bootstrap import ConfigError, open_runtime
     from tessera.services.organizations.provision import create_account_as_admin
 
     problem = valid_name(args.name)
     if problem:
         print(f"tessera accounts create: {problem}", file=sys.stderr)
         return 2
-    try:
-        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
-    except ConfigError as error:
-        print(f"tessera: {error.message}", file=sys.stderr)
-        return 2
-    try:
-        created = create_account_as_admin(
-            runtime,
-            name=args.name,
-            email=args.email,
-            role_name=args.role_name,
-            standalone=args.standalone,
-            root_key=args.root_key,
-        )
-    except TesseraError as error:
-        print(f"tessera accounts create: {error.message}", file=sys.stderr)
-        return 1
-    finally:
-        runtime.store.close()
+    with store_runtime(args) as runtime:
+        try:
+            created = create_account_as_admin(
+                runtime,
+                name=args.name,
+                email=args.email,
+                role_name=args.role_name,
+                standalone=args.standalone,
+                root_key=args.root_key,
+            )
+        except TesseraError as error:
+            print(f"tessera accounts create: {error.message}", file=sys.stderr)
+            return 1
     result = {k: v for k, v in vars(created).items() if v is not None}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -131,7 +124,6 @@ def read_new_password() -> str | None:
 
 def run_set_root_password(args: argparse.Namespace) -> int:
     from tessera.console.signin import set_root_password
-    from tessera.server.bootstrap import ConfigError, open_runtime
 
     password = read_new_password()
     if password is None:
@@ -141,25 +133,19 @@ def run_set_root_password(args: argparse.Namespace) -> int:
     if problem:
         print(f"tessera accounts set-root-password: {problem}", file=sys.stderr)
         return 2
-    try:
-        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
-    except ConfigError as error:
-        print(f"tessera: {error.message}", file=sys.stderr)
-        return 2
-    try:
-        account = args.account or next(
-            (state.account_id for state in runtime.view.accounts() if state.info is not None and state.info["management"]), ""
-        )
-        state = runtime.view.account(account) if account else None
-        if state is None or not state.exists:
-            print(f"tessera accounts set-root-password: no account {account or '(management)'}", file=sys.stderr)
+    with store_runtime(args) as runtime:
+        try:
+            account = args.account or next(
+                (state.account_id for state in runtime.view.accounts() if state.info is not None and state.info["management"]), ""
+            )
+            state = runtime.view.account(account) if account else None
+            if state is None or not state.exists:
+                print(f"tessera accounts set-root-password: no account {account or '(management)'}", file=sys.stderr)
+                return 1
+            set_root_password(runtime, account, password, runtime.clock.now())
+        except TesseraError as error:
+            print(f"tessera accounts set-root-password: {error.message}", file=sys.stderr)
             return 1
-        set_root_password(runtime, account, password, runtime.clock.now())
-    except TesseraError as error:
-        print(f"tessera accounts set-root-password: {error.message}", file=sys.stderr)
-        return 1
-    finally:
-        runtime.store.close()
     print(f"Set the root user's console password of account {account}")
     return 0
 
@@ -181,19 +167,11 @@ def print_created(result: dict[str, Any]) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from tessera.server.bootstrap import ConfigError, open_runtime
     from tessera.services.organizations.records import from_view
 
-    try:
-        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
-    except ConfigError as error:
-        print(f"tessera: {error.message}", file=sys.stderr)
-        return 2
-    try:
+    with store_runtime(args) as runtime:
         orgs = from_view(runtime.view)
         rows = [account_row(state.info, orgs) for state in runtime.view.accounts() if state.info is not None]
-    finally:
-        runtime.store.close()
     rows.sort(key=lambda r: (r["created"], r["account_id"]))
     if args.json:
         print(json.dumps(rows, indent=2))

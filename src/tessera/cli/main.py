@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from tessera import __version__
+from tessera.cli.serve import CommandFailed
 
 SUBCOMMAND_MODULES = ("serve", "policy", "audit", "sts", "accounts")
 
@@ -31,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except CommandFailed as failed:
+        print(failed.message, file=sys.stderr)
+        return failed.status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -31,6 +31,8 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from tessera.server.addresses import LOOPBACK, describe, is_loopback_host, parse_networks
@@ -51,6 +53,32 @@ log = logging.getLogger("tessera")
 def add_store_arguments(parser: argparse.ArgumentParser, *, required_data_dir: bool = True) -> None:
     parser.add_argument("--data-dir", required=required_data_dir, help="directory for the master key and the SQLite database")
     parser.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in the data dir)")
+
+
+class CommandFailed(Exception):
+    """Ends a command: ``message`` is printed to standard error and ``status`` is its exit
+    status (``main``)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+@contextmanager
+def store_runtime(args: argparse.Namespace, command: str = "tessera") -> Iterator[Runtime]:
+    """The runtime over the store of ``--data-dir``/``--database-url`` (start-up messages
+    to standard error), closed when the block ends; a configuration it refuses ends the
+    command with status 2 and ``command: why``."""
+    from tessera.server.bootstrap import open_runtime
+
+    try:
+        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
+    except ConfigError as error:
+        raise CommandFailed(f"{command}: {error.message}", 2) from None
+    try:
+        yield runtime
+    finally:
+        runtime.store.close()
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from tessera.arn import Arn
+from tessera.cli.serve import store_runtime
 from tessera.clock import iso_seconds
 from tessera.services.revocation import REVOKE_POLICY_NAME, revoke_policy
 
@@ -56,18 +57,10 @@ def _register_keys(subparsers: Any) -> None:
 
 
 def keys_rotate(args: argparse.Namespace) -> int:
-    from tessera.server.bootstrap import ConfigError, open_runtime
     from tessera.services.keys import rotate_token_key
 
-    try:
-        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
-    except ConfigError as error:
-        print(f"tessera keys rotate: {error.message}", file=sys.stderr)
-        return 2
-    try:
+    with store_runtime(args, "tessera keys rotate") as runtime:
         key_id = rotate_token_key(runtime, activation_delay=dt.timedelta(seconds=args.activate_in))
-    finally:
-        runtime.store.close()
     print(key_id)
     return 0
 
