@@ -32,7 +32,7 @@ from tessera.errors import AccessDenied, ServiceUnavailable, TesseraError, Throt
 from tessera.services import records as R
 from tessera.services.iam.passwords import GATE, hash_password, password_matches
 from tessera.services.runtime import Runtime
-from tessera.services.sts.credentials import issue_credentials, session_window
+from tessera.services.sts.credentials import issue_own_session
 from tessera.services.sts.mfa import authenticate_mfa
 from tessera.services.throttle import Locked, password_attempt
 from tessera.services.view import AccountState, name_key
@@ -245,21 +245,9 @@ def finish(
     the password must be changed before anything else. ``password_changed`` is when the
     password checked was set: a sign-in whose password was replaced since (while its MFA
     code was owed) is refused, as is one whose password has hard-expired since."""
-    issued, expires = session_window(now, ROOT_SESSION_SECONDS if who.root else USER_SESSION_SECONDS)
     caller = who.caller
-    _, credentials = issue_credentials(
-        runtime,
-        kind="console",
-        account=caller.account,
-        issued_at=issued,
-        expires_at=expires,
-        session_name=caller.name,
-        source_arn=caller.arn,
-        source_user_id=caller.user_id,
-        mfa_authenticated=mfa,
-        mfa_auth_time=issued if mfa else None,
-        source_ip=source_ip,
-    )
+    seconds = ROOT_SESSION_SECONDS if who.root else USER_SESSION_SECONDS
+    credentials = issue_own_session(runtime, caller, kind="console", now=now, seconds=seconds, mfa=mfa, source_ip=source_ip)
     event = _event(who, caller.account, caller.name, who.root, source_ip, user_agent, now, mfa=mfa)
     account = caller.account
     state = "ok"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tessera.auth.caller import SessionClaims
+from tessera.auth.caller import Caller, SessionClaims
 from tessera.auth.tokens import new_access_key_id, new_secret_access_key, seal
 from tessera.services.keys import current_keyring
 from tessera.services.runtime import Runtime
@@ -36,3 +36,26 @@ def session_window(now: dt.datetime, seconds: int) -> tuple[dt.datetime, dt.date
     shows both times in whole seconds, as AWS does."""
     issued = now.astimezone(dt.UTC)
     return issued, issued + dt.timedelta(seconds=seconds)
+
+
+def issue_own_session(
+    runtime: Runtime, caller: Caller, *, kind: str, now: dt.datetime, seconds: int, mfa: bool, source_ip: str
+) -> dict[str, Any]:
+    """The ``Credentials`` of a session that acts as ``caller`` itself, with its own
+    permissions (GetSessionToken's, the console's), for ``seconds`` from ``now``; MFA
+    recorded (at the issue time) when ``mfa``."""
+    issued, expires = session_window(now, seconds)
+    _, credentials = issue_credentials(
+        runtime,
+        kind=kind,
+        account=caller.account,
+        issued_at=issued,
+        expires_at=expires,
+        session_name=caller.name,
+        source_arn=caller.arn,
+        source_user_id=caller.user_id,
+        mfa_authenticated=mfa,
+        mfa_auth_time=issued if mfa else None,
+        source_ip=source_ip,
+    )
+    return credentials

@@ -10,7 +10,7 @@ from tessera.arn import federated_user_arn
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied
 from tessera.services.request import OperationContext, operation
-from tessera.services.sts.credentials import issue_credentials, session_window
+from tessera.services.sts.credentials import issue_credentials, issue_own_session, session_window
 from tessera.services.sts.mfa import authenticate_mfa, mfa_requested
 from tessera.services.sts.session_policies import packed_policy_size, session_policies
 from tessera.services.sts.session_tags import session_tags
@@ -28,19 +28,8 @@ def get_session_token(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     mfa = mfa_requested(params)
     if mfa:
         authenticate_mfa(ctx.runtime, caller, params["SerialNumber"], params["TokenCode"], ctx.now)
-    issued, expires = session_window(ctx.now, duration)
-    _, credentials = issue_credentials(
-        ctx.runtime,
-        kind="session-token",
-        account=caller.account,
-        issued_at=issued,
-        expires_at=expires,
-        session_name=caller.name,
-        source_arn=caller.arn,
-        source_user_id=caller.user_id,
-        mfa_authenticated=mfa,
-        mfa_auth_time=issued if mfa else None,
-        source_ip=ctx.info.source_ip,
+    credentials = issue_own_session(
+        ctx.runtime, caller, kind="session-token", now=ctx.now, seconds=duration, mfa=mfa, source_ip=ctx.info.source_ip
     )
     return {"Credentials": credentials}
 
