@@ -28,24 +28,20 @@ def create_group(page: Page) -> Response:
     return flash.redirect(page, url("groups", name), f"Created the group {name}.")
 
 
-def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None) -> Response:
-    api = page.api
-    listed, following = principals.list_page(page, "ListGroups")
+def _render_list(page: Page, **shown: Any) -> Response:
+    return principals.render_list(page, "Group", _list_rows, **shown)
+
+
+def _list_rows(api: Api, groups: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Each group with its number of members (GetGroup), None where the call was
+    refused; and the first refusal's message."""
     rows: list[dict[str, Any]] = []
     row_error = ""
-    for group in listed.get("Groups", []):
+    for group in groups:
         members, members_error = attempt(partial(api.pages, "iam", "GetGroup", "Users", GroupName=group["GroupName"]))
         row_error = row_error or members_error
         rows.append({**group, "members": None if members is None else len(members)})
-    return page.render(
-        "groups_list.html",
-        status=status,
-        rows=rows,
-        row_error=row_error,
-        following=following,
-        error=error,
-        typed=typed or (lambda _name: ""),
-    )
+    return rows, row_error
 
 
 def _render_group(

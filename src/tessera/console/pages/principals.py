@@ -46,14 +46,31 @@ Edit = Callable[[Api, str, Request], "str | Done"]
 done."""
 
 
-def list_page(page: Page, operation: str) -> tuple[dict[str, Any], str]:
-    """``operation``'s (ListUsers, ListGroups) page from the request's ``marker``, and the
-    marker of the next page ("" on the last)."""
+Rows = Callable[[Api, list[dict[str, Any]]], tuple[list[dict[str, Any]], str]]
+"""A list's principals → the table's rows (more calls per principal) and the first
+refusal's message."""
+
+
+def render_list(
+    page: Page, kind: str, rows_of: Rows, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None
+) -> Response:
+    """The list of ``kind``s ("User" or "Group"): List{kind}s from the request's
+    ``marker``, its rows (``rows_of``), the link to the next page and the create form
+    (refused: ``error`` and what was ``typed``)."""
     params: dict[str, Any] = {"MaxItems": LIST_PAGE_SIZE}
     if page.request.arg("marker"):
         params["Marker"] = page.request.arg("marker")
-    listed = page.api.iam(operation, **params)
-    return listed, listed.get("Marker", "") if listed.get("IsTruncated") else ""
+    listed = page.api.iam(f"List{kind}s", **params)
+    rows, row_error = rows_of(page.api, listed.get(f"{kind}s", []))
+    return page.render(
+        f"{kind.lower()}s_list.html",
+        status=status,
+        rows=rows,
+        row_error=row_error,
+        following=listed.get("Marker", "") if listed.get("IsTruncated") else "",
+        error=error,
+        typed=typed or (lambda _name: ""),
+    )
 
 
 def create(page: Page, kind: str) -> str:

@@ -45,19 +45,8 @@ def create_user(page: Page) -> Response:
     return flash.redirect(page, url("users", name), f"Created the user {name}.")
 
 
-def _render_list(page: Page, *, error: str = "", status: int = 200, typed: Callable[[str], str] | None = None) -> Response:
-    api = page.api
-    listed, following = principals.list_page(page, "ListUsers")
-    rows, row_error = list_rows(api, listed.get("Users", []))
-    return page.render(
-        "users_list.html",
-        status=status,
-        rows=rows,
-        row_error=row_error,
-        following=following,
-        error=error,
-        typed=typed or (lambda _name: ""),
-    )
+def _render_list(page: Page, **shown: Any) -> Response:
+    return principals.render_list(page, "User", list_rows, **shown)
 
 
 def list_rows(api: Api, users: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
