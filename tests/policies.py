@@ -3,6 +3,7 @@ tests share (importable from every test directory, like ``serverproc``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
@@ -20,6 +21,13 @@ def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any
 
 def deny(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
     return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+def revoke_older_sessions() -> str:
+    """AWS's "Revoke active sessions" policy (``AWSRevokeOlderSessions``): everything
+    denied to sessions issued before the end of the current second."""
+    cutoff = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.999Z")
+    return policy(deny("*", Condition={"DateLessThan": {"aws:TokenIssueTime": cutoff}}))
 
 
 def trust(principal: Any, action: str | list[str] = "sts:AssumeRole", **extra: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import pyotp
 import pytest
 from consoleui import PASSWORD, Console, console_user
+from policies import revoke_older_sessions
 from serverproc import TesseraServer
 
 
@@ -134,18 +135,7 @@ def test_sign_out_ends_the_session_everywhere(console: Console, browser: Any, se
 def test_revoking_the_users_sessions_ends_the_console_session(console: Console, server: TesseraServer) -> None:
     name = console_user(server)
     console.signed_in(name)
-    revoke = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Action": "*",
-                "Resource": "*",
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.999Z")}},
-            }
-        ],
-    }
-    server.client("iam").put_user_policy(UserName=name, PolicyName="AWSRevokeOlderSessions", PolicyDocument=json.dumps(revoke))
+    server.client("iam").put_user_policy(UserName=name, PolicyName="AWSRevokeOlderSessions", PolicyDocument=revoke_older_sessions())
     page = console.goto("/")
     # every call the dashboard makes is refused (GetCallerIdentity, which no policy can
     # deny, excepted), as the same credentials' API calls would be

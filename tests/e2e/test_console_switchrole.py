@@ -6,7 +6,6 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import sys
 import uuid
@@ -16,7 +15,7 @@ from typing import Any
 import pyotp
 import pytest
 from consoleui import PASSWORD, Console, console_user
-from policies import allow, policy, trust
+from policies import allow, policy, revoke_older_sessions, trust
 from serverproc import Credentials, TesseraServer
 
 
@@ -199,18 +198,7 @@ def test_revoking_the_roles_sessions_refuses_the_switched_pages(console: Console
     world.member_iam.put_role_policy(RoleName=role, PolicyName="read", PolicyDocument=policy(allow(["iam:Get*", "iam:List*"])))
     _switch(console, world.member, role).wait_for_url("**/console/")
     assert world.member_user in console.page.inner_text("main")
-    revoke = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Deny",
-                "Action": "*",
-                "Resource": "*",
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.999Z")}},
-            }
-        ],
-    }
-    world.member_iam.put_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions", PolicyDocument=json.dumps(revoke))
+    world.member_iam.put_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions", PolicyDocument=revoke_older_sessions())
     page = console.goto("/")
     main = page.inner_text("main")
     # still acting as the role, whose every call is now refused (GetCallerIdentity,
