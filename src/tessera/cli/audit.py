@@ -32,6 +32,7 @@ from typing import IO, Any
 import orjson
 
 from tessera.cli.serve import add_store_arguments
+from tessera.store.base import StoreError
 
 OUTCOMES = ("success", "error", "denied")
 WINDOW_MINUTES = 5
@@ -99,13 +100,20 @@ def _with_events(args: argparse.Namespace, consume: Any, **filters: Any) -> int:
     if not (args.database_url or args.data_dir):
         print("tessera audit: give --data-dir or --database-url", file=sys.stderr)
         return 2
-    store = open_store(args.database_url or default_url(args.data_dir))
+    try:
+        store = open_store(args.database_url or default_url(args.data_dir))
+    except StoreError as error:
+        print(f"tessera audit: cannot open the database: {error}", file=sys.stderr)
+        return 2
     try:
         events = store.query_audit(start=args.start, end=args.end, errors_only=getattr(args, "errors_only", False), **filters)
         consume(events)
     except ValueError as error:  # a malformed --start/--end
         print(f"tessera audit: {error}", file=sys.stderr)
         return 2
+    except StoreError as error:
+        print(f"tessera audit: cannot read the database: {error}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `tessera audit | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:

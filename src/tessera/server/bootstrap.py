@@ -38,7 +38,7 @@ from tessera.services.org_view import OrgState
 from tessera.services.runtime import Runtime, Settings
 from tessera.services.usage import UsageTracker
 from tessera.services.view import PolicyCache, StateView
-from tessera.store.base import GLOBAL, Store
+from tessera.store.base import GLOBAL, Store, StoreError
 from tessera.store.guard import GuardedStore
 from tessera.store.sql import default_url, open_store
 
@@ -123,19 +123,31 @@ def open_runtime(
 ) -> Runtime:
     """Everything a server process (or an admin command) needs, bootstrapped."""
     env = os.environ if env is None else env
-    os.makedirs(data_dir, mode=0o700, exist_ok=True)
-    store = GuardedStore(open_store(database_url or default_url(data_dir)))
     try:
-        box = check_master_key(store, data_dir, env)
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot use the data directory {data_dir!r}: {error.strerror or error}") from None
+    try:
+        store = GuardedStore(open_store(database_url or default_url(data_dir)))
+    except StoreError as error:
+        raise ConfigError(f"cannot open the database: {error}") from None
+    try:
+        runtime, boot = _open(store, data_dir, env, clock)
     except ConfigError:
         store.close()
         raise
+    except StoreError as error:
+        store.close()
+        raise ConfigError(f"cannot read the database: {error}") from None
+    if boot.created and boot.secret_access_key is not None:
+        _announce_root_keys(data_dir, boot, out or sys.stdout)
+    return runtime
+
+
+def _open(store: Store, data_dir: str, env: Mapping[str, str], clock: Clock | None) -> tuple[Runtime, Bootstrapped]:
+    box = check_master_key(store, data_dir, env)
     view = StateView(store, ManagedPolicies.load(), policy_cache_from_env(env))
-    try:
-        oidc = oidc_from_env(env)
-    except ConfigError:
-        store.close()
-        raise
+    oidc = oidc_from_env(env)
     runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box, oidc=oidc)
     boot = bootstrap(runtime, env)
     runtime.settings = Settings(management_account=boot.account_id)
@@ -143,9 +155,7 @@ def open_runtime(
     ensure_token_key(runtime)
     runtime.org = OrgState(runtime)
     runtime.usage = UsageTracker(store)
-    if boot.created and boot.secret_access_key is not None:
-        _announce_root_keys(data_dir, boot, out or sys.stdout)
-    return runtime
+    return runtime, boot
 
 
 def check_master_key(store: Store, data_dir: str, env: Mapping[str, str]) -> SecretBox:

@@ -581,8 +581,11 @@ def _sqlite_engine(url: URL) -> Engine:
     path = url.database
     if not path or path == ":memory:" or url.query.get("mode") == "memory":
         raise StoreError("SQLite needs a database file: each connection would see its own memory")
-    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _private_database_file(path)
+    try:
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_database_file(path)
+    except OSError as error:
+        raise StoreError(f"cannot use the SQLite file {path!r}: {error.strerror or error}") from None
     engine = create_engine(url)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_sqlite)
