@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from conftest import ACCOUNT, NOW, Call, root_caller
+from iamhandlers import ACCOUNT, NOW, Call, root_caller
 
 from tessera.cli.policy import _request
 from tessera.cli.sts import _role_name
