@@ -11,7 +11,7 @@ from policyhelp import A, user
 from test_policy_properties import PROFILE, _policy, requests, statements
 
 from tessera.cache import LRU
-from tessera.policy import Decision, DecisionMemo, PolicySet, PolicyType, Request, evaluate, parse_policy
+from tessera.policy import Decision, DecisionMemo, PolicySet, PolicyType, PreparedSet, Request, evaluate, parse_policy
 
 
 def _answer(decision: Decision) -> tuple[object, ...]:
@@ -56,6 +56,20 @@ def test_memoised_decisions_equal_evaluated_ones(policies: PolicySet, asked: lis
     memo, _ = _memo()
     for request in [*asked, *asked]:  # the second pass answers from the memo
         assert _answer(memo.evaluate(request, policies)) == _answer(evaluate(request, policies))
+
+
+@PROFILE
+@given(whole_sets(), whole_sets(), st.lists(requests(), min_size=1, max_size=4))
+def test_a_prepared_set_answers_as_the_set(policies: PolicySet, other: PolicySet, asked: list[Request]) -> None:
+    """Prepared once, a set decides as it does unprepared; a set prepared for another
+    set is not used."""
+    memo, _ = _memo()
+    prepared, wrong = PreparedSet(policies), PreparedSet(other)
+    for request in [*asked, *asked]:
+        expected = _answer(evaluate(request, policies))
+        assert _answer(memo.evaluate(request, policies, prepared)) == expected
+        assert _answer(memo.evaluate(request, policies, wrong)) == expected
+        assert _answer(memo.evaluate(request, policies)) == expected
 
 
 @PROFILE
