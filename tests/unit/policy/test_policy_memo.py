@@ -163,3 +163,31 @@ def test_the_store_bounds_the_entries() -> None:
     for team in ("a", "b", "c", "d", "e"):
         memo.evaluate(_tagged(team), policies)
     assert len(store) == 3
+
+
+def test_addresses_are_keyed_by_their_value() -> None:
+    """Equal addresses are one question, different ones (or scopes) are not."""
+    import ipaddress
+
+    policy = parse_policy(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:GetUser",
+                        "Resource": "*",
+                        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+                    }
+                ],
+            }
+        ),
+        PolicyType.IDENTITY,
+    )
+    policies = PolicySet(identity=[policy])
+    memo, store = _memo()
+    for text in ("10.0.0.1", "10.0.0.1", "192.0.2.1", "fe80::1", "fe80::1%eth0", "fe80::1%eth1", "fe80::1"):
+        request = Request(user(), "iam:GetUser", f"arn:aws:iam::{A}:user/alice", A, {"aws:SourceIp": ipaddress.ip_address(text)})
+        assert _answer(memo.evaluate(request, policies)) == _answer(evaluate(request, policies))
+    assert len(store) == 5
