@@ -141,6 +141,24 @@ def _validator(shape: Shape) -> Validator:
     return lambda value: True
 
 
+def compiled_validator(shape: Shape) -> Validator:
+    """Whether a value of ``shape`` breaks no constraint (``find_violations`` names them)."""
+    return _validator(shape)
+
+
+StringCheck = tuple[int, int, Callable[[str], object] | None, frozenset[str] | None]
+
+
+def string_check(shape: Shape) -> StringCheck:
+    """A string shape's constraints as its compiled validator checks them: (least
+    length, greatest length, the pattern's ``fullmatch`` or None, the enum or None)."""
+    rules = _rules(shape)
+    compiled = rules.compiled
+    low = 0 if rules.low is None else rules.low
+    high = sys.maxsize if rules.high is None else rules.high
+    return low, high, compiled.fullmatch if compiled is not None else None, frozenset(rules.enum) if rules.enum else None
+
+
 def _within(rules: _Rules, number: int) -> bool:
     return (rules.low is None or number >= rules.low) and (rules.high is None or number <= rules.high)
 
