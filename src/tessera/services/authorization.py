@@ -140,8 +140,9 @@ def _request_keys(info: RequestInfo) -> dict[str, object]:
     }
 
 
-#: The most callers whose profile one account state keeps (``caller_profile``); a state
-#: that gathers more (a flood of distinct sessions between two writes) starts afresh.
+#: The most entries (two per caller) of profiles one account state keeps
+#: (``caller_profile``); a state that gathers more (a flood of distinct sessions between
+#: two writes) starts afresh.
 MAX_CALLER_PROFILES = 4096
 
 
@@ -242,7 +243,15 @@ def caller_profile(runtime: Runtime, caller: Caller) -> CallerProfile:
     if account is None:
         return CallerProfile(runtime, caller, None)
     profiles = account.caller_profiles
-    profile: CallerProfile | None = profiles.get(caller)
+    # First by the caller object itself (the credential resolver answers a long-term key
+    # with the same one while the account is unchanged): a dataclass's generated
+    # ``__hash__`` is Python code, and this runs five times per AuthorizeRequest. The
+    # profile holds its caller, so an id found with that very caller is not a reused one.
+    # bench.authz_instructions authorize 200 (callgrind): 941 k -> 937 k instructions.
+    profile: CallerProfile | None = profiles.get(id(caller))
+    if profile is not None and profile.caller is caller:
+        return profile
+    profile = profiles.get(caller)
     if profile is None:
         profile = CallerProfile(runtime, caller, account)
         session = caller.session
@@ -250,6 +259,7 @@ def caller_profile(runtime: Runtime, caller: Caller) -> CallerProfile:
             if len(profiles) >= MAX_CALLER_PROFILES:
                 profiles.clear()
             profiles[caller] = profile
+            profiles[id(caller)] = profile
     return profile
 
 
