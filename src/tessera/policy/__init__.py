@@ -8,7 +8,7 @@ fast matching), then ``evaluate`` any number of ``Request`` values against a
 from tessera.policy.context import Principal, Request, principal_context
 from tessera.policy.errors import LIMIT_EXCEEDED, MALFORMED, PACKED_TOO_LARGE, PolicyError
 from tessera.policy.evaluate import Decision, DecisionResult, MatchedStatement, PolicySet, evaluate
-from tessera.policy.memo import DecisionMemo
+from tessera.policy.memo import DecisionMemo, PreparedSet
 from tessera.policy.model import Effect, Policy, PolicyType, Statement
 from tessera.policy.parse import VERSION_2008, VERSION_2012, parse_policy, policy_size, policy_size_exceeds
 from tessera.policy.serialise import serialise
@@ -28,6 +28,7 @@ __all__ = [
     "PolicyError",
     "PolicySet",
     "PolicyType",
+    "PreparedSet",
     "Principal",
     "Request",
     "Statement",

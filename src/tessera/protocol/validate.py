@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -140,38 +141,58 @@ def _validator(shape: Shape) -> Validator:
     return lambda value: True
 
 
+def compiled_validator(shape: Shape) -> Validator:
+    """Whether a value of ``shape`` breaks no constraint (``find_violations`` names them)."""
+    return _validator(shape)
+
+
+StringCheck = tuple[int, int, Callable[[str], object] | None, frozenset[str] | None]
+
+
+def string_check(shape: Shape) -> StringCheck:
+    """A string shape's constraints as its compiled validator checks them: (least
+    length, greatest length, the pattern's ``fullmatch`` or None, the enum or None)."""
+    rules = _rules(shape)
+    compiled = rules.compiled
+    low = 0 if rules.low is None else rules.low
+    high = sys.maxsize if rules.high is None else rules.high
+    return low, high, compiled.fullmatch if compiled is not None else None, frozenset(rules.enum) if rules.enum else None
+
+
 def _within(rules: _Rules, number: int) -> bool:
     return (rules.low is None or number >= rules.low) and (rules.high is None or number <= rules.high)
 
 
 def _string_validator(rules: _Rules) -> Validator:
-    compiled, low, high = rules.compiled, rules.low, rules.high
+    # One closure per combination of constraints, with absent bounds as bounds no length
+    # passes (a length is at least 0 and at most ``sys.maxsize``): no ``is None`` test per
+    # value. bench.authz_instructions authorize 200 (callgrind, with the structure and
+    # list validators below): 1 013 k -> 999 k instructions per request.
+    compiled = rules.compiled
+    low = 0 if rules.low is None else rules.low
+    high = sys.maxsize if rules.high is None else rules.high
     allowed = frozenset(rules.enum) if rules.enum else None
-
-    def valid(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        length = len(value)
-        return (
-            (compiled is None or compiled.fullmatch(value) is not None)
-            and (low is None or length >= low)
-            and (high is None or length <= high)
-            and (allowed is None or value in allowed)
+    if allowed is not None:
+        return lambda value: not isinstance(value, str) or (
+            low <= len(value) <= high and (compiled is None or compiled.fullmatch(value) is not None) and value in allowed
         )
-
-    return valid
+    if compiled is not None:
+        fullmatch = compiled.fullmatch
+        return lambda value: not isinstance(value, str) or (low <= len(value) <= high and fullmatch(value) is not None)
+    return lambda value: not isinstance(value, str) or low <= len(value) <= high
 
 
 def _structure_validator(rules: _Rules) -> Validator:
     built: list[tuple[tuple[str, Validator, bool], ...]] = []  # on first use: shapes may nest themselves
 
     def valid(value: object) -> bool:
-        if not isinstance(value, Mapping):
+        if value.__class__ is not dict and not isinstance(value, Mapping):  # a dict without the ABC's check
             return True
         if not built:  # a whole tuple, appended at once: another thread sees none or all of it
             built.append(tuple((name, _validator(member), required) for name, member, required in rules.members))
+        get = value.get
         for name, member_valid, required in built[0]:
-            item = value.get(name)
+            item = get(name)
             if item is None:
                 if required:
                     return False
@@ -183,11 +204,22 @@ def _structure_validator(rules: _Rules) -> Validator:
 
 
 def _list_validator(rules: _Rules, shape: Shape) -> Validator:
+    low = 0 if rules.low is None else rules.low
+    high = sys.maxsize if rules.high is None else rules.high
+    built: list[Validator] = []  # on first use, as for structures
+
     def valid(value: object) -> bool:
         if not isinstance(value, list):
             return True
-        item_valid = _validator(shape.member)
-        return _within(rules, len(value)) and all(item_valid(item) for item in value)
+        if not low <= len(value) <= high:
+            return False
+        if not built:
+            built.append(_validator(shape.member))
+        item_valid = built[0]
+        for item in value:  # noqa: SIM110 - a loop makes no generator
+            if not item_valid(item):
+                return False
+        return True
 
     return valid
 

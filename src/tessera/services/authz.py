@@ -42,7 +42,7 @@ from tessera.arn import PARTITION
 from tessera.auth.authenticate import AuthSettings, HttpRequest, Verified, headers_from_raw, verify
 from tessera.auth.caller import Caller
 from tessera.errors import AccessDenied, AuthError, InvalidInputException, MalformedPolicyDocumentException
-from tessera.policy import Decision, Policy, PolicyError, PolicyType
+from tessera.policy import Decision, Effect, Policy, PolicyError, PolicyType
 from tessera.services import authorization
 from tessera.services.credentials import credential_resolver
 from tessera.services.iam.simulate import context_from_entries
@@ -225,19 +225,26 @@ class _EntryInput:
         return result
 
 
+_TYPE_VALUES = {kind: kind.value for kind in PolicyType}
+_EFFECT_VALUES = {effect: effect.value for effect in Effect}
+
+
 def _statements(decision: Decision, own_account: bool) -> list[dict[str, Any]]:
     """The deciding statements; of the client's own policies only when it is of the
-    resource server's account."""
+    resource server's account. Read from the decision's (policy, statement) pairs, as
+    ``Decision.matched`` locates them, without building its ``MatchedStatement``s (nor
+    reading an enum's ``value`` through its descriptor): 999 k -> 979 k instructions per
+    AuthorizeRequest (callgrind, ``bench.authz_instructions authorize 200``)."""
     return [
         {
-            "PolicyId": m.policy_id,
-            "PolicyType": m.policy_type.value,
-            "Sid": m.sid,
-            "StatementIndex": m.statement_index,
-            "Effect": m.effect.value,
+            "PolicyId": policy.id,
+            "PolicyType": _TYPE_VALUES[policy.type],
+            "Sid": statement.sid,
+            "StatementIndex": statement.index,
+            "Effect": _EFFECT_VALUES[statement.effect],
         }
-        for m in decision.matched
-        if own_account or m.policy_type is PolicyType.RESOURCE
+        for policy, statement in decision.statements[0]
+        if own_account or policy.type is PolicyType.RESOURCE
     ]
 
 

@@ -142,6 +142,9 @@ class AccountState:
     roles_by_id: dict[str, R.RoleRecord] = field(default_factory=dict)
     users_by_id: dict[str, R.UserRecord] = field(default_factory=dict)
     _identity_cache: dict[tuple[str, str], tuple[Policy, ...]] = field(default_factory=dict)
+    #: What authorization derived from each caller of this account and this state alone
+    #: (``services.authorization.CallerProfile``); a new state starts with none.
+    caller_profiles: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def exists(self) -> bool:
@@ -161,7 +164,7 @@ class AccountState:
         ``generation``) applied, as ``build_account_state`` would build it from the
         records as of ``generation``. A new state: this one is left as it was, for the
         readers that hold it; the indexes no change touches are shared, not copied."""
-        new = dataclasses.replace(self, generation=generation, _identity_cache={})
+        new = dataclasses.replace(self, generation=generation, _identity_cache={}, caller_profiles={})
         copied: set[str] = set()
 
         def index(attr: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ EXPECTED = {
     "PolicyError",
     "PolicySet",
     "PolicyType",
+    "PreparedSet",
     "Principal",
     "Request",
     "Statement",

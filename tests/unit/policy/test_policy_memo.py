@@ -11,7 +11,7 @@ from policyhelp import A, user
 from test_policy_properties import PROFILE, _policy, requests, statements
 
 from tessera.cache import LRU
-from tessera.policy import Decision, DecisionMemo, PolicySet, PolicyType, Request, evaluate, parse_policy
+from tessera.policy import Decision, DecisionMemo, PolicySet, PolicyType, PreparedSet, Request, evaluate, parse_policy
 
 
 def _answer(decision: Decision) -> tuple[object, ...]:
@@ -56,6 +56,20 @@ def test_memoised_decisions_equal_evaluated_ones(policies: PolicySet, asked: lis
     memo, _ = _memo()
     for request in [*asked, *asked]:  # the second pass answers from the memo
         assert _answer(memo.evaluate(request, policies)) == _answer(evaluate(request, policies))
+
+
+@PROFILE
+@given(whole_sets(), whole_sets(), st.lists(requests(), min_size=1, max_size=4))
+def test_a_prepared_set_answers_as_the_set(policies: PolicySet, other: PolicySet, asked: list[Request]) -> None:
+    """Prepared once, a set decides as it does unprepared; a set prepared for another
+    set is not used."""
+    memo, _ = _memo()
+    prepared, wrong = PreparedSet(policies), PreparedSet(other)
+    for request in [*asked, *asked]:
+        expected = _answer(evaluate(request, policies))
+        assert _answer(memo.evaluate(request, policies, prepared)) == expected
+        assert _answer(memo.evaluate(request, policies, wrong)) == expected
+        assert _answer(memo.evaluate(request, policies)) == expected
 
 
 @PROFILE
@@ -149,3 +163,31 @@ def test_the_store_bounds_the_entries() -> None:
     for team in ("a", "b", "c", "d", "e"):
         memo.evaluate(_tagged(team), policies)
     assert len(store) == 3
+
+
+def test_addresses_are_keyed_by_their_value() -> None:
+    """Equal addresses are one question, different ones (or scopes) are not."""
+    import ipaddress
+
+    policy = parse_policy(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iam:GetUser",
+                        "Resource": "*",
+                        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+                    }
+                ],
+            }
+        ),
+        PolicyType.IDENTITY,
+    )
+    policies = PolicySet(identity=[policy])
+    memo, store = _memo()
+    for text in ("10.0.0.1", "10.0.0.1", "192.0.2.1", "fe80::1", "fe80::1%eth0", "fe80::1%eth1", "fe80::1"):
+        request = Request(user(), "iam:GetUser", f"arn:aws:iam::{A}:user/alice", A, {"aws:SourceIp": ipaddress.ip_address(text)})
+        assert _answer(memo.evaluate(request, policies)) == _answer(evaluate(request, policies))
+    assert len(store) == 5

@@ -6,15 +6,20 @@ reported."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.model import Shape
+from botocore.serialize import create_serializer
 from shape_examples import example_value
 
+from tessera import errors
+from tessera.protocol.json import _decode_body, cloudtrail_invalid, invalid_input, read_json_params, read_json_request
 from tessera.protocol.model import compile_pattern, service_spec
 from tessera.protocol.validate import find_violations
+from tessera.service_models import Operation
 
 SERVICES = ("tessera-authz", "organizations", "iam", "sts")
 
@@ -66,3 +71,51 @@ def test_every_broken_constraint_is_found(service: str, operation: str) -> None:
     assert find_violations(shape, copy.deepcopy(valid)) == []
     for broken in _broken(shape, valid):
         assert find_violations(shape, broken), broken
+
+
+JSON_SERVICES = ("tessera-authz", "organizations", "cloudtrail")
+
+
+def _json_operations() -> Iterator[tuple[str, str]]:
+    for service in JSON_SERVICES:
+        for name in sorted(service_spec(service).operation_names):
+            yield service, name
+
+
+def _reference(operation: Operation, body: bytes) -> object:
+    """``read_json_request`` as two walks: read, then validate."""
+    shape = operation.model.input_shape
+    try:
+        params = read_json_params(shape, _decode_body(body)) if shape is not None else {}
+        violations = find_violations(shape, params)
+        if violations:
+            raise (cloudtrail_invalid if operation.service == "cloudtrail" else invalid_input)(violations[0])
+    except errors.TesseraError as error:
+        return (type(error), error.code, error.message, getattr(error, "reason", None))
+    return params
+
+
+def _outcome(operation: Operation, body: bytes) -> object:
+    try:
+        return read_json_request(operation, body)
+    except errors.TesseraError as error:
+        return (type(error), error.code, error.message, getattr(error, "reason", None))
+
+
+@pytest.mark.parametrize(("service", "operation"), list(_json_operations()))
+def test_reading_and_checking_in_one_walk_answers_as_two(service: str, operation: str) -> None:
+    """Valid, broken and mistyped bodies: the same params, or the same first error."""
+    resolved = service_spec(service).resolve(operation)
+    assert resolved is not None
+    shape = resolved.model.input_shape
+    if shape is None:
+        return
+    serializer = create_serializer("json", include_validation=False)
+    valid = example_value(shape)
+    values = [valid, *_broken(shape, valid)]
+    bodies = [serializer.serialize_to_request(value, resolved.model)["body"] for value in values]
+    bodies += [b"", b"{}", b'{"a": 1}', json.dumps(dict.fromkeys(shape.members, 7)).encode()]
+    bodies += [json.dumps({name: [None, {}]}).encode() for name in shape.members]
+    for body in bodies:
+        body = body if isinstance(body, bytes) else body.encode()
+        assert _outcome(resolved, body) == _reference(resolved, body), body
