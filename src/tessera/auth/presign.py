@@ -82,10 +82,10 @@ def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
         if not is_presigned(pairs):
             return None
         return PresignedQuery(parse_presigned(pairs), sigv4.canonical_query_from_pairs(pairs, _EXCLUDED))
-    signing = {name: value for name, value in reversed(sent) if name.startswith(_PREFIX)}
-    if "X-Amz-Algorithm" not in signing:
+    # one pass: the first of a repeated name wins (read in reverse, the last write)
+    decoded = {name: _unquoted(value) if "%" in value else value for name, value in reversed(sent) if name.startswith(_PREFIX)}
+    if "X-Amz-Algorithm" not in decoded:
         return None
-    decoded = {name: _unquoted(value) if "%" in value else value for name, value in signing.items()}
     return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED))
 
 
