@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from tessera.auth import sigv4
@@ -68,6 +68,9 @@ class PresignedQuery:
 
     params: PresignedParams
     canonical_query: str
+    # its pairs as sent, when in canonical form (``sigv4.sent_pairs``): how it was
+    # written, not what it says (two encodings of one query compare equal)
+    sent: list[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
 
 
 def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
@@ -86,7 +89,7 @@ def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
     decoded = {name: _unquoted(value) if "%" in value else value for name, value in reversed(sent) if name.startswith(_PREFIX)}
     if "X-Amz-Algorithm" not in decoded:
         return None
-    return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED))
+    return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED), sent)
 
 
 @memoised(maxsize=4096)

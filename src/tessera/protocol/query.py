@@ -87,6 +87,29 @@ def read_form(body: bytes, content_type: str | None, raw_query: str | bytes) -> 
         pairs = _decode_urlencoded(raw_query)
         if len({name for name, _ in pairs}) != len(pairs):
             raise errors.MalformedRequest("The query string repeats a parameter.")
+    return _with_body(pairs, body, content_type)
+
+
+def read_sent_form(sent: list[tuple[str, str]], body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    """``read_form(body, content_type, raw_query)`` for a query string in canonical form
+    whose pairs as sent (``sigv4.sent_pairs(raw_query)``, which authentication read) are
+    at hand: the same pairs and errors, without splitting and scanning the query string
+    again (only its escapes are decoded). In canonical form no escape is malformed and
+    no ``+`` stands for a space, so each name and value decodes on its own as
+    ``sigv4.query_text_pairs`` decodes it. ~36 000 -> ~17 000 instructions for an SDK's
+    pre-signed GetCallerIdentity query (callgrind, CPython 3.11)."""
+    decode = sigv4.decoded_component
+    try:
+        pairs = [(decode(name) if "%" in name else name, decode(value) if "%" in value else value) for name, value in sent]
+    except UnicodeDecodeError as exc:
+        raise errors.MalformedRequest("The request contains a parameter that is not valid UTF-8.") from exc
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise errors.MalformedRequest("The query string repeats a parameter.")
+    return _with_body(pairs, body, content_type)
+
+
+def _with_body(pairs: list[tuple[str, str]], body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    """``pairs`` (the query string's), then a form body's (``read_form``)."""
     if body:
         media_type, charset = _parse_content_type(content_type)
         if media_type != FORM_CONTENT_TYPE:
