@@ -157,7 +157,7 @@ def _compile(shape: Shape) -> Redactor | None:
         table = {name: (out, fn) for name, out, fn in members}
 
         def structure(value: Any) -> Any:
-            if not isinstance(value, Mapping):
+            if type(value) is not dict and not isinstance(value, Mapping):  # a dict: no ABC check (~1 µs)
                 return value
             out: dict[str, Any] = {}
             for name, item in value.items():

@@ -53,6 +53,7 @@ from botocore.model import Shape
 
 from tessera import errors
 from tessera.auth import sigv4
+from tessera.clock import iso_seconds
 from tessera.protocol.model import service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path, validation_message
 from tessera.protocol.xml import escape_attribute, escape_text
@@ -209,7 +210,7 @@ def read_params(shape: Shape, form: Form) -> dict[str, Any]:
 
 
 def _as_pairs(form: Form) -> Iterable[tuple[str, str]]:
-    if isinstance(form, Mapping):
+    if type(form) is not list and isinstance(form, Mapping):  # the server's forms are lists: no ABC check
         return ((key, value) for key, values in form.items() for value in values[:1])
     return form
 
@@ -646,6 +647,8 @@ def iso8601(value: dt.datetime | float) -> str:
     """
     if not isinstance(value, dt.datetime):
         value = dt.datetime.fromtimestamp(value, dt.UTC)
-    elif value.tzinfo is not None:
+    elif value.tzinfo is None:
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    elif value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    return iso_seconds(value)  # the same text, its last seconds kept (an AssumeRole's Expiration)
