@@ -74,3 +74,31 @@ def test_audit_query_bounds_are_to_the_second() -> None:
 def test_revoke_sessions_policy_is_to_the_millisecond() -> None:
     document = json.loads(revoke_policy(dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)))
     assert json.dumps(document).count('"2026-01-02T03:04:05.678Z"') == 1
+
+
+def test_the_seconds_kept_are_those_asked_for_whatever_the_order() -> None:
+    start = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    times = [start + dt.timedelta(seconds=n, microseconds=n % 7) for n in range(200)] * 2
+    times += [start + dt.timedelta(hours=1, seconds=n) for n in range(0, 400, 3)]  # interleaved, as an AssumeRole's
+    for when in times:
+        assert iso_seconds(when) == when.isoformat(timespec="seconds")[:-6] + "Z"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2026, 1, 2, 3, 4, 5, 999999, tzinfo=dt.UTC),
+        dt.datetime(999, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 1, 1, 0, 0, 42, tzinfo=PLUS_2),
+        dt.datetime(2026, 1, 2, 3, 4, 5, 6),  # naive: read as UTC
+        1767323045.75,
+        0,
+    ],
+)
+def test_the_query_protocol_writes_times_as_it_always_has(value: dt.datetime | float) -> None:
+    from tessera.protocol.query import iso8601
+
+    when = dt.datetime.fromtimestamp(value, dt.UTC) if not isinstance(value, dt.datetime) else value
+    when = when.astimezone(dt.UTC) if when.tzinfo is not None else when
+    expected = f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{when.hour:02d}:{when.minute:02d}:{when.second:02d}Z"
+    assert iso8601(value) == expected

@@ -23,6 +23,7 @@ import secrets
 __all__ = ["new_id"]
 
 _COUNTER_MASK = (1 << 62) - 1
+_VARIANT = 0x8000 << 48
 
 
 class _Sequence:
@@ -39,8 +40,12 @@ class _Sequence:
         self.counter = itertools.count()
 
     def next(self) -> str:
-        n = next(self.counter) & _COUNTER_MASK
-        return f"{self.prefix}{0x8000 | n >> 48:04x}-{n & 0xFFFFFFFFFFFF:012x}"
+        # ``0x8000 | n >> 48`` (4 digits: the variant, then the counter's top bits) and
+        # ``n & 0xFFFFFFFFFFFF`` (12 digits) as one number: with its top bit set it has
+        # exactly 16 hex digits, so no format spec is needed (~4 400 instructions an id
+        # against ~7 100 with two: callgrind, CPython 3.11)
+        text = hex(next(self.counter) & _COUNTER_MASK | _VARIANT)
+        return f"{self.prefix}{text[2:6]}-{text[6:]}"
 
 
 _SEQUENCE = _Sequence()

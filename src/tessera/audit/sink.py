@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tessera.audit.events import bounded
+from tessera.audit.events import bounded_encoded
 
 log = logging.getLogger("tessera.audit")
 
@@ -197,7 +197,7 @@ class AuditWriter:
     def _write(self, batch: list[_Entry]) -> bool:
         """Write ``batch``; False when the store is down (nothing of it is set aside)."""
         try:
-            self._append([bounded(entry.event) for entry in batch])
+            self._append([bounded_encoded(entry.event) for entry in batch])
         except _RefusedEvent:
             return self._write_one_by_one(batch)
         except Exception as error:
@@ -210,7 +210,7 @@ class AuditWriter:
         """One event the store refuses must not take the others with it."""
         for index, entry in enumerate(batch):
             try:
-                self._append([bounded(entry.event)])
+                self._append([bounded_encoded(entry.event)])
             except _RefusedEvent:
                 log.exception("could not write audit event %s", entry.event.get("eventID"))
                 if entry.done is not None:

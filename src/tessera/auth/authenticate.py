@@ -151,6 +151,10 @@ class Verified:
     region: str
     service: str  # from the credential scope: "iam", "sts" or "organizations"
     signed_headers: tuple[str, ...]
+    # a presigned request's query pairs as sent (still percent-encoded) when the query
+    # is in canonical form: what ``protocol.query.read_sent_form`` decodes, so that the
+    # query string is split once per request
+    sent_query: list[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
 
 
 class SigningKeyCache:
@@ -262,7 +266,9 @@ def _verify_presigned(
             raise
         creq = presign.canonical_request_of("POST", request.path, query, request.headers, payload_hash, path_as_sent=as_sent)
         _check_signature(creq, params.timestamp, credential, params.signature, resolved, settings, cache)
-    return _verified(resolved, credential, params.signed_headers)
+    verified = _verified(resolved, credential, params.signed_headers)
+    verified.sent_query = query.sent
+    return verified
 
 
 _GET_CALLER_IDENTITY = "Action=GetCallerIdentity"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from tessera.auth import sigv4
@@ -48,6 +48,7 @@ _SIGNATURE = b"X-Amz-Signature"
 _PREFIX = "X-Amz-"
 _REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date")
 _EXCLUDED = frozenset({_SIGNATURE})
+_REQUIRED_NAMES = frozenset(_REQUIRED)
 
 
 @dataclass(slots=True)  # not frozen: read once per request, and frozen slots cost a setattr call per field
@@ -68,6 +69,9 @@ class PresignedQuery:
 
     params: PresignedParams
     canonical_query: str
+    # its pairs as sent, when in canonical form (``sigv4.sent_pairs``): how it was
+    # written, not what it says (two encodings of one query compare equal)
+    sent: list[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
 
 
 def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
@@ -82,11 +86,11 @@ def read_presigned(raw_query: str | bytes) -> PresignedQuery | None:
         if not is_presigned(pairs):
             return None
         return PresignedQuery(parse_presigned(pairs), sigv4.canonical_query_from_pairs(pairs, _EXCLUDED))
-    signing = {name: value for name, value in reversed(sent) if name.startswith(_PREFIX)}
-    if "X-Amz-Algorithm" not in signing:
+    # one pass: the first of a repeated name wins (read in reverse, the last write)
+    decoded = {name: _unquoted(value) if "%" in value else value for name, value in reversed(sent) if name.startswith(_PREFIX)}
+    if "X-Amz-Algorithm" not in decoded:
         return None
-    decoded = {name: _unquoted(value) if "%" in value else value for name, value in signing.items()}
-    return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED))
+    return PresignedQuery(_read_params(decoded), sigv4.canonical_query_from_sent(sent, _EXCLUDED), sent)
 
 
 @memoised(maxsize=4096)
@@ -108,8 +112,8 @@ def parse_presigned(pairs: Sequence[tuple[bytes, bytes]]) -> PresignedParams:
 
 def _read_params(params: Mapping[str, str]) -> PresignedParams:
     """The signature parameters from the decoded query (the first of a repeated name)."""
-    missing = [f"AWS query-string parameters must include '{name}'." for name in _REQUIRED if name not in params]
-    if missing:
+    if not params.keys() >= _REQUIRED_NAMES:
+        missing = [f"AWS query-string parameters must include '{name}'." for name in _REQUIRED if name not in params]
         raise IncompleteSignature(f"{' '.join(missing)} Re-examine the query-string parameters.")
     if params["X-Amz-Algorithm"] != sigv4.ALGORITHM:
         raise IncompleteSignature(f"Unsupported AWS 'algorithm': '{params['X-Amz-Algorithm']}'.")
@@ -118,14 +122,14 @@ def _read_params(params: Mapping[str, str]) -> PresignedParams:
         signed_at = sigv4.parse_timestamp(params["X-Amz-Date"])
     except sigv4.SignatureFormatError as error:
         raise IncompleteSignature(error.message) from None
-    return PresignedParams(
-        credential=credential,
-        timestamp=params["X-Amz-Date"],
-        signed_at=signed_at,
-        expires=_parse_expires(params.get("X-Amz-Expires")),
-        signed_headers=_signed_headers(params["X-Amz-SignedHeaders"]),
-        signature=params["X-Amz-Signature"],
-        security_token=params.get("X-Amz-Security-Token"),
+    return PresignedParams(  # positional: one per request
+        credential,  # credential
+        params["X-Amz-Date"],  # timestamp
+        signed_at,  # signed_at
+        _parse_expires(params.get("X-Amz-Expires")),  # expires
+        _signed_headers(params["X-Amz-SignedHeaders"]),  # signed_headers
+        params["X-Amz-Signature"],  # signature
+        params.get("X-Amz-Security-Token"),  # security_token
     )
 
 
@@ -135,6 +139,7 @@ def _signed_headers(value: str) -> tuple[str, ...]:
 
 
 _EXPIRES = re.compile(r"(-?)0*([0-9]*)")
+_EXPIRES_DIGITS = len(str(MAX_EXPIRES))
 
 
 def _parse_expires(value: str | None) -> int:
@@ -144,6 +149,10 @@ def _parse_expires(value: str | None) -> int:
     thousands of them), and the length is checked before any conversion."""
     if value is None:
         return DEFAULT_EXPIRES
+    if len(value) <= _EXPIRES_DIGITS and value.isascii() and value.isdigit():  # the common case, without the regex
+        seconds = int(value)
+        if seconds <= MAX_EXPIRES:
+            return seconds
     match = _EXPIRES.fullmatch(value) if value.isascii() else None
     if match is None or value in ("", "-"):
         raise IncompleteSignature("X-Amz-Expires should be a number")

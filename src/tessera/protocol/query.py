@@ -53,6 +53,7 @@ from botocore.model import Shape
 
 from tessera import errors
 from tessera.auth import sigv4
+from tessera.clock import iso_seconds
 from tessera.protocol.model import service_spec
 from tessera.protocol.validate import Violation, element_path, find_violations, member_path, validation_message
 from tessera.protocol.xml import escape_attribute, escape_text
@@ -87,6 +88,29 @@ def read_form(body: bytes, content_type: str | None, raw_query: str | bytes) -> 
         pairs = _decode_urlencoded(raw_query)
         if len({name for name, _ in pairs}) != len(pairs):
             raise errors.MalformedRequest("The query string repeats a parameter.")
+    return _with_body(pairs, body, content_type)
+
+
+def read_sent_form(sent: list[tuple[str, str]], body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    """``read_form(body, content_type, raw_query)`` for a query string in canonical form
+    whose pairs as sent (``sigv4.sent_pairs(raw_query)``, which authentication read) are
+    at hand: the same pairs and errors, without splitting and scanning the query string
+    again (only its escapes are decoded). In canonical form no escape is malformed and
+    no ``+`` stands for a space, so each name and value decodes on its own as
+    ``sigv4.query_text_pairs`` decodes it. ~36 000 -> ~17 000 instructions for an SDK's
+    pre-signed GetCallerIdentity query (callgrind, CPython 3.11)."""
+    decode = sigv4.decoded_component
+    try:
+        pairs = [(decode(name) if "%" in name else name, decode(value) if "%" in value else value) for name, value in sent]
+    except UnicodeDecodeError as exc:
+        raise errors.MalformedRequest("The request contains a parameter that is not valid UTF-8.") from exc
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise errors.MalformedRequest("The query string repeats a parameter.")
+    return _with_body(pairs, body, content_type)
+
+
+def _with_body(pairs: list[tuple[str, str]], body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    """``pairs`` (the query string's), then a form body's (``read_form``)."""
     if body:
         media_type, charset = _parse_content_type(content_type)
         if media_type != FORM_CONTENT_TYPE:
@@ -186,7 +210,7 @@ def read_params(shape: Shape, form: Form) -> dict[str, Any]:
 
 
 def _as_pairs(form: Form) -> Iterable[tuple[str, str]]:
-    if isinstance(form, Mapping):
+    if type(form) is not list and isinstance(form, Mapping):  # the server's forms are lists: no ABC check
         return ((key, value) for key, values in form.items() for value in values[:1])
     return form
 
@@ -623,6 +647,8 @@ def iso8601(value: dt.datetime | float) -> str:
     """
     if not isinstance(value, dt.datetime):
         value = dt.datetime.fromtimestamp(value, dt.UTC)
-    elif value.tzinfo is not None:
+    elif value.tzinfo is None:
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    elif value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    return iso_seconds(value)  # the same text, its last seconds kept (an AssumeRole's Expiration)

@@ -226,7 +226,7 @@ def _list_validator(rules: _Rules, shape: Shape) -> Validator:
 
 def _map_validator(rules: _Rules, shape: Shape) -> Validator:
     def valid(value: object) -> bool:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # a dict: no ABC check
             return True
         key_valid, item_valid = _validator(shape.key), _validator(shape.value)
         return _within(rules, len(value)) and all(key_valid(k) and item_valid(v) for k, v in value.items())

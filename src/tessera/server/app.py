@@ -60,6 +60,7 @@ from tessera.protocol.query import (
     encode_query_response_json,
     read_form,
     read_query_params,
+    read_sent_form,
     resolve_query_action,
     resolve_query_operation,
 )
@@ -533,7 +534,10 @@ class TesseraApp:
             ex.operation = (target or "").rpartition(".")[2]
         else:
             if form is None:
-                form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
+                if verified.sent_query is not None:  # a presigned query, split once already
+                    form = read_sent_form(verified.sent_query, ex.body, ex.headers.get("content-type"))
+                else:
+                    form = read_form(ex.body, ex.headers.get("content-type"), ex.raw_query)
             version, ex.operation = _version_and_action(form)
             ex.service = QUERY_VERSIONS.get(version) or (verified.service if verified.service in ("iam", "sts") else "iam")
         check_service(verified, signing_name(ex.service))

@@ -81,6 +81,7 @@ from tessera.store.base import (
     Change,
     ChangeFeed,
     Conflict,
+    EncodedEvent,
     NotFound,
     Record,
     Snapshot,
@@ -814,7 +815,7 @@ def _audit_row(event: Mapping[str, Any]) -> tuple[str | None, ...]:
         str(event["eventName"]),
         event.get("errorCode"),
         # insertion order, not sorted: events are written once per request and read rarely
-        orjson.dumps(event).decode("utf-8"),
+        (event.json if type(event) is EncodedEvent else orjson.dumps(event)).decode("utf-8"),
     )
 
 

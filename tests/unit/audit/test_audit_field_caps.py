@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
-from tessera.audit.events import ELEMENTS_LIMIT, FIELD_LIMIT, bounded, build_event
+from tessera.audit.events import ELEMENTS_LIMIT, FIELD_LIMIT, bounded, bounded_encoded, build_event
 from tessera.protocol.model import service_spec
+from tessera.store.base import EncodedEvent
 
 WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -100,3 +101,15 @@ def test_text_that_is_not_unicode_is_made_storable_and_marked() -> None:
     orjson.dumps(record)  # a lone surrogate made the store's encoder fail the whole batch
     assert record["omitted"] is True
     assert "\ufffd" in json.dumps(record, ensure_ascii=False, default=str)
+
+
+def test_the_writer_form_of_an_event_is_bounded_with_its_one_encoding_attached() -> None:
+    small = event(error_code="AccessDenied", error_message="no")
+    written = bounded_encoded(dict(small))
+    assert isinstance(written, EncodedEvent) and written == bounded(dict(small))
+    assert written.json == orjson.dumps(written)
+    document = "x" * ELEMENTS_LIMIT
+    large = event(service="iam", operation="PutUserPolicy", params={"UserName": "u", "PolicyName": "p", "PolicyDocument": document})
+    assert type(bounded_encoded(dict(large))) is dict and bounded_encoded(dict(large)) == bounded(dict(large))
+    for odd in (event(params={"Name": "a\ud800b"}), {**small, "odd": {"x"}}):  # not Unicode; a value orjson needs ``default`` for
+        assert type(bounded_encoded(dict(odd))) is dict and bounded_encoded(dict(odd)) == bounded(dict(odd))

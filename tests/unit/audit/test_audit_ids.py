@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 
+import pytest
+
+from tessera.audit import ids
 from tessera.audit.ids import new_id
 
 
@@ -35,3 +39,10 @@ def test_ids_of_one_process_share_their_random_prefix():
     first, second = new_id(), new_id()
     assert first[:19] == second[:19]
     assert first != second
+
+
+@pytest.mark.parametrize("n", [0, 1, 0xFFFF, 2**48 - 1, 2**48, 2**61 + 12345, 2**62 - 1, 2**62, 2**64 + 7])
+def test_the_counter_is_written_as_it_always_was(n, monkeypatch):
+    monkeypatch.setattr(ids._SEQUENCE, "counter", itertools.count(n))
+    masked = n & ((1 << 62) - 1)
+    assert ids.new_id() == f"{ids._SEQUENCE.prefix}{0x8000 | masked >> 48:04x}-{masked & 0xFFFFFFFFFFFF:012x}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from urllib.parse import quote
 
 import pytest
@@ -246,3 +247,26 @@ def test_leading_zeros_in_expires_are_read_as_the_number(presigned):
     raw = request.raw_query if isinstance(request.raw_query, str) else request.raw_query.decode()
     pairs = sigv4.query_pairs(raw.replace("X-Amz-Expires=900", "X-Amz-Expires=000900"))
     assert presign.parse_presigned(pairs).expires == 900
+
+
+def _expires_as_the_pattern_reads_it(value):
+    match = re.fullmatch(r"(-?)0*([0-9]*)", value) if value.isascii() else None
+    if match is None or value in ("", "-"):
+        return "X-Amz-Expires should be a number"
+    sign, digits = match.groups()
+    if sign and digits:
+        return "X-Amz-Expires must be non-negative"
+    if len(digits) > 6 or int(digits or "0") > presign.MAX_EXPIRES:
+        return f"X-Amz-Expires must be less than a week (in seconds) that is {presign.MAX_EXPIRES}"
+    return int(digits or "0")
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "00", "1", "1800", "0001800", "604800", "604801", "999999", "9999999", "-0", "-1", "", "-", "+1", "1 ", "١٢", "1e3"]
+)
+def test_expires_reads_as_its_pattern_defines_it(value):
+    try:
+        read = presign._parse_expires(value)
+    except IncompleteSignature as error:
+        read = error.message
+    assert read == _expires_as_the_pattern_reads_it(value)

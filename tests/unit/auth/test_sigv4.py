@@ -245,3 +245,15 @@ def test_botocore_authorization_header_parses():
 def test_authorization_header_parsing_is_tolerant(header):
     parsed = sigv4.parse_authorization(header, has_date=True)
     assert (parsed.credential.access_key_id, parsed.signed_headers, parsed.signature) == ("K", ("host",), "ab")
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet="aZ09-_.~=&%+/:éAFaf27", max_size=32))
+def test_canonical_form_is_recognised_as_its_pattern_defines_it(raw):
+    assert sigv4._is_canonical(raw) is (sigv4._CANONICAL_QUERY.fullmatch(raw) is not None)
+
+
+@pytest.mark.parametrize("code", [f"{byte:02X}" for byte in range(256)] + [f"{byte:02x}" for byte in range(256)])
+def test_every_escape_is_recognised_as_the_pattern_defines_it(code):
+    for raw in (f"a=%{code}", f"%{code}=b&c=d", f"a=b&c=x%{code}y"):
+        assert sigv4._is_canonical(raw) is (sigv4._CANONICAL_QUERY.fullmatch(raw) is not None)
