@@ -33,7 +33,6 @@ from tessera.audit.ids import new_id
 from tessera.auth.caller import Caller
 from tessera.clock import iso_seconds
 from tessera.service_models import Operation
-from tessera.store.base import EncodedEvent
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 EVENT_SOURCES = {
@@ -104,6 +103,17 @@ def bounded(event: dict[str, Any]) -> dict[str, Any]:
         event["omitted"] = True
         _omit_large_elements(event)
     return event
+
+
+class EncodedEvent(dict[str, Any]):
+    """An audit event with its JSON (``orjson.dumps`` of it as it stands) attached as
+    ``json``, made by the audit writer (``bounded_encoded``) just before the event is
+    written: a store writes ``json`` instead of encoding the event a second time (it
+    reads the attribute, so the store needs no import of this layer). Nothing may
+    change the event once it is made."""
+
+    __slots__ = ("json",)
+    json: bytes
 
 
 def bounded_encoded(event: dict[str, Any]) -> dict[str, Any]:

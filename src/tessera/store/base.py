@@ -83,16 +83,6 @@ AuditPosition = tuple[str, int]
 """Where an event lies in the trail: (eventTime, insertion sequence)."""
 
 
-class EncodedEvent(dict[str, Any]):
-    """An audit event with its JSON (``orjson.dumps`` of it as it stands) attached as
-    ``json``, made by the audit writer (``tessera.audit.events.bounded_encoded``) just
-    before the event is written: a store writes ``json`` instead of encoding the event
-    a second time. Nothing may change the event once it is made."""
-
-    __slots__ = ("json",)
-    json: bytes
-
-
 @dataclass(frozen=True, slots=True)
 class AuditLookup:
     """What ``Store.lookup_audit`` reads: exact matches on indexed columns (None: any),

@@ -81,7 +81,6 @@ from tessera.store.base import (
     Change,
     ChangeFeed,
     Conflict,
-    EncodedEvent,
     NotFound,
     Record,
     Snapshot,
@@ -815,8 +814,14 @@ def _audit_row(event: Mapping[str, Any]) -> tuple[str | None, ...]:
         str(event["eventName"]),
         event.get("errorCode"),
         # insertion order, not sorted: events are written once per request and read rarely
-        (event.json if type(event) is EncodedEvent else orjson.dumps(event)).decode("utf-8"),
+        # an event the audit writer encoded already carries its JSON (audit.events.EncodedEvent)
+        _event_json(event).decode("utf-8"),
     )
+
+
+def _event_json(event: Mapping[str, Any]) -> bytes:
+    encoded = getattr(event, "json", None)
+    return encoded if isinstance(encoded, bytes) else orjson.dumps(event)
 
 
 def _audit_conditions(

@@ -8,9 +8,8 @@ from typing import Any
 
 import orjson
 
-from tessera.audit.events import ELEMENTS_LIMIT, FIELD_LIMIT, bounded, bounded_encoded, build_event
+from tessera.audit.events import ELEMENTS_LIMIT, FIELD_LIMIT, EncodedEvent, bounded, bounded_encoded, build_event
 from tessera.protocol.model import service_spec
-from tessera.store.base import EncodedEvent
 
 WHEN = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
