@@ -142,8 +142,10 @@ def _request_keys(info: RequestInfo) -> dict[str, object]:
 
 #: The most entries (two per caller) of profiles one account state keeps
 #: (``caller_profile``); a state that gathers more (a flood of distinct sessions between
-#: two writes) starts afresh.
-MAX_CALLER_PROFILES = 4096
+#: two writes) starts afresh. A profile holds dicts and references to policies its state
+#: holds anyway (a few KB); a session with an inline session policy gets no kept profile,
+#: so its compiled policy stays bounded by the policy cache's byte budget alone.
+MAX_CALLER_PROFILES = 1024
 
 
 class CallerProfile:
@@ -255,7 +257,8 @@ def caller_profile(runtime: Runtime, caller: Caller) -> CallerProfile:
     if profile is None:
         profile = CallerProfile(runtime, caller, account)
         session = caller.session
-        if session is None or session.account == caller.account:  # derived from this state alone
+        # derived from this state alone, and holding nothing the policy cache does not bound
+        if session is None or (session.account == caller.account and not session.session_policies):
             if len(profiles) >= MAX_CALLER_PROFILES:
                 profiles.clear()
             profiles[caller] = profile

@@ -13,6 +13,7 @@ users' own services, share its caches.
 from __future__ import annotations
 
 import threading
+import weakref
 
 from tessera.arn import root_arn
 from tessera.auth import authenticate
@@ -42,8 +43,9 @@ class CredentialResolver:
         # still checked on every request, and the signature is always verified)
         self._claims: dict[tuple[str, str], SessionClaims] = {}
         # a long-term key's answer, valid while its account's state is the same object
-        # (any write to the account installs a new one: key status, user, secret …)
-        self._long_term_answers: dict[str, tuple[AccountState, ResolvedCredential]] = {}
+        # (any write to the account installs a new one: key status, user, secret …);
+        # held weakly, so a replaced state (and what it keeps) is not kept alive here
+        self._long_term_answers: dict[str, tuple[weakref.ref[AccountState], ResolvedCredential]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, access_key_id: str, security_token: str | None) -> ResolvedCredential:
@@ -73,13 +75,13 @@ class CredentialResolver:
         if account is None:
             raise InvalidClientTokenId()
         known = self._long_term_answers.get(access_key_id)
-        if known is not None and known[0] is account:
+        if known is not None and known[0]() is account:
             return known[1]
         resolved = self._resolve_long_term(access_key_id, account)
         with self._lock:
             if len(self._long_term_answers) > 100_000:
                 self._long_term_answers.clear()
-            self._long_term_answers[access_key_id] = (account, resolved)
+            self._long_term_answers[access_key_id] = (weakref.ref(account), resolved)
         return resolved
 
     def _resolve_long_term(self, access_key_id: str, account: AccountState) -> ResolvedCredential:

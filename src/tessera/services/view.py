@@ -114,7 +114,7 @@ class PolicyCache:
             self._bytes -= estimated_size(old[2])
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class AccountState:
     """One account's IAM entities, indexed the way the request path looks them up."""
 

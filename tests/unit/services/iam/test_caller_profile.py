@@ -5,16 +5,21 @@ boundary decides the very next request."""
 
 from __future__ import annotations
 
+import datetime as dt
+import gc
 import json
+import weakref
 from collections.abc import Callable
 
 import pytest
 from iamhandlers import ACCOUNT, Call, user_arn
 
-from tessera.auth.caller import Caller
+from tessera.auth.caller import Caller, SessionClaims
 from tessera.errors import AccessDenied
 from tessera.services import authorization
+from tessera.services.credentials import credential_resolver
 from tessera.services.runtime import Runtime
+from tessera.services.sts.identity import session_caller
 
 BLUE_ONLY = json.dumps(
     {
@@ -74,3 +79,58 @@ def test_the_context_and_policies_are_those_derived_afresh(runtime: Runtime, cal
     assert (kept.head, kept.tail, kept.session_tail, kept.tags) == (fresh.head, fresh.tail, fresh.session_tail, fresh.tags)
     assert (kept.identity, kept.boundary, kept.session) == (fresh.identity, fresh.boundary, fresh.session)
     assert kept.principal == fresh.principal
+
+
+def _session(runtime: Runtime, call: Call, index: int, *, policy: str | None) -> Caller:
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}]}
+    role = runtime.view.account(ACCOUNT).role("holder")  # type: ignore[union-attr]
+    if role is None:
+        call("CreateRole", RoleName="holder", AssumeRolePolicyDocument=json.dumps(trust))
+        role = runtime.view.account(ACCOUNT).role("holder")  # type: ignore[union-attr]
+    assert role is not None
+    now = runtime.clock.now()
+    claims = SessionClaims(
+        kind="assumed-role",
+        access_key_id=f"ASIA{index:016d}",
+        secret_access_key="s" * 40,
+        account=ACCOUNT,
+        issued_at=now,
+        expires_at=now + dt.timedelta(hours=1),
+        session_name=f"s{index}",
+        role_arn=role["arn"],
+        role_id=role["id"],
+        role_name="holder",
+        session_policies=() if policy is None else (policy,),
+    )
+    return session_caller(claims)
+
+
+def test_a_session_with_an_inline_session_policy_keeps_no_profile(runtime: Runtime, call: Call) -> None:
+    """Its compiled session policy stays bounded by the policy cache's bytes alone: a
+    flood of sessions, each with its own policy, keeps nothing per session here."""
+    plain = _session(runtime, call, 1, policy=None)
+    narrowed = _session(runtime, call, 2, policy=NOTHING)
+    assert authorization.caller_profile(runtime, plain) is authorization.caller_profile(runtime, plain)
+    profile = authorization.caller_profile(runtime, narrowed)
+    assert profile.session and authorization.caller_profile(runtime, narrowed) is not profile
+    kept = runtime.view.account(ACCOUNT).caller_profiles  # type: ignore[union-attr]
+    assert plain in kept and narrowed not in kept
+
+
+def test_profiles_of_one_state_are_bounded(runtime: Runtime, call: Call) -> None:
+    callers = [_session(runtime, call, i, policy=None) for i in range(authorization.MAX_CALLER_PROFILES)]
+    for caller in callers:
+        authorization.caller_profile(runtime, caller)
+    assert len(runtime.view.account(ACCOUNT).caller_profiles) <= authorization.MAX_CALLER_PROFILES  # type: ignore[union-attr]
+
+
+def test_a_replaced_state_is_not_kept_alive_by_the_credential_resolver(runtime: Runtime, call: Call) -> None:
+    call("CreateUser", UserName="keyed")
+    key = call("CreateAccessKey", UserName="keyed")["AccessKey"]["AccessKeyId"]
+    resolver = credential_resolver(runtime)
+    resolver.resolve(key, None)
+    replaced = weakref.ref(runtime.view.account(ACCOUNT))  # type: ignore[arg-type]
+    call("TagUser", UserName="keyed", Tags=[{"Key": "t", "Value": "v"}])
+    gc.collect()
+    assert replaced() is None
+    assert resolver.resolve(key, None).caller.name == "keyed"  # and the answer follows the new state
