@@ -555,7 +555,12 @@ class TesseraApp:
             ex.operation = resolved.name
             ex.params = read_query_params(resolved, form)
         ex.resolved = resolved
-        spec = lookup(ex.service, ex.operation)
+        return self._context(ex, ex.operation, verified.caller, now)
+
+    def _context(self, ex: Exchange, operation: str, caller: Caller, now: dt.datetime) -> OperationContext:
+        """The resolved operation's handler and the context it runs in, for a signed
+        request or a console call alike."""
+        spec = lookup(ex.service, operation)
         if spec is None:
             raise InvalidAction(f"Could not find operation {ex.operation} for version {_version(ex.service)}")
         ex.spec = spec
@@ -567,7 +572,7 @@ class TesseraApp:
             region=ex.region,
             secure_transport=ex.secure,
         )
-        ctx = OperationContext(runtime=self.runtime, caller=verified.caller, info=info, operation=ex.operation)
+        ctx = OperationContext(runtime=self.runtime, caller=caller, info=info, operation=ex.operation)
         ctx.audit_event = lambda: self._event(ex, complete=False)
         return ctx
 
@@ -686,21 +691,7 @@ class TesseraApp:
             resolved = resolve_query_operation(ex.service, form)
             ex.params = read_query_params(resolved, form)
         ex.resolved = resolved
-        spec = lookup(ex.service, resolved.name)
-        if spec is None:
-            raise InvalidAction(f"Could not find operation {ex.operation} for version {_version(ex.service)}")
-        ex.spec = spec
-        info = RequestInfo(
-            request_id=ex.request_id,
-            received_at=now,
-            source_ip=ex.source_ip,
-            user_agent=ex.headers.get("user-agent", ""),
-            region=ex.region,
-            secure_transport=ex.secure,
-        )
-        ctx = OperationContext(runtime=self.runtime, caller=caller, info=info, operation=ex.operation)
-        ctx.audit_event = lambda: self._event(ex, complete=False)
-        return ctx
+        return self._context(ex, resolved.name, caller, now)
 
     # -- after the response --------------------------------------------------------------
     async def _commit_event(self, ex: Exchange) -> None:
