@@ -555,12 +555,14 @@ class TesseraApp:
             ex.operation = resolved.name
             ex.params = read_query_params(resolved, form)
         ex.resolved = resolved
-        return self._context(ex, ex.operation, verified.caller, now)
+        return self._context(ex, verified.caller, now)
 
-    def _context(self, ex: Exchange, operation: str, caller: Caller, now: dt.datetime) -> OperationContext:
+    def _context(self, ex: Exchange, caller: Caller, now: dt.datetime) -> OperationContext:
         """The resolved operation's handler and the context it runs in, for a signed
         request or a console call alike."""
-        spec = lookup(ex.service, operation)
+        resolved = ex.resolved
+        assert resolved is not None  # INVARIANT: both callers resolve the operation first
+        spec = lookup(ex.service, resolved.name)
         if spec is None:
             raise InvalidAction(f"Could not find operation {ex.operation} for version {_version(ex.service)}")
         ex.spec = spec
@@ -691,7 +693,7 @@ class TesseraApp:
             resolved = resolve_query_operation(ex.service, form)
             ex.params = read_query_params(resolved, form)
         ex.resolved = resolved
-        return self._context(ex, resolved.name, caller, now)
+        return self._context(ex, caller, now)
 
     # -- after the response --------------------------------------------------------------
     async def _commit_event(self, ex: Exchange) -> None:
