@@ -699,7 +699,7 @@ class Results:
 
 def throughput_target(results: Results, name: str, goal: str, pair: tuple[str, str], operation: str, least: float) -> Target:
     ratio = results.ratio(pair[0], pair[1], operation, 16)
-    bound = results.ratio(FLOOR, pair[1], operation, 16) if pair[0] == TESSERA else None
+    bound = results.ratio(FLOOR, pair[1], operation, 16) if pair[0] == TESSERA and pair[1] != FLOOR else None
     bound = None if bound is None else round(bound, 3)
     if ratio is None:
         return Target(name, goal, None, False, _missing_reason(results, pair, operation, 16), bound)
@@ -714,6 +714,19 @@ def latency_target(results: Results, operation: str, limit_ms: float) -> Target:
     if m is None or not m.result.clean:
         return Target(name, goal, None, False, _missing_reason(results, (TESSERA,), operation, 64), bound)
     return Target(name, goal, m.result.p99_ms, m.result.p99_ms < limit_ms, floor=bound)
+
+
+def tail_target(results: Results, operation: str, most: float) -> Target:
+    """Tessera's p99 over its own p50 at c=64: a tail within ``most`` times the median."""
+    name, goal = f"{operation} p99/p50 at c=64", f"<= {most:g}"
+    m, best = results.get(TESSERA, operation, 64), results.get(FLOOR, operation, 64)
+    bound = None
+    if best is not None and best.result.clean and best.result.p50_ms > 0:
+        bound = round(best.result.p99_ms / best.result.p50_ms, 2)
+    if m is None or not m.result.clean or m.result.p50_ms <= 0:
+        return Target(name, goal, None, False, _missing_reason(results, (TESSERA,), operation, 64), bound)
+    spread = m.result.p99_ms / m.result.p50_ms
+    return Target(name, goal, round(spread, 2), spread <= most, floor=bound)
 
 
 def _missing_reason(results: Results, names: Sequence[str], operation: str, concurrency: int) -> str:
@@ -752,8 +765,13 @@ def flood_target(results: Results) -> Target:
 
 
 def targets(results: Results) -> list[Target]:
-    """The goals of the issue, at concurrency 16 with one server process."""
+    """The goals, at concurrency 16 with one server process: against the floor, the
+    tail's spread, then the earlier goals against the ceiling and moto."""
     return [
+        throughput_target(results, "AssumeRole vs floor (c=16)", ">= 0.8", (TESSERA, FLOOR), ASSUME_ROLE, 0.8),
+        throughput_target(results, "GetCallerIdentity vs floor (c=16)", ">= 0.7", (TESSERA, FLOOR), CALLER_IDENTITY, 0.7),
+        tail_target(results, ASSUME_ROLE, 3.0),
+        tail_target(results, CALLER_IDENTITY, 3.0),
         throughput_target(results, "AssumeRole vs ceiling (c=16)", ">= 0.40", (TESSERA, CEILING), ASSUME_ROLE, 0.40),
         throughput_target(results, "AssumeRole vs moto (c=16)", ">= 25x", (TESSERA, MOTO), ASSUME_ROLE, 25.0),
         throughput_target(results, "GetCallerIdentity vs ceiling (c=16)", ">= 0.55", (TESSERA, CEILING), CALLER_IDENTITY, 0.55),

@@ -64,6 +64,8 @@ def results(
     web_identity_rps: float = 12_000,
     flood: load.Flood | None = None,
     authorize_rps: float = 14_000,
+    with_floor: bool = True,
+    assume_floor_rps: float = 15_000,
 ) -> load.Results:
     reports = [load.ServerReport(load.CEILING, [measurement(load.CEILING, load.FIXED, c, 30_000) for c in (16, 64)])]
     for server in (load.TESSERA, load.TESSERA_SCALE):
@@ -75,6 +77,10 @@ def results(
     tessera = reports[1]
     tessera.measurements += [measurement(load.TESSERA, op, c, web_identity_rps) for op in load.FEDERATION for c in (16, 64)]
     tessera.flood = flood or load.Flood(requests=5000, refused=5000, jwks_requests=1, seconds=5.0, refetch_seconds=10.0)
+    if with_floor:
+        rows = [measurement(load.FLOOR, load.ASSUME_ROLE, c, assume_floor_rps) for c in (16, 64)]
+        rows += [measurement(load.FLOOR, load.CALLER_IDENTITY, c, 20_000) for c in (16, 64)]
+        reports.append(load.ServerReport(load.FLOOR, rows))
     if with_moto:
         reports.append(load.ServerReport(load.MOTO, [measurement(load.MOTO, op, 16, 300) for op in load.OPERATIONS]))
     return load.Results(reports)
@@ -153,7 +159,7 @@ def test_table_reports_ratios_to_the_ceiling() -> None:
 
 
 def test_targets_show_what_the_floor_reached() -> None:
-    measured = results(assume_rps=6_000)
+    measured = results(assume_rps=6_000, with_floor=False)
     floor = [measurement(load.FLOOR, load.ASSUME_ROLE, c, 9_000, p99=12.5) for c in (16, 64)]
     measured = load.Results([*measured.reports, load.ServerReport(load.FLOOR, floor)])
     found = {t.name: t for t in load.targets(measured)}
@@ -163,6 +169,30 @@ def test_targets_show_what_the_floor_reached() -> None:
     assert found["GetCallerIdentity vs ceiling (c=16)"].floor is None  # the floor did not run it
     assert found["AssumeRole 100k roles vs 10 (c=16)"].floor is None  # no floor for a scale ratio
     assert "(floor 0.3)" in load.targets_table(list(found.values()))
+
+
+def test_throughput_against_the_floor_in_the_same_run() -> None:
+    found = {t.name: t for t in load.targets(results(assume_rps=13_000, assume_floor_rps=16_000))}
+    assert found["AssumeRole vs floor (c=16)"].value == pytest.approx(13_000 / 16_000, abs=1e-3)
+    assert found["AssumeRole vs floor (c=16)"].met
+    assert found["GetCallerIdentity vs floor (c=16)"].value == pytest.approx(17_000 / 20_000, abs=1e-3)
+    assert found["AssumeRole vs floor (c=16)"].floor is None  # the floor against itself says nothing
+    below = {t.name: t for t in load.targets(results(assume_rps=13_000, assume_floor_rps=16_500))}
+    assert not below["AssumeRole vs floor (c=16)"].met  # 0.788
+    missing = {t.name: t for t in load.targets(results(with_floor=False))}["GetCallerIdentity vs floor (c=16)"]
+    assert (missing.met, missing.why) == (False, "floor GetCallerIdentity c=16 not measured")
+
+
+@pytest.mark.parametrize(("p99", "met"), [(3.0, True), (3.1, False)])
+def test_the_tail_at_64_is_held_to_three_times_its_median(p99: float, met: bool) -> None:
+    measured = results()
+    slow = [measurement(load.TESSERA, load.ASSUME_ROLE, 64, 13_000, p99=p99)]  # p50 1.0 ms
+    floor = [measurement(load.FLOOR, load.ASSUME_ROLE, 64, 15_000, p99=2.5)]
+    reports = [*measured.reports, load.ServerReport("extra", slow), load.ServerReport(load.FLOOR, floor)]
+    found = {t.name: t for t in load.targets(load.Results(reports))}
+    target = found["AssumeRole p99/p50 at c=64"]
+    assert (target.value, target.met, target.floor) == (p99, met, 2.5)
+    assert found["GetCallerIdentity p99/p50 at c=64"].met
 
 
 def test_federation_is_measured_against_assume_role_in_the_same_run() -> None:
