@@ -6,8 +6,11 @@ needs blocking I/O after all (an identity provider's keys to fetch) is run again
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +175,60 @@ def test_workload_credentials_run_on_the_loop_once_the_providers_keys_are_cached
         monkeypatch.setattr(type(application.runtime.view), "has_stale", property(lambda view: True))
         fetch()
         assert len(executed) == 1 and executed[0].startswith("tessera-op")
+
+
+def test_web_identity_on_the_loop_never_gives_up_the_gil(app: tuple[TesseraApp, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the provider's keys cached, AssumeRoleWithWebIdentity's handler runs on the
+    event loop without letting go of the GIL (its RSA verification included,
+    ``tessera.auth.rsa_verify``): a thread waiting for the GIL, with the switch interval
+    out of the way, never runs meanwhile. (One that did let go would hand the GIL to the
+    audit writer at each verification, and the writer would commit the events of two
+    or three requests at a time.)"""
+    application, _ = app
+    released: list[int] = []
+    ticks = [0]
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0)  # gives the GIL back at once, and wants it again
+
+    execute = application._execute
+
+    def watched_execute(ex: Any, ctx: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            execute(ex, ctx)
+            return
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(30.0)
+        gc.disable()  # no finalizer of someone else's garbage (a socket's close) in the window
+        try:
+            before = ticks[0]
+            execute(ex, ctx)
+            released.append(ticks[0] - before)
+        finally:
+            gc.enable()
+            sys.setswitchinterval(interval)
+
+    monkeypatch.setattr(application, "_execute", watched_execute)
+    thread = threading.Thread(target=ticker, daemon=True)
+    thread.start()
+    try:
+        with OidcIssuer() as idp:
+            _trusting_role(application, idp)
+            released.clear()
+            for i in range(20):
+                params = {
+                    "Action": "AssumeRoleWithWebIdentity",
+                    "Version": "2011-06-15",
+                    "RoleArn": "arn:aws:iam::111111111111:role/fed",
+                    "RoleSessionName": f"alice-{i}",
+                    "WebIdentityToken": idp.sign({"sub": "alice", "aud": "my-app"}),
+                }
+                status, body = unsigned_get(application, "/", urllib.parse.urlencode(params))
+                assert status == 200, body
+    finally:
+        stop.set()
+        thread.join()
+    assert released == [0] * 19  # the first call fetched the keys: on the loop until NeedsThread, then in the pool
