@@ -121,8 +121,11 @@ class NativeRsaKey:
         (RS256/384/512: PKCS #1 v1.5; PS256/384/512: PSS, MGF1 with the same hash, a
         salt as long as the digest)."""
         lib = self._lib
+        family = alg[:2]
+        if family not in ("RS", "PS"):
+            raise ValueError(f"{alg[:8]} is not an RSA algorithm")
         md, digest_length = lib.digests[alg[2:]]
-        pss = alg.startswith("PS")
+        pss = family == "PS"
         ctx = lib.EVP_MD_CTX_new()
         if not ctx:
             raise MemoryError("EVP_MD_CTX_new failed")

@@ -147,3 +147,10 @@ def test_an_id_token_is_verified_natively_with_an_rsa_key_and_through_cryptograp
         id_tokens.verify_signature(forged, jwks)
     assert used == []
     id_tokens._KEYS.clear()
+
+
+def test_an_algorithm_of_another_family_is_refused() -> None:
+    native = NativeRsaKey.load(KEYS[2048].public_key())
+    assert native is not None
+    with pytest.raises(ValueError, match="not an RSA algorithm"):
+        native.verify("ES256", b"payload", _sign(KEYS[2048], "RS256", b"payload"))
