@@ -74,7 +74,7 @@ from tessera.service_models import SERVICE_NAMES, Operation, signing_name
 from tessera.services.credentials import credential_resolver
 from tessera.services.keys import current_keyring
 from tessera.services.operations import lookup
-from tessera.services.request import NeedsThread, OperationContext, OperationSpec, RequestInfo
+from tessera.services.request import NeedsThread, OperationContext, OperationSpec, RequestInfo, needs_thread
 from tessera.services.runtime import WORKER_THREADS, Runtime
 from tessera.services.sts import ANONYMOUS, authorization_message_headers
 from tessera.services.sts.web_identity import anonymous
@@ -339,14 +339,17 @@ class TesseraApp:
 
     async def _workload(self, scope: Scope, send: Send) -> None:
         """``GET /workload-credentials``: AssumeRoleWithWebIdentity for a container
-        credentials client, in the thread pool (the provider's keys may need fetching)."""
+        credentials client, on the event loop as the STS call runs, or in the thread pool
+        when the provider's keys must be fetched (``NeedsThread``: run again there from
+        the start) or the view owes a reload."""
         ex = self._exchange(scope, "GET", workload.PATH)
         ex.service, ex.operation, ex.caller = "sts", workload.OPERATION, anonymous()
         if not self.audit.accepting:
             # the trail cannot be written: no credentials unaudited (as for the STS call)
             ex.error, ex.unaudited = ServiceUnavailable(UNAVAILABLE_MESSAGE), True
         else:
-            await asyncio.get_running_loop().run_in_executor(self.executor, self._run_workload, ex)
+            if self.runtime.view.has_stale or not self._workload_inline(ex):
+                await asyncio.get_running_loop().run_in_executor(self.executor, self._run_workload, ex)
             if ex.error is None and ex.result is not None:
                 await self._commit_event(ex)  # answered only once the fetch's event is committed
         if ex.error is not None or ex.result is None or ex.caller is None:
@@ -356,6 +359,17 @@ class TesseraApp:
         content_type = b"application/json"
         await _respond(send, status, content_type, body, [(b"x-amzn-requestid", ex.request_id.encode())])
         self._record(ex, status)
+
+    def _workload_inline(self, ex: Exchange) -> bool:
+        """The fetch on the event loop; False when it needs blocking I/O after all."""
+        LOOP_GUARD.enter()  # no store I/O on the event loop (tessera.store.guard)
+        try:
+            self._run_workload(ex)
+        except NeedsThread:
+            return False
+        finally:
+            LOOP_GUARD.leave()
+        return True
 
     def _run_workload(self, ex: Exchange) -> None:
         def fetch() -> None:
@@ -368,6 +382,8 @@ class TesseraApp:
             ex.params = read_query_params(resolved, form)
             for name in absent:  # the handler resolves the role, then deals with them
                 del ex.params[name]
+            if not ex.spec.runs_inline(ex.params):
+                needs_thread()  # on the event loop: store I/O ahead, run again in the pool
             info = RequestInfo(
                 request_id=ex.request_id,
                 received_at=self.runtime.clock.now(),

@@ -12,6 +12,8 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tessera.auth import id_tokens
@@ -222,3 +224,34 @@ def test_a_published_key_is_loaded_once_and_by_its_own_members(monkeypatch: pyte
         id_tokens.verify_signature(token, [jwk(rotated, "same")])  # the kid's new key: not the cached one
     id_tokens.verify_signature(id_tokens.parse(sign(key=rotated, kid="same")), [jwk(rotated, "same")])
     assert loads == ["same", "same"]
+
+
+def _reference_b64(part: str) -> bytes | None:
+    """Strict base64url as ``_b64`` decoded it first (a ``str`` translated), None for a refusal."""
+    import binascii
+    import re
+
+    if re.fullmatch(r"[A-Za-z0-9_-]+", part) is None:
+        return None
+    try:
+        return base64.b64decode(part.translate(str.maketrans("-_", "+/")) + "=" * (-len(part) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=96).map(lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("=")),
+        st.text(alphabet="ABCxyz019-_+/=.é \n", max_size=40),
+        st.text(max_size=20),
+    )
+)
+def test_base64url_parts_decode_as_before(part: str) -> None:
+    """The bytes translation decodes and refuses exactly what the ``str`` one did."""
+    expected = _reference_b64(part)
+    if expected is None:
+        with pytest.raises(InvalidIdentityTokenException):
+            id_tokens._b64(part)
+    else:
+        assert id_tokens._b64(part) == expected
