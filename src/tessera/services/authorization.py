@@ -10,6 +10,7 @@ and turns a refusal into AWS's AccessDenied message
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -19,7 +20,18 @@ from tessera.arn import assumed_role_arn
 from tessera.auth.caller import Caller
 from tessera.auth.memo import memoised
 from tessera.errors import AccessDenied, DecidingStatement, Denial, DeniedPrincipal
-from tessera.policy import Decision, DecisionResult, Policy, PolicySet, PolicyType, PreparedSet, Principal, Request, evaluate
+from tessera.policy import (
+    Decision,
+    DecisionResult,
+    Policy,
+    PolicySet,
+    PolicyType,
+    PreparedSet,
+    Principal,
+    Request,
+    evaluate,
+    lowered_names,
+)
 from tessera.services import records as R
 from tessera.services.request_info import RequestInfo
 from tessera.services.runtime import ALLOW_ALL, DENY_ALL, Runtime
@@ -317,6 +329,26 @@ def _caller_policy_parts(
     return identity, boundary, session_policies
 
 
+#: The most key-name tuples ``_lowered`` keeps, and the most names of one it keeps.
+LOWERED_NAMES_KEPT = 256
+LOWERED_NAMES_MAX = 64
+
+
+@functools.lru_cache(maxsize=LOWERED_NAMES_KEPT)
+def _lowered_kept(names: tuple[str, ...]) -> tuple[str, ...]:
+    return lowered_names(names)
+
+
+def _lowered(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``lowered_names(names)``, kept per distinct tuple of names: every request of a
+    caller has the same global keys in the same order, so the engine's lower-cased
+    ``Request.keys`` is built without lower-casing (nor hashing anew) each name of each
+    request. A long tuple (many keys the request gives) is lower-cased and not kept.
+    bench.authz_instructions authorize 200 (callgrind): 928.6 k -> 923.5 k instructions
+    per AuthorizeRequest."""
+    return _lowered_kept(names) if len(names) <= LOWERED_NAMES_MAX else lowered_names(names)
+
+
 def authorize(
     ctx: RequestContext,
     action: str,
@@ -346,6 +378,7 @@ def authorize(
         resource=resource,
         resource_account=resource_account,
         context=context,
+        lowered=_lowered(tuple(context)),
     )
     # Exact memo (tessera.policy.memo): with the decision memo and the JSON changes,
     # bench.authz_instructions authorize 200: 1 357 k -> 1 248 k instructions per
