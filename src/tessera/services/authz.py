@@ -262,7 +262,8 @@ def _principal(client_ctx: OperationContext) -> dict[str, Any]:
         "Type": authorization.PRINCIPAL_TYPE[caller.kind],
         "PrincipalArn": authorization.principal_arn_key(caller),
         "AccessKeyId": caller.access_key_id,
-        "Tags": [{"Key": k, "Value": v} for k, v in authorization.principal_tags(client_ctx).items()],
+        # ``principal_tags`` without its copy of the profile's tags
+        "Tags": [{"Key": k, "Value": v} for k, v in authorization.caller_profile(client_ctx.runtime, caller).tags.items()],
         "MfaAuthenticated": bool(session is not None and session.mfa_authenticated),
     }
     if caller.kind == "user":
