@@ -97,7 +97,7 @@ def _decide(
     client = params["Request"]
     source_ip = _source_ip(client.get("SourceIp"))
     inputs = [_EntryInput.read(ctx, entry) for entry in entries]
-    headers = headers_from_raw((h["Name"], h["Value"]) for h in client["Headers"])
+    headers = headers_from_raw([(h["Name"], h["Value"]) for h in client["Headers"]])  # a list: no generator to resume
     try:
         verified = _verify_client(ctx, client, headers, service, params.get("Region"))
     except AuthError as error:
