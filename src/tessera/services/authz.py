@@ -64,8 +64,10 @@ def authorizer_arn(account: str, namespace: str) -> str:
 
 @operation("tessera-authz", "AuthorizeRequest", inline=True, read_only=True)
 def authorize_request(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    entry = {key: params[key] for key in _ENTRY_MEMBERS if key in params}
-    outcome = _decide(ctx, params, [entry])
+    # the input is its own one entry: ``_decide`` and ``_EntryInput.read`` read only an
+    # entry's members of it (Action, Resource, ResourceAccount, ResourcePolicy,
+    # ResourceTags, ContextEntries), so they are not copied into a new dict
+    outcome = _decide(ctx, params, [params])
     if isinstance(outcome, dict):
         return {"Decision": "Deny", "Error": outcome}
     principal, results = outcome
@@ -81,9 +83,6 @@ def batch_authorize_request(ctx: OperationContext, params: dict[str, Any]) -> di
         return {"Error": outcome, "Results": []}
     principal, results = outcome
     return {"Principal": principal, "Results": results}
-
-
-_ENTRY_MEMBERS = ("Action", "Resource", "ResourceAccount", "ResourcePolicy", "ResourceTags", "ContextEntries")
 
 
 def _decide(
