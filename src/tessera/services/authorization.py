@@ -138,7 +138,8 @@ def source_ip(text: str) -> object:
 
 
 def _request_keys(info: RequestInfo) -> dict[str, object]:
-    """The global condition keys a request has whoever makes it: how and when it came."""
+    """The global condition keys a request has whoever makes it: how and when it came
+    (``base_context`` sets the same keys, in the same order, in its own dict)."""
     now = info.received_at
     return {
         "aws:PrincipalIsAWSService": False,
@@ -282,7 +283,19 @@ def base_context(ctx: RequestContext) -> dict[str, object]:
     """The global condition keys of this request (``ctx.base_context()`` keeps them)."""
     caller, info = ctx.caller, ctx.info
     profile = caller_profile(ctx.runtime, caller)
-    keys: dict[str, object] = {**profile.head, **_request_keys(info), **profile.tail}
+    # ``{**profile.head, **_request_keys(info), **profile.tail}``, the request's keys set
+    # in place rather than gathered in a dict of their own first
+    now = info.received_at
+    keys: dict[str, object] = {**profile.head}
+    keys["aws:PrincipalIsAWSService"] = False
+    keys["aws:ViaAWSService"] = False
+    keys["aws:SourceIp"] = source_ip(info.source_ip)
+    keys["aws:SecureTransport"] = info.secure_transport
+    keys["aws:CurrentTime"] = now
+    keys["aws:EpochTime"] = int(now.timestamp())
+    keys["aws:RequestedRegion"] = info.region
+    keys["aws:UserAgent"] = info.user_agent[:USER_AGENT_CONTEXT_LIMIT]
+    keys.update(profile.tail)
     if profile.mfa_auth_time is not None:
         keys["aws:MultiFactorAuthAge"] = max(0, int((info.received_at - profile.mfa_auth_time).total_seconds()))
     if profile.session_tail:
