@@ -344,24 +344,21 @@ def _caller_policy_parts(
 
 _RESULT_VALUES = {result: result.value for result in DecisionResult}
 
-#: The most key-name tuples ``_lowered`` keeps, and the most names of one it keeps.
+#: The most key-name tuples ``_lowered_kept`` keeps, and the most names of one it keeps.
 LOWERED_NAMES_KEPT = 256
 LOWERED_NAMES_MAX = 64
 
 
 @functools.lru_cache(maxsize=LOWERED_NAMES_KEPT)
 def _lowered_kept(names: tuple[str, ...]) -> tuple[str, ...]:
-    return lowered_names(names)
-
-
-def _lowered(names: tuple[str, ...]) -> tuple[str, ...]:
     """``lowered_names(names)``, kept per distinct tuple of names: every request of a
     caller has the same global keys in the same order, so the engine's lower-cased
     ``Request.keys`` is built without lower-casing (nor hashing anew) each name of each
-    request. A long tuple (many keys the request gives) is lower-cased and not kept.
+    request. ``authorize`` gives it tuples of at most ``LOWERED_NAMES_MAX`` names; a
+    longer one (many keys the request gives) is lower-cased and not kept.
     bench.authz_instructions authorize 200 (callgrind): 928.6 k -> 923.5 k instructions
     per AuthorizeRequest."""
-    return _lowered_kept(names) if len(names) <= LOWERED_NAMES_MAX else lowered_names(names)
+    return lowered_names(names)
 
 
 def authorize(
@@ -389,7 +386,9 @@ def authorize(
     runtime = ctx.runtime
     profile = caller_profile(runtime, caller)
     # positional: principal, action, resource, resource_account, context, lowered
-    request = Request(profile.principal, action, resource, resource_account, context, _lowered(tuple(context)))
+    names = tuple(context)
+    lowered = _lowered_kept(names) if len(names) <= LOWERED_NAMES_MAX else lowered_names(names)
+    request = Request(profile.principal, action, resource, resource_account, context, lowered)
     # Exact memo (tessera.policy.memo): with the decision memo and the JSON changes,
     # bench.authz_instructions authorize 200: 1 357 k -> 1 248 k instructions per
     # AuthorizeRequest (docs/performance.md).
