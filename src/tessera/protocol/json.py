@@ -534,8 +534,7 @@ def _converter(service: str, shape_name: str) -> Converter:
     if kind == "structure":
         return _structure_converter(service, shape)
     if kind == "list":
-        member = shape.member.name
-        return lambda value: [_converter(service, member)(item) for item in value]
+        return _list_converter(service, shape.member.name)
     if kind == "map":
         member = shape.value.name
         return lambda value: {key: _converter(service, member)(item) for key, item in value.items()}
@@ -546,6 +545,20 @@ def _converter(service: str, shape_name: str) -> Converter:
     return _identity
 
 
+def _list_converter(service: str, member: str) -> Converter:
+    # the member's converter looked up on first use (shapes may nest themselves), then
+    # kept: not a cache look-up per item
+    found: list[Converter] = []
+
+    def convert(value: Any) -> list[Any]:
+        if not found:
+            found.append(_converter(service, member))
+        each = found[0]
+        return [each(item) for item in value]
+
+    return convert
+
+
 _AS_IS = frozenset({"string", "boolean", "integer", "long", "float", "double"})
 """Shapes whose values are JSON-ready as they are (``_converter`` gives ``_identity``)."""
 
@@ -554,13 +567,22 @@ def _structure_converter(service: str, shape: Shape) -> Converter:
     # Members whose values need no conversion are copied without a call: AuthorizeRequest's
     # answer (a principal and one matched statement) has 14 of them.
     members = [(name, member.name, member.type_name in _AS_IS) for name, member in shape.members.items()]
+    # the other members' converters, looked up on first use (shapes may nest themselves)
+    # and kept: not a cache look-up per member per value
+    found: dict[str, Converter] = {}
 
     def convert(value: Mapping[str, Any]) -> dict[str, Any]:
         converted: dict[str, Any] = {}
         for name, shape_name, as_is in members:
             item = value.get(name)
             if item is not None:
-                converted[name] = item if as_is else _converter(service, shape_name)(item)
+                if as_is:
+                    converted[name] = item
+                else:
+                    each = found.get(shape_name)
+                    if each is None:
+                        each = found[shape_name] = _converter(service, shape_name)
+                    converted[name] = each(item)
         return converted
 
     return convert
