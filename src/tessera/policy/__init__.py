@@ -5,7 +5,7 @@ fast matching), then ``evaluate`` any number of ``Request`` values against a
 ``PolicySet`` to get a ``Decision`` that explains itself.
 """
 
-from tessera.policy.context import Principal, Request, principal_context
+from tessera.policy.context import Principal, Request, lowered_names, principal_context
 from tessera.policy.errors import LIMIT_EXCEEDED, MALFORMED, PACKED_TOO_LARGE, PolicyError
 from tessera.policy.evaluate import Decision, DecisionResult, MatchedStatement, PolicySet, evaluate
 from tessera.policy.memo import DecisionMemo, PreparedSet
@@ -33,6 +33,7 @@ __all__ = [
     "Request",
     "Statement",
     "evaluate",
+    "lowered_names",
     "parse_policy",
     "policy_size",
     "policy_size_exceeds",

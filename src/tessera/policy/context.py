@@ -11,8 +11,8 @@ Source: IAM User Guide, "AWS global condition context keys"
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import InitVar, dataclass, field
 
 PRINCIPAL_KINDS = frozenset({"root", "user", "assumed-role", "federated-user", "service", "anonymous", "web-identity"})
 _PRINCIPAL_TYPE = {
@@ -105,7 +105,14 @@ class Request:
     """One authorization question. ``context`` maps condition keys (any case) to a
     str, int, bool, datetime, bytes, or a list/tuple of str for multivalued keys;
     policy variables resolve from the same mapping. ``resource_account`` is the account
-    that owns the resource ("" when the resource has no owner, e.g. ``*``)."""
+    that owns the resource ("" when the resource has no owner, e.g. ``*``).
+
+    ``lowered``, when given, is ``lowered_names(context)``: the context's key names, in
+    order, lower-cased. A caller that asks many questions with the same key names (every
+    request of a server has the same global keys) keeps those tuples and gives one, so
+    that the names are lower-cased once per set of names rather than once per request;
+    ``keys`` is then the same dict, built without a call per key. A tuple of another
+    length is not used."""
 
     principal: Principal
     action: str
@@ -114,11 +121,23 @@ class Request:
     context: Mapping[str, object] = field(default_factory=dict)
     keys: Mapping[str, object] = field(init=False, repr=False, compare=False)
     action_lower: str = field(init=False, repr=False, compare=False)
+    lowered: InitVar[tuple[str, ...] | None] = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", {k.lower(): v for k, v in self.context.items()})
+    def __post_init__(self, lowered: tuple[str, ...] | None) -> None:
+        context = self.context
+        if lowered is not None and len(lowered) == len(context):
+            # the same dict as below: a name repeated in another case keeps its first
+            # place and its last value either way
+            object.__setattr__(self, "keys", dict(zip(lowered, context.values())))  # noqa: B905 - lengths checked
+        else:
+            object.__setattr__(self, "keys", {k.lower(): v for k, v in context.items()})
         object.__setattr__(self, "action_lower", self.action.lower())
 
     @property
     def same_account(self) -> bool:
         return not self.resource_account or self.resource_account == self.principal.account
+
+
+def lowered_names(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` (a context's keys) in order, lower-cased: ``Request``'s ``lowered``."""
+    return tuple(name.lower() for name in names)

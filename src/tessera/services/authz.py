@@ -64,8 +64,10 @@ def authorizer_arn(account: str, namespace: str) -> str:
 
 @operation("tessera-authz", "AuthorizeRequest", inline=True, read_only=True)
 def authorize_request(ctx: OperationContext, params: dict[str, Any]) -> dict[str, Any]:
-    entry = {key: params[key] for key in _ENTRY_MEMBERS if key in params}
-    outcome = _decide(ctx, params, [entry])
+    # the input is its own one entry: ``_decide`` and ``_EntryInput.read`` read only an
+    # entry's members of it (Action, Resource, ResourceAccount, ResourcePolicy,
+    # ResourceTags, ContextEntries), so they are not copied into a new dict
+    outcome = _decide(ctx, params, [params])
     if isinstance(outcome, dict):
         return {"Decision": "Deny", "Error": outcome}
     principal, results = outcome
@@ -83,9 +85,6 @@ def batch_authorize_request(ctx: OperationContext, params: dict[str, Any]) -> di
     return {"Principal": principal, "Results": results}
 
 
-_ENTRY_MEMBERS = ("Action", "Resource", "ResourceAccount", "ResourcePolicy", "ResourceTags", "ContextEntries")
-
-
 def _decide(
     ctx: OperationContext, params: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any] | tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -97,7 +96,7 @@ def _decide(
     client = params["Request"]
     source_ip = _source_ip(client.get("SourceIp"))
     inputs = [_EntryInput.read(ctx, entry) for entry in entries]
-    headers = headers_from_raw((h["Name"], h["Value"]) for h in client["Headers"])
+    headers = headers_from_raw([(h["Name"], h["Value"]) for h in client["Headers"]])  # a list: no generator to resume
     try:
         verified = _verify_client(ctx, client, headers, service, params.get("Region"))
     except AuthError as error:
@@ -262,7 +261,8 @@ def _principal(client_ctx: OperationContext) -> dict[str, Any]:
         "Type": authorization.PRINCIPAL_TYPE[caller.kind],
         "PrincipalArn": authorization.principal_arn_key(caller),
         "AccessKeyId": caller.access_key_id,
-        "Tags": [{"Key": k, "Value": v} for k, v in authorization.principal_tags(client_ctx).items()],
+        # ``principal_tags`` without its copy of the profile's tags
+        "Tags": [{"Key": k, "Value": v} for k, v in authorization.caller_profile(client_ctx.runtime, caller).tags.items()],
         "MfaAuthenticated": bool(session is not None and session.mfa_authenticated),
     }
     if caller.kind == "user":

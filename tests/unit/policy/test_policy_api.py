@@ -25,6 +25,7 @@ EXPECTED = {
     "Request",
     "Statement",
     "evaluate",
+    "lowered_names",
     "parse_policy",
     "policy_size",
     "policy_size_exceeds",

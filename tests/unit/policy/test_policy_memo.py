@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from policyhelp import A, user
 from test_policy_properties import PROFILE, _policy, requests, statements
 
+import tessera.policy.memo as memo_module
 from tessera.cache import LRU
 from tessera.policy import Decision, DecisionMemo, PolicySet, PolicyType, PreparedSet, Request, evaluate, parse_policy
 
@@ -191,3 +192,24 @@ def test_addresses_are_keyed_by_their_value() -> None:
         request = Request(user(), "iam:GetUser", f"arn:aws:iam::{A}:user/alice", A, {"aws:SourceIp": ipaddress.ip_address(text)})
         assert _answer(memo.evaluate(request, policies)) == _answer(evaluate(request, policies))
     assert len(store) == 5
+
+
+@PROFILE
+@given(whole_sets(), st.lists(requests(), min_size=1, max_size=8), st.integers(1, 6), st.integers(1, 3))
+def test_a_prepared_set_replays_the_decisions_evaluating_gives(policies: PolicySet, asked: list[Request], size: int, kept: int) -> None:
+    """One prepared set asked again and again (as a caller's profile is), with a store
+    small enough that recipes are dropped and made anew and fewer replays kept than
+    recipes met: every answer is the one evaluating gives, and each decision's
+    ``considered`` list is its own."""
+    memo, _ = _memo(size)
+    prepared = PreparedSet(policies)
+    saved = memo_module.MAX_REPLAYS
+    memo_module.MAX_REPLAYS = kept
+    try:
+        for request in [*asked, *asked, *reversed(asked)]:
+            remembered = memo.evaluate(request, policies, prepared)
+            assert _answer(remembered) == _answer(evaluate(request, policies))
+            assert remembered.statements[1] is not memo.evaluate(request, policies, prepared).statements[1]
+        assert len(prepared.replays) <= kept
+    finally:
+        memo_module.MAX_REPLAYS = saved

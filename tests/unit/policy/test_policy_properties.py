@@ -15,6 +15,7 @@ from tessera.policy import (
     PolicyType,
     Request,
     evaluate,
+    lowered_names,
     parse_policy,
     principal_context,
     serialise,
@@ -158,3 +159,40 @@ def test_serialise_then_parse_is_stable_and_keeps_meaning(items: list[dict[str, 
     after = evaluate(request, PolicySet(identity=[again]))
     assert before.result is after.result
     assert [m.statement_index for m in before.matched] == [m.statement_index for m in after.matched]
+
+
+_KEY_NAMES = ["aws:SourceIp", "AWS:SourceIP", "aws:sourceip", "aws:PrincipalTag/Team", "aws:principaltag/team", "s3:prefix", "S3:Prefix"]
+
+
+@PROFILE
+@given(
+    requests(),
+    st.lists(st.tuples(st.sampled_from(_KEY_NAMES), st.sampled_from(["a", "B", "10.0.0.1"])), max_size=8),
+    st.booleans(),
+)
+def test_a_request_given_its_lowered_names_is_the_same_request(request: Request, extra: list[tuple[str, str]], short: bool) -> None:
+    """``lowered`` (the names lower-cased once, kept by the caller) builds the keys the
+    engine reads exactly as lower-casing each name does: the same names in the same
+    order, a name repeated in another case at its first place with its last value; a
+    tuple of another length is not used."""
+    context = dict(request.context)
+    context.update(extra)
+    plain = Request(request.principal, request.action, request.resource, request.resource_account, context)
+    names = lowered_names(context)
+    given = Request(
+        request.principal,
+        request.action,
+        request.resource,
+        request.resource_account,
+        context,
+        lowered=names[:-1] if short and names else names,
+    )
+    assert given == plain
+    assert list(given.keys.items()) == list(plain.keys.items())
+    assert given.action_lower == plain.action_lower
+    policies = PolicySet(
+        identity=[
+            _policy([{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {"aws:PrincipalTag/team": "a"}}}])
+        ]
+    )
+    assert evaluate(given, policies).result == evaluate(plain, policies).result

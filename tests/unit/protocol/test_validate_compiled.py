@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from botocore.model import Shape
 from botocore.serialize import create_serializer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shape_examples import example_value
 
 from tessera import errors
@@ -118,4 +120,28 @@ def test_reading_and_checking_in_one_walk_answers_as_two(service: str, operation
     bodies += [json.dumps({name: [None, {}]}).encode() for name in shape.members]
     for body in bodies:
         body = body if isinstance(body, bytes) else body.encode()
+        assert _outcome(resolved, body) == _reference(resolved, body), body
+
+
+_PATTERN_TEXT = st.text(alphabet=st.sampled_from("aZ09-_.:/!#\x00 é~"), max_size=80)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_PATTERN_TEXT, _PATTERN_TEXT, _PATTERN_TEXT, _PATTERN_TEXT), min_size=1, max_size=4))
+def test_remembered_pattern_checks_answer_as_the_pattern(texts: list[tuple[str, str, str, str]]) -> None:
+    """A string's pattern check is remembered per text (short texts only): each body,
+    read again once its texts are remembered, answers as the two walks that match
+    every time, valid or not, short or long."""
+    resolved = service_spec("tessera-authz").resolve("AuthorizeRequest")
+    assert resolved is not None
+    bodies = []
+    for service, method, header, address in texts:
+        request = {
+            "Method": method,
+            "Path": "/",
+            "Headers": [{"Name": header, "Value": "v"}, {"Name": "Host", "Value": "h"}],
+            "SourceIp": address,
+        }
+        bodies.append(json.dumps({"Service": service, "Request": request, "Action": "notes:GetNote", "Resource": "*"}).encode())
+    for body in [*bodies, *bodies]:
         assert _outcome(resolved, body) == _reference(resolved, body), body

@@ -18,6 +18,8 @@ from tessera.auth.caller import Caller, SessionClaims
 from tessera.errors import AccessDenied
 from tessera.services import authorization
 from tessera.services.credentials import credential_resolver
+from tessera.services.request import OperationContext
+from tessera.services.request_info import RequestInfo
 from tessera.services.runtime import Runtime
 from tessera.services.sts.identity import session_caller
 
@@ -134,3 +136,18 @@ def test_a_replaced_state_is_not_kept_alive_by_the_credential_resolver(runtime: 
     gc.collect()
     assert replaced() is None
     assert resolver.resolve(key, None).caller.name == "keyed"  # and the answer follows the new state
+
+
+@pytest.mark.parametrize("kind", ["user", "session"])
+def test_the_base_context_is_the_profile_and_the_request_keys_in_order(runtime: Runtime, call: Call, alice: Caller, kind: str) -> None:
+    """``base_context`` sets the request's keys in place: the same keys, values and order
+    as the profile's head, ``_request_keys`` and the profile's tail merged."""
+    caller = alice if kind == "user" else _session(runtime, call, 7, policy=None)
+    info = RequestInfo("req-1", runtime.clock.now(), "::ffff:10.0.0.1", "agent " * 300, "eu-west-1", secure_transport=True)
+    ctx = OperationContext(runtime, caller, info)
+    profile = authorization.caller_profile(runtime, caller)
+    expected: dict[str, object] = {**profile.head, **authorization._request_keys(info), **profile.tail}
+    if profile.mfa_auth_time is not None:
+        expected["aws:MultiFactorAuthAge"] = max(0, int((info.received_at - profile.mfa_auth_time).total_seconds()))
+    expected.update(profile.session_tail)
+    assert list(authorization.base_context(ctx).items()) == list(expected.items())
