@@ -106,7 +106,8 @@ _WARM_UP = [lambda name=name: service_spec(name) for name in SERVICE_NAMES]
 
 @dataclass(slots=True)  # one per request: slots make its 30 fields cheaper to set and read
 class Exchange:
-    """One request as it moves through the pipeline (for audit, metrics and logs)."""
+    """One request as it moves through the pipeline (for audit, metrics and logs).
+    ``TesseraApp._exchange`` gives its first fields by position: keep their order."""
 
     request_id: str
     started: float
@@ -418,18 +419,20 @@ class TesseraApp:
         source_ip = resolver.resolve(client[0] or "", forwarded)
         raw_query = scope.get("query_string", b"").decode("latin-1")
         raw_path = scope.get("raw_path")
-        return Exchange(
-            request_id=new_id(),
-            event_id=new_id(),
-            started=time.perf_counter(),
-            method=method,
-            path=raw_path.decode("latin-1") if raw_path else path,
-            raw_query=raw_query,
-            headers=headers,
-            body=b"",
-            source_ip=source_ip,
-            secure=scope.get("scheme") == "https",
+        # by position (as the fields are declared): keywords cost ~4 500 instructions more
+        ex = Exchange(
+            new_id(),  # request_id
+            time.perf_counter(),  # started
+            method,
+            raw_path.decode("latin-1") if raw_path else path,
+            raw_query,
+            headers,
+            b"",  # body
+            source_ip,
+            scope.get("scheme") == "https",  # secure
         )
+        ex.event_id = new_id()
+        return ex
 
     # -- the pipeline ------------------------------------------------------------------
     def _inline(self, ex: Exchange) -> OperationContext | None | Literal[False]:

@@ -110,3 +110,27 @@ def test_a_client_gone_before_its_body_arrived_gets_nothing(app: tuple[Runtime, 
     if not first:
         messages.insert(0, {"type": "http.request", "body": body[:5], "more_body": True})
     assert _send(application, scope, messages) == []
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_exchange_holds_the_request_as_it_arrived(app: tuple[Runtime, TesseraApp], scheme: str) -> None:
+    _, application = app
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/a b",
+        "raw_path": b"/a%20b",
+        "query_string": b"Action=GetCallerIdentity&x=%C3%A9",
+        "headers": [(b"host", b"h"), (b"User-Agent", b" ua ")],
+        "client": ("::ffff:192.0.2.1", 5),
+        "scheme": scheme,
+    }
+    first, second = application._exchange(scope, "GET", "/a b"), application._exchange(scope, "GET", "/a b")
+    assert (first.method, first.path, first.raw_query, first.body) == ("GET", "/a%20b", "Action=GetCallerIdentity&x=%C3%A9", b"")
+    assert first.headers == {"host": "h", "user-agent": "ua"} and first.source_ip == "192.0.2.1"
+    assert first.secure is (scheme == "https") and first.error is None and first.extra_headers == []
+    ids = [first.request_id, first.event_id, second.request_id, second.event_id]
+    assert len(set(ids)) == 4 and all(len(i) == 36 for i in ids)
+    assert first.extra_headers is not second.extra_headers
+    del scope["raw_path"]
+    assert application._exchange(scope, "GET", "/a b").path == "/a b"
