@@ -17,7 +17,7 @@ resolves a request's operation once and every stage after it (the parser and enc
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from botocore.loaders import Loader
@@ -53,10 +53,10 @@ class Operation:
 
     service: str  # one of SERVICE_NAMES
     model: OperationModel
+    name: str = field(init=False)  # the model's, read once: every stage reads it per request
 
-    @property
-    def name(self) -> str:
-        return str(self.model.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", str(self.model.name))
 
 
 def resolve_operation(service: str, name: str) -> Operation | None:

@@ -46,6 +46,8 @@ class ServiceSpec:
     target_prefix: str | None
     model: ServiceModel = field(repr=False)
     operation_names: frozenset[str] = field(repr=False)
+    # the operations resolved so far, by name: at most one entry per operation of the model
+    _resolved: dict[str, Operation] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def operation(self, name: str) -> OperationModel | None:
         """The operation called ``name`` exactly (case-sensitive, as AWS), or None."""
@@ -57,7 +59,12 @@ class ServiceSpec:
         """The operation called ``name`` with its service, or None; one object per
         operation (``tessera.service_models.resolve_operation``), so stages may key
         their per-operation memos on it."""
-        return resolve_operation(self.name, name)
+        operation = self._resolved.get(name)
+        if operation is None and name in self.operation_names:
+            found = resolve_operation(self.name, name)
+            assert found is not None  # INVARIANT: one of the model's operations
+            operation = self._resolved[name] = found
+        return operation
 
 
 @functools.cache

@@ -192,8 +192,13 @@ def resolve_query_action(service: str, action: str | None, version: str | None) 
 def read_query_params(operation: Operation, form: Form) -> dict[str, Any]:
     """The typed params of ``operation`` rebuilt from a form and validated against the
     model; ``ValidationError`` for an unreadable value or a violated constraint."""
-    shape = operation.model.input_shape
-    params = _read_structure(shape, _build_tree(_as_pairs(form), _member_names(shape)), "") if shape is not None else {}
+    shape, names, empty_valid = _input_reader(operation)
+    if not names:  # no member to read (GetCallerIdentity): no tree of the form to build
+        if empty_valid:
+            return {}
+        params: dict[str, Any] = {}
+    else:
+        params = _read_structure(shape, _build_tree(_as_pairs(form), names), "")
     violations = find_violations(shape, params)
     if violations:
         raise errors.ValidationError(validation_message(violations))
@@ -218,6 +223,17 @@ def _as_pairs(form: Form) -> Iterable[tuple[str, str]]:
 def _first(pairs: Iterable[tuple[str, str]], name: str) -> str | None:
     """The value of the first ``name=`` parameter (a repeated key's first occurrence wins)."""
     return next((value for key, value in pairs if key == name), None)
+
+
+@functools.cache  # one entry per operation
+def _input_reader(operation: Operation) -> tuple[Shape | None, frozenset[str], bool]:
+    """The operation's input shape, the top-level parameter names it reads (none without
+    a shape) and whether its params without any member (``{}``) break no constraint,
+    read from the model once."""
+    shape = operation.model.input_shape
+    if shape is None:
+        return None, frozenset(), True
+    return shape, _member_names(shape), not find_violations(shape, {})
 
 
 @functools.cache
@@ -430,6 +446,18 @@ class _Envelope:
     middle: str
     tail: str
     write_result: Writer | None
+    # of an operation of ``_KEPT_ANSWERS``: its output's member names, and its answers'
+    # UTF-8 up to the request id, by the members' values (bounded: ``KEPT_ANSWERS``)
+    kept_members: tuple[str, ...] | None = None
+    kept: dict[tuple[str | None, ...], tuple[bytes, bytes]] | None = None
+
+
+# Operations whose answer depends on a few short strings only (GetCallerIdentity: the
+# caller's): its text up to the request id is kept per set of values, as written once.
+_KEPT_ANSWERS = frozenset({("sts", "GetCallerIdentity")})
+KEPT_ANSWERS = 1024
+"""At most this many answers kept per operation of ``_KEPT_ANSWERS`` (then forgotten
+all at once); an answer is keyed by its values, so none is ever stale."""
 
 
 def serialize_query_response(service: str, operation: str, result: Mapping[str, Any], request_id: str) -> bytes:
@@ -443,6 +471,9 @@ def serialize_query_response(service: str, operation: str, result: Mapping[str, 
 def encode_query_response(operation: Operation, result: Mapping[str, Any], request_id: str) -> bytes:
     """``serialize_query_response`` for an operation already resolved."""
     envelope = _envelope(operation)
+    kept = envelope.kept
+    if kept is not None:
+        return _kept_answer(envelope, kept, result, request_id)
     out = [envelope.head]
     if envelope.write_result is not None:
         envelope.write_result(out, result)
@@ -450,6 +481,28 @@ def encode_query_response(operation: Operation, result: Mapping[str, Any], reque
     out.append(escape_text(request_id))
     out.append(envelope.tail)
     return "".join(out).encode("utf-8")
+
+
+def _kept_answer(
+    envelope: _Envelope, kept: dict[tuple[str | None, ...], tuple[bytes, bytes]], result: Mapping[str, Any], request_id: str
+) -> bytes:
+    """``encode_query_response``'s bytes, the text around the request id read from
+    ``kept`` when these values were answered before. Only values that are ``str`` (or
+    absent) are kept: others write as ``str()`` of them, which equal keys need not share."""
+    assert envelope.kept_members is not None  # INVARIANT: set with ``kept``
+    values = tuple(map(result.get, envelope.kept_members))
+    around = kept.get(values)
+    if around is None:
+        out = [envelope.head]
+        assert envelope.write_result is not None  # INVARIANT: kept answers have an output
+        envelope.write_result(out, result)
+        out.append(envelope.middle)
+        around = ("".join(out).encode("utf-8"), envelope.tail.encode("utf-8"))
+        if all(value is None or type(value) is str for value in values):
+            if len(kept) >= KEPT_ANSWERS:
+                kept.clear()
+            kept[values] = around
+    return b"".join((around[0], escape_text(request_id).encode("utf-8"), around[1]))
 
 
 # Operations answered in JSON on request: outputs of plain strings only, whose JSON
@@ -517,7 +570,11 @@ def _envelope(operation: Operation) -> _Envelope:
     if shape is None:
         return _Envelope(head, middle, tail, None)
     wrapper = shape.serialization.get("resultWrapper", f"{name}Result")
-    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, _writer(_writers_for(operation.service), shape))
+    write = _writer(_writers_for(operation.service), shape)
+    if (operation.service, name) in _KEPT_ANSWERS:
+        kept_members = tuple(shape.members)
+        return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, write, kept_members, {})
+    return _Envelope(head + f"<{wrapper}>", f"</{wrapper}>" + middle, tail, write)
 
 
 @functools.cache

@@ -81,8 +81,13 @@ _PIPELINE_FULL = -1  # a _refusal that answers nothing more (see send_400_respon
 def declared_length(headers: list[tuple[bytes, bytes]]) -> int:
     """The largest Content-Length among ``headers`` (lower-cased names), 0 if none.
     The parser has already refused a malformed or conflicting one."""
-    values = [value.strip() for name, value in headers if name == b"content-length"]
-    return max((int(value) for value in values if value.isdigit()), default=0)
+    declared = 0
+    for name, value in headers:  # a plain loop: most requests have none, or one
+        if name == b"content-length":
+            value = value.strip()
+            if value.isdigit() and int(value) > declared:
+                declared = int(value)
+    return declared
 
 
 class _HeaderLimit(Exception):

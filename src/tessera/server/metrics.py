@@ -23,13 +23,15 @@ DECISIONS = ("allowed", "explicitDeny", "implicitDeny")
 
 
 class _Latency:
-    """One (service, operation) histogram: a count per bucket (the last is ``+Inf``)."""
+    """One (service, operation) histogram: a count per bucket (the last is ``+Inf``),
+    and its requests' count by outcome (each a cell of ``ServerMetrics._requests``)."""
 
-    __slots__ = ("buckets", "total")
+    __slots__ = ("buckets", "outcomes", "total")
 
     def __init__(self) -> None:
         self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.total = 0.0
+        self.outcomes: dict[str, list[int]] = {}
 
     def cumulative(self) -> list[tuple[str, float]]:
         bounds = [repr(float(b)) for b in LATENCY_BUCKETS] + ["+Inf"]
@@ -46,27 +48,39 @@ class ServerMetrics:
     def __init__(self, audit_backlog: Callable[[], int] | None = None) -> None:
         self.registry = CollectorRegistry()
         self._lock = threading.Lock()  # decisions are counted from worker threads too
-        self._requests: dict[tuple[str, str, str], int] = {}
+        # by (service, operation, outcome), in the order first counted: a one-item list
+        # that the series' ``outcomes`` holds too (one look-up a request, no key tuple)
+        self._requests: dict[tuple[str, str, str], list[int]] = {}
         self._latency: dict[tuple[str, str], _Latency] = {}
         self._decisions: dict[str, int] = dict.fromkeys(DECISIONS, 0)
         self._audit_backlog = audit_backlog
         self.registry.register(_Collector(self))
 
     def decision(self, result: str) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # as in ``observe``
+        try:
             self._decisions[result] = self._decisions.get(result, 0) + 1
+        finally:
+            lock.release()
 
     def observe(self, service: str, operation: str, outcome: str, seconds: float) -> None:
         key = (service, operation)
         bucket = bisect.bisect_left(LATENCY_BUCKETS, seconds)  # le= bounds are inclusive
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: its two method calls cost twice the lock itself
+        try:
             latency = self._latency.get(key)
             if latency is None:
                 latency = self._latency[key] = _Latency()
             latency.buckets[bucket] += 1
             latency.total += seconds
-            counted = (service, operation, outcome)
-            self._requests[counted] = self._requests.get(counted, 0) + 1
+            count = latency.outcomes.get(outcome)
+            if count is None:
+                count = latency.outcomes[outcome] = self._requests[(service, operation, outcome)] = [0]
+            count[0] += 1
+        finally:
+            lock.release()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -74,7 +88,7 @@ class ServerMetrics:
     def families(self) -> Iterator[Metric]:
         """The Prometheus families of the counts so far (what a scrape returns)."""
         with self._lock:
-            requests = dict(self._requests)
+            requests = {labels: count[0] for labels, count in self._requests.items()}
             latency = {key: (series.cumulative(), series.total) for key, series in self._latency.items()}
             decisions = dict(self._decisions)
         yield _requests_family(requests)

@@ -92,6 +92,8 @@ class OperationSpec:
         """Whether this request may run on the event loop: ``inline`` operations run
         there unless a member named in ``inline_unless`` is present (AssumeRole is pure
         in-memory except when an MFA code must be checked and consumed)."""
+        if not self.inline_unless:  # most operations: no generator to run
+            return self.inline
         return self.inline and not any(params.get(name) for name in self.inline_unless)
 
 

@@ -43,8 +43,13 @@ class UsageTracker:
             key, service = (session.account, ROLE, session.role_id), ""
         else:
             return
-        with self._lock:
-            self._pending[key] = (when, service, region)
+        note = (when, service, region)
+        lock = self._lock
+        lock.acquire()  # not ``with``: its two method calls cost twice the lock itself
+        try:
+            self._pending[key] = note
+        finally:
+            lock.release()
 
     def flush(self) -> None:
         """Write the notes taken since the last flush. They stay visible to ``last_use``

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from tessera.server.metrics import ServerMetrics
@@ -54,3 +56,43 @@ def test_decisions_and_audit_backlog_are_exposed():
     assert found[("tessera_authorization_decisions_total", (("result", "explicitDeny"),))] == 1
     assert found[("tessera_authorization_decisions_total", (("result", "implicitDeny"),))] == 0
     assert found[("tessera_audit_backlog", ())] == 7
+
+
+_observations = st.lists(
+    st.tuples(
+        st.sampled_from(["sts", "iam"]),
+        st.sampled_from(["AssumeRole", "GetCallerIdentity", "Unknown"]),
+        st.sampled_from(["success", "client_error", "server_error"]),
+        st.floats(0, 5),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_observations, st.lists(st.sampled_from(["allowed", "explicitDeny", "implicitDeny"]), max_size=5))
+def test_the_exposition_is_every_count_in_the_order_first_seen(observed, decided):
+    """The text a scrape gets, series in the order each was first counted, as plain
+    dictionaries of counts would give it."""
+    metrics = ServerMetrics()
+    requests: dict[tuple[str, str, str], int] = {}
+    latency: dict[tuple[str, str], list[float]] = {}
+    for service, operation, outcome, seconds in observed:
+        metrics.observe(service, operation, outcome, seconds)
+        requests[(service, operation, outcome)] = requests.get((service, operation, outcome), 0) + 1
+        latency.setdefault((service, operation), []).append(seconds)
+    for result in decided:
+        metrics.decision(result)
+    families = list(metrics.families())
+    assert [(tuple(s.labels.values()), s.value) for s in families[0].samples] == [
+        ((*labels,), float(count)) for labels, count in requests.items()
+    ]
+    counts = [s for s in families[1].samples if s.name.endswith("_count")]
+    assert [(s.labels["service"], s.labels["operation"], s.value) for s in counts] == [
+        (*key, float(len(values))) for key, values in latency.items()
+    ]
+    buckets = [s for s in families[1].samples if s.name.endswith("_bucket") and s.labels["le"] == "0.001"]
+    assert [s.value for s in buckets] == [float(sum(v <= 0.001 for v in values)) for values in latency.values()]
+    assert {s.labels["result"]: s.value for s in families[2].samples} == {
+        result: float(decided.count(result)) for result in ("allowed", "explicitDeny", "implicitDeny")
+    }
