@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_to_bytes
 
 from tessera.auth.memo import memoised
@@ -333,7 +333,8 @@ def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str])
     ``headers`` maps lower-case names to values, repeated headers already joined with ``,``.
     A signed header the request lacks canonicalises as empty, so the signature cannot match,
     which is how AWS reports it."""
-    return "".join(f"{name}:{trimall(headers.get(name, ''))}\n" for name in signed_headers)
+    # ``trimall`` inlined, and a list rather than a generator: join sizes it once
+    return "".join([f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers])
 
 
 def payload_hash(body: bytes) -> str:
@@ -455,10 +456,14 @@ class Credential:
     region: str
     service: str
     terminator: str
+    # derived once (``parse_credential`` is memoised, so once per credential text), not
+    # per request: the scope's text and the (date, region, service) key of its signers
+    scope: str = field(init=False, repr=False, compare=False)
+    scope_key: tuple[str, str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def scope(self) -> str:
-        return credential_scope(self.date, self.region, self.service)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scope", credential_scope(self.date, self.region, self.service))
+        object.__setattr__(self, "scope_key", (self.date, self.region, self.service))
 
 
 @memoised(maxsize=4096)
