@@ -14,12 +14,15 @@ from dataclasses import dataclass
 import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tessera.auth import sigv4
 from tessera.auth.authenticate import (
     AuthSettings,
     HttpRequest,
     SigningKeyCache,
+    check_all_amz_headers_signed,
     check_service,
     headers_from_raw,
     verify,
@@ -620,3 +623,22 @@ def test_unreadable_date_header_is_incomplete_signature(date, signed, resolver):
     with pytest.raises(IncompleteSignature) as raised:
         verify(with_headers(request, x_amz_date=None, date=date), now, resolver)
     assert raised.value.message.startswith("Unable to parse the 'Date' header")
+
+
+_HEADER_NAMES = st.sampled_from(
+    ["host", "user-agent", "x-amz-date", "x-amz-target", "x-amz-cf-id", "x-amzn-trace-id", "x-amz-security-token"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_HEADER_NAMES, unique=True), st.lists(_HEADER_NAMES), st.booleans())
+def test_unsigned_amz_headers_are_those_the_rule_names(present, signed, as_set):
+    headers = dict.fromkeys(present, "v")
+    expected = sorted(name for name in present if name.startswith("x-amz-") and name != "x-amz-cf-id" and name not in signed)
+    signed_headers = frozenset(signed) if as_set else tuple(signed)
+    if not expected:
+        check_all_amz_headers_signed(headers, signed_headers)
+        return
+    with pytest.raises(AccessDenied) as raised:
+        check_all_amz_headers_signed(headers, signed_headers)
+    assert raised.value.message == f"There were headers present in the request which were not signed: {', '.join(expected)}"

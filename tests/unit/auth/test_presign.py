@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import pytest
 from botocore.awsrequest import AWSRequest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tessera.auth import presign, sigv4
 from tessera.auth.authenticate import HttpRequest, verify
@@ -270,3 +272,62 @@ def test_expires_reads_as_its_pattern_defines_it(value):
     except IncompleteSignature as error:
         read = error.message
     assert read == _expires_as_the_pattern_reads_it(value)
+
+
+_PRESIGN_VALUES = {
+    "X-Amz-Algorithm": ["AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", "%2F"],
+    "X-Amz-Credential": ["AKID%2F20240501%2Fus-east-1%2Fsts%2Faws4_request", "AKID%2F20240501", "AKID"],
+    "X-Amz-Date": ["20240501T120000Z", "20240501T1200", "20241301T120000Z"],
+    "X-Amz-Expires": ["900", "0", "604801", "-1", "x"],
+    "X-Amz-SignedHeaders": ["host", "host%3Bx-amz-date", "Host"],
+    "X-Amz-Signature": ["ab12", "%2F"],
+    "X-Amz-Security-Token": ["tok%2Fen%3D", "token"],
+    "Action": ["GetCallerIdentity"],
+}
+
+
+def _outcome(read):
+    try:
+        return read()
+    except IncompleteSignature as error:
+        return ("IncompleteSignature", error.message)
+
+
+_PRESIGN_ITEMS = st.sampled_from([(name, value) for name, values in _PRESIGN_VALUES.items() for value in values])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PRESIGN_ITEMS, max_size=10))
+def test_a_query_read_as_sent_reads_as_its_decoded_pairs(items):
+    raw = "&".join(f"{name}={value}" for name, value in items)
+    pairs = sigv4.query_pairs(raw)
+
+    def slow():
+        if not presign.is_presigned(pairs):
+            return None
+        return presign.PresignedQuery(presign.parse_presigned(pairs), sigv4.canonical_query_from_pairs(pairs, {b"X-Amz-Signature"}))
+
+    assert _outcome(lambda: presign.read_presigned(raw)) == _outcome(slow)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=presign.MAX_EXPIRES),
+    st.integers(min_value=-2, max_value=2),
+    st.integers(min_value=0, max_value=999_999),
+    st.sampled_from([dt.timedelta(minutes=15), dt.timedelta(seconds=1, microseconds=1), dt.timedelta(0)]),
+)
+def test_presigned_window_is_the_timedelta_rule(expires, seconds, microseconds, skew):
+    signed_at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+    params = presign.PresignedParams(None, "20240501T120000Z", signed_at, expires, ("host",), "", None)  # type: ignore[arg-type]
+    for now in (
+        signed_at + dt.timedelta(seconds=expires + seconds, microseconds=microseconds),
+        signed_at - skew + dt.timedelta(seconds=seconds, microseconds=microseconds),
+    ):
+        inside = now - dt.timedelta(seconds=expires) <= signed_at <= now + skew
+        try:
+            presign.check_presigned_window(params, now, skew)
+        except SignatureDoesNotMatch:
+            assert not inside
+        else:
+            assert inside

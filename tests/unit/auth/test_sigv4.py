@@ -149,6 +149,26 @@ def test_canonical_form_as_sent_agrees_with_decoding_and_encoding_again(raw, exc
         assert sigv4.canonical_query_from_sent(sent, exclude) == slow
 
 
+_SENT_NAMES = st.sampled_from(["a", "A", "a-b", "a.b", "a~", "ab", "X-Amz-Signature", "X-Amz-Signatur", "X-Amz-SignatureX", "%2F", "a%3D"])
+_SENT_VALUES = st.lists(st.sampled_from(["a", "Z", "0", "-", "_", ".", "~", "%2F", "%3D", "%26", "%00"]), max_size=6).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_SENT_NAMES, _SENT_VALUES), min_size=1, max_size=8),
+    st.sampled_from([None, "a", "X-Amz-Signature", "a-b"]),
+)
+def test_canonical_query_from_text_sorts_and_excludes_as_the_pairs_do(items, exclude):
+    raw = "&".join(f"{name}={value}" for name, value in items)
+    assert sigv4.canonical_text(raw) == raw
+    sent = sigv4.pairs_of_canonical(raw)
+    assert sent == [tuple(item.partition("=")[::2]) for item in raw.split("&")]
+    assert sent == sigv4.sent_pairs(raw)
+    excluded = () if exclude is None else (exclude.encode(),)
+    assert sigv4.canonical_query_from_text(raw, exclude) == sigv4.canonical_query_from_sent(sent, excluded)
+    assert sigv4.canonical_query_from_text(raw, exclude) == sigv4.canonical_query_from_pairs(sigv4.query_pairs(raw), excluded)
+
+
 # --- Canonical headers ----------------------------------------------------------------
 
 
