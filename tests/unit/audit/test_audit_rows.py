@@ -116,3 +116,60 @@ def test_audit_row_names_every_missing_field(missing: tuple[str, ...]) -> None:
     for carrier in (event, _Plain(event)):
         with pytest.raises(ValueError, match=f"^audit event lacks {', '.join(missing)}$"):
             _audit_row(carrier)
+
+
+_ORDER = [
+    "eventVersion",
+    "userIdentity",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "requestParameters",
+    "responseElements",
+    "requestID",
+    "eventID",
+    "readOnly",
+    "eventType",
+    "managementEvent",
+    "recipientAccountId",
+    "eventCategory",
+]
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_built_events_keep_their_fields_order_and_share_nothing(failed: bool) -> None:
+    from tessera.audit import events
+
+    def build() -> dict[str, Any]:
+        return events.build_event(
+            service="sts",
+            operation="GetCallerIdentity",
+            resolved=None,
+            caller=None,
+            access_key_id="AKIAEXAMPLEEXAMPLE01",
+            when=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+            region="eu-west-1",
+            source_ip="192.0.2.1",
+            user_agent="ua",
+            request_id="r",
+            params=None,
+            result=None,
+            error_code="InvalidClientTokenId" if failed else None,
+            error_message="bad" if failed else None,
+            read_only=True,
+        )
+
+    template = dict(events._TEMPLATE)
+    first = build()
+    assert list(first)[: len(_ORDER)] == _ORDER
+    assert first["recipientAccountId"] == "" and first["responseElements"] is None
+    assert first["userIdentity"] == {"type": "Unknown", "accessKeyId": "AKIAEXAMPLEEXAMPLE01"}
+    first["eventVersion"] = "changed"
+    first["userIdentity"]["type"] = "changed"
+    assert template == events._TEMPLATE
+    second = build()
+    assert second["eventVersion"] == "1.09" and second["userIdentity"]["type"] == "Unknown"
+    assert second["eventID"] != first["eventID"]
