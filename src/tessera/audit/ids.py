@@ -39,14 +39,6 @@ class _Sequence:
         self.prefix = f"{text[:8]}-{text[8:12]}-8{text[12:15]}-"
         self.counter = itertools.count()
 
-    def next(self) -> str:
-        # ``0x8000 | n >> 48`` (4 digits: the variant, then the counter's top bits) and
-        # ``n & 0xFFFFFFFFFFFF`` (12 digits) as one number: with its top bit set it has
-        # exactly 16 hex digits, so no format spec is needed (~4 400 instructions an id
-        # against ~7 100 with two: callgrind, CPython 3.11)
-        text = hex(next(self.counter) & _COUNTER_MASK | _VARIANT)
-        return f"{self.prefix}{text[2:6]}-{text[6:]}"
-
 
 _SEQUENCE = _Sequence()
 os.register_at_fork(after_in_child=_SEQUENCE.reset)
@@ -54,4 +46,11 @@ os.register_at_fork(after_in_child=_SEQUENCE.reset)
 
 def new_id() -> str:
     """A fresh id in UUID text form (lower-case hex, 8-4-4-4-12)."""
-    return _SEQUENCE.next()
+    # ``0x8000 | n >> 48`` (4 digits: the variant, then the counter's top bits) and
+    # ``n & 0xFFFFFFFFFFFF`` (12 digits) as one number: with its top bit set it has
+    # exactly 16 hex digits, so no format spec is needed (~4 400 instructions an id
+    # against ~7 100 with two: callgrind, CPython 3.11). The sequence is read here, not
+    # through a method of it: one Python call an id, not two (~300 instructions less).
+    sequence = _SEQUENCE
+    text = hex(next(sequence.counter) & _COUNTER_MASK | _VARIANT)
+    return f"{sequence.prefix}{text[2:6]}-{text[6:]}"
