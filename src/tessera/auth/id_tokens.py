@@ -272,12 +272,19 @@ _MAX_DATE = 1 << 40  # seconds: some 35 000 years
 
 
 def _verifies(verifier: Algorithm, token: IdToken, key: _Key) -> bool:
-    """Whether ``key`` verifies the token's signature: an RSA key through OpenSSL without
-    letting go of the GIL (the same calls, so the same answer), any other through
-    ``cryptography``."""
+    """Whether ``key`` verifies the token's signature: an RSA key first through OpenSSL
+    without letting go of the GIL (``tessera.auth.rsa_verify``), every other key, and
+    every signature that path does not accept, through ``cryptography``. A refusal is
+    thus always ``cryptography``'s: the libcrypto the native path calls may be another
+    build, configured by the system (providers, properties), and must not refuse what
+    ``cryptography`` accepts; a valid token, the common case, is verified once."""
+    if key.native is not None:
+        try:
+            if key.native.verify(token.alg, token.signing_input, token.signature):
+                return True
+        except Exception:  # e.g. OpenSSL could not set up the verification: cryptography decides
+            pass
     try:
-        if key.native is not None:
-            return key.native.verify(token.alg, token.signing_input, token.signature)
         return bool(verifier.verify(token.signing_input, key.public, token.signature))
     except Exception:  # e.g. a key too small for the padding: it does not verify this token
         return False

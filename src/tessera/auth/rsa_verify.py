@@ -18,8 +18,11 @@ passed to OpenSSL as its SubjectPublicKeyInfo DER once, when it is loaded.
 
 ``available()`` is False when that ``libcrypto`` is not OpenSSL 3 or lacks a function
 (``NativeRsaKey.load`` then answers None, and the caller verifies through
-``cryptography`` as before): the outcome of a verification never depends on which path
-ran, only its cost does.
+``cryptography`` as before). A signature this path does not accept is handed to
+``cryptography`` by the caller (``id_tokens``): the libcrypto called here may be another
+build than ``cryptography``'s, configured by the system (providers, properties), so a
+refusal is always ``cryptography``'s, and the outcome of a verification never depends on
+which path ran, only its cost does.
 """
 
 from __future__ import annotations

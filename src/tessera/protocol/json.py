@@ -210,9 +210,11 @@ CheckedReader = Callable[[Any, Where, list[bool]], Any]
 #: The longest text whose pattern check ``_kept_match`` remembers, and how many texts
 #: one string member remembers: a client's header names, its service, method, action
 #: and address recur from request to request; a path or a resource ARN mostly does not,
-#: and a long one is matched and forgotten, so a member holds at most ~50 KB of text.
+#: and a long one is matched and forgotten. A member holds at most 64 texts of 64
+#: characters (~8 KB with their entries), so the few hundred patterned members of the
+#: served models hold a few MB at worst, however many distinct texts callers send.
 KEPT_MATCH_TEXT = 64
-KEPT_MATCHES = 512
+KEPT_MATCHES = 64
 
 
 def _kept_match(match: Callable[[str], object]) -> Callable[[str], bool]:

@@ -149,6 +149,34 @@ def test_an_id_token_is_verified_natively_with_an_rsa_key_and_through_cryptograp
     id_tokens._KEYS.clear()
 
 
+@pytest.mark.parametrize("failure", ["refuses", "raises"])
+def test_what_the_native_path_does_not_accept_is_decided_by_cryptography(monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    """A system libcrypto that cannot set up a verification (a provider or property
+    configured away, memory) never refuses a token ``cryptography`` accepts, nor accepts
+    a forged one."""
+    import jwt
+    from jwt.algorithms import RSAAlgorithm
+
+    jwks = [{**RSAAlgorithm.to_jwk(KEYS[2048].public_key(), as_dict=True), "kid": "setup-fails"}]
+    claims = {"iss": "https://idp.example.com", "sub": "s", "aud": "a", "exp": 2_000_000_000}
+    valid = id_tokens.parse(jwt.encode(claims, KEYS[2048], algorithm="PS256", headers={"kid": "setup-fails"}))
+    forged = id_tokens.parse(jwt.encode(claims, OTHER, algorithm="PS256", headers={"kid": "setup-fails"}))
+
+    def broken(self: NativeRsaKey, alg: str, signing_input: bytes, signature: bytes) -> bool:
+        if failure == "raises":
+            raise MemoryError("EVP_MD_CTX_new failed")
+        return False
+
+    monkeypatch.setattr(NativeRsaKey, "verify", broken)
+    id_tokens._KEYS.clear()
+    try:
+        id_tokens.verify_signature(valid, jwks)
+        with pytest.raises(Exception, match="signature does not verify"):
+            id_tokens.verify_signature(forged, jwks)
+    finally:
+        id_tokens._KEYS.clear()
+
+
 def test_an_algorithm_of_another_family_is_refused() -> None:
     native = NativeRsaKey.load(KEYS[2048].public_key())
     assert native is not None
