@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import io
 import json
 import statistics
 import sys
@@ -29,12 +28,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from bench.inproc import ACCOUNT, ENV, call, signed_scope
-from tessera.audit.sink import AuditWriter
-from tessera.clock import SystemClock
+from bench.inproc import ACCOUNT, call, durable_app, signed_scope
 from tessera.server.app import TesseraApp
-from tessera.server.bootstrap import open_runtime
-from tessera.server.metrics import ServerMetrics
 from tessera.services import request as registry
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/bench"
@@ -96,10 +91,7 @@ def main(argv: Sequence[str]) -> int:
     results: dict[str, list[tuple[float, list[float]]]] = {"durable": [], "queued": []}
     commits: dict[str, int] = {"durable": 0, "queued": 0}
     with tempfile.TemporaryDirectory(prefix="tessera-bench-audit-") as data_dir:
-        runtime = open_runtime(data_dir, env=ENV, clock=SystemClock(), out=io.StringIO())
-        audit = AuditWriter(runtime.store)
-        app = TesseraApp(runtime, audit=audit, metrics=ServerMetrics(), access_log_enabled=False)
-        audit.start()
+        runtime, audit, app = durable_app(data_dir)
         try:
             key, secret = _setup(app)
             scope, body = signed_scope(

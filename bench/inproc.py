@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tessera.audit.sink import AuditWriter
-from tessera.clock import FixedClock
+from tessera.clock import FixedClock, SystemClock
 from tessera.server.app import TesseraApp
 from tessera.server.bootstrap import open_runtime
 from tessera.server.metrics import ServerMetrics
@@ -45,6 +45,18 @@ def build_app(data_dir: str) -> tuple[Runtime, TesseraApp]:
     runtime = open_runtime(data_dir, env=ENV, clock=FixedClock(dt.datetime.now(dt.UTC)), out=io.StringIO())
     app = TesseraApp(runtime, audit=AuditWriter(NullSink()), metrics=ServerMetrics(), access_log_enabled=False)  # type: ignore[arg-type]
     return runtime, app
+
+
+def durable_app(data_dir: str) -> tuple[Runtime, AuditWriter, TesseraApp]:
+    """A runtime over ``data_dir`` at the system's time, its audit trail written to its
+    own store by a started writer (durable events committed as ``tessera serve`` commits
+    them), and an app around both; shut down with ``audit.close()``,
+    ``app.executor.shutdown()`` and ``runtime.store.close()``."""
+    runtime = open_runtime(data_dir, env=ENV, clock=SystemClock(), out=io.StringIO())
+    audit = AuditWriter(runtime.store)
+    app = TesseraApp(runtime, audit=audit, metrics=ServerMetrics(), access_log_enabled=False)
+    audit.start()
+    return runtime, audit, app
 
 
 def signed_scope(params: dict[str, str], service: str, key: str = KEY, secret: str = SECRET) -> tuple[dict[str, Any], bytes]:

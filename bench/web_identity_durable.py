@@ -20,7 +20,6 @@ request (every thread counts) and events per commit. Run it pinned to one core
 from __future__ import annotations
 
 import asyncio
-import io
 import statistics
 import sys
 import tempfile
@@ -32,13 +31,9 @@ from urllib.parse import urlencode
 
 from bench.audit_durable import ROLE, _setup
 from bench.federation import STS_VERSION, issuer, provision
-from bench.inproc import ENV, call, signed_scope
+from bench.inproc import call, durable_app, signed_scope
 from bench.web_identity_call import _Iam, _scope
-from tessera.audit.sink import AuditWriter
-from tessera.clock import SystemClock
 from tessera.server.app import TesseraApp
-from tessera.server.bootstrap import open_runtime
-from tessera.server.metrics import ServerMetrics
 
 CONCURRENCY = 16
 Request = tuple[dict[str, Any], bytes]
@@ -60,10 +55,7 @@ def main(argv: Sequence[str]) -> int:
     rounds = int(argv[1]) if len(argv) > 1 else 3
     results: dict[str, list[tuple[float, float, float]]] = {"AssumeRole": [], "AssumeRoleWithWebIdentity": [], "workload": []}
     with tempfile.TemporaryDirectory(prefix="tessera-bench-wid-") as data_dir, issuer(Path(data_dir)) as idp:
-        runtime = open_runtime(data_dir, env=ENV, clock=SystemClock(), out=io.StringIO())
-        audit = AuditWriter(runtime.store)
-        app = TesseraApp(runtime, audit=audit, metrics=ServerMetrics(), access_log_enabled=False)
-        audit.start()
+        runtime, audit, app = durable_app(data_dir)
         try:
             key, secret = _setup(app)
             role_arn = provision(_Iam(app), idp)

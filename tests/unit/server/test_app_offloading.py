@@ -100,14 +100,7 @@ def test_web_identity_runs_on_the_loop_once_the_providers_keys_are_cached(
     fetched, starts on the event loop, stops there before fetching (NeedsThread) and runs
     again in the thread pool; later calls, with the keys cached, run on the loop only."""
     application, _ = app
-    executed: list[str] = []
-    execute = application._execute
-
-    def recording_execute(ex: Any, ctx: Any) -> None:
-        executed.append(threading.current_thread().name)
-        execute(ex, ctx)
-
-    monkeypatch.setattr(application, "_execute", recording_execute)
+    executed = _threads_executing(application, monkeypatch)
     with OidcIssuer() as idp:
         _trusting_role(application, idp)
         executed.clear()
@@ -142,14 +135,7 @@ def test_workload_credentials_run_on_the_loop_once_the_providers_keys_are_cached
     fetches, with the keys cached, run on the loop only. So does one whose view owes a
     reload: in the pool from the start."""
     application, _ = app
-    executed: list[str] = []
-    execute = application._execute
-
-    def recording_execute(ex: Any, ctx: Any) -> None:
-        executed.append(threading.current_thread().name)
-        execute(ex, ctx)
-
-    monkeypatch.setattr(application, "_execute", recording_execute)
+    executed = _threads_executing(application, monkeypatch)
     with OidcIssuer() as idp:
         _trusting_role(application, idp)
         executed.clear()
@@ -232,3 +218,16 @@ def test_web_identity_on_the_loop_never_gives_up_the_gil(app: tuple[TesseraApp, 
         stop.set()
         thread.join()
     assert released == [0] * 19  # the first call fetched the keys: on the loop until NeedsThread, then in the pool
+
+
+def _threads_executing(application: TesseraApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that run each operation's handler, in order."""
+    executed: list[str] = []
+    execute = application._execute
+
+    def recording_execute(ex: Any, ctx: Any) -> None:
+        executed.append(threading.current_thread().name)
+        execute(ex, ctx)
+
+    monkeypatch.setattr(application, "_execute", recording_execute)
+    return executed
