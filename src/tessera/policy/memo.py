@@ -105,15 +105,14 @@ class DecisionMemo:
             # ``evaluate`` gives). bench.authz_instructions authorize 200 (callgrind):
             # 923.5 k -> 900.0 k instructions per AuthorizeRequest.
             replay = prepared.replays.get(id(recipe))
-            if replay is not None and replay[0] is recipe:
-                _, deciding, considered, considered_scps = replay
-                return Decision(recipe[1], recipe[2], deciding, list(considered), request.keys, considered_scps)
-            if _same(recipe[0], flat):
-                replay = _replay_of(recipe, flat)
-                replays = prepared.replays
-                if len(replays) >= MAX_REPLAYS:
-                    replays.clear()
-                replays[id(recipe)] = replay
+            if replay is None or replay[0] is not recipe:
+                replay = _replay_of(recipe, flat) if _same(recipe[0], flat) else None
+                if replay is not None:
+                    replays = prepared.replays
+                    if len(replays) >= MAX_REPLAYS:
+                        replays.clear()
+                    replays[id(recipe)] = replay
+            if replay is not None:
                 _, deciding, considered, considered_scps = replay
                 return Decision(recipe[1], recipe[2], deciding, list(considered), request.keys, considered_scps)
         decision = evaluate(request, policies)

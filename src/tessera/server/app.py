@@ -324,7 +324,7 @@ class TesseraApp:
         limit = self.runtime.settings.max_body_bytes
         try:
             if declared_length(scope["headers"]) > limit:  # refused before any of it is read
-                raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes")
+                raise _too_large(limit)
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Disconnected()
@@ -332,7 +332,7 @@ class TesseraApp:
             if message.get("more_body", False):
                 ex.body = await _read_body(receive, limit, body)
             elif len(body) > limit:
-                raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes")
+                raise _too_large(limit)
             else:  # the whole body in one message: as almost every request's
                 ex.body = body if type(body) is bytes else b"".join((body,))
         except RequestEntityTooLarge as error:
@@ -880,11 +880,15 @@ def _local_port(scope: Scope) -> int | None:
     return int(server[1])
 
 
+def _too_large(limit: int) -> RequestEntityTooLarge:
+    return RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes")
+
+
 async def _read_body(receive: Receive, limit: int, first: bytes) -> bytes:
     """The request body whose ``first`` chunk has arrived with more to follow; a partial
     body is never processed."""
     if len(first) > limit:
-        raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes")
+        raise _too_large(limit)
     chunks: list[bytes] = [first]
     size = len(first)
     more = True
@@ -895,7 +899,7 @@ async def _read_body(receive: Receive, limit: int, first: bytes) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise RequestEntityTooLarge(f"Request body exceeds the limit of {limit} bytes")
+            raise _too_large(limit)
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)

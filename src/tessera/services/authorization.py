@@ -138,19 +138,22 @@ def source_ip(text: str) -> object:
 
 
 def _request_keys(info: RequestInfo) -> dict[str, object]:
-    """The global condition keys a request has whoever makes it: how and when it came
-    (``base_context`` sets the same keys, in the same order, in its own dict)."""
+    """The global condition keys a request has whoever makes it: how and when it came."""
+    return _set_request_keys({}, info)
+
+
+def _set_request_keys(keys: dict[str, object], info: RequestInfo) -> dict[str, object]:
+    """``keys`` with ``_request_keys(info)`` set in it, in that order."""
     now = info.received_at
-    return {
-        "aws:PrincipalIsAWSService": False,
-        "aws:ViaAWSService": False,
-        "aws:SourceIp": source_ip(info.source_ip),
-        "aws:SecureTransport": info.secure_transport,
-        "aws:CurrentTime": now,
-        "aws:EpochTime": int(now.timestamp()),
-        "aws:RequestedRegion": info.region,
-        "aws:UserAgent": info.user_agent[:USER_AGENT_CONTEXT_LIMIT],
-    }
+    keys["aws:PrincipalIsAWSService"] = False
+    keys["aws:ViaAWSService"] = False
+    keys["aws:SourceIp"] = source_ip(info.source_ip)
+    keys["aws:SecureTransport"] = info.secure_transport
+    keys["aws:CurrentTime"] = now
+    keys["aws:EpochTime"] = int(now.timestamp())
+    keys["aws:RequestedRegion"] = info.region
+    keys["aws:UserAgent"] = info.user_agent[:USER_AGENT_CONTEXT_LIMIT]
+    return keys
 
 
 #: The most entries (two per caller) of profiles one account state keeps
@@ -285,16 +288,7 @@ def base_context(ctx: RequestContext) -> dict[str, object]:
     profile = caller_profile(ctx.runtime, caller)
     # ``{**profile.head, **_request_keys(info), **profile.tail}``, the request's keys set
     # in place rather than gathered in a dict of their own first
-    now = info.received_at
-    keys: dict[str, object] = {**profile.head}
-    keys["aws:PrincipalIsAWSService"] = False
-    keys["aws:ViaAWSService"] = False
-    keys["aws:SourceIp"] = source_ip(info.source_ip)
-    keys["aws:SecureTransport"] = info.secure_transport
-    keys["aws:CurrentTime"] = now
-    keys["aws:EpochTime"] = int(now.timestamp())
-    keys["aws:RequestedRegion"] = info.region
-    keys["aws:UserAgent"] = info.user_agent[:USER_AGENT_CONTEXT_LIMIT]
+    keys = _set_request_keys({**profile.head}, info)
     keys.update(profile.tail)
     if profile.mfa_auth_time is not None:
         keys["aws:MultiFactorAuthAge"] = max(0, int((info.received_at - profile.mfa_auth_time).total_seconds()))
