@@ -7,6 +7,7 @@ terminated (``pg_terminate_backend``), not those of anything else using the data
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -41,13 +42,20 @@ def node() -> Iterator[tuple[TesseraServer, Engine, str]]:
 
 
 def terminate(admin: Engine, application_name: str) -> int:
-    """Kill every connection the server holds; how many there were."""
+    """Kill every connection the server holds, and wait until PostgreSQL reports them
+    gone (``pg_terminate_backend`` only signals a backend: it ends a moment later); how
+    many there were. A connection ended after the pool's ping, before its first
+    statement, is tests/unit/store/test_lost_connections.py's case."""
+    where = "FROM pg_stat_activity WHERE application_name = :name"
     with admin.begin() as conn:
-        killed = conn.execute(
-            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"),
-            {"name": application_name},
-        ).scalar_one()
-    return int(killed)
+        killed = conn.execute(text(f"SELECT count(pg_terminate_backend(pid)) {where}"), {"name": application_name}).scalar_one()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with admin.begin() as conn:
+            if not conn.execute(text(f"SELECT count(*) {where}"), {"name": application_name}).scalar_one():
+                return int(killed)
+        time.sleep(0.01)
+    raise AssertionError("the server's connections outlived pg_terminate_backend")
 
 
 def test_writes_after_killed_connections_succeed_or_answer_503_never_500(node: tuple[TesseraServer, Engine, str]) -> None:

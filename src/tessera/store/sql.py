@@ -38,6 +38,7 @@ import builtins
 import datetime as _dt
 import functools
 import json
+import logging
 import os
 import re
 import threading
@@ -54,6 +55,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Select,
     Table,
     and_,
     create_engine,
@@ -92,6 +94,8 @@ from tessera.store.tables import changes as changes_table
 from tessera.store.tables import scopes as scopes_table
 
 __all__ = ["SqlStore", "default_url", "open_store"]
+
+log = logging.getLogger("tessera.store")
 
 DATABASE_FILE = "tessera.db"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -188,8 +192,7 @@ class SqlStore:
 
     def generations(self) -> dict[str, int]:
         query = select(scopes_table.c.scope, scopes_table.c.generation).order_by(scopes_table.c.scope)
-        with _backend_errors("read"), self._transaction(write=False) as conn:
-            return dict(conn.execute(query).tuples().all())
+        return self._idempotent("read", lambda conn: dict(conn.execute(query).tuples().all()))
 
     def snapshot(self, scope: str) -> Snapshot:
         generation_query = select(scopes_table.c.generation).where(scopes_table.c.scope == scope)
@@ -198,10 +201,13 @@ class SqlStore:
             .where(records.c.scope == scope)
             .order_by(records.c.kind, records.c.key)
         )
-        with _backend_errors("read"), self._transaction(write=False) as conn:
+
+        def read(conn: Connection) -> Snapshot:
             generation = conn.execute(generation_query).scalar_one_or_none()
             rows = conn.execute(records_query).all()
-        return Snapshot(scope, generation or 0, tuple(_record(row) for row in rows))
+            return Snapshot(scope, generation or 0, tuple(_record(row) for row in rows))
+
+        return self._idempotent("read", read)
 
     def changes(self, scope: str, since: int) -> ChangeFeed | None:
         floor_query = select(scopes_table.c.generation, scopes_table.c.feed_floor).where(scopes_table.c.scope == scope)
@@ -210,7 +216,8 @@ class SqlStore:
             .where(changes_table.c.scope == scope, changes_table.c.generation > since)
             .order_by(changes_table.c.seq)
         )
-        with _backend_errors("read"), self._transaction(write=False) as conn:
+
+        def read(conn: Connection) -> ChangeFeed | None:
             row = conn.execute(floor_query).one_or_none()
             generation, floor = (0, 0) if row is None else (int(row.generation), int(row.feed_floor))
             if since < floor or since > generation:
@@ -218,8 +225,10 @@ class SqlStore:
             if since == generation:
                 return ChangeFeed(scope, since, generation)
             rows = conn.execute(feed_query).all()
-        found = tuple(Change(int(r.generation), r.kind, r.key, None if r.data is None else json.loads(r.data)) for r in rows)
-        return ChangeFeed(scope, since, generation, found)
+            found = tuple(Change(int(r.generation), r.kind, r.key, None if r.data is None else json.loads(r.data)) for r in rows)
+            return ChangeFeed(scope, since, generation, found)
+
+        return self._idempotent("read", read)
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """An event whose ``eventID`` is already stored is replaced: the writer completes
@@ -228,10 +237,10 @@ class SqlStore:
         writer's probe of whether the trail can be written)."""
         rows = [_audit_row(event) for event in events]
         # The trail's one hot write: straight to the driver's executemany (SQLAlchemy's
-        # per-row parameter processing cost more than the insert itself).
-        with _backend_errors("write"), self._transaction(write=True) as conn:
-            if rows:
-                conn.exec_driver_sql(self._audit_upsert, rows)
+        # per-row parameter processing cost more than the insert itself). An upsert:
+        # safe to run again when the connection was lost.
+        upsert = self._audit_upsert
+        self._idempotent("write", lambda conn: conn.exec_driver_sql(upsert, rows) if rows else None)
 
     def query_audit(
         self,
@@ -268,8 +277,7 @@ class SqlStore:
                 .order_by(columns.event_time, columns.seq)
                 .limit(page)
             )
-            with _backend_errors("read"), self._transaction(write=False) as conn:
-                rows = conn.execute(query).all()
+            rows = self._idempotent("read", _all_rows(query))
             for _time, _seq, body in rows:
                 yield orjson.loads(body)
             if len(rows) < page:
@@ -300,8 +308,7 @@ class SqlStore:
             .order_by(columns.event_time.desc(), columns.seq.desc())
             .limit(max(query.limit, 0))
         )
-        with _backend_errors("read"), self._transaction(write=False) as conn:
-            rows = conn.execute(statement).all()
+        rows = self._idempotent("read", _all_rows(statement))
         return [((str(time), int(seq)), orjson.loads(body)) for time, seq, body in rows]
 
     def delete_audit_before(self, before: str, limit: int) -> int:
@@ -316,23 +323,42 @@ class SqlStore:
             return
         statement = self._insert(usage)
         upsert = statement.on_conflict_do_update(index_elements=["scope", "kind", "key"], set_={"data": statement.excluded.data})
-        with _backend_errors("write"), self._transaction(write=True) as conn:
-            conn.execute(upsert, rows)
+        self._idempotent("write", lambda conn: conn.execute(upsert, rows))
 
     def get_usage(self, scope: str, kind: str, key: str) -> Mapping[str, Any] | None:
         query = select(usage.c.data).where(usage.c.scope == scope, usage.c.kind == kind, usage.c.key == key)
-        with _backend_errors("read"), self._transaction(write=False) as conn:
-            text = conn.execute(query).scalar_one_or_none()
+        text = self._idempotent("read", lambda conn: conn.execute(query).scalar_one_or_none())
         return None if text is None else dict(json.loads(text))
 
     def list_usage(self, scope: str, kind: str) -> dict[str, Mapping[str, Any]]:
         query = select(usage.c.key, usage.c.data).where(usage.c.scope == scope, usage.c.kind == kind)
-        with _backend_errors("read"), self._transaction(write=False) as conn:
-            rows = conn.execute(query).all()
+        rows = self._idempotent("read", _all_rows(query))
         return {str(key): dict(json.loads(text)) for key, text in rows}
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def _idempotent(self, operation: str, work: Callable[[Connection], _T]) -> _T:
+        """Run ``work`` — statements that may safely run twice: reads, upserts — in one
+        transaction (a write one when ``operation`` is ``write``); when the pooled
+        connection turns out to be lost, once more on a fresh one. The pool's ping at
+        checkout does not rule that out: ``pg_terminate_backend`` and a restarting
+        server end a connection asynchronously, between the ping and its first
+        statement. The pool drops the lost connections before the second attempt.
+
+        ``write()`` is not retried so: its block is the caller's code, and a commit whose
+        fate is unknown is answered 503 (nothing half-saved) for the client to retry."""
+        write = operation == "write"
+        with _backend_errors(operation):
+            try:
+                with self._transaction(write=write) as conn:
+                    return work(conn)
+            except DBAPIError as lost:
+                if not lost.connection_invalidated:
+                    raise
+                log.warning("database connection lost (%s); running the %s again on a new connection", type(lost.orig).__name__, operation)
+            with self._transaction(write=write) as conn:
+                return work(conn)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
@@ -554,6 +580,11 @@ class _SqlTransaction:
             "data": _dump(data),
             "updated_at": self._clock.now().astimezone(_dt.UTC).isoformat(),
         }
+
+
+def _all_rows(statement: Select[Any]) -> Callable[[Connection], Sequence[Row[Any]]]:
+    """The work of reading every row ``statement`` selects, for ``SqlStore._idempotent``."""
+    return lambda conn: conn.execute(statement).all()
 
 
 # -- engine and migrations ---------------------------------------------------------
