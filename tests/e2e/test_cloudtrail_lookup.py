@@ -23,15 +23,17 @@ LOOKUP = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "
 def wait_for(cloudtrail: Any, key: str, value: str, until: Callable[[list[dict[str, Any]]], bool], **params: Any) -> list[dict[str, Any]]:
     """The events whose ``key`` is ``value``, read again while ``until`` does not hold: the
     events of refused and read-only calls are written by the trail's background writer,
-    a moment after the answer."""
+    a moment after the answer. Fails when it does not hold within 15 s."""
     deadline = time.monotonic() + 15
     while True:
         pages = cloudtrail.get_paginator("lookup_events").paginate(
             LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], **params
         )
         events = [event for page in pages for event in page["Events"]]
-        if until(events) or time.monotonic() > deadline:
+        if until(events):
             return events
+        if time.monotonic() > deadline:
+            pytest.fail(f"{len(events)} events whose {key} is {value}, not what was awaited: {events}")
         time.sleep(0.2)
 
 
