@@ -1,5 +1,6 @@
 """Native TLS: stock boto3 and the AWS CLI over HTTPS with a test CA, aws:SecureTransport
-from the real transport, certificate reload on SIGHUP, and no protocol below TLS 1.2."""
+from the real transport, certificate reload on SIGHUP, no protocol below TLS 1.2, and a
+graceful stop that an SDK's idle connection does not hold up."""
 
 from __future__ import annotations
 
@@ -230,6 +231,37 @@ def test_sighup_reloads_the_certificate_without_closing_the_listener(ca: LocalCA
         wait_for_log(server, "TLS certificate not reloaded")
         assert presented_certificate(server).serial_number == second.serial_number
         assert server.process.poll() is None
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_sigterm_stops_at_once_with_an_sdks_idle_tls_connection_open(ca: LocalCA) -> None:
+    """boto3 keeps its connection open after an answer and does not read it: a closing
+    TLS connection waits for the peer's close_notify, which that one never sends. The
+    stop must not wait for it (it waited 30 s, and a service manager then kills the
+    process and the audit writer's queue with it)."""
+    cert_file, key_file, _ = ca.issue("idle-at-stop")
+    data_dir = new_data_dir()
+    server = TesseraServer(
+        data_dir=data_dir, ca_file=str(ca.ca_file), extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file)]
+    )
+    server.start()
+    try:
+        idle = server.client("sts")
+        request_id = idle.get_caller_identity()["ResponseMetadata"]["RequestId"]
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0  # graceful (a killed server answers -9)
+        server.process = None
+        trail = subprocess.run(
+            [sys.executable, "-m", "tessera", "audit", "--data-dir", data_dir, "--json", "--event-name", "GetCallerIdentity"],
+            capture_output=True,
+            text=True,
+            env=server.environment(),
+            check=True,
+        ).stdout
+        assert request_id in {json.loads(line)["requestID"] for line in trail.splitlines()}  # flushed at the stop
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

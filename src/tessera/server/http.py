@@ -33,7 +33,13 @@ byte at a time, or not at all. :class:`BoundedHttpProtocol` closes these:
   flood of idle connections cannot use up the process's file descriptors. A TLS
   connection reaches the protocol only once its handshake is done: :func:`loop_factory`
   gives the listener ``ssl_handshake_timeout = header_timeout`` so that those still
-  shaking hands are bounded in time (uvloop's default is 60 s).
+  shaking hands are bounded in time (uvloop's default is 60 s);
+- a TLS connection being closed waits at most :data:`TLS_SHUTDOWN_TIMEOUT` for the
+  peer's ``close_notify`` (uvloop's default is 30 s). An SDK's idle pooled connection
+  never answers one, so with the default every such connection kept a graceful stop
+  waiting 30 s, past which a service manager kills the process; and any client could
+  hold a closing connection that long. RFC 8446 (section 6.1) lets the side that
+  closes leave without waiting for the answer.
 
 These are deadlines, not idle timers, so a client that trickles one byte a second
 cannot keep a connection (and its buffers) alive past them.
@@ -383,18 +389,27 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._deadline = None
 
 
+TLS_SHUTDOWN_TIMEOUT = 2.0
+"""Seconds a closing TLS connection waits for the peer's ``close_notify`` before it is
+aborted: a peer that reads answers at once; an idle pooled one never does."""
+
+
 class _HandshakeDeadlineLoop(uvloop.Loop):
     """uvloop's loop, whose TLS listeners give a client ``handshake_timeout`` seconds
-    (not uvloop's default 60) to finish the handshake. The protocol above only sees a TLS
-    connection once its handshake is done, so this deadline is what bounds the
-    connections that are still shaking hands (they are not yet counted by
+    (not uvloop's default 60) to finish the handshake and a closing connection
+    ``TLS_SHUTDOWN_TIMEOUT`` (not 30) for the peer's ``close_notify``. The protocol above
+    only sees a TLS connection once its handshake is done, so the first deadline is what
+    bounds the connections that are still shaking hands (they are not yet counted by
     ``max_connections``)."""
 
     handshake_timeout: ClassVar[float] = 10.0
 
     async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.AbstractServer:  # type: ignore[override]
-        if kwargs.get("ssl") is not None and kwargs.get("ssl_handshake_timeout") is None:
-            kwargs["ssl_handshake_timeout"] = self.handshake_timeout
+        if kwargs.get("ssl") is not None:
+            if kwargs.get("ssl_handshake_timeout") is None:
+                kwargs["ssl_handshake_timeout"] = self.handshake_timeout
+            if kwargs.get("ssl_shutdown_timeout") is None:
+                kwargs["ssl_shutdown_timeout"] = TLS_SHUTDOWN_TIMEOUT
         return await super().create_server(*args, **kwargs)
 
 
