@@ -153,8 +153,10 @@ def assertion_element(
     recipient: str = ENDPOINT,
     assertion_id: str = "_assertion1",
     session_not_on_or_after: dt.datetime | None = None,
+    one_time_use: bool = False,
 ) -> Any:
-    """An unsigned ``saml:Assertion`` with the given facts."""
+    """An unsigned ``saml:Assertion`` with the given facts (``one_time_use``: its
+    Conditions carry ``<OneTimeUse/>``)."""
     now = now or dt.datetime.now(dt.UTC)
     until = _iso(now + lifetime)
     session_end = f' SessionNotOnOrAfter="{_iso(session_not_on_or_after)}"' if session_not_on_or_after else ""
@@ -169,7 +171,9 @@ def assertion_element(
         '<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">'
         f'<saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{recipient}"/></saml:SubjectConfirmation></saml:Subject>'
         f'<saml:Conditions NotBefore="{_iso(now - dt.timedelta(seconds=30))}" NotOnOrAfter="{until}">'
-        f"<saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"
+        f"<saml:AudienceRestriction><saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction>"
+        + ("<saml:OneTimeUse/>" if one_time_use else "")
+        + "</saml:Conditions>"
         f'<saml:AuthnStatement AuthnInstant="{_iso(now)}"{session_end}><saml:AuthnContext><saml:AuthnContextClassRef>'
         "urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"
         f"<saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>"

@@ -28,7 +28,7 @@ import binascii
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -67,14 +67,25 @@ class SamlRejected(ValueError):
 
 ONE_TIME_USE_CAPACITY = 100_000
 
+USED_ONCE = "Invalid SAML response: this OneTimeUse assertion has already been used"
+
+
+class OneTimeUseRecord(Protocol):
+    """Where the assertions carrying ``<OneTimeUse/>`` (SAML core 2.5.1.5: the relying
+    party must not use them twice) are recorded once they have verified."""
+
+    def consume(self, issuer: str, assertion_id: str, until: dt.datetime, now: dt.datetime) -> None:
+        """Record the assertion as used until ``until`` (its ``NotOnOrAfter`` plus the
+        clock allowance, past which it cannot be accepted anyway); ``SamlInvalid``
+        (``USED_ONCE``) when it already is."""
+        ...
+
 
 class OneTimeUse:
-    """The assertions carrying ``<OneTimeUse/>`` (SAML core 2.5.1.5: the relying party
-    must not use them twice) accepted so far, by issuer and assertion ``ID``, each kept
-    until its ``NotOnOrAfter`` (plus the clock allowance) has passed, when it can no
-    longer be accepted anyway. At most ``capacity`` at once: when that many unexpired
-    ones are held, a new one is refused rather than let an old one be replayed. Kept in
-    the process: with several processes (``--workers``, nodes) each keeps its own."""
+    """A ``OneTimeUseRecord`` in one process's memory, by issuer and assertion ``ID``.
+    At most ``capacity`` at once: when that many unexpired ones are held, a new one is
+    refused rather than let an old one be replayed. The server records them in its store
+    instead (``services.sts.saml``), which every process and node shares."""
 
     def __init__(self, capacity: int = ONE_TIME_USE_CAPACITY) -> None:
         self.capacity = capacity
@@ -86,16 +97,12 @@ class OneTimeUse:
         with self._lock:
             held = self._seen.get(key)
             if held is not None and now < held:
-                raise SamlInvalid("Invalid SAML response: this OneTimeUse assertion has already been used")
+                raise SamlInvalid(USED_ONCE)
             if len(self._seen) >= self.capacity:
                 self._seen = {k: t for k, t in self._seen.items() if now < t}
                 if len(self._seen) >= self.capacity:
                     raise SamlInvalid("Invalid SAML response: too many OneTimeUse assertions are in use; retry later")
-            self._seen[key] = until + CLOCK_SKEW
-
-
-ONE_TIME_USE = OneTimeUse()
-"""The process's record of OneTimeUse assertions (``verify_response``'s default)."""
+            self._seen[key] = until
 
 
 def _parser() -> etree.XMLParser:
@@ -251,7 +258,7 @@ def verify_response(
     entity_id: str,
     now: dt.datetime,
     expected: Expected,
-    one_time_use: OneTimeUse = ONE_TIME_USE,
+    one_time_use: OneTimeUseRecord,
 ) -> Assertion:
     """Verify the signature of ``root`` (from ``decode_response``) with one of
     ``certificates`` and read the signed assertion; see the module docstring. A
@@ -268,7 +275,7 @@ def verify_response(
         raise SamlInvalid("Invalid SAML response: Destination is not this service's SAML endpoint")
     assertion = _read_assertion(signed, entity_id, now, expected)
     if assertion.one_time_use:
-        one_time_use.consume(assertion.issuer, assertion.assertion_id, assertion.not_on_or_after, now)
+        one_time_use.consume(assertion.issuer, assertion.assertion_id, assertion.not_on_or_after + CLOCK_SKEW, now)
     return assertion
 
 

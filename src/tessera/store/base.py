@@ -29,6 +29,7 @@ Secrets never reach this layer in clear: services seal them with
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -249,6 +250,13 @@ class Store(Protocol):
     def delete_audit_before(self, before: str, limit: int) -> int:
         """Delete at most ``limit`` of the oldest events whose eventTime is before
         ``before`` (ISO-8601 UTC), in one short transaction; how many were deleted."""
+        ...
+
+    def claim(self, kind: str, key: str, until: dt.datetime, now: dt.datetime) -> bool:
+        """Claim ``key`` of ``kind`` (at most 512 characters, no NUL) until ``until``: True when
+        nobody holds it — no claim, or only one whose ``until`` is not after ``now`` —
+        and it is now held; False when it is held. Atomic across processes and nodes
+        sharing the store. Expired claims of ``kind`` are deleted on the way."""
         ...
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:

@@ -15,6 +15,7 @@ calls cost a database round trip), and two attribute writes per inline step.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -114,6 +115,10 @@ class GuardedStore:
     def delete_audit_before(self, before: str, limit: int) -> int:
         self.guard.check()
         return self.inner.delete_audit_before(before, limit)
+
+    def claim(self, kind: str, key: str, until: dt.datetime, now: dt.datetime) -> bool:
+        self.guard.check()
+        return self.inner.claim(kind, key, until, now)
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         self.guard.check()

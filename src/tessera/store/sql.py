@@ -89,7 +89,7 @@ from tessera.store.base import (
     StoreError,
     Transaction,
 )
-from tessera.store.tables import audit_events, record_refs, records, usage
+from tessera.store.tables import audit_events, claims, record_refs, records, usage
 from tessera.store.tables import changes as changes_table
 from tessera.store.tables import scopes as scopes_table
 
@@ -316,6 +316,28 @@ class SqlStore:
         oldest = select(columns.seq).where(columns.event_time < _utc_second(before)).order_by(columns.event_time, columns.seq).limit(limit)
         with _backend_errors("write"), self._transaction(write=True) as conn:
             return int(conn.execute(delete(audit_events).where(columns.seq.in_(oldest.scalar_subquery()))).rowcount)
+
+    def claim(self, kind: str, key: str, until: _dt.datetime, now: _dt.datetime) -> bool:
+        """One write transaction: the kind's expired claims deleted, then the claim
+        inserted unless a row holds its key. Concurrent claims of one key meet at the
+        primary key (PostgreSQL makes the second insert wait for the first's commit,
+        SQLite runs write transactions one at a time), so exactly one succeeds. Not run
+        again on a lost connection: a claim whose commit is unknown might be this
+        caller's own, and is answered as an outage (the caller refuses)."""
+        if len(key) > CLAIM_KEY_MAX or "\0" in key:
+            raise ValueError(f"a claim's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
+        columns = claims.c
+        held, at = _claim_time(until), _claim_time(now)
+        expired = delete(claims).where(columns.kind == kind, columns.until <= at)
+        insert = (
+            self._insert(claims)
+            .values(kind=kind, key=key, until=held)
+            .on_conflict_do_nothing(index_elements=["kind", "key"])
+            .returning(columns.key)
+        )
+        with _backend_errors("write"), self._transaction(write=True) as conn:
+            conn.execute(expired)
+            return conn.execute(insert).first() is not None
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         rows = [{"scope": scope, "kind": kind, "key": key, "data": _dump(data)} for scope, kind, key, data in entries]
@@ -580,6 +602,17 @@ class _SqlTransaction:
             "data": _dump(data),
             "updated_at": self._clock.now().astimezone(_dt.UTC).isoformat(),
         }
+
+
+CLAIM_KEY_MAX = 512
+
+
+def _claim_time(moment: _dt.datetime) -> str:
+    """A claim's time as fixed-width UTC text (microseconds kept), so that text order
+    is time order: ``until`` rounded down would free a claim before its time."""
+    if moment.tzinfo is None:
+        raise ValueError("a claim's times must be aware")
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _all_rows(statement: Select[Any]) -> Callable[[Connection], Sequence[Row[Any]]]:

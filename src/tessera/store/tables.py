@@ -22,6 +22,10 @@ find the records naming a value by its primary key, never by reading a whole kin
 ``usage`` holds when access keys and roles were last used: written in batches off the
 request path and never part of a scope's generation.
 
+``claims`` holds what may be used once by every process and node sharing the store (a
+OneTimeUse SAML assertion), each until it expires: a claim is a row inserted or refused
+by the primary key, in its own short transaction, outside any scope.
+
 The migrations in ``migrations/versions`` create exactly these tables; a contract test
 compares the migrated database with this metadata so the two cannot drift.
 """
@@ -112,6 +116,15 @@ audit_events = Table(
     Index("ix_audit_events_principal_arn", "principal_arn"),
     Index("ix_audit_events_access_key_id", "access_key_id"),
     Index("ix_audit_events_event_name", "event_name"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("kind", identifier(), primary_key=True),
+    Column("key", identifier(), primary_key=True),
+    Column("until", identifier(), nullable=False),  # fixed-width UTC text: ordered as times are
+    Index("ix_claims_until", "kind", "until"),
 )
 
 usage = Table(

@@ -56,7 +56,7 @@ def other() -> Idp:
 
 def verify(idp: Idp, b64: str, now: dt.datetime | None = None) -> Any:
     meta = parse_metadata(idp.metadata())
-    return verify_response(decode_response(b64), meta.certificates, meta.entity_id, now or dt.datetime.now(dt.UTC), EXPECTED)
+    return verify_response(decode_response(b64), meta.certificates, meta.entity_id, now or dt.datetime.now(dt.UTC), EXPECTED, OneTimeUse())
 
 
 def test_metadata_from_pysaml2(idp: Idp) -> None:

@@ -660,7 +660,7 @@ def test_postgres_processes_starting_together_migrate_once_in_their_own_schema(p
     finally:
         engine.dispose()
     assert schema.startswith("tessera_test_")
-    assert set(tables) == {"alembic_version", "scopes", "records", "changes", "record_refs", "audit_events", "usage"}
+    assert set(tables) == {"alembic_version", "scopes", "records", "changes", "record_refs", "audit_events", "usage", "claims"}
     assert versions == [HEAD]
 
 
@@ -922,3 +922,55 @@ def test_usage_upserts_without_bumping_generations(store: SqlStore) -> None:
     assert store.get_usage("111111111111", "role", "AROA1") == {"date": "2026-01-02T00:00:00Z", "region": "us-east-1"}
     assert store.get_usage("111111111111", "role", "AROA2") is None
     assert store.generations() == before
+
+
+# -- claims ------------------------------------------------------------------------
+
+
+def test_a_claim_is_held_until_it_expires_then_free_again(store: SqlStore) -> None:
+    until = T0 + dt.timedelta(minutes=5, microseconds=500)
+    before = store.generations()
+    assert store.claim("saml", "issuer|id-1", until, T0)
+    assert not store.claim("saml", "issuer|id-1", until, T0 + dt.timedelta(minutes=1))
+    assert store.claim("saml", "issuer|id-2", until, T0)  # another key
+    assert store.claim("other", "issuer|id-1", until, T0)  # another kind
+    # held to the microsecond: not free one microsecond before ``until``
+    assert not store.claim("saml", "issuer|id-1", until, until - dt.timedelta(microseconds=1))
+    assert store.claim("saml", "issuer|id-1", until + dt.timedelta(minutes=5), until)
+    assert not store.claim("saml", "issuer|id-1", until + dt.timedelta(minutes=5), until)
+    assert store.generations() == before  # claims are outside every scope
+
+
+def test_expired_claims_are_deleted_as_new_ones_come(store: SqlStore) -> None:
+    for n in range(20):
+        assert store.claim("saml", f"old-{n}", T0 + dt.timedelta(seconds=n), T0)
+    assert store.claim("saml", "new", T0 + dt.timedelta(hours=1), T0 + dt.timedelta(seconds=10))
+    with store._engine.connect() as conn:  # what is left: the unexpired ones only
+        left = conn.execute(text("SELECT key FROM claims WHERE kind = 'saml' ORDER BY key")).scalars().all()
+    assert left == sorted(["new", *(f"old-{n}" for n in range(11, 20))])
+
+
+def test_a_claim_key_is_bounded_and_times_must_be_aware(store: SqlStore) -> None:
+    with pytest.raises(ValueError, match="512"):
+        store.claim("saml", "k" * 513, T0, T0)
+    with pytest.raises(ValueError, match="NUL"):
+        store.claim("saml", "issuer\0id", T0, T0)
+    with pytest.raises(ValueError, match="aware"):
+        store.claim("saml", "k", T0.replace(tzinfo=None), T0)
+
+
+def test_concurrent_claims_of_one_key_exactly_one_wins(store_url: str) -> None:
+    stores = [open_store(store_url) for _ in range(4)]  # four pools: four processes' worth
+    try:
+        barrier = threading.Barrier(8)
+
+        def claim(n: int) -> bool:
+            barrier.wait()
+            return stores[n % 4].claim("saml", "contested", T0 + dt.timedelta(minutes=5), T0)
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(claim, range(8)))
+        assert results.count(True) == 1
+    finally:
+        for opened in stores:
+            opened.close()

@@ -25,6 +25,7 @@ record of assertions used, and neither does Tessera (docs/federation.md).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from typing import Any
 
 from tessera.arn import ArnError, parse_iam_arn
 from tessera.auth.caller import Caller
-from tessera.auth.saml import Assertion, Expected, SamlExpired, SamlInvalid, SamlRejected, decode_response, verify_response
+from tessera.auth.saml import USED_ONCE, Assertion, Expected, SamlExpired, SamlInvalid, SamlRejected, decode_response, verify_response
 from tessera.errors import (
     AccessDenied,
     ExpiredTokenException,
@@ -52,6 +53,7 @@ from tessera.services.sts.session_policies import packed_policy_size, requested_
 from tessera.services.sts.session_tags import SessionTags, audit_parameters, role_resource, session_tags
 from tessera.services.sts.web_identity import record_signer
 from tessera.services.view import name_key
+from tessera.store.base import Store
 
 ATTRIBUTES = "https://aws.amazon.com/SAML/Attributes/"
 ROLE = ATTRIBUTES + "Role"
@@ -178,6 +180,23 @@ def assume_role_with_saml(ctx: OperationContext, params: dict[str, Any]) -> dict
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class StoreOneTimeUse:
+    """The OneTimeUse assertions accepted, as claims in the store: one record for every
+    process and node sharing it, so a second presentation is refused by whichever one it
+    reaches. A claim's key is a SHA-256 of the issuer and the assertion ``ID`` (both
+    chosen by the IdP: any length, any characters)."""
+
+    store: Store
+
+    KIND = "saml-one-time-use"
+
+    def consume(self, issuer: str, assertion_id: str, until: dt.datetime, now: dt.datetime) -> None:
+        key = hashlib.sha256(f"{len(issuer)}:{issuer}{assertion_id}".encode()).hexdigest()
+        if not self.store.claim(self.KIND, key, until, now):
+            raise SamlInvalid(USED_ONCE)
+
+
 def _verified_identity(ctx: OperationContext, principal_arn: str, saml_assertion: str) -> SamlIdentity:
     """The provider PrincipalArn names and the assertion verified against it."""
     try:
@@ -199,6 +218,7 @@ def _verified_identity(ctx: OperationContext, principal_arn: str, saml_assertion
             provider["entity_id"],
             ctx.now,
             Expected(recipient=settings.saml_endpoint, audience=settings.saml_audience),
+            StoreOneTimeUse(ctx.runtime.store),
         )
     except SamlInvalid as e:
         raise InvalidIdentityTokenException(str(e)) from None
