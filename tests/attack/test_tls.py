@@ -17,6 +17,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,14 +209,24 @@ def test_tls_1_1_is_refused_and_1_2_accepted(https_target: TesseraServer) -> Non
     assert presented_certificate(https_target, tls12) is not None
 
 
-def test_sighup_reloads_the_certificate_without_closing_the_listener(ca: LocalCA) -> None:
-    cert_file, key_file, first = ca.issue("before-reload")
+@contextmanager
+def tls_server(ca: LocalCA, cert_file: Path, key_file: Path) -> Iterator[TesseraServer]:
+    """A server of its own on a fresh data directory, serving ``cert_file``'s pair."""
     data_dir = new_data_dir()
     server = TesseraServer(
         data_dir=data_dir, ca_file=str(ca.ca_file), extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file)]
     )
     server.start()
     try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_sighup_reloads_the_certificate_without_closing_the_listener(ca: LocalCA) -> None:
+    cert_file, key_file, first = ca.issue("before-reload")
+    with tls_server(ca, cert_file, key_file) as server:
         kept = server.client("sts")
         assert kept.get_caller_identity()["Account"] == server.account_id  # a connection opened before
         assert presented_certificate(server).serial_number == first.serial_number
@@ -231,9 +242,6 @@ def test_sighup_reloads_the_certificate_without_closing_the_listener(ca: LocalCA
         wait_for_log(server, "TLS certificate not reloaded")
         assert presented_certificate(server).serial_number == second.serial_number
         assert server.process.poll() is None
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_sigterm_stops_at_once_with_an_sdks_idle_tls_connection_open(ca: LocalCA) -> None:
@@ -242,12 +250,7 @@ def test_sigterm_stops_at_once_with_an_sdks_idle_tls_connection_open(ca: LocalCA
     stop must not wait for it (it waited 30 s, and a service manager then kills the
     process and the audit writer's queue with it)."""
     cert_file, key_file, _ = ca.issue("idle-at-stop")
-    data_dir = new_data_dir()
-    server = TesseraServer(
-        data_dir=data_dir, ca_file=str(ca.ca_file), extra_args=["--tls-cert", str(cert_file), "--tls-key", str(key_file)]
-    )
-    server.start()
-    try:
+    with tls_server(ca, cert_file, key_file) as server:
         idle = server.client("sts")
         request_id = idle.get_caller_identity()["ResponseMetadata"]["RequestId"]
         assert server.process is not None
@@ -255,16 +258,13 @@ def test_sigterm_stops_at_once_with_an_sdks_idle_tls_connection_open(ca: LocalCA
         assert server.process.wait(timeout=15) == 0  # graceful (a killed server answers -9)
         server.process = None
         trail = subprocess.run(
-            [sys.executable, "-m", "tessera", "audit", "--data-dir", data_dir, "--json", "--event-name", "GetCallerIdentity"],
+            [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json", "--event-name", "GetCallerIdentity"],
             capture_output=True,
             text=True,
             env=server.environment(),
             check=True,
         ).stdout
         assert request_id in {json.loads(line)["requestID"] for line in trail.splitlines()}  # flushed at the stop
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def wait_for_log(server: TesseraServer, text: str) -> None:
