@@ -270,15 +270,10 @@ def run_full_disk(server: TesseraServer, data_dir: str) -> Ledger:
     return ledger
 
 
-def test_full_disk_refuses_writes_with_503_and_recovers_when_space_is_freed() -> None:
-    with sqlite_on_tmpfs() as (server, data_dir, _):
-        ledger = run_full_disk(server, data_dir)
-        assert_writes_kept(server, ledger)
-
-
-def test_full_disk_audit_trail_has_an_event_for_every_acknowledged_write() -> None:
+def test_full_disk_refuses_writes_with_503_recovers_when_space_is_freed_and_audits_every_acknowledged_write() -> None:
     with sqlite_on_tmpfs() as (server, data_dir, url):
         ledger = run_full_disk(server, data_dir)
+        assert_writes_kept(server, ledger)
         server.stop()
         assert_events_for_acknowledged_writes(url, ledger)
 
@@ -356,14 +351,9 @@ def run_read_only(node: PgNode) -> Ledger:
 
 
 @pytest.mark.postgres
-def test_read_only_database_refuses_writes_with_503_and_recovers(pg_node: PgNode) -> None:
+def test_read_only_database_refuses_writes_with_503_recovers_and_audits_every_acknowledged_write(pg_node: PgNode) -> None:
     ledger = run_read_only(pg_node)
     assert_writes_kept(pg_node.server, ledger)
-
-
-@pytest.mark.postgres
-def test_read_only_database_audit_trail_has_an_event_for_every_acknowledged_write(pg_node: PgNode) -> None:
-    ledger = run_read_only(pg_node)
     pg_node.server.stop()
     assert_events_for_acknowledged_writes(pg_node.url, ledger)
 
@@ -405,17 +395,12 @@ def run_killed_connections(node: PgNode) -> tuple[Ledger, int]:
 
 
 @pytest.mark.postgres
-def test_connections_killed_under_load_lose_no_acknowledged_write(pg_node: PgNode) -> None:
+def test_connections_killed_under_load_lose_no_acknowledged_write_nor_its_event(pg_node: PgNode) -> None:
     ledger, killed = run_killed_connections(pg_node)
     assert killed >= 1
     ledger.check_refusals()
     assert len(ledger.acknowledged) + len(ledger.refused) == WRITERS * WRITES_PER_WRITER
     ledger.create_user_once_recovered(pg_node.server.client("iam"), "after-the-kills")  # recovered
     assert_writes_kept(pg_node.server, ledger)
-
-
-@pytest.mark.postgres
-def test_connections_killed_under_load_audit_trail_has_an_event_for_every_acknowledged_write(pg_node: PgNode) -> None:
-    ledger, _ = run_killed_connections(pg_node)
     pg_node.server.stop()
     assert_events_for_acknowledged_writes(pg_node.url, ledger)
