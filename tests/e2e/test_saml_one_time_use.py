@@ -6,6 +6,7 @@ PostgreSQL schema, two processes on one SQLite data directory. Stock boto3 prese
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ def nodes(request: pytest.FixtureRequest) -> Iterator[tuple[TesseraServer, Tesse
         second.stop()
         first.stop()
         drop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def federate(server: TesseraServer, idp: Idp) -> tuple[str, str]:

@@ -42,18 +42,24 @@ def node() -> Iterator[tuple[TesseraServer, Engine, str]]:
 
 
 def terminate(admin: Engine, application_name: str) -> int:
-    """Kill every connection the server holds, and wait until PostgreSQL reports them
-    gone (``pg_terminate_backend`` only signals a backend: it ends a moment later); how
-    many there were. A connection ended after the pool's ping, before its first
-    statement, is tests/unit/store/test_lost_connections.py's case."""
-    where = "FROM pg_stat_activity WHERE application_name = :name"
+    """Kill every connection the server holds, and wait until PostgreSQL reports those
+    gone (``pg_terminate_backend`` only signals a backend: it ends a moment later; the
+    server may meanwhile open new ones, which are left alone); how many there were. A
+    connection ended after the pool's ping, before its first statement, is
+    tests/unit/store/test_lost_connections.py's case."""
     with admin.begin() as conn:
-        killed = conn.execute(text(f"SELECT count(pg_terminate_backend(pid)) {where}"), {"name": application_name}).scalar_one()
+        killed = [
+            int(pid)
+            for pid, _ in conn.execute(
+                text("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": application_name},
+            )
+        ]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with admin.begin() as conn:
-            if not conn.execute(text(f"SELECT count(*) {where}"), {"name": application_name}).scalar_one():
-                return int(killed)
+            if not conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": killed}).scalar_one():
+                return len(killed)
         time.sleep(0.01)
     raise AssertionError("the server's connections outlived pg_terminate_backend")
 

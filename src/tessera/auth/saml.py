@@ -191,6 +191,10 @@ def parse_instant(text: str, *, zoned: bool = False) -> dt.datetime:
         if zoned:
             raise ValueError(f"a dateTime without a time zone: {value[:64]}")
         parsed = parsed.replace(tzinfo=dt.UTC)
+    # the year 9999 itself is refused: an instant there leaves no room for the clock
+    # allowance added to it (an OverflowError, which would be a 500, not a refusal)
+    if not 1 < parsed.year < dt.MAXYEAR:
+        raise ValueError(f"a dateTime out of range: {value[:64]}")
     return parsed.astimezone(dt.UTC)
 
 

@@ -254,9 +254,10 @@ class Store(Protocol):
 
     def claim(self, kind: str, key: str, until: dt.datetime, now: dt.datetime) -> bool:
         """Claim ``key`` of ``kind`` (at most 512 characters, no NUL) until ``until``: True when
-        nobody holds it — no claim, or only one whose ``until`` is not after ``now`` —
-        and it is now held; False when it is held. Atomic across processes and nodes
-        sharing the store. Expired claims of ``kind`` are deleted on the way."""
+        nobody holds it — no claim, or only one that expired (``until`` more than a few
+        minutes before ``now``: a grace for clocks that differ between nodes) — and it is
+        now held; False when it is held. Atomic across processes and nodes sharing the
+        store. Expired claims of ``kind`` are deleted on the way."""
         ...
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:

@@ -323,11 +323,15 @@ class SqlStore:
         primary key (PostgreSQL makes the second insert wait for the first's commit,
         SQLite runs write transactions one at a time), so exactly one succeeds. Not run
         again on a lost connection: a claim whose commit is unknown might be this
-        caller's own, and is answered as an outage (the caller refuses)."""
+        caller's own, and is answered as an outage (the caller refuses).
+
+        A claim is deleted only ``CLAIM_GRACE`` after its ``until``, by whichever
+        process's clock: one whose clock runs ahead (by less than that) cannot free a
+        claim that another, on time, still honours. Until then the key stays held."""
         if len(key) > CLAIM_KEY_MAX or "\0" in key:
             raise ValueError(f"a claim's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
         columns = claims.c
-        held, at = _claim_time(until), _claim_time(now)
+        held, at = _claim_time(until), _claim_time(now - CLAIM_GRACE)
         expired = delete(claims).where(columns.kind == kind, columns.until <= at)
         insert = (
             self._insert(claims)
@@ -376,7 +380,9 @@ class SqlStore:
                 with self._transaction(write=write) as conn:
                     return work(conn)
             except DBAPIError as lost:
-                if not lost.connection_invalidated:
+                # a read-only database also drops the connection (_read_only_is_disconnect),
+                # but a new one would be refused alike: that is an outage, not a lost connection
+                if not lost.connection_invalidated or _storage_refusal(lost.orig) is not None:
                     raise
                 log.warning("database connection lost (%s); running the %s again on a new connection", type(lost.orig).__name__, operation)
             with self._transaction(write=write) as conn:
@@ -605,6 +611,9 @@ class _SqlTransaction:
 
 
 CLAIM_KEY_MAX = 512
+CLAIM_GRACE = _dt.timedelta(minutes=5)
+"""How long past its ``until`` a claim is kept: the clock difference between processes
+and nodes that cannot free a claim early (SAML's own clock allowance, again)."""
 
 
 def _claim_time(moment: _dt.datetime) -> str:

@@ -33,6 +33,7 @@ from tessera.auth.saml import (
     SamlInvalid,
     SamlRejected,
     decode_response,
+    parse_instant,
     parse_metadata,
     verify_response,
 )
@@ -346,3 +347,15 @@ def test_the_one_time_use_record_is_bounded(idp: Idp) -> None:
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # the first one has expired: it is dropped
     record.consume("issuer", "x", later + dt.timedelta(minutes=5), later)
     assert list(record._seen) == [("issuer", "x")]
+
+
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59Z", "9999-12-31T20:00:00-05:00", "0001-01-01T00:00:00Z"])
+def test_an_instant_at_the_ends_of_the_calendar_is_refused_not_a_crash(instant: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_instant(instant, zoned=True)
+
+
+def test_a_one_time_use_assertion_valid_until_the_year_9999_is_invalid_not_a_crash(idp: Idp) -> None:
+    far = crafted(idp, ATTRS, lifetime=dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.UTC) - dt.datetime.now(dt.UTC))
+    with pytest.raises(SamlInvalid):
+        _verify_once(idp, far, OneTimeUse())

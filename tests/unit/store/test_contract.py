@@ -934,17 +934,19 @@ def test_a_claim_is_held_until_it_expires_then_free_again(store: SqlStore) -> No
     assert not store.claim("saml", "issuer|id-1", until, T0 + dt.timedelta(minutes=1))
     assert store.claim("saml", "issuer|id-2", until, T0)  # another key
     assert store.claim("other", "issuer|id-1", until, T0)  # another kind
-    # held to the microsecond: not free one microsecond before ``until``
-    assert not store.claim("saml", "issuer|id-1", until, until - dt.timedelta(microseconds=1))
-    assert store.claim("saml", "issuer|id-1", until + dt.timedelta(minutes=5), until)
-    assert not store.claim("saml", "issuer|id-1", until + dt.timedelta(minutes=5), until)
+    # held past ``until`` for the grace (a node whose clock runs ahead cannot free it), to the microsecond
+    freed = until + sql.CLAIM_GRACE
+    assert not store.claim("saml", "issuer|id-1", until, until)
+    assert not store.claim("saml", "issuer|id-1", until, freed - dt.timedelta(microseconds=1))
+    assert store.claim("saml", "issuer|id-1", freed + dt.timedelta(minutes=5), freed)
+    assert not store.claim("saml", "issuer|id-1", freed + dt.timedelta(minutes=5), freed)
     assert store.generations() == before  # claims are outside every scope
 
 
 def test_expired_claims_are_deleted_as_new_ones_come(store: SqlStore) -> None:
     for n in range(20):
         assert store.claim("saml", f"old-{n}", T0 + dt.timedelta(seconds=n), T0)
-    assert store.claim("saml", "new", T0 + dt.timedelta(hours=1), T0 + dt.timedelta(seconds=10))
+    assert store.claim("saml", "new", T0 + dt.timedelta(hours=1), T0 + sql.CLAIM_GRACE + dt.timedelta(seconds=10))
     with store._engine.connect() as conn:  # what is left: the unexpired ones only
         left = conn.execute(text("SELECT key FROM claims WHERE kind = 'saml' ORDER BY key")).scalars().all()
     assert left == sorted(["new", *(f"old-{n}" for n in range(11, 20))])

@@ -19,7 +19,9 @@ An unsigned call: the SAML response is the credential. Order of checks:
 6. ``PolicyArns`` in the role's account, then the duration.
 
 Like AWS, an assertion may be presented more than once until it expires: AWS keeps no
-record of assertions used, and neither does Tessera (docs/federation.md).
+record of assertions used, and neither does Tessera, except for one whose Conditions
+carry ``<OneTimeUse/>``: that one is a claim in the store, accepted once by every
+process and node sharing it (``StoreOneTimeUse``, docs/federation.md).
 """
 
 from __future__ import annotations
