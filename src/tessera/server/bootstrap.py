@@ -36,6 +36,7 @@ from tessera.services.aws_managed import ManagedPolicies
 from tessera.services.keys import ensure_token_key
 from tessera.services.org_view import OrgState
 from tessera.services.runtime import Runtime, Settings
+from tessera.services.throttle import Limiters
 from tessera.services.usage import UsageTracker
 from tessera.services.view import PolicyCache, StateView
 from tessera.store.base import GLOBAL, Store, StoreError
@@ -148,7 +149,14 @@ def _open(store: Store, data_dir: str, env: Mapping[str, str], clock: Clock | No
     box = check_master_key(store, data_dir, env)
     view = StateView(store, ManagedPolicies.load(), policy_cache_from_env(env))
     oidc = oidc_from_env(env)
-    runtime = Runtime(store=store, view=view, clock=clock or clock_from_env(env), secret_box=box, oidc=oidc)
+    runtime = Runtime(
+        store=store,
+        view=view,
+        clock=clock or clock_from_env(env),
+        secret_box=box,
+        oidc=oidc,
+        limiters=Limiters.shared_by(store),  # every process and node on this store: one budget
+    )
     boot = bootstrap(runtime, env)
     runtime.settings = Settings(management_account=boot.account_id)
     view.load_all()

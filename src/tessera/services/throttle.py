@@ -47,24 +47,35 @@ of the store (bounded by IAM quotas) plus principals deleted within the last
 credentials, each an authorized call), plus their devices. An entry costs about
 440 bytes: 32 768 of them are ~14 MiB.
 
-State is per process (per node). With N nodes behind a balancer an attacker gets at
-most N times the budget, still a fixed number of guesses per window; codes are also
+The server's limiters (``Limiters.shared_by``) keep the failures and lock-outs in the
+store (``Store.read_budgets`` before each attempt, ``Store.update_budget`` under the
+key's row lock for each failure), so every process and node sharing it spends one
+budget: ``--workers N`` or N nodes give no more guesses than one process. The table
+above is then each process's copy, and the store deletes a budget once it is idle. The
+reservations of attempts in flight stay each process's own, so N processes may let
+up to N × ``max_failures`` concurrent attempts of one key start before the first
+failures land; each failure still counts, and the lock-out follows. Codes are also
 single-use through the store, so a success on one node cannot be replayed on another.
+Without a store (``FailureLimiter(limits)``) the state is the process's alone.
 
-The limiter is pure apart from its lock: callers pass ``now`` (from ``runtime.clock``).
+The limiter is pure apart from its lock and its store: callers pass ``now`` (from
+``runtime.clock``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from tessera.auth.caller import Caller
 from tessera.errors import Throttling
+from tessera.store.base import Store
 
 MFA_MAX_FAILURES = 5
 MFA_WINDOW_SECONDS = 300.0
@@ -99,6 +110,16 @@ class _Entry:
         self.last_failure = 0.0
 
 
+def _load(entry: _Entry, stored: Mapping[str, Any] | None) -> None:
+    """Make ``entry``'s failures and lock-out those of a stored budget (none: nothing);
+    its reservations stay."""
+    stored = stored or {}
+    entry.failures = [float(at) for at in stored.get("failures", ())]
+    entry.locked_until = float(stored.get("locked_until", 0.0))
+    entry.strikes = int(stored.get("strikes", 0))
+    entry.last_failure = float(stored.get("last_failure", 0.0))
+
+
 class Locked(Exception):
     """Raised by ``FailureLimiter.attempt`` when one of the keys is locked out."""
 
@@ -116,10 +137,18 @@ class Attempt:
 
 
 class FailureLimiter:
-    def __init__(self, limits: Limits | None = None) -> None:
+    """With ``store`` (and a ``kind`` naming this budget there) the failures and lock-outs
+    are those every process and node sharing the store recorded: read before each
+    attempt, each failure recorded under the key's row lock (``Store.update_budget``).
+    Without, they are this process's own. Reservations of attempts in flight are always
+    the process's own."""
+
+    def __init__(self, limits: Limits | None = None, *, store: Store | None = None, kind: str = "") -> None:
         self.limits = limits or Limits()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently failed first
         self._lock = threading.Lock()
+        self._store = store
+        self._kind = kind
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -131,8 +160,13 @@ class FailureLimiter:
         An exception from the body releases the reservation without counting it."""
         at = now.timestamp()
         keys = tuple(dict.fromkeys(keys))
+        shared = None if self._store is None else self._store.read_budgets(self._kind, keys)
         with self._lock:
             entries = [self._entry(key, at) for key in keys]
+            if shared is not None:
+                for key, entry in zip(keys, entries, strict=True):
+                    _load(entry, shared.get(key))
+                    self._expire(entry, at)
             if any(self._refuses(entry, at) for entry in entries):
                 self._drop_idle(keys, at)
                 raise Locked()
@@ -142,12 +176,20 @@ class FailureLimiter:
         try:
             yield outcome
         finally:
-            with self._lock:
-                for key, entry in zip(keys, entries, strict=False):
-                    entry.in_flight -= 1
-                    if outcome.failed:
-                        self._fail(key, entry, at)
-                self._drop_idle(keys, at)
+            recorded: dict[str, Mapping[str, Any] | None] = {}
+            try:
+                if outcome.failed and self._store is not None:
+                    for key in keys:
+                        recorded[key] = self._store.update_budget(self._kind, key, functools.partial(self._failed, at=at), now)
+            finally:
+                with self._lock:
+                    for key, entry in zip(keys, entries, strict=True):
+                        entry.in_flight -= 1
+                        if outcome.failed:
+                            self._fail(key, entry, at)  # this process's count, whatever the store took
+                            if key in recorded:
+                                _load(entry, recorded[key])
+                    self._drop_idle(keys, at)
 
     def locked(self, key: str, now: dt.datetime) -> bool:
         at = now.timestamp()
@@ -176,15 +218,32 @@ class FailureLimiter:
         return at < entry.locked_until or len(entry.failures) + entry.in_flight >= self.limits.max_failures
 
     def _fail(self, key: str, entry: _Entry, at: float) -> None:
+        self._record_failure(entry, at)
+        self._entries.move_to_end(key)
+
+    def _record_failure(self, entry: _Entry, at: float) -> None:
         limits = self.limits
         self._expire(entry, at)
         entry.failures.append(at)
         entry.last_failure = at
-        self._entries.move_to_end(key)
         if len(entry.failures) >= limits.max_failures and at >= entry.locked_until:
             entry.locked_until = at + min(limits.lockout * (2 ** min(entry.strikes, 32)), limits.max_lockout)
             entry.strikes += 1
             entry.failures.clear()
+
+    def _failed(self, stored: Mapping[str, Any] | None, *, at: float) -> tuple[Mapping[str, Any], dt.datetime]:
+        """``Store.update_budget``'s change for a failure at ``at``: the stored budget
+        with it recorded, and when that budget is idle."""
+        entry = _Entry()
+        _load(entry, stored)
+        self._record_failure(entry, at)
+        limits = self.limits
+        idle = max(
+            entry.failures[-1] + limits.window if entry.failures else 0.0,
+            entry.locked_until + (limits.max_lockout if entry.strikes else 0.0),
+        )
+        state = {"failures": entry.failures, "locked_until": entry.locked_until, "strikes": entry.strikes, "last_failure": at}
+        return state, dt.datetime.fromtimestamp(idle, dt.UTC)
 
     def _idle(self, entry: _Entry, at: float) -> bool:
         self._expire(entry, at)
@@ -244,9 +303,10 @@ def _signin_name() -> FailureLimiter:
 
 @dataclass(frozen=True, slots=True)
 class Limiters:
-    """The process's failure limiters (``Runtime.limiters``): for MFA codes and for
-    passwords, each a short-window budget and a daily one; and console sign-in failures
-    by source address (``tessera.console.signin``)."""
+    """The failure limiters (``Runtime.limiters``): for MFA codes and for passwords, each
+    a short-window budget and a daily one; and console sign-in failures by source
+    address and by name (``tessera.console.signin``). The defaults are the process's
+    own; the server's (``shared_by``) are those of every process sharing its store."""
 
     mfa: FailureLimiter = field(default_factory=FailureLimiter)
     mfa_daily: FailureLimiter = field(default_factory=_daily)
@@ -254,6 +314,19 @@ class Limiters:
     password_daily: FailureLimiter = field(default_factory=_daily)
     signin_address: FailureLimiter = field(default_factory=_signin_address)
     signin_name: FailureLimiter = field(default_factory=_signin_name)
+
+    @classmethod
+    def shared_by(cls, store: Store) -> Limiters:
+        """Limiters whose budgets are kept in ``store``, one kind of budget each."""
+        default = Limits()
+        return cls(
+            mfa=FailureLimiter(default, store=store, kind="mfa"),
+            mfa_daily=FailureLimiter(DAILY_LIMITS, store=store, kind="mfa-daily"),
+            password=FailureLimiter(default, store=store, kind="password"),
+            password_daily=FailureLimiter(DAILY_LIMITS, store=store, kind="password-daily"),
+            signin_address=FailureLimiter(SIGNIN_ADDRESS_LIMITS, store=store, kind="signin-address"),
+            signin_name=FailureLimiter(SIGNIN_NAME_LIMITS, store=store, kind="signin-name"),
+        )
 
 
 @contextmanager

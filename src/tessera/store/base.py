@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +44,11 @@ records that refer to a user (``user``: its stored name, ``""`` for the root use
 group (``groups``), a role (``role_ids``), a managed policy (``attached``, ``boundary``)
 or carry a certificate's digest (``sha256``). Adding a field needs a migration that
 indexes the records already stored."""
+
+
+BudgetChange = Callable[[Mapping[str, Any] | None], tuple[Mapping[str, Any], dt.datetime] | None]
+"""``Store.update_budget``'s change: the stored data → the new data and when it is idle
+(or None: delete)."""
 
 
 class StoreError(Exception):
@@ -258,6 +263,17 @@ class Store(Protocol):
         minutes before ``now``: a grace for clocks that differ between nodes) — and it is
         now held; False when it is held. Atomic across processes and nodes sharing the
         store. Expired claims of ``kind`` are deleted on the way."""
+        ...
+
+    def read_budgets(self, kind: str, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """The stored budgets of ``keys`` (those that have one) of ``kind``."""
+        ...
+
+    def update_budget(self, kind: str, key: str, change: BudgetChange, now: dt.datetime) -> Mapping[str, Any] | None:
+        """Change the budget of ``key`` atomically across processes and nodes: ``change``
+        gets the stored data (None: none) under the row's lock and returns the new data
+        with the time from which it is idle, or None to delete it. Returns the new data.
+        Budgets of ``kind`` idle for some minutes before ``now`` are deleted on the way."""
         ...
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from tessera.store.base import AuditLookup, AuditPosition, ChangeFeed, Snapshot, Store, Transaction
+from tessera.store.base import AuditLookup, AuditPosition, BudgetChange, ChangeFeed, Snapshot, Store, Transaction
 
 __all__ = ["LOOP_GUARD", "EventLoopGuard", "GuardedStore", "StoreOnEventLoop"]
 
@@ -119,6 +119,14 @@ class GuardedStore:
     def claim(self, kind: str, key: str, until: dt.datetime, now: dt.datetime) -> bool:
         self.guard.check()
         return self.inner.claim(kind, key, until, now)
+
+    def read_budgets(self, kind: str, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        self.guard.check()
+        return self.inner.read_budgets(kind, keys)
+
+    def update_budget(self, kind: str, key: str, change: BudgetChange, now: dt.datetime) -> Mapping[str, Any] | None:
+        self.guard.check()
+        return self.inner.update_budget(kind, key, change, now)
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         self.guard.check()

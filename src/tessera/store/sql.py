@@ -80,6 +80,7 @@ from tessera.store.base import (
     AuditLookup,
     AuditPosition,
     BackendError,
+    BudgetChange,
     Change,
     ChangeFeed,
     Conflict,
@@ -89,7 +90,7 @@ from tessera.store.base import (
     StoreError,
     Transaction,
 )
-from tessera.store.tables import audit_events, claims, record_refs, records, usage
+from tessera.store.tables import audit_events, budgets, claims, record_refs, records, usage
 from tessera.store.tables import changes as changes_table
 from tessera.store.tables import scopes as scopes_table
 
@@ -342,6 +343,41 @@ class SqlStore:
         with _backend_errors("write"), self._transaction(write=True) as conn:
             conn.execute(expired)
             return conn.execute(insert).first() is not None
+
+    def read_budgets(self, kind: str, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        if not keys:
+            return {}
+        query = select(budgets.c.key, budgets.c.data).where(budgets.c.kind == kind, budgets.c.key.in_(sorted(set(keys))))
+        rows = self._idempotent("read", _all_rows(query))
+        return {str(key): json.loads(data) for key, data in rows}
+
+    def update_budget(self, kind: str, key: str, change: BudgetChange, now: _dt.datetime) -> Mapping[str, Any] | None:
+        """The row is created empty if missing (``ON CONFLICT DO NOTHING``), then read
+        under its lock (PostgreSQL ``FOR UPDATE``; SQLite runs one write transaction at
+        a time), so concurrent changes of one key from any process apply one after the
+        other. Not run again on a lost connection (a failure counted twice would lock
+        out early): the caller sees an outage."""
+        if len(key) > CLAIM_KEY_MAX or "\0" in key:
+            raise ValueError(f"a budget's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
+        columns = budgets.c
+        this = (columns.kind == kind, columns.key == key)
+        idle = delete(budgets).where(columns.kind == kind, columns.until <= _claim_time(now - CLAIM_GRACE), columns.key != key)
+        placeholder = self._insert(budgets).values(kind=kind, key=key, data="", until="")
+        placeholder = placeholder.on_conflict_do_nothing(index_elements=["kind", "key"])
+        read = select(columns.data).where(*this)
+        if self._postgres:
+            read = read.with_for_update()
+        with _backend_errors("write"), self._transaction(write=True) as conn:
+            conn.execute(idle)
+            conn.execute(placeholder)
+            stored = conn.execute(read).scalar_one()
+            changed = change(json.loads(stored) if stored else None)
+            if changed is None:
+                conn.execute(delete(budgets).where(*this))
+                return None
+            data, until = changed
+            conn.execute(update(budgets).where(*this).values(data=_dump(data), until=_claim_time(until)))
+            return data
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         rows = [{"scope": scope, "kind": kind, "key": key, "data": _dump(data)} for scope, kind, key, data in entries]

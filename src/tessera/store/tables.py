@@ -24,7 +24,9 @@ request path and never part of a scope's generation.
 
 ``claims`` holds what may be used once by every process and node sharing the store (a
 OneTimeUse SAML assertion), each until it expires: a claim is a row inserted or refused
-by the primary key, in its own short transaction, outside any scope.
+by the primary key, in its own short transaction, outside any scope. ``budgets`` holds
+the failure budgets of online guessing (``services.throttle``) the same way: a row per
+key, changed under its row lock, deleted once idle.
 
 The migrations in ``migrations/versions`` create exactly these tables; a contract test
 compares the migrated database with this metadata so the two cannot drift.
@@ -125,6 +127,16 @@ claims = Table(
     Column("key", identifier(), primary_key=True),
     Column("until", identifier(), nullable=False),  # fixed-width UTC text: ordered as times are
     Index("ix_claims_until", "kind", "until"),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("kind", identifier(), primary_key=True),
+    Column("key", identifier(), primary_key=True),
+    Column("data", Text(), nullable=False),
+    Column("until", identifier(), nullable=False),  # idle from then on: may be deleted
+    Index("ix_budgets_until", "kind", "until"),
 )
 
 usage = Table(

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -660,7 +661,7 @@ def test_postgres_processes_starting_together_migrate_once_in_their_own_schema(p
     finally:
         engine.dispose()
     assert schema.startswith("tessera_test_")
-    assert set(tables) == {"alembic_version", "scopes", "records", "changes", "record_refs", "audit_events", "usage", "claims"}
+    assert set(tables) == {"alembic_version", "scopes", "records", "changes", "record_refs", "audit_events", "usage", "claims", "budgets"}
     assert versions == [HEAD]
 
 
@@ -973,6 +974,55 @@ def test_concurrent_claims_of_one_key_exactly_one_wins(store_url: str) -> None:
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(claim, range(8)))
         assert results.count(True) == 1
+    finally:
+        for opened in stores:
+            opened.close()
+
+
+# -- budgets -----------------------------------------------------------------------
+
+
+def _count(stored: Any) -> tuple[dict[str, Any], dt.datetime]:
+    n = (stored or {}).get("n", 0) + 1
+    return {"n": n}, T0 + dt.timedelta(minutes=n)
+
+
+def test_a_budget_is_created_changed_and_deleted_under_its_key(store: SqlStore) -> None:
+    before = store.generations()
+    assert store.read_budgets("mfa", ["principal:A", "principal:B"]) == {}
+    assert store.update_budget("mfa", "principal:A", _count, T0) == {"n": 1}
+    assert store.update_budget("mfa", "principal:A", _count, T0) == {"n": 2}
+    assert store.update_budget("password", "principal:A", _count, T0) == {"n": 1}  # another kind
+    assert store.read_budgets("mfa", ["principal:A", "principal:B"]) == {"principal:A": {"n": 2}}
+    assert store.update_budget("mfa", "principal:A", lambda stored: None, T0) is None
+    assert store.read_budgets("mfa", ["principal:A"]) == {}
+    assert store.update_budget("mfa", "principal:B", lambda stored: None, T0) is None  # nothing stored, nothing made
+    assert store.read_budgets("mfa", ["principal:B"]) == {}
+    assert store.generations() == before  # budgets are outside every scope
+
+
+def test_idle_budgets_are_deleted_as_others_change(store: SqlStore) -> None:
+    store.update_budget("mfa", "old", _count, T0)  # idle from T0 + 1 minute
+    store.update_budget("mfa", "older", lambda _: ({"n": 0}, T0), T0)
+    later = T0 + dt.timedelta(minutes=1) + sql.CLAIM_GRACE
+    store.update_budget("mfa", "new", _count, later - dt.timedelta(microseconds=1))
+    assert set(store.read_budgets("mfa", ["old", "older", "new"])) == {"old", "new"}  # "old" is within the grace
+    store.update_budget("mfa", "new", _count, later)
+    assert set(store.read_budgets("mfa", ["old", "older", "new"])) == {"new"}
+
+
+def test_concurrent_changes_of_one_budget_apply_one_after_the_other(store_url: str) -> None:
+    stores = [open_store(store_url) for _ in range(4)]  # four pools: four processes' worth
+    try:
+        barrier = threading.Barrier(8)
+
+        def change(n: int) -> None:
+            barrier.wait()
+            stores[n % 4].update_budget("mfa", "contested", _count, T0)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(change, range(8)))
+        assert stores[0].read_budgets("mfa", ["contested"]) == {"contested": {"n": 8}}
     finally:
         for opened in stores:
             opened.close()

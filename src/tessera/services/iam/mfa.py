@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -58,7 +59,7 @@ from tessera.services.iam.tags import (
 )
 from tessera.services.request import OperationContext, operation
 from tessera.services.runtime import Runtime
-from tessera.services.throttle import device_key, mfa_attempt, principal_id, principal_key
+from tessera.services.throttle import Attempt, device_key, mfa_attempt, principal_id, principal_key
 from tessera.services.view import name_key
 from tessera.store.base import Transaction
 
@@ -119,33 +120,36 @@ def _seed(runtime: Runtime, rec: R.MfaDeviceRecord) -> str:
     return runtime.secret_box.open(rec["seed_sealed"], context=f"mfa:{rec['serial']}")
 
 
-def _checked_counter(
-    ctx: OperationContext,
-    serial: str,
-    device: R.MfaDeviceRecord,
-    code1: str,
-    code2: str,
-    *,
-    owner: R.UserRecord | None = None,
-    after: int = -1,
-) -> int:
-    """The counter of ``code2`` when ``code1``/``code2`` are consecutive fresh codes of
-    ``device`` (EnableMFADevice, ResyncMFADevice); a lock-out refuses before the codes
-    are read. Failures count against the caller and, when the device is bound to
-    ``owner`` (the user record) and the caller is that very user, against the device
-    too — as in STS. A device not yet bound to anyone (EnableMFADevice) or bound to
-    someone else counts against the caller only: EnableMFADevice is commonly allowed
-    on one's own user only (``${aws:username}``,
+@contextmanager
+def _code_attempt(ctx: OperationContext, serial: str, owner_id: str | None = None) -> Iterator[Attempt]:
+    """One try of a pair of codes of device ``serial`` (EnableMFADevice,
+    ResyncMFADevice); a lock-out refuses before the codes are read. Failures count
+    against the caller and, when the device is bound to the user whose unique id is
+    ``owner_id`` and the caller is that very user, against the device too — as in STS. A
+    device not yet bound to anyone (EnableMFADevice) or bound to someone else counts
+    against the caller only: EnableMFADevice is commonly allowed on one's own user only
+    (``${aws:username}``,
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_iam_mfa-selfmanage.html),
-    so a device key there would let anyone lock a colleague out of enrolling."""
+    so a device key there would let anyone lock a colleague out of enrolling.
+
+    Enter it *before* the write transaction that checks the codes: a failure is recorded
+    in the store (``throttle.Limiters.shared_by``) when the attempt ends, after that
+    transaction, so it counts although the transaction rolls back, and is never a
+    second write transaction waiting on the first."""
     keys = [principal_key(ctx.caller)]
-    if owner is not None and ctx.caller.kind == "user" and principal_id(ctx.caller) == owner["id"]:
+    if owner_id is not None and ctx.caller.kind == "user" and principal_id(ctx.caller) == owner_id:
         keys.append(device_key(serial))
     with mfa_attempt(ctx.runtime.limiters, keys, ctx.now) as attempt:
-        counter = consecutive_counter(_seed(ctx.runtime, device), code1, code2, ctx.now)
-        if counter is None or counter <= after:
-            attempt.fail()
-            raise InvalidAuthenticationCodeException(INVALID_CODE)
+        yield attempt
+
+
+def _checked_counter(ctx: OperationContext, attempt: Attempt, device: R.MfaDeviceRecord, code1: str, code2: str, *, after: int = -1) -> int:
+    """The counter of ``code2`` when ``code1``/``code2`` are consecutive fresh codes of
+    ``device``; else the attempt failed."""
+    counter = consecutive_counter(_seed(ctx.runtime, device), code1, code2, ctx.now)
+    if counter is None or counter <= after:
+        attempt.fail()
+        raise InvalidAuthenticationCodeException(INVALID_CODE)
     return counter
 
 
@@ -265,14 +269,14 @@ def enable_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     account, serial = account_of(ctx), params["SerialNumber"]
     target = resolve(ctx, USER, params["UserName"])
     authorize_target(ctx, "iam:EnableMFADevice", target)
-    with ctx.write(account) as tx:
+    with _code_attempt(ctx, serial) as attempt, ctx.write(account) as tx:
         user = require_target(tx, account, target)
         device = _require_device(tx, account, serial)
         if device["user"]:
             raise EntityAlreadyExistsException("MFA Device is already in use.")
         if tx.count_by(account, R.MFA_DEVICE, "user", user["name"]) >= quotas.MFA_DEVICES_PER_USER:
             raise LimitExceededException(f"Cannot exceed quota for MFADevicesPerUser: {quotas.MFA_DEVICES_PER_USER}")
-        counter = _checked_counter(ctx, serial, device, params["AuthenticationCode1"], params["AuthenticationCode2"])
+        counter = _checked_counter(ctx, attempt, device, params["AuthenticationCode1"], params["AuthenticationCode2"])
         device["user"], device["enabled_at"], device["last_counter"] = user["name"], iso(ctx.now), counter
         tx.update(account, R.MFA_DEVICE, serial, device)
     return {}
@@ -284,17 +288,12 @@ def resync_mfa_device(ctx: OperationContext, params: dict[str, Any]) -> dict[str
     target = resolve(ctx, USER, params["UserName"])
     authorize_target(ctx, "iam:ResyncMFADevice", target)
     name = target.name
-    with ctx.write(account) as tx:
-        user = require_target(tx, account, target)
+    owner_id = str(target.record["id"]) if target.record is not None else None
+    with _code_attempt(ctx, serial, owner_id) as attempt, ctx.write(account) as tx:
+        require_target(tx, account, target)  # the very user resolved (owner_id is its id)
         device = _owned_device(tx, account, name, serial)
         counter = _checked_counter(
-            ctx,
-            serial,
-            device,
-            params["AuthenticationCode1"],
-            params["AuthenticationCode2"],
-            owner=user,
-            after=device["last_counter"],
+            ctx, attempt, device, params["AuthenticationCode1"], params["AuthenticationCode2"], after=device["last_counter"]
         )
         device["last_counter"] = counter
         tx.update(account, R.MFA_DEVICE, serial, device)

@@ -1,5 +1,9 @@
-"""Claims: things that may be used once across every process and node sharing the store
-(a SAML assertion carrying ``<OneTimeUse/>``), each held until it expires.
+"""Claims and budgets: what every process and node sharing the store must agree on.
+
+``claims``: things that may be used once (a SAML assertion carrying ``<OneTimeUse/>``),
+each held until it expires. ``budgets``: the failure budgets of online guessing (MFA
+codes, passwords, console sign-ins), each row a key's recent failures and lock-out,
+deleted once idle.
 
 Revision ID: 0005
 Revises: 0004
@@ -28,7 +32,16 @@ def upgrade() -> None:
         sa.Column("until", _identifier(), nullable=False),
     )
     op.create_index("ix_claims_until", "claims", ["kind", "until"])
+    op.create_table(
+        "budgets",
+        sa.Column("kind", _identifier(), primary_key=True),
+        sa.Column("key", _identifier(), primary_key=True),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("until", _identifier(), nullable=False),
+    )
+    op.create_index("ix_budgets_until", "budgets", ["kind", "until"])
 
 
 def downgrade() -> None:
+    op.drop_table("budgets")
     op.drop_table("claims")

@@ -1,7 +1,12 @@
-"""A SAML assertion whose Conditions carry ``<OneTimeUse/>`` (SAML core 2.5.1.5) is
-accepted once by all the processes sharing a store, not once by each: two nodes on one
-PostgreSQL schema, two processes on one SQLite data directory. Stock boto3 presents it
-(AssumeRoleWithSAML, unsigned), the assertions are signed by hand (``samlidp.crafted``)."""
+"""What guards against replay and guessing holds for all the processes sharing a store,
+not for each: two nodes on one PostgreSQL schema, two processes on one SQLite data
+directory, driven by stock boto3.
+
+* A SAML assertion whose Conditions carry ``<OneTimeUse/>`` (SAML core 2.5.1.5) is
+  accepted once (AssumeRoleWithSAML, unsigned; assertions signed by hand with
+  ``samlidp.crafted``).
+* Failed guesses (here ChangePassword's old password) count against one budget: five
+  failures spread over the two lock the user out on both."""
 
 from __future__ import annotations
 
@@ -101,3 +106,29 @@ def test_a_one_time_use_assertion_is_accepted_once_by_all_the_nodes(nodes: tuple
     with ThreadPoolExecutor(8) as pool:
         answers: list[Any] = list(pool.map(lambda n: outcome((first, second)[n % 2], provider, role, contested), range(8)))
     assert answers.count("accepted") == 1 and answers.count(USED) == 7, answers
+
+
+SELF_SERVICE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ChangePassword", "Resource": "*"}]}
+
+
+def change_password(server: TesseraServer, creds: Credentials, old: str) -> str:
+    """``changed``, ``wrong`` (the old password was checked and is not the user's), or
+    the error's code."""
+    try:
+        server.client("iam", creds).change_password(OldPassword=old, NewPassword="Another-Password-2")
+    except ClientError as error:
+        code, message = error.response["Error"]["Code"], error.response["Error"]["Message"]
+        return "wrong" if code == "AccessDenied" and "old password" in message else str(code)
+    return "changed"
+
+
+def test_failed_guesses_on_two_nodes_spend_one_budget(nodes: tuple[TesseraServer, TesseraServer]) -> None:
+    first, second = nodes
+    creds = first.make_user("guessed", SELF_SERVICE)
+    first.client("iam").create_login_profile(UserName="guessed", Password="The-Password-1")
+    within(lambda: change_password(second, creds, "Wrong-Password-0") == "wrong")  # the second node knows the password
+    answers = [change_password((first, second)[n % 2], creds, f"Wrong-Password-{n}") for n in range(1, 5)]
+    assert answers == ["wrong"] * 4  # five failures in all: the budget is spent
+    # locked on both, the right password included (refused before it is looked at)
+    assert change_password(first, creds, "The-Password-1") == "LimitExceeded"
+    assert change_password(second, creds, "The-Password-1") == "LimitExceeded"
