@@ -168,7 +168,7 @@ class SqlStore:
     @contextmanager
     def write(self, *scopes: str) -> Iterator[Transaction]:
         names = _scope_names(scopes)
-        with self._single_writer(), _backend_errors("write"), self._transaction(write=True) as conn:
+        with _backend_errors("write"), self._transaction(write=True) as conn, self._single_writer():
             self._lock_scopes(conn, names)
             tx = _SqlTransaction(conn, self._insert, self._clock, frozenset(names), self._audit_insert)
             try:
@@ -426,6 +426,11 @@ class SqlStore:
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        if write and getattr(self._local, "writing", False):
+            # a second write transaction from a thread inside write() — another write(), a
+            # claim, a budget, the audit trail — would wait for the first's lock (SQLite's
+            # database lock, PostgreSQL's row locks) until a timeout: refuse at once
+            raise StoreError("write() blocks cannot nest, nor hold another write: lock every scope in one write(), write the rest after it")
         with self._engine.connect() as conn:
             conn.execution_options(**self._transaction_options(write))
             with conn.begin():
@@ -440,10 +445,8 @@ class SqlStore:
 
     @contextmanager
     def _single_writer(self) -> Iterator[None]:
-        """A thread that opened ``write()`` and opens another would wait forever for
-        its own lock (SQLite's database lock or PostgreSQL's row lock): refuse."""
-        if getattr(self._local, "writing", False):
-            raise StoreError("write() blocks cannot nest: lock every scope in one write()")
+        """Mark the thread as inside ``write()`` while its block runs: ``_transaction``
+        then refuses to open another write transaction from it."""
         self._local.writing = True
         try:
             yield

@@ -493,6 +493,23 @@ def test_nested_writes_in_one_thread_are_refused_rather_than_deadlocking(store: 
     assert store.generations() == {A: 1, B: 1}
 
 
+def test_no_other_write_runs_inside_a_write_block(store: SqlStore) -> None:
+    """A claim, a budget or the trail's batch from inside write() would wait for the
+    block's own lock: each is refused at once, and the block still commits."""
+    with store.write(A) as tx:
+        for other in (
+            lambda: store.claim("saml", "k", T0 + dt.timedelta(minutes=5), T0),
+            lambda: store.update_budget("mfa", "k", lambda stored: ({"n": 1}, T0), T0),
+            lambda: store.append_audit([]),
+            lambda: store.put_usage([(A, "role", "AROA1", {"date": "2026-01-01T00:00:00Z"})]),
+        ):
+            with pytest.raises(StoreError, match="cannot nest"):
+                other()
+        tx.put(A, "user", "u", {})
+    assert store.generations() == {A: 1}
+    assert store.claim("saml", "k", T0 + dt.timedelta(minutes=5), T0)  # outside it, they run
+
+
 def test_snapshot_holds_a_scope_with_its_generation(store: SqlStore) -> None:
     with store.write(A, B) as tx:
         tx.put(A, "user", "b", {"n": 2})
