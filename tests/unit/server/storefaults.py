@@ -5,6 +5,7 @@ folder's conftest), and the ASGI requests these tests send it."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from bench.inproc import ACCOUNT, exchange
 from bench.inproc import call as inproc_call
 from tessera.server.app import TesseraApp
-from tessera.store.base import BackendError, ChangeFeed, Snapshot, Store, Transaction
+from tessera.store.base import BackendError, BudgetChange, ChangeFeed, Snapshot, Store, Transaction
 from tessera.store.sql import _backend_errors
 
 # What the driver says when the server closed the connection; the statement and the
@@ -36,15 +37,32 @@ def lost_connection(operation: str) -> BackendError:
 
 
 class FailingStore:
-    """``inner``, with reads (``snapshot``, ``changes``, ``generations``), writes, or writes
-    to the audit trail alone (``audit_fails``: in a write transaction and by the writer)
-    failing on demand."""
+    """``inner``, with reads (``snapshot``, ``changes``, ``generations``), writes, writes
+    to the audit trail alone (``audit_fails``: in a write transaction and by the writer),
+    or the failure budgets' reads and writes (and claims) failing on demand."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.reads_fail = False
         self.writes_fail = False
         self.audit_fails = False
+        self.budget_reads_fail = False
+        self.budget_writes_fail = False  # failure budgets and claims
+
+    def read_budgets(self, kind: str, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        if self.budget_reads_fail:
+            raise lost_connection("read")
+        return self.inner.read_budgets(kind, keys)
+
+    def update_budget(self, kind: str, key: str, change: BudgetChange, now: dt.datetime) -> Mapping[str, Any] | None:
+        if self.budget_writes_fail:
+            raise lost_connection("write")
+        return self.inner.update_budget(kind, key, change, now)
+
+    def claim(self, kind: str, key: str, until: dt.datetime, now: dt.datetime) -> bool:
+        if self.budget_writes_fail:
+            raise lost_connection("write")
+        return self.inner.claim(kind, key, until, now)
 
     def snapshot(self, scope: str) -> Snapshot:
         if self.reads_fail:

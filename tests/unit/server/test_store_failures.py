@@ -152,3 +152,20 @@ def test_a_stale_view_is_never_reloaded_on_the_event_loop(served: tuple[Runtime,
     assert raised.value.client_message() == "The identity store is unavailable: could not read (state reload pending). Retry later."
     assert runtime.view.account(ACCOUNT) is not None  # off the loop it reloads
     assert runtime.view.stale_scopes == frozenset()
+
+
+def test_an_mfa_code_whose_budget_cannot_be_read_or_recorded_is_a_503(served: tuple[Runtime, TesseraApp, FailingStore]) -> None:
+    """The budget read before the code is looked at, and the failure recorded after it:
+    a store that takes neither answers 503, never an answer about the code."""
+    _, app, failing = served
+    guess = {"Action": "GetSessionToken", "SerialNumber": f"arn:aws:iam::{ACCOUNT}:mfa/nobody", "TokenCode": "123456"}
+    failing.budget_reads_fail = True
+    status, root = call(app, guess, "sts")
+    assert (status, _error(root)[0]) == (503, "ServiceUnavailable")
+    failing.budget_reads_fail, failing.budget_writes_fail = False, True
+    status, root = call(app, guess, "sts")
+    assert (status, _error(root)[0]) == (503, "ServiceUnavailable")
+    failing.budget_writes_fail = False
+    status, root = call(app, guess, "sts")
+    assert (status, _error(root)[0]) == (403, "AccessDenied")  # the store back: the guess is answered, and counted
+    assert failing.inner.read_budgets("mfa", [f"principal:{ACCOUNT}"])
