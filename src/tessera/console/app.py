@@ -29,6 +29,7 @@ from tessera.console.session import (
 from tessera.console.switchrole import belongs_to
 from tessera.console.web import PREFIX, SECURITY_HEADERS, Request, Response, parse_cookies, parse_form, parse_query
 from tessera.errors import AccessDenied, TesseraError
+from tessera.store.base import BackendError
 
 log = logging.getLogger("tessera.console")
 
@@ -127,6 +128,9 @@ class Console:
             return page.render("error.html", status=403, title="Not authorized", message=error.message, code=error.code)
         except TesseraError as error:
             return page.render("error.html", status=error.status, title=error.code, message=error.message, code=error.code)
+        except BackendError as error:  # the store failed: what the API answers 503, never a 500
+            message = error.client_message()
+            return page.render("error.html", status=503, title="ServiceUnavailable", message=message, code="ServiceUnavailable")
         except Exception:
             log.exception("console page %s %s failed", request.method, request.path)
             return _plain(500, "The console could not show this page.")

@@ -51,10 +51,13 @@ The server's limiters (``Limiters.shared_by``) keep the failures and lock-outs i
 store (``Store.read_budgets`` before each attempt, ``Store.update_budget`` under the
 key's row lock for each failure), so every process and node sharing it spends one
 budget: ``--workers N`` or N nodes give no more guesses than one process. The table
-above is then each process's copy, and the store deletes a budget once it is idle. The
-reservations of attempts in flight stay each process's own, so N processes may let
-up to N × ``max_failures`` concurrent attempts of one key start before the first
-failures land; each failure still counts, and the lock-out follows. Codes are also
+above is then each process's copy, merged with each read (a read adds, never takes
+away: a failure the store refused to record still counts here, and a read older than a
+failure does not undo it), and the store deletes a budget once it is idle. The
+reservations of attempts in flight stay each process's own, so N processes may let up
+to N × ``max_failures`` concurrent attempts of one key start before the first failures
+land; each failure still counts, and the lock-out follows. A node whose clock runs
+behind ends a lock-out later by that much, one ahead earlier. Codes are also
 single-use through the store, so a success on one node cannot be replayed on another.
 Without a store (``FailureLimiter(limits)``) the state is the process's alone.
 
@@ -64,6 +67,7 @@ The limiter is pure apart from its lock and its store: callers pass ``now`` (fro
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import threading
@@ -110,14 +114,20 @@ class _Entry:
         self.last_failure = 0.0
 
 
-def _load(entry: _Entry, stored: Mapping[str, Any] | None) -> None:
-    """Make ``entry``'s failures and lock-out those of a stored budget (none: nothing);
-    its reservations stay."""
-    stored = stored or {}
-    entry.failures = [float(at) for at in stored.get("failures", ())]
-    entry.locked_until = float(stored.get("locked_until", 0.0))
-    entry.strikes = int(stored.get("strikes", 0))
-    entry.last_failure = float(stored.get("last_failure", 0.0))
+def _merge(entry: _Entry, stored: Mapping[str, Any] | None) -> None:
+    """Add a stored budget to what ``entry`` knows: the union of the failures (by their
+    time), the later lock-out, the larger strike count. A read never takes anything
+    away: not a failure this process could not record (the store refusing writes), nor
+    one recorded after the read began (a stale read), so neither gives a guesser more
+    tries than one budget. What has expired leaves by ``_expire``, as in memory."""
+    if not stored:
+        return
+    failures = {float(at) for at in stored.get("failures", ())}
+    if not failures.issubset(entry.failures):
+        entry.failures = sorted(failures.union(entry.failures))
+    entry.locked_until = max(entry.locked_until, float(stored.get("locked_until", 0.0)))
+    entry.strikes = max(entry.strikes, int(stored.get("strikes", 0)))
+    entry.last_failure = max(entry.last_failure, float(stored.get("last_failure", 0.0)))
 
 
 class Locked(Exception):
@@ -165,7 +175,7 @@ class FailureLimiter:
             entries = [self._entry(key, at) for key in keys]
             if shared is not None:
                 for key, entry in zip(keys, entries, strict=True):
-                    _load(entry, shared.get(key))
+                    _merge(entry, shared.get(key))
                     self._expire(entry, at)
             if any(self._refuses(entry, at) for entry in entries):
                 self._drop_idle(keys, at)
@@ -186,12 +196,13 @@ class FailureLimiter:
                     for key, entry in zip(keys, entries, strict=True):
                         entry.in_flight -= 1
                         if outcome.failed:
-                            self._fail(key, entry, at)  # this process's count, whatever the store took
-                            if key in recorded:
-                                _load(entry, recorded[key])
+                            self._fail(key, entry, at)  # counted here even if the store refused it
+                            _merge(entry, recorded.get(key))
                     self._drop_idle(keys, at)
 
     def locked(self, key: str, now: dt.datetime) -> bool:
+        """Whether ``key`` is refused now, by what this process knows (with a store: as
+        of its last attempt of the key; ``attempt`` reads the store first)."""
         at = now.timestamp()
         with self._lock:
             entry = self._entries.get(key)
@@ -224,8 +235,8 @@ class FailureLimiter:
     def _record_failure(self, entry: _Entry, at: float) -> None:
         limits = self.limits
         self._expire(entry, at)
-        entry.failures.append(at)
-        entry.last_failure = at
+        bisect.insort(entry.failures, at)  # in order although other nodes' clocks differ
+        entry.last_failure = max(entry.last_failure, at)
         if len(entry.failures) >= limits.max_failures and at >= entry.locked_until:
             entry.locked_until = at + min(limits.lockout * (2 ** min(entry.strikes, 32)), limits.max_lockout)
             entry.strikes += 1
@@ -235,7 +246,7 @@ class FailureLimiter:
         """``Store.update_budget``'s change for a failure at ``at``: the stored budget
         with it recorded, and when that budget is idle."""
         entry = _Entry()
-        _load(entry, stored)
+        _merge(entry, stored)
         self._record_failure(entry, at)
         limits = self.limits
         idle = max(

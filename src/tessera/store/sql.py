@@ -70,6 +70,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.dml import Delete
 
 from tessera.clock import Clock, SystemClock, iso_seconds
 from tessera.store import notify
@@ -333,7 +334,7 @@ class SqlStore:
             raise ValueError(f"a claim's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
         columns = claims.c
         held, at = _claim_time(until), _claim_time(now - CLAIM_GRACE)
-        expired = delete(claims).where(columns.kind == kind, columns.until <= at)
+        expired = delete(claims).where(columns.kind == kind, columns.key == key, columns.until <= at)
         insert = (
             self._insert(claims)
             .values(kind=kind, key=key, until=held)
@@ -342,7 +343,9 @@ class SqlStore:
         )
         with _backend_errors("write"), self._transaction(write=True) as conn:
             conn.execute(expired)
-            return conn.execute(insert).first() is not None
+            claimed = conn.execute(insert).first() is not None
+            conn.execute(_purge(claims, kind, key, at))
+            return claimed
 
     def read_budgets(self, kind: str, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         if not keys:
@@ -361,23 +364,21 @@ class SqlStore:
             raise ValueError(f"a budget's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
         columns = budgets.c
         this = (columns.kind == kind, columns.key == key)
-        idle = delete(budgets).where(columns.kind == kind, columns.until <= _claim_time(now - CLAIM_GRACE), columns.key != key)
         placeholder = self._insert(budgets).values(kind=kind, key=key, data="", until="")
         placeholder = placeholder.on_conflict_do_nothing(index_elements=["kind", "key"])
         read = select(columns.data).where(*this)
         if self._postgres:
             read = read.with_for_update()
         with _backend_errors("write"), self._transaction(write=True) as conn:
-            conn.execute(idle)
             conn.execute(placeholder)
             stored = conn.execute(read).scalar_one()
             changed = change(json.loads(stored) if stored else None)
             if changed is None:
                 conn.execute(delete(budgets).where(*this))
-                return None
-            data, until = changed
-            conn.execute(update(budgets).where(*this).values(data=_dump(data), until=_claim_time(until)))
-            return data
+            else:
+                conn.execute(update(budgets).where(*this).values(data=_dump(changed[0]), until=_claim_time(changed[1])))
+            conn.execute(_purge(budgets, kind, key, _claim_time(now - CLAIM_GRACE)))
+            return None if changed is None else changed[0]
 
     def put_usage(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
         rows = [{"scope": scope, "kind": kind, "key": key, "data": _dump(data)} for scope, kind, key, data in entries]
@@ -653,6 +654,24 @@ CLAIM_KEY_MAX = 512
 CLAIM_GRACE = _dt.timedelta(minutes=5)
 """How long past its ``until`` a claim is kept: the clock difference between processes
 and nodes that cannot free a claim early (SAML's own clock allowance, again)."""
+
+
+PURGE_BATCH = 100
+
+
+def _purge(table: Table, kind: str, key: str, before: str) -> Delete:
+    """Delete up to ``PURGE_BATCH`` rows of ``kind`` other than ``key`` whose ``until`` is
+    at or before ``before``, skipping rows another transaction holds (PostgreSQL's
+    ``SKIP LOCKED``; SQLite has one writer at a time): a purge never waits, so two
+    transactions purging each other's rows cannot deadlock."""
+    columns = table.c
+    idle = (
+        select(columns.key)
+        .where(columns.kind == kind, columns.key != key, columns.until <= before)
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    return delete(table).where(columns.kind == kind, columns.key.in_(idle.scalar_subquery()))
 
 
 def _claim_time(moment: _dt.datetime) -> str:

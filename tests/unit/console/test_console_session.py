@@ -4,6 +4,7 @@ pure rules (password state, address keys), and the edge's parsing and redirects.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -13,10 +14,13 @@ from tessera.console.page import match
 from tessera.console.pages import signin as signin_pages
 from tessera.console.session import csrf_matches, csrf_token, open_note, read_identity, seal_note
 from tessera.console.web import PREFIX, Response, parse_cookies, parse_form
+from tessera.errors import ServiceUnavailable
 from tessera.services import records as R
 from tessera.services.iam.passwords import hash_password
 from tessera.services.runtime import Runtime
 from tessera.services.sts.credentials import issue_credentials
+from tessera.services.throttle import MFA_MAX_FAILURES, Limiters
+from tessera.store.base import BackendError
 
 ACCOUNT = "123456789012"
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -284,3 +288,27 @@ def _make_user(runtime: Runtime, name: str, password: str) -> None:
         profile.update(user=name, user_id=user["id"], hash=hash_password(password))
         tx.put(ACCOUNT, R.LOGIN_PROFILE, name, profile)
     runtime.view.refresh_committed((ACCOUNT,))
+
+
+class _BudgetsDown:
+    """A store whose failure budgets can be read and not written (read-only, full)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def read_budgets(self, kind: str, keys: Any) -> Any:
+        return self.inner.read_budgets(kind, keys)
+
+    def update_budget(self, *args: Any) -> Any:
+        raise BackendError("database error: read-only", operation="write", reason="database is read-only")
+
+
+def test_a_failure_the_budgets_cannot_record_is_a_503_not_a_crash_and_still_counts(runtime: Runtime) -> None:
+    signin.set_root_password(runtime, ACCOUNT, "Root-Password-77", NOW)
+    runtime.view.refresh_committed((ACCOUNT,))
+    runtime.limiters = Limiters.shared_by(_BudgetsDown(runtime.store))  # type: ignore[arg-type]
+    for _ in range(MFA_MAX_FAILURES):
+        with pytest.raises(ServiceUnavailable):
+            _root_sign_in(runtime, "wrong-password", lambda event: None)
+    step, _ = _root_sign_in(runtime, "Root-Password-77", lambda event: None)
+    assert step.kind == "refused" and step.message == signin.LOCKED  # counted here all the same

@@ -6,11 +6,14 @@ together. The limiter's rules themselves are tests/unit/services/test_throttle.p
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tessera.services.throttle import DAILY_LIMITS, FailureLimiter, Limiters, Limits, Locked, mfa_attempt, password_attempt
+from tessera.store.base import BackendError, BudgetChange
 from tessera.store.sql import SqlStore, default_url, open_store
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -19,7 +22,7 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)
-def stores(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[SqlStore, SqlStore]]:
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[SqlStore, SqlStore]]:
     url = default_url(str(tmp_path)) if request.param == "sqlite" else request.getfixturevalue("pg_url")
     first, second = open_store(url), open_store(url)
     yield first, second
@@ -83,3 +86,38 @@ def test_successes_count_nothing_and_other_kinds_are_other_budgets(stores: tuple
     assert DAILY_LIMITS.max_failures > 4
     with mfa_attempt(there, ["principal:A"], at(5)):  # the MFA budget is untouched
         pass
+
+
+class Refusing:
+    """``inner``, with budget writes refused (a read-only or full database) and, with
+    ``stale``, reads that answer as if nothing had been recorded."""
+
+    def __init__(self, inner: SqlStore, *, writes: bool = False, stale: bool = False) -> None:
+        self.inner, self.writes, self.stale = inner, writes, stale
+
+    def read_budgets(self, kind: str, keys: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        return {} if self.stale else self.inner.read_budgets(kind, keys)
+
+    def update_budget(self, kind: str, key: str, change: BudgetChange, now: dt.datetime) -> Mapping[str, Any] | None:
+        if self.writes:
+            raise BackendError("database error: read-only", operation="write", reason="database is read-only")
+        return self.inner.update_budget(kind, key, change, now)
+
+
+def test_failures_the_store_refuses_to_record_still_count_here(stores: tuple[SqlStore, SqlStore]) -> None:
+    refusing = Refusing(stores[0], writes=True)
+    limiter = FailureLimiter(LIMITS, store=refusing, kind="mfa")  # type: ignore[arg-type]
+    for n in range(3):
+        with pytest.raises(BackendError):  # answered as an outage
+            fail(limiter, "principal:A", at(n))
+    assert refused(limiter, "principal:A", at(3))  # the budget is spent all the same: locked here
+    assert not refused(limiter, "principal:A", at(2 + 100))  # for the lock-out's time
+
+
+def test_a_read_older_than_a_failure_does_not_undo_it(stores: tuple[SqlStore, SqlStore]) -> None:
+    stale = Refusing(stores[0], stale=True)
+    limiter = FailureLimiter(LIMITS, store=stale, kind="mfa")  # type: ignore[arg-type]
+    for n in range(3):
+        fail(limiter, "principal:A", at(n))
+    assert len(stores[0].read_budgets("mfa", ["principal:A"])) == 1  # recorded ...
+    assert refused(limiter, "principal:A", at(3))  # ... and what this process knows stands
