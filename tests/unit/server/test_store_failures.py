@@ -9,10 +9,12 @@ failure a client does see is AWS's ``ServiceUnavailable`` (503) saying what fail
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from samlidp import ATTR, Idp, crafted
 from storefaults import FailingStore, call
 
 from bench.inproc import ACCOUNT
@@ -169,3 +171,29 @@ def test_an_mfa_code_whose_budget_cannot_be_read_or_recorded_is_a_503(served: tu
     status, root = call(app, guess, "sts")
     assert (status, _error(root)[0]) == (403, "AccessDenied")  # the store back: the guess is answered, and counted
     assert failing.inner.read_budgets("mfa", [f"principal:{ACCOUNT}"])
+
+
+def test_a_one_time_use_assertion_whose_claim_cannot_be_written_is_a_503_then_accepted_once(
+    served: tuple[Runtime, TesseraApp, FailingStore],
+) -> None:
+    """The claim is made before any credential is issued: a store that cannot take it
+    answers 503, never an acceptance; once it can, the assertion is accepted once."""
+    _, app, failing = served
+    idp = Idp()
+    status, root = call(app, {"Action": "CreateSAMLProvider", "Name": "Corp", "SAMLMetadataDocument": idp.metadata()})
+    assert status == 200
+    provider = f"arn:aws:iam::{ACCOUNT}:saml-provider/Corp"
+    allow = {"Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithSAML"}
+    trust = {"Version": "2012-10-17", "Statement": [allow]}
+    assert call(app, {"Action": "CreateRole", "RoleName": "Once", "AssumeRolePolicyDocument": json.dumps(trust)})[0] == 200
+    role = f"arn:aws:iam::{ACCOUNT}:role/Once"
+    attributes = {ATTR + "Role": [f"{provider},{role}"], ATTR + "RoleSessionName": ["alice"]}
+    assertion = crafted(idp, attributes, assertion_id="_once", one_time_use=True)
+    present = {"Action": "AssumeRoleWithSAML", "RoleArn": role, "PrincipalArn": provider, "SAMLAssertion": assertion}
+    failing.budget_writes_fail = True
+    status, root = call(app, present, "sts")
+    assert (status, _error(root)[0]) == (503, "ServiceUnavailable")
+    failing.budget_writes_fail = False
+    assert call(app, present, "sts")[0] == 200
+    status, root = call(app, present, "sts")
+    assert (status, _error(root)[0]) == (400, "InvalidIdentityToken")
