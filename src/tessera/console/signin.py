@@ -178,7 +178,7 @@ def check_password(
         # costs the server nothing must not cost the audit trail anything either
         return Step("refused", LOCKED, status=429), None
     except BackendError as error:  # the budgets could not be read or the failure recorded
-        raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from error
+        raise ServiceUnavailable(error.client_message()) from error
     if not matched or who is None or stored is None:
         if who is not None or find_account(runtime, account_text) is not None:
             sink(_event(who, account_text, user_name, root, source_ip, user_agent, now, failure="Failed authentication"))
@@ -214,7 +214,7 @@ def check_mfa(
     try:
         authenticate_mfa(runtime, who.caller, serial, code, now)
     except BackendError as error:  # the budgets could not be read or the failure recorded
-        raise ServiceUnavailable(UNAVAILABLE_MESSAGE) from error
+        raise ServiceUnavailable(error.client_message()) from error
     except (AccessDenied, Throttling) as error:
         message = LOCKED if isinstance(error, Throttling) else "The MFA code is not valid. Please try again."
         sink(

@@ -71,7 +71,7 @@ import bisect
 import datetime as dt
 import functools
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,6 +102,13 @@ class Limits:
     max_lockout: float = MFA_MAX_LOCKOUT_SECONDS
     max_entries: int = MFA_MAX_ENTRIES
 
+    def __post_init__(self) -> None:
+        # A lock-out clears the failures that caused it; a process that learns of it by a
+        # read (``_merge``) keeps its own copies, which must have left the window by the
+        # time the lock-out ends, or they would count against the key again.
+        if not self.window <= self.lockout <= self.max_lockout:
+            raise ValueError("a lock-out must last at least the window, and at most max_lockout")
+
 
 class _Entry:
     __slots__ = ("failures", "in_flight", "last_failure", "locked_until", "strikes")
@@ -116,15 +123,16 @@ class _Entry:
 
 def _merge(entry: _Entry, stored: Mapping[str, Any] | None) -> None:
     """Add a stored budget to what ``entry`` knows: the union of the failures (by their
-    time), the later lock-out, the larger strike count. A read never takes anything
+    time, as a multiset), the later lock-out, the larger strike count. A read never takes anything
     away: not a failure this process could not record (the store refusing writes), nor
     one recorded after the read began (a stale read), so neither gives a guesser more
     tries than one budget. What has expired leaves by ``_expire``, as in memory."""
     if not stored:
         return
-    failures = {float(at) for at in stored.get("failures", ())}
-    if not failures.issubset(entry.failures):
-        entry.failures = sorted(failures.union(entry.failures))
+    failures = Counter(float(at) for at in stored.get("failures", ()))
+    known = Counter(entry.failures)
+    if failures - known:  # a failure (or another one at the same instant) not known here
+        entry.failures = sorted((failures | known).elements())
     entry.locked_until = max(entry.locked_until, float(stored.get("locked_until", 0.0)))
     entry.strikes = max(entry.strikes, int(stored.get("strikes", 0)))
     entry.last_failure = max(entry.last_failure, float(stored.get("last_failure", 0.0)))

@@ -320,8 +320,9 @@ class SqlStore:
             return int(conn.execute(delete(audit_events).where(columns.seq.in_(oldest.scalar_subquery()))).rowcount)
 
     def claim(self, kind: str, key: str, until: _dt.datetime, now: _dt.datetime) -> bool:
-        """One write transaction: the kind's expired claims deleted, then the claim
-        inserted unless a row holds its key. Concurrent claims of one key meet at the
+        """One write transaction: the key's own expired claim deleted, the claim inserted
+        unless a row holds its key, then a batch of the kind's other expired claims purged
+        (``_purge``: never waiting on a row another transaction holds). Concurrent claims of one key meet at the
         primary key (PostgreSQL makes the second insert wait for the first's commit,
         SQLite runs write transactions one at a time), so exactly one succeeds. Not run
         again on a lost connection: a claim whose commit is unknown might be this
@@ -355,23 +356,22 @@ class SqlStore:
         return {str(key): json.loads(data) for key, data in rows}
 
     def update_budget(self, kind: str, key: str, change: BudgetChange, now: _dt.datetime) -> Mapping[str, Any] | None:
-        """The row is created empty if missing (``ON CONFLICT DO NOTHING``), then read
-        under its lock (PostgreSQL ``FOR UPDATE``; SQLite runs one write transaction at
-        a time), so concurrent changes of one key from any process apply one after the
+        """The row is created empty if missing, or locked as it is, and read, in one
+        upsert (``ON CONFLICT DO UPDATE … RETURNING``; SQLite runs one write transaction
+        at a time), so concurrent changes of one key from any process apply one after the
         other. Not run again on a lost connection (a failure counted twice would lock
         out early): the caller sees an outage."""
         if len(key) > CLAIM_KEY_MAX or "\0" in key:
             raise ValueError(f"a budget's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
         columns = budgets.c
         this = (columns.kind == kind, columns.key == key)
-        placeholder = self._insert(budgets).values(kind=kind, key=key, data="", until="")
-        placeholder = placeholder.on_conflict_do_nothing(index_elements=["kind", "key"])
-        read = select(columns.data).where(*this)
-        if self._postgres:
-            read = read.with_for_update()
+        # one statement that creates the row or locks it as it is, and reads it: a purge
+        # deleting the row meanwhile is waited for, then the row is created afresh (an
+        # insert that found the row and took no lock could see it deleted before reading)
+        statement = self._insert(budgets).values(kind=kind, key=key, data="", until="")
+        lock = statement.on_conflict_do_update(index_elements=["kind", "key"], set_={"data": columns.data}).returning(columns.data)
         with _backend_errors("write"), self._transaction(write=True) as conn:
-            conn.execute(placeholder)
-            stored = conn.execute(read).scalar_one()
+            stored = conn.execute(lock).scalar_one()
             changed = change(json.loads(stored) if stored else None)
             if changed is None:
                 conn.execute(delete(budgets).where(*this))

@@ -286,3 +286,12 @@ def test_a_burst_of_wrong_guesses_cannot_overshoot_the_limit(limiter: FailureLim
         first.fail()
         second.fail()
     assert limiter.locked("k", clock.now())
+
+
+def test_a_lock_out_shorter_than_the_window_is_refused() -> None:
+    """Failures a lock-out cleared may still be held by another process (a shared budget
+    is merged, never replaced): they must leave the window before the lock-out ends."""
+    with pytest.raises(ValueError, match="at least the window"):
+        Limits(window=600, lockout=60)
+    with pytest.raises(ValueError, match="max_lockout"):
+        Limits(window=60, lockout=600, max_lockout=300)
