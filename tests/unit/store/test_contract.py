@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from alembic import command
@@ -46,6 +46,8 @@ A = "111111111111"
 B = "222222222222"
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
+
+_R = TypeVar("_R")
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -979,21 +981,27 @@ def test_a_claim_key_is_bounded_and_times_must_be_aware(store: SqlStore) -> None
         store.claim("saml", "k", T0.replace(tzinfo=None), T0)
 
 
-def test_concurrent_claims_of_one_key_exactly_one_wins(store_url: str) -> None:
-    stores = [open_store(store_url) for _ in range(4)]  # four pools: four processes' worth
+def at_once(store_url: str, call: Callable[[SqlStore], _R], times: int = 8) -> list[_R]:
+    """``call`` run ``times`` times at once, spread over four stores (four pools: four
+    processes' worth) of ``store_url``: the results."""
+    stores = [open_store(store_url) for _ in range(4)]
     try:
-        barrier = threading.Barrier(8)
+        barrier = threading.Barrier(times)
 
-        def claim(n: int) -> bool:
+        def one(n: int) -> _R:
             barrier.wait()
-            return stores[n % 4].claim("saml", "contested", T0 + dt.timedelta(minutes=5), T0)
+            return call(stores[n % 4])
 
-        with ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(claim, range(8)))
-        assert results.count(True) == 1
+        with ThreadPoolExecutor(times) as pool:
+            return list(pool.map(one, range(times)))
     finally:
         for opened in stores:
             opened.close()
+
+
+def test_concurrent_claims_of_one_key_exactly_one_wins(store_url: str) -> None:
+    results = at_once(store_url, lambda store: store.claim("saml", "contested", T0 + dt.timedelta(minutes=5), T0))
+    assert results.count(True) == 1
 
 
 # -- budgets -----------------------------------------------------------------------
@@ -1029,17 +1037,5 @@ def test_idle_budgets_are_deleted_as_others_change(store: SqlStore) -> None:
 
 
 def test_concurrent_changes_of_one_budget_apply_one_after_the_other(store_url: str) -> None:
-    stores = [open_store(store_url) for _ in range(4)]  # four pools: four processes' worth
-    try:
-        barrier = threading.Barrier(8)
-
-        def change(n: int) -> None:
-            barrier.wait()
-            stores[n % 4].update_budget("mfa", "contested", _count, T0)
-
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(change, range(8)))
-        assert stores[0].read_budgets("mfa", ["contested"]) == {"contested": {"n": 8}}
-    finally:
-        for opened in stores:
-            opened.close()
+    results = at_once(store_url, lambda store: store.update_budget("mfa", "contested", _count, T0))
+    assert sorted(result["n"] for result in results if result is not None) == list(range(1, 9))
