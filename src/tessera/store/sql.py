@@ -322,17 +322,16 @@ class SqlStore:
     def claim(self, kind: str, key: str, until: _dt.datetime, now: _dt.datetime) -> bool:
         """One write transaction: the key's own expired claim deleted, the claim inserted
         unless a row holds its key, then a batch of the kind's other expired claims purged
-        (``_purge``: never waiting on a row another transaction holds). Concurrent claims of one key meet at the
-        primary key (PostgreSQL makes the second insert wait for the first's commit,
-        SQLite runs write transactions one at a time), so exactly one succeeds. Not run
-        again on a lost connection: a claim whose commit is unknown might be this
-        caller's own, and is answered as an outage (the caller refuses).
+        (``_purge``: never waiting on a row another transaction holds). Concurrent claims
+        of one key meet at the primary key (PostgreSQL makes the second insert wait for
+        the first's commit, SQLite runs write transactions one at a time), so exactly one
+        succeeds. Not run again on a lost connection: a claim whose commit is unknown
+        might be this caller's own, and is answered as an outage (the caller refuses).
 
         A claim is deleted only ``CLAIM_GRACE`` after its ``until``, by whichever
         process's clock: one whose clock runs ahead (by less than that) cannot free a
         claim that another, on time, still honours. Until then the key stays held."""
-        if len(key) > CLAIM_KEY_MAX or "\0" in key:
-            raise ValueError(f"a claim's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
+        _check_key(key)
         columns = claims.c
         held, at = _claim_time(until), _claim_time(now - CLAIM_GRACE)
         expired = delete(claims).where(columns.kind == kind, columns.key == key, columns.until <= at)
@@ -361,8 +360,7 @@ class SqlStore:
         at a time), so concurrent changes of one key from any process apply one after the
         other. Not run again on a lost connection (a failure counted twice would lock
         out early): the caller sees an outage."""
-        if len(key) > CLAIM_KEY_MAX or "\0" in key:
-            raise ValueError(f"a budget's key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
+        _check_key(key)
         columns = budgets.c
         this = (columns.kind == kind, columns.key == key)
         # one statement that creates the row or locks it as it is, and reads it: a purge
@@ -654,6 +652,13 @@ CLAIM_KEY_MAX = 512
 CLAIM_GRACE = _dt.timedelta(minutes=5)
 """How long past its ``until`` a claim is kept: the clock difference between processes
 and nodes that cannot free a claim early (SAML's own clock allowance, again)."""
+
+
+def _check_key(key: str) -> None:
+    """A claim's or a budget's key: short enough for an index entry, and no NUL (which
+    PostgreSQL's text refuses)."""
+    if len(key) > CLAIM_KEY_MAX or "\0" in key:
+        raise ValueError(f"a key is at most {CLAIM_KEY_MAX} characters, none of them NUL")
 
 
 PURGE_BATCH = 100
