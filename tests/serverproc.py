@@ -146,9 +146,15 @@ class TesseraServer:
             return ""
 
     def stop(self) -> int:
-        """SIGTERM and wait: the graceful shutdown path."""
+        """SIGTERM and wait: the graceful shutdown path. A server found already gone
+        (killed by a test, or dead on its own) has its exit status and the end of its
+        log written to stderr, which pytest shows with a failing test's teardown: the
+        log is removed with the data directory right after."""
         if self.process is None:
             return 0
+        if self.process.poll() is not None:
+            gone = f"tessera serve (pid {self.process.pid}) had exited with {self.process.returncode}"
+            print(f"{gone}:\n{self.log()[-6000:]}", file=sys.stderr)
         self.process.send_signal(signal.SIGTERM)
         try:
             code = self.process.wait(timeout=30)

@@ -25,6 +25,7 @@ every other flag is optional:
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -176,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
     from tessera.server.bootstrap import open_runtime
 
     logs.configure(args.log_format, args.log_level)
+    # a crash in native code (a segfault, an abort) writes every thread's Python stack to
+    # stderr before the process dies, so an operator (and a test) sees where it happened
+    faulthandler.enable()
     os.umask(0o077)  # whatever the server creates in the data directory is the owner's alone
     try:
         options = _check(args)
