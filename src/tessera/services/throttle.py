@@ -74,7 +74,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tessera.auth.caller import Caller
@@ -336,15 +336,11 @@ class Limiters:
 
     @classmethod
     def shared_by(cls, store: Store) -> Limiters:
-        """Limiters whose budgets are kept in ``store``, one kind of budget each."""
-        default = Limits()
+        """Limiters whose budgets are kept in ``store``: the default limits of each field,
+        one kind of budget each, named after the field (``mfa-daily``, ``signin-name``…)."""
+        defaults = cls()
         return cls(
-            mfa=FailureLimiter(default, store=store, kind="mfa"),
-            mfa_daily=FailureLimiter(DAILY_LIMITS, store=store, kind="mfa-daily"),
-            password=FailureLimiter(default, store=store, kind="password"),
-            password_daily=FailureLimiter(DAILY_LIMITS, store=store, kind="password-daily"),
-            signin_address=FailureLimiter(SIGNIN_ADDRESS_LIMITS, store=store, kind="signin-address"),
-            signin_name=FailureLimiter(SIGNIN_NAME_LIMITS, store=store, kind="signin-name"),
+            **{f.name: FailureLimiter(getattr(defaults, f.name).limits, store=store, kind=f.name.replace("_", "-")) for f in fields(cls)}
         )
 
 
