@@ -11,14 +11,19 @@ to ``$TESSERA_CONSOLE_SCREENSHOTS`` when it is set (``make screenshots`` writes 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from serverproc import TesseraServer
 
@@ -135,3 +140,21 @@ class Console:
         if directory:
             os.makedirs(directory, exist_ok=True)
             self.page.screenshot(path=os.path.join(directory, f"{name}.png"), full_page=True)
+
+
+def trail_events(server: TesseraServer, name: str, *, until: Callable[[list[dict[str, Any]]], bool] | None = None) -> list[dict[str, Any]]:
+    """The audit trail's events named ``name`` (``tessera audit``), read again while
+    ``until`` does not hold: events of read-only calls are written by the trail's
+    background writer, a moment after the answer. Fails when it does not hold within 15 s."""
+    command = [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json", "--event-name", name]
+    if server.database_url:
+        command += ["--database-url", server.database_url]
+    deadline = time.monotonic() + 15
+    while True:
+        out = subprocess.run(command, capture_output=True, text=True, env=server.environment(), check=True).stdout
+        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+        if until is None or until(events):
+            return events
+        if time.monotonic() > deadline:
+            pytest.fail(f"{len(events)} {name} events, not what was awaited: {events}")
+        time.sleep(0.2)

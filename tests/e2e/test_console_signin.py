@@ -4,10 +4,8 @@ lock-out, root, sign-out and revocation, CSRF; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -15,7 +13,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from consoleui import PASSWORD, Console, console_user
+from consoleui import PASSWORD, Console, console_user, trail_events
 from policies import revoke_older_sessions
 from serverproc import TesseraServer
 
@@ -33,11 +31,11 @@ def test_sign_in_with_password_opens_the_dashboard(console: Console, server: Tes
     assert flags["httpOnly"] and flags["sameSite"] == "Strict"
     console.screenshot("dashboard")
     # the sign-in is a ConsoleLogin event, and the dashboard's calls are console activity
-    events = _events(server, "ConsoleLogin")
+    events = trail_events(server, "ConsoleLogin")
     mine = [e for e in events if e["userIdentity"].get("userName") == name]
     assert mine and mine[-1]["responseElements"] == {"ConsoleLogin": "Success"}
     assert mine[-1]["eventType"] == "AwsConsoleSignIn" and mine[-1]["additionalEventData"]["MFAUsed"] == "No"
-    calls = [e for e in _events(server, "GetAccountSummary", until=_by(name)) if e["userIdentity"].get("userName") == name]
+    calls = [e for e in trail_events(server, "GetAccountSummary", until=_by(name)) if e["userIdentity"].get("userName") == name]
     assert calls and calls[-1]["sessionCredentialFromConsole"] == "true"
     assert calls[-1]["userIdentity"]["accessKeyId"] == cookie.split(".")[0]
     # PasswordLastUsed is the sign-in's
@@ -62,7 +60,7 @@ def test_wrong_password_is_refused_then_locked_out(console: Console, server: Tes
     # each failure that counted is recorded; the refusals of the lock-out are not (they cost
     # the server nothing, and must not cost the trail anything), nor was the right password
     counted = MFA_MAX_FAILURES  # the budget of one name from one address, the first wrong password's included
-    failures = [e for e in _events(server, "ConsoleLogin", until=_by(name, counted)) if e["userIdentity"].get("userName") == name]
+    failures = [e for e in trail_events(server, "ConsoleLogin", until=_by(name, counted)) if e["userIdentity"].get("userName") == name]
     assert len(failures) == counted and all(e["responseElements"] == {"ConsoleLogin": "Failure"} for e in failures)
 
 
@@ -85,10 +83,10 @@ def test_mfa_is_asked_of_a_user_with_a_device(console: Console, server: TesseraS
     page.get_by_label("MFA code").fill(totp.at(now + dt.timedelta(seconds=30)))
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url("**/console/")
-    login = [e for e in _events(server, "ConsoleLogin", until=_by(name, 2)) if e["userIdentity"].get("userName") == name]
+    login = [e for e in trail_events(server, "ConsoleLogin", until=_by(name, 2)) if e["userIdentity"].get("userName") == name]
     assert login[-1]["additionalEventData"]["MFAUsed"] == "Yes"
     # the session carries MFA: aws:MultiFactorAuthPresent is true for its calls
-    summary = [e for e in _events(server, "GetAccountSummary", until=_by(name)) if e["userIdentity"].get("userName") == name]
+    summary = [e for e in trail_events(server, "GetAccountSummary", until=_by(name)) if e["userIdentity"].get("userName") == name]
     assert summary[-1]["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
 
 
@@ -135,6 +133,11 @@ def test_sign_out_ends_the_session_everywhere(console: Console, browser: Any, se
     console.signed_in(name)
     # the cookie, replayed in another browser, opens nothing
     console.sign_out_and_replay(browser)
+    # the sign-out is in the trail, committed with it
+    (logout,) = [e for e in trail_events(server, "ConsoleLogout") if e["userIdentity"].get("arn", "").endswith(f"/{name}")]
+    assert logout["eventSource"] == "signin.amazonaws.com" and logout["eventType"] == "AwsConsoleSignIn"
+    assert logout["responseElements"] == {"ConsoleLogout": "Success"}
+    assert logout["userIdentity"]["userName"] == name and logout["userIdentity"]["accessKeyId"].startswith("ASIA")  # the session ended
 
 
 def test_revoking_the_users_sessions_ends_the_console_session(console: Console, server: TesseraServer) -> None:
@@ -172,6 +175,12 @@ def test_root_signs_in_with_the_password_set_from_the_cli(console: Console, serv
     page = console.sign_in("", "Root-Password-77", root=True)
     page.wait_for_url("**/console/")
     assert f"arn:aws:iam::{server.account_id}:root" in page.inner_text("main")
+    # the change is recorded as AWS records a root password change: once, by the
+    # command that made it (the refused weak password made none)
+    (updated,) = trail_events(server, "PasswordUpdated")
+    assert updated["userIdentity"]["type"] == "Root" and updated["userIdentity"]["arn"] == f"arn:aws:iam::{server.account_id}:root"
+    assert updated["responseElements"] == {"PasswordUpdated": "Success"} and updated["eventType"] == "AwsConsoleSignIn"
+    assert updated["sourceIPAddress"] == "AWS Internal" and updated["userAgent"] == "tessera accounts set-root-password"
 
 
 def test_the_console_is_off_with_no_console(fresh_server: Any) -> None:
@@ -183,24 +192,6 @@ def test_the_console_is_off_with_no_console(fresh_server: Any) -> None:
         assert refused.value.code == 403 and b"MissingAuthenticationToken" in refused.value.read()
 
 
-def _events(server: TesseraServer, name: str, *, until: Callable[[list[dict[str, Any]]], bool] | None = None) -> list[dict[str, Any]]:
-    """The audit trail's events named ``name`` (``tessera audit``), read again while
-    ``until`` does not hold: events of read-only calls are written by the trail's
-    background writer, a moment after the answer. Fails when it does not hold within 15 s."""
-    command = [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json", "--event-name", name]
-    if server.database_url:
-        command += ["--database-url", server.database_url]
-    deadline = time.monotonic() + 15
-    while True:
-        out = subprocess.run(command, capture_output=True, text=True, env=server.environment(), check=True).stdout
-        events = [json.loads(line) for line in out.splitlines() if line.strip()]
-        if until is None or until(events):
-            return events
-        if time.monotonic() > deadline:
-            pytest.fail(f"{len(events)} {name} events, not what was awaited: {events}")
-        time.sleep(0.2)
-
-
 def _by(name: str, count: int = 1) -> Callable[[list[dict[str, Any]]], bool]:
-    """``until`` for ``_events``: at least ``count`` events of user ``name``."""
+    """``until`` for ``trail_events``: at least ``count`` events of user ``name``."""
     return lambda events: sum(e["userIdentity"].get("userName") == name for e in events) >= count

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from consoleui import PASSWORD, Console, console_user
+from consoleui import PASSWORD, Console, console_user, trail_events
 from policies import allow, policy, revoke_older_sessions, trust
 from serverproc import Credentials, TesseraServer
 
@@ -76,6 +76,11 @@ def _switch(console: Console, account: str, role: str, display: str = "", colour
     return page
 
 
+def _of(arn: str) -> Any:
+    """``until`` for ``trail_events``: an event of ``arn``."""
+    return lambda events: any(e["userIdentity"].get("arn") == arn for e in events)
+
+
 def _header(console: Console) -> str:
     return console.page.get_by_role("banner").inner_text()
 
@@ -102,6 +107,23 @@ def test_switch_into_another_accounts_role_and_back(console: Console, world: Wor
     assert f"arn:aws:iam::{server.account_id}:user/{name}" in _header(console)
     assert world.member_user not in page.inner_text("main") and console.cookie("tessera-console-role") is None
     assert page.locator(".role-badge").count() == 0
+    # the switch and the way back are sign-in events of the role session, as AWS records them
+    session_arn = f"arn:aws:sts::{world.member}:assumed-role/Target/{name}"
+    user_arn = f"arn:aws:iam::{server.account_id}:user/{name}"
+    (switched,) = [e for e in trail_events(server, "SwitchRole", until=_of(session_arn)) if e["userIdentity"]["arn"] == session_arn]
+    assert switched["eventSource"] == "signin.amazonaws.com" and switched["eventType"] == "AwsConsoleSignIn"
+    assert switched["responseElements"] == {"SwitchRole": "Success"} and switched["recipientAccountId"] == world.member
+    assert switched["additionalEventData"] == {"SwitchFrom": user_arn, "RedirectTo": "/console/"}
+    (exited,) = [e for e in trail_events(server, "ExitRole", until=_of(session_arn)) if e["userIdentity"]["arn"] == session_arn]
+    assert exited["responseElements"] == {"ExitRole": "Success"}
+    # signing out while acting as a role ends both sessions, each recorded in its account
+    _switch(console, world.member, "ops/Target").wait_for_url("**/console/")
+    console.sign_out()
+    ended = (session_arn, user_arn)
+    both = lambda events: {e["userIdentity"]["arn"] for e in events} >= set(ended)  # noqa: E731
+    logouts = {e["userIdentity"]["arn"]: e for e in trail_events(server, "ConsoleLogout", until=both) if e["userIdentity"]["arn"] in ended}
+    assert logouts.keys() == {session_arn, user_arn}
+    assert logouts[session_arn]["recipientAccountId"] == world.member and logouts[user_arn]["recipientAccountId"] == server.account_id
 
 
 def test_a_role_that_does_not_trust_the_user_is_refused_with_awss_message(console: Console, world: World) -> None:

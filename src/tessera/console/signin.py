@@ -290,15 +290,25 @@ def finish(
     return Step("done", credentials=credentials)
 
 
+OPERATOR_SOURCE = "AWS Internal"
+"""``sourceIPAddress`` of an event the operator's command line caused: CloudTrail's value
+for what the service does itself rather than for a client's request."""
+
+
 def set_root_password(runtime: Runtime, account: str, password: str, now: dt.datetime) -> None:
     """Set (or replace) the root user's console password (``tessera accounts
-    set-root-password``); the account's password policy applies to it as to users'."""
+    set-root-password``); the account's password policy applies to it as to users'. The
+    change is recorded as AWS records a root password change (``PasswordUpdated``), in
+    the same transaction."""
     hashed = hash_password(password)
+    root = Caller("root", account, root_arn(account), account, "", "")
+    event = signin_event("PasswordUpdated", root, OPERATOR_SOURCE, "tessera accounts set-root-password", now)
     with runtime.store.write(account) as tx:
         if tx.get(account, R.ACCOUNT, R.ACCOUNT) is None:
             raise TesseraError(f"no account {account}")
         rec: R.RootPasswordRecord = {"hash": hashed, "changed": _iso(now), "last_used": None}
         tx.put(account, R.ROOT_PASSWORD, "root", rec)
+        tx.append_audit([event])
 
 
 def name_key_of(who: Who | None, account_text: str, user_name: str, root: bool) -> str:
@@ -351,9 +361,54 @@ def _event(
         account = account_text if account_text.isdigit() and len(account_text) == 12 else ""
         kind: Any = "root" if root else "user"
         caller = Caller(kind, account, root_arn(account) if root and account else "", "", "" if root else HIDDEN_USER, "")
+    event = _signin_event(
+        "ConsoleLogin",
+        caller,
+        source_ip,
+        user_agent,
+        now,
+        outcome="Failure" if failure else "Success",
+        additional={"LoginTo": "/console/", "MobileVersion": "No", "MFAUsed": "Yes" if mfa else "No"},
+    )
+    if failure:
+        event["errorMessage"] = failure
+    if who is None and not root:
+        event["userIdentity"].pop("arn", None)
+    return bounded(event)
+
+
+def signin_event(
+    name: Literal["SwitchRole", "ExitRole", "ConsoleLogout", "PasswordUpdated"],
+    caller: Caller,
+    source_ip: str,
+    user_agent: str,
+    now: dt.datetime,
+    *,
+    additional: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A successful sign-in event other than ``ConsoleLogin``, by ``caller``. AWS's
+    sign-in records ``SwitchRole`` (its ``additionalEventData`` names the identity
+    switched from), ``ExitRole`` (back to the signed-in identity) and ``PasswordUpdated``
+    (the root user's password), each with ``responseElements`` ``{name: "Success"}``
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-aws-console-sign-in-events.html).
+    ``ConsoleLogout`` is Tessera's own: AWS records no sign-out, where Tessera's ends
+    the session on every node, a change the trail must show."""
+    return bounded(_signin_event(name, caller, source_ip, user_agent, now, outcome="Success", additional=additional))
+
+
+def _signin_event(
+    name: str,
+    caller: Caller | None,
+    source_ip: str,
+    user_agent: str,
+    now: dt.datetime,
+    *,
+    outcome: str,
+    additional: Mapping[str, str] | None,
+) -> dict[str, Any]:
     event = build_event(
         service="signin",
-        operation="ConsoleLogin",
+        operation=name,
         resolved=None,
         caller=caller,
         access_key_id="",
@@ -369,10 +424,7 @@ def _event(
         read_only=False,
     )
     event["eventType"] = "AwsConsoleSignIn"
-    event["responseElements"] = {"ConsoleLogin": "Failure" if failure else "Success"}
-    event["additionalEventData"] = {"LoginTo": "/console/", "MobileVersion": "No", "MFAUsed": "Yes" if mfa else "No"}
-    if failure:
-        event["errorMessage"] = failure
-    if who is None and not root:
-        event["userIdentity"].pop("arn", None)
-    return bounded(event)
+    event["responseElements"] = {name: outcome}
+    if additional is not None:
+        event["additionalEventData"] = dict(additional)
+    return event

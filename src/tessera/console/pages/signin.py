@@ -17,6 +17,7 @@ from tessera.console.session import (
     PENDING_SECONDS,
     ROLE_COOKIE,
     ROLE_DISPLAY_COOKIE,
+    Identity,
     identity_from_credentials,
     open_note,
     read_identity,
@@ -150,19 +151,22 @@ def password_submit(page: Page) -> Response:
 @route("POST", "/signout")
 def signout(page: Page) -> Response:
     """End the console session (and the role session it switched into) everywhere."""
+    request = page.request
     for identity in {page.signed_in, page.acting} - {None}:
         assert identity is not None
-        _sign_out(page.runtime, identity.caller.account, identity.access_key_id, identity.expires_at)
+        _sign_out(page.runtime, identity, request.source_ip, request.headers.get("user-agent", ""))
     response = Response.redirect(PREFIX + "/signin")
     for name in COOKIES:
         response.delete_cookie(name, secure=page.request.secure)
     return response
 
 
-def _sign_out(runtime: Runtime, account: str, access_key_id: str, expires_at: dt.datetime) -> None:
-    """Record the sign-out (every node refuses the session from then on) and forget the
-    sign-outs of sessions that have expired since."""
+def _sign_out(runtime: Runtime, identity: Identity, source_ip: str, user_agent: str) -> None:
+    """Record the sign-out (every node refuses the session from then on), with its
+    ``ConsoleLogout`` event, and forget the sign-outs of sessions that have expired since."""
     now = runtime.clock.now()
+    account, access_key_id, expires_at = identity.caller.account, identity.access_key_id, identity.expires_at
+    event = signin.signin_event("ConsoleLogout", identity.caller, source_ip, user_agent, now)
     state = runtime.view.account(account)
     stale = [key for key, rec in (state.console_signouts.items() if state is not None else ()) if rec["expires"] <= _iso(now)]
     try:
@@ -172,6 +176,7 @@ def _sign_out(runtime: Runtime, account: str, access_key_id: str, expires_at: dt
             for key in stale[:100]:
                 if tx.get(account, R.CONSOLE_SIGNOUT, key) is not None:
                     tx.delete(account, R.CONSOLE_SIGNOUT, key)
+            tx.append_audit([event])
         runtime.view.refresh_committed((account,))
     except BackendError as error:
         raise TesseraError("The sign-out could not be recorded; try again.") from error

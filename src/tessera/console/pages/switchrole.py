@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from tessera.console.calls import Api
 from tessera.console.page import Page, route
@@ -18,7 +19,7 @@ from tessera.console.session import (
     open_note,
     seal_note,
 )
-from tessera.console.signin import find_account
+from tessera.console.signin import find_account, signin_event
 from tessera.console.switchrole import (
     INVALID,
     PALETTE,
@@ -69,16 +70,27 @@ def switchrole_submit(page: Page) -> Response:
     role = identity_from_credentials(page.runtime, result["Credentials"], "assumed-role")
     if role is None:  # signed out or deleted in between
         return _form(page, target, error=INVALID, status=400)
+    # the AssumeRole call is recorded as such (durably: it issued credentials); the
+    # switch itself is a sign-in event, as AWS's console records it
+    _record(page, "SwitchRole", role, {"SwitchFrom": signed_in.caller.arn, "RedirectTo": PREFIX + "/"})
     return _switched(page, signed_in, role, target)
 
 
 @route("POST", "/switchrole/back")
 def switch_back(page: Page) -> Response:
     """Back to the signed-in identity: the role's cookies are dropped."""
+    if page.acting is not None and page.acting is not page.signed_in:
+        _record(page, "ExitRole", page.acting, {"RedirectTo": PREFIX + "/"})
     response = Response.redirect(PREFIX + "/")
     response.delete_cookie(ROLE_COOKIE, secure=page.request.secure)
     response.delete_cookie(ROLE_DISPLAY_COOKIE, secure=page.request.secure)
     return response
+
+
+def _record(page: Page, name: Literal["SwitchRole", "ExitRole"], role: Identity, additional: dict[str, str]) -> None:
+    request, now = page.request, page.runtime.clock.now()
+    event = signin_event(name, role.caller, request.source_ip, request.headers.get("user-agent", ""), now, additional=additional)
+    page.app.audit.submit(event)
 
 
 def _switched(page: Page, signed_in: Identity, role: Identity, target: Target) -> Response:
