@@ -70,6 +70,27 @@ def test_list_shows_every_account_and_its_role(seeded: Any) -> None:
     assert table[0].split()[:4] == ["ACCOUNT", "NAME", "EMAIL", "ROLE"] and len(table) == 4
 
 
+def test_the_operators_creations_are_in_the_audit_trail_without_secrets(seeded: Any) -> None:
+    server, member, solo = seeded
+    done = tessera(server, "audit", "--json", "--event-name", "CreateAccount")
+    assert done.returncode == 0, done.stderr
+    # one event each, committed with the account (a refused creation made none)
+    events = {e["serviceEventDetails"]["accountId"]: e for e in map(json.loads, done.stdout.splitlines())}
+    assert events.keys() == {member["account_id"], solo["account_id"]}
+    for created in (member, solo):
+        event = events[created["account_id"]]
+        assert event["eventType"] == "AwsServiceEvent" and event["eventSource"] == "organizations.amazonaws.com"
+        assert event["userIdentity"] == {"accountId": created["account_id"], "invokedBy": "AWS Internal"}
+        assert event["userAgent"] == "tessera accounts create" and event["recipientAccountId"] == created["account_id"]
+        assert event["serviceEventDetails"]["rootAccessKeyId"] == created["access_key_id"]
+    assert events[member["account_id"]]["serviceEventDetails"]["organizationId"] == member["organization_id"]
+    assert events[member["account_id"]]["serviceEventDetails"]["accessRoleArn"] == member["role_arn"]
+    assert events[solo["account_id"]]["serviceEventDetails"]["organizationId"] is None
+    # the secrets shown once to the operator are nowhere in the trail
+    everything = tessera(server, "audit", "--json").stdout
+    assert member["secret_access_key"] not in everything and solo["secret_access_key"] not in everything
+
+
 def test_duplicate_email_is_refused_by_the_cli(seeded: Any) -> None:
     server, _, _ = seeded
     done = tessera(server, "accounts", "create", "again", "--standalone", "--email", "solo@example.com")

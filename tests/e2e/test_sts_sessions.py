@@ -251,3 +251,9 @@ def test_keys_rotate_keeps_old_sessions_and_seals_new_ones_with_the_new_key(
     new = _assume(server, alice, role)
     assert new.session_token is not None and _sealing_key_id(new.session_token) == new_key
     assert old.session_token is not None and _sealing_key_id(old.session_token) != new_key
+    # the rotation is in the trail, committed with it: the new key's id, never its secret
+    listed = _tessera(["audit", "--data-dir", server.data_dir, "--json", "--event-name", "RotateKey"], env)
+    (event,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert event["eventType"] == "AwsServiceEvent" and event["userAgent"] == "tessera keys rotate"
+    assert event["serviceEventDetails"]["keyId"] == new_key and event["serviceEventDetails"]["droppedKeyIds"] == []
+    assert event["recipientAccountId"] == server.account_id and set(event["serviceEventDetails"]) == {"keyId", "activates", "droppedKeyIds"}

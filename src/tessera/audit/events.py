@@ -289,6 +289,44 @@ def _web_identity_user(caller: Caller) -> dict[str, Any]:
     return ident
 
 
+OPERATOR_SOURCE = "AWS Internal"
+"""``sourceIPAddress`` (and ``invokedBy``) of an event the operator's command line caused
+on the data directory: CloudTrail's value for what the service does itself rather than
+for a client's request."""
+
+
+def operator_event(*, service: str, name: str, account: str, command: str, when: dt.datetime, details: Mapping[str, Any]) -> dict[str, Any]:
+    """The event of a change an operator's command (``tessera accounts create``,
+    ``tessera keys rotate``) made in ``account``'s state: no client made it, so it has
+    CloudTrail's shape for a change the service made itself (``eventType``
+    ``AwsServiceEvent``, a ``userIdentity`` of ``accountId`` and ``invokedBy`` only,
+    what changed in ``serviceEventDetails``), with the command as ``userAgent``
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/non-api-aws-service-events.html).
+    Commit it with the change."""
+    event = build_event(
+        service=service,
+        operation=name,
+        resolved=None,
+        caller=None,
+        access_key_id="",
+        when=when,
+        region=GLOBAL_REGION,
+        source_ip=OPERATOR_SOURCE,
+        user_agent=command,
+        request_id=new_id(),
+        params=None,
+        result=None,
+        error_code=None,
+        error_message=None,
+        read_only=False,
+    )
+    event["userIdentity"] = {"accountId": account, "invokedBy": OPERATOR_SOURCE}
+    event["eventType"] = "AwsServiceEvent"
+    event["recipientAccountId"] = account
+    event["serviceEventDetails"] = dict(details)
+    return bounded(event)
+
+
 # Every event's fields, in CloudTrail's order; ``build_event`` copies it and sets the
 # fields of the request (those left None and "" here are its answers when it has none).
 _TEMPLATE: dict[str, Any] = {

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tessera.arn import root_arn
-from tessera.audit.events import bounded, build_event
+from tessera.audit.events import OPERATOR_SOURCE, bounded, build_event
 from tessera.audit.ids import new_id
 from tessera.audit.sink import UNAVAILABLE_MESSAGE
 from tessera.auth.caller import Caller
@@ -288,11 +288,6 @@ def finish(
     if state in ("reset", "expired"):
         return Step("new-password", credentials=credentials)
     return Step("done", credentials=credentials)
-
-
-OPERATOR_SOURCE = "AWS Internal"
-"""``sourceIPAddress`` of an event the operator's command line caused: CloudTrail's value
-for what the service does itself rather than for a client's request."""
 
 
 def set_root_password(runtime: Runtime, account: str, password: str, now: dt.datetime) -> None:

@@ -24,8 +24,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tessera.audit.events import operator_event
 from tessera.auth.tokens import Keyring, TokenKey, new_token_key
-from tessera.clock import iso_micros
+from tessera.clock import iso_micros, iso_seconds
 from tessera.services import records as R
 from tessera.services.runtime import Runtime
 from tessera.store.base import GLOBAL, Transaction
@@ -65,9 +66,16 @@ def rotate_token_key(runtime: Runtime, *, activation_delay: dt.timedelta = DEFAU
     with runtime.store.write(GLOBAL) as tx:
         existing = [R.load(R.TOKEN_KEY, rec.data) for rec in tx.list(GLOBAL, R.TOKEN_KEY)]
         sequence = max((data["sequence"] for data in existing), default=0) + 1
-        key_id = _insert_key(tx, runtime, now, activates=now + activation_delay, sequence=sequence)
-        for data in _expired(existing, now):
-            tx.delete(GLOBAL, R.TOKEN_KEY, data["id"])
+        activates = now + activation_delay
+        key_id = _insert_key(tx, runtime, now, activates=activates, sequence=sequence)
+        dropped = [data["id"] for data in _expired(existing, now)]
+        for dropped_id in dropped:
+            tx.delete(GLOBAL, R.TOKEN_KEY, dropped_id)
+        # the operator's change, recorded with it (the keys' ids and times only)
+        details = {"keyId": key_id, "activates": iso_seconds(activates), "droppedKeyIds": dropped}
+        account = runtime.settings.management_account
+        event = operator_event(service="sts", name="RotateKey", account=account, command="tessera keys rotate", when=now, details=details)
+        tx.append_audit([event])
     runtime.view.refresh([GLOBAL])
     return key_id
 

@@ -14,8 +14,10 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tessera.arn import AWS_MANAGED_POLICY_PREFIX, iam_arn, root_arn
+from tessera.audit.events import operator_event
 from tessera.clock import iso_seconds
 from tessera.services import records as R
 from tessera.services.accounts import add_access_key, create_account, new_account_id
@@ -216,6 +218,16 @@ def create_account_as_admin(
             record_status(tx, org.id, ids.new_request_id(), account_name=name, now=now, account_id=account_id)
             org_id, role_arn = org.id, iam_arn(account_id, "role", "/", role_name)
         key_id, secret = _root_key(tx, runtime, account_id, now) if (root_key or standalone) else (None, None)
+        details: dict[str, Any] = {"accountId": account_id, "accountName": name, "email": email, "organizationId": org_id}
+        if role_arn is not None:
+            details["accessRoleArn"] = role_arn
+        if key_id is not None:
+            details["rootAccessKeyId"] = key_id  # the key's id only: its secret is shown once, to the operator
+        # the operator's change, recorded with it in the account it made
+        event = operator_event(
+            service="organizations", name="CreateAccount", account=account_id, command="tessera accounts create", when=now, details=details
+        )
+        tx.append_audit([event])
     runtime.view.refresh_committed([GLOBAL, account_id])
     return CreatedAccount(account_id, name, email, org_id, role_arn, key_id, secret)
 
