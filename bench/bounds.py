@@ -13,8 +13,10 @@ On one core a rate is the inverse of the CPU per request, so a goal ``r`` holds 
 ``cost(Tessera) ≤ cost(reference) / r``. This measures, in instructions (callgrind, so a
 busy machine does not move them), each piece of work the reference omits, by
 difference: the same requests with that piece done twice, or not at all, against the
-same requests as served. Each line is one process running ``N`` distinct requests
-after a warm-up, its audit events written to a SQLite store in batches of 200 (as the
+same requests as served (a piece done twice may find caches its first run filled, so a
+difference is at most the piece's cost). Each line is one process running ``N``
+requests after a warm-up (the pre-signed ones distinct, the header-signed one
+replayed), its audit events written to a SQLite store in batches of 200 (as the
 writer's thread writes them under load) inside the counted region; only the counted
 region (``sys.call_tracing``) is collected:
 

@@ -74,21 +74,32 @@ def test_the_operators_creations_are_in_the_audit_trail_without_secrets(seeded: 
     server, member, solo = seeded
     done = tessera(server, "audit", "--json", "--event-name", "CreateAccount")
     assert done.returncode == 0, done.stderr
-    # one event each, committed with the account (a refused creation made none)
+    # one event each, committed with the account (a refused creation made none): a
+    # member's in its management account's trail, as AWS records CreateAccount, a
+    # standalone account's in its own
     events = {e["serviceEventDetails"]["accountId"]: e for e in map(json.loads, done.stdout.splitlines())}
     assert events.keys() == {member["account_id"], solo["account_id"]}
-    for created in (member, solo):
+    for created, trail in ((member, server.account_id), (solo, solo["account_id"])):
         event = events[created["account_id"]]
         assert event["eventType"] == "AwsServiceEvent" and event["eventSource"] == "organizations.amazonaws.com"
-        assert event["userIdentity"] == {"accountId": created["account_id"], "invokedBy": "AWS Internal"}
-        assert event["userAgent"] == "tessera accounts create" and event["recipientAccountId"] == created["account_id"]
+        assert event["userIdentity"] == {"accountId": trail, "invokedBy": "AWS Internal"} and event["recipientAccountId"] == trail
+        assert event["userAgent"] == "tessera accounts create"
         assert event["serviceEventDetails"]["rootAccessKeyId"] == created["access_key_id"]
     assert events[member["account_id"]]["serviceEventDetails"]["organizationId"] == member["organization_id"]
     assert events[member["account_id"]]["serviceEventDetails"]["accessRoleArn"] == member["role_arn"]
     assert events[solo["account_id"]]["serviceEventDetails"]["organizationId"] is None
+    # the organization the first member's creation made is recorded too, once
+    (organized,) = map(json.loads, tessera(server, "audit", "--json", "--event-name", "CreateOrganization").stdout.splitlines())
+    assert organized["recipientAccountId"] == server.account_id and organized["eventType"] == "AwsServiceEvent"
     # the secrets shown once to the operator are nowhere in the trail
     everything = tessera(server, "audit", "--json").stdout
     assert member["secret_access_key"] not in everything and solo["secret_access_key"] not in everything
+    # CloudTrail's LookupEvents shows each account its own (these events name no ARN)
+    lookup = {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateAccount"}]}
+    found = server.client("cloudtrail").lookup_events(**lookup)["Events"]
+    assert [json.loads(e["CloudTrailEvent"])["serviceEventDetails"]["accountId"] for e in found] == [member["account_id"]]
+    found = server.client("cloudtrail", root_keys(solo)).lookup_events(**lookup)["Events"]
+    assert [json.loads(e["CloudTrailEvent"])["serviceEventDetails"]["accountId"] for e in found] == [solo["account_id"]]
 
 
 def test_duplicate_email_is_refused_by_the_cli(seeded: Any) -> None:

@@ -141,12 +141,12 @@ def print_table(events: Iterable[Mapping[str, Any]], out: IO[str]) -> None:
 
 def _principal(identity: Mapping[str, Any]) -> str:
     """The ARN, else (a WebIdentityUser or SAMLUser) the user name and its identity
-    provider, else the access key id."""
+    provider, else the access key id, else what invoked it (an operator's command)."""
     if identity.get("arn"):
         return str(identity["arn"])
     if identity.get("identityProvider"):
         return f"{identity.get('userName') or '-'} ({identity['identityProvider']})"
-    return str(identity.get("accessKeyId") or "-")
+    return str(identity.get("accessKeyId") or identity.get("invokedBy") or "-")
 
 
 def _row(cells: list[str]) -> str:

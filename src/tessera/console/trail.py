@@ -105,9 +105,11 @@ def principal_matches(record: Mapping[str, Any], principal: str) -> bool:
 
 
 def principal_of(record: Mapping[str, Any]) -> str:
-    """The caller as the trail names it: ARN, else user name, else access key id."""
+    """The caller as the trail names it: ARN, else user name, else access key id, else
+    what invoked it (an operator's command: ``AWS Internal``)."""
     identity = record.get("userIdentity") or {}
-    return str(identity.get("arn") or identity.get("userName") or identity.get("accessKeyId") or identity.get("type") or "—")
+    named = identity.get("arn") or identity.get("userName") or identity.get("accessKeyId")
+    return str(named or identity.get("type") or identity.get("invokedBy") or "—")
 
 
 SUMMARY = (

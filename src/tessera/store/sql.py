@@ -294,7 +294,15 @@ class SqlStore:
         if not re.fullmatch(r"[0-9]{12}", query.account):
             raise ValueError(f"not an account id: {query.account!r}")
         # INVARIANT: twelve digits, no LIKE metacharacter
-        conditions.append(or_(columns.principal_arn.like(f"arn:%:%::{query.account}:%"), columns.principal_arn.not_like("arn:%")))
+        # a prefilter only (the reader keeps events of the account's recipientAccountId):
+        # an event with no ARN (an operator's change, a sign-in naming no user) has none to match
+        conditions.append(
+            or_(
+                columns.principal_arn.like(f"arn:%:%::{query.account}:%"),
+                columns.principal_arn.not_like("arn:%"),
+                columns.principal_arn.is_(None),
+            )
+        )
         if query.event_id is not None:
             conditions.append(columns.event_id == query.event_id)
         if query.access_key_id is not None:

@@ -152,8 +152,10 @@ def password_submit(page: Page) -> Response:
 def signout(page: Page) -> Response:
     """End the console session (and the role session it switched into) everywhere."""
     request = page.request
-    for identity in {page.signed_in, page.acting} - {None}:
-        assert identity is not None
+    # the role session first: should the second write fail, signing out again still
+    # finds the console session, while a role session left behind would no longer be seen
+    ended = [page.acting] if page.acting is not None and page.acting is not page.signed_in else []
+    for identity in [*ended, *([page.signed_in] if page.signed_in is not None else [])]:
         _sign_out(page.runtime, identity, request.source_ip, request.headers.get("user-agent", ""))
     response = Response.redirect(PREFIX + "/signin")
     for name in COOKIES:

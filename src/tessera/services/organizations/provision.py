@@ -209,10 +209,13 @@ def create_account_as_admin(
     if email_taken(view, email):
         raise invalid_input("INVALID_EMAIL_ADDRESS_TARGET", f"The e-mail address '{email}' is already in use.")
     with runtime.store.write(GLOBAL, account_id) as tx:
+        events = []
         if standalone:
             create_account(tx, account_id, name=name, email=email, now=now)
             org_id, role_arn = None, None
         else:
+            if store.from_transaction(tx).of_account(management) is None:
+                events.append(_operator_event("CreateOrganization", management, now, {"managementAccountId": management}))
             org = _management_org(tx, runtime, management, now)
             create_member_account(tx, org, account_id, name=name, email=email, role_name=role_name, tags=(), now=now)
             record_status(tx, org.id, ids.new_request_id(), account_name=name, now=now, account_id=account_id)
@@ -223,11 +226,10 @@ def create_account_as_admin(
             details["accessRoleArn"] = role_arn
         if key_id is not None:
             details["rootAccessKeyId"] = key_id  # the key's id only: its secret is shown once, to the operator
-        # the operator's change, recorded with it in the account it made
-        event = operator_event(
-            service="organizations", name="CreateAccount", account=account_id, command="tessera accounts create", when=now, details=details
-        )
-        tx.append_audit([event])
+        # the operator's change, recorded with it: a member account in its management
+        # account's trail (where AWS records CreateAccount), a standalone one in its own
+        events.append(_operator_event("CreateAccount", account_id if standalone else management, now, details))
+        tx.append_audit(events)
     runtime.view.refresh_committed([GLOBAL, account_id])
     return CreatedAccount(account_id, name, email, org_id, role_arn, key_id, secret)
 
@@ -237,6 +239,10 @@ def email_taken(view: StateView, email: str) -> bool:
     e-mail addresses are unique across all accounts)."""
     accounts = {a.info["email"].lower() for a in view.accounts() if a.info is not None}
     return email.lower() in accounts | store.from_view(view).emails()
+
+
+def _operator_event(name: str, account: str, now: dt.datetime, details: Mapping[str, Any]) -> dict[str, Any]:
+    return operator_event(service="organizations", name=name, account=account, command="tessera accounts create", when=now, details=details)
 
 
 def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.datetime) -> Organization:
