@@ -295,6 +295,33 @@ on the data directory: CloudTrail's value for what the service does itself rathe
 for a client's request."""
 
 
+def unrequested_event(
+    *, service: str, name: str, caller: Caller | None, when: dt.datetime, source_ip: str, user_agent: str, event_type: str
+) -> dict[str, Any]:
+    """The event of something no API request asked for (a sign-in step, an operator's
+    command), in ``us-east-1`` with no request parameters, before the caller adds what
+    its kind records; not yet ``bounded``."""
+    event = build_event(
+        service=service,
+        operation=name,
+        resolved=None,
+        caller=caller,
+        access_key_id="",
+        when=when,
+        region=GLOBAL_REGION,
+        source_ip=source_ip,
+        user_agent=user_agent,
+        request_id=new_id(),
+        params=None,
+        result=None,
+        error_code=None,
+        error_message=None,
+        read_only=False,
+    )
+    event["eventType"] = event_type
+    return event
+
+
 def operator_event(*, service: str, name: str, account: str, command: str, when: dt.datetime, details: Mapping[str, Any]) -> dict[str, Any]:
     """The event of a change an operator's command (``tessera accounts create``,
     ``tessera keys rotate``) made in ``account``'s state: no client made it, so it has
@@ -303,25 +330,10 @@ def operator_event(*, service: str, name: str, account: str, command: str, when:
     what changed in ``serviceEventDetails``), with the command as ``userAgent``
     (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/non-api-aws-service-events.html).
     Commit it with the change."""
-    event = build_event(
-        service=service,
-        operation=name,
-        resolved=None,
-        caller=None,
-        access_key_id="",
-        when=when,
-        region=GLOBAL_REGION,
-        source_ip=OPERATOR_SOURCE,
-        user_agent=command,
-        request_id=new_id(),
-        params=None,
-        result=None,
-        error_code=None,
-        error_message=None,
-        read_only=False,
+    event = unrequested_event(
+        service=service, name=name, caller=None, when=when, source_ip=OPERATOR_SOURCE, user_agent=command, event_type="AwsServiceEvent"
     )
     event["userIdentity"] = {"accountId": account, "invokedBy": OPERATOR_SOURCE}
-    event["eventType"] = "AwsServiceEvent"
     event["recipientAccountId"] = account
     event["serviceEventDetails"] = dict(details)
     return bounded(event)

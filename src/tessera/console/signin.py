@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tessera.arn import root_arn
-from tessera.audit.events import OPERATOR_SOURCE, bounded, build_event
+from tessera.audit.events import OPERATOR_SOURCE, bounded, unrequested_event
 from tessera.audit.ids import new_id
 from tessera.audit.sink import UNAVAILABLE_MESSAGE
 from tessera.auth.caller import Caller
@@ -401,24 +401,9 @@ def _signin_event(
     outcome: str,
     additional: Mapping[str, str] | None,
 ) -> dict[str, Any]:
-    event = build_event(
-        service="signin",
-        operation=name,
-        resolved=None,
-        caller=caller,
-        access_key_id="",
-        when=now,
-        region="us-east-1",
-        source_ip=source_ip,
-        user_agent=user_agent,
-        request_id=new_id(),
-        params=None,
-        result=None,
-        error_code=None,
-        error_message=None,
-        read_only=False,
+    event = unrequested_event(
+        service="signin", name=name, caller=caller, when=now, source_ip=source_ip, user_agent=user_agent, event_type="AwsConsoleSignIn"
     )
-    event["eventType"] = "AwsConsoleSignIn"
     event["responseElements"] = {name: outcome}
     if additional is not None:
         event["additionalEventData"] = dict(additional)
