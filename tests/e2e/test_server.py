@@ -212,6 +212,20 @@ def test_generated_root_keys_are_saved_once_with_mode_0600(fresh_server: Any, tm
     before = read_text(path)
     server.restart(extra_env={"TESSERA_ROOT_ACCESS_KEY_ID": "", "TESSERA_ROOT_SECRET_ACCESS_KEY": "", "TESSERA_ACCOUNT_ID": ""})
     assert read_text(path) == before  # the second start neither regenerates nor rewrites
+    # the first start is in the trail (once): the account, where its root key came from
+    # (the key's id, never its secret), and the first session-token key
+    key_id = before.split("aws_access_key_id = ")[1].split()[0]
+    secret = before.split("aws_secret_access_key = ")[1].split()[0]
+    trail = subprocess.run(
+        [sys.executable, "-m", "tessera", "audit", "--data-dir", server.data_dir, "--json"], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert secret not in trail
+    events = [json.loads(line) for line in trail.splitlines()]
+    (created,) = [e for e in events if e["eventName"] == "CreateAccount"]
+    assert created["eventType"] == "AwsServiceEvent" and created["userAgent"] == "tessera serve"
+    assert created["serviceEventDetails"]["rootAccessKeyId"] == key_id and created["serviceEventDetails"]["rootKeyGenerated"] is True
+    (first_key,) = [e for e in events if e["eventName"] == "CreateKey"]
+    assert first_key["recipientAccountId"] == created["recipientAccountId"] == created["serviceEventDetails"]["accountId"]
 
 
 def test_state_survives_restart(fresh_server: Any) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from tessera.audit.events import operator_event
 from tessera.auth.oidc_keys import DEFAULT_REFETCH_SECONDS, OidcKeys, OidcSettings
 from tessera.auth.tokens import new_access_key_id, new_secret_access_key
 from tessera.clock import Clock, OffsetClock, SystemClock
@@ -232,6 +233,12 @@ def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
         create_account(tx, account_id, name="management", email="", now=now, management=True)
         add_access_key(tx, runtime.secret_box, account_id, user="", now=now, key_id=key_id, secret=secret)
         tx.insert(GLOBAL, BOOTSTRAP, "management", {"account": account_id, "root_access_key_id": key_id})
+        # the first start's own change, in the trail with it: where the root key came from
+        details = {"accountId": account_id, "accountName": "management", "rootAccessKeyId": key_id, "rootKeyGenerated": generated}
+        event = operator_event(
+            service="organizations", name="CreateAccount", account=account_id, command="tessera serve", when=now, details=details
+        )
+        tx.append_audit([event])
     return Bootstrapped(account_id, key_id, secret if generated else None, True)
 
 

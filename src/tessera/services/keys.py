@@ -53,9 +53,14 @@ def ensure_token_key(runtime: Runtime) -> None:
     safe when several nodes start together: the check runs under the scope lock)."""
     if _key_records(runtime):
         return
+    now = runtime.clock.now()
     with runtime.store.write(GLOBAL) as tx:
         if not tx.list(GLOBAL, R.TOKEN_KEY):
-            _insert_key(tx, runtime, runtime.clock.now(), activates=runtime.clock.now(), sequence=1)
+            key_id = _insert_key(tx, runtime, now, activates=now, sequence=1)
+            details = {"keyId": key_id, "activates": iso_seconds(now)}
+            account = runtime.settings.management_account
+            event = operator_event(service="sts", name="CreateKey", account=account, command="tessera serve", when=now, details=details)
+            tx.append_audit([event])
     runtime.view.refresh([GLOBAL])
 
 
