@@ -10,10 +10,17 @@ Both go through ``TesseraApp`` as ASGI calls (no sockets, no HTTP parsing), incl
 the group commit of their audit events (to a sink that keeps nothing), alternated in
 five rounds of N requests each (default 5 000). Prints the best and the median of each,
 in microseconds of process CPU time per request (every thread counts), and their ratio.
+With ``--callgrind`` the measured rounds (and nothing else) run through
+``sys.call_tracing``, so that callgrind counts only them:
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \
+        --callgrind-out-file=/dev/null .venv/bin/python -m bench.web_identity_call 400 \
+        --only AssumeRoleWithWebIdentity --callgrind          # total / (5 × 400) per request
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import statistics
@@ -86,8 +93,19 @@ async def _run(app: TesseraApp, requests: list[tuple[dict[str, Any], bytes]]) ->
 
 
 def main(argv: Sequence[str]) -> int:
-    n = int(argv[0]) if argv else 5_000
-    rounds = 5
+    parser = argparse.ArgumentParser(prog="python -m bench.web_identity_call", description=__doc__.split("\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=5_000, help="requests per round")
+    parser.add_argument("--only", choices=("AssumeRole", "AssumeRoleWithWebIdentity"), help="measure one call only")
+    parser.add_argument("--callgrind", action="store_true", help="measured rounds through sys.call_tracing (see above)")
+    args = parser.parse_args(argv)
+    n, rounds = args.n, 5
+
+    def measured(requests: list[tuple[dict[str, Any], bytes]]) -> float:
+        def run() -> float:
+            return asyncio.run(_run(app, requests))
+
+        return float(sys.call_tracing(run, ())) if args.callgrind else run()
+
     with tempfile.TemporaryDirectory() as data_dir, issuer(Path(data_dir)) as idp:
         runtime, app = build_app(data_dir)
         try:
@@ -124,16 +142,22 @@ def main(argv: Sequence[str]) -> int:
             batches = [[web_identity(r * n + i) for i in range(n)] for r in range(1, rounds + 1)]
             gc.collect()
             gc.freeze()  # the prepared requests are not the server's garbage to scan
-            plain, federated = [], []
+            plain: list[float] = []
+            federated: list[float] = []
             for batch in batches:
-                plain.append(asyncio.run(_run(app, [signed] * n)))
-                federated.append(asyncio.run(_run(app, batch)))
+                if args.only != "AssumeRoleWithWebIdentity":
+                    plain.append(measured([signed] * n))
+                if args.only != "AssumeRole":
+                    federated.append(measured(batch))
         finally:
             app.executor.shutdown(wait=True)
             runtime.store.close()
     for name, runs in (("AssumeRole", plain), ("AssumeRoleWithWebIdentity", federated)):
-        print(f"{name}: best {min(runs):.1f}, median {statistics.median(runs):.1f} µs CPU/request ({rounds} x {n})")
-    print(f"ratio of medians (AssumeRole / AssumeRoleWithWebIdentity CPU): {statistics.median(plain) / statistics.median(federated):.2f}")
+        if runs:
+            print(f"{name}: best {min(runs):.1f}, median {statistics.median(runs):.1f} µs CPU/request ({rounds} x {n})")
+    if plain and federated:
+        ratio = statistics.median(plain) / statistics.median(federated)
+        print(f"ratio of medians (AssumeRole / AssumeRoleWithWebIdentity CPU): {ratio:.2f}")
     return 0
 
 

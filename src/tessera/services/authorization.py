@@ -29,7 +29,6 @@ from tessera.policy import (
     PreparedSet,
     Principal,
     Request,
-    evaluate,
     lowered_names,
 )
 from tessera.services import records as R
@@ -424,8 +423,13 @@ def authorize_federated(
         context["aws:ResourceOrgPaths"] = list(resource_org[1])
     context.update(request_keys)
     principal = Principal(kind="web-identity", arn=provider_arn, account=role_account)
-    request = Request(principal=principal, action=action, resource=role_arn, resource_account=role_account, context=context)
-    decision = evaluate(request, PolicySet(resource=trust))
+    names = tuple(context)
+    lowered = _lowered_kept(names) if len(names) <= LOWERED_NAMES_MAX else lowered_names(names)
+    request = Request(principal, action, role_arn, role_account, context, lowered)
+    # through the decision memo, as every other decision: the trust policy reads a few
+    # of the token's claims (its audience, its subject), so a workload's calls after its
+    # first are replayed, not evaluated again
+    decision = ctx.runtime.decisions.evaluate(request, PolicySet(resource=trust))
     ctx.decisions.append(decision)
     ctx.runtime.metrics.decision(decision.result.value)
     if not decision.allowed:
