@@ -77,9 +77,13 @@ def test_the_operators_creations_are_in_the_audit_trail_without_secrets(seeded: 
     # one event each, committed with the account (a refused creation made none): a
     # member's in its management account's trail, as AWS records CreateAccount, a
     # standalone account's in its own
-    found = [e for e in map(json.loads, done.stdout.splitlines()) if e["userAgent"] == "tessera accounts create"]
+    found = list(map(json.loads, done.stdout.splitlines()))
     events = {e["serviceEventDetails"]["accountId"]: e for e in found}
-    assert events.keys() == {member["account_id"], solo["account_id"]} and len(found) == 2
+    # the first command on the data directory bootstrapped the management account: its
+    # event names that command
+    assert events.keys() == {server.account_id, member["account_id"], solo["account_id"]} and len(found) == 3
+    assert events[server.account_id]["userAgent"] == "tessera accounts create"
+    assert "rootKeyGenerated" in events[server.account_id]["serviceEventDetails"]
     for created, trail in ((member, server.account_id), (solo, solo["account_id"])):
         event = events[created["account_id"]]
         assert event["eventType"] == "AwsServiceEvent" and event["eventSource"] == "organizations.amazonaws.com"
@@ -95,6 +99,8 @@ def test_the_operators_creations_are_in_the_audit_trail_without_secrets(seeded: 
     # the secrets shown once to the operator are nowhere in the trail
     everything = tessera(server, "audit", "--json").stdout
     assert member["secret_access_key"] not in everything and solo["secret_access_key"] not in everything
+    # nor the accounts' e-mail addresses and names (sensitive, as the API's CreateAccount event hides them)
+    assert "solo@example.com" not in everything and '"restricted"' not in everything
     # CloudTrail's LookupEvents shows each account its own (these events name no ARN)
     lookup = {"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "CreateAccount"}]}
     found = server.client("cloudtrail").lookup_events(**lookup)["Events"]

@@ -74,7 +74,7 @@ def run_create(args: argparse.Namespace) -> int:
     if problem:
         print(f"tessera accounts create: {problem}", file=sys.stderr)
         return 2
-    with store_runtime(args) as runtime:
+    with store_runtime(args, "tessera accounts create") as runtime:
         try:
             created = create_account_as_admin(
                 runtime,
@@ -133,7 +133,7 @@ def run_set_root_password(args: argparse.Namespace) -> int:
     if problem:
         print(f"tessera accounts set-root-password: {problem}", file=sys.stderr)
         return 2
-    with store_runtime(args) as runtime:
+    with store_runtime(args, "tessera accounts set-root-password") as runtime:
         try:
             account = args.account or next(
                 (state.account_id for state in runtime.view.accounts() if state.info is not None and state.info["management"]), ""
@@ -169,7 +169,7 @@ def print_created(result: dict[str, Any]) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from tessera.services.organizations.records import from_view
 
-    with store_runtime(args) as runtime:
+    with store_runtime(args, "tessera accounts list") as runtime:
         orgs = from_view(runtime.view)
         rows = [account_row(state.info, orgs) for state in runtime.view.accounts() if state.info is not None]
     rows.sort(key=lambda r: (r["created"], r["account_id"]))

@@ -73,7 +73,7 @@ def store_runtime(args: argparse.Namespace, command: str = "tessera") -> Iterato
     from tessera.server.bootstrap import open_runtime
 
     try:
-        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr)
+        runtime = open_runtime(args.data_dir, args.database_url, out=sys.stderr, command=command)
     except ConfigError as error:
         raise CommandFailed(f"{command}: {error.message}", 2) from None
     try:

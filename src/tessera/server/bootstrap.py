@@ -122,8 +122,10 @@ def open_runtime(
     env: Mapping[str, str] | None = None,
     clock: Clock | None = None,
     out: TextIO | None = None,
+    command: str = "tessera serve",
 ) -> Runtime:
-    """Everything a server process (or an admin command) needs, bootstrapped."""
+    """Everything a server process (or an admin command) needs, bootstrapped.
+    ``command`` names, in the audit trail, what made what a first start creates."""
     env = os.environ if env is None else env
     try:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
@@ -134,7 +136,7 @@ def open_runtime(
     except StoreError as error:
         raise ConfigError(f"cannot open the database: {error}") from None
     try:
-        runtime, boot = _open(store, data_dir, env, clock)
+        runtime, boot = _open(store, data_dir, env, clock, command)
     except ConfigError:
         store.close()
         raise
@@ -146,7 +148,7 @@ def open_runtime(
     return runtime
 
 
-def _open(store: Store, data_dir: str, env: Mapping[str, str], clock: Clock | None) -> tuple[Runtime, Bootstrapped]:
+def _open(store: Store, data_dir: str, env: Mapping[str, str], clock: Clock | None, command: str) -> tuple[Runtime, Bootstrapped]:
     box = check_master_key(store, data_dir, env)
     view = StateView(store, ManagedPolicies.load(), policy_cache_from_env(env))
     oidc = oidc_from_env(env)
@@ -158,10 +160,10 @@ def _open(store: Store, data_dir: str, env: Mapping[str, str], clock: Clock | No
         oidc=oidc,
         limiters=Limiters.shared_by(store),  # every process and node on this store: one budget
     )
-    boot = bootstrap(runtime, env)
+    boot = bootstrap(runtime, env, command)
     runtime.settings = Settings(management_account=boot.account_id)
     view.load_all()
-    ensure_token_key(runtime)
+    ensure_token_key(runtime, command)
     runtime.org = OrgState(runtime)
     runtime.usage = UsageTracker(store)
     return runtime, boot
@@ -208,7 +210,7 @@ def _sealed_samples(store: Store) -> list[tuple[str, str]]:
     return samples
 
 
-def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
+def bootstrap(runtime: Runtime, env: Mapping[str, str], command: str = "tessera serve") -> Bootstrapped:
     account_id = env.get("TESSERA_ACCOUNT_ID") or ""
     if account_id and not ACCOUNT_ID.match(account_id):
         raise ConfigError(f"TESSERA_ACCOUNT_ID must be 12 digits, not '{account_id}'")
@@ -234,9 +236,9 @@ def bootstrap(runtime: Runtime, env: Mapping[str, str]) -> Bootstrapped:
         add_access_key(tx, runtime.secret_box, account_id, user="", now=now, key_id=key_id, secret=secret)
         tx.insert(GLOBAL, BOOTSTRAP, "management", {"account": account_id, "root_access_key_id": key_id})
         # the first start's own change, in the trail with it: where the root key came from
-        details = {"accountId": account_id, "accountName": "management", "rootAccessKeyId": key_id, "rootKeyGenerated": generated}
+        details = {"accountId": account_id, "rootAccessKeyId": key_id, "rootKeyGenerated": generated}
         event = operator_event(
-            service="organizations", name="CreateAccount", account=account_id, command="tessera serve", when=now, details=details
+            service="organizations", name="CreateAccount", account=account_id, command=command, when=now, details=details
         )
         tx.append_audit([event])
     return Bootstrapped(account_id, key_id, secret if generated else None, True)

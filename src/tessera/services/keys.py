@@ -48,7 +48,7 @@ DEFAULT_ACTIVATION_DELAY = dt.timedelta(seconds=30)
 _CACHE_LOCK = threading.Lock()
 
 
-def ensure_token_key(runtime: Runtime) -> None:
+def ensure_token_key(runtime: Runtime, command: str = "tessera serve") -> None:
     """Create the first token key if the store has none (called once at server start;
     safe when several nodes start together: the check runs under the scope lock)."""
     if _key_records(runtime):
@@ -59,7 +59,7 @@ def ensure_token_key(runtime: Runtime) -> None:
             key_id = _insert_key(tx, runtime, now, activates=now, sequence=1)
             details = {"keyId": key_id, "activates": iso_seconds(now)}
             account = runtime.settings.management_account
-            event = operator_event(service="sts", name="CreateKey", account=account, command="tessera serve", when=now, details=details)
+            event = operator_event(service="sts", name="CreateKey", account=account, command=command, when=now, details=details)
             tx.append_audit([event])
     runtime.view.refresh([GLOBAL])
 

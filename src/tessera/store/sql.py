@@ -294,13 +294,16 @@ class SqlStore:
         if not re.fullmatch(r"[0-9]{12}", query.account):
             raise ValueError(f"not an account id: {query.account!r}")
         # INVARIANT: twelve digits, no LIKE metacharacter
-        # a prefilter only (the reader keeps events of the account's recipientAccountId):
-        # an event with no ARN (an operator's change, a sign-in naming no user) has none to match
+        # a prefilter only (the reader keeps events of the account's recipientAccountId).
+        # An event with no ARN (an operator's change, a sign-in naming no user) is the
+        # account's by its body's recipientAccountId (the store's compact JSON), so the
+        # refusals of requests no account signed (recipientAccountId "") stay out
+        recipient = f'%"recipientAccountId":"{query.account}"%'
         conditions.append(
             or_(
                 columns.principal_arn.like(f"arn:%:%::{query.account}:%"),
                 columns.principal_arn.not_like("arn:%"),
-                columns.principal_arn.is_(None),
+                and_(columns.principal_arn.is_(None), columns.body.like(recipient)),
             )
         )
         if query.event_id is not None:

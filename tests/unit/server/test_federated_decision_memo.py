@@ -1,6 +1,6 @@
 """AssumeRoleWithWebIdentity's trust decisions go through the decision memo: a
-workload's second call is replayed, never a decision about another subject, another
-audience or a changed trust policy."""
+workload's second call is replayed, never a decision about another subject or a
+changed trust policy."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_a_subjects_later_calls_are_replayed(world: Any) -> None:
     assert evaluated == ["alice"]
 
 
-def test_a_replayed_allow_never_answers_another_subject_or_audience(world: Any) -> None:
+def test_a_replayed_allow_never_answers_another_subject(world: Any) -> None:
     app, idp, _, evaluated = world
     assert _assume(app, idp, {"sub": "alice", "aud": "my-app"})[0] == 200
     status, body = _assume(app, idp, {"sub": "mallory", "aud": "my-app"})

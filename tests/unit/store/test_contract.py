@@ -866,6 +866,23 @@ def test_query_audit_reads_page_by_page_in_order(store: SqlStore) -> None:
         store.query_audit(outcome="maybe")
 
 
+def test_lookup_audit_finds_an_accounts_events_without_an_arn_and_no_others(store: SqlStore) -> None:
+    """An event whose caller has no ARN is read for the account that received it (an
+    operator's change, a sign-in that named no user), never for another, and the
+    refusals of requests no account signed (``recipientAccountId`` "") are read for none:
+    anyone can make those, and they must not fill an account's pages."""
+
+    def arnless(event_id: str, recipient: str) -> dict[str, object]:
+        event = {**audit_event(event_id, "2024-05-01T12:00:00Z"), "recipientAccountId": recipient}
+        event["userIdentity"] = {"accountId": recipient, "invokedBy": "AWS Internal"} if recipient else {"type": "Unknown"}
+        return event
+
+    store.append_audit([arnless("op", "111111111111"), arnless("other-op", "222222222222"), *(arnless(f"anon{n}", "") for n in range(50))])
+    assert [e["eventID"] for _, e in store.lookup_audit(AuditLookup(account="111111111111", limit=100))] == ["op"]
+    assert [e["eventID"] for _, e in store.lookup_audit(AuditLookup(account="222222222222", limit=100))] == ["other-op"]
+    assert store.lookup_audit(AuditLookup(account="333333333333", limit=100)) == []
+
+
 def test_lookup_audit_pages_newest_first_over_one_accounts_events(store: SqlStore) -> None:
     """LookupEvents' reads: one account's events (and those whose caller has no ARN, for
     the reader to check), newest first, resumed strictly before a position, filtered by

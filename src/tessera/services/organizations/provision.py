@@ -221,7 +221,8 @@ def create_account_as_admin(
             record_status(tx, org.id, ids.new_request_id(), account_name=name, now=now, account_id=account_id)
             org_id, role_arn = org.id, iam_arn(account_id, "role", "/", role_name)
         key_id, secret = _root_key(tx, runtime, account_id, now) if (root_key or standalone) else (None, None)
-        details: dict[str, Any] = {"accountId": account_id, "accountName": name, "email": email, "organizationId": org_id}
+        # ids only: the name and e-mail address are sensitive (the API's CreateAccount event hides them)
+        details: dict[str, Any] = {"accountId": account_id, "organizationId": org_id}
         if role_arn is not None:
             details["accessRoleArn"] = role_arn
         if key_id is not None:
