@@ -214,9 +214,9 @@ def create_account_as_admin(
             create_account(tx, account_id, name=name, email=email, now=now)
             org_id, role_arn = None, None
         else:
-            if store.from_transaction(tx).of_account(management) is None:
+            org, made = _management_org(tx, runtime, management, now)
+            if made:
                 events.append(_operator_event("CreateOrganization", management, now, {"managementAccountId": management}))
-            org = _management_org(tx, runtime, management, now)
             create_member_account(tx, org, account_id, name=name, email=email, role_name=role_name, tags=(), now=now)
             record_status(tx, org.id, ids.new_request_id(), account_name=name, now=now, account_id=account_id)
             org_id, role_arn = org.id, iam_arn(account_id, "role", "/", role_name)
@@ -246,10 +246,12 @@ def _operator_event(name: str, account: str, now: dt.datetime, details: Mapping[
     return operator_event(service="organizations", name=name, account=account, command="tessera accounts create", when=now, details=details)
 
 
-def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.datetime) -> Organization:
-    """The management account's organization, created (all features) if it has none."""
+def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.datetime) -> tuple[Organization, bool]:
+    """The management account's organization, created (all features) if it has none, and
+    whether it was."""
     org = store.from_transaction(tx).of_account(management)
-    if org is None:
+    made = org is None
+    if made:
         state = runtime.view.account(management)
         info = state.info if state is not None else None
         email, name = (info["email"] if info else ""), (info["name"] if info else "") or management
@@ -257,7 +259,7 @@ def _management_org(tx: Transaction, runtime: Runtime, management: str, now: dt.
         org = store.from_transaction(tx).of_account(management)
     if org is None or org.management_account != management:
         raise invalid_input("INVALID_PARTY_TYPE_TARGET", f"Account {management} is a member of another organization.")
-    return org
+    return org, made
 
 
 def _root_key(tx: Transaction, runtime: Runtime, account_id: str, now: dt.datetime) -> tuple[str, str]:
